@@ -1,0 +1,119 @@
+/*
+ * protocol/analyze.h - one SQL statement -> routing decision.
+ *
+ * Pure: text in, decision out. No sockets, threads, clock, globals or
+ * logging. A struct analyze is set up once per thread (or per tool run) and
+ * reused, so the common path allocates nothing per statement. Used by the
+ * router (COM_QUERY, COM_STMT_PREPARE), by `shardctl explain`, and by the
+ * fuzzers.
+ */
+#ifndef SHARDWIRE_PROTOCOL_ANALYZE_H
+#define SHARDWIRE_PROTOCOL_ANALYZE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ANALYZE_KEY_MAX       256   /* canonical key bytes, at most */
+#define ANALYZE_MAX_KEY_COLS  8
+#define ANALYZE_NAME_MAX      64
+
+enum analyze_key_type {
+    ANALYZE_KEY_INT,        /* signed 64-bit integer; canonical form is its decimal text */
+    ANALYZE_KEY_STRING,     /* compared as binary bytes; canonical form is the bytes */
+};
+
+struct analyze_config {
+    char                  key_columns[ANALYZE_MAX_KEY_COLS][ANALYZE_NAME_MAX];
+    unsigned              n_key_columns;  /* >= 1; any of them is the shard key */
+    enum analyze_key_type key_type;
+    char                  database[ANALYZE_NAME_MAX];  /* the one database apps may USE */
+    unsigned              max_depth;      /* nesting bound (parentheses/subqueries); 0 = 256 */
+};
+
+enum analyze_kind {
+    ANALYZE_ROUTE,      /* goes to the shard that owns the key */
+    ANALYZE_SESSION,    /* needs no shard: runs on the session's backend, or any one */
+    ANALYZE_LOCAL,      /* the router answers it itself (see <stmt>) */
+    ANALYZE_REJECT,     /* refused: <err_no>, <sqlstate>, <msg> */
+};
+
+/* What the statement is, for the router's session bookkeeping. */
+enum analyze_stmt {
+    ANALYZE_STMT_OTHER,
+    ANALYZE_STMT_SELECT,      /* SELECT (with tables: ROUTE; without: SESSION) */
+    ANALYZE_STMT_INSERT,      /* INSERT / REPLACE */
+    ANALYZE_STMT_UPDATE,
+    ANALYZE_STMT_DELETE,
+    ANALYZE_STMT_BEGIN,       /* BEGIN [WORK], START TRANSACTION [...] */
+    ANALYZE_STMT_COMMIT,      /* COMMIT [WORK] [AND [NO] CHAIN] [[NO] RELEASE] */
+    ANALYZE_STMT_ROLLBACK,    /* ROLLBACK [WORK] (not ROLLBACK TO SAVEPOINT) */
+    ANALYZE_STMT_SAVEPOINT,   /* SAVEPOINT x, RELEASE SAVEPOINT x, ROLLBACK TO [SAVEPOINT] x */
+    ANALYZE_STMT_SET,         /* session SET: variables, NAMES, CHARACTER SET, TRANSACTION */
+    ANALYZE_STMT_USE,         /* USE <configured database>: LOCAL */
+    ANALYZE_STMT_SHOW,        /* SHOW WARNINGS / VARIABLES / COLLATION / ... */
+    ANALYZE_STMT_DO,          /* DO expr (no tables) */
+};
+
+/*
+ * The decision. Which fields mean something depends on <kind>:
+ *   ROUTE:   <param_index> >= 0 when the key is the value bound to that '?'
+ *            (0-based, prepared statements); otherwise <key>/<key_len> hold
+ *            the canonical key (for ANALYZE_KEY_INT: decimal, no '+', no
+ *            leading zeros, "-" only for negatives; e.g. 042 -> "42").
+ *   SESSION, LOCAL: <stmt> says what it is; for SET, <sets_autocommit> and
+ *            <autocommit> say whether and how it changes autocommit.
+ *   REJECT:  <err_no> (a MySQL errno), <sqlstate> (5 chars + NUL), <msg>
+ *            (a static string naming the broken rule and how to fix it) and
+ *            <offset> (byte offset in the statement where the problem is).
+ */
+struct analyze_result {
+    enum analyze_kind kind;
+    enum analyze_stmt stmt;
+    unsigned          n_params;        /* '?' placeholders in the statement */
+
+    int               param_index;     /* ROUTE: -1, or the '?' that carries the key */
+    char              key[ANALYZE_KEY_MAX];
+    size_t            key_len;
+
+    unsigned          is_write:1;      /* INSERT/UPDATE/DELETE/REPLACE */
+    unsigned          sets_autocommit:1;
+    unsigned          autocommit:1;    /* valid when sets_autocommit */
+    unsigned          pins_session:1;  /* user @variables, GET_LOCK, temporary tables,
+                                          SQL_CALC_FOUND_ROWS, FOUND_ROWS(): state the
+                                          router cannot move between backend connections */
+
+    uint16_t          err_no;
+    char              sqlstate[6];
+    const char       *msg;
+    size_t            offset;
+};
+
+struct analyze;   /* reusable scratch (token array etc.), opaque */
+
+/* Returns a new analyzer for <cfg> (copied), or NULL when out of memory.
+ * Free with analyze_free(). One per thread: not thread-safe. */
+struct analyze *analyze_new(const struct analyze_config *cfg);
+void analyze_free(struct analyze *a);
+
+/*
+ * Analyses the statement <sql>/<len> (not NUL-terminated; may hold any bytes)
+ * into <*out>. Always fills <*out>; bad SQL is a REJECT, never a crash.
+ * Returns 0, or -1 only when scratch memory could not grow (then <*out> is a
+ * REJECT with ER_OUT_OF_RESOURCES).
+ */
+int analyze_statement(struct analyze *a, const char *sql, size_t len,
+                      struct analyze_result *out);
+
+/* Fills <cfg> with defaults: key column "userid", integer keys, database "". */
+void analyze_config_default(struct analyze_config *cfg);
+
+/* Canonicalises a key value sent as text (e.g. a string-typed '?' parameter
+ * of a prepared statement, or a quoted literal) by the rules of <type>.
+ * Writes at most ANALYZE_KEY_MAX bytes to <out>. Returns the canonical length,
+ * or -1 when the value is not a valid key (not an integer in int64 range for
+ * ANALYZE_KEY_INT, too long, ...). */
+int analyze_canon_key(enum analyze_key_type type, const char *val, size_t len,
+                      char out[ANALYZE_KEY_MAX]);
+
+#endif

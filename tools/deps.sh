@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# tools/deps.sh - installs every Debian 12 package shardwire needs to build,
+# test and run its demo. The package list lives only here.
+set -euo pipefail
+
+BUILD_PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
+  libevent-dev libxxhash-dev libpcre2-dev libmariadb-dev libzookeeper-mt-dev
+  libssl-dev libjansson-dev"
+RUN_PKGS="mariadb-server mariadb-client zookeeper
+  python3 python3-pymysql python3-mysqldb"
+
+missing=""
+for p in $BUILD_PKGS $RUN_PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "deps: installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# Debian starts packaged servers on install; the demo and tests run their own.
+for svc in mariadb zookeeper; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+        systemctl stop "$svc" || true
+    fi
+done
