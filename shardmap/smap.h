@@ -50,4 +50,72 @@ int smap_find_shard(const struct smap *m, const char *name);
 /* Key columns and type declared by the cluster settings. */
 const struct analyze_config *smap_key_config(const struct smap *m);
 
+/* Number of vbuckets shard <i> owns (0 for a shard that holds none yet). */
+uint32_t smap_vbuckets_of_shard(const struct smap *m, unsigned i);
+/* True when <a> and <b> name the same port and host (host without case). */
+bool smap_endpoint_eq(const struct smap_endpoint *a, const struct smap_endpoint *b);
+
+/*
+ * Parses "HOST:PORT" or "[IPV6]:PORT" (<text>/<len>) into <*out>.
+ * Returns 0, or -1 with *<errp> a malloc'd message naming the problem
+ * (e.g. "port 70000 out of range"); the caller frees it.
+ */
+int smap_parse_endpoint(const char *text, size_t len, struct smap_endpoint *out,
+                        char **errp);
+/* Writes "HOST:PORT" ("[HOST]:PORT" when HOST holds a ':') to <buf>. */
+void smap_format_endpoint(const struct smap_endpoint *ep, char *buf, size_t size);
+#define SMAP_ENDPOINT_STR_MAX (SMAP_HOST_MAX + 8)
+
+/* Validates a shard name: 1..SMAP_NAME_MAX-1 bytes of [A-Za-z0-9_.-], not
+ * starting with '.' or '-' (it is also a ZooKeeper node name). Returns 0, or
+ * -1 with a malloc'd *<errp>. */
+int smap_check_name(const char *name, char **errp);
+
+/*
+ * Builder: the only way to make a snapshot. Single-threaded; every check
+ * that a map must pass happens here, so the codec, the ZooKeeper store and
+ * shardctl cannot disagree on what a valid map is. Error-returning calls
+ * leave the builder unchanged and usable. Limits: 1..VBUCKET_MAX_COUNT
+ * vbuckets, 1..SMAP_MAX_SHARDS shards (a shard may own no vbucket: a new
+ * shard), shard names unique, no host:port used twice in the whole map
+ * (masters and standbys), every vbucket assigned exactly once.
+ */
+struct smap_builder;
+
+/* Returns a builder for an empty map with <n_vbuckets> vbuckets and the key
+ * columns and type of <key> (its database and max_depth are ignored), or
+ * NULL with a malloc'd *<errp> (bad settings, out of memory). */
+struct smap_builder *smap_builder_new(uint32_t n_vbuckets, const struct analyze_config *key,
+                                      char **errp);
+/* Returns a builder holding a copy of <m> (settings, shards, assignments,
+ * version), or NULL when out of memory. */
+struct smap_builder *smap_builder_from(const struct smap *m);
+void smap_builder_free(struct smap_builder *b);   /* NULL does nothing */
+
+void smap_builder_set_version(struct smap_builder *b, uint64_t version);
+/* Adds a copy of <s>. Returns 0, or -1 with a malloc'd *<errp>. */
+int smap_builder_add_shard(struct smap_builder *b, const struct smap_shard *s, char **errp);
+/*
+ * Makes <ep> the master of shard <name>. If <ep> was one of its standbys it
+ * stops being one (it was promoted); the old master is dropped, not demoted
+ * to standby: after a master change nobody knows its state. Returns 0, or -1
+ * with a malloc'd *<errp> (unknown shard, <ep> used by another shard).
+ */
+int smap_builder_set_master(struct smap_builder *b, const char *name,
+                            const struct smap_endpoint *ep, char **errp);
+/* Assigns vbuckets <first>..<last> (inclusive) to shard <name>. Returns 0,
+ * or -1 with a malloc'd *<errp> (range, unknown shard, already assigned). */
+int smap_builder_assign(struct smap_builder *b, uint32_t first, uint32_t last,
+                        const char *name, char **errp);
+/* Assigns every vbucket: contiguous ranges whose sizes differ by at most
+ * one, in shard order (for `shardctl init`). Returns 0, or -1 with a malloc'd
+ * *<errp> when there is no shard. */
+int smap_builder_spread(struct smap_builder *b, char **errp);
+/*
+ * Checks completeness and returns the snapshot (refcount 1), or NULL with a
+ * malloc'd *<errp> (e.g. "vbucket 17 is not assigned to any shard").
+ * Consumes <b> either way.
+ */
+struct smap *smap_builder_finish(struct smap_builder *b, char **errp);
+
 #endif
