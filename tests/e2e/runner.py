@@ -1,0 +1,281 @@
+#!/usr/bin/python3
+"""
+tests/e2e/runner.py - runs the end-to-end tests.
+
+  /usr/bin/python3 tests/e2e/runner.py [--results FILE] [SELECTOR...]
+
+SELECTOR: a module (`test_basic`, `test_basic.py`) or one test
+(`test_basic.test_insert` / `test_basic::test_insert`); none = all of
+tests/e2e/test_*.py. Each module runs in its own child process with a hard
+timeout (SW_E2E_MODULE_TIMEOUT, default 300 s); each test has a soft timeout
+(SW_E2E_TEST_TIMEOUT, default 120 s) that fails it with a traceback.
+Module-level setup_module()/teardown_module() run once around the module's
+test_* functions (in file order). A failed assert or any exception fails the
+test; a failing setup_module fails every test of the module; a failing
+teardown_module counts as a failed test of its own. After each module every
+process it started is killed, even if the child was SIGKILLed (pid file).
+
+Prints `PASS name (1.2s)` / `FAIL name` per test, and at the end
+`e2e: N passed, M failed`; --results FILE gets
+{"passed": N, "failed": M, "failures": [names]}. Exit status 1 if M > 0 or
+nothing ran.
+"""
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3"
+
+
+class TestTimeout(Exception):
+    pass
+
+
+def discover():
+    return sorted(f[:-3] for f in os.listdir(HERE)
+                  if f.startswith("test_") and f.endswith(".py"))
+
+
+def test_names(path):
+    """test_* functions of a module in definition order, without importing
+    it (the parent must not start anything)."""
+    import ast
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    return [n.name for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test_")]
+
+
+def parse_selectors(args):
+    """{module: None (all) or [test names]}, in order."""
+    mods = discover()
+    sel = {}
+    for a in args:
+        a = a.replace("::", ".")
+        if a.endswith(".py"):
+            a = a[:-3]
+        a = os.path.basename(a)
+        mod, _, test = a.partition(".")
+        if mod not in mods:
+            raise SystemExit("runner: no module tests/e2e/%s.py (have: %s)" % (mod, " ".join(mods)))
+        if test:
+            if sel.get(mod, []) is not None:
+                sel.setdefault(mod, []).append(test)
+        else:
+            sel[mod] = None
+    return sel or {m: None for m in mods}
+
+
+# ---------------------------------------------------------------- the child
+
+def print_logs():
+    """Tail of the log of every component still alive (router first)."""
+    try:
+        import cluster
+    except Exception:
+        return
+    logs = cluster.live_logs()
+    logs.sort(key=lambda x: 0 if x[0].startswith("router") else 1)
+    for label, path in logs:
+        n = 40 if label.startswith("router") else 15
+        print("    ---- %s: %s (last %d lines) ----" % (label, path, n))
+        for line in cluster.tail(path, n).splitlines():
+            print("    | " + line)
+
+
+def report_fail(name, exc_text, results, seconds=None):
+    print("FAIL %s%s" % (name, "" if seconds is None else " (%.1fs)" % seconds))
+    for line in exc_text.rstrip().splitlines():
+        print("    " + line)
+    print_logs()
+    results["failed"] += 1
+    results["failures"].append(name)
+    sys.stdout.flush()
+
+
+def run_module(mod, only, results_path):
+    sys.path.insert(0, HERE)
+    results = {"passed": 0, "failed": 0, "failures": [], "done": []}
+    test_timeout = float(os.environ.get("SW_E2E_TEST_TIMEOUT", "120"))
+
+    def save():
+        with open(results_path, "w") as f:
+            json.dump(results, f)
+
+    def on_alarm(signum, frame):
+        raise TestTimeout("test exceeded SW_E2E_TEST_TIMEOUT=%.0fs" % test_timeout)
+
+    def on_term(signum, frame):
+        raise SystemExit("runner: module killed (hard timeout)")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, on_term)
+    names = test_names(os.path.join(HERE, mod + ".py"))
+    if only:
+        missing = [t for t in only if t not in names]
+        for t in missing:
+            report_fail("%s.%s" % (mod, t), "no such test in %s.py" % mod, results)
+            results["done"].append(t)
+        names = [t for t in names if t in only]
+    save()
+
+    try:
+        spec = importlib.util.spec_from_file_location(mod, os.path.join(HERE, mod + ".py"))
+        m = importlib.util.module_from_spec(spec)
+        sys.modules[mod] = m
+        signal.alarm(int(test_timeout))
+        spec.loader.exec_module(m)
+        if hasattr(m, "setup_module"):
+            m.setup_module()
+        signal.alarm(0)
+    except BaseException:
+        signal.alarm(0)
+        text = "setup of %s failed:\n%s" % (mod, traceback.format_exc())
+        for t in names:
+            report_fail("%s.%s" % (mod, t), text, results)
+            results["done"].append(t)
+            text = "(setup of %s failed, see above)" % mod
+        save()
+        return
+
+    for t in names:
+        name = "%s.%s" % (mod, t)
+        t0 = time.monotonic()
+        try:
+            signal.alarm(int(test_timeout))
+            getattr(m, t)()
+            signal.alarm(0)
+            print("PASS %s (%.1fs)" % (name, time.monotonic() - t0))
+            results["passed"] += 1
+        except BaseException as e:
+            signal.alarm(0)
+            report_fail(name, traceback.format_exc(), results, time.monotonic() - t0)
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                results["done"].append(t)
+                save()
+                raise
+        results["done"].append(t)
+        save()
+        sys.stdout.flush()
+
+    if hasattr(m, "teardown_module"):
+        try:
+            signal.alarm(int(test_timeout))
+            m.teardown_module()
+            signal.alarm(0)
+        except BaseException:
+            signal.alarm(0)
+            report_fail("%s.teardown_module" % mod, traceback.format_exc(), results)
+            save()
+
+
+# --------------------------------------------------------------- the parent
+
+def sweep(pidfile):
+    """Kills the process group of every pid the child recorded and removes
+    the temp dirs it recorded. Returns the number of groups signalled."""
+    import shutil
+    try:
+        with open(pidfile) as f:
+            lines = [l.strip() for l in f if l.strip()]
+    except OSError:
+        return 0
+    n = 0
+    for l in lines:
+        if l.startswith("dir "):
+            continue
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.killpg(int(l), sig)
+                if sig == signal.SIGKILL:
+                    n += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    for l in lines:
+        if l.startswith("dir "):
+            shutil.rmtree(l[4:], ignore_errors=True)
+    return n
+
+
+def main(argv):
+    results_out = None
+    if len(argv) >= 2 and argv[0] == "--results":
+        results_out, argv = argv[1], argv[2:]
+    sel = parse_selectors(argv)
+    module_timeout = float(os.environ.get("SW_E2E_MODULE_TIMEOUT", "300"))
+    import tempfile
+    state = tempfile.mkdtemp(prefix="sw-e2e-runner-")
+    total = {"passed": 0, "failed": 0, "failures": []}
+
+    for mod, only in sel.items():
+        names = test_names(os.path.join(HERE, mod + ".py"))
+        if only:
+            names = only
+        print("== %s (%d tests)" % (mod, len(names)))
+        sys.stdout.flush()
+        res_path = os.path.join(state, mod + ".json")
+        pidfile = os.path.join(state, mod + ".pids")
+        env = dict(os.environ, SW_E2E_PIDFILE=pidfile, PYTHONUNBUFFERED="1")
+        t0 = time.monotonic()
+        child = subprocess.Popen([PY, os.path.abspath(__file__), "--child", mod, res_path] +
+                                 (only or []), env=env, start_new_session=True)
+        timed_out = False
+        try:
+            child.wait(module_timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(child.pid, signal.SIGTERM)      # lets atexit clean up
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        sweep(pidfile)
+        try:
+            with open(res_path) as f:
+                r = json.load(f)
+        except (OSError, ValueError):
+            r = {"passed": 0, "failed": 0, "failures": [], "done": []}
+        total["passed"] += r["passed"]
+        total["failed"] += r["failed"]
+        total["failures"] += r["failures"]
+        not_run = [t for t in names if t not in r["done"]]
+        if timed_out or child.returncode != 0 or not_run:
+            why = ("hard timeout after %.0fs (SW_E2E_MODULE_TIMEOUT)" % module_timeout
+                   if timed_out else "module process exited with status %s" % child.returncode)
+            for t in not_run or ["(module)"]:
+                name = "%s.%s" % (mod, t)
+                print("FAIL %s\n    %s; test did not complete" % (name, why))
+                total["failed"] += 1
+                total["failures"].append(name)
+        print("== %s: %.1fs" % (mod, time.monotonic() - t0))
+        sys.stdout.flush()
+
+    import shutil
+    shutil.rmtree(state, ignore_errors=True)
+    print("e2e: %d passed, %d failed" % (total["passed"], total["failed"]))
+    if results_out:
+        with open(results_out, "w") as f:
+            json.dump(total, f)
+    return 1 if total["failed"] or not total["passed"] else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "--child":
+        try:
+            run_module(sys.argv[2], sys.argv[4:], sys.argv[3])
+        finally:
+            try:
+                import cluster
+                cluster.cleanup()
+            except Exception:
+                pass
+        sys.exit(0)
+    sys.exit(main(sys.argv[1:]))
