@@ -1,0 +1,82 @@
+/*
+ * router/config.h - the shardwire configuration file.
+ *
+ * `key = value` lines, '#' comments; see docs/config.md and
+ * docs/shardwire.conf.example. Loading is a cold path: errors come back as a
+ * malloc'd message naming the file, line and key.
+ */
+#ifndef SHARDWIRE_ROUTER_CONFIG_H
+#define SHARDWIRE_ROUTER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol/analyze.h"
+#include "protocol/handshake.h"
+
+#define CONFIG_MAX_USERS 64
+#define CONFIG_MAX_RULES 256
+
+struct config_user {
+    char    name[64];
+    uint8_t stage2[HANDSHAKE_SHA1_LEN];   /* SHA1(SHA1(password)) */
+    bool    empty_password;
+};
+
+enum config_rule_action { CONFIG_RULE_DENY, CONFIG_RULE_ALLOW };
+
+struct config_rule {
+    enum config_rule_action action;
+    char                   *pattern;   /* PCRE2 syntax */
+    char                   *message;   /* deny: sent to the client; may be NULL */
+};
+
+struct config {
+    char     *path;
+    char      listen_host[256];
+    uint16_t  listen_port;
+    unsigned  workers;                 /* resolved: never 0 after config_load() */
+
+    struct analyze_config analyze;     /* database, shard key columns and type */
+
+    char     *map_file;                /* map source: a file ... */
+    char     *zookeeper;               /* ... or ZooKeeper hosts "h:p,h:p" */
+    char     *zk_root;
+    char     *map_cache;
+
+    char     *backend_user;
+    char     *backend_password;
+
+    struct config_user users[CONFIG_MAX_USERS];
+    unsigned  n_users;
+
+    struct config_rule rules[CONFIG_MAX_RULES];
+    unsigned  n_rules;
+
+    char     *server_version;
+    uint32_t  max_allowed_packet;
+    unsigned  max_client_connections;
+    unsigned  pool_max_per_shard;      /* backend connections per shard, whole router */
+    unsigned  connect_timeout_ms;      /* backend connect */
+    unsigned  handshake_timeout_ms;    /* client handshake */
+    unsigned  idle_timeout_ms;         /* idle client; 0 = never */
+    unsigned  pool_wait_timeout_ms;    /* statement waiting for a backend connection */
+    unsigned  query_timeout_ms;        /* 0 = none */
+    unsigned  shutdown_timeout_ms;     /* in-flight statements get this long on SIGTERM */
+    char     *log_file;                /* NULL: stderr */
+    char      log_level[16];
+};
+
+/* Loads <path>. Returns a config, or NULL with <*errp> set (caller frees). */
+struct config *config_load(const char *path, char **errp);
+
+/* Parses config text (for tests). <name> is used in messages. */
+struct config *config_parse(const char *text, const char *name, char **errp);
+
+void config_free(struct config *c);
+
+/* Finds an app user by name; NULL if none. */
+const struct config_user *config_find_user(const struct config *c, const char *name,
+                                           size_t name_len);
+
+#endif

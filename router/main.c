@@ -1,0 +1,231 @@
+/*
+ * router/main.c - the shardwire daemon: command line, start-up, signals,
+ * shutdown.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <mysql.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router/config.h"
+#include "router/log.h"
+#include "router/worker.h"
+#include "shardmap/mapcache.h"
+#include "shardmap/smap.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: shardwire [-c FILE] [--check-config] [--help] [--version]\n"
+            "\n"
+            "MySQL wire-protocol sharding router: routes each statement by its shard key\n"
+            "(userid) to the master of the shard that owns it.\n"
+            "\n"
+            "  -c, --config FILE   configuration file (default /etc/shardwire/shardwire.conf)\n"
+            "  -t, --check-config  load and check the configuration and the map, then exit\n"
+            "  -h, --help          this text\n"
+            "  -V, --version       print the version\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT stop accepting, let statements in flight finish\n"
+            "(shutdown_timeout_ms), then exit; SIGHUP re-reads map_file.\n"
+            "Docs: docs/config.md, docs/query-rules.md, docs/architecture.md\n");
+}
+
+struct daemon_state {
+    struct router      router;
+    struct event_base *base;
+    bool               stopping;
+};
+
+/* Loads the map named by the config. Returns a map or NULL with <*errp>. */
+static struct smap *load_map(const struct config *cfg, char **errp)
+{
+    if (cfg->map_file)
+        return mapcache_load(cfg->map_file, errp);
+    *errp = strdup("ZooKeeper map source is not wired in yet; use map_file");
+    return NULL;
+}
+
+/* The map's cluster settings decide the shard key; the config's value is
+ * the default for maps that do not say. */
+static int merge_key_config(struct config *cfg, const struct smap *m, char **errp)
+{
+    const struct analyze_config *k = smap_key_config(m);
+
+    (void)errp;
+    if (!k || k->n_key_columns == 0)
+        return 0;
+    memcpy(cfg->analyze.key_columns, k->key_columns, sizeof(k->key_columns));
+    cfg->analyze.n_key_columns = k->n_key_columns;
+    cfg->analyze.key_type = k->key_type;
+    return 0;
+}
+
+static void publish_map(struct router *r, struct smap *m)
+{
+    pthread_mutex_lock(&r->map_lock);
+    smap_unref(r->map);
+    r->map = m;
+    pthread_mutex_unlock(&r->map_lock);
+    for (unsigned i = 0; i < r->n_workers; i++)
+        worker_set_map(r->workers[i], smap_ref(m));
+    log_info("map: in use version=%llu shards=%u vbuckets=%u",
+             (unsigned long long)smap_version(m), smap_n_shards(m), smap_n_vbuckets(m));
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon_state *d = arg;
+    struct router *r = &d->router;
+
+    (void)what;
+    if (sig == SIGHUP) {
+        char *err = NULL;
+        struct smap *m;
+
+        if (!r->cfg->map_file)
+            return;
+        m = load_map(r->cfg, &err);
+        if (!m) {
+            log_error("map: reload failed, keeping version=%llu: %s",
+                      (unsigned long long)smap_version(r->map), err);
+            free(err);
+            return;
+        }
+        publish_map(r, m);
+        return;
+    }
+    if (d->stopping) {
+        log_warn("shutdown: second signal, exiting now");
+        exit(1);
+    }
+    d->stopping = true;
+    log_info("shutdown: signal=%d deadline_ms=%u", (int)sig, r->cfg->shutdown_timeout_ms);
+    for (unsigned i = 0; i < r->n_workers; i++)
+        worker_shutdown(r->workers[i], r->cfg->shutdown_timeout_ms);
+    event_base_loopexit(d->base, NULL);
+}
+
+static void libevent_log(int severity, const char *msg)
+{
+    if (severity >= EVENT_LOG_ERR)
+        log_error("libevent: %s", msg);
+    else if (severity >= EVENT_LOG_WARN)
+        log_warn("libevent: %s", msg);
+    else
+        log_debug("libevent: %s", msg);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "check-config", no_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *path = "/etc/shardwire/shardwire.conf";
+    bool check_only = false;
+    struct daemon_state d;
+    struct router *r = &d.router;
+    struct event *sigs[3];
+    static const int signos[3] = { SIGTERM, SIGINT, SIGHUP };
+    struct smap *m;
+    char *err = NULL;
+    enum log_level level;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 't': check_only = true; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("shardwire %s\n", SHARDWIRE_VERSION); return 0;
+        default:  usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    memset(&d, 0, sizeof(d));
+    r->cfg = config_load(path, &err);
+    if (!r->cfg) {
+        fprintf(stderr, "shardwire: config: %s\n", err);
+        free(err);
+        return 1;
+    }
+    m = load_map(r->cfg, &err);
+    if (!m) {
+        fprintf(stderr, "shardwire: map: %s\n", err);
+        free(err);
+        config_free(r->cfg);
+        return 1;
+    }
+    merge_key_config(r->cfg, m, &err);
+    if (check_only) {
+        printf("shardwire: %s: configuration OK; map version %llu, %u shards, %u vbuckets\n",
+               path, (unsigned long long)smap_version(m), smap_n_shards(m), smap_n_vbuckets(m));
+        smap_unref(m);
+        config_free(r->cfg);
+        return 0;
+    }
+    if (log_open(r->cfg->log_file) < 0) {
+        fprintf(stderr, "shardwire: log_file %s: %s\n", r->cfg->log_file, strerror(errno));
+        return 1;
+    }
+    log_parse_level(r->cfg->log_level, &level);
+    log_set_level(level);
+    event_set_log_callback(libevent_log);
+    signal(SIGPIPE, SIG_IGN);
+    if (evthread_use_pthreads() < 0 || mysql_library_init(0, NULL, NULL) != 0) {
+        log_error("start: cannot initialise libevent threads or the MariaDB client library");
+        return 1;
+    }
+    pthread_mutex_init(&r->map_lock, NULL);
+    r->n_workers = r->cfg->workers;
+    r->workers = calloc(r->n_workers, sizeof(*r->workers));
+    for (unsigned i = 0; i < r->n_workers; i++) {
+        r->workers[i] = worker_new(r, i, &err);
+        if (!r->workers[i]) {
+            log_error("start: %s", err);
+            fprintf(stderr, "shardwire: %s\n", err);
+            return 1;
+        }
+    }
+    publish_map(r, m);
+    d.base = event_base_new();
+    for (int i = 0; i < 3; i++) {
+        sigs[i] = evsignal_new(d.base, signos[i], on_signal, &d);
+        evsignal_add(sigs[i], NULL);
+    }
+    for (unsigned i = 0; i < r->n_workers; i++) {
+        if (worker_start(r->workers[i]) < 0) {
+            log_error("start: cannot start worker thread %u", i);
+            return 1;
+        }
+    }
+    log_info("start: shardwire %s listening on %s:%u workers=%u database=%s key=%s",
+             SHARDWIRE_VERSION, r->cfg->listen_host, r->cfg->listen_port, r->n_workers,
+             r->cfg->analyze.database, r->cfg->analyze.key_columns[0]);
+    event_base_dispatch(d.base);
+    for (unsigned i = 0; i < r->n_workers; i++)
+        worker_join(r->workers[i]);
+    for (unsigned i = 0; i < r->n_workers; i++)
+        worker_free(r->workers[i]);
+    for (int i = 0; i < 3; i++)
+        event_free(sigs[i]);
+    event_base_free(d.base);
+    smap_unref(r->map);
+    free(r->workers);
+    log_info("shutdown: done");
+    config_free(r->cfg);
+    mysql_library_end();
+    return 0;
+}

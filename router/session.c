@@ -1,0 +1,1281 @@
+/*
+ * router/session.c - the client side of the router: handshake, auth,
+ * command dispatch, routing, backend state sync, and reply relaying.
+ *
+ * Must never: block, decode rows, or free a session inside its own
+ * callback chain (session_close() hands it to the worker's reaper).
+ */
+#include "router/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY     /* XXH3_state_t on the stack */
+#include <xxhash.h>
+
+#include "protocol/packet.h"
+#include "protocol/wire.h"
+#include "router/backend.h"
+#include "router/config.h"
+#include "router/log.h"
+#include "router/pool.h"
+#include "router/util.h"
+#include "router/worker.h"
+#include "shardmap/smap.h"
+#include "shardmap/vbucket.h"
+
+/* What we offer clients. Not offered, on purpose: SSL (not yet),
+ * COMPRESS, LOCAL_FILES (LOAD DATA LOCAL is refused), MULTI_STATEMENTS (one
+ * statement per query, so each is analysed), DEPRECATE_EOF and
+ * SESSION_TRACK (backend connections use neither, so replies are relayed
+ * byte for byte), FOUND_ROWS (backend connections report changed rows). */
+#define SESS_SERVER_CAPS                                                           \
+    (WIRE_CAP_LONG_PASSWORD | WIRE_CAP_LONG_FLAG | WIRE_CAP_CONNECT_WITH_DB |      \
+     WIRE_CAP_NO_SCHEMA | WIRE_CAP_ODBC | WIRE_CAP_IGNORE_SPACE |                  \
+     WIRE_CAP_PROTOCOL_41 | WIRE_CAP_INTERACTIVE | WIRE_CAP_IGNORE_SIGPIPE |       \
+     WIRE_CAP_TRANSACTIONS | WIRE_CAP_SECURE_CONNECTION | WIRE_CAP_MULTI_RESULTS | \
+     WIRE_CAP_PS_MULTI_RESULTS | WIRE_CAP_PLUGIN_AUTH | WIRE_CAP_CONNECT_ATTRS |   \
+     WIRE_CAP_PLUGIN_AUTH_LENENC)
+
+#define SESS_BURST            32          /* statements per wakeup before yielding */
+#define SESS_OUT_HIGH         (1u << 20)  /* pause the backend above this much unsent */
+#define SESS_OUT_LOW          (256u << 10)
+
+static void client_read(struct bufferevent *bev, void *arg);
+static void client_write(struct bufferevent *bev, void *arg);
+static void client_event(struct bufferevent *bev, short what, void *arg);
+static void backend_read(struct bufferevent *bev, void *arg);
+static void backend_event(struct bufferevent *bev, short what, void *arg);
+static void session_timer(evutil_socket_t fd, short what, void *arg);
+static void process_commands(struct session *s);
+static void session_close(struct session *s, enum sess_end end);
+
+static const char *const end_names[] = {
+    "none", "quit", "client_eof", "client_timeout", "auth", "protocol",
+    "backend_lost", "pool_timeout", "resource", "shutdown",
+};
+
+static const char *const state_names[] = {
+    "greeting", "auth_switch", "idle", "wait_pool", "syncing", "forwarding",
+    "closing", "closed",
+};
+
+const char *sess_end_name(enum sess_end e)
+{
+    return end_names[e];
+}
+
+const char *sess_state_name(enum sess_state st)
+{
+    return state_names[st];
+}
+
+/* Legal moves; everything may go to CLOSING/CLOSED. */
+static bool legal_move(enum sess_state from, enum sess_state to)
+{
+    if (to == SESS_CLOSING || to == SESS_CLOSED)
+        return from != SESS_CLOSED;
+    switch (from) {
+    case SESS_GREETING:   return to == SESS_AUTH_SWITCH || to == SESS_IDLE;
+    case SESS_AUTH_SWITCH: return to == SESS_IDLE;
+    case SESS_IDLE:       return to == SESS_WAIT_POOL || to == SESS_SYNCING ||
+                                 to == SESS_FORWARDING;
+    case SESS_WAIT_POOL:  return to == SESS_SYNCING || to == SESS_FORWARDING ||
+                                 to == SESS_IDLE;
+    case SESS_SYNCING:    return to == SESS_FORWARDING || to == SESS_IDLE;
+    case SESS_FORWARDING: return to == SESS_IDLE;
+    default:              return false;
+    }
+}
+
+static void session_set_state(struct session *s, enum sess_state to)
+{
+    if (!legal_move(s->state, to)) {
+        log_error("session: illegal state move id=%" PRIu64 " from=%s to=%s", s->id,
+                  state_names[s->state], state_names[to]);
+        abort();
+    }
+    log_debug("session: state id=%" PRIu64 " %s -> %s", s->id, state_names[s->state],
+              state_names[to]);
+    s->state = to;
+}
+
+static const struct config *cfg_of(const struct session *s)
+{
+    return s->w->router->cfg;
+}
+
+static void arm_timer(struct session *s, unsigned ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    if (ms == 0) {
+        evtimer_del(s->timer);
+        return;
+    }
+    evtimer_add(s->timer, &tv);
+}
+
+/* ---- writing packets to the client ---- */
+
+static void send_packet(struct session *s, uint8_t seq, const uint8_t *payload, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(s->bev);
+    uint8_t hdr[PACKET_HEADER_LEN];
+
+    /* Router-made packets are small; PACKET_MAX_PAYLOAD is never reached. */
+    packet_write_header(hdr, (uint32_t)len, seq);
+    evbuffer_add(out, hdr, sizeof(hdr));
+    evbuffer_add(out, payload, len);
+}
+
+static void send_err(struct session *s, uint8_t seq, uint16_t err_no, const char *sqlstate,
+                     const char *msg)
+{
+    uint8_t buf[600];
+    size_t n = strlen(msg);
+
+    if (n > sizeof(buf) - 16)
+        n = sizeof(buf) - 16;
+    send_packet(s, seq, buf, reply_write_err(buf, err_no, sqlstate, msg, n));
+}
+
+static uint16_t client_status(const struct session *s)
+{
+    uint16_t st = 0;
+
+    if (s->autocommit)
+        st |= WIRE_STATUS_AUTOCOMMIT;
+    if (s->in_txn || s->txn_pending)
+        st |= WIRE_STATUS_IN_TRANS;
+    return st;
+}
+
+static void send_ok(struct session *s, uint8_t seq)
+{
+    uint8_t buf[64];
+
+    send_packet(s, seq, buf, reply_write_ok(buf, 0, 0, client_status(s), 0, NULL, 0));
+}
+
+/* ---- session state (SET statements replayed on other backends) ---- */
+
+uint64_t session_state_sig_of(char *const *stmts, unsigned n, uint8_t charset)
+{
+    XXH3_state_t st;
+    uint64_t h;
+
+    XXH3_64bits_reset(&st);
+    XXH3_64bits_update(&st, &charset, 1);
+    for (unsigned i = 0; i < n; i++)
+        XXH3_64bits_update(&st, stmts[i], strlen(stmts[i]) + 1);
+    h = XXH3_64bits_digest(&st);
+    return h ? h : 1;       /* 0 means "unknown state" on a backend */
+}
+
+static void recompute_sig(struct session *s)
+{
+    s->state_sig = session_state_sig_of(s->state_stmts, s->n_state_stmts, s->charset);
+}
+
+/* ---- lifecycle ---- */
+
+struct session *session_new(struct worker *w, int fd, const char *peer)
+{
+    const struct config *cfg = w->router->cfg;
+    struct session *s = calloc(1, sizeof(*s));
+    struct handshake_greeting g;
+    uint8_t buf[256];
+    int n;
+
+    if (!s) {
+        close(fd);
+        return NULL;
+    }
+    s->w = w;
+    s->id = atomic_fetch_add(&w->router->next_session_id, 1) + 1;
+    snprintf(s->peer, sizeof(s->peer), "%s", peer);
+    s->state = SESS_GREETING;
+    s->autocommit = true;
+    s->last_shard = -1;
+    s->charset = WIRE_CHARSET_UTF8MB4_GENERAL_CI;
+    evutil_make_socket_nonblocking(fd);
+    s->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    s->timer = evtimer_new(w->base, session_timer, s);
+    if (!s->bev || !s->timer || RAND_bytes(s->scramble, sizeof(s->scramble)) != 1) {
+        if (s->bev)
+            bufferevent_free(s->bev);
+        else
+            close(fd);
+        if (s->timer)
+            event_free(s->timer);
+        free(s);
+        return NULL;
+    }
+    /* Scramble bytes must not be NUL (the greeting NUL-terminates them) and
+     * stay printable ASCII like MySQL's own. */
+    for (size_t i = 0; i < sizeof(s->scramble); i++)
+        s->scramble[i] = (uint8_t)(33 + s->scramble[i] % 94);
+    s->next = w->sessions;
+    if (w->sessions)
+        w->sessions->prev = s;
+    w->sessions = s;
+    atomic_fetch_add(&w->stats.sessions_accepted, 1);
+    atomic_fetch_add(&w->stats.sessions_open, 1);
+
+    g.server_version = cfg->server_version;
+    g.connection_id = (uint32_t)s->id;
+    memcpy(g.scramble, s->scramble, sizeof(g.scramble));
+    g.capabilities = SESS_SERVER_CAPS;
+    g.charset = WIRE_CHARSET_UTF8MB4_GENERAL_CI;
+    g.status = WIRE_STATUS_AUTOCOMMIT;
+    n = handshake_write_greeting(buf, sizeof(buf), &g);
+    if (n < 0) {
+        session_close(s, SESS_END_RESOURCE);
+        return s;
+    }
+    bufferevent_setcb(s->bev, client_read, client_write, client_event, s);
+    bufferevent_setwatermark(s->bev, EV_READ, 0, cfg->max_allowed_packet + 65536);
+    bufferevent_setwatermark(s->bev, EV_WRITE, SESS_OUT_LOW, 0);
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    send_packet(s, 0, buf, (size_t)n);
+    arm_timer(s, cfg->handshake_timeout_ms);
+    log_debug("session: accepted id=%" PRIu64 " peer=%s worker=%u", s->id, s->peer, w->id);
+    return s;
+}
+
+/* Gives the backend back (or drops it) when the session stops using it. */
+static void detach_backend(struct session *s, bool reusable)
+{
+    struct backend *be = s->be;
+
+    if (!be)
+        return;
+    s->be = NULL;
+    bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
+    bufferevent_disable(be->bev, EV_READ);
+    if (!reusable || s->in_txn) {
+        pool_discard(be);
+        return;
+    }
+    if (s->pinned)
+        be->state_sig = 0;      /* holds state we cannot see: reset before reuse */
+    pool_release(be);
+}
+
+static void session_close(struct session *s, enum sess_end end)
+{
+    bool clean;
+
+    if (s->state == SESS_CLOSED)
+        return;
+    s->end = end;
+    log_info("session end id=%" PRIu64 " peer=%s user=%s end=%s state=%s shard=%s stmts=%u",
+             s->id, s->peer, s->user[0] ? s->user : "-", end_names[end], state_names[s->state],
+             s->be_shard[0] ? s->be_shard : "-", s->n_stmts);
+    if (s->waiting_pool)
+        pool_cancel_wait(s->waiting_pool, s);
+    clean = s->state != SESS_FORWARDING && s->state != SESS_SYNCING;
+    detach_backend(s, clean);
+    evtimer_del(s->timer);
+    bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
+    session_set_state(s, SESS_CLOSED);
+    worker_reap(s->w, s);
+}
+
+/* Sends what is queued, then closes (used after a final ERR). */
+static void close_after_flush(struct session *s, enum sess_end end)
+{
+    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+        session_close(s, end);
+        return;
+    }
+    s->end = end;
+    if (s->waiting_pool)
+        pool_cancel_wait(s->waiting_pool, s);
+    detach_backend(s, s->state != SESS_FORWARDING && s->state != SESS_SYNCING);
+    bufferevent_disable(s->bev, EV_READ);
+    session_set_state(s, SESS_CLOSING);
+    arm_timer(s, 5000);
+}
+
+void session_free(struct session *s)
+{
+    struct worker *w = s->w;
+
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    bufferevent_free(s->bev);
+    event_free(s->timer);
+    free(s->scratch);
+    free(s->begin_sql);
+    for (unsigned i = 0; i < s->n_state_stmts; i++)
+        free(s->state_stmts[i]);
+    atomic_fetch_sub(&w->stats.sessions_open, 1);
+    atomic_fetch_sub(&w->router->n_clients, 1);
+    free(s);
+    worker_session_gone(w);
+}
+
+void session_shutdown(struct session *s)
+{
+    switch (s->state) {
+    case SESS_GREETING:
+    case SESS_AUTH_SWITCH:
+    case SESS_IDLE:
+        session_close(s, SESS_END_SHUTDOWN);
+        break;
+    case SESS_CLOSING:
+    case SESS_CLOSED:
+        break;
+    default:
+        s->shutdown_after = true;
+        break;
+    }
+}
+
+void session_kill(struct session *s)
+{
+    if (s->state == SESS_CLOSED)
+        return;
+    if (s->state == SESS_WAIT_POOL || s->state == SESS_SYNCING ||
+        (s->state == SESS_FORWARDING && s->reply_bytes == 0)) {
+        send_err(s, (uint8_t)(s->cmd_last_seq + 1), WIRE_ER_SERVER_SHUTDOWN, "08S01",
+                 "shardwire: server shutdown in progress");
+    }
+    session_close(s, SESS_END_SHUTDOWN);
+}
+
+/* ---- handshake ---- */
+
+static void auth_failed(struct session *s, uint8_t seq, const char *user, size_t user_len)
+{
+    char msg[256];
+
+    snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: YES)",
+             (int)(user_len > 64 ? 64 : user_len), user, s->peer);
+    send_err(s, seq, WIRE_ER_ACCESS_DENIED, "28000", msg);
+    close_after_flush(s, SESS_END_AUTH);
+}
+
+/* Authentication passed: check the database, say OK, go idle. */
+static void auth_ok(struct session *s, uint8_t seq, const char *db, size_t db_len)
+{
+    const struct config *cfg = cfg_of(s);
+
+    if (db_len && (strlen(cfg->analyze.database) != db_len ||
+                   memcmp(db, cfg->analyze.database, db_len) != 0)) {
+        char msg[256];
+
+        snprintf(msg, sizeof(msg),
+                 "shardwire: access denied to database '%.*s': this router serves only '%s'",
+                 (int)(db_len > 64 ? 64 : db_len), db, cfg->analyze.database);
+        send_err(s, seq, WIRE_ER_DBACCESS_DENIED, "42000", msg);
+        close_after_flush(s, SESS_END_AUTH);
+        return;
+    }
+    send_ok(s, seq);
+    session_set_state(s, SESS_IDLE);
+    arm_timer(s, cfg->idle_timeout_ms);
+    log_debug("session: authenticated id=%" PRIu64 " user=%s", s->id, s->user);
+}
+
+/* The whole first packet in <in>, or 0 if it has not all arrived; -1 if
+ * it is larger than any handshake packet can be. */
+static int peek_packet(struct evbuffer *in, uint32_t limit, struct packet_header *h)
+{
+    uint8_t hdr[PACKET_HEADER_LEN];
+
+    if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ssize_t)sizeof(hdr))
+        return 0;
+    packet_read_header(hdr, sizeof(hdr), h);
+    if (h->payload_len > limit)
+        return -1;
+    if (evbuffer_get_length(in) < PACKET_HEADER_LEN + (size_t)h->payload_len)
+        return 0;
+    return 1;
+}
+
+static void handle_handshake(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    const struct config *cfg = cfg_of(s);
+    struct handshake_response r;
+    struct packet_header h;
+    const struct config_user *u;
+    const uint8_t *p;
+    int k = peek_packet(in, 65536, &h);
+
+    if (k == 0)
+        return;
+    if (k < 0) {
+        send_err(s, 2, WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
+        close_after_flush(s, SESS_END_PROTOCOL);
+        return;
+    }
+    p = evbuffer_pullup(in, PACKET_HEADER_LEN + h.payload_len) + PACKET_HEADER_LEN;
+    if (handshake_parse_response(p, h.payload_len, &r) < 0) {
+        evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+        send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
+        close_after_flush(s, SESS_END_PROTOCOL);
+        return;
+    }
+    if (r.ssl_request) {
+        evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+        send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01",
+                 "shardwire: TLS is not enabled on this router");
+        close_after_flush(s, SESS_END_PROTOCOL);
+        return;
+    }
+    s->client_caps = r.capabilities & SESS_SERVER_CAPS;
+    if (r.charset)
+        s->charset = r.charset;
+    recompute_sig(s);
+    snprintf(s->user, sizeof(s->user), "%.*s", (int)(r.user_len < 63 ? r.user_len : 63),
+             (const char *)p + r.user_off);
+    u = config_find_user(cfg, (const char *)p + r.user_off, r.user_len);
+
+    if (r.plugin_len && !(r.plugin_len == strlen(HANDSHAKE_NATIVE_PLUGIN) &&
+                          memcmp(p + r.plugin_off, HANDSHAKE_NATIVE_PLUGIN, r.plugin_len) == 0)) {
+        uint8_t buf[64];
+        size_t db_off = r.db_off, db_len = r.db_len;
+
+        /* Keep the database name for after the switch: in the scratch buffer. */
+        free(s->scratch);
+        s->scratch = db_len ? strndup((const char *)p + db_off, db_len) : NULL;
+        s->scratch_cap = db_len;
+        evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+        send_packet(s, (uint8_t)(h.seq + 1), buf, (size_t)handshake_write_auth_switch(buf, s->scramble));
+        session_set_state(s, SESS_AUTH_SWITCH);
+        return;
+    }
+    if (!u || !handshake_native_check(s->scramble, p + r.auth_off, r.auth_len, u->stage2,
+                                      u->empty_password)) {
+        char user[64];
+        size_t n = r.user_len < sizeof(user) ? r.user_len : sizeof(user) - 1;
+
+        memcpy(user, p + r.user_off, n);
+        evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+        auth_failed(s, (uint8_t)(h.seq + 1), user, n);
+        return;
+    }
+    {
+        char db[ANALYZE_NAME_MAX * 2];
+        size_t n = r.db_len < sizeof(db) ? r.db_len : sizeof(db) - 1;
+
+        memcpy(db, p + r.db_off, n);
+        evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+        auth_ok(s, (uint8_t)(h.seq + 1), db, n);
+    }
+}
+
+static void handle_auth_switch(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    const struct config_user *u = config_find_user(cfg_of(s), s->user, strlen(s->user));
+    struct packet_header h;
+    const uint8_t *p;
+    int k = peek_packet(in, 1024, &h);
+    char *db = s->scratch;
+
+    if (k == 0)
+        return;
+    if (k < 0) {
+        send_err(s, 4, WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
+        close_after_flush(s, SESS_END_PROTOCOL);
+        return;
+    }
+    p = evbuffer_pullup(in, PACKET_HEADER_LEN + h.payload_len) + PACKET_HEADER_LEN;
+    if (!u || !handshake_native_check(s->scramble, p, h.payload_len, u->stage2,
+                                      u->empty_password)) {
+        evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+        auth_failed(s, (uint8_t)(h.seq + 1), s->user, strlen(s->user));
+        return;
+    }
+    evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+    s->scratch = NULL;
+    s->scratch_cap = 0;
+    auth_ok(s, (uint8_t)(h.seq + 1), db, db ? strlen(db) : 0);
+    free(db);
+}
+
+/* ---- commands ---- */
+
+/*
+ * Finds the command at the head of the client's input: all its packets
+ * (a payload of exactly PACKET_MAX_PAYLOAD continues). Returns 1 with
+ * <s->cmd_bytes>/<s->cmd_last_seq>/<*payload_len> set, 0 if it has not all
+ * arrived, -1 if it is larger than max_allowed_packet.
+ */
+static int command_ready(struct session *s, size_t *payload_len)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t have = evbuffer_get_length(in), pos = 0, total = 0;
+    uint32_t limit = cfg_of(s)->max_allowed_packet;
+
+    for (;;) {
+        uint8_t hdr[PACKET_HEADER_LEN];
+        struct evbuffer_ptr ptr;
+        uint32_t len;
+
+        if (have < pos + PACKET_HEADER_LEN)
+            return 0;
+        if (evbuffer_ptr_set(in, &ptr, pos, EVBUFFER_PTR_SET) < 0 ||
+            evbuffer_copyout_from(in, &ptr, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr))
+            return 0;
+        len = packet_u24(hdr);
+        total += len;
+        if (total > limit)
+            return -1;
+        pos += PACKET_HEADER_LEN + len;
+        if (have < pos)
+            return 0;
+        if (len < PACKET_MAX_PAYLOAD) {
+            s->cmd_bytes = pos;
+            s->cmd_last_seq = hdr[3];
+            *payload_len = total;
+            return 1;
+        }
+    }
+}
+
+/* The command's payload as one contiguous block (joined into s->scratch
+ * when it spans packets). NULL when out of memory. */
+static const uint8_t *command_payload(struct session *s, size_t payload_len)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t pos = 0, at = 0;
+
+    if (s->cmd_bytes == PACKET_HEADER_LEN + payload_len)
+        return evbuffer_pullup(in, (ssize_t)s->cmd_bytes) + PACKET_HEADER_LEN;
+    if (s->scratch_cap < payload_len) {
+        char *n = realloc(s->scratch, payload_len);
+
+        if (!n)
+            return NULL;
+        s->scratch = n;
+        s->scratch_cap = payload_len;
+    }
+    while (at < payload_len) {
+        uint8_t hdr[PACKET_HEADER_LEN];
+        struct evbuffer_ptr ptr;
+        uint32_t len;
+
+        evbuffer_ptr_set(in, &ptr, pos, EVBUFFER_PTR_SET);
+        evbuffer_copyout_from(in, &ptr, hdr, sizeof(hdr));
+        len = packet_u24(hdr);
+        evbuffer_ptr_set(in, &ptr, pos + PACKET_HEADER_LEN, EVBUFFER_PTR_SET);
+        evbuffer_copyout_from(in, &ptr, s->scratch + at, len);
+        at += len;
+        pos += PACKET_HEADER_LEN + len;
+    }
+    return (const uint8_t *)s->scratch;
+}
+
+/* The command was answered by the router: drop its packets. */
+static void consume_command(struct session *s)
+{
+    evbuffer_drain(bufferevent_get_input(s->bev), s->cmd_bytes);
+    s->cmd_bytes = 0;
+}
+
+static void answer_ok(struct session *s)
+{
+    consume_command(s);
+    send_ok(s, (uint8_t)(s->cmd_last_seq + 1));
+}
+
+static void answer_err(struct session *s, uint16_t err_no, const char *sqlstate,
+                       const char *msg)
+{
+    consume_command(s);
+    send_err(s, (uint8_t)(s->cmd_last_seq + 1), err_no, sqlstate, msg);
+}
+
+static void reject_statement(struct session *s, const char *sql, size_t len)
+{
+    const struct analyze_result *ar = &s->ar;
+    char msg[512];
+    size_t off = ar->offset < len ? ar->offset : len;
+    size_t n = len - off < 40 ? len - off : 40;
+
+    atomic_fetch_add(&s->w->stats.rejected, 1);
+    if (n > 0)
+        snprintf(msg, sizeof(msg), "%s (near '%.*s' at offset %zu)",
+                 ar->msg ? ar->msg : "shardwire: statement refused", (int)n, sql + off, off);
+    else
+        snprintf(msg, sizeof(msg), "%s", ar->msg ? ar->msg : "shardwire: statement refused");
+    answer_err(s, ar->err_no ? ar->err_no : WIRE_ER_NOT_SUPPORTED_YET,
+               ar->sqlstate[0] ? ar->sqlstate : "42000", msg);
+}
+
+static void backend_attach(struct session *s, struct backend *be)
+{
+    s->be = be;
+    snprintf(s->be_shard, sizeof(s->be_shard), "%s", be->pool->shard);
+    bufferevent_setcb(be->bev, backend_read, NULL, backend_event, s);
+    bufferevent_enable(be->bev, EV_READ | EV_WRITE);
+}
+
+static void write_query(struct backend *be, const char *sql, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(be->bev);
+    uint8_t hdr[PACKET_HEADER_LEN + 1];
+
+    packet_write_header(hdr, (uint32_t)(len + 1), 0);
+    hdr[PACKET_HEADER_LEN] = WIRE_COM_QUERY;
+    evbuffer_add(out, hdr, sizeof(hdr));
+    evbuffer_add(out, sql, len);
+}
+
+static void forward_command(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    enum reply_kind kind = REPLY_QUERY;
+
+    switch (s->cmd) {
+    case WIRE_COM_QUERY:        kind = REPLY_QUERY; break;
+    case WIRE_COM_FIELD_LIST:   kind = REPLY_FIELD_LIST; break;
+    default:                    kind = REPLY_SIMPLE; break;
+    }
+    evbuffer_remove_buffer(in, bufferevent_get_output(s->be->bev), s->cmd_bytes);
+    s->cmd_bytes = 0;
+    reply_begin(&s->reply, kind, false);
+    s->fwd_left = 0;
+    s->reply_bytes = 0;
+    session_set_state(s, SESS_FORWARDING);
+    arm_timer(s, cfg_of(s)->query_timeout_ms);
+}
+
+/*
+ * The backend is attached: bring it to the session's state (reset, charset,
+ * tracked SETs, a deferred BEGIN), then forward the statement. Those
+ * router-made statements are pipelined; their replies are checked before
+ * the client's statement is sent, so a failed BEGIN can never leave the
+ * statement running in autocommit.
+ */
+static void start_statement(struct session *s, bool begins_txn)
+{
+    struct backend *be = s->be;
+    unsigned n = 0;
+
+    if (be->state_sig != s->state_sig) {
+        if (be->state_sig != backend_fresh_sig()) {
+            struct evbuffer *out = bufferevent_get_output(be->bev);
+            uint8_t pkt[PACKET_HEADER_LEN + 1];
+
+            packet_write_header(pkt, 1, 0);
+            pkt[PACKET_HEADER_LEN] = WIRE_COM_RESET_CONNECTION;
+            evbuffer_add(out, pkt, sizeof(pkt));
+            n++;
+        }
+        if (s->charset != WIRE_CHARSET_UTF8MB4_GENERAL_CI) {
+            char sql[160];
+            int len = snprintf(sql, sizeof(sql),
+                               "SET character_set_client=%u, character_set_results=%u, "
+                               "collation_connection=%u",
+                               s->charset, s->charset, s->charset);
+
+            write_query(be, sql, (size_t)len);
+            n++;
+        }
+        for (unsigned i = 0; i < s->n_state_stmts; i++) {
+            write_query(be, s->state_stmts[i], strlen(s->state_stmts[i]));
+            n++;
+        }
+        be->state_sig = s->state_sig;
+    }
+    if (begins_txn && s->txn_pending) {
+        write_query(be, s->begin_sql, strlen(s->begin_sql));
+        s->txn_pending = false;
+        n++;
+    }
+    if (n == 0) {
+        forward_command(s);
+        return;
+    }
+    s->sync_pending = n;
+    s->sync_failed = false;
+    reply_begin(&s->reply, REPLY_QUERY, false);
+    session_set_state(s, SESS_SYNCING);
+    arm_timer(s, cfg_of(s)->query_timeout_ms);
+}
+
+/* Sends the statement to shard <idx> (of the worker's map). */
+static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
+{
+    struct pool *p = worker_pool(s->w, idx);
+    struct backend *be;
+
+    s->cmd_shard = idx;
+    s->last_shard = (int)idx;
+    if (s->be && s->be->pool == p) {
+        start_statement(s, begins_txn);
+        return;
+    }
+    detach_backend(s, true);
+    be = pool_acquire(p, s);
+    if (be) {
+        backend_attach(s, be);
+        start_statement(s, begins_txn);
+        return;
+    }
+    s->txn_begins = begins_txn;     /* for session_backend_ready() */
+    session_set_state(s, SESS_WAIT_POOL);
+    arm_timer(s, cfg_of(s)->pool_wait_timeout_ms);
+}
+
+/* A statement that needs no particular shard: the attached backend, or the
+ * shard used last, or the first. */
+static void go_anywhere(struct session *s)
+{
+    if (s->be) {
+        start_statement(s, false);
+        return;
+    }
+    go_to_shard(s, s->last_shard >= 0 && (unsigned)s->last_shard < s->w->n_pools ?
+                       (unsigned)s->last_shard : 0, false);
+}
+
+void session_backend_ready(struct session *s, struct backend *be)
+{
+    evtimer_del(s->timer);
+    backend_attach(s, be);
+    start_statement(s, s->txn_begins);
+}
+
+void session_backend_failed(struct session *s, const char *msg)
+{
+    evtimer_del(s->timer);
+    atomic_fetch_add(&s->w->stats.backend_errors, 1);
+    answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
+    session_set_state(s, SESS_IDLE);
+    arm_timer(s, cfg_of(s)->idle_timeout_ms);
+    process_commands(s);
+}
+
+static void handle_route(struct session *s)
+{
+    const struct smap *m = s->w->map;
+    uint32_t vb = vbucket_of(s->ar.key, s->ar.key_len, smap_n_vbuckets(m));
+    unsigned idx = smap_shard_of_vbucket(m, vb);
+    const struct smap_shard *sh = smap_shard(m, idx);
+
+    atomic_fetch_add(&s->w->stats.routed, 1);
+    log_debug("session: route id=%" PRIu64 " key=%.*s vbucket=%u shard=%s", s->id,
+              (int)s->ar.key_len, s->ar.key, vb, sh->name);
+    if (s->be && (s->in_txn || s->pinned) && strcmp(s->be_shard, sh->name) != 0) {
+        char msg[400];
+
+        snprintf(msg, sizeof(msg),
+                 "shardwire: this %s is bound to shard %s, but %s %.*s lives on shard %s; "
+                 "finish it (COMMIT or ROLLBACK) before touching another user's shard",
+                 s->in_txn ? "transaction" : "session (it holds connection state)",
+                 s->be_shard, cfg_of(s)->analyze.key_columns[0], (int)s->ar.key_len,
+                 s->ar.key, sh->name);
+        answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+        return;
+    }
+    s->cmd_kind = SESS_CMD_FORWARD;
+    go_to_shard(s, idx, true);
+}
+
+static void handle_session_stmt(struct session *s, const char *sql, size_t len)
+{
+    switch (s->ar.stmt) {
+    case ANALYZE_STMT_BEGIN:
+        if (s->in_txn && s->be)
+            break;                          /* the backend commits and begins anew */
+        free(s->begin_sql);
+        s->begin_sql = strndup(sql, len);
+        if (!s->begin_sql) {
+            answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: out of memory");
+            return;
+        }
+        s->txn_pending = true;
+        answer_ok(s);
+        return;
+    case ANALYZE_STMT_COMMIT:
+    case ANALYZE_STMT_ROLLBACK:
+        if (!s->in_txn) {
+            s->txn_pending = false;
+            answer_ok(s);
+            return;
+        }
+        break;
+    case ANALYZE_STMT_SAVEPOINT:
+        if (s->txn_pending && !s->in_txn) {
+            answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000",
+                       "shardwire: SAVEPOINT before the transaction's first statement: the "
+                       "shard is not known yet; run a statement for the user first");
+            return;
+        }
+        break;
+    case ANALYZE_STMT_SET:
+        if (s->ar.pins_session)
+            break;                          /* user variables: pinned, not replayed */
+        free(s->pending_set);
+        s->pending_set = strndup(sql, len);
+        s->cmd_kind = s->pending_set ? SESS_CMD_TRACK_SET : SESS_CMD_FORWARD;
+        break;
+    default:
+        break;
+    }
+    if (s->ar.pins_session)
+        s->pinned = true;
+    go_anywhere(s);
+}
+
+/* Operator rules, then the analyzer; then route, answer, or refuse. */
+static void handle_query(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    const char *sql = (const char *)payload + 1;
+    size_t len = payload_len - 1;
+
+    if (analyze_statement(s->w->analyze, sql, len, &s->ar) < 0)
+        log_warn("session: analyzer out of memory id=%" PRIu64, s->id);
+    switch (s->ar.kind) {
+    case ANALYZE_REJECT:
+        reject_statement(s, sql, len);
+        return;
+    case ANALYZE_LOCAL:
+        answer_ok(s);
+        return;
+    case ANALYZE_ROUTE:
+        if (s->ar.param_index >= 0) {
+            answer_err(s, WIRE_ER_PARSE, "42000",
+                       "shardwire: '?' placeholders need a prepared statement");
+            return;
+        }
+        if (s->ar.pins_session)
+            s->pinned = true;
+        handle_route(s);
+        return;
+    case ANALYZE_SESSION:
+        handle_session_stmt(s, sql, len);
+        return;
+    }
+}
+
+static void handle_init_db(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    const char *db = cfg_of(s)->analyze.database;
+    char msg[256];
+
+    if (payload_len - 1 == strlen(db) && memcmp(payload + 1, db, payload_len - 1) == 0) {
+        answer_ok(s);
+        return;
+    }
+    snprintf(msg, sizeof(msg),
+             "shardwire: access denied to database '%.*s': this router serves only '%s'",
+             (int)(payload_len - 1 > 64 ? 64 : payload_len - 1), (const char *)payload + 1, db);
+    answer_err(s, WIRE_ER_DBACCESS_DENIED, "42000", msg);
+}
+
+static void handle_reset_connection(struct session *s)
+{
+    /* Back to a fresh session: drop tracked state and any transaction. The
+     * backend keeps our old state; a reset before its next use clears it. */
+    if (s->be) {
+        s->be->state_sig = 0;
+        detach_backend(s, !s->in_txn);
+    }
+    for (unsigned i = 0; i < s->n_state_stmts; i++)
+        free(s->state_stmts[i]);
+    s->n_state_stmts = 0;
+    s->in_txn = s->txn_pending = s->pinned = false;
+    s->autocommit = true;
+    recompute_sig(s);
+    answer_ok(s);
+}
+
+/* Dispatches the complete command at the head of the input. */
+static void dispatch(struct session *s, size_t payload_len)
+{
+    const uint8_t *payload;
+    char msg[128];
+
+    s->n_stmts++;
+    s->cmd_kind = SESS_CMD_FORWARD;
+    atomic_fetch_add(&s->w->stats.statements, 1);
+    if (payload_len == 0) {
+        answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "shardwire: empty command packet");
+        return;
+    }
+    payload = command_payload(s, payload_len);
+    if (!payload) {
+        answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: out of memory");
+        return;
+    }
+    s->cmd = payload[0];
+    switch (s->cmd) {
+    case WIRE_COM_QUIT:
+        consume_command(s);
+        session_close(s, SESS_END_QUIT);
+        return;
+    case WIRE_COM_PING:
+        answer_ok(s);
+        return;
+    case WIRE_COM_INIT_DB:
+        handle_init_db(s, payload, payload_len);
+        return;
+    case WIRE_COM_QUERY:
+        handle_query(s, payload, payload_len);
+        return;
+    case WIRE_COM_RESET_CONNECTION:
+        handle_reset_connection(s);
+        return;
+    case WIRE_COM_STMT_PREPARE:
+    case WIRE_COM_STMT_EXECUTE:
+    case WIRE_COM_STMT_SEND_LONG_DATA:
+    case WIRE_COM_STMT_RESET:
+    case WIRE_COM_STMT_FETCH:
+        answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000",
+                   "shardwire: server-side prepared statements are not supported yet; "
+                   "use client-side (emulated) prepares");
+        return;
+    case WIRE_COM_STMT_CLOSE:
+        consume_command(s);     /* COM_STMT_CLOSE has no reply */
+        return;
+    default:
+        snprintf(msg, sizeof(msg), "shardwire: unknown or unsupported command 0x%02x", s->cmd);
+        answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", msg);
+        return;
+    }
+}
+
+static void process_commands(struct session *s)
+{
+    s->burst = 0;
+    while (s->state == SESS_IDLE) {
+        size_t payload_len;
+        int k = command_ready(s, &payload_len);
+
+        if (k == 0)
+            return;
+        if (k < 0) {
+            send_err(s, 1, WIRE_ER_NET_PACKET_TOO_LARGE, "08S01",
+                     "Got a packet bigger than 'max_allowed_packet' bytes");
+            close_after_flush(s, SESS_END_PROTOCOL);
+            return;
+        }
+        if (++s->burst > SESS_BURST) {
+            /* Let other sessions run; come back on the next loop turn. */
+            bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+            return;
+        }
+        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        dispatch(s, payload_len);
+    }
+}
+
+/* ---- the backend's reply ---- */
+
+static void statement_done(struct session *s)
+{
+    const struct reply *r = &s->reply;
+
+    evtimer_del(s->timer);
+    if (!r->is_error) {
+        s->in_txn = (r->status & WIRE_STATUS_IN_TRANS) != 0;
+        s->autocommit = (r->status & WIRE_STATUS_AUTOCOMMIT) != 0;
+    }
+    if (s->cmd_kind == SESS_CMD_TRACK_SET && s->pending_set) {
+        if (!r->is_error) {
+            if (s->n_state_stmts < SESS_MAX_STATE_STMTS) {
+                s->state_stmts[s->n_state_stmts++] = s->pending_set;
+                s->pending_set = NULL;
+                recompute_sig(s);
+                s->be->state_sig = s->state_sig;
+            } else {
+                s->pinned = true;   /* too much state to replay: stay put */
+            }
+        }
+        free(s->pending_set);
+        s->pending_set = NULL;
+    }
+    session_set_state(s, SESS_IDLE);
+    if (s->shutdown_after) {
+        close_after_flush(s, SESS_END_SHUTDOWN);
+        return;
+    }
+    arm_timer(s, cfg_of(s)->idle_timeout_ms);
+}
+
+/* The backend connection failed while the session used it. */
+static void backend_lost(struct session *s, const char *why)
+{
+    char msg[400];
+    bool in_txn = s->in_txn;
+
+    atomic_fetch_add(&s->w->stats.backend_errors, 1);
+    log_warn("session: backend lost id=%" PRIu64 " shard=%s state=%s why=%s", s->id,
+             s->be_shard, state_names[s->state], why);
+    snprintf(msg, sizeof(msg), "shardwire: lost connection to shard %s during the statement (%s)%s",
+             s->be_shard, why, in_txn ? "; the transaction was rolled back" : "");
+    if (s->state == SESS_SYNCING || s->state == SESS_FORWARDING) {
+        bool partial = s->state == SESS_FORWARDING && s->reply_bytes > 0;
+
+        if (s->state == SESS_SYNCING)
+            consume_command(s);
+        detach_backend(s, false);
+        s->in_txn = false;
+        send_err(s, partial ? (uint8_t)(s->last_seq + 1) : (uint8_t)(s->cmd_last_seq + 1),
+                 WIRE_ER_BACKEND_GONE, "HY000", msg);
+        if (partial || in_txn) {
+            close_after_flush(s, SESS_END_BACKEND_LOST);
+            return;
+        }
+        session_set_state(s, SESS_IDLE);
+        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        process_commands(s);
+        return;
+    }
+    /* Idle with a backend attached. */
+    detach_backend(s, false);
+    s->in_txn = false;
+    if (in_txn)
+        close_after_flush(s, SESS_END_BACKEND_LOST);
+}
+
+/* Reads the replies to router-made statements; returns true when they are
+ * all in (the statement may go on or has been failed). */
+static void sync_read(struct session *s, struct evbuffer *in)
+{
+    while (s->sync_pending > 0) {
+        struct packet_header h;
+        const uint8_t *p;
+        int k = peek_packet(in, PACKET_MAX_PAYLOAD, &h);
+
+        if (k <= 0)
+            return;
+        p = evbuffer_pullup(in, PACKET_HEADER_LEN + h.payload_len) + PACKET_HEADER_LEN;
+        k = reply_feed(&s->reply, p, h.payload_len, h.payload_len);
+        if (k < 0) {
+            backend_lost(s, "malformed reply");
+            return;
+        }
+        if (k == 1 && s->reply.is_error && !s->sync_failed) {
+            size_t off, n;
+            uint16_t err_no;
+
+            s->sync_failed = true;
+            if (reply_parse_err(p, h.payload_len, &err_no, &off, &n) == 0) {
+                s->sync_errno = err_no;
+                snprintf(s->sync_err, sizeof(s->sync_err), "%.*s", (int)(n > 200 ? 200 : n),
+                         (const char *)p + off);
+            }
+        }
+        evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+        if (k == 1) {
+            s->sync_pending--;
+            reply_begin(&s->reply, REPLY_QUERY, false);
+        }
+    }
+    if (s->sync_failed) {
+        char msg[400];
+
+        /* The backend's state is now unknown: reset it before any reuse. */
+        s->be->state_sig = 0;
+        snprintf(msg, sizeof(msg), "shardwire: could not prepare shard %s connection: %s",
+                 s->be_shard, s->sync_err);
+        answer_err(s, s->sync_errno ? s->sync_errno : WIRE_ER_UNKNOWN, "HY000", msg);
+        session_set_state(s, SESS_IDLE);
+        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        process_commands(s);
+        return;
+    }
+    forward_command(s);
+}
+
+/*
+ * Moves reply packets from the backend to the client, judging each packet by
+ * its header and first bytes only. Large packets are streamed as they come.
+ */
+static void relay(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->be->bev);
+    struct evbuffer *out = bufferevent_get_output(s->bev);
+
+    for (;;) {
+        size_t have = evbuffer_get_length(in);
+
+        if (s->fwd_left > 0) {
+            size_t n = have < s->fwd_left ? have : s->fwd_left;
+
+            if (n == 0)
+                break;
+            evbuffer_remove_buffer(in, out, n);
+            s->fwd_left -= (uint32_t)n;
+            s->reply_bytes += n;
+            continue;
+        }
+        if (s->reply.state == REPLY_DONE)
+            break;
+        {
+            uint8_t head[PACKET_HEADER_LEN + REPLY_PEEK];
+            struct packet_header h;
+            size_t need;
+            int k;
+
+            if (have < PACKET_HEADER_LEN)
+                break;
+            evbuffer_copyout(in, head, PACKET_HEADER_LEN);
+            packet_read_header(head, PACKET_HEADER_LEN, &h);
+            need = h.payload_len < REPLY_PEEK ? h.payload_len : REPLY_PEEK;
+            if (have < PACKET_HEADER_LEN + need)
+                break;
+            evbuffer_copyout(in, head, PACKET_HEADER_LEN + need);
+            k = reply_feed(&s->reply, head + PACKET_HEADER_LEN, need, h.payload_len);
+            if (k < 0) {
+                backend_lost(s, "malformed reply");
+                return;
+            }
+            s->last_seq = h.seq;
+            s->fwd_left = PACKET_HEADER_LEN + h.payload_len;
+        }
+    }
+    if (s->reply.state == REPLY_DONE && s->fwd_left == 0) {
+        if (evbuffer_get_length(in) > 0) {
+            backend_lost(s, "data after the end of the reply");
+            return;
+        }
+        statement_done(s);
+        if (s->state == SESS_IDLE)
+            process_commands(s);
+        return;
+    }
+    if (evbuffer_get_length(out) > SESS_OUT_HIGH) {
+        /* The client reads slower than the backend sends: wait for it. */
+        bufferevent_disable(s->be->bev, EV_READ);
+        s->be_paused = true;
+    }
+}
+
+static void backend_read(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    switch (s->state) {
+    case SESS_SYNCING:
+        sync_read(s, in);
+        return;
+    case SESS_FORWARDING:
+        relay(s);
+        return;
+    default:
+        backend_lost(s, "unexpected data from the server");
+        return;
+    }
+}
+
+static void backend_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        backend_lost(s, (what & BEV_EVENT_EOF) ? "connection closed by the server"
+                                                : "connection error");
+}
+
+/* ---- client callbacks and timers ---- */
+
+static void client_read(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+
+    (void)bev;
+    switch (s->state) {
+    case SESS_GREETING:
+        handle_handshake(s);
+        return;
+    case SESS_AUTH_SWITCH:
+        handle_auth_switch(s);
+        return;
+    case SESS_IDLE:
+        process_commands(s);
+        return;
+    default:
+        return;     /* pipelined: handled when the statement in flight ends */
+    }
+}
+
+static void client_write(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+
+    (void)bev;
+    if (s->state == SESS_CLOSING) {
+        if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+            session_close(s, s->end);
+        return;
+    }
+    if (s->be_paused && s->be) {
+        s->be_paused = false;
+        bufferevent_enable(s->be->bev, EV_READ);
+        relay(s);
+    }
+}
+
+static void client_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        session_close(s, s->state == SESS_CLOSING ? s->end : SESS_END_CLIENT_EOF);
+}
+
+static void session_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+    char msg[400];
+
+    (void)fd;
+    (void)what;
+    switch (s->state) {
+    case SESS_GREETING:
+    case SESS_AUTH_SWITCH:
+    case SESS_IDLE:
+    case SESS_CLOSING:
+        session_close(s, s->state == SESS_CLOSING ? s->end : SESS_END_CLIENT_TIMEOUT);
+        return;
+    case SESS_WAIT_POOL: {
+        struct pool *p = s->waiting_pool;
+
+        if (p)
+            pool_cancel_wait(p, s);
+        snprintf(msg, sizeof(msg),
+                 "shardwire: no connection to shard %s within %u ms (%s)",
+                 p ? p->shard : "?", cfg_of(s)->pool_wait_timeout_ms,
+                 p && p->last_error[0] ? p->last_error : "pool exhausted");
+        atomic_fetch_add(&s->w->stats.backend_errors, 1);
+        answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
+        session_set_state(s, SESS_IDLE);
+        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        process_commands(s);
+        return;
+    }
+    case SESS_SYNCING:
+    case SESS_FORWARDING:
+        backend_lost(s, "query timeout");
+        return;
+    case SESS_CLOSED:
+        return;
+    }
+}

@@ -1,0 +1,135 @@
+/*
+ * router/session.h - one client connection: handshake, authentication,
+ * command dispatch, routing, and relaying the backend's reply.
+ *
+ * A session, its backend connection and buffers belong to one worker for
+ * life. It holds at most one backend connection at a time; a transaction
+ * pins it. Sessions are freed by the worker's reaper, never inside their own
+ * callbacks.
+ */
+#ifndef SHARDWIRE_ROUTER_SESSION_H
+#define SHARDWIRE_ROUTER_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol/analyze.h"
+#include "protocol/handshake.h"
+#include "protocol/reply.h"
+
+struct backend;
+struct bufferevent;
+struct event;
+struct pool;
+struct worker;
+
+enum sess_state {
+    SESS_GREETING,     /* handshake sent; waiting for HandshakeResponse41 */
+    SESS_AUTH_SWITCH,  /* asked the client to redo auth with native_password */
+    SESS_IDLE,         /* authenticated; no statement in flight */
+    SESS_WAIT_POOL,    /* routed; waiting for a backend connection */
+    SESS_SYNCING,      /* bringing the backend to the session's state first */
+    SESS_FORWARDING,   /* statement sent; relaying the reply */
+    SESS_CLOSING,      /* flushing a last packet, then closing */
+    SESS_CLOSED,       /* waiting for the reaper */
+};
+
+enum sess_end {        /* why a session ended: exactly one, logged at close */
+    SESS_END_NONE, SESS_END_QUIT, SESS_END_CLIENT_EOF, SESS_END_CLIENT_TIMEOUT,
+    SESS_END_AUTH, SESS_END_PROTOCOL, SESS_END_BACKEND_LOST, SESS_END_POOL_TIMEOUT,
+    SESS_END_RESOURCE, SESS_END_SHUTDOWN,
+};
+
+/* What the statement in flight needs once its backend is ready. */
+enum sess_cmd_kind {
+    SESS_CMD_FORWARD,      /* forward the client's packets as they are */
+    SESS_CMD_TRACK_SET,    /* forward; on OK remember the SET for other backends */
+};
+
+#define SESS_MAX_STATE_STMTS 64
+
+struct session {
+    uint64_t            id;
+    struct worker      *w;
+    struct bufferevent *bev;
+    char                peer[64];
+    enum sess_state     state;
+    enum sess_end       end;
+    struct event       *timer;        /* handshake / idle / pool wait / shutdown */
+
+    uint8_t             scramble[HANDSHAKE_SCRAMBLE_LEN];
+    uint32_t            client_caps;
+    uint8_t             charset;       /* collation id from the handshake or SET NAMES */
+    char                user[64];
+
+    /* The command in flight (its packets stay in the input buffer until
+     * forwarded). */
+    uint8_t             cmd;
+    size_t              cmd_bytes;     /* headers included, all continuation packets */
+    uint8_t             cmd_last_seq;
+    enum sess_cmd_kind  cmd_kind;
+    unsigned            cmd_shard;     /* shard index in the worker's map */
+    struct analyze_result ar;
+    char               *scratch;       /* joined payload of a multi-packet statement */
+    size_t              scratch_cap;
+
+    /* The backend connection and the reply being relayed. */
+    struct backend     *be;
+    char                be_shard[64];
+    struct reply        reply;
+    uint32_t            fwd_left;      /* bytes of the current packet still to move */
+    uint8_t             last_seq;      /* of the last reply packet relayed */
+    bool                be_paused;     /* backend reads paused: client is slow */
+    uint64_t            reply_bytes;   /* relayed to the client for this statement */
+    unsigned            sync_pending;  /* replies to router-sent statements still due */
+    bool                sync_failed;
+    char                sync_err[256];
+    uint16_t            sync_errno;
+
+    /* Transaction and session state. */
+    bool                in_txn;        /* the backend said IN_TRANS */
+    bool                txn_pending;   /* BEGIN answered locally; not sent yet */
+    bool                autocommit;
+    bool                pinned;        /* state that cannot move: keep this backend */
+    bool                shutdown_after; /* close once the statement in flight ends */
+    bool                txn_begins;    /* the statement waiting for a backend is routed */
+    char               *begin_sql;     /* the deferred BEGIN statement */
+    char               *pending_set;   /* a SET in flight, remembered if it succeeds */
+    char               *state_stmts[SESS_MAX_STATE_STMTS];
+    unsigned            n_state_stmts;
+    uint64_t            state_sig;
+    int                 last_shard;    /* where SESSION statements go when unattached */
+
+    unsigned            n_stmts;
+    unsigned            burst;         /* statements handled in this wakeup */
+    struct session     *next, *prev;   /* worker's list */
+    struct session     *reap_next;
+    struct session     *pool_next;     /* pool wait queue */
+    struct pool        *waiting_pool;
+};
+
+/* Takes ownership of the accepted socket <fd> and sends the greeting.
+ * Returns the session, or NULL (socket closed, logged). Worker thread. */
+struct session *session_new(struct worker *w, int fd, const char *peer);
+
+/* Frees a closed session (the reaper calls this). */
+void session_free(struct session *s);
+
+/* From the pool: <be> is now the session's. */
+void session_backend_ready(struct session *s, struct backend *be);
+/* From the pool: no connection could be had; <msg> tells why. */
+void session_backend_failed(struct session *s, const char *msg);
+
+/* The worker is shutting down: close now if idle, else after the reply. */
+void session_shutdown(struct session *s);
+/* The shutdown deadline passed: close whatever the state. */
+void session_kill(struct session *s);
+
+/* The state signature of <n> SET statements <stmts> with collation <charset>. */
+uint64_t session_state_sig_of(char *const *stmts, unsigned n, uint8_t charset);
+
+const char *sess_end_name(enum sess_end e);
+const char *sess_state_name(enum sess_state s);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * router/worker.c - worker threads, their inboxes, listeners and reapers.
+ */
+#include "router/worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "protocol/packet.h"
+#include "protocol/reply.h"
+#include "protocol/wire.h"
+#include "router/config.h"
+#include "router/log.h"
+#include "router/pool.h"
+#include "router/session.h"
+#include "shardmap/smap.h"
+
+struct worker_msg {
+    worker_fn         *fn;
+    void              *arg;
+    struct worker_msg *next;
+};
+
+static void inbox_run(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct worker_msg *m;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&w->inbox_lock);
+    m = w->inbox_head;
+    w->inbox_head = w->inbox_tail = NULL;
+    pthread_mutex_unlock(&w->inbox_lock);
+    while (m) {
+        struct worker_msg *next = m->next;
+
+        m->fn(w, m->arg);
+        free(m);
+        m = next;
+    }
+}
+
+int worker_post(struct worker *w, worker_fn *fn, void *arg)
+{
+    struct worker_msg *m = malloc(sizeof(*m));
+
+    if (!m)
+        return -1;
+    m->fn = fn;
+    m->arg = arg;
+    m->next = NULL;
+    pthread_mutex_lock(&w->inbox_lock);
+    if (w->inbox_tail)
+        w->inbox_tail->next = m;
+    else
+        w->inbox_head = m;
+    w->inbox_tail = m;
+    pthread_mutex_unlock(&w->inbox_lock);
+    event_active(w->inbox_ev, EV_READ, 0);
+    return 0;
+}
+
+static void reap_run(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    while (w->reap) {
+        struct session *s = w->reap;
+
+        w->reap = s->reap_next;
+        session_free(s);
+    }
+}
+
+void worker_reap(struct worker *w, struct session *s)
+{
+    s->reap_next = w->reap;
+    w->reap = s;
+    event_active(w->reap_ev, EV_READ, 0);
+}
+
+static void refuse(int fd, uint16_t err_no, const char *msg)
+{
+    uint8_t buf[256];
+    size_t n = reply_write_err(buf + PACKET_HEADER_LEN, err_no, "08004", msg, strlen(msg));
+
+    packet_write_header(buf, (uint32_t)n, 0);
+    if (send(fd, buf, PACKET_HEADER_LEN + n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        /* The client is gone already. */
+    }
+    close(fd);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg)
+{
+    struct worker *w = arg;
+    struct router *r = w->router;
+    char peer[64] = "?";
+    int one = 1;
+
+    (void)l;
+    (void)socklen;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)sa;
+        char ip[INET_ADDRSTRLEN];
+
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        snprintf(peer, sizeof(peer), "%s:%u", ip, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        char ip[INET6_ADDRSTRLEN];
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        snprintf(peer, sizeof(peer), "[%s]:%u", ip, ntohs(in6->sin6_port));
+    }
+    if (w->shutting_down) {
+        refuse(fd, WIRE_ER_SERVER_SHUTDOWN, "shardwire: server shutdown in progress");
+        return;
+    }
+    if (atomic_fetch_add(&r->n_clients, 1) >= r->cfg->max_client_connections) {
+        atomic_fetch_sub(&r->n_clients, 1);
+        log_warn("listener: too many connections peer=%s max=%u", peer,
+                 r->cfg->max_client_connections);
+        refuse(fd, WIRE_ER_CON_COUNT, "Too many connections");
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!session_new(w, fd, peer)) {
+        atomic_fetch_sub(&r->n_clients, 1);
+        log_warn("listener: cannot create session peer=%s (out of memory)", peer);
+    }
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)l;
+    log_warn("listener: accept failed worker=%u error=\"%s\"", w->id, strerror(errno));
+}
+
+static int open_listener(struct worker *w, char **errp)
+{
+    const struct config *cfg = w->router->cfg;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char *e = NULL;
+
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, cfg->listen_host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&ss)->sin_port = htons(cfg->listen_port);
+        sslen = sizeof(struct sockaddr_in);
+    } else if (inet_pton(AF_INET6, cfg->listen_host,
+                         &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(cfg->listen_port);
+        sslen = sizeof(struct sockaddr_in6);
+    } else {
+        if (asprintf(&e, "listen: '%s' is not an IP address", cfg->listen_host) < 0)
+            e = NULL;
+        *errp = e;
+        return -1;
+    }
+    /* Every worker listens on the same port; the kernel spreads accepted
+     * connections over them (SO_REUSEPORT), so no hand-off is needed. */
+    w->listener = evconnlistener_new_bind(w->base, on_accept, w,
+                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                              LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+                                          1024, (struct sockaddr *)&ss, (int)sslen);
+    if (!w->listener) {
+        if (asprintf(&e, "listen %s:%u: %s", cfg->listen_host, cfg->listen_port,
+                     strerror(errno)) < 0)
+            e = NULL;
+        *errp = e;
+        return -1;
+    }
+    evconnlistener_set_error_cb(w->listener, on_accept_error);
+    return 0;
+}
+
+struct worker *worker_new(struct router *r, unsigned id, char **errp)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+    struct analyze_config acfg;
+
+    if (!w) {
+        *errp = strdup("out of memory");
+        return NULL;
+    }
+    w->id = id;
+    w->router = r;
+    pthread_mutex_init(&w->inbox_lock, NULL);
+    w->base = event_base_new();
+    if (!w->base)
+        goto oom;
+    w->inbox_ev = event_new(w->base, -1, EV_PERSIST | EV_READ, inbox_run, w);
+    w->reap_ev = event_new(w->base, -1, EV_READ, reap_run, w);
+    if (!w->inbox_ev || !w->reap_ev || event_add(w->inbox_ev, NULL) < 0)
+        goto oom;
+    acfg = r->cfg->analyze;
+    w->analyze = analyze_new(&acfg);
+    if (!w->analyze)
+        goto oom;
+    if (open_listener(w, errp) < 0) {
+        worker_free(w);
+        return NULL;
+    }
+    return w;
+oom:
+    *errp = strdup("out of memory creating a worker");
+    worker_free(w);
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
+}
+
+void worker_join(struct worker *w)
+{
+    pthread_join(w->thread, NULL);
+}
+
+void worker_free(struct worker *w)
+{
+    if (!w)
+        return;
+    while (w->sessions) {
+        struct session *s = w->sessions;
+
+        session_kill(s);
+        reap_run(-1, 0, w);
+        if (w->sessions == s)
+            break;      /* cannot happen: a killed session is reaped */
+    }
+    for (unsigned i = 0; i < w->n_pools; i++)
+        pool_free(w->pools[i]);
+    free(w->pools);
+    while (w->old_pools) {
+        struct pool *p = w->old_pools;
+
+        w->old_pools = p->next;
+        pool_free(p);
+    }
+    smap_unref(w->map);
+    if (w->listener)
+        evconnlistener_free(w->listener);
+    if (w->inbox_ev)
+        event_free(w->inbox_ev);
+    if (w->reap_ev)
+        event_free(w->reap_ev);
+    if (w->shutdown_ev)
+        event_free(w->shutdown_ev);
+    analyze_free(w->analyze);
+    if (w->base)
+        event_base_free(w->base);
+    pthread_mutex_destroy(&w->inbox_lock);
+    free(w);
+}
+
+/* ---- the map ---- */
+
+static unsigned per_worker_max(const struct worker *w)
+{
+    unsigned total = w->router->cfg->pool_max_per_shard, n = w->router->n_workers;
+
+    return (total + n - 1) / (n ? n : 1);
+}
+
+static void apply_map(struct worker *w, void *arg)
+{
+    struct smap *m = arg;
+    unsigned n = smap_n_shards(m);
+    struct pool **pools = calloc(n ? n : 1, sizeof(*pools));
+
+    if (!pools) {
+        log_error("worker: out of memory applying map version=%llu worker=%u",
+                  (unsigned long long)smap_version(m), w->id);
+        smap_unref(m);
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const struct smap_shard *sh = smap_shard(m, i);
+
+        for (unsigned j = 0; j < w->n_pools; j++) {
+            if (w->pools[j] && strcmp(w->pools[j]->shard, sh->name) == 0) {
+                pools[i] = w->pools[j];
+                w->pools[j] = NULL;
+                pool_set_endpoint(pools[i], &sh->master);
+                break;
+            }
+        }
+        if (!pools[i])
+            pools[i] = pool_new(w, sh, per_worker_max(w));
+        if (!pools[i]) {
+            log_error("worker: out of memory creating pool shard=%s", sh->name);
+            /* Keep the old map; the new pools made so far stay usable later. */
+            for (unsigned k = 0; k < i; k++) {
+                pools[k]->next = w->old_pools;
+                w->old_pools = pools[k];
+            }
+            free(pools);
+            smap_unref(m);
+            return;
+        }
+    }
+    /* Pools of shards no longer in the map drain: sessions holding their
+     * connections finish; idle ones close now. */
+    for (unsigned j = 0; j < w->n_pools; j++) {
+        struct pool *p = w->pools[j];
+
+        if (!p)
+            continue;
+        pool_drain(p);
+        p->next = w->old_pools;
+        w->old_pools = p;
+    }
+    free(w->pools);
+    w->pools = pools;
+    w->n_pools = n;
+    smap_unref(w->map);
+    w->map = m;
+    log_debug("worker: map applied version=%llu worker=%u",
+              (unsigned long long)smap_version(m), w->id);
+}
+
+void worker_set_map(struct worker *w, struct smap *m)
+{
+    if (worker_post(w, apply_map, m) < 0) {
+        log_error("worker: cannot post map to worker=%u (out of memory)", w->id);
+        smap_unref(m);
+    }
+}
+
+struct pool *worker_pool(struct worker *w, unsigned i)
+{
+    return i < w->n_pools ? w->pools[i] : NULL;
+}
+
+/* ---- shutdown ---- */
+
+static void shutdown_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    log_info("worker: shutdown deadline reached worker=%u", w->id);
+    for (struct session *s = w->sessions; s; s = s->next)
+        session_kill(s);
+    event_base_loopexit(w->base, NULL);
+}
+
+void worker_session_gone(struct worker *w)
+{
+    if (w->shutting_down && !w->sessions)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void begin_shutdown(struct worker *w, void *arg)
+{
+    unsigned ms = (unsigned)(uintptr_t)arg;
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    w->shutting_down = true;
+    if (w->listener) {
+        evconnlistener_free(w->listener);
+        w->listener = NULL;
+    }
+    for (struct session *s = w->sessions; s; s = s->next)
+        session_shutdown(s);
+    if (!w->sessions) {
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    w->shutdown_ev = evtimer_new(w->base, shutdown_deadline, w);
+    if (w->shutdown_ev)
+        evtimer_add(w->shutdown_ev, &tv);
+}
+
+void worker_shutdown(struct worker *w, unsigned deadline_ms)
+{
+    if (worker_post(w, begin_shutdown, (void *)(uintptr_t)deadline_ms) < 0)
+        log_error("worker: cannot post shutdown to worker=%u", w->id);
+}

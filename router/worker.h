@@ -1,0 +1,105 @@
+/*
+ * router/worker.h - worker threads: one event_base each, owning its
+ * sessions, backend pools, analyzer and its reference to the shard map.
+ *
+ * Other threads reach a worker only through worker_post(). struct router is
+ * the daemon-wide state every worker reads; what in it can change (the map)
+ * reaches workers as posted messages.
+ */
+#ifndef SHARDWIRE_ROUTER_WORKER_H
+#define SHARDWIRE_ROUTER_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct event_base;
+struct event;
+struct evconnlistener;
+struct config;
+struct smap;
+struct analyze;
+struct session;
+struct pool;
+struct rules;
+struct worker;
+
+typedef void worker_fn(struct worker *w, void *arg);
+
+struct worker_stats {
+    _Atomic uint64_t sessions_accepted;
+    _Atomic uint64_t sessions_open;
+    _Atomic uint64_t statements;
+    _Atomic uint64_t routed;
+    _Atomic uint64_t rejected;
+    _Atomic uint64_t backend_errors;
+};
+
+struct router {
+    struct config   *cfg;
+    struct rules    *rules;              /* NULL when the config has none */
+    struct worker  **workers;
+    unsigned         n_workers;
+    _Atomic unsigned n_clients;          /* open client connections, all workers */
+    _Atomic uint64_t next_session_id;
+    pthread_mutex_t  map_lock;
+    struct smap     *map;                /* the current map; guarded by map_lock */
+};
+
+struct worker {
+    unsigned               id;
+    struct router         *router;
+    pthread_t              thread;
+    struct event_base     *base;
+    struct evconnlistener *listener;
+    struct analyze        *analyze;
+
+    pthread_mutex_t        inbox_lock;
+    struct worker_msg     *inbox_head, *inbox_tail;
+    struct event          *inbox_ev;
+
+    struct session        *sessions;     /* all live sessions of this worker */
+    struct session        *reap;         /* closed, freed at the end of the iteration */
+    struct event          *reap_ev;
+
+    struct smap           *map;          /* this worker's reference */
+    struct pool          **pools;        /* indexed like the map's shards */
+    unsigned               n_pools;
+    struct pool           *old_pools;    /* pools of shards gone from the map, draining */
+
+    bool                   shutting_down;
+    struct event          *shutdown_ev;  /* the deadline */
+    struct worker_stats    stats;
+};
+
+/* Creates worker <id>: its event base, analyzer and listening socket.
+ * Returns NULL with <*errp> set. Called by the main thread before any
+ * worker runs. */
+struct worker *worker_new(struct router *r, unsigned id, char **errp);
+/* Starts the worker's thread. Returns 0 or -1. */
+int worker_start(struct worker *w);
+void worker_join(struct worker *w);
+void worker_free(struct worker *w);
+
+/* Runs <fn>(<w>, <arg>) on <w>'s thread soon. Any thread. Returns 0 or -1. */
+int worker_post(struct worker *w, worker_fn *fn, void *arg);
+
+/* Asks the worker to stop accepting, finish in-flight statements and exit
+ * its loop within <deadline_ms>. Any thread. */
+void worker_shutdown(struct worker *w, unsigned deadline_ms);
+
+/* Gives the worker map <m> (the worker takes the reference). Any thread. */
+void worker_set_map(struct worker *w, struct smap *m);
+
+/* Worker thread only: the pool of shard index <i> in w->map. */
+struct pool *worker_pool(struct worker *w, unsigned i);
+
+/* Worker thread only: schedules <s> to be freed after this iteration. */
+void worker_reap(struct worker *w, struct session *s);
+
+/* Worker thread only: called when a session ends; exits the loop when the
+ * worker is shutting down and no session is left. */
+void worker_session_gone(struct worker *w);
+
+#endif
