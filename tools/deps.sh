@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
 # tools/deps.sh - installs every Debian 12 package shardwire needs to build,
 # test and run its demo. The package list lives only here.
+#   tools/deps.sh          install what is missing (root, apt-get)
+#   tools/deps.sh --check  only report: exit 1 and name what is missing
 set -euo pipefail
 
 BUILD_PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
   libevent-dev libxxhash-dev libpcre2-dev libmariadb-dev libzookeeper-mt-dev
   libssl-dev libjansson-dev"
-RUN_PKGS="mariadb-server mariadb-client zookeeper
+RUN_PKGS="mariadb-server mariadb-client zookeeper libslf4j-java
   python3 python3-pymysql python3-mysqldb"
 
 missing=""
 for p in $BUILD_PKGS $RUN_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+if [ "${1:-}" = "--check" ]; then
+    [ -z "$missing" ] && exit 0
+    echo "deps: missing Debian packages:$missing" >&2
+    exit 1
+fi
 if [ -n "$missing" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "deps: missing Debian packages:$missing (run tools/deps.sh as root)" >&2
+        exit 1
+    fi
     echo "deps: installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

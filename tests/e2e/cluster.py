@@ -230,6 +230,8 @@ def live_logs():
     """(label, log_path) of every live component, for failure reports."""
     out = []
     for obj in list(_components):
+        if getattr(obj, "stopped", False):
+            continue
         try:
             out.append((obj.label(), obj.log_path))
         except Exception:
@@ -237,7 +239,8 @@ def live_logs():
     return out
 
 
-_components = []    # MariaDB/ZooKeeper/Router objects, for live_logs()
+_components = []    # MariaDB/ZooKeeper/Router objects, for live_logs(); their
+                    # .stopped is True after a deliberate stop()
 
 
 # ------------------------------------------------------------------ MariaDB
@@ -346,6 +349,7 @@ class MariaDB:
         root can run a query. The first start retries on a port race."""
         if self.proc and self.proc.alive():
             return
+        self.stopped = False
         t0 = time.monotonic()
         first = self.port is None
         for attempt in range(3 if first else 1):
@@ -401,6 +405,7 @@ class MariaDB:
 
     def stop(self):
         """Clean shutdown (SIGTERM) and wait; returns the exit status."""
+        self.stopped = True
         if self.proc:
             return self.proc.stop(signal.SIGTERM, timeout=60)
         return None
@@ -517,11 +522,13 @@ class ZooKeeper:
 
     def start(self):
         """Starts (or restarts, same port and data) and waits for ruok -> imok."""
+        self.stopped = False
         self.node.start()
         wait_for(self.node.serving, self.START_TIMEOUT, self.label(), proc=self.node.proc,
                  log=self.log_tail)
 
     def stop(self):
+        self.stopped = True
         if self.node.proc:
             return self.node.proc.stop(signal.SIGTERM, timeout=20)
 
@@ -590,6 +597,7 @@ class ZooKeeperEnsemble:
                 p.popen.wait(10)
 
     def stop(self, i=None):
+        self.stopped = i is None
         for n in (self.nodes if i is None else [self.nodes[i]]):
             if n.proc:
                 n.proc.stop(signal.SIGTERM, timeout=20)
@@ -607,6 +615,16 @@ class ZooKeeperEnsemble:
 
 
 # ------------------------------------------------------------------- Router
+
+def _check_built(binary):
+    """tests/run names binaries whose build failed in SW_BINARY_PROBLEM: a
+    stale binary from an earlier build must not be tested."""
+    problem = os.environ.get("SW_BINARY_PROBLEM", "")
+    for item in problem.split(";"):
+        item = item.strip()
+        if item and os.path.abspath(binary) + " did not build" in item:
+            raise HarnessError(item)
+
 
 def shardwire_path():
     return os.environ.get("SW_SHARDWIRE", os.path.join(BUILD_DIR, "router", "shardwire"))
@@ -699,10 +717,12 @@ class Router:
 
     def start(self, extra_args=()):
         """Starts shardwire -c CONFIG and waits until it sends a MySQL greeting."""
+        self.stopped = False
         if self.external:
             wait_for(lambda: _read_handshake(self.port), self.START_TIMEOUT, self.label())
             return
         binary = shardwire_path()
+        _check_built(binary)
         if not os.access(binary, os.X_OK):
             raise HarnessError("router binary %s not found or not executable "
                                "(build it: tests/run builds build-test/; or set SW_SHARDWIRE)"
@@ -735,6 +755,7 @@ class Router:
         AssertionError if the exit was not clean or a sanitizer reported."""
         if self.external or not self.proc:
             return None
+        self.stopped = True
         if not self.proc.alive():
             self.returncode = self.proc.popen.returncode
         else:
@@ -768,6 +789,7 @@ def explain(statements, map_path=None):
     """Runs `shardctl explain [--map FILE] --json STMT...`; returns one dict
     per statement."""
     binary = shardctl_path()
+    _check_built(binary)
     if not os.access(binary, os.X_OK):
         raise HarnessError("shardctl binary %s not found (set SW_SHARDCTL or build it)" % binary)
     argv = [binary, "explain", "--json"]
