@@ -1,0 +1,477 @@
+"""
+tests/e2e/test_router.py - the router core (issue 2) end to end: real
+MariaDB shards, the real shardwire binary, real clients (the mariadb CLI,
+PyMySQL, mysqlclient) and a raw-socket client for malformed input.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import MySQLdb
+import pymysql
+
+import cluster
+from rawclient import RawClient, err_of
+
+C = None
+SCHEMA = [
+    "CREATE TABLE accounts (userid BIGINT NOT NULL, id BIGINT NOT NULL, "
+    "name VARCHAR(100), PRIMARY KEY (userid, id))",
+    "CREATE TABLE blobs (userid BIGINT NOT NULL, id INT NOT NULL, data LONGBLOB, "
+    "PRIMARY KEY (userid, id))",
+]
+
+
+def setup_module():
+    global C
+    C = cluster.Cluster(2, start_router=False)
+    C.create_schema(SCHEMA)
+    C.start_router({"handshake_timeout_ms": 1000})
+
+
+def teardown_module():
+    C.stop()
+
+
+def rows_on(shard, sql, params=None):
+    return C.shards[shard].sql(sql, params)
+
+
+def q(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def router_alive():
+    c = C.router.connect()
+    try:
+        assert q(c, "SELECT 1") == ((1,),)
+    finally:
+        c.close()
+
+
+def test_insert_select_lands_on_owning_shard():
+    c = C.router.connect()
+    try:
+        q(c, "INSERT INTO accounts (userid, id, name) VALUES (42, 1, 'a')")
+        assert q(c, "SELECT userid, id, name FROM accounts WHERE userid = 42") == \
+            ((42, 1, "a"),)
+    finally:
+        c.close()
+    owner = C.shard_of(42)
+    other = [n for n in C.shards if n != owner][0]
+    assert rows_on(owner, "SELECT name FROM accounts WHERE userid = 42") == (("a",),)
+    assert rows_on(other, "SELECT COUNT(*) FROM accounts WHERE userid = 42") == ((0,),)
+
+
+def test_hundred_users_spread_over_both_shards():
+    users = list(range(1000, 1100))
+    c = C.router.connect()
+    try:
+        for u in users:
+            q(c, "INSERT INTO accounts (userid, id, name) VALUES (%d, 1, 'u%d')" % (u, u))
+        for u in users[::7]:
+            assert q(c, "SELECT name FROM accounts WHERE userid = %d" % u) == (("u%d" % u,),)
+    finally:
+        c.close()
+    expect = dict(zip(users, C.shards_of(users)))
+    counts = {}
+    for u, shard in expect.items():
+        got = rows_on(shard, "SELECT COUNT(*) FROM accounts WHERE userid = %s", (u,))
+        assert got == ((1,),), (u, shard, got)
+        counts[shard] = counts.get(shard, 0) + 1
+    assert set(counts) == set(C.shards), counts
+    assert min(counts.values()) >= 25, counts
+
+
+def test_update_delete_routed():
+    c = C.router.connect()
+    try:
+        q(c, "INSERT INTO accounts (userid, id, name) VALUES (77, 1, 'x'), (77, 2, 'y')")
+        with c.cursor() as cur:
+            n = cur.execute("UPDATE accounts SET name = 'z' WHERE userid = 77 AND id = 2")
+            assert n == 1
+            n = cur.execute("DELETE FROM accounts WHERE userid = 77 AND id = 1")
+            assert n == 1
+        assert q(c, "SELECT id, name FROM accounts WHERE userid = 77") == ((2, "z"),)
+    finally:
+        c.close()
+    assert rows_on(C.shard_of(77), "SELECT id FROM accounts WHERE userid = 77") == ((2,),)
+
+
+def test_statement_without_userid_is_refused_and_connection_usable():
+    c = C.router.connect()
+    try:
+        try:
+            q(c, "SELECT * FROM accounts")
+            raise AssertionError("a statement without userid was accepted")
+        except pymysql.err.MySQLError as e:
+            code, msg = e.args[0], e.args[1]
+            assert code == 1235 and "shardwire" in msg and "userid" in msg, e.args
+        assert q(c, "SELECT 1") == ((1,),)
+        try:
+            q(c, "CREATE TABLE t2 (a INT)")
+            raise AssertionError("DDL accepted")
+        except pymysql.err.MySQLError as e:
+            assert "shardwire" in e.args[1], e.args
+        assert q(c, "SELECT 2") == ((2,),)
+    finally:
+        c.close()
+
+
+def test_session_statements():
+    c = C.router.connect()
+    try:
+        assert q(c, "SELECT 1") == ((1,),)
+        assert "MariaDB" in q(c, "SELECT @@version")[0][0]
+        assert q(c, "SELECT DATABASE()") == (("app",),)
+        q(c, "SET NAMES utf8mb4")
+        q(c, "SET autocommit = 1")
+        q(c, "USE app")
+        c.ping()
+        c.select_db("app")
+        try:
+            c.select_db("mysql")
+            raise AssertionError("USE of another database accepted")
+        except pymysql.err.MySQLError as e:
+            assert e.args[0] == 1044, e.args
+    finally:
+        c.close()
+
+
+def test_set_replayed_on_other_shard():
+    """A session SET made while on one shard holds on the other too."""
+    a, b = 2000, None
+    for u in range(2001, 2100):
+        if C.shard_of(u) != C.shard_of(a):
+            b = u
+            break
+    c = C.router.connect()
+    try:
+        q(c, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'")
+        q(c, "SELECT * FROM accounts WHERE userid = %d" % a)
+        assert q(c, "SELECT @@sql_mode") == (("NO_ENGINE_SUBSTITUTION",),)
+        q(c, "SELECT * FROM accounts WHERE userid = %d" % b)
+        assert q(c, "SELECT @@sql_mode") == (("NO_ENGINE_SUBSTITUTION",),)
+    finally:
+        c.close()
+    # Another session does not inherit it, whichever pooled connection it gets.
+    c = C.router.connect()
+    try:
+        for u in (a, b):
+            q(c, "SELECT * FROM accounts WHERE userid = %d" % u)
+            assert q(c, "SELECT @@sql_mode")[0][0] != "NO_ENGINE_SUBSTITUTION"
+    finally:
+        c.close()
+
+
+def two_users_on_different_shards():
+    a = 3000
+    for b in range(3001, 3200):
+        if C.shard_of(b) != C.shard_of(a):
+            return a, b
+    raise AssertionError("no second shard found")
+
+
+def test_transaction_pins_and_refuses_other_shard():
+    a, b = two_users_on_different_shards()
+    c = C.router.connect(autocommit=False)
+    try:
+        q(c, "BEGIN")
+        q(c, "INSERT INTO accounts (userid, id, name) VALUES (%d, 1, 'in-txn')" % a)
+        try:
+            q(c, "INSERT INTO accounts (userid, id, name) VALUES (%d, 1, 'other')" % b)
+            raise AssertionError("cross-shard statement accepted inside a transaction")
+        except pymysql.err.MySQLError as e:
+            assert e.args[0] == 1235 and "transaction" in e.args[1], e.args
+        # The transaction is still open and usable.
+        q(c, "INSERT INTO accounts (userid, id, name) VALUES (%d, 2, 'in-txn2')" % a)
+        assert rows_on(C.shard_of(a), "SELECT COUNT(*) FROM accounts WHERE userid = %s",
+                       (a,)) == ((0,),)
+        q(c, "COMMIT")
+    finally:
+        c.close()
+    assert rows_on(C.shard_of(a), "SELECT id FROM accounts WHERE userid = %s ORDER BY id",
+                   (a,)) == ((1,), (2,))
+    assert rows_on(C.shard_of(b), "SELECT COUNT(*) FROM accounts WHERE userid = %s",
+                   (b,)) == ((0,),)
+
+
+def test_rollback_and_autocommit_off():
+    a, b = two_users_on_different_shards()
+    c = C.router.connect()
+    try:
+        q(c, "START TRANSACTION")
+        q(c, "INSERT INTO accounts (userid, id, name) VALUES (%d, 10, 'rolled')" % a)
+        q(c, "ROLLBACK")
+        assert q(c, "SELECT COUNT(*) FROM accounts WHERE userid = %d AND id = 10" % a) == ((0,),)
+        # autocommit=0: the first statement opens a transaction on its shard.
+        q(c, "SET autocommit = 0")
+        q(c, "INSERT INTO accounts (userid, id, name) VALUES (%d, 11, 'ac0')" % b)
+        try:
+            q(c, "SELECT * FROM accounts WHERE userid = %d" % a)
+            raise AssertionError("cross-shard statement accepted with autocommit=0")
+        except pymysql.err.MySQLError as e:
+            assert e.args[0] == 1235, e.args
+        q(c, "COMMIT")
+        # After COMMIT the next transaction may start on another shard.
+        q(c, "INSERT INTO accounts (userid, id, name) VALUES (%d, 11, 'ac0')" % a)
+        q(c, "COMMIT")
+        q(c, "SET autocommit = 1")
+    finally:
+        c.close()
+    for u in (a, b):
+        assert rows_on(C.shard_of(u), "SELECT name FROM accounts WHERE userid = %s AND id = 11",
+                       (u,)) == (("ac0",),)
+
+
+def test_mariadb_cli():
+    r = cluster.mysql_cli(C.router.port, "app", "app-pw",
+                          "INSERT INTO accounts (userid, id, name) VALUES (5150, 1, 'cli'); "
+                          "SELECT name FROM accounts WHERE userid = 5150; SELECT 1+1 AS two")
+    assert r.rc == 0, r
+    assert "cli" in r.stdout and "two\n2" in r.stdout, r
+    r = cluster.mysql_cli(C.router.port, "app", "app-pw", "SELECT * FROM accounts")
+    assert r.rc != 0 and "1235" in r.stderr and "userid" in r.stderr, r
+
+
+def test_mysqlclient_driver():
+    c = MySQLdb.connect(host="127.0.0.1", port=C.router.port, user="app", password="app-pw",
+                        database="app", charset="utf8mb4")
+    try:
+        cur = c.cursor()
+        cur.execute("INSERT INTO accounts (userid, id, name) VALUES (%s, %s, %s)",
+                    (6000, 1, "mysqlclient é"))
+        c.commit()
+        cur.execute("SELECT name FROM accounts WHERE userid = %s", (6000,))
+        assert cur.fetchall() == (("mysqlclient é",),)
+    finally:
+        c.close()
+    assert rows_on(C.shard_of(6000), "SELECT name FROM accounts WHERE userid = 6000") == \
+        (("mysqlclient é",),)
+
+
+def test_wrong_password_and_unknown_user():
+    for user, pw in (("app", "nope"), ("ghost", "app-pw")):
+        try:
+            C.router.connect(user=user, password=pw).close()
+            raise AssertionError("login accepted for %s" % user)
+        except pymysql.err.OperationalError as e:
+            assert e.args[0] == 1045, e.args
+    router_alive()
+
+
+def test_auth_switch_from_other_plugin():
+    rc = RawClient(C.router.port)
+    try:
+        r = rc.login("app", "app-pw", database="app", plugin=b"caching_sha2_password")
+        assert r[0] == 0, r
+        rc.query("SELECT 7")
+        kind, rows = rc.read_result()
+        assert kind == "rows" and len(rows) == 1, (kind, rows)
+    finally:
+        rc.close()
+
+
+def test_large_packets_both_directions():
+    """A 17 MB value crosses the 16 MB packet boundary both ways."""
+    blob = bytes(range(256)) * (17 * 4096)
+    c = C.router.connect()
+    try:
+        with c.cursor() as cur:
+            cur.execute("INSERT INTO blobs (userid, id, data) VALUES (%s, 1, %s)", (7100, blob))
+            cur.execute("SELECT data FROM blobs WHERE userid = %s AND id = 1", (7100,))
+            got = cur.fetchone()[0]
+        assert got == blob
+    finally:
+        c.close()
+    got = rows_on(C.shard_of(7100), "SELECT LENGTH(data) FROM blobs WHERE userid = 7100")
+    assert got == ((len(blob),),)
+
+
+def test_packet_over_max_allowed_packet():
+    r = Router2({"max_allowed_packet": "1M"})
+    try:
+        c = r.connect()
+        try:
+            with c.cursor() as cur:
+                cur.execute("INSERT INTO blobs (userid, id, data) VALUES (%s, 2, %s)",
+                            (7200, b"x" * (2 << 20)))
+            raise AssertionError("oversize packet accepted")
+        except pymysql.err.MySQLError as e:
+            assert e.args[0] in (1153, 2013, 0) or "max_allowed_packet" in str(e), e.args
+        finally:
+            try:
+                c.close()
+            except Exception:
+                pass
+        c = r.connect()
+        assert q(c, "SELECT 3") == ((3,),)
+        c.close()
+    finally:
+        r.stop()
+
+
+def Router2(extra):
+    cfg = {"map_file": C.map_file}
+    cfg.update(extra)
+    return cluster.Router(cfg)
+
+
+def test_malformed_and_unknown_input():
+    # Garbage instead of a handshake response: error or close, never a crash.
+    rc = RawClient(C.router.port)
+    rc.greeting()
+    rc.send_raw(b"\x05\x00\x00\x01hello")
+    try:
+        _, p = rc.read_packet()
+        assert p[0] == 0xff, p
+    except (EOFError, ConnectionError):
+        pass
+    rc.close()
+    # A truncated packet then close.
+    rc = RawClient(C.router.port)
+    rc.greeting()
+    rc.send_raw(b"\xff\xff\x00\x01abc")
+    rc.close()
+    # After login: unknown command, empty packet, then a good query.
+    rc = RawClient(C.router.port)
+    assert rc.login("app", "app-pw", "app")[0] == 0
+    rc.command(0x42)
+    kind, p = rc.read_result()
+    assert kind == "err" and err_of(p)[0] == 1047, (kind, p)
+    rc.send_packet(b"", seq=0)
+    kind, p = rc.read_result()
+    assert kind == "err", (kind, p)
+    rc.query("SELECT 5")
+    kind, rows = rc.read_result()
+    assert kind == "rows" and len(rows) == 1
+    rc.query(b"SELECT \xff\xfe\x00 FROM accounts WHERE userid = 1")
+    kind, p = rc.read_result()
+    assert kind in ("err", "rows"), kind
+    rc.query("SELECT 6")
+    kind, rows = rc.read_result()
+    assert kind == "rows"
+    rc.close()
+    router_alive()
+
+
+def test_stalled_handshake_is_closed():
+    s = socket.create_connection(("127.0.0.1", C.router.port), timeout=10)
+    try:
+        s.recv(4096)            # the greeting; then say nothing
+        t0 = time.monotonic()
+        data = s.recv(4096)     # the router closes us after handshake_timeout_ms
+        assert data == b"" or data[4] == 0xff, data
+        assert time.monotonic() - t0 < 8
+    finally:
+        s.close()
+    router_alive()
+
+
+def test_client_disconnects_mid_result():
+    c = C.router.connect()
+    try:
+        q(c, "INSERT INTO blobs (userid, id, data) VALUES (7300, 1, REPEAT('a', 8000000))")
+    finally:
+        c.close()
+    for _ in range(5):
+        rc = RawClient(C.router.port)
+        assert rc.login("app", "app-pw", "app")[0] == 0
+        rc.query("SELECT data, data, data FROM blobs WHERE userid = 7300")
+        rc.recv_exact(1000)
+        rc.close()
+    router_alive()
+
+
+def test_backend_down_gives_error_then_recovers():
+    victim_user = 8000
+    shard = C.shard_of(victim_user)
+    db = C.shards[shard]
+    db.kill()
+    try:
+        c = C.router.connect()
+        try:
+            q(c, "SELECT * FROM accounts WHERE userid = %d" % victim_user)
+            raise AssertionError("statement to a dead shard succeeded")
+        except pymysql.err.MySQLError as e:
+            assert e.args[0] in (2003, 2013), e.args
+            assert "shardwire" in e.args[1], e.args
+        # The session and the other shard keep working.
+        other = next(u for u in range(8001, 8200) if C.shard_of(u) != shard)
+        q(c, "SELECT * FROM accounts WHERE userid = %d" % other)
+        c.close()
+    finally:
+        db.start()
+    c = C.router.connect()
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                q(c, "SELECT * FROM accounts WHERE userid = %d" % victim_user)
+                break
+            except pymysql.err.MySQLError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        c.close()
+
+
+def test_backend_refuses_auth():
+    r = Router2({"backend_password": "wrong"})
+    try:
+        c = r.connect()
+        try:
+            q(c, "SELECT * FROM accounts WHERE userid = 1")
+            raise AssertionError("worked with a wrong backend password")
+        except pymysql.err.MySQLError as e:
+            assert e.args[0] == 2003 and "Access denied" in e.args[1], e.args
+        c.close()
+    finally:
+        r.stop()
+
+
+def test_sigterm_lets_inflight_statement_finish():
+    r = Router2({"shutdown_timeout_ms": 10000})
+    c = r.connect()
+    result = {}
+
+    def run():
+        try:
+            result["rows"] = q(c, "SELECT SLEEP(1.5), userid FROM accounts WHERE userid = 42")
+        except Exception as e:          # noqa: BLE001 - reported below
+            result["err"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    db = C.db_of(42)
+    cluster.wait_for(lambda: db.sql(
+        "SELECT COUNT(*) FROM information_schema.processlist "
+        "WHERE info LIKE 'SELECT SLEEP(1.5)%%'")[0][0] == 1, 10, "statement on the shard")
+    r.proc.send(signal.SIGTERM)
+    t.join(20)
+    assert "rows" in result, result
+    assert result["rows"] == ((0, 42),), result
+    assert r.stop() == 0
+
+
+def test_check_config_help_version(tmp=None):
+    binary = cluster.shardwire_path()
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("shardwire "), out
+    out = subprocess.run([binary, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--check-config" in out.stdout, out
+    out = subprocess.run([binary, "--check-config", "-c", C.router.config_path],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "OK" in out.stdout, out
+    bad = os.path.join(C.router.dir, "bad.conf")
+    with open(bad, "w") as f:
+        f.write("listen = 127.0.0.1:6033\nbogus_key = 1\n")
+    out = subprocess.run([binary, "--check-config", "-c", bad], capture_output=True, text=True)
+    assert out.returncode != 0 and "bogus_key" in out.stderr, out
