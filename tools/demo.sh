@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# tools/demo.sh - a local shardwire demo cluster on loopback, in ./.demo/:
+# ZooKeeper, two MariaDB shards (a master each) and the router on
+# 127.0.0.1:6033 reading a map file that splits the 1024 vbuckets in two.
+#
+#   tools/demo.sh [start]   install deps, build (build/), start, print how to connect
+#   tools/demo.sh stop      stop everything (data in .demo/ is kept)
+#   tools/demo.sh status    what runs, on which port
+#   tools/demo.sh clean     stop and delete .demo/
+#
+# Ports (override with the environment): DEMO_ROUTER_PORT=6033,
+# DEMO_SHARD_PORTS="3307 3308", DEMO_ZK_PORT=2182. A port already taken is
+# an error, never silently replaced.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DEMO=$ROOT/.demo
+# The ports of a running demo are remembered so stop/status need no env.
+if [ -f "$DEMO/ports.env" ] && [ "${1:-start}" != start ]; then
+    # shellcheck source=/dev/null
+    . "$DEMO/ports.env"
+fi
+ROUTER_PORT=${DEMO_ROUTER_PORT:-6033}
+read -r -a SHARD_PORTS <<<"${DEMO_SHARD_PORTS:-3307 3308}"
+ZK_PORT=${DEMO_ZK_PORT:-2182}
+APP_PW=app-pw
+BACKEND_PW=shardwire-pw
+PY=/usr/bin/python3
+
+die() { echo "demo: $*" >&2; exit 1; }
+say() { echo "demo: $*"; }
+
+# pid of a component if it is running, else nothing.
+pid_of() {
+    local f=$DEMO/$1.pid pid
+    [ -f "$f" ] || return 1
+    pid=$(cat "$f" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    echo "$pid"
+}
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# wait_until SECONDS WHAT CMD...: polls CMD until it succeeds or the deadline.
+wait_until() {
+    local secs=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.1
+    done
+}
+
+zk_ok() {
+    [ "$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ZK_PORT && printf ruok >&3 && cat <&3" 2>/dev/null)" = imok ]
+}
+
+start_shard() {
+    local name=$1 port=$2 id=$3 dir=$DEMO/$1 fresh=0
+    if pid_of "$name" >/dev/null; then say "$name already running"; return; fi
+    mkdir -p "$dir"
+    if [ ! -d "$dir/data/mysql" ]; then
+        fresh=1
+        rm -rf "$dir/data"
+        mariadb-install-db --no-defaults --user=root --datadir="$dir/data" \
+            --auth-root-authentication-method=socket --skip-test-db \
+            --innodb-log-file-size=16M >"$dir/install.log" 2>&1 \
+            || { tail -20 "$dir/install.log"; die "mariadb-install-db failed for $name"; }
+    fi
+    # Master settings from docs/FIELD-NOTES: binlog, server_id, durable commits.
+    setsid mariadbd --no-defaults --user=root --datadir="$dir/data" \
+        --socket="$dir/mysqld.sock" --port="$port" --bind-address=127.0.0.1 \
+        --pid-file="$DEMO/$name.pid" --log-error="$dir/error.log" \
+        --server-id="$id" --log-bin=mysql-bin --binlog-format=ROW --sync-binlog=1 \
+        --innodb-flush-log-at-trx-commit=1 --innodb-buffer-pool-size=64M \
+        --innodb-log-file-size=16M --skip-name-resolve --max-allowed-packet=256M \
+        --character-set-server=utf8mb4 </dev/null >>"$dir/error.log" 2>&1 &
+    wait_until 60 "$name" mariadb --no-defaults -uroot -S "$dir/mysqld.sock" -e "SELECT 1" \
+        || { tail -20 "$dir/error.log"; die "shard $name did not start on port $port"; }
+    if [ $fresh = 1 ]; then
+        mariadb --no-defaults -uroot -S "$dir/mysqld.sock" <<EOF
+CREATE DATABASE IF NOT EXISTS app;
+CREATE USER IF NOT EXISTS 'shardwire'@'127.0.0.1' IDENTIFIED BY '$BACKEND_PW';
+CREATE USER IF NOT EXISTS 'shardwire'@'localhost' IDENTIFIED BY '$BACKEND_PW';
+GRANT ALL ON app.* TO 'shardwire'@'127.0.0.1';
+GRANT ALL ON app.* TO 'shardwire'@'localhost';
+EOF
+    fi
+    # The sample schema: DDL goes to every shard directly, never through the router.
+    mariadb --no-defaults -uroot -S "$dir/mysqld.sock" app -e \
+        "CREATE TABLE IF NOT EXISTS accounts (userid BIGINT NOT NULL, id BIGINT NOT NULL,
+         name VARCHAR(100), PRIMARY KEY (userid, id))"
+    say "shard $name: mariadbd on 127.0.0.1:$port (pid $(cat "$DEMO/$name.pid"))"
+}
+
+start_zk() {
+    local dir=$DEMO/zk pid
+    if pid_of zk >/dev/null; then say "zookeeper already running"; return; fi
+    mkdir -p "$dir/data"
+    cat >"$dir/zoo.cfg" <<EOF
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=$dir/data
+clientPort=$ZK_PORT
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=*
+EOF
+    for jar in /usr/share/java/zookeeper.jar /usr/share/java/slf4j-simple.jar; do
+        [ -f "$jar" ] || die "missing $jar (run tools/deps.sh)"
+    done
+    setsid java -Xmx256m -Dzookeeper.admin.enableServer=false \
+        -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar \
+        org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" \
+        </dev/null >>"$dir/zookeeper.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$DEMO/zk.pid"
+    wait_until 60 zookeeper zk_ok || { tail -20 "$dir/zookeeper.log"; die "ZooKeeper did not start on port $ZK_PORT"; }
+    say "zookeeper on 127.0.0.1:$ZK_PORT (pid $pid)"
+}
+
+start_router() {
+    local dir=$DEMO/router pid i hash
+    if pid_of router >/dev/null; then say "router already running"; return; fi
+    mkdir -p "$dir"
+    {
+        echo "version 1"
+        echo "vbuckets 1024"
+        echo "key_columns userid"
+        echo "key_type int"
+        for i in "${!SHARD_PORTS[@]}"; do echo "shard s$i master=127.0.0.1:${SHARD_PORTS[$i]}"; done
+        local n=${#SHARD_PORTS[@]}
+        for i in "${!SHARD_PORTS[@]}"; do
+            echo "vb $((1024 * i / n))-$((1024 * (i + 1) / n - 1)) s$i"
+        done
+    } >"$dir/map.txt"
+    hash=$($PY -c 'import hashlib,sys; print("*" + hashlib.sha1(hashlib.sha1(sys.argv[1].encode()).digest()).hexdigest().upper())' "$APP_PW")
+    cat >"$dir/shardwire.conf" <<EOF
+# demo config written by tools/demo.sh (see docs/config.md)
+listen = 127.0.0.1:$ROUTER_PORT
+workers = 2
+database = app
+shard_key = userid
+map_file = $dir/map.txt
+backend_user = shardwire
+backend_password = $BACKEND_PW
+user = app $hash                 # password: $APP_PW
+max_allowed_packet = 67108864
+connect_timeout_ms = 2000
+handshake_timeout_ms = 5000
+log_level = info
+EOF
+    setsid "$ROOT/build/router/shardwire" -c "$dir/shardwire.conf" \
+        </dev/null >>"$dir/shardwire.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$DEMO/router.pid"
+    wait_until 30 router mariadb --no-defaults -h127.0.0.1 -P"$ROUTER_PORT" -uapp -p"$APP_PW" \
+        --connect-timeout=2 app -e "SELECT 1" \
+        || { tail -30 "$dir/shardwire.log"; die "router did not accept connections on port $ROUTER_PORT"; }
+    say "router on 127.0.0.1:$ROUTER_PORT (pid $pid)"
+}
+
+stop_one() {
+    local name=$1 pid
+    pid=$(pid_of "$name") || { rm -f "$DEMO/$name.pid"; return 0; }
+    kill -CONT "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 60))
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ $SECONDS -ge $deadline ]; then
+            say "$name (pid $pid) ignored SIGTERM for 60s; SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        sleep 0.1
+    done
+    rm -f "$DEMO/$name.pid"
+    say "stopped $name"
+}
+
+cmd_start() {
+    tools/deps.sh
+    if [ ! -f build/meson-private/coredata.dat ]; then
+        meson setup build >/dev/null || die "meson setup build failed"
+    fi
+    ninja -C build || die "build failed (ninja -C build)"
+    [ -x build/router/shardwire ] || die "build/router/shardwire was not built"
+    mkdir -p "$DEMO"
+    # Check every port first: fail before starting anything.
+    local busy=""
+    pid_of router >/dev/null || port_free "$ROUTER_PORT" || busy="$busy router:$ROUTER_PORT"
+    pid_of zk >/dev/null || port_free "$ZK_PORT" || busy="$busy zookeeper:$ZK_PORT"
+    local i
+    for i in "${!SHARD_PORTS[@]}"; do
+        pid_of "s$i" >/dev/null || port_free "${SHARD_PORTS[$i]}" || busy="$busy s$i:${SHARD_PORTS[$i]}"
+    done
+    [ -z "$busy" ] || die "port(s) already in use:$busy (stop what uses them, or set DEMO_ROUTER_PORT / DEMO_SHARD_PORTS / DEMO_ZK_PORT)"
+    printf 'DEMO_ROUTER_PORT=%s\nDEMO_SHARD_PORTS="%s"\nDEMO_ZK_PORT=%s\n' \
+        "$ROUTER_PORT" "${SHARD_PORTS[*]}" "$ZK_PORT" >"$DEMO/ports.env"
+    start_zk
+    for i in "${!SHARD_PORTS[@]}"; do start_shard "s$i" "${SHARD_PORTS[$i]}" $((i + 1)); done
+    start_router
+    cat <<EOF
+
+shardwire demo is running (files and logs in $DEMO/).
+Connect as an app would:
+
+    mariadb -h127.0.0.1 -P$ROUTER_PORT -uapp -p$APP_PW app
+
+Try:
+    INSERT INTO accounts (userid, id, name) VALUES (42, 1, 'alice');
+    SELECT * FROM accounts WHERE userid = 42;
+
+See which shard holds user 42:
+    build/tools/shardctl explain --map $DEMO/router/map.txt 'SELECT * FROM accounts WHERE userid = 42'
+Look at a shard directly (root over its socket):
+    mariadb -uroot -S $DEMO/s0/mysqld.sock app
+
+Status: tools/demo.sh status      Stop: tools/demo.sh stop
+EOF
+}
+
+cmd_stop() {
+    [ -d "$DEMO" ] || { say "nothing to stop"; return; }
+    stop_one router
+    local n
+    for n in $(ls "$DEMO" | sed -n 's/^\(s[0-9]*\)\.pid$/\1/p'); do stop_one "$n"; done
+    stop_one zk
+}
+
+cmd_status() {
+    local rc=0 pid
+    show() {
+        if pid=$(pid_of "$1"); then printf '  %-9s running  pid %-7s %s\n' "$1" "$pid" "$2"
+        else printf '  %-9s stopped            %s\n' "$1" "$2"; rc=3; fi
+    }
+    echo "shardwire demo ($DEMO):"
+    show router "127.0.0.1:$ROUTER_PORT  log .demo/router/shardwire.log"
+    local i
+    for i in "${!SHARD_PORTS[@]}"; do show "s$i" "127.0.0.1:${SHARD_PORTS[$i]}  log .demo/s$i/error.log"; done
+    show zk "127.0.0.1:$ZK_PORT  log .demo/zk/zookeeper.log"
+    return $rc
+}
+
+case "${1:-start}" in
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    clean) cmd_stop; rm -rf "$DEMO"; say "removed $DEMO" ;;
+    -h|--help|help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command '$1' (start|stop|status|clean)" ;;
+esac
