@@ -76,25 +76,46 @@ def parse_selectors(args):
 # ---------------------------------------------------------------- the child
 
 def print_logs():
-    """Tail of the log of every component still alive (router first)."""
+    """Router logs (last 40 lines) of every component still in use; for
+    the others, their [ERROR] lines, or their last lines if they died."""
     try:
         import cluster
     except Exception:
         return
-    logs = cluster.live_logs()
-    logs.sort(key=lambda x: 0 if x[0].startswith("router") else 1)
-    for label, path in logs:
-        n = 40 if label.startswith("router") else 15
-        print("    ---- %s: %s (last %d lines) ----" % (label, path, n))
-        for line in cluster.tail(path, n).splitlines():
+    comps = [c for c in cluster._components if not getattr(c, "stopped", False)]
+    comps.sort(key=lambda c: 0 if isinstance(c, cluster.Router) else 1)
+    for comp in comps:
+        try:
+            label, path = comp.label(), comp.log_path
+            if isinstance(comp, cluster.Router):
+                if comp.alive():
+                    text, what = cluster.tail(path, 40), "last 40 lines"
+                else:
+                    rc = comp.proc.popen.returncode if comp.proc else None
+                    text, what = cluster.tail(path, 80), \
+                        "NOT RUNNING, exit status %s; last 80 lines" % rc
+            elif comp.alive():
+                text = "\n".join(l for l in cluster.tail(path, 300).splitlines()
+                                 if "[ERROR]" in l or " ERROR " in l)
+                what = "alive; its errors"
+                if not text:
+                    continue
+            else:
+                text, what = cluster.tail(path, 20), "NOT RUNNING; last 20 lines"
+        except Exception as e:
+            print("    (log of %r unavailable: %s)" % (comp, e))
+            continue
+        print("    ---- %s: %s (%s) ----" % (label, path, what))
+        for line in text.splitlines():
             print("    | " + line)
 
 
-def report_fail(name, exc_text, results, seconds=None):
+def report_fail(name, exc_text, results, seconds=None, logs=True):
     print("FAIL %s%s" % (name, "" if seconds is None else " (%.1fs)" % seconds))
     for line in exc_text.rstrip().splitlines():
         print("    " + line)
-    print_logs()
+    if logs:
+        print_logs()
     results["failed"] += 1
     results["failures"].append(name)
     sys.stdout.flush()
@@ -138,8 +159,8 @@ def run_module(mod, only, results_path):
     except BaseException:
         signal.alarm(0)
         text = "setup of %s failed:\n%s" % (mod, traceback.format_exc())
-        for t in names:
-            report_fail("%s.%s" % (mod, t), text, results)
+        for i, t in enumerate(names):
+            report_fail("%s.%s" % (mod, t), text, results, logs=i == 0)
             results["done"].append(t)
             text = "(setup of %s failed, see above)" % mod
         save()
@@ -210,6 +231,7 @@ def main(argv):
         results_out, argv = argv[1], argv[2:]
     sel = parse_selectors(argv)
     module_timeout = float(os.environ.get("SW_E2E_MODULE_TIMEOUT", "300"))
+    budget_end = time.monotonic() + float(os.environ.get("SW_E2E_TOTAL_TIMEOUT", "900"))
     import tempfile
     state = tempfile.mkdtemp(prefix="sw-e2e-runner-")
     total = {"passed": 0, "failed": 0, "failures": []}
@@ -218,6 +240,15 @@ def main(argv):
         names = test_names(os.path.join(HERE, mod + ".py"))
         if only:
             names = only
+        left = budget_end - time.monotonic()
+        if left < 10:
+            for t in names:
+                name = "%s.%s" % (mod, t)
+                print("FAIL %s\n    not run: e2e time budget (SW_E2E_TOTAL_TIMEOUT) used up" % name)
+                total["failed"] += 1
+                total["failures"].append(name)
+            continue
+        timeout = min(module_timeout, left)
         print("== %s (%d tests)" % (mod, len(names)))
         sys.stdout.flush()
         res_path = os.path.join(state, mod + ".json")
@@ -228,7 +259,7 @@ def main(argv):
                                  (only or []), env=env, start_new_session=True)
         timed_out = False
         try:
-            child.wait(module_timeout)
+            child.wait(timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             os.killpg(child.pid, signal.SIGTERM)      # lets atexit clean up
@@ -248,7 +279,7 @@ def main(argv):
         total["failures"] += r["failures"]
         not_run = [t for t in names if t not in r["done"]]
         if timed_out or child.returncode != 0 or not_run:
-            why = ("hard timeout after %.0fs (SW_E2E_MODULE_TIMEOUT)" % module_timeout
+            why = ("hard timeout after %.0fs (SW_E2E_MODULE_TIMEOUT / _TOTAL_TIMEOUT)" % timeout
                    if timed_out else "module process exited with status %s" % child.returncode)
             for t in not_run or ["(module)"]:
                 name = "%s.%s" % (mod, t)
