@@ -1,0 +1,180 @@
+/*
+ * shardmap/zkstore.h - the shard map in ZooKeeper.
+ *
+ * Layout under <root> (default /shardwire; docs/zookeeper.md), text payloads
+ * in the map syntax of shardmap/mapcodec.h so zkCli shows them readably:
+ *
+ *   <root>/version         decimal map version; bumped by every change
+ *   <root>/settings        "vbuckets N", "key_columns ...", "key_type int|string"
+ *   <root>/vbmap           "vb A-B SHARD" lines
+ *   <root>/shards/<name>   "master=HOST:PORT standby=HOST:PORT ..."
+ *   <root>/routers/<id>    ephemeral, one per live router (payload is the router's)
+ *
+ * Every change is one zoo_multi that checks the ZooKeeper version of
+ * <root>/version and bumps it, so one number covers all nodes, two writers
+ * never overwrite each other (one gets ZKSTORE_CONFLICT), and a reader that
+ * sees the same version node before and after reading the others has read
+ * one consistent map.
+ *
+ * Two faces: struct zkstore (router side: a background thread that keeps a
+ * watch, survives connection loss and session expiry, and hands over every
+ * new valid map) and struct zkstore_admin (synchronous calls for shardctl).
+ * Nothing here logs: messages go through callbacks or malloc'd strings.
+ */
+#ifndef SHARDWIRE_SHARDMAP_ZKSTORE_H
+#define SHARDWIRE_SHARDMAP_ZKSTORE_H
+
+#include <stdint.h>
+
+struct smap;
+
+#define ZKSTORE_DEFAULT_ROOT        "/shardwire"
+#define ZKSTORE_ROUTER_ID_MAX       64     /* same rules as a shard name */
+#define ZKSTORE_SESSION_TIMEOUT_MS  10000
+
+/* Results of the synchronous calls; shardctl maps them to exit codes. */
+enum zkstore_rc {
+    ZKSTORE_OK = 0,
+    ZKSTORE_UNREACHABLE,   /* no ZooKeeper server answered within the deadline */
+    ZKSTORE_NO_CLUSTER,    /* <root>/version does not exist: run shardctl init */
+    ZKSTORE_CONFLICT,      /* the map changed since it was read: re-read, retry */
+    ZKSTORE_INVALID,       /* bad data in ZooKeeper, or a change the map rules refuse */
+    ZKSTORE_EXISTS,        /* init: a cluster already exists at <root> */
+    ZKSTORE_ERROR,         /* anything else (e.g. ZNOAUTH), described in *errp */
+};
+
+/* Returns a static name for <rc> ("ok", "unreachable", ...). */
+const char *zkstore_rc_name(enum zkstore_rc rc);
+
+/* Checks a root path: absolute, no trailing or doubled '/', no "." or ".."
+ * parts, under 512 bytes. Returns 0, or -1 with a malloc'd *<errp>. */
+int zkstore_check_root(const char *root, char **errp);
+
+/* ---- router side --------------------------------------------------------- */
+
+enum zkstore_state {
+    ZKSTORE_CONNECTED,      /* session live; the watch is armed */
+    ZKSTORE_DISCONNECTED,   /* connection lost; the client is reconnecting, the
+                               session (and our registration) may still live */
+    ZKSTORE_EXPIRED,        /* session gone: handle being recreated; the
+                               registration and watch are restored after */
+};
+
+enum zkstore_log_level { ZKSTORE_LOG_ERROR, ZKSTORE_LOG_WARN, ZKSTORE_LOG_INFO };
+
+/*
+ * Called on zkstore's own thread, one at a time, never while a zkstore lock
+ * is held; they may call zkstore_register() and the getters but never
+ * zkstore_free(), and should not block for long (the next event waits).
+ */
+struct zkstore_callbacks {
+    /* A new valid map (its version differs from the last one handed over).
+     * The callee takes the reference. */
+    void (*on_map)(struct smap *m, void *arg);
+    /* The connection state changed. */
+    void (*on_state)(enum zkstore_state state, void *arg);
+    /* One line worth logging: invalid map data (old map kept), no cluster
+     * yet, registration trouble, session expiry. May be NULL. */
+    void (*on_log)(enum zkstore_log_level level, const char *msg, void *arg);
+};
+
+struct zkstore;
+
+/*
+ * Starts watching the map under <root> (NULL: ZKSTORE_DEFAULT_ROOT) on the
+ * ensemble <hosts> ("h1:2181,h2:2181"). Returns at once: connecting, the
+ * first read and every later one happen on zkstore's thread, and each valid
+ * map reaches cb->on_map. Returns NULL with a malloc'd *<errp> on a bad root
+ * or when the thread cannot start. <cb> is copied; <arg> is passed back.
+ */
+struct zkstore *zkstore_new(const char *hosts, const char *root,
+                            const struct zkstore_callbacks *cb, void *arg, char **errp);
+
+/*
+ * Stops the thread, closes the session (which removes the registration at
+ * once) and frees. NULL does nothing. Call from any thread except from
+ * inside a zkstore callback. May block up to the session timeout when the
+ * thread is inside a ZooKeeper call.
+ */
+void zkstore_free(struct zkstore *zs);
+
+/*
+ * Creates or updates the ephemeral node <root>/routers/<router_id> with
+ * <payload> (copied; recommended: one line of key=value such as
+ * "address=10.0.0.5:6033 map_version=7 map_age_ms=0"). Returns at once (the
+ * write happens on zkstore's thread and is redone after every reconnect and
+ * session expiry); 0, or -1 with a malloc'd *<errp> when <router_id> is not
+ * a valid node name. Any thread, including callbacks.
+ */
+int zkstore_register(struct zkstore *zs, const char *router_id, const char *payload,
+                     char **errp);
+
+/*
+ * CLOCK_MONOTONIC milliseconds of the last moment ZooKeeper answered us (0:
+ * never). While connected it advances about once a second, so the map
+ * age shown by a router is now - this. Timed here because the client never
+ * reports expiry while the whole ensemble is down. Any thread.
+ */
+uint64_t zkstore_last_contact_ms(const struct zkstore *zs);
+enum zkstore_state zkstore_state(const struct zkstore *zs);
+
+/* Routes the ZooKeeper client library's own log lines (all handles in the
+ * process) to <fn> at levels up to ERROR (<verbose> 0) or INFO (1). NULL
+ * silences them. Call before zkstore_new(). */
+typedef void zkstore_lib_log_fn(const char *msg);
+void zkstore_library_log(zkstore_lib_log_fn *fn, int verbose);
+
+/* ---- admin side (shardctl): synchronous, one thread ------------------------ */
+
+struct zkstore_admin;
+
+/* A live router as registered. */
+struct zkstore_router {
+    char     id[ZKSTORE_ROUTER_ID_MAX];
+    char    *payload;       /* NUL-terminated, as the router wrote it */
+    int64_t  mtime_ms;      /* ZooKeeper server time of its last update */
+    int64_t  ctime_ms;      /* ... and of its creation */
+};
+
+/*
+ * Connects to <hosts> and waits up to <timeout_ms> for a session.
+ * Returns ZKSTORE_OK with *<out> set, ZKSTORE_UNREACHABLE, or ZKSTORE_ERROR
+ * (bad root, bad host list), with a malloc'd *<errp> on failure. Every later
+ * call on <out> is also bounded by about <timeout_ms>.
+ */
+enum zkstore_rc zkstore_admin_connect(const char *hosts, const char *root, unsigned timeout_ms,
+                                      struct zkstore_admin **out, char **errp);
+void zkstore_admin_free(struct zkstore_admin *za);   /* NULL does nothing */
+
+/*
+ * Reads one consistent map. On ZKSTORE_OK *<out> is a new snapshot whose
+ * smap_version() is the content of <root>/version, and *<cas> (may be NULL)
+ * is that node's ZooKeeper version, to pass to zkstore_admin_write().
+ */
+enum zkstore_rc zkstore_admin_load(struct zkstore_admin *za, struct smap **out, int32_t *cas,
+                                   char **errp);
+
+/*
+ * Creates a cluster holding <m> (version node = smap_version(m)). Returns
+ * ZKSTORE_EXISTS when <root> already has one; nothing is half-created.
+ */
+enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *m, char **errp);
+
+/*
+ * Replaces map <cur> (as loaded with *<cas>) by <next>, whose version must
+ * be smap_version(cur) + 1 and whose settings must equal <cur>'s. One
+ * zoo_multi: ZKSTORE_CONFLICT when anyone changed the map since the load.
+ * After a connection loss it reconnects, re-reads and reports ZKSTORE_OK
+ * only if <next> is what ZooKeeper now holds; it retries the multi only if
+ * the map provably did not change.
+ */
+enum zkstore_rc zkstore_admin_write(struct zkstore_admin *za, const struct smap *cur,
+                                    int32_t cas, const struct smap *next, char **errp);
+
+/* Lists <root>/routers/ sorted by id. On ZKSTORE_OK *<out> holds *<n>
+ * entries; free with zkstore_routers_free(). No routers: *<n> = 0. */
+enum zkstore_rc zkstore_admin_routers(struct zkstore_admin *za, struct zkstore_router **out,
+                                      unsigned *n, char **errp);
+void zkstore_routers_free(struct zkstore_router *r, unsigned n);
+
+#endif

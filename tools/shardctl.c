@@ -1,0 +1,354 @@
+/*
+ * tools/shardctl.c - operator CLI for the shard map: option parsing, verb
+ * dispatch, and what the verbs share (connecting, loading the map, exit
+ * codes). The verbs live in tools/shardctl_<verb>.c; docs/shardctl.md is
+ * the user-facing reference and must follow every change here.
+ */
+#include "tools/shardctl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shardmap/mapcache.h"
+#include "shardmap/smap.h"
+#include "shardmap/zkstore.h"
+
+static const char usage_text[] =
+    "usage: shardctl [--zk HOST:PORT,...] [--root PATH] [--timeout SECONDS] [--json] VERB ...\n"
+    "\n"
+    "verbs:\n"
+    "  init --shard NAME=HOST:PORT[,standby=HOST:PORT...] ... [--vbuckets N]\n"
+    "       [--key-columns COL[,COL...]] [--key-type int|string]\n"
+    "                       create a cluster, vbuckets spread evenly over the shards\n"
+    "  status               shards, masters, standbys, vbuckets, map version, routers\n"
+    "  routers              live routers and the map version each runs\n"
+    "  add-shard NAME HOST:PORT [--standby HOST:PORT ...] [--expect-version N]\n"
+    "                       add a shard (it owns no vbucket yet)\n"
+    "  set-master SHARD HOST:PORT [--expect-version N]\n"
+    "                       make HOST:PORT the master of SHARD\n"
+    "  dump-map [--map FILE]\n"
+    "                       print the map text (usable as a router map_file)\n"
+    "  explain [--map FILE] [--database NAME] 'SQL' ...\n"
+    "                       how the router would handle each statement\n"
+    "                       (the map comes from --map, else from ZooKeeper when\n"
+    "                       --zk is given, else none: no shard is shown)\n"
+    "\n"
+    "--zk defaults to $SHARDWIRE_ZK, then 127.0.0.1:2181; --root to /shardwire;\n"
+    "--timeout to 5 seconds.\n"
+    "exit codes: 0 ok, 1 usage, 2 ZooKeeper unreachable or no cluster, 3 conflict\n"
+    "(the map changed meanwhile), 4 invalid change or map, 5 other error,\n"
+    "6 init: cluster exists.\n";
+
+void shardctl_err(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("shardctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int shardctl_exit_of(int zkstore_rc)
+{
+    switch ((enum zkstore_rc)zkstore_rc) {
+    case ZKSTORE_OK:          return SHARDCTL_OK;
+    case ZKSTORE_UNREACHABLE: return SHARDCTL_UNREACHABLE;
+    case ZKSTORE_NO_CLUSTER:  return SHARDCTL_UNREACHABLE;
+    case ZKSTORE_CONFLICT:    return SHARDCTL_CONFLICT;
+    case ZKSTORE_INVALID:     return SHARDCTL_INVALID;
+    case ZKSTORE_EXISTS:      return SHARDCTL_EXISTS;
+    case ZKSTORE_ERROR:       return SHARDCTL_FAILED;
+    }
+    return SHARDCTL_FAILED;
+}
+
+int shardctl_connect(const struct shardctl_opts *o, struct zkstore_admin **out)
+{
+    char *err = NULL;
+    enum zkstore_rc rc = zkstore_admin_connect(o->zk, o->root, o->timeout_ms, out, &err);
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
+        free(err);
+        return rc == ZKSTORE_ERROR ? SHARDCTL_USAGE : shardctl_exit_of(rc);
+    }
+    return SHARDCTL_OK;
+}
+
+int shardctl_load_map(const struct shardctl_opts *o, struct smap **out)
+{
+    char *err = NULL;
+    *out = NULL;
+    if (o->map_file != NULL) {
+        *out = mapcache_load(o->map_file, &err);
+        if (*out == NULL) {
+            shardctl_err("%s", err ? err : "cannot load map");
+            free(err);
+            return SHARDCTL_INVALID;
+        }
+        return SHARDCTL_OK;
+    }
+    struct zkstore_admin *za = NULL;
+    int ex = shardctl_connect(o, &za);
+    if (ex != SHARDCTL_OK)
+        return ex;
+    enum zkstore_rc rc = zkstore_admin_load(za, out, NULL, &err);
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
+        free(err);
+    }
+    zkstore_admin_free(za);
+    return shardctl_exit_of(rc);
+}
+
+/* Parses --timeout: seconds, decimals allowed (0.5), up to a day. */
+static int parse_timeout(const char *s, unsigned *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !(v > 0) || v > 86400)
+        return -1;
+    *ms = (unsigned)(v * 1000.0 + 0.5);
+    if (*ms == 0)
+        *ms = 1;
+    return 0;
+}
+
+static int parse_u64_arg(const char *s, uint64_t *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+enum {
+    OPT_ZK = 256, OPT_ROOT, OPT_TIMEOUT, OPT_JSON, OPT_MAP, OPT_DATABASE, OPT_VBUCKETS,
+    OPT_KEY_COLUMNS, OPT_KEY_TYPE, OPT_SHARD, OPT_STANDBY, OPT_EXPECT, OPT_HELP,
+};
+
+static const struct option long_opts[] = {
+    { "zk",             required_argument, NULL, OPT_ZK },
+    { "root",           required_argument, NULL, OPT_ROOT },
+    { "timeout",        required_argument, NULL, OPT_TIMEOUT },
+    { "json",           no_argument,       NULL, OPT_JSON },
+    { "map",            required_argument, NULL, OPT_MAP },
+    { "database",       required_argument, NULL, OPT_DATABASE },
+    { "vbuckets",       required_argument, NULL, OPT_VBUCKETS },
+    { "key-columns",    required_argument, NULL, OPT_KEY_COLUMNS },
+    { "key-type",       required_argument, NULL, OPT_KEY_TYPE },
+    { "shard",          required_argument, NULL, OPT_SHARD },
+    { "standby",        required_argument, NULL, OPT_STANDBY },
+    { "expect-version", required_argument, NULL, OPT_EXPECT },
+    { "help",           no_argument,       NULL, OPT_HELP },
+    { NULL, 0, NULL, 0 },
+};
+
+static const struct {
+    const char *name;
+    int (*fn)(const struct shardctl_opts *o);
+} verbs[] = {
+    { "explain",    shardctl_explain },
+    { "dump-map",   shardctl_dump_map },
+    { "init",       shardctl_init },
+    { "status",     shardctl_status },
+    { "routers",    shardctl_routers },
+    { "add-shard",  shardctl_add_shard },
+    { "set-master", shardctl_set_master },
+};
+
+int main(int argc, char **argv)
+{
+    /* static: the option arrays are large */
+    static struct shardctl_opts o;
+    uint64_t u;
+
+    o.zk = getenv("SHARDWIRE_ZK");
+    o.zk_given = o.zk != NULL && *o.zk != '\0';
+    if (!o.zk_given)
+        o.zk = "127.0.0.1:2181";
+    o.root = ZKSTORE_DEFAULT_ROOT;
+    o.timeout_ms = 5000;
+    /* The ZooKeeper client's own logging would bury our one-line errors. */
+    zkstore_library_log(NULL, 0);
+
+    int c;
+    /* '+' would stop at the verb; GNU permutation lets options follow it.
+     * SQL operands starting with '-' go after "--". */
+    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_ZK:
+            o.zk = optarg;
+            o.zk_given = true;
+            break;
+        case OPT_ROOT:
+            o.root = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (parse_timeout(optarg, &o.timeout_ms) < 0) {
+                shardctl_err("--timeout '%s': expected seconds, e.g. 5 or 0.5", optarg);
+                return SHARDCTL_USAGE;
+            }
+            break;
+        case OPT_JSON:
+            o.json = true;
+            break;
+        case OPT_MAP:
+            o.map_file = optarg;
+            break;
+        case OPT_DATABASE:
+            o.database = optarg;
+            break;
+        case OPT_VBUCKETS:
+            if (parse_u64_arg(optarg, &u) < 0 || u == 0 || u > UINT32_MAX) {
+                shardctl_err("--vbuckets '%s': expected a positive number", optarg);
+                return SHARDCTL_USAGE;
+            }
+            o.vbuckets = (uint32_t)u;
+            break;
+        case OPT_KEY_COLUMNS:
+            o.key_columns = optarg;
+            break;
+        case OPT_KEY_TYPE:
+            o.key_type = optarg;
+            break;
+        case OPT_SHARD:
+            if (o.n_shard_args == SHARDCTL_MAX_SHARD_ARGS) {
+                shardctl_err("more than %d --shard options", SHARDCTL_MAX_SHARD_ARGS);
+                return SHARDCTL_USAGE;
+            }
+            o.shard_args[o.n_shard_args++] = optarg;
+            break;
+        case OPT_STANDBY:
+            if (o.n_standby_args == SHARDCTL_MAX_STANDBY_ARGS) {
+                shardctl_err("more than %d --standby options", SHARDCTL_MAX_STANDBY_ARGS);
+                return SHARDCTL_USAGE;
+            }
+            o.standby_args[o.n_standby_args++] = optarg;
+            break;
+        case OPT_EXPECT:
+            if (parse_u64_arg(optarg, &o.expect_version) < 0) {
+                shardctl_err("--expect-version '%s': expected a map version", optarg);
+                return SHARDCTL_USAGE;
+            }
+            o.have_expect = true;
+            break;
+        case 'h':
+        case OPT_HELP:
+            fputs(usage_text, stdout);
+            return SHARDCTL_OK;
+        default:
+            fputs(usage_text, stderr);
+            return SHARDCTL_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fputs(usage_text, stderr);
+        return SHARDCTL_USAGE;
+    }
+    const char *verb = argv[optind];
+    o.argc = argc - optind - 1;
+    o.argv = argv + optind + 1;
+    char *err = NULL;
+    if (zkstore_check_root(o.root, &err) < 0) {
+        shardctl_err("--root: %s", err);
+        free(err);
+        return SHARDCTL_USAGE;
+    }
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (strcmp(verb, verbs[i].name) == 0)
+            return verbs[i].fn(&o);
+    shardctl_err("unknown verb '%s' (try --help)", verb);
+    return SHARDCTL_USAGE;
+}
+
+int shardctl_change(const struct shardctl_opts *o, shardctl_change_fn *fn, void *ctx,
+                    struct smap **before, struct smap **after)
+{
+    struct zkstore_admin *za = NULL;
+    struct smap *cur = NULL, *next = NULL;
+    char *err = NULL;
+    int32_t cas = -1;
+    bool unchanged = false;
+    int ex = shardctl_connect(o, &za);
+    if (ex != SHARDCTL_OK)
+        return ex;
+    enum zkstore_rc rc = zkstore_admin_load(za, &cur, &cas, &err);
+    if (rc != ZKSTORE_OK) {
+        ex = shardctl_exit_of(rc);
+        goto fail;
+    }
+    if (o->have_expect && smap_version(cur) != o->expect_version) {
+        shardctl_err("conflict: the map is at version %" PRIu64 ", not %" PRIu64
+                     " (--expect-version); nothing changed", smap_version(cur),
+                     o->expect_version);
+        ex = SHARDCTL_CONFLICT;
+        goto out;
+    }
+    struct smap_builder *b = smap_builder_from(cur);
+    if (b == NULL) {
+        err = strdup("out of memory");
+        ex = SHARDCTL_FAILED;
+        goto fail;
+    }
+    if (fn(b, cur, ctx, &unchanged, &err) < 0) {
+        smap_builder_free(b);
+        ex = SHARDCTL_INVALID;
+        goto fail;
+    }
+    if (unchanged) {
+        smap_builder_free(b);
+        next = smap_ref(cur);
+        goto done;
+    }
+    smap_builder_set_version(b, smap_version(cur) + 1);
+    next = smap_builder_finish(b, &err);
+    if (next == NULL) {
+        ex = SHARDCTL_INVALID;
+        goto fail;
+    }
+    /* Test hook (docs/shardctl.md): widen the read-to-write window so tests
+     * can make two writers race deterministically. */
+    const char *pause = getenv("SHARDCTL_TEST_PAUSE_MS");
+    if (pause != NULL && *pause != '\0') {
+        long ms = strtol(pause, NULL, 10);
+        if (ms > 0 && ms < 60000)
+            usleep((useconds_t)ms * 1000);
+    }
+    rc = zkstore_admin_write(za, cur, cas, next, &err);
+    if (rc != ZKSTORE_OK) {
+        ex = shardctl_exit_of(rc);
+        if (rc == ZKSTORE_CONFLICT) {
+            shardctl_err("conflict: %s", err ? err : "the map changed");
+            goto out;
+        }
+        goto fail;
+    }
+done:
+    if (before != NULL)
+        *before = smap_ref(cur);
+    if (after != NULL)
+        *after = smap_ref(next);
+    ex = SHARDCTL_OK;
+    goto out;
+fail:
+    shardctl_err("%s", err ? err : "failed");
+out:
+    free(err);
+    smap_unref(cur);
+    smap_unref(next);
+    zkstore_admin_free(za);
+    return ex;
+}

@@ -1,0 +1,94 @@
+/*
+ * tools/shardctl.h - shared parts of the shardctl verbs (private to tools/).
+ *
+ * shardctl is a short-lived CLI: it may block, print and exit. Each verb is
+ * one function in tools/shardctl_<verb>.c returning the process exit code.
+ */
+#ifndef SHARDWIRE_TOOLS_SHARDCTL_H
+#define SHARDWIRE_TOOLS_SHARDCTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol/analyze.h"
+
+struct smap;
+struct zkstore_admin;
+
+/* Exit codes, documented in docs/shardctl.md: keep them stable. */
+enum shardctl_exit {
+    SHARDCTL_OK          = 0,
+    SHARDCTL_USAGE       = 1,   /* bad command line */
+    SHARDCTL_UNREACHABLE = 2,   /* ZooKeeper unreachable, or no cluster at --root */
+    SHARDCTL_CONFLICT    = 3,   /* compare-and-set lost: someone else changed the map */
+    SHARDCTL_INVALID     = 4,   /* refused: the change or the map is invalid */
+    SHARDCTL_FAILED      = 5,   /* anything else (I/O, unexpected ZooKeeper error) */
+    SHARDCTL_EXISTS      = 6,   /* init: a cluster already exists at --root */
+};
+
+#define SHARDCTL_MAX_SHARD_ARGS 4096
+#define SHARDCTL_MAX_STANDBY_ARGS 16
+
+struct shardctl_opts {
+    const char *zk;             /* --zk, or $SHARDWIRE_ZK, or 127.0.0.1:2181 */
+    bool        zk_given;       /* --zk or $SHARDWIRE_ZK was set */
+    const char *root;           /* --root, default /shardwire */
+    unsigned    timeout_ms;     /* --timeout SECONDS: connect and per-call deadline */
+    bool        json;           /* --json */
+    const char *map_file;       /* --map FILE (explain, dump-map) */
+    const char *database;       /* --database NAME (explain) */
+    uint32_t    vbuckets;       /* --vbuckets N (init) */
+    const char *key_columns;    /* --key-columns a,b (init) */
+    const char *key_type;       /* --key-type int|string (init) */
+    const char *shard_args[SHARDCTL_MAX_SHARD_ARGS];   /* --shard SPEC (init) */
+    unsigned    n_shard_args;
+    const char *standby_args[SHARDCTL_MAX_STANDBY_ARGS];  /* --standby H:P (add-shard) */
+    unsigned    n_standby_args;
+    bool        have_expect;    /* --expect-version N given */
+    uint64_t    expect_version; /* refuse (conflict) unless the map is at N */
+    int         argc;           /* operands after the verb */
+    char      **argv;
+};
+
+int shardctl_explain(const struct shardctl_opts *o);
+int shardctl_dump_map(const struct shardctl_opts *o);
+int shardctl_init(const struct shardctl_opts *o);
+int shardctl_status(const struct shardctl_opts *o);
+int shardctl_routers(const struct shardctl_opts *o);
+int shardctl_add_shard(const struct shardctl_opts *o);
+int shardctl_set_master(const struct shardctl_opts *o);
+
+/* Prints "shardctl: <msg>" to stderr. */
+void shardctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Loads the map from --map FILE, else from ZooKeeper. Returns an exit code;
+ * on SHARDCTL_OK *<out> holds a reference the caller drops. */
+int shardctl_load_map(const struct shardctl_opts *o, struct smap **out);
+
+/* Connects to --zk with the --timeout deadline. Returns an exit code; on
+ * SHARDCTL_OK *<out> is the connection (zkstore_admin_free() it). */
+int shardctl_connect(const struct shardctl_opts *o, struct zkstore_admin **out);
+
+/*
+ * Read-modify-write of the map in ZooKeeper: loads it, checks
+ * --expect-version, lets <fn> change a builder holding a copy, bumps the
+ * version and writes it back with a compare-and-set. <fn> returns 0, or -1
+ * with a malloc'd *<errp> (reported, exit SHARDCTL_INVALID); it may set
+ * *<unchanged> to skip the write. On SHARDCTL_OK, *<before> and *<after>
+ * (each may be NULL) get references to the old and new map.
+ */
+struct smap_builder;
+typedef int shardctl_change_fn(struct smap_builder *b, const struct smap *cur, void *ctx,
+                               bool *unchanged, char **errp);
+int shardctl_change(const struct shardctl_opts *o, shardctl_change_fn *fn, void *ctx,
+                    struct smap **before, struct smap **after);
+
+/* Prints <m> as JSON (status) or the human table; shared by status and the
+ * change verbs. */
+int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,
+                          struct zkstore_admin *za);
+
+/* Maps a zkstore result (enum zkstore_rc) to an exit code. */
+int shardctl_exit_of(int zkstore_rc);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * tools/shardctl_explain.c - `shardctl explain`: what the router would do
+ * with each statement, using the router's own analyzer, hash and map.
+ *
+ * One output line per statement operand, in order:
+ *   route userid=<key> vbucket=<n> shard=<name>   (shard only with a map)
+ *   route userid=? param=<i>                       (key bound to a '?')
+ *   session | local
+ *   reject <errno>: <message>
+ * or with --json one JSON object per line. A reject is an answer, not a
+ * failure: the exit code is 0 whenever every statement was explained.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/analyze.h"
+#include "shardmap/smap.h"
+#include "shardmap/vbucket.h"
+#include "tools/shardctl.h"
+
+static const char *kind_name(enum analyze_kind k)
+{
+    switch (k) {
+    case ANALYZE_ROUTE:   return "route";
+    case ANALYZE_SESSION: return "session";
+    case ANALYZE_LOCAL:   return "local";
+    case ANALYZE_REJECT:  return "reject";
+    }
+    return "?";
+}
+
+static const char *stmt_name(enum analyze_stmt s)
+{
+    switch (s) {
+    case ANALYZE_STMT_OTHER:     return "other";
+    case ANALYZE_STMT_SELECT:    return "select";
+    case ANALYZE_STMT_INSERT:    return "insert";
+    case ANALYZE_STMT_UPDATE:    return "update";
+    case ANALYZE_STMT_DELETE:    return "delete";
+    case ANALYZE_STMT_BEGIN:     return "begin";
+    case ANALYZE_STMT_COMMIT:    return "commit";
+    case ANALYZE_STMT_ROLLBACK:  return "rollback";
+    case ANALYZE_STMT_SAVEPOINT: return "savepoint";
+    case ANALYZE_STMT_SET:       return "set";
+    case ANALYZE_STMT_USE:       return "use";
+    case ANALYZE_STMT_SHOW:      return "show";
+    case ANALYZE_STMT_DO:        return "do";
+    }
+    return "?";
+}
+
+/* Prints a key so that one output line stays one token: bare when it is
+ * plain printable text, else double-quoted with C escapes. */
+static void print_key(const char *key, size_t len)
+{
+    bool plain = len > 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            plain = false;
+    }
+    if (plain) {
+        fwrite(key, 1, len, stdout);
+        return;
+    }
+    putchar('"');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void explain_human(const struct analyze_result *r, const char *column,
+                          const struct smap *m)
+{
+    switch (r->kind) {
+    case ANALYZE_ROUTE:
+        printf("route %s=", column);
+        if (r->param_index >= 0) {
+            printf("? param=%d\n", r->param_index);
+            return;
+        }
+        print_key(r->key, r->key_len);
+        if (m != NULL) {
+            uint32_t vb = vbucket_of(r->key, r->key_len, smap_n_vbuckets(m));
+            printf(" vbucket=%u shard=%s", vb, smap_shard(m, smap_shard_of_vbucket(m, vb))->name);
+        } else {
+            printf(" vbucket=%u", vbucket_of(r->key, r->key_len, VBUCKET_DEFAULT_COUNT));
+        }
+        putchar('\n');
+        return;
+    case ANALYZE_SESSION:
+    case ANALYZE_LOCAL:
+        printf("%s\n", kind_name(r->kind));
+        return;
+    case ANALYZE_REJECT:
+        printf("reject %u: %s\n", (unsigned)r->err_no, r->msg ? r->msg : "");
+        return;
+    }
+}
+
+/* Returns 0, or -1 when out of memory. */
+static int explain_json(const char *sql, const struct analyze_result *r, const char *column,
+                        const struct smap *m)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return -1;
+    json_t *jsql = json_string(sql);   /* NULL when not UTF-8 */
+    json_object_set_new(o, "sql", jsql ? jsql : json_null());
+    json_object_set_new(o, "decision", json_string(kind_name(r->kind)));
+    json_object_set_new(o, "stmt", json_string(stmt_name(r->stmt)));
+    if (r->kind == ANALYZE_ROUTE) {
+        json_object_set_new(o, "column", json_string(column));
+        json_object_set_new(o, "write", json_boolean(r->is_write));
+        if (r->param_index >= 0) {
+            json_object_set_new(o, "param", json_integer(r->param_index));
+        } else {
+            uint32_t n = m ? smap_n_vbuckets(m) : VBUCKET_DEFAULT_COUNT;
+            uint32_t vb = vbucket_of(r->key, r->key_len, n);
+            /* keys may be any bytes; jansson needs UTF-8, so fall back to hex */
+            json_t *k = json_stringn(r->key, r->key_len);
+            if (k != NULL) {
+                json_object_set_new(o, "key", k);
+            } else {
+                char hex[2 * ANALYZE_KEY_MAX + 1];
+                for (size_t i = 0; i < r->key_len; i++)
+                    snprintf(hex + 2 * i, 3, "%02x", (unsigned char)r->key[i]);
+                hex[2 * r->key_len] = '\0';
+                json_object_set_new(o, "key_hex", json_string(hex));
+            }
+            json_object_set_new(o, "vbucket", json_integer(vb));
+            if (m != NULL) {
+                const struct smap_shard *s = smap_shard(m, smap_shard_of_vbucket(m, vb));
+                char ep[SMAP_ENDPOINT_STR_MAX];
+                smap_format_endpoint(&s->master, ep, sizeof(ep));
+                json_object_set_new(o, "shard", json_string(s->name));
+                json_object_set_new(o, "master", json_string(ep));
+                json_object_set_new(o, "map_version", json_integer((json_int_t)smap_version(m)));
+            }
+        }
+    } else if (r->kind == ANALYZE_REJECT) {
+        json_object_set_new(o, "errno", json_integer(r->err_no));
+        json_object_set_new(o, "sqlstate", json_string(r->sqlstate));
+        json_object_set_new(o, "message", json_string(r->msg ? r->msg : ""));
+        json_object_set_new(o, "offset", json_integer((json_int_t)r->offset));
+    } else if (r->stmt == ANALYZE_STMT_SET && r->sets_autocommit) {
+        json_object_set_new(o, "autocommit", json_boolean(r->autocommit));
+    }
+    if (r->pins_session)
+        json_object_set_new(o, "pins_session", json_true());
+    char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(o);
+    if (s == NULL)
+        return -1;
+    puts(s);
+    free(s);
+    return 0;
+}
+
+int shardctl_explain(const struct shardctl_opts *o)
+{
+    struct analyze_config cfg;
+    struct smap *m = NULL;
+    struct analyze *a = NULL;
+    int ex = SHARDCTL_OK;
+
+    if (o->argc < 1) {
+        shardctl_err("explain: give at least one SQL statement");
+        return SHARDCTL_USAGE;
+    }
+    /* The map (and with it the key columns and type) from --map, else from
+     * ZooKeeper when --zk (or $SHARDWIRE_ZK) names one, else none. */
+    if (o->map_file != NULL || o->zk_given) {
+        ex = shardctl_load_map(o, &m);
+        if (ex != SHARDCTL_OK)
+            return ex;
+        cfg = *smap_key_config(m);
+    } else {
+        analyze_config_default(&cfg);
+    }
+    if (o->database != NULL) {
+        if (strlen(o->database) >= sizeof(cfg.database)) {
+            shardctl_err("--database: name longer than %zu bytes", sizeof(cfg.database) - 1);
+            ex = SHARDCTL_USAGE;
+            goto out;
+        }
+        strcpy(cfg.database, o->database);
+    }
+    a = analyze_new(&cfg);
+    if (a == NULL) {
+        shardctl_err("out of memory");
+        ex = SHARDCTL_FAILED;
+        goto out;
+    }
+    for (int i = 0; i < o->argc; i++) {
+        struct analyze_result r;
+        const char *sql = o->argv[i];
+        analyze_statement(a, sql, strlen(sql), &r);   /* -1 still fills a REJECT */
+        if (o->json) {
+            if (explain_json(sql, &r, cfg.key_columns[0], m) < 0) {
+                shardctl_err("out of memory");
+                ex = SHARDCTL_FAILED;
+                goto out;
+            }
+        } else {
+            explain_human(&r, cfg.key_columns[0], m);
+        }
+    }
+    if (fflush(stdout) != 0) {
+        shardctl_err("stdout: write failed");
+        ex = SHARDCTL_FAILED;
+    }
+out:
+    analyze_free(a);
+    smap_unref(m);
+    return ex;
+}

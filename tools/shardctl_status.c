@@ -1,0 +1,261 @@
+/*
+ * tools/shardctl_status.c - `shardctl status` and `shardctl routers`: the
+ * map and the live routers, as a table or as one JSON object.
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shardmap/smap.h"
+#include "shardmap/zkstore.h"
+#include "tools/shardctl.h"
+
+/* Finds "<key>=" in a router payload of space-separated key=value words and
+ * copies its value into <buf>. Returns 0, or -1 when absent. */
+static int payload_field(const char *payload, const char *key, char *buf, size_t size)
+{
+    size_t klen = strlen(key);
+    const char *p = payload;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        const char *end = p + strcspn(p, " \t\n");
+        if ((size_t)(end - p) > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            size_t vlen = (size_t)(end - p) - klen - 1;
+            if (vlen >= size)
+                vlen = size - 1;
+            memcpy(buf, p + klen + 1, vlen);
+            buf[vlen] = '\0';
+            return 0;
+        }
+        p = end;
+    }
+    return -1;
+}
+
+static json_t *routers_json(const struct zkstore_router *r, unsigned n)
+{
+    json_t *arr = json_array();
+    for (unsigned i = 0; arr && i < n; i++) {
+        json_t *o = json_object();
+        char v[64];
+        json_object_set_new(o, "id", json_string(r[i].id));
+        json_t *pl = json_string(r[i].payload);
+        json_object_set_new(o, "payload", pl ? pl : json_null());
+        if (payload_field(r[i].payload, "map_version", v, sizeof(v)) == 0) {
+            char *end;
+            unsigned long long mv = strtoull(v, &end, 10);
+            if (*end == '\0' && end != v)
+                json_object_set_new(o, "map_version", json_integer((json_int_t)mv));
+        }
+        if (payload_field(r[i].payload, "address", v, sizeof(v)) == 0)
+            json_object_set_new(o, "address", json_string(v));
+        json_object_set_new(o, "updated_ms", json_integer(r[i].mtime_ms));
+        json_object_set_new(o, "registered_ms", json_integer(r[i].ctime_ms));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static void routers_table(const struct zkstore_router *r, unsigned n, const struct smap *m)
+{
+    if (n == 0) {
+        printf("no live routers\n");
+        return;
+    }
+    int w = 6;
+    for (unsigned i = 0; i < n; i++)
+        if ((int)strlen(r[i].id) > w)
+            w = (int)strlen(r[i].id);
+    printf("%-*s  %-11s  %s\n", w, "ROUTER", "MAP_VERSION", "REGISTRATION");
+    for (unsigned i = 0; i < n; i++) {
+        char v[64];
+        const char *mv = payload_field(r[i].payload, "map_version", v, sizeof(v)) == 0 ? v : "?";
+        char note[32] = "";
+        if (m != NULL && strcmp(mv, "?") != 0 && strtoull(mv, NULL, 10) != smap_version(m))
+            snprintf(note, sizeof(note), " (behind)");
+        char *pl = strdup(r[i].payload);
+        if (pl != NULL)
+            pl[strcspn(pl, "\n")] = '\0';
+        printf("%-*s  %-11s  %s%s\n", w, r[i].id, mv, pl ? pl : "", note);
+        free(pl);
+    }
+}
+
+static json_t *map_json(const struct smap *m, const char *root)
+{
+    const struct analyze_config *k = smap_key_config(m);
+    json_t *o = json_object(), *cols = json_array(), *shards = json_array();
+    json_object_set_new(o, "root", json_string(root));
+    json_object_set_new(o, "version", json_integer((json_int_t)smap_version(m)));
+    json_object_set_new(o, "vbuckets", json_integer(smap_n_vbuckets(m)));
+    for (unsigned i = 0; i < k->n_key_columns; i++)
+        json_array_append_new(cols, json_string(k->key_columns[i]));
+    json_object_set_new(o, "key_columns", cols);
+    json_object_set_new(o, "key_type",
+                        json_string(k->key_type == ANALYZE_KEY_STRING ? "string" : "int"));
+    for (unsigned i = 0; i < smap_n_shards(m); i++) {
+        const struct smap_shard *s = smap_shard(m, i);
+        json_t *so = json_object(), *sb = json_array();
+        char ep[SMAP_ENDPOINT_STR_MAX];
+        json_object_set_new(so, "name", json_string(s->name));
+        smap_format_endpoint(&s->master, ep, sizeof(ep));
+        json_object_set_new(so, "master", json_string(ep));
+        for (unsigned j = 0; j < s->n_standbys; j++) {
+            smap_format_endpoint(&s->standbys[j], ep, sizeof(ep));
+            json_array_append_new(sb, json_string(ep));
+        }
+        json_object_set_new(so, "standbys", sb);
+        json_object_set_new(so, "vbuckets", json_integer(smap_vbuckets_of_shard(m, i)));
+        json_array_append_new(shards, so);
+    }
+    json_object_set_new(o, "shards", shards);
+    return o;
+}
+
+static void map_table(const struct smap *m, const struct shardctl_opts *o)
+{
+    const struct analyze_config *k = smap_key_config(m);
+    printf("cluster %s on %s: map version %" PRIu64 ", %u vbuckets, key", o->root, o->zk,
+           smap_version(m), smap_n_vbuckets(m));
+    for (unsigned i = 0; i < k->n_key_columns; i++)
+        printf("%s%s", i ? "," : " ", k->key_columns[i]);
+    printf(" (%s)\n\n", k->key_type == ANALYZE_KEY_STRING ? "string" : "int");
+    int w = 5, wm = 6;
+    for (unsigned i = 0; i < smap_n_shards(m); i++) {
+        char ep[SMAP_ENDPOINT_STR_MAX];
+        smap_format_endpoint(&smap_shard(m, i)->master, ep, sizeof(ep));
+        if ((int)strlen(smap_shard(m, i)->name) > w)
+            w = (int)strlen(smap_shard(m, i)->name);
+        if ((int)strlen(ep) > wm)
+            wm = (int)strlen(ep);
+    }
+    printf("%-*s  %8s  %-*s  %s\n", w, "SHARD", "VBUCKETS", wm, "MASTER", "STANDBYS");
+    for (unsigned i = 0; i < smap_n_shards(m); i++) {
+        const struct smap_shard *s = smap_shard(m, i);
+        char ep[SMAP_ENDPOINT_STR_MAX];
+        smap_format_endpoint(&s->master, ep, sizeof(ep));
+        printf("%-*s  %8u  %-*s  ", w, s->name, smap_vbuckets_of_shard(m, i), wm, ep);
+        if (s->n_standbys == 0)
+            printf("-");
+        for (unsigned j = 0; j < s->n_standbys; j++) {
+            smap_format_endpoint(&s->standbys[j], ep, sizeof(ep));
+            printf("%s%s", j ? "," : "", ep);
+        }
+        putchar('\n');
+    }
+}
+
+static int print_json(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (s == NULL) {
+        shardctl_err("out of memory");
+        return SHARDCTL_FAILED;
+    }
+    puts(s);
+    free(s);
+    return SHARDCTL_OK;
+}
+
+int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,
+                          struct zkstore_admin *za)
+{
+    struct zkstore_router *r = NULL;
+    unsigned n = 0;
+    char *err = NULL;
+    enum zkstore_rc rc = ZKSTORE_OK;
+    if (za != NULL) {
+        rc = zkstore_admin_routers(za, &r, &n, &err);
+        if (rc != ZKSTORE_OK) {
+            shardctl_err("%s", err ? err : "cannot list routers");
+            free(err);
+            return shardctl_exit_of(rc);
+        }
+    }
+    int ex = SHARDCTL_OK;
+    if (o->json) {
+        json_t *j = map_json(m, o->root);
+        if (j != NULL && za != NULL)
+            json_object_set_new(j, "routers", routers_json(r, n));
+        ex = print_json(j);
+    } else {
+        map_table(m, o);
+        if (za != NULL) {
+            putchar('\n');
+            routers_table(r, n, m);
+        }
+    }
+    zkstore_routers_free(r, n);
+    return ex;
+}
+
+int shardctl_status(const struct shardctl_opts *o)
+{
+    struct zkstore_admin *za = NULL;
+    struct smap *m = NULL;
+    char *err = NULL;
+    if (o->argc != 0) {
+        shardctl_err("status takes no operands");
+        return SHARDCTL_USAGE;
+    }
+    int ex = shardctl_connect(o, &za);
+    if (ex != SHARDCTL_OK)
+        return ex;
+    enum zkstore_rc rc = zkstore_admin_load(za, &m, NULL, &err);
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
+        ex = shardctl_exit_of(rc);
+    } else {
+        ex = shardctl_print_status(o, m, za);
+    }
+    free(err);
+    smap_unref(m);
+    zkstore_admin_free(za);
+    return ex;
+}
+
+int shardctl_routers(const struct shardctl_opts *o)
+{
+    struct zkstore_admin *za = NULL;
+    struct zkstore_router *r = NULL;
+    struct smap *m = NULL;
+    unsigned n = 0;
+    char *err = NULL;
+    if (o->argc != 0) {
+        shardctl_err("routers takes no operands");
+        return SHARDCTL_USAGE;
+    }
+    int ex = shardctl_connect(o, &za);
+    if (ex != SHARDCTL_OK)
+        return ex;
+    /* The map version only marks routers that are behind: no cluster yet
+     * is fine here (routers may register first). */
+    if (zkstore_admin_load(za, &m, NULL, &err) != ZKSTORE_OK)
+        m = NULL;
+    free(err);
+    err = NULL;
+    enum zkstore_rc rc = zkstore_admin_routers(za, &r, &n, &err);
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s", err ? err : "cannot list routers");
+        ex = shardctl_exit_of(rc);
+    } else if (o->json) {
+        json_t *j = json_object();
+        if (j != NULL) {
+            json_object_set_new(j, "routers", routers_json(r, n));
+            if (m != NULL)
+                json_object_set_new(j, "version", json_integer((json_int_t)smap_version(m)));
+        }
+        ex = print_json(j);
+    } else {
+        routers_table(r, n, m);
+    }
+    free(err);
+    zkstore_routers_free(r, n);
+    smap_unref(m);
+    zkstore_admin_free(za);
+    return ex;
+}
