@@ -1,0 +1,2309 @@
+/*
+ * protocol/analyze.c - one SQL statement -> routing decision (see analyze.h).
+ *
+ * Not a full SQL parser: it lexes the statement (lex.c), then walks the
+ * token array with just enough structure to know every table the statement
+ * reads or writes, which SELECT block each belongs to, and which top-level
+ * AND terms of WHERE/ON fix a table's key column to a value. A statement is
+ * routed only when every real table is provably limited to one user; every
+ * construct we do not understand ends in a REJECT, never in a guess. The
+ * exact rules are documented for app developers in docs/query-rules.md.
+ *
+ * Assumptions (docs/query-rules.md): every table reached through shardwire
+ * has the key column; unique keys include it; backends are MariaDB >= 10.11
+ * without ANSI_QUOTES/NO_BACKSLASH_ESCAPES/PIPES_AS_CONCAT in the global
+ * sql_mode; no stored functions read other users' rows.
+ *
+ * Memory: struct analyze owns a token array that only grows, so after the
+ * first few statements nothing is allocated. Everything else is fixed-size.
+ */
+#include "protocol/analyze.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/lex.h"
+#include "protocol/wire.h"
+
+#define AN_MAX_TABLES   512     /* table references per statement */
+#define AN_MAX_BLOCKS   512     /* SELECT blocks per statement */
+#define AN_MAX_EDGES    2048    /* key equalities between tables */
+#define AN_MAX_FIXES    1024    /* pending fixes while walking OR/AND terms */
+#define AN_MAX_CTE      64      /* WITH names in scope */
+#define AN_DEPTH_CAP    1000    /* cfg.max_depth is clamped to this (C stack) */
+#define AN_ER_OUT_OF_RESOURCES 1041
+
+/* Reject messages: static, start with "shardwire: ", name the rule and the fix. */
+#define M_EMPTY      "shardwire: empty query"
+#define M_MULTI      "shardwire: multiple statements in one query are not allowed; send one statement per query"
+#define M_DEPTH      "shardwire: statement nested too deeply (parentheses or subqueries); simplify it"
+#define M_PAREN      "shardwire: syntax error: unbalanced parentheses"
+#define M_TOO_LONG   "shardwire: statement too long"
+#define M_OOM        "shardwire: out of memory while analysing the statement"
+#define M_DDL        "shardwire: DDL (CREATE/ALTER/DROP/TRUNCATE/RENAME) is not allowed through shardwire; run schema changes on every shard with the migration tooling"
+#define M_LOAD       "shardwire: LOAD DATA/LOAD XML is not allowed through shardwire; use INSERT ... VALUES"
+#define M_OUTFILE    "shardwire: SELECT ... INTO OUTFILE/DUMPFILE and LOAD_FILE() are not allowed through shardwire"
+#define M_LOCK       "shardwire: LOCK/UNLOCK TABLES is not allowed through shardwire; use a transaction with SELECT ... FOR UPDATE"
+#define M_ADMIN      "shardwire: administrative statements (GRANT, REVOKE, FLUSH, KILL, RESET, PURGE, replication, plugins, ...) are not allowed through shardwire"
+#define M_HANDLER    "shardwire: HANDLER is not allowed through shardwire; use SELECT with the shard key"
+#define M_CALL       "shardwire: CALL (stored procedures) is not allowed through shardwire"
+#define M_PREPARE    "shardwire: SQL-level PREPARE/EXECUTE/DEALLOCATE is not allowed; use the binary protocol's prepared statements"
+#define M_UNKNOWN    "shardwire: this kind of statement is not supported through shardwire (see docs/query-rules.md)"
+#define M_SYNTAX     "shardwire: statement not understood by shardwire's analyzer; rewrite it in the subset of docs/query-rules.md"
+#define M_FEATURE    "shardwire: LATERAL, JSON_TABLE, PROCEDURE, VALUES/TABLE statements and WITH before UPDATE/DELETE are not supported through shardwire"
+#define M_TOO_BIG    "shardwire: statement has too many tables or subqueries for shardwire's analyzer"
+#define M_NO_KEY     "shardwire: statement is not limited to one user: add '<key column> = <value>' (e.g. userid = 42) as a top-level AND condition of WHERE"
+#define M_UNFIXED    "shardwire: a table is not limited to the statement's user: give every table (each JOIN, subquery, derived table and UNION part) its own '<table>.userid = <value>' condition, or join it ON <table>.userid = <fixed table>.userid"
+#define M_TWO_USERS  "shardwire: statement names two different users (shard key values); a statement may touch only one user's rows"
+#define M_TWO_PARAMS "shardwire: the shard key is given by two different '?' placeholders, or by a placeholder and a literal; give it once, or as literals"
+#define M_KEY_INT    "shardwire: the shard key must be an integer in the signed 64-bit range written as 42, -42, '42' or ?; quoted values beyond 2^53, decimals, hex, spaces or trailing text are compared differently by MySQL"
+#define M_KEY_STR    "shardwire: the shard key must be a single-quoted string literal (utf8mb4 or binary, 1-256 bytes, no trailing space) or ?"
+#define M_KEY_UPDATE "shardwire: UPDATE may not change the shard key column; moving rows between users is not supported"
+#define M_KEY_ODKU   "shardwire: ON DUPLICATE KEY UPDATE may not assign the shard key column"
+#define M_INS_COLS   "shardwire: INSERT/REPLACE needs an explicit column list (or SET) that includes the shard key column"
+#define M_INS_KEY    "shardwire: INSERT/REPLACE must give the shard key as a literal or ? in every row"
+#define M_INS_SELECT "shardwire: INSERT ... SELECT must be one SELECT fixed to the user whose key it selects (the key column of a fixed table, or the same literal/?)"
+#define M_INS_ROWS   "shardwire: INSERT row has a different number of values than the column list"
+#define M_OTHER_DB   "shardwire: tables of other databases are not reachable through shardwire; use unqualified table names"
+#define M_USE_DB     "shardwire: access denied: only the configured database can be selected with USE"
+#define M_SET_GLOBAL "shardwire: SET GLOBAL/PERSIST is not allowed through shardwire; ask an operator to change server settings"
+#define M_SET_OTHER  "shardwire: SET PASSWORD/ROLE/DEFAULT ROLE/STATEMENT is not allowed through shardwire"
+#define M_SET_SUBQ   "shardwire: SET values may not read tables (no subqueries); read the value with a SELECT first"
+#define M_SQL_MODE   "shardwire: sql_mode may only be set to known modes (no ANSI, ANSI_QUOTES, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ORACLE, ...), as literals or CONCAT/REPLACE of @@sql_mode"
+#define M_CHARSET    "shardwire: only the utf8mb4, utf8, latin1, ascii and binary client character sets are allowed (others change how quotes and backslashes are read)"
+#define M_AUTOCOMMIT "shardwire: autocommit must be set to 0, 1, ON, OFF, TRUE or FALSE"
+#define M_SET_VAR    "shardwire: this session variable cannot be changed through shardwire (replication or server identity)"
+#define M_TXN        "shardwire: unsupported transaction statement option (RELEASE, NOT ATOMIC, ...)"
+#define M_SHOW       "shardwire: this SHOW statement is not allowed through shardwire (it shows other users' data or server internals); allowed: WARNINGS, ERRORS, VARIABLES, STATUS, COLLATION, CHARACTER SET, ENGINES, TABLES, COLUMNS, INDEX, CREATE TABLE, DATABASES, GRANTS"
+#define M_DO_SUBQ    "shardwire: DO may not read tables"
+
+struct an_table {
+    int32_t  qual;        /* token of the qualifier (alias or table name); -1: none */
+    int32_t  block;
+    int32_t  next;        /* next table of the same block, -1 */
+    uint32_t tok;         /* where the reference starts (reject offset) */
+    unsigned base:1;      /* a real table, not a derived table or CTE */
+    unsigned keyed:1;     /* its key column is known to be the statement's key */
+};
+
+struct an_block {
+    int32_t  parent;      /* enclosing block, -1 at the top */
+    int32_t  head;        /* first table, -1 */
+    uint32_t n_tables;
+    uint32_t sel_s, sel_e; /* select list tokens [sel_s, sel_e) */
+};
+
+struct an_edge {
+    int32_t from, to;     /* from keyed implies to keyed */
+};
+
+struct analyze {
+    struct analyze_config cfg;
+    size_t                key_col_len[ANALYZE_MAX_KEY_COLS];
+    size_t                db_len;
+    unsigned              max_depth;
+
+    struct lex_token     *tok;      /* tok[n] is LEX_END; grows, never shrinks */
+    int32_t              *pair;     /* '(' -> index of its ')' */
+    size_t                cap;
+
+    /* per statement; always: n_tables <= AN_MAX_TABLES etc. */
+    const char           *sql;
+    uint32_t              n;
+    struct analyze_result *out;
+    int                   rejected;
+    unsigned              depth;
+    struct an_table       tables[AN_MAX_TABLES];
+    uint32_t              n_tables;
+    struct an_block       blocks[AN_MAX_BLOCKS];
+    uint32_t              n_blocks;
+    struct an_edge        edges[AN_MAX_EDGES];
+    uint32_t              n_edges;
+    int32_t               fixes[AN_MAX_FIXES];
+    uint32_t              n_fixes;
+    uint32_t              cte[AN_MAX_CTE];
+    uint32_t              n_cte;
+
+    int                   have_value;
+    int                   value_param;      /* -1: literal in out->key */
+    uint32_t              value_tok;
+};
+
+/* ---- small token helpers ---- */
+
+/* Helpers take any index: at or past the end they see LEX_END. */
+static inline int an_kw(const struct analyze *a, uint32_t i)
+{
+    return i < a->n && a->tok[i].type == LEX_IDENT ? a->tok[i].op : LEX_KW_NONE;
+}
+
+static inline int an_op(const struct analyze *a, uint32_t i, unsigned op)
+{
+    return i < a->n && a->tok[i].type == LEX_OP && a->tok[i].op == op;
+}
+
+static inline int an_is_name(const struct analyze *a, uint32_t i)
+{
+    return i < a->n && (a->tok[i].type == LEX_IDENT || a->tok[i].type == LEX_QIDENT);
+}
+
+static int an_upper(int c)
+{
+    return (c >= 'a' && c <= 'z') ? c - 32 : c;
+}
+
+/* Whether the IDENT token <i> is the word <w> (upper case), any case. */
+static int an_word(const struct analyze *a, uint32_t i, const char *w)
+{
+    if (i >= a->n)
+        return 0;
+    const struct lex_token *t = &a->tok[i];
+    size_t wl = strlen(w);
+    if (t->type != LEX_IDENT || t->len != wl)
+        return 0;
+    const char *s = a->sql + t->off;
+    for (size_t k = 0; k < wl; k++)
+        if (an_upper((unsigned char)s[k]) != w[k])
+            return 0;
+    return 1;
+}
+
+/* The unquoted text of name token <i>: a bare word, or `quoted` content
+ * (doubled backticks left doubled; callers compare such names raw). */
+static const char *an_name(const struct analyze *a, uint32_t i, size_t *len)
+{
+    const struct lex_token *t = &a->tok[i];
+    if (t->type == LEX_QIDENT) {
+        *len = t->len - 2;
+        return a->sql + t->off + 1;
+    }
+    *len = t->len;
+    return a->sql + t->off;
+}
+
+/* Table names and aliases: compared exactly (case-sensitive, as on Linux
+ * with lower_case_table_names=0: never makes two different tables equal). */
+static int an_name_eq(const struct analyze *a, uint32_t i, uint32_t j)
+{
+    size_t li, lj;
+    const char *si = an_name(a, i, &li), *sj = an_name(a, j, &lj);
+    return li == lj && memcmp(si, sj, li) == 0;
+}
+
+static int an_ci_eq(const char *s, size_t n, const char *w, size_t wl)
+{
+    if (n != wl)
+        return 0;
+    for (size_t k = 0; k < n; k++)
+        if (an_upper((unsigned char)s[k]) != an_upper((unsigned char)w[k]))
+            return 0;
+    return 1;
+}
+
+/* Whether name token <i> is one of the configured key columns (column
+ * names are case-insensitive in MySQL). */
+static int an_is_key_name(const struct analyze *a, uint32_t i)
+{
+    if (!an_is_name(a, i))
+        return 0;
+    size_t l;
+    const char *s = an_name(a, i, &l);
+    for (unsigned k = 0; k < a->cfg.n_key_columns; k++)
+        if (an_ci_eq(s, l, a->cfg.key_columns[k], a->key_col_len[k]))
+            return 1;
+    return 0;
+}
+
+static int an_reject(struct analyze *a, uint16_t err_no, const char *msg, uint32_t tok_i)
+{
+    if (a->rejected)
+        return -1;
+    a->rejected = 1;
+    struct analyze_result *o = a->out;
+    o->kind = ANALYZE_REJECT;
+    o->err_no = err_no;
+    memcpy(o->sqlstate, "42000", 6);
+    o->msg = msg;
+    o->offset = tok_i <= a->n ? a->tok[tok_i].off : 0;
+    return -1;
+}
+
+#define REJ(a, msg, i) an_reject((a), WIRE_ER_NOT_SUPPORTED_YET, (msg), (i))
+
+/* Index just past the parenthesised group opened at <i>, or i+1. */
+static inline uint32_t an_skip(const struct analyze *a, uint32_t i)
+{
+    if (an_op(a, i, '('))
+        return (uint32_t)a->pair[i] + 1;
+    return i + 1;
+}
+
+/* First token in [i, e) at this nesting level that is the keyword <kw>, or e. */
+static uint32_t an_find_kw(const struct analyze *a, uint32_t i, uint32_t e, int kw)
+{
+    while (i < e && an_kw(a, i) != kw)
+        i = an_skip(a, i);
+    return i < e ? i : e;
+}
+
+/* First top-level ',' in [i, e), or e. */
+static uint32_t an_find_comma(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    while (i < e && !an_op(a, i, ','))
+        i = an_skip(a, i);
+    return i < e ? i : e;
+}
+
+/* ---- key values ---- */
+
+/* Canonical decimal form of the integer <neg> <digits>/<n>; <limit53> when
+ * MySQL compares it as a double (quoted string against an integer column).
+ * Returns the length written to <out>, or -1 when it is not a valid key. */
+static int an_canon_digits(int neg, const char *d, size_t n, int limit53, char *out)
+{
+    if (n == 0)
+        return -1;
+    for (size_t k = 0; k < n; k++)
+        if (d[k] < '0' || d[k] > '9')
+            return -1;
+    while (n > 1 && d[0] == '0') {
+        d++;
+        n--;
+    }
+    const char *max = limit53 ? "9007199254740992" : neg ? "9223372036854775808"
+                                                         : "9223372036854775807";
+    size_t ml = strlen(max);
+    if (n > ml || (n == ml && memcmp(d, max, n) > 0))
+        return -1;
+    if (n == 1 && d[0] == '0')
+        neg = 0;
+    size_t o = 0;
+    if (neg)
+        out[o++] = '-';
+    memcpy(out + o, d, n);
+    return (int)(o + n);
+}
+
+int analyze_canon_key(enum analyze_key_type type, const char *val, size_t len,
+                      char out[ANALYZE_KEY_MAX])
+{
+    if (type == ANALYZE_KEY_INT) {
+        int neg = 0;
+        if (len > 0 && (val[0] == '+' || val[0] == '-')) {
+            neg = val[0] == '-';
+            val++;
+            len--;
+        }
+        return an_canon_digits(neg, val, len, 1, out);
+    }
+    /* binary string keys: the bytes themselves; a trailing space would
+     * compare equal to the shorter key under PAD SPACE collations */
+    if (len == 0 || len > ANALYZE_KEY_MAX || val[len - 1] == ' ')
+        return -1;
+    memcpy(out, val, len);
+    return (int)len;
+}
+
+/* Unescapes the body of the string token <i> into <buf> (MySQL rules:
+ * backslash escapes, doubled quotes). Returns the length, or -1 when it
+ * does not fit in ANALYZE_KEY_MAX bytes. */
+static int an_unescape(const struct analyze *a, uint32_t i, char *buf)
+{
+    const struct lex_token *t = &a->tok[i];
+    size_t s = t->off + ((t->flags & LEX_F_NATIONAL) ? 2 : 1);
+    size_t e = t->off + t->len - 1;
+    char q = a->sql[e];
+    size_t o = 0;
+    for (size_t p = s; p < e; p++) {
+        char c = a->sql[p];
+        if (o >= ANALYZE_KEY_MAX)
+            return -1;
+        if (c == '\\' && p + 1 < e) {
+            char d = a->sql[++p];
+            switch (d) {
+            case '0': c = 0; break;
+            case 'b': c = 8; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            case 'Z': c = 26; break;
+            case '%':
+            case '_':
+                buf[o++] = '\\';      /* kept: they are LIKE escapes */
+                if (o >= ANALYZE_KEY_MAX)
+                    return -1;
+                c = d;
+                break;
+            default: c = d; break;
+            }
+        } else if (c == q && p + 1 < e && a->sql[p + 1] == q) {
+            p++;
+        }
+        buf[o++] = c;
+    }
+    return (int)o;
+}
+
+/* Whether the introducer word <i> (_charset) leaves the bytes of a string
+ * literal as they are when compared with a utf8mb4 or binary column. */
+static int an_introducer_ok(const struct analyze *a, uint32_t i)
+{
+    static const char *const ok[] = {"_UTF8MB4", "_UTF8", "_UTF8MB3", "_BINARY"};
+    for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++)
+        if (an_word(a, i, ok[k]))
+            return 1;
+    return 0;
+}
+
+struct an_val {
+    int      param;       /* '?' ordinal, or -1 */
+    int      len;
+    char     buf[ANALYZE_KEY_MAX];
+};
+
+/*
+ * Reads a key value starting at <i>: [+|-] integer, [_charset] 'string',
+ * N'string' or '?'. Returns 1 with <*next> past it and <*v> filled, 0 when
+ * the tokens are not such a literal (an expression: no fix), or -1 after a
+ * reject (a literal MySQL would compare differently from the routed key).
+ */
+static int an_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *next, struct an_val *v)
+{
+    int neg = 0, signed_ = 0;
+    uint32_t intro = UINT32_MAX;
+    v->param = -1;
+    if (i >= e)
+        return 0;
+    if (an_op(a, i, '+') || an_op(a, i, '-')) {
+        neg = an_op(a, i, '-');
+        signed_ = 1;
+        i++;
+        if (i >= e)
+            return 0;
+    }
+    const struct lex_token *t = &a->tok[i];
+    if (t->type == LEX_IDENT && t->op == LEX_KW_NONE && t->len > 1 &&
+        a->sql[t->off] == '_' && i + 1 < e && a->tok[i + 1].type == LEX_STRING && !signed_) {
+        intro = i;
+        i++;
+        t = &a->tok[i];
+    }
+    switch (t->type) {
+    case LEX_PARAM:
+        if (signed_ || t->op == 0xffff)
+            return 0;
+        v->param = t->op;
+        *next = i + 1;
+        return 1;
+    case LEX_INTEGER:
+        if (a->cfg.key_type != ANALYZE_KEY_INT)
+            return REJ(a, M_KEY_STR, i);
+        v->len = an_canon_digits(neg, a->sql + t->off, t->len, 0, v->buf);
+        if (v->len < 0)
+            return REJ(a, M_KEY_INT, i);
+        *next = i + 1;
+        return 1;
+    case LEX_DECIMAL:
+    case LEX_HEX:
+    case LEX_BIT:
+        return REJ(a, a->cfg.key_type == ANALYZE_KEY_INT ? M_KEY_INT : M_KEY_STR, i);
+    case LEX_STRING: {
+        if (signed_)
+            return 0;       /* -'42': an expression */
+        char tmp[ANALYZE_KEY_MAX];
+        int n = an_unescape(a, i, tmp);
+        if (a->cfg.key_type == ANALYZE_KEY_INT) {
+            if (n < 0)
+                return REJ(a, M_KEY_INT, i);
+            int sneg = 0, off = 0;
+            if (n > 0 && (tmp[0] == '+' || tmp[0] == '-')) {
+                sneg = tmp[0] == '-';
+                off = 1;
+            }
+            v->len = an_canon_digits(sneg, tmp + off, (size_t)(n - off), 1, v->buf);
+            if (v->len < 0)
+                return REJ(a, M_KEY_INT, i);
+        } else {
+            if (n <= 0 || (t->flags & LEX_F_DQUOTE))
+                return REJ(a, M_KEY_STR, i);
+            if (intro != UINT32_MAX && !an_introducer_ok(a, intro))
+                for (int k = 0; k < n; k++)
+                    if ((unsigned char)tmp[k] >= 0x80)
+                        return REJ(a, M_KEY_STR, i);
+            v->len = analyze_canon_key(ANALYZE_KEY_STRING, tmp, (size_t)n, v->buf);
+            if (v->len < 0)
+                return REJ(a, M_KEY_STR, i);
+        }
+        *next = i + 1;
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Records that the statement names the key <v> (at token <i>): all must be
+ * the same. Returns 0, or -1 after a reject. */
+static int an_note_value(struct analyze *a, const struct an_val *v, uint32_t i)
+{
+    struct analyze_result *o = a->out;
+    if (!a->have_value) {
+        a->have_value = 1;
+        a->value_param = v->param;
+        a->value_tok = i;
+        if (v->param < 0) {
+            memcpy(o->key, v->buf, (size_t)v->len);
+            o->key_len = (size_t)v->len;
+        }
+        return 0;
+    }
+    if (a->value_param >= 0 || v->param >= 0) {
+        if (a->value_param == v->param)
+            return 0;
+        return REJ(a, M_TWO_PARAMS, i);
+    }
+    if (o->key_len == (size_t)v->len && memcmp(o->key, v->buf, o->key_len) == 0)
+        return 0;
+    return REJ(a, M_TWO_USERS, i);
+}
+
+/* ---- tables, blocks and resolution ---- */
+
+static int an_new_block(struct analyze *a, int parent, uint32_t at)
+{
+    if (a->n_blocks >= AN_MAX_BLOCKS)
+        return REJ(a, M_TOO_BIG, at);
+    struct an_block *b = &a->blocks[a->n_blocks];
+    b->parent = parent;
+    b->head = -1;
+    b->n_tables = 0;
+    b->sel_s = b->sel_e = at;
+    return (int)a->n_blocks++;
+}
+
+static int an_add_table(struct analyze *a, int block, int32_t qual, uint32_t at, int base)
+{
+    if (a->n_tables >= AN_MAX_TABLES)
+        return REJ(a, M_TOO_BIG, at);
+    int t = (int)a->n_tables++;
+    struct an_table *tb = &a->tables[t];
+    struct an_block *b = &a->blocks[block];
+    tb->qual = qual;
+    tb->block = block;
+    tb->tok = at;
+    tb->base = base ? 1 : 0;
+    tb->keyed = 0;
+    tb->next = -1;
+    /* append, keeping the block's list in statement order */
+    if (b->head < 0) {
+        b->head = t;
+    } else {
+        int32_t x = b->head;
+        while (a->tables[x].next >= 0)
+            x = a->tables[x].next;
+        a->tables[x].next = t;
+    }
+    b->n_tables++;
+    return t;
+}
+
+/* The table a column qualified by name token <qual> (or unqualified: -1)
+ * refers to from <block>, searching outwards; -1 when unknown or
+ * ambiguous. Unqualified names resolve only in a block with one table. */
+static int an_resolve(const struct analyze *a, int32_t qual, int block)
+{
+    for (int b = block; b >= 0; b = a->blocks[b].parent) {
+        const struct an_block *bl = &a->blocks[b];
+        if (qual < 0) {
+            if (bl->n_tables == 1)
+                return bl->head;
+            if (bl->n_tables > 1)
+                return -1;
+            continue;
+        }
+        for (int32_t t = bl->head; t >= 0; t = a->tables[t].next)
+            if (a->tables[t].qual >= 0 && an_name_eq(a, (uint32_t)a->tables[t].qual, (uint32_t)qual))
+                return t;
+    }
+    return -1;
+}
+
+static void an_add_edge(struct analyze *a, int from, int to)
+{
+    if (a->n_edges < AN_MAX_EDGES) {   /* dropping one only loses a proof */
+        a->edges[a->n_edges].from = from;
+        a->edges[a->n_edges].to = to;
+        a->n_edges++;
+    }
+}
+
+/*
+ * Parses a column reference at <i>: name [. name [. name]]. Returns the
+ * index past it (0 when there is none), with <*qual> the table-part token
+ * (-1 if unqualified) and <*col> the column token.
+ */
+static uint32_t an_colref(const struct analyze *a, uint32_t i, uint32_t e, int32_t *qual,
+                          uint32_t *col)
+{
+    uint32_t parts[3];
+    unsigned np = 0;
+    while (i < e && an_is_name(a, i) && np < 3) {
+        parts[np++] = i++;
+        if (i < e && an_op(a, i, '.') && np < 3 && i + 1 < e && an_is_name(a, i + 1))
+            i++;
+        else
+            break;
+    }
+    if (np == 0)
+        return 0;
+    if (i < e && an_op(a, i, '.'))
+        return 0;
+    *col = parts[np - 1];
+    *qual = np >= 2 ? (int32_t)parts[np - 2] : -1;
+    return i;
+}
+
+/* ---- expressions ---- */
+
+static int an_query(struct analyze *a, uint32_t i, uint32_t e, int parent);
+
+static int an_enter(struct analyze *a, uint32_t at)
+{
+    if (++a->depth > a->max_depth)
+        return REJ(a, M_DEPTH, at);
+    return 0;
+}
+
+/* Walks the expression [s, e) for subqueries, analysing each as a SELECT
+ * block inside <block>. Returns 0, or -1 after a reject. */
+static int an_scan_expr(struct analyze *a, uint32_t s, uint32_t e, int block)
+{
+    for (uint32_t i = s; i < e; i++) {
+        if (an_op(a, i, '(')) {
+            uint32_t c = (uint32_t)a->pair[i];
+            int k = an_kw(a, i + 1);
+            int r;
+            if (an_enter(a, i) < 0)
+                return -1;
+            if (k == LEX_KW_SELECT || k == LEX_KW_WITH)
+                r = an_query(a, i + 1, c, block);
+            else
+                r = an_scan_expr(a, i + 1, c, block);
+            a->depth--;
+            if (r < 0)
+                return -1;
+            i = c;
+            continue;
+        }
+        int k = an_kw(a, i);
+        if (k == LEX_KW_SELECT || k == LEX_KW_WITH)
+            return an_query(a, i, e, block);
+    }
+    return 0;
+}
+
+/*
+ * One term of an AND chain, [s, e). Exact key comparisons add the fixed
+ * table to a->fixes (and the value to the statement's key); an equality of
+ * two key columns adds edges (unless <in_or>: inside an OR it proves
+ * nothing). Anything else fixes nothing.
+ */
+static int an_or_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or);
+
+static void an_push_fix(struct analyze *a, int t)
+{
+    if (t >= 0 && a->n_fixes < AN_MAX_FIXES)
+        a->fixes[a->n_fixes++] = t;
+}
+
+static int an_atom(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
+{
+    if (s >= e)
+        return 0;
+    if (an_op(a, s, '(') && (uint32_t)a->pair[s] == e - 1) {
+        if (an_enter(a, s) < 0)
+            return -1;
+        int r = an_or_expr(a, s + 1, e - 1, block, in_or);
+        a->depth--;
+        return r;
+    }
+    int32_t q1, q2;
+    uint32_t c1, c2, p;
+    struct an_val v;
+
+    p = an_colref(a, s, e, &q1, &c1);
+    if (p && p < e && an_is_key_name(a, c1)) {
+        if (an_op(a, p, '=') || an_op(a, p, LEX_OP_NSEQ)) {
+            uint32_t nx;
+            int r = an_value(a, p + 1, e, &nx, &v);
+            if (r < 0)
+                return -1;
+            if (r > 0 && nx == e) {
+                if (an_note_value(a, &v, p + 1) < 0)
+                    return -1;
+                an_push_fix(a, an_resolve(a, q1, block));
+                return 0;
+            }
+            uint32_t p2 = an_colref(a, p + 1, e, &q2, &c2);
+            if (p2 == e && an_is_key_name(a, c2) && !in_or) {
+                int t1 = an_resolve(a, q1, block), t2 = an_resolve(a, q2, block);
+                if (t1 >= 0 && t2 >= 0 && t1 != t2) {
+                    int b1 = a->tables[t1].block, b2 = a->tables[t2].block;
+                    /* same block: both ways; an outer table's key only
+                     * flows inwards (NOT EXISTS must not fix the outer) */
+                    if (b1 == block)
+                        an_add_edge(a, t2, t1);
+                    if (b2 == block)
+                        an_add_edge(a, t1, t2);
+                }
+            }
+            return 0;
+        }
+        if (an_kw(a, p) == LEX_KW_IN && p + 1 < e && an_op(a, p + 1, '(') &&
+            (uint32_t)a->pair[p + 1] == e - 1) {
+            uint32_t i = p + 2, ce = e - 1;
+            if (i == ce)
+                return 0;
+            int n_vals = 0;
+            while (i < ce) {
+                uint32_t nx;
+                int r = an_value(a, i, ce, &nx, &v);
+                if (r < 0)
+                    return -1;
+                if (r == 0 || (nx != ce && !an_op(a, nx, ',')))
+                    return 0;
+                if (an_note_value(a, &v, i) < 0)
+                    return -1;
+                n_vals++;
+                i = nx == ce ? ce : nx + 1;
+            }
+            if (n_vals > 0)
+                an_push_fix(a, an_resolve(a, q1, block));
+            return 0;
+        }
+        return 0;
+    }
+    /* value = column: a value is at most three tokens (sign or
+     * introducer, literal) */
+    for (p = s + 1; p < e && p <= s + 2; p++) {
+        if (!(an_op(a, p, '=') || an_op(a, p, LEX_OP_NSEQ)))
+            continue;
+        if (an_colref(a, p + 1, e, &q1, &c1) != e || !an_is_key_name(a, c1))
+            return 0;
+        uint32_t nx;
+        int r = an_value(a, s, p, &nx, &v);
+        if (r < 0)
+            return -1;
+        if (r > 0 && nx == p) {
+            if (an_note_value(a, &v, s) < 0)
+                return -1;
+            an_push_fix(a, an_resolve(a, q1, block));
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* An AND chain [s, e) with no top-level OR. BETWEEN's own AND is not a
+ * separator; CASE ... END is one unit. */
+static int an_and_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
+{
+    uint32_t start = s;
+    int between = 0, in_case = 0;
+    for (uint32_t i = s; i < e; i = an_skip(a, i)) {
+        int k = an_kw(a, i);
+        if (k == LEX_KW_CASE) {
+            in_case++;
+        } else if (k == LEX_KW_END && in_case) {
+            in_case--;
+        } else if (in_case) {
+            continue;
+        } else if (k == LEX_KW_BETWEEN) {
+            between = 1;
+        } else if (k == LEX_KW_AND || an_op(a, i, LEX_OP_ANDAND)) {
+            if (between && k == LEX_KW_AND) {
+                between = 0;
+                continue;
+            }
+            if (an_atom(a, start, i, block, in_or) < 0)
+                return -1;
+            start = i + 1;
+        }
+    }
+    return an_atom(a, start, e, block, in_or);
+}
+
+/* An expression [s, e): the fixes of an OR are those common to all its
+ * branches (XOR counts as OR). Fixes are left on a->fixes from the
+ * entry's n_fixes. An assignment (:=) swallows everything: no fixes. */
+static int an_or_branch(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or,
+                        uint32_t start, int n_branch)
+{
+    uint32_t mine = a->n_fixes;
+    if (an_and_expr(a, s, e, block, in_or) < 0)
+        return -1;
+    if (n_branch > 0) {
+        /* keep the fixes of earlier branches that this one also has */
+        uint32_t w = start;
+        for (uint32_t x = start; x < mine; x++) {
+            int found = 0;
+            for (uint32_t y = mine; y < a->n_fixes && !found; y++)
+                found = a->fixes[y] == a->fixes[x];
+            if (found)
+                a->fixes[w++] = a->fixes[x];
+        }
+        a->n_fixes = w;
+    }
+    return 0;
+}
+
+static int an_or_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
+{
+    uint32_t start = a->n_fixes;
+    uint32_t bstart = s;
+    int n_branch = 0, in_case = 0;
+    for (uint32_t i = s; i < e; i = an_skip(a, i)) {
+        int k = an_kw(a, i);
+        if (k == LEX_KW_CASE)
+            in_case++;
+        else if (k == LEX_KW_END && in_case)
+            in_case--;
+        if (in_case)
+            continue;
+        if (an_op(a, i, LEX_OP_ASSIGN)) {
+            a->n_fixes = start;     /* @v := swallows the rest: no fixes */
+            return 0;
+        }
+        if (k == LEX_KW_OR || k == LEX_KW_XOR || an_op(a, i, LEX_OP_OROR)) {
+            if (an_or_branch(a, bstart, i, block, 1, start, n_branch) < 0)
+                return -1;
+            n_branch++;
+            bstart = i + 1;
+        }
+    }
+    return an_or_branch(a, bstart, e, block, in_or || n_branch > 0, start, n_branch);
+}
+
+/* Marks the tables that the expression [s, e) (a WHERE, or an ON whose
+ * fixes may apply to the tables [lo, hi) of <block>) fixes to the key. */
+static int an_where(struct analyze *a, uint32_t s, uint32_t e, int block, int lo, int hi)
+{
+    if (an_scan_expr(a, s, e, block) < 0)
+        return -1;
+    uint32_t f0 = a->n_fixes, e0 = a->n_edges;
+    if (an_or_expr(a, s, e, block, 0) < 0)
+        return -1;
+    for (uint32_t k = f0; k < a->n_fixes; k++) {
+        int t = a->fixes[k];
+        if (a->tables[t].block == block && t >= lo && t < hi)
+            a->tables[t].keyed = 1;
+    }
+    a->n_fixes = f0;
+    /* an ON condition only limits the rows it joins in: keep the edges
+     * that end in those tables */
+    uint32_t w = e0;
+    for (uint32_t k = e0; k < a->n_edges; k++) {
+        int to = a->edges[k].to;
+        if (a->tables[to].block != block || (to >= lo && to < hi))
+            a->edges[w++] = a->edges[k];
+    }
+    a->n_edges = w;
+    return 0;
+}
+
+/* ---- FROM clauses ---- */
+
+static int an_table_refs(struct analyze *a, uint32_t i, uint32_t e, int block, uint32_t *next);
+
+/* Whether <name> token <i> is a WITH name in scope. */
+static int an_is_cte(const struct analyze *a, uint32_t i)
+{
+    for (uint32_t k = a->n_cte; k-- > 0;)
+        if (an_name_eq(a, a->cte[k], i))
+            return 1;
+    return 0;
+}
+
+/* Checks a database qualifier token against the configured database. */
+static int an_check_db(struct analyze *a, uint32_t i)
+{
+    size_t l;
+    const char *s = an_name(a, i, &l);
+    if (a->db_len && l == a->db_len && memcmp(s, a->cfg.database, l) == 0)
+        return 0;
+    return REJ(a, M_OTHER_DB, i);
+}
+
+/* Whether the word at <i> can be a table alias (not a keyword we know). */
+static int an_alias_ok(const struct analyze *a, uint32_t i)
+{
+    return a->tok[i].type == LEX_QIDENT ||
+           (a->tok[i].type == LEX_IDENT && a->tok[i].op == LEX_KW_NONE);
+}
+
+/* One table factor at <i>: name, (subquery) alias, or (table refs). */
+static int an_factor(struct analyze *a, uint32_t i, uint32_t e, int block, uint32_t *next)
+{
+    if (i >= e)
+        return REJ(a, M_SYNTAX, i);
+    if (an_op(a, i, '(')) {
+        uint32_t c = (uint32_t)a->pair[i];
+        uint32_t k = i + 1;
+        while (an_op(a, k, '('))
+            k++;
+        int r;
+        if (an_enter(a, i) < 0)
+            return -1;
+        int kw = an_kw(a, k);
+        if (kw == LEX_KW_SELECT || kw == LEX_KW_WITH) {
+            r = an_query(a, i + 1, c, block);
+            a->depth--;
+            if (r < 0)
+                return -1;
+            i = c + 1;
+            if (an_kw(a, i) == LEX_KW_AS)
+                i++;
+            int32_t alias = -1;
+            if (i < e && an_is_name(a, i) && (an_alias_ok(a, i) || an_kw(a, i - 1) == LEX_KW_AS))
+                alias = (int32_t)i++;
+            if (i < e && an_op(a, i, '('))
+                i = an_skip(a, i);          /* derived column list */
+            if (an_add_table(a, block, alias, c + 1, 0) < 0)
+                return -1;
+            *next = i;
+            return 0;
+        }
+        uint32_t inner_next;
+        r = an_table_refs(a, i + 1, c, block, &inner_next);
+        a->depth--;
+        if (r < 0)
+            return -1;
+        if (inner_next != c)
+            return REJ(a, M_SYNTAX, inner_next);
+        *next = c + 1;
+        return 0;
+    }
+    int kw = an_kw(a, i);
+    if (kw == LEX_KW_LATERAL || kw == LEX_KW_JSON_TABLE)
+        return REJ(a, M_FEATURE, i);
+    if (kw == LEX_KW_DUAL) {
+        *next = i + 1;
+        return 0;
+    }
+    if (!an_is_name(a, i) || (a->tok[i].type == LEX_IDENT && kw != LEX_KW_NONE))
+        return REJ(a, M_SYNTAX, i);
+    uint32_t start = i;
+    uint32_t name = i++;
+    if (i + 1 < e && an_op(a, i, '.') && an_is_name(a, i + 1)) {
+        if (an_check_db(a, name) < 0)
+            return -1;
+        name = i + 1;
+        i += 2;
+    }
+    int base = !(name == start && an_is_cte(a, name));
+    if (an_kw(a, i) == LEX_KW_PARTITION && an_op(a, i + 1, '('))
+        i = an_skip(a, i + 1);
+    int32_t qual = (int32_t)name;
+    if (an_kw(a, i) == LEX_KW_AS && i + 1 < e && an_is_name(a, i + 1)) {
+        qual = (int32_t)(i + 1);
+        i += 2;
+    } else if (i < e && an_alias_ok(a, i)) {
+        qual = (int32_t)i++;
+    }
+    /* index hints */
+    while (i < e && (an_kw(a, i) == LEX_KW_USE || an_kw(a, i) == LEX_KW_FORCE ||
+                     an_kw(a, i) == LEX_KW_IGNORE) &&
+           (an_kw(a, i + 1) == LEX_KW_INDEX || an_kw(a, i + 1) == LEX_KW_KEY)) {
+        i += 2;
+        if (an_kw(a, i) == LEX_KW_FOR) {
+            i++;
+            if (an_kw(a, i) == LEX_KW_JOIN)
+                i++;
+            else if ((an_kw(a, i) == LEX_KW_ORDER || an_kw(a, i) == LEX_KW_GROUP) &&
+                     an_kw(a, i + 1) == LEX_KW_BY)
+                i += 2;
+            else
+                return REJ(a, M_SYNTAX, i);
+        }
+        if (!an_op(a, i, '('))
+            return REJ(a, M_SYNTAX, i);
+        i = an_skip(a, i);
+    }
+    if (an_add_table(a, block, qual, start, base) < 0)
+        return -1;
+    *next = i;
+    return 0;
+}
+
+/* Whether <i> starts a join operator; sets <*kind> 'I'nner, 'L'eft, 'R'ight,
+ * 'N'atural and <*next> to the factor after it. */
+static int an_join_op(const struct analyze *a, uint32_t i, uint32_t e, int *kind, uint32_t *next)
+{
+    int k = an_kw(a, i);
+    *kind = 'I';
+    if (i >= e)
+        return 0;
+    if (k == LEX_KW_STRAIGHT_JOIN || k == LEX_KW_JOIN) {
+        *next = i + 1;
+        return 1;
+    }
+    if (k == LEX_KW_NATURAL) {
+        *kind = 'N';
+        i++;
+        k = an_kw(a, i);
+        if (k == LEX_KW_LEFT || k == LEX_KW_RIGHT) {
+            i++;
+            if (an_kw(a, i) == LEX_KW_OUTER)
+                i++;
+        } else if (k == LEX_KW_INNER) {
+            i++;
+        }
+        if (an_kw(a, i) != LEX_KW_JOIN)
+            return 0;
+        *next = i + 1;
+        return 1;
+    }
+    if (k == LEX_KW_INNER || k == LEX_KW_CROSS) {
+        if (an_kw(a, i + 1) != LEX_KW_JOIN)
+            return 0;
+        *next = i + 2;
+        return 1;
+    }
+    if (k == LEX_KW_LEFT || k == LEX_KW_RIGHT) {
+        *kind = k == LEX_KW_LEFT ? 'L' : 'R';
+        i++;
+        if (an_kw(a, i) == LEX_KW_OUTER)
+            i++;
+        if (an_kw(a, i) != LEX_KW_JOIN)
+            return 0;
+        *next = i + 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* End of an ON condition starting at <i>: the next join operator or ','. */
+static uint32_t an_on_end(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    int kind;
+    uint32_t nx;
+    while (i < e) {
+        if (an_op(a, i, ','))
+            return i;
+        if (!an_op(a, i + 1, '(') && an_join_op(a, i, e, &kind, &nx))
+            return i;
+        i = an_skip(a, i);
+    }
+    return e;
+}
+
+/* table_references in [i, e): factors joined by ',' and JOIN operators. */
+static int an_table_refs(struct analyze *a, uint32_t i, uint32_t e, int block, uint32_t *next)
+{
+    for (;;) {
+        int item_lo = (int)a->n_tables;
+        int prev_lo = item_lo;
+        if (an_factor(a, i, e, block, &i) < 0)
+            return -1;
+        for (;;) {
+            int kind;
+            uint32_t nx;
+            if (!an_join_op(a, i, e, &kind, &nx))
+                break;
+            int y_lo = (int)a->n_tables;
+            if (an_factor(a, nx, e, block, &i) < 0)
+                return -1;
+            int y_hi = (int)a->n_tables;
+            if (kind != 'N' && an_kw(a, i) == LEX_KW_ON) {
+                uint32_t ce = an_on_end(a, i + 1, e);
+                int lo = kind == 'L' ? y_lo : item_lo;
+                int hi = kind == 'R' ? y_lo : y_hi;
+                if (an_where(a, i + 1, ce, block, lo, hi) < 0)
+                    return -1;
+                i = ce;
+            } else if (kind != 'N' && an_kw(a, i) == LEX_KW_USING && an_op(a, i + 1, '(')) {
+                uint32_t c = (uint32_t)a->pair[i + 1];
+                int has_key = 0;
+                for (uint32_t k = i + 2; k < c; k++)
+                    if (an_is_key_name(a, k))
+                        has_key = 1;
+                /* USING (userid) between two single tables: an equality */
+                if (has_key && y_hi - y_lo == 1 && y_lo - prev_lo == 1) {
+                    if (kind != 'R')
+                        an_add_edge(a, prev_lo, y_lo);
+                    if (kind != 'L')
+                        an_add_edge(a, y_lo, prev_lo);
+                }
+                i = c + 1;
+            }
+            prev_lo = y_lo;
+        }
+        if (i < e && an_op(a, i, ',')) {
+            i++;
+            continue;
+        }
+        break;
+    }
+    *next = i;
+    return 0;
+}
+
+/* ---- SELECT ---- */
+
+enum { CL_FROM, CL_WHERE, CL_GROUP, CL_HAVING, CL_WINDOW, CL_ORDER, CL_LIMIT, CL_INTO,
+       CL_FOR, CL_N };
+
+/* Which clause keyword token <i> is, or -1. */
+static int an_clause(const struct analyze *a, uint32_t i)
+{
+    switch (an_kw(a, i)) {
+    case LEX_KW_FROM:   return CL_FROM;
+    case LEX_KW_WHERE:  return CL_WHERE;
+    case LEX_KW_GROUP:  return CL_GROUP;
+    case LEX_KW_HAVING: return CL_HAVING;
+    case LEX_KW_WINDOW: return CL_WINDOW;
+    case LEX_KW_ORDER:  return CL_ORDER;
+    case LEX_KW_LIMIT:  return CL_LIMIT;
+    case LEX_KW_INTO:   return CL_INTO;
+    case LEX_KW_FOR:
+    case LEX_KW_LOCK:   return CL_FOR;
+    default:            return -1;
+    }
+}
+
+/* Whether clause keyword <i> is followed by what its clause needs, so a
+ * word used as a column name never silently ends a WHERE early. */
+static int an_clause_ok(const struct analyze *a, uint32_t i, int cl)
+{
+    switch (cl) {
+    case CL_GROUP:
+    case CL_ORDER:  return an_kw(a, i + 1) == LEX_KW_BY;
+    case CL_WINDOW: return an_is_name(a, i + 1) && an_kw(a, i + 2) == LEX_KW_AS;
+    case CL_LIMIT:  return a->tok[i + 1].type == LEX_INTEGER || a->tok[i + 1].type == LEX_PARAM;
+    case CL_FOR:    return an_kw(a, i) == LEX_KW_LOCK ? an_kw(a, i + 1) == LEX_KW_IN
+                                                       : an_kw(a, i + 1) == LEX_KW_UPDATE ||
+                                                         an_word(a, i + 1, "SHARE");
+    default:        return 1;
+    }
+}
+
+/* A SELECT block starting at <i> (the SELECT keyword), ending at a
+ * top-level UNION/EXCEPT/INTERSECT or <e>. Returns the end index, or 0
+ * after a reject (a block never ends at 0). */
+static uint32_t an_select(struct analyze *a, uint32_t i, uint32_t e, int parent)
+{
+    int b = an_new_block(a, parent, i);
+    if (b < 0)
+        return 0;
+    uint32_t pos[CL_N];
+    for (int k = 0; k < CL_N; k++)
+        pos[k] = UINT32_MAX;
+    uint32_t end = e, sel_e = e;
+    int last = -1;
+    for (uint32_t k = i + 1; k < e; k = an_skip(a, k)) {
+        int kw = an_kw(a, k);
+        if (kw == LEX_KW_UNION || kw == LEX_KW_EXCEPT || kw == LEX_KW_INTERSECT) {
+            end = k;
+            break;
+        }
+        int cl = an_clause(a, k);
+        if (cl < 0)
+            continue;
+        if (!an_clause_ok(a, k, cl) || pos[cl] != UINT32_MAX ||
+            (cl != CL_INTO && cl < last)) {
+            REJ(a, M_SYNTAX, k);
+            return 0;
+        }
+        if (cl != CL_INTO)
+            last = cl;
+        pos[cl] = k;
+        if (sel_e == e)
+            sel_e = k;
+    }
+    if (sel_e > end)
+        sel_e = end;
+    a->blocks[b].sel_s = i + 1;
+    a->blocks[b].sel_e = sel_e;
+
+    /* [start, stop) of each clause present */
+    uint32_t cs[CL_N], ce[CL_N];
+    for (int k = 0; k < CL_N; k++) {
+        if (pos[k] == UINT32_MAX)
+            continue;
+        cs[k] = pos[k] + 1;
+        ce[k] = end;
+        for (int j = 0; j < CL_N; j++)
+            if (pos[j] != UINT32_MAX && pos[j] > pos[k] && pos[j] < ce[k])
+                ce[k] = pos[j];
+    }
+    if (pos[CL_FROM] != UINT32_MAX) {
+        uint32_t nx;
+        if (an_table_refs(a, cs[CL_FROM], ce[CL_FROM], b, &nx) < 0)
+            return 0;
+        if (nx != ce[CL_FROM]) {
+            REJ(a, M_SYNTAX, nx);
+            return 0;
+        }
+    }
+    if (pos[CL_WHERE] != UINT32_MAX &&
+        an_where(a, cs[CL_WHERE], ce[CL_WHERE], b, 0, AN_MAX_TABLES) < 0)
+        return 0;
+    if (an_scan_expr(a, i + 1, sel_e, b) < 0)
+        return 0;
+    for (int k = CL_GROUP; k < CL_N; k++)
+        if (pos[k] != UINT32_MAX && an_scan_expr(a, cs[k], ce[k], b) < 0)
+            return 0;
+    return end;
+}
+
+/* WITH [RECURSIVE] name [(cols)] AS (query) [, ...] at <i>; returns the
+ * index after the list, or 0 after a reject. */
+static uint32_t an_with(struct analyze *a, uint32_t i, uint32_t e, int parent)
+{
+    i++;
+    int recursive = 0;
+    if (an_kw(a, i) == LEX_KW_RECURSIVE) {
+        recursive = 1;
+        i++;
+    }
+    for (;;) {
+        if (i >= e || !an_is_name(a, i)) {
+            REJ(a, M_SYNTAX, i);
+            return 0;
+        }
+        uint32_t name = i++;
+        if (an_op(a, i, '('))
+            i = an_skip(a, i);
+        if (an_kw(a, i) != LEX_KW_AS || !an_op(a, i + 1, '(')) {
+            REJ(a, M_SYNTAX, i);
+            return 0;
+        }
+        i++;
+        if (a->n_cte >= AN_MAX_CTE) {
+            REJ(a, M_TOO_BIG, i);
+            return 0;
+        }
+        /* a non-recursive WITH body sees the real table of that name */
+        if (recursive)
+            a->cte[a->n_cte++] = name;
+        if (an_enter(a, i) < 0)
+            return 0;
+        int r = an_query(a, i + 1, (uint32_t)a->pair[i], parent);
+        a->depth--;
+        if (r < 0)
+            return 0;
+        if (!recursive)
+            a->cte[a->n_cte++] = name;
+        i = (uint32_t)a->pair[i] + 1;
+        if (an_op(a, i, ',')) {
+            i++;
+            continue;
+        }
+        return i;
+    }
+}
+
+/* A query expression [i, e): [WITH ...] term {UNION|EXCEPT|INTERSECT term}
+ * [ORDER BY ...] [LIMIT ...]. Returns 0, or -1 after a reject. */
+static int an_query(struct analyze *a, uint32_t i, uint32_t e, int parent)
+{
+    uint32_t saved_cte = a->n_cte;
+    int r = -1;
+    if (an_kw(a, i) == LEX_KW_WITH) {
+        i = an_with(a, i, e, parent);
+        if (!i)
+            goto out;
+    }
+    for (;;) {
+        if (i >= e) {
+            REJ(a, M_SYNTAX, i);
+            goto out;
+        }
+        if (an_op(a, i, '(')) {
+            uint32_t c = (uint32_t)a->pair[i];
+            if (an_enter(a, i) < 0)
+                goto out;
+            int rr = an_query(a, i + 1, c, parent);
+            a->depth--;
+            if (rr < 0)
+                goto out;
+            i = c + 1;
+        } else if (an_kw(a, i) == LEX_KW_SELECT) {
+            i = an_select(a, i, e, parent);
+            if (!i)
+                goto out;
+        } else {
+            int k = an_kw(a, i);
+            REJ(a, k == LEX_KW_VALUES || k == LEX_KW_TABLE || k == LEX_KW_UPDATE ||
+                   k == LEX_KW_DELETE || k == LEX_KW_INSERT ? M_FEATURE : M_SYNTAX, i);
+            goto out;
+        }
+        int k = an_kw(a, i);
+        if (i < e && (k == LEX_KW_UNION || k == LEX_KW_EXCEPT || k == LEX_KW_INTERSECT)) {
+            i++;
+            if (an_kw(a, i) == LEX_KW_ALL || an_kw(a, i) == LEX_KW_DISTINCT)
+                i++;
+            continue;
+        }
+        break;
+    }
+    /* trailing ORDER BY / LIMIT / locking after a parenthesised term */
+    if (i < e) {
+        int cl = an_clause(a, i);
+        if ((cl != CL_ORDER && cl != CL_LIMIT && cl != CL_FOR) || !an_clause_ok(a, i, cl)) {
+            REJ(a, M_SYNTAX, i);
+            goto out;
+        }
+    }
+    if (an_scan_expr(a, i, e, parent) < 0)
+        goto out;
+    r = 0;
+out:
+    a->n_cte = saved_cte;
+    return r;
+}
+
+/* ---- whole-statement checks ---- */
+
+/* After the walk: propagates keys along edges and checks every real table
+ * is limited to the one key. Fills ROUTE or SESSION into <out>. */
+static int an_finish(struct analyze *a, uint32_t at)
+{
+    struct analyze_result *o = a->out;
+    int changed = 1;
+    while (changed) {
+        changed = 0;
+        for (uint32_t k = 0; k < a->n_edges; k++) {
+            const struct an_edge *ed = &a->edges[k];
+            if (a->tables[ed->from].keyed && !a->tables[ed->to].keyed) {
+                a->tables[ed->to].keyed = 1;
+                changed = 1;
+            }
+        }
+    }
+    int n_base = 0, n_keyed = 0, first_bad = -1;
+    for (uint32_t t = 0; t < a->n_tables; t++) {
+        if (!a->tables[t].base)
+            continue;
+        n_base++;
+        if (a->tables[t].keyed)
+            n_keyed++;
+        else if (first_bad < 0)
+            first_bad = (int)t;
+    }
+    if (n_base == 0) {
+        if (o->stmt == ANALYZE_STMT_SELECT) {
+            o->kind = ANALYZE_SESSION;
+            return 0;
+        }
+        return REJ(a, M_NO_KEY, at);
+    }
+    if (first_bad >= 0)
+        return REJ(a, n_keyed ? M_UNFIXED : M_NO_KEY, a->tables[first_bad].tok);
+    if (!a->have_value)
+        return REJ(a, M_NO_KEY, at);
+    o->kind = ANALYZE_ROUTE;
+    o->param_index = a->value_param;
+    if (a->value_param >= 0)
+        o->key_len = 0;
+    return 0;
+}
+
+/* UPDATE/INSERT assignment lists [i, e): col = expr, ... Rejects <key_msg>
+ * for an assignment to the key column unless <key_val>, which instead
+ * reads the key value. Sets *found when the key was assigned. */
+static int an_assignments(struct analyze *a, uint32_t i, uint32_t e, int block,
+                          const char *key_msg, int key_val, int *found)
+{
+    while (i < e) {
+        uint32_t ce = an_find_comma(a, i, e);
+        int32_t q;
+        uint32_t col;
+        uint32_t p = an_colref(a, i, ce, &q, &col);
+        if (!p || p >= ce || !(an_op(a, p, '=') || an_op(a, p, LEX_OP_ASSIGN)))
+            return REJ(a, M_SYNTAX, i);
+        if (an_is_key_name(a, col)) {
+            if (!key_val)
+                return REJ(a, key_msg, col);
+            struct an_val v;
+            uint32_t nx;
+            int r = an_value(a, p + 1, ce, &nx, &v);
+            if (r < 0)
+                return -1;
+            if (r == 0 || nx != ce)
+                return REJ(a, M_INS_KEY, p + 1);
+            if (an_note_value(a, &v, p + 1) < 0)
+                return -1;
+            *found = 1;
+        } else if (an_scan_expr(a, p + 1, ce, block) < 0) {
+            return -1;
+        }
+        i = ce < e ? ce + 1 : e;
+    }
+    return 0;
+}
+
+static int an_update(struct analyze *a)
+{
+    struct analyze_result *o = a->out;
+    o->stmt = ANALYZE_STMT_UPDATE;
+    o->is_write = 1;
+    uint32_t i = 1, e = a->n;
+    while (an_word(a, i, "LOW_PRIORITY") || an_kw(a, i) == LEX_KW_IGNORE)
+        i++;
+    int b = an_new_block(a, -1, 0);
+    if (b < 0)
+        return -1;
+    uint32_t set = an_find_kw(a, i, e, LEX_KW_SET);
+    if (set == e)
+        return REJ(a, M_SYNTAX, i);
+    uint32_t nx;
+    if (an_table_refs(a, i, set, b, &nx) < 0)
+        return -1;
+    if (nx != set)
+        return REJ(a, M_SYNTAX, nx);
+    uint32_t w = an_find_kw(a, set, e, LEX_KW_WHERE);
+    uint32_t ord = an_find_kw(a, set, e, LEX_KW_ORDER);
+    uint32_t lim = an_find_kw(a, set, e, LEX_KW_LIMIT);
+    uint32_t set_e = w < ord ? w : ord;
+    set_e = set_e < lim ? set_e : lim;
+    int found = 0;
+    if (an_assignments(a, set + 1, set_e, b, M_KEY_UPDATE, 0, &found) < 0)
+        return -1;
+    if (w < e) {
+        uint32_t we = ord < lim ? ord : lim;
+        if (we < w)
+            return REJ(a, M_SYNTAX, we);
+        if (an_where(a, w + 1, we, b, 0, AN_MAX_TABLES) < 0)
+            return -1;
+    }
+    uint32_t tail = ord < lim ? ord : lim;
+    if (tail < e && an_scan_expr(a, tail, e, b) < 0)
+        return -1;
+    return an_finish(a, w < e ? w : 0);
+}
+
+static int an_delete(struct analyze *a)
+{
+    struct analyze_result *o = a->out;
+    o->stmt = ANALYZE_STMT_DELETE;
+    o->is_write = 1;
+    uint32_t i = 1, e = a->n;
+    while (an_word(a, i, "LOW_PRIORITY") || an_word(a, i, "QUICK") || an_kw(a, i) == LEX_KW_IGNORE)
+        i++;
+    int b = an_new_block(a, -1, 0);
+    if (b < 0)
+        return -1;
+    uint32_t from = an_find_kw(a, i, e, LEX_KW_FROM);
+    if (from == e)
+        return REJ(a, M_SYNTAX, i);
+    uint32_t w = an_find_kw(a, from, e, LEX_KW_WHERE);
+    uint32_t tail = e;
+    for (uint32_t k = from; k < e; k = an_skip(a, k))
+        if (an_kw(a, k) == LEX_KW_ORDER || an_kw(a, k) == LEX_KW_LIMIT ||
+            an_kw(a, k) == LEX_KW_RETURNING) {
+            tail = k;
+            break;
+        }
+    uint32_t refs_e = w < tail ? w : tail;
+    uint32_t refs_s = from + 1;
+    /* DELETE FROM t1, t2 USING <refs>: the first list only names targets */
+    uint32_t using = an_find_kw(a, refs_s, refs_e, LEX_KW_USING);
+    if (from == i && using < refs_e)
+        refs_s = using + 1;
+    uint32_t nx;
+    if (an_table_refs(a, refs_s, refs_e, b, &nx) < 0)
+        return -1;
+    if (nx != refs_e)
+        return REJ(a, M_SYNTAX, nx);
+    if (w < e) {
+        if (tail < w)
+            return REJ(a, M_SYNTAX, tail);
+        if (an_where(a, w + 1, tail, b, 0, AN_MAX_TABLES) < 0)
+            return -1;
+    }
+    if (tail < e && an_scan_expr(a, tail, e, b) < 0)
+        return -1;
+    return an_finish(a, w < e ? w : 0);
+}
+
+/* The key column positions of an INSERT column list ( ... ) at <i>.
+ * Returns the number of columns, or -1 after a reject; bit k of *keys is
+ * set when column k is a key column. */
+static int an_insert_cols(struct analyze *a, uint32_t i, uint64_t *keys)
+{
+    uint32_t c = (uint32_t)a->pair[i];
+    int n = 0;
+    *keys = 0;
+    for (uint32_t k = i + 1; k < c;) {
+        int32_t q;
+        uint32_t col;
+        uint32_t p = an_colref(a, k, c, &q, &col);
+        if (!p || (p < c && !an_op(a, p, ',')))
+            return REJ(a, M_SYNTAX, k);
+        if (an_is_key_name(a, col)) {
+            if (n >= 64)
+                return REJ(a, M_TOO_BIG, col);
+            *keys |= (uint64_t)1 << n;
+        }
+        n++;
+        k = p + 1;
+    }
+    return n;
+}
+
+static int an_insert(struct analyze *a)
+{
+    struct analyze_result *o = a->out;
+    o->stmt = ANALYZE_STMT_INSERT;
+    o->is_write = 1;
+    uint32_t i = 1, e = a->n;
+    while (an_word(a, i, "LOW_PRIORITY") || an_word(a, i, "DELAYED") ||
+           an_word(a, i, "HIGH_PRIORITY") || an_kw(a, i) == LEX_KW_IGNORE)
+        i++;
+    if (an_kw(a, i) == LEX_KW_INTO)
+        i++;
+    int b = an_new_block(a, -1, 0);
+    if (b < 0)
+        return -1;
+    if (!an_is_name(a, i) || (a->tok[i].type == LEX_IDENT && an_kw(a, i) != LEX_KW_NONE))
+        return REJ(a, M_SYNTAX, i);
+    uint32_t tstart = i, name = i++;
+    if (an_op(a, i, '.') && an_is_name(a, i + 1)) {
+        if (an_check_db(a, name) < 0)
+            return -1;
+        name = i + 1;
+        i += 2;
+    }
+    int target = an_add_table(a, b, (int32_t)name, tstart, 1);
+    if (target < 0)
+        return -1;
+    if (an_kw(a, i) == LEX_KW_PARTITION && an_op(a, i + 1, '('))
+        i = an_skip(a, i + 1);
+
+    int ncols = -1;
+    uint64_t keys = 0;
+    if (an_op(a, i, '(') && an_kw(a, i + 1) != LEX_KW_SELECT && an_kw(a, i + 1) != LEX_KW_WITH &&
+        !an_op(a, i + 1, '(')) {
+        ncols = an_insert_cols(a, i, &keys);
+        if (ncols < 0)
+            return -1;
+        i = an_skip(a, i);
+    }
+    int found = 0;
+    int k = an_kw(a, i);
+    uint32_t odku = e;
+    for (uint32_t x = i; x < e; x = an_skip(a, x))
+        if (an_kw(a, x) == LEX_KW_ON && an_kw(a, x + 1) == LEX_KW_DUPLICATE) {
+            odku = x;
+            break;
+        }
+    uint32_t body_e = odku;
+    uint32_t ret = an_find_kw(a, i, e, LEX_KW_RETURNING);
+    if (ret < body_e)
+        body_e = ret;
+
+    if (k == LEX_KW_VALUES || k == LEX_KW_VALUE) {
+        if (ncols < 0 || !keys)
+            return REJ(a, M_INS_COLS, i);
+        i++;
+        for (;;) {
+            if (!an_op(a, i, '('))
+                return REJ(a, M_SYNTAX, i);
+            uint32_t c = (uint32_t)a->pair[i];
+            int col = 0;
+            for (uint32_t x = i + 1; x < c;) {
+                uint32_t ie = an_find_comma(a, x, c);
+                if (col < 64 && (keys >> col) & 1) {
+                    struct an_val v;
+                    uint32_t nx;
+                    int r = an_value(a, x, ie, &nx, &v);
+                    if (r < 0)
+                        return -1;
+                    if (r == 0 || nx != ie)
+                        return REJ(a, M_INS_KEY, x);
+                    if (an_note_value(a, &v, x) < 0)
+                        return -1;
+                    found = 1;
+                } else if (an_scan_expr(a, x, ie, b) < 0) {
+                    return -1;
+                }
+                col++;
+                if (ie == c)
+                    break;
+                x = ie + 1;
+            }
+            if (col != ncols)
+                return REJ(a, M_INS_ROWS, i);
+            i = c + 1;
+            if (an_op(a, i, ',')) {
+                i++;
+                continue;
+            }
+            break;
+        }
+        if (i != body_e)
+            return REJ(a, i < body_e && an_kw(a, i) == LEX_KW_AS ? M_FEATURE : M_SYNTAX, i);
+    } else if (k == LEX_KW_SET) {
+        if (ncols >= 0)
+            return REJ(a, M_SYNTAX, i);
+        if (an_assignments(a, i + 1, body_e, b, NULL, 1, &found) < 0)
+            return -1;
+        if (!found)
+            return REJ(a, M_INS_COLS, i);
+    } else if (k == LEX_KW_SELECT || k == LEX_KW_WITH || an_op(a, i, '(')) {
+        if (ncols < 0 || !keys)
+            return REJ(a, M_INS_COLS, i);
+        uint32_t b0 = a->n_blocks;
+        if (an_query(a, i, body_e, b) < 0)
+            return -1;
+        /* exactly one top-level SELECT block, whose key items are the key */
+        int top = -1, n_top = 0;
+        for (uint32_t x = b0; x < a->n_blocks; x++)
+            if (a->blocks[x].parent == b) {
+                top = (int)x;
+                n_top++;
+            }
+        if (n_top != 1)
+            return REJ(a, M_INS_SELECT, i);
+        const struct an_block *sb = &a->blocks[top];
+        int col = 0;
+        for (uint32_t x = sb->sel_s; x < sb->sel_e; col++) {
+            uint32_t ie = an_find_comma(a, x, sb->sel_e);
+            if (col < 64 && (keys >> col) & 1) {
+                struct an_val v;
+                uint32_t nx;
+                int32_t q;
+                uint32_t cc;
+                int r = an_value(a, x, ie, &nx, &v);
+                if (r < 0)
+                    return -1;
+                if (r > 0) {
+                    if (an_kw(a, nx) == LEX_KW_AS)
+                        nx++;
+                    if (nx < ie && an_is_name(a, nx))
+                        nx++;
+                    if (nx != ie)
+                        return REJ(a, M_INS_SELECT, x);
+                    if (an_note_value(a, &v, x) < 0)
+                        return -1;
+                } else {
+                    uint32_t p = an_colref(a, x, ie, &q, &cc);
+                    if (p && an_kw(a, p) == LEX_KW_AS)
+                        p++;
+                    if (p && p < ie && an_is_name(a, p))
+                        p++;
+                    int t = p == ie && an_is_key_name(a, cc) ? an_resolve(a, q, top) : -1;
+                    if (t < 0 || a->tables[t].block != top || !a->tables[t].base)
+                        return REJ(a, M_INS_SELECT, x);
+                    a->tables[target].keyed = 0;
+                    an_add_edge(a, t, target);
+                }
+                found = 1;
+            }
+            x = ie < sb->sel_e ? ie + 1 : sb->sel_e;
+        }
+        if (col != ncols)
+            return REJ(a, M_INS_ROWS, i);
+    } else {
+        return REJ(a, ncols < 0 ? M_INS_COLS : M_SYNTAX, i);
+    }
+    if (!found)
+        return REJ(a, M_INS_KEY, i);
+    if (a->have_value)
+        a->tables[target].keyed = 1;
+    if (odku < e) {
+        uint32_t x = odku + 2;
+        if (!an_kw(a, x) || an_kw(a, x) != LEX_KW_KEY || an_kw(a, x + 1) != LEX_KW_UPDATE)
+            return REJ(a, M_SYNTAX, x);
+        uint32_t oe = ret > odku ? ret : e;
+        if (an_assignments(a, x + 2, oe, b, M_KEY_ODKU, 0, &found) < 0)
+            return -1;
+    }
+    if (ret < e && an_scan_expr(a, ret + 1, e, b) < 0)
+        return -1;
+    return an_finish(a, 0);
+}
+
+/* ---- statements without a shard ---- */
+
+static void an_session(struct analyze *a, enum analyze_stmt stmt)
+{
+    a->out->kind = ANALYZE_SESSION;
+    a->out->stmt = stmt;
+}
+
+/* Whether tokens [i, e) contain a SELECT (a subquery). */
+static int an_has_select(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    for (; i < e; i++)
+        if (an_kw(a, i) == LEX_KW_SELECT || an_kw(a, i) == LEX_KW_WITH)
+            return 1;
+    return 0;
+}
+
+static int an_transaction(struct analyze *a)
+{
+    uint32_t i = 1, e = a->n;
+    switch (an_kw(a, 0)) {
+    case LEX_KW_BEGIN:
+        if (an_kw(a, i) == LEX_KW_WORK)
+            i++;
+        if (i != e)
+            return REJ(a, M_TXN, i);
+        an_session(a, ANALYZE_STMT_BEGIN);
+        return 0;
+    case LEX_KW_START:
+        if (an_kw(a, i) != LEX_KW_TRANSACTION)
+            return REJ(a, M_ADMIN, i);
+        i++;
+        while (i < e) {
+            if (an_word(a, i, "READ") && (an_word(a, i + 1, "ONLY") || an_word(a, i + 1, "WRITE")))
+                i += 2;
+            else if (an_kw(a, i) == LEX_KW_WITH && an_word(a, i + 1, "CONSISTENT") &&
+                     an_word(a, i + 2, "SNAPSHOT"))
+                i += 3;
+            else
+                return REJ(a, M_TXN, i);
+            if (i < e && an_op(a, i, ','))
+                i++;
+            else if (i < e)
+                return REJ(a, M_TXN, i);
+        }
+        an_session(a, ANALYZE_STMT_BEGIN);
+        return 0;
+    case LEX_KW_SAVEPOINT:
+        if (!an_is_name(a, 1) || a->n != 2)
+            return REJ(a, M_SYNTAX, 1);
+        an_session(a, ANALYZE_STMT_SAVEPOINT);
+        return 0;
+    case LEX_KW_RELEASE:
+        if (an_kw(a, 1) != LEX_KW_SAVEPOINT || !an_is_name(a, 2) || a->n != 3)
+            return REJ(a, M_SYNTAX, 1);
+        an_session(a, ANALYZE_STMT_SAVEPOINT);
+        return 0;
+    default:   /* COMMIT, ROLLBACK */
+        break;
+    }
+    int rollback = an_kw(a, 0) == LEX_KW_ROLLBACK;
+    if (an_kw(a, i) == LEX_KW_WORK)
+        i++;
+    if (rollback && an_kw(a, i) == LEX_KW_TO) {
+        i++;
+        if (an_kw(a, i) == LEX_KW_SAVEPOINT)
+            i++;
+        if (!an_is_name(a, i) || i + 1 != e)
+            return REJ(a, M_SYNTAX, i);
+        an_session(a, ANALYZE_STMT_SAVEPOINT);
+        return 0;
+    }
+    if (an_kw(a, i) == LEX_KW_AND) {
+        i++;
+        if (an_word(a, i, "NO"))
+            i++;
+        if (!an_word(a, i, "CHAIN"))
+            return REJ(a, M_TXN, i);
+        i++;
+    }
+    if (i != e)
+        return REJ(a, M_TXN, i);    /* [NO] RELEASE would drop the backend link */
+    an_session(a, rollback ? ANALYZE_STMT_ROLLBACK : ANALYZE_STMT_COMMIT);
+    return 0;
+}
+
+/* Whether the value token <i> names an allowed client character set or
+ * collation (the bytes of quotes and backslashes stay single-byte). */
+static int an_charset_ok(const struct analyze *a, uint32_t i)
+{
+    static const char *const cs[] = {"utf8mb4", "utf8mb3", "utf8", "latin1", "ascii", "binary"};
+    const struct lex_token *t = &a->tok[i];
+    const char *s;
+    size_t l;
+    char buf[ANALYZE_KEY_MAX];
+    if (t->type == LEX_STRING) {
+        int n = an_unescape(a, i, buf);
+        if (n < 0)
+            return 0;
+        s = buf;
+        l = (size_t)n;
+    } else if (an_is_name(a, i)) {
+        s = an_name(a, i, &l);
+        if (an_ci_eq(s, l, "DEFAULT", 7))
+            return 1;
+    } else {
+        return 0;
+    }
+    for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
+        size_t cl = strlen(cs[k]);
+        if (l >= cl && an_ci_eq(s, cl, cs[k], cl) && (l == cl || s[cl] == '_'))
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether one comma-separated element of a sql_mode string is a mode that
+ * leaves the lexer's and analyzer's reading of statements unchanged. */
+static int an_mode_ok(const char *s, size_t l)
+{
+    static const char *const modes[] = {
+        "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES", "NO_ZERO_IN_DATE", "NO_ZERO_DATE",
+        "ERROR_FOR_DIVISION_BY_ZERO", "NO_AUTO_CREATE_USER", "NO_ENGINE_SUBSTITUTION",
+        "NO_AUTO_VALUE_ON_ZERO", "ONLY_FULL_GROUP_BY", "TRADITIONAL", "REAL_AS_FLOAT",
+        "NO_DIR_IN_CREATE", "NO_FIELD_OPTIONS", "NO_KEY_OPTIONS", "NO_TABLE_OPTIONS",
+        "NO_UNSIGNED_SUBTRACTION", "PAD_CHAR_TO_FULL_LENGTH", "ALLOW_INVALID_DATES",
+        "SIMULTANEOUS_ASSIGNMENT", "TIME_ROUND_FRACTIONAL", "EMPTY_STRING_IS_NULL",
+        "DEFAULT",
+    };
+    while (l && (*s == ' ')) {
+        s++;
+        l--;
+    }
+    while (l && s[l - 1] == ' ')
+        l--;
+    if (l == 0)
+        return 1;
+    for (size_t k = 0; k < sizeof(modes) / sizeof(modes[0]); k++)
+        if (an_ci_eq(s, l, modes[k], strlen(modes[k])))
+            return 1;
+    return 0;
+}
+
+/* A sql_mode value [i, e): literals of known safe modes, @@sql_mode, and
+ * CONCAT/CONCAT_WS/REPLACE of those. */
+static int an_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    char buf[ANALYZE_KEY_MAX];
+    if (i >= e)
+        return 0;
+    for (; i < e; i++) {
+        const struct lex_token *t = &a->tok[i];
+        switch (t->type) {
+        case LEX_STRING: {
+            int n = an_unescape(a, i, buf);
+            if (n < 0)
+                return 0;
+            size_t st = 0;
+            for (size_t k = 0; k <= (size_t)n; k++)
+                if (k == (size_t)n || buf[k] == ',') {
+                    if (!an_mode_ok(buf + st, k - st))
+                        return 0;
+                    st = k + 1;
+                }
+            break;
+        }
+        case LEX_IDENT:
+        case LEX_QIDENT:
+            if (an_op(a, i + 1, '(')) {
+                if (!an_word(a, i, "CONCAT") && !an_word(a, i, "CONCAT_WS") &&
+                    an_kw(a, i) != LEX_KW_REPLACE)
+                    return 0;
+                break;
+            }
+            {
+                size_t l;
+                const char *s = an_name(a, i, &l);
+                if (!an_mode_ok(s, l))
+                    return 0;
+            }
+            break;
+        case LEX_SYSVAR: {
+            const char *s = a->sql + t->off + 2;
+            size_t l = t->len - 2;
+            if (!(an_ci_eq(s, l, "sql_mode", 8) || an_ci_eq(s, l, "session.sql_mode", 16) ||
+                  an_ci_eq(s, l, "global.sql_mode", 15) || an_ci_eq(s, l, "local.sql_mode", 14)))
+                return 0;
+            break;
+        }
+        case LEX_OP:
+            if (t->op != '(' && t->op != ')' && t->op != ',')
+                return 0;
+            break;
+        default:
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int an_set(struct analyze *a)
+{
+    struct analyze_result *o = a->out;
+    uint32_t i = 1, e = a->n;
+    an_session(a, ANALYZE_STMT_SET);
+    if (an_kw(a, i) == LEX_KW_GLOBAL || an_kw(a, i) == LEX_KW_PERSIST ||
+        an_kw(a, i) == LEX_KW_PERSIST_ONLY) {
+        return REJ(a, M_SET_GLOBAL, i);
+    }
+    uint32_t t = (an_kw(a, i) == LEX_KW_SESSION || an_kw(a, i) == LEX_KW_LOCAL) ? i + 1 : i;
+    if (an_kw(a, t) == LEX_KW_TRANSACTION) {
+        if (an_has_select(a, t, e))
+            return REJ(a, M_SET_SUBQ, t);
+        return 0;
+    }
+    if (an_word(a, i, "PASSWORD") || an_word(a, i, "ROLE") || an_kw(a, i) == LEX_KW_DEFAULT ||
+        an_word(a, i, "STATEMENT"))
+        return REJ(a, M_SET_OTHER, i);
+    if (an_has_select(a, i, e))
+        return REJ(a, M_SET_SUBQ, i);
+    while (i < e) {
+        uint32_t ie = an_find_comma(a, i, e);
+        uint32_t x = i;
+        int kw = an_kw(a, x);
+        if (kw == LEX_KW_GLOBAL || kw == LEX_KW_PERSIST || kw == LEX_KW_PERSIST_ONLY)
+            return REJ(a, M_SET_GLOBAL, x);
+        if (kw == LEX_KW_SESSION || kw == LEX_KW_LOCAL) {
+            x++;
+            kw = an_kw(a, x);
+        }
+        if (kw == LEX_KW_NAMES || kw == LEX_KW_CHARSET ||
+            (kw == LEX_KW_CHARACTER && an_kw(a, x + 1) == LEX_KW_SET)) {
+            x += kw == LEX_KW_CHARACTER ? 2 : 1;
+            if (x >= ie || !an_charset_ok(a, x))
+                return REJ(a, M_CHARSET, x);
+            x++;
+            if (x < ie && an_kw(a, x) == LEX_KW_COLLATE) {
+                if (x + 1 >= ie || !an_charset_ok(a, x + 1))
+                    return REJ(a, M_CHARSET, x + 1);
+                x += 2;
+            }
+            if (x != ie)
+                return REJ(a, M_SYNTAX, x);
+            i = ie < e ? ie + 1 : e;
+            continue;
+        }
+        /* the variable */
+        const char *name;
+        size_t nl;
+        const struct lex_token *vt = &a->tok[x];
+        if (vt->type == LEX_USERVAR) {
+            o->pins_session = 1;
+            name = NULL;
+            nl = 0;
+        } else if (vt->type == LEX_SYSVAR) {
+            name = a->sql + vt->off + 2;
+            nl = vt->len - 2;
+            const char *dot = memchr(name, '.', nl);
+            if (dot) {
+                size_t sl = (size_t)(dot - name);
+                if (an_ci_eq(name, sl, "global", 6) || an_ci_eq(name, sl, "persist", 7) ||
+                    an_ci_eq(name, sl, "persist_only", 12))
+                    return REJ(a, M_SET_GLOBAL, x);
+                if (!an_ci_eq(name, sl, "session", 7) && !an_ci_eq(name, sl, "local", 5))
+                    return REJ(a, M_SYNTAX, x);
+                nl -= sl + 1;
+                name = dot + 1;
+            }
+            if (nl >= 2 && name[0] == '`') {
+                name++;
+                nl -= 2;
+            }
+        } else if (an_is_name(a, x)) {
+            name = an_name(a, x, &nl);
+        } else {
+            return REJ(a, M_SYNTAX, x);
+        }
+        x++;
+        if (x >= ie || !(an_op(a, x, '=') || an_op(a, x, LEX_OP_ASSIGN)))
+            return REJ(a, M_SYNTAX, x);
+        x++;
+        if (x >= ie)
+            return REJ(a, M_SYNTAX, x);
+        if (name) {
+            if (an_ci_eq(name, nl, "autocommit", 10)) {
+                const struct lex_token *v = &a->tok[x];
+                int on = -1;
+                if (x + 1 == ie) {
+                    if (v->type == LEX_INTEGER && v->len == 1 && (a->sql[v->off] == '0' ||
+                                                                  a->sql[v->off] == '1'))
+                        on = a->sql[v->off] == '1';
+                    else if (an_word(a, x, "ON") || an_kw(a, x) == LEX_KW_TRUE)
+                        on = 1;
+                    else if (an_word(a, x, "OFF") || an_kw(a, x) == LEX_KW_FALSE)
+                        on = 0;
+                }
+                if (on < 0)
+                    return REJ(a, M_AUTOCOMMIT, x);
+                o->sets_autocommit = 1;
+                o->autocommit = (unsigned)on;
+            } else if (an_ci_eq(name, nl, "sql_mode", 8)) {
+                if (!an_sql_mode_ok(a, x, ie))
+                    return REJ(a, M_SQL_MODE, x);
+            } else if (an_ci_eq(name, nl, "character_set_client", 20) ||
+                       an_ci_eq(name, nl, "character_set_connection", 24) ||
+                       an_ci_eq(name, nl, "character_set_results", 21) ||
+                       an_ci_eq(name, nl, "collation_connection", 20)) {
+                if (x + 1 != ie || !an_charset_ok(a, x))
+                    return REJ(a, M_CHARSET, x);
+            } else if (an_ci_eq(name, nl, "sql_log_bin", 11) ||
+                       an_ci_eq(name, nl, "sql_log_off", 11) ||
+                       an_ci_eq(name, nl, "skip_replication", 16) ||
+                       an_ci_eq(name, nl, "server_id", 9) ||
+                       an_ci_eq(name, nl, "pseudo_thread_id", 16) ||
+                       an_ci_eq(name, nl, "pseudo_slave_mode", 17) ||
+                       (nl >= 5 && an_ci_eq(name, 5, "gtid_", 5)) ||
+                       (nl >= 6 && an_ci_eq(name, 6, "wsrep_", 6)) ||
+                       (nl >= 5 && an_ci_eq(name, 5, "debug", 5))) {
+                return REJ(a, M_SET_VAR, x - 2);
+            }
+        }
+        i = ie < e ? ie + 1 : e;
+    }
+    return 0;
+}
+
+static int an_show(struct analyze *a)
+{
+    uint32_t i = 1, e = a->n;
+    if (an_has_select(a, i, e))
+        return REJ(a, M_SHOW, i);
+    if (an_word(a, i, "FULL"))
+        i++;
+    if (an_kw(a, i) == LEX_KW_GLOBAL || an_kw(a, i) == LEX_KW_SESSION || an_kw(a, i) == LEX_KW_LOCAL)
+        i++;
+    static const char *const ok[] = {
+        "WARNINGS", "ERRORS", "VARIABLES", "STATUS", "COLLATION", "CHARSET", "ENGINES",
+        "TABLES", "COLUMNS", "FIELDS", "INDEXES", "KEYS", "DATABASES", "SCHEMAS", "GRANTS",
+    };
+    int good = 0;
+    for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++)
+        if (an_word(a, i, ok[k]))
+            good = 1;
+    if (an_kw(a, i) == LEX_KW_INDEX || an_kw(a, i) == LEX_KW_KEY)
+        good = 1;
+    if (an_kw(a, i) == LEX_KW_CHARACTER && an_kw(a, i + 1) == LEX_KW_SET)
+        good = 1;
+    if (an_word(a, i, "CREATE") && an_kw(a, i + 1) == LEX_KW_TABLE)
+        good = 1;
+    /* SHOW COUNT(*) WARNINGS|ERRORS */
+    if (an_word(a, i, "COUNT") && an_op(a, i + 1, '(') && an_op(a, i + 2, '*') &&
+        an_op(a, i + 3, ')') && (an_word(a, i + 4, "WARNINGS") || an_word(a, i + 4, "ERRORS")))
+        good = 1;
+    if (an_word(a, i, "TABLE"))
+        good = 0;   /* SHOW TABLE STATUS: row counts of every user */
+    if (!good)
+        return REJ(a, M_SHOW, i);
+    an_session(a, ANALYZE_STMT_SHOW);
+    return 0;
+}
+
+/* Statement-wide facts that do not depend on structure: session pinning
+ * and functions that are never allowed. Returns 0, or -1 after a reject. */
+static int an_global_scan(struct analyze *a)
+{
+    struct analyze_result *o = a->out;
+    for (uint32_t i = 0; i < a->n; i++) {
+        const struct lex_token *t = &a->tok[i];
+        if (t->type == LEX_USERVAR) {
+            o->pins_session = 1;
+        } else if (t->type == LEX_IDENT) {
+            if (t->op == LEX_KW_SQL_CALC_FOUND_ROWS) {
+                o->pins_session = 1;
+            } else if (t->op == LEX_KW_PROCEDURE) {
+                return REJ(a, M_FEATURE, i);
+            } else if (an_word(a, i, "OUTFILE") || an_word(a, i, "DUMPFILE")) {
+                return REJ(a, M_OUTFILE, i);
+            } else if (t->op == LEX_KW_NONE && an_op(a, i + 1, '(')) {
+                if (an_word(a, i, "LOAD_FILE"))
+                    return REJ(a, M_OUTFILE, i);
+                if (an_word(a, i, "GET_LOCK") || an_word(a, i, "RELEASE_LOCK") ||
+                    an_word(a, i, "RELEASE_ALL_LOCKS") || an_word(a, i, "IS_FREE_LOCK") ||
+                    an_word(a, i, "IS_USED_LOCK") || an_word(a, i, "FOUND_ROWS"))
+                    o->pins_session = 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Lexes <sql> into a->tok, numbers '?', cuts a trailing ';', matches
+ * parentheses. Returns 0, or -1 after a reject or out of memory (-2). */
+static int an_tokenize(struct analyze *a, const char *sql, size_t len)
+{
+    struct lex lx;
+    struct lex_token tk;
+    uint32_t n = 0;
+    unsigned n_params = 0;
+    lex_init(&lx, sql, len);
+    for (;;) {
+        if (n + 2 > a->cap) {
+            size_t nc = a->cap ? a->cap * 2 : 256;
+            struct lex_token *nt = realloc(a->tok, nc * sizeof(*nt));
+            if (!nt)
+                return -2;
+            a->tok = nt;
+            int32_t *np = realloc(a->pair, nc * sizeof(*np));
+            if (!np)
+                return -2;
+            a->pair = np;
+            a->cap = nc;
+        }
+        int r = lex_next(&lx, &tk);
+        if (r < 0) {
+            static const char *const m[] = {
+                [LEX_ERR_NONE] = "shardwire: syntax error",
+                [LEX_ERR_STRING] = "shardwire: syntax error: unterminated quoted string",
+                [LEX_ERR_IDENT] = "shardwire: syntax error: unterminated `quoted identifier`",
+                [LEX_ERR_COMMENT] = "shardwire: syntax error: unterminated comment",
+                [LEX_ERR_EXEC_VERSION] = "shardwire: executable comment /*!NNNNNN ...*/ with a version the backend may skip; use /*! ... */ or a version up to 101100",
+                [LEX_ERR_EXEC_NESTED] = "shardwire: syntax error: comment inside an executable comment",
+                [LEX_ERR_NUL] = "shardwire: syntax error: NUL byte outside a string",
+                [LEX_ERR_HEX] = "shardwire: syntax error: malformed hex or bit literal",
+            };
+            a->n = n;
+            a->tok[n] = tk;
+            a->tok[n].type = LEX_END;
+            a->rejected = 1;
+            a->out->kind = ANALYZE_REJECT;
+            a->out->err_no = WIRE_ER_PARSE;
+            memcpy(a->out->sqlstate, "42000", 6);
+            a->out->msg = tk.op < sizeof(m) / sizeof(m[0]) ? m[tk.op] : m[0];
+            a->out->offset = tk.off;
+            return -1;
+        }
+        if (tk.type == LEX_PARAM) {
+            /* the ordinal; past 65535 they share one, so never route by it */
+            tk.op = (uint16_t)(n_params < 0xffff ? n_params : 0xffff);
+            n_params++;
+        }
+        a->tok[n] = tk;
+        if (r == 0)
+            break;
+        n++;
+    }
+    a->out->n_params = n_params;
+    a->n = n;
+    /* a trailing ';' is fine; anything after it is a second statement */
+    for (uint32_t i = 0; i < n; i++) {
+        if (an_op(a, i, ';')) {
+            if (i + 1 < n)
+                return REJ(a, M_MULTI, i + 1);
+            a->tok[i] = a->tok[n];
+            a->n = n = i;
+            break;
+        }
+    }
+    if (n == 0) {
+        an_reject(a, WIRE_ER_EMPTY_QUERY, M_EMPTY, 0);
+        return -1;
+    }
+    /* match parentheses; pair[] of an open '(' holds the enclosing open
+     * one while it waits for its ')' */
+    int32_t open = -1;
+    unsigned depth = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (an_op(a, i, '(')) {
+            if (++depth > a->max_depth)
+                return REJ(a, M_DEPTH, i);
+            a->pair[i] = open;
+            open = (int32_t)i;
+        } else if (an_op(a, i, ')')) {
+            if (open < 0)
+                return an_reject(a, WIRE_ER_PARSE, M_PAREN, i);
+            int32_t up = a->pair[open];
+            a->pair[open] = (int32_t)i;
+            a->pair[i] = open;
+            open = up;
+            depth--;
+        }
+    }
+    if (open >= 0)
+        return an_reject(a, WIRE_ER_PARSE, M_PAREN, (uint32_t)open);
+    return 0;
+}
+
+static void an_reset(struct analyze *a, const char *sql, struct analyze_result *out)
+{
+    a->sql = sql;
+    a->out = out;
+    a->rejected = 0;
+    a->depth = 0;
+    a->n_tables = a->n_blocks = a->n_edges = a->n_fixes = a->n_cte = 0;
+    a->have_value = 0;
+    a->value_param = -1;
+    out->kind = ANALYZE_REJECT;
+    out->stmt = ANALYZE_STMT_OTHER;
+    out->n_params = 0;
+    out->param_index = -1;
+    out->key_len = 0;
+    out->is_write = out->sets_autocommit = out->autocommit = out->pins_session = 0;
+    out->err_no = 0;
+    out->sqlstate[0] = 0;
+    out->msg = NULL;
+    out->offset = 0;
+}
+
+/* The statement at token <i> (after EXPLAIN, the explained one). */
+static int an_dispatch(struct analyze *a, uint32_t i)
+{
+    struct analyze_result *o = a->out;
+    int kw = an_kw(a, i);
+    if (i > 0) {
+        /* EXPLAIN <stmt>: the DML handlers expect their keyword at index
+         * 0, so only queries are supported after EXPLAIN */
+        if (kw == LEX_KW_SELECT || kw == LEX_KW_WITH || an_op(a, i, '(')) {
+            o->stmt = ANALYZE_STMT_SELECT;
+            if (an_query(a, i, a->n, -1) < 0)
+                return -1;
+            return an_finish(a, i);
+        }
+        return REJ(a, M_UNKNOWN, i);
+    }
+    switch (kw) {
+    case LEX_KW_SELECT:
+    case LEX_KW_WITH:
+        o->stmt = ANALYZE_STMT_SELECT;
+        if (an_query(a, 0, a->n, -1) < 0)
+            return -1;
+        return an_finish(a, 0);
+    case LEX_KW_UPDATE:
+        return an_update(a);
+    case LEX_KW_DELETE:
+        return an_delete(a);
+    case LEX_KW_INSERT:
+    case LEX_KW_REPLACE:
+        return an_insert(a);
+    case LEX_KW_BEGIN:
+    case LEX_KW_START:
+    case LEX_KW_COMMIT:
+    case LEX_KW_ROLLBACK:
+    case LEX_KW_SAVEPOINT:
+    case LEX_KW_RELEASE:
+        return an_transaction(a);
+    case LEX_KW_SET:
+        return an_set(a);
+    case LEX_KW_SHOW:
+        return an_show(a);
+    case LEX_KW_USE: {
+        size_t l;
+        if (a->n != 2 || !an_is_name(a, 1))
+            return REJ(a, M_SYNTAX, 1);
+        const char *s = an_name(a, 1, &l);
+        if (!a->db_len || l != a->db_len || memcmp(s, a->cfg.database, l) != 0)
+            return an_reject(a, WIRE_ER_DBACCESS_DENIED, M_USE_DB, 1);
+        o->kind = ANALYZE_LOCAL;
+        o->stmt = ANALYZE_STMT_USE;
+        return 0;
+    }
+    case LEX_KW_DO:
+        if (an_has_select(a, 1, a->n))
+            return REJ(a, M_DO_SUBQ, 1);
+        an_session(a, ANALYZE_STMT_DO);
+        return 0;
+    case LEX_KW_EXPLAIN:
+    case LEX_KW_DESCRIBE:
+    case LEX_KW_DESC: {
+        uint32_t k = 1;
+        /* DESCRIBE t [col]: the schema, like SHOW COLUMNS */
+        if (an_is_name(a, k) && an_kw(a, k) == LEX_KW_NONE) {
+            an_session(a, ANALYZE_STMT_SHOW);
+            return 0;
+        }
+        while (an_word(a, k, "EXTENDED") || an_word(a, k, "PARTITIONS"))
+            k++;
+        if (an_word(a, k, "FORMAT") && an_op(a, k + 1, '=') && an_is_name(a, k + 2))
+            k += 3;
+        return an_dispatch(a, k);
+    }
+    default:
+        break;
+    }
+    if (an_op(a, 0, '(')) {
+        o->stmt = ANALYZE_STMT_SELECT;
+        if (an_query(a, 0, a->n, -1) < 0)
+            return -1;
+        return an_finish(a, 0);
+    }
+    if (a->tok[0].type == LEX_IDENT) {
+        static const struct { const char *w; const char *m; } cls[] = {
+            {"CREATE", M_DDL}, {"ALTER", M_DDL}, {"DROP", M_DDL}, {"TRUNCATE", M_DDL},
+            {"RENAME", M_DDL}, {"LOAD", M_LOAD}, {"LOCK", M_LOCK}, {"UNLOCK", M_LOCK},
+            {"GRANT", M_ADMIN}, {"REVOKE", M_ADMIN}, {"FLUSH", M_ADMIN}, {"KILL", M_ADMIN},
+            {"SHUTDOWN", M_ADMIN}, {"RESET", M_ADMIN}, {"PURGE", M_ADMIN},
+            {"CHANGE", M_ADMIN}, {"INSTALL", M_ADMIN}, {"UNINSTALL", M_ADMIN},
+            {"ANALYZE", M_ADMIN}, {"OPTIMIZE", M_ADMIN}, {"REPAIR", M_ADMIN},
+            {"CHECK", M_ADMIN}, {"CHECKSUM", M_ADMIN}, {"CACHE", M_ADMIN},
+            {"BINLOG", M_ADMIN}, {"STOP", M_ADMIN}, {"BACKUP", M_ADMIN}, {"XA", M_ADMIN},
+            {"HANDLER", M_HANDLER}, {"CALL", M_CALL}, {"PREPARE", M_PREPARE},
+            {"EXECUTE", M_PREPARE}, {"DEALLOCATE", M_PREPARE},
+        };
+        for (size_t k = 0; k < sizeof(cls) / sizeof(cls[0]); k++)
+            if (an_word(a, 0, cls[k].w))
+                return REJ(a, cls[k].m, 0);
+    }
+    if (kw == LEX_KW_LOCK)
+        return REJ(a, M_LOCK, 0);
+    if (kw == LEX_KW_VALUES || kw == LEX_KW_TABLE)
+        return REJ(a, M_FEATURE, 0);
+    return REJ(a, M_UNKNOWN, 0);
+}
+
+int analyze_statement(struct analyze *a, const char *sql, size_t len,
+                      struct analyze_result *out)
+{
+    an_reset(a, sql, out);
+    if (len >= UINT32_MAX) {
+        REJ(a, M_TOO_LONG, 0);
+        return 0;
+    }
+    int r = an_tokenize(a, sql, len);
+    if (r == -2) {
+        a->n = 0;
+        an_reset(a, sql, out);
+        out->kind = ANALYZE_REJECT;
+        out->err_no = AN_ER_OUT_OF_RESOURCES;
+        memcpy(out->sqlstate, "HY000", 6);
+        out->msg = M_OOM;
+        return -1;
+    }
+    if (r < 0)
+        return 0;
+    if (an_global_scan(a) < 0)
+        return 0;
+    an_dispatch(a, 0);
+    if (out->kind != ANALYZE_ROUTE) {
+        out->param_index = -1;
+        if (out->kind != ANALYZE_REJECT || out->err_no != 0)
+            out->key_len = 0;
+    }
+    return 0;
+}
+
+void analyze_config_default(struct analyze_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    strcpy(cfg->key_columns[0], "userid");
+    cfg->n_key_columns = 1;
+    cfg->key_type = ANALYZE_KEY_INT;
+    cfg->max_depth = 0;
+}
+
+struct analyze *analyze_new(const struct analyze_config *cfg)
+{
+    struct analyze *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->cfg = *cfg;
+    if (a->cfg.n_key_columns == 0 || a->cfg.n_key_columns > ANALYZE_MAX_KEY_COLS) {
+        a->cfg.n_key_columns = 1;
+        strcpy(a->cfg.key_columns[0], "userid");
+    }
+    for (unsigned k = 0; k < a->cfg.n_key_columns; k++) {
+        a->cfg.key_columns[k][ANALYZE_NAME_MAX - 1] = 0;
+        a->key_col_len[k] = strlen(a->cfg.key_columns[k]);
+    }
+    a->cfg.database[ANALYZE_NAME_MAX - 1] = 0;
+    a->db_len = strlen(a->cfg.database);
+    a->max_depth = a->cfg.max_depth ? a->cfg.max_depth : 256;
+    if (a->max_depth > AN_DEPTH_CAP)
+        a->max_depth = AN_DEPTH_CAP;
+    return a;
+}
+
+void analyze_free(struct analyze *a)
+{
+    if (!a)
+        return;
+    free(a->tok);
+    free(a->pair);
+    free(a);
+}

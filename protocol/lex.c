@@ -1,0 +1,599 @@
+/*
+ * protocol/lex.c - MySQL/MariaDB lexer (see lex.h).
+ *
+ * Mirrors the server's lexical decisions where they matter for safety: what
+ * ends a string, what is a comment, and that executable comments run. Where
+ * the server's behaviour depends on its version or on sql_mode, we refuse
+ * (LEX_ERROR) instead of guessing. Must never read past <len>.
+ */
+#include "protocol/lex.h"
+
+#include <string.h>
+
+struct lex_kwent {
+    const char *s;
+    uint8_t     len;
+    uint16_t    kw;
+};
+
+/* Sorted by length; lex_kw_by_len[n] is the first entry of length n. */
+static const struct lex_kwent lex_kwtab[] = {
+    {"AS", 2, LEX_KW_AS},
+    {"BY", 2, LEX_KW_BY},
+    {"DO", 2, LEX_KW_DO},
+    {"IN", 2, LEX_KW_IN},
+    {"IS", 2, LEX_KW_IS},
+    {"ON", 2, LEX_KW_ON},
+    {"OR", 2, LEX_KW_OR},
+    {"TO", 2, LEX_KW_TO},
+    {"ALL", 3, LEX_KW_ALL},
+    {"AND", 3, LEX_KW_AND},
+    {"ANY", 3, LEX_KW_ANY},
+    {"DIV", 3, LEX_KW_DIV},
+    {"END", 3, LEX_KW_END},
+    {"FOR", 3, LEX_KW_FOR},
+    {"KEY", 3, LEX_KW_KEY},
+    {"MOD", 3, LEX_KW_MOD},
+    {"NOT", 3, LEX_KW_NOT},
+    {"ROW", 3, LEX_KW_ROW},
+    {"SET", 3, LEX_KW_SET},
+    {"USE", 3, LEX_KW_USE},
+    {"XOR", 3, LEX_KW_XOR},
+    {"CASE", 4, LEX_KW_CASE},
+    {"DESC", 4, LEX_KW_DESC},
+    {"DUAL", 4, LEX_KW_DUAL},
+    {"ELSE", 4, LEX_KW_ELSE},
+    {"FROM", 4, LEX_KW_FROM},
+    {"FULL", 4, LEX_KW_FULL},
+    {"INTO", 4, LEX_KW_INTO},
+    {"JOIN", 4, LEX_KW_JOIN},
+    {"LEFT", 4, LEX_KW_LEFT},
+    {"LIKE", 4, LEX_KW_LIKE},
+    {"LOCK", 4, LEX_KW_LOCK},
+    {"MODE", 4, LEX_KW_MODE},
+    {"NULL", 4, LEX_KW_NULL},
+    {"SHOW", 4, LEX_KW_SHOW},
+    {"SOME", 4, LEX_KW_SOME},
+    {"THEN", 4, LEX_KW_THEN},
+    {"TRUE", 4, LEX_KW_TRUE},
+    {"WHEN", 4, LEX_KW_WHEN},
+    {"WITH", 4, LEX_KW_WITH},
+    {"WORK", 4, LEX_KW_WORK},
+    {"BEGIN", 5, LEX_KW_BEGIN},
+    {"CROSS", 5, LEX_KW_CROSS},
+    {"FALSE", 5, LEX_KW_FALSE},
+    {"FORCE", 5, LEX_KW_FORCE},
+    {"GROUP", 5, LEX_KW_GROUP},
+    {"INDEX", 5, LEX_KW_INDEX},
+    {"INNER", 5, LEX_KW_INNER},
+    {"LIMIT", 5, LEX_KW_LIMIT},
+    {"LOCAL", 5, LEX_KW_LOCAL},
+    {"NAMES", 5, LEX_KW_NAMES},
+    {"ORDER", 5, LEX_KW_ORDER},
+    {"OUTER", 5, LEX_KW_OUTER},
+    {"RIGHT", 5, LEX_KW_RIGHT},
+    {"RLIKE", 5, LEX_KW_RLIKE},
+    {"SHARE", 5, LEX_KW_SHARE},
+    {"START", 5, LEX_KW_START},
+    {"TABLE", 5, LEX_KW_TABLE},
+    {"UNION", 5, LEX_KW_UNION},
+    {"USING", 5, LEX_KW_USING},
+    {"VALUE", 5, LEX_KW_VALUE},
+    {"WHERE", 5, LEX_KW_WHERE},
+    {"BINARY", 6, LEX_KW_BINARY},
+    {"COMMIT", 6, LEX_KW_COMMIT},
+    {"DELETE", 6, LEX_KW_DELETE},
+    {"ESCAPE", 6, LEX_KW_ESCAPE},
+    {"EXCEPT", 6, LEX_KW_EXCEPT},
+    {"EXISTS", 6, LEX_KW_EXISTS},
+    {"GLOBAL", 6, LEX_KW_GLOBAL},
+    {"HAVING", 6, LEX_KW_HAVING},
+    {"IGNORE", 6, LEX_KW_IGNORE},
+    {"INSERT", 6, LEX_KW_INSERT},
+    {"MEMBER", 6, LEX_KW_MEMBER},
+    {"OFFSET", 6, LEX_KW_OFFSET},
+    {"REGEXP", 6, LEX_KW_REGEXP},
+    {"SELECT", 6, LEX_KW_SELECT},
+    {"SOUNDS", 6, LEX_KW_SOUNDS},
+    {"UPDATE", 6, LEX_KW_UPDATE},
+    {"VALUES", 6, LEX_KW_VALUES},
+    {"WINDOW", 6, LEX_KW_WINDOW},
+    {"BETWEEN", 7, LEX_KW_BETWEEN},
+    {"CHARSET", 7, LEX_KW_CHARSET},
+    {"COLLATE", 7, LEX_KW_COLLATE},
+    {"DEFAULT", 7, LEX_KW_DEFAULT},
+    {"EXPLAIN", 7, LEX_KW_EXPLAIN},
+    {"LATERAL", 7, LEX_KW_LATERAL},
+    {"NATURAL", 7, LEX_KW_NATURAL},
+    {"OUTFILE", 7, LEX_KW_OUTFILE},
+    {"PERSIST", 7, LEX_KW_PERSIST},
+    {"RELEASE", 7, LEX_KW_RELEASE},
+    {"REPLACE", 7, LEX_KW_REPLACE},
+    {"SESSION", 7, LEX_KW_SESSION},
+    {"DESCRIBE", 8, LEX_KW_DESCRIBE},
+    {"DISTINCT", 8, LEX_KW_DISTINCT},
+    {"DUMPFILE", 8, LEX_KW_DUMPFILE},
+    {"INTERVAL", 8, LEX_KW_INTERVAL},
+    {"ROLLBACK", 8, LEX_KW_ROLLBACK},
+    {"CHARACTER", 9, LEX_KW_CHARACTER},
+    {"DUPLICATE", 9, LEX_KW_DUPLICATE},
+    {"INTERSECT", 9, LEX_KW_INTERSECT},
+    {"PARTITION", 9, LEX_KW_PARTITION},
+    {"PROCEDURE", 9, LEX_KW_PROCEDURE},
+    {"RECURSIVE", 9, LEX_KW_RECURSIVE},
+    {"RETURNING", 9, LEX_KW_RETURNING},
+    {"SAVEPOINT", 9, LEX_KW_SAVEPOINT},
+    {"JSON_TABLE", 10, LEX_KW_JSON_TABLE},
+    {"TRANSACTION", 11, LEX_KW_TRANSACTION},
+    {"PERSIST_ONLY", 12, LEX_KW_PERSIST_ONLY},
+    {"STRAIGHT_JOIN", 13, LEX_KW_STRAIGHT_JOIN},
+    {"SQL_CALC_FOUND_ROWS", 19, LEX_KW_SQL_CALC_FOUND_ROWS},
+};
+
+#define LEX_KW_MAXLEN 19
+static const uint8_t lex_kw_by_len[LEX_KW_MAXLEN + 2] = {
+    0, 0, 0, 8, 21, 41, 62, 80, 92, 97, 105, 106, 107, 108, 109, 109, 109, 109, 109, 109, 110,
+};
+
+enum lex_kw lex_keyword(const char *s, size_t len)
+{
+    if (len < 2 || len > LEX_KW_MAXLEN)
+        return LEX_KW_NONE;
+    unsigned char c0 = (unsigned char)s[0] & 0xdf;   /* ASCII upper case */
+    for (unsigned i = lex_kw_by_len[len]; i < lex_kw_by_len[len + 1]; i++) {
+        const struct lex_kwent *e = &lex_kwtab[i];
+        if ((unsigned char)e->s[0] != c0)
+            continue;
+        size_t j = 1;
+        while (j < len) {
+            unsigned char c = (unsigned char)s[j];
+            if (c >= 'a' && c <= 'z')
+                c -= 32;
+            if (c != (unsigned char)e->s[j])
+                break;
+            j++;
+        }
+        if (j == len)
+            return (enum lex_kw)e->kw;
+    }
+    return LEX_KW_NONE;
+}
+
+const char *lex_err_str(enum lex_err err)
+{
+    switch (err) {
+    case LEX_ERR_NONE:         return "no error";
+    case LEX_ERR_STRING:       return "unterminated quoted string";
+    case LEX_ERR_IDENT:        return "unterminated `quoted identifier`";
+    case LEX_ERR_COMMENT:      return "unterminated comment";
+    case LEX_ERR_EXEC_VERSION: return "executable comment with a version the backend may skip";
+    case LEX_ERR_EXEC_NESTED:  return "comment inside an executable comment";
+    case LEX_ERR_NUL:          return "NUL byte outside a string";
+    case LEX_ERR_HEX:          return "malformed hex or bit literal";
+    }
+    return "unknown error";
+}
+
+void lex_init(struct lex *lx, const char *buf, size_t len)
+{
+    memset(lx, 0, sizeof(*lx));
+    lx->buf = buf;
+    lx->len = len;
+    lx->prev_type = LEX_END;
+}
+
+static int lex_is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int lex_is_hex(unsigned char c)
+{
+    return lex_is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static int lex_fail(struct lex *lx, struct lex_token *tok, enum lex_err err, size_t off)
+{
+    if (!lx->failed) {
+        lx->failed = 1;
+        lx->err = (uint16_t)err;
+        lx->err_off = off;
+    }
+    tok->type = LEX_ERROR;
+    tok->op = lx->err;
+    tok->off = (uint32_t)lx->err_off;
+    tok->len = 0;
+    tok->flags = 0;
+    return -1;
+}
+
+/* Returns the offset just past the quote closing the string or identifier
+ * opened by the quote <q> at <start>, or 0 when it is not closed. Backslash
+ * escapes a byte in strings, not in `identifiers`; a doubled quote stands
+ * for itself in both. */
+static size_t lex_scan_quoted(const struct lex *lx, size_t start, char q)
+{
+    size_t p = start + 1;
+    while (p < lx->len) {
+        char c = lx->buf[p];
+        if (c == '\\' && q != '`') {
+            p += 2;
+            continue;
+        }
+        if (c == q) {
+            if (p + 1 < lx->len && lx->buf[p + 1] == q) {
+                p += 2;
+                continue;
+            }
+            return p + 1;
+        }
+        p++;
+    }
+    return 0;
+}
+
+/* Skips whitespace and comments, entering and leaving executable comments.
+ * Returns 1 when something was skipped, 0 when nothing was, -1 on error
+ * (already reported through lex_fail into <tok>). */
+static int lex_skip(struct lex *lx, struct lex_token *tok)
+{
+    const char *b = lx->buf;
+    size_t n = lx->len;
+    int skipped = 0;
+
+    while (lx->pos < n) {
+        size_t p = lx->pos;
+        unsigned char c = (unsigned char)b[p];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+            lx->pos++;
+            skipped = 1;
+            continue;
+        }
+        if (c == '#' || (c == '-' && p + 1 < n && b[p + 1] == '-' &&
+                         (p + 2 == n || (unsigned char)b[p + 2] <= ' '))) {
+            /* The server would let such a comment run past the closing
+             * star-slash of an executable comment; refuse the ambiguity. */
+            if (lx->in_exec)
+                return lex_fail(lx, tok, LEX_ERR_EXEC_NESTED, p);
+            while (p < n && b[p] != '\n') {
+                if (b[p] == '\0')
+                    return lex_fail(lx, tok, LEX_ERR_NUL, p);
+                p++;
+            }
+            lx->pos = p;
+            skipped = 1;
+            continue;
+        }
+        if (c == '/' && p + 1 < n && b[p + 1] == '*') {
+            if (lx->in_exec)
+                return lex_fail(lx, tok, LEX_ERR_EXEC_NESTED, p);
+            size_t q = p + 2;
+            int exec = 0;
+            if (q < n && b[q] == '!') {
+                exec = 1;
+                q++;
+            } else if (q + 1 < n && b[q] == 'M' && b[q + 1] == '!') {
+                exec = 1;       /* MariaDB-only executable comment */
+                q += 2;
+            }
+            if (exec) {
+                size_t d = q;
+                unsigned long version = 0;
+                while (d < n && lex_is_digit((unsigned char)b[d]) && d - q < 8) {
+                    version = version * 10 + (unsigned long)(b[d] - '0');
+                    d++;
+                }
+                size_t ndig = d - q;
+                /* 5 digits: any MySQL version, all below 10.0: runs. 6: a
+                 * MariaDB version, runs only up to the backend's version.
+                 * Other counts are read differently by MySQL and MariaDB. */
+                if (!(ndig == 0 || ndig == 5 || (ndig == 6 && version <= LEX_EXEC_VERSION_MAX)))
+                    return lex_fail(lx, tok, LEX_ERR_EXEC_VERSION, p);
+                lx->in_exec = 1;
+                lx->exec_off = p;
+                lx->pos = d;
+                skipped = 1;
+                continue;
+            }
+            /* Ordinary comment, including optimizer hints (MariaDB ignores
+             * them as comments). */
+            while (q + 1 < n && !(b[q] == '*' && b[q + 1] == '/')) {
+                if (b[q] == '\0')
+                    return lex_fail(lx, tok, LEX_ERR_NUL, q);
+                q++;
+            }
+            if (q + 1 >= n)
+                return lex_fail(lx, tok, LEX_ERR_COMMENT, p);
+            lx->pos = q + 2;
+            skipped = 1;
+            continue;
+        }
+        if (lx->in_exec && c == '*' && p + 1 < n && b[p + 1] == '/') {
+            lx->in_exec = 0;
+            lx->pos = p + 2;
+            skipped = 1;
+            continue;
+        }
+        break;
+    }
+    return skipped;
+}
+
+static size_t lex_ident_end(const struct lex *lx, size_t p)
+{
+    while (p < lx->len && lex_is_ident_char((unsigned char)lx->buf[p]))
+        p++;
+    return p;
+}
+
+int lex_next(struct lex *lx, struct lex_token *tok)
+{
+    if (lx->failed)
+        return lex_fail(lx, tok, (enum lex_err)lx->err, lx->err_off);
+
+    int sk = lex_skip(lx, tok);
+    if (sk < 0)
+        return -1;
+
+    const char *b = lx->buf;
+    size_t n = lx->len;
+    size_t p = lx->pos;
+
+    tok->off = (uint32_t)p;
+    tok->flags = (uint8_t)((sk ? LEX_F_SPACE : 0) | (lx->in_exec ? LEX_F_EXEC : 0));
+    tok->op = 0;
+
+    if (p >= n) {
+        if (lx->in_exec)
+            return lex_fail(lx, tok, LEX_ERR_COMMENT, lx->exec_off);
+        tok->type = LEX_END;
+        tok->len = 0;
+        lx->prev_type = LEX_END;
+        return 0;
+    }
+
+    unsigned char c = (unsigned char)b[p];
+    unsigned char c1 = p + 1 < n ? (unsigned char)b[p + 1] : 0;
+    size_t e;
+    enum lex_type type;
+
+    if (c == '\0')
+        return lex_fail(lx, tok, LEX_ERR_NUL, p);
+
+    /* A word right after a qualifying dot is an identifier even when it
+     * starts with a digit (t.1e5 is column "1e5" of t). */
+    if (lx->prev_type == LEX_OP && lx->prev_op == '.' && !(tok->flags & LEX_F_SPACE) &&
+        lex_is_ident_char(c)) {
+        e = lex_ident_end(lx, p);
+        type = LEX_IDENT;
+        goto done;
+    }
+
+    if ((c == 'x' || c == 'X' || c == 'b' || c == 'B') && c1 == '\'') {
+        int hex = (c == 'x' || c == 'X');
+        size_t q = p + 2;
+        while (q < n && b[q] != '\'') {
+            unsigned char d = (unsigned char)b[q];
+            if (hex ? !lex_is_hex(d) : (d != '0' && d != '1'))
+                return lex_fail(lx, tok, LEX_ERR_HEX, p);
+            q++;
+        }
+        if (q >= n)
+            return lex_fail(lx, tok, LEX_ERR_STRING, p);
+        if (hex && (q - (p + 2)) % 2)
+            return lex_fail(lx, tok, LEX_ERR_HEX, p);
+        e = q + 1;
+        type = hex ? LEX_HEX : LEX_BIT;
+        goto done;
+    }
+    if ((c == 'n' || c == 'N') && c1 == '\'') {
+        e = lex_scan_quoted(lx, p + 1, '\'');
+        if (!e)
+            return lex_fail(lx, tok, LEX_ERR_STRING, p);
+        tok->flags |= LEX_F_NATIONAL;
+        type = LEX_STRING;
+        goto done;
+    }
+    if (lex_is_digit(c) || (c == '.' && lex_is_digit(c1) &&
+                            lx->prev_type != LEX_IDENT && lx->prev_type != LEX_QIDENT)) {
+        size_t q = p;
+        if (c == '0' && (c1 == 'x' || c1 == 'b')) {
+            int hex = c1 == 'x';
+            q = p + 2;
+            while (q < n && (hex ? lex_is_hex((unsigned char)b[q]) : (b[q] == '0' || b[q] == '1')))
+                q++;
+            if (q > p + 2 && (q == n || !lex_is_ident_char((unsigned char)b[q]))) {
+                e = q;
+                type = hex ? LEX_HEX : LEX_BIT;
+                goto done;
+            }
+            /* 0x, 0xg, 0b2: an identifier, as the server reads it */
+            e = lex_ident_end(lx, p);
+            type = LEX_IDENT;
+            goto done;
+        }
+        q = p;
+        while (q < n && lex_is_digit((unsigned char)b[q]))
+            q++;
+        type = LEX_INTEGER;
+        if (q < n && b[q] == '.') {
+            type = LEX_DECIMAL;
+            q++;
+            while (q < n && lex_is_digit((unsigned char)b[q]))
+                q++;
+        }
+        if (q < n && (b[q] == 'e' || b[q] == 'E')) {
+            size_t r = q + 1;
+            if (r < n && (b[r] == '+' || b[r] == '-'))
+                r++;
+            if (r < n && lex_is_digit((unsigned char)b[r])) {
+                while (r < n && lex_is_digit((unsigned char)b[r]))
+                    r++;
+                q = r;
+                type = LEX_DECIMAL;
+            }
+        }
+        if (type == LEX_INTEGER && q < n && lex_is_ident_char((unsigned char)b[q])) {
+            /* 1abc, 1e, 12e5x: the server reads a word */
+            e = lex_ident_end(lx, p);
+            type = LEX_IDENT;
+            goto done;
+        }
+        if (type == LEX_DECIMAL && c != '.' && q < n && lex_is_ident_char((unsigned char)b[q]) &&
+            memchr(b + p, '.', q - p) == NULL) {
+            e = lex_ident_end(lx, p);     /* 1e5x */
+            type = LEX_IDENT;
+            goto done;
+        }
+        e = q;
+        goto done;
+    }
+    if (lex_is_ident_char(c)) {
+        e = lex_ident_end(lx, p);
+        type = LEX_IDENT;
+        goto done;
+    }
+
+    switch (c) {
+    case '\'':
+    case '"':
+        e = lex_scan_quoted(lx, p, (char)c);
+        if (!e)
+            return lex_fail(lx, tok, LEX_ERR_STRING, p);
+        if (c == '"')
+            tok->flags |= LEX_F_DQUOTE;
+        type = LEX_STRING;
+        goto done;
+    case '`':
+        e = lex_scan_quoted(lx, p, '`');
+        if (!e)
+            return lex_fail(lx, tok, LEX_ERR_IDENT, p);
+        type = LEX_QIDENT;
+        goto done;
+    case '?':
+        e = p + 1;
+        type = LEX_PARAM;
+        goto done;
+    case '@':
+        if (c1 == '@') {
+            size_t q = p + 2;
+            for (int part = 0; part < 2; part++) {
+                if (q < n && b[q] == '`') {
+                    size_t r = lex_scan_quoted(lx, q, '`');
+                    if (!r)
+                        return lex_fail(lx, tok, LEX_ERR_IDENT, q);
+                    q = r;
+                } else {
+                    q = lex_ident_end(lx, q);
+                }
+                if (part == 0 && q + 1 < n && b[q] == '.' &&
+                    (lex_is_ident_char((unsigned char)b[q + 1]) || b[q + 1] == '`'))
+                    q++;
+                else
+                    break;
+            }
+            e = q;
+            type = LEX_SYSVAR;
+            goto done;
+        }
+        if (c1 == '\'' || c1 == '"' || c1 == '`') {
+            e = lex_scan_quoted(lx, p + 1, (char)c1);
+            if (!e)
+                return lex_fail(lx, tok, c1 == '`' ? LEX_ERR_IDENT : LEX_ERR_STRING, p + 1);
+            type = LEX_USERVAR;
+            goto done;
+        }
+        if (p + 1 < n && (lex_is_ident_char(c1) || c1 == '.')) {
+            e = p + 1;
+            while (e < n && (lex_is_ident_char((unsigned char)b[e]) || b[e] == '.'))
+                e++;
+            type = LEX_USERVAR;
+            goto done;
+        }
+        break;
+    case '<':
+        if (c1 == '=' && p + 2 < n && b[p + 2] == '>') {
+            tok->op = LEX_OP_NSEQ;
+            e = p + 3;
+        } else if (c1 == '=') {
+            tok->op = LEX_OP_LE;
+            e = p + 2;
+        } else if (c1 == '>') {
+            tok->op = LEX_OP_NE;
+            e = p + 2;
+        } else if (c1 == '<') {
+            tok->op = LEX_OP_SHL;
+            e = p + 2;
+        } else {
+            break;
+        }
+        type = LEX_OP;
+        goto done;
+    case '>':
+        if (c1 == '=')
+            tok->op = LEX_OP_GE;
+        else if (c1 == '>')
+            tok->op = LEX_OP_SHR;
+        else
+            break;
+        e = p + 2;
+        type = LEX_OP;
+        goto done;
+    case '!':
+        if (c1 != '=')
+            break;
+        tok->op = LEX_OP_NE;
+        e = p + 2;
+        type = LEX_OP;
+        goto done;
+    case ':':
+        if (c1 != '=')
+            break;
+        tok->op = LEX_OP_ASSIGN;
+        e = p + 2;
+        type = LEX_OP;
+        goto done;
+    case '|':
+        if (c1 != '|')
+            break;
+        tok->op = LEX_OP_OROR;
+        e = p + 2;
+        type = LEX_OP;
+        goto done;
+    case '&':
+        if (c1 != '&')
+            break;
+        tok->op = LEX_OP_ANDAND;
+        e = p + 2;
+        type = LEX_OP;
+        goto done;
+    case '-':
+        if (c1 != '>')
+            break;
+        if (p + 2 < n && b[p + 2] == '>') {
+            tok->op = LEX_OP_ARROW2;
+            e = p + 3;
+        } else {
+            tok->op = LEX_OP_ARROW;
+            e = p + 2;
+        }
+        type = LEX_OP;
+        goto done;
+    default:
+        break;
+    }
+    /* any other byte: a one-character operator or punctuation */
+    tok->op = c;
+    e = p + 1;
+    type = LEX_OP;
+
+done:
+    tok->type = (uint8_t)type;
+    tok->len = (uint32_t)(e - p);
+    if (type == LEX_IDENT)
+        tok->op = (uint16_t)lex_keyword(b + p, e - p);
+    lx->pos = e;
+    lx->prev_type = (uint8_t)type;
+    lx->prev_op = tok->op;
+    return 1;
+}
