@@ -8,7 +8,7 @@ sweeps after a module even if this process was SIGKILLed), and is stopped by
 cleanup() / atexit. Readiness is always a polled condition with a deadline,
 never a fixed sleep. A missing prerequisite raises HarnessError naming it.
 
-API (see tests/e2e/README or the docstrings below):
+API (details in the docstrings below):
   MariaDB(name, extra_args=())      .port .socket .server_id .sql() .kill()
                                     .stop() .start() .restart() .log_tail()
   ZooKeeper()                       .hosts .port .cmd() .stop() .start() .kill()
@@ -245,6 +245,9 @@ _components = []    # MariaDB/ZooKeeper/Router objects, for live_logs(); their
 
 # ------------------------------------------------------------------ MariaDB
 
+TEMPLATE_REV = 1
+
+
 def _template_datadir():
     """Initialises ONE datadir (mariadb-install-db, then app database and
     users) per mariadbd version in CACHE_DIR; later calls reuse it."""
@@ -254,7 +257,8 @@ def _template_datadir():
                              text=True).stdout.split()
     vtag = "".join(c if c.isalnum() or c in ".-" else "_" for c in "-".join(version[2:3]))
     os.makedirs(CACHE_DIR, exist_ok=True)
-    final = os.path.join(CACHE_DIR, "datadir-" + (vtag or "unknown"))
+    # Bump TEMPLATE_REV when what the template contains changes.
+    final = os.path.join(CACHE_DIR, "datadir-%s-r%d" % (vtag or "unknown", TEMPLATE_REV))
     if os.path.exists(os.path.join(final, "READY")):
         return final
     with open(os.path.join(CACHE_DIR, "template.lock"), "w") as lockf:
