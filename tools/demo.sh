@@ -43,10 +43,10 @@ port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# wait_until SECONDS WHAT CMD...: polls CMD until it succeeds or the deadline.
+# wait_until SECONDS CMD...: polls CMD until it succeeds or the deadline.
 wait_until() {
-    local secs=$1 what=$2
-    shift 2
+    local secs=$1
+    shift
     local deadline=$((SECONDS + secs))
     until "$@" >/dev/null 2>&1; do
         [ $SECONDS -lt $deadline ] || return 1
@@ -78,7 +78,7 @@ start_shard() {
         --innodb-flush-log-at-trx-commit=1 --innodb-buffer-pool-size=64M \
         --innodb-log-file-size=16M --skip-name-resolve --max-allowed-packet=256M \
         --character-set-server=utf8mb4 </dev/null >>"$dir/error.log" 2>&1 &
-    wait_until 60 "$name" mariadb --no-defaults -uroot -S "$dir/mysqld.sock" -e "SELECT 1" \
+    wait_until 60 mariadb --no-defaults -uroot -S "$dir/mysqld.sock" -e "SELECT 1" \
         || { tail -20 "$dir/error.log"; die "shard $name did not start on port $port"; }
     if [ $fresh = 1 ]; then
         mariadb --no-defaults -uroot -S "$dir/mysqld.sock" <<EOF
@@ -119,7 +119,7 @@ EOF
         </dev/null >>"$dir/zookeeper.log" 2>&1 &
     pid=$!
     echo "$pid" >"$DEMO/zk.pid"
-    wait_until 60 zookeeper zk_ok || { tail -20 "$dir/zookeeper.log"; die "ZooKeeper did not start on port $ZK_PORT"; }
+    wait_until 60 zk_ok || { tail -20 "$dir/zookeeper.log"; die "ZooKeeper did not start on port $ZK_PORT"; }
     say "zookeeper on 127.0.0.1:$ZK_PORT (pid $pid)"
 }
 
@@ -158,7 +158,7 @@ EOF
         </dev/null >>"$dir/shardwire.log" 2>&1 &
     pid=$!
     echo "$pid" >"$DEMO/router.pid"
-    wait_until 30 router mariadb --no-defaults -h127.0.0.1 -P"$ROUTER_PORT" -uapp -p"$APP_PW" \
+    wait_until 30 mariadb --no-defaults -h127.0.0.1 -P"$ROUTER_PORT" -uapp -p"$APP_PW" \
         --connect-timeout=2 app -e "SELECT 1" \
         || { tail -30 "$dir/shardwire.log"; die "router did not accept connections on port $ROUTER_PORT"; }
     say "router on 127.0.0.1:$ROUTER_PORT (pid $pid)"
