@@ -1,0 +1,366 @@
+"""
+tests/e2e/test_shardctl.py - shardctl against a real standalone ZooKeeper:
+init/status/add-shard/set-master/routers/dump-map/explain, the ZooKeeper
+layout as zkCli shows it, compare-and-set conflicts between two processes,
+invalid data in ZooKeeper, and the errors and exit codes for an
+unreachable ZooKeeper or a missing cluster (docs/shardctl.md).
+
+Each test works under its own --root, so tests do not depend on each other.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import cluster
+
+zk = None
+
+EXIT_OK, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_CONFLICT, EXIT_INVALID, EXIT_FAILED, EXIT_EXISTS = \
+    0, 1, 2, 3, 4, 5, 6
+
+
+def setup_module():
+    global zk
+    zk = cluster.ZooKeeper()
+
+
+def teardown_module():
+    zk.stop()
+
+
+def shardctl_bin():
+    path = cluster.shardctl_path()
+    cluster._check_built(path)
+    if not os.access(path, os.X_OK):
+        raise cluster.HarnessError("shardctl binary %s not found (build it, or set "
+                                   "SW_SHARDCTL / SW_BUILD_DIR)" % path)
+    return path
+
+
+def run(*args, root=None, hosts=None, env=None, timeout=30):
+    """shardctl --zk <hosts> --root <root> ARGS -> CompletedProcess (text)."""
+    argv = [shardctl_bin(), "--zk", hosts or zk.hosts]
+    if root:
+        argv += ["--root", root]
+    e = dict(os.environ)
+    e.pop("SHARDWIRE_ZK", None)
+    e.update(env or {})
+    return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=timeout,
+                          env=e)
+
+
+def ok(*args, **kw):
+    r = run(*args, **kw)
+    assert r.returncode == 0, "shardctl %s: rc=%d\nstdout: %s\nstderr: %s" % (
+        " ".join(args), r.returncode, r.stdout, r.stderr)
+    return r
+
+
+def status(root):
+    return json.loads(ok("--json", "status", root=root).stdout)
+
+
+def zkcli_get(path):
+    """The node's data as ZooKeeper's own Java CLI prints it."""
+    argv = [cluster.JAVA, "-cp", ":".join(cluster.ZK_JARS + ["/usr/share/java/*"]),
+            "org.apache.zookeeper.ZooKeeperMain", "-server", zk.hosts, "get", path]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    # after the connection banner ("WatchedEvent state:SyncConnected ...")
+    i = max(i for i, l in enumerate(lines) if l.startswith("WatchedEvent"))
+    return "\n".join(lines[i + 1:]).strip()
+
+
+def zkcli_set(path, data):
+    argv = [cluster.JAVA, "-cp", ":".join(cluster.ZK_JARS + ["/usr/share/java/*"]),
+            "org.apache.zookeeper.ZooKeeperMain", "-server", zk.hosts, "set", path, data]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def init2(root, *extra):
+    return ok("init", "--shard", "s0=127.0.0.1:13306,standby=127.0.0.1:13307",
+              "--shard", "s1=127.0.0.1:13316", *extra, root=root)
+
+
+# ------------------------------------------------------------------ tests
+
+def test_unreachable_zookeeper():
+    port = cluster.free_port()      # nothing listens there
+    t0 = time.monotonic()
+    r = run("--timeout", "1", "status", hosts="127.0.0.1:%d" % port)
+    took = time.monotonic() - t0
+    assert r.returncode == EXIT_UNREACHABLE, (r.returncode, r.stderr)
+    assert "cannot reach ZooKeeper at 127.0.0.1:%d within 1000 ms" % port in r.stderr, r.stderr
+    assert r.stdout == ""
+    assert took < 5, "the --timeout deadline was not kept: %.1fs" % took
+    # every ZooKeeper verb reports it the same way
+    for args in (["routers"], ["dump-map"], ["set-master", "s0", "h:1"],
+                 ["init", "--shard", "s0=h:1"], ["explain", "SELECT 1"]):
+        r = run("--timeout", "0.5", *args, hosts="127.0.0.1:%d" % port)
+        assert r.returncode == EXIT_UNREACHABLE, (args, r.returncode, r.stderr)
+        assert "cannot reach ZooKeeper" in r.stderr, (args, r.stderr)
+
+
+def test_missing_cluster():
+    for args in (["status"], ["dump-map"], ["set-master", "s0", "127.0.0.1:1"],
+                 ["add-shard", "s9", "127.0.0.1:1"]):
+        r = run(*args, root="/sw-missing")
+        assert r.returncode == EXIT_UNREACHABLE, (args, r.returncode, r.stderr)
+        assert "no cluster at /sw-missing" in r.stderr and "shardctl init" in r.stderr, r.stderr
+    # routers works before init (routers may register first): empty list
+    r = ok("--json", "routers", root="/sw-missing")
+    assert json.loads(r.stdout)["routers"] == []
+
+
+def test_init_and_status():
+    root = "/sw-init"
+    r = init2(root, "--vbuckets", "256")
+    assert "map version 1, 256 vbuckets" in r.stdout, r.stdout
+    st = status(root)
+    assert st["version"] == 1 and st["vbuckets"] == 256, st
+    assert st["key_columns"] == ["userid"] and st["key_type"] == "int", st
+    assert [(s["name"], s["master"], s["standbys"], s["vbuckets"]) for s in st["shards"]] == [
+        ("s0", "127.0.0.1:13306", ["127.0.0.1:13307"], 128),
+        ("s1", "127.0.0.1:13316", [], 128)], st
+    assert st["routers"] == []
+
+    human = ok("status", root=root).stdout
+    assert "map version 1, 256 vbuckets, key userid (int)" in human, human
+    rows = [l.split() for l in human.splitlines() if l.startswith("s")]
+    assert rows == [["s0", "128", "127.0.0.1:13306", "127.0.0.1:13307"],
+                    ["s1", "128", "127.0.0.1:13316", "-"]], human
+    assert "no live routers" in human
+
+    # a second init never overwrites
+    r = run("init", "--shard", "x=127.0.0.1:1", root=root)
+    assert r.returncode == EXIT_EXISTS, (r.returncode, r.stderr)
+    assert "a cluster already exists at /sw-init" in r.stderr
+    assert status(root)["shards"][0]["name"] == "s0"
+
+
+def test_init_options_and_refusals():
+    root = "/sw-init-opts"
+    ok("init", "--vbuckets", "7", "--key-columns", "userid,user_id", "--key-type", "string",
+       "--shard", "a=127.0.0.1:1", "--shard", "b=127.0.0.1:2", "--shard", "c=127.0.0.1:3",
+       root=root)
+    st = status(root)
+    assert st["key_columns"] == ["userid", "user_id"] and st["key_type"] == "string", st
+    assert sorted(s["vbuckets"] for s in st["shards"]) == [2, 2, 3], st
+
+    cases = [
+        (["init"], EXIT_USAGE, "at least one --shard"),
+        (["init", "--shard", "s0"], EXIT_USAGE, "expected NAME=HOST:PORT"),
+        (["init", "--shard", "s0=127.0.0.1:70000"], EXIT_USAGE, "port 70000 out of range"),
+        (["init", "--shard", "s0=h:1,weight=2"], EXIT_USAGE, "unknown part 'weight=2'"),
+        (["init", "--shard", "s0=h:1", "--shard", "s1=h:1"], EXIT_INVALID,
+         "h:1 is already used by shard 's0'"),
+        (["init", "--shard", "s0=h:1", "--shard", "s0=h:2"], EXIT_INVALID, "defined twice"),
+        (["init", "--shard", "a/b=h:1"], EXIT_INVALID, "bad character"),
+        (["init", "--vbuckets", "2000000", "--shard", "s0=h:1"], EXIT_INVALID, "out of range"),
+        (["init", "--key-type", "float", "--shard", "s0=h:1"], EXIT_USAGE, "int or string"),
+    ]
+    for args, code, msg in cases:
+        r = run(*args, root="/sw-refused")
+        assert r.returncode == code and msg in r.stderr, (args, r.returncode, r.stderr)
+    # nothing was created by the refusals
+    assert run("status", root="/sw-refused").returncode == EXIT_UNREACHABLE
+
+
+def test_zookeeper_layout_readable_with_zkcli():
+    root = "/sw-layout"
+    init2(root, "--vbuckets", "16")
+    assert zkcli_get(root + "/version") == "1"
+    assert zkcli_get(root + "/settings") == "vbuckets 16\nkey_columns userid\nkey_type int"
+    assert zkcli_get(root + "/vbmap") == "vb 0-7 s0\nvb 8-15 s1"
+    assert zkcli_get(root + "/shards/s0") == "master=127.0.0.1:13306 standby=127.0.0.1:13307"
+    assert zkcli_get(root + "/shards/s1") == "master=127.0.0.1:13316"
+    ok("set-master", "s1", "127.0.0.1:13399", root=root)
+    assert zkcli_get(root + "/version") == "2"
+    assert zkcli_get(root + "/shards/s1") == "master=127.0.0.1:13399"
+
+
+def test_dump_map_is_a_map_file():
+    root = "/sw-dump"
+    init2(root, "--vbuckets", "64")
+    text = ok("dump-map", root=root).stdout
+    assert text == ("version 1\nvbuckets 64\nkey_columns userid\nkey_type int\n"
+                    "shard s0 master=127.0.0.1:13306 standby=127.0.0.1:13307\n"
+                    "shard s1 master=127.0.0.1:13316\nvb 0-31 s0\nvb 32-63 s1\n"), text
+    path = os.path.join(cluster.tmp_root(), "dumped.map")
+    with open(path, "w") as f:
+        f.write(text)
+    # the file loads back (no ZooKeeper needed) to the same text
+    r = subprocess.run([shardctl_bin(), "dump-map", "--map", path], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == text, (r.returncode, r.stderr)
+
+
+def test_add_shard():
+    root = "/sw-add"
+    init2(root)
+    r = ok("add-shard", "s2", "127.0.0.1:13326", "--standby", "127.0.0.1:13327", root=root)
+    assert "added shard s2" in r.stdout and "map version 2" in r.stdout, r.stdout
+    st = status(root)
+    assert st["version"] == 2
+    assert [(s["name"], s["vbuckets"]) for s in st["shards"]] == [
+        ("s0", 512), ("s1", 512), ("s2", 0)], st
+    assert st["shards"][2]["standbys"] == ["127.0.0.1:13327"]
+    assert zkcli_get(root + "/shards/s2") == "master=127.0.0.1:13326 standby=127.0.0.1:13327"
+
+    for args, code, msg in [
+        (["add-shard", "s2", "127.0.0.1:14000"], EXIT_INVALID, "'s2' defined twice"),
+        (["add-shard", "s3", "127.0.0.1:13316"], EXIT_INVALID,
+         "127.0.0.1:13316 is already used by shard 's1'"),
+        (["add-shard", "s3"], EXIT_USAGE, "usage: add-shard"),
+        (["add-shard", "s3", "nohostport"], EXIT_USAGE, "expected HOST:PORT"),
+        (["add-shard", "bad/name", "127.0.0.1:1"], EXIT_USAGE, "bad character"),
+    ]:
+        r = run(*args, root=root)
+        assert r.returncode == code and msg in r.stderr, (args, r.returncode, r.stderr)
+    assert status(root)["version"] == 2     # refusals changed nothing
+
+
+def test_set_master():
+    root = "/sw-setmaster"
+    init2(root)
+    # promoting the standby: it leaves the standby list
+    r = ok("set-master", "s0", "127.0.0.1:13307", root=root)
+    assert r.stdout.strip() == "s0: master 127.0.0.1:13306 -> 127.0.0.1:13307; map version 2"
+    st = status(root)
+    assert st["shards"][0]["master"] == "127.0.0.1:13307" and st["shards"][0]["standbys"] == []
+    assert st["version"] == 2
+    # the same master again: nothing written
+    r = ok("set-master", "s0", "127.0.0.1:13307", root=root)
+    assert "already" in r.stdout and status(root)["version"] == 2
+    # vbuckets never move on a master change
+    assert [s["vbuckets"] for s in status(root)["shards"]] == [512, 512]
+
+    for args, code, msg in [
+        (["set-master", "s9", "127.0.0.1:1"], EXIT_INVALID, "no shard named 's9'"),
+        (["set-master", "s0", "127.0.0.1:13316"], EXIT_INVALID, "already used by shard 's1'"),
+        (["set-master", "s0", "127.0.0.1:0"], EXIT_USAGE, "port 0 out of range"),
+        (["set-master", "s0"], EXIT_USAGE, "usage: set-master"),
+        (["set-master", "--expect-version", "1", "s0", "127.0.0.1:1"], EXIT_CONFLICT,
+         "the map is at version 2, not 1"),
+    ]:
+        r = run(*args, root=root)
+        assert r.returncode == code and msg in r.stderr, (args, r.returncode, r.stderr)
+    assert status(root)["version"] == 2
+
+
+def _race(root, args_a, args_b, env=None):
+    """Starts two shardctl processes at once; returns their results."""
+    procs = []
+    for args in (args_a, args_b):
+        e = dict(os.environ)
+        e.pop("SHARDWIRE_ZK", None)
+        e.update(env or {})
+        procs.append(subprocess.Popen([shardctl_bin(), "--zk", zk.hosts, "--root", root] + args,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=e))
+    out = []
+    for p in procs:
+        so, se = p.communicate(timeout=60)
+        out.append((p.returncode, so, se))
+    return out
+
+
+def test_concurrent_set_master_cas_race():
+    """Both processes read version 1 (the pause holds each between its read
+    and its write), so both writes carry the same expected version: the
+    ZooKeeper multi lets exactly one through."""
+    root = "/sw-race"
+    init2(root)
+    res = _race(root, ["set-master", "s1", "127.0.0.1:20001"],
+                ["set-master", "s1", "127.0.0.1:20002"],
+                env={"SHARDCTL_TEST_PAUSE_MS": "1500"})
+    codes = sorted(r[0] for r in res)
+    assert codes == [EXIT_OK, EXIT_CONFLICT], res
+    winner = [r for r in res if r[0] == EXIT_OK][0]
+    loser = [r for r in res if r[0] == EXIT_CONFLICT][0]
+    assert "conflict" in loser[2] and "no longer current" in loser[2], loser
+    assert loser[1] == ""
+    st = status(root)
+    assert st["version"] == 2, st
+    # the map holds the winner's change, not a mix
+    assert st["shards"][1]["master"] in winner[1], (st, winner)
+
+
+def test_concurrent_set_master_expect_version():
+    """Two operators who both looked at version 1: one wins, one conflicts,
+    whatever the interleaving."""
+    root = "/sw-race2"
+    init2(root)
+    res = _race(root, ["set-master", "--expect-version", "1", "s0", "127.0.0.1:21001"],
+                ["set-master", "--expect-version", "1", "s0", "127.0.0.1:21002"])
+    assert sorted(r[0] for r in res) == [EXIT_OK, EXIT_CONFLICT], res
+    assert status(root)["version"] == 2
+
+
+def test_invalid_map_in_zookeeper():
+    root = "/sw-broken"
+    init2(root, "--vbuckets", "16")
+    zkcli_set(root + "/vbmap", "vb 0-7 s0\nvb 8-15 s7")
+    r = run("status", root=root)
+    assert r.returncode == EXIT_INVALID, (r.returncode, r.stderr)
+    assert "map version 1 at /sw-broken: vbmap: line 2: vb 8-15: unknown shard 's7'" in r.stderr
+    # a change cannot be built on a broken map either
+    r = run("set-master", "s0", "127.0.0.1:1", root=root)
+    assert r.returncode == EXIT_INVALID, (r.returncode, r.stderr)
+    zkcli_set(root + "/version", "seven")
+    r = run("status", root=root)
+    assert r.returncode == EXIT_INVALID and "is not a map version" in r.stderr, r.stderr
+
+
+def test_explain_with_zookeeper_map():
+    root = "/sw-explain"
+    init2(root)
+    stmts = ["SELECT * FROM accounts WHERE userid = 42", "BEGIN", "SELECT * FROM accounts"]
+    r = ok("--json", "explain", *stmts, root=root)
+    res = [json.loads(l) for l in r.stdout.splitlines()]
+    assert res[0]["decision"] == "route" and res[0]["key"] == "42", res[0]
+    assert res[0]["vbucket"] == 401 and res[0]["shard"] == "s0", res[0]   # docs vector
+    assert res[0]["map_version"] == 1
+    assert res[1]["decision"] == "session"
+    assert res[2]["decision"] == "reject" and res[2]["errno"] > 0
+    human = ok("explain", stmts[0], root=root).stdout
+    assert human == "route userid=42 vbucket=401 shard=s0\n", human
+    # after a master change explain shows the new master
+    ok("set-master", "s0", "127.0.0.1:13307", root=root)
+    res = json.loads(ok("--json", "explain", stmts[0], root=root).stdout)
+    assert res["master"] == "127.0.0.1:13307" and res["map_version"] == 2, res
+
+
+def test_explain_with_map_file_needs_no_zookeeper():
+    path = os.path.join(cluster.tmp_root(), "explain.map")
+    with open(path, "w") as f:
+        f.write(cluster.map_text([("a", "127.0.0.1:1"), ("b", "127.0.0.1:2")]))
+    # --zk points nowhere: --map wins and nothing connects
+    r = run("explain", "--map", path, "SELECT * FROM accounts WHERE userid = 1",
+            "SELECT * FROM accounts WHERE userid = 42", hosts="127.0.0.1:1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("route userid=1 vbucket=344 shard=a\n"
+                        "route userid=42 vbucket=401 shard=a\n"), r.stdout
+    bad = os.path.join(cluster.tmp_root(), "bad.map")
+    with open(bad, "w") as f:
+        f.write("shard a master=127.0.0.1:1\nvb 0-1000 a\n")
+    r = run("explain", "--map", bad, "SELECT 1")
+    assert r.returncode == EXIT_INVALID
+    assert "bad.map: vbucket 1001 is not assigned to any shard" in r.stderr, r.stderr
+
+
+def test_usage_errors():
+    for args, msg in [([], "usage:"), (["frobnicate"], "unknown verb 'frobnicate'"),
+                      (["--timeout", "soon", "status"], "--timeout 'soon'"),
+                      (["--root", "relative", "status"], "must be absolute"),
+                      (["--root", "/a//b", "status"], "empty"),
+                      (["status", "extra"], "takes no operands")]:
+        r = run(*args)
+        assert r.returncode == EXIT_USAGE and msg in r.stderr, (args, r.returncode, r.stderr)
+    r = run("--help")
+    assert r.returncode == 0 and "exit codes" in r.stdout
