@@ -179,3 +179,108 @@ int handshake_parse_hash(const char *text, uint8_t stage2[HANDSHAKE_SHA1_LEN])
     }
     return 0;
 }
+
+int handshake_parse_greeting(const uint8_t *p, size_t len, struct handshake_server_greeting *g)
+{
+    struct packet_reader rd;
+    uint8_t proto, auth_len, filler;
+    uint16_t lo, hi;
+    size_t off, n;
+
+    memset(g, 0, sizeof(*g));
+    packet_reader_init(&rd, p, len);
+    if (packet_get_u8(&rd, &proto) < 0 || proto != 10)
+        return -1;
+    if (packet_get_cstr(&rd, &g->version_off, &g->version_len) < 0)
+        return -1;
+    packet_get_u32(&rd, &g->connection_id);
+    if (packet_get_bytes(&rd, 8, &off) < 0)
+        return -1;
+    memcpy(g->scramble, p + off, 8);
+    packet_get_u8(&rd, &filler);
+    packet_get_u16(&rd, &lo);
+    packet_get_u8(&rd, &g->charset);
+    packet_get_u16(&rd, &g->status);
+    packet_get_u16(&rd, &hi);
+    packet_get_u8(&rd, &auth_len);
+    packet_get_bytes(&rd, 10, NULL);
+    if (rd.bad)
+        return -1;
+    g->capabilities = (uint32_t)lo | ((uint32_t)hi << 16);
+    if (!(g->capabilities & WIRE_CAP_SECURE_CONNECTION) || auth_len < 21)
+        return -1;
+    /* The rest of the scramble: max(13, auth_len - 8) bytes, NUL-terminated. */
+    n = (size_t)auth_len - 8;
+    if (n < 13)
+        n = 13;
+    if (packet_get_bytes(&rd, n, &off) < 0)
+        return -1;
+    memcpy(g->scramble + 8, p + off, HANDSHAKE_SCRAMBLE_LEN - 8);
+    if ((g->capabilities & WIRE_CAP_PLUGIN_AUTH) && packet_remaining(&rd) > 0) {
+        if (packet_get_cstr(&rd, &g->plugin_off, &g->plugin_len) < 0) {
+            g->plugin_off = rd.pos;
+            g->plugin_len = packet_remaining(&rd);
+        }
+    }
+    return 0;
+}
+
+int handshake_write_client_response(uint8_t *out, size_t cap, uint32_t capabilities,
+                                    uint8_t charset, const char *user, const char *password,
+                                    const uint8_t scramble[HANDSHAKE_SCRAMBLE_LEN],
+                                    const char *db)
+{
+    size_t ulen = strlen(user), dlen = db ? strlen(db) : 0;
+    size_t need = 32 + ulen + 1 + 1 + HANDSHAKE_SHA1_LEN + dlen + 1 +
+                  sizeof(HANDSHAKE_NATIVE_PLUGIN);
+    uint8_t *q = out;
+
+    if (need > cap)
+        return -1;
+    if (db)
+        capabilities |= WIRE_CAP_CONNECT_WITH_DB;
+    else
+        capabilities &= ~WIRE_CAP_CONNECT_WITH_DB;
+    capabilities |= WIRE_CAP_PROTOCOL_41 | WIRE_CAP_SECURE_CONNECTION | WIRE_CAP_PLUGIN_AUTH;
+    capabilities &= ~WIRE_CAP_PLUGIN_AUTH_LENENC;
+    packet_put_u32(q, capabilities);
+    packet_put_u32(q + 4, 1u << 30);
+    q[8] = charset;
+    memset(q + 9, 0, 23);
+    q += 32;
+    memcpy(q, user, ulen + 1);
+    q += ulen + 1;
+    if (password && *password) {
+        *q++ = HANDSHAKE_SHA1_LEN;
+        handshake_native_token(scramble, password, q);
+        q += HANDSHAKE_SHA1_LEN;
+    } else {
+        *q++ = 0;
+    }
+    if (db) {
+        memcpy(q, db, dlen + 1);
+        q += dlen + 1;
+    }
+    memcpy(q, HANDSHAKE_NATIVE_PLUGIN, sizeof(HANDSHAKE_NATIVE_PLUGIN));
+    q += sizeof(HANDSHAKE_NATIVE_PLUGIN);
+    return (int)(q - out);
+}
+
+int handshake_parse_auth_switch(const uint8_t *p, size_t len, size_t *plugin_off,
+                                size_t *plugin_len, size_t *data_off, size_t *data_len)
+{
+    struct packet_reader rd;
+    uint8_t hdr;
+
+    packet_reader_init(&rd, p, len);
+    if (packet_get_u8(&rd, &hdr) < 0 || hdr != WIRE_HDR_EOF)
+        return -1;
+    if (packet_get_cstr(&rd, plugin_off, plugin_len) < 0)
+        return -1;
+    *data_off = rd.pos;
+    *data_len = packet_remaining(&rd);
+    /* The data usually ends with a NUL that is not part of it. */
+    if (*data_len > 0 && p[*data_off + *data_len - 1] == 0)
+        (*data_len)--;
+    return 0;
+}

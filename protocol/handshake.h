@@ -66,4 +66,35 @@ void handshake_native_token(const uint8_t scramble[HANDSHAKE_SCRAMBLE_LEN],
 /* Parses "*<40 hex>" (MySQL's PASSWORD() text) into <stage2>. Returns 0 or -1. */
 int handshake_parse_hash(const char *text, uint8_t stage2[HANDSHAKE_SHA1_LEN]);
 
+/* ---- the client side, for the router's own backend connections ---- */
+
+/* What a server's HandshakeV10 said. Offsets index the payload. */
+struct handshake_server_greeting {
+    uint32_t connection_id;
+    uint32_t capabilities;          /* the low and high 16 bits */
+    uint8_t  charset;
+    uint16_t status;
+    uint8_t  scramble[HANDSHAKE_SCRAMBLE_LEN];
+    size_t   version_off, version_len;
+    size_t   plugin_off, plugin_len;
+};
+
+/* Parses a server greeting. Returns 0, or -1 if it is malformed, not
+ * protocol 10, or offers fewer than 20 scramble bytes (pre-4.1 servers). */
+int handshake_parse_greeting(const uint8_t *p, size_t len, struct handshake_server_greeting *g);
+
+/* Writes a HandshakeResponse41 payload logging in <user> with the
+ * mysql_native_password token for <password> and <scramble>, asking for
+ * <capabilities>, charset <charset> and database <db> (may be NULL).
+ * Returns the length, or -1 if <cap> is too small. */
+int handshake_write_client_response(uint8_t *out, size_t cap, uint32_t capabilities,
+                                    uint8_t charset, const char *user, const char *password,
+                                    const uint8_t scramble[HANDSHAKE_SCRAMBLE_LEN],
+                                    const char *db);
+
+/* Parses an AuthSwitchRequest (0xfe, plugin name, data). Returns 0 with the
+ * plugin name and its data located in <p>, or -1. */
+int handshake_parse_auth_switch(const uint8_t *p, size_t len, size_t *plugin_off,
+                                size_t *plugin_len, size_t *data_off, size_t *data_len);
+
 #endif

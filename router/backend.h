@@ -1,10 +1,15 @@
 /*
  * router/backend.h - one connection to a shard's master.
  *
- * Opened with MariaDB Connector/C through its non-blocking _start/_cont
- * calls (so authentication plugins, charsets and the handshake are the
- * library's), then driven as raw packets through a bufferevent on the same
- * socket: after connect no mysql_* call touches it until mysql_close().
+ * The router logs in itself (HandshakeV10 / HandshakeResponse41 with
+ * mysql_native_password, protocol/handshake.c) so that it decides the
+ * capabilities exactly: the classic MySQL set (CLIENT_MYSQL on, so MariaDB
+ * enables none of its extended-metadata capabilities), no DEPRECATE_EOF, no
+ * SESSION_TRACK. Every client can then be sent the backend's replies byte
+ * for byte. MariaDB Connector/C cannot be used for this: it always asks a
+ * MariaDB server for extended column metadata and metadata caching, which
+ * change result-set packets that clients did not negotiate.
+ *
  * A backend belongs to one worker; its owner is a pool (idle) or a session
  * (busy).
  */
@@ -19,13 +24,19 @@ struct event;
 struct pool;
 struct session;
 struct worker;
-typedef struct st_mysql MYSQL;
 
 enum backend_state {
-    BACKEND_CONNECTING,
+    BACKEND_CONNECTING,  /* TCP connect and login in progress */
     BACKEND_IDLE,        /* in its pool's idle list */
     BACKEND_BUSY,        /* attached to a session */
     BACKEND_BROKEN,      /* to be closed */
+};
+
+enum backend_login {
+    BACKEND_LOGIN_GREETING,  /* waiting for the server's HandshakeV10 */
+    BACKEND_LOGIN_RESULT,    /* response sent; waiting for OK / ERR / switch */
+    BACKEND_LOGIN_SWITCHED,  /* auth switch answered; waiting for OK / ERR */
+    BACKEND_LOGIN_DONE,
 };
 
 struct backend {
@@ -33,12 +44,12 @@ struct backend {
     struct pool        *pool;
     uint64_t            generation;   /* the pool generation it was opened in */
     enum backend_state  state;
-    MYSQL              *my;
-    int                 fd;
-    struct event       *conn_ev;      /* while connecting */
-    struct bufferevent *bev;          /* after connecting */
+    enum backend_login  login;
+    struct bufferevent *bev;
+    struct event       *timer;        /* login deadline */
     struct session     *owner;        /* when BUSY */
-    bool                connect_failed;
+    uint32_t            server_caps;
+    uint32_t            thread_id;    /* the server's connection id */
     uint64_t            state_sig;    /* session state applied (see session.c) */
     uint64_t            created_ms;
     uint64_t            idle_since_ms;
@@ -46,8 +57,9 @@ struct backend {
 };
 
 /* Starts connecting a backend for <pool> (to its current endpoint). The pool
- * hears the outcome through pool_connected()/pool_connect_failed(). Returns
- * the backend, or NULL when it could not even start (the error is logged). */
+ * hears the outcome through pool_connected()/pool_connect_failed(), always
+ * from the event loop, never from inside this call. Returns the backend, or
+ * NULL when it could not even start (out of memory). */
 struct backend *backend_connect(struct pool *pool);
 
 /* Closes and frees <be> (NULL does nothing). */

@@ -46,6 +46,7 @@ static void set_defaults(struct config *c)
     c->pool_wait_timeout_ms = 5000;
     c->query_timeout_ms = 0;
     c->shutdown_timeout_ms = 10000;
+    c->zk_start_timeout_ms = 5000;
     snprintf(c->log_level, sizeof(c->log_level), "info");
 }
 
@@ -197,6 +198,7 @@ static const struct uint_key uint_keys[] = {
     UKEY(pool_wait_timeout_ms, 3600000),
     UKEY(query_timeout_ms, 86400000),
     UKEY(shutdown_timeout_ms, 3600000),
+    UKEY(zk_start_timeout_ms, 3600000),
 };
 
 struct str_key {
@@ -207,7 +209,7 @@ struct str_key {
 #define SKEY(field) { #field, offsetof(struct config, field) }
 
 static const struct str_key str_keys[] = {
-    SKEY(map_file), SKEY(zookeeper), SKEY(zk_root), SKEY(map_cache), SKEY(backend_user),
+    SKEY(map_file), SKEY(zookeeper), SKEY(zk_root), SKEY(map_cache), SKEY(router_id), SKEY(backend_user),
     SKEY(backend_password), SKEY(server_version), SKEY(log_file),
 };
 
@@ -422,6 +424,7 @@ void config_free(struct config *c)
     free(c->zookeeper);
     free(c->zk_root);
     free(c->map_cache);
+    free(c->router_id);
     free(c->backend_user);
     free(c->backend_password);
     free(c->server_version);

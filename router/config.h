@@ -43,6 +43,8 @@ struct config {
     char     *zookeeper;               /* ... or ZooKeeper hosts "h:p,h:p" */
     char     *zk_root;
     char     *map_cache;
+    char     *router_id;               /* registration name; default host-port */
+    unsigned  zk_start_timeout_ms;     /* wait for ZooKeeper's map at start */
 
     char     *backend_user;
     char     *backend_password;

@@ -6,7 +6,6 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
-#include <mysql.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 
 #include "router/config.h"
 #include "router/log.h"
+#include "router/mapwatch.h"
 #include "router/worker.h"
 #include "shardmap/mapcache.h"
 #include "shardmap/smap.h"
@@ -38,44 +38,31 @@ static void usage(FILE *f)
 
 struct daemon_state {
     struct router      router;
+    struct mapwatch   *mw;
     struct event_base *base;
     bool               stopping;
 };
 
-/* Loads the map named by the config. Returns a map or NULL with <*errp>. */
-static struct smap *load_map(const struct config *cfg, char **errp)
-{
-    if (cfg->map_file)
-        return mapcache_load(cfg->map_file, errp);
-    *errp = strdup("ZooKeeper map source is not wired in yet; use map_file");
-    return NULL;
-}
-
-/* The map's cluster settings decide the shard key; the config's value is
- * the default for maps that do not say. */
-static int merge_key_config(struct config *cfg, const struct smap *m, char **errp)
+/* The first map's cluster settings decide the shard key; the config's value
+ * is the default for maps that do not say. */
+static void merge_key_config(struct config *cfg, const struct smap *m)
 {
     const struct analyze_config *k = smap_key_config(m);
 
-    (void)errp;
     if (!k || k->n_key_columns == 0)
-        return 0;
+        return;
     memcpy(cfg->analyze.key_columns, k->key_columns, sizeof(k->key_columns));
     cfg->analyze.n_key_columns = k->n_key_columns;
     cfg->analyze.key_type = k->key_type;
-    return 0;
 }
 
-static void publish_map(struct router *r, struct smap *m)
+static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-    pthread_mutex_lock(&r->map_lock);
-    smap_unref(r->map);
-    r->map = m;
-    pthread_mutex_unlock(&r->map_lock);
-    for (unsigned i = 0; i < r->n_workers; i++)
-        worker_set_map(r->workers[i], smap_ref(m));
-    log_info("map: in use version=%llu shards=%u vbuckets=%u",
-             (unsigned long long)smap_version(m), smap_n_shards(m), smap_n_vbuckets(m));
+    struct daemon_state *d = arg;
+
+    (void)fd;
+    (void)what;
+    mapwatch_tick(d->mw);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -85,19 +72,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
     (void)what;
     if (sig == SIGHUP) {
-        char *err = NULL;
-        struct smap *m;
-
-        if (!r->cfg->map_file)
-            return;
-        m = load_map(r->cfg, &err);
-        if (!m) {
-            log_error("map: reload failed, keeping version=%llu: %s",
-                      (unsigned long long)smap_version(r->map), err);
-            free(err);
-            return;
-        }
-        publish_map(r, m);
+        mapwatch_reload(d->mw);
         return;
     }
     if (d->stopping) {
@@ -134,7 +109,8 @@ int main(int argc, char **argv)
     bool check_only = false;
     struct daemon_state d;
     struct router *r = &d.router;
-    struct event *sigs[3];
+    struct event *sigs[3], *tick;
+    static const struct timeval one_second = { 1, 0 };
     static const int signos[3] = { SIGTERM, SIGINT, SIGHUP };
     struct smap *m;
     char *err = NULL;
@@ -161,15 +137,20 @@ int main(int argc, char **argv)
         free(err);
         return 1;
     }
-    m = load_map(r->cfg, &err);
-    if (!m) {
-        fprintf(stderr, "shardwire: map: %s\n", err);
-        free(err);
+    if (check_only && r->cfg->zookeeper) {
+        printf("shardwire: %s: configuration OK (map source: ZooKeeper %s, not contacted)\n",
+               path, r->cfg->zookeeper);
         config_free(r->cfg);
-        return 1;
+        return 0;
     }
-    merge_key_config(r->cfg, m, &err);
     if (check_only) {
+        m = mapcache_load(r->cfg->map_file, &err);
+        if (!m) {
+            fprintf(stderr, "shardwire: map: %s\n", err);
+            free(err);
+            config_free(r->cfg);
+            return 1;
+        }
         printf("shardwire: %s: configuration OK; map version %llu, %u shards, %u vbuckets\n",
                path, (unsigned long long)smap_version(m), smap_n_shards(m), smap_n_vbuckets(m));
         smap_unref(m);
@@ -184,11 +165,19 @@ int main(int argc, char **argv)
     log_set_level(level);
     event_set_log_callback(libevent_log);
     signal(SIGPIPE, SIG_IGN);
-    if (evthread_use_pthreads() < 0 || mysql_library_init(0, NULL, NULL) != 0) {
-        log_error("start: cannot initialise libevent threads or the MariaDB client library");
+    if (evthread_use_pthreads() < 0) {
+        log_error("start: cannot initialise libevent threads");
         return 1;
     }
     pthread_mutex_init(&r->map_lock, NULL);
+    d.mw = mapwatch_start(r, &err);
+    if (!d.mw) {
+        log_error("start: map: %s", err);
+        fprintf(stderr, "shardwire: map: %s\n", err);
+        return 1;
+    }
+    m = mapwatch_first_map(d.mw);
+    merge_key_config(r->cfg, m);
     r->n_workers = r->cfg->workers;
     r->workers = calloc(r->n_workers, sizeof(*r->workers));
     for (unsigned i = 0; i < r->n_workers; i++) {
@@ -199,8 +188,10 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    publish_map(r, m);
+    mapwatch_attach(d.mw);
     d.base = event_base_new();
+    tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
+    event_add(tick, &one_second);
     for (int i = 0; i < 3; i++) {
         sigs[i] = evsignal_new(d.base, signos[i], on_signal, &d);
         evsignal_add(sigs[i], NULL);
@@ -217,6 +208,9 @@ int main(int argc, char **argv)
     event_base_dispatch(d.base);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_join(r->workers[i]);
+    /* Closing the ZooKeeper session removes our registration at once. */
+    mapwatch_free(d.mw);
+    event_free(tick);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_free(r->workers[i]);
     for (int i = 0; i < 3; i++)
@@ -226,6 +220,5 @@ int main(int argc, char **argv)
     free(r->workers);
     log_info("shutdown: done");
     config_free(r->cfg);
-    mysql_library_end();
     return 0;
 }

@@ -320,6 +320,7 @@ def test_backend_refuses_auth():
 def test_sigterm_lets_inflight_statement_finish():
     r = Router2({"shutdown_timeout_ms": 10000})
     c = r.connect()
+    q(c, "INSERT IGNORE INTO accounts (userid, id, name) VALUES (42, 1, 'sig')")
     result = {}
 
     def run():

@@ -1,0 +1,348 @@
+/*
+ * router/mapwatch.c - map file and ZooKeeper map sources, cache file,
+ * router registration.
+ *
+ * zkstore callbacks run on zkstore's thread: they validate, write the cache
+ * and post the map to the workers; they never touch worker state.
+ */
+#include "router/mapwatch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "router/config.h"
+#include "router/log.h"
+#include "router/util.h"
+#include "router/worker.h"
+#include "shardmap/mapcache.h"
+#include "shardmap/smap.h"
+#include "shardmap/zkstore.h"
+
+struct mapwatch {
+    struct router  *r;
+    struct zkstore *zs;
+    char            router_id[ZKSTORE_ROUTER_ID_MAX];
+    pthread_mutex_t lock;
+    pthread_cond_t  first_cond;
+    struct smap    *first;         /* guarded by lock until attached */
+    bool            attached;      /* workers exist: publish at once */
+    uint64_t        version;       /* in use (guarded by lock) */
+    uint64_t        last_warn_ms;
+    uint64_t        last_register_ms;
+    bool            from_cache;    /* serving a map read from the cache file */
+};
+
+/* Two maps must agree on what a key is: analyzers were built for the first. */
+static bool same_key_settings(const struct smap *a, const struct smap *b)
+{
+    const struct analyze_config *x = smap_key_config(a), *y = smap_key_config(b);
+
+    if (smap_n_vbuckets(a) != smap_n_vbuckets(b) || x->key_type != y->key_type ||
+        x->n_key_columns != y->n_key_columns)
+        return false;
+    for (unsigned i = 0; i < x->n_key_columns; i++)
+        if (strcmp(x->key_columns[i], y->key_columns[i]) != 0)
+            return false;
+    return true;
+}
+
+void mapwatch_publish(struct router *r, struct smap *m)
+{
+    pthread_mutex_lock(&r->map_lock);
+    smap_unref(r->map);
+    r->map = smap_ref(m);
+    pthread_mutex_unlock(&r->map_lock);
+    for (unsigned i = 0; i < r->n_workers; i++)
+        worker_set_map(r->workers[i], smap_ref(m));
+    log_info("map: in use version=%" PRIu64 " shards=%u vbuckets=%u", smap_version(m),
+             smap_n_shards(m), smap_n_vbuckets(m));
+    smap_unref(m);
+}
+
+static void write_cache(struct mapwatch *mw, const struct smap *m)
+{
+    const char *path = mw->r->cfg->map_cache;
+    char *err = NULL;
+
+    if (!path)
+        return;
+    if (mapcache_store(path, m, &err) < 0) {
+        log_warn("map: cannot write cache file path=%s: %s", path, err);
+        free(err);
+    }
+}
+
+static void registration(struct mapwatch *mw)
+{
+    const struct config *cfg = mw->r->cfg;
+    uint64_t last = zkstore_last_contact_ms(mw->zs), now = now_ms();
+    char payload[512], *err = NULL;
+    uint64_t version;
+
+    pthread_mutex_lock(&mw->lock);
+    version = mw->version;
+    pthread_mutex_unlock(&mw->lock);
+    snprintf(payload, sizeof(payload),
+             "address=%s:%u map_version=%" PRIu64 " map_age_ms=%" PRIu64 " pid=%ld",
+             cfg->listen_host, cfg->listen_port, version, last ? now - last : 0, (long)getpid());
+    if (zkstore_register(mw->zs, mw->router_id, payload, &err) < 0) {
+        log_error("map: cannot register router id=%s: %s", mw->router_id, err);
+        free(err);
+    }
+    pthread_mutex_lock(&mw->lock);
+    mw->last_register_ms = now;
+    pthread_mutex_unlock(&mw->lock);
+}
+
+static void zk_on_map(struct smap *m, void *arg)
+{
+    struct mapwatch *mw = arg;
+
+    pthread_mutex_lock(&mw->lock);
+    if (mw->first && !same_key_settings(mw->first, m)) {
+        pthread_mutex_unlock(&mw->lock);
+        log_error("map: version=%" PRIu64 " changes the cluster settings (vbuckets or "
+                  "key columns); refused, keeping version=%" PRIu64,
+                  smap_version(m), mw->version);
+        smap_unref(m);
+        return;
+    }
+    mw->version = smap_version(m);
+    mw->from_cache = false;
+    if (!mw->attached) {
+        smap_unref(mw->first);
+        mw->first = smap_ref(m);
+        pthread_cond_broadcast(&mw->first_cond);
+        pthread_mutex_unlock(&mw->lock);
+        write_cache(mw, m);
+        smap_unref(m);
+        return;
+    }
+    pthread_mutex_unlock(&mw->lock);
+    write_cache(mw, m);
+    mapwatch_publish(mw->r, m);
+    registration(mw);
+}
+
+static void zk_on_state(enum zkstore_state st, void *arg)
+{
+    struct mapwatch *mw = arg;
+
+    switch (st) {
+    case ZKSTORE_CONNECTED:
+        log_info("zookeeper: connected; watching the map");
+        break;
+    case ZKSTORE_DISCONNECTED:
+        log_warn("zookeeper: connection lost; serving on map version=%" PRIu64
+                 " while reconnecting", mw->version);
+        break;
+    case ZKSTORE_EXPIRED:
+        log_warn("zookeeper: session expired; recreating it, re-registering");
+        break;
+    }
+}
+
+static void zk_on_log(enum zkstore_log_level level, const char *msg, void *arg)
+{
+    (void)arg;
+    switch (level) {
+    case ZKSTORE_LOG_ERROR: log_error("zookeeper: %s", msg); break;
+    case ZKSTORE_LOG_WARN:  log_warn("zookeeper: %s", msg); break;
+    default:                log_info("zookeeper: %s", msg); break;
+    }
+}
+
+static void zk_lib_log(const char *msg)
+{
+    log_warn("zookeeper-client: %s", msg);
+}
+
+/* Router ids are ZooKeeper node names: host name and port, cleaned. */
+static void make_router_id(struct mapwatch *mw)
+{
+    const struct config *cfg = mw->r->cfg;
+    char host[128] = "router";
+    size_t n;
+
+    if (cfg->router_id) {
+        snprintf(mw->router_id, sizeof(mw->router_id), "%s", cfg->router_id);
+        return;
+    }
+    gethostname(host, sizeof(host) - 1);
+    snprintf(mw->router_id, sizeof(mw->router_id), "%s-%u", host, cfg->listen_port);
+    n = strlen(mw->router_id);
+    for (size_t i = 0; i < n; i++) {
+        char c = mw->router_id[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || (c == '.' && i > 0)))
+            mw->router_id[i] = '_';
+    }
+}
+
+struct mapwatch *mapwatch_start(struct router *r, char **errp)
+{
+    const struct config *cfg = r->cfg;
+    struct mapwatch *mw = calloc(1, sizeof(*mw));
+    static const struct zkstore_callbacks cb = { zk_on_map, zk_on_state, zk_on_log };
+    struct timespec deadline;
+    char *err = NULL;
+
+    if (!mw) {
+        *errp = strdup("out of memory");
+        return NULL;
+    }
+    mw->r = r;
+    pthread_mutex_init(&mw->lock, NULL);
+    pthread_cond_init(&mw->first_cond, NULL);
+    if (cfg->map_file) {
+        mw->first = mapcache_load(cfg->map_file, errp);
+        if (!mw->first) {
+            mapwatch_free(mw);
+            return NULL;
+        }
+        mw->version = smap_version(mw->first);
+        return mw;
+    }
+    make_router_id(mw);
+    if (smap_check_name(mw->router_id, &err) < 0) {
+        if (asprintf(errp, "router_id '%s': %s", mw->router_id, err) < 0)
+            *errp = NULL;
+        free(err);
+        mapwatch_free(mw);
+        return NULL;
+    }
+    zkstore_library_log(zk_lib_log, 0);
+    mw->zs = zkstore_new(cfg->zookeeper, cfg->zk_root, &cb, mw, errp);
+    if (!mw->zs) {
+        mapwatch_free(mw);
+        return NULL;
+    }
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += cfg->zk_start_timeout_ms / 1000;
+    deadline.tv_nsec += (long)(cfg->zk_start_timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&mw->lock);
+    while (!mw->first) {
+        if (pthread_cond_timedwait(&mw->first_cond, &mw->lock, &deadline) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&mw->lock);
+    if (mw->first)
+        return mw;
+    /* ZooKeeper did not give us a map in time: the cache file may. */
+    if (cfg->map_cache) {
+        struct smap *m = mapcache_load(cfg->map_cache, &err);
+
+        if (m) {
+            log_warn("map: ZooKeeper %s gave no map within %u ms; serving cached version=%"
+                     PRIu64 " from %s until it does", cfg->zookeeper, cfg->zk_start_timeout_ms,
+                     smap_version(m), cfg->map_cache);
+            pthread_mutex_lock(&mw->lock);
+            if (!mw->first) {
+                mw->first = m;
+                mw->version = smap_version(m);
+                mw->from_cache = true;
+                m = NULL;
+            }
+            pthread_mutex_unlock(&mw->lock);
+            smap_unref(m);
+            return mw;
+        }
+        if (asprintf(errp, "ZooKeeper %s gave no map within %u ms, and the cache file "
+                           "cannot be used: %s", cfg->zookeeper, cfg->zk_start_timeout_ms,
+                     err) < 0)
+            *errp = NULL;
+        free(err);
+    } else if (asprintf(errp, "ZooKeeper %s gave no map within %u ms (is the cluster "
+                              "initialised? shardctl init), and no map_cache is configured",
+                        cfg->zookeeper, cfg->zk_start_timeout_ms) < 0) {
+        *errp = NULL;
+    }
+    mapwatch_free(mw);
+    return NULL;
+}
+
+struct smap *mapwatch_first_map(struct mapwatch *mw)
+{
+    return mw->first;
+}
+
+void mapwatch_attach(struct mapwatch *mw)
+{
+    struct smap *m;
+
+    pthread_mutex_lock(&mw->lock);
+    mw->attached = true;
+    m = smap_ref(mw->first);
+    /* A map that arrived between start and now is mw->first too. */
+    pthread_mutex_unlock(&mw->lock);
+    mapwatch_publish(mw->r, m);
+    if (mw->zs)
+        registration(mw);
+}
+
+void mapwatch_reload(struct mapwatch *mw)
+{
+    const struct config *cfg = mw->r->cfg;
+    char *err = NULL;
+    struct smap *m;
+
+    if (!cfg->map_file) {
+        log_info("map: SIGHUP ignored: the map comes from ZooKeeper");
+        return;
+    }
+    m = mapcache_load(cfg->map_file, &err);
+    if (!m) {
+        log_error("map: reload failed, keeping version=%" PRIu64 ": %s", mw->version, err);
+        free(err);
+        return;
+    }
+    if (!same_key_settings(mw->first, m)) {
+        log_error("map: reload refused: version=%" PRIu64 " changes vbuckets or key columns",
+                  smap_version(m));
+        smap_unref(m);
+        return;
+    }
+    mw->version = smap_version(m);
+    mapwatch_publish(mw->r, m);
+}
+
+void mapwatch_tick(struct mapwatch *mw)
+{
+    uint64_t now = now_ms(), last;
+
+    if (!mw->zs)
+        return;
+    last = zkstore_last_contact_ms(mw->zs);
+    if (last && now - last > ZKSTORE_SESSION_TIMEOUT_MS && now - mw->last_warn_ms > 10000) {
+        log_warn("map: ZooKeeper silent for %" PRIu64 " ms; serving on map version=%" PRIu64
+                 " which may be stale", now - last, mw->version);
+        mw->last_warn_ms = now;
+    }
+    pthread_mutex_lock(&mw->lock);
+    last = mw->last_register_ms;
+    pthread_mutex_unlock(&mw->lock);
+    if (now - last >= 5000)
+        registration(mw);
+}
+
+void mapwatch_free(struct mapwatch *mw)
+{
+    if (!mw)
+        return;
+    zkstore_free(mw->zs);
+    smap_unref(mw->first);
+    pthread_cond_destroy(&mw->first_cond);
+    pthread_mutex_destroy(&mw->lock);
+    free(mw);
+}

@@ -1,0 +1,47 @@
+/*
+ * router/mapwatch.h - where the router's map comes from, and how a new one
+ * reaches the workers.
+ *
+ * Two sources: a map file (read at start and on SIGHUP) or ZooKeeper
+ * (zkstore: watched, every good map written to the cache file, the router
+ * registered as an ephemeral node). With ZooKeeper the router starts from the
+ * cache file when ZooKeeper does not answer in time, and keeps serving on its
+ * last good map while ZooKeeper is away.
+ */
+#ifndef SHARDWIRE_ROUTER_MAPWATCH_H
+#define SHARDWIRE_ROUTER_MAPWATCH_H
+
+#include <stdint.h>
+
+struct router;
+struct smap;
+struct mapwatch;
+
+/*
+ * Gets the first map (blocking the caller up to zk_start_timeout_ms when the
+ * source is ZooKeeper). Returns a mapwatch with mapwatch_map() set, or NULL
+ * with <*errp> (caller frees). Call before the workers exist; the router's
+ * key settings are taken from this first map.
+ */
+struct mapwatch *mapwatch_start(struct router *r, char **errp);
+
+/* The first map (a borrowed reference, valid until mapwatch_free()). */
+struct smap *mapwatch_first_map(struct mapwatch *mw);
+
+/* Workers exist now: publish the current map to them and from now on every
+ * new one. Main thread. */
+void mapwatch_attach(struct mapwatch *mw);
+
+/* SIGHUP: re-read the map file (no-op for ZooKeeper). Main thread. */
+void mapwatch_reload(struct mapwatch *mw);
+
+/* Once a second from the main loop: refresh the registration (map age) and
+ * warn when ZooKeeper has been silent too long. Main thread. */
+void mapwatch_tick(struct mapwatch *mw);
+
+void mapwatch_free(struct mapwatch *mw);
+
+/* Hands <m> to every worker (takes the reference). Any thread. */
+void mapwatch_publish(struct router *r, struct smap *m);
+
+#endif
