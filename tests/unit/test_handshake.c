@@ -156,8 +156,64 @@ static void test_auth_switch(void)
 out:;
 }
 
+/* The server side's greeting, parsed by the client side, and back. */
+static void test_client_side_roundtrip(void)
+{
+    struct handshake_greeting g = {
+        .server_version = "10.11.19-MariaDB", .connection_id = 99,
+        .capabilities = WIRE_CAP_PROTOCOL_41 | WIRE_CAP_PLUGIN_AUTH |
+                        WIRE_CAP_SECURE_CONNECTION | WIRE_CAP_CONNECT_WITH_DB,
+        .charset = 45, .status = 2,
+    };
+    struct handshake_server_greeting sg;
+    struct handshake_response r;
+    uint8_t greet[256], resp[512], stage2[HANDSHAKE_SHA1_LEN];
+    int n;
+
+    memcpy(g.scramble, scramble, sizeof(scramble));
+    n = handshake_write_greeting(greet, sizeof(greet), &g);
+    CHECK_EQ(handshake_parse_greeting(greet, (size_t)n, &sg), 0);
+    CHECK_EQ(sg.connection_id, 99);
+    CHECK_EQ(sg.capabilities, g.capabilities);
+    CHECK(memcmp(sg.scramble, scramble, sizeof(scramble)) == 0);
+    CHECK_EQ(sg.version_len, strlen("10.11.19-MariaDB"));
+    CHECK_EQ(sg.plugin_len, strlen("mysql_native_password"));
+    for (int cut = 0; cut < n - 22; cut++)
+        CHECK_EQ(handshake_parse_greeting(greet, (size_t)cut, &sg), -1);
+
+    n = handshake_write_client_response(resp, sizeof(resp), WIRE_CAP_LONG_PASSWORD, 45,
+                                        "shardwire", "app-pw", scramble, "app");
+    CHECK(n > 0);
+    CHECK_EQ(handshake_parse_response(resp, (size_t)n, &r), 0);
+    CHECK(r.capabilities & WIRE_CAP_LONG_PASSWORD);     /* CLIENT_MYSQL kept */
+    CHECK(r.capabilities & WIRE_CAP_CONNECT_WITH_DB);
+    CHECK_EQ(r.user_len, 9);
+    CHECK_EQ(r.db_len, 3);
+    CHECK_EQ(handshake_parse_hash(app_pw_hash, stage2), 0);
+    CHECK(handshake_native_check(scramble, resp + r.auth_off, r.auth_len, stage2, false));
+    CHECK_EQ(handshake_write_client_response(resp, 40, 0, 45, "shardwire", "x", scramble,
+                                             "app"), -1);
+out:;
+}
+
+static void test_parse_auth_switch(void)
+{
+    uint8_t buf[64];
+    size_t po, pl, dof, dl;
+    int n = handshake_write_auth_switch(buf, scramble);
+
+    CHECK_EQ(handshake_parse_auth_switch(buf, (size_t)n, &po, &pl, &dof, &dl), 0);
+    CHECK_EQ(pl, strlen("mysql_native_password"));
+    CHECK_EQ(dl, 20);
+    CHECK(memcmp(buf + dof, scramble, 20) == 0);
+    CHECK_EQ(handshake_parse_auth_switch(buf + 1, (size_t)n - 1, &po, &pl, &dof, &dl), -1);
+out:;
+}
+
 int main(void)
 {
+    RUN(test_client_side_roundtrip);
+    RUN(test_parse_auth_switch);
     RUN(test_native_check);
     RUN(test_parse_hash_rejects);
     RUN(test_greeting_layout);
