@@ -237,7 +237,13 @@ def main(argv):
     total = {"passed": 0, "failed": 0, "failures": []}
 
     for mod, only in sel.items():
-        names = test_names(os.path.join(HERE, mod + ".py"))
+        try:
+            names = test_names(os.path.join(HERE, mod + ".py"))
+        except SyntaxError as e:
+            print("FAIL %s.(module)\n    cannot parse: %s" % (mod, e))
+            total["failed"] += 1
+            total["failures"].append(mod + ".(module)")
+            continue
         if only:
             names = only
         left = budget_end - time.monotonic()
