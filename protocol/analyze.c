@@ -1065,8 +1065,9 @@ static int an_clause(const struct analyze *a, uint32_t i)
     case LEX_KW_ORDER:  return CL_ORDER;
     case LEX_KW_LIMIT:  return CL_LIMIT;
     case LEX_KW_INTO:   return CL_INTO;
-    case LEX_KW_FOR:
-    case LEX_KW_LOCK:   return CL_FOR;
+    case LEX_KW_FOR:    /* FOR JOIN (index hint), FOR SYSTEM_TIME: not a clause */
+        return an_kw(a, i + 1) == LEX_KW_UPDATE || an_word(a, i + 1, "SHARE") ? CL_FOR : -1;
+    case LEX_KW_LOCK:   return an_kw(a, i + 1) == LEX_KW_IN ? CL_FOR : -1;
     default:            return -1;
     }
 }
@@ -1932,7 +1933,10 @@ static int an_set(struct analyze *a)
                        an_ci_eq(name, nl, "character_set_connection", 24) ||
                        an_ci_eq(name, nl, "character_set_results", 21) ||
                        an_ci_eq(name, nl, "collation_connection", 20)) {
-                if (x + 1 != ie || !an_charset_ok(a, x))
+                /* results may be NULL (no conversion): not read by the lexer */
+                int null_ok = an_ci_eq(name, nl, "character_set_results", 21) &&
+                              an_kw(a, x) == LEX_KW_NULL;
+                if (x + 1 != ie || !(null_ok || an_charset_ok(a, x)))
                     return REJ(a, M_CHARSET, x);
             } else if (an_ci_eq(name, nl, "sql_log_bin", 11) ||
                        an_ci_eq(name, nl, "sql_log_off", 11) ||

@@ -1,0 +1,211 @@
+/*
+ * tests/unit/test_lex.c - lexer, table-driven: input -> token types and
+ * texts ("I:select" = LEX_IDENT with text "select"), or the error and its
+ * offset.
+ */
+#include "protocol/lex.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+
+static char type_char(enum lex_type t)
+{
+    switch (t) {
+    case LEX_IDENT:   return 'I';
+    case LEX_QIDENT:  return 'Q';
+    case LEX_STRING:  return 'S';
+    case LEX_INTEGER: return 'N';
+    case LEX_DECIMAL: return 'D';
+    case LEX_HEX:     return 'X';
+    case LEX_BIT:     return 'B';
+    case LEX_PARAM:   return 'P';
+    case LEX_USERVAR: return 'U';
+    case LEX_SYSVAR:  return 'V';
+    case LEX_OP:      return 'O';
+    case LEX_END:     return 'E';
+    default:          return '!';
+    }
+}
+
+/* Renders the tokens of <in> as "T:text T:text ..." or "ERR@off". */
+static void render(const char *in, size_t len, char *out, size_t cap)
+{
+    struct lex lx;
+    struct lex_token t;
+    size_t o = 0;
+    out[0] = 0;
+    lex_init(&lx, in, len);
+    for (;;) {
+        int r = lex_next(&lx, &t);
+        if (r < 0) {
+            snprintf(out + o, cap - o, "%sERR%u@%u", o ? " " : "", t.op, t.off);
+            return;
+        }
+        if (r == 0)
+            return;
+        o += (size_t)snprintf(out + o, cap - o, "%s%c:%.*s", o ? " " : "", type_char(t.type),
+                              (int)t.len, in + t.off);
+        if (o >= cap)
+            return;
+    }
+}
+
+static void test_table(void)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } v[] = {
+        {"", ""},
+        {"   \t\n", ""},
+        {"SELECT 1", "I:SELECT N:1"},
+        {"a.b", "I:a O:. I:b"},
+        {"t.1e5", "I:t O:. I:1e5"},
+        {"1abc", "I:1abc"},
+        {"1e5", "D:1e5"},
+        {"1.5e-3", "D:1.5e-3"},
+        {"1e", "I:1e"},
+        {".5", "D:.5"},
+        {"5.", "D:5."},
+        {"1.5abc", "D:1.5 I:abc"},
+        {"0x1F", "X:0x1F"},
+        {"0x1G", "I:0x1G"},
+        {"0x", "I:0x"},
+        {"0b101", "B:0b101"},
+        {"0b2", "I:0b2"},
+        {"X'0a'", "X:X'0a'"},
+        {"x''", "X:x''"},
+        {"X'0'", "ERR7@0"},
+        {"X'zz'", "ERR7@0"},
+        {"b'01'", "B:b'01'"},
+        {"B'2'", "ERR7@0"},
+        {"N'abc'", "S:N'abc'"},
+        {"_utf8mb4'x'", "I:_utf8mb4 S:'x'"},
+        {"'a''b'", "S:'a''b'"},
+        {"'a\\'b'", "S:'a\\'b'"},
+        {"\"a\"\"b\"", "S:\"a\"\"b\""},
+        {"'a\\\\' b", "S:'a\\\\' I:b"},
+        {"'abc", "ERR1@0"},
+        {"'abc\\'", "ERR1@0"},
+        {"`a``b`", "Q:`a``b`"},
+        {"`a\\`", "Q:`a\\`"},
+        {"`abc", "ERR2@0"},
+        {"a -- c\nb", "I:a I:b"},
+        {"a --c", "I:a O:- O:- I:c"},
+        {"a--", "I:a"},                 /* the server sees the NUL after it */
+        {"a -- ", "I:a"},
+        {"a --\tx\nb", "I:a I:b"},
+        {"a # c\nb", "I:a I:b"},
+        {"a /* c */ b", "I:a I:b"},
+        {"a /*+ hint */ b", "I:a I:b"},
+        {"a /* c", "I:a ERR3@2"},
+        {"a /*", "I:a ERR3@2"},
+        {"a /*! b */ c", "I:a I:b I:c"},
+        {"a /*!50700 b */ c", "I:a I:b I:c"},
+        {"a /*!101100 b */ c", "I:a I:b I:c"},
+        {"a /*!101101 b */ c", "I:a ERR4@2"},
+        {"a /*!1234 b */", "I:a ERR4@2"},
+        {"a /*M! b */ c", "I:a I:b I:c"},
+        {"a /*M!100500 b */", "I:a I:b"},
+        {"a /*M b */ c", "I:a I:c"},
+        {"a /*! b", "I:a I:b ERR3@2"},
+        {"/*! a /* b */ */", "I:a ERR5@6"},
+        {"/*! a # b */", "I:a ERR5@6"},
+        {"/*! 'x*/y' */", "S:'x*/y'"},
+        {"a */ b", "I:a O:* O:/ I:b"},
+        {"a<=>b", "I:a O:<=> I:b"},
+        {"a<>b!=c<=d>=e", "I:a O:<> I:b O:!= I:c O:<= I:d O:>= I:e"},
+        {"@a:=1", "U:@a O::= N:1"},
+        {"a||b&&c", "I:a O:|| I:b O:&& I:c"},
+        {"a<<b>>c", "I:a O:<< I:b O:>> I:c"},
+        {"j->'$.a' j->>'$.b'", "I:j O:-> S:'$.a' I:j O:->> S:'$.b'"},
+        {"?,?", "P:? O:, P:?"},
+        {"@a @`b c` @'d' @a.b", "U:@a U:@`b c` U:@'d' U:@a.b"},
+        {"@@version @@session.sql_mode @@GLOBAL.x", "V:@@version V:@@session.sql_mode V:@@GLOBAL.x"},
+        {"@ x", "O:@ I:x"},
+        {"a;b", "I:a O:; I:b"},
+        {"$a a$b", "I:$a I:a$b"},
+        {"注文 ünï", "I:注文 I:ünï"},
+        {"-5", "O:- N:5"},
+        {"a\\Nb", "I:a O:\\ I:Nb"},
+    };
+    char got[512];
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        render(v[i].in, strlen(v[i].in), got, sizeof(got));
+        int same = strcmp(got, v[i].out) == 0;
+        if (!same)
+            fprintf(stderr, "lex(\"%s\"): got \"%s\", want \"%s\"\n", v[i].in, got, v[i].out);
+        CHECK(same);
+    }
+out:
+    return;
+}
+
+/* NUL bytes: inside strings they are data, elsewhere an error. */
+static void test_nul(void)
+{
+    char got[128];
+    render("'a\0b'", 5, got, sizeof(got));
+    CHECK_STREQ(got, "S:'a\0b'");       /* printed up to the NUL */
+    render("a \0 b", 5, got, sizeof(got));
+    CHECK_STREQ(got, "I:a ERR6@2");
+    render("a /* \0 */", 9, got, sizeof(got));
+    CHECK_STREQ(got, "I:a ERR6@5");
+    render("a -- \0\n", 7, got, sizeof(got));
+    CHECK_STREQ(got, "I:a ERR6@5");
+    /* the length bounds the input: a cut string is unterminated */
+    render("'abc'", 4, got, sizeof(got));
+    CHECK_STREQ(got, "ERR1@0");
+out:
+    return;
+}
+
+static void test_keywords(void)
+{
+    CHECK_EQ(lex_keyword("select", 6), LEX_KW_SELECT);
+    CHECK_EQ(lex_keyword("SeLeCt", 6), LEX_KW_SELECT);
+    CHECK_EQ(lex_keyword("sql_calc_found_rows", 19), LEX_KW_SQL_CALC_FOUND_ROWS);
+    CHECK_EQ(lex_keyword("selec", 5), LEX_KW_NONE);
+    CHECK_EQ(lex_keyword("selectx", 7), LEX_KW_NONE);
+    CHECK_EQ(lex_keyword("userid", 6), LEX_KW_NONE);
+    CHECK_EQ(lex_keyword("a", 1), LEX_KW_NONE);
+    CHECK_EQ(lex_keyword("", 0), LEX_KW_NONE);
+    /* every table entry finds itself (the by-length index is consistent) */
+    static const char *const all[] = {"AS", "BY", "OR", "AND", "NOT", "FROM", "WHERE", "UNION",
+                                      "INSERT", "BETWEEN", "ROLLBACK", "SAVEPOINT",
+                                      "RECURSIVE", "TRANSACTION", "PERSIST_ONLY",
+                                      "STRAIGHT_JOIN"};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        CHECK(lex_keyword(all[i], strlen(all[i])) != LEX_KW_NONE);
+    /* flags: exec and space */
+    struct lex lx;
+    struct lex_token t;
+    lex_init(&lx, "a/*!b*/ c", 9);
+    CHECK_EQ(lex_next(&lx, &t), 1);
+    CHECK_EQ(t.flags & (LEX_F_EXEC | LEX_F_SPACE), 0);
+    CHECK_EQ(lex_next(&lx, &t), 1);
+    CHECK_EQ(t.flags & LEX_F_EXEC, LEX_F_EXEC);
+    CHECK_EQ(lex_next(&lx, &t), 1);
+    CHECK_EQ(t.flags & (LEX_F_EXEC | LEX_F_SPACE), LEX_F_SPACE);
+    CHECK_EQ(lex_next(&lx, &t), 0);
+    CHECK_EQ(t.type, LEX_END);
+    CHECK_EQ(lex_next(&lx, &t), 0);
+    /* errors are sticky */
+    lex_init(&lx, "'x", 2);
+    CHECK_EQ(lex_next(&lx, &t), -1);
+    CHECK_EQ(lex_next(&lx, &t), -1);
+    CHECK_EQ(t.op, LEX_ERR_STRING);
+    CHECK(strlen(lex_err_str(LEX_ERR_STRING)) > 0);
+out:
+    return;
+}
+
+int main(void)
+{
+    RUN(test_table);
+    RUN(test_nul);
+    RUN(test_keywords);
+    return check_exit();
+}
