@@ -292,20 +292,35 @@ static void session_close(struct session *s, enum sess_end end)
     worker_reap(s->w, s);
 }
 
-/* Sends what is queued, then closes (used after a final ERR). */
+/* Our side is written out: half-close, and wait (briefly) for the client. */
+static void shut_write_when_flushed(struct session *s)
+{
+    if (s->wr_shut || evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+        return;
+    s->wr_shut = true;
+    shutdown(bufferevent_getfd(s->bev), SHUT_WR);
+}
+
+/*
+ * Sends what is queued (a final ERR), then closes. A lingering close: the
+ * client may still be sending (an oversize packet, say); closing with
+ * unread input would reset the connection and could destroy the ERR before
+ * the client reads it. So: flush, half-close, discard input until the
+ * client closes or 2 s pass.
+ */
 static void close_after_flush(struct session *s, enum sess_end end)
 {
-    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
-        session_close(s, end);
-        return;
-    }
     s->end = end;
     if (s->waiting_pool)
         pool_cancel_wait(s->waiting_pool, s);
     detach_backend(s, s->state != SESS_FORWARDING && s->state != SESS_SYNCING);
-    bufferevent_disable(s->bev, EV_READ);
     session_set_state(s, SESS_CLOSING);
-    arm_timer(s, 5000);
+    bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
+    bufferevent_enable(s->bev, EV_READ);
+    evbuffer_drain(bufferevent_get_input(s->bev),
+                   evbuffer_get_length(bufferevent_get_input(s->bev)));
+    arm_timer(s, 2000);
+    shut_write_when_flushed(s);
 }
 
 void session_free(struct session *s)
@@ -1210,6 +1225,10 @@ static void client_read(struct bufferevent *bev, void *arg)
     case SESS_IDLE:
         process_commands(s);
         return;
+    case SESS_CLOSING:
+        evbuffer_drain(bufferevent_get_input(s->bev),
+                       evbuffer_get_length(bufferevent_get_input(s->bev)));
+        return;
     default:
         return;     /* pipelined: handled when the statement in flight ends */
     }
@@ -1221,8 +1240,7 @@ static void client_write(struct bufferevent *bev, void *arg)
 
     (void)bev;
     if (s->state == SESS_CLOSING) {
-        if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-            session_close(s, s->end);
+        shut_write_when_flushed(s);
         return;
     }
     if (s->be_paused && s->be) {

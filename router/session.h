@@ -81,6 +81,7 @@ struct session {
     uint32_t            fwd_left;      /* bytes of the current packet still to move */
     uint8_t             last_seq;      /* of the last reply packet relayed */
     bool                be_paused;     /* backend reads paused: client is slow */
+    bool                wr_shut;       /* CLOSING: our side half-closed */
     uint64_t            reply_bytes;   /* relayed to the client for this statement */
     unsigned            sync_pending;  /* replies to router-sent statements still due */
     bool                sync_failed;
