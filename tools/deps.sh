@@ -10,11 +10,20 @@ BUILD_PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-de
   libssl-dev libjansson-dev"
 RUN_PKGS="mariadb-server mariadb-client zookeeper libslf4j-java
   python3 python3-pymysql python3-mysqldb"
+# Drivers of the compatibility suite (tests/compat, tests/e2e/test_compat.py).
+# Node's mysql2 comes from the npm registry at test time (into the build dir).
+COMPAT_PKGS="php-cli php-mysql libdbd-mariadb-perl default-jdk-headless
+  libmariadb-java golang-go golang-github-go-sql-driver-mysql-dev"
 
 missing=""
-for p in $BUILD_PKGS $RUN_PKGS; do
+for p in $BUILD_PKGS $RUN_PKGS $COMPAT_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+# node and npm: any install that provides both commands will do (a nodejs
+# that bundles npm conflicts with Debian's separate npm package).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing="$missing nodejs npm"
+fi
 if [ "${1:-}" = "--check" ]; then
     [ -z "$missing" ] && exit 0
     echo "deps: missing Debian packages:$missing" >&2
