@@ -34,6 +34,8 @@ static const char usage_text[] =
     "                       make HOST:PORT the master of SHARD\n"
     "  dump-map [--map FILE]\n"
     "                       print the map text (usable as a router map_file)\n"
+    "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
+    "                       with ROUTER_ID also register as that router\n"
     "  explain [--map FILE] [--database NAME] 'SQL' ...\n"
     "                       how the router would handle each statement\n"
     "                       (the map comes from --map, else from ZooKeeper when\n"
@@ -53,6 +55,11 @@ void shardctl_err(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+static void lib_log_stderr(const char *msg)
+{
+    fprintf(stderr, "zookeeper: %s\n", msg);
 }
 
 int shardctl_exit_of(int zkstore_rc)
@@ -167,6 +174,7 @@ static const struct {
     { "routers",    shardctl_routers },
     { "add-shard",  shardctl_add_shard },
     { "set-master", shardctl_set_master },
+    { "watch",      shardctl_watch },
 };
 
 int main(int argc, char **argv)
@@ -181,8 +189,10 @@ int main(int argc, char **argv)
         o.zk = "127.0.0.1:2181";
     o.root = ZKSTORE_DEFAULT_ROOT;
     o.timeout_ms = 5000;
-    /* The ZooKeeper client's own logging would bury our one-line errors. */
-    zkstore_library_log(NULL, 0);
+    /* The ZooKeeper client's own logging would bury our one-line errors;
+     * SHARDCTL_ZK_DEBUG=1 shows it (docs/shardctl.md). */
+    const char *dbg = getenv("SHARDCTL_ZK_DEBUG");
+    zkstore_library_log(dbg && *dbg == '1' ? lib_log_stderr : NULL, 1);
 
     int c;
     /* '+' would stop at the verb; GNU permutation lets options follow it.

@@ -57,6 +57,7 @@ int shardctl_status(const struct shardctl_opts *o);
 int shardctl_routers(const struct shardctl_opts *o);
 int shardctl_add_shard(const struct shardctl_opts *o);
 int shardctl_set_master(const struct shardctl_opts *o);
+int shardctl_watch(const struct shardctl_opts *o);
 
 /* Prints "shardctl: <msg>" to stderr. */
 void shardctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
