@@ -74,6 +74,7 @@
 #define M_AUTOCOMMIT "shardwire: autocommit must be set to 0, 1, ON, OFF, TRUE or FALSE"
 #define M_SET_VAR    "shardwire: this session variable cannot be changed through shardwire (replication or server identity)"
 #define M_TXN        "shardwire: unsupported transaction statement option (RELEASE, NOT ATOMIC, ...)"
+#define M_SHOW_SUBQ  "shardwire: SHOW ... WHERE may not read tables (no subqueries)"
 #define M_SHOW       "shardwire: this SHOW statement is not allowed through shardwire (it shows other users' data or server internals); allowed: WARNINGS, ERRORS, VARIABLES, STATUS, COLLATION, CHARACTER SET, ENGINES, TABLES, COLUMNS, INDEX, CREATE TABLE, DATABASES, GRANTS"
 #define M_DO_SUBQ    "shardwire: DO may not read tables"
 
@@ -229,6 +230,17 @@ static int an_reject(struct analyze *a, uint16_t err_no, const char *msg, uint32
 }
 
 #define REJ(a, msg, i) an_reject((a), WIRE_ER_NOT_SUPPORTED_YET, (msg), (i))
+
+/* A reject for the statement's kind alone: it touches no table rows, so
+ * an operator's allow rule may let it through (analyze_result.allowable). */
+static int an_reject_kind(struct analyze *a, const char *msg, uint32_t tok_i)
+{
+    int was = a->rejected;
+    REJ(a, msg, tok_i);
+    if (!was)
+        a->out->allowable = 1;
+    return -1;
+}
 
 /* Index just past the parenthesised group opened at <i>, or i+1. */
 static inline uint32_t an_skip(const struct analyze *a, uint32_t i)
@@ -1656,7 +1668,7 @@ static int an_transaction(struct analyze *a)
         return 0;
     case LEX_KW_START:
         if (an_kw(a, i) != LEX_KW_TRANSACTION)
-            return REJ(a, M_ADMIN, i);
+            return an_reject_kind(a, M_ADMIN, i);
         i++;
         while (i < e) {
             if (an_word(a, i, "READ") && (an_word(a, i + 1, "ONLY") || an_word(a, i + 1, "WRITE")))
@@ -1947,7 +1959,7 @@ static int an_set(struct analyze *a)
                        (nl >= 5 && an_ci_eq(name, 5, "gtid_", 5)) ||
                        (nl >= 6 && an_ci_eq(name, 6, "wsrep_", 6)) ||
                        (nl >= 5 && an_ci_eq(name, 5, "debug", 5))) {
-                return REJ(a, M_SET_VAR, x - 2);
+                return an_reject_kind(a, M_SET_VAR, x - 2);
             }
         }
         i = ie < e ? ie + 1 : e;
@@ -1959,7 +1971,7 @@ static int an_show(struct analyze *a)
 {
     uint32_t i = 1, e = a->n;
     if (an_has_select(a, i, e))
-        return REJ(a, M_SHOW, i);
+        return REJ(a, M_SHOW_SUBQ, i);
     if (an_word(a, i, "FULL"))
         i++;
     if (an_kw(a, i) == LEX_KW_GLOBAL || an_kw(a, i) == LEX_KW_SESSION || an_kw(a, i) == LEX_KW_LOCAL)
@@ -1985,7 +1997,7 @@ static int an_show(struct analyze *a)
     if (an_word(a, i, "TABLE"))
         good = 0;   /* SHOW TABLE STATUS: row counts of every user */
     if (!good)
-        return REJ(a, M_SHOW, i);
+        return an_reject_kind(a, M_SHOW, i);
     an_session(a, ANALYZE_STMT_SHOW);
     return 0;
 }
@@ -2130,6 +2142,7 @@ static void an_reset(struct analyze *a, const char *sql, struct analyze_result *
     out->param_index = -1;
     out->key_len = 0;
     out->is_write = out->sets_autocommit = out->autocommit = out->pins_session = 0;
+    out->allowable = 0;
     out->err_no = 0;
     out->sqlstate[0] = 0;
     out->msg = NULL;
@@ -2218,21 +2231,27 @@ static int an_dispatch(struct analyze *a, uint32_t i)
         return an_finish(a, 0);
     }
     if (a->tok[0].type == LEX_IDENT) {
-        static const struct { const char *w; const char *m; } cls[] = {
-            {"CREATE", M_DDL}, {"ALTER", M_DDL}, {"DROP", M_DDL}, {"TRUNCATE", M_DDL},
-            {"RENAME", M_DDL}, {"LOAD", M_LOAD}, {"LOCK", M_LOCK}, {"UNLOCK", M_LOCK},
-            {"GRANT", M_ADMIN}, {"REVOKE", M_ADMIN}, {"FLUSH", M_ADMIN}, {"KILL", M_ADMIN},
-            {"SHUTDOWN", M_ADMIN}, {"RESET", M_ADMIN}, {"PURGE", M_ADMIN},
-            {"CHANGE", M_ADMIN}, {"INSTALL", M_ADMIN}, {"UNINSTALL", M_ADMIN},
-            {"ANALYZE", M_ADMIN}, {"OPTIMIZE", M_ADMIN}, {"REPAIR", M_ADMIN},
-            {"CHECK", M_ADMIN}, {"CHECKSUM", M_ADMIN}, {"CACHE", M_ADMIN},
-            {"BINLOG", M_ADMIN}, {"STOP", M_ADMIN}, {"BACKUP", M_ADMIN}, {"XA", M_ADMIN},
-            {"HANDLER", M_HANDLER}, {"CALL", M_CALL}, {"PREPARE", M_PREPARE},
-            {"EXECUTE", M_PREPARE}, {"DEALLOCATE", M_PREPARE},
+        /* <kind>: refused for its kind only, touches no table rows */
+        static const struct { const char *w; const char *m; int kind; } cls[] = {
+            {"CREATE", M_DDL, 0}, {"ALTER", M_DDL, 0}, {"DROP", M_DDL, 0},
+            {"TRUNCATE", M_DDL, 0}, {"RENAME", M_DDL, 0}, {"LOAD", M_LOAD, 0},
+            {"LOCK", M_LOCK, 0}, {"UNLOCK", M_LOCK, 0},
+            {"GRANT", M_ADMIN, 1}, {"REVOKE", M_ADMIN, 1}, {"FLUSH", M_ADMIN, 1},
+            {"KILL", M_ADMIN, 1}, {"SHUTDOWN", M_ADMIN, 1}, {"RESET", M_ADMIN, 1},
+            {"PURGE", M_ADMIN, 1}, {"CHANGE", M_ADMIN, 1}, {"INSTALL", M_ADMIN, 1},
+            {"UNINSTALL", M_ADMIN, 1}, {"ANALYZE", M_ADMIN, 1}, {"OPTIMIZE", M_ADMIN, 1},
+            {"REPAIR", M_ADMIN, 1}, {"CHECK", M_ADMIN, 1}, {"CACHE", M_ADMIN, 1},
+            {"STOP", M_ADMIN, 1},
+            /* these read or write rows (checksums, binlog events) or hold
+             * transaction state across statements */
+            {"CHECKSUM", M_ADMIN, 0}, {"BINLOG", M_ADMIN, 0}, {"BACKUP", M_ADMIN, 0},
+            {"XA", M_ADMIN, 0},
+            {"HANDLER", M_HANDLER, 0}, {"CALL", M_CALL, 0}, {"PREPARE", M_PREPARE, 0},
+            {"EXECUTE", M_PREPARE, 0}, {"DEALLOCATE", M_PREPARE, 0},
         };
         for (size_t k = 0; k < sizeof(cls) / sizeof(cls[0]); k++)
             if (an_word(a, 0, cls[k].w))
-                return REJ(a, cls[k].m, 0);
+                return cls[k].kind ? an_reject_kind(a, cls[k].m, 0) : REJ(a, cls[k].m, 0);
     }
     if (kw == LEX_KW_LOCK)
         return REJ(a, M_LOCK, 0);

@@ -82,6 +82,10 @@ struct analyze_result {
     unsigned          pins_session:1;  /* user @variables, GET_LOCK, temporary tables,
                                           SQL_CALC_FOUND_ROWS, FOUND_ROWS(): state the
                                           router cannot move between backend connections */
+    unsigned          allowable:1;     /* REJECT only for the statement's kind (SHOW
+                                          PROCESSLIST, FLUSH, KILL, SET sql_log_bin, ...):
+                                          it reads and writes no table rows, so an operator
+                                          `allow` rule (router/rules.h) may run it as SESSION */
 
     uint16_t          err_no;
     char              sqlstate[6];

@@ -110,6 +110,10 @@ static int corpus_case(struct analyze *a, const char *expect, const char *sql, i
             ok = r.is_write;
         else if (!strcmp(words[w], "read"))
             ok = !r.is_write;
+        else if (!strcmp(words[w], "allowable"))
+            ok = r.allowable;
+        else if (!strcmp(words[w], "notallowable"))
+            ok = !r.allowable;
         else if (!strcmp(words[w], "ac=0"))
             ok = r.sets_autocommit && !r.autocommit;
         else if (!strcmp(words[w], "ac=1"))
