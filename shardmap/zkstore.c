@@ -693,6 +693,10 @@ struct zkstore *zkstore_new(const char *hosts, const char *root,
         errmsg_set(errp, "zkstore: on_map callback required");
         return NULL;
     }
+    if (hosts == NULL || *hosts == '\0') {
+        errmsg_set(errp, "zkstore: empty ZooKeeper host list");
+        return NULL;
+    }
     struct zkstore *zs = calloc(1, sizeof(*zs));
     if (zs == NULL || (zs->hosts = strdup(hosts)) == NULL ||
         (zs->root = strdup(root)) == NULL) {
@@ -861,6 +865,10 @@ enum zkstore_rc zkstore_admin_connect(const char *hosts, const char *root, unsig
         root = ZKSTORE_DEFAULT_ROOT;
     if (zkstore_check_root(root, errp) < 0)
         return ZKSTORE_ERROR;
+    if (hosts == NULL || *hosts == '\0') {
+        errmsg_set(errp, "empty ZooKeeper host list");
+        return ZKSTORE_ERROR;
+    }
     struct zkstore_admin *za = calloc(1, sizeof(*za));
     if (za == NULL) {
         errmsg_set(errp, "out of memory");
