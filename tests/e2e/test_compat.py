@@ -1,0 +1,212 @@
+"""
+tests/e2e/test_compat.py - driver compatibility suite (issue 4 item 5).
+
+One cluster (2 shards + router). Each test runs one driver's program from
+tests/compat/ (the same web-app scenario, see tests/compat/README.md) against
+the router, then reads the rows of the driver's users directly on the shards:
+each user's rows must be on the shard that owns the userid (shardctl explain)
+and nowhere else, with exactly the values the scenario wrote.
+
+Every driver has its own userid range (BASES). A driver missing from the
+machine FAILS naming its package (tools/deps.sh installs them; Node's mysql2
+comes from the npm registry into the build dir's e2e cache). Java and Go
+programs are compiled once per source version into that cache.
+"""
+
+import datetime
+import decimal
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+
+import cluster
+
+REPO = cluster.REPO
+COMPAT = os.path.join(REPO, "tests", "compat")
+CACHE = os.path.join(cluster.CACHE_DIR, "compat")
+
+SCHEMA = [
+    "CREATE TABLE compat_items ("
+    " id BIGINT NOT NULL AUTO_INCREMENT,"
+    " userid BIGINT NOT NULL,"
+    " k VARCHAR(32) NOT NULL,"
+    " name VARCHAR(200) NULL,"
+    " big BIGINT NULL,"
+    " amount DECIMAL(20,6) NULL,"
+    " ts DATETIME(6) NULL,"
+    " payload LONGBLOB NULL,"
+    " body MEDIUMTEXT NULL,"
+    " PRIMARY KEY (id),"
+    " UNIQUE KEY user_k (userid, k)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+]
+
+# Each driver's users are BASE+1..BASE+3; above 2^32 on purpose (64-bit keys).
+BASES = {
+    "mariadb_cli": 10_000_000_000,
+    "pymysql": 20_000_000_000,
+    "mysqlclient": 30_000_000_000,
+    "node_mysql2_query": 40_000_000_000,
+    "node_mysql2_execute": 50_000_000_000,
+    "php_pdo_emulated": 60_000_000_000,
+    "php_pdo_native": 70_000_000_000,
+    "php_mysqli": 80_000_000_000,
+    "perl_dbd_mariadb": 90_000_000_000,
+    "java_connectorj_serverprep": 100_000_000_000,
+    "java_connectorj_clientprep": 110_000_000_000,
+    "go_sql_driver": 120_000_000_000,
+}
+
+NAME = "O'Brien \"q\" back\\slash Zo\u00eb \u00f1 \u4e2d\u6587 \U0001F600\U0001F389"
+BIG_MAX = 9223372036854775807
+BIG_MIN = -9223372036854775808
+AMOUNT = decimal.Decimal("12345678901234.123456")
+AMOUNT2 = decimal.Decimal("-0.000001")
+TS = datetime.datetime(2024, 2, 29, 23, 59, 58, 123456)
+PAYLOAD = bytes(range(256)) + bytes(range(255, -1, -1))
+BODY = "".join("%06d:0123456789abcdef\u00e9\u2713\U0001F600\n" % i for i in range(32000))
+
+c = None
+
+
+def setup_module():
+    global c
+    c = cluster.Cluster(n_shards=2, start_router=False)
+    c.create_schema(SCHEMA)
+    c.start_router()
+
+
+def teardown_module():
+    c.stop(check=True)
+
+
+# ------------------------------------------------------------ prerequisites
+
+def need_file(path, package):
+    assert os.path.exists(path), "missing %s: install Debian package %s (tools/deps.sh)" % (
+        path, package)
+
+
+def need_cmd(cmd, package):
+    path = shutil.which(cmd)
+    assert path, "missing command %s: install Debian package %s (tools/deps.sh)" % (cmd, package)
+    return path
+
+
+def sources_hash(paths):
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.encode() + b"\0")
+        with open(p, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+def cached_build(name, sources, build):
+    """Runs build(outdir) once per version of <sources> into the e2e cache
+    (under a lock: parallel runs share the cache). Returns outdir."""
+    os.makedirs(CACHE, exist_ok=True)
+    out = os.path.join(CACHE, "%s-%s" % (name, sources_hash(sources)))
+    stamp = os.path.join(out, "BUILT")
+    if os.path.exists(stamp):
+        return out
+    with open(os.path.join(CACHE, name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(stamp):
+            return out
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        build(out)
+        open(stamp, "w").close()
+    return out
+
+
+def run_checked(argv, what, timeout, env=None, cwd=None):
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, "%s failed (rc=%d):\n%s\n%s" % (
+        what, r.returncode, r.stdout[-4000:], r.stderr[-4000:])
+    return r
+
+
+# ----------------------------------------------------------------- checking
+
+def expected_rows(base):
+    u1, u2, u3 = base + 1, base + 2, base + 3
+    none5 = (None, None, None)
+    return {
+        u1: [("main", NAME, BIG_MAX, AMOUNT, TS, PAYLOAD, BODY),
+             ("tx-commit", "committed", BIG_MIN, AMOUNT2) + none5],
+        u2: [("nulls", None, None, None) + none5],
+        u3: [("a", "A", 1, None) + none5, ("b", "B2", 2, None) + none5],
+    }
+
+
+def short(v):
+    r = repr(v)
+    return r if len(r) < 200 else "%s of length %d" % (type(v).__name__, len(v))
+
+
+def verify_shards(base):
+    """The driver's users' rows are on their owner shard only, and equal
+    what the scenario wrote."""
+    want = expected_rows(base)
+    owners = dict(zip(want, c.shards_of(list(want))))
+    problems = []
+    for name, db in c.shards.items():
+        for u, rows in want.items():
+            got = [tuple(bytes(v) if isinstance(v, bytearray) else v for v in r) for r in
+                   db.sql("SELECT k, name, big, amount, ts, payload, body FROM compat_items"
+                          " WHERE userid = %s ORDER BY k", (u,))]
+            if name != owners[u]:
+                if got:
+                    problems.append("userid %d (owner %s) has %d rows on %s" % (
+                        u, owners[u], len(got), name))
+                continue
+            if [r[0] for r in got] != [r[0] for r in rows]:
+                problems.append("userid %d on %s: keys %r, want %r" % (
+                    u, name, [r[0] for r in got], [r[0] for r in rows]))
+                continue
+            cols = ("k", "name", "big", "amount", "ts", "payload", "body")
+            for g, w in zip(got, rows):
+                for col, gv, wv in zip(cols, g, w):
+                    if gv != wv or type(gv) != type(wv):
+                        problems.append("userid %d k=%s on %s: %s = %s, want %s" % (
+                            u, w[0], name, col, short(gv), short(wv)))
+    assert not problems, "on the shards:\n  " + "\n  ".join(problems)
+    return owners
+
+
+def run_driver(label, argv, timeout=100, env=None, cwd=None):
+    """Runs a scenario program with HOST PORT USER PASSWORD DB BASE appended,
+    asserts it passed, then checks the shards."""
+    base = BASES[label]
+    full = argv + [c.router.host, str(c.router.port), cluster.APP_USER, cluster.APP_PASSWORD,
+                   cluster.APP_DB, str(base)]
+    r = subprocess.run(full, capture_output=True, text=True, timeout=timeout,
+                       env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+    out = (r.stdout + ("\n-- stderr --\n" + r.stderr if r.stderr.strip() else "")).strip()
+    assert r.returncode == 0, "%s scenario failed (rc=%d):\n%s" % (label, r.returncode, out[-6000:])
+    assert "PASSED" in r.stdout, "%s scenario did not finish:\n%s" % (label, out[-6000:])
+    verify_shards(base)
+
+
+# -------------------------------------------------------------------- tests
+
+def test_mariadb_cli():
+    need_file(cluster.MARIADB_CLI, "mariadb-client")
+    need_file("/usr/bin/mariadb-admin", "mariadb-client")
+    run_driver("mariadb_cli", ["/usr/bin/python3",
+                               os.path.join(COMPAT, "cli", "scenario.py")])
+
+
+def test_pymysql():
+    run_driver("pymysql", ["/usr/bin/python3", os.path.join(COMPAT, "python", "scenario.py"),
+                           "pymysql"])
+
+
+def test_mysqlclient():
+    run_driver("mysqlclient", ["/usr/bin/python3", os.path.join(COMPAT, "python", "scenario.py"),
+                               "mysqldb"])
