@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "router/pstmt.h"
+
 struct bufferevent;
 struct event;
 struct pool;
@@ -53,6 +55,7 @@ struct backend {
     uint64_t            state_sig;    /* session state applied (see session.c) */
     uint64_t            created_ms;
     uint64_t            idle_since_ms;
+    struct pstmt_cache  stmts;        /* server-side prepared statements */
     struct backend     *next, *prev;  /* pool lists */
 };
 

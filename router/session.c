@@ -22,6 +22,7 @@
 #include <xxhash.h>
 
 #include "protocol/packet.h"
+#include "protocol/stmt.h"
 #include "protocol/wire.h"
 #include "router/backend.h"
 #include "router/config.h"
@@ -337,6 +338,8 @@ void session_free(struct session *s)
     event_free(s->timer);
     free(s->scratch);
     free(s->begin_sql);
+    free(s->pending_set);
+    pstmt_table_fini(&s->stmts);
     for (unsigned i = 0; i < s->n_state_stmts; i++)
         free(s->state_stmts[i]);
     atomic_fetch_sub(&w->stats.sessions_open, 1);
@@ -656,17 +659,128 @@ static void write_query(struct backend *be, const char *sql, size_t len)
     evbuffer_add(out, sql, len);
 }
 
+static void write_stmt_close(struct backend *be, uint32_t server_id)
+{
+    uint8_t pkt[PACKET_HEADER_LEN + 5];
+
+    packet_write_header(pkt, 5, 0);
+    pkt[PACKET_HEADER_LEN] = WIRE_COM_STMT_CLOSE;
+    packet_put_u32(pkt + PACKET_HEADER_LEN + 1, server_id);
+    evbuffer_add(bufferevent_get_output(be->bev), pkt, sizeof(pkt));
+}
+
+static void write_prepare(struct backend *be, const struct pstmt *ps)
+{
+    struct evbuffer *out = bufferevent_get_output(be->bev);
+    uint8_t hdr[PACKET_HEADER_LEN + 1];
+
+    packet_write_header(hdr, (uint32_t)(ps->sql_len + 1), 0);
+    hdr[PACKET_HEADER_LEN] = WIRE_COM_STMT_PREPARE;
+    evbuffer_add(out, hdr, sizeof(hdr));
+    evbuffer_add(out, ps->sql, ps->sql_len);
+}
+
+/* Rewrites the statement id of the packet at the head of <buf> (a COM_STMT_*
+ * command: the id follows the command byte). */
+static void patch_stmt_id(struct evbuffer *buf, uint32_t id)
+{
+    uint8_t *p = evbuffer_pullup(buf, PACKET_HEADER_LEN + 5);
+
+    packet_put_u32(p + PACKET_HEADER_LEN + 1, id);
+}
+
+/*
+ * Moves an EXECUTE to the backend under the server's statement id, after
+ * the statement's buffered long data. If the server has not seen this
+ * statement's parameter types (it was prepared there lazily, and this
+ * client sends types only on its first EXECUTE), they are put back into the
+ * packet. Returns 0, or -1 if the packet cannot be rewritten (then nothing
+ * was sent).
+ */
+static int forward_execute(struct session *s, struct evbuffer *in, struct evbuffer *out)
+{
+    struct pstmt *ps = s->cur_ps;
+    struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, ps);
+    size_t payload_len = s->cmd_bytes - PACKET_HEADER_LEN;
+    struct stmt_execute ex;
+    uint8_t *p;
+
+    if (!e)
+        return -1;
+    p = evbuffer_pullup(in, (ssize_t)(s->cmd_bytes < PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD
+                                           ? s->cmd_bytes : PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD));
+    if (stmt_parse_execute(p + PACKET_HEADER_LEN, payload_len, ps->n_params, &ex) < 0)
+        return -1;
+    while (ps->long_data && evbuffer_get_length(ps->long_data) >= PACKET_HEADER_LEN) {
+        uint8_t hdr[PACKET_HEADER_LEN];
+
+        evbuffer_copyout(ps->long_data, hdr, sizeof(hdr));
+        patch_stmt_id(ps->long_data, e->server_id);
+        evbuffer_remove_buffer(ps->long_data, out, PACKET_HEADER_LEN + packet_u24(hdr));
+    }
+    pstmt_clear_long_data(ps);
+    packet_put_u32(p + PACKET_HEADER_LEN + 1, e->server_id);
+    if (ps->n_params == 0 || ex.new_types || e->types_sig == ps->types_sig) {
+        if (ex.new_types)
+            e->types_sig = ps->types_sig;
+        evbuffer_remove_buffer(in, out, s->cmd_bytes);
+        return 0;
+    }
+    /* Re-send the remembered types: bound flag 1, types after it. */
+    if (s->cmd_bytes != PACKET_HEADER_LEN + payload_len ||
+        payload_len + 2 * (size_t)ps->n_params >= PACKET_MAX_PAYLOAD || !ps->types)
+        return -1;
+    {
+        uint8_t hdr[PACKET_HEADER_LEN], one = 1;
+        size_t head = ex.values_off - 1;     /* up to the bound flag */
+
+        packet_write_header(hdr, (uint32_t)(payload_len + 2 * (size_t)ps->n_params), p[3]);
+        evbuffer_add(out, hdr, sizeof(hdr));
+        evbuffer_add(out, p + PACKET_HEADER_LEN, head);
+        evbuffer_add(out, &one, 1);
+        evbuffer_add(out, ps->types, 2 * (size_t)ps->n_params);
+        evbuffer_add(out, p + PACKET_HEADER_LEN + ex.values_off, payload_len - ex.values_off);
+        evbuffer_drain(in, s->cmd_bytes);
+    }
+    e->types_sig = ps->types_sig;
+    return 0;
+}
+
 static void forward_command(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
+    struct evbuffer *out = bufferevent_get_output(s->be->bev);
     enum reply_kind kind = REPLY_QUERY;
 
     switch (s->cmd) {
     case WIRE_COM_QUERY:        kind = REPLY_QUERY; break;
     case WIRE_COM_FIELD_LIST:   kind = REPLY_FIELD_LIST; break;
+    case WIRE_COM_STMT_PREPARE: kind = REPLY_PREPARE; break;
+    case WIRE_COM_STMT_EXECUTE: kind = REPLY_EXECUTE; break;
+    case WIRE_COM_STMT_FETCH:   kind = REPLY_FETCH; break;
     default:                    kind = REPLY_SIMPLE; break;
     }
-    evbuffer_remove_buffer(in, bufferevent_get_output(s->be->bev), s->cmd_bytes);
+    if (s->cmd == WIRE_COM_STMT_EXECUTE) {
+        if (forward_execute(s, in, out) < 0) {
+            answer_err(s, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+                       "shardwire: cannot forward this COM_STMT_EXECUTE (malformed, or "
+                       "parameter types never sent)");
+            if (s->state != SESS_IDLE)
+                session_set_state(s, SESS_IDLE);
+            arm_timer(s, cfg_of(s)->idle_timeout_ms);
+            /* Go on with the next command from the loop, not from here. */
+            bufferevent_trigger(s->bev, EV_READ,
+                                BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+            return;
+        }
+    } else if (s->cmd == WIRE_COM_STMT_FETCH || s->cmd == WIRE_COM_STMT_RESET) {
+        struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, s->cur_ps);
+
+        patch_stmt_id(in, e ? e->server_id : 0);
+        evbuffer_remove_buffer(in, out, s->cmd_bytes);
+    } else {
+        evbuffer_remove_buffer(in, out, s->cmd_bytes);
+    }
     s->cmd_bytes = 0;
     reply_begin(&s->reply, kind, false);
     s->fwd_left = 0;
@@ -718,13 +832,20 @@ static void start_statement(struct session *s, bool begins_txn)
         s->txn_pending = false;
         n++;
     }
+    s->sync_prepare = false;
+    if (s->cmd == WIRE_COM_STMT_EXECUTE && !pstmt_cache_find(&be->stmts, s->cur_ps)) {
+        /* First use of this statement on this connection: prepare it here. */
+        write_prepare(be, s->cur_ps);
+        s->sync_prepare = true;
+        n++;
+    }
     if (n == 0) {
         forward_command(s);
         return;
     }
     s->sync_pending = n;
     s->sync_failed = false;
-    reply_begin(&s->reply, REPLY_QUERY, false);
+    reply_begin(&s->reply, n == 1 && s->sync_prepare ? REPLY_PREPARE : REPLY_QUERY, false);
     session_set_state(s, SESS_SYNCING);
     arm_timer(s, cfg_of(s)->query_timeout_ms);
 }
@@ -804,7 +925,6 @@ static void handle_route(struct session *s)
         answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
         return;
     }
-    s->cmd_kind = SESS_CMD_FORWARD;
     go_to_shard(s, idx, true);
 }
 
@@ -885,6 +1005,206 @@ static void handle_query(struct session *s, const uint8_t *payload, size_t paylo
     }
 }
 
+/* ---- prepared statements ---- */
+
+static struct pstmt *find_stmt(struct session *s, const uint8_t *payload, size_t payload_len,
+                               const char *what)
+{
+    struct pstmt *ps = payload_len >= 5 ? pstmt_find(&s->stmts, packet_u32(payload + 1)) : NULL;
+    char msg[200];
+
+    if (ps)
+        return ps;
+    snprintf(msg, sizeof(msg), "Unknown prepared statement handler (%u) given to %s",
+             payload_len >= 5 ? packet_u32(payload + 1) : 0, what);
+    answer_err(s, WIRE_ER_UNKNOWN_STMT_HANDLER, "HY000", msg);
+    return NULL;
+}
+
+/* Sends the statement in flight where its analysis says: the key's shard, or
+ * (no key needed) the attached backend or any. */
+static void go_by_analysis(struct session *s)
+{
+    if (s->ar.kind == ANALYZE_ROUTE)
+        handle_route(s);
+    else
+        go_anywhere(s);
+}
+
+static void handle_prepare(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    const char *sql = (const char *)payload + 1;
+    size_t len = payload_len - 1;
+    struct pstmt *ps;
+
+    if (analyze_statement(s->w->analyze, sql, len, &s->ar) < 0)
+        log_warn("session: analyzer out of memory id=%" PRIu64, s->id);
+    if (s->ar.kind == ANALYZE_REJECT) {
+        reject_statement(s, sql, len);
+        return;
+    }
+    switch (s->ar.stmt) {
+    case ANALYZE_STMT_BEGIN:
+    case ANALYZE_STMT_COMMIT:
+    case ANALYZE_STMT_ROLLBACK:
+    case ANALYZE_STMT_SAVEPOINT:
+    case ANALYZE_STMT_USE:
+        answer_err(s, 1295, "HY000",
+                   "shardwire: transaction control and USE cannot be prepared; send them as "
+                   "plain queries");
+        return;
+    default:
+        break;
+    }
+    if (s->ar.kind == ANALYZE_ROUTE && s->ar.param_index >= 0 && s->ar.key_len == 0 &&
+        s->ar.n_params == 0) {
+        answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: inconsistent analysis");
+        return;
+    }
+    ps = pstmt_add(&s->stmts, sql, len, &s->ar);
+    if (!ps) {
+        answer_err(s, 1461, "42000",
+                   "Can't create more than max_prepared_stmt_count statements (current "
+                   "value: 16382)");
+        return;
+    }
+    ps->n_params = (uint16_t)s->ar.n_params;
+    s->cur_ps = ps;
+    s->cmd_kind = SESS_CMD_PREPARE;
+    if (s->ar.pins_session)
+        s->pinned = true;
+    /* A statement routed by a parameter can be prepared anywhere: every
+     * shard has the same schema. A literal key picks its shard now. */
+    if (s->ar.kind == ANALYZE_ROUTE && s->ar.param_index < 0)
+        handle_route(s);
+    else
+        go_anywhere(s);
+}
+
+static void handle_execute(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    struct pstmt *ps = find_stmt(s, payload, payload_len, "mysqld_stmt_execute");
+    struct stmt_execute ex;
+    char msg[300];
+
+    if (!ps)
+        return;
+    if (stmt_parse_execute(payload, payload_len, ps->n_params, &ex) < 0) {
+        answer_err(s, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+                   "Incorrect arguments to mysqld_stmt_execute");
+        return;
+    }
+    if (ex.new_types && pstmt_set_types(ps, payload + ex.types_off) < 0) {
+        answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: out of memory");
+        return;
+    }
+    if (ps->n_params > 0 && !ps->types) {
+        answer_err(s, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+                   "Incorrect arguments to mysqld_stmt_execute (no parameter types sent)");
+        return;
+    }
+    s->cur_ps = ps;
+    s->ar = ps->ar;
+    s->cmd_kind = SESS_CMD_STMT;
+    if (ps->ar.kind == ANALYZE_REJECT) {
+        answer_err(s, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
+        return;
+    }
+    if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0) {
+        struct stmt_value v;
+        int n = -1;
+
+        if (stmt_param(payload, payload_len, &ex, ps->types, ps->n_params, ps->long_mask,
+                       (unsigned)ps->ar.param_index, &v) == 0)
+            n = stmt_key_of(payload, &v, cfg_of(s)->analyze.key_type, s->ar.key);
+        if (n < 0) {
+            snprintf(msg, sizeof(msg),
+                     "shardwire: parameter %d carries the %s and must be one valid %s key; "
+                     "got %s", ps->ar.param_index + 1, cfg_of(s)->analyze.key_columns[0],
+                     cfg_of(s)->analyze.key_type == ANALYZE_KEY_INT ? "integer" : "string",
+                     v.is_null ? "NULL" : "a value that is not one");
+            atomic_fetch_add(&s->w->stats.rejected, 1);
+            answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+            return;
+        }
+        s->ar.key_len = (size_t)n;
+    }
+    go_by_analysis(s);
+}
+
+static void handle_long_data(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    struct pstmt *ps = payload_len >= 7 ? pstmt_find(&s->stmts, packet_u32(payload + 1)) : NULL;
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    unsigned param = payload_len >= 7 ? packet_u16(payload + 5) : 0;
+
+    /* No reply, ever; an unknown statement or parameter is reported by the
+     * EXECUTE that follows (the server's own behaviour). */
+    if (!ps || param >= ps->n_params || s->cmd_bytes != PACKET_HEADER_LEN + payload_len) {
+        consume_command(s);
+        return;
+    }
+    if (!ps->long_data)
+        ps->long_data = evbuffer_new();
+    if (!ps->long_mask)
+        ps->long_mask = calloc(((size_t)ps->n_params + 7) / 8, 1);
+    if (!ps->long_data || !ps->long_mask ||
+        evbuffer_get_length(ps->long_data) + s->cmd_bytes > cfg_of(s)->max_allowed_packet) {
+        consume_command(s);
+        return;
+    }
+    ps->long_mask[param / 8] |= (uint8_t)(1u << (param % 8));
+    evbuffer_remove_buffer(in, ps->long_data, s->cmd_bytes);
+    s->cmd_bytes = 0;
+}
+
+static void handle_stmt_close(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    uint32_t id = payload_len >= 5 ? packet_u32(payload + 1) : 0;
+
+    /* No reply. The server-side statements stay cached on their backend
+     * connections for whoever runs the same SQL next. */
+    consume_command(s);
+    if (s->cursor_stmt == id)
+        s->cursor_stmt = 0;
+    pstmt_remove(&s->stmts, id);
+}
+
+static void handle_stmt_reset(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    struct pstmt *ps = find_stmt(s, payload, payload_len, "mysqld_stmt_reset");
+
+    if (!ps)
+        return;
+    pstmt_clear_long_data(ps);
+    if (s->cursor_stmt == ps->id && s->be && pstmt_cache_find(&s->be->stmts, ps)) {
+        /* Closes the open cursor on the server. */
+        s->cursor_stmt = 0;
+        s->cur_ps = ps;
+        s->cmd_kind = SESS_CMD_STMT;
+        start_statement(s, false);
+        return;
+    }
+    answer_ok(s);
+}
+
+static void handle_fetch(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    struct pstmt *ps = find_stmt(s, payload, payload_len, "mysqld_stmt_fetch");
+    char msg[120];
+
+    if (!ps)
+        return;
+    if (s->cursor_stmt != ps->id || !s->be || !pstmt_cache_find(&s->be->stmts, ps)) {
+        snprintf(msg, sizeof(msg), "The statement (%u) has no open cursor.", ps->id);
+        answer_err(s, 1421, "HY000", msg);
+        return;
+    }
+    s->cur_ps = ps;
+    s->cmd_kind = SESS_CMD_STMT;
+    start_statement(s, false);
+}
+
 static void handle_init_db(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     const char *db = cfg_of(s)->analyze.database;
@@ -913,6 +1233,8 @@ static void handle_reset_connection(struct session *s)
     s->n_state_stmts = 0;
     s->in_txn = s->txn_pending = s->pinned = false;
     s->autocommit = true;
+    s->cursor_stmt = 0;
+    pstmt_table_fini(&s->stmts);
     recompute_sig(s);
     answer_ok(s);
 }
@@ -954,16 +1276,22 @@ static void dispatch(struct session *s, size_t payload_len)
         handle_reset_connection(s);
         return;
     case WIRE_COM_STMT_PREPARE:
+        handle_prepare(s, payload, payload_len);
+        return;
     case WIRE_COM_STMT_EXECUTE:
+        handle_execute(s, payload, payload_len);
+        return;
     case WIRE_COM_STMT_SEND_LONG_DATA:
+        handle_long_data(s, payload, payload_len);
+        return;
     case WIRE_COM_STMT_RESET:
+        handle_stmt_reset(s, payload, payload_len);
+        return;
     case WIRE_COM_STMT_FETCH:
-        answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000",
-                   "shardwire: server-side prepared statements are not supported yet; "
-                   "use client-side (emulated) prepares");
+        handle_fetch(s, payload, payload_len);
         return;
     case WIRE_COM_STMT_CLOSE:
-        consume_command(s);     /* COM_STMT_CLOSE has no reply */
+        handle_stmt_close(s, payload, payload_len);
         return;
     default:
         snprintf(msg, sizeof(msg), "shardwire: unknown or unsupported command 0x%02x", s->cmd);
@@ -999,15 +1327,54 @@ static void process_commands(struct session *s)
 
 /* ---- the backend's reply ---- */
 
+/* A PREPARE went through: remember the server's statement on this
+ * connection, and the parameter count the server found. */
+static void prepare_done(struct session *s)
+{
+    const struct reply *r = &s->reply;
+    struct pstmt *ps = s->cur_ps;
+    uint32_t evicted;
+
+    s->cur_ps = NULL;
+    if (r->is_error) {
+        pstmt_remove(&s->stmts, ps->id);
+        return;
+    }
+    if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0 &&
+        ps->n_params != r->n_params) {
+        /* The analysis and the server disagree on where the '?'s are: the
+         * routing parameter cannot be trusted. */
+        ps->ar.kind = ANALYZE_REJECT;
+        ps->ar.err_no = WIRE_ER_NOT_SUPPORTED_YET;
+        memcpy(ps->ar.sqlstate, "42000", 6);
+        ps->ar.msg = "shardwire: the server and the router count this statement's "
+                     "parameters differently; it cannot be routed";
+    }
+    ps->n_params = r->n_params;
+    ps->n_columns = r->n_columns;
+    if (pstmt_cache_find(&s->be->stmts, ps))
+        write_stmt_close(s->be, r->stmt_id);        /* the connection had it already */
+    else if (pstmt_cache_add(&s->be->stmts, ps, r->stmt_id, &evicted))
+        write_stmt_close(s->be, evicted);
+}
+
 static void statement_done(struct session *s)
 {
     const struct reply *r = &s->reply;
 
     evtimer_del(s->timer);
-    if (!r->is_error) {
+    /* A PREPARE reply carries no status flags. */
+    if (!r->is_error && s->cmd != WIRE_COM_STMT_PREPARE) {
         s->in_txn = (r->status & WIRE_STATUS_IN_TRANS) != 0;
         s->autocommit = (r->status & WIRE_STATUS_AUTOCOMMIT) != 0;
+        if (r->insert_id)
+            s->last_insert_id = r->insert_id;
     }
+    if (s->cmd == WIRE_COM_STMT_PREPARE)
+        prepare_done(s);
+    else if (s->cmd == WIRE_COM_STMT_EXECUTE && !r->is_error &&
+             (r->status & WIRE_STATUS_CURSOR_EXISTS))
+        s->cursor_stmt = s->cur_ps->id;     /* FETCH must find this connection */
     if (s->cmd_kind == SESS_CMD_TRACK_SET && s->pending_set) {
         if (!r->is_error) {
             if (s->n_state_stmts < SESS_MAX_STATE_STMTS) {
@@ -1027,6 +1394,14 @@ static void statement_done(struct session *s)
         close_after_flush(s, SESS_END_SHUTDOWN);
         return;
     }
+    /* Multiplexing: with nothing tying the session to this connection, it
+     * goes back to the pool. Kept: inside a transaction, with state we
+     * cannot replay, with an open cursor, and after a write, a warning or an
+     * error, so that LAST_INSERT_ID(), ROW_COUNT(), SHOW WARNINGS and SHOW
+     * ERRORS that follow see the right connection. */
+    if (s->be && !s->in_txn && !s->pinned && !s->cursor_stmt && !r->is_error &&
+        r->warnings == 0 && !s->ar.is_write)
+        detach_backend(s, true);
     arm_timer(s, cfg_of(s)->idle_timeout_ms);
 }
 
@@ -1096,8 +1471,15 @@ static void sync_read(struct session *s, struct evbuffer *in)
         }
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
         if (k == 1) {
+            if (s->sync_pending == 1 && s->sync_prepare && !s->reply.is_error) {
+                uint32_t evicted;
+
+                if (pstmt_cache_add(&s->be->stmts, s->cur_ps, s->reply.stmt_id, &evicted))
+                    write_stmt_close(s->be, evicted);
+            }
             s->sync_pending--;
-            reply_begin(&s->reply, REPLY_QUERY, false);
+            reply_begin(&s->reply, s->sync_pending == 1 && s->sync_prepare ? REPLY_PREPARE
+                                                                          : REPLY_QUERY, false);
         }
     }
     if (s->sync_failed) {
@@ -1160,6 +1542,15 @@ static void relay(struct session *s)
                 return;
             }
             s->last_seq = h.seq;
+            if (s->cmd == WIRE_COM_STMT_PREPARE && s->reply_bytes == 0 &&
+                head[PACKET_HEADER_LEN] == WIRE_HDR_OK && h.payload_len <= REPLY_PEEK) {
+                /* The client gets our statement id, not the server's. */
+                packet_put_u32(head + PACKET_HEADER_LEN + 1, s->cur_ps->id);
+                evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+                evbuffer_add(out, head, PACKET_HEADER_LEN + h.payload_len);
+                s->reply_bytes += PACKET_HEADER_LEN + h.payload_len;
+                continue;
+            }
             s->fwd_left = PACKET_HEADER_LEN + h.payload_len;
         }
     }

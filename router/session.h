@@ -17,6 +17,7 @@
 #include "protocol/analyze.h"
 #include "protocol/handshake.h"
 #include "protocol/reply.h"
+#include "router/pstmt.h"
 
 struct backend;
 struct bufferevent;
@@ -45,6 +46,8 @@ enum sess_end {        /* why a session ended: exactly one, logged at close */
 enum sess_cmd_kind {
     SESS_CMD_FORWARD,      /* forward the client's packets as they are */
     SESS_CMD_TRACK_SET,    /* forward; on OK remember the SET for other backends */
+    SESS_CMD_PREPARE,      /* COM_STMT_PREPARE of <cur_ps> */
+    SESS_CMD_STMT,         /* EXECUTE / FETCH / RESET of <cur_ps>: ids rewritten */
 };
 
 #define SESS_MAX_STATE_STMTS 64
@@ -85,6 +88,7 @@ struct session {
     uint64_t            reply_bytes;   /* relayed to the client for this statement */
     unsigned            sync_pending;  /* replies to router-sent statements still due */
     bool                sync_failed;
+    bool                sync_prepare;  /* the last router-sent statement is a PREPARE */
     char                sync_err[256];
     uint16_t            sync_errno;
 
@@ -101,6 +105,11 @@ struct session {
     unsigned            n_state_stmts;
     uint64_t            state_sig;
     int                 last_shard;    /* where SESSION statements go when unattached */
+
+    struct pstmt_table  stmts;         /* the client's prepared statements */
+    struct pstmt       *cur_ps;        /* the one the command in flight uses */
+    uint32_t            cursor_stmt;   /* a statement with an open cursor (pins) */
+    uint64_t            last_insert_id;
 
     unsigned            n_stmts;
     unsigned            burst;         /* statements handled in this wakeup */

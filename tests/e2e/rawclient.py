@@ -124,3 +124,114 @@ def err_of(payload):
     code = payload[1] | payload[2] << 8
     msg = payload[9:] if payload[3:4] == b"#" else payload[3:]
     return code, msg.decode("utf-8", "replace")
+
+
+# ---- binary protocol (prepared statements) ----
+
+T_DOUBLE, T_LONGLONG, T_NULL, T_VAR_STRING, T_BLOB, T_LONG = 0x05, 0x08, 0x06, 0xfd, 0xfc, 0x03
+
+
+def lenenc_bytes(b):
+    n = len(b)
+    if n < 251:
+        return bytes([n]) + b
+    if n < 1 << 16:
+        return b"\xfc" + struct.pack("<H", n) + b
+    if n < 1 << 24:
+        return b"\xfd" + struct.pack("<I", n)[:3] + b
+    return b"\xfe" + struct.pack("<Q", n) + b
+
+
+def param(value):
+    """(type, unsigned, bytes) for a Python value, as drivers bind it."""
+    if value is None:
+        return (T_NULL, 0, b"")
+    if isinstance(value, float):
+        return (T_DOUBLE, 0, struct.pack("<d", value))
+    if isinstance(value, int):
+        return (T_LONGLONG, 0, struct.pack("<q", value))
+    if isinstance(value, bytes):
+        return (T_BLOB, 0, lenenc_bytes(value))
+    return (T_VAR_STRING, 0, lenenc_bytes(str(value).encode()))
+
+
+def _prepare(self, sql):
+    """COM_STMT_PREPARE; returns (stmt_id, n_params, n_columns) or raises
+    RuntimeError(errno, message)."""
+    self.command(0x16, sql.encode())
+    _, p = self.read_packet()
+    if p[0] == 0xff:
+        raise RuntimeError(*err_of(p))
+    stmt_id, ncols, nparams = struct.unpack("<IHH", p[1:9])
+    for _ in range(nparams):
+        self.read_packet()
+    if nparams:
+        self.read_packet()
+    for _ in range(ncols):
+        self.read_packet()
+    if ncols:
+        self.read_packet()
+    return stmt_id, nparams, ncols
+
+
+def _execute(self, stmt_id, values, send_types=True, flags=0, long_params=()):
+    """COM_STMT_EXECUTE with <values> (Python values; see param()); params in
+    <long_params> were sent with send_long_data and carry no bytes here."""
+    ps = [param(v) for v in values]
+    body = struct.pack("<IBI", stmt_id, flags, 1)
+    if ps:
+        nb = bytearray((len(ps) + 7) // 8)
+        for i, (t, _, _) in enumerate(ps):
+            if t == T_NULL:
+                nb[i // 8] |= 1 << (i % 8)
+        body += bytes(nb) + (b"\x01" if send_types else b"\x00")
+        if send_types:
+            body += b"".join(bytes([t, u]) for t, u, _ in ps)
+        body += b"".join(v for i, (t, _, v) in enumerate(ps) if i not in long_params)
+    self.command(0x17, body)
+
+
+def _send_long_data(self, stmt_id, param_id, data):
+    self.command(0x18, struct.pack("<IH", stmt_id, param_id) + data)
+
+
+def _read_binary_result(self):
+    """('ok', payload) / ('err', payload) / ('rows', [payloads], status)."""
+    _, p = self.read_packet()
+    if p[0] == 0x00:
+        return "ok", p
+    if p[0] == 0xff:
+        return "err", p
+    for _ in range(p[0]):
+        self.read_packet()
+    _, eof = self.read_packet()
+    status = eof[3] | eof[4] << 8
+    if status & 0x40:       # cursor opened: rows come with FETCH
+        return "cursor", [], status
+    rows = []
+    while True:
+        _, r = self.read_packet()
+        if r[0] == 0xfe and len(r) < 9:
+            return "rows", rows, r[3] | r[4] << 8
+        if r[0] == 0xff:
+            return "err", r
+        rows.append(r)
+
+
+def _fetch(self, stmt_id, n):
+    self.command(0x1c, struct.pack("<II", stmt_id, n))
+    rows = []
+    while True:
+        _, r = self.read_packet()
+        if r[0] == 0xff:
+            return "err", r
+        if r[0] == 0xfe and len(r) < 9:
+            return "rows", rows, r[3] | r[4] << 8
+        rows.append(r)
+
+
+RawClient.prepare = _prepare
+RawClient.execute = _execute
+RawClient.send_long_data = _send_long_data
+RawClient.read_binary_result = _read_binary_result
+RawClient.fetch = _fetch

@@ -1,0 +1,83 @@
+/*
+ * router/pstmt.h - prepared statements: the ones a client holds (ids we
+ * give out) and the ones each backend connection holds (ids the server gave).
+ *
+ * A client statement is analysed once at PREPARE and remembers its text, its
+ * routing rule (a literal key or the '?' that carries it) and the parameter
+ * types of its first EXECUTE (clients send types only once). A backend
+ * connection caches server-side statements by SQL text, so any session that
+ * lands on it reuses them; the statement is prepared there lazily, the
+ * first time an EXECUTE needs it. Worker thread only.
+ */
+#ifndef SHARDWIRE_ROUTER_PSTMT_H
+#define SHARDWIRE_ROUTER_PSTMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol/analyze.h"
+
+struct evbuffer;
+
+#define PSTMT_MAX_PER_SESSION  16382   /* MySQL's max_prepared_stmt_count default */
+#define PSTMT_BACKEND_CACHE    128     /* server-side statements per backend connection */
+
+struct pstmt {
+    uint32_t              id;          /* the client's id */
+    char                 *sql;
+    size_t                sql_len;
+    uint64_t              sql_hash;
+    uint16_t              n_params;
+    uint16_t              n_columns;
+    struct analyze_result ar;
+    uint8_t              *types;       /* 2 * n_params bytes, once known */
+    uint64_t              types_sig;   /* hash of <types>; 0 = unknown */
+    uint8_t              *long_mask;   /* params sent with SEND_LONG_DATA */
+    struct evbuffer      *long_data;   /* those packets, replayed before EXECUTE */
+};
+
+struct pstmt_table {
+    struct pstmt **v;
+    unsigned       n, cap;
+    uint32_t       next_id;
+};
+
+/* Creates statement <sql>/<len> with analysis <ar>; returns it or NULL
+ * (out of memory, or too many statements). */
+struct pstmt *pstmt_add(struct pstmt_table *t, const char *sql, size_t len,
+                        const struct analyze_result *ar);
+struct pstmt *pstmt_find(struct pstmt_table *t, uint32_t id);
+void pstmt_remove(struct pstmt_table *t, uint32_t id);
+void pstmt_table_fini(struct pstmt_table *t);
+
+/* Remembers <types> (2 * n_params bytes) as the statement's types. Returns 0 or -1. */
+int pstmt_set_types(struct pstmt *ps, const uint8_t *types);
+
+/* Drops buffered long data (after an EXECUTE or a RESET). */
+void pstmt_clear_long_data(struct pstmt *ps);
+
+/* One server-side statement on a backend connection. */
+struct pstmt_backend_entry {
+    uint64_t sql_hash;
+    size_t   sql_len;
+    uint32_t server_id;     /* the statement id on that server connection */
+    uint64_t types_sig;     /* types the server last saw for it; 0 = none */
+};
+
+struct pstmt_cache {
+    struct pstmt_backend_entry e[PSTMT_BACKEND_CACHE];
+    unsigned                   n;
+    unsigned                   evict;    /* next slot to reuse when full */
+};
+
+/* The entry for <ps> on this connection, or NULL. */
+struct pstmt_backend_entry *pstmt_cache_find(struct pstmt_cache *c, const struct pstmt *ps);
+
+/* Adds <ps> as server statement <server_id>. When the cache is full the
+ * oldest entry is replaced: its server id is stored in <*evicted> (the
+ * caller closes it on the server) and 1 is returned; else 0. */
+int pstmt_cache_add(struct pstmt_cache *c, const struct pstmt *ps, uint32_t server_id,
+                    uint32_t *evicted);
+
+#endif
