@@ -2016,7 +2016,7 @@ static int an_global_scan(struct analyze *a)
                 o->pins_session = 1;
             } else if (t->op == LEX_KW_PROCEDURE) {
                 return REJ(a, M_FEATURE, i);
-            } else if (an_word(a, i, "OUTFILE") || an_word(a, i, "DUMPFILE")) {
+            } else if (t->op == LEX_KW_OUTFILE || t->op == LEX_KW_DUMPFILE) {
                 return REJ(a, M_OUTFILE, i);
             } else if (t->op == LEX_KW_NONE && an_op(a, i + 1, '(')) {
                 if (an_word(a, i, "LOAD_FILE"))
@@ -2036,7 +2036,6 @@ static int an_global_scan(struct analyze *a)
 static int an_tokenize(struct analyze *a, const char *sql, size_t len)
 {
     struct lex lx;
-    struct lex_token tk;
     uint32_t n = 0;
     unsigned n_params = 0;
     lex_init(&lx, sql, len);
@@ -2053,8 +2052,12 @@ static int an_tokenize(struct analyze *a, const char *sql, size_t len)
             a->pair = np;
             a->cap = nc;
         }
-        int r = lex_next(&lx, &tk);
+        /* straight into the array: copying a token the lexer has just
+         * written field by field stalls on store forwarding */
+        struct lex_token *tp = &a->tok[n];
+        int r = lex_next(&lx, tp);
         if (r < 0) {
+            struct lex_token tk = *tp;
             static const char *const m[] = {
                 [LEX_ERR_NONE] = "shardwire: syntax error",
                 [LEX_ERR_STRING] = "shardwire: syntax error: unterminated quoted string",
@@ -2076,12 +2079,11 @@ static int an_tokenize(struct analyze *a, const char *sql, size_t len)
             a->out->offset = tk.off;
             return -1;
         }
-        if (tk.type == LEX_PARAM) {
+        if (tp->type == LEX_PARAM) {
             /* the ordinal; past 65535 they share one, so never route by it */
-            tk.op = (uint16_t)(n_params < 0xffff ? n_params : 0xffff);
+            tp->op = (uint16_t)(n_params < 0xffff ? n_params : 0xffff);
             n_params++;
         }
-        a->tok[n] = tk;
         if (r == 0)
             break;
         n++;

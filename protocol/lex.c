@@ -16,7 +16,7 @@ struct lex_kwent {
     uint16_t    kw;
 };
 
-/* Sorted by length; lex_kw_by_len[n] is the first entry of length n. */
+/* The keywords, upper case; found through lex_kw_hash. */
 static const struct lex_kwent lex_kwtab[] = {
     {"AS", 2, LEX_KW_AS},
     {"BY", 2, LEX_KW_BY},
@@ -131,32 +131,60 @@ static const struct lex_kwent lex_kwtab[] = {
 };
 
 #define LEX_KW_MAXLEN 19
-static const uint8_t lex_kw_by_len[LEX_KW_MAXLEN + 2] = {
-    0, 0, 0, 8, 21, 41, 62, 80, 92, 97, 105, 106, 107, 108, 109, 109, 109, 109, 109, 109, 110,
+/* Open-addressing hash of lex_kwtab (index + 1; 0 = empty), generated
+ * with LEX_KW_HASH below; regenerate both when the keyword list changes
+ * (test_lex checks every keyword is found). */
+#define LEX_KW_HASH(s, n, up0, up1, uplast) \
+    ((unsigned)((n) * 7 + (up0) * 31 + (up1) * 17 + (uplast)) & 255u)
+static const uint8_t lex_kw_hash[256] = {
+      0,   0,  86,   0,  42,  43, 106, 103,   0, 104,  78,  19,   0,   0,   0,   0,
+      0,   0,  81,   0,   0,   0,   0,   0,  15,  57,  17,   6,  69,   0,   0,   0,
+     14,  45,  76,  61,  92,   0,   0,   0,  20,   0,   0,   0,   0,   0,   0,  41,
+     23,   0,   0,  44,   0,   0,   0,   0,  60,  30,  51,  79, 107,  56,  54,   0,
+     65,  87,   0,   0,   0,   0, 110,   0,  35,  24, 109,   0,   9,  66,   2,  21,
+     93,   0,   0,   0,   0,  26,  84,   0,   0,   0,  63,   0,   0,   0,  37,  95,
+      0,   4,  55,   7,  73,  99,  10,   0,   0,   0,  82,   0,   0,   0,  31,   0,
+     28,   0,   0,   0,   0,   0,  98,   0,  52,   0,  48,  11,  70,   0,  46,  34,
+     12,  47,   0,  72,  49,   0,   0,  27,   0,  96,   0,   0,   0,   0, 101,   0,
+      0,   0,   0,   0,   0,   0,   0,   0, 100,  18,   0,   0,   0,   0,   0,  29,
+      0,  94,   0,   0,   0,   0, 102,   0,   0,   0,   0,  53,  88,  36,   0,   0,
+     68,  67,  85,  97,   0,  74,   0,   0,   0,  62,   0,   5,  39,   0,   0,   0,
+      0,   0,   0,   1,   0,   0,  40,   0,   8,  25,  77,  89,   0,   0,   0,  22,
+      0,   0,  83,   0,   0,   0,   0,   0,   3,   0,  32,  64,   0,   0,   0,   0,
+      0,   0,  13,  50,  80,  58,   0,   0,   0,   0,  59,  16,   0,   0,   0,   0,
+      0, 105, 108,  33,   0,   0,   0,   0,   0,  90,  91,   0,   0,  71,  75,  38,
 };
+
+static inline unsigned char lex_up(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') ? (unsigned char)(c - 32) : c;
+}
 
 enum lex_kw lex_keyword(const char *s, size_t len)
 {
     if (len < 2 || len > LEX_KW_MAXLEN)
         return LEX_KW_NONE;
-    unsigned char c0 = (unsigned char)s[0] & 0xdf;   /* ASCII upper case */
-    for (unsigned i = lex_kw_by_len[len]; i < lex_kw_by_len[len + 1]; i++) {
-        const struct lex_kwent *e = &lex_kwtab[i];
-        if ((unsigned char)e->s[0] != c0)
+    unsigned char u0 = lex_up((unsigned char)s[0]), u1 = lex_up((unsigned char)s[1]);
+    unsigned char ul = lex_up((unsigned char)s[len - 1]);
+    for (unsigned h = LEX_KW_HASH(s, len, u0, u1, ul); lex_kw_hash[h]; h = (h + 1) & 255u) {
+        const struct lex_kwent *e = &lex_kwtab[lex_kw_hash[h] - 1];
+        if (e->len != len || (unsigned char)e->s[0] != u0 || (unsigned char)e->s[1] != u1)
             continue;
-        size_t j = 1;
-        while (j < len) {
-            unsigned char c = (unsigned char)s[j];
-            if (c >= 'a' && c <= 'z')
-                c -= 32;
-            if (c != (unsigned char)e->s[j])
-                break;
+        size_t j = 2;
+        while (j < len && lex_up((unsigned char)s[j]) == (unsigned char)e->s[j])
             j++;
-        }
         if (j == len)
             return (enum lex_kw)e->kw;
     }
     return LEX_KW_NONE;
+}
+
+const char *lex_kw_name(enum lex_kw kw)
+{
+    for (size_t i = 0; i < sizeof(lex_kwtab) / sizeof(lex_kwtab[0]); i++)
+        if (lex_kwtab[i].kw == kw)
+            return lex_kwtab[i].s;
+    return NULL;
 }
 
 const char *lex_err_str(enum lex_err err)

@@ -224,6 +224,9 @@ int lex_next(struct lex *lx, struct lex_token *tok);
 /* The keyword of the word <s>/<len> (case-insensitive), or LEX_KW_NONE. */
 enum lex_kw lex_keyword(const char *s, size_t len);
 
+/* The upper-case spelling of <kw>, or NULL for LEX_KW_NONE and unknowns. */
+const char *lex_kw_name(enum lex_kw kw);
+
 /* A static English description of <err>. */
 const char *lex_err_str(enum lex_err err);
 

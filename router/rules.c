@@ -221,7 +221,7 @@ int rules_apply(const struct rules_rule *rule, struct analyze_result *res)
         return 0;
     if (rule->action == RULES_DENY) {
         res->kind = ANALYZE_REJECT;
-        res->err_no = WIRE_ER_NOT_SUPPORTED_YET;
+        res->err_no = WIRE_ER_SPECIFIC_ACCESS_DENIED;  /* as docs/config.md says */
         memcpy(res->sqlstate, "42000", 6);
         res->msg = rule->message;
         res->offset = 0;

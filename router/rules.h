@@ -4,7 +4,8 @@
  * The config's `rule = deny /regex/ "message"` and `rule = allow /regex/`
  * lines become a struct rules, checked in order before the analyzer's
  * decision is used; the first matching rule applies (rules_apply()):
- *   deny   the statement is refused with the rule's message (ER 1235);
+ *   deny   the statement is refused with the rule's message (ER 1227,
+ *          ER_SPECIFIC_ACCESS_DENIED, SQLSTATE 42000);
  *          typical use: block a bad query pattern during an incident.
  *   allow  the statement may run as SESSION on any backend when the
  *          analyzer refused it only for its kind and it reads or writes no

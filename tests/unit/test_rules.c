@@ -113,7 +113,7 @@ static void test_apply(void)
     fake(&res, ANALYZE_ROUTE, 0);
     CHECK_EQ(rules_apply(rules_match(r, "SELECT * FROM orders WHERE userid = 1", 37), &res), 1);
     CHECK_EQ(res.kind, ANALYZE_REJECT);
-    CHECK_EQ(res.err_no, 1235);
+    CHECK_EQ(res.err_no, 1227);
     CHECK_STREQ(res.sqlstate, "42000");
     CHECK_STREQ(res.msg, "shardwire: orders are frozen");
 
