@@ -158,7 +158,11 @@ static char *parse_rule(struct config *c, char *v)
     p = end + 1;
     while (isspace((unsigned char)*p))
         p++;
-    r->message = *p ? strdup(p) : NULL;
+    /* The message may be written in double quotes. */
+    if (*p == '"' && strlen(p) >= 2 && p[strlen(p) - 1] == '"')
+        r->message = strndup(p + 1, strlen(p) - 2);
+    else
+        r->message = *p ? strdup(p) : NULL;
     c->n_rules++;
     return NULL;
 }

@@ -14,6 +14,7 @@
 #include "router/config.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
+#include "router/rules.h"
 #include "router/worker.h"
 #include "shardmap/mapcache.h"
 #include "shardmap/smap.h"
@@ -54,6 +55,27 @@ static void merge_key_config(struct config *cfg, const struct smap *m)
     memcpy(cfg->analyze.key_columns, k->key_columns, sizeof(k->key_columns));
     cfg->analyze.n_key_columns = k->n_key_columns;
     cfg->analyze.key_type = k->key_type;
+}
+
+/* Compiles the config's rules (a bad regex stops the start). */
+static int load_rules(struct router *r, char **errp)
+{
+    if (r->cfg->n_rules == 0)
+        return 0;
+    r->rules = rules_new();
+    if (!r->rules) {
+        *errp = strdup("out of memory");
+        return -1;
+    }
+    for (unsigned i = 0; i < r->cfg->n_rules; i++) {
+        const struct config_rule *cr = &r->cfg->rules[i];
+
+        if (rules_add(r->rules, cr->pattern,
+                      cr->action == CONFIG_RULE_DENY ? RULES_DENY : RULES_ALLOW, cr->message,
+                      errp) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -137,9 +159,17 @@ int main(int argc, char **argv)
         free(err);
         return 1;
     }
+    if (load_rules(r, &err) < 0) {
+        fprintf(stderr, "shardwire: config: %s: %s\n", path, err);
+        free(err);
+        rules_free(r->rules);
+        config_free(r->cfg);
+        return 1;
+    }
     if (check_only && r->cfg->zookeeper) {
         printf("shardwire: %s: configuration OK (map source: ZooKeeper %s, not contacted)\n",
                path, r->cfg->zookeeper);
+        rules_free(r->rules);
         config_free(r->cfg);
         return 0;
     }
@@ -148,12 +178,14 @@ int main(int argc, char **argv)
         if (!m) {
             fprintf(stderr, "shardwire: map: %s\n", err);
             free(err);
+            rules_free(r->rules);
             config_free(r->cfg);
             return 1;
         }
         printf("shardwire: %s: configuration OK; map version %llu, %u shards, %u vbuckets\n",
                path, (unsigned long long)smap_version(m), smap_n_shards(m), smap_n_vbuckets(m));
         smap_unref(m);
+        rules_free(r->rules);
         config_free(r->cfg);
         return 0;
     }
@@ -217,6 +249,7 @@ int main(int argc, char **argv)
         event_free(sigs[i]);
     event_base_free(d.base);
     smap_unref(r->map);
+    rules_free(r->rules);
     free(r->workers);
     log_info("shutdown: done");
     config_free(r->cfg);

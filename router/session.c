@@ -28,6 +28,7 @@
 #include "router/config.h"
 #include "router/log.h"
 #include "router/pool.h"
+#include "router/rules.h"
 #include "router/util.h"
 #include "router/worker.h"
 #include "shardmap/smap.h"
@@ -623,6 +624,17 @@ static void answer_err(struct session *s, uint16_t err_no, const char *sqlstate,
     send_err(s, (uint8_t)(s->cmd_last_seq + 1), err_no, sqlstate, msg);
 }
 
+/* The analyzer's decision, then the operator's rules on top (docs/config.md). */
+static void analyze_with_rules(struct session *s, const char *sql, size_t len)
+{
+    struct rules *rules = s->w->router->rules;
+
+    if (analyze_statement(s->w->analyze, sql, len, &s->ar) < 0)
+        log_warn("session: analyzer out of memory id=%" PRIu64, s->id);
+    if (rules && rules_apply(rules_match(rules, sql, len), &s->ar))
+        log_debug("session: rule applied id=%" PRIu64, s->id);
+}
+
 static void reject_statement(struct session *s, const char *sql, size_t len)
 {
     const struct analyze_result *ar = &s->ar;
@@ -980,8 +992,7 @@ static void handle_query(struct session *s, const uint8_t *payload, size_t paylo
     const char *sql = (const char *)payload + 1;
     size_t len = payload_len - 1;
 
-    if (analyze_statement(s->w->analyze, sql, len, &s->ar) < 0)
-        log_warn("session: analyzer out of memory id=%" PRIu64, s->id);
+    analyze_with_rules(s, sql, len);
     switch (s->ar.kind) {
     case ANALYZE_REJECT:
         reject_statement(s, sql, len);
@@ -1037,8 +1048,7 @@ static void handle_prepare(struct session *s, const uint8_t *payload, size_t pay
     size_t len = payload_len - 1;
     struct pstmt *ps;
 
-    if (analyze_statement(s->w->analyze, sql, len, &s->ar) < 0)
-        log_warn("session: analyzer out of memory id=%" PRIu64, s->id);
+    analyze_with_rules(s, sql, len);
     if (s->ar.kind == ANALYZE_REJECT) {
         reject_statement(s, sql, len);
         return;

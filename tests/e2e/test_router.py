@@ -356,3 +356,30 @@ def test_check_config_help_version():
         f.write("listen = 127.0.0.1:6033\nbogus_key = 1\n")
     out = subprocess.run([binary, "--check-config", "-c", bad], capture_output=True, text=True)
     assert out.returncode != 0 and "bogus_key" in out.stderr, out
+
+
+def test_operator_rules_deny_and_bad_regex():
+    r = Router2({"rule": ['deny /(?i)\\bFROM\\s+accounts\\b.*\\bname\\s+LIKE\\b/ '
+                          '"name searches are disabled during the incident"']})
+    try:
+        c = r.connect()
+        try:
+            q(c, "SELECT * FROM accounts WHERE userid = 1 AND name = 'x'")
+            try:
+                q(c, "SELECT * FROM accounts WHERE userid = 1 AND name LIKE 'x%%'")
+                raise AssertionError("denied statement ran")
+            except pymysql.err.MySQLError as e:
+                assert e.args[0] == 1227 and "incident" in e.args[1], e.args
+            assert q(c, "SELECT 1") == ((1,),)
+        finally:
+            c.close()
+    finally:
+        r.stop()
+    bad = os.path.join(C.router.dir, "badrule.conf")
+    with open(C.router.config_path) as f:
+        text = f.read()
+    with open(bad, "w") as f:
+        f.write(text + "rule = deny /(unclosed/ oops\n")
+    out = subprocess.run([cluster.shardwire_path(), "--check-config", "-c", bad],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "parenthes" in out.stderr, out
