@@ -210,3 +210,34 @@ def test_pymysql():
 def test_mysqlclient():
     run_driver("mysqlclient", ["/usr/bin/python3", os.path.join(COMPAT, "python", "scenario.py"),
                                "mysqldb"])
+
+
+def node_modules():
+    """mysql2 from the npm registry, installed once into the e2e cache."""
+    need_cmd("node", "nodejs")
+    need_cmd("npm", "npm (or a nodejs that bundles it)")
+    pkg = os.path.join(COMPAT, "node", "package.json")
+
+    def build(out):
+        shutil.copy(pkg, out)
+        run_checked(["npm", "install", "--no-audit", "--no-fund", "--no-package-lock",
+                     "--loglevel=error"], "npm install mysql2 (npm registry)", 300, cwd=out)
+
+    out = cached_build("node", [pkg], build)
+    mods = os.path.join(out, "node_modules")
+    need_file(os.path.join(mods, "mysql2", "package.json"), "mysql2 from npm (npm install failed?)")
+    return mods
+
+
+def run_node(mode):
+    env = dict(os.environ, NODE_PATH=node_modules())
+    run_driver("node_mysql2_" + mode, ["node", os.path.join(COMPAT, "node", "scenario.js"), mode],
+               env=env)
+
+
+def test_node_mysql2_query():
+    run_node("query")
+
+
+def test_node_mysql2_execute():
+    run_node("execute")
