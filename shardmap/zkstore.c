@@ -505,9 +505,22 @@ static bool zs_reload(struct zkstore *zs, zhandle_t *zh)
     switch (rc) {
     case ZKSTORE_OK:
         atomic_store(&zs->last_contact_ms, now_ms());
-        free(zs->last_problem);
-        zs->last_problem = NULL;
-        if (!zs->have_map || smap_version(m) != zs->map_version) {
+        if (!zs->have_map || smap_version(m) >= zs->map_version) {
+            free(zs->last_problem);
+            zs->last_problem = NULL;
+        }
+        if (zs->have_map && smap_version(m) < zs->map_version) {
+            /* Versions only grow (every change is a CAS to N+1). An older
+             * one comes from a server that lags behind what a previous
+             * session saw, or from a cluster re-created or restored from a
+             * backup: going back could send writes to a demoted master. */
+            char msg[256];
+            snprintf(msg, sizeof(msg), "ZooKeeper holds map version %" PRIu64 ", older than "
+                     "version %" PRIu64 " in use; ignored (a lagging server, or a re-created "
+                     "cluster: restart the router to accept it)", smap_version(m),
+                     zs->map_version);
+            zs_problem(zs, ZKSTORE_LOG_ERROR, msg);
+        } else if (!zs->have_map || smap_version(m) != zs->map_version) {
             zs->have_map = true;
             zs->map_version = smap_version(m);
             zs->cb.on_map(m, zs->arg);         /* hands over our reference */

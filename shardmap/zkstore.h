@@ -68,8 +68,9 @@ enum zkstore_log_level { ZKSTORE_LOG_ERROR, ZKSTORE_LOG_WARN, ZKSTORE_LOG_INFO }
  * zkstore_free(), and should not block for long (the next event waits).
  */
 struct zkstore_callbacks {
-    /* A new valid map (its version differs from the last one handed over).
-     * The callee takes the reference. */
+    /* A new valid map, its version above the last one handed over (an
+     * older version, from a lagging server or a re-created cluster, is
+     * logged and ignored). The callee takes the reference. */
     void (*on_map)(struct smap *m, void *arg);
     /* The connection state changed. */
     void (*on_state)(enum zkstore_state state, void *arg);

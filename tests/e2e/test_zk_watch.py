@@ -4,7 +4,7 @@ against real ZooKeeper servers, driven through `shardctl watch`, which runs
 the same watch thread a router runs and prints one line per event.
 
 Covered: every change is followed (watches re-armed), invalid data is
-refused and the old map kept, ZooKeeper down and back (connection loss is
+refused and the old map kept, an older map version is ignored, ZooKeeper down and back (connection loss is
 not expiry; the silence is timed), a process cut off alone while the map
 changes catches up, session expiry restores the registration and the watch,
 a clean exit removes the registration at once, and a 3-node ensemble whose
@@ -183,6 +183,25 @@ def test_invalid_data_is_refused_and_old_map_kept():
         zkcli_set(root + "/version", "3")
         w.wait_map(3)
         assert w.count("map version=2") == 0
+    finally:
+        assert w.stop() == 0
+
+
+def test_older_version_is_ignored():
+    """Versions only grow; a map that goes back (a restored backup, a
+    re-created cluster, a lagging server) must not be applied."""
+    root = "/w-older"
+    init(root)
+    ctl(root, "set-master", "s0", "127.0.0.1:19001")
+    w = Watch(root)
+    try:
+        w.wait_map(2)
+        zkcli_set(root + "/version", "1")
+        w.wait(lambda l: "holds map version 1, older than version 2 in use; ignored" in l, 10,
+               "older-version error")
+        zkcli_set(root + "/version", "3")
+        w.wait_map(3)
+        assert w.count("map version=1") == 0
     finally:
         assert w.stop() == 0
 
