@@ -241,3 +241,23 @@ def test_node_mysql2_query():
 
 def test_node_mysql2_execute():
     run_node("execute")
+
+
+def php():
+    path = need_cmd("php", "php-cli")
+    mods = subprocess.run([path, "-m"], capture_output=True, text=True, timeout=60).stdout.split()
+    for mod in ("mysqli", "pdo_mysql"):
+        assert mod in mods, "PHP module %s missing: install Debian package php-mysql" % mod
+    return path
+
+
+def test_php_pdo_emulated():
+    run_driver("php_pdo_emulated", [php(), os.path.join(COMPAT, "php", "pdo.php"), "emulated"])
+
+
+def test_php_pdo_native():
+    run_driver("php_pdo_native", [php(), os.path.join(COMPAT, "php", "pdo.php"), "native"])
+
+
+def test_php_mysqli():
+    run_driver("php_mysqli", [php(), os.path.join(COMPAT, "php", "mysqli.php")])
