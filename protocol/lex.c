@@ -301,7 +301,7 @@ static int lex_skip(struct lex *lx, struct lex_token *tok)
                 exec = 1;
                 q++;
             } else if (q + 1 < n && b[q] == 'M' && b[q + 1] == '!') {
-                exec = 1;       /* MariaDB-only executable comment */
+                exec = 2;       /* MariaDB-only executable comment */
                 q += 2;
             }
             if (exec) {
@@ -312,10 +312,16 @@ static int lex_skip(struct lex *lx, struct lex_token *tok)
                     d++;
                 }
                 size_t ndig = d - q;
-                /* 5 digits: any MySQL version, all below 10.0: runs. 6: a
-                 * MariaDB version, runs only up to the backend's version.
-                 * Other counts are read differently by MySQL and MariaDB. */
-                if (!(ndig == 0 || ndig == 5 || (ndig == 6 && version <= LEX_EXEC_VERSION_MAX)))
+                /* As MariaDB 10.11 reads them (checked against the server by
+                 * tests/e2e/test_confinement.py): no digits runs; 5 digits
+                 * run below 50700, but 50700-99999 are MySQL 5.7+ versions
+                 * MariaDB skips (unless written with M!); 6 digits run up to
+                 * the backend's version. Other digit counts are syntax
+                 * errors. Whatever might be skipped is refused. */
+                int ok = ndig == 0 ||
+                         (ndig == 5 && (version < 50700 || exec == 2)) ||
+                         (ndig == 6 && version <= LEX_EXEC_VERSION_MAX);
+                if (!ok)
                     return lex_fail(lx, tok, LEX_ERR_EXEC_VERSION, p);
                 lx->in_exec = 1;
                 lx->exec_off = p;

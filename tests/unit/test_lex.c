@@ -103,7 +103,11 @@ static void test_table(void)
         {"a /* c", "I:a ERR3@2"},
         {"a /*", "I:a ERR3@2"},
         {"a /*! b */ c", "I:a I:b I:c"},
-        {"a /*!50700 b */ c", "I:a I:b I:c"},
+        {"a /*!50699 b */ c", "I:a I:b I:c"},
+        {"a /*!40101 b */ c", "I:a I:b I:c"},
+        {"a /*!50700 b */ c", "I:a ERR4@2"},       /* MariaDB skips 50700-99999 */
+        {"a /*!99999 b */ c", "I:a ERR4@2"},
+        {"a /*M!50700 b */ c", "I:a I:b I:c"},     /* ... but not after M! */
         {"a /*!101100 b */ c", "I:a I:b I:c"},
         {"a /*!101101 b */ c", "I:a ERR4@2"},
         {"a /*!1234 b */", "I:a ERR4@2"},

@@ -1,0 +1,301 @@
+#!/usr/bin/python3
+"""
+tests/e2e/test_confinement.py - the analyzer's promise, checked against a
+real MariaDB: every corpus statement (tests/corpus/analyze.txt, default
+config) that `shardctl explain` routes to user U reads and changes only rows
+of U.
+
+Differential method, no knowledge of the statement needed:
+  * reads: the statement returns the same result on the full data set as on
+    a copy holding only U's rows (so no other user's row influenced it);
+  * writes: run in a transaction on the full data set, every row of every
+    other user is unchanged afterwards (then rolled back).
+The data set has several rows per user with ids that collide across users,
+so a join or subquery that is not limited to U picks up other users' rows.
+A deliberately unconfined statement is run through the same check to show
+the check can fail.
+
+Runs under tests/e2e/runner.py, or standalone:
+  /usr/bin/python3 tests/e2e/test_confinement.py
+"""
+
+import os
+import re
+import sys
+
+import pymysql
+
+import cluster
+
+CORPUS = os.path.join(cluster.REPO, "tests", "corpus", "analyze.txt")
+
+TABLES = ["orders", "items", "notes", "drafts", "nodes", "users", "carts", "orders2",
+          "docs", "注文", "bestellungen_ä"]
+
+COLUMNS = (
+    "userid BIGINT NOT NULL, id BIGINT NOT NULL AUTO_INCREMENT, order_id BIGINT, parent BIGINT,"
+    " status VARCHAR(20), total DECIMAL(12,2), price DECIMAL(12,2), qty INT,"
+    " sku VARCHAR(20), note VARCHAR(100), name VARCHAR(50), a INT, b INT, x INT, y INT,"
+    " n INT, s VARCHAR(20), created DATETIME, created_at DATETIME, owner_id BIGINT,"
+    " body TEXT, `状態` VARCHAR(10), PRIMARY KEY (userid, id), KEY (id), KEY ix_user (userid),"
+    " KEY ix (order_id)")
+
+# Users with rows: every key a corpus statement routes to, and neighbours.
+BASE_USERS = [1, 2, 4, 5, 6, 7, 8, 41, 42, 43, 77, 420, 0, -42, -41,
+              9223372036854775807, 9223372036854775806, -9223372036854775808,
+              9007199254740992, 9007199254740993, 1234567]
+PARAM_USER = 42          # bound to the key's '?' in routed prepared statements
+
+db = None
+
+
+def corpus_statements():
+    """Statements of the corpus section analysed with the default config
+    (the e2e check uses `shardctl explain`'s default: key userid, int)."""
+    out = []
+    keys_default, int_keys = True, True
+    with open(CORPUS, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("@"):
+                words = line.split()
+                if words[0] == "@keys":
+                    keys_default = words[1:] == ["userid"]
+                elif words[0] == "@keytype":
+                    int_keys = words[1:] == ["int"]
+                elif words[0] == "@reset":
+                    keys_default, int_keys = True, True
+                continue
+            if " |" not in line:
+                continue
+            sql = line.split(" |", 1)[1]
+            if sql.startswith(" "):
+                sql = sql[1:]
+            if keys_default and int_keys and sql.strip():
+                out.append(sql)
+    return out
+
+
+def connect():
+    return pymysql.connect(host="127.0.0.1", port=db.port, user=cluster.BACKEND_USER,
+                           password=cluster.BACKEND_PASSWORD, database=cluster.APP_DB,
+                           autocommit=True, charset="utf8mb4")
+
+
+def rows_for(user):
+    out = []
+    for i in (1, 2, 3):
+        out.append((user, i, i, i - 1, ("open", "paid", "x")[i % 3], 10 * i, 5 * i, i, "X-1",
+                    "note %d" % i, "a%d" % i, i % 2, 2, 1, 2, i, "x", "2024-06-0%d" % i,
+                    "2024-06-0%d 12:00:00" % i, user, "b", "x"))
+    return out
+
+
+def load(conn, users):
+    with conn.cursor() as c:
+        for t in TABLES:
+            c.execute("DELETE FROM `%s`" % t)
+            rows = [r for u in users for r in rows_for(u)]
+            c.executemany("INSERT INTO `%s` VALUES (%s)" % (t, ",".join(["%s"] * 22)), rows)
+
+
+def others_snapshot(conn, user):
+    snap = {}
+    with conn.cursor() as c:
+        for t in TABLES:
+            c.execute("SELECT * FROM `%s` WHERE userid <> %%s OR owner_id <> %%s"
+                      " ORDER BY userid, id" % t, (user, user))
+            snap[t] = c.fetchall()
+    return snap
+
+
+def bind(sql, key_param):
+    """Replaces each '?' outside quotes: the key's with PARAM_USER, others 1."""
+    out, i, n, q = [], 0, 0, None
+    while i < len(sql):
+        ch = sql[i]
+        if q:
+            out.append(ch)
+            if ch == "\\" and i + 1 < len(sql):
+                out.append(sql[i + 1])
+                i += 1
+            elif ch == q:
+                q = None
+        elif ch in "'\"`":
+            q = ch
+            out.append(ch)
+        elif ch == "?":
+            out.append(str(PARAM_USER) if n == key_param else "1")
+            n += 1
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def run(conn, sql):
+    """('ok', sorted rows, rowcount) or ('error', errno)."""
+    try:
+        with conn.cursor() as c:
+            c.execute(sql)
+            rows = c.fetchall() if c.description else ()
+            return ("ok", sorted(repr(r) for r in rows), c.rowcount)
+    except pymysql.MySQLError as e:
+        return ("error", e.args[0] if e.args else None)
+
+
+def is_write(d):
+    return d.get("stmt") in ("insert", "update", "delete") or d.get("write")
+
+
+def routed():
+    """[(sql to run, user, decision)] for every routed corpus statement."""
+    stmts = corpus_statements()
+    # a leading space keeps "-- comment" statements from looking like options
+    decisions = cluster.explain([" " + s if s.startswith("-") else s for s in stmts])
+    out = []
+    for sql, d in zip(stmts, decisions):
+        if d.get("decision") != "route":
+            continue
+        if "param" in d:
+            out.append((bind(sql, d["param"]), PARAM_USER, d))
+        else:
+            out.append((sql, int(d["key"]), d))
+    return out
+
+
+def check_reads(conn, items):
+    """Reads give the same result with and without other users' rows.
+    Returns a list of failure strings."""
+    failures = []
+    by_user = {}
+    for sql, user, d in items:
+        if not is_write(d):
+            by_user.setdefault(user, []).append(sql)
+    for user, stmts in sorted(by_user.items()):
+        load(conn, BASE_USERS)
+        full = [run(conn, s) for s in stmts]
+        load(conn, [user])
+        only = [run(conn, s) for s in stmts]
+        for s, f, o in zip(stmts, full, only):
+            if f != o:
+                failures.append("user %s: %s\n    full: %r\n    only: %r" % (user, s, f, o))
+    return failures
+
+
+def check_writes(conn, items):
+    failures = []
+    load(conn, BASE_USERS)
+    for sql, user, d in items:
+        if not is_write(d):
+            continue
+        with conn.cursor() as c:
+            c.execute("BEGIN")
+        before = others_snapshot(conn, user)
+        r = run(conn, sql)
+        after = others_snapshot(conn, user)
+        with conn.cursor() as c:
+            c.execute("ROLLBACK")
+        for t in TABLES:
+            if before[t] != after[t]:
+                failures.append("user %s: %s\n    changed other users' rows in %s (%r)" % (
+                    user, sql, t, r))
+    return failures
+
+
+def setup_module():
+    global db
+    db = cluster.MariaDB("confinement")
+    conn = db.connect()
+    try:
+        with conn.cursor() as c:
+            for t in TABLES:
+                c.execute("CREATE TABLE `%s` (%s) DEFAULT CHARSET=utf8mb4" % (t, COLUMNS))
+    finally:
+        conn.close()
+
+
+def teardown_module():
+    if db:
+        db.stop()
+
+
+def test_check_can_fail():
+    """The differential checks catch statements that are not confined."""
+    conn = connect()
+    try:
+        leaky_read = [("SELECT id FROM orders WHERE userid = 42 OR 1 = 1", 42, {"stmt": "select"}),
+                      ("SELECT o.id FROM orders o JOIN items i ON i.order_id = o.id"
+                       " WHERE o.userid = 42 AND i.userid <> 42", 42, {"stmt": "select"})]
+        assert len(check_reads(conn, leaky_read)) == 2
+        leaky_write = [("UPDATE orders SET note = 'x' WHERE userid = 42 OR id = 1", 42,
+                        {"stmt": "update"}),
+                       ("INSERT INTO orders (userid, id) VALUES (43, 99)", 42, {"stmt": "insert"})]
+        assert len(check_writes(conn, leaky_write)) == 2
+    finally:
+        conn.close()
+
+
+def test_routed_reads_confined():
+    items = routed()
+    n_reads = sum(1 for _, _, d in items if not is_write(d))
+    assert n_reads >= 120, "only %d routed reads in the corpus" % n_reads
+    conn = connect()
+    try:
+        failures = check_reads(conn, items)
+    finally:
+        conn.close()
+    assert not failures, "%d routed reads leak:\n%s" % (len(failures), "\n".join(failures))
+
+
+def test_routed_writes_confined():
+    items = routed()
+    n_writes = sum(1 for _, _, d in items if is_write(d))
+    assert n_writes >= 30, "only %d routed writes in the corpus" % n_writes
+    conn = connect()
+    try:
+        failures = check_writes(conn, items)
+    finally:
+        conn.close()
+    assert not failures, "%d routed writes leak:\n%s" % (len(failures), "\n".join(failures))
+
+
+def test_routed_statements_mostly_run():
+    """Guard against a vacuous pass: most routed statements execute without
+    an error on the test schema (an error changes nothing and reads nothing)."""
+    items = routed()
+    conn = connect()
+    errors = []
+    try:
+        load(conn, BASE_USERS)
+        for sql, user, d in items:
+            with conn.cursor() as c:
+                c.execute("BEGIN")
+            r = run(conn, sql)
+            with conn.cursor() as c:
+                c.execute("ROLLBACK")
+            if r[0] == "error":
+                errors.append("%s -> %s" % (sql, r[1]))
+    finally:
+        conn.close()
+    assert len(errors) <= len(items) // 10, "%d of %d routed statements fail:\n%s" % (
+        len(errors), len(items), "\n".join(errors))
+
+
+if __name__ == "__main__":
+    failed = 0
+    setup_module()
+    try:
+        for name in [n for n in list(globals()) if n.startswith("test_")]:
+            try:
+                globals()[name]()
+                print("PASS", name)
+            except AssertionError as e:
+                failed += 1
+                print("FAIL", name, e)
+    finally:
+        teardown_module()
+        cluster.cleanup()
+    sys.exit(1 if failed else 0)
