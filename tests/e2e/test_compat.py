@@ -261,3 +261,12 @@ def test_php_pdo_native():
 
 def test_php_mysqli():
     run_driver("php_mysqli", [php(), os.path.join(COMPAT, "php", "mysqli.php")])
+
+
+def test_perl_dbd_mariadb():
+    perl = need_cmd("perl", "perl")
+    r = subprocess.run([perl, "-MDBD::MariaDB", "-e", "1"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, "Perl module DBD::MariaDB missing: install Debian package " \
+        "libdbd-mariadb-perl (%s)" % r.stderr.strip()
+    run_driver("perl_dbd_mariadb", [perl, os.path.join(COMPAT, "perl", "scenario.pl")])
