@@ -214,7 +214,8 @@ struct str_key {
 
 static const struct str_key str_keys[] = {
     SKEY(map_file), SKEY(zookeeper), SKEY(zk_root), SKEY(map_cache), SKEY(router_id), SKEY(backend_user),
-    SKEY(backend_password), SKEY(server_version), SKEY(log_file),
+    SKEY(backend_password), SKEY(server_version), SKEY(log_file), SKEY(tls_cert),
+    SKEY(tls_key), SKEY(tls_ca),
 };
 
 /* Applies one key/value pair; returns NULL or a malloc'd message. */
@@ -266,6 +267,13 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
         return parse_user(c, v);
     } else if (strcmp(key, "rule") == 0) {
         return parse_rule(c, v);
+    } else if (strcmp(key, "require_secure_transport") == 0) {
+        if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
+            c->require_secure_transport = true;
+        else if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+            c->require_secure_transport = false;
+        else
+            return fmt_err("'%s' is not on|off", v);
     } else if (strcmp(key, "log_level") == 0) {
         if (strcmp(v, "error") && strcmp(v, "warn") && strcmp(v, "info") && strcmp(v, "debug"))
             return fmt_err("'%s' is not error|warn|info|debug", v);
@@ -290,6 +298,10 @@ static char *validate(const struct config *c)
         return strdup("no 'user' defined: no app could log in");
     if (c->listen_port == 0)
         return strdup("'listen' port is 0");
+    if (!c->tls_cert != !c->tls_key)
+        return strdup("'tls_cert' and 'tls_key' go together");
+    if (c->require_secure_transport && !c->tls_cert)
+        return strdup("'require_secure_transport = on' needs 'tls_cert' and 'tls_key'");
     return NULL;
 }
 
@@ -433,6 +445,9 @@ void config_free(struct config *c)
     free(c->backend_password);
     free(c->server_version);
     free(c->log_file);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_ca);
     for (unsigned i = 0; i < c->n_rules; i++) {
         free(c->rules[i].pattern);
         free(c->rules[i].message);

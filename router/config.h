@@ -65,6 +65,10 @@ struct config {
     unsigned  pool_wait_timeout_ms;    /* statement waiting for a backend connection */
     unsigned  query_timeout_ms;        /* 0 = none */
     unsigned  shutdown_timeout_ms;     /* in-flight statements get this long on SIGTERM */
+    char     *tls_cert;                /* PEM; with tls_key: TLS offered to clients */
+    char     *tls_key;
+    char     *tls_ca;                  /* optional: CA for client certificates */
+    bool      require_secure_transport;/* refuse logins without TLS */
     char     *log_file;                /* NULL: stderr */
     char      log_level[16];
 };

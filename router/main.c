@@ -6,6 +6,8 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +78,39 @@ static int load_rules(struct router *r, char **errp)
             return -1;
     }
     return 0;
+}
+
+/* The TLS context offered to clients, when the config names a certificate. */
+static int load_tls(struct router *r, char **errp)
+{
+    const struct config *cfg = r->cfg;
+    char buf[256];
+    SSL_CTX *ctx;
+
+    if (!cfg->tls_cert)
+        return 0;
+    ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        goto fail;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1)
+        goto fail;
+    if (cfg->tls_ca) {
+        if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1)
+            goto fail;
+        /* Client certificates are checked when presented, not required. */
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    }
+    r->tls = ctx;
+    return 0;
+fail:
+    ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+    if (asprintf(errp, "tls (cert %s, key %s): %s", cfg->tls_cert, cfg->tls_key, buf) < 0)
+        *errp = NULL;
+    SSL_CTX_free(ctx);
+    return -1;
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -166,10 +201,18 @@ int main(int argc, char **argv)
         config_free(r->cfg);
         return 1;
     }
+    if (load_tls(r, &err) < 0) {
+        fprintf(stderr, "shardwire: config: %s: %s\n", path, err);
+        free(err);
+        rules_free(r->rules);
+        config_free(r->cfg);
+        return 1;
+    }
     if (check_only && r->cfg->zookeeper) {
         printf("shardwire: %s: configuration OK (map source: ZooKeeper %s, not contacted)\n",
                path, r->cfg->zookeeper);
         rules_free(r->rules);
+        SSL_CTX_free(r->tls);
         config_free(r->cfg);
         return 0;
     }
@@ -179,6 +222,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "shardwire: map: %s\n", err);
             free(err);
             rules_free(r->rules);
+            SSL_CTX_free(r->tls);
             config_free(r->cfg);
             return 1;
         }
@@ -186,6 +230,7 @@ int main(int argc, char **argv)
                path, (unsigned long long)smap_version(m), smap_n_shards(m), smap_n_vbuckets(m));
         smap_unref(m);
         rules_free(r->rules);
+        SSL_CTX_free(r->tls);
         config_free(r->cfg);
         return 0;
     }
@@ -250,6 +295,7 @@ int main(int argc, char **argv)
     event_base_free(d.base);
     smap_unref(r->map);
     rules_free(r->rules);
+    SSL_CTX_free(r->tls);
     free(r->workers);
     log_info("shutdown: done");
     config_free(r->cfg);

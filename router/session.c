@@ -11,9 +11,11 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <inttypes.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -34,8 +36,8 @@
 #include "shardmap/smap.h"
 #include "shardmap/vbucket.h"
 
-/* What we offer clients. Not offered, on purpose: SSL (not yet),
- * COMPRESS, LOCAL_FILES (LOAD DATA LOCAL is refused), MULTI_STATEMENTS (one
+/* What we offer clients (plus SSL when TLS is configured). Not offered, on
+ * purpose: COMPRESS, LOCAL_FILES (LOAD DATA LOCAL is refused), MULTI_STATEMENTS (one
  * statement per query, so each is analysed), DEPRECATE_EOF and
  * SESSION_TRACK (backend connections use neither, so replies are relayed
  * byte for byte), FOUND_ROWS (backend connections report changed rows). */
@@ -89,7 +91,7 @@ static bool legal_move(enum sess_state from, enum sess_state to)
     case SESS_GREETING:   return to == SESS_AUTH_SWITCH || to == SESS_IDLE;
     case SESS_AUTH_SWITCH: return to == SESS_IDLE;
     case SESS_IDLE:       return to == SESS_WAIT_POOL || to == SESS_SYNCING ||
-                                 to == SESS_FORWARDING;
+                                 to == SESS_FORWARDING || to == SESS_AUTH_SWITCH;
     case SESS_WAIT_POOL:  return to == SESS_SYNCING || to == SESS_FORWARDING ||
                                  to == SESS_IDLE;
     case SESS_SYNCING:    return to == SESS_FORWARDING || to == SESS_IDLE;
@@ -236,7 +238,7 @@ struct session *session_new(struct worker *w, int fd, const char *peer)
     g.server_version = cfg->server_version;
     g.connection_id = (uint32_t)s->id;
     memcpy(g.scramble, s->scramble, sizeof(g.scramble));
-    g.capabilities = SESS_SERVER_CAPS;
+    g.capabilities = SESS_SERVER_CAPS | (w->router->tls ? WIRE_CAP_SSL : 0);
     g.charset = WIRE_CHARSET_UTF8MB4_GENERAL_CI;
     g.status = WIRE_STATUS_AUTOCOMMIT;
     n = handshake_write_greeting(buf, sizeof(buf), &g);
@@ -300,7 +302,8 @@ static void shut_write_when_flushed(struct session *s)
     if (s->wr_shut || evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
         return;
     s->wr_shut = true;
-    shutdown(bufferevent_getfd(s->bev), SHUT_WR);
+    if (!s->tls)        /* a TLS peer gets its close_notify when we free */
+        shutdown(bufferevent_getfd(s->bev), SHUT_WR);
 }
 
 /*
@@ -428,6 +431,37 @@ static int peek_packet(struct evbuffer *in, uint32_t limit, struct packet_header
     return 1;
 }
 
+/*
+ * The client sent an SSLRequest: from here on the connection is TLS. The
+ * socket's bufferevent gets an OpenSSL filter on top; the handshake
+ * response then arrives through it.
+ */
+static void start_tls(struct session *s)
+{
+    SSL *ssl = SSL_new(s->w->router->tls);
+    struct bufferevent *tls;
+
+    if (!ssl) {
+        close_after_flush(s, SESS_END_RESOURCE);
+        return;
+    }
+    bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
+    tls = bufferevent_openssl_filter_new(s->w->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (!tls) {
+        SSL_free(ssl);
+        bufferevent_setcb(s->bev, client_read, client_write, client_event, s);
+        close_after_flush(s, SESS_END_RESOURCE);
+        return;
+    }
+    s->bev = tls;
+    s->tls = true;
+    bufferevent_setcb(s->bev, client_read, client_write, client_event, s);
+    bufferevent_setwatermark(s->bev, EV_READ, 0, cfg_of(s)->max_allowed_packet + 65536);
+    bufferevent_setwatermark(s->bev, EV_WRITE, SESS_OUT_LOW, 0);
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
 static void handle_handshake(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -454,12 +488,24 @@ static void handle_handshake(struct session *s)
     }
     if (r.ssl_request) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-        send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01",
-                 "shardwire: TLS is not enabled on this router");
-        close_after_flush(s, SESS_END_PROTOCOL);
+        if (!s->w->router->tls || s->tls) {
+            send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01",
+                     s->tls ? "Bad handshake" : "shardwire: TLS is not enabled on this router");
+            close_after_flush(s, SESS_END_PROTOCOL);
+            return;
+        }
+        start_tls(s);
         return;
     }
-    s->client_caps = r.capabilities & SESS_SERVER_CAPS;
+    if (cfg->require_secure_transport && !s->tls) {
+        evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+        send_err(s, (uint8_t)(h.seq + 1), 3159, "08004",
+                 "Connections using insecure transport are prohibited while "
+                 "--require_secure_transport=ON.");
+        close_after_flush(s, SESS_END_AUTH);
+        return;
+    }
+    s->client_caps = r.capabilities & (SESS_SERVER_CAPS | WIRE_CAP_SSL);
     if (r.charset)
         s->charset = r.charset;
     recompute_sig(s);
@@ -1249,6 +1295,111 @@ static void handle_reset_connection(struct session *s)
     answer_ok(s);
 }
 
+/* COM_STATISTICS: one text packet, no OK. */
+static void handle_statistics(struct session *s)
+{
+    struct worker_stats *st = &s->w->stats;
+    char text[256];
+    int n = snprintf(text, sizeof(text),
+                     "Threads: %u  Questions: %" PRIu64 "  Routed: %" PRIu64
+                     "  Rejected: %" PRIu64 "  (shardwire %s, this worker)",
+                     atomic_load(&s->w->router->n_clients), atomic_load(&st->statements),
+                     atomic_load(&st->routed), atomic_load(&st->rejected), SHARDWIRE_VERSION);
+
+    consume_command(s);
+    send_packet(s, (uint8_t)(s->cmd_last_seq + 1), (const uint8_t *)text, (size_t)n);
+}
+
+/* COM_SET_OPTION: multi-statements on/off. Answered with an EOF, as the
+ * server does; each query is still analysed as one statement (a second
+ * one after ';' is refused), so ON changes nothing else. */
+static void handle_set_option(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    uint8_t buf[8];
+
+    if (payload_len != 3 || packet_u16(payload + 1) > 1) {
+        answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "Unknown command");
+        return;
+    }
+    consume_command(s);
+    send_packet(s, (uint8_t)(s->cmd_last_seq + 1), buf,
+                reply_write_eof(buf, 0, client_status(s)));
+}
+
+/*
+ * COM_CHANGE_USER: a fresh session for another (or the same) app user. Its
+ * state is dropped as for COM_RESET_CONNECTION. As on the server, the
+ * client proves the password against the connection's original scramble;
+ * a client that used another plugin is switched to mysql_native_password.
+ */
+static void handle_change_user(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    const uint8_t *body = payload + 1;
+    struct packet_reader rd;
+    size_t user_off, user_len, auth_off = 0, db_off = 0, db_len = 0;
+    size_t plugin_off = 0, plugin_len = 0;
+    uint16_t charset = 0;
+    uint8_t alen = 0, buf[64];
+    const struct config_user *u;
+    bool native;
+
+    packet_reader_init(&rd, body, payload_len - 1);
+    if (packet_get_cstr(&rd, &user_off, &user_len) < 0 || packet_get_u8(&rd, &alen) < 0 ||
+        packet_get_bytes(&rd, alen, &auth_off) < 0) {
+        answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "Malformed COM_CHANGE_USER");
+        return;
+    }
+    if (packet_remaining(&rd) > 0 && packet_get_cstr(&rd, &db_off, &db_len) < 0)
+        db_len = 0;
+    if (packet_remaining(&rd) >= 2 && packet_get_u16(&rd, &charset) == 0 &&
+        packet_remaining(&rd) > 0 && packet_get_cstr(&rd, &plugin_off, &plugin_len) < 0)
+        plugin_len = 0;
+    native = plugin_len == 0 || (plugin_len == strlen(HANDSHAKE_NATIVE_PLUGIN) &&
+                                 memcmp(body + plugin_off, HANDSHAKE_NATIVE_PLUGIN,
+                                        plugin_len) == 0);
+    if (s->be) {
+        s->be->state_sig = 0;
+        detach_backend(s, !s->in_txn);
+    }
+    for (unsigned i = 0; i < s->n_state_stmts; i++)
+        free(s->state_stmts[i]);
+    s->n_state_stmts = 0;
+    s->in_txn = s->txn_pending = s->pinned = false;
+    s->autocommit = true;
+    s->cursor_stmt = 0;
+    pstmt_table_fini(&s->stmts);
+    if (charset && charset < 256)
+        s->charset = (uint8_t)charset;
+    recompute_sig(s);
+    snprintf(s->user, sizeof(s->user), "%.*s", (int)(user_len < 63 ? user_len : 63),
+             (const char *)body + user_off);
+    u = config_find_user(cfg_of(s), (const char *)body + user_off, user_len);
+    if (native) {
+        char db[ANALYZE_NAME_MAX * 2];
+        size_t n = db_len < sizeof(db) ? db_len : sizeof(db) - 1;
+        uint8_t seq = (uint8_t)(s->cmd_last_seq + 1);
+
+        memcpy(db, body + db_off, n);
+        if (!u || !handshake_native_check(s->scramble, body + auth_off, alen, u->stage2,
+                                          u->empty_password)) {
+            consume_command(s);
+            auth_failed(s, seq, s->user, strlen(s->user));
+            return;
+        }
+        consume_command(s);
+        session_set_state(s, SESS_AUTH_SWITCH);     /* auth_ok() moves on to IDLE */
+        auth_ok(s, seq, db, n);
+        return;
+    }
+    free(s->scratch);
+    s->scratch = db_len ? strndup((const char *)body + db_off, db_len) : NULL;
+    s->scratch_cap = 0;
+    consume_command(s);
+    send_packet(s, (uint8_t)(s->cmd_last_seq + 1), buf,
+                (size_t)handshake_write_auth_switch(buf, s->scramble));
+    session_set_state(s, SESS_AUTH_SWITCH);
+}
+
 /* Dispatches the complete command at the head of the input. */
 static void dispatch(struct session *s, size_t payload_len)
 {
@@ -1284,6 +1435,19 @@ static void dispatch(struct session *s, size_t payload_len)
         return;
     case WIRE_COM_RESET_CONNECTION:
         handle_reset_connection(s);
+        return;
+    case WIRE_COM_FIELD_LIST:
+        /* Deprecated, but some drivers send it; any shard has the schema. */
+        go_anywhere(s);
+        return;
+    case WIRE_COM_STATISTICS:
+        handle_statistics(s);
+        return;
+    case WIRE_COM_SET_OPTION:
+        handle_set_option(s, payload, payload_len);
+        return;
+    case WIRE_COM_CHANGE_USER:
+        handle_change_user(s, payload, payload_len);
         return;
     case WIRE_COM_STMT_PREPARE:
         handle_prepare(s, payload, payload_len);

@@ -85,6 +85,7 @@ struct session {
     uint8_t             last_seq;      /* of the last reply packet relayed */
     bool                be_paused;     /* backend reads paused: client is slow */
     bool                wr_shut;       /* CLOSING: our side half-closed */
+    bool                tls;           /* the client switched to TLS */
     uint64_t            reply_bytes;   /* relayed to the client for this statement */
     unsigned            sync_pending;  /* replies to router-sent statements still due */
     bool                sync_failed;

@@ -24,6 +24,7 @@ struct session;
 struct pool;
 struct rules;
 struct worker;
+typedef struct ssl_ctx_st SSL_CTX;
 
 typedef void worker_fn(struct worker *w, void *arg);
 
@@ -39,6 +40,7 @@ struct worker_stats {
 struct router {
     struct config   *cfg;
     struct rules    *rules;              /* NULL when the config has none */
+    SSL_CTX         *tls;                /* NULL: TLS not offered */
     struct worker  **workers;
     unsigned         n_workers;
     _Atomic unsigned n_clients;          /* open client connections, all workers */
