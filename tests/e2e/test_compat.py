@@ -270,3 +270,34 @@ def test_perl_dbd_mariadb():
     assert r.returncode == 0, "Perl module DBD::MariaDB missing: install Debian package " \
         "libdbd-mariadb-perl (%s)" % r.stderr.strip()
     run_driver("perl_dbd_mariadb", [perl, os.path.join(COMPAT, "perl", "scenario.pl")])
+
+
+CONNECTOR_J = "/usr/share/java/mariadb-java-client.jar"
+
+
+def java_classes():
+    """tests/compat/java compiled once per source version into the e2e cache."""
+    need_cmd("java", "default-jdk-headless")
+    javac = need_cmd("javac", "default-jdk-headless")
+    need_file(CONNECTOR_J, "libmariadb-java")
+    src = os.path.join(COMPAT, "java", "Scenario.java")
+
+    def build(out):
+        run_checked([javac, "-encoding", "UTF-8", "-d", out, "-cp", CONNECTOR_J, src],
+                    "javac Scenario.java", 120)
+
+    return cached_build("java", [src], build)
+
+
+def run_java(mode):
+    run_driver("java_connectorj_" + mode,
+               ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp",
+                java_classes() + ":" + CONNECTOR_J, "Scenario", mode])
+
+
+def test_java_connectorj_serverprep():
+    run_java("serverprep")
+
+
+def test_java_connectorj_clientprep():
+    run_java("clientprep")
