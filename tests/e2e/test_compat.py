@@ -301,3 +301,27 @@ def test_java_connectorj_serverprep():
 
 def test_java_connectorj_clientprep():
     run_java("clientprep")
+
+
+GO_DRIVER_SRC = "/usr/share/gocode/src/github.com/go-sql-driver/mysql"
+
+
+def go_binary():
+    """tests/compat/go built once per source version, offline: GOPATH mode
+    with Debian's go-sql-driver/mysql source in /usr/share/gocode."""
+    go = need_cmd("go", "golang-go")
+    need_file(GO_DRIVER_SRC, "golang-github-go-sql-driver-mysql-dev")
+    src = os.path.join(COMPAT, "go", "main.go")
+
+    def build(out):
+        env = dict(os.environ, GO111MODULE="off", GOFLAGS="", GOPROXY="off",
+                   GOPATH=os.path.join(out, "gopath") + ":/usr/share/gocode",
+                   GOCACHE=os.path.join(CACHE, "go-build-cache"))
+        run_checked([go, "build", "-o", os.path.join(out, "scenario"), src], "go build", 240,
+                    env=env, cwd=os.path.dirname(src))
+
+    return os.path.join(cached_build("go", [src], build), "scenario")
+
+
+def test_go_sql_driver():
+    run_driver("go_sql_driver", [go_binary()])
