@@ -64,7 +64,10 @@ func step(name string, fn func() error) {
 }
 
 func show(v interface{}) string {
-	s := fmt.Sprintf("%q", v)
+	s := fmt.Sprintf("%v", v)
+	if _, ok := v.(string); ok {
+		s = fmt.Sprintf("%q", v)
+	}
 	if len(s) > 300 {
 		return fmt.Sprintf("%T of length %d", v, len(fmt.Sprint(v)))
 	}

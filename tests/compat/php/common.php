@@ -32,7 +32,7 @@ function norm($v) {
 }
 
 function show($v): string {
-    $s = var_export($v, true);
+    $s = json_encode($v, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES | JSON_INVALID_UTF8_SUBSTITUTE);
     return strlen($s) > 300 ? gettype($v) . ' of length ' . (is_string($v) ? strlen($v) : '?') : $s;
 }
 
