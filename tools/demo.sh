@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/demo.sh - a local shardwire demo cluster on loopback, in ./.demo/:
-# ZooKeeper, two MariaDB shards (a master each) and the router on
-# 127.0.0.1:6033 reading a map file that splits the 1024 vbuckets in two.
+# ZooKeeper holding the shard map (made with `shardctl init`, 1024 vbuckets
+# split over the shards), two MariaDB shards (a master each) and the router
+# on 127.0.0.1:6033 watching the map in ZooKeeper.
 #
 #   tools/demo.sh [start]   install deps, build (build/), start, print how to connect
 #   tools/demo.sh stop      stop everything (data in .demo/ is kept)
@@ -127,17 +128,14 @@ start_router() {
     local dir=$DEMO/router pid i hash
     if pid_of router >/dev/null; then say "router already running"; return; fi
     mkdir -p "$dir"
-    {
-        echo "version 1"
-        echo "vbuckets 1024"
-        echo "key_columns userid"
-        echo "key_type int"
-        for i in "${!SHARD_PORTS[@]}"; do echo "shard s$i master=127.0.0.1:${SHARD_PORTS[$i]}"; done
-        local n=${#SHARD_PORTS[@]}
-        for i in "${!SHARD_PORTS[@]}"; do
-            echo "vb $((1024 * i / n))-$((1024 * (i + 1) / n - 1)) s$i"
-        done
-    } >"$dir/map.txt"
+    # The map lives in ZooKeeper; create the cluster once.
+    local ctl=("$ROOT/build/tools/shardctl" --zk "127.0.0.1:$ZK_PORT")
+    if ! "${ctl[@]}" status >/dev/null 2>&1; then
+        local args=()
+        for i in "${!SHARD_PORTS[@]}"; do args+=(--shard "s$i=127.0.0.1:${SHARD_PORTS[$i]}"); done
+        "${ctl[@]}" init "${args[@]}" >/dev/null || die "shardctl init failed"
+        say "shard map created in ZooKeeper (shardctl init)"
+    fi
     hash=$($PY -c 'import hashlib,sys; print("*" + hashlib.sha1(hashlib.sha1(sys.argv[1].encode()).digest()).hexdigest().upper())' "$APP_PW")
     cat >"$dir/shardwire.conf" <<EOF
 # demo config written by tools/demo.sh (see docs/config.md)
@@ -145,7 +143,9 @@ listen = 127.0.0.1:$ROUTER_PORT
 workers = 2
 database = app
 shard_key = userid
-map_file = $dir/map.txt
+zookeeper = 127.0.0.1:$ZK_PORT
+map_cache = $dir/map.cache
+router_id = demo
 backend_user = shardwire
 backend_password = $BACKEND_PW
 user = app $hash                 # password: $APP_PW
@@ -214,8 +214,9 @@ Try:
     INSERT INTO accounts (userid, id, name) VALUES (42, 1, 'alice');
     SELECT * FROM accounts WHERE userid = 42;
 
-See which shard holds user 42:
-    build/tools/shardctl explain --map $DEMO/router/map.txt 'SELECT * FROM accounts WHERE userid = 42'
+See which shard holds user 42, and the cluster:
+    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT explain 'SELECT * FROM accounts WHERE userid = 42'
+    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT status
 Look at a shard directly (root over its socket):
     mariadb -uroot -S $DEMO/s0/mysqld.sock app
 
