@@ -70,7 +70,7 @@
 #define M_SET_OTHER  "shardwire: SET PASSWORD/ROLE/DEFAULT ROLE/STATEMENT is not allowed through shardwire"
 #define M_SET_SUBQ   "shardwire: SET values may not read tables (no subqueries); read the value with a SELECT first"
 #define M_SQL_MODE   "shardwire: sql_mode may only be set to known modes (no ANSI, ANSI_QUOTES, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ORACLE, ...), as literals or CONCAT/REPLACE of @@sql_mode"
-#define M_CHARSET    "shardwire: only the utf8mb4, utf8, latin1, ascii and binary client character sets are allowed (others change how quotes and backslashes are read)"
+#define M_CHARSET    "shardwire: only the utf8mb4, utf8, ascii and binary client character sets are allowed (others change how quotes, backslashes or spaces are read)"
 #define M_AUTOCOMMIT "shardwire: autocommit must be set to 0, 1, ON, OFF, TRUE or FALSE"
 #define M_SET_VAR    "shardwire: this session variable cannot be changed through shardwire (replication or server identity)"
 #define M_TXN        "shardwire: unsupported transaction statement option (RELEASE, NOT ATOMIC, ...)"
@@ -733,7 +733,9 @@ static int an_and_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int
         } else if (k == LEX_KW_BETWEEN) {
             between = 1;
         } else if (k == LEX_KW_AND || an_op(a, i, LEX_OP_ANDAND)) {
-            if (between && k == LEX_KW_AND) {
+            /* the server takes only AND there, but if it ever read && as
+             * BETWEEN's, splitting here would invent a key term */
+            if (between) {
                 between = 0;
                 continue;
             }
@@ -1728,7 +1730,9 @@ static int an_transaction(struct analyze *a)
  * collation (the bytes of quotes and backslashes stay single-byte). */
 static int an_charset_ok(const struct analyze *a, uint32_t i)
 {
-    static const char *const cs[] = {"utf8mb4", "utf8mb3", "utf8", "latin1", "ascii", "binary"};
+    /* not latin1: there 0xa0 is whitespace, which the lexer (reading UTF-8)
+     * takes for part of a word */
+    static const char *const cs[] = {"utf8mb4", "utf8mb3", "utf8", "ascii", "binary"};
     const struct lex_token *t = &a->tok[i];
     const char *s;
     size_t l;

@@ -277,8 +277,14 @@ static int lex_skip(struct lex *lx, struct lex_token *tok)
             skipped = 1;
             continue;
         }
+        /* "--" starts a comment before a space or control character
+         * (0x7f too) or at the end, as the server's ctype says; in latin1
+         * 0xa0 would also count, so that byte is refused there */
+        if (c == '-' && p + 2 < n && b[p + 1] == '-' && (unsigned char)b[p + 2] == 0xa0)
+            return lex_fail(lx, tok, LEX_ERR_NUL, p + 2);
         if (c == '#' || (c == '-' && p + 1 < n && b[p + 1] == '-' &&
-                         (p + 2 == n || (unsigned char)b[p + 2] <= ' '))) {
+                         (p + 2 == n || (unsigned char)b[p + 2] <= ' ' ||
+                          (unsigned char)b[p + 2] == 0x7f))) {
             /* The server would let such a comment run past the closing
              * star-slash of an executable comment; refuse the ambiguity. */
             if (lx->in_exec)

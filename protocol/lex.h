@@ -61,7 +61,7 @@ enum lex_err {
     LEX_ERR_COMMENT,      /* unterminated comment */
     LEX_ERR_EXEC_VERSION, /* executable comment whose version may be skipped */
     LEX_ERR_EXEC_NESTED,  /* a comment inside an executable comment */
-    LEX_ERR_NUL,          /* NUL byte outside a string */
+    LEX_ERR_NUL,          /* NUL byte outside a string, or "--" before 0xa0 */
     LEX_ERR_HEX,          /* malformed X'..' or B'..' literal */
 };
 

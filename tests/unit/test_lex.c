@@ -97,6 +97,11 @@ static void test_table(void)
         {"a--", "I:a"},                 /* the server sees the NUL after it */
         {"a -- ", "I:a"},
         {"a --\tx\nb", "I:a I:b"},
+        {"a --\x7f x\nb", "I:a I:b"},          /* DEL is a control character */
+        {"a --\x01x\nb", "I:a I:b"},
+        {"a --\xa0x", "I:a ERR6@4"},          /* a comment in latin1 only */
+        {"a --\xc3\xa9", "I:a O:- O:- I:\xc3\xa9"},
+        {"a # c\r b\nc", "I:a I:c"},          /* only \n ends it */
         {"a # c\nb", "I:a I:b"},
         {"a /* c */ b", "I:a I:b"},
         {"a /*+ hint */ b", "I:a I:b"},
