@@ -805,6 +805,7 @@ struct zkstore_admin {
     pthread_mutex_t  mu;
     pthread_cond_t   cond;
     int              zstate;     /* under mu: last session state seen */
+    bool             lost_in_write;  /* the last init/write lost its connection */
 };
 
 static void za_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
@@ -919,11 +920,11 @@ void zkstore_admin_free(struct zkstore_admin *za)
     free(za);
 }
 
-/* After a connection loss: waits for the session to come back (or opens a
- * new one if it expired) within the admin deadline. */
-static enum zkstore_rc za_recover(struct zkstore_admin *za, char **errp)
+/* After a connection loss: waits until <deadline> for the session to come
+ * back, or opens a new one if it expired. */
+static enum zkstore_rc za_recover(struct zkstore_admin *za, uint64_t deadline, char **errp)
 {
-    enum zkstore_rc rc = za_wait_connected(za, now_ms() + za->timeout_ms, errp);
+    enum zkstore_rc rc = za_wait_connected(za, deadline, errp);
     if (rc == ZKSTORE_OK)
         return rc;
     pthread_mutex_lock(&za->mu);
@@ -936,24 +937,43 @@ static enum zkstore_rc za_recover(struct zkstore_admin *za, char **errp)
     return za_open(za, errp);
 }
 
+/*
+ * Reads the map, riding out connection trouble until the admin deadline:
+ * right after a loss the session may still look connected (the state event
+ * comes on another thread), so one failed read proves nothing.
+ */
+static enum zkstore_rc za_read(struct zkstore_admin *za, struct smap **out, int32_t *cas,
+                               char **errp)
+{
+    uint64_t deadline = now_ms() + za->timeout_ms;
+    for (;;) {
+        free(*errp);
+        *errp = NULL;
+        enum zkstore_rc rc = read_map(za->zh, za->root, NULL, NULL, out, cas, errp);
+        if (rc != ZKSTORE_UNREACHABLE || now_ms() >= deadline)
+            return rc;
+        struct timespec pause = { 0, 100 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+        if (za_recover(za, deadline, NULL) != ZKSTORE_OK && now_ms() >= deadline)
+            return rc;
+    }
+}
+
 enum zkstore_rc zkstore_admin_load(struct zkstore_admin *za, struct smap **out, int32_t *cas,
                                    char **errp)
 {
-    enum zkstore_rc rc = read_map(za->zh, za->root, NULL, NULL, out, cas, errp);
-    if (rc == ZKSTORE_UNREACHABLE && za_recover(za, NULL) == ZKSTORE_OK) {
-        free(*errp);
-        *errp = NULL;
-        rc = read_map(za->zh, za->root, NULL, NULL, out, cas, errp);
-    }
-    return rc;
+    return za_read(za, out, cas, errp);
 }
 
-/* True when ZooKeeper now holds exactly <want> (text comparison). */
+/* After a lost write: re-reads (see za_read) and tells whether ZooKeeper
+ * now holds exactly <want> (text comparison). *<rc> is the read's result. */
 static bool za_holds(struct zkstore_admin *za, const struct smap *want, int32_t *cas_now,
-                     uint64_t *version_now, enum zkstore_rc *rc, char **errp)
+                     uint64_t *version_now, enum zkstore_rc *rc)
 {
     struct smap *m = NULL;
-    *rc = read_map(za->zh, za->root, NULL, NULL, &m, cas_now, errp);
+    char *err = NULL;
+    *rc = za_read(za, &m, cas_now, &err);
+    free(err);
     if (*rc != ZKSTORE_OK)
         return false;
     char *a = mapcodec_format(m), *b = mapcodec_format(want);
@@ -975,6 +995,7 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
     char **paths = calloc(n_ops, sizeof(*paths));
     char **texts = calloc(n_ops, sizeof(*texts));
     char vtext[32];
+    za->lost_in_write = false;
     if (ops == NULL || res == NULL || paths == NULL || texts == NULL)
         goto oom;
     snprintf(vtext, sizeof(vtext), "%" PRIu64 "\n", smap_version(m));
@@ -1015,24 +1036,26 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
             break;
         }
         /* Lost the connection: the multi may have been applied. */
-        rc = fail_zk(zrc, za->root, errp);
-        if (za_recover(za, NULL) != ZKSTORE_OK)
-            break;
+        za->lost_in_write = true;
+        rc = fail_zk(zrc, za->root, errp);  /* unless the re-read tells more */
         int32_t cas;
         uint64_t v;
         enum zkstore_rc rrc;
-        char *err2 = NULL;
-        bool ours = za_holds(za, m, &cas, &v, &rrc, &err2);
-        free(err2);
-        if (ours) {
+        if (za_holds(za, m, &cas, &v, &rrc)) {
             rc = ZKSTORE_OK;
             break;
         }
-        if (rrc != ZKSTORE_NO_CLUSTER) {   /* someone else's cluster is there now */
+        if (rrc == ZKSTORE_NO_CLUSTER)
+            continue;                       /* provably not applied: again */
+        if (rrc == ZKSTORE_OK || rrc == ZKSTORE_INVALID) {
             errmsg_set(errp, "a cluster already exists at %s", za->root);
-            rc = rrc == ZKSTORE_UNREACHABLE ? rrc : ZKSTORE_EXISTS;
-            break;
+            rc = ZKSTORE_EXISTS;            /* someone else's is there now */
+        } else {
+            errmsg_set(errp, "connection lost during init; cannot tell whether it was "
+                       "applied (%s); run status", zkstore_rc_name(rrc));
+            rc = rrc;
         }
+        break;
     }
     if (rc == ZKSTORE_OK) {
         char *routers = zpath(za->root, "routers", NULL);
@@ -1044,6 +1067,10 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
 oom:
     errmsg_set(errp, "out of memory");
 out:
+    if (rc == ZKSTORE_OK && errp != NULL) {
+        free(*errp);                        /* a loss that the re-read resolved */
+        *errp = NULL;
+    }
     for (unsigned i = 0; paths && texts && i < n_ops; i++) {
         free(paths[i]);
         free(texts[i]);
@@ -1067,6 +1094,7 @@ enum zkstore_rc zkstore_admin_write(struct zkstore_admin *za, const struct smap 
     char **texts = calloc(cap, sizeof(*texts));
     char *s_cur = mapcodec_format_settings(cur), *s_next = mapcodec_format_settings(next);
     char *vb_cur = mapcodec_format_vbmap(cur), *vb_next = mapcodec_format_vbmap(next);
+    za->lost_in_write = false;
     if (!ops || !res || !paths || !texts || !s_cur || !s_next || !vb_cur || !vb_next)
         goto oom;
     if (smap_version(next) != smap_version(cur) + 1) {
@@ -1155,16 +1183,12 @@ enum zkstore_rc zkstore_admin_write(struct zkstore_admin *za, const struct smap 
             break;
         }
         /* Connection loss: the multi may or may not have been applied. */
-        rc = fail_zk(zrc, za->root, errp);
-        if (za_recover(za, NULL) != ZKSTORE_OK)
-            break;
+        za->lost_in_write = true;
+        rc = fail_zk(zrc, za->root, errp);  /* unless the re-read tells more */
         int32_t cas_now = -1;
         uint64_t v_now = 0;
         enum zkstore_rc rrc;
-        char *err2 = NULL;
-        bool ours = za_holds(za, next, &cas_now, &v_now, &rrc, &err2);
-        free(err2);
-        if (ours) {
+        if (za_holds(za, next, &cas_now, &v_now, &rrc)) {
             rc = ZKSTORE_OK;
             break;
         }
@@ -1186,6 +1210,10 @@ enum zkstore_rc zkstore_admin_write(struct zkstore_admin *za, const struct smap 
 oom:
     errmsg_set(errp, "out of memory");
 out:
+    if (rc == ZKSTORE_OK && errp != NULL) {
+        free(*errp);                        /* a loss that the re-read resolved */
+        *errp = NULL;
+    }
     for (unsigned i = 0; paths && texts && i < cap; i++) {
         free(paths[i]);
         free(texts[i]);
@@ -1269,6 +1297,11 @@ out:
     deallocate_String_vector(&kids);
     free(p_routers);
     return rc;
+}
+
+bool zkstore_admin_lost_in_write(const struct zkstore_admin *za)
+{
+    return za->lost_in_write;
 }
 
 void zkstore_routers_free(struct zkstore_router *r, unsigned n)

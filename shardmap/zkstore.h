@@ -24,6 +24,7 @@
 #ifndef SHARDWIRE_SHARDMAP_ZKSTORE_H
 #define SHARDWIRE_SHARDMAP_ZKSTORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct smap;
@@ -171,6 +172,11 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
  */
 enum zkstore_rc zkstore_admin_write(struct zkstore_admin *za, const struct smap *cur,
                                     int32_t cas, const struct smap *next, char **errp);
+
+/* True when the last zkstore_admin_init()/zkstore_admin_write() on <za>
+ * lost its connection mid-way and had to re-read to learn the outcome (its
+ * result says what that was); shardctl tells the operator. */
+bool zkstore_admin_lost_in_write(const struct zkstore_admin *za);
 
 /* Lists <root>/routers/ sorted by id. On ZKSTORE_OK *<out> holds *<n>
  * entries; free with zkstore_routers_free(). No routers: *<n> = 0. */

@@ -338,6 +338,9 @@ int shardctl_change(const struct shardctl_opts *o, shardctl_change_fn *fn, void 
             usleep((useconds_t)ms * 1000);
     }
     rc = zkstore_admin_write(za, cur, cas, next, &err);
+    if (zkstore_admin_lost_in_write(za))
+        shardctl_err("note: the connection to ZooKeeper was lost during the write%s",
+                     rc == ZKSTORE_OK ? "; re-reading showed the change in place" : "");
     if (rc != ZKSTORE_OK) {
         ex = shardctl_exit_of(rc);
         if (rc == ZKSTORE_CONFLICT) {
