@@ -867,6 +867,9 @@ static void start_statement(struct session *s, bool begins_txn)
             packet_write_header(pkt, 1, 0);
             pkt[PACKET_HEADER_LEN] = WIRE_COM_RESET_CONNECTION;
             evbuffer_add(out, pkt, sizeof(pkt));
+            /* The reset deallocates the server's prepared statements too. */
+            be->stmts.n = 0;
+            be->stmts.evict = 0;
             n++;
         }
         if (s->charset != WIRE_CHARSET_UTF8MB4_GENERAL_CI) {

@@ -187,3 +187,30 @@ def test_cursor_fetch():
         assert len(got) == 5, got
     finally:
         rc.close()
+
+
+def test_statements_survive_a_pooled_connection_reset():
+    """A connection is reset (COM_RESET_CONNECTION) when a session with other
+    state takes it over; the server then forgets its prepared statements,
+    and so must the router's cache of them."""
+    u = 10500
+    a = client()
+    b = client()
+    try:
+        sa, _, _ = a.prepare("SELECT COUNT(*) FROM accounts WHERE userid = ?")
+        a.execute(sa, [u])
+        assert a.read_binary_result()[0] == "rows"
+        # b changes its session state and runs on (usually) the same pooled
+        # connection, which gets reset; a's statement must still work.
+        for i in range(4):
+            b.query("SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'" if i % 2 == 0
+                    else "SET SESSION sql_mode = 'STRICT_ALL_TABLES'")
+            assert b.read_result()[0] == "ok"
+            b.query("SELECT * FROM accounts WHERE userid = %d" % u)
+            assert b.read_result()[0] == "rows"
+            a.execute(sa, [u], send_types=False)
+            res = a.read_binary_result()
+            assert res[0] == "rows", (i, res)
+    finally:
+        a.close()
+        b.close()
