@@ -462,6 +462,37 @@ static void start_tls(struct session *s)
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
+/*
+ * The collation a client's handshake may announce, as the id used on the
+ * backends, or -1. Only character sets the analyzer reads as the server
+ * does are allowed (docs/query-rules.md): in gbk, sjis and friends a
+ * multi-byte character can end in a backslash byte and hide a quote, and in
+ * latin1 byte 0xa0 is whitespace. utf8mb4_0900_ai_ci (255, MySQL 8 clients'
+ * default) becomes utf8mb4_unicode_ci, which MariaDB knows.
+ */
+/* The character set's own (primary) collation id, which is what
+ * character_set_client/results accept as a number. */
+static unsigned charset_primary(uint8_t id)
+{
+    if (id == 11 || id == 65)
+        return 11;                  /* ascii */
+    if (id == 63)
+        return 63;                  /* binary */
+    if (id == 33 || id == 83 || (id >= 192 && id <= 215) || id == 223)
+        return 33;                  /* utf8mb3 */
+    return 45;                      /* utf8mb4 */
+}
+
+static int client_charset(uint8_t id)
+{
+    if (id == 255)
+        return 224;
+    if (id == 11 || id == 33 || id == 45 || id == 46 || id == 63 || id == 65 || id == 83 ||
+        (id >= 192 && id <= 215) || (id >= 223 && id <= 247))
+        return id;
+    return -1;
+}
+
 static void handle_handshake(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -506,8 +537,19 @@ static void handle_handshake(struct session *s)
         return;
     }
     s->client_caps = r.capabilities & (SESS_SERVER_CAPS | WIRE_CAP_SSL);
+    if (r.charset && client_charset(r.charset) < 0) {
+        char msg[200];
+
+        evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+        snprintf(msg, sizeof(msg),
+                 "shardwire: the client character set (collation id %u) is not supported; "
+                 "connect with utf8mb4 (or utf8mb3, ascii, binary)", r.charset);
+        send_err(s, (uint8_t)(h.seq + 1), 1115, "42000", msg);
+        close_after_flush(s, SESS_END_PROTOCOL);
+        return;
+    }
     if (r.charset)
-        s->charset = r.charset;
+        s->charset = (uint8_t)client_charset(r.charset);
     recompute_sig(s);
     snprintf(s->user, sizeof(s->user), "%.*s", (int)(r.user_len < 63 ? r.user_len : 63),
              (const char *)p + r.user_off);
@@ -874,10 +916,11 @@ static void start_statement(struct session *s, bool begins_txn)
         }
         if (s->charset != WIRE_CHARSET_UTF8MB4_GENERAL_CI) {
             char sql[160];
+            unsigned cs = charset_primary(s->charset);
             int len = snprintf(sql, sizeof(sql),
                                "SET character_set_client=%u, character_set_results=%u, "
                                "collation_connection=%u",
-                               s->charset, s->charset, s->charset);
+                               cs, cs, s->charset);
 
             write_query(be, sql, (size_t)len);
             n++;

@@ -7,6 +7,7 @@ PyMySQL, mysqlclient) and a raw-socket client for malformed input.
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -14,7 +15,7 @@ import time
 import pymysql
 
 import cluster
-from rawclient import RawClient, err_of
+from rawclient import RawClient, err_of, native_token
 
 C = None
 SCHEMA = [
@@ -383,3 +384,35 @@ def test_operator_rules_deny_and_bad_regex():
     out = subprocess.run([cluster.shardwire_path(), "--check-config", "-c", bad],
                          capture_output=True, text=True)
     assert out.returncode != 0 and "parenthes" in out.stderr, out
+
+
+def test_client_charsets():
+    """utf8mb4 (any collation, MySQL 8's 255 too) and the other safe sets log
+    in; latin1 and multi-byte sets whose characters can hide a quote
+    (docs/query-rules.md) are refused at login with a clear error."""
+    for charset, ok in (("utf8mb4", True), ("utf8", True), ("ascii", True),
+                        ("latin1", False), ("gbk", False)):
+        try:
+            c = C.router.connect(charset=charset)
+        except pymysql.err.MySQLError as e:
+            assert not ok, (charset, e.args)
+            assert e.args[0] == 1115 and "character set" in e.args[1], e.args
+            continue
+        try:
+            assert ok, charset
+            assert q(c, "SELECT 1") == ((1,),)
+        finally:
+            c.close()
+    rc = RawClient(C.router.port)
+    try:
+        scramble = rc.greeting()
+        tok = native_token(scramble, "app-pw")
+        caps = 0x1 | 0x4 | 0x200 | 0x8000 | 0x80000 | 0x8
+        rc.send_packet(struct.pack("<IIB23x", caps, 1 << 24, 255) + b"app\0" +
+                       bytes([len(tok)]) + tok + b"app\0mysql_native_password\0", seq=1)
+        assert rc.read_packet()[1][0] == 0
+        rc.query("SELECT @@collation_connection")
+        kind, rows = rc.read_result()
+        assert kind == "rows" and b"utf8mb4" in rows[0], rows
+    finally:
+        rc.close()
