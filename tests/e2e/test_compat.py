@@ -7,7 +7,8 @@ the router, then reads the rows of the driver's users directly on the shards:
 each user's rows must be on the shard that owns the userid (shardctl explain)
 and nowhere else, with exactly the values the scenario wrote.
 
-Every driver has its own userid range (BASES). A driver missing from the
+Every driver has its own userid range (NOMINAL_BASES, adjusted so that its
+users live on both shards). A driver missing from the
 machine FAILS naming its package (tools/deps.sh installs them; Node's mysql2
 comes from the npm registry into the build dir's e2e cache). Java and Go
 programs are compiled once per source version into that cache.
@@ -44,7 +45,10 @@ SCHEMA = [
 ]
 
 # Each driver's users are BASE+1..BASE+3; above 2^32 on purpose (64-bit keys).
-BASES = {
+# setup_module moves each BASE up by a multiple of 10 until U1 and U3 are on
+# different shards (prepared_reuse then executes one statement for users on
+# both shards, and both shards get rows of every driver); see bases.
+NOMINAL_BASES = {
     "mariadb_cli": 10_000_000_000,
     "pymysql": 20_000_000_000,
     "mysqlclient": 30_000_000_000,
@@ -69,6 +73,21 @@ PAYLOAD = bytes(range(256)) + bytes(range(255, -1, -1))
 BODY = "".join("%06d:0123456789abcdef\u00e9\u2713\U0001F600\n" % i for i in range(32000))
 
 c = None
+BASES = {}
+
+
+def choose_bases():
+    """{driver: BASE} with U1 = BASE+1 and U3 = BASE+3 on different shards."""
+    tries = 30
+    cands = {d: [b + 10 * i for i in range(tries)] for d, b in NOMINAL_BASES.items()}
+    users = [u for bs in cands.values() for b in bs for u in (b + 1, b + 3)]
+    owner = dict(zip(users, c.shards_of(users)))
+    out = {}
+    for d, bs in cands.items():
+        good = [b for b in bs if owner[b + 1] != owner[b + 3]]
+        assert good, "no base near %d puts users 1 and 3 on different shards" % bs[0]
+        out[d] = good[0]
+    return out
 
 
 def setup_module():
@@ -76,6 +95,7 @@ def setup_module():
     c = cluster.Cluster(n_shards=2, start_router=False)
     c.create_schema(SCHEMA)
     c.start_router()
+    BASES.update(choose_bases())
 
 
 def teardown_module():

@@ -108,6 +108,21 @@ step('prepared_reuse', function () use (&$m, $u1, $u3) {
     }
     $st->close();
 });
+step('cursor_fetch', function () use (&$m, $u3) {
+    // a read-only cursor: rows come one COM_STMT_FETCH at a time
+    $st = $m->stmt_init();
+    $st->prepare('SELECT k, name FROM compat_items WHERE userid = ? ORDER BY k');
+    $st->attr_set(MYSQLI_STMT_ATTR_CURSOR_TYPE, MYSQLI_CURSOR_TYPE_READ_ONLY);
+    $u = $u3;
+    $st->bind_param('i', $u);
+    $st->execute();
+    $k = $name = null;
+    $st->bind_result($k, $name);
+    $got = [];
+    while ($st->fetch()) $got[] = [$k, $name];
+    $st->close();
+    expect('rows', $got, [['a', 'A'], ['b', 'B2']]);
+});
 step('tx_commit', function () use (&$m, $p, $u1) {
     $m->begin_transaction();
     $p("INSERT INTO compat_items (userid, k, big, amount) VALUES (?, 'tx-commit', ?, ?)", 'iis',
