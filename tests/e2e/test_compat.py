@@ -19,6 +19,7 @@ import decimal
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 
@@ -140,6 +141,10 @@ def cached_build(name, sources, build):
         os.makedirs(out)
         build(out)
         open(stamp, "w").close()
+        for old in os.listdir(CACHE):      # earlier source versions
+            if re.fullmatch(re.escape(name) + r"-[0-9a-f]{16}", old) and \
+                    os.path.join(CACHE, old) != out:
+                shutil.rmtree(os.path.join(CACHE, old), ignore_errors=True)
     return out
 
 
@@ -240,8 +245,11 @@ def node_modules():
 
     def build(out):
         shutil.copy(pkg, out)
+        env = dict(os.environ, npm_config_cache=os.path.join(CACHE, "npm-cache"),
+                   npm_config_update_notifier="false")
         run_checked(["npm", "install", "--no-audit", "--no-fund", "--no-package-lock",
-                     "--loglevel=error"], "npm install mysql2 (npm registry)", 300, cwd=out)
+                     "--loglevel=error"], "npm install mysql2 (npm registry)", 300, env=env,
+                    cwd=out)
 
     out = cached_build("node", [pkg], build)
     mods = os.path.join(out, "node_modules")
