@@ -2006,42 +2006,57 @@ static int an_show(struct analyze *a)
     return 0;
 }
 
-/* Statement-wide facts that do not depend on structure: session pinning
- * and functions that are never allowed. Returns 0, or -1 after a reject. */
-static int an_global_scan(struct analyze *a)
+/* Statement-wide facts that do not depend on structure, checked as each
+ * token arrives: session pinning and words that are never allowed. Returns
+ * 0, or -1 after a reject. */
+static int an_token_facts(struct analyze *a, uint32_t i)
 {
     struct analyze_result *o = a->out;
-    for (uint32_t i = 0; i < a->n; i++) {
-        const struct lex_token *t = &a->tok[i];
-        if (t->type == LEX_USERVAR) {
+    const struct lex_token *t = &a->tok[i];
+    if (t->type == LEX_USERVAR) {
+        o->pins_session = 1;
+    } else if (t->type == LEX_IDENT) {
+        switch (t->op) {
+        case LEX_KW_SQL_CALC_FOUND_ROWS:
             o->pins_session = 1;
-        } else if (t->type == LEX_IDENT) {
-            if (t->op == LEX_KW_SQL_CALC_FOUND_ROWS) {
-                o->pins_session = 1;
-            } else if (t->op == LEX_KW_PROCEDURE) {
-                return REJ(a, M_FEATURE, i);
-            } else if (t->op == LEX_KW_OUTFILE || t->op == LEX_KW_DUMPFILE) {
-                return REJ(a, M_OUTFILE, i);
-            } else if (t->op == LEX_KW_NONE && an_op(a, i + 1, '(')) {
-                if (an_word(a, i, "LOAD_FILE"))
-                    return REJ(a, M_OUTFILE, i);
-                if (an_word(a, i, "GET_LOCK") || an_word(a, i, "RELEASE_LOCK") ||
-                    an_word(a, i, "RELEASE_ALL_LOCKS") || an_word(a, i, "IS_FREE_LOCK") ||
-                    an_word(a, i, "IS_USED_LOCK") || an_word(a, i, "FOUND_ROWS"))
-                    o->pins_session = 1;
-            }
+            break;
+        case LEX_KW_PROCEDURE:
+            return REJ(a, M_FEATURE, i);
+        case LEX_KW_OUTFILE:
+        case LEX_KW_DUMPFILE:
+            return REJ(a, M_OUTFILE, i);
+        default:
+            break;
         }
     }
     return 0;
 }
 
-/* Lexes <sql> into a->tok, numbers '?', cuts a trailing ';', matches
- * parentheses. Returns 0, or -1 after a reject or out of memory (-2). */
+/* The function called by name token <i> (just before a '('). */
+static int an_call_facts(struct analyze *a, uint32_t i)
+{
+    const struct lex_token *t = &a->tok[i];
+    if (t->len < 8 || t->len > 17)      /* FOUND_ROWS .. RELEASE_ALL_LOCKS */
+        return 0;
+    if (an_word(a, i, "LOAD_FILE"))
+        return REJ(a, M_OUTFILE, i);
+    if (an_word(a, i, "GET_LOCK") || an_word(a, i, "RELEASE_LOCK") ||
+        an_word(a, i, "RELEASE_ALL_LOCKS") || an_word(a, i, "IS_FREE_LOCK") ||
+        an_word(a, i, "IS_USED_LOCK") || an_word(a, i, "FOUND_ROWS"))
+        a->out->pins_session = 1;
+    return 0;
+}
+
+/* Lexes <sql> into a->tok in one pass that also numbers '?', matches
+ * parentheses (pair[] of an open '(' holds the enclosing open one while it
+ * waits for its ')'), notes the first ';' and the statement-wide facts.
+ * Returns 0, -1 after a reject, or -2 when out of memory. */
 static int an_tokenize(struct analyze *a, const char *sql, size_t len)
 {
     struct lex lx;
-    uint32_t n = 0;
-    unsigned n_params = 0;
+    uint32_t n = 0, semi = UINT32_MAX;
+    unsigned n_params = 0, depth = 0;
+    int32_t open = -1;
     lex_init(&lx, sql, len);
     for (;;) {
         if (n + 2 > a->cap) {
@@ -2067,9 +2082,9 @@ static int an_tokenize(struct analyze *a, const char *sql, size_t len)
                 [LEX_ERR_STRING] = "shardwire: syntax error: unterminated quoted string",
                 [LEX_ERR_IDENT] = "shardwire: syntax error: unterminated `quoted identifier`",
                 [LEX_ERR_COMMENT] = "shardwire: syntax error: unterminated comment",
-                [LEX_ERR_EXEC_VERSION] = "shardwire: executable comment /*!NNNNNN ...*/ with a version the backend may skip; use /*! ... */ or a version up to 101100",
+                [LEX_ERR_EXEC_VERSION] = "shardwire: executable comment /*!NNNNN ...*/ with a version MariaDB may skip (50700-99999, or above 101100); use /*! ... */",
                 [LEX_ERR_EXEC_NESTED] = "shardwire: syntax error: comment inside an executable comment",
-                [LEX_ERR_NUL] = "shardwire: syntax error: NUL byte outside a string",
+                [LEX_ERR_NUL] = "shardwire: syntax error: NUL byte outside a string (or '--' before byte 0xA0)",
                 [LEX_ERR_HEX] = "shardwire: syntax error: malformed hex or bit literal",
             };
             a->n = n;
@@ -2083,50 +2098,55 @@ static int an_tokenize(struct analyze *a, const char *sql, size_t len)
             a->out->offset = tk.off;
             return -1;
         }
-        if (tp->type == LEX_PARAM) {
+        if (r == 0)
+            break;
+        a->n = n + 1;       /* the helpers see the tokens so far */
+        switch (tp->type) {
+        case LEX_PARAM:
             /* the ordinal; past 65535 they share one, so never route by it */
             tp->op = (uint16_t)(n_params < 0xffff ? n_params : 0xffff);
             n_params++;
-        }
-        if (r == 0)
             break;
+        case LEX_OP:
+            if (tp->op == '(') {
+                if (++depth > a->max_depth)
+                    return REJ(a, M_DEPTH, n);
+                a->pair[n] = open;
+                open = (int32_t)n;
+                if (n > 0 && a->tok[n - 1].type == LEX_IDENT && a->tok[n - 1].op == LEX_KW_NONE &&
+                    an_call_facts(a, n - 1) < 0)
+                    return -1;
+            } else if (tp->op == ')') {
+                if (open < 0)
+                    return an_reject(a, WIRE_ER_PARSE, M_PAREN, n);
+                int32_t up = a->pair[open];
+                a->pair[open] = (int32_t)n;
+                a->pair[n] = open;
+                open = up;
+                depth--;
+            } else if (tp->op == ';' && semi == UINT32_MAX) {
+                semi = n;
+            }
+            break;
+        default:
+            if (an_token_facts(a, n) < 0)
+                return -1;
+            break;
+        }
         n++;
     }
     a->out->n_params = n_params;
     a->n = n;
     /* a trailing ';' is fine; anything after it is a second statement */
-    for (uint32_t i = 0; i < n; i++) {
-        if (an_op(a, i, ';')) {
-            if (i + 1 < n)
-                return REJ(a, M_MULTI, i + 1);
-            a->tok[i] = a->tok[n];
-            a->n = n = i;
-            break;
-        }
+    if (semi != UINT32_MAX) {
+        if (semi + 1 < n)
+            return REJ(a, M_MULTI, semi + 1);
+        a->tok[semi] = a->tok[n];
+        a->n = n = semi;
     }
     if (n == 0) {
         an_reject(a, WIRE_ER_EMPTY_QUERY, M_EMPTY, 0);
         return -1;
-    }
-    /* match parentheses; pair[] of an open '(' holds the enclosing open
-     * one while it waits for its ')' */
-    int32_t open = -1;
-    unsigned depth = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (an_op(a, i, '(')) {
-            if (++depth > a->max_depth)
-                return REJ(a, M_DEPTH, i);
-            a->pair[i] = open;
-            open = (int32_t)i;
-        } else if (an_op(a, i, ')')) {
-            if (open < 0)
-                return an_reject(a, WIRE_ER_PARSE, M_PAREN, i);
-            int32_t up = a->pair[open];
-            a->pair[open] = (int32_t)i;
-            a->pair[i] = open;
-            open = up;
-            depth--;
-        }
     }
     if (open >= 0)
         return an_reject(a, WIRE_ER_PARSE, M_PAREN, (uint32_t)open);
@@ -2286,13 +2306,10 @@ int analyze_statement(struct analyze *a, const char *sql, size_t len,
     }
     if (r < 0)
         return 0;
-    if (an_global_scan(a) < 0)
-        return 0;
     an_dispatch(a, 0);
     if (out->kind != ANALYZE_ROUTE) {
         out->param_index = -1;
-        if (out->kind != ANALYZE_REJECT || out->err_no != 0)
-            out->key_len = 0;
+        out->key_len = 0;
     }
     return 0;
 }
