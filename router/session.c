@@ -954,12 +954,44 @@ static void start_statement(struct session *s, bool begins_txn)
     arm_timer(s, cfg_of(s)->query_timeout_ms);
 }
 
+/*
+ * The attached backend was opened to a master the map no longer names (the
+ * pool's generation moved on). Outside a transaction it is dropped quietly
+ * and the statement goes to the new master. A transaction, or state only
+ * that connection held, cannot follow: the statement fails, the connection
+ * is closed (so the old master rolls the transaction back), and the session
+ * starts afresh. Returns true when the statement was answered.
+ */
+static bool drop_stale_backend(struct session *s)
+{
+    char msg[300];
+    bool lost = s->in_txn || s->pinned || s->cursor_stmt;
+
+    if (!s->be || s->be->generation == s->be->pool->generation)
+        return false;
+    log_info("session: master changed under the session id=%" PRIu64 " shard=%s%s", s->id,
+             s->be_shard, lost ? " (transaction or session state lost)" : "");
+    detach_backend(s, false);
+    if (!lost)
+        return false;
+    snprintf(msg, sizeof(msg),
+             "shardwire: the master of shard %s changed during this %s; it was rolled back "
+             "on the old master. Retry it.", s->be_shard,
+             s->in_txn ? "transaction" : "session's pinned state");
+    s->in_txn = s->pinned = false;
+    s->cursor_stmt = 0;
+    answer_err(s, WIRE_ER_BACKEND_GONE, "HY000", msg);
+    return true;
+}
+
 /* Sends the statement to shard <idx> (of the worker's map). */
 static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
 {
     struct pool *p = worker_pool(s->w, idx);
     struct backend *be;
 
+    if (drop_stale_backend(s))
+        return;
     s->cmd_shard = idx;
     s->last_shard = (int)idx;
     if (s->be && s->be->pool == p) {
@@ -982,6 +1014,8 @@ static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
  * shard used last, or the first. */
 static void go_anywhere(struct session *s)
 {
+    if (drop_stale_backend(s))
+        return;
     if (s->be) {
         start_statement(s, false);
         return;

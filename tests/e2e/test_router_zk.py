@@ -99,6 +99,45 @@ def server_id_via(router, userid):
         c.close()
 
 
+def test_open_session_follows_set_master():
+    """A client connection that stays open follows the new master too, even
+    when the session holds its backend connection (after a write); inside a
+    transaction the change fails the statement instead of writing to the
+    old master."""
+    u = user_on("s0")
+    r = ROUTERS[0]
+    c = r.connect()
+    try:
+        with c.cursor() as cur:
+            cur.execute("INSERT INTO accounts (userid, id, name) VALUES (%d, 50, 'w')" % u)
+            ctl("set-master", "s0", "127.0.0.1:%d" % DBS["spare"].port)
+
+            def on_new_master():
+                cur.execute("SELECT @@server_id FROM accounts WHERE userid = %d LIMIT 1" % u)
+                rows = cur.fetchall()
+                cur.execute("SELECT @@server_id")
+                return cur.fetchone()[0] == DBS["spare"].server_id and rows is not None
+            cluster.wait_for(on_new_master, 10, "open session following set-master")
+            cur.execute("BEGIN")
+            cur.execute("INSERT INTO accounts (userid, id, name) VALUES (%d, 51, 'tx')" % u)
+            ctl("set-master", "s0", "127.0.0.1:%d" % DBS["s0"].port)
+            cluster.wait_for(lambda: server_id_via(r, u) == DBS["s0"].server_id, 10,
+                             "router following set-master back")
+            try:
+                cur.execute("INSERT INTO accounts (userid, id, name) VALUES (%d, 52, 'tx')" % u)
+                raise AssertionError("statement ran on the old master inside a transaction")
+            except Exception as e:      # pymysql error
+                assert "changed during this transaction" in str(e), e
+            cur.execute("SELECT 1")
+    finally:
+        c.close()
+    assert DBS["spare"].sql("SELECT COUNT(*) FROM accounts WHERE userid = %s AND id >= 51",
+                            (u,)) == ((0,),)
+    assert DBS["s0"].sql("SELECT COUNT(*) FROM accounts WHERE userid = %s AND id >= 51",
+                         (u,)) == ((0,),)
+    DBS["s0"].sql("DELETE FROM accounts WHERE userid = %s", (u,))
+
+
 def test_routers_register_with_map_version():
     version = ctl_json("status")["version"]
     ids = {r["id"]: r for r in ctl_json("routers")["routers"]}
