@@ -184,6 +184,16 @@ def main(argv):
         r = rows(ok("SELECT k, big FROM compat_items WHERE userid = %d AND k = 'main'" % u1))
         expect("rows", r, [[b"main", str(BIG_MAX).encode()]])
 
+    def s_session_state():
+        mode = b"STRICT_ALL_TABLES,NO_ZERO_DATE"
+        sql = "SET time_zone = '+05:00', SESSION sql_mode = '%s';\n" % mode.decode()
+        for u, k in ((u1, "main"), (u3, "a"), (u1, "main")):
+            sql += ("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items"
+                    " WHERE userid = %d AND k = '%s';\n" % (u, k))
+        sql += "SELECT @@session.time_zone;\n"
+        expect("rows", rows(ok(sql)), [[b"+05:00", mode, b"main"], [b"+05:00", mode, b"a"],
+                                       [b"+05:00", mode, b"main"], [b"+05:00"]])
+
     def s_tx_commit():
         out = ok("START TRANSACTION;\n"
                  "INSERT INTO compat_items (userid, k, big, amount) VALUES (%d, 'tx-commit', %d, %s);\n"
@@ -236,6 +246,7 @@ def main(argv):
     for name, fn in [("cleanup", s_cleanup), ("insert_full", s_insert_full),
                      ("read_full", s_read_full), ("nulls", s_nulls), ("multi_row", s_multi_row),
                      ("update_delete", s_update_delete), ("prepared_reuse", s_prepared_reuse),
+                     ("session_state", s_session_state),
                      ("tx_commit", s_tx_commit), ("tx_rollback", s_tx_rollback),
                      ("duplicate_key", s_duplicate_key), ("router_error", s_router_error),
                      ("ping", s_ping), ("reconnect", s_reconnect)]:

@@ -348,6 +348,28 @@ func main() {
 		}
 		return nil
 	})
+	step("session_state", func() error {
+		if _, err := exec("SET time_zone = '+05:00', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE'"); err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			u int64
+			k string
+		}{{u1, "main"}, {u3, "a"}, {u1, "main"}} {
+			rows, err := query("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", c.u, c.k)
+			if err != nil {
+				return err
+			}
+			if err := expectRows(fmt.Sprintf("userid %d", c.u), rows, r("+05:00", "STRICT_ALL_TABLES,NO_ZERO_DATE", c.k)); err != nil {
+				return err
+			}
+		}
+		rows, err := query("SELECT @@session.time_zone")
+		if err != nil {
+			return err
+		}
+		return expectRows("unrouted", rows, r("+05:00"))
+	})
 	step("tx_commit", func() error {
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {

@@ -252,6 +252,16 @@ public class Scenario {
                 }
             }
         });
+        step("session_state", () -> {
+            // Connector/J 2.7 gives a client-side statement for this SET even with
+            // useServerPrepStmts=true (checked() would fail): a plain Statement, as apps use
+            try (Statement st = conn.createStatement()) {
+                st.execute("SET time_zone = '+05:00', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE'");
+            }
+            for (Object[] c : new Object[][] {{u1, "main"}, {u3, "a"}, {u1, "main"}})
+                expect("userid " + c[0], rows("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", c[0], c[1]), L("+05:00", "STRICT_ALL_TABLES,NO_ZERO_DATE", (String) c[1]));
+            expect("unrouted", rows("SELECT @@session.time_zone"), L("+05:00"));
+        });
         step("tx_commit", () -> {
             conn.setAutoCommit(false);
             try (PreparedStatement p = conn.prepareStatement(

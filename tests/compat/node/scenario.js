@@ -157,6 +157,12 @@ async function main() {
       for (const [u, k, want] of cases) expect(`userid ${u} k ${k}`, await q(sql, [u, k]), want);
     }
   });
+  await step('session_state', async () => {
+    await q("SET time_zone = '+05:00', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE'");
+    for (const [u, k] of [[u1, 'main'], [u3, 'a'], [u1, 'main']])
+      expect(`userid ${u}`, await q("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", [u, k]), [['+05:00', 'STRICT_ALL_TABLES,NO_ZERO_DATE', k]]);
+    expect('unrouted', (await q('SELECT @@session.time_zone'))[0][0], '+05:00');
+  });
   await step('tx_commit', async () => {
     await conn.beginTransaction();
     await q("INSERT INTO compat_items (userid, k, big, amount) VALUES (?, 'tx-commit', ?, ?)",

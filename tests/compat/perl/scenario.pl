@@ -136,6 +136,13 @@ step('prepared_reuse', sub {
         expect("userid $c->[0] k $c->[1]", $sth->fetchall_arrayref, $c->[2]);
     }
 });
+step('session_state', sub {
+    $dbh->do(q{SET time_zone = '+05:00', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE'});
+    for my $c ([$u1, 'main'], [$u3, 'a'], [$u1, 'main']) {
+        expect("userid $c->[0]", rows(q{SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?}, @$c), [['+05:00', 'STRICT_ALL_TABLES,NO_ZERO_DATE', $c->[1]]]);
+    }
+    expect('unrouted', rows('SELECT @@session.time_zone'), [['+05:00']]);
+});
 step('tx_commit', sub {
     $dbh->begin_work;
     $dbh->do("INSERT INTO compat_items (userid, k, big, amount) VALUES (?, 'tx-commit', ?, ?)", undef,

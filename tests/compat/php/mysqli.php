@@ -123,6 +123,12 @@ step('cursor_fetch', function () use (&$m, $u3) {
     $st->close();
     expect('rows', $got, [['a', 'A'], ['b', 'B2']]);
 });
+step('session_state', function () use ($t, $p, $u1, $u3) {
+    $t("SET time_zone = '+05:00', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE'");
+    foreach ([[$u1, 'main'], [$u3, 'a'], [$u1, 'main']] as [$u, $k])
+        expect("userid $u", $p("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", 'is', [$u, $k])[1], [['+05:00', 'STRICT_ALL_TABLES,NO_ZERO_DATE', $k]]);
+    expect('unrouted', $t('SELECT @@session.time_zone'), [['+05:00']]);
+});
 step('tx_commit', function () use (&$m, $p, $u1) {
     $m->begin_transaction();
     $p("INSERT INTO compat_items (userid, k, big, amount) VALUES (?, 'tx-commit', ?, ?)", 'iis',

@@ -98,6 +98,12 @@ step('prepared_reuse', function () use (&$pdo, $u1, $u3) {
         expect("userid $u k $k", norm($st->fetchAll()), $want);
     }
 });
+step('session_state', function () use ($q, $rows, $u1, $u3) {
+    $q("SET time_zone = '+05:00', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE'");
+    foreach ([[$u1, 'main'], [$u3, 'a'], [$u1, 'main']] as [$u, $k])
+        expect("userid $u", $rows($q("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", [$u, $k])), [['+05:00', 'STRICT_ALL_TABLES,NO_ZERO_DATE', $k]]);
+    expect('unrouted', $rows($q('SELECT @@session.time_zone')), [['+05:00']]);
+});
 step('tx_commit', function () use (&$pdo, $q, $rows, $u1) {
     $pdo->beginTransaction();
     $q("INSERT INTO compat_items (userid, k, big, amount) VALUES (?, 'tx-commit', ?, ?)",

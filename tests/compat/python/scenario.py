@@ -148,6 +148,14 @@ def main(argv):
             _, rows = q(sql, (u, k))
             expect("userid %d k %s" % (u, k), [tuple(r) for r in rows], want)
 
+    def s_session_state():
+        q("SET time_zone = '+05:00', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE'")
+        for u, k in ((u1, "main"), (u3, "a"), (u1, "main")):
+            _, rows = q("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = %s AND k = %s", (u, k))
+            expect("userid %d" % u, [tuple(r) for r in rows], [("+05:00", "STRICT_ALL_TABLES,NO_ZERO_DATE", k)])
+        _, rows = q("SELECT @@session.time_zone")
+        expect("unrouted", rows[0][0], "+05:00")
+
     def s_tx_commit():
         q("START TRANSACTION")
         q("INSERT INTO compat_items (userid, k, big, amount) VALUES (%s, 'tx-commit', %s, %s)",
@@ -208,6 +216,7 @@ def main(argv):
                      ("last_insert_id", s_last_insert_id), ("read_full", s_read_full),
                      ("nulls", s_nulls), ("multi_row", s_multi_row),
                      ("update_delete", s_update_delete), ("prepared_reuse", s_prepared_reuse),
+                     ("session_state", s_session_state),
                      ("tx_commit", s_tx_commit), ("tx_rollback", s_tx_rollback),
                      ("duplicate_key", s_duplicate_key), ("router_error", s_router_error),
                      ("ping", s_ping), ("reconnect", s_reconnect)]:
