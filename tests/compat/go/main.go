@@ -370,6 +370,44 @@ func main() {
 		}
 		return expectRows("unrouted", rows, r("+05:00"))
 	})
+	step("pool_concurrency", func() error {
+		// database/sql's pool (up to 8 connections), 200 goroutines, users
+		// on both shards; each query is a prepare/execute/close
+		db.SetMaxOpenConns(8)
+		cases := []struct {
+			u    int64
+			k    string
+			want []interface{}
+		}{{u3, "a", r("a", 1)}, {u1, "main", r("main", BIG_MAX)}, {u3, "b", r("b", 2)}}
+		errs := make(chan error, 200)
+		for i := 0; i < 200; i++ {
+			go func(i int) {
+				c := cases[i%len(cases)]
+				rs, err := db.QueryContext(ctx, "SELECT k, big FROM compat_items WHERE userid = ? AND k = ?", c.u, c.k)
+				if err == nil {
+					var rows []row
+					if rows, err = collect(rs); err == nil {
+						err = expectRows(fmt.Sprintf("query %d (userid %d k %s)", i, c.u, c.k), rows, c.want)
+					}
+				}
+				errs <- err
+			}(i)
+		}
+		var first error
+		bad := 0
+		for i := 0; i < 200; i++ {
+			if err := <-errs; err != nil {
+				bad++
+				if first == nil {
+					first = err
+				}
+			}
+		}
+		if first != nil {
+			return fmt.Errorf("%d of 200 failed; first: %v", bad, first)
+		}
+		return nil
+	})
 	step("tx_commit", func() error {
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {

@@ -163,6 +163,25 @@ async function main() {
       expect(`userid ${u}`, await q("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", [u, k]), [['+05:00', 'STRICT_ALL_TABLES,NO_ZERO_DATE', k]]);
     expect('unrouted', (await q('SELECT @@session.time_zone'))[0][0], '+05:00');
   });
+  await step('pool_concurrency', async () => {
+    // a driver pool of 8 connections, 200 statements in flight at once, for
+    // users on both shards
+    const pool = mysql.createPool({ ...opts, connectionLimit: 8 });
+    try {
+      const cases = [[u3, 'a', [['a', '1']]], [u1, 'main', [['main', BIG_MAX]]], [u3, 'b', [['b', '2']]]];
+      const sql = { sql: 'SELECT k, big FROM compat_items WHERE userid = ? AND k = ?', rowsAsArray: true };
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => {
+        const [u, k] = cases[i % cases.length];
+        return mode === 'query' ? pool.query(sql, [u, k]) : pool.execute(sql, [u, k]);
+      }));
+      results.forEach(([rows], i) => {
+        const [u, k, want] = cases[i % cases.length];
+        expect(`statement ${i} (userid ${u} k ${k})`, rows, want);
+      });
+    } finally {
+      await pool.end();
+    }
+  });
   await step('tx_commit', async () => {
     await conn.beginTransaction();
     await q("INSERT INTO compat_items (userid, k, big, amount) VALUES (?, 'tx-commit', ?, ?)",
