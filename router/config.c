@@ -44,6 +44,8 @@ static void set_defaults(struct config *c)
     c->handshake_timeout_ms = 5000;
     c->idle_timeout_ms = 8 * 3600 * 1000;
     c->pool_wait_timeout_ms = 5000;
+    c->pool_idle_timeout_ms = 60000;
+    c->pool_max_age_ms = 3600000;
     c->query_timeout_ms = 0;
     c->shutdown_timeout_ms = 10000;
     c->zk_start_timeout_ms = 5000;
@@ -200,6 +202,8 @@ static const struct uint_key uint_keys[] = {
     UKEY(handshake_timeout_ms, 3600000),
     UKEY(idle_timeout_ms, UINT32_MAX),
     UKEY(pool_wait_timeout_ms, 3600000),
+    UKEY(pool_idle_timeout_ms, UINT32_MAX),
+    UKEY(pool_max_age_ms, UINT32_MAX),
     UKEY(query_timeout_ms, 86400000),
     UKEY(shutdown_timeout_ms, 3600000),
     UKEY(zk_start_timeout_ms, 3600000),

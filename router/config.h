@@ -63,6 +63,8 @@ struct config {
     unsigned  handshake_timeout_ms;    /* client handshake */
     unsigned  idle_timeout_ms;         /* idle client; 0 = never */
     unsigned  pool_wait_timeout_ms;    /* statement waiting for a backend connection */
+    unsigned  pool_idle_timeout_ms;    /* idle backend connections closed after; 0 = never */
+    unsigned  pool_max_age_ms;         /* backend connections retired after; 0 = never */
     unsigned  query_timeout_ms;        /* 0 = none */
     unsigned  shutdown_timeout_ms;     /* in-flight statements get this long on SIGTERM */
     char     *tls_cert;                /* PEM; with tls_key: TLS offered to clients */

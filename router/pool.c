@@ -3,12 +3,16 @@
  */
 #include "router/pool.h"
 
+#include <errno.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <sys/socket.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "router/backend.h"
+#include "router/config.h"
 #include "router/log.h"
 #include "router/session.h"
 #include "router/util.h"
@@ -158,13 +162,29 @@ static void maybe_grow(struct pool *p)
     p->n_connecting++;
 }
 
+/* An idle connection must have nothing to read: EOF, an error or stray
+ * bytes (the server's "connection killed" ERR) mean it is gone. One
+ * non-blocking peek, so a server that closed it a moment ago is caught
+ * before the event loop would have told us. */
+static bool still_open(struct backend *be)
+{
+    char c;
+    ssize_t n;
+
+    if (evbuffer_get_length(bufferevent_get_input(be->bev)) > 0)
+        return false;
+    n = recv(bufferevent_getfd(be->bev), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 struct backend *pool_acquire(struct pool *p, struct session *s)
 {
     while (p->idle) {
         struct backend *be = p->idle;
 
         idle_unlink(p, be);
-        if (be->state != BACKEND_IDLE) {
+        if (be->state != BACKEND_IDLE || !still_open(be)) {
+            log_debug("pool: idle connection found dead shard=%s", p->shard);
             close_backend(be);
             continue;
         }
@@ -225,12 +245,26 @@ static void idle_event(struct bufferevent *bev, short what, void *arg)
     drop_idle(arg, "closed by server");
 }
 
+void pool_sweep(struct pool *p, uint64_t now, unsigned idle_ms, unsigned age_ms)
+{
+    struct backend *be = p->idle, *next;
+
+    for (; be; be = next) {
+        next = be->next;
+        if ((idle_ms && now - be->idle_since_ms > idle_ms) ||
+            (age_ms && now - be->created_ms > age_ms))
+            drop_idle(be, "idle timeout or max age");
+    }
+}
+
 void pool_release(struct backend *be)
 {
     struct pool *p = be->pool;
+    unsigned age_ms = p->w->router->cfg->pool_max_age_ms;
 
     be->owner = NULL;
-    if (be->state == BACKEND_BROKEN || be->generation != p->generation) {
+    if (be->state == BACKEND_BROKEN || be->generation != p->generation ||
+        (age_ms && now_ms() - be->created_ms > age_ms)) {
         close_backend(be);
         maybe_grow(p);
         return;

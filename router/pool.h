@@ -66,6 +66,10 @@ void pool_discard(struct backend *be);
 void pool_connected(struct backend *be);
 void pool_connect_failed(struct backend *be, const char *err);
 
+/* Closes idle connections idle longer than <idle_ms> or older than <age_ms>
+ * (0: no limit). Called about once a second by the worker. */
+void pool_sweep(struct pool *p, uint64_t now, unsigned idle_ms, unsigned age_ms);
+
 /* Number of sessions waiting. */
 unsigned pool_n_waiting(const struct pool *p);
 

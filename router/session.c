@@ -95,6 +95,7 @@ static bool legal_move(enum sess_state from, enum sess_state to)
     case SESS_WAIT_POOL:  return to == SESS_SYNCING || to == SESS_FORWARDING ||
                                  to == SESS_IDLE;
     case SESS_SYNCING:    return to == SESS_FORWARDING || to == SESS_IDLE;
+    /* (SYNCING -> IDLE -> ... also covers the retry on a new connection.) */
     case SESS_FORWARDING: return to == SESS_IDLE;
     default:              return false;
     }
@@ -931,9 +932,11 @@ static void start_statement(struct session *s, bool begins_txn)
         }
         be->state_sig = s->state_sig;
     }
+    s->sync_had_begin = false;
     if (begins_txn && s->txn_pending) {
         write_query(be, s->begin_sql, strlen(s->begin_sql));
         s->txn_pending = false;
+        s->sync_had_begin = true;
         n++;
     }
     s->sync_prepare = false;
@@ -994,6 +997,7 @@ static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
         return;
     s->cmd_shard = idx;
     s->last_shard = (int)idx;
+    s->txn_begins = begins_txn;     /* for session_backend_ready() and retries */
     if (s->be && s->be->pool == p) {
         start_statement(s, begins_txn);
         return;
@@ -1005,7 +1009,6 @@ static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
         start_statement(s, begins_txn);
         return;
     }
-    s->txn_begins = begins_txn;     /* for session_backend_ready() */
     session_set_state(s, SESS_WAIT_POOL);
     arm_timer(s, cfg_of(s)->pool_wait_timeout_ms);
 }
@@ -1488,6 +1491,7 @@ static void dispatch(struct session *s, size_t payload_len)
 
     s->n_stmts++;
     s->cmd_kind = SESS_CMD_FORWARD;
+    s->retried = false;
     atomic_fetch_add(&s->w->stats.statements, 1);
     if (payload_len == 0) {
         answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "shardwire: empty command packet");
@@ -1670,6 +1674,21 @@ static void backend_lost(struct session *s, const char *why)
              s->be_shard, state_names[s->state], why);
     snprintf(msg, sizeof(msg), "shardwire: lost connection to shard %s during the statement (%s)%s",
              s->be_shard, why, in_txn ? "; the transaction was rolled back" : "");
+    if (s->state == SESS_SYNCING && !in_txn && !s->pinned && !s->cursor_stmt && !s->retried) {
+        /* The client's statement was not sent yet: a pooled connection that
+         * died while idle is replaced without the client noticing, once. */
+        unsigned idx = s->cmd_shard;
+
+        detach_backend(s, false);
+        s->retried = true;
+        if (s->sync_had_begin)
+            s->txn_pending = true;
+        session_set_state(s, SESS_IDLE);
+        log_info("session: retrying on a new connection id=%" PRIu64 " shard=%s", s->id,
+                 s->be_shard);
+        go_to_shard(s, idx, s->txn_begins);
+        return;
+    }
     if (s->state == SESS_SYNCING || s->state == SESS_FORWARDING) {
         bool partial = s->state == SESS_FORWARDING && s->reply_bytes > 0;
 

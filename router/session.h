@@ -90,6 +90,8 @@ struct session {
     unsigned            sync_pending;  /* replies to router-sent statements still due */
     bool                sync_failed;
     bool                sync_prepare;  /* the last router-sent statement is a PREPARE */
+    bool                sync_had_begin; /* the deferred BEGIN went with this sync */
+    bool                retried;       /* this statement already moved connections once */
     char                sync_err[256];
     uint16_t            sync_errno;
 

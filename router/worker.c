@@ -21,6 +21,7 @@
 #include "router/log.h"
 #include "router/pool.h"
 #include "router/session.h"
+#include "router/util.h"
 #include "shardmap/smap.h"
 
 struct worker_msg {
@@ -191,8 +192,21 @@ static int open_listener(struct worker *w, char **errp)
     return 0;
 }
 
+static void sweep_run(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    const struct config *cfg = w->router->cfg;
+    uint64_t now = now_ms();
+
+    (void)fd;
+    (void)what;
+    for (unsigned i = 0; i < w->n_pools; i++)
+        pool_sweep(w->pools[i], now, cfg->pool_idle_timeout_ms, cfg->pool_max_age_ms);
+}
+
 struct worker *worker_new(struct router *r, unsigned id, char **errp)
 {
+    static const struct timeval one_second = { 1, 0 };
     struct worker *w = calloc(1, sizeof(*w));
     struct analyze_config acfg;
 
@@ -208,7 +222,9 @@ struct worker *worker_new(struct router *r, unsigned id, char **errp)
         goto oom;
     w->inbox_ev = event_new(w->base, -1, EV_PERSIST | EV_READ, inbox_run, w);
     w->reap_ev = event_new(w->base, -1, EV_READ, reap_run, w);
-    if (!w->inbox_ev || !w->reap_ev || event_add(w->inbox_ev, NULL) < 0)
+    w->sweep_ev = event_new(w->base, -1, EV_PERSIST, sweep_run, w);
+    if (!w->inbox_ev || !w->reap_ev || !w->sweep_ev || event_add(w->inbox_ev, NULL) < 0 ||
+        event_add(w->sweep_ev, &one_second) < 0)
         goto oom;
     acfg = r->cfg->analyze;
     w->analyze = analyze_new(&acfg);
@@ -271,6 +287,8 @@ void worker_free(struct worker *w)
         event_free(w->inbox_ev);
     if (w->reap_ev)
         event_free(w->reap_ev);
+    if (w->sweep_ev)
+        event_free(w->sweep_ev);
     if (w->shutdown_ev)
         event_free(w->shutdown_ev);
     analyze_free(w->analyze);
@@ -385,6 +403,8 @@ static void begin_shutdown(struct worker *w, void *arg)
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
     w->shutting_down = true;
+    if (w->sweep_ev)
+        event_del(w->sweep_ev);
     if (w->listener) {
         evconnlistener_free(w->listener);
         w->listener = NULL;

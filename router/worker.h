@@ -72,6 +72,7 @@ struct worker {
 
     bool                   shutting_down;
     struct event          *shutdown_ev;  /* the deadline */
+    struct event          *sweep_ev;     /* once a second: pool idle/age limits */
     struct worker_stats    stats;
 };
 

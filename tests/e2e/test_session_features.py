@@ -158,3 +158,41 @@ def test_session_state_follows_the_client_across_connections():
     finally:
         a.close()
         b.close()
+
+
+def shardwire_conns(db):
+    return db.sql("SELECT COUNT(*) FROM information_schema.processlist "
+                  "WHERE user = 'shardwire'")[0][0]
+
+
+def test_pool_idle_timeout_closes_backend_connections():
+    r = cluster.Router({"map_file": C.map_file, "pool_idle_timeout_ms": 300})
+    try:
+        c = r.connect()
+        q(c, "SELECT * FROM accounts WHERE userid = 1")
+        db = C.db_of(1)
+        before = shardwire_conns(db)
+        assert before >= 1
+        cluster.wait_for(lambda: shardwire_conns(db) < before, 10,
+                         "idle backend connection closed after pool_idle_timeout_ms")
+        assert q(c, "SELECT * FROM accounts WHERE userid = 1") == ()
+        c.close()
+    finally:
+        r.stop()
+
+
+def test_dead_pooled_connection_replaced_unnoticed():
+    """The shard kills the router's idle connections; the client's next
+    statements run on new ones without an error."""
+    db = C.db_of(5)
+    c = C.router.connect()
+    try:
+        q(c, "SELECT * FROM accounts WHERE userid = 5")
+        for _ in range(3):
+            for (tid,) in db.sql("SELECT id FROM information_schema.processlist "
+                                 "WHERE user = 'shardwire'"):
+                db.sql("KILL %d" % tid)
+            cluster.wait_for(lambda: shardwire_conns(db) == 0, 10, "connections killed")
+            assert q(c, "SELECT * FROM accounts WHERE userid = 5") == ()
+    finally:
+        c.close()
