@@ -194,6 +194,10 @@ def main(argv):
         expect("rows", rows(ok(sql)), [[b"+05:00", mode, b"main"], [b"+05:00", mode, b"a"],
                                        [b"+05:00", mode, b"main"], [b"+05:00"]])
 
+    def s_warnings():
+        r = rows(ok("SELECT CAST('12abc' AS SIGNED) FROM compat_items WHERE userid = %d AND k = 'a';\nSHOW WARNINGS;\n" % u3))
+        expect("rows", r, [[b"12"], [b"Warning", b"1292", b"Truncated incorrect INTEGER value: '12abc'"]])
+
     def s_tx_commit():
         out = ok("START TRANSACTION;\n"
                  "INSERT INTO compat_items (userid, k, big, amount) VALUES (%d, 'tx-commit', %d, %s);\n"
@@ -246,7 +250,7 @@ def main(argv):
     for name, fn in [("cleanup", s_cleanup), ("insert_full", s_insert_full),
                      ("read_full", s_read_full), ("nulls", s_nulls), ("multi_row", s_multi_row),
                      ("update_delete", s_update_delete), ("prepared_reuse", s_prepared_reuse),
-                     ("session_state", s_session_state),
+                     ("session_state", s_session_state), ("warnings", s_warnings),
                      ("tx_commit", s_tx_commit), ("tx_rollback", s_tx_rollback),
                      ("duplicate_key", s_duplicate_key), ("router_error", s_router_error),
                      ("ping", s_ping), ("reconnect", s_reconnect)]:

@@ -370,6 +370,19 @@ func main() {
 		}
 		return expectRows("unrouted", rows, r("+05:00"))
 	})
+	step("warnings", func() error {
+		rows, err := query("SELECT CAST('12abc' AS SIGNED) FROM compat_items WHERE userid = ? AND k = 'a'", u3)
+		if err != nil {
+			return err
+		}
+		if err := expectRows("CAST", rows, r(12)); err != nil {
+			return err
+		}
+		if rows, err = query("SHOW WARNINGS"); err != nil {
+			return err
+		}
+		return expectRows("SHOW WARNINGS", rows, r("Warning", 1292, "Truncated incorrect INTEGER value: '12abc'"))
+	})
 	step("pool_concurrency", func() error {
 		// database/sql's pool (up to 8 connections), 200 goroutines, users
 		// on both shards; each query is a prepare/execute/close

@@ -262,6 +262,15 @@ public class Scenario {
                 expect("userid " + c[0], rows("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", c[0], c[1]), L("+05:00", "STRICT_ALL_TABLES,NO_ZERO_DATE", (String) c[1]));
             expect("unrouted", rows("SELECT @@session.time_zone"), L("+05:00"));
         });
+        step("warnings", () -> {
+            expect("CAST", rows("SELECT CAST('12abc' AS SIGNED) FROM compat_items WHERE userid = ? AND k = 'a'", u3), L("12"));
+            // (Connector/J never server-prepares SHOW, even against MariaDB itself)
+            List<List<String>> w;
+            try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("SHOW WARNINGS")) {
+                w = collect(rs);
+            }
+            expect("SHOW WARNINGS", w, L("Warning", "1292", "Truncated incorrect INTEGER value: '12abc'"));
+        });
         step("tx_commit", () -> {
             conn.setAutoCommit(false);
             try (PreparedStatement p = conn.prepareStatement(

@@ -163,6 +163,10 @@ async function main() {
       expect(`userid ${u}`, await q("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", [u, k]), [['+05:00', 'STRICT_ALL_TABLES,NO_ZERO_DATE', k]]);
     expect('unrouted', (await q('SELECT @@session.time_zone'))[0][0], '+05:00');
   });
+  await step('warnings', async () => {
+    expect('CAST', (await q("SELECT CAST('12abc' AS SIGNED) FROM compat_items WHERE userid = ? AND k = 'a'", [u3])).map((r) => r.map(String)), [['12']]);
+    expect('SHOW WARNINGS', await q('SHOW WARNINGS'), [['Warning', 1292, "Truncated incorrect INTEGER value: '12abc'"]]);
+  });
   await step('pool_concurrency', async () => {
     // a driver pool of 8 connections, 200 statements in flight at once, for
     // users on both shards

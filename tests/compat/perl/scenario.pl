@@ -143,6 +143,10 @@ step('session_state', sub {
     }
     expect('unrouted', rows('SELECT @@session.time_zone'), [['+05:00']]);
 });
+step('warnings', sub {
+    expect('CAST', rows(q{SELECT CAST('12abc' AS SIGNED) FROM compat_items WHERE userid = ? AND k = 'a'}, $u3), [['12']]);
+    expect('SHOW WARNINGS', rows('SHOW WARNINGS'), [['Warning', '1292', q{Truncated incorrect INTEGER value: '12abc'}]]);
+});
 step('tx_commit', sub {
     $dbh->begin_work;
     $dbh->do("INSERT INTO compat_items (userid, k, big, amount) VALUES (?, 'tx-commit', ?, ?)", undef,

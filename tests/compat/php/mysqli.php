@@ -129,6 +129,12 @@ step('session_state', function () use ($t, $p, $u1, $u3) {
         expect("userid $u", $p("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", 'is', [$u, $k])[1], [['+05:00', 'STRICT_ALL_TABLES,NO_ZERO_DATE', $k]]);
     expect('unrouted', $t('SELECT @@session.time_zone'), [['+05:00']]);
 });
+step('warnings', function () use (&$m, $p, $t, $u3) {
+    [$st, $r] = $p("SELECT CAST('12abc' AS SIGNED) FROM compat_items WHERE userid = ? AND k = 'a'", 'i', [$u3]);
+    expect('CAST', $r, [['12']]);
+    expect('warning_count', $m->warning_count, 1);
+    expect('SHOW WARNINGS', $t('SHOW WARNINGS'), [['Warning', '1292', "Truncated incorrect INTEGER value: '12abc'"]]);
+});
 step('tx_commit', function () use (&$m, $p, $u1) {
     $m->begin_transaction();
     $p("INSERT INTO compat_items (userid, k, big, amount) VALUES (?, 'tx-commit', ?, ?)", 'iis',

@@ -104,6 +104,10 @@ step('session_state', function () use ($q, $rows, $u1, $u3) {
         expect("userid $u", $rows($q("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", [$u, $k])), [['+05:00', 'STRICT_ALL_TABLES,NO_ZERO_DATE', $k]]);
     expect('unrouted', $rows($q('SELECT @@session.time_zone')), [['+05:00']]);
 });
+step('warnings', function () use ($q, $rows, $u3) {
+    expect('CAST', $rows($q("SELECT CAST('12abc' AS SIGNED) FROM compat_items WHERE userid = ? AND k = 'a'", [$u3])), [['12']]);
+    expect('SHOW WARNINGS', $rows($q('SHOW WARNINGS')), [['Warning', '1292', "Truncated incorrect INTEGER value: '12abc'"]]);
+});
 step('tx_commit', function () use (&$pdo, $q, $rows, $u1) {
     $pdo->beginTransaction();
     $q("INSERT INTO compat_items (userid, k, big, amount) VALUES (?, 'tx-commit', ?, ?)",

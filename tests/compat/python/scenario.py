@@ -156,6 +156,12 @@ def main(argv):
         _, rows = q("SELECT @@session.time_zone")
         expect("unrouted", rows[0][0], "+05:00")
 
+    def s_warnings():
+        _, rows = q("SELECT CAST('12abc' AS SIGNED) FROM compat_items WHERE userid = %s AND k = 'a'", (u3,))
+        expect("CAST", [tuple(r) for r in rows], [(12,)])
+        _, rows = q("SHOW WARNINGS")
+        expect("SHOW WARNINGS", [tuple(r) for r in rows], [("Warning", 1292, "Truncated incorrect INTEGER value: '12abc'")])
+
     def s_tx_commit():
         q("START TRANSACTION")
         q("INSERT INTO compat_items (userid, k, big, amount) VALUES (%s, 'tx-commit', %s, %s)",
@@ -216,7 +222,7 @@ def main(argv):
                      ("last_insert_id", s_last_insert_id), ("read_full", s_read_full),
                      ("nulls", s_nulls), ("multi_row", s_multi_row),
                      ("update_delete", s_update_delete), ("prepared_reuse", s_prepared_reuse),
-                     ("session_state", s_session_state),
+                     ("session_state", s_session_state), ("warnings", s_warnings),
                      ("tx_commit", s_tx_commit), ("tx_rollback", s_tx_rollback),
                      ("duplicate_key", s_duplicate_key), ("router_error", s_router_error),
                      ("ping", s_ping), ("reconnect", s_reconnect)]:
