@@ -586,6 +586,19 @@ static int an_enter(struct analyze *a, uint32_t at)
     return 0;
 }
 
+/* Whether a query starts at <i>: SELECT, or WITH [RECURSIVE] name ... (not
+ * GROUP BY ... WITH ROLLUP). */
+static int an_is_query(const struct analyze *a, uint32_t i)
+{
+    int k = an_kw(a, i);
+    if (k == LEX_KW_SELECT)
+        return 1;
+    if (k != LEX_KW_WITH)
+        return 0;
+    return an_kw(a, i + 1) == LEX_KW_RECURSIVE ||
+           (an_is_name(a, i + 1) && (an_kw(a, i + 2) == LEX_KW_AS || an_op(a, i + 2, '(')));
+}
+
 /* Walks the expression [s, e) for subqueries, analysing each as a SELECT
  * block inside <block>. Returns 0, or -1 after a reject. */
 static int an_scan_expr(struct analyze *a, uint32_t s, uint32_t e, int block)
@@ -593,11 +606,10 @@ static int an_scan_expr(struct analyze *a, uint32_t s, uint32_t e, int block)
     for (uint32_t i = s; i < e; i++) {
         if (an_op(a, i, '(')) {
             uint32_t c = (uint32_t)a->pair[i];
-            int k = an_kw(a, i + 1);
             int r;
             if (an_enter(a, i) < 0)
                 return -1;
-            if (k == LEX_KW_SELECT || k == LEX_KW_WITH)
+            if (an_is_query(a, i + 1))
                 r = an_query(a, i + 1, c, block);
             else
                 r = an_scan_expr(a, i + 1, c, block);
@@ -607,8 +619,7 @@ static int an_scan_expr(struct analyze *a, uint32_t s, uint32_t e, int block)
             i = c;
             continue;
         }
-        int k = an_kw(a, i);
-        if (k == LEX_KW_SELECT || k == LEX_KW_WITH)
+        if (an_is_query(a, i))
             return an_query(a, i, e, block);
     }
     return 0;
@@ -868,8 +879,7 @@ static int an_factor(struct analyze *a, uint32_t i, uint32_t e, int block, uint3
         int r;
         if (an_enter(a, i) < 0)
             return -1;
-        int kw = an_kw(a, k);
-        if (kw == LEX_KW_SELECT || kw == LEX_KW_WITH) {
+        if (an_is_query(a, k)) {
             r = an_query(a, i + 1, c, block);
             a->depth--;
             if (r < 0)
@@ -1937,6 +1947,16 @@ static int an_set(struct analyze *a)
                         on = 1;
                     else if (an_word(a, x, "OFF") || an_kw(a, x) == LEX_KW_FALSE)
                         on = 0;
+                    else if (v->type == LEX_STRING && !(v->flags & LEX_F_NATIONAL)) {
+                        char buf[ANALYZE_KEY_MAX];
+                        int n = an_unescape(a, x, buf);
+                        if (n > 0 && (an_ci_eq(buf, (size_t)n, "ON", 2) ||
+                                      an_ci_eq(buf, (size_t)n, "1", 1)))
+                            on = 1;
+                        else if (n > 0 && (an_ci_eq(buf, (size_t)n, "OFF", 3) ||
+                                           an_ci_eq(buf, (size_t)n, "0", 1)))
+                            on = 0;
+                    }
                 }
                 if (on < 0)
                     return REJ(a, M_AUTOCOMMIT, x);
