@@ -274,7 +274,10 @@ async def run(args, c):
     note("latency p50 / p99 / max", "%s / %s / %s" % (pct(0.5), pct(0.99), pct(1.0)))
     note("backend connections per shard, peak sampled", "%s  (target < 64)" % peak)
     note("backend connections per shard, after the load", backend_conns(c))
-    note("router RSS after the load", "%d KB" % rss_kb(pid))
+    rss2 = rss_kb(pid)
+    note("router RSS after the load", "%d KB" % rss2)
+    if conns:
+        note("KB per client connection after the load", "%.2f KB" % ((rss2 - rss0) / len(conns)))
     for x in conns:
         x.close()
     await asyncio.sleep(1.0)
