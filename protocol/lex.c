@@ -155,6 +155,31 @@ static const uint8_t lex_kw_hash[256] = {
       0, 105, 108,  33,   0,   0,   0,   0,   0,  90,  91,   0,   0,  71,  75,  38,
 };
 
+/* Byte classes, one lookup instead of a chain of comparisons. */
+#define LEX_C_IDENT  1      /* may appear in an unquoted identifier */
+#define LEX_C_DIGIT  2
+#define LEX_C_SPACE  4      /* what the server's ctype calls space */
+#define LEX_C_SKIP   8      /* may start whitespace or a comment */
+#define LEX_C_HEX    16
+static const uint8_t lex_class[256] = {
+     0,  0,  0,  0,  0,  0,  0,  0,  0, 12, 12, 12, 12, 12,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    12,  0,  0,  8,  1,  0,  0,  0,  0,  0,  8,  0,  0,  8,  0,  8,
+    19, 19, 19, 19, 19, 19, 19, 19, 19, 19,  0,  0,  0,  0,  0,  0,
+     0, 17, 17, 17, 17, 17, 17,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  0,  0,  0,  0,  1,
+     0, 17, 17, 17, 17, 17, 17,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  0,  0,  0,  0,  0,
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+};
+
 static inline unsigned char lex_up(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') ? (unsigned char)(c - 32) : c;
@@ -210,14 +235,19 @@ void lex_init(struct lex *lx, const char *buf, size_t len)
     lx->prev_type = LEX_END;
 }
 
-static int lex_is_digit(unsigned char c)
+static inline int lex_is_digit(unsigned char c)
 {
-    return c >= '0' && c <= '9';
+    return lex_class[c] & LEX_C_DIGIT;
 }
 
-static int lex_is_hex(unsigned char c)
+static inline int lex_is_hex(unsigned char c)
 {
-    return lex_is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    return lex_class[c] & LEX_C_HEX;
+}
+
+static inline int lex_is_ident(unsigned char c)
+{
+    return lex_class[c] & LEX_C_IDENT;
 }
 
 static int lex_fail(struct lex *lx, struct lex_token *tok, enum lex_err err, size_t off)
@@ -272,7 +302,9 @@ static int lex_skip(struct lex *lx, struct lex_token *tok)
     while (lx->pos < n) {
         size_t p = lx->pos;
         unsigned char c = (unsigned char)b[p];
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+        if (!(lex_class[c] & LEX_C_SKIP))
+            break;
+        if (lex_class[c] & LEX_C_SPACE) {
             lx->pos++;
             skipped = 1;
             continue;
@@ -361,7 +393,9 @@ static int lex_skip(struct lex *lx, struct lex_token *tok)
 
 static size_t lex_ident_end(const struct lex *lx, size_t p)
 {
-    while (p < lx->len && lex_is_ident_char((unsigned char)lx->buf[p]))
+    const unsigned char *b = (const unsigned char *)lx->buf;
+    size_t n = lx->len;
+    while (p < n && (lex_class[b[p]] & LEX_C_IDENT))
         p++;
     return p;
 }
@@ -403,7 +437,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
     /* A word right after a qualifying dot is an identifier even when it
      * starts with a digit (t.1e5 is column "1e5" of t). */
     if (lx->prev_type == LEX_OP && lx->prev_op == '.' && !(tok->flags & LEX_F_SPACE) &&
-        lex_is_ident_char(c)) {
+        lex_is_ident(c)) {
         e = lex_ident_end(lx, p);
         type = LEX_IDENT;
         goto done;
@@ -442,7 +476,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
             q = p + 2;
             while (q < n && (hex ? lex_is_hex((unsigned char)b[q]) : (b[q] == '0' || b[q] == '1')))
                 q++;
-            if (q > p + 2 && (q == n || !lex_is_ident_char((unsigned char)b[q]))) {
+            if (q > p + 2 && (q == n || !lex_is_ident((unsigned char)b[q]))) {
                 e = q;
                 type = hex ? LEX_HEX : LEX_BIT;
                 goto done;
@@ -473,13 +507,13 @@ int lex_next(struct lex *lx, struct lex_token *tok)
                 type = LEX_DECIMAL;
             }
         }
-        if (type == LEX_INTEGER && q < n && lex_is_ident_char((unsigned char)b[q])) {
+        if (type == LEX_INTEGER && q < n && lex_is_ident((unsigned char)b[q])) {
             /* 1abc, 1e, 12e5x: the server reads a word */
             e = lex_ident_end(lx, p);
             type = LEX_IDENT;
             goto done;
         }
-        if (type == LEX_DECIMAL && c != '.' && q < n && lex_is_ident_char((unsigned char)b[q]) &&
+        if (type == LEX_DECIMAL && c != '.' && q < n && lex_is_ident((unsigned char)b[q]) &&
             memchr(b + p, '.', q - p) == NULL) {
             e = lex_ident_end(lx, p);     /* 1e5x */
             type = LEX_IDENT;
@@ -488,7 +522,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         e = q;
         goto done;
     }
-    if (lex_is_ident_char(c)) {
+    if (lex_is_ident(c)) {
         e = lex_ident_end(lx, p);
         type = LEX_IDENT;
         goto done;
@@ -527,7 +561,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
                     q = lex_ident_end(lx, q);
                 }
                 if (part == 0 && q + 1 < n && b[q] == '.' &&
-                    (lex_is_ident_char((unsigned char)b[q + 1]) || b[q + 1] == '`'))
+                    (lex_is_ident((unsigned char)b[q + 1]) || b[q + 1] == '`'))
                     q++;
                 else
                     break;
@@ -543,9 +577,9 @@ int lex_next(struct lex *lx, struct lex_token *tok)
             type = LEX_USERVAR;
             goto done;
         }
-        if (p + 1 < n && (lex_is_ident_char(c1) || c1 == '.')) {
+        if (p + 1 < n && (lex_is_ident(c1) || c1 == '.')) {
             e = p + 1;
-            while (e < n && (lex_is_ident_char((unsigned char)b[e]) || b[e] == '.'))
+            while (e < n && (lex_is_ident((unsigned char)b[e]) || b[e] == '.'))
                 e++;
             type = LEX_USERVAR;
             goto done;
@@ -630,8 +664,9 @@ int lex_next(struct lex *lx, struct lex_token *tok)
 done:
     tok->type = (uint8_t)type;
     tok->len = (uint32_t)(e - p);
-    if (type == LEX_IDENT)
-        tok->op = (uint16_t)lex_keyword(b + p, e - p);
+    if (type == LEX_IDENT)   /* every keyword starts with a letter */
+        tok->op = (c | 0x20) >= 'a' && (c | 0x20) <= 'z' ? (uint16_t)lex_keyword(b + p, e - p)
+                                                         : (uint16_t)LEX_KW_NONE;
     lx->pos = e;
     lx->prev_type = (uint8_t)type;
     lx->prev_op = tok->op;
