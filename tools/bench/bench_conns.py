@@ -181,7 +181,8 @@ async def run(args, c):
     host, port = c.router.host, c.router.port
     import cluster
     pid = c.router.proc.pid
-    stats = {"ok": 0, "errors": {}, "lat": [], "connect_errors": {}}
+    stats = {"ok": 0, "errors": {}, "lat": [], "connect_errors": {}, "inflight": 0,
+             "max_inflight": 0}
 
     def count(d, key):
         d[key] = d.get(key, 0) + 1
@@ -235,6 +236,8 @@ async def run(args, c):
         while time.monotonic() < deadline:
             u = random.randint(1, users)
             t = time.monotonic()
+            stats["inflight"] += 1
+            stats["max_inflight"] = max(stats["max_inflight"], stats["inflight"])
             try:
                 n = await asyncio.wait_for(
                     conn.query("SELECT v FROM bench WHERE userid = %d" % u), 30)
@@ -248,6 +251,8 @@ async def run(args, c):
             except Exception as e:
                 count(stats["errors"], type(e).__name__)
                 return          # the connection is gone
+            finally:
+                stats["inflight"] -= 1
             await asyncio.sleep(random.uniform(args.min_interval, args.max_interval))
 
     peak = {n: 0 for n in c.shards}
@@ -272,6 +277,7 @@ async def run(args, c):
     note("statements done", "%d (%.0f/s)" % (stats["ok"], stats["ok"] / took if took else 0))
     note("statement errors", stats["errors"] or 0)
     note("latency p50 / p99 / max", "%s / %s / %s" % (pct(0.5), pct(0.99), pct(1.0)))
+    note("statements in flight at once, client side, max", stats["max_inflight"])
     note("backend connections per shard, peak sampled", "%s  (target < 64)" % peak)
     note("backend connections per shard, after the load", backend_conns(c))
     rss2 = rss_kb(pid)
