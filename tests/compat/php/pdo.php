@@ -99,9 +99,14 @@ step('prepared_reuse', function () use (&$pdo, $u1, $u3) {
     }
 });
 step('session_state', function () use ($q, $rows, $u1, $u3) {
+    // what Laravel's MySQL connector sends after connecting, more or less
+    $q("SET NAMES 'utf8mb4' COLLATE 'utf8mb4_unicode_ci'");
     $q("SET time_zone = '+05:00', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE'");
+    $sql = 'SELECT @@session.time_zone, @@session.sql_mode, @@session.collation_connection, k'
+        . ' FROM compat_items WHERE userid = ? AND k = ?';
     foreach ([[$u1, 'main'], [$u3, 'a'], [$u1, 'main']] as [$u, $k])
-        expect("userid $u", $rows($q("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", [$u, $k])), [['+05:00', 'STRICT_ALL_TABLES,NO_ZERO_DATE', $k]]);
+        expect("userid $u", $rows($q($sql, [$u, $k])),
+            [['+05:00', 'STRICT_ALL_TABLES,NO_ZERO_DATE', 'utf8mb4_unicode_ci', $k]]);
     expect('unrouted', $rows($q('SELECT @@session.time_zone')), [['+05:00']]);
 });
 step('warnings', function () use ($q, $rows, $u3) {
