@@ -1249,6 +1249,19 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
         answer_err(s, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
         return;
     }
+    if (ps->ar.kind == ANALYZE_SESSION && ps->ar.stmt == ANALYZE_STMT_SET &&
+        !ps->ar.pins_session) {
+        /* A prepared SET (Node mysql2's execute(), PDO without emulation)
+         * changes session state like a plain one. Without parameters its
+         * text replays as a query on other connections; with them it cannot
+         * be replayed, so the session stays on this connection. */
+        free(s->pending_set);
+        s->pending_set = NULL;
+        if (ps->n_params == 0)
+            s->pending_set = strndup(ps->sql, ps->sql_len);
+        else
+            s->pinned = true;
+    }
     if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0) {
         struct stmt_value v;
         int n = -1;
@@ -1492,6 +1505,8 @@ static void dispatch(struct session *s, size_t payload_len)
     s->n_stmts++;
     s->cmd_kind = SESS_CMD_FORWARD;
     s->retried = false;
+    free(s->pending_set);
+    s->pending_set = NULL;
     atomic_fetch_add(&s->w->stats.statements, 1);
     if (payload_len == 0) {
         answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "shardwire: empty command packet");
@@ -1633,7 +1648,7 @@ static void statement_done(struct session *s)
     else if (s->cmd == WIRE_COM_STMT_EXECUTE && !r->is_error &&
              (r->status & WIRE_STATUS_CURSOR_EXISTS))
         s->cursor_stmt = s->cur_ps->id;     /* FETCH must find this connection */
-    if (s->cmd_kind == SESS_CMD_TRACK_SET && s->pending_set) {
+    if (s->pending_set) {
         if (!r->is_error) {
             if (s->n_state_stmts < SESS_MAX_STATE_STMTS) {
                 s->state_stmts[s->n_state_stmts++] = s->pending_set;

@@ -214,3 +214,27 @@ def test_statements_survive_a_pooled_connection_reset():
     finally:
         a.close()
         b.close()
+
+
+def test_prepared_set_is_tracked_like_a_plain_one():
+    """Node mysql2 execute() and PDO without emulation send SET as a
+    prepared statement; it must follow the session to other connections."""
+    a, b = users_on_two_shards(10600)
+    rc = client()
+    try:
+        sid, _, _ = rc.prepare("SET time_zone = '+05:00'")
+        rc.execute(sid, [])
+        assert rc.read_binary_result()[0] == "ok"
+        tz, _, _ = rc.prepare("SELECT @@time_zone FROM accounts WHERE userid = ? LIMIT 1")
+        plain, _, _ = rc.prepare("SELECT @@time_zone")
+        for u in (a, b, a):
+            rc.execute(plain, [])
+            res = rc.read_binary_result()
+            assert res[0] == "rows" and row_str(res[1][0]) == "+05:00", res
+            rc.execute(tz, [u])
+            assert rc.read_binary_result()[0] == "rows"
+            rc.query("SELECT @@time_zone")
+            kind, rows = rc.read_result()
+            assert kind == "rows" and rows[0][1:] == b"+05:00", rows
+    finally:
+        rc.close()
