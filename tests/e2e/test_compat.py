@@ -227,12 +227,21 @@ def test_mariadb_cli():
                                os.path.join(COMPAT, "cli", "scenario.py")])
 
 
+def need_python_module(module, package):
+    r = subprocess.run(["/usr/bin/python3", "-c", "import " + module], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, "Python module %s missing: install Debian package %s " \
+        "(tools/deps.sh): %s" % (module, package, r.stderr.strip()[-300:])
+
+
 def test_pymysql():
+    need_python_module("pymysql", "python3-pymysql")
     run_driver("pymysql", ["/usr/bin/python3", os.path.join(COMPAT, "python", "scenario.py"),
                            "pymysql"])
 
 
 def test_mysqlclient():
+    need_python_module("MySQLdb", "python3-mysqldb")
     run_driver("mysqlclient", ["/usr/bin/python3", os.path.join(COMPAT, "python", "scenario.py"),
                                "mysqldb"])
 
