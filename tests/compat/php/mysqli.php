@@ -47,10 +47,11 @@ step('cleanup', function () use ($t, $u1, $u2, $u3) {
 step('insert_full', function () use (&$m, &$id, $u1, $PAYLOAD, $BODY) {
     $st = $m->prepare('INSERT INTO compat_items (userid, k, name, big, amount, ts, payload, body)'
         . " VALUES (?, 'main', ?, ?, ?, ?, ?, ?)");
-    $u = $u1; $name = NAME; $big = (int)BIG_MAX; $amount = AMOUNT; $ts = TS; $null = null; $body = $BODY;
-    $st->bind_param('isissbs', $u, $name, $big, $amount, $ts, $null, $body);
-    // a blob ('b') parameter's data goes in chunks before the execute
+    $u = $u1; $name = NAME; $big = (int)BIG_MAX; $amount = AMOUNT; $ts = TS; $null = null;
+    $st->bind_param('isissbb', $u, $name, $big, $amount, $ts, $null, $null);
+    // blob ('b') parameters' data goes in chunks before the execute
     foreach (str_split($PAYLOAD, 100) as $chunk) $st->send_long_data(5, $chunk);
+    foreach (str_split($BODY, 65536) as $chunk) $st->send_long_data(6, $chunk);
     $st->execute();
     expect('affected rows', $st->affected_rows, 1);
     $id = (string)$st->insert_id;
