@@ -860,10 +860,34 @@ static int an_check_db(struct analyze *a, uint32_t i)
 }
 
 /* Whether the word at <i> can be a table alias (not a keyword we know). */
+/* Whether the word token <i> can name a table or alias: not a keyword, or
+ * one the server does not reserve (a table may be called `session`). */
+static int an_table_word(const struct analyze *a, uint32_t i)
+{
+    if (i >= a->n)
+        return 0;
+    if (a->tok[i].type == LEX_QIDENT)
+        return 1;
+    if (a->tok[i].type != LEX_IDENT)
+        return 0;
+    switch (a->tok[i].op) {
+    case LEX_KW_NONE:
+    case LEX_KW_VALUE: case LEX_KW_DUPLICATE: case LEX_KW_WORK: case LEX_KW_START:
+    case LEX_KW_TRANSACTION: case LEX_KW_COMMIT: case LEX_KW_ROLLBACK:
+    case LEX_KW_SAVEPOINT: case LEX_KW_GLOBAL: case LEX_KW_SESSION: case LEX_KW_LOCAL:
+    case LEX_KW_PERSIST: case LEX_KW_PERSIST_ONLY: case LEX_KW_NAMES: case LEX_KW_CHARSET:
+    case LEX_KW_SHARE: case LEX_KW_MODE: case LEX_KW_ESCAPE: case LEX_KW_OFFSET:
+    case LEX_KW_ROW: case LEX_KW_SOUNDS: case LEX_KW_MEMBER: case LEX_KW_FULL:
+    case LEX_KW_RETURNING: case LEX_KW_BEGIN: case LEX_KW_END: case LEX_KW_DO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static int an_alias_ok(const struct analyze *a, uint32_t i)
 {
-    return a->tok[i].type == LEX_QIDENT ||
-           (a->tok[i].type == LEX_IDENT && a->tok[i].op == LEX_KW_NONE);
+    return an_table_word(a, i);
 }
 
 /* One table factor at <i>: name, (subquery) alias, or (table refs). */
@@ -914,7 +938,7 @@ static int an_factor(struct analyze *a, uint32_t i, uint32_t e, int block, uint3
         *next = i + 1;
         return 0;
     }
-    if (!an_is_name(a, i) || (a->tok[i].type == LEX_IDENT && kw != LEX_KW_NONE))
+    if (!an_table_word(a, i))
         return REJ(a, M_SYNTAX, i);
     uint32_t start = i;
     uint32_t name = i++;
@@ -1491,7 +1515,7 @@ static int an_insert(struct analyze *a)
     int b = an_new_block(a, -1, 0);
     if (b < 0)
         return -1;
-    if (!an_is_name(a, i) || (a->tok[i].type == LEX_IDENT && an_kw(a, i) != LEX_KW_NONE))
+    if (!an_table_word(a, i))
         return REJ(a, M_SYNTAX, i);
     uint32_t tstart = i, name = i++;
     if (an_op(a, i, '.') && an_is_name(a, i + 1)) {
