@@ -261,6 +261,12 @@ public class Scenario {
             for (Object[] c : new Object[][] {{u1, "main"}, {u3, "a"}, {u1, "main"}})
                 expect("userid " + c[0], rows("SELECT @@session.time_zone, @@session.sql_mode, k FROM compat_items WHERE userid = ? AND k = ?", c[0], c[1]), L("+05:00", "STRICT_ALL_TABLES,NO_ZERO_DATE", (String) c[1]));
             expect("unrouted", rows("SELECT @@session.time_zone"), L("+05:00"));
+            // what connection pools and Hibernate do through JDBC
+            conn.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+            for (Object[] c : new Object[][] {{u1, "main"}, {u3, "a"}})
+                expect("isolation, userid " + c[0], rows("SELECT @@session.tx_isolation FROM compat_items"
+                    + " WHERE userid = ? AND k = ?", c[0], c[1]), L("READ-COMMITTED"));
+            expect("getTransactionIsolation", conn.getTransactionIsolation(), Connection.TRANSACTION_READ_COMMITTED);
         });
         step("warnings", () -> {
             expect("CAST", rows("SELECT CAST('12abc' AS SIGNED) FROM compat_items WHERE userid = ? AND k = 'a'", u3), L("12"));

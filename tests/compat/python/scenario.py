@@ -155,6 +155,13 @@ def main(argv):
             expect("userid %d" % u, [tuple(r) for r in rows], [("+05:00", "STRICT_ALL_TABLES,NO_ZERO_DATE", k)])
         _, rows = q("SELECT @@session.time_zone")
         expect("unrouted", rows[0][0], "+05:00")
+        # what Django's MySQL backend sends (isolation level, SQL_AUTO_IS_NULL)
+        q("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        q("SET SQL_AUTO_IS_NULL = 0")
+        for u, k in ((u1, "main"), (u3, "a")):
+            _, rows = q("SELECT @@session.tx_isolation, @@session.sql_auto_is_null"
+                        " FROM compat_items WHERE userid = %s AND k = %s", (u, k))
+            expect("userid %d" % u, [tuple(r) for r in rows], [("READ-COMMITTED", 0)])
 
     def s_warnings():
         _, rows = q("SELECT CAST('12abc' AS SIGNED) FROM compat_items WHERE userid = %s AND k = 'a'", (u3,))
