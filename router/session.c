@@ -1372,10 +1372,14 @@ static void handle_init_db(struct session *s, const uint8_t *payload, size_t pay
     answer_err(s, WIRE_ER_DBACCESS_DENIED, "42000", msg);
 }
 
-static void handle_reset_connection(struct session *s)
+/*
+ * Back to a fresh session (COM_RESET_CONNECTION, COM_CHANGE_USER): tracked
+ * state, transaction, pins and prepared statements are dropped. The backend
+ * keeps our old state; a reset before its next use clears it (an open
+ * transaction dies with the connection).
+ */
+static void reset_session_state(struct session *s)
 {
-    /* Back to a fresh session: drop tracked state and any transaction. The
-     * backend keeps our old state; a reset before its next use clears it. */
     if (s->be) {
         s->be->state_sig = 0;
         detach_backend(s, !s->in_txn);
@@ -1388,20 +1392,31 @@ static void handle_reset_connection(struct session *s)
     s->cursor_stmt = 0;
     pstmt_table_fini(&s->stmts);
     recompute_sig(s);
+}
+
+static void handle_reset_connection(struct session *s, const uint8_t *payload,
+                                    size_t payload_len)
+{
+    (void)payload;
+    (void)payload_len;
+    reset_session_state(s);
     answer_ok(s);
 }
 
 /* COM_STATISTICS: one text packet, no OK. */
-static void handle_statistics(struct session *s)
+static void handle_statistics(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     struct worker_stats *st = &s->w->stats;
     char text[256];
-    int n = snprintf(text, sizeof(text),
-                     "Threads: %u  Questions: %" PRIu64 "  Routed: %" PRIu64
-                     "  Rejected: %" PRIu64 "  (shardwire %s, this worker)",
-                     atomic_load(&s->w->router->n_clients), atomic_load(&st->statements),
-                     atomic_load(&st->routed), atomic_load(&st->rejected), SHARDWIRE_VERSION);
+    int n;
 
+    (void)payload;
+    (void)payload_len;
+    n = snprintf(text, sizeof(text),
+                 "Threads: %u  Questions: %" PRIu64 "  Routed: %" PRIu64 "  Rejected: %" PRIu64
+                 "  (shardwire %s, this worker)",
+                 atomic_load(&s->w->router->n_clients), atomic_load(&st->statements),
+                 atomic_load(&st->routed), atomic_load(&st->rejected), SHARDWIRE_VERSION);
     consume_command(s);
     send_packet(s, (uint8_t)(s->cmd_last_seq + 1), (const uint8_t *)text, (size_t)n);
 }
@@ -1453,20 +1468,9 @@ static void handle_change_user(struct session *s, const uint8_t *payload, size_t
     native = plugin_len == 0 || (plugin_len == strlen(HANDSHAKE_NATIVE_PLUGIN) &&
                                  memcmp(body + plugin_off, HANDSHAKE_NATIVE_PLUGIN,
                                         plugin_len) == 0);
-    if (s->be) {
-        s->be->state_sig = 0;
-        detach_backend(s, !s->in_txn);
-    }
-    for (unsigned i = 0; i < s->n_state_stmts; i++)
-        free(s->state_stmts[i]);
-    s->n_state_stmts = 0;
-    s->in_txn = s->txn_pending = s->pinned = false;
-    s->autocommit = true;
-    s->cursor_stmt = 0;
-    pstmt_table_fini(&s->stmts);
-    if (charset && charset < 256)
-        s->charset = (uint8_t)charset;
-    recompute_sig(s);
+    if (charset && charset < 256 && client_charset((uint8_t)charset) >= 0)
+        s->charset = (uint8_t)client_charset((uint8_t)charset);
+    reset_session_state(s);
     snprintf(s->user, sizeof(s->user), "%.*s", (int)(user_len < 63 ? user_len : 63),
              (const char *)body + user_off);
     u = config_find_user(cfg_of(s), (const char *)body + user_off, user_len);
@@ -1496,6 +1500,51 @@ static void handle_change_user(struct session *s, const uint8_t *payload, size_t
     session_set_state(s, SESS_AUTH_SWITCH);
 }
 
+static void handle_quit(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    (void)payload;
+    (void)payload_len;
+    consume_command(s);
+    session_close(s, SESS_END_QUIT);
+}
+
+static void handle_ping(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    (void)payload;
+    (void)payload_len;
+    answer_ok(s);
+}
+
+/* COM_FIELD_LIST: deprecated, but some drivers send it; any shard has the
+ * schema. */
+static void handle_field_list(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    (void)payload;
+    (void)payload_len;
+    go_anywhere(s);
+}
+
+typedef void command_fn(struct session *s, const uint8_t *payload, size_t payload_len);
+
+/* The commands we serve; anything else gets ER_UNKNOWN_COM. */
+static command_fn *const commands[256] = {
+    [WIRE_COM_QUIT] = handle_quit,
+    [WIRE_COM_PING] = handle_ping,
+    [WIRE_COM_INIT_DB] = handle_init_db,
+    [WIRE_COM_QUERY] = handle_query,
+    [WIRE_COM_FIELD_LIST] = handle_field_list,
+    [WIRE_COM_STATISTICS] = handle_statistics,
+    [WIRE_COM_CHANGE_USER] = handle_change_user,
+    [WIRE_COM_STMT_PREPARE] = handle_prepare,
+    [WIRE_COM_STMT_EXECUTE] = handle_execute,
+    [WIRE_COM_STMT_SEND_LONG_DATA] = handle_long_data,
+    [WIRE_COM_STMT_CLOSE] = handle_stmt_close,
+    [WIRE_COM_STMT_RESET] = handle_stmt_reset,
+    [WIRE_COM_SET_OPTION] = handle_set_option,
+    [WIRE_COM_STMT_FETCH] = handle_fetch,
+    [WIRE_COM_RESET_CONNECTION] = handle_reset_connection,
+};
+
 /* Dispatches the complete command at the head of the input. */
 static void dispatch(struct session *s, size_t payload_len)
 {
@@ -1518,59 +1567,12 @@ static void dispatch(struct session *s, size_t payload_len)
         return;
     }
     s->cmd = payload[0];
-    switch (s->cmd) {
-    case WIRE_COM_QUIT:
-        consume_command(s);
-        session_close(s, SESS_END_QUIT);
-        return;
-    case WIRE_COM_PING:
-        answer_ok(s);
-        return;
-    case WIRE_COM_INIT_DB:
-        handle_init_db(s, payload, payload_len);
-        return;
-    case WIRE_COM_QUERY:
-        handle_query(s, payload, payload_len);
-        return;
-    case WIRE_COM_RESET_CONNECTION:
-        handle_reset_connection(s);
-        return;
-    case WIRE_COM_FIELD_LIST:
-        /* Deprecated, but some drivers send it; any shard has the schema. */
-        go_anywhere(s);
-        return;
-    case WIRE_COM_STATISTICS:
-        handle_statistics(s);
-        return;
-    case WIRE_COM_SET_OPTION:
-        handle_set_option(s, payload, payload_len);
-        return;
-    case WIRE_COM_CHANGE_USER:
-        handle_change_user(s, payload, payload_len);
-        return;
-    case WIRE_COM_STMT_PREPARE:
-        handle_prepare(s, payload, payload_len);
-        return;
-    case WIRE_COM_STMT_EXECUTE:
-        handle_execute(s, payload, payload_len);
-        return;
-    case WIRE_COM_STMT_SEND_LONG_DATA:
-        handle_long_data(s, payload, payload_len);
-        return;
-    case WIRE_COM_STMT_RESET:
-        handle_stmt_reset(s, payload, payload_len);
-        return;
-    case WIRE_COM_STMT_FETCH:
-        handle_fetch(s, payload, payload_len);
-        return;
-    case WIRE_COM_STMT_CLOSE:
-        handle_stmt_close(s, payload, payload_len);
-        return;
-    default:
+    if (!commands[s->cmd]) {
         snprintf(msg, sizeof(msg), "shardwire: unknown or unsupported command 0x%02x", s->cmd);
         answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", msg);
         return;
     }
+    commands[s->cmd](s, payload, payload_len);
 }
 
 static void process_commands(struct session *s)
