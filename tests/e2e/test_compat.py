@@ -1,14 +1,17 @@
 """
 tests/e2e/test_compat.py - driver compatibility suite (issue 4 item 5).
 
-One cluster (2 shards + router). Each test runs one driver's program from
-tests/compat/ (the same web-app scenario, see tests/compat/README.md) against
-the router, then reads the rows of the driver's users directly on the shards:
-each user's rows must be on the shard that owns the userid (shardctl explain)
-and nowhere else, with exactly the values the scenario wrote.
+One cluster: 2 shards and two routers on them, a plain one (test_<driver>)
+and one with TLS and require_secure_transport (test_tls_<driver>: the same
+program with SW_COMPAT_TLS_CA set; a driver that did not use TLS cannot log
+in). Each test runs one driver's program from tests/compat/ (the same
+web-app scenario, see tests/compat/README.md) against a router, then reads
+the rows of the driver's users directly on the shards: each user's rows must
+be on the shard that owns the userid (shardctl explain) and nowhere else,
+with exactly the values the scenario wrote.
 
-Every driver has its own userid range (NOMINAL_BASES, adjusted so that its
-users live on both shards). A driver missing from the
+Every driver (and its TLS run) has its own userid range (NOMINAL_BASES,
+adjusted so that its users live on both shards). A driver missing from the
 machine FAILS naming its package (tools/deps.sh installs them; Node's mysql2
 comes from the npm registry into the build dir's e2e cache). Java and Go
 programs are compiled once per source version into that cache.
@@ -63,6 +66,10 @@ NOMINAL_BASES = {
     "java_connectorj_clientprep": 110_000_000_000,
     "go_sql_driver": 120_000_000_000,
 }
+# The same scenarios over TLS (test_tls_*), through a second router that
+# requires it (require_secure_transport): a driver that did not really use
+# TLS cannot log in there.
+NOMINAL_BASES.update({"tls_" + k: v + 5_000_000_000 for k, v in list(NOMINAL_BASES.items())})
 
 NAME = "O'Brien \"q\" back\\slash Zo\u00eb \u00f1 \u4e2d\u6587 \U0001F600\U0001F389"
 BIG_MAX = 9223372036854775807
@@ -74,6 +81,8 @@ PAYLOAD = bytes(range(256)) + bytes(range(255, -1, -1))
 BODY = "".join("%06d:0123456789abcdef\u00e9\u2713\U0001F600\n" % i for i in range(32000))
 
 c = None
+tls_router = None
+TLS_CERT = None
 BASES = {}
 
 
@@ -92,15 +101,26 @@ def choose_bases():
 
 
 def setup_module():
-    global c
+    global c, tls_router, TLS_CERT
     c = cluster.Cluster(n_shards=2, start_router=False)
     c.create_schema(SCHEMA)
     c.start_router()
     BASES.update(choose_bases())
+    d = cluster.tmp_root()
+    TLS_CERT, key = os.path.join(d, "compat-router.crt"), os.path.join(d, "compat-router.key")
+    run_checked([need_cmd("openssl", "openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                 "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                 "-keyout", key, "-out", TLS_CERT], "openssl req (router certificate)", 60)
+    tls_router = cluster.Router({"map_file": c.map_file, "tls_cert": TLS_CERT, "tls_key": key,
+                                 "require_secure_transport": "on"})
 
 
 def teardown_module():
-    c.stop(check=True)
+    try:
+        if tls_router:
+            tls_router.stop(check=True)
+    finally:
+        c.stop(check=True)
 
 
 # ------------------------------------------------------------ prerequisites
@@ -204,27 +224,33 @@ def verify_shards(base):
     return owners
 
 
-def run_driver(label, argv, timeout=100, env=None, cwd=None):
-    """Runs a scenario program with HOST PORT USER PASSWORD DB BASE appended,
-    asserts it passed, then checks the shards."""
+def run_driver(label, argv, env=None, tls=False, timeout=100):
+    """Runs a scenario program with HOST PORT USER PASSWORD DB BASE appended
+    (tls: through the TLS-only router, SW_COMPAT_TLS_CA set), asserts it
+    passed, then checks the shards."""
+    if tls:
+        label = "tls_" + label
+        env = dict(env or os.environ, SW_COMPAT_TLS_CA=TLS_CERT)
     base = BASES[label]
-    full = argv + [c.router.host, str(c.router.port), cluster.APP_USER, cluster.APP_PASSWORD,
+    router = tls_router if tls else c.router
+    full = argv + [router.host, str(router.port), cluster.APP_USER, cluster.APP_PASSWORD,
                    cluster.APP_DB, str(base)]
     r = subprocess.run(full, capture_output=True, text=True, timeout=timeout,
-                       env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+                       env=env, stdin=subprocess.DEVNULL)
     out = (r.stdout + ("\n-- stderr --\n" + r.stderr if r.stderr.strip() else "")).strip()
     assert r.returncode == 0, "%s scenario failed (rc=%d):\n%s" % (label, r.returncode, out[-6000:])
     assert "PASSED" in r.stdout, "%s scenario did not finish:\n%s" % (label, out[-6000:])
     verify_shards(base)
 
 
-# -------------------------------------------------------------------- tests
+# -------------------------------------------------------------------- drivers
+# Each returns (label, argv, env) of one driver's program, after checking
+# that the driver is installed.
 
-def test_mariadb_cli():
+def mariadb_cli():
     need_file(cluster.MARIADB_CLI, "mariadb-client")
     need_file("/usr/bin/mariadb-admin", "mariadb-client")
-    run_driver("mariadb_cli", ["/usr/bin/python3",
-                               os.path.join(COMPAT, "cli", "scenario.py")])
+    return "mariadb_cli", ["/usr/bin/python3", os.path.join(COMPAT, "cli", "scenario.py")], None
 
 
 def need_python_module(module, package):
@@ -234,16 +260,9 @@ def need_python_module(module, package):
         "(tools/deps.sh): %s" % (module, package, r.stderr.strip()[-300:])
 
 
-def test_pymysql():
-    need_python_module("pymysql", "python3-pymysql")
-    run_driver("pymysql", ["/usr/bin/python3", os.path.join(COMPAT, "python", "scenario.py"),
-                           "pymysql"])
-
-
-def test_mysqlclient():
-    need_python_module("MySQLdb", "python3-mysqldb")
-    run_driver("mysqlclient", ["/usr/bin/python3", os.path.join(COMPAT, "python", "scenario.py"),
-                               "mysqldb"])
+def python_driver(label, module, package, name):
+    need_python_module(module, package)
+    return label, ["/usr/bin/python3", os.path.join(COMPAT, "python", "scenario.py"), name], None
 
 
 def node_modules():
@@ -266,47 +285,26 @@ def node_modules():
     return mods
 
 
-def run_node(mode):
-    env = dict(os.environ, NODE_PATH=node_modules())
-    run_driver("node_mysql2_" + mode, ["node", os.path.join(COMPAT, "node", "scenario.js"), mode],
-               env=env)
+def node(mode):
+    return ("node_mysql2_" + mode, ["node", os.path.join(COMPAT, "node", "scenario.js"), mode],
+            dict(os.environ, NODE_PATH=node_modules()))
 
 
-def test_node_mysql2_query():
-    run_node("query")
-
-
-def test_node_mysql2_execute():
-    run_node("execute")
-
-
-def php():
+def php(script, *args):
     path = need_cmd("php", "php-cli")
     mods = subprocess.run([path, "-m"], capture_output=True, text=True, timeout=60).stdout.split()
     for mod in ("mysqli", "pdo_mysql"):
         assert mod in mods, "PHP module %s missing: install Debian package php-mysql" % mod
-    return path
+    return [path, os.path.join(COMPAT, "php", script)] + list(args)
 
 
-def test_php_pdo_emulated():
-    run_driver("php_pdo_emulated", [php(), os.path.join(COMPAT, "php", "pdo.php"), "emulated"])
-
-
-def test_php_pdo_native():
-    run_driver("php_pdo_native", [php(), os.path.join(COMPAT, "php", "pdo.php"), "native"])
-
-
-def test_php_mysqli():
-    run_driver("php_mysqli", [php(), os.path.join(COMPAT, "php", "mysqli.php")])
-
-
-def test_perl_dbd_mariadb():
+def perl_dbd_mariadb():
     perl = need_cmd("perl", "perl")
     r = subprocess.run([perl, "-MDBD::MariaDB", "-e", "1"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, "Perl module DBD::MariaDB missing: install Debian package " \
         "libdbd-mariadb-perl (%s)" % r.stderr.strip()
-    run_driver("perl_dbd_mariadb", [perl, os.path.join(COMPAT, "perl", "scenario.pl")])
+    return "perl_dbd_mariadb", [perl, os.path.join(COMPAT, "perl", "scenario.pl")], None
 
 
 CONNECTOR_J = "/usr/share/java/mariadb-java-client.jar"
@@ -326,24 +324,16 @@ def java_classes():
     return cached_build("java", [src], build)
 
 
-def run_java(mode):
-    run_driver("java_connectorj_" + mode,
-               ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp",
-                java_classes() + ":" + CONNECTOR_J, "Scenario", mode])
-
-
-def test_java_connectorj_serverprep():
-    run_java("serverprep")
-
-
-def test_java_connectorj_clientprep():
-    run_java("clientprep")
+def java(mode):
+    return ("java_connectorj_" + mode,
+            ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp",
+             java_classes() + ":" + CONNECTOR_J, "Scenario", mode], None)
 
 
 GO_DRIVER_SRC = "/usr/share/gocode/src/github.com/go-sql-driver/mysql"
 
 
-def go_binary():
+def go_sql_driver():
     """tests/compat/go built once per source version, offline: GOPATH mode
     with Debian's go-sql-driver/mysql source in /usr/share/gocode."""
     go = need_cmd("go", "golang-go")
@@ -357,8 +347,105 @@ def go_binary():
         run_checked([go, "build", "-o", os.path.join(out, "scenario"), src], "go build", 240,
                     env=env, cwd=os.path.dirname(src))
 
-    return os.path.join(cached_build("go", [src], build), "scenario")
+    out = cached_build("go", [src], build)
+    return "go_sql_driver", [os.path.join(out, "scenario")], None
+
+
+# -------------------------------------------------------------------- tests
+
+def test_mariadb_cli():
+    run_driver(*mariadb_cli())
+
+
+def test_pymysql():
+    run_driver(*python_driver("pymysql", "pymysql", "python3-pymysql", "pymysql"))
+
+
+def test_mysqlclient():
+    run_driver(*python_driver("mysqlclient", "MySQLdb", "python3-mysqldb", "mysqldb"))
+
+
+def test_node_mysql2_query():
+    run_driver(*node("query"))
+
+
+def test_node_mysql2_execute():
+    run_driver(*node("execute"))
+
+
+def test_php_pdo_emulated():
+    run_driver("php_pdo_emulated", php("pdo.php", "emulated"))
+
+
+def test_php_pdo_native():
+    run_driver("php_pdo_native", php("pdo.php", "native"))
+
+
+def test_php_mysqli():
+    run_driver("php_mysqli", php("mysqli.php"))
+
+
+def test_perl_dbd_mariadb():
+    run_driver(*perl_dbd_mariadb())
+
+
+def test_java_connectorj_serverprep():
+    run_driver(*java("serverprep"))
+
+
+def test_java_connectorj_clientprep():
+    run_driver(*java("clientprep"))
 
 
 def test_go_sql_driver():
-    run_driver("go_sql_driver", [go_binary()])
+    run_driver(*go_sql_driver())
+
+
+# The same, over TLS, through the router that requires it.
+
+def test_tls_mariadb_cli():
+    run_driver(*mariadb_cli(), tls=True)
+
+
+def test_tls_pymysql():
+    run_driver(*python_driver("pymysql", "pymysql", "python3-pymysql", "pymysql"), tls=True)
+
+
+def test_tls_mysqlclient():
+    run_driver(*python_driver("mysqlclient", "MySQLdb", "python3-mysqldb", "mysqldb"), tls=True)
+
+
+def test_tls_node_mysql2_query():
+    run_driver(*node("query"), tls=True)
+
+
+def test_tls_node_mysql2_execute():
+    run_driver(*node("execute"), tls=True)
+
+
+def test_tls_php_pdo_emulated():
+    run_driver("php_pdo_emulated", php("pdo.php", "emulated"), tls=True)
+
+
+def test_tls_php_pdo_native():
+    run_driver("php_pdo_native", php("pdo.php", "native"), tls=True)
+
+
+def test_tls_php_mysqli():
+    run_driver("php_mysqli", php("mysqli.php"), tls=True)
+
+
+def test_tls_perl_dbd_mariadb():
+    run_driver(*perl_dbd_mariadb(), tls=True)
+
+
+def test_tls_java_connectorj_serverprep():
+    run_driver(*java("serverprep"), tls=True)
+
+
+def test_tls_java_connectorj_clientprep():
+    run_driver(*java("clientprep"), tls=True)
+
+
+def test_tls_go_sql_driver():
+    run_driver(*go_sql_driver(), tls=True)

@@ -5,6 +5,7 @@ tests/compat/README.md) through the real `mariadb` command-line client
 (and `mariadb-admin ping`).
 
   scenario.py HOST PORT USER PASSWORD DB BASE
+  (with SW_COMPAT_TLS_CA=<CA file> in the environment: over TLS)
 
 The client gets SQL on stdin (--binary-mode: raw bytes, NULs escaped) and
 prints --batch output, which this program unescapes. Statements that must
@@ -13,6 +14,7 @@ in one client invocation; affected-row counts come from `-vvv`'s
 "Query OK, N rows affected" (the OK packet the router relayed).
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -86,12 +88,14 @@ def main(argv):
     base = int(base)
     u1, u2, u3 = base + 1, base + 2, base + 3
     st = {}
+    # SW_COMPAT_TLS_CA set: over TLS (server certificate not verified)
+    tls = ["--ssl", "--ssl-verify-server-cert=0"] if os.environ.get("SW_COMPAT_TLS_CA") else []
 
     def cli(sql, extra=(), force=False):
         """Runs one client session; returns (rc, stdout bytes, stderr text)."""
         args = [CLI, "--no-defaults", "-h" + host, "-P" + port, "-u" + user, "-p" + password,
                 "--protocol=TCP", "--connect-timeout=10", "--default-character-set=utf8mb4",
-                "--batch", "-N", "--max-allowed-packet=64M"] + list(extra)
+                "--batch", "-N", "--max-allowed-packet=64M"] + tls + list(extra)
         if force:
             args.append("--force")
         args.append(db)
@@ -232,7 +236,7 @@ def main(argv):
 
     def s_ping():
         r = subprocess.run([ADMIN, "--no-defaults", "-h" + host, "-P" + port, "-u" + user,
-                            "-p" + password, "--protocol=TCP", "--connect-timeout=10", "ping"],
+                            "-p" + password, "--protocol=TCP", "--connect-timeout=10"] + tls + ["ping"],
                            capture_output=True, text=True, timeout=60)
         if r.returncode != 0 or "mysqld is alive" not in r.stdout:
             raise AssertionError("mariadb-admin ping rc=%d: %s %s" % (r.returncode, r.stdout,

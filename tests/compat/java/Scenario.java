@@ -144,6 +144,8 @@ public class Scenario {
         mode = a[0];
         url = "jdbc:mariadb://" + a[1] + ":" + a[2] + "/" + a[5] + "?useServerPrepStmts="
             + mode.equals("serverprep") + "&connectTimeout=10000";
+        // SW_COMPAT_TLS_CA=<CA file>: over TLS (server certificate not verified)
+        if (System.getenv("SW_COMPAT_TLS_CA") != null) url += "&useSsl=true&trustServerCertificate=true";
         user = a[3];
         password = a[4];
         long base = Long.parseLong(a[6]);

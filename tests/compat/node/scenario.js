@@ -80,6 +80,9 @@ async function main() {
     host, port: Number(port), user, password, database, charset: 'utf8mb4',
     supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, connectTimeout: 10000,
   };
+  // SW_COMPAT_TLS_CA=<CA file>: over TLS (server certificate not verified)
+  if (process.env.SW_COMPAT_TLS_CA)
+    opts.ssl = { ca: require('fs').readFileSync(process.env.SW_COMPAT_TLS_CA), rejectUnauthorized: false };
   let conn = null;
   let insertId = null;
 

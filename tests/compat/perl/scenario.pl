@@ -71,8 +71,11 @@ my ($u1, $u2, $u3) = ($base + 1, $base + 2, $base + 3);
 my $dbh;
 my $id;
 
+# SW_COMPAT_TLS_CA=<CA file>: over TLS (server certificate not verified)
+my $tls = $ENV{SW_COMPAT_TLS_CA} ? ";mariadb_ssl=1;mariadb_ssl_ca_file=$ENV{SW_COMPAT_TLS_CA}" : '';
+
 sub connect_db {
-    return DBI->connect("DBI:MariaDB:database=$db;host=$host;port=$port;mariadb_connect_timeout=10",
+    return DBI->connect("DBI:MariaDB:database=$db;host=$host;port=$port;mariadb_connect_timeout=10$tls",
                         $user, $password, { RaiseError => 1, PrintError => 0, AutoCommit => 1 });
 }
 sub rows { my ($sql, @p) = @_; return $dbh->selectall_arrayref($sql, undef, @p) }

@@ -24,6 +24,17 @@ function body(): string {
 
 $FAILURES = [];
 
+// SW_COMPAT_TLS_CA=<CA file>: connect over TLS (server certificate not verified)
+function tls_ca(): ?string {
+    $ca = getenv('SW_COMPAT_TLS_CA');
+    return $ca === false || $ca === '' ? null : $ca;
+}
+
+function tls_options(): array {
+    if (tls_ca() === null) return [];
+    return [PDO::MYSQL_ATTR_SSL_CA => tls_ca(), PDO::MYSQL_ATTR_SSL_VERIFY_SERVER_CERT => false];
+}
+
 // Values as the app would compare them: NULL stays null, the rest as strings
 // (PHP ints for BIGINT are exact on 64-bit builds).
 function norm($v) {

@@ -20,7 +20,12 @@ $id = null;
 $connect = function () use ($host, $port, $user, $password, $db) {
     $c = mysqli_init();
     $c->options(MYSQLI_OPT_CONNECT_TIMEOUT, 10);
-    $c->real_connect($host, $user, $password, $db, (int)$port);
+    $flags = 0;
+    if (tls_ca() !== null) {
+        $c->ssl_set(null, null, tls_ca(), null, null);
+        $flags = MYSQLI_CLIENT_SSL | MYSQLI_CLIENT_SSL_DONT_VERIFY_SERVER_CERT;
+    }
+    $c->real_connect($host, $user, $password, $db, (int)$port, null, $flags);
     $c->set_charset('utf8mb4');
     return $c;
 };

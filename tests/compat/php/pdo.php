@@ -22,7 +22,7 @@ $connect = function () use ($mode, $host, $port, $user, $password, $db) {
         PDO::ATTR_EMULATE_PREPARES => $mode === 'emulated',
         PDO::ATTR_DEFAULT_FETCH_MODE => PDO::FETCH_NUM,
         PDO::ATTR_TIMEOUT => 10,
-    ]);
+    ] + tls_options());
 };
 // prepare + execute(params as strings, as most apps do); returns the statement
 $q = function (string $sql, array $params = []) use (&$pdo) {

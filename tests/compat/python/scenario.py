@@ -4,6 +4,7 @@ tests/compat/python/scenario.py - the compatibility scenario (see
 tests/compat/README.md) through a Python DB-API driver.
 
   scenario.py pymysql|mysqldb HOST PORT USER PASSWORD DB BASE
+  (with SW_COMPAT_TLS_CA=<CA file> in the environment: over TLS)
 
 Both drivers interpolate parameters on the client (paramstyle 'format') and
 send COM_QUERY; the "prepared" steps use that, as Python apps do.
@@ -11,6 +12,7 @@ send COM_QUERY; the "prepared" steps use that, as Python apps do.
 
 import datetime
 import decimal
+import os
 import sys
 
 NAME = "O'Brien \"q\" back\\slash Zo\u00eb \u00f1 \u4e2d\u6587 \U0001F600\U0001F389"
@@ -55,21 +57,25 @@ def main(argv):
     port, base = int(port), int(base)
     u1, u2, u3 = base + 1, base + 2, base + 3
 
+    # SW_COMPAT_TLS_CA=<CA file>: connect with TLS (server certificate not verified)
+    ca = os.environ.get("SW_COMPAT_TLS_CA")
     if drv == "pymysql":
         import pymysql as m
+        tls = {"ssl": {"ca": ca, "check_hostname": False}} if ca else {}
 
         def connect():
             return m.connect(host=host, port=port, user=user, password=password, database=db,
-                             charset="utf8mb4", autocommit=True, connect_timeout=10)
+                             charset="utf8mb4", autocommit=True, connect_timeout=10, **tls)
 
         def ping(conn):
             conn.ping(reconnect=False)
     else:
         import MySQLdb as m
+        tls = {"ssl": {"ca": ca}} if ca else {}
 
         def connect():
             return m.connect(host=host, port=port, user=user, password=password, database=db,
-                             charset="utf8mb4", autocommit=True, connect_timeout=10)
+                             charset="utf8mb4", autocommit=True, connect_timeout=10, **tls)
 
         def ping(conn):
             conn.ping()
