@@ -247,6 +247,11 @@ def main(argv):
                     "SELECT name, big FROM compat_items WHERE userid = %d AND k = 'main';\n"
                     % (u3, u1)))
         expect("rows", r, [[b"2"], [NAME.encode(), str(BIG_MAX).encode()]])
+        # a new session starts clean on every shard: nothing of session_state
+        r = rows(ok("".join("SELECT @@session.time_zone, @@session.tx_isolation, k FROM compat_items WHERE userid = ? AND k = ?;\n".replace("?", "%d", 1).replace("?", "'%s'") % (u, k)
+                            for u, k in ((u1, "main"), (u3, "a")))))
+        expect("new session", r, [[b"SYSTEM", b"REPEATABLE-READ", b"main"],
+                                  [b"SYSTEM", b"REPEATABLE-READ", b"a"]])
 
     step("connect", s_connect)
     if failures:

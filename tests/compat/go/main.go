@@ -527,7 +527,23 @@ func main() {
 		if err != nil {
 			return err
 		}
-		return expectRows("rows", rows, r(NAME, BIG_MAX))
+		if err := expectRows("rows", rows, r(NAME, BIG_MAX)); err != nil {
+			return err
+		}
+		// a new session starts clean on every shard: nothing of session_state
+		for _, c := range []struct {
+			u int64
+			k string
+		}{{u1, "main"}, {u3, "a"}} {
+			rows, err := query("SELECT @@session.time_zone, @@session.tx_isolation, k FROM compat_items WHERE userid = ? AND k = ?", c.u, c.k)
+			if err != nil {
+				return err
+			}
+			if err := expectRows(fmt.Sprintf("new session, userid %d", c.u), rows, r("SYSTEM", "REPEATABLE-READ", c.k)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if conn != nil {
 		conn.Close()

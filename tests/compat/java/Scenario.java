@@ -334,6 +334,10 @@ public class Scenario {
             conn = connect();
             expect("rows", rows("SELECT name, big FROM compat_items WHERE userid = ? AND k = 'main'", u1),
                    L(NAME, Long.toString(BIG_MAX)));
+            // a new session starts clean on every shard: nothing of session_state
+            for (Object[] c : new Object[][] {{u1, "main"}, {u3, "a"}})
+                expect("new session, userid " + c[0], rows("SELECT @@session.time_zone, @@session.tx_isolation, k FROM compat_items WHERE userid = ? AND k = ?", c[0], c[1]),
+                       L("SYSTEM", "REPEATABLE-READ", (String) c[1]));
             conn.close();
         });
         if (!failures.isEmpty()) {

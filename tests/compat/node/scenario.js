@@ -235,6 +235,9 @@ async function main() {
     conn = await mysql.createConnection(opts);
     const rows = await q("SELECT name, big FROM compat_items WHERE userid = ? AND k = 'main'", [u1]);
     expect('rows', rows, [[NAME, BIG_MAX]]);
+    // a new session starts clean on every shard: nothing of session_state
+    for (const [u, k] of [[u1, 'main'], [u3, 'a']])
+      expect(`new session, userid ${u}`, await q('SELECT @@session.time_zone, @@session.tx_isolation, k FROM compat_items WHERE userid = ? AND k = ?', [u, k]), [['SYSTEM', 'REPEATABLE-READ', k]]);
   });
   if (conn) conn.destroy();
   if (failures.length) {

@@ -187,6 +187,10 @@ step('reconnect', sub {
     $dbh = connect_db();
     expect('rows', rows("SELECT name, big FROM compat_items WHERE userid = ? AND k = 'main'", $u1),
            [[$NAME, $BIG_MAX]]);
+    # a new session starts clean on every shard: nothing of session_state
+    for my $c ([$u1, 'main'], [$u3, 'a']) {
+        expect("new session, userid $c->[0]", rows(q{SELECT @@session.time_zone, @@session.tx_isolation, k FROM compat_items WHERE userid = ? AND k = ?}, @$c), [['SYSTEM', 'REPEATABLE-READ', $c->[1]]]);
+    }
     $dbh->disconnect;
 });
 if (@failures) { print "FAILED perl-dbd-mariadb: @failures\n"; exit 1 }

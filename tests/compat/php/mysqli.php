@@ -180,10 +180,14 @@ step('router_error', function () use ($t, $u3) {
     expect('after the error', $t("SELECT COUNT(*) FROM compat_items WHERE userid = $u3"), [['2']]);
 });
 step('ping', function () use (&$m) { expect('ping()', @$m->ping(), true); });
-step('reconnect', function () use (&$m, $connect, $p, $u1) {
+step('reconnect', function () use (&$m, $connect, $p, $u1, $u3) {
     $m->close();
     $m = $connect();
     expect('rows', $p("SELECT name, big FROM compat_items WHERE userid = ? AND k = 'main'", 'i', [$u1])[1],
         [[NAME, BIG_MAX]]);
+    // a new session starts clean on every shard: nothing of session_state
+    foreach ([[$u1, 'main'], [$u3, 'a']] as [$u, $k])
+        expect("new session, userid $u", $p('SELECT @@session.time_zone, @@session.tx_isolation, k FROM compat_items WHERE userid = ? AND k = ?', 'is', [$u, $k])[1],
+            [['SYSTEM', 'REPEATABLE-READ', $k]]);
 });
 finish('php-mysqli');

@@ -156,10 +156,14 @@ step('ping', function () use ($pdo, $rows) {
     // PDO has no ping; apps check a connection with a trivial query.
     expect('SELECT 1', $rows($pdo->query('SELECT 1')), [['1']]);
 });
-step('reconnect', function () use (&$pdo, $connect, $q, $rows, $u1) {
+step('reconnect', function () use (&$pdo, $connect, $q, $rows, $u1, $u3) {
     $pdo = null;
     $pdo = $connect();
     expect('rows', $rows($q("SELECT name, big FROM compat_items WHERE userid = ? AND k = 'main'", [$u1])),
         [[NAME, BIG_MAX]]);
+    // a new session starts clean on every shard: nothing of session_state
+    foreach ([[$u1, 'main'], [$u3, 'a']] as [$u, $k])
+        expect("new session, userid $u", $rows($q('SELECT @@session.time_zone, @@session.tx_isolation, k FROM compat_items WHERE userid = ? AND k = ?', [$u, $k])),
+            [['SYSTEM', 'REPEATABLE-READ', $k]]);
 });
 finish("php-pdo-$mode");

@@ -226,6 +226,11 @@ def main(argv):
         st["conn"] = connect()
         _, rows = q("SELECT name, big FROM compat_items WHERE userid = %s AND k = 'main'", (u1,))
         expect("rows", [tuple(r) for r in rows], [(NAME, BIG_MAX)])
+        # a new session starts clean on every shard: nothing of session_state
+        for u, k in ((u1, "main"), (u3, "a")):
+            _, rows = q("SELECT @@session.time_zone, @@session.tx_isolation, k FROM compat_items WHERE userid = %s AND k = %s", (u, k))
+            expect("new session, userid %d" % u, [tuple(r) for r in rows],
+                   [("SYSTEM", "REPEATABLE-READ", k)])
         st["conn"].close()
 
     step("connect", s_connect)
