@@ -62,6 +62,7 @@ NOMINAL_BASES = {
     "php_pdo_native": 70_000_000_000,
     "php_mysqli": 80_000_000_000,
     "perl_dbd_mariadb": 90_000_000_000,
+    "perl_dbd_mariadb_serverprep": 130_000_000_000,
     "java_connectorj_serverprep": 100_000_000_000,
     "java_connectorj_clientprep": 110_000_000_000,
     "go_sql_driver": 120_000_000_000,
@@ -70,6 +71,8 @@ NOMINAL_BASES = {
 # requires it (require_secure_transport): a driver that did not really use
 # TLS cannot log in there.
 NOMINAL_BASES.update({"tls_" + k: v + 5_000_000_000 for k, v in list(NOMINAL_BASES.items())})
+assert len({v // 1_000_000_000 for v in NOMINAL_BASES.values()}) == len(NOMINAL_BASES), \
+    "two drivers share a userid range"
 
 NAME = "O'Brien \"q\" back\\slash Zo\u00eb \u00f1 \u4e2d\u6587 \U0001F600\U0001F389"
 BIG_MAX = 9223372036854775807
@@ -301,13 +304,14 @@ def php(script, *args):
     return [path, os.path.join(COMPAT, "php", script)] + list(args)
 
 
-def perl_dbd_mariadb():
+def perl_dbd_mariadb(mode):
     perl = need_cmd("perl", "perl")
     r = subprocess.run([perl, "-MDBD::MariaDB", "-e", "1"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, "Perl module DBD::MariaDB missing: install Debian package " \
         "libdbd-mariadb-perl (%s)" % r.stderr.strip()
-    return "perl_dbd_mariadb", [perl, os.path.join(COMPAT, "perl", "scenario.pl")], None
+    return ("perl_dbd_mariadb" + ("_serverprep" if mode == "serverprep" else ""),
+            [perl, os.path.join(COMPAT, "perl", "scenario.pl"), mode], None)
 
 
 CONNECTOR_J = "/usr/share/java/mariadb-java-client.jar"
@@ -389,7 +393,11 @@ def test_php_mysqli():
 
 
 def test_perl_dbd_mariadb():
-    run_driver(*perl_dbd_mariadb())
+    run_driver(*perl_dbd_mariadb("clientprep"))
+
+
+def test_perl_dbd_mariadb_serverprep():
+    run_driver(*perl_dbd_mariadb("serverprep"))
 
 
 def test_java_connectorj_serverprep():
@@ -439,7 +447,11 @@ def test_tls_php_mysqli():
 
 
 def test_tls_perl_dbd_mariadb():
-    run_driver(*perl_dbd_mariadb(), tls=True)
+    run_driver(*perl_dbd_mariadb("clientprep"), tls=True)
+
+
+def test_tls_perl_dbd_mariadb_serverprep():
+    run_driver(*perl_dbd_mariadb("serverprep"), tls=True)
 
 
 def test_tls_java_connectorj_serverprep():

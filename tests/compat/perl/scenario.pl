@@ -1,8 +1,11 @@
 #!/usr/bin/perl
 # tests/compat/perl/scenario.pl - the compatibility scenario (see
-# tests/compat/README.md) through DBI + DBD::MariaDB (client-side
-# placeholders, its default; begin_work switches autocommit off and on).
-#   perl scenario.pl HOST PORT USER PASSWORD DB BASE
+# tests/compat/README.md) through DBI + DBD::MariaDB (begin_work switches
+# autocommit off and on).
+#   perl scenario.pl clientprep|serverprep HOST PORT USER PASSWORD DB BASE
+# clientprep: client-side placeholders (DBD::MariaDB's default, COM_QUERY);
+# serverprep: mariadb_server_prepare=1 - libmariadb's mysql_stmt_* API
+# (COM_STMT_PREPARE/EXECUTE; parameter types only on the first execute).
 use strict;
 use warnings;
 use utf8;
@@ -65,14 +68,16 @@ sub step {
     }
 }
 
-die "usage: scenario.pl HOST PORT USER PASSWORD DB BASE\n" unless @ARGV == 6;
-my ($host, $port, $user, $password, $db, $base) = @ARGV;
+die "usage: scenario.pl clientprep|serverprep HOST PORT USER PASSWORD DB BASE\n"
+    unless @ARGV == 7 && $ARGV[0] =~ /^(clientprep|serverprep)$/;
+my ($mode, $host, $port, $user, $password, $db, $base) = @ARGV;
 my ($u1, $u2, $u3) = ($base + 1, $base + 2, $base + 3);
 my $dbh;
 my $id;
 
 # SW_COMPAT_TLS_CA=<CA file>: over TLS (server certificate not verified)
 my $tls = $ENV{SW_COMPAT_TLS_CA} ? ";mariadb_ssl=1;mariadb_ssl_ca_file=$ENV{SW_COMPAT_TLS_CA}" : '';
+$tls .= ';mariadb_server_prepare=1' if $mode eq 'serverprep';
 
 sub connect_db {
     return DBI->connect("DBI:MariaDB:database=$db;host=$host;port=$port;mariadb_connect_timeout=10$tls",
@@ -81,7 +86,7 @@ sub connect_db {
 sub rows { my ($sql, @p) = @_; return $dbh->selectall_arrayref($sql, undef, @p) }
 
 step('connect', sub { $dbh = connect_db() });
-if (@failures) { print "FAILED perl-dbd-mariadb: connect\n"; exit 1 }
+if (@failures) { print "FAILED perl-dbd-mariadb-$mode: connect\n"; exit 1 }
 
 step('cleanup', sub { $dbh->do('DELETE FROM compat_items WHERE userid = ?', undef, $_) for ($u1, $u2, $u3) });
 step('insert_full', sub {
@@ -193,6 +198,6 @@ step('reconnect', sub {
     }
     $dbh->disconnect;
 });
-if (@failures) { print "FAILED perl-dbd-mariadb: @failures\n"; exit 1 }
-print "PASSED perl-dbd-mariadb\n";
+if (@failures) { print "FAILED perl-dbd-mariadb-$mode: @failures\n"; exit 1 }
+print "PASSED perl-dbd-mariadb-$mode\n";
 exit 0;
