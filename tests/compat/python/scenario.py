@@ -175,6 +175,15 @@ def main(argv):
         _, rows = q("SHOW WARNINGS")
         expect("SHOW WARNINGS", [tuple(r) for r in rows], [("Warning", 1292, "Truncated incorrect INTEGER value: '12abc'")])
 
+    def in_trans(want):
+        """PyMySQL keeps the last OK packet's status flags: SERVER_STATUS_IN_TRANS
+        (1) must follow the transaction, SERVER_STATUS_AUTOCOMMIT (2) stay on."""
+        status = getattr(st["conn"], "server_status", None)
+        if status is None:       # MySQLdb does not expose them
+            return
+        expect("status flag IN_TRANS", bool(status & 1), want)
+        expect("status flag AUTOCOMMIT", bool(status & 2), True)
+
     def s_tx_commit():
         q("START TRANSACTION")
         q("INSERT INTO compat_items (userid, k, big, amount) VALUES (%s, 'tx-commit', %s, %s)",
@@ -182,7 +191,9 @@ def main(argv):
         cur, _ = q("UPDATE compat_items SET name = 'committed' WHERE userid = %s AND k = 'tx-commit'",
                    (u1,))
         expect("update affected rows", cur.rowcount, 1)
+        in_trans(True)
         st["conn"].commit()
+        in_trans(False)
         _, rows = q("SELECT name, big, amount FROM compat_items WHERE userid = %s AND k = 'tx-commit'",
                     (u1,))
         expect("rows", [(r[0], r[1], str(r[2])) for r in rows], [("committed", BIG_MIN, AMOUNT2)])
