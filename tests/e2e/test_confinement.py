@@ -360,8 +360,11 @@ def _gen_cond(r, alias, u, depth=0):
     if roll < 0.75:
         return "%s %s %s" % (_gen_cond(r, alias, u, depth + 1), r.choice(["OR", "||", "XOR"]),
                              _gen_cond(r, alias, u, depth + 1))
-    if roll < 0.82:
+    if roll < 0.80:
         return "(%s)" % _gen_cond(r, alias, u, depth + 1)
+    if roll < 0.82:
+        return r.choice(["(%s) = 1", "(%s) IS NOT FALSE", "(%s) <=> TRUE", "@v := (%s)",
+                         "(%s) AND @w := 1", "IF(%s, 1, 0)"]) % _gen_cond(r, alias, u, depth + 1)
     if roll < 0.86:
         return "NOT (%s)" % _gen_cond(r, alias, u, depth + 1)
     if roll < 0.92:
@@ -399,12 +402,27 @@ def _gen_from(r, u):
                        "USING (userid)", "ON i.order_id = o.id", "ON i.userid = %d" % u,
                        "ON o.userid = %d" % u, "ON i.userid = o.userid OR i.a = 1"])
         return "orders o %s items i %s" % (join, on), ["o", "i"]
-    if kind < 0.85:
+    if kind < 0.82:
         return "orders o, items i", ["o", "i"]
-    return "(SELECT * FROM orders WHERE %s) o" % _gen_cond(r, None, u, 1), ["o"]
+    if kind < 0.88:
+        return "(SELECT * FROM orders WHERE %s) o" % _gen_cond(r, None, u, 1), ["o"]
+    if kind < 0.91:
+        return "orders o NATURAL JOIN items i", ["o", "i"]
+    if kind < 0.94:
+        return ("(SELECT * FROM orders WHERE %s UNION ALL SELECT * FROM orders WHERE %s) o"
+                % (_gen_cond(r, None, u, 1), _gen_cond(r, None, u, 1))), ["o"]
+    if kind < 0.97:
+        return ("orders o LEFT JOIN (items i JOIN notes n ON n.userid = i.userid) "
+                "ON i.userid = o.userid"), ["o", "i"]
+    return "orders o JOIN items i ON %s" % _gen_cond(r, "i", u, 1), ["o", "i"]
 
 
 def _gen_select(r, u):
+    if r.random() < 0.08:
+        return "WITH c AS (SELECT * FROM orders WHERE %s) SELECT * FROM c%s" % (
+            _gen_cond(r, None, u, 1),
+            r.choice(["", " JOIN items i ON i.userid = c.userid",
+                      " WHERE c.userid = %d" % u, ", items i WHERE i.userid = %d" % u]))
     frm, aliases = _gen_from(r, u)
     conds = [_gen_cond(r, aliases[0], u)]
     if len(aliases) > 1 and r.random() < 0.7:
