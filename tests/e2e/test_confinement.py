@@ -489,6 +489,70 @@ def test_generated_statements_confined():
         seed, len(failures), len(items), "\n".join(failures[:20]))
 
 
+# ------------------------------------------------------ canonical keys
+#
+# The routed key must be exactly the value the server compares the key
+# column with: for every literal spelling the analyzer accepts, the server
+# finds precisely the row whose key is the analyzer's canonical key.
+
+INT_LITERALS = ["42", "'42'", "+42", "042", "'042'", "'+42'", "\"42\"", "_utf8mb4'42'",
+                "_binary '42'", "N'42'", "'4\\2'", "-42", "'-42'", "- 42", "-0", "'-0'",
+                "'000'", "9223372036854775807", "-9223372036854775808",
+                "'9007199254740992'", "9007199254740993"]
+STRING_LITERALS = ["'alice'", "'Alice'", "_utf8mb4'alice'", "_binary'alice'", "N'alice'",
+                   "'it''s'", "'it\\'s'", "'a\\\\b'", "'a\\nb'", "'a\\tb'", "'a\\Zb'",
+                   "'a\\0b'", "'a\\%b'", "'a\\_b'", "'a\\qb'", "'\u00fcn\u00ef'",
+                   "_latin1'alice'", "'a\"b'", "'\\\"q\\\"'"]
+
+
+def _canon_rows(conn, table, literals, decisions, as_int):
+    """[(literal, canonical key, rows the server returns for it)]."""
+    out = []
+    with conn.cursor() as c:
+        for lit, d in zip(literals, decisions):
+            assert d.get("decision") == "route", "%s not routed: %r" % (lit, d)
+            key = d["key"] if "key" in d else bytes.fromhex(d["key_hex"]).decode("utf-8", "replace")
+            kval = int(key) if as_int else key.encode("utf-8")
+            c.execute("DELETE FROM %s" % table)
+            # the key itself and near misses the server must tell apart
+            near = [kval + 1, kval - 1, -kval] if as_int else [kval.upper(), kval + b" ",
+                                                                  kval.lower(), kval[:-1]]
+            for v in [kval] + [n for n in near if n != kval]:
+                if as_int and not (-2**63 <= v < 2**63):
+                    continue
+                c.execute("INSERT IGNORE INTO %s (userid) VALUES (%%s)" % table, (v,))
+            c.execute("SELECT userid FROM %s WHERE userid = %s" % (table, lit))
+            out.append((lit, kval, [r[0] for r in c.fetchall()]))
+    return out
+
+
+def test_canonical_keys_match_server():
+    conn = db.connect()
+    failures = []
+    try:
+        with conn.cursor() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS ikeys (userid BIGINT PRIMARY KEY)")
+            c.execute("CREATE TABLE IF NOT EXISTS skeys (userid VARBINARY(300) PRIMARY KEY)")
+        stmts = ["SELECT * FROM t WHERE userid = %s" % l for l in INT_LITERALS]
+        for lit, k, rows in _canon_rows(conn, "ikeys", INT_LITERALS, cluster.explain(stmts), True):
+            if rows != [k]:
+                failures.append("int %s: analyzer key %r, server rows %r" % (lit, k, rows))
+        path = os.path.join(db.dir, "string-keys.map")
+        with open(path, "w") as f:
+            f.write(cluster.map_text([("s0", "127.0.0.1:%d" % db.port)], key_type="string"))
+        stmts = ["SELECT * FROM t WHERE userid = %s" % l for l in STRING_LITERALS]
+        decisions = cluster.explain(stmts, map_path=path)
+        routed = [(l, d) for l, d in zip(STRING_LITERALS, decisions) if d.get("decision") == "route"]
+        assert len(routed) >= len(STRING_LITERALS) - 2, decisions
+        for lit, k, rows in _canon_rows(conn, "skeys", [l for l, _ in routed],
+                                        [d for _, d in routed], False):
+            if rows != [k]:
+                failures.append("string %s: analyzer key %r, server rows %r" % (lit, k, rows))
+    finally:
+        conn.close()
+    assert not failures, "\n".join(failures)
+
+
 if __name__ == "__main__":
     failed = 0
     setup_module()
