@@ -463,6 +463,8 @@ static int an_note_value(struct analyze *a, const struct an_val *v, uint32_t i)
         a->have_value = 1;
         a->value_param = v->param;
         a->value_tok = i;
+        if (v->param >= 0 && v->param < 64)
+            o->key_params = (uint64_t)1 << v->param;
         if (v->param < 0) {
             memcpy(o->key, v->buf, (size_t)v->len);
             o->key_len = (size_t)v->len;
@@ -472,6 +474,12 @@ static int an_note_value(struct analyze *a, const struct an_val *v, uint32_t i)
     if (a->value_param >= 0 || v->param >= 0) {
         if (a->value_param == v->param)
             return 0;
+        /* several '?': only when the router checks them all at execute */
+        if (a->cfg.multi_param_key && a->value_param >= 0 && a->value_param < 64 &&
+            v->param >= 0 && v->param < 64) {
+            o->key_params |= (uint64_t)1 << v->param;
+            return 0;
+        }
         return REJ(a, M_TWO_PARAMS, i);
     }
     if (o->key_len == (size_t)v->len && memcmp(o->key, v->buf, o->key_len) == 0)
@@ -1353,8 +1361,11 @@ static int an_finish(struct analyze *a, uint32_t at)
         return REJ(a, M_NO_KEY, at);
     o->kind = ANALYZE_ROUTE;
     o->param_index = a->value_param;
-    if (a->value_param >= 0)
+    if (a->value_param >= 0) {
         o->key_len = 0;
+        if (o->key_params)
+            o->param_index = __builtin_ctzll(o->key_params);   /* the lowest */
+    }
     return 0;
 }
 
@@ -2210,6 +2221,7 @@ static void an_reset(struct analyze *a, const char *sql, struct analyze_result *
     out->stmt = ANALYZE_STMT_OTHER;
     out->n_params = 0;
     out->param_index = -1;
+    out->key_params = 0;
     out->key_len = 0;
     out->is_write = out->sets_autocommit = out->autocommit = out->pins_session = 0;
     out->allowable = 0;
@@ -2353,6 +2365,7 @@ int analyze_statement(struct analyze *a, const char *sql, size_t len,
     an_dispatch(a, 0);
     if (out->kind != ANALYZE_ROUTE) {
         out->param_index = -1;
+        out->key_params = 0;
         out->key_len = 0;
     }
     return 0;

@@ -29,6 +29,10 @@ struct analyze_config {
     enum analyze_key_type key_type;
     char                  database[ANALYZE_NAME_MAX];  /* the one database apps may USE */
     unsigned              max_depth;      /* nesting bound (parentheses/subqueries); 0 = 256 */
+    unsigned              multi_param_key; /* 1: the key may be given by several '?' (all
+                                              in <key_params>, which the router must
+                                              check are equal at execute time); 0 (the
+                                              default): such statements are refused */
 };
 
 enum analyze_kind {
@@ -73,6 +77,11 @@ struct analyze_result {
     unsigned          n_params;        /* '?' placeholders in the statement */
 
     int               param_index;     /* ROUTE: -1, or the '?' that carries the key */
+    uint64_t          key_params;      /* ROUTE by '?': bit i for every '?' i < 64 that
+                                          carries the key (the lowest is <param_index>; 0
+                                          when that '?' is beyond 63); more than one bit
+                                          only with cfg.multi_param_key, and then all must
+                                          canonicalise to the same key */
     char              key[ANALYZE_KEY_MAX];
     size_t            key_len;
 

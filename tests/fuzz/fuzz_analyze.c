@@ -23,6 +23,14 @@ static void fuzz_check_result(const struct analyze_result *r, size_t size)
             abort();
         if (r->param_index < 0 && (r->key_len == 0 || r->key_len > ANALYZE_KEY_MAX))
             abort();
+        if (r->param_index < 0 && r->key_params)
+            abort();
+        if (r->param_index >= 0 && r->param_index < 64 &&
+            (!(r->key_params >> r->param_index & 1) ||
+             (r->key_params & (((uint64_t)1 << r->param_index) - 1))))
+            abort();        /* param_index is the lowest key '?' */
+        if (r->n_params < 64 && (r->key_params >> r->n_params))
+            abort();
         break;
     case ANALYZE_REJECT:
         if (!r->msg || strncmp(r->msg, "shardwire: ", 11) != 0 || r->offset > size ||
@@ -100,6 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.key_type = ANALYZE_KEY_STRING;
         strcpy(cfg.key_columns[1], "owner_id");
         cfg.n_key_columns = 2;
+        cfg.multi_param_key = 1;
         a_str = analyze_new(&cfg);
         if (!a_int || !a_str)
             abort();

@@ -85,8 +85,22 @@ static int corpus_case(struct analyze *a, const char *expect, const char *sql, i
     int w = 1;
     if (ok && !strcmp(words[0], "route")) {
         ok = r.kind == ANALYZE_ROUTE && nw > 1;
-        if (ok && words[1][0] == '?')
-            ok = r.param_index == atoi(words[1] + 1);
+        if (ok && words[1][0] == '?') {
+            /* ?<n>[+<m>...]: param_index n, key_params exactly {n, m, ...} */
+            uint64_t want = 0;
+            char *q = words[1] + 1;
+            ok = r.param_index == atoi(q);
+            for (;;) {
+                int b = atoi(q);
+                if (b < 64)
+                    want |= (uint64_t)1 << b;
+                q = strchr(q, '+');
+                if (!q)
+                    break;
+                q++;
+            }
+            ok = ok && (r.param_index >= 64 || r.key_params == want);
+        }
         else if (ok)
             ok = r.param_index < 0 && r.key_len == strlen(words[1]) &&
                  memcmp(r.key, words[1], r.key_len) == 0;
@@ -167,6 +181,8 @@ static void test_corpus(void)
                     snprintf(cfg.key_columns[cfg.n_key_columns++], ANALYZE_NAME_MAX, "%s", tok);
             } else if (!strncmp(line, "@keytype", 8)) {
                 cfg.key_type = !strcmp(arg, "string") ? ANALYZE_KEY_STRING : ANALYZE_KEY_INT;
+            } else if (!strncmp(line, "@multiparam", 11)) {
+                cfg.multi_param_key = atoi(arg) ? 1 : 0;
             } else if (!strncmp(line, "@reset", 6)) {
                 analyze_config_default(&cfg);
             } else {
