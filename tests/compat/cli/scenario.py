@@ -214,10 +214,14 @@ def main(argv):
 
     def s_tx_rollback():
         q = "SELECT COUNT(*) FROM compat_items WHERE userid = %d AND k = 'tx-rollback';\n" % u1
-        r = rows(ok("START TRANSACTION;\n"
-                    "INSERT INTO compat_items (userid, k, name) VALUES (%d, 'tx-rollback', 'x');\n"
-                    % u1 + q + "ROLLBACK;\n" + q))
-        expect("count inside, after rollback", r, [[b"1"], [b"0"]])
+        # an error inside the transaction (--force goes on) does not end it
+        dup = "INSERT INTO compat_items (userid, k, name) VALUES (%d, 'main', 'dup');\n" % u1
+        rc, out, err = cli("START TRANSACTION;\n"
+                           "INSERT INTO compat_items (userid, k, name) VALUES (%d, 'tx-rollback', 'x');\n"
+                           % u1 + q + dup + q + "ROLLBACK;\n" + q, force=True)
+        if not re.search(r"^ERROR 1062 \(23000\) at line 4", err, re.M):
+            raise AssertionError("want ERROR 1062 at line 4, stderr: %r" % err)
+        expect("count inside, after the error, after rollback", rows(out), [[b"1"], [b"1"], [b"0"]])
 
     def s_duplicate_key():
         rc, out, err = cli("INSERT INTO compat_items (userid, k, name) VALUES (%d, 'main', 'dup');\n"

@@ -475,6 +475,24 @@ func main() {
 			tx.Rollback()
 			return err
 		}
+		// an error inside the transaction does not end it
+		_, err = tx.ExecContext(ctx, "INSERT INTO compat_items (userid, k, name) VALUES (?, 'main', 'dup')", u1)
+		if e := expect("errno inside the transaction", mysqlErrno(err), uint16(1062)); e != nil {
+			tx.Rollback()
+			return fmt.Errorf("%v (%v)", e, err)
+		}
+		if rs, err = tx.QueryContext(ctx, count, u1); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if rows, err = collect(rs); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := expectRows("count after the error", rows, r(1)); err != nil {
+			tx.Rollback()
+			return err
+		}
 		if err := tx.Rollback(); err != nil {
 			return err
 		}

@@ -300,6 +300,13 @@ public class Scenario {
             conn.setAutoCommit(false);
             update("INSERT INTO compat_items (userid, k, name) VALUES (?, 'tx-rollback', 'x')", u1);
             expect("count inside the transaction", rows(count, u1), L("1"));
+            try {   // an error inside the transaction does not end it
+                update("INSERT INTO compat_items (userid, k, name) VALUES (?, 'main', 'dup')", u1);
+                throw new AssertionError("duplicate INSERT succeeded");
+            } catch (SQLException e) {
+                expect("errno inside the transaction", e.getErrorCode(), 1062);
+            }
+            expect("count after the error", rows(count, u1), L("1"));
             conn.rollback();
             conn.setAutoCommit(true);
             expect("count after rollback", rows(count, u1), L("0"));

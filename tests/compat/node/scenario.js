@@ -204,6 +204,11 @@ async function main() {
     await conn.beginTransaction();
     await q("INSERT INTO compat_items (userid, k, name) VALUES (?, 'tx-rollback', 'x')", [u1]);
     expect('count inside the transaction', String((await q(count, [u1]))[0][0]), '1');
+    let err = null;     // an error inside the transaction does not end it
+    try { await q("INSERT INTO compat_items (userid, k, name) VALUES (?, 'main', 'dup')", [u1]); } catch (e) { err = e; }
+    if (!err) throw new Error('duplicate INSERT succeeded');
+    expect('errno inside the transaction', err.errno, 1062);
+    expect('count after the error', String((await q(count, [u1]))[0][0]), '1');
     await conn.rollback();
     expect('count after rollback', String((await q(count, [u1]))[0][0]), '0');
   });

@@ -170,6 +170,11 @@ step('tx_rollback', sub {
     $dbh->begin_work;
     $dbh->do("INSERT INTO compat_items (userid, k, name) VALUES (?, 'tx-rollback', 'x')", undef, $u1);
     expect('count inside the transaction', rows($count, $u1), [['1']]);
+    # an error inside the transaction does not end it
+    my $ok = eval { $dbh->do(q{INSERT INTO compat_items (userid, k, name) VALUES (?, 'main', 'dup')}, undef, $u1); 1 };
+    die "duplicate INSERT succeeded\n" if $ok;
+    expect('errno inside the transaction', $dbh->err, 1062);
+    expect('count after the error', rows($count, $u1), [['1']]);
     $dbh->rollback;
     expect('count after rollback', rows($count, $u1), [['0']]);
 });

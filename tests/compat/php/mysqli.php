@@ -151,11 +151,18 @@ step('tx_commit', function () use (&$m, $p, $u1) {
     expect('rows', $p("SELECT name, big, amount FROM compat_items WHERE userid = ? AND k = 'tx-commit'", 'i',
         [$u1])[1], [['committed', BIG_MIN, AMOUNT2]]);
 });
-step('tx_rollback', function () use (&$m, $t, $u1) {
+step('tx_rollback', function () use (&$m, $t, $p, $u1) {
     $count = "SELECT COUNT(*) FROM compat_items WHERE userid = $u1 AND k = 'tx-rollback'";
     $m->begin_transaction();
     $t("INSERT INTO compat_items (userid, k, name) VALUES ($u1, 'tx-rollback', 'x')");
     expect('count inside the transaction', $t($count), [['1']]);
+    try {   // an error inside the transaction does not end it
+        $p("INSERT INTO compat_items (userid, k, name) VALUES (?, 'main', 'dup')", 'i', [$u1]);
+        throw new RuntimeException('duplicate INSERT succeeded');
+    } catch (mysqli_sql_exception $e) {
+        expect('errno inside the transaction', $e->getCode(), 1062);
+    }
+    expect('count after the error', $t($count), [['1']]);
     $m->rollback();
     expect('count after rollback', $t($count), [['0']]);
 });

@@ -128,6 +128,13 @@ step('tx_rollback', function () use (&$pdo, $q, $rows, $u1) {
     $pdo->beginTransaction();
     $q("INSERT INTO compat_items (userid, k, name) VALUES (?, 'tx-rollback', 'x')", [$u1]);
     expect('count inside the transaction', $rows($q($count, [$u1])), [['1']]);
+    try {   // an error inside the transaction does not end it
+        $q("INSERT INTO compat_items (userid, k, name) VALUES (?, 'main', 'dup')", [$u1]);
+        throw new RuntimeException('duplicate INSERT succeeded');
+    } catch (PDOException $e) {
+        expect('errno inside the transaction', $e->errorInfo[1] ?? null, 1062);
+    }
+    expect('count after the error', $rows($q($count, [$u1])), [['1']]);
     $pdo->rollBack();
     expect('count after rollback', $rows($q($count, [$u1])), [['0']]);
 });

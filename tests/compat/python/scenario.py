@@ -203,6 +203,13 @@ def main(argv):
         q("INSERT INTO compat_items (userid, k, name) VALUES (%s, 'tx-rollback', 'x')", (u1,))
         _, rows = q("SELECT COUNT(*) FROM compat_items WHERE userid = %s AND k = 'tx-rollback'", (u1,))
         expect("count inside the transaction", rows[0][0], 1)
+        try:      # an error inside the transaction does not end it
+            q("INSERT INTO compat_items (userid, k, name) VALUES (%s, 'main', 'dup')", (u1,))
+            raise AssertionError("duplicate INSERT succeeded")
+        except m.MySQLError as e:
+            expect("errno inside the transaction", errno_of(e), 1062)
+        _, rows = q("SELECT COUNT(*) FROM compat_items WHERE userid = %s AND k = 'tx-rollback'", (u1,))
+        expect("count after the error", rows[0][0], 1)
         st["conn"].rollback()
         _, rows = q("SELECT COUNT(*) FROM compat_items WHERE userid = %s AND k = 'tx-rollback'", (u1,))
         expect("count after rollback", rows[0][0], 0)
