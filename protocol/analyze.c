@@ -25,60 +25,60 @@
 #include "protocol/lex.h"
 #include "protocol/wire.h"
 
-#define AN_MAX_TABLES   512     /* table references per statement */
-#define AN_MAX_BLOCKS   512     /* SELECT blocks per statement */
-#define AN_MAX_EDGES    2048    /* key equalities between tables */
-#define AN_MAX_FIXES    1024    /* pending fixes while walking OR/AND terms */
-#define AN_MAX_CTE      64      /* WITH names in scope */
-#define AN_DEPTH_CAP    1000    /* cfg.max_depth is clamped to this (C stack) */
-#define AN_ER_OUT_OF_RESOURCES 1041
+#define ANALYZE_MAX_TABLES   512     /* table references per statement */
+#define ANALYZE_MAX_BLOCKS   512     /* SELECT blocks per statement */
+#define ANALYZE_MAX_EDGES    2048    /* key equalities between tables */
+#define ANALYZE_MAX_FIXES    1024    /* pending fixes while walking OR/AND terms */
+#define ANALYZE_MAX_CTE      64      /* WITH names in scope */
+#define ANALYZE_DEPTH_CAP    1000    /* cfg.max_depth is clamped to this (C stack) */
+#define ANALYZE_ER_OUT_OF_RESOURCES 1041
 
 /* Reject messages: static, start with "shardwire: ", name the rule and the fix. */
-#define M_EMPTY      "shardwire: empty query"
-#define M_MULTI      "shardwire: multiple statements in one query are not allowed; send one statement per query"
-#define M_DEPTH      "shardwire: statement nested too deeply (parentheses or subqueries); simplify it"
-#define M_PAREN      "shardwire: syntax error: unbalanced parentheses"
-#define M_TOO_LONG   "shardwire: statement too long"
-#define M_OOM        "shardwire: out of memory while analysing the statement"
-#define M_DDL        "shardwire: DDL (CREATE/ALTER/DROP/TRUNCATE/RENAME) is not allowed through shardwire; run schema changes on every shard with the migration tooling"
-#define M_LOAD       "shardwire: LOAD DATA/LOAD XML is not allowed through shardwire; use INSERT ... VALUES"
-#define M_OUTFILE    "shardwire: SELECT ... INTO OUTFILE/DUMPFILE and LOAD_FILE() are not allowed through shardwire"
-#define M_LOCK       "shardwire: LOCK/UNLOCK TABLES is not allowed through shardwire; use a transaction with SELECT ... FOR UPDATE"
-#define M_ADMIN      "shardwire: administrative statements (GRANT, REVOKE, FLUSH, KILL, RESET, PURGE, replication, plugins, ...) are not allowed through shardwire"
-#define M_HANDLER    "shardwire: HANDLER is not allowed through shardwire; use SELECT with the shard key"
-#define M_CALL       "shardwire: CALL (stored procedures) is not allowed through shardwire"
-#define M_PREPARE    "shardwire: SQL-level PREPARE/EXECUTE/DEALLOCATE is not allowed; use the binary protocol's prepared statements"
-#define M_UNKNOWN    "shardwire: this kind of statement is not supported through shardwire (see docs/query-rules.md)"
-#define M_SYNTAX     "shardwire: statement not understood by shardwire's analyzer; rewrite it in the subset of docs/query-rules.md"
-#define M_FEATURE    "shardwire: LATERAL, JSON_TABLE, PROCEDURE, VALUES/TABLE statements and WITH before UPDATE/DELETE are not supported through shardwire"
-#define M_TOO_BIG    "shardwire: statement has too many tables or subqueries for shardwire's analyzer"
-#define M_NO_KEY     "shardwire: statement is not limited to one user: add '<key column> = <value>' (e.g. userid = 42) as a top-level AND condition of WHERE"
-#define M_UNFIXED    "shardwire: a table is not limited to the statement's user: give every table (each JOIN, subquery, derived table and UNION part) its own '<table>.userid = <value>' condition, or join it ON <table>.userid = <fixed table>.userid"
-#define M_TWO_USERS  "shardwire: statement names two different users (shard key values); a statement may touch only one user's rows"
-#define M_TWO_PARAMS "shardwire: the shard key is given by two different '?' placeholders, or by a placeholder and a literal; give it once, or as literals"
-#define M_KEY_INT    "shardwire: the shard key must be an integer in the signed 64-bit range written as 42, -42, '42' or ?; quoted values beyond 2^53, decimals, hex, spaces or trailing text are compared differently by MySQL"
-#define M_KEY_STR    "shardwire: the shard key must be a single-quoted string literal (utf8mb4 or binary, 1-256 bytes, no trailing space) or ?"
-#define M_KEY_UPDATE "shardwire: UPDATE may not change the shard key column; moving rows between users is not supported"
-#define M_KEY_ODKU   "shardwire: ON DUPLICATE KEY UPDATE may not assign the shard key column"
-#define M_INS_COLS   "shardwire: INSERT/REPLACE needs an explicit column list (or SET) that includes the shard key column"
-#define M_INS_KEY    "shardwire: INSERT/REPLACE must give the shard key as a literal or ? in every row"
-#define M_INS_SELECT "shardwire: INSERT ... SELECT must be one SELECT fixed to the user whose key it selects (the key column of a fixed table, or the same literal/?)"
-#define M_INS_ROWS   "shardwire: INSERT row has a different number of values than the column list"
-#define M_OTHER_DB   "shardwire: tables of other databases are not reachable through shardwire; use unqualified table names"
-#define M_USE_DB     "shardwire: access denied: only the configured database can be selected with USE"
-#define M_SET_GLOBAL "shardwire: SET GLOBAL/PERSIST is not allowed through shardwire; ask an operator to change server settings"
-#define M_SET_OTHER  "shardwire: SET PASSWORD/ROLE/DEFAULT ROLE/STATEMENT is not allowed through shardwire"
-#define M_SET_SUBQ   "shardwire: SET values may not read tables (no subqueries); read the value with a SELECT first"
-#define M_SQL_MODE   "shardwire: sql_mode may only be set to known modes (no ANSI, ANSI_QUOTES, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ORACLE, ...), as literals or CONCAT/REPLACE of @@sql_mode"
-#define M_CHARSET    "shardwire: only the utf8mb4, utf8, ascii and binary client character sets are allowed (others change how quotes, backslashes or spaces are read)"
-#define M_AUTOCOMMIT "shardwire: autocommit must be set to 0, 1, ON, OFF, TRUE or FALSE"
-#define M_SET_VAR    "shardwire: this session variable cannot be changed through shardwire (replication or server identity)"
-#define M_TXN        "shardwire: unsupported transaction statement option (RELEASE, NOT ATOMIC, ...)"
-#define M_SHOW_SUBQ  "shardwire: SHOW ... WHERE may not read tables (no subqueries)"
-#define M_SHOW       "shardwire: this SHOW statement is not allowed through shardwire (it shows other users' data or server internals); allowed: WARNINGS, ERRORS, VARIABLES, STATUS, COLLATION, CHARACTER SET, ENGINES, TABLES, COLUMNS, INDEX, CREATE TABLE, DATABASES, GRANTS"
-#define M_DO_SUBQ    "shardwire: DO may not read tables"
+#define ANALYZE_M_EMPTY      "shardwire: empty query"
+#define ANALYZE_M_MULTI      "shardwire: multiple statements in one query are not allowed; send one statement per query"
+#define ANALYZE_M_DEPTH      "shardwire: statement nested too deeply (parentheses or subqueries); simplify it"
+#define ANALYZE_M_PAREN      "shardwire: syntax error: unbalanced parentheses"
+#define ANALYZE_M_TOO_LONG   "shardwire: statement too long"
+#define ANALYZE_M_OOM        "shardwire: out of memory while analysing the statement"
+#define ANALYZE_M_DDL        "shardwire: DDL (CREATE/ALTER/DROP/TRUNCATE/RENAME) is not allowed through shardwire; run schema changes on every shard with the migration tooling"
+#define ANALYZE_M_LOAD       "shardwire: LOAD DATA/LOAD XML is not allowed through shardwire; use INSERT ... VALUES"
+#define ANALYZE_M_OUTFILE    "shardwire: SELECT ... INTO OUTFILE/DUMPFILE and LOAD_FILE() are not allowed through shardwire"
+#define ANALYZE_M_LOCK       "shardwire: LOCK/UNLOCK TABLES is not allowed through shardwire; use a transaction with SELECT ... FOR UPDATE"
+#define ANALYZE_M_ADMIN      "shardwire: administrative statements (GRANT, REVOKE, FLUSH, KILL, RESET, PURGE, replication, plugins, ...) are not allowed through shardwire"
+#define ANALYZE_M_HANDLER    "shardwire: HANDLER is not allowed through shardwire; use SELECT with the shard key"
+#define ANALYZE_M_CALL       "shardwire: CALL (stored procedures) is not allowed through shardwire"
+#define ANALYZE_M_PREPARE    "shardwire: SQL-level PREPARE/EXECUTE/DEALLOCATE is not allowed; use the binary protocol's prepared statements"
+#define ANALYZE_M_UNKNOWN    "shardwire: this kind of statement is not supported through shardwire (see docs/query-rules.md)"
+#define ANALYZE_M_SYNTAX     "shardwire: statement not understood by shardwire's analyzer; rewrite it in the subset of docs/query-rules.md"
+#define ANALYZE_M_FEATURE    "shardwire: LATERAL, JSON_TABLE, PROCEDURE, VALUES/TABLE statements and WITH before UPDATE/DELETE are not supported through shardwire"
+#define ANALYZE_M_TOO_BIG    "shardwire: statement has too many tables or subqueries for shardwire's analyzer"
+#define ANALYZE_M_NO_KEY     "shardwire: statement is not limited to one user: add '<key column> = <value>' (e.g. userid = 42) as a top-level AND condition of WHERE"
+#define ANALYZE_M_UNFIXED    "shardwire: a table is not limited to the statement's user: give every table (each JOIN, subquery, derived table and UNION part) its own '<table>.userid = <value>' condition, or join it ON <table>.userid = <fixed table>.userid"
+#define ANALYZE_M_TWO_USERS  "shardwire: statement names two different users (shard key values); a statement may touch only one user's rows"
+#define ANALYZE_M_TWO_PARAMS "shardwire: the shard key is given by two different '?' placeholders, or by a placeholder and a literal; give it once, or as literals"
+#define ANALYZE_M_KEY_INT    "shardwire: the shard key must be an integer in the signed 64-bit range written as 42, -42, '42' or ?; quoted values beyond 2^53, decimals, hex, spaces or trailing text are compared differently by MySQL"
+#define ANALYZE_M_KEY_STR    "shardwire: the shard key must be a single-quoted string literal (utf8mb4 or binary, 1-256 bytes, no trailing space) or ?"
+#define ANALYZE_M_KEY_UPDATE "shardwire: UPDATE may not change the shard key column; moving rows between users is not supported"
+#define ANALYZE_M_KEY_ODKU   "shardwire: ON DUPLICATE KEY UPDATE may not assign the shard key column"
+#define ANALYZE_M_INS_COLS   "shardwire: INSERT/REPLACE needs an explicit column list (or SET) that includes the shard key column"
+#define ANALYZE_M_INS_KEY    "shardwire: INSERT/REPLACE must give the shard key as a literal or ? in every row"
+#define ANALYZE_M_INS_SELECT "shardwire: INSERT ... SELECT must be one SELECT fixed to the user whose key it selects (the key column of a fixed table, or the same literal/?)"
+#define ANALYZE_M_INS_ROWS   "shardwire: INSERT row has a different number of values than the column list"
+#define ANALYZE_M_OTHER_DB   "shardwire: tables of other databases are not reachable through shardwire; use unqualified table names"
+#define ANALYZE_M_USE_DB     "shardwire: access denied: only the configured database can be selected with USE"
+#define ANALYZE_M_SET_GLOBAL "shardwire: SET GLOBAL/PERSIST is not allowed through shardwire; ask an operator to change server settings"
+#define ANALYZE_M_SET_OTHER  "shardwire: SET PASSWORD/ROLE/DEFAULT ROLE/STATEMENT is not allowed through shardwire"
+#define ANALYZE_M_SET_SUBQ   "shardwire: SET values may not read tables (no subqueries); read the value with a SELECT first"
+#define ANALYZE_M_SQL_MODE   "shardwire: sql_mode may only be set to known modes (no ANSI, ANSI_QUOTES, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ORACLE, ...), as literals or CONCAT/REPLACE of @@sql_mode"
+#define ANALYZE_M_CHARSET    "shardwire: only the utf8mb4, utf8, ascii and binary client character sets are allowed (others change how quotes, backslashes or spaces are read)"
+#define ANALYZE_M_AUTOCOMMIT "shardwire: autocommit must be set to 0, 1, ON, OFF, TRUE or FALSE"
+#define ANALYZE_M_SET_VAR    "shardwire: this session variable cannot be changed through shardwire (replication or server identity)"
+#define ANALYZE_M_TXN        "shardwire: unsupported transaction statement option (RELEASE, NOT ATOMIC, ...)"
+#define ANALYZE_M_SHOW_SUBQ  "shardwire: SHOW ... WHERE may not read tables (no subqueries)"
+#define ANALYZE_M_SHOW       "shardwire: this SHOW statement is not allowed through shardwire (it shows other users' data or server internals); allowed: WARNINGS, ERRORS, VARIABLES, STATUS, COLLATION, CHARACTER SET, ENGINES, TABLES, COLUMNS, INDEX, CREATE TABLE, DATABASES, GRANTS"
+#define ANALYZE_M_DO_SUBQ    "shardwire: DO may not read tables"
 
-struct an_table {
+struct analyze_table {
     int32_t  qual;        /* token of the qualifier (alias or table name); -1: none */
     int32_t  block;
     int32_t  next;        /* next table of the same block, -1 */
@@ -87,14 +87,14 @@ struct an_table {
     unsigned keyed:1;     /* its key column is known to be the statement's key */
 };
 
-struct an_block {
+struct analyze_block {
     int32_t  parent;      /* enclosing block, -1 at the top */
     int32_t  head;        /* first table, -1 */
     uint32_t n_tables;
     uint32_t sel_s, sel_e; /* select list tokens [sel_s, sel_e) */
 };
 
-struct an_edge {
+struct analyze_edge {
     int32_t from, to;     /* from keyed implies to keyed */
 };
 
@@ -108,21 +108,21 @@ struct analyze {
     int32_t              *pair;     /* '(' -> index of its ')' */
     size_t                cap;
 
-    /* per statement; always: n_tables <= AN_MAX_TABLES etc. */
+    /* per statement; always: n_tables <= ANALYZE_MAX_TABLES etc. */
     const char           *sql;
     uint32_t              n;
     struct analyze_result *out;
     int                   rejected;
     unsigned              depth;
-    struct an_table       tables[AN_MAX_TABLES];
+    struct analyze_table       tables[ANALYZE_MAX_TABLES];
     uint32_t              n_tables;
-    struct an_block       blocks[AN_MAX_BLOCKS];
+    struct analyze_block       blocks[ANALYZE_MAX_BLOCKS];
     uint32_t              n_blocks;
-    struct an_edge        edges[AN_MAX_EDGES];
+    struct analyze_edge        edges[ANALYZE_MAX_EDGES];
     uint32_t              n_edges;
-    int32_t               fixes[AN_MAX_FIXES];
+    int32_t               fixes[ANALYZE_MAX_FIXES];
     uint32_t              n_fixes;
-    uint32_t              cte[AN_MAX_CTE];
+    uint32_t              cte[ANALYZE_MAX_CTE];
     uint32_t              n_cte;
 
     int                   have_value;
@@ -133,28 +133,28 @@ struct analyze {
 /* ---- small token helpers ---- */
 
 /* Helpers take any index: at or past the end they see LEX_END. */
-static inline int an_kw(const struct analyze *a, uint32_t i)
+static inline int analyze_kw(const struct analyze *a, uint32_t i)
 {
     return i < a->n && a->tok[i].type == LEX_IDENT ? a->tok[i].op : LEX_KW_NONE;
 }
 
-static inline int an_op(const struct analyze *a, uint32_t i, unsigned op)
+static inline int analyze_op(const struct analyze *a, uint32_t i, unsigned op)
 {
     return i < a->n && a->tok[i].type == LEX_OP && a->tok[i].op == op;
 }
 
-static inline int an_is_name(const struct analyze *a, uint32_t i)
+static inline int analyze_is_name(const struct analyze *a, uint32_t i)
 {
     return i < a->n && (a->tok[i].type == LEX_IDENT || a->tok[i].type == LEX_QIDENT);
 }
 
-static int an_upper(int c)
+static int analyze_upper(int c)
 {
     return (c >= 'a' && c <= 'z') ? c - 32 : c;
 }
 
 /* Whether the IDENT token <i> is the word <w> (upper case), any case. */
-static int an_word(const struct analyze *a, uint32_t i, const char *w)
+static int analyze_word(const struct analyze *a, uint32_t i, const char *w)
 {
     if (i >= a->n)
         return 0;
@@ -164,14 +164,14 @@ static int an_word(const struct analyze *a, uint32_t i, const char *w)
         return 0;
     const char *s = a->sql + t->off;
     for (size_t k = 0; k < wl; k++)
-        if (an_upper((unsigned char)s[k]) != w[k])
+        if (analyze_upper((unsigned char)s[k]) != w[k])
             return 0;
     return 1;
 }
 
 /* The unquoted text of name token <i>: a bare word, or `quoted` content
  * (doubled backticks left doubled; callers compare such names raw). */
-static const char *an_name(const struct analyze *a, uint32_t i, size_t *len)
+static const char *analyze_name(const struct analyze *a, uint32_t i, size_t *len)
 {
     const struct lex_token *t = &a->tok[i];
     if (t->type == LEX_QIDENT) {
@@ -184,38 +184,38 @@ static const char *an_name(const struct analyze *a, uint32_t i, size_t *len)
 
 /* Table names and aliases: compared exactly (case-sensitive, as on Linux
  * with lower_case_table_names=0: never makes two different tables equal). */
-static int an_name_eq(const struct analyze *a, uint32_t i, uint32_t j)
+static int analyze_name_eq(const struct analyze *a, uint32_t i, uint32_t j)
 {
     size_t li, lj;
-    const char *si = an_name(a, i, &li), *sj = an_name(a, j, &lj);
+    const char *si = analyze_name(a, i, &li), *sj = analyze_name(a, j, &lj);
     return li == lj && memcmp(si, sj, li) == 0;
 }
 
-static int an_ci_eq(const char *s, size_t n, const char *w, size_t wl)
+static int analyze_ci_eq(const char *s, size_t n, const char *w, size_t wl)
 {
     if (n != wl)
         return 0;
     for (size_t k = 0; k < n; k++)
-        if (an_upper((unsigned char)s[k]) != an_upper((unsigned char)w[k]))
+        if (analyze_upper((unsigned char)s[k]) != analyze_upper((unsigned char)w[k]))
             return 0;
     return 1;
 }
 
 /* Whether name token <i> is one of the configured key columns (column
  * names are case-insensitive in MySQL). */
-static int an_is_key_name(const struct analyze *a, uint32_t i)
+static int analyze_is_key_name(const struct analyze *a, uint32_t i)
 {
-    if (!an_is_name(a, i))
+    if (!analyze_is_name(a, i))
         return 0;
     size_t l;
-    const char *s = an_name(a, i, &l);
+    const char *s = analyze_name(a, i, &l);
     for (unsigned k = 0; k < a->cfg.n_key_columns; k++)
-        if (an_ci_eq(s, l, a->cfg.key_columns[k], a->key_col_len[k]))
+        if (analyze_ci_eq(s, l, a->cfg.key_columns[k], a->key_col_len[k]))
             return 1;
     return 0;
 }
 
-static int an_reject(struct analyze *a, uint16_t err_no, const char *msg, uint32_t tok_i)
+static int analyze_reject(struct analyze *a, uint16_t err_no, const char *msg, uint32_t tok_i)
 {
     if (a->rejected)
         return -1;
@@ -229,40 +229,40 @@ static int an_reject(struct analyze *a, uint16_t err_no, const char *msg, uint32
     return -1;
 }
 
-#define REJ(a, msg, i) an_reject((a), WIRE_ER_NOT_SUPPORTED_YET, (msg), (i))
+#define ANALYZE_REJ(a, msg, i) analyze_reject((a), WIRE_ER_NOT_SUPPORTED_YET, (msg), (i))
 
 /* A reject for the statement's kind alone: it touches no table rows, so
  * an operator's allow rule may let it through (analyze_result.allowable). */
-static int an_reject_kind(struct analyze *a, const char *msg, uint32_t tok_i)
+static int analyze_reject_kind(struct analyze *a, const char *msg, uint32_t tok_i)
 {
     int was = a->rejected;
-    REJ(a, msg, tok_i);
+    ANALYZE_REJ(a, msg, tok_i);
     if (!was)
         a->out->allowable = 1;
     return -1;
 }
 
 /* Index just past the parenthesised group opened at <i>, or i+1. */
-static inline uint32_t an_skip(const struct analyze *a, uint32_t i)
+static inline uint32_t analyze_skip(const struct analyze *a, uint32_t i)
 {
-    if (an_op(a, i, '('))
+    if (analyze_op(a, i, '('))
         return (uint32_t)a->pair[i] + 1;
     return i + 1;
 }
 
 /* First token in [i, e) at this nesting level that is the keyword <kw>, or e. */
-static uint32_t an_find_kw(const struct analyze *a, uint32_t i, uint32_t e, int kw)
+static uint32_t analyze_find_kw(const struct analyze *a, uint32_t i, uint32_t e, int kw)
 {
-    while (i < e && an_kw(a, i) != kw)
-        i = an_skip(a, i);
+    while (i < e && analyze_kw(a, i) != kw)
+        i = analyze_skip(a, i);
     return i < e ? i : e;
 }
 
 /* First top-level ',' in [i, e), or e. */
-static uint32_t an_find_comma(const struct analyze *a, uint32_t i, uint32_t e)
+static uint32_t analyze_find_comma(const struct analyze *a, uint32_t i, uint32_t e)
 {
-    while (i < e && !an_op(a, i, ','))
-        i = an_skip(a, i);
+    while (i < e && !analyze_op(a, i, ','))
+        i = analyze_skip(a, i);
     return i < e ? i : e;
 }
 
@@ -271,7 +271,7 @@ static uint32_t an_find_comma(const struct analyze *a, uint32_t i, uint32_t e)
 /* Canonical decimal form of the integer <neg> <digits>/<n>; <limit53> when
  * MySQL compares it as a double (quoted string against an integer column).
  * Returns the length written to <out>, or -1 when it is not a valid key. */
-static int an_canon_digits(int neg, const char *d, size_t n, int limit53, char *out)
+static int analyze_canon_digits(int neg, const char *d, size_t n, int limit53, char *out)
 {
     if (n == 0)
         return -1;
@@ -306,7 +306,7 @@ int analyze_canon_key(enum analyze_key_type type, const char *val, size_t len,
             val++;
             len--;
         }
-        return an_canon_digits(neg, val, len, 1, out);
+        return analyze_canon_digits(neg, val, len, 1, out);
     }
     /* binary string keys: the bytes themselves; a trailing space would
      * compare equal to the shorter key under PAD SPACE collations */
@@ -319,7 +319,7 @@ int analyze_canon_key(enum analyze_key_type type, const char *val, size_t len,
 /* Unescapes the body of the string token <i> into <buf> (MySQL rules:
  * backslash escapes, doubled quotes). Returns the length, or -1 when it
  * does not fit in ANALYZE_KEY_MAX bytes. */
-static int an_unescape(const struct analyze *a, uint32_t i, char *buf)
+static int analyze_unescape(const struct analyze *a, uint32_t i, char *buf)
 {
     const struct lex_token *t = &a->tok[i];
     size_t s = t->off + ((t->flags & LEX_F_NATIONAL) ? 2 : 1);
@@ -358,16 +358,16 @@ static int an_unescape(const struct analyze *a, uint32_t i, char *buf)
 
 /* Whether the introducer word <i> (_charset) leaves the bytes of a string
  * literal as they are when compared with a utf8mb4 or binary column. */
-static int an_introducer_ok(const struct analyze *a, uint32_t i)
+static int analyze_introducer_ok(const struct analyze *a, uint32_t i)
 {
     static const char *const ok[] = {"_UTF8MB4", "_UTF8", "_UTF8MB3", "_BINARY"};
     for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++)
-        if (an_word(a, i, ok[k]))
+        if (analyze_word(a, i, ok[k]))
             return 1;
     return 0;
 }
 
-struct an_val {
+struct analyze_val {
     int      param;       /* '?' ordinal, or -1 */
     int      len;
     char     buf[ANALYZE_KEY_MAX];
@@ -379,15 +379,16 @@ struct an_val {
  * the tokens are not such a literal (an expression: no fix), or -1 after a
  * reject (a literal MySQL would compare differently from the routed key).
  */
-static int an_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *next, struct an_val *v)
+static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *next,
+                         struct analyze_val *v)
 {
     int neg = 0, signed_ = 0;
     uint32_t intro = UINT32_MAX;
     v->param = -1;
     if (i >= e)
         return 0;
-    if (an_op(a, i, '+') || an_op(a, i, '-')) {
-        neg = an_op(a, i, '-');
+    if (analyze_op(a, i, '+') || analyze_op(a, i, '-')) {
+        neg = analyze_op(a, i, '-');
         signed_ = 1;
         i++;
         if (i >= e)
@@ -409,42 +410,43 @@ static int an_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *next, s
         return 1;
     case LEX_INTEGER:
         if (a->cfg.key_type != ANALYZE_KEY_INT)
-            return REJ(a, M_KEY_STR, i);
-        v->len = an_canon_digits(neg, a->sql + t->off, t->len, 0, v->buf);
+            return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
+        v->len = analyze_canon_digits(neg, a->sql + t->off, t->len, 0, v->buf);
         if (v->len < 0)
-            return REJ(a, M_KEY_INT, i);
+            return ANALYZE_REJ(a, ANALYZE_M_KEY_INT, i);
         *next = i + 1;
         return 1;
     case LEX_DECIMAL:
     case LEX_HEX:
     case LEX_BIT:
-        return REJ(a, a->cfg.key_type == ANALYZE_KEY_INT ? M_KEY_INT : M_KEY_STR, i);
+        return ANALYZE_REJ(
+            a, a->cfg.key_type == ANALYZE_KEY_INT ? ANALYZE_M_KEY_INT : ANALYZE_M_KEY_STR, i);
     case LEX_STRING: {
         if (signed_)
             return 0;       /* -'42': an expression */
         char tmp[ANALYZE_KEY_MAX];
-        int n = an_unescape(a, i, tmp);
+        int n = analyze_unescape(a, i, tmp);
         if (a->cfg.key_type == ANALYZE_KEY_INT) {
             if (n < 0)
-                return REJ(a, M_KEY_INT, i);
+                return ANALYZE_REJ(a, ANALYZE_M_KEY_INT, i);
             int sneg = 0, off = 0;
             if (n > 0 && (tmp[0] == '+' || tmp[0] == '-')) {
                 sneg = tmp[0] == '-';
                 off = 1;
             }
-            v->len = an_canon_digits(sneg, tmp + off, (size_t)(n - off), 1, v->buf);
+            v->len = analyze_canon_digits(sneg, tmp + off, (size_t)(n - off), 1, v->buf);
             if (v->len < 0)
-                return REJ(a, M_KEY_INT, i);
+                return ANALYZE_REJ(a, ANALYZE_M_KEY_INT, i);
         } else {
             if (n <= 0 || (t->flags & LEX_F_DQUOTE))
-                return REJ(a, M_KEY_STR, i);
-            if (intro != UINT32_MAX && !an_introducer_ok(a, intro))
+                return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
+            if (intro != UINT32_MAX && !analyze_introducer_ok(a, intro))
                 for (int k = 0; k < n; k++)
                     if ((unsigned char)tmp[k] >= 0x80)
-                        return REJ(a, M_KEY_STR, i);
+                        return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
             v->len = analyze_canon_key(ANALYZE_KEY_STRING, tmp, (size_t)n, v->buf);
             if (v->len < 0)
-                return REJ(a, M_KEY_STR, i);
+                return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
         }
         *next = i + 1;
         return 1;
@@ -456,7 +458,7 @@ static int an_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *next, s
 
 /* Records that the statement names the key <v> (at token <i>): all must be
  * the same. Returns 0, or -1 after a reject. */
-static int an_note_value(struct analyze *a, const struct an_val *v, uint32_t i)
+static int analyze_note_value(struct analyze *a, const struct analyze_val *v, uint32_t i)
 {
     struct analyze_result *o = a->out;
     if (!a->have_value) {
@@ -480,20 +482,20 @@ static int an_note_value(struct analyze *a, const struct an_val *v, uint32_t i)
             o->key_params |= (uint64_t)1 << v->param;
             return 0;
         }
-        return REJ(a, M_TWO_PARAMS, i);
+        return ANALYZE_REJ(a, ANALYZE_M_TWO_PARAMS, i);
     }
     if (o->key_len == (size_t)v->len && memcmp(o->key, v->buf, o->key_len) == 0)
         return 0;
-    return REJ(a, M_TWO_USERS, i);
+    return ANALYZE_REJ(a, ANALYZE_M_TWO_USERS, i);
 }
 
 /* ---- tables, blocks and resolution ---- */
 
-static int an_new_block(struct analyze *a, int parent, uint32_t at)
+static int analyze_new_block(struct analyze *a, int parent, uint32_t at)
 {
-    if (a->n_blocks >= AN_MAX_BLOCKS)
-        return REJ(a, M_TOO_BIG, at);
-    struct an_block *b = &a->blocks[a->n_blocks];
+    if (a->n_blocks >= ANALYZE_MAX_BLOCKS)
+        return ANALYZE_REJ(a, ANALYZE_M_TOO_BIG, at);
+    struct analyze_block *b = &a->blocks[a->n_blocks];
     b->parent = parent;
     b->head = -1;
     b->n_tables = 0;
@@ -501,13 +503,13 @@ static int an_new_block(struct analyze *a, int parent, uint32_t at)
     return (int)a->n_blocks++;
 }
 
-static int an_add_table(struct analyze *a, int block, int32_t qual, uint32_t at, int base)
+static int analyze_add_table(struct analyze *a, int block, int32_t qual, uint32_t at, int base)
 {
-    if (a->n_tables >= AN_MAX_TABLES)
-        return REJ(a, M_TOO_BIG, at);
+    if (a->n_tables >= ANALYZE_MAX_TABLES)
+        return ANALYZE_REJ(a, ANALYZE_M_TOO_BIG, at);
     int t = (int)a->n_tables++;
-    struct an_table *tb = &a->tables[t];
-    struct an_block *b = &a->blocks[block];
+    struct analyze_table *tb = &a->tables[t];
+    struct analyze_block *b = &a->blocks[block];
     tb->qual = qual;
     tb->block = block;
     tb->tok = at;
@@ -530,10 +532,10 @@ static int an_add_table(struct analyze *a, int block, int32_t qual, uint32_t at,
 /* The table a column qualified by name token <qual> (or unqualified: -1)
  * refers to from <block>, searching outwards; -1 when unknown or
  * ambiguous. Unqualified names resolve only in a block with one table. */
-static int an_resolve(const struct analyze *a, int32_t qual, int block)
+static int analyze_resolve(const struct analyze *a, int32_t qual, int block)
 {
     for (int b = block; b >= 0; b = a->blocks[b].parent) {
-        const struct an_block *bl = &a->blocks[b];
+        const struct analyze_block *bl = &a->blocks[b];
         if (qual < 0) {
             if (bl->n_tables == 1)
                 return bl->head;
@@ -542,15 +544,16 @@ static int an_resolve(const struct analyze *a, int32_t qual, int block)
             continue;
         }
         for (int32_t t = bl->head; t >= 0; t = a->tables[t].next)
-            if (a->tables[t].qual >= 0 && an_name_eq(a, (uint32_t)a->tables[t].qual, (uint32_t)qual))
+            if (a->tables[t].qual >= 0 &&
+                analyze_name_eq(a, (uint32_t)a->tables[t].qual, (uint32_t)qual))
                 return t;
     }
     return -1;
 }
 
-static void an_add_edge(struct analyze *a, int from, int to)
+static void analyze_add_edge(struct analyze *a, int from, int to)
 {
-    if (a->n_edges < AN_MAX_EDGES) {   /* dropping one only loses a proof */
+    if (a->n_edges < ANALYZE_MAX_EDGES) {   /* dropping one only loses a proof */
         a->edges[a->n_edges].from = from;
         a->edges[a->n_edges].to = to;
         a->n_edges++;
@@ -562,21 +565,21 @@ static void an_add_edge(struct analyze *a, int from, int to)
  * index past it (0 when there is none), with <*qual> the table-part token
  * (-1 if unqualified) and <*col> the column token.
  */
-static uint32_t an_colref(const struct analyze *a, uint32_t i, uint32_t e, int32_t *qual,
+static uint32_t analyze_colref(const struct analyze *a, uint32_t i, uint32_t e, int32_t *qual,
                           uint32_t *col)
 {
     uint32_t parts[3];
     unsigned np = 0;
-    while (i < e && an_is_name(a, i) && np < 3) {
+    while (i < e && analyze_is_name(a, i) && np < 3) {
         parts[np++] = i++;
-        if (i < e && an_op(a, i, '.') && np < 3 && i + 1 < e && an_is_name(a, i + 1))
+        if (i < e && analyze_op(a, i, '.') && np < 3 && i + 1 < e && analyze_is_name(a, i + 1))
             i++;
         else
             break;
     }
     if (np == 0)
         return 0;
-    if (i < e && an_op(a, i, '.'))
+    if (i < e && analyze_op(a, i, '.'))
         return 0;
     *col = parts[np - 1];
     *qual = np >= 2 ? (int32_t)parts[np - 2] : -1;
@@ -585,50 +588,51 @@ static uint32_t an_colref(const struct analyze *a, uint32_t i, uint32_t e, int32
 
 /* ---- expressions ---- */
 
-static int an_query(struct analyze *a, uint32_t i, uint32_t e, int parent);
+static int analyze_query(struct analyze *a, uint32_t i, uint32_t e, int parent);
 
-static int an_enter(struct analyze *a, uint32_t at)
+static int analyze_enter(struct analyze *a, uint32_t at)
 {
     if (++a->depth > a->max_depth)
-        return REJ(a, M_DEPTH, at);
+        return ANALYZE_REJ(a, ANALYZE_M_DEPTH, at);
     return 0;
 }
 
 /* Whether a query starts at <i>: SELECT, or WITH [RECURSIVE] name ... (not
  * GROUP BY ... WITH ROLLUP). */
-static int an_is_query(const struct analyze *a, uint32_t i)
+static int analyze_is_query(const struct analyze *a, uint32_t i)
 {
-    int k = an_kw(a, i);
+    int k = analyze_kw(a, i);
     if (k == LEX_KW_SELECT)
         return 1;
     if (k != LEX_KW_WITH)
         return 0;
-    return an_kw(a, i + 1) == LEX_KW_RECURSIVE ||
-           (an_is_name(a, i + 1) && (an_kw(a, i + 2) == LEX_KW_AS || an_op(a, i + 2, '(')));
+    return analyze_kw(a, i + 1) == LEX_KW_RECURSIVE ||
+           (analyze_is_name(a, i + 1) &&
+            (analyze_kw(a, i + 2) == LEX_KW_AS || analyze_op(a, i + 2, '(')));
 }
 
 /* Walks the expression [s, e) for subqueries, analysing each as a SELECT
  * block inside <block>. Returns 0, or -1 after a reject. */
-static int an_scan_expr(struct analyze *a, uint32_t s, uint32_t e, int block)
+static int analyze_scan_expr(struct analyze *a, uint32_t s, uint32_t e, int block)
 {
     for (uint32_t i = s; i < e; i++) {
-        if (an_op(a, i, '(')) {
+        if (analyze_op(a, i, '(')) {
             uint32_t c = (uint32_t)a->pair[i];
             int r;
-            if (an_enter(a, i) < 0)
+            if (analyze_enter(a, i) < 0)
                 return -1;
-            if (an_is_query(a, i + 1))
-                r = an_query(a, i + 1, c, block);
+            if (analyze_is_query(a, i + 1))
+                r = analyze_query(a, i + 1, c, block);
             else
-                r = an_scan_expr(a, i + 1, c, block);
+                r = analyze_scan_expr(a, i + 1, c, block);
             a->depth--;
             if (r < 0)
                 return -1;
             i = c;
             continue;
         }
-        if (an_is_query(a, i))
-            return an_query(a, i, e, block);
+        if (analyze_is_query(a, i))
+            return analyze_query(a, i, e, block);
     }
     return 0;
 }
@@ -639,58 +643,58 @@ static int an_scan_expr(struct analyze *a, uint32_t s, uint32_t e, int block)
  * two key columns adds edges (unless <in_or>: inside an OR it proves
  * nothing). Anything else fixes nothing.
  */
-static int an_or_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or);
+static int analyze_or_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or);
 
-static void an_push_fix(struct analyze *a, int t)
+static void analyze_push_fix(struct analyze *a, int t)
 {
-    if (t >= 0 && a->n_fixes < AN_MAX_FIXES)
+    if (t >= 0 && a->n_fixes < ANALYZE_MAX_FIXES)
         a->fixes[a->n_fixes++] = t;
 }
 
-static int an_atom(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
+static int analyze_atom(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
 {
     if (s >= e)
         return 0;
-    if (an_op(a, s, '(') && (uint32_t)a->pair[s] == e - 1) {
-        if (an_enter(a, s) < 0)
+    if (analyze_op(a, s, '(') && (uint32_t)a->pair[s] == e - 1) {
+        if (analyze_enter(a, s) < 0)
             return -1;
-        int r = an_or_expr(a, s + 1, e - 1, block, in_or);
+        int r = analyze_or_expr(a, s + 1, e - 1, block, in_or);
         a->depth--;
         return r;
     }
     int32_t q1, q2;
     uint32_t c1, c2, p;
-    struct an_val v;
+    struct analyze_val v;
 
-    p = an_colref(a, s, e, &q1, &c1);
-    if (p && p < e && an_is_key_name(a, c1)) {
-        if (an_op(a, p, '=') || an_op(a, p, LEX_OP_NSEQ)) {
+    p = analyze_colref(a, s, e, &q1, &c1);
+    if (p && p < e && analyze_is_key_name(a, c1)) {
+        if (analyze_op(a, p, '=') || analyze_op(a, p, LEX_OP_NSEQ)) {
             uint32_t nx;
-            int r = an_value(a, p + 1, e, &nx, &v);
+            int r = analyze_value(a, p + 1, e, &nx, &v);
             if (r < 0)
                 return -1;
             if (r > 0 && nx == e) {
-                if (an_note_value(a, &v, p + 1) < 0)
+                if (analyze_note_value(a, &v, p + 1) < 0)
                     return -1;
-                an_push_fix(a, an_resolve(a, q1, block));
+                analyze_push_fix(a, analyze_resolve(a, q1, block));
                 return 0;
             }
-            uint32_t p2 = an_colref(a, p + 1, e, &q2, &c2);
-            if (p2 == e && an_is_key_name(a, c2) && !in_or) {
-                int t1 = an_resolve(a, q1, block), t2 = an_resolve(a, q2, block);
+            uint32_t p2 = analyze_colref(a, p + 1, e, &q2, &c2);
+            if (p2 == e && analyze_is_key_name(a, c2) && !in_or) {
+                int t1 = analyze_resolve(a, q1, block), t2 = analyze_resolve(a, q2, block);
                 if (t1 >= 0 && t2 >= 0 && t1 != t2) {
                     int b1 = a->tables[t1].block, b2 = a->tables[t2].block;
                     /* same block: both ways; an outer table's key only
                      * flows inwards (NOT EXISTS must not fix the outer) */
                     if (b1 == block)
-                        an_add_edge(a, t2, t1);
+                        analyze_add_edge(a, t2, t1);
                     if (b2 == block)
-                        an_add_edge(a, t1, t2);
+                        analyze_add_edge(a, t1, t2);
                 }
             }
             return 0;
         }
-        if (an_kw(a, p) == LEX_KW_IN && p + 1 < e && an_op(a, p + 1, '(') &&
+        if (analyze_kw(a, p) == LEX_KW_IN && p + 1 < e && analyze_op(a, p + 1, '(') &&
             (uint32_t)a->pair[p + 1] == e - 1) {
             uint32_t i = p + 2, ce = e - 1;
             if (i == ce)
@@ -698,18 +702,18 @@ static int an_atom(struct analyze *a, uint32_t s, uint32_t e, int block, int in_
             int n_vals = 0;
             while (i < ce) {
                 uint32_t nx;
-                int r = an_value(a, i, ce, &nx, &v);
+                int r = analyze_value(a, i, ce, &nx, &v);
                 if (r < 0)
                     return -1;
-                if (r == 0 || (nx != ce && !an_op(a, nx, ',')))
+                if (r == 0 || (nx != ce && !analyze_op(a, nx, ',')))
                     return 0;
-                if (an_note_value(a, &v, i) < 0)
+                if (analyze_note_value(a, &v, i) < 0)
                     return -1;
                 n_vals++;
                 i = nx == ce ? ce : nx + 1;
             }
             if (n_vals > 0)
-                an_push_fix(a, an_resolve(a, q1, block));
+                analyze_push_fix(a, analyze_resolve(a, q1, block));
             return 0;
         }
         return 0;
@@ -717,18 +721,18 @@ static int an_atom(struct analyze *a, uint32_t s, uint32_t e, int block, int in_
     /* value = column: a value is at most three tokens (sign or
      * introducer, literal) */
     for (p = s + 1; p < e && p <= s + 2; p++) {
-        if (!(an_op(a, p, '=') || an_op(a, p, LEX_OP_NSEQ)))
+        if (!(analyze_op(a, p, '=') || analyze_op(a, p, LEX_OP_NSEQ)))
             continue;
-        if (an_colref(a, p + 1, e, &q1, &c1) != e || !an_is_key_name(a, c1))
+        if (analyze_colref(a, p + 1, e, &q1, &c1) != e || !analyze_is_key_name(a, c1))
             return 0;
         uint32_t nx;
-        int r = an_value(a, s, p, &nx, &v);
+        int r = analyze_value(a, s, p, &nx, &v);
         if (r < 0)
             return -1;
         if (r > 0 && nx == p) {
-            if (an_note_value(a, &v, s) < 0)
+            if (analyze_note_value(a, &v, s) < 0)
                 return -1;
-            an_push_fix(a, an_resolve(a, q1, block));
+            analyze_push_fix(a, analyze_resolve(a, q1, block));
         }
         return 0;
     }
@@ -737,12 +741,12 @@ static int an_atom(struct analyze *a, uint32_t s, uint32_t e, int block, int in_
 
 /* An AND chain [s, e) with no top-level OR. BETWEEN's own AND is not a
  * separator; CASE ... END is one unit. */
-static int an_and_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
+static int analyze_and_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
 {
     uint32_t start = s;
     int between = 0, in_case = 0;
-    for (uint32_t i = s; i < e; i = an_skip(a, i)) {
-        int k = an_kw(a, i);
+    for (uint32_t i = s; i < e; i = analyze_skip(a, i)) {
+        int k = analyze_kw(a, i);
         if (k == LEX_KW_CASE) {
             in_case++;
         } else if (k == LEX_KW_END && in_case) {
@@ -751,29 +755,29 @@ static int an_and_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int
             continue;
         } else if (k == LEX_KW_BETWEEN) {
             between = 1;
-        } else if (k == LEX_KW_AND || an_op(a, i, LEX_OP_ANDAND)) {
+        } else if (k == LEX_KW_AND || analyze_op(a, i, LEX_OP_ANDAND)) {
             /* the server takes only AND there, but if it ever read && as
              * BETWEEN's, splitting here would invent a key term */
             if (between) {
                 between = 0;
                 continue;
             }
-            if (an_atom(a, start, i, block, in_or) < 0)
+            if (analyze_atom(a, start, i, block, in_or) < 0)
                 return -1;
             start = i + 1;
         }
     }
-    return an_atom(a, start, e, block, in_or);
+    return analyze_atom(a, start, e, block, in_or);
 }
 
 /* An expression [s, e): the fixes of an OR are those common to all its
  * branches (XOR counts as OR). Fixes are left on a->fixes from the
  * entry's n_fixes. An assignment (:=) swallows everything: no fixes. */
-static int an_or_branch(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or,
+static int analyze_or_branch(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or,
                         uint32_t start, int n_branch)
 {
     uint32_t mine = a->n_fixes;
-    if (an_and_expr(a, s, e, block, in_or) < 0)
+    if (analyze_and_expr(a, s, e, block, in_or) < 0)
         return -1;
     if (n_branch > 0) {
         /* keep the fixes of earlier branches that this one also has */
@@ -790,41 +794,41 @@ static int an_or_branch(struct analyze *a, uint32_t s, uint32_t e, int block, in
     return 0;
 }
 
-static int an_or_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
+static int analyze_or_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
 {
     uint32_t start = a->n_fixes;
     uint32_t bstart = s;
     int n_branch = 0, in_case = 0;
-    for (uint32_t i = s; i < e; i = an_skip(a, i)) {
-        int k = an_kw(a, i);
+    for (uint32_t i = s; i < e; i = analyze_skip(a, i)) {
+        int k = analyze_kw(a, i);
         if (k == LEX_KW_CASE)
             in_case++;
         else if (k == LEX_KW_END && in_case)
             in_case--;
         if (in_case)
             continue;
-        if (an_op(a, i, LEX_OP_ASSIGN)) {
+        if (analyze_op(a, i, LEX_OP_ASSIGN)) {
             a->n_fixes = start;     /* @v := swallows the rest: no fixes */
             return 0;
         }
-        if (k == LEX_KW_OR || k == LEX_KW_XOR || an_op(a, i, LEX_OP_OROR)) {
-            if (an_or_branch(a, bstart, i, block, 1, start, n_branch) < 0)
+        if (k == LEX_KW_OR || k == LEX_KW_XOR || analyze_op(a, i, LEX_OP_OROR)) {
+            if (analyze_or_branch(a, bstart, i, block, 1, start, n_branch) < 0)
                 return -1;
             n_branch++;
             bstart = i + 1;
         }
     }
-    return an_or_branch(a, bstart, e, block, in_or || n_branch > 0, start, n_branch);
+    return analyze_or_branch(a, bstart, e, block, in_or || n_branch > 0, start, n_branch);
 }
 
 /* Marks the tables that the expression [s, e) (a WHERE, or an ON whose
  * fixes may apply to the tables [lo, hi) of <block>) fixes to the key. */
-static int an_where(struct analyze *a, uint32_t s, uint32_t e, int block, int lo, int hi)
+static int analyze_where(struct analyze *a, uint32_t s, uint32_t e, int block, int lo, int hi)
 {
-    if (an_scan_expr(a, s, e, block) < 0)
+    if (analyze_scan_expr(a, s, e, block) < 0)
         return -1;
     uint32_t f0 = a->n_fixes, e0 = a->n_edges;
-    if (an_or_expr(a, s, e, block, 0) < 0)
+    if (analyze_or_expr(a, s, e, block, 0) < 0)
         return -1;
     for (uint32_t k = f0; k < a->n_fixes; k++) {
         int t = a->fixes[k];
@@ -846,31 +850,31 @@ static int an_where(struct analyze *a, uint32_t s, uint32_t e, int block, int lo
 
 /* ---- FROM clauses ---- */
 
-static int an_table_refs(struct analyze *a, uint32_t i, uint32_t e, int block, uint32_t *next);
+static int analyze_table_refs(struct analyze *a, uint32_t i, uint32_t e, int block, uint32_t *next);
 
 /* Whether <name> token <i> is a WITH name in scope. */
-static int an_is_cte(const struct analyze *a, uint32_t i)
+static int analyze_is_cte(const struct analyze *a, uint32_t i)
 {
     for (uint32_t k = a->n_cte; k-- > 0;)
-        if (an_name_eq(a, a->cte[k], i))
+        if (analyze_name_eq(a, a->cte[k], i))
             return 1;
     return 0;
 }
 
 /* Checks a database qualifier token against the configured database. */
-static int an_check_db(struct analyze *a, uint32_t i)
+static int analyze_check_db(struct analyze *a, uint32_t i)
 {
     size_t l;
-    const char *s = an_name(a, i, &l);
+    const char *s = analyze_name(a, i, &l);
     if (a->db_len && l == a->db_len && memcmp(s, a->cfg.database, l) == 0)
         return 0;
-    return REJ(a, M_OTHER_DB, i);
+    return ANALYZE_REJ(a, ANALYZE_M_OTHER_DB, i);
 }
 
 /* Whether the word at <i> can be a table alias (not a keyword we know). */
 /* Whether the word token <i> can name a table or alias: not a keyword, or
  * one the server does not reserve (a table may be called `session`). */
-static int an_table_word(const struct analyze *a, uint32_t i)
+static int analyze_table_word(const struct analyze *a, uint32_t i)
 {
     if (i >= a->n)
         return 0;
@@ -893,99 +897,100 @@ static int an_table_word(const struct analyze *a, uint32_t i)
     }
 }
 
-static int an_alias_ok(const struct analyze *a, uint32_t i)
+static int analyze_alias_ok(const struct analyze *a, uint32_t i)
 {
-    return an_table_word(a, i);
+    return analyze_table_word(a, i);
 }
 
 /* One table factor at <i>: name, (subquery) alias, or (table refs). */
-static int an_factor(struct analyze *a, uint32_t i, uint32_t e, int block, uint32_t *next)
+static int analyze_factor(struct analyze *a, uint32_t i, uint32_t e, int block, uint32_t *next)
 {
     if (i >= e)
-        return REJ(a, M_SYNTAX, i);
-    if (an_op(a, i, '(')) {
+        return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
+    if (analyze_op(a, i, '(')) {
         uint32_t c = (uint32_t)a->pair[i];
         uint32_t k = i + 1;
-        while (an_op(a, k, '('))
+        while (analyze_op(a, k, '('))
             k++;
         int r;
-        if (an_enter(a, i) < 0)
+        if (analyze_enter(a, i) < 0)
             return -1;
-        if (an_is_query(a, k)) {
-            r = an_query(a, i + 1, c, block);
+        if (analyze_is_query(a, k)) {
+            r = analyze_query(a, i + 1, c, block);
             a->depth--;
             if (r < 0)
                 return -1;
             i = c + 1;
-            if (an_kw(a, i) == LEX_KW_AS)
+            if (analyze_kw(a, i) == LEX_KW_AS)
                 i++;
             int32_t alias = -1;
-            if (i < e && an_is_name(a, i) && (an_alias_ok(a, i) || an_kw(a, i - 1) == LEX_KW_AS))
+            if (i < e && analyze_is_name(a, i) &&
+                (analyze_alias_ok(a, i) || analyze_kw(a, i - 1) == LEX_KW_AS))
                 alias = (int32_t)i++;
-            if (i < e && an_op(a, i, '('))
-                i = an_skip(a, i);          /* derived column list */
-            if (an_add_table(a, block, alias, c + 1, 0) < 0)
+            if (i < e && analyze_op(a, i, '('))
+                i = analyze_skip(a, i);          /* derived column list */
+            if (analyze_add_table(a, block, alias, c + 1, 0) < 0)
                 return -1;
             *next = i;
             return 0;
         }
         uint32_t inner_next;
-        r = an_table_refs(a, i + 1, c, block, &inner_next);
+        r = analyze_table_refs(a, i + 1, c, block, &inner_next);
         a->depth--;
         if (r < 0)
             return -1;
         if (inner_next != c)
-            return REJ(a, M_SYNTAX, inner_next);
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, inner_next);
         *next = c + 1;
         return 0;
     }
-    int kw = an_kw(a, i);
+    int kw = analyze_kw(a, i);
     if (kw == LEX_KW_LATERAL || kw == LEX_KW_JSON_TABLE)
-        return REJ(a, M_FEATURE, i);
+        return ANALYZE_REJ(a, ANALYZE_M_FEATURE, i);
     if (kw == LEX_KW_DUAL) {
         *next = i + 1;
         return 0;
     }
-    if (!an_table_word(a, i))
-        return REJ(a, M_SYNTAX, i);
+    if (!analyze_table_word(a, i))
+        return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
     uint32_t start = i;
     uint32_t name = i++;
-    if (i + 1 < e && an_op(a, i, '.') && an_is_name(a, i + 1)) {
-        if (an_check_db(a, name) < 0)
+    if (i + 1 < e && analyze_op(a, i, '.') && analyze_is_name(a, i + 1)) {
+        if (analyze_check_db(a, name) < 0)
             return -1;
         name = i + 1;
         i += 2;
     }
-    int base = !(name == start && an_is_cte(a, name));
-    if (an_kw(a, i) == LEX_KW_PARTITION && an_op(a, i + 1, '('))
-        i = an_skip(a, i + 1);
+    int base = !(name == start && analyze_is_cte(a, name));
+    if (analyze_kw(a, i) == LEX_KW_PARTITION && analyze_op(a, i + 1, '('))
+        i = analyze_skip(a, i + 1);
     int32_t qual = (int32_t)name;
-    if (an_kw(a, i) == LEX_KW_AS && i + 1 < e && an_is_name(a, i + 1)) {
+    if (analyze_kw(a, i) == LEX_KW_AS && i + 1 < e && analyze_is_name(a, i + 1)) {
         qual = (int32_t)(i + 1);
         i += 2;
-    } else if (i < e && an_alias_ok(a, i)) {
+    } else if (i < e && analyze_alias_ok(a, i)) {
         qual = (int32_t)i++;
     }
     /* index hints */
-    while (i < e && (an_kw(a, i) == LEX_KW_USE || an_kw(a, i) == LEX_KW_FORCE ||
-                     an_kw(a, i) == LEX_KW_IGNORE) &&
-           (an_kw(a, i + 1) == LEX_KW_INDEX || an_kw(a, i + 1) == LEX_KW_KEY)) {
+    while (i < e && (analyze_kw(a, i) == LEX_KW_USE || analyze_kw(a, i) == LEX_KW_FORCE ||
+                     analyze_kw(a, i) == LEX_KW_IGNORE) &&
+           (analyze_kw(a, i + 1) == LEX_KW_INDEX || analyze_kw(a, i + 1) == LEX_KW_KEY)) {
         i += 2;
-        if (an_kw(a, i) == LEX_KW_FOR) {
+        if (analyze_kw(a, i) == LEX_KW_FOR) {
             i++;
-            if (an_kw(a, i) == LEX_KW_JOIN)
+            if (analyze_kw(a, i) == LEX_KW_JOIN)
                 i++;
-            else if ((an_kw(a, i) == LEX_KW_ORDER || an_kw(a, i) == LEX_KW_GROUP) &&
-                     an_kw(a, i + 1) == LEX_KW_BY)
+            else if ((analyze_kw(a, i) == LEX_KW_ORDER || analyze_kw(a, i) == LEX_KW_GROUP) &&
+                     analyze_kw(a, i + 1) == LEX_KW_BY)
                 i += 2;
             else
-                return REJ(a, M_SYNTAX, i);
+                return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
         }
-        if (!an_op(a, i, '('))
-            return REJ(a, M_SYNTAX, i);
-        i = an_skip(a, i);
+        if (!analyze_op(a, i, '('))
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
+        i = analyze_skip(a, i);
     }
-    if (an_add_table(a, block, qual, start, base) < 0)
+    if (analyze_add_table(a, block, qual, start, base) < 0)
         return -1;
     *next = i;
     return 0;
@@ -993,9 +998,10 @@ static int an_factor(struct analyze *a, uint32_t i, uint32_t e, int block, uint3
 
 /* Whether <i> starts a join operator; sets <*kind> 'I'nner, 'L'eft, 'R'ight,
  * 'N'atural and <*next> to the factor after it. */
-static int an_join_op(const struct analyze *a, uint32_t i, uint32_t e, int *kind, uint32_t *next)
+static int analyze_join_op(const struct analyze *a, uint32_t i, uint32_t e, int *kind,
+                           uint32_t *next)
 {
-    int k = an_kw(a, i);
+    int k = analyze_kw(a, i);
     *kind = 'I';
     if (i >= e)
         return 0;
@@ -1006,21 +1012,21 @@ static int an_join_op(const struct analyze *a, uint32_t i, uint32_t e, int *kind
     if (k == LEX_KW_NATURAL) {
         *kind = 'N';
         i++;
-        k = an_kw(a, i);
+        k = analyze_kw(a, i);
         if (k == LEX_KW_LEFT || k == LEX_KW_RIGHT) {
             i++;
-            if (an_kw(a, i) == LEX_KW_OUTER)
+            if (analyze_kw(a, i) == LEX_KW_OUTER)
                 i++;
         } else if (k == LEX_KW_INNER) {
             i++;
         }
-        if (an_kw(a, i) != LEX_KW_JOIN)
+        if (analyze_kw(a, i) != LEX_KW_JOIN)
             return 0;
         *next = i + 1;
         return 1;
     }
     if (k == LEX_KW_INNER || k == LEX_KW_CROSS) {
-        if (an_kw(a, i + 1) != LEX_KW_JOIN)
+        if (analyze_kw(a, i + 1) != LEX_KW_JOIN)
             return 0;
         *next = i + 2;
         return 1;
@@ -1028,9 +1034,9 @@ static int an_join_op(const struct analyze *a, uint32_t i, uint32_t e, int *kind
     if (k == LEX_KW_LEFT || k == LEX_KW_RIGHT) {
         *kind = k == LEX_KW_LEFT ? 'L' : 'R';
         i++;
-        if (an_kw(a, i) == LEX_KW_OUTER)
+        if (analyze_kw(a, i) == LEX_KW_OUTER)
             i++;
-        if (an_kw(a, i) != LEX_KW_JOIN)
+        if (analyze_kw(a, i) != LEX_KW_JOIN)
             return 0;
         *next = i + 1;
         return 1;
@@ -1039,62 +1045,63 @@ static int an_join_op(const struct analyze *a, uint32_t i, uint32_t e, int *kind
 }
 
 /* End of an ON condition starting at <i>: the next join operator or ','. */
-static uint32_t an_on_end(const struct analyze *a, uint32_t i, uint32_t e)
+static uint32_t analyze_on_end(const struct analyze *a, uint32_t i, uint32_t e)
 {
     int kind;
     uint32_t nx;
     while (i < e) {
-        if (an_op(a, i, ','))
+        if (analyze_op(a, i, ','))
             return i;
-        if (!an_op(a, i + 1, '(') && an_join_op(a, i, e, &kind, &nx))
+        if (!analyze_op(a, i + 1, '(') && analyze_join_op(a, i, e, &kind, &nx))
             return i;
-        i = an_skip(a, i);
+        i = analyze_skip(a, i);
     }
     return e;
 }
 
 /* table_references in [i, e): factors joined by ',' and JOIN operators. */
-static int an_table_refs(struct analyze *a, uint32_t i, uint32_t e, int block, uint32_t *next)
+static int analyze_table_refs(struct analyze *a, uint32_t i, uint32_t e, int block, uint32_t *next)
 {
     for (;;) {
         int item_lo = (int)a->n_tables;
         int prev_lo = item_lo;
-        if (an_factor(a, i, e, block, &i) < 0)
+        if (analyze_factor(a, i, e, block, &i) < 0)
             return -1;
         for (;;) {
             int kind;
             uint32_t nx;
-            if (!an_join_op(a, i, e, &kind, &nx))
+            if (!analyze_join_op(a, i, e, &kind, &nx))
                 break;
             int y_lo = (int)a->n_tables;
-            if (an_factor(a, nx, e, block, &i) < 0)
+            if (analyze_factor(a, nx, e, block, &i) < 0)
                 return -1;
             int y_hi = (int)a->n_tables;
-            if (kind != 'N' && an_kw(a, i) == LEX_KW_ON) {
-                uint32_t ce = an_on_end(a, i + 1, e);
+            if (kind != 'N' && analyze_kw(a, i) == LEX_KW_ON) {
+                uint32_t ce = analyze_on_end(a, i + 1, e);
                 int lo = kind == 'L' ? y_lo : item_lo;
                 int hi = kind == 'R' ? y_lo : y_hi;
-                if (an_where(a, i + 1, ce, block, lo, hi) < 0)
+                if (analyze_where(a, i + 1, ce, block, lo, hi) < 0)
                     return -1;
                 i = ce;
-            } else if (kind != 'N' && an_kw(a, i) == LEX_KW_USING && an_op(a, i + 1, '(')) {
+            } else if (kind != 'N' && analyze_kw(a, i) == LEX_KW_USING &&
+                       analyze_op(a, i + 1, '(')) {
                 uint32_t c = (uint32_t)a->pair[i + 1];
                 int has_key = 0;
                 for (uint32_t k = i + 2; k < c; k++)
-                    if (an_is_key_name(a, k))
+                    if (analyze_is_key_name(a, k))
                         has_key = 1;
                 /* USING (userid) between two single tables: an equality */
                 if (has_key && y_hi - y_lo == 1 && y_lo - prev_lo == 1) {
                     if (kind != 'R')
-                        an_add_edge(a, prev_lo, y_lo);
+                        analyze_add_edge(a, prev_lo, y_lo);
                     if (kind != 'L')
-                        an_add_edge(a, y_lo, prev_lo);
+                        analyze_add_edge(a, y_lo, prev_lo);
                 }
                 i = c + 1;
             }
             prev_lo = y_lo;
         }
-        if (i < e && an_op(a, i, ',')) {
+        if (i < e && analyze_op(a, i, ',')) {
             i++;
             continue;
         }
@@ -1106,40 +1113,54 @@ static int an_table_refs(struct analyze *a, uint32_t i, uint32_t e, int block, u
 
 /* ---- SELECT ---- */
 
-enum { CL_FROM, CL_WHERE, CL_GROUP, CL_HAVING, CL_WINDOW, CL_ORDER, CL_LIMIT, CL_INTO,
-       CL_FOR, CL_N };
+enum {
+    ANALYZE_CL_FROM,
+    ANALYZE_CL_WHERE,
+    ANALYZE_CL_GROUP,
+    ANALYZE_CL_HAVING,
+    ANALYZE_CL_WINDOW,
+    ANALYZE_CL_ORDER,
+    ANALYZE_CL_LIMIT,
+    ANALYZE_CL_INTO,
+    ANALYZE_CL_FOR,
+    ANALYZE_CL_N
+};
 
 /* Which clause keyword token <i> is, or -1. */
-static int an_clause(const struct analyze *a, uint32_t i)
+static int analyze_clause(const struct analyze *a, uint32_t i)
 {
-    switch (an_kw(a, i)) {
-    case LEX_KW_FROM:   return CL_FROM;
-    case LEX_KW_WHERE:  return CL_WHERE;
-    case LEX_KW_GROUP:  return CL_GROUP;
-    case LEX_KW_HAVING: return CL_HAVING;
-    case LEX_KW_WINDOW: return CL_WINDOW;
-    case LEX_KW_ORDER:  return CL_ORDER;
-    case LEX_KW_LIMIT:  return CL_LIMIT;
-    case LEX_KW_INTO:   return CL_INTO;
+    switch (analyze_kw(a, i)) {
+    case LEX_KW_FROM:   return ANALYZE_CL_FROM;
+    case LEX_KW_WHERE:  return ANALYZE_CL_WHERE;
+    case LEX_KW_GROUP:  return ANALYZE_CL_GROUP;
+    case LEX_KW_HAVING: return ANALYZE_CL_HAVING;
+    case LEX_KW_WINDOW: return ANALYZE_CL_WINDOW;
+    case LEX_KW_ORDER:  return ANALYZE_CL_ORDER;
+    case LEX_KW_LIMIT:  return ANALYZE_CL_LIMIT;
+    case LEX_KW_INTO:   return ANALYZE_CL_INTO;
     case LEX_KW_FOR:    /* FOR JOIN (index hint), FOR SYSTEM_TIME: not a clause */
-        return an_kw(a, i + 1) == LEX_KW_UPDATE || an_word(a, i + 1, "SHARE") ? CL_FOR : -1;
-    case LEX_KW_LOCK:   return an_kw(a, i + 1) == LEX_KW_IN ? CL_FOR : -1;
+        return analyze_kw(a, i + 1) == LEX_KW_UPDATE || analyze_word(a, i + 1, "SHARE")
+                   ? ANALYZE_CL_FOR
+                   : -1;
+    case LEX_KW_LOCK:   return analyze_kw(a, i + 1) == LEX_KW_IN ? ANALYZE_CL_FOR : -1;
     default:            return -1;
     }
 }
 
 /* Whether clause keyword <i> is followed by what its clause needs, so a
  * word used as a column name never silently ends a WHERE early. */
-static int an_clause_ok(const struct analyze *a, uint32_t i, int cl)
+static int analyze_clause_ok(const struct analyze *a, uint32_t i, int cl)
 {
     switch (cl) {
-    case CL_GROUP:
-    case CL_ORDER:  return an_kw(a, i + 1) == LEX_KW_BY;
-    case CL_WINDOW: return an_is_name(a, i + 1) && an_kw(a, i + 2) == LEX_KW_AS;
-    case CL_LIMIT:  return a->tok[i + 1].type == LEX_INTEGER || a->tok[i + 1].type == LEX_PARAM;
-    case CL_FOR:    return an_kw(a, i) == LEX_KW_LOCK ? an_kw(a, i + 1) == LEX_KW_IN
-                                                       : an_kw(a, i + 1) == LEX_KW_UPDATE ||
-                                                         an_word(a, i + 1, "SHARE");
+    case ANALYZE_CL_GROUP:
+    case ANALYZE_CL_ORDER:  return analyze_kw(a, i + 1) == LEX_KW_BY;
+    case ANALYZE_CL_WINDOW: return analyze_is_name(a, i + 1) && analyze_kw(a, i + 2) == LEX_KW_AS;
+    case ANALYZE_CL_LIMIT:
+        return a->tok[i + 1].type == LEX_INTEGER || a->tok[i + 1].type == LEX_PARAM;
+    case ANALYZE_CL_FOR:
+        return analyze_kw(a, i) == LEX_KW_LOCK
+                   ? analyze_kw(a, i + 1) == LEX_KW_IN
+                   : analyze_kw(a, i + 1) == LEX_KW_UPDATE || analyze_word(a, i + 1, "SHARE");
     default:        return 1;
     }
 }
@@ -1147,31 +1168,31 @@ static int an_clause_ok(const struct analyze *a, uint32_t i, int cl)
 /* A SELECT block starting at <i> (the SELECT keyword), ending at a
  * top-level UNION/EXCEPT/INTERSECT or <e>. Returns the end index, or 0
  * after a reject (a block never ends at 0). */
-static uint32_t an_select(struct analyze *a, uint32_t i, uint32_t e, int parent)
+static uint32_t analyze_select(struct analyze *a, uint32_t i, uint32_t e, int parent)
 {
-    int b = an_new_block(a, parent, i);
+    int b = analyze_new_block(a, parent, i);
     if (b < 0)
         return 0;
-    uint32_t pos[CL_N];
-    for (int k = 0; k < CL_N; k++)
+    uint32_t pos[ANALYZE_CL_N];
+    for (int k = 0; k < ANALYZE_CL_N; k++)
         pos[k] = UINT32_MAX;
     uint32_t end = e, sel_e = e;
     int last = -1;
-    for (uint32_t k = i + 1; k < e; k = an_skip(a, k)) {
-        int kw = an_kw(a, k);
+    for (uint32_t k = i + 1; k < e; k = analyze_skip(a, k)) {
+        int kw = analyze_kw(a, k);
         if (kw == LEX_KW_UNION || kw == LEX_KW_EXCEPT || kw == LEX_KW_INTERSECT) {
             end = k;
             break;
         }
-        int cl = an_clause(a, k);
+        int cl = analyze_clause(a, k);
         if (cl < 0)
             continue;
-        if (!an_clause_ok(a, k, cl) || pos[cl] != UINT32_MAX ||
-            (cl != CL_INTO && cl < last)) {
-            REJ(a, M_SYNTAX, k);
+        if (!analyze_clause_ok(a, k, cl) || pos[cl] != UINT32_MAX ||
+            (cl != ANALYZE_CL_INTO && cl < last)) {
+            ANALYZE_REJ(a, ANALYZE_M_SYNTAX, k);
             return 0;
         }
-        if (cl != CL_INTO)
+        if (cl != ANALYZE_CL_INTO)
             last = cl;
         pos[cl] = k;
         if (sel_e == e)
@@ -1183,76 +1204,76 @@ static uint32_t an_select(struct analyze *a, uint32_t i, uint32_t e, int parent)
     a->blocks[b].sel_e = sel_e;
 
     /* [start, stop) of each clause present */
-    uint32_t cs[CL_N], ce[CL_N];
-    for (int k = 0; k < CL_N; k++) {
+    uint32_t cs[ANALYZE_CL_N], ce[ANALYZE_CL_N];
+    for (int k = 0; k < ANALYZE_CL_N; k++) {
         if (pos[k] == UINT32_MAX)
             continue;
         cs[k] = pos[k] + 1;
         ce[k] = end;
-        for (int j = 0; j < CL_N; j++)
+        for (int j = 0; j < ANALYZE_CL_N; j++)
             if (pos[j] != UINT32_MAX && pos[j] > pos[k] && pos[j] < ce[k])
                 ce[k] = pos[j];
     }
-    if (pos[CL_FROM] != UINT32_MAX) {
+    if (pos[ANALYZE_CL_FROM] != UINT32_MAX) {
         uint32_t nx;
-        if (an_table_refs(a, cs[CL_FROM], ce[CL_FROM], b, &nx) < 0)
+        if (analyze_table_refs(a, cs[ANALYZE_CL_FROM], ce[ANALYZE_CL_FROM], b, &nx) < 0)
             return 0;
-        if (nx != ce[CL_FROM]) {
-            REJ(a, M_SYNTAX, nx);
+        if (nx != ce[ANALYZE_CL_FROM]) {
+            ANALYZE_REJ(a, ANALYZE_M_SYNTAX, nx);
             return 0;
         }
     }
-    if (pos[CL_WHERE] != UINT32_MAX &&
-        an_where(a, cs[CL_WHERE], ce[CL_WHERE], b, 0, AN_MAX_TABLES) < 0)
+    if (pos[ANALYZE_CL_WHERE] != UINT32_MAX &&
+        analyze_where(a, cs[ANALYZE_CL_WHERE], ce[ANALYZE_CL_WHERE], b, 0, ANALYZE_MAX_TABLES) < 0)
         return 0;
-    if (an_scan_expr(a, i + 1, sel_e, b) < 0)
+    if (analyze_scan_expr(a, i + 1, sel_e, b) < 0)
         return 0;
-    for (int k = CL_GROUP; k < CL_N; k++)
-        if (pos[k] != UINT32_MAX && an_scan_expr(a, cs[k], ce[k], b) < 0)
+    for (int k = ANALYZE_CL_GROUP; k < ANALYZE_CL_N; k++)
+        if (pos[k] != UINT32_MAX && analyze_scan_expr(a, cs[k], ce[k], b) < 0)
             return 0;
     return end;
 }
 
 /* WITH [RECURSIVE] name [(cols)] AS (query) [, ...] at <i>; returns the
  * index after the list, or 0 after a reject. */
-static uint32_t an_with(struct analyze *a, uint32_t i, uint32_t e, int parent)
+static uint32_t analyze_with(struct analyze *a, uint32_t i, uint32_t e, int parent)
 {
     i++;
     int recursive = 0;
-    if (an_kw(a, i) == LEX_KW_RECURSIVE) {
+    if (analyze_kw(a, i) == LEX_KW_RECURSIVE) {
         recursive = 1;
         i++;
     }
     for (;;) {
-        if (i >= e || !an_is_name(a, i)) {
-            REJ(a, M_SYNTAX, i);
+        if (i >= e || !analyze_is_name(a, i)) {
+            ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
             return 0;
         }
         uint32_t name = i++;
-        if (an_op(a, i, '('))
-            i = an_skip(a, i);
-        if (an_kw(a, i) != LEX_KW_AS || !an_op(a, i + 1, '(')) {
-            REJ(a, M_SYNTAX, i);
+        if (analyze_op(a, i, '('))
+            i = analyze_skip(a, i);
+        if (analyze_kw(a, i) != LEX_KW_AS || !analyze_op(a, i + 1, '(')) {
+            ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
             return 0;
         }
         i++;
-        if (a->n_cte >= AN_MAX_CTE) {
-            REJ(a, M_TOO_BIG, i);
+        if (a->n_cte >= ANALYZE_MAX_CTE) {
+            ANALYZE_REJ(a, ANALYZE_M_TOO_BIG, i);
             return 0;
         }
         /* a non-recursive WITH body sees the real table of that name */
         if (recursive)
             a->cte[a->n_cte++] = name;
-        if (an_enter(a, i) < 0)
+        if (analyze_enter(a, i) < 0)
             return 0;
-        int r = an_query(a, i + 1, (uint32_t)a->pair[i], parent);
+        int r = analyze_query(a, i + 1, (uint32_t)a->pair[i], parent);
         a->depth--;
         if (r < 0)
             return 0;
         if (!recursive)
             a->cte[a->n_cte++] = name;
         i = (uint32_t)a->pair[i] + 1;
-        if (an_op(a, i, ',')) {
+        if (analyze_op(a, i, ',')) {
             i++;
             continue;
         }
@@ -1262,43 +1283,47 @@ static uint32_t an_with(struct analyze *a, uint32_t i, uint32_t e, int parent)
 
 /* A query expression [i, e): [WITH ...] term {UNION|EXCEPT|INTERSECT term}
  * [ORDER BY ...] [LIMIT ...]. Returns 0, or -1 after a reject. */
-static int an_query(struct analyze *a, uint32_t i, uint32_t e, int parent)
+static int analyze_query(struct analyze *a, uint32_t i, uint32_t e, int parent)
 {
     uint32_t saved_cte = a->n_cte;
     int r = -1;
-    if (an_kw(a, i) == LEX_KW_WITH) {
-        i = an_with(a, i, e, parent);
+    if (analyze_kw(a, i) == LEX_KW_WITH) {
+        i = analyze_with(a, i, e, parent);
         if (!i)
             goto out;
     }
     for (;;) {
         if (i >= e) {
-            REJ(a, M_SYNTAX, i);
+            ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
             goto out;
         }
-        if (an_op(a, i, '(')) {
+        if (analyze_op(a, i, '(')) {
             uint32_t c = (uint32_t)a->pair[i];
-            if (an_enter(a, i) < 0)
+            if (analyze_enter(a, i) < 0)
                 goto out;
-            int rr = an_query(a, i + 1, c, parent);
+            int rr = analyze_query(a, i + 1, c, parent);
             a->depth--;
             if (rr < 0)
                 goto out;
             i = c + 1;
-        } else if (an_kw(a, i) == LEX_KW_SELECT) {
-            i = an_select(a, i, e, parent);
+        } else if (analyze_kw(a, i) == LEX_KW_SELECT) {
+            i = analyze_select(a, i, e, parent);
             if (!i)
                 goto out;
         } else {
-            int k = an_kw(a, i);
-            REJ(a, k == LEX_KW_VALUES || k == LEX_KW_TABLE || k == LEX_KW_UPDATE ||
-                   k == LEX_KW_DELETE || k == LEX_KW_INSERT ? M_FEATURE : M_SYNTAX, i);
+            int k = analyze_kw(a, i);
+            ANALYZE_REJ(a,
+                        k == LEX_KW_VALUES || k == LEX_KW_TABLE || k == LEX_KW_UPDATE ||
+                                k == LEX_KW_DELETE || k == LEX_KW_INSERT
+                            ? ANALYZE_M_FEATURE
+                            : ANALYZE_M_SYNTAX,
+                        i);
             goto out;
         }
-        int k = an_kw(a, i);
+        int k = analyze_kw(a, i);
         if (i < e && (k == LEX_KW_UNION || k == LEX_KW_EXCEPT || k == LEX_KW_INTERSECT)) {
             i++;
-            if (an_kw(a, i) == LEX_KW_ALL || an_kw(a, i) == LEX_KW_DISTINCT)
+            if (analyze_kw(a, i) == LEX_KW_ALL || analyze_kw(a, i) == LEX_KW_DISTINCT)
                 i++;
             continue;
         }
@@ -1306,13 +1331,14 @@ static int an_query(struct analyze *a, uint32_t i, uint32_t e, int parent)
     }
     /* trailing ORDER BY / LIMIT / locking after a parenthesised term */
     if (i < e) {
-        int cl = an_clause(a, i);
-        if ((cl != CL_ORDER && cl != CL_LIMIT && cl != CL_FOR) || !an_clause_ok(a, i, cl)) {
-            REJ(a, M_SYNTAX, i);
+        int cl = analyze_clause(a, i);
+        if ((cl != ANALYZE_CL_ORDER && cl != ANALYZE_CL_LIMIT && cl != ANALYZE_CL_FOR) ||
+            !analyze_clause_ok(a, i, cl)) {
+            ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
             goto out;
         }
     }
-    if (an_scan_expr(a, i, e, parent) < 0)
+    if (analyze_scan_expr(a, i, e, parent) < 0)
         goto out;
     r = 0;
 out:
@@ -1324,14 +1350,14 @@ out:
 
 /* After the walk: propagates keys along edges and checks every real table
  * is limited to the one key. Fills ROUTE or SESSION into <out>. */
-static int an_finish(struct analyze *a, uint32_t at)
+static int analyze_finish(struct analyze *a, uint32_t at)
 {
     struct analyze_result *o = a->out;
     int changed = 1;
     while (changed) {
         changed = 0;
         for (uint32_t k = 0; k < a->n_edges; k++) {
-            const struct an_edge *ed = &a->edges[k];
+            const struct analyze_edge *ed = &a->edges[k];
             if (a->tables[ed->from].keyed && !a->tables[ed->to].keyed) {
                 a->tables[ed->to].keyed = 1;
                 changed = 1;
@@ -1353,12 +1379,13 @@ static int an_finish(struct analyze *a, uint32_t at)
             o->kind = ANALYZE_SESSION;
             return 0;
         }
-        return REJ(a, M_NO_KEY, at);
+        return ANALYZE_REJ(a, ANALYZE_M_NO_KEY, at);
     }
     if (first_bad >= 0)
-        return REJ(a, n_keyed ? M_UNFIXED : M_NO_KEY, a->tables[first_bad].tok);
+        return ANALYZE_REJ(a, n_keyed ? ANALYZE_M_UNFIXED : ANALYZE_M_NO_KEY,
+                           a->tables[first_bad].tok);
     if (!a->have_value)
-        return REJ(a, M_NO_KEY, at);
+        return ANALYZE_REJ(a, ANALYZE_M_NO_KEY, at);
     o->kind = ANALYZE_ROUTE;
     o->param_index = a->value_param;
     if (a->value_param >= 0) {
@@ -1372,30 +1399,30 @@ static int an_finish(struct analyze *a, uint32_t at)
 /* UPDATE/INSERT assignment lists [i, e): col = expr, ... Rejects <key_msg>
  * for an assignment to the key column unless <key_val>, which instead
  * reads the key value. Sets *found when the key was assigned. */
-static int an_assignments(struct analyze *a, uint32_t i, uint32_t e, int block,
+static int analyze_assignments(struct analyze *a, uint32_t i, uint32_t e, int block,
                           const char *key_msg, int key_val, int *found)
 {
     while (i < e) {
-        uint32_t ce = an_find_comma(a, i, e);
+        uint32_t ce = analyze_find_comma(a, i, e);
         int32_t q;
         uint32_t col;
-        uint32_t p = an_colref(a, i, ce, &q, &col);
-        if (!p || p >= ce || !(an_op(a, p, '=') || an_op(a, p, LEX_OP_ASSIGN)))
-            return REJ(a, M_SYNTAX, i);
-        if (an_is_key_name(a, col)) {
+        uint32_t p = analyze_colref(a, i, ce, &q, &col);
+        if (!p || p >= ce || !(analyze_op(a, p, '=') || analyze_op(a, p, LEX_OP_ASSIGN)))
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
+        if (analyze_is_key_name(a, col)) {
             if (!key_val)
-                return REJ(a, key_msg, col);
-            struct an_val v;
+                return ANALYZE_REJ(a, key_msg, col);
+            struct analyze_val v;
             uint32_t nx;
-            int r = an_value(a, p + 1, ce, &nx, &v);
+            int r = analyze_value(a, p + 1, ce, &nx, &v);
             if (r < 0)
                 return -1;
             if (r == 0 || nx != ce)
-                return REJ(a, M_INS_KEY, p + 1);
-            if (an_note_value(a, &v, p + 1) < 0)
+                return ANALYZE_REJ(a, ANALYZE_M_INS_KEY, p + 1);
+            if (analyze_note_value(a, &v, p + 1) < 0)
                 return -1;
             *found = 1;
-        } else if (an_scan_expr(a, p + 1, ce, block) < 0) {
+        } else if (analyze_scan_expr(a, p + 1, ce, block) < 0) {
             return -1;
         }
         i = ce < e ? ce + 1 : e;
@@ -1403,94 +1430,95 @@ static int an_assignments(struct analyze *a, uint32_t i, uint32_t e, int block,
     return 0;
 }
 
-static int an_update(struct analyze *a)
+static int analyze_update(struct analyze *a)
 {
     struct analyze_result *o = a->out;
     o->stmt = ANALYZE_STMT_UPDATE;
     o->is_write = 1;
     uint32_t i = 1, e = a->n;
-    while (an_word(a, i, "LOW_PRIORITY") || an_kw(a, i) == LEX_KW_IGNORE)
+    while (analyze_word(a, i, "LOW_PRIORITY") || analyze_kw(a, i) == LEX_KW_IGNORE)
         i++;
-    int b = an_new_block(a, -1, 0);
+    int b = analyze_new_block(a, -1, 0);
     if (b < 0)
         return -1;
-    uint32_t set = an_find_kw(a, i, e, LEX_KW_SET);
+    uint32_t set = analyze_find_kw(a, i, e, LEX_KW_SET);
     if (set == e)
-        return REJ(a, M_SYNTAX, i);
+        return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
     uint32_t nx;
-    if (an_table_refs(a, i, set, b, &nx) < 0)
+    if (analyze_table_refs(a, i, set, b, &nx) < 0)
         return -1;
     if (nx != set)
-        return REJ(a, M_SYNTAX, nx);
-    uint32_t w = an_find_kw(a, set, e, LEX_KW_WHERE);
-    uint32_t ord = an_find_kw(a, set, e, LEX_KW_ORDER);
-    uint32_t lim = an_find_kw(a, set, e, LEX_KW_LIMIT);
+        return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, nx);
+    uint32_t w = analyze_find_kw(a, set, e, LEX_KW_WHERE);
+    uint32_t ord = analyze_find_kw(a, set, e, LEX_KW_ORDER);
+    uint32_t lim = analyze_find_kw(a, set, e, LEX_KW_LIMIT);
     uint32_t set_e = w < ord ? w : ord;
     set_e = set_e < lim ? set_e : lim;
     int found = 0;
-    if (an_assignments(a, set + 1, set_e, b, M_KEY_UPDATE, 0, &found) < 0)
+    if (analyze_assignments(a, set + 1, set_e, b, ANALYZE_M_KEY_UPDATE, 0, &found) < 0)
         return -1;
     if (w < e) {
         uint32_t we = ord < lim ? ord : lim;
         if (we < w)
-            return REJ(a, M_SYNTAX, we);
-        if (an_where(a, w + 1, we, b, 0, AN_MAX_TABLES) < 0)
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, we);
+        if (analyze_where(a, w + 1, we, b, 0, ANALYZE_MAX_TABLES) < 0)
             return -1;
     }
     uint32_t tail = ord < lim ? ord : lim;
-    if (tail < e && an_scan_expr(a, tail, e, b) < 0)
+    if (tail < e && analyze_scan_expr(a, tail, e, b) < 0)
         return -1;
-    return an_finish(a, w < e ? w : 0);
+    return analyze_finish(a, w < e ? w : 0);
 }
 
-static int an_delete(struct analyze *a)
+static int analyze_delete(struct analyze *a)
 {
     struct analyze_result *o = a->out;
     o->stmt = ANALYZE_STMT_DELETE;
     o->is_write = 1;
     uint32_t i = 1, e = a->n;
-    while (an_word(a, i, "LOW_PRIORITY") || an_word(a, i, "QUICK") || an_kw(a, i) == LEX_KW_IGNORE)
+    while (analyze_word(a, i, "LOW_PRIORITY") || analyze_word(a, i, "QUICK") ||
+           analyze_kw(a, i) == LEX_KW_IGNORE)
         i++;
-    int b = an_new_block(a, -1, 0);
+    int b = analyze_new_block(a, -1, 0);
     if (b < 0)
         return -1;
-    uint32_t from = an_find_kw(a, i, e, LEX_KW_FROM);
+    uint32_t from = analyze_find_kw(a, i, e, LEX_KW_FROM);
     if (from == e)
-        return REJ(a, M_SYNTAX, i);
-    uint32_t w = an_find_kw(a, from, e, LEX_KW_WHERE);
+        return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
+    uint32_t w = analyze_find_kw(a, from, e, LEX_KW_WHERE);
     uint32_t tail = e;
-    for (uint32_t k = from; k < e; k = an_skip(a, k))
-        if (an_kw(a, k) == LEX_KW_ORDER || an_kw(a, k) == LEX_KW_LIMIT ||
-            an_kw(a, k) == LEX_KW_RETURNING) {
+    for (uint32_t k = from; k < e; k = analyze_skip(a, k))
+        if (analyze_kw(a, k) == LEX_KW_ORDER || analyze_kw(a, k) == LEX_KW_LIMIT ||
+            analyze_kw(a, k) == LEX_KW_RETURNING) {
             tail = k;
             break;
         }
     uint32_t refs_e = w < tail ? w : tail;
     uint32_t refs_s = from + 1;
     /* DELETE FROM t1, t2 USING <refs>: the first list only names targets */
-    uint32_t using = an_find_kw(a, refs_s, refs_e, LEX_KW_USING);
+    uint32_t using = analyze_find_kw(a, refs_s, refs_e, LEX_KW_USING);
     if (from == i && using < refs_e)
         refs_s = using + 1;
     uint32_t nx;
-    if (an_table_refs(a, refs_s, refs_e, b, &nx) < 0)
+    if (analyze_table_refs(a, refs_s, refs_e, b, &nx) < 0)
         return -1;
     if (nx != refs_e)
-        return REJ(a, M_SYNTAX, nx);
+        return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, nx);
     if (w < e) {
         if (tail < w)
-            return REJ(a, M_SYNTAX, tail);
-        if (an_where(a, w + 1, tail, b, 0, AN_MAX_TABLES) < 0)
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, tail);
+        if (analyze_where(a, w + 1, tail, b, 0, ANALYZE_MAX_TABLES) < 0)
             return -1;
     }
-    if (tail < e && an_scan_expr(a, tail, e, b) < 0)
+    if (tail < e && analyze_scan_expr(a, tail, e, b) < 0)
         return -1;
-    return an_finish(a, w < e ? w : 0);
+    return analyze_finish(a, w < e ? w : 0);
 }
 
 /* The key column positions of an INSERT column list ( ... ) at <i>.
  * Returns the number of columns, or -1 after a reject; bit k of *keys is
  * set when column k is a key column. */
-static int an_insert_cols(struct analyze *a, uint32_t i, uint64_t *keys)
+static int analyze_insert_cols(struct analyze *a, uint32_t i, uint64_t *keys)
 {
     uint32_t c = (uint32_t)a->pair[i];
     int n = 0;
@@ -1498,12 +1526,12 @@ static int an_insert_cols(struct analyze *a, uint32_t i, uint64_t *keys)
     for (uint32_t k = i + 1; k < c;) {
         int32_t q;
         uint32_t col;
-        uint32_t p = an_colref(a, k, c, &q, &col);
-        if (!p || (p < c && !an_op(a, p, ',')))
-            return REJ(a, M_SYNTAX, k);
-        if (an_is_key_name(a, col)) {
+        uint32_t p = analyze_colref(a, k, c, &q, &col);
+        if (!p || (p < c && !analyze_op(a, p, ',')))
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, k);
+        if (analyze_is_key_name(a, col)) {
             if (n >= 64)
-                return REJ(a, M_TOO_BIG, col);
+                return ANALYZE_REJ(a, ANALYZE_M_TOO_BIG, col);
             *keys |= (uint64_t)1 << n;
         }
         n++;
@@ -1512,80 +1540,80 @@ static int an_insert_cols(struct analyze *a, uint32_t i, uint64_t *keys)
     return n;
 }
 
-static int an_insert(struct analyze *a)
+static int analyze_insert(struct analyze *a)
 {
     struct analyze_result *o = a->out;
     o->stmt = ANALYZE_STMT_INSERT;
     o->is_write = 1;
     uint32_t i = 1, e = a->n;
-    while (an_word(a, i, "LOW_PRIORITY") || an_word(a, i, "DELAYED") ||
-           an_word(a, i, "HIGH_PRIORITY") || an_kw(a, i) == LEX_KW_IGNORE)
+    while (analyze_word(a, i, "LOW_PRIORITY") || analyze_word(a, i, "DELAYED") ||
+           analyze_word(a, i, "HIGH_PRIORITY") || analyze_kw(a, i) == LEX_KW_IGNORE)
         i++;
-    if (an_kw(a, i) == LEX_KW_INTO)
+    if (analyze_kw(a, i) == LEX_KW_INTO)
         i++;
-    int b = an_new_block(a, -1, 0);
+    int b = analyze_new_block(a, -1, 0);
     if (b < 0)
         return -1;
-    if (!an_table_word(a, i))
-        return REJ(a, M_SYNTAX, i);
+    if (!analyze_table_word(a, i))
+        return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
     uint32_t tstart = i, name = i++;
-    if (an_op(a, i, '.') && an_is_name(a, i + 1)) {
-        if (an_check_db(a, name) < 0)
+    if (analyze_op(a, i, '.') && analyze_is_name(a, i + 1)) {
+        if (analyze_check_db(a, name) < 0)
             return -1;
         name = i + 1;
         i += 2;
     }
-    int target = an_add_table(a, b, (int32_t)name, tstart, 1);
+    int target = analyze_add_table(a, b, (int32_t)name, tstart, 1);
     if (target < 0)
         return -1;
-    if (an_kw(a, i) == LEX_KW_PARTITION && an_op(a, i + 1, '('))
-        i = an_skip(a, i + 1);
+    if (analyze_kw(a, i) == LEX_KW_PARTITION && analyze_op(a, i + 1, '('))
+        i = analyze_skip(a, i + 1);
 
     int ncols = -1;
     uint64_t keys = 0;
-    if (an_op(a, i, '(') && an_kw(a, i + 1) != LEX_KW_SELECT && an_kw(a, i + 1) != LEX_KW_WITH &&
-        !an_op(a, i + 1, '(')) {
-        ncols = an_insert_cols(a, i, &keys);
+    if (analyze_op(a, i, '(') && analyze_kw(a, i + 1) != LEX_KW_SELECT &&
+        analyze_kw(a, i + 1) != LEX_KW_WITH && !analyze_op(a, i + 1, '(')) {
+        ncols = analyze_insert_cols(a, i, &keys);
         if (ncols < 0)
             return -1;
-        i = an_skip(a, i);
+        i = analyze_skip(a, i);
     }
     int found = 0;
-    int k = an_kw(a, i);
+    int k = analyze_kw(a, i);
     uint32_t odku = e;
-    for (uint32_t x = i; x < e; x = an_skip(a, x))
-        if (an_kw(a, x) == LEX_KW_ON && an_kw(a, x + 1) == LEX_KW_DUPLICATE) {
+    for (uint32_t x = i; x < e; x = analyze_skip(a, x))
+        if (analyze_kw(a, x) == LEX_KW_ON && analyze_kw(a, x + 1) == LEX_KW_DUPLICATE) {
             odku = x;
             break;
         }
     uint32_t body_e = odku;
-    uint32_t ret = an_find_kw(a, i, e, LEX_KW_RETURNING);
+    uint32_t ret = analyze_find_kw(a, i, e, LEX_KW_RETURNING);
     if (ret < body_e)
         body_e = ret;
 
     if (k == LEX_KW_VALUES || k == LEX_KW_VALUE) {
         if (ncols < 0 || !keys)
-            return REJ(a, M_INS_COLS, i);
+            return ANALYZE_REJ(a, ANALYZE_M_INS_COLS, i);
         i++;
         for (;;) {
-            if (!an_op(a, i, '('))
-                return REJ(a, M_SYNTAX, i);
+            if (!analyze_op(a, i, '('))
+                return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
             uint32_t c = (uint32_t)a->pair[i];
             int col = 0;
             for (uint32_t x = i + 1; x < c;) {
-                uint32_t ie = an_find_comma(a, x, c);
+                uint32_t ie = analyze_find_comma(a, x, c);
                 if (col < 64 && (keys >> col) & 1) {
-                    struct an_val v;
+                    struct analyze_val v;
                     uint32_t nx;
-                    int r = an_value(a, x, ie, &nx, &v);
+                    int r = analyze_value(a, x, ie, &nx, &v);
                     if (r < 0)
                         return -1;
                     if (r == 0 || nx != ie)
-                        return REJ(a, M_INS_KEY, x);
-                    if (an_note_value(a, &v, x) < 0)
+                        return ANALYZE_REJ(a, ANALYZE_M_INS_KEY, x);
+                    if (analyze_note_value(a, &v, x) < 0)
                         return -1;
                     found = 1;
-                } else if (an_scan_expr(a, x, ie, b) < 0) {
+                } else if (analyze_scan_expr(a, x, ie, b) < 0) {
                     return -1;
                 }
                 col++;
@@ -1594,28 +1622,31 @@ static int an_insert(struct analyze *a)
                 x = ie + 1;
             }
             if (col != ncols)
-                return REJ(a, M_INS_ROWS, i);
+                return ANALYZE_REJ(a, ANALYZE_M_INS_ROWS, i);
             i = c + 1;
-            if (an_op(a, i, ',')) {
+            if (analyze_op(a, i, ',')) {
                 i++;
                 continue;
             }
             break;
         }
         if (i != body_e)
-            return REJ(a, i < body_e && an_kw(a, i) == LEX_KW_AS ? M_FEATURE : M_SYNTAX, i);
+            return ANALYZE_REJ(a,
+                               i < body_e && analyze_kw(a, i) == LEX_KW_AS ? ANALYZE_M_FEATURE
+                                                                           : ANALYZE_M_SYNTAX,
+                               i);
     } else if (k == LEX_KW_SET) {
         if (ncols >= 0)
-            return REJ(a, M_SYNTAX, i);
-        if (an_assignments(a, i + 1, body_e, b, NULL, 1, &found) < 0)
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
+        if (analyze_assignments(a, i + 1, body_e, b, NULL, 1, &found) < 0)
             return -1;
         if (!found)
-            return REJ(a, M_INS_COLS, i);
-    } else if (k == LEX_KW_SELECT || k == LEX_KW_WITH || an_op(a, i, '(')) {
+            return ANALYZE_REJ(a, ANALYZE_M_INS_COLS, i);
+    } else if (k == LEX_KW_SELECT || k == LEX_KW_WITH || analyze_op(a, i, '(')) {
         if (ncols < 0 || !keys)
-            return REJ(a, M_INS_COLS, i);
+            return ANALYZE_REJ(a, ANALYZE_M_INS_COLS, i);
         uint32_t b0 = a->n_blocks;
-        if (an_query(a, i, body_e, b) < 0)
+        if (analyze_query(a, i, body_e, b) < 0)
             return -1;
         /* exactly one top-level SELECT block, whose key items are the key */
         int top = -1, n_top = 0;
@@ -1625,155 +1656,157 @@ static int an_insert(struct analyze *a)
                 n_top++;
             }
         if (n_top != 1)
-            return REJ(a, M_INS_SELECT, i);
-        const struct an_block *sb = &a->blocks[top];
+            return ANALYZE_REJ(a, ANALYZE_M_INS_SELECT, i);
+        const struct analyze_block *sb = &a->blocks[top];
         int col = 0;
         for (uint32_t x = sb->sel_s; x < sb->sel_e; col++) {
-            uint32_t ie = an_find_comma(a, x, sb->sel_e);
+            uint32_t ie = analyze_find_comma(a, x, sb->sel_e);
             if (col < 64 && (keys >> col) & 1) {
-                struct an_val v;
+                struct analyze_val v;
                 uint32_t nx;
                 int32_t q;
                 uint32_t cc;
-                int r = an_value(a, x, ie, &nx, &v);
+                int r = analyze_value(a, x, ie, &nx, &v);
                 if (r < 0)
                     return -1;
                 if (r > 0) {
-                    if (an_kw(a, nx) == LEX_KW_AS)
+                    if (analyze_kw(a, nx) == LEX_KW_AS)
                         nx++;
-                    if (nx < ie && an_is_name(a, nx))
+                    if (nx < ie && analyze_is_name(a, nx))
                         nx++;
                     if (nx != ie)
-                        return REJ(a, M_INS_SELECT, x);
-                    if (an_note_value(a, &v, x) < 0)
+                        return ANALYZE_REJ(a, ANALYZE_M_INS_SELECT, x);
+                    if (analyze_note_value(a, &v, x) < 0)
                         return -1;
                 } else {
-                    uint32_t p = an_colref(a, x, ie, &q, &cc);
-                    if (p && an_kw(a, p) == LEX_KW_AS)
+                    uint32_t p = analyze_colref(a, x, ie, &q, &cc);
+                    if (p && analyze_kw(a, p) == LEX_KW_AS)
                         p++;
-                    if (p && p < ie && an_is_name(a, p))
+                    if (p && p < ie && analyze_is_name(a, p))
                         p++;
-                    int t = p == ie && an_is_key_name(a, cc) ? an_resolve(a, q, top) : -1;
+                    int t = p == ie && analyze_is_key_name(a, cc) ? analyze_resolve(a, q, top) : -1;
                     if (t < 0 || a->tables[t].block != top || !a->tables[t].base)
-                        return REJ(a, M_INS_SELECT, x);
+                        return ANALYZE_REJ(a, ANALYZE_M_INS_SELECT, x);
                     a->tables[target].keyed = 0;
-                    an_add_edge(a, t, target);
+                    analyze_add_edge(a, t, target);
                 }
                 found = 1;
             }
             x = ie < sb->sel_e ? ie + 1 : sb->sel_e;
         }
         if (col != ncols)
-            return REJ(a, M_INS_ROWS, i);
+            return ANALYZE_REJ(a, ANALYZE_M_INS_ROWS, i);
     } else {
-        return REJ(a, ncols < 0 ? M_INS_COLS : M_SYNTAX, i);
+        return ANALYZE_REJ(a, ncols < 0 ? ANALYZE_M_INS_COLS : ANALYZE_M_SYNTAX, i);
     }
     if (!found)
-        return REJ(a, M_INS_KEY, i);
+        return ANALYZE_REJ(a, ANALYZE_M_INS_KEY, i);
     if (a->have_value)
         a->tables[target].keyed = 1;
     if (odku < e) {
         uint32_t x = odku + 2;
-        if (!an_kw(a, x) || an_kw(a, x) != LEX_KW_KEY || an_kw(a, x + 1) != LEX_KW_UPDATE)
-            return REJ(a, M_SYNTAX, x);
+        if (!analyze_kw(a, x) || analyze_kw(a, x) != LEX_KW_KEY ||
+            analyze_kw(a, x + 1) != LEX_KW_UPDATE)
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, x);
         uint32_t oe = ret > odku ? ret : e;
-        if (an_assignments(a, x + 2, oe, b, M_KEY_ODKU, 0, &found) < 0)
+        if (analyze_assignments(a, x + 2, oe, b, ANALYZE_M_KEY_ODKU, 0, &found) < 0)
             return -1;
     }
-    if (ret < e && an_scan_expr(a, ret + 1, e, b) < 0)
+    if (ret < e && analyze_scan_expr(a, ret + 1, e, b) < 0)
         return -1;
-    return an_finish(a, 0);
+    return analyze_finish(a, 0);
 }
 
 /* ---- statements without a shard ---- */
 
-static void an_session(struct analyze *a, enum analyze_stmt stmt)
+static void analyze_session(struct analyze *a, enum analyze_stmt stmt)
 {
     a->out->kind = ANALYZE_SESSION;
     a->out->stmt = stmt;
 }
 
 /* Whether tokens [i, e) contain a SELECT (a subquery). */
-static int an_has_select(const struct analyze *a, uint32_t i, uint32_t e)
+static int analyze_has_select(const struct analyze *a, uint32_t i, uint32_t e)
 {
     for (; i < e; i++)
-        if (an_kw(a, i) == LEX_KW_SELECT || an_kw(a, i) == LEX_KW_WITH)
+        if (analyze_kw(a, i) == LEX_KW_SELECT || analyze_kw(a, i) == LEX_KW_WITH)
             return 1;
     return 0;
 }
 
-static int an_transaction(struct analyze *a)
+static int analyze_transaction(struct analyze *a)
 {
     uint32_t i = 1, e = a->n;
-    switch (an_kw(a, 0)) {
+    switch (analyze_kw(a, 0)) {
     case LEX_KW_BEGIN:
-        if (an_kw(a, i) == LEX_KW_WORK)
+        if (analyze_kw(a, i) == LEX_KW_WORK)
             i++;
         if (i != e)
-            return REJ(a, M_TXN, i);
-        an_session(a, ANALYZE_STMT_BEGIN);
+            return ANALYZE_REJ(a, ANALYZE_M_TXN, i);
+        analyze_session(a, ANALYZE_STMT_BEGIN);
         return 0;
     case LEX_KW_START:
-        if (an_kw(a, i) != LEX_KW_TRANSACTION)
-            return an_reject_kind(a, M_ADMIN, i);
+        if (analyze_kw(a, i) != LEX_KW_TRANSACTION)
+            return analyze_reject_kind(a, ANALYZE_M_ADMIN, i);
         i++;
         while (i < e) {
-            if (an_word(a, i, "READ") && (an_word(a, i + 1, "ONLY") || an_word(a, i + 1, "WRITE")))
+            if (analyze_word(a, i, "READ") &&
+                (analyze_word(a, i + 1, "ONLY") || analyze_word(a, i + 1, "WRITE")))
                 i += 2;
-            else if (an_kw(a, i) == LEX_KW_WITH && an_word(a, i + 1, "CONSISTENT") &&
-                     an_word(a, i + 2, "SNAPSHOT"))
+            else if (analyze_kw(a, i) == LEX_KW_WITH && analyze_word(a, i + 1, "CONSISTENT") &&
+                     analyze_word(a, i + 2, "SNAPSHOT"))
                 i += 3;
             else
-                return REJ(a, M_TXN, i);
-            if (i < e && an_op(a, i, ','))
+                return ANALYZE_REJ(a, ANALYZE_M_TXN, i);
+            if (i < e && analyze_op(a, i, ','))
                 i++;
             else if (i < e)
-                return REJ(a, M_TXN, i);
+                return ANALYZE_REJ(a, ANALYZE_M_TXN, i);
         }
-        an_session(a, ANALYZE_STMT_BEGIN);
+        analyze_session(a, ANALYZE_STMT_BEGIN);
         return 0;
     case LEX_KW_SAVEPOINT:
-        if (!an_is_name(a, 1) || a->n != 2)
-            return REJ(a, M_SYNTAX, 1);
-        an_session(a, ANALYZE_STMT_SAVEPOINT);
+        if (!analyze_is_name(a, 1) || a->n != 2)
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, 1);
+        analyze_session(a, ANALYZE_STMT_SAVEPOINT);
         return 0;
     case LEX_KW_RELEASE:
-        if (an_kw(a, 1) != LEX_KW_SAVEPOINT || !an_is_name(a, 2) || a->n != 3)
-            return REJ(a, M_SYNTAX, 1);
-        an_session(a, ANALYZE_STMT_SAVEPOINT);
+        if (analyze_kw(a, 1) != LEX_KW_SAVEPOINT || !analyze_is_name(a, 2) || a->n != 3)
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, 1);
+        analyze_session(a, ANALYZE_STMT_SAVEPOINT);
         return 0;
     default:   /* COMMIT, ROLLBACK */
         break;
     }
-    int rollback = an_kw(a, 0) == LEX_KW_ROLLBACK;
-    if (an_kw(a, i) == LEX_KW_WORK)
+    int rollback = analyze_kw(a, 0) == LEX_KW_ROLLBACK;
+    if (analyze_kw(a, i) == LEX_KW_WORK)
         i++;
-    if (rollback && an_kw(a, i) == LEX_KW_TO) {
+    if (rollback && analyze_kw(a, i) == LEX_KW_TO) {
         i++;
-        if (an_kw(a, i) == LEX_KW_SAVEPOINT)
+        if (analyze_kw(a, i) == LEX_KW_SAVEPOINT)
             i++;
-        if (!an_is_name(a, i) || i + 1 != e)
-            return REJ(a, M_SYNTAX, i);
-        an_session(a, ANALYZE_STMT_SAVEPOINT);
+        if (!analyze_is_name(a, i) || i + 1 != e)
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
+        analyze_session(a, ANALYZE_STMT_SAVEPOINT);
         return 0;
     }
-    if (an_kw(a, i) == LEX_KW_AND) {
+    if (analyze_kw(a, i) == LEX_KW_AND) {
         i++;
-        if (an_word(a, i, "NO"))
+        if (analyze_word(a, i, "NO"))
             i++;
-        if (!an_word(a, i, "CHAIN"))
-            return REJ(a, M_TXN, i);
+        if (!analyze_word(a, i, "CHAIN"))
+            return ANALYZE_REJ(a, ANALYZE_M_TXN, i);
         i++;
     }
     if (i != e)
-        return REJ(a, M_TXN, i);    /* [NO] RELEASE would drop the backend link */
-    an_session(a, rollback ? ANALYZE_STMT_ROLLBACK : ANALYZE_STMT_COMMIT);
+        return ANALYZE_REJ(a, ANALYZE_M_TXN, i);    /* [NO] RELEASE would drop the backend link */
+    analyze_session(a, rollback ? ANALYZE_STMT_ROLLBACK : ANALYZE_STMT_COMMIT);
     return 0;
 }
 
 /* Whether the value token <i> names an allowed client character set or
  * collation (the bytes of quotes and backslashes stay single-byte). */
-static int an_charset_ok(const struct analyze *a, uint32_t i)
+static int analyze_charset_ok(const struct analyze *a, uint32_t i)
 {
     /* not latin1: there 0xa0 is whitespace, which the lexer (reading UTF-8)
      * takes for part of a word */
@@ -1783,21 +1816,21 @@ static int an_charset_ok(const struct analyze *a, uint32_t i)
     size_t l;
     char buf[ANALYZE_KEY_MAX];
     if (t->type == LEX_STRING) {
-        int n = an_unescape(a, i, buf);
+        int n = analyze_unescape(a, i, buf);
         if (n < 0)
             return 0;
         s = buf;
         l = (size_t)n;
-    } else if (an_is_name(a, i)) {
-        s = an_name(a, i, &l);
-        if (an_ci_eq(s, l, "DEFAULT", 7))
+    } else if (analyze_is_name(a, i)) {
+        s = analyze_name(a, i, &l);
+        if (analyze_ci_eq(s, l, "DEFAULT", 7))
             return 1;
     } else {
         return 0;
     }
     for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
         size_t cl = strlen(cs[k]);
-        if (l >= cl && an_ci_eq(s, cl, cs[k], cl) && (l == cl || s[cl] == '_'))
+        if (l >= cl && analyze_ci_eq(s, cl, cs[k], cl) && (l == cl || s[cl] == '_'))
             return 1;
     }
     return 0;
@@ -1805,7 +1838,7 @@ static int an_charset_ok(const struct analyze *a, uint32_t i)
 
 /* Whether one comma-separated element of a sql_mode string is a mode that
  * leaves the lexer's and analyzer's reading of statements unchanged. */
-static int an_mode_ok(const char *s, size_t l)
+static int analyze_mode_ok(const char *s, size_t l)
 {
     static const char *const modes[] = {
         "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES", "NO_ZERO_IN_DATE", "NO_ZERO_DATE",
@@ -1825,14 +1858,14 @@ static int an_mode_ok(const char *s, size_t l)
     if (l == 0)
         return 1;
     for (size_t k = 0; k < sizeof(modes) / sizeof(modes[0]); k++)
-        if (an_ci_eq(s, l, modes[k], strlen(modes[k])))
+        if (analyze_ci_eq(s, l, modes[k], strlen(modes[k])))
             return 1;
     return 0;
 }
 
 /* A sql_mode value [i, e): literals of known safe modes, @@sql_mode, and
  * CONCAT/CONCAT_WS/REPLACE of those. */
-static int an_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
+static int analyze_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
 {
     char buf[ANALYZE_KEY_MAX];
     if (i >= e)
@@ -1841,13 +1874,13 @@ static int an_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
         const struct lex_token *t = &a->tok[i];
         switch (t->type) {
         case LEX_STRING: {
-            int n = an_unescape(a, i, buf);
+            int n = analyze_unescape(a, i, buf);
             if (n < 0)
                 return 0;
             size_t st = 0;
             for (size_t k = 0; k <= (size_t)n; k++)
                 if (k == (size_t)n || buf[k] == ',') {
-                    if (!an_mode_ok(buf + st, k - st))
+                    if (!analyze_mode_ok(buf + st, k - st))
                         return 0;
                     st = k + 1;
                 }
@@ -1855,24 +1888,26 @@ static int an_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
         }
         case LEX_IDENT:
         case LEX_QIDENT:
-            if (an_op(a, i + 1, '(')) {
-                if (!an_word(a, i, "CONCAT") && !an_word(a, i, "CONCAT_WS") &&
-                    an_kw(a, i) != LEX_KW_REPLACE)
+            if (analyze_op(a, i + 1, '(')) {
+                if (!analyze_word(a, i, "CONCAT") && !analyze_word(a, i, "CONCAT_WS") &&
+                    analyze_kw(a, i) != LEX_KW_REPLACE)
                     return 0;
                 break;
             }
             {
                 size_t l;
-                const char *s = an_name(a, i, &l);
-                if (!an_mode_ok(s, l))
+                const char *s = analyze_name(a, i, &l);
+                if (!analyze_mode_ok(s, l))
                     return 0;
             }
             break;
         case LEX_SYSVAR: {
             const char *s = a->sql + t->off + 2;
             size_t l = t->len - 2;
-            if (!(an_ci_eq(s, l, "sql_mode", 8) || an_ci_eq(s, l, "session.sql_mode", 16) ||
-                  an_ci_eq(s, l, "global.sql_mode", 15) || an_ci_eq(s, l, "local.sql_mode", 14)))
+            if (!(analyze_ci_eq(s, l, "sql_mode", 8) ||
+                  analyze_ci_eq(s, l, "session.sql_mode", 16) ||
+                  analyze_ci_eq(s, l, "global.sql_mode", 15) ||
+                  analyze_ci_eq(s, l, "local.sql_mode", 14)))
                 return 0;
             break;
         }
@@ -1887,49 +1922,50 @@ static int an_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
     return 1;
 }
 
-static int an_set(struct analyze *a)
+static int analyze_set(struct analyze *a)
 {
     struct analyze_result *o = a->out;
     uint32_t i = 1, e = a->n;
-    an_session(a, ANALYZE_STMT_SET);
-    if (an_kw(a, i) == LEX_KW_GLOBAL || an_kw(a, i) == LEX_KW_PERSIST ||
-        an_kw(a, i) == LEX_KW_PERSIST_ONLY) {
-        return REJ(a, M_SET_GLOBAL, i);
+    analyze_session(a, ANALYZE_STMT_SET);
+    if (analyze_kw(a, i) == LEX_KW_GLOBAL || analyze_kw(a, i) == LEX_KW_PERSIST ||
+        analyze_kw(a, i) == LEX_KW_PERSIST_ONLY) {
+        return ANALYZE_REJ(a, ANALYZE_M_SET_GLOBAL, i);
     }
-    uint32_t t = (an_kw(a, i) == LEX_KW_SESSION || an_kw(a, i) == LEX_KW_LOCAL) ? i + 1 : i;
-    if (an_kw(a, t) == LEX_KW_TRANSACTION) {
-        if (an_has_select(a, t, e))
-            return REJ(a, M_SET_SUBQ, t);
+    uint32_t t =
+        (analyze_kw(a, i) == LEX_KW_SESSION || analyze_kw(a, i) == LEX_KW_LOCAL) ? i + 1 : i;
+    if (analyze_kw(a, t) == LEX_KW_TRANSACTION) {
+        if (analyze_has_select(a, t, e))
+            return ANALYZE_REJ(a, ANALYZE_M_SET_SUBQ, t);
         return 0;
     }
-    if (an_word(a, i, "PASSWORD") || an_word(a, i, "ROLE") || an_kw(a, i) == LEX_KW_DEFAULT ||
-        an_word(a, i, "STATEMENT"))
-        return REJ(a, M_SET_OTHER, i);
-    if (an_has_select(a, i, e))
-        return REJ(a, M_SET_SUBQ, i);
+    if (analyze_word(a, i, "PASSWORD") || analyze_word(a, i, "ROLE") ||
+        analyze_kw(a, i) == LEX_KW_DEFAULT || analyze_word(a, i, "STATEMENT"))
+        return ANALYZE_REJ(a, ANALYZE_M_SET_OTHER, i);
+    if (analyze_has_select(a, i, e))
+        return ANALYZE_REJ(a, ANALYZE_M_SET_SUBQ, i);
     while (i < e) {
-        uint32_t ie = an_find_comma(a, i, e);
+        uint32_t ie = analyze_find_comma(a, i, e);
         uint32_t x = i;
-        int kw = an_kw(a, x);
+        int kw = analyze_kw(a, x);
         if (kw == LEX_KW_GLOBAL || kw == LEX_KW_PERSIST || kw == LEX_KW_PERSIST_ONLY)
-            return REJ(a, M_SET_GLOBAL, x);
+            return ANALYZE_REJ(a, ANALYZE_M_SET_GLOBAL, x);
         if (kw == LEX_KW_SESSION || kw == LEX_KW_LOCAL) {
             x++;
-            kw = an_kw(a, x);
+            kw = analyze_kw(a, x);
         }
         if (kw == LEX_KW_NAMES || kw == LEX_KW_CHARSET ||
-            (kw == LEX_KW_CHARACTER && an_kw(a, x + 1) == LEX_KW_SET)) {
+            (kw == LEX_KW_CHARACTER && analyze_kw(a, x + 1) == LEX_KW_SET)) {
             x += kw == LEX_KW_CHARACTER ? 2 : 1;
-            if (x >= ie || !an_charset_ok(a, x))
-                return REJ(a, M_CHARSET, x);
+            if (x >= ie || !analyze_charset_ok(a, x))
+                return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
             x++;
-            if (x < ie && an_kw(a, x) == LEX_KW_COLLATE) {
-                if (x + 1 >= ie || !an_charset_ok(a, x + 1))
-                    return REJ(a, M_CHARSET, x + 1);
+            if (x < ie && analyze_kw(a, x) == LEX_KW_COLLATE) {
+                if (x + 1 >= ie || !analyze_charset_ok(a, x + 1))
+                    return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x + 1);
                 x += 2;
             }
             if (x != ie)
-                return REJ(a, M_SYNTAX, x);
+                return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, x);
             i = ie < e ? ie + 1 : e;
             continue;
         }
@@ -1947,11 +1983,11 @@ static int an_set(struct analyze *a)
             const char *dot = memchr(name, '.', nl);
             if (dot) {
                 size_t sl = (size_t)(dot - name);
-                if (an_ci_eq(name, sl, "global", 6) || an_ci_eq(name, sl, "persist", 7) ||
-                    an_ci_eq(name, sl, "persist_only", 12))
-                    return REJ(a, M_SET_GLOBAL, x);
-                if (!an_ci_eq(name, sl, "session", 7) && !an_ci_eq(name, sl, "local", 5))
-                    return REJ(a, M_SYNTAX, x);
+                if (analyze_ci_eq(name, sl, "global", 6) || analyze_ci_eq(name, sl, "persist", 7) ||
+                    analyze_ci_eq(name, sl, "persist_only", 12))
+                    return ANALYZE_REJ(a, ANALYZE_M_SET_GLOBAL, x);
+                if (!analyze_ci_eq(name, sl, "session", 7) && !analyze_ci_eq(name, sl, "local", 5))
+                    return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, x);
                 nl -= sl + 1;
                 name = dot + 1;
             }
@@ -1959,66 +1995,66 @@ static int an_set(struct analyze *a)
                 name++;
                 nl -= 2;
             }
-        } else if (an_is_name(a, x)) {
-            name = an_name(a, x, &nl);
+        } else if (analyze_is_name(a, x)) {
+            name = analyze_name(a, x, &nl);
         } else {
-            return REJ(a, M_SYNTAX, x);
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, x);
         }
         x++;
-        if (x >= ie || !(an_op(a, x, '=') || an_op(a, x, LEX_OP_ASSIGN)))
-            return REJ(a, M_SYNTAX, x);
+        if (x >= ie || !(analyze_op(a, x, '=') || analyze_op(a, x, LEX_OP_ASSIGN)))
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, x);
         x++;
         if (x >= ie)
-            return REJ(a, M_SYNTAX, x);
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, x);
         if (name) {
-            if (an_ci_eq(name, nl, "autocommit", 10)) {
+            if (analyze_ci_eq(name, nl, "autocommit", 10)) {
                 const struct lex_token *v = &a->tok[x];
                 int on = -1;
                 if (x + 1 == ie) {
                     if (v->type == LEX_INTEGER && v->len == 1 && (a->sql[v->off] == '0' ||
                                                                   a->sql[v->off] == '1'))
                         on = a->sql[v->off] == '1';
-                    else if (an_word(a, x, "ON") || an_kw(a, x) == LEX_KW_TRUE)
+                    else if (analyze_word(a, x, "ON") || analyze_kw(a, x) == LEX_KW_TRUE)
                         on = 1;
-                    else if (an_word(a, x, "OFF") || an_kw(a, x) == LEX_KW_FALSE)
+                    else if (analyze_word(a, x, "OFF") || analyze_kw(a, x) == LEX_KW_FALSE)
                         on = 0;
                     else if (v->type == LEX_STRING && !(v->flags & LEX_F_NATIONAL)) {
                         char buf[ANALYZE_KEY_MAX];
-                        int n = an_unescape(a, x, buf);
-                        if (n > 0 && (an_ci_eq(buf, (size_t)n, "ON", 2) ||
-                                      an_ci_eq(buf, (size_t)n, "1", 1)))
+                        int n = analyze_unescape(a, x, buf);
+                        if (n > 0 && (analyze_ci_eq(buf, (size_t)n, "ON", 2) ||
+                                      analyze_ci_eq(buf, (size_t)n, "1", 1)))
                             on = 1;
-                        else if (n > 0 && (an_ci_eq(buf, (size_t)n, "OFF", 3) ||
-                                           an_ci_eq(buf, (size_t)n, "0", 1)))
+                        else if (n > 0 && (analyze_ci_eq(buf, (size_t)n, "OFF", 3) ||
+                                           analyze_ci_eq(buf, (size_t)n, "0", 1)))
                             on = 0;
                     }
                 }
                 if (on < 0)
-                    return REJ(a, M_AUTOCOMMIT, x);
+                    return ANALYZE_REJ(a, ANALYZE_M_AUTOCOMMIT, x);
                 o->sets_autocommit = 1;
                 o->autocommit = (unsigned)on;
-            } else if (an_ci_eq(name, nl, "sql_mode", 8)) {
-                if (!an_sql_mode_ok(a, x, ie))
-                    return REJ(a, M_SQL_MODE, x);
-            } else if (an_ci_eq(name, nl, "character_set_client", 20) ||
-                       an_ci_eq(name, nl, "character_set_connection", 24) ||
-                       an_ci_eq(name, nl, "character_set_results", 21) ||
-                       an_ci_eq(name, nl, "collation_connection", 20)) {
+            } else if (analyze_ci_eq(name, nl, "sql_mode", 8)) {
+                if (!analyze_sql_mode_ok(a, x, ie))
+                    return ANALYZE_REJ(a, ANALYZE_M_SQL_MODE, x);
+            } else if (analyze_ci_eq(name, nl, "character_set_client", 20) ||
+                       analyze_ci_eq(name, nl, "character_set_connection", 24) ||
+                       analyze_ci_eq(name, nl, "character_set_results", 21) ||
+                       analyze_ci_eq(name, nl, "collation_connection", 20)) {
                 /* results may be NULL (no conversion): not read by the lexer */
-                int null_ok = an_ci_eq(name, nl, "character_set_results", 21) &&
-                              an_kw(a, x) == LEX_KW_NULL;
-                if (x + 1 != ie || !(null_ok || an_charset_ok(a, x)))
-                    return REJ(a, M_CHARSET, x);
-            } else if (an_ci_eq(name, nl, "sql_log_bin", 11) ||
-                       an_ci_eq(name, nl, "sql_log_off", 11) ||
-                       an_ci_eq(name, nl, "skip_replication", 16) ||
-                       an_ci_eq(name, nl, "server_id", 9) ||
-                       an_ci_eq(name, nl, "pseudo_thread_id", 16) ||
-                       an_ci_eq(name, nl, "pseudo_slave_mode", 17) ||
-                       (nl >= 5 && an_ci_eq(name, 5, "gtid_", 5)) ||
-                       (nl >= 6 && an_ci_eq(name, 6, "wsrep_", 6)) ||
-                       (nl >= 5 && an_ci_eq(name, 5, "debug", 5))) {
-                return an_reject_kind(a, M_SET_VAR, x - 2);
+                int null_ok = analyze_ci_eq(name, nl, "character_set_results", 21) &&
+                              analyze_kw(a, x) == LEX_KW_NULL;
+                if (x + 1 != ie || !(null_ok || analyze_charset_ok(a, x)))
+                    return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
+            } else if (analyze_ci_eq(name, nl, "sql_log_bin", 11) ||
+                       analyze_ci_eq(name, nl, "sql_log_off", 11) ||
+                       analyze_ci_eq(name, nl, "skip_replication", 16) ||
+                       analyze_ci_eq(name, nl, "server_id", 9) ||
+                       analyze_ci_eq(name, nl, "pseudo_thread_id", 16) ||
+                       analyze_ci_eq(name, nl, "pseudo_slave_mode", 17) ||
+                       (nl >= 5 && analyze_ci_eq(name, 5, "gtid_", 5)) ||
+                       (nl >= 6 && analyze_ci_eq(name, 6, "wsrep_", 6)) ||
+                       (nl >= 5 && analyze_ci_eq(name, 5, "debug", 5))) {
+                return analyze_reject_kind(a, ANALYZE_M_SET_VAR, x - 2);
             }
         }
         i = ie < e ? ie + 1 : e;
@@ -2026,14 +2062,15 @@ static int an_set(struct analyze *a)
     return 0;
 }
 
-static int an_show(struct analyze *a)
+static int analyze_show(struct analyze *a)
 {
     uint32_t i = 1, e = a->n;
-    if (an_has_select(a, i, e))
-        return REJ(a, M_SHOW_SUBQ, i);
-    if (an_word(a, i, "FULL"))
+    if (analyze_has_select(a, i, e))
+        return ANALYZE_REJ(a, ANALYZE_M_SHOW_SUBQ, i);
+    if (analyze_word(a, i, "FULL"))
         i++;
-    if (an_kw(a, i) == LEX_KW_GLOBAL || an_kw(a, i) == LEX_KW_SESSION || an_kw(a, i) == LEX_KW_LOCAL)
+    if (analyze_kw(a, i) == LEX_KW_GLOBAL || analyze_kw(a, i) == LEX_KW_SESSION ||
+        analyze_kw(a, i) == LEX_KW_LOCAL)
         i++;
     static const char *const ok[] = {
         "WARNINGS", "ERRORS", "VARIABLES", "STATUS", "COLLATION", "CHARSET", "ENGINES",
@@ -2041,30 +2078,31 @@ static int an_show(struct analyze *a)
     };
     int good = 0;
     for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++)
-        if (an_word(a, i, ok[k]))
+        if (analyze_word(a, i, ok[k]))
             good = 1;
-    if (an_kw(a, i) == LEX_KW_INDEX || an_kw(a, i) == LEX_KW_KEY)
+    if (analyze_kw(a, i) == LEX_KW_INDEX || analyze_kw(a, i) == LEX_KW_KEY)
         good = 1;
-    if (an_kw(a, i) == LEX_KW_CHARACTER && an_kw(a, i + 1) == LEX_KW_SET)
+    if (analyze_kw(a, i) == LEX_KW_CHARACTER && analyze_kw(a, i + 1) == LEX_KW_SET)
         good = 1;
-    if (an_word(a, i, "CREATE") && an_kw(a, i + 1) == LEX_KW_TABLE)
+    if (analyze_word(a, i, "CREATE") && analyze_kw(a, i + 1) == LEX_KW_TABLE)
         good = 1;
     /* SHOW COUNT(*) WARNINGS|ERRORS */
-    if (an_word(a, i, "COUNT") && an_op(a, i + 1, '(') && an_op(a, i + 2, '*') &&
-        an_op(a, i + 3, ')') && (an_word(a, i + 4, "WARNINGS") || an_word(a, i + 4, "ERRORS")))
+    if (analyze_word(a, i, "COUNT") && analyze_op(a, i + 1, '(') && analyze_op(a, i + 2, '*') &&
+        analyze_op(a, i + 3, ')') &&
+        (analyze_word(a, i + 4, "WARNINGS") || analyze_word(a, i + 4, "ERRORS")))
         good = 1;
-    if (an_word(a, i, "TABLE"))
+    if (analyze_word(a, i, "TABLE"))
         good = 0;   /* SHOW TABLE STATUS: row counts of every user */
     if (!good)
-        return an_reject_kind(a, M_SHOW, i);
-    an_session(a, ANALYZE_STMT_SHOW);
+        return analyze_reject_kind(a, ANALYZE_M_SHOW, i);
+    analyze_session(a, ANALYZE_STMT_SHOW);
     return 0;
 }
 
 /* Statement-wide facts that do not depend on structure, checked as each
  * token arrives: session pinning and words that are never allowed. Returns
  * 0, or -1 after a reject. */
-static int an_token_facts(struct analyze *a, uint32_t i)
+static int analyze_token_facts(struct analyze *a, uint32_t i)
 {
     struct analyze_result *o = a->out;
     const struct lex_token *t = &a->tok[i];
@@ -2076,10 +2114,10 @@ static int an_token_facts(struct analyze *a, uint32_t i)
             o->pins_session = 1;
             break;
         case LEX_KW_PROCEDURE:
-            return REJ(a, M_FEATURE, i);
+            return ANALYZE_REJ(a, ANALYZE_M_FEATURE, i);
         case LEX_KW_OUTFILE:
         case LEX_KW_DUMPFILE:
-            return REJ(a, M_OUTFILE, i);
+            return ANALYZE_REJ(a, ANALYZE_M_OUTFILE, i);
         default:
             break;
         }
@@ -2088,16 +2126,16 @@ static int an_token_facts(struct analyze *a, uint32_t i)
 }
 
 /* The function called by name token <i> (just before a '('). */
-static int an_call_facts(struct analyze *a, uint32_t i)
+static int analyze_call_facts(struct analyze *a, uint32_t i)
 {
     const struct lex_token *t = &a->tok[i];
     if (t->len < 8 || t->len > 17)      /* FOUND_ROWS .. RELEASE_ALL_LOCKS */
         return 0;
-    if (an_word(a, i, "LOAD_FILE"))
-        return REJ(a, M_OUTFILE, i);
-    if (an_word(a, i, "GET_LOCK") || an_word(a, i, "RELEASE_LOCK") ||
-        an_word(a, i, "RELEASE_ALL_LOCKS") || an_word(a, i, "IS_FREE_LOCK") ||
-        an_word(a, i, "IS_USED_LOCK") || an_word(a, i, "FOUND_ROWS"))
+    if (analyze_word(a, i, "LOAD_FILE"))
+        return ANALYZE_REJ(a, ANALYZE_M_OUTFILE, i);
+    if (analyze_word(a, i, "GET_LOCK") || analyze_word(a, i, "RELEASE_LOCK") ||
+        analyze_word(a, i, "RELEASE_ALL_LOCKS") || analyze_word(a, i, "IS_FREE_LOCK") ||
+        analyze_word(a, i, "IS_USED_LOCK") || analyze_word(a, i, "FOUND_ROWS"))
         a->out->pins_session = 1;
     return 0;
 }
@@ -2106,7 +2144,7 @@ static int an_call_facts(struct analyze *a, uint32_t i)
  * parentheses (pair[] of an open '(' holds the enclosing open one while it
  * waits for its ')'), notes the first ';' and the statement-wide facts.
  * Returns 0, -1 after a reject, or -2 when out of memory. */
-static int an_tokenize(struct analyze *a, const char *sql, size_t len)
+static int analyze_tokenize(struct analyze *a, const char *sql, size_t len)
 {
     struct lex lx;
     uint32_t n = 0, semi = UINT32_MAX;
@@ -2165,15 +2203,15 @@ static int an_tokenize(struct analyze *a, const char *sql, size_t len)
         case LEX_OP:
             if (tp->op == '(') {
                 if (++depth > a->max_depth)
-                    return REJ(a, M_DEPTH, n);
+                    return ANALYZE_REJ(a, ANALYZE_M_DEPTH, n);
                 a->pair[n] = open;
                 open = (int32_t)n;
                 if (n > 0 && a->tok[n - 1].type == LEX_IDENT && a->tok[n - 1].op == LEX_KW_NONE &&
-                    an_call_facts(a, n - 1) < 0)
+                    analyze_call_facts(a, n - 1) < 0)
                     return -1;
             } else if (tp->op == ')') {
                 if (open < 0)
-                    return an_reject(a, WIRE_ER_PARSE, M_PAREN, n);
+                    return analyze_reject(a, WIRE_ER_PARSE, ANALYZE_M_PAREN, n);
                 int32_t up = a->pair[open];
                 a->pair[open] = (int32_t)n;
                 a->pair[n] = open;
@@ -2184,7 +2222,7 @@ static int an_tokenize(struct analyze *a, const char *sql, size_t len)
             }
             break;
         default:
-            if (an_token_facts(a, n) < 0)
+            if (analyze_token_facts(a, n) < 0)
                 return -1;
             break;
         }
@@ -2195,20 +2233,20 @@ static int an_tokenize(struct analyze *a, const char *sql, size_t len)
     /* a trailing ';' is fine; anything after it is a second statement */
     if (semi != UINT32_MAX) {
         if (semi + 1 < n)
-            return REJ(a, M_MULTI, semi + 1);
+            return ANALYZE_REJ(a, ANALYZE_M_MULTI, semi + 1);
         a->tok[semi] = a->tok[n];
         a->n = n = semi;
     }
     if (n == 0) {
-        an_reject(a, WIRE_ER_EMPTY_QUERY, M_EMPTY, 0);
+        analyze_reject(a, WIRE_ER_EMPTY_QUERY, ANALYZE_M_EMPTY, 0);
         return -1;
     }
     if (open >= 0)
-        return an_reject(a, WIRE_ER_PARSE, M_PAREN, (uint32_t)open);
+        return analyze_reject(a, WIRE_ER_PARSE, ANALYZE_M_PAREN, (uint32_t)open);
     return 0;
 }
 
-static void an_reset(struct analyze *a, const char *sql, struct analyze_result *out)
+static void analyze_reset(struct analyze *a, const char *sql, struct analyze_result *out)
 {
     a->sql = sql;
     a->out = out;
@@ -2232,137 +2270,159 @@ static void an_reset(struct analyze *a, const char *sql, struct analyze_result *
 }
 
 /* The statement at token <i> (after EXPLAIN, the explained one). */
-static int an_dispatch(struct analyze *a, uint32_t i)
+static int analyze_dispatch(struct analyze *a, uint32_t i)
 {
     struct analyze_result *o = a->out;
-    int kw = an_kw(a, i);
+    int kw = analyze_kw(a, i);
     if (i > 0) {
         /* EXPLAIN <stmt>: the DML handlers expect their keyword at index
          * 0, so only queries are supported after EXPLAIN */
-        if (kw == LEX_KW_SELECT || kw == LEX_KW_WITH || an_op(a, i, '(')) {
+        if (kw == LEX_KW_SELECT || kw == LEX_KW_WITH || analyze_op(a, i, '(')) {
             o->stmt = ANALYZE_STMT_SELECT;
-            if (an_query(a, i, a->n, -1) < 0)
+            if (analyze_query(a, i, a->n, -1) < 0)
                 return -1;
-            return an_finish(a, i);
+            return analyze_finish(a, i);
         }
-        return REJ(a, M_UNKNOWN, i);
+        return ANALYZE_REJ(a, ANALYZE_M_UNKNOWN, i);
     }
     switch (kw) {
     case LEX_KW_SELECT:
     case LEX_KW_WITH:
         o->stmt = ANALYZE_STMT_SELECT;
-        if (an_query(a, 0, a->n, -1) < 0)
+        if (analyze_query(a, 0, a->n, -1) < 0)
             return -1;
-        return an_finish(a, 0);
+        return analyze_finish(a, 0);
     case LEX_KW_UPDATE:
-        return an_update(a);
+        return analyze_update(a);
     case LEX_KW_DELETE:
-        return an_delete(a);
+        return analyze_delete(a);
     case LEX_KW_INSERT:
     case LEX_KW_REPLACE:
-        return an_insert(a);
+        return analyze_insert(a);
     case LEX_KW_BEGIN:
     case LEX_KW_START:
     case LEX_KW_COMMIT:
     case LEX_KW_ROLLBACK:
     case LEX_KW_SAVEPOINT:
     case LEX_KW_RELEASE:
-        return an_transaction(a);
+        return analyze_transaction(a);
     case LEX_KW_SET:
-        return an_set(a);
+        return analyze_set(a);
     case LEX_KW_SHOW:
-        return an_show(a);
+        return analyze_show(a);
     case LEX_KW_USE: {
         size_t l;
-        if (a->n != 2 || !an_is_name(a, 1))
-            return REJ(a, M_SYNTAX, 1);
-        const char *s = an_name(a, 1, &l);
+        if (a->n != 2 || !analyze_is_name(a, 1))
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, 1);
+        const char *s = analyze_name(a, 1, &l);
         if (!a->db_len || l != a->db_len || memcmp(s, a->cfg.database, l) != 0)
-            return an_reject(a, WIRE_ER_DBACCESS_DENIED, M_USE_DB, 1);
+            return analyze_reject(a, WIRE_ER_DBACCESS_DENIED, ANALYZE_M_USE_DB, 1);
         o->kind = ANALYZE_LOCAL;
         o->stmt = ANALYZE_STMT_USE;
         return 0;
     }
     case LEX_KW_DO:
-        if (an_has_select(a, 1, a->n))
-            return REJ(a, M_DO_SUBQ, 1);
-        an_session(a, ANALYZE_STMT_DO);
+        if (analyze_has_select(a, 1, a->n))
+            return ANALYZE_REJ(a, ANALYZE_M_DO_SUBQ, 1);
+        analyze_session(a, ANALYZE_STMT_DO);
         return 0;
     case LEX_KW_EXPLAIN:
     case LEX_KW_DESCRIBE:
     case LEX_KW_DESC: {
         uint32_t k = 1;
         /* DESCRIBE t [col]: the schema, like SHOW COLUMNS */
-        if (an_is_name(a, k) && an_kw(a, k) == LEX_KW_NONE) {
-            an_session(a, ANALYZE_STMT_SHOW);
+        if (analyze_is_name(a, k) && analyze_kw(a, k) == LEX_KW_NONE) {
+            analyze_session(a, ANALYZE_STMT_SHOW);
             return 0;
         }
-        while (an_word(a, k, "EXTENDED") || an_word(a, k, "PARTITIONS"))
+        while (analyze_word(a, k, "EXTENDED") || analyze_word(a, k, "PARTITIONS"))
             k++;
-        if (an_word(a, k, "FORMAT") && an_op(a, k + 1, '=') && an_is_name(a, k + 2))
+        if (analyze_word(a, k, "FORMAT") && analyze_op(a, k + 1, '=') && analyze_is_name(a, k + 2))
             k += 3;
-        return an_dispatch(a, k);
+        return analyze_dispatch(a, k);
     }
     default:
         break;
     }
-    if (an_op(a, 0, '(')) {
+    if (analyze_op(a, 0, '(')) {
         o->stmt = ANALYZE_STMT_SELECT;
-        if (an_query(a, 0, a->n, -1) < 0)
+        if (analyze_query(a, 0, a->n, -1) < 0)
             return -1;
-        return an_finish(a, 0);
+        return analyze_finish(a, 0);
     }
     if (a->tok[0].type == LEX_IDENT) {
         /* <kind>: refused for its kind only, touches no table rows */
-        static const struct { const char *w; const char *m; int kind; } cls[] = {
-            {"CREATE", M_DDL, 0}, {"ALTER", M_DDL, 0}, {"DROP", M_DDL, 0},
-            {"TRUNCATE", M_DDL, 0}, {"RENAME", M_DDL, 0}, {"LOAD", M_LOAD, 0},
-            {"LOCK", M_LOCK, 0}, {"UNLOCK", M_LOCK, 0},
-            {"GRANT", M_ADMIN, 1}, {"REVOKE", M_ADMIN, 1}, {"FLUSH", M_ADMIN, 1},
-            {"KILL", M_ADMIN, 1}, {"SHUTDOWN", M_ADMIN, 1}, {"RESET", M_ADMIN, 1},
-            {"PURGE", M_ADMIN, 1}, {"CHANGE", M_ADMIN, 1}, {"INSTALL", M_ADMIN, 1},
-            {"UNINSTALL", M_ADMIN, 1}, {"ANALYZE", M_ADMIN, 1}, {"OPTIMIZE", M_ADMIN, 1},
-            {"REPAIR", M_ADMIN, 1}, {"CHECK", M_ADMIN, 1}, {"CACHE", M_ADMIN, 1},
-            {"STOP", M_ADMIN, 1},
+        static const struct { const char *w; const char *m; int kind;
+        } cls[] = {
+            {"CREATE", ANALYZE_M_DDL, 0},
+            {"ALTER", ANALYZE_M_DDL, 0},
+            {"DROP", ANALYZE_M_DDL, 0},
+            {"TRUNCATE", ANALYZE_M_DDL, 0},
+            {"RENAME", ANALYZE_M_DDL, 0},
+            {"LOAD", ANALYZE_M_LOAD, 0},
+            {"LOCK", ANALYZE_M_LOCK, 0},
+            {"UNLOCK", ANALYZE_M_LOCK, 0},
+            {"GRANT", ANALYZE_M_ADMIN, 1},
+            {"REVOKE", ANALYZE_M_ADMIN, 1},
+            {"FLUSH", ANALYZE_M_ADMIN, 1},
+            {"KILL", ANALYZE_M_ADMIN, 1},
+            {"SHUTDOWN", ANALYZE_M_ADMIN, 1},
+            {"RESET", ANALYZE_M_ADMIN, 1},
+            {"PURGE", ANALYZE_M_ADMIN, 1},
+            {"CHANGE", ANALYZE_M_ADMIN, 1},
+            {"INSTALL", ANALYZE_M_ADMIN, 1},
+            {"UNINSTALL", ANALYZE_M_ADMIN, 1},
+            {"ANALYZE", ANALYZE_M_ADMIN, 1},
+            {"OPTIMIZE", ANALYZE_M_ADMIN, 1},
+            {"REPAIR", ANALYZE_M_ADMIN, 1},
+            {"CHECK", ANALYZE_M_ADMIN, 1},
+            {"CACHE", ANALYZE_M_ADMIN, 1},
+            {"STOP", ANALYZE_M_ADMIN, 1},
             /* these read or write rows (checksums, binlog events) or hold
              * transaction state across statements */
-            {"CHECKSUM", M_ADMIN, 0}, {"BINLOG", M_ADMIN, 0}, {"BACKUP", M_ADMIN, 0},
-            {"XA", M_ADMIN, 0},
-            {"HANDLER", M_HANDLER, 0}, {"CALL", M_CALL, 0}, {"PREPARE", M_PREPARE, 0},
-            {"EXECUTE", M_PREPARE, 0}, {"DEALLOCATE", M_PREPARE, 0},
+            {"CHECKSUM", ANALYZE_M_ADMIN, 0},
+            {"BINLOG", ANALYZE_M_ADMIN, 0},
+            {"BACKUP", ANALYZE_M_ADMIN, 0},
+            {"XA", ANALYZE_M_ADMIN, 0},
+            {"HANDLER", ANALYZE_M_HANDLER, 0},
+            {"CALL", ANALYZE_M_CALL, 0},
+            {"PREPARE", ANALYZE_M_PREPARE, 0},
+            {"EXECUTE", ANALYZE_M_PREPARE, 0},
+            {"DEALLOCATE", ANALYZE_M_PREPARE, 0},
         };
         for (size_t k = 0; k < sizeof(cls) / sizeof(cls[0]); k++)
-            if (an_word(a, 0, cls[k].w))
-                return cls[k].kind ? an_reject_kind(a, cls[k].m, 0) : REJ(a, cls[k].m, 0);
+            if (analyze_word(a, 0, cls[k].w))
+                return cls[k].kind ? analyze_reject_kind(a, cls[k].m, 0)
+                                   : ANALYZE_REJ(a, cls[k].m, 0);
     }
     if (kw == LEX_KW_LOCK)
-        return REJ(a, M_LOCK, 0);
+        return ANALYZE_REJ(a, ANALYZE_M_LOCK, 0);
     if (kw == LEX_KW_VALUES || kw == LEX_KW_TABLE)
-        return REJ(a, M_FEATURE, 0);
-    return REJ(a, M_UNKNOWN, 0);
+        return ANALYZE_REJ(a, ANALYZE_M_FEATURE, 0);
+    return ANALYZE_REJ(a, ANALYZE_M_UNKNOWN, 0);
 }
 
 int analyze_statement(struct analyze *a, const char *sql, size_t len,
                       struct analyze_result *out)
 {
-    an_reset(a, sql, out);
+    analyze_reset(a, sql, out);
     if (len >= UINT32_MAX) {
-        REJ(a, M_TOO_LONG, 0);
+        ANALYZE_REJ(a, ANALYZE_M_TOO_LONG, 0);
         return 0;
     }
-    int r = an_tokenize(a, sql, len);
+    int r = analyze_tokenize(a, sql, len);
     if (r == -2) {
         a->n = 0;
-        an_reset(a, sql, out);
+        analyze_reset(a, sql, out);
         out->kind = ANALYZE_REJECT;
-        out->err_no = AN_ER_OUT_OF_RESOURCES;
+        out->err_no = ANALYZE_ER_OUT_OF_RESOURCES;
         memcpy(out->sqlstate, "HY000", 6);
-        out->msg = M_OOM;
+        out->msg = ANALYZE_M_OOM;
         return -1;
     }
     if (r < 0)
         return 0;
-    an_dispatch(a, 0);
+    analyze_dispatch(a, 0);
     if (out->kind != ANALYZE_ROUTE) {
         out->param_index = -1;
         out->key_params = 0;
@@ -2397,8 +2457,8 @@ struct analyze *analyze_new(const struct analyze_config *cfg)
     a->cfg.database[ANALYZE_NAME_MAX - 1] = 0;
     a->db_len = strlen(a->cfg.database);
     a->max_depth = a->cfg.max_depth ? a->cfg.max_depth : 256;
-    if (a->max_depth > AN_DEPTH_CAP)
-        a->max_depth = AN_DEPTH_CAP;
+    if (a->max_depth > ANALYZE_DEPTH_CAP)
+        a->max_depth = ANALYZE_DEPTH_CAP;
     return a;
 }
 
