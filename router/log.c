@@ -81,3 +81,16 @@ void log_write(enum log_level level, const char *fmt, ...)
     log_vwrite(level, fmt, ap);
     va_end(ap);
 }
+
+bool log_limit_pass(struct log_limit *l, uint64_t now_ms, unsigned interval_ms,
+                    unsigned *suppressed)
+{
+    if (now_ms < l->next_ms) {
+        l->suppressed++;
+        return false;
+    }
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    l->next_ms = now_ms + interval_ms;
+    return true;
+}

@@ -307,8 +307,14 @@ void pool_connect_failed(struct backend *be, const char *err)
     snprintf(p->last_error, sizeof(p->last_error), "%s", err);
     snprintf(msg, sizeof(msg), "shardwire: cannot connect to shard %s master %s:%u: %s",
              p->shard, p->endpoint.host, p->endpoint.port, err);
-    log_warn("pool: connect failed shard=%s master=%s:%u error=\"%s\"", p->shard,
-             p->endpoint.host, p->endpoint.port, err);
+    {
+        unsigned suppressed;
+
+        if (log_limit_pass(&p->connect_log, now_ms(), 5000, &suppressed))
+            log_warn("pool: connect failed shard=%s master=%s:%u worker=%u error=\"%s\" "
+                     "suppressed=%u", p->shard, p->endpoint.host, p->endpoint.port, p->w->id,
+                     err, suppressed);
+    }
     close_backend(be);
     /* The failure is the first waiter's; later ones keep waiting for a
      * connection that may still succeed or be released. */

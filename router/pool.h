@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "router/log.h"
 #include "shardmap/smap.h"
 
 struct backend;
@@ -31,6 +32,7 @@ struct pool {
     struct session      *waiters;      /* FIFO */
     struct session      *waiters_tail;
     char                 last_error[256];
+    struct log_limit     connect_log;   /* connect failures: one line per 5 s */
     struct pool         *next;         /* worker's old_pools list */
 };
 

@@ -1686,9 +1686,12 @@ static void backend_lost(struct session *s, const char *why)
     char msg[400];
     bool in_txn = s->in_txn;
 
+    unsigned suppressed;
+
     atomic_fetch_add(&s->w->stats.backend_errors, 1);
-    log_warn("session: backend lost id=%" PRIu64 " shard=%s state=%s why=%s", s->id,
-             s->be_shard, state_names[s->state], why);
+    if (log_limit_pass(&s->w->backend_lost_log, now_ms(), 5000, &suppressed))
+        log_warn("session: backend lost id=%" PRIu64 " shard=%s state=%s why=%s suppressed=%u",
+                 s->id, s->be_shard, state_names[s->state], why, suppressed);
     snprintf(msg, sizeof(msg), "shardwire: lost connection to shard %s during the statement (%s)%s",
              s->be_shard, why, in_txn ? "; the transaction was rolled back" : "");
     if (s->state == SESS_SYNCING && !in_txn && !s->pinned && !s->cursor_stmt && !s->retried) {

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "router/log.h"
+
 struct event_base;
 struct event;
 struct evconnlistener;
@@ -74,6 +76,7 @@ struct worker {
     struct event          *shutdown_ev;  /* the deadline */
     struct event          *sweep_ev;     /* once a second: pool idle/age limits */
     struct worker_stats    stats;
+    struct log_limit       backend_lost_log;   /* one line per 5 s */
 };
 
 /* Creates worker <id>: its event base, analyzer and listening socket.
