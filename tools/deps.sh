@@ -10,10 +10,11 @@ BUILD_PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-de
   libssl-dev libjansson-dev"
 RUN_PKGS="mariadb-server mariadb-client zookeeper libslf4j-java
   python3 python3-pymysql python3-mysqldb"
-# Drivers of the compatibility suite (tests/compat, tests/e2e/test_compat.py).
+# Drivers of the compatibility suite (tests/compat, tests/e2e/test_compat.py),
+# and openssl for its test certificate.
 # Node's mysql2 comes from the npm registry at test time (into the build dir).
 COMPAT_PKGS="php-cli php-mysql libdbd-mariadb-perl default-jdk-headless
-  libmariadb-java golang-go golang-github-go-sql-driver-mysql-dev"
+  libmariadb-java golang-go golang-github-go-sql-driver-mysql-dev openssl"
 
 missing=""
 for p in $BUILD_PKGS $RUN_PKGS $COMPAT_PKGS; do
