@@ -553,6 +553,49 @@ def test_canonical_keys_match_server():
     assert not failures, "\n".join(failures)
 
 
+# ------------------------------------------------------ lexical torture
+#
+# A routed key term followed by fragments that hide "OR 1=1" from one
+# reader or the other: comments of every kind, executable comments with
+# every kind of version, '--' before every kind of byte, line endings,
+# strings. If the analyzer routes it, the server must not have seen an OR.
+
+LEX_FRAGMENTS = [
+    " /* OR 1=1 */", " /*! OR 1=1 */", " /*!40101 OR 1=1 */", " /*!50699 OR 1=1 */",
+    " /*!50700 OR 1=1 */", " /*!99999 OR 1=1 */", " /*!100000 OR 1=1 */",
+    " /*!101100 OR 1=1 */", " /*!101199 OR 1=1 */", " /*!110000 OR 1=1 */",
+    " /*M! OR 1=1 */", " /*M!50700 OR 1=1 */", " /*M!110000 OR 1=1 */", " /*!00000 OR 1=1 */",
+    " /*!5070 OR 1=1 */", " /*+ OR 1=1 */", " /**/", " /*!*/", " -- OR 1=1\n", " --\tOR 1=1\n",
+    " --\x7f OR 1=1\n", " --\x01OR 1=1\n", " --OR 1=1", " # OR 1=1\n", " #x\r OR 1=1\n",
+    " #x\r\n", " -- x\r OR 1=1\n", " AND note = 'x\\' OR 1=1 -- '", " AND note = 'x'' OR 1=1 -- '",
+    " AND note = \"x\\\" OR 1=1 -- \"", " AND note = 'a\\\\' OR 1=1 -- '", " AND 1", "\n", "\t",
+    "\x0b", "\x0c", " /*! /* x */ OR 1=1 */", " /*! # x\n OR 1=1 */", " AND note = _utf8mb4'x'",
+    " AND note = N'x\\' OR 1=1 -- '", " AND `note` = 'x'", " AND `no``te` = 1", " ;", " ; ",
+]
+
+
+def test_lexical_fragments_confined():
+    r = random.Random(int(os.environ.get("SW_CONFINE_SEED", "20261123")))
+    stmts = []
+    for _ in range(1500):
+        frags = "".join(r.choice(LEX_FRAGMENTS) for _ in range(r.randint(1, 4)))
+        stmts.append("SELECT id FROM orders WHERE userid = 42%s" % frags)
+    items = []
+    for k in range(0, len(stmts), 500):
+        chunk = stmts[k:k + 500]
+        for sql, d in zip(chunk, cluster.explain(chunk)):
+            if d.get("decision") == "route":
+                items.append((sql, int(d["key"]), d))
+    assert len(items) >= 200, "only %d routed" % len(items)
+    conn = connect()
+    try:
+        failures = check_reads(conn, items)
+    finally:
+        conn.close()
+    assert not failures, "%d of %d routed statements leak:\n%s" % (
+        len(failures), len(items), "\n".join(failures[:10]))
+
+
 if __name__ == "__main__":
     failed = 0
     setup_module()
