@@ -98,6 +98,12 @@ struct analyze_edge {
     int32_t from, to;     /* from keyed implies to keyed */
 };
 
+struct analyze_val {
+    int      param;       /* '?' ordinal, or -1 */
+    int      len;
+    char     buf[ANALYZE_KEY_MAX];
+};
+
 struct analyze {
     struct analyze_config cfg;
     size_t                key_col_len[ANALYZE_MAX_KEY_COLS];
@@ -114,11 +120,11 @@ struct analyze {
     struct analyze_result *out;
     int                   rejected;
     unsigned              depth;
-    struct analyze_table       tables[ANALYZE_MAX_TABLES];
+    struct analyze_table  tables[ANALYZE_MAX_TABLES];
     uint32_t              n_tables;
-    struct analyze_block       blocks[ANALYZE_MAX_BLOCKS];
+    struct analyze_block  blocks[ANALYZE_MAX_BLOCKS];
     uint32_t              n_blocks;
-    struct analyze_edge        edges[ANALYZE_MAX_EDGES];
+    struct analyze_edge   edges[ANALYZE_MAX_EDGES];
     uint32_t              n_edges;
     int32_t               fixes[ANALYZE_MAX_FIXES];
     uint32_t              n_fixes;
@@ -128,6 +134,8 @@ struct analyze {
     int                   have_value;
     int                   value_param;      /* -1: literal in out->key */
     uint32_t              value_tok;
+    struct analyze_val    atom_val;         /* analyze_atom()'s, off the C stack that
+                                               nesting deepens */
 };
 
 /* ---- small token helpers ---- */
@@ -367,11 +375,6 @@ static int analyze_introducer_ok(const struct analyze *a, uint32_t i)
     return 0;
 }
 
-struct analyze_val {
-    int      param;       /* '?' ordinal, or -1 */
-    int      len;
-    char     buf[ANALYZE_KEY_MAX];
-};
 
 /*
  * Reads a key value starting at <i>: [+|-] integer, [_charset] 'string',
@@ -664,17 +667,17 @@ static int analyze_atom(struct analyze *a, uint32_t s, uint32_t e, int block, in
     }
     int32_t q1, q2;
     uint32_t c1, c2, p;
-    struct analyze_val v;
+    struct analyze_val *v = &a->atom_val;
 
     p = analyze_colref(a, s, e, &q1, &c1);
     if (p && p < e && analyze_is_key_name(a, c1)) {
         if (analyze_op(a, p, '=') || analyze_op(a, p, LEX_OP_NSEQ)) {
             uint32_t nx;
-            int r = analyze_value(a, p + 1, e, &nx, &v);
+            int r = analyze_value(a, p + 1, e, &nx, v);
             if (r < 0)
                 return -1;
             if (r > 0 && nx == e) {
-                if (analyze_note_value(a, &v, p + 1) < 0)
+                if (analyze_note_value(a, v, p + 1) < 0)
                     return -1;
                 analyze_push_fix(a, analyze_resolve(a, q1, block));
                 return 0;
@@ -702,12 +705,12 @@ static int analyze_atom(struct analyze *a, uint32_t s, uint32_t e, int block, in
             int n_vals = 0;
             while (i < ce) {
                 uint32_t nx;
-                int r = analyze_value(a, i, ce, &nx, &v);
+                int r = analyze_value(a, i, ce, &nx, v);
                 if (r < 0)
                     return -1;
                 if (r == 0 || (nx != ce && !analyze_op(a, nx, ',')))
                     return 0;
-                if (analyze_note_value(a, &v, i) < 0)
+                if (analyze_note_value(a, v, i) < 0)
                     return -1;
                 n_vals++;
                 i = nx == ce ? ce : nx + 1;
@@ -726,11 +729,11 @@ static int analyze_atom(struct analyze *a, uint32_t s, uint32_t e, int block, in
         if (analyze_colref(a, p + 1, e, &q1, &c1) != e || !analyze_is_key_name(a, c1))
             return 0;
         uint32_t nx;
-        int r = analyze_value(a, s, p, &nx, &v);
+        int r = analyze_value(a, s, p, &nx, v);
         if (r < 0)
             return -1;
         if (r > 0 && nx == p) {
-            if (analyze_note_value(a, &v, s) < 0)
+            if (analyze_note_value(a, v, s) < 0)
                 return -1;
             analyze_push_fix(a, analyze_resolve(a, q1, block));
         }

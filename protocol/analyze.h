@@ -28,7 +28,9 @@ struct analyze_config {
     unsigned              n_key_columns;  /* >= 1; any of them is the shard key */
     enum analyze_key_type key_type;
     char                  database[ANALYZE_NAME_MAX];  /* the one database apps may USE */
-    unsigned              max_depth;      /* nesting bound (parentheses/subqueries); 0 = 256 */
+    unsigned              max_depth;      /* nesting bound (parentheses/subqueries); 0 = 256,
+                                             at most 1000; each level may use ~700 bytes
+                                             of the caller's C stack (~180 KB at 256) */
     unsigned              multi_param_key; /* 1: the key may be given by several '?' (all
                                               in <key_params>, which the router must
                                               check are equal at execute time); 0 (the

@@ -304,6 +304,35 @@ static void test_deep_nesting(void)
     analyze_statement(a, sql, len, &r);
     CHECK_EQ(r.kind, ANALYZE_ROUTE);
 
+    /* at the largest bound (1000) the deepest accepted nesting runs on the
+     * C stack: 999 parentheses, and 490 nested subqueries */
+    analyze_config_default(&cfg);
+    cfg.max_depth = 1000;
+    analyze_free(a);
+    a = analyze_new(&cfg);
+    CHECK(a != NULL);
+    len = (size_t)sprintf(sql, "SELECT * FROM orders WHERE ");
+    for (size_t i = 0; i < 999; i++)
+        sql[len++] = '(';
+    len += (size_t)sprintf(sql + len, "userid = 42");
+    for (size_t i = 0; i < 999; i++)
+        sql[len++] = ')';
+    analyze_statement(a, sql, len, &r);
+    CHECK_EQ(r.kind, ANALYZE_ROUTE);
+    free(sql);
+    sql = malloc(64 * 1000);
+    CHECK(sql != NULL);
+    len = (size_t)sprintf(sql, "SELECT * FROM t WHERE userid = 1");
+    for (int i = 0; i < 490; i++)
+        len += (size_t)sprintf(sql + len, " AND x IN (SELECT x FROM t WHERE userid = 1");
+    for (int i = 0; i < 490; i++)
+        sql[len++] = ')';
+    analyze_statement(a, sql, len, &r);
+    CHECK_EQ(r.kind, ANALYZE_ROUTE);
+    free(sql);
+    sql = malloc(depth * 2 + 256);
+    CHECK(sql != NULL);
+
     analyze_config_default(&cfg);
     cfg.max_depth = 1000000;
     analyze_free(a);
