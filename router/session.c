@@ -265,8 +265,9 @@ static void detach_backend(struct session *s, bool reusable)
     if (!be)
         return;
     s->be = NULL;
+    /* Reading stays enabled: the pool watches idle connections too, and
+     * every disable/enable pair would cost two epoll_ctl calls. */
     bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
-    bufferevent_disable(be->bev, EV_READ);
     if (!reusable || s->in_txn) {
         pool_discard(be);
         return;
@@ -746,7 +747,9 @@ static void backend_attach(struct session *s, struct backend *be)
     s->be = be;
     snprintf(s->be_shard, sizeof(s->be_shard), "%s", be->pool->shard);
     bufferevent_setcb(be->bev, backend_read, NULL, backend_event, s);
-    bufferevent_enable(be->bev, EV_READ | EV_WRITE);
+    /* Writing is always enabled (a write event is only armed while output is
+     * pending); reading normally is too, so this costs no syscall. */
+    bufferevent_enable(be->bev, EV_READ);
 }
 
 static void write_query(struct backend *be, const char *sql, size_t len)
