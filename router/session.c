@@ -1266,23 +1266,46 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
             s->pinned = true;
     }
     if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0) {
-        struct stmt_value v;
-        int n = -1;
+        uint64_t params = ps->ar.key_params ? ps->ar.key_params
+                                            : (uint64_t)1 << (ps->ar.param_index & 63);
 
-        if (stmt_param(payload, payload_len, &ex, ps->types, ps->n_params, ps->long_mask,
-                       (unsigned)ps->ar.param_index, &v) == 0)
-            n = stmt_key_of(payload, &v, cfg_of(s)->analyze.key_type, s->ar.key);
-        if (n < 0) {
-            snprintf(msg, sizeof(msg),
-                     "shardwire: parameter %d carries the %s and must be one valid %s key; "
-                     "got %s", ps->ar.param_index + 1, cfg_of(s)->analyze.key_columns[0],
-                     cfg_of(s)->analyze.key_type == ANALYZE_KEY_INT ? "integer" : "string",
-                     v.is_null ? "NULL" : "a value that is not one");
-            atomic_fetch_add(&s->w->stats.rejected, 1);
-            answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
-            return;
+        /* Every '?' that carries the key (a multi-row INSERT has one per
+         * row) must name the same user; the lowest is param_index. */
+        for (unsigned i = (unsigned)ps->ar.param_index; i < ps->n_params && params; i++) {
+            struct stmt_value v = { 0 };
+            char key[ANALYZE_KEY_MAX];
+            int n = -1;
+
+            if (i != (unsigned)ps->ar.param_index && (i >= 64 || !(params >> i & 1)))
+                continue;
+            if (stmt_param(payload, payload_len, &ex, ps->types, ps->n_params, ps->long_mask, i,
+                           &v) == 0)
+                n = stmt_key_of(payload, &v, cfg_of(s)->analyze.key_type, key);
+            if (n < 0) {
+                snprintf(msg, sizeof(msg),
+                         "shardwire: parameter %u carries the %s and must be one valid %s key; "
+                         "got %s", i + 1, cfg_of(s)->analyze.key_columns[0],
+                         cfg_of(s)->analyze.key_type == ANALYZE_KEY_INT ? "integer" : "string",
+                         v.is_null ? "NULL" : "a value that is not one");
+                atomic_fetch_add(&s->w->stats.rejected, 1);
+                answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+                return;
+            }
+            if (i == (unsigned)ps->ar.param_index) {
+                memcpy(s->ar.key, key, (size_t)n);
+                s->ar.key_len = (size_t)n;
+            } else if ((size_t)n != s->ar.key_len || memcmp(key, s->ar.key, (size_t)n) != 0) {
+                snprintf(msg, sizeof(msg),
+                         "shardwire: parameters %d and %u give two different %s values; one "
+                         "statement may touch one user's rows only", ps->ar.param_index + 1,
+                         i + 1, cfg_of(s)->analyze.key_columns[0]);
+                atomic_fetch_add(&s->w->stats.rejected, 1);
+                answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+                return;
+            }
+            if (i >= 63)
+                break;      /* the analysis tracks the first 64 parameters */
         }
-        s->ar.key_len = (size_t)n;
     }
     go_by_analysis(s);
 }

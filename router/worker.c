@@ -227,6 +227,9 @@ struct worker *worker_new(struct router *r, unsigned id, char **errp)
         event_add(w->sweep_ev, &one_second) < 0)
         goto oom;
     acfg = r->cfg->analyze;
+    /* The router checks at EXECUTE that every '?' carrying the key holds the
+     * same user (multi-row INSERTs from ORMs bind one per row). */
+    acfg.multi_param_key = 1;
     w->analyze = analyze_new(&acfg);
     if (!w->analyze)
         goto oom;

@@ -195,6 +195,8 @@ int shardctl_explain(const struct shardctl_opts *o)
         }
         strcpy(cfg.database, o->database);
     }
+    /* As the router: several '?' may carry the key (checked at EXECUTE). */
+    cfg.multi_param_key = 1;
     a = analyze_new(&cfg);
     if (a == NULL) {
         shardctl_err("out of memory");

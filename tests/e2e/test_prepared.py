@@ -238,3 +238,23 @@ def test_prepared_set_is_tracked_like_a_plain_one():
             assert kind == "rows" and rows[0][1:] == b"+05:00", rows
     finally:
         rc.close()
+
+
+def test_multi_row_insert_with_a_key_per_row():
+    """ORMs (Laravel's insert([...]) with native prepares) bind the userid
+    once per row; all must be the same user."""
+    u = 10700
+    rc = client()
+    try:
+        sid, n, _ = rc.prepare("INSERT INTO accounts (userid, id, name) VALUES (?, ?, ?), (?, ?, ?)")
+        assert n == 6
+        rc.execute(sid, [u, 1, "r1", str(u), 2, "r2"])
+        kind = rc.read_binary_result()
+        assert kind[0] == "ok", kind
+        rc.execute(sid, [u, 3, "r3", u + 1, 4, "r4"])
+        kind, p = rc.read_binary_result()[:2]
+        assert kind == "err" and err_of(p)[0] == 1235 and b"different" in p, (kind, p)
+    finally:
+        rc.close()
+    assert C.db_of(u).sql("SELECT id FROM accounts WHERE userid = %s ORDER BY id", (u,)) == \
+        ((1,), (2,))
