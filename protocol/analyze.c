@@ -2345,6 +2345,18 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
         return analyze_dispatch(a, k);
     }
     default:
+        /* MariaDB's ANALYZE <stmt> runs the statement and reports row
+         * counts: it is that statement (ANALYZE TABLE is admin, below) */
+        if (analyze_word(a, 0, "ANALYZE") && analyze_kw(a, 1) != LEX_KW_TABLE &&
+            !analyze_word(a, 1, "NO_WRITE_TO_BINLOG") && analyze_kw(a, 1) != LEX_KW_LOCAL) {
+            uint32_t k = 1;
+            if (analyze_word(a, k, "FORMAT") && analyze_op(a, k + 1, '=') &&
+                analyze_is_name(a, k + 2))
+                k += 3;
+            if (analyze_is_query(a, k) || analyze_op(a, k, '('))
+                return analyze_dispatch(a, k);
+            return ANALYZE_REJ(a, ANALYZE_M_UNKNOWN, k);
+        }
         break;
     }
     if (analyze_op(a, 0, '(')) {
