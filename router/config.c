@@ -39,7 +39,7 @@ static void set_defaults(struct config *c)
     c->server_version = strdup("5.5.5-10.11.0-MariaDB-shardwire");
     c->max_allowed_packet = 64u << 20;
     c->max_client_connections = 10000;
-    c->pool_max_per_shard = 64;
+    c->pool_max_per_shard = 32;
     c->connect_timeout_ms = 2000;
     c->handshake_timeout_ms = 5000;
     c->idle_timeout_ms = 8 * 3600 * 1000;
