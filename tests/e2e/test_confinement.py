@@ -180,7 +180,7 @@ def check_reads(conn, items):
         if not is_write(d) and not re.match(r"\s*(EXPLAIN|ANALYZE)\b", sql, re.I):
             by_user.setdefault(user, []).append(sql)
     for user, stmts in sorted(by_user.items()):
-        load(conn, BASE_USERS)
+        load(conn, BASE_USERS + ([user] if user not in BASE_USERS else []))
         full = [run(conn, s) for s in stmts]
         load(conn, [user])
         only = [run(conn, s) for s in stmts]
