@@ -576,6 +576,9 @@ LEX_FRAGMENTS = [
     " AND note = \"x\\\" OR 1=1 -- \"", " AND note = 'a\\\\' OR 1=1 -- '", " AND 1", "\n", "\t",
     "\x0b", "\x0c", " /*! /* x */ OR 1=1 */", " /*! # x\n OR 1=1 */", " AND note = _utf8mb4'x'",
     " AND note = N'x\\' OR 1=1 -- '", " AND `note` = 'x'", " AND `no``te` = 1", " ;", " ; ",
+    " AND a = 1e1OR 1=1", " AND a = 2e+3OR 1=1", " AND a = 1.5OR 1=1", " AND a = .5OR 1=1",
+    " AND a = 0.OR 1=1", " AND a = 'x'OR 1=1", " AND a = X'41'OR 1=1", " AND a = 0x41OR 1=1",
+    " AND a = 0b1OR 1=1", " AND a = 1eOR 1=1", " AND a = 1OR 1=1", " AND a = 1e1AND 1",
 ]
 
 

@@ -67,6 +67,11 @@ static void test_table(void)
         {"1e5", "D:1e5"},
         {"1.5e-3", "D:1.5e-3"},
         {"1e", "I:1e"},
+        {"1e1OR 1", "D:1e1 I:OR N:1"},           /* as MariaDB reads it */
+        {"12e3x", "D:12e3 I:x"},
+        {"2e+3AND 0", "D:2e+3 I:AND N:0"},
+        {"1eOR", "I:1eOR"},
+        {"0OR 1", "I:0OR N:1"},
         {".5", "D:.5"},
         {"5.", "D:5."},
         {"1.5abc", "D:1.5 I:abc"},
