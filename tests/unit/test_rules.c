@@ -116,6 +116,9 @@ static void test_apply(void)
     CHECK_EQ(res.err_no, 1227);
     CHECK_STREQ(res.sqlstate, "42000");
     CHECK_STREQ(res.msg, "shardwire: orders are frozen");
+    CHECK_EQ(res.param_index, -1);
+    CHECK_EQ(res.key_len, 0);
+    CHECK(!res.allowable);
 
     /* allow: an allowable reject (e.g. SHOW PROCESSLIST) becomes SESSION */
     fake(&res, ANALYZE_REJECT, 1);
