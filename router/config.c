@@ -13,19 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-static char *fmt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *fmt_err(const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
+#include "router/util.h"
 
 static void set_defaults(struct config *c)
 {
@@ -108,7 +96,7 @@ static char *parse_user(struct config *c, char *v)
     if (!name || !hash || strtok(NULL, " \t"))
         return strdup("expected 'NAME *HASH' (hash as MySQL's PASSWORD(): '*' + 40 hex digits)");
     if (c->n_users == CONFIG_MAX_USERS)
-        return fmt_err("more than %d users", CONFIG_MAX_USERS);
+        return util_fmt("more than %d users", CONFIG_MAX_USERS);
     if (strlen(name) >= sizeof(u->name))
         return strdup("user name too long");
     u = &c->users[c->n_users];
@@ -117,11 +105,11 @@ static char *parse_user(struct config *c, char *v)
     if (strcmp(hash, "-") == 0) {
         u->empty_password = true;
     } else if (handshake_parse_hash(hash, u->stage2) < 0) {
-        return fmt_err("user '%s': bad password hash (want '*' + 40 hex digits)", name);
+        return util_fmt("user '%s': bad password hash (want '*' + 40 hex digits)", name);
     }
     for (unsigned i = 0; i < c->n_users; i++)
         if (strcmp(c->users[i].name, name) == 0)
-            return fmt_err("user '%s' defined twice", name);
+            return util_fmt("user '%s' defined twice", name);
     c->n_users++;
     return NULL;
 }
@@ -153,7 +141,7 @@ static char *parse_rule(struct config *c, char *v)
     if (!end || end == p + 1)
         return strdup("regex is not closed with '/' or is empty");
     if (c->n_rules == CONFIG_MAX_RULES)
-        return fmt_err("more than %d rules", CONFIG_MAX_RULES);
+        return util_fmt("more than %d rules", CONFIG_MAX_RULES);
     r = &c->rules[c->n_rules];
     r->action = action;
     r->pattern = strndup(p + 1, (size_t)(end - p - 1));
@@ -175,9 +163,9 @@ static char *parse_key_columns(struct config *c, char *v)
 
     for (char *tok = strtok(v, ", \t"); tok; tok = strtok(NULL, ", \t")) {
         if (n == ANALYZE_MAX_KEY_COLS)
-            return fmt_err("more than %d shard key columns", ANALYZE_MAX_KEY_COLS);
+            return util_fmt("more than %d shard key columns", ANALYZE_MAX_KEY_COLS);
         if (strlen(tok) >= ANALYZE_NAME_MAX)
-            return fmt_err("column name '%s' too long", tok);
+            return util_fmt("column name '%s' too long", tok);
         snprintf(c->analyze.key_columns[n++], ANALYZE_NAME_MAX, "%s", tok);
     }
     if (n == 0)
@@ -231,7 +219,7 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
         if (strcmp(key, uint_keys[i].name) != 0)
             continue;
         if (parse_uint(v, uint_keys[i].max, &n) < 0)
-            return fmt_err("'%s' is not a number in 0..%llu", v,
+            return util_fmt("'%s' is not a number in 0..%llu", v,
                            (unsigned long long)uint_keys[i].max);
         *(unsigned *)((char *)c + uint_keys[i].off) = (unsigned)n;
         if (strcmp(key, "workers") == 0)
@@ -249,7 +237,7 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
     }
     if (strcmp(key, "listen") == 0) {
         if (parse_hostport(v, c->listen_host, sizeof(c->listen_host), &c->listen_port) < 0)
-            return fmt_err("'%s' is not HOST:PORT", v);
+            return util_fmt("'%s' is not HOST:PORT", v);
     } else if (strcmp(key, "database") == 0) {
         if (!*v || strlen(v) >= ANALYZE_NAME_MAX)
             return strdup("database name empty or too long");
@@ -262,10 +250,10 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
         else if (strcmp(v, "string") == 0)
             c->analyze.key_type = ANALYZE_KEY_STRING;
         else
-            return fmt_err("'%s' is not 'int' or 'string'", v);
+            return util_fmt("'%s' is not 'int' or 'string'", v);
     } else if (strcmp(key, "max_allowed_packet") == 0) {
         if (parse_uint(v, 1u << 30, &n) < 0 || n < 1024)
-            return fmt_err("'%s' is not a size in 1K..1G", v);
+            return util_fmt("'%s' is not a size in 1K..1G", v);
         c->max_allowed_packet = (uint32_t)n;
     } else if (strcmp(key, "user") == 0) {
         return parse_user(c, v);
@@ -277,13 +265,13 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
         else if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
             c->require_secure_transport = false;
         else
-            return fmt_err("'%s' is not on|off", v);
+            return util_fmt("'%s' is not on|off", v);
     } else if (strcmp(key, "log_level") == 0) {
         if (strcmp(v, "error") && strcmp(v, "warn") && strcmp(v, "info") && strcmp(v, "debug"))
-            return fmt_err("'%s' is not error|warn|info|debug", v);
+            return util_fmt("'%s' is not error|warn|info|debug", v);
         snprintf(c->log_level, sizeof(c->log_level), "%s", v);
     } else {
-        return fmt_err("unknown key '%s'", key);
+        return util_fmt("unknown key '%s'", key);
     }
     return NULL;
 }
@@ -349,7 +337,7 @@ struct config *config_parse(const char *text, const char *name, char **errp)
             continue;
         eq = strchr(key, '=');
         if (!eq) {
-            msg = fmt_err("%s:%u: expected 'key = value'", name, lineno);
+            msg = util_fmt("%s:%u: expected 'key = value'", name, lineno);
             break;
         }
         *eq = 0;
@@ -368,7 +356,7 @@ struct config *config_parse(const char *text, const char *name, char **errp)
             char *e = apply(c, key, val, &workers_set);
 
             if (e) {
-                msg = fmt_err("%s:%u: %s: %s", name, lineno, key, e);
+                msg = util_fmt("%s:%u: %s: %s", name, lineno, key, e);
                 free(e);
                 break;
             }
@@ -379,7 +367,7 @@ struct config *config_parse(const char *text, const char *name, char **errp)
         char *e = validate(c);
 
         if (e) {
-            msg = fmt_err("%s: %s", name, e);
+            msg = util_fmt("%s: %s", name, e);
             free(e);
         }
     }
@@ -404,7 +392,7 @@ struct config *config_load(const char *path, char **errp)
     struct config *c;
 
     if (!f) {
-        *errp = fmt_err("%s: %s", path, strerror(errno));
+        *errp = util_fmt("%s: %s", path, strerror(errno));
         return NULL;
     }
     do {
@@ -427,7 +415,7 @@ struct config *config_load(const char *path, char **errp)
     text[len] = 0;
     if (strlen(text) != len) {
         free(text);
-        *errp = fmt_err("%s: contains a NUL byte", path);
+        *errp = util_fmt("%s: contains a NUL byte", path);
         return NULL;
     }
     c = config_parse(text, path, errp);

@@ -18,6 +18,7 @@
 
 #include "protocol/analyze.h"
 #include "protocol/wire.h"
+#include "router/util.h"
 
 /* Backtracking bounds: a pattern that explodes on a 1 MB statement costs
  * at most this much work per statement instead of stalling a worker. */
@@ -74,17 +75,6 @@ static pcre2_match_data *rules_md(void)
     return md;
 }
 
-static char *rules_fmt(const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
 struct rules *rules_new(void)
 {
     struct rules *r = calloc(1, sizeof(*r));
@@ -131,7 +121,7 @@ int rules_add(struct rules *r, const char *pattern, enum rules_action action,
 
     *errp = NULL;
     if (action != RULES_DENY && action != RULES_ALLOW) {
-        *errp = rules_fmt("rule %zu: unknown action", no);
+        *errp = util_fmt("rule %zu: unknown action", no);
         return -1;
     }
     if (r->n == r->cap) {
@@ -152,7 +142,7 @@ int rules_add(struct rules *r, const char *pattern, enum rules_action action,
     if (strncmp(message, RULES_PREFIX, strlen(RULES_PREFIX)) == 0)
         rule->message = strdup(message);
     else
-        rule->message = rules_fmt(RULES_PREFIX "%s", message);
+        rule->message = util_fmt(RULES_PREFIX "%s", message);
     if (!rule->pattern || !rule->message)
         goto oom;
     rule->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_DOTALL,
@@ -160,7 +150,7 @@ int rules_add(struct rules *r, const char *pattern, enum rules_action action,
     if (!rule->code) {
         PCRE2_UCHAR buf[256];
         pcre2_get_error_message(errcode, buf, sizeof(buf));
-        *errp = rules_fmt("rule %zu: regex error at offset %zu: %s", no, (size_t)erroff,
+        *errp = util_fmt("rule %zu: regex error at offset %zu: %s", no, (size_t)erroff,
                           (const char *)buf);
         rules_rule_free(rule);
         return -1;
@@ -173,7 +163,7 @@ int rules_add(struct rules *r, const char *pattern, enum rules_action action,
     return 0;
 oom:
     rules_rule_free(rule);
-    *errp = rules_fmt("rule %zu: out of memory", no);
+    *errp = util_fmt("rule %zu: out of memory", no);
     return -1;
 }
 
