@@ -985,6 +985,21 @@ static bool za_holds(struct zkstore_admin *za, const struct smap *want, int32_t 
     return same;
 }
 
+/* Frees what a zoo_multi was built from: <n> node paths and payloads (the
+ * arrays may be NULL), the ops and their results. */
+static void free_multi(char **paths, char **texts, unsigned n, zoo_op_t *ops,
+                       zoo_op_result_t *res)
+{
+    for (unsigned i = 0; paths && texts && i < n; i++) {
+        free(paths[i]);
+        free(texts[i]);
+    }
+    free(paths);
+    free(texts);
+    free(ops);
+    free(res);
+}
+
 enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *m, char **errp)
 {
     enum zkstore_rc rc = ZKSTORE_ERROR;
@@ -1071,14 +1086,7 @@ out:
         free(*errp);                        /* a loss that the re-read resolved */
         *errp = NULL;
     }
-    for (unsigned i = 0; paths && texts && i < n_ops; i++) {
-        free(paths[i]);
-        free(texts[i]);
-    }
-    free(paths);
-    free(texts);
-    free(ops);
-    free(res);
+    free_multi(paths, texts, n_ops, ops, res);
     return rc;
 }
 
@@ -1214,14 +1222,7 @@ out:
         free(*errp);                        /* a loss that the re-read resolved */
         *errp = NULL;
     }
-    for (unsigned i = 0; paths && texts && i < cap; i++) {
-        free(paths[i]);
-        free(texts[i]);
-    }
-    free(paths);
-    free(texts);
-    free(ops);
-    free(res);
+    free_multi(paths, texts, cap, ops, res);
     free(s_cur);
     free(s_next);
     free(vb_cur);
