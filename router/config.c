@@ -207,7 +207,7 @@ struct str_key {
 static const struct str_key str_keys[] = {
     SKEY(map_file), SKEY(zookeeper), SKEY(zk_root), SKEY(map_cache), SKEY(router_id), SKEY(backend_user),
     SKEY(backend_password), SKEY(server_version), SKEY(log_file), SKEY(tls_cert),
-    SKEY(tls_key), SKEY(tls_ca),
+    SKEY(tls_key), SKEY(tls_ca), SKEY(zookeeper_auth), SKEY(zookeeper_auth_file),
 };
 
 /* Applies one key/value pair; returns NULL or a malloc'd message. */
@@ -266,6 +266,10 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
             c->require_secure_transport = false;
         else
             return util_fmt("'%s' is not on|off", v);
+    } else if (strcmp(key, "zookeeper_acl") == 0) {
+        if (strcmp(v, "open") != 0 && strcmp(v, "protected") != 0)
+            return util_fmt("'%s' is not open|protected", v);
+        c->zookeeper_acl_open = strcmp(v, "open") == 0;
     } else if (strcmp(key, "log_level") == 0) {
         if (strcmp(v, "error") && strcmp(v, "warn") && strcmp(v, "info") && strcmp(v, "debug"))
             return util_fmt("'%s' is not error|warn|info|debug", v);
@@ -284,6 +288,12 @@ static char *validate(const struct config *c)
         return strdup("a map source is required: 'map_file' or 'zookeeper'");
     if (c->map_file && c->zookeeper)
         return strdup("'map_file' and 'zookeeper' exclude each other");
+    if (c->zookeeper_auth && c->zookeeper_auth_file)
+        return strdup("'zookeeper_auth' and 'zookeeper_auth_file' exclude each other");
+    if (c->zookeeper && !c->zookeeper_auth && !c->zookeeper_auth_file && !c->zookeeper_acl_open)
+        return strdup("'zookeeper' needs credentials ('zookeeper_auth_file' or "
+                      "'zookeeper_auth'), or 'zookeeper_acl = open' to use an unprotected "
+                      "cluster (docs/zookeeper.md)");
     if (!c->backend_user)
         return strdup("'backend_user' is required");
     if (c->n_users == 0)
@@ -295,6 +305,30 @@ static char *validate(const struct config *c)
     if (c->require_secure_transport && !c->tls_cert)
         return strdup("'require_secure_transport = on' needs 'tls_cert' and 'tls_key'");
     return NULL;
+}
+
+/* Resolves the ZooKeeper credential from 'zookeeper_auth' or the file named
+ * by 'zookeeper_auth_file' into c->zk_auth; the text form is wiped. */
+static char *load_zk_auth(struct config *c)
+{
+    char *err = NULL, *msg = NULL;
+    int rc = 0;
+
+    if (c->zookeeper_auth) {
+        rc = zkauth_parse(c->zookeeper_auth, &c->zk_auth, &err);
+        explicit_bzero(c->zookeeper_auth, strlen(c->zookeeper_auth));
+        if (rc < 0)
+            msg = util_fmt("zookeeper_auth: %s", err);
+    } else if (c->zookeeper_auth_file) {
+        rc = zkauth_load_file(c->zookeeper_auth_file, &c->zk_auth, &err);
+        if (rc < 0)
+            msg = util_fmt("zookeeper_auth_file: %s", err);
+    } else {
+        return NULL;
+    }
+    free(err);
+    c->have_zk_auth = rc == 0;
+    return msg;
 }
 
 static char *trim(char *s)
@@ -366,6 +400,8 @@ struct config *config_parse(const char *text, const char *name, char **errp)
     if (!msg) {
         char *e = validate(c);
 
+        if (!e)
+            e = load_zk_auth(c);
         if (e) {
             msg = util_fmt("%s: %s", name, e);
             free(e);
@@ -440,6 +476,9 @@ void config_free(struct config *c)
     free(c->tls_cert);
     free(c->tls_key);
     free(c->tls_ca);
+    free(c->zookeeper_auth);
+    free(c->zookeeper_auth_file);
+    zkauth_clear(&c->zk_auth);
     for (unsigned i = 0; i < c->n_rules; i++) {
         free(c->rules[i].pattern);
         free(c->rules[i].message);

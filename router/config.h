@@ -13,6 +13,7 @@
 
 #include "protocol/analyze.h"
 #include "protocol/handshake.h"
+#include "shardmap/zkauth.h"
 
 #define CONFIG_MAX_USERS 64
 #define CONFIG_MAX_RULES 256
@@ -45,6 +46,11 @@ struct config {
     char     *map_cache;
     char     *router_id;               /* registration name; default host-port */
     unsigned  zk_start_timeout_ms;     /* wait for ZooKeeper's map at start */
+    char     *zookeeper_auth;          /* "digest:USER:PASSWORD"; cleared once parsed */
+    char     *zookeeper_auth_file;     /* ... or a file holding it */
+    bool      zookeeper_acl_open;      /* 'zookeeper_acl = open': no credentials, by choice */
+    bool      have_zk_auth;            /* zk_auth is set (from either key) */
+    struct zkauth zk_auth;
 
     char     *backend_user;
     char     *backend_password;

@@ -219,7 +219,8 @@ struct mapwatch *mapwatch_start(struct router *r, char **errp)
         return NULL;
     }
     zkstore_library_log(zk_lib_log, 0);
-    mw->zs = zkstore_new(cfg->zookeeper, cfg->zk_root, &cb, mw, errp);
+    mw->zs = zkstore_new(cfg->zookeeper, cfg->zk_root, cfg->have_zk_auth ? &cfg->zk_auth : NULL,
+                         &cb, mw, errp);
     if (!mw->zs) {
         mapwatch_free(mw);
         return NULL;

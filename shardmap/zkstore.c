@@ -26,6 +26,7 @@
 #include "shardmap/errmsg.h"
 #include "shardmap/mapcodec.h"
 #include "shardmap/smap.h"
+#include "shardmap/zkauth.h"
 
 #define ROOT_MAX          512
 #define READ_ATTEMPTS     8       /* map changing under a reader: give up after */
@@ -71,6 +72,7 @@ const char *zkstore_rc_name(enum zkstore_rc rc)
     case ZKSTORE_CONFLICT:    return "conflict";
     case ZKSTORE_INVALID:     return "invalid";
     case ZKSTORE_EXISTS:      return "exists";
+    case ZKSTORE_NOAUTH:      return "not authorized";
     case ZKSTORE_ERROR:       return "error";
     }
     return "?";
@@ -165,6 +167,11 @@ static int get_node(zhandle_t *zh, const char *path, watcher_fn w, void *wctx, c
 /* Maps a ZOO code of a failed call on <what> to our result and message. */
 static enum zkstore_rc fail_zk(int zrc, const char *what, char **errp)
 {
+    if (zrc == ZNOAUTH) {
+        errmsg_set(errp, "%s: not authorized: the node's ZooKeeper ACL refuses these "
+                   "credentials", what);
+        return ZKSTORE_NOAUTH;
+    }
     errmsg_set(errp, "%s: %s", what, zerror(zrc));
     if (zrc_is_connection(zrc))
         return ZKSTORE_UNREACHABLE;
@@ -326,8 +333,9 @@ done:
     return rc;
 }
 
-/* Creates <path> and any missing parents as empty persistent nodes. */
-static int create_parents(zhandle_t *zh, const char *path)
+/* Creates <path> and any missing parents as empty persistent nodes with the
+ * ACL <acl>; existing nodes are left as they are. */
+static int create_parents(zhandle_t *zh, const char *path, struct ACL_vector *acl)
 {
     char buf[ROOT_MAX + 64];
     size_t len = strlen(path);
@@ -339,12 +347,75 @@ static int create_parents(zhandle_t *zh, const char *path)
             continue;
         char saved = buf[i];
         buf[i] = '\0';
-        int zrc = zoo_create(zh, buf, "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
+        int zrc = zoo_create(zh, buf, "", 0, acl, ZOO_PERSISTENT, NULL, 0);
         buf[i] = saved;
         if (zrc != ZOK && zrc != ZNODEEXISTS)
             return zrc;
     }
     return ZOK;
+}
+
+/*
+ * The ACL of registrations travels as the text of <root>/routers, one
+ * "acl SCHEME:ID PERMS" line per entry (PERMS from "cdrwa"): getACL hides
+ * digest ids from clients without the ADMIN right, so a router could not
+ * copy the parent's ACL itself. shardctl init writes it; it is readable
+ * only by the identities the ACL of <root>/routers names.
+ */
+#define REG_ACL_MAX 8
+
+static const struct { char letter; const int *perm; } perm_letters[] = {
+    { 'c', &ZOO_PERM_CREATE }, { 'd', &ZOO_PERM_DELETE }, { 'r', &ZOO_PERM_READ },
+    { 'w', &ZOO_PERM_WRITE }, { 'a', &ZOO_PERM_ADMIN },
+};
+
+/* Appends the line of <a> to <buf> (<cap> bytes, NUL-terminated). */
+static void reg_acl_format(const struct ACL *a, char *buf, size_t cap)
+{
+    size_t len = strlen(buf);
+    char perms[8] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(perm_letters) / sizeof(perm_letters[0]); i++)
+        if (a->perms & *perm_letters[i].perm)
+            perms[n++] = perm_letters[i].letter;
+    perms[n] = '\0';
+    snprintf(buf + len, cap - len, "acl %s:%s %s\n", a->id.scheme, a->id.id, perms);
+}
+
+/* Parses the text of <root>/routers into <out> (<ids> holds the strings, one
+ * line each). Returns the number of entries, 0 when there is none (an open
+ * cluster, or one made before ACLs), -1 on a malformed line. */
+static int reg_acl_parse(char *text, struct ACL out[REG_ACL_MAX], char *ids[REG_ACL_MAX])
+{
+    int n = 0;
+    for (char *line = text, *next; line != NULL && *line != '\0'; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        if (*line == '\0' || *line == '#')
+            continue;
+        if (strncmp(line, "acl ", 4) != 0 || n == REG_ACL_MAX)
+            return -1;
+        char *id = line + 4, *sp = strchr(id, ' '), *colon = strchr(id, ':');
+        if (sp == NULL || colon == NULL || colon > sp)
+            return -1;
+        *sp = '\0';
+        *colon = '\0';
+        int perms = 0;
+        for (const char *p = sp + 1; *p; p++) {
+            size_t i = 0;
+            while (i < sizeof(perm_letters) / sizeof(perm_letters[0]) &&
+                   perm_letters[i].letter != *p)
+                i++;
+            if (i == sizeof(perm_letters) / sizeof(perm_letters[0]))
+                return -1;
+            perms |= *perm_letters[i].perm;
+        }
+        ids[n] = id;
+        out[n] = (struct ACL){ perms, { id, colon + 1 } };
+        n++;
+    }
+    return n;
 }
 
 /* ---- library log --------------------------------------------------------- */
@@ -371,6 +442,8 @@ void zkstore_library_log(zkstore_lib_log_fn *fn, int verbose)
 struct zkstore {
     char                    *hosts;
     char                    *root;
+    struct zkauth            auth;
+    bool                     have_auth;      /* send <auth> on every session */
     struct zkstore_callbacks cb;
     void                    *arg;
     pthread_t                thread;
@@ -486,6 +559,14 @@ static void zs_new_handle(struct zkstore *zs)
                              atomic_load(&lib_log) ? lib_log_trampoline : NULL);
     zhandle_t *zh = zs->zh;
     int err = errno;
+    if (zh != NULL && zs->have_auth) {
+        /* Kept by the client and sent again on every reconnect, ahead of
+         * any request, so every read and write runs as this identity. */
+        char cred[sizeof(zs->auth.user) + sizeof(zs->auth.password)];
+        zkauth_cred(&zs->auth, cred, sizeof(cred));
+        zoo_add_auth(zh, "digest", cred, (int)strlen(cred), NULL, NULL);
+        memset(cred, 0, sizeof(cred));
+    }
     pthread_mutex_unlock(&zs->mu);
     if (zh == NULL) {
         char msg[256];
@@ -543,6 +624,19 @@ static bool zs_reload(struct zkstore *zs, zhandle_t *zh)
         atomic_store(&zs->last_contact_ms, now_ms());
         zs_problem(zs, ZKSTORE_LOG_WARN, err);  /* the exists-watch reports creation */
         break;
+    case ZKSTORE_NOAUTH: {
+        /* Wrong or missing credentials stay wrong: say so once, loudly,
+         * and keep retrying (an ACL may be fixed while we run). */
+        char *msg = NULL;
+        atomic_store(&zs->last_contact_ms, now_ms());
+        if (asprintf(&msg, "%s (%s%s%s); cannot read the map", err,
+                     zs->have_auth ? "sent digest credentials of user '" : "sent no credentials",
+                     zs->have_auth ? zs->auth.user : "", zs->have_auth ? "'" : "") >= 0)
+            zs_problem(zs, ZKSTORE_LOG_ERROR, msg);
+        free(msg);
+        done = false;
+        break;
+    }
     default:
         /* connection trouble: the reconnect sets reload again; anything else
          * is retried after RETRY_MS */
@@ -566,18 +660,44 @@ static bool zs_register(struct zkstore *zs, zhandle_t *zh)
     pthread_mutex_unlock(&zs->mu);
     char *routers = zpath(zs->root, "routers", NULL);
     char *path = id ? zpath(zs->root, "routers", id) : NULL;
+    struct ACL entries[REG_ACL_MAX];
+    char *ids[REG_ACL_MAX];
+    struct ACL_vector acl = ZOO_OPEN_ACL_UNSAFE;
+    char *acl_text = NULL;
+    int acl_len;
+    struct Stat pst;
     bool ok = false;
     int zrc = ZSYSTEMERROR;
     if (id == NULL || payload == NULL || routers == NULL || path == NULL)
         goto out;
     int plen = (int)strlen(payload);
-    /* A router may start before `shardctl init`: make room for its node. */
-    zrc = create_parents(zh, routers);
+    /* In an open cluster a router may start before `shardctl init`: make
+     * room for its node. A protected cluster is made by shardctl init only
+     * (the router's identity may not create nodes there): until then the
+     * registration fails with "no node" and is retried. */
+    if (!zs->have_auth) {
+        zrc = create_parents(zh, routers, &ZOO_OPEN_ACL_UNSAFE);
+        if (zrc != ZOK)
+            goto out;
+    }
+    /* The registration gets the ACL that shardctl init wrote (see
+     * reg_acl_parse); none written: the cluster is open, and so is it. */
+    zrc = get_node(zh, routers, NULL, NULL, &acl_text, &acl_len, &pst);
     if (zrc != ZOK)
         goto out;
+    int n_acl = reg_acl_parse(acl_text, entries, ids);
+    if (n_acl < 0) {
+        zrc = ZMARSHALLINGERROR;
+        zs_problem(zs, ZKSTORE_LOG_ERROR, "the text of <root>/routers is not a list of "
+                   "'acl SCHEME:ID PERMS' lines; cannot register (re-run shardctl init "
+                   "on a new root, or repair the node)");
+        goto out;
+    }
+    if (n_acl > 0)
+        acl = (struct ACL_vector){ n_acl, entries };
     for (int attempt = 0; attempt < 3; attempt++) {
         struct Stat st;
-        zrc = zoo_create(zh, path, payload, plen, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+        zrc = zoo_create(zh, path, payload, plen, &acl, ZOO_EPHEMERAL, NULL, 0);
         if (zrc != ZNODEEXISTS)
             break;
         zrc = zoo_exists(zh, path, 0, &st);
@@ -600,12 +720,23 @@ static bool zs_register(struct zkstore *zs, zhandle_t *zh)
     }
     ok = zrc == ZOK;
 out:
+    free(acl_text);
     if (ok) {
         atomic_store(&zs->last_contact_ms, now_ms());
     } else if (!zrc_is_connection(zrc)) {
-        char msg[ROOT_MAX + 128];
-        snprintf(msg, sizeof(msg), "cannot register router node %s: %s",
-                 path ? path : "(out of memory)", zerror(zrc));
+        char msg[ROOT_MAX + ZKAUTH_USER_MAX + 192];
+        if (zrc == ZNOAUTH)
+            snprintf(msg, sizeof(msg), "cannot register router node %s: not authorized: "
+                     "the ZooKeeper ACL of %s refuses %s%s%s", path, routers,
+                     zs->have_auth ? "digest user '" : "a client without credentials",
+                     zs->have_auth ? zs->auth.user : "", zs->have_auth ? "'" : "");
+        else if (zrc == ZNONODE && zs->have_auth)
+            snprintf(msg, sizeof(msg), "cannot register router node %s: %s does not exist "
+                     "(run shardctl init; with credentials the router does not create it)",
+                     path, routers);
+        else
+            snprintf(msg, sizeof(msg), "cannot register router node %s: %s",
+                     path ? path : "(out of memory)", zerror(zrc));
         zs_problem(zs, ZKSTORE_LOG_ERROR, msg);
     }
     free(id);
@@ -695,7 +826,7 @@ static void *zs_thread(void *p)
     return NULL;
 }
 
-struct zkstore *zkstore_new(const char *hosts, const char *root,
+struct zkstore *zkstore_new(const char *hosts, const char *root, const struct zkauth *auth,
                             const struct zkstore_callbacks *cb, void *arg, char **errp)
 {
     if (root == NULL)
@@ -722,6 +853,10 @@ struct zkstore *zkstore_new(const char *hosts, const char *root,
     }
     zs->cb = *cb;
     zs->arg = arg;
+    if (auth != NULL) {
+        zs->auth = *auth;
+        zs->have_auth = true;
+    }
     atomic_init(&zs->last_contact_ms, 0);
     atomic_init(&zs->state, ZKSTORE_DISCONNECTED);
     pthread_mutex_init(&zs->mu, NULL);
@@ -755,6 +890,7 @@ void zkstore_free(struct zkstore *zs)
     free(zs->last_problem);
     free(zs->hosts);
     free(zs->root);
+    zkauth_clear(&zs->auth);
     free(zs);
 }
 
@@ -800,6 +936,9 @@ enum zkstore_state zkstore_state(const struct zkstore *zs)
 struct zkstore_admin {
     char            *hosts;
     char            *root;
+    struct zkauth    auth;
+    bool             have_auth;
+    int              auth_rc;    /* under mu: zoo_add_auth's result; 1 = pending */
     unsigned         timeout_ms;
     zhandle_t       *zh;
     pthread_mutex_t  mu;
@@ -821,27 +960,37 @@ static void za_watcher(zhandle_t *zh, int type, int state, const char *path, voi
     pthread_mutex_unlock(&za->mu);
 }
 
+static void za_auth_done(int rc, const void *data)
+{
+    struct zkstore_admin *za = (struct zkstore_admin *)data;
+    pthread_mutex_lock(&za->mu);
+    za->auth_rc = rc;
+    pthread_cond_broadcast(&za->cond);
+    pthread_mutex_unlock(&za->mu);
+}
+
 /* Waits until the session is connected or <deadline> (now_ms() clock). */
 static enum zkstore_rc za_wait_connected(struct zkstore_admin *za, uint64_t deadline,
                                          char **errp)
 {
     pthread_mutex_lock(&za->mu);
-    while (za->zstate != ZOO_CONNECTED_STATE && za->zstate != ZOO_EXPIRED_SESSION_STATE &&
-           za->zstate != ZOO_AUTH_FAILED_STATE) {
+    while ((za->zstate != ZOO_CONNECTED_STATE || za->auth_rc == 1) &&
+           za->zstate != ZOO_EXPIRED_SESSION_STATE && za->zstate != ZOO_AUTH_FAILED_STATE) {
         uint64_t now = now_ms();
         if (now >= deadline)
             break;
         struct timespec ts = deadline_in(deadline - now);
         pthread_cond_timedwait(&za->cond, &za->mu, &ts);
     }
-    int st = za->zstate;
+    int st = za->zstate, arc = za->auth_rc;
     pthread_mutex_unlock(&za->mu);
-    if (st == ZOO_CONNECTED_STATE)
-        return ZKSTORE_OK;
-    if (st == ZOO_AUTH_FAILED_STATE) {
-        errmsg_set(errp, "ZooKeeper at %s: authentication failed", za->hosts);
+    if (st == ZOO_AUTH_FAILED_STATE || (arc != ZOK && arc != 1)) {
+        errmsg_set(errp, "ZooKeeper at %s: authentication of digest user '%s' failed (%s)",
+                   za->hosts, za->auth.user, zerror(arc == 1 ? ZAUTHFAILED : arc));
         return ZKSTORE_ERROR;
     }
+    if (st == ZOO_CONNECTED_STATE && arc != 1)
+        return ZKSTORE_OK;
     if (st == ZOO_EXPIRED_SESSION_STATE) {
         errmsg_set(errp, "ZooKeeper at %s: session expired", za->hosts);
         return ZKSTORE_UNREACHABLE;
@@ -854,6 +1003,7 @@ static enum zkstore_rc za_open(struct zkstore_admin *za, char **errp)
 {
     pthread_mutex_lock(&za->mu);
     za->zstate = 0;
+    za->auth_rc = za->have_auth ? 1 : ZOK;
     pthread_mutex_unlock(&za->mu);
     /* The session timeout bounds each synchronous call (the client gives up
      * after 2/3 of it); the server clamps it to at least 2 ticks. */
@@ -868,10 +1018,24 @@ static enum zkstore_rc za_open(struct zkstore_admin *za, char **errp)
                    "HOST:PORT[,HOST:PORT...])", za->hosts);
         return ZKSTORE_UNREACHABLE;
     }
+    if (za->have_auth) {
+        /* Queued until the session is up and sent ahead of any request;
+         * the completion tells whether ZooKeeper took it. */
+        char cred[sizeof(za->auth.user) + sizeof(za->auth.password)];
+        zkauth_cred(&za->auth, cred, sizeof(cred));
+        int zrc = zoo_add_auth(za->zh, "digest", cred, (int)strlen(cred), za_auth_done, za);
+        memset(cred, 0, sizeof(cred));
+        if (zrc != ZOK) {
+            errmsg_set(errp, "ZooKeeper at %s: cannot send credentials: %s", za->hosts,
+                       zerror(zrc));
+            return ZKSTORE_ERROR;
+        }
+    }
     return za_wait_connected(za, now_ms() + za->timeout_ms, errp);
 }
 
-enum zkstore_rc zkstore_admin_connect(const char *hosts, const char *root, unsigned timeout_ms,
+enum zkstore_rc zkstore_admin_connect(const char *hosts, const char *root,
+                                      const struct zkauth *auth, unsigned timeout_ms,
                                       struct zkstore_admin **out, char **errp)
 {
     *out = NULL;
@@ -890,6 +1054,10 @@ enum zkstore_rc zkstore_admin_connect(const char *hosts, const char *root, unsig
     }
     za->hosts = strdup(hosts);
     za->root = strdup(root);
+    if (auth != NULL) {
+        za->auth = *auth;
+        za->have_auth = true;
+    }
     za->timeout_ms = timeout_ms ? timeout_ms : 5000;
     pthread_mutex_init(&za->mu, NULL);
     pthread_cond_init(&za->cond, NULL);
@@ -917,6 +1085,7 @@ void zkstore_admin_free(struct zkstore_admin *za)
     pthread_cond_destroy(&za->cond);
     free(za->hosts);
     free(za->root);
+    zkauth_clear(&za->auth);
     free(za);
 }
 
@@ -1000,7 +1169,82 @@ static void free_multi(char **paths, char **texts, unsigned n, zoo_op_t *ops,
     free(res);
 }
 
-enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *m, char **errp)
+/* The two ACLs of a protected cluster (zkstore.h, struct zkstore_acl). */
+struct acl_set {
+    char              admin_id[ZKAUTH_ID_MAX];
+    char              router_id[ZKAUTH_ID_MAX];
+    struct ACL        map_acl[2], routers_acl[2];
+    struct ACL_vector map, routers;
+};
+
+/* Fills <set> for <acl> and the admin identity of <za>. Returns 0, or -1
+ * with a malloc'd *<errp>. */
+static int acl_set_build(struct acl_set *set, const struct zkstore_admin *za,
+                         const struct zkstore_acl *acl, char **errp)
+{
+    static char digest[] = "digest";
+    memset(set, 0, sizeof(*set));
+    if (acl->open) {
+        set->map = ZOO_OPEN_ACL_UNSAFE;
+        set->routers = ZOO_OPEN_ACL_UNSAFE;
+        return 0;
+    }
+    if (!za->have_auth) {
+        errmsg_set(errp, "a protected cluster needs the admin's credentials (or an explicit "
+                   "choice of the open ACL)");
+        return -1;
+    }
+    zkauth_digest_id(&za->auth, set->admin_id);
+    set->map_acl[0] = (struct ACL){ ZOO_PERM_ALL, { digest, set->admin_id } };
+    set->routers_acl[0] = set->map_acl[0];
+    int n = 1;
+    if (acl->router != NULL && !zkauth_same(acl->router, &za->auth)) {
+        zkauth_digest_id(acl->router, set->router_id);
+        set->map_acl[1] = (struct ACL){ ZOO_PERM_READ, { digest, set->router_id } };
+        set->routers_acl[1] = (struct ACL){ ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_CREATE |
+                                            ZOO_PERM_DELETE, { digest, set->router_id } };
+        n = 2;
+    }
+    set->map = (struct ACL_vector){ n, set->map_acl };
+    set->routers = (struct ACL_vector){ n, set->routers_acl };
+    return 0;
+}
+
+/* After init: <root> and <root>/routers exist (a router of an open cluster
+ * may have made them earlier) with the ACL of <set>. */
+static enum zkstore_rc init_finish(struct zkstore_admin *za, struct acl_set *set, bool open,
+                                   char **errp)
+{
+    enum zkstore_rc rc = ZKSTORE_OK;
+    char *routers = zpath(za->root, "routers", NULL);
+    if (routers == NULL) {
+        errmsg_set(errp, "out of memory");
+        return ZKSTORE_ERROR;
+    }
+    int zrc = create_parents(za->zh, routers, &set->routers);
+    if (zrc != ZOK && open) {
+        zrc = ZOK;   /* as before ACLs: a router recreates it when it registers */
+    } else if (zrc == ZOK && !open) {
+        char text[REG_ACL_MAX * (ZKAUTH_ID_MAX + 32)] = "";
+        for (int i = 0; i < set->routers.count; i++)
+            reg_acl_format(&set->routers.data[i], text, sizeof(text));
+        zrc = zoo_set_acl(za->zh, za->root, -1, &set->map);
+        if (zrc == ZOK)
+            zrc = zoo_set_acl(za->zh, routers, -1, &set->routers);
+        if (zrc == ZOK)
+            zrc = zoo_set(za->zh, routers, text, (int)strlen(text), -1);
+    }
+    if (zrc != ZOK) {
+        rc = fail_zk(zrc, routers, errp);
+        errmsg_prefix(errp, "the map was created, but the ACL of %s and %s could not be set",
+                      za->root, routers);
+    }
+    free(routers);
+    return rc;
+}
+
+enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *m,
+                                   const struct zkstore_acl *acl, char **errp)
 {
     enum zkstore_rc rc = ZKSTORE_ERROR;
     unsigned n = smap_n_shards(m);
@@ -1010,9 +1254,12 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
     char **paths = calloc(n_ops, sizeof(*paths));
     char **texts = calloc(n_ops, sizeof(*texts));
     char vtext[32];
+    struct acl_set set;
     za->lost_in_write = false;
     if (ops == NULL || res == NULL || paths == NULL || texts == NULL)
         goto oom;
+    if (acl_set_build(&set, za, acl, errp) < 0)
+        goto out;
     snprintf(vtext, sizeof(vtext), "%" PRIu64 "\n", smap_version(m));
     paths[0] = zpath(za->root, "settings", NULL);
     texts[0] = mapcodec_format_settings(m);
@@ -1031,10 +1278,10 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
         if (paths[i] == NULL || texts[i] == NULL)
             goto oom;
         zoo_create_op_init(&ops[i], paths[i], texts[i], (int)strlen(texts[i]),
-                           &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
+                           &set.map, ZOO_PERSISTENT, NULL, 0);
     }
     for (int attempt = 0; attempt < 3; attempt++) {
-        int zrc = create_parents(za->zh, za->root);
+        int zrc = create_parents(za->zh, za->root, &set.map);
         if (zrc == ZOK)
             zrc = zoo_multi(za->zh, (int)n_ops, ops, res);
         if (zrc == ZOK) {
@@ -1073,10 +1320,11 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
         break;
     }
     if (rc == ZKSTORE_OK) {
-        char *routers = zpath(za->root, "routers", NULL);
-        if (routers != NULL)
-            create_parents(za->zh, routers);  /* routers may have made it already */
-        free(routers);
+        if (errp != NULL) {                 /* a loss that the re-read resolved */
+            free(*errp);
+            *errp = NULL;
+        }
+        rc = init_finish(za, &set, acl->open, errp);
     }
     goto out;
 oom:
@@ -1102,8 +1350,12 @@ enum zkstore_rc zkstore_admin_write(struct zkstore_admin *za, const struct smap 
     char **texts = calloc(cap, sizeof(*texts));
     char *s_cur = mapcodec_format_settings(cur), *s_next = mapcodec_format_settings(next);
     char *vb_cur = mapcodec_format_vbmap(cur), *vb_next = mapcodec_format_vbmap(next);
+    char *p_shards = zpath(za->root, "shards", NULL);
+    struct ACL_vector shards_acl = { 0, NULL };
+    struct Stat pst;
     za->lost_in_write = false;
-    if (!ops || !res || !paths || !texts || !s_cur || !s_next || !vb_cur || !vb_next)
+    if (!ops || !res || !paths || !texts || !s_cur || !s_next || !vb_cur || !vb_next ||
+        !p_shards)
         goto oom;
     if (smap_version(next) != smap_version(cur) + 1) {
         errmsg_set(errp, "new map version %" PRIu64 " does not follow %" PRIu64,
@@ -1142,8 +1394,16 @@ enum zkstore_rc zkstore_admin_write(struct zkstore_admin *za, const struct smap 
         if (!texts[n_ops] || !paths[n_ops])
             goto oom;
         if (j < 0) {
+            /* a new shard node inherits the ACL of <root>/shards */
+            if (shards_acl.data == NULL) {
+                int zrc = zoo_get_acl(za->zh, p_shards, &shards_acl, &pst);
+                if (zrc != ZOK) {
+                    rc = fail_zk(zrc, p_shards, errp);
+                    goto out;
+                }
+            }
             zoo_create_op_init(&ops[n_ops], paths[n_ops], texts[n_ops],
-                               (int)strlen(texts[n_ops]), &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
+                               (int)strlen(texts[n_ops]), &shards_acl, ZOO_PERSISTENT,
                                NULL, 0);
         } else {
             char *old = mapcodec_format_shard(smap_shard(cur, (unsigned)j));
@@ -1223,6 +1483,8 @@ out:
         *errp = NULL;
     }
     free_multi(paths, texts, cap, ops, res);
+    deallocate_ACL_vector(&shards_acl);
+    free(p_shards);
     free(s_cur);
     free(s_next);
     free(vb_cur);

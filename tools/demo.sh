@@ -128,12 +128,18 @@ start_router() {
     local dir=$DEMO/router pid i hash
     if pid_of router >/dev/null; then say "router already running"; return; fi
     mkdir -p "$dir"
-    # The map lives in ZooKeeper; create the cluster once.
-    local ctl=("$ROOT/build/tools/shardctl" --zk "127.0.0.1:$ZK_PORT")
+    # The map lives in ZooKeeper; create the cluster once, protected by two
+    # digest identities (docs/zookeeper.md "Access control"): the admin
+    # (shardctl) may change the map, the router may only read it.
+    ( umask 077
+      [ -f "$DEMO/zk-admin.secret" ] || echo "digest:admin:admin-$RANDOM$RANDOM" >"$DEMO/zk-admin.secret"
+      [ -f "$DEMO/zk-router.secret" ] || echo "digest:router:router-$RANDOM$RANDOM" >"$DEMO/zk-router.secret" )
+    local ctl=("$ROOT/build/tools/shardctl" --zk "127.0.0.1:$ZK_PORT" --auth-file "$DEMO/zk-admin.secret")
     if ! "${ctl[@]}" status >/dev/null 2>&1; then
         local args=()
         for i in "${!SHARD_PORTS[@]}"; do args+=(--shard "s$i=127.0.0.1:${SHARD_PORTS[$i]}"); done
-        "${ctl[@]}" init "${args[@]}" >/dev/null || die "shardctl init failed"
+        "${ctl[@]}" init --router-auth-file "$DEMO/zk-router.secret" "${args[@]}" >/dev/null ||
+            die "shardctl init failed"
         say "shard map created in ZooKeeper (shardctl init)"
     fi
     hash=$($PY -c 'import hashlib,sys; print("*" + hashlib.sha1(hashlib.sha1(sys.argv[1].encode()).digest()).hexdigest().upper())' "$APP_PW")
@@ -144,6 +150,7 @@ workers = 2
 database = app
 shard_key = userid
 zookeeper = 127.0.0.1:$ZK_PORT
+zookeeper_auth_file = $DEMO/zk-router.secret
 map_cache = $dir/map.cache
 router_id = demo
 backend_user = shardwire
@@ -215,8 +222,8 @@ Try:
     SELECT * FROM accounts WHERE userid = 42;
 
 See which shard holds user 42, and the cluster:
-    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT explain 'SELECT * FROM accounts WHERE userid = 42'
-    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT status
+    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT --auth-file $DEMO/zk-admin.secret explain 'SELECT * FROM accounts WHERE userid = 42'
+    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT --auth-file $DEMO/zk-admin.secret status
 Look at a shard directly (root over its socket):
     mariadb -uroot -S $DEMO/s0/mysqld.sock app
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "protocol/analyze.h"
+#include "shardmap/zkauth.h"
 
 struct smap;
 struct zkstore_admin;
@@ -24,6 +25,7 @@ enum shardctl_exit {
     SHARDCTL_INVALID     = 4,   /* refused: the change or the map is invalid */
     SHARDCTL_FAILED      = 5,   /* anything else (I/O, unexpected ZooKeeper error) */
     SHARDCTL_EXISTS      = 6,   /* init: a cluster already exists at --root */
+    SHARDCTL_NOAUTH      = 7,   /* ZooKeeper's ACL refuses these credentials (or none) */
 };
 
 #define SHARDCTL_MAX_SHARD_ARGS 4096
@@ -33,6 +35,10 @@ struct shardctl_opts {
     const char *zk;             /* --zk, or $SHARDWIRE_ZK, or 127.0.0.1:2181 */
     bool        zk_given;       /* --zk or $SHARDWIRE_ZK was set */
     const char *root;           /* --root, default /shardwire */
+    const struct zkauth *auth;  /* from --auth-file, $SHARDWIRE_ZK_AUTH_FILE or
+                                   $SHARDWIRE_ZK_AUTH; NULL: no credentials */
+    const char *acl;            /* --acl open|protected (init); NULL: protected */
+    const struct zkauth *router_auth;  /* --router-auth-file (init); NULL: none */
     unsigned    timeout_ms;     /* --timeout SECONDS: connect and per-call deadline */
     bool        json;           /* --json */
     const char *map_file;       /* --map FILE (explain, dump-map) */
@@ -91,5 +97,9 @@ int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,
 
 /* Maps a zkstore result (enum zkstore_rc) to an exit code. */
 int shardctl_exit_of(int zkstore_rc);
+
+/* Loads a credential file for option <what>. Returns 0, or -1 after
+ * printing the problem. */
+int shardctl_load_auth(const char *what, const char *path, struct zkauth *out);
 
 #endif

@@ -704,6 +704,12 @@ class Router:
                 f.write(map_text)
             self.config["map_file"] = self.map_path
         self.config.update(config or {})
+        # A router on ZooKeeper needs credentials or the explicit open ACL
+        # (docs/zookeeper.md); tests that do not test access control say open.
+        if "zookeeper" in self.config and not any(
+                k in self.config for k in ("zookeeper_auth", "zookeeper_auth_file",
+                                           "zookeeper_acl")):
+            self.config["zookeeper_acl"] = "open"
         self.write_config()
         _components.append(self)
         if start:

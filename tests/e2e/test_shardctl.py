@@ -84,7 +84,7 @@ def zkcli_set(path, data):
 
 
 def init2(root, *extra):
-    return ok("init", "--shard", "s0=127.0.0.1:13306,standby=127.0.0.1:13307",
+    return ok("init", "--acl", "open", "--shard", "s0=127.0.0.1:13306,standby=127.0.0.1:13307",
               "--shard", "s1=127.0.0.1:13316", *extra, root=root)
 
 
@@ -101,7 +101,7 @@ def test_unreachable_zookeeper():
     assert took < 5, "the --timeout deadline was not kept: %.1fs" % took
     # every ZooKeeper verb reports it the same way
     for args in (["routers"], ["dump-map"], ["set-master", "s0", "h:1"],
-                 ["init", "--shard", "s0=h:1"], ["explain", "SELECT 1"]):
+                 ["init", "--acl", "open", "--shard", "s0=h:1"], ["explain", "SELECT 1"]):
         r = run("--timeout", "0.5", *args, hosts="127.0.0.1:%d" % port)
         assert r.returncode == EXIT_UNREACHABLE, (args, r.returncode, r.stderr)
         assert "cannot reach ZooKeeper" in r.stderr, (args, r.stderr)
@@ -138,7 +138,7 @@ def test_init_and_status():
     assert "no live routers" in human
 
     # a second init never overwrites
-    r = run("init", "--shard", "x=127.0.0.1:1", root=root)
+    r = run("init", "--acl", "open", "--shard", "x=127.0.0.1:1", root=root)
     assert r.returncode == EXIT_EXISTS, (r.returncode, r.stderr)
     assert "a cluster already exists at /sw-init" in r.stderr
     assert status(root)["shards"][0]["name"] == "s0"
@@ -146,7 +146,7 @@ def test_init_and_status():
 
 def test_init_options_and_refusals():
     root = "/sw-init-opts"
-    ok("init", "--vbuckets", "7", "--key-columns", "userid,user_id", "--key-type", "string",
+    ok("init", "--acl", "open", "--vbuckets", "7", "--key-columns", "userid,user_id", "--key-type", "string",
        "--shard", "a=127.0.0.1:1", "--shard", "b=127.0.0.1:2", "--shard", "c=127.0.0.1:3",
        root=root)
     st = status(root)
