@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "router/config.h"
+#include "router/decide.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
 #include "router/rules.h"
@@ -50,34 +51,13 @@ struct daemon_state {
  * is the default for maps that do not say. */
 static void merge_key_config(struct config *cfg, const struct smap *m)
 {
-    const struct analyze_config *k = smap_key_config(m);
-
-    if (!k || k->n_key_columns == 0)
-        return;
-    memcpy(cfg->analyze.key_columns, k->key_columns, sizeof(k->key_columns));
-    cfg->analyze.n_key_columns = k->n_key_columns;
-    cfg->analyze.key_type = k->key_type;
+    decide_analyze_config(&cfg->analyze, &cfg->analyze, m);
 }
 
 /* Compiles the config's rules (a bad regex stops the start). */
 static int load_rules(struct router *r, char **errp)
 {
-    if (r->cfg->n_rules == 0)
-        return 0;
-    r->rules = rules_new();
-    if (!r->rules) {
-        *errp = strdup("out of memory");
-        return -1;
-    }
-    for (unsigned i = 0; i < r->cfg->n_rules; i++) {
-        const struct config_rule *cr = &r->cfg->rules[i];
-
-        if (rules_add(r->rules, cr->pattern,
-                      cr->action == CONFIG_RULE_DENY ? RULES_DENY : RULES_ALLOW, cr->message,
-                      errp) < 0)
-            return -1;
-    }
-    return 0;
+    return decide_rules_load(r->cfg, &r->rules, errp);
 }
 
 /* The TLS context offered to clients, when the config names a certificate. */

@@ -41,7 +41,7 @@ struct mapwatch {
 /* Two maps must agree on what a key is: analyzers were built for the first. */
 static bool same_key_settings(const struct smap *a, const struct smap *b)
 {
-    const struct analyze_config *x = smap_key_config(a), *y = smap_key_config(b);
+    const struct smap_key *x = smap_key_config(a), *y = smap_key_config(b);
 
     if (smap_n_vbuckets(a) != smap_n_vbuckets(b) || x->key_type != y->key_type ||
         x->n_key_columns != y->n_key_columns)

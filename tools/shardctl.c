@@ -38,10 +38,12 @@ static const char usage_text[] =
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
     "                       with ROUTER_ID also register as that router\n"
-    "  explain [--map FILE] [--database NAME] 'SQL' ...\n"
+    "  explain [--config ROUTER.conf] [--map FILE] [--database NAME] 'SQL' ...\n"
     "                       how the router would handle each statement\n"
-    "                       (the map comes from --map, else from ZooKeeper when\n"
-    "                       --zk is given, else none: no shard is shown)\n"
+    "                       (with --config: that router's database, key, rules\n"
+    "                       and map source; the map comes from --map, else from\n"
+    "                       ZooKeeper when --zk is given, else from the config,\n"
+    "                       else none: no shard is shown)\n"
     "\n"
     "--zk defaults to $SHARDWIRE_ZK, then 127.0.0.1:2181; --root to /shardwire;\n"
     "--timeout to 5 seconds. --auth-file (else $SHARDWIRE_ZK_AUTH_FILE, else the\n"
@@ -173,7 +175,7 @@ static int parse_u64_arg(const char *s, uint64_t *out)
 enum {
     OPT_ZK = 256, OPT_ROOT, OPT_TIMEOUT, OPT_JSON, OPT_MAP, OPT_DATABASE, OPT_VBUCKETS,
     OPT_KEY_COLUMNS, OPT_KEY_TYPE, OPT_SHARD, OPT_STANDBY, OPT_EXPECT, OPT_HELP,
-    OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE,
+    OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE, OPT_CONFIG,
 };
 
 static const struct option long_opts[] = {
@@ -193,6 +195,7 @@ static const struct option long_opts[] = {
     { "auth-file",      required_argument, NULL, OPT_AUTH_FILE },
     { "acl",            required_argument, NULL, OPT_ACL },
     { "router-auth-file", required_argument, NULL, OPT_ROUTER_AUTH_FILE },
+    { "config",         required_argument, NULL, OPT_CONFIG },
     { NULL, 0, NULL, 0 },
 };
 
@@ -301,6 +304,9 @@ int main(int argc, char **argv)
                 return SHARDCTL_USAGE;
             }
             o.acl = optarg;
+            break;
+        case OPT_CONFIG:
+            o.config_file = optarg;
             break;
         case OPT_ROUTER_AUTH_FILE:
             router_auth_file = optarg;

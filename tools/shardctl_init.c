@@ -60,7 +60,7 @@ static int parse_shard_spec(const char *spec, struct smap_shard *s)
     return 0;
 }
 
-static int parse_key(const struct shardctl_opts *o, struct analyze_config *k)
+static int parse_key(const struct shardctl_opts *o, struct smap_key *k)
 {
     memset(k, 0, sizeof(*k));
     const char *cols = o->key_columns ? o->key_columns : "userid";
@@ -91,7 +91,7 @@ static int parse_key(const struct shardctl_opts *o, struct analyze_config *k)
 
 int shardctl_init(const struct shardctl_opts *o)
 {
-    struct analyze_config key;
+    struct smap_key key;
     struct smap_builder *b = NULL;
     struct smap *m = NULL;
     struct zkstore_admin *za = NULL;

@@ -86,7 +86,7 @@ static void routers_table(const struct zkstore_router *r, unsigned n, const stru
 
 static json_t *map_json(const struct smap *m, const char *root)
 {
-    const struct analyze_config *k = smap_key_config(m);
+    const struct smap_key *k = smap_key_config(m);
     json_t *o = json_object(), *cols = json_array(), *shards = json_array();
     json_object_set_new(o, "root", json_string(root));
     json_object_set_new(o, "version", json_integer((json_int_t)smap_version(m)));
@@ -117,7 +117,7 @@ static json_t *map_json(const struct smap *m, const char *root)
 
 static void map_table(const struct smap *m, const struct shardctl_opts *o)
 {
-    const struct analyze_config *k = smap_key_config(m);
+    const struct smap_key *k = smap_key_config(m);
     printf("cluster %s on %s: map version %" PRIu64 ", %u vbuckets, key", o->root, o->zk,
            smap_version(m), smap_n_vbuckets(m));
     for (unsigned i = 0; i < k->n_key_columns; i++)

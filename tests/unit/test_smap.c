@@ -10,7 +10,7 @@
 #include "check.h"
 #include "shardmap/vbucket.h"
 
-static void key_default(struct analyze_config *k)
+static void key_default(struct smap_key *k)
 {
     memset(k, 0, sizeof(*k));
     strcpy(k->key_columns[0], "userid");
@@ -30,7 +30,7 @@ static struct smap_shard shard(const char *name, const char *master)
 
 static struct smap_builder *builder(uint32_t n_vb)
 {
-    struct analyze_config k;
+    struct smap_key k;
     key_default(&k);
     return smap_builder_new(n_vb, &k, NULL);
 }
@@ -145,7 +145,6 @@ static void test_build_basic(void)
     CHECK_STREQ(smap_shard(m, 0)->standbys[0].host, "127.0.0.1");
     CHECK_EQ(smap_shard(m, 0)->n_standbys, 1);
     CHECK_STREQ(smap_key_config(m)->key_columns[0], "userid");
-    CHECK_STREQ(smap_key_config(m)->database, "");
     /* refcounting: the extra reference keeps it alive */
     CHECK(smap_ref(m) == m);
     smap_unref(m);
@@ -161,7 +160,7 @@ static void test_build_errors(void)
 {
     char *err = NULL;
     struct smap_builder *b = builder(16);
-    struct analyze_config k;
+    struct smap_key k;
     CHECK(b != NULL);
     struct smap_shard s0 = shard("s0", "10.0.0.1:3306");
     struct smap_shard dup_name = shard("s0", "10.0.0.2:3306");
