@@ -112,6 +112,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         mapwatch_reload(d->mw);
         return;
     }
+    if (sig == SIGUSR1) {      /* log rotation: reopen log_file by name */
+        log_reopen();
+        return;
+    }
     if (d->stopping) {
         log_warn("shutdown: second signal, exiting now");
         exit(1);
@@ -146,9 +150,9 @@ int main(int argc, char **argv)
     bool check_only = false;
     struct daemon_state d;
     struct router *r = &d.router;
-    struct event *sigs[3], *tick;
+    struct event *sigs[4], *tick;
     static const struct timeval one_second = { 1, 0 };
-    static const int signos[3] = { SIGTERM, SIGINT, SIGHUP };
+    static const int signos[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
     struct smap *m;
     char *err = NULL;
     enum log_level level;
@@ -220,6 +224,11 @@ int main(int argc, char **argv)
     }
     log_parse_level(r->cfg->log_level, &level);
     log_set_level(level);
+    /* From here on no thread waits for the log file (router/log.h). */
+    if (log_start(LOG_BUFFER_DEFAULT) < 0) {
+        fprintf(stderr, "shardwire: cannot start the logging thread: %s\n", strerror(errno));
+        return 1;
+    }
     event_set_log_callback(libevent_log);
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() < 0) {
@@ -249,7 +258,7 @@ int main(int argc, char **argv)
     d.base = event_base_new();
     tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
     event_add(tick, &one_second);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         sigs[i] = evsignal_new(d.base, signos[i], on_signal, &d);
         evsignal_add(sigs[i], NULL);
     }
@@ -270,7 +279,7 @@ int main(int argc, char **argv)
     event_free(tick);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_free(r->workers[i]);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         event_free(sigs[i]);
     event_base_free(d.base);
     smap_unref(r->map);
