@@ -5,8 +5,10 @@
 #   tools/deps.sh --check  only report: exit 1 and name what is missing
 set -euo pipefail
 
+# libmariadb-dev returns with the control plane (health checks, binary-log
+# reading), the first code to use MariaDB Connector/C.
 BUILD_PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
-  libevent-dev libxxhash-dev libpcre2-dev libmariadb-dev libzookeeper-mt-dev
+  libevent-dev libxxhash-dev libpcre2-dev libzookeeper-mt-dev
   libssl-dev libjansson-dev"
 RUN_PKGS="mariadb-server mariadb-client zookeeper libslf4j-java
   python3 python3-pymysql python3-mysqldb"
