@@ -396,6 +396,8 @@ struct config *config_parse(const char *text, const char *name, char **errp)
             }
         }
     }
+    /* the text may hold secrets (backend_password, zookeeper_auth) */
+    explicit_bzero(copy, strlen(text));
     free(copy);
     if (!msg) {
         char *e = validate(c);
@@ -455,6 +457,7 @@ struct config *config_load(const char *path, char **errp)
         return NULL;
     }
     c = config_parse(text, path, errp);
+    explicit_bzero(text, len);
     free(text);
     return c;
 }
