@@ -396,6 +396,8 @@ int zkr_reg_acl_parse(char *text, struct ACL out[ZKR_REG_ACL_MAX], char *ids[ZKR
                 return -1;
             perms |= *perm_letters[i].perm;
         }
+        if (perms == 0)
+            return -1;
         ids[n] = id;
         out[n] = (struct ACL){ perms, { id, colon + 1 } };
         n++;
