@@ -198,3 +198,35 @@ def test_router_with_wrong_password_says_so():
     assert "sent digest credentials of user 'router'" in log, log
     assert "not-the-password" not in log, log
     assert r.proc.popen.wait(10) != 0
+
+
+def test_router_started_before_init_waits_for_it():
+    """With credentials a router never creates the cluster's nodes: started
+    before `shardctl init`, it waits for the map, then registers under the
+    ACL init wrote."""
+    import threading
+    root = "/sw-late"
+    r = cluster.Router({"zookeeper": ZK.hosts, "zookeeper_auth_file": SECRETS["router"],
+                        "zk_root": root, "router_id": "rlate", "zk_start_timeout_ms": 30000},
+                       start=False)
+    started = []
+    t = threading.Thread(target=lambda: started.append(r.start() or True), daemon=True)
+    t.start()
+    try:
+        # the router is up and waiting (its ZooKeeper session is open)
+        cluster.wait_for(lambda: "zookeeper: connected" in r.log_tail(50) or
+                         "no cluster" in r.log_tail(50), 15, "router waiting for init",
+                         log=r.log_tail)
+        assert not ctl("--json", "routers", "--root", root, auth="admin").stdout.count("rlate")
+        ctl("init", "--root", root, "--router-auth-file", SECRETS["router"],
+            "--shard", "s0=127.0.0.1:%d" % DBS["s0"].port, auth="admin")
+        t.join(40)
+        assert started == [True], r.log_tail()
+        cluster.wait_for(lambda: "rlate" in {x["id"] for x in json.loads(
+            ctl("--json", "routers", "--root", root, auth="admin").stdout)["routers"]}, 15,
+            "rlate registered after init", log=r.log_tail)
+        out = zkcli("getAcl", root + "/routers/rlate", auth=ADMIN)
+        assert "'digest,'%s\n: cdrw" % digest_id(*ROUTER) in out, out[-1500:]
+    finally:
+        t.join(40)
+        r.stop()
