@@ -298,6 +298,14 @@ static int acl_set_build(struct acl_set *set, const struct zkstore_admin *za,
     return 0;
 }
 
+/* Writes the text of <root>/routers for <set> (zkstore_int.h) to <text>. */
+static void reg_acl_text(const struct acl_set *set, char *text, size_t cap)
+{
+    text[0] = '\0';
+    for (int i = 0; i < set->routers.count; i++)
+        zkr_reg_acl_format(&set->routers.data[i], text, cap);
+}
+
 /* After init: <root> and <root>/routers exist (a router of an open cluster
  * may have made them earlier) with the ACL of <set>. */
 static enum zkstore_rc init_finish(struct zkstore_admin *za, struct acl_set *set, bool open,
@@ -309,18 +317,17 @@ static enum zkstore_rc init_finish(struct zkstore_admin *za, struct acl_set *set
         errmsg_set(errp, "out of memory");
         return ZKSTORE_ERROR;
     }
-    int zrc = zkr_create_parents(za->zh, routers, &set->routers);
-    if (zrc != ZOK && open) {
+    int zrc;
+    if (open) {
+        zkr_create_parents(za->zh, routers, &set->routers);
         zrc = ZOK;   /* as before ACLs: a router recreates it when it registers */
-    } else if (zrc == ZOK && !open) {
-        char text[ZKR_REG_ACL_MAX * (ZKAUTH_ID_MAX + 32)] = "";
-        for (int i = 0; i < set->routers.count; i++)
-            zkr_reg_acl_format(&set->routers.data[i], text, sizeof(text));
+    } else {
+        /* The multi made <root>/routers with its text (or wrote the text
+         * into one that existed); a node that existed keeps its old ACL
+         * until here, which is why its text went first. */
         zrc = zoo_set_acl(za->zh, za->root, -1, &set->map);
         if (zrc == ZOK)
             zrc = zoo_set_acl(za->zh, routers, -1, &set->routers);
-        if (zrc == ZOK)
-            zrc = zoo_set(za->zh, routers, text, (int)strlen(text), -1);
     }
     if (zrc != ZOK) {
         rc = zkr_fail(zrc, routers, errp);
@@ -336,13 +343,18 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
 {
     enum zkstore_rc rc = ZKSTORE_ERROR;
     unsigned n = smap_n_shards(m);
-    unsigned n_ops = 4 + n;
+    /* protected: <root>/routers with the registration ACL goes in the same
+     * multi, before the version node, so no router can see the map before
+     * it can tell which ACL its registration gets */
+    unsigned n_ops = 4 + n + (acl->open ? 0 : 1);
     zoo_op_t *ops = calloc(n_ops, sizeof(*ops));
     zoo_op_result_t *res = calloc(n_ops, sizeof(*res));
     char **paths = calloc(n_ops, sizeof(*paths));
     char **texts = calloc(n_ops, sizeof(*texts));
     char vtext[32];
+    char reg_text[ZKR_REG_ACL_MAX * (ZKAUTH_ID_MAX + 32)];
     struct acl_set set;
+    unsigned i_routers = acl->open ? 0 : 3 + n;
     za->lost_in_write = false;
     if (ops == NULL || res == NULL || paths == NULL || texts == NULL)
         goto oom;
@@ -359,9 +371,14 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
         paths[3 + i] = zkr_path(za->root, "shards", smap_shard(m, i)->name);
         texts[3 + i] = mapcodec_format_shard(smap_shard(m, i));
     }
+    if (!acl->open) {
+        reg_acl_text(&set, reg_text, sizeof(reg_text));
+        paths[i_routers] = zkr_path(za->root, "routers", NULL);
+        texts[i_routers] = strdup(reg_text);
+    }
     /* the version node last: a reader never sees it before the rest */
-    paths[3 + n] = zkr_path(za->root, "version", NULL);
-    texts[3 + n] = strdup(vtext);
+    paths[n_ops - 1] = zkr_path(za->root, "version", NULL);
+    texts[n_ops - 1] = strdup(vtext);
     for (unsigned i = 0; i < n_ops; i++) {
         if (paths[i] == NULL || texts[i] == NULL)
             goto oom;
@@ -370,6 +387,20 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
     }
     for (int attempt = 0; attempt < 3; attempt++) {
         int zrc = zkr_create_parents(za->zh, za->root, &set.map);
+        if (zrc == ZOK && !acl->open) {
+            /* a router of an open cluster may have made it already */
+            struct Stat st;
+            zrc = zoo_exists(za->zh, paths[i_routers], 0, &st);
+            if (zrc == ZNONODE)
+                zoo_create_op_init(&ops[i_routers], paths[i_routers], texts[i_routers],
+                                   (int)strlen(texts[i_routers]), &set.routers, ZOO_PERSISTENT,
+                                   NULL, 0);
+            else if (zrc == ZOK)
+                zoo_set_op_init(&ops[i_routers], paths[i_routers], texts[i_routers],
+                                (int)strlen(texts[i_routers]), -1, NULL);
+            if (zrc == ZNONODE)
+                zrc = ZOK;
+        }
         if (zrc == ZOK)
             zrc = zoo_multi(za->zh, (int)n_ops, ops, res);
         if (zrc == ZOK) {

@@ -185,19 +185,23 @@ def test_with_credentials_everything_works():
         r.stop()
 
 
-def test_router_with_wrong_password_says_so():
-    r = cluster.Router({"zookeeper": ZK.hosts, "zookeeper_auth_file": SECRETS["wrong"],
-                        "router_id": "rwrong", "zk_start_timeout_ms": 1500}, start=False)
-    try:
-        r.start()
-        raise AssertionError("router started without being able to read the map")
-    except cluster.HarnessError:
-        pass
-    log = r.log_tail(50)
-    assert "/shardwire/version: not authorized" in log, log
-    assert "sent digest credentials of user 'router'" in log, log
-    assert "not-the-password" not in log, log
-    assert r.proc.popen.wait(10) != 0
+def test_router_with_wrong_or_no_credentials_says_so():
+    for access, said in (({"zookeeper_auth_file": SECRETS["wrong"]},
+                          "sent digest credentials of user 'router'"),
+                         ({"zookeeper_acl": "open"}, "sent no credentials")):
+        cfg = {"zookeeper": ZK.hosts, "router_id": "rwrong", "zk_start_timeout_ms": 1500}
+        cfg.update(access)
+        r = cluster.Router(cfg, start=False)
+        try:
+            r.start()
+            raise AssertionError("router started without being able to read the map")
+        except cluster.HarnessError:
+            pass
+        log = r.log_tail(50)
+        assert "/shardwire/version: not authorized" in log, log
+        assert said in log, log
+        assert "not-the-password" not in log, log
+        assert r.proc.popen.wait(10) != 0
 
 
 def test_router_started_before_init_waits_for_it():
@@ -226,7 +230,26 @@ def test_router_started_before_init_waits_for_it():
             ctl("--json", "routers", "--root", root, auth="admin").stdout)["routers"]}, 15,
             "rlate registered after init", log=r.log_tail)
         out = zkcli("getAcl", root + "/routers/rlate", auth=ADMIN)
-        assert "'digest,'%s\n: cdrw" % digest_id(*ROUTER) in out, out[-1500:]
+        assert "'digest,'%s\n: cdrw" % digest_id(*ROUTER) in out, out[:3000]
     finally:
         t.join(40)
         r.stop()
+
+
+def test_init_protects_nodes_an_open_router_made_first():
+    """In an open cluster a router may create <root> and <root>/routers
+    before init; a protected init takes them over: both get the protected
+    ACL, and <root>/routers the registration ACL text."""
+    root = "/sw-pre"
+    zkcli("create", root)
+    zkcli("create", root + "/routers")
+    assert "'world,'anyone" in zkcli("getAcl", root + "/routers")
+    ctl("init", "--root", root, "--router-auth-file", SECRETS["router"],
+        "--shard", "s0=127.0.0.1:1", auth="admin")
+    for path in (root, root + "/routers"):
+        out = zkcli("getAcl", path, auth=ADMIN)
+        assert "'world," not in out and "'digest,'%s\n: cdrwa" % digest_id(*ADMIN) in out, \
+            (path, out[:3000])
+    out = zkcli("get", root + "/routers", auth=ADMIN)
+    assert "acl digest:%s cdrw" % digest_id(*ROUTER) in out, out[:3000]
+    assert "Insufficient permission" in zkcli("get", root + "/routers")
