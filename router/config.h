@@ -71,6 +71,12 @@ struct config {
     char     *tls_key;
     char     *tls_ca;                  /* optional: CA for client certificates */
     bool      require_secure_transport;/* refuse logins without TLS */
+    char     *control_user;            /* control-plane account (health checks); NULL: off */
+    char     *control_password;
+    unsigned  health_interval_ms;      /* each server probed this often */
+    unsigned  health_timeout_ms;       /* a probe unanswered by then has failed */
+    unsigned  health_down_after_fails; /* consecutive failed probes before DOWN ... */
+    unsigned  health_down_after_ms;    /* ... and this long since the first */
     char     *log_file;                /* NULL: stderr */
     char      log_level[16];
 };

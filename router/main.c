@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <mysql.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "router/config.h"
+#include "router/control.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
 #include "router/rules.h"
@@ -42,6 +44,7 @@ static void usage(FILE *f)
 struct daemon_state {
     struct router      router;
     struct mapwatch   *mw;
+    struct control    *control;            /* NULL: health checks off */
     struct event_base *base;
     bool               stopping;
 };
@@ -246,6 +249,10 @@ int main(int argc, char **argv)
         log_error("start: cannot initialise libevent threads");
         return 1;
     }
+    if (mysql_library_init(0, NULL, NULL) != 0) {
+        log_error("start: cannot initialise the MariaDB client library");
+        return 1;
+    }
     pthread_mutex_init(&r->map_lock, NULL);
     d.mw = mapwatch_start(r, &err);
     if (!d.mw) {
@@ -279,10 +286,19 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    d.control = control_start(r, &err);
+    if (!d.control && err) {
+        log_error("start: %s", err);
+        fprintf(stderr, "shardwire: %s\n", err);
+        return 1;
+    }
+    if (!d.control)
+        log_info("start: health checks off (no control_user configured)");
     log_info("start: shardwire %s listening on %s:%u workers=%u database=%s key=%s",
              SHARDWIRE_VERSION, r->cfg->listen_host, r->cfg->listen_port, r->n_workers,
              r->cfg->analyze.database, r->cfg->analyze.key_columns[0]);
     event_base_dispatch(d.base);
+    control_stop(d.control);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_join(r->workers[i]);
     /* Closing the ZooKeeper session removes our registration at once. */
@@ -299,5 +315,6 @@ int main(int argc, char **argv)
     free(r->workers);
     log_info("shutdown: done");
     config_free(r->cfg);
+    mysql_library_end();
     return 0;
 }

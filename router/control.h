@@ -1,0 +1,38 @@
+/*
+ * router/control.h - the control thread: health checks of every master and
+ * standby in the map, over the control-plane account, with the MariaDB
+ * client library driven through its non-blocking calls on the thread's own
+ * event base. Never touches a worker; workers never wait for it.
+ *
+ * Each interval, every server of the current map gets a fresh connection and
+ * one query (masters and standbys alike read the replication and durability
+ * settings; standbys also SHOW SLAVE STATUS), bounded by a hard deadline so a
+ * hung server is seen, not only a dead one. Verdicts come from
+ * router/health.c; changes and unsafe settings are logged, and
+ * control_status() lists the current view.
+ */
+#ifndef SHARDWIRE_ROUTER_CONTROL_H
+#define SHARDWIRE_ROUTER_CONTROL_H
+
+#include <stddef.h>
+
+struct router;
+struct control;
+
+/* Starts the control thread for <r> (its config and map). Returns NULL with
+ * a malloc'd <*errp> when it cannot start; returns NULL with <*errp> NULL
+ * when health checks are off (no control_user configured). */
+struct control *control_start(struct router *r, char **errp);
+
+/* Stops the thread, closes its connections and frees <c> (NULL does
+ * nothing). Main thread. */
+void control_stop(struct control *c);
+
+/* Writes the current view, one line per server:
+ *   shard=s0 role=master server=127.0.0.1:3306 verdict=up since_ms=... fails=0
+ *   unhealthy=0 safe=1 [lag_s=N io=1 sql=1] [error="..."] [unsafe="..."]
+ * to <buf> (NUL-terminated, cut at <cap>). Returns the length it needed.
+ * Any thread. */
+size_t control_status(struct control *c, char *buf, size_t cap);
+
+#endif
