@@ -32,6 +32,9 @@ static const char usage_text[] =
     "                       add a shard (it owns no vbucket yet)\n"
     "  set-master SHARD HOST:PORT [--expect-version N]\n"
     "                       make HOST:PORT the master of SHARD\n"
+    "  failover SHARD [--to HOST:PORT] [--force] [--apply-timeout S] [--router-wait S]\n"
+    "                       replace SHARD's dead master by its most up-to-date standby\n"
+    "                       (control account: $SHARDWIRE_CONTROL_USER/_PASSWORD)\n"
     "  dump-map [--map FILE]\n"
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
@@ -128,6 +131,25 @@ static int parse_timeout(const char *s, unsigned *ms)
     return 0;
 }
 
+/* The first line of <path> (a secret kept off the command line), malloc'd;
+ * NULL after printing why. */
+static char *read_secret_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char buf[512];
+    size_t n;
+
+    if (!f) {
+        shardctl_err("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    buf[strcspn(buf, "\r\n")] = 0;
+    return strdup(buf);
+}
+
 static int parse_u64_arg(const char *s, uint64_t *out)
 {
     char *end;
@@ -144,6 +166,8 @@ static int parse_u64_arg(const char *s, uint64_t *out)
 enum {
     OPT_ZK = 256, OPT_ROOT, OPT_TIMEOUT, OPT_JSON, OPT_MAP, OPT_DATABASE, OPT_VBUCKETS,
     OPT_KEY_COLUMNS, OPT_KEY_TYPE, OPT_SHARD, OPT_STANDBY, OPT_EXPECT, OPT_HELP,
+    OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
+    OPT_ROUTER_WAIT,
 };
 
 static const struct option long_opts[] = {
@@ -160,6 +184,12 @@ static const struct option long_opts[] = {
     { "standby",        required_argument, NULL, OPT_STANDBY },
     { "expect-version", required_argument, NULL, OPT_EXPECT },
     { "help",           no_argument,       NULL, OPT_HELP },
+    { "to",             required_argument, NULL, OPT_TO },
+    { "force",          no_argument,       NULL, OPT_FORCE },
+    { "control-user",   required_argument, NULL, OPT_CONTROL_USER },
+    { "control-password-file", required_argument, NULL, OPT_CONTROL_PASSWORD_FILE },
+    { "apply-timeout",  required_argument, NULL, OPT_APPLY_TIMEOUT },
+    { "router-wait",    required_argument, NULL, OPT_ROUTER_WAIT },
     { NULL, 0, NULL, 0 },
 };
 
@@ -175,6 +205,7 @@ static const struct {
     { "add-shard",  shardctl_add_shard },
     { "set-master", shardctl_set_master },
     { "watch",      shardctl_watch },
+    { "failover",   shardctl_failover },
 };
 
 int main(int argc, char **argv)
@@ -254,6 +285,30 @@ int main(int argc, char **argv)
                 return SHARDCTL_USAGE;
             }
             o.have_expect = true;
+            break;
+        case OPT_TO:
+            o.to = optarg;
+            break;
+        case OPT_FORCE:
+            o.force = true;
+            break;
+        case OPT_CONTROL_USER:
+            o.control_user = optarg;
+            break;
+        case OPT_CONTROL_PASSWORD_FILE:
+            free(o.control_password);
+            o.control_password = read_secret_file(optarg);
+            if (!o.control_password)
+                return SHARDCTL_USAGE;
+            break;
+        case OPT_APPLY_TIMEOUT:
+        case OPT_ROUTER_WAIT:
+            if (parse_timeout(optarg, c == OPT_APPLY_TIMEOUT ? &o.apply_timeout_ms
+                                                             : &o.router_wait_ms) < 0) {
+                shardctl_err("%s '%s': expected seconds", c == OPT_APPLY_TIMEOUT
+                             ? "--apply-timeout" : "--router-wait", optarg);
+                return SHARDCTL_USAGE;
+            }
             break;
         case 'h':
         case OPT_HELP:

@@ -271,7 +271,7 @@ _components = []    # MariaDB/ZooKeeper/Router objects, for live_logs(); their
 
 # ------------------------------------------------------------------ MariaDB
 
-TEMPLATE_REV = 2
+TEMPLATE_REV = 3
 
 
 def _template_datadir():
@@ -324,7 +324,7 @@ def _template_datadir():
                     "CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'" % (CONTROL_USER,
                                                                       CONTROL_PASSWORD),
                     "GRANT REPLICATION SLAVE ADMIN, REPLICA MONITOR, BINLOG ADMIN, BINLOG MONITOR,"
-                    " CONNECTION ADMIN, READ_ONLY ADMIN, PROCESS, REPLICATION MASTER ADMIN"
+                    " CONNECTION ADMIN, READ_ONLY ADMIN, PROCESS, REPLICATION MASTER ADMIN, RELOAD"
                     " ON *.* TO '%s'@'127.0.0.1'" % CONTROL_USER,
                     "FLUSH PRIVILEGES",
                 ]:
