@@ -202,7 +202,12 @@ static void probe_done(struct target *t, enum health_probe result, const char *w
         unsafe = t->is_master ? health_master_unsafe(&t->facts)
                               : health_standby_unsafe(&t->facts);
     } else {
+        /* One line of key=value words in the registration: no quotes or
+         * control bytes from a server's message. */
         snprintf(t->error, sizeof(t->error), "%s", why ? why : "");
+        for (char *e = t->error; *e; e++)
+            if (*e == '"' || (unsigned char)*e < 0x20)
+                *e = '\'';
         unsafe = t->unsafe;          /* unknown now: keep the last word */
     }
     pthread_mutex_unlock(&c->lock);
@@ -591,7 +596,7 @@ void control_stop(struct control *c)
     free(c);
 }
 
-size_t control_status(struct control *c, char *buf, size_t cap)
+size_t control_status(struct control *c, char *buf, size_t cap, const char *prefix)
 {
     size_t n = 0;
 
@@ -605,14 +610,16 @@ size_t control_status(struct control *c, char *buf, size_t cap)
 
         smap_format_endpoint(&t->ep, addr, sizeof(addr));
         l = snprintf(line, sizeof(line),
-                     "shard=%s role=%s server=%s verdict=%s since_ms=%" PRIu64 " fails=%u"
-                     " unhealthy=%d safe=%d", t->shard, role_name(t), addr,
-                     health_verdict_name(t->h.verdict), t->h.since_ms, t->h.fails,
+                     "%sshard=%s role=%s server=%s verdict=%s for_ms=%" PRIu64 " fails=%u"
+                     " unhealthy=%d safe=%d", prefix, t->shard, role_name(t), addr,
+                     health_verdict_name(t->h.verdict),
+                     t->h.verdict == HEALTH_UNKNOWN ? 0 : now_ms() - t->h.since_ms, t->h.fails,
                      t->h.unhealthy, t->has_facts && !t->unsafe);
         if (l > 0 && t->has_facts && t->facts.is_replica)
             l += snprintf(line + l, sizeof(line) - (size_t)l,
                           " lag_s=%" PRId64 " io=%d sql=%d gtid_io_pos=%s", t->facts.lag_s,
-                          t->facts.io_running, t->facts.sql_running, t->facts.gtid_io_pos);
+                          t->facts.io_running, t->facts.sql_running,
+                          t->facts.gtid_io_pos[0] ? t->facts.gtid_io_pos : "-");
         if (l > 0 && t->error[0] && (size_t)l < sizeof(line))
             l += snprintf(line + l, sizeof(line) - (size_t)l, " error=\"%s\"", t->error);
         if (l > 0 && t->unsafe && (size_t)l < sizeof(line))

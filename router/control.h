@@ -28,11 +28,14 @@ struct control *control_start(struct router *r, char **errp);
  * nothing). Main thread. */
 void control_stop(struct control *c);
 
-/* Writes the current view, one line per server:
- *   shard=s0 role=master server=127.0.0.1:3306 verdict=up since_ms=... fails=0
- *   unhealthy=0 safe=1 [lag_s=N io=1 sql=1] [error="..."] [unsafe="..."]
- * to <buf> (NUL-terminated, cut at <cap>). Returns the length it needed.
- * Any thread. */
-size_t control_status(struct control *c, char *buf, size_t cap);
+/* Writes the current view, one line per server, each starting with
+ * <prefix>:
+ *   shard=s0 role=master server=127.0.0.1:3306 verdict=up for_ms=1200 fails=0
+ *   unhealthy=0 safe=1 [lag_s=N io=1 sql=1 gtid_io_pos=...] [error="..."]
+ *   [unsafe="..."]
+ * to <buf> (NUL-terminated; whole lines only, as many as fit in <cap>).
+ * Returns the length all lines need (without the NUL); <buf> may be NULL
+ * when <cap> is 0, to size it. Any thread. */
+size_t control_status(struct control *c, char *buf, size_t cap, const char *prefix);
 
 #endif

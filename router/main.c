@@ -44,7 +44,6 @@ static void usage(FILE *f)
 struct daemon_state {
     struct router      router;
     struct mapwatch   *mw;
-    struct control    *control;            /* NULL: health checks off */
     struct event_base *base;
     bool               stopping;
 };
@@ -286,19 +285,20 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    d.control = control_start(r, &err);
-    if (!d.control && err) {
+    r->control = control_start(r, &err);
+    if (!r->control && err) {
         log_error("start: %s", err);
         fprintf(stderr, "shardwire: %s\n", err);
         return 1;
     }
-    if (!d.control)
+    if (!r->control)
         log_info("start: health checks off (no control_user configured)");
     log_info("start: shardwire %s listening on %s:%u workers=%u database=%s key=%s",
              SHARDWIRE_VERSION, r->cfg->listen_host, r->cfg->listen_port, r->n_workers,
              r->cfg->analyze.database, r->cfg->analyze.key_columns[0]);
     event_base_dispatch(d.base);
-    control_stop(d.control);
+    control_stop(r->control);
+    r->control = NULL;
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_join(r->workers[i]);
     /* Closing the ZooKeeper session removes our registration at once. */

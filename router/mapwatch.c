@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "router/config.h"
+#include "router/control.h"
 #include "router/log.h"
 #include "router/util.h"
 #include "router/worker.h"
@@ -78,23 +79,47 @@ static void write_cache(struct mapwatch *mw, const struct smap *m)
     }
 }
 
+/* The registration: one line of key=value words, then the control
+ * thread's health view, one "health ..." line per server (control.h), so
+ * that shardctl and the other routers see what this router sees. */
 static void registration(struct mapwatch *mw)
 {
     const struct config *cfg = mw->r->cfg;
     uint64_t last = zkstore_last_contact_ms(mw->zs), now = now_ms();
-    char payload[512], *err = NULL;
+    char head[512], *payload, *err = NULL;
+    size_t hn, cap, hl = 0;
     uint64_t version;
 
     pthread_mutex_lock(&mw->lock);
     version = mw->version;
     pthread_mutex_unlock(&mw->lock);
-    snprintf(payload, sizeof(payload),
-             "address=%s:%u map_version=%" PRIu64 " map_age_ms=%" PRIu64 " pid=%ld",
-             cfg->listen_host, cfg->listen_port, version, last ? now - last : 0, (long)getpid());
+    hn = (size_t)snprintf(head, sizeof(head),
+                          "address=%s:%u map_version=%" PRIu64 " map_age_ms=%" PRIu64 " pid=%ld",
+                          cfg->listen_host, cfg->listen_port, version, last ? now - last : 0,
+                          (long)getpid());
+    if (hn >= sizeof(head))
+        hn = sizeof(head) - 1;
+    cap = hn + 1;
+    if (mw->r->control)
+        hl = control_status(mw->r->control, NULL, 0, "health ");
+    payload = malloc(cap + hl + 1);
+    if (!payload) {
+        log_error("map: cannot register router id=%s: out of memory", mw->router_id);
+        return;
+    }
+    memcpy(payload, head, hn + 1);
+    if (hl) {
+        payload[hn] = '\n';
+        control_status(mw->r->control, payload + hn + 1, hl + 1, "health ");
+        /* no trailing newline */
+        if (payload[hn + hl] == '\n')
+            payload[hn + hl] = 0;
+    }
     if (zkstore_register(mw->zs, mw->router_id, payload, &err) < 0) {
         log_error("map: cannot register router id=%s: %s", mw->router_id, err);
         free(err);
     }
+    free(payload);
     pthread_mutex_lock(&mw->lock);
     mw->last_register_ms = now;
     pthread_mutex_unlock(&mw->lock);

@@ -26,6 +26,7 @@ struct session;
 struct pool;
 struct rules;
 struct worker;
+struct control;
 typedef struct ssl_ctx_st SSL_CTX;
 
 typedef void worker_fn(struct worker *w, void *arg);
@@ -49,6 +50,7 @@ struct router {
     _Atomic uint64_t next_session_id;
     pthread_mutex_t  map_lock;
     struct smap     *map;                /* the current map; guarded by map_lock */
+    struct control  *control;            /* health checks; NULL when off */
 };
 
 struct worker {

@@ -64,7 +64,10 @@ def setup_module():
         ROUTERS.append(cluster.Router({
             "zookeeper": ZK.hosts, "router_id": name,
             "map_cache": os.path.join(cluster.tmp_root(), "%s.map.cache" % name),
-            "pool_wait_timeout_ms": 2000, "connect_timeout_ms": 1000}))
+            "pool_wait_timeout_ms": 2000, "connect_timeout_ms": 1000,
+            "control_user": cluster.CONTROL_USER, "control_password": cluster.CONTROL_PASSWORD,
+            "health_interval_ms": 200, "health_timeout_ms": 500,
+            "health_down_after_ms": 1000}))
 
 
 def teardown_module():
@@ -73,6 +76,39 @@ def teardown_module():
     for db in [MASTER] + STANDBYS:
         db.stop()
     ZK.stop()
+
+
+def health_views():
+    """{(router id, server): health dict} from `shardctl --json status`."""
+    st = json.loads(ctl("--json", "status").stdout)
+    return {(r["id"], h["server"]): h for r in st["routers"] for h in r["health"]}
+
+
+def test_status_shows_every_routers_health_view():
+    servers = [addr(MASTER)] + [addr(sb) for sb in STANDBYS]
+
+    def all_up():
+        v = health_views()
+        return all(v.get((r, s), {}).get("verdict") == "up" for r in ("ra", "rb")
+                   for s in servers)
+    cluster.wait_for(all_up, 20, "both routers see every server up")
+    v = health_views()
+    assert v[("ra", addr(MASTER))]["role"] == "master"
+    assert v[("ra", addr(MASTER))]["safe"] == "1"
+    sb = v[("rb", addr(STANDBYS[0]))]
+    assert sb["role"] == "standby" and sb["io"] == "1" and sb["sql"] == "1", sb
+    # A hung standby is seen as down by both, with the reason.
+    STANDBYS[0].kill(signal.SIGSTOP)
+    try:
+        cluster.wait_for(lambda: all(health_views().get((r, addr(STANDBYS[0])), {})
+                                     .get("verdict") == "down" for r in ("ra", "rb")),
+                         20, "both routers see the stopped standby down")
+        assert "no answer within 500 ms" in health_views()[("ra", addr(STANDBYS[0]))]["error"]
+        table = ctl("status").stdout
+        assert "HEALTH" in table and "down" in table, table
+    finally:
+        STANDBYS[0].kill(signal.SIGCONT)
+    cluster.wait_for(all_up, 20, "the standby up again")
 
 
 def test_refusals_change_nothing():
