@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <mysql.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,7 @@ struct control {
     unsigned             n_t;
     uint64_t             map_version;
     bool                 have_map;
+    _Atomic uint64_t     generation;    /* bumped when any verdict or warning changes */
 };
 
 static void probe_advance(struct target *t, int status);
@@ -211,6 +213,8 @@ static void probe_done(struct target *t, enum health_probe result, const char *w
         unsafe = t->unsafe;          /* unknown now: keep the last word */
     }
     pthread_mutex_unlock(&c->lock);
+    if (before != after || unsafe != t->unsafe)
+        c->generation++;
     if (before != after) {
         if (after == HEALTH_DOWN || (after == HEALTH_SUSPECT && before == HEALTH_UP))
             log_warn("health: server %s shard=%s role=%s server=%s was=%s fails=%u error=\"%s\"",
@@ -501,6 +505,7 @@ static void sync_targets(struct control *c)
     c->n_t = keep;
     c->map_version = smap_version(m);
     c->have_map = true;
+    c->generation++;
     pthread_mutex_unlock(&c->lock);
     smap_unref(m);
 }
@@ -594,6 +599,11 @@ void control_stop(struct control *c)
         event_base_free(c->base);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+uint64_t control_generation(struct control *c)
+{
+    return c->generation;
 }
 
 size_t control_status(struct control *c, char *buf, size_t cap, const char *prefix)

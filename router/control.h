@@ -15,6 +15,7 @@
 #define SHARDWIRE_ROUTER_CONTROL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct router;
 struct control;
@@ -37,5 +38,10 @@ void control_stop(struct control *c);
  * Returns the length all lines need (without the NUL); <buf> may be NULL
  * when <cap> is 0, to size it. Any thread. */
 size_t control_status(struct control *c, char *buf, size_t cap, const char *prefix);
+
+/* A number that changes whenever a verdict, a settings warning or the set
+ * of servers changes: a reader re-publishes the view when it moved. Any
+ * thread. */
+uint64_t control_generation(struct control *c);
 
 #endif

@@ -36,6 +36,7 @@ struct mapwatch {
     uint64_t        version;       /* in use (guarded by lock) */
     uint64_t        last_warn_ms;
     uint64_t        last_register_ms;
+    uint64_t        health_gen;     /* control_generation() last published (main thread) */
     bool            from_cache;    /* serving a map read from the cache file */
 };
 
@@ -357,8 +358,14 @@ void mapwatch_tick(struct mapwatch *mw)
     pthread_mutex_lock(&mw->lock);
     last = mw->last_register_ms;
     pthread_mutex_unlock(&mw->lock);
-    if (now - last >= 5000)
+    /* The health view goes out within a tick of changing; otherwise the
+     * registration is refreshed every 5 s (map age). */
+    if (now - last >= 5000 ||
+        (mw->r->control && control_generation(mw->r->control) != mw->health_gen)) {
+        if (mw->r->control)
+            mw->health_gen = control_generation(mw->r->control);
         registration(mw);
+    }
 }
 
 void mapwatch_free(struct mapwatch *mw)
