@@ -627,8 +627,10 @@ size_t control_status(struct control *c, char *buf, size_t cap, const char *pref
                      t->h.unhealthy, t->has_facts && !t->unsafe);
         if (l > 0 && t->has_facts && t->facts.is_replica)
             l += snprintf(line + l, sizeof(line) - (size_t)l,
-                          " lag_s=%" PRId64 " io=%d sql=%d gtid_io_pos=%s", t->facts.lag_s,
-                          t->facts.io_running, t->facts.sql_running,
+                          " lag_s=%" PRId64 " io=%d sql=%d source=%s:%u gtid_io_pos=%s",
+                          t->facts.lag_s, t->facts.io_running, t->facts.sql_running,
+                          t->facts.master_host[0] ? t->facts.master_host : "-",
+                          t->facts.master_port,
                           t->facts.gtid_io_pos[0] ? t->facts.gtid_io_pos : "-");
         if (l > 0 && t->error[0] && (size_t)l < sizeof(line))
             l += snprintf(line + l, sizeof(line) - (size_t)l, " error=\"%s\"", t->error);

@@ -32,7 +32,7 @@ void control_stop(struct control *c);
 /* Writes the current view, one line per server, each starting with
  * <prefix>:
  *   shard=s0 role=master server=127.0.0.1:3306 verdict=up for_ms=1200 fails=0
- *   unhealthy=0 safe=1 [lag_s=N io=1 sql=1 gtid_io_pos=...] [error="..."]
+ *   unhealthy=0 safe=1 [lag_s=N io=1 sql=1 source=H:P gtid_io_pos=...] [error="..."]
  *   [unsafe="..."]
  * to <buf> (NUL-terminated; whole lines only, as many as fit in <cap>).
  * Returns the length all lines need (without the NUL); <buf> may be NULL
