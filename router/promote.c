@@ -362,6 +362,179 @@ int promote_prepare(struct promote *p, const struct smap_shard *s, const struct 
     return 0;
 }
 
+/* Names the transactions of <x> that <m> lacks (per domain, a sequence
+ * beyond <m>'s, or a domain <m> never had). Returns their count. */
+static unsigned errant(const struct gtid_pos *x, const struct gtid_pos *m, char *buf, size_t cap)
+{
+    unsigned n = 0;
+    size_t len = 0;
+
+    buf[0] = 0;
+    for (unsigned k = 0; k < x->n; k++) {
+        bool ok = false;
+
+        for (unsigned j = 0; j < m->n && !ok; j++)
+            ok = m->g[j].domain == x->g[k].domain && m->g[j].seq >= x->g[k].seq;
+        if (ok)
+            continue;
+        n++;
+        if (len < cap)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%u-%u-%llu", n > 1 ? "," : "",
+                                    x->g[k].domain, x->g[k].server,
+                                    (unsigned long long)x->g[k].seq);
+    }
+    return n;
+}
+
+/* Waits until <x>'s replication threads both run. Returns 0, or -1 with
+ * <why> set (an IO error such as 1236: the master's binlog lacks <x>'s
+ * position, i.e. <x> has errant transactions). */
+static int wait_replicating(struct promote_server *x, unsigned timeout_ms, char *why, size_t cap)
+{
+    uint64_t deadline = mono_ms() + timeout_ms;
+    char io[32], sql[32], err_no[16], err[400];
+
+    for (;;) {
+        if (run_value(x, "SHOW SLAVE STATUS", "Slave_IO_Running", io, sizeof(io)) != 0 ||
+            run_value(x, "SHOW SLAVE STATUS", "Slave_SQL_Running", sql, sizeof(sql)) != 0 ||
+            run_value(x, "SHOW SLAVE STATUS", "Last_IO_Errno", err_no, sizeof(err_no)) != 0) {
+            snprintf(why, cap, "%s", x->err);
+            return -1;
+        }
+        if (strcmp(io, "Yes") == 0 && strcmp(sql, "Yes") == 0)
+            return 0;
+        if (strcmp(err_no, "0") != 0 && strcmp(err_no, "") != 0) {
+            run_value(x, "SHOW SLAVE STATUS", "Last_IO_Error", err, sizeof(err));
+            snprintf(why, cap, "replication error %s: %s", err_no, err);
+            return -1;
+        }
+        if (mono_ms() >= deadline) {
+            snprintf(why, cap, "replication threads not running after %u ms (IO %s, SQL %s)",
+                     timeout_ms, io, sql);
+            return -1;
+        }
+        struct timespec ts = { 0, 50 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+}
+
+int promote_rejoin(struct promote *p, const struct smap_shard *s,
+                   const struct smap_endpoint *server, const char *repl_user,
+                   const char *repl_password, const struct promote_opts *o, char **errp)
+{
+    struct promote_server *m = &p->master, *x = &p->standbys[0];
+    char a[SMAP_ENDPOINT_STR_MAX], ma[SMAP_ENDPOINT_STR_MAX], sql[900], why[500], list[300];
+    char xpos[512], mpos[512], v[64];
+    struct gtid_pos xg, mg;
+
+    memset(p, 0, sizeof(*p));
+    p->o = *o;
+    p->candidate = -1;
+    snprintf(p->shard, sizeof(p->shard), "%s", s->name);
+    p->master.ep = s->master;
+    p->n_standbys = 1;
+    x->ep = *server;
+    *errp = NULL;
+    addr_of(x, a, sizeof(a));
+    addr_of(m, ma, sizeof(ma));
+    if (strpbrk(repl_user, "'\\") || strpbrk(repl_password, "'\\")) {
+        *errp = fmt_err("the replication user name and password may not hold quotes or "
+                        "backslashes");
+        return -1;
+    }
+    server_connect(p, m);
+    if (!m->m) {
+        *errp = fmt_err("the master %s of shard %s does not answer (%s)", ma, p->shard, m->err);
+        return -1;
+    }
+    server_connect(p, x);
+    if (!x->m) {
+        *errp = fmt_err("%s does not answer (%s)", a, x->err);
+        return -1;
+    }
+    /* Before anything else: it must never take a write again on its own. */
+    if (run(x, "SET GLOBAL read_only = 1") < 0) {
+        *errp = fmt_err("%s: %s", a, x->err);
+        return -1;
+    }
+    say(p, "fence: %s is read-only", a);
+    if (run_value(x, "SELECT @@gtid_binlog_pos", NULL, xpos, sizeof(xpos)) != 0 ||
+        run_value(m, "SELECT @@gtid_binlog_pos", NULL, mpos, sizeof(mpos)) != 0 ||
+        gtid_parse(xpos, strlen(xpos), &xg) < 0 || gtid_parse(mpos, strlen(mpos), &mg) < 0) {
+        *errp = fmt_err("cannot read the GTID positions of %s and %s", a, ma);
+        return -1;
+    }
+    say(p, "position: %s has %s, the master %s has %s", a, xpos[0] ? xpos : "(nothing)", ma,
+        mpos[0] ? mpos : "(nothing)");
+    if (errant(&xg, &mg, list, sizeof(list)) > 0) {
+        *errp = fmt_err("%s has transactions the master %s lacks (%s): it needs a rebuild "
+                        "(or a restart with --init-rpl-role=SLAVE, which truncates an "
+                        "unacknowledged tail)", a, ma, list);
+        return -1;
+    }
+    snprintf(sql, sizeof(sql), "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, "
+             "MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=current_pos, "
+             "MASTER_CONNECT_RETRY=1", m->ep.host, m->ep.port, repl_user, repl_password);
+    /* Master-side semi-sync on a standby would block its own SQL thread. */
+    if (run(x, "STOP SLAVE") < 0 || run(x, "SET GLOBAL rpl_semi_sync_master_enabled = 0") < 0 ||
+        run(x, "SET GLOBAL rpl_semi_sync_slave_enabled = 1") < 0 ||
+        run(x, "SET GLOBAL sync_relay_log = 1") < 0 || run(x, sql) < 0 ||
+        run(x, "START SLAVE") < 0) {
+        *errp = fmt_err("%s: %s", a, x->err);
+        return -1;
+    }
+    if (wait_replicating(x, p->o.timeout_ms, why, sizeof(why)) < 0) {
+        run(x, "STOP SLAVE");
+        run(x, "RESET SLAVE ALL");
+        *errp = fmt_err("%s cannot replicate from %s: %s%s", a, ma, why,
+                        strstr(why, "1236") ? " (its history diverged: it needs a rebuild)" : "");
+        return -1;
+    }
+    say(p, "replicating: %s replicates from %s", a, ma);
+    if (mpos[0]) {
+        uint64_t deadline = mono_ms() + p->o.apply_timeout_ms;
+
+        snprintf(sql, sizeof(sql), "SELECT MASTER_GTID_WAIT('%s', 1)", mpos);
+        for (;;) {
+            if (run_value(x, sql, NULL, v, sizeof(v)) != 0) {
+                *errp = fmt_err("%s: %s", a, x->err);
+                return -1;
+            }
+            if (strcmp(v, "0") == 0)
+                break;
+            if (mono_ms() >= deadline) {
+                *errp = fmt_err("%s has not caught up with %s within %u ms", a, ma,
+                                p->o.apply_timeout_ms);
+                return -1;
+            }
+        }
+    }
+    say(p, "caught up: %s", a);
+    return 0;
+}
+
+int promote_rejoin_finish(struct promote *p, char **errp)
+{
+    struct promote_server *m = &p->master;
+    char ma[SMAP_ENDPOINT_STR_MAX], v[16];
+
+    addr_of(m, ma, sizeof(ma));
+    if (run_value(m, "SELECT @@rpl_semi_sync_master_enabled", NULL, v, sizeof(v)) != 0) {
+        *errp = fmt_err("master %s: %s", ma, m->err);
+        return -1;
+    }
+    if (strcmp(v, "1") == 0)
+        return 0;
+    if (run(m, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
+        run(m, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
+        run(m, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
+        *errp = fmt_err("master %s: %s", ma, m->err);
+        return -1;
+    }
+    say(p, "lossless: semi-sync is on again on the master %s", ma);
+    return 0;
+}
+
 const struct smap_endpoint *promote_candidate(const struct promote *p)
 {
     return p->candidate >= 0 ? &p->standbys[p->candidate].ep : NULL;

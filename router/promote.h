@@ -79,6 +79,27 @@ int promote_finish(struct promote *p, char **errp);
 /* Undoes prepare (best effort; problems are reported through progress). */
 void promote_abort(struct promote *p);
 
+/*
+ * Rejoin: <server> (an old master back, or a new server cloned from the
+ * master) becomes a standby of shard <s>'s master: read-only first, then a
+ * GTID replica (MASTER_USE_GTID=current_pos, with <repl_user>/<repl_password>)
+ * that must catch up. A server whose history has transactions the master
+ * lacks (an old master's unacknowledged tail that was not truncated because
+ * it was not started with --init-rpl-role=SLAVE) is refused: the message
+ * names them and the server needs a rebuild. Returns 0 with <p> ready for
+ * promote_rejoin_finish() after the caller has added <server> to the map,
+ * or -1 with a malloc'd *<errp> (the server is left read-only and not
+ * replicating). Always promote_free(<p>).
+ */
+int promote_rejoin(struct promote *p, const struct smap_shard *s,
+                   const struct smap_endpoint *server, const char *repl_user,
+                   const char *repl_password, const struct promote_opts *o, char **errp);
+
+/* After the map lists the rejoined standby: turns on lossless semi-sync on
+ * the master if it ran without (it had no standby). Returns 0 or -1 with a
+ * malloc'd *<errp>. */
+int promote_rejoin_finish(struct promote *p, char **errp);
+
 /* The candidate chosen by prepare. */
 const struct smap_endpoint *promote_candidate(const struct promote *p);
 

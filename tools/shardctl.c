@@ -35,6 +35,9 @@ static const char usage_text[] =
     "  failover SHARD [--to HOST:PORT] [--force] [--apply-timeout S] [--router-wait S]\n"
     "                       replace SHARD's dead master by its most up-to-date standby\n"
     "                       (control account: $SHARDWIRE_CONTROL_USER/_PASSWORD)\n"
+    "  rejoin SHARD HOST:PORT\n"
+    "                       make HOST:PORT (e.g. the old master) a standby of SHARD again\n"
+    "                       (replication account: $SHARDWIRE_REPL_USER/_PASSWORD)\n"
     "  dump-map [--map FILE]\n"
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
@@ -167,7 +170,7 @@ enum {
     OPT_ZK = 256, OPT_ROOT, OPT_TIMEOUT, OPT_JSON, OPT_MAP, OPT_DATABASE, OPT_VBUCKETS,
     OPT_KEY_COLUMNS, OPT_KEY_TYPE, OPT_SHARD, OPT_STANDBY, OPT_EXPECT, OPT_HELP,
     OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
-    OPT_ROUTER_WAIT,
+    OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -190,6 +193,8 @@ static const struct option long_opts[] = {
     { "control-password-file", required_argument, NULL, OPT_CONTROL_PASSWORD_FILE },
     { "apply-timeout",  required_argument, NULL, OPT_APPLY_TIMEOUT },
     { "router-wait",    required_argument, NULL, OPT_ROUTER_WAIT },
+    { "repl-user",      required_argument, NULL, OPT_REPL_USER },
+    { "repl-password-file", required_argument, NULL, OPT_REPL_PASSWORD_FILE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -206,6 +211,7 @@ static const struct {
     { "set-master", shardctl_set_master },
     { "watch",      shardctl_watch },
     { "failover",   shardctl_failover },
+    { "rejoin",     shardctl_rejoin },
 };
 
 int main(int argc, char **argv)
@@ -299,6 +305,15 @@ int main(int argc, char **argv)
             free(o.control_password);
             o.control_password = read_secret_file(optarg);
             if (!o.control_password)
+                return SHARDCTL_USAGE;
+            break;
+        case OPT_REPL_USER:
+            o.repl_user = optarg;
+            break;
+        case OPT_REPL_PASSWORD_FILE:
+            free(o.repl_password);
+            o.repl_password = read_secret_file(optarg);
+            if (!o.repl_password)
                 return SHARDCTL_USAGE;
             break;
         case OPT_APPLY_TIMEOUT:

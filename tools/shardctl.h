@@ -48,7 +48,9 @@ struct shardctl_opts {
     bool        force;          /* --force (failover: the master still answers) */
     const char *control_user;   /* --control-user (else $SHARDWIRE_CONTROL_USER) */
     char       *control_password; /* read from --control-password-file */
-    unsigned    apply_timeout_ms; /* --apply-timeout SECONDS (failover) */
+    unsigned    apply_timeout_ms; /* --apply-timeout SECONDS (failover, rejoin) */
+    const char *repl_user;      /* --repl-user (else $SHARDWIRE_REPL_USER) */
+    char       *repl_password;  /* read from --repl-password-file */
     unsigned    router_wait_ms; /* --router-wait SECONDS (failover) */
     bool        have_expect;    /* --expect-version N given */
     uint64_t    expect_version; /* refuse (conflict) unless the map is at N */
@@ -65,6 +67,7 @@ int shardctl_add_shard(const struct shardctl_opts *o);
 int shardctl_set_master(const struct shardctl_opts *o);
 int shardctl_watch(const struct shardctl_opts *o);
 int shardctl_failover(const struct shardctl_opts *o);
+int shardctl_rejoin(const struct shardctl_opts *o);
 
 /* Prints "shardctl: <msg>" to stderr. */
 void shardctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -212,3 +212,55 @@ def test_killed_master_replaced_without_losing_acknowledged_writes():
     assert line["master"] == addr(new) and line["standbys"] == [addr(other)], line
     print("failover took %.2f s after the kill; %d writes acknowledged, %d failed" % (
         t_done - t_kill, len(acked), sum(w.failed for w in writers)))
+
+
+def rejoin_env():
+    return {"SHARDWIRE_REPL_USER": cluster.REPL_USER,
+            "SHARDWIRE_REPL_PASSWORD": cluster.REPL_PASSWORD}
+
+
+def test_rejoin_of_a_diverged_server_refused():
+    """A server with transactions the master lacks needs a rebuild: refused,
+    left read-only and not replicating, the map unchanged."""
+    stray = cluster.MariaDB("stray")
+    try:
+        stray.sql("CREATE TABLE local_only (x INT)")      # a transaction of its own
+        before = shard_line()
+        r = ctl("rejoin", "s0", addr(stray), env=rejoin_env(), check=False)
+        assert r.returncode == 4, (r.stdout, r.stderr)
+        assert "needs a rebuild" in r.stderr and "map is unchanged" in r.stderr, r.stderr
+        assert shard_line() == before
+        assert stray.sql("SELECT @@read_only")[0][0] == 1
+        assert stray.slave_status() == {}
+        r = ctl("rejoin", "s0", shard_line()["master"], env=rejoin_env(), check=False)
+        assert r.returncode == 4 and "already in the map" in r.stderr, r.stderr
+        r = ctl("rejoin", "s0", addr(stray), check=False)
+        assert r.returncode == 1 and "SHARDWIRE_REPL_USER" in r.stderr, r.stderr
+    finally:
+        stray.stop()
+
+
+def test_old_master_rejoins_as_standby():
+    """The killed master, restarted with --init-rpl-role=SLAVE (recovery
+    drops its unacknowledged tail), becomes a standby of the new master and
+    gets every row."""
+    MASTER.extra_args.append("--init-rpl-role=SLAVE")
+    MASTER.start()
+    line = shard_line()
+    new = [sb for sb in STANDBYS if addr(sb) == line["master"]][0]
+    r = ctl("rejoin", "s0", addr(MASTER), env=rejoin_env(), check=False)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "is a standby again" in r.stdout, r.stdout
+    line = shard_line()
+    assert addr(MASTER) in line["standbys"], line
+    assert MASTER.sql("SELECT @@read_only")[0][0] == 1
+    assert MASTER.slave_running() == (True, True)
+    # Writes through the routers reach it.
+    c = ROUTERS[0].connect()
+    with c.cursor() as cur:
+        cur.execute("INSERT INTO ledger (userid, id, writer) VALUES (7, 99999999, 9)")
+    c.close()
+    MASTER.wait_caught_up(new)
+    assert MASTER.sql("SELECT COUNT(*) FROM ledger")[0][0] == \
+        new.sql("SELECT COUNT(*) FROM ledger")[0][0]
+    assert MASTER.sql("SELECT writer FROM ledger WHERE id = 99999999") == ((9,),)
