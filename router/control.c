@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "router/admin.h"
 #include "router/config.h"
 #include "router/health.h"
 #include "router/log.h"
@@ -70,6 +71,8 @@ struct target {
 
 struct control {
     struct router       *r;
+    struct admin        *admin;         /* the admin HTTP listener on this loop; may be NULL */
+    bool                 health_on;     /* control_user configured */
     pthread_t            thread;
     struct event_base   *base;
     struct event        *tick;
@@ -536,7 +539,8 @@ static void *control_main(void *arg)
     struct control *c = arg;
 
     mysql_thread_init();
-    on_tick(-1, 0, c);
+    if (c->health_on)
+        on_tick(-1, 0, c);
     event_base_dispatch(c->base);
     for (unsigned i = 0; i < c->n_t; i++)
         probe_close(c->t[i]);
@@ -552,7 +556,7 @@ struct control *control_start(struct router *r, char **errp)
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
     *errp = NULL;
-    if (!cfg->control_user)
+    if (!cfg->control_user && !cfg->admin_listen)
         return NULL;
     c = calloc(1, sizeof(*c));
     if (!c) {
@@ -560,6 +564,7 @@ struct control *control_start(struct router *r, char **errp)
         return NULL;
     }
     c->r = r;
+    c->health_on = cfg->control_user != NULL;
     c->pol.down_after_fails = cfg->health_down_after_fails;
     c->pol.down_after_ms = cfg->health_down_after_ms;
     c->timeout_ms = cfg->health_timeout_ms;
@@ -567,8 +572,13 @@ struct control *control_start(struct router *r, char **errp)
     c->base = event_base_new();
     c->tick = c->base ? event_new(c->base, -1, EV_PERSIST, on_tick, c) : NULL;
     c->stop = c->base ? event_new(c->base, -1, 0, on_stop, c) : NULL;
-    if (!c->tick || !c->stop || event_add(c->tick, &tv) < 0) {
+    if (!c->tick || !c->stop || (c->health_on && event_add(c->tick, &tv) < 0)) {
         *errp = strdup("health checks: cannot set up the control thread's event base");
+        control_stop(c);
+        return NULL;
+    }
+    c->admin = admin_start(r, c->base, errp);
+    if (!c->admin && *errp) {
         control_stop(c);
         return NULL;
     }
@@ -591,6 +601,7 @@ void control_stop(struct control *c)
     for (unsigned i = 0; i < c->n_t; i++)
         target_free(c->t[i]);
     free(c->t);
+    admin_free(c->admin);
     if (c->tick)
         event_free(c->tick);
     if (c->stop)
@@ -599,6 +610,40 @@ void control_stop(struct control *c)
         event_base_free(c->base);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+bool control_health_on(const struct control *c)
+{
+    return c->health_on;
+}
+
+void control_foreach(struct control *c, control_server_fn *fn, void *arg)
+{
+    uint64_t now = now_ms();
+
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < c->n_t; i++) {
+        const struct target *t = c->t[i];
+        struct control_server v;
+
+        memset(&v, 0, sizeof(v));
+        v.shard = t->shard;
+        v.role = role_name(t);
+        smap_format_endpoint(&t->ep, v.server, sizeof(v.server));
+        v.verdict = t->h.verdict;
+        v.for_ms = t->h.verdict == HEALTH_UNKNOWN ? 0 : now - t->h.since_ms;
+        v.unhealthy = t->h.unhealthy;
+        v.has_facts = t->has_facts;
+        v.safe = t->has_facts && !t->unsafe;
+        v.is_replica = t->has_facts && t->facts.is_replica;
+        v.io_running = t->facts.io_running;
+        v.sql_running = t->facts.sql_running;
+        v.lag_s = t->facts.lag_s;
+        v.error = t->error[0] ? t->error : NULL;
+        v.unsafe = t->unsafe;
+        fn(&v, arg);
+    }
+    pthread_mutex_unlock(&c->lock);
 }
 
 uint64_t control_generation(struct control *c)

@@ -139,6 +139,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         exit(1);
     }
     d->stopping = true;
+    atomic_store(&r->draining, true);
     log_info("shutdown: signal=%d deadline_ms=%u", (int)sig, r->cfg->shutdown_timeout_ms);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_shutdown(r->workers[i], r->cfg->shutdown_timeout_ms);
@@ -254,6 +255,7 @@ int main(int argc, char **argv)
     }
     pthread_mutex_init(&r->map_lock, NULL);
     d.mw = mapwatch_start(r, &err);
+    r->mw = d.mw;
     if (!d.mw) {
         log_error("start: map: %s", err);
         fprintf(stderr, "shardwire: map: %s\n", err);
@@ -291,16 +293,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "shardwire: %s\n", err);
         return 1;
     }
-    if (!r->control)
+    if (!r->control || !control_health_on(r->control))
         log_info("start: health checks off (no control_user configured)");
     log_info("start: shardwire %s listening on %s:%u workers=%u database=%s key=%s",
              SHARDWIRE_VERSION, r->cfg->listen_host, r->cfg->listen_port, r->n_workers,
              r->cfg->analyze.database, r->cfg->analyze.key_columns[0]);
     event_base_dispatch(d.base);
-    control_stop(r->control);
-    r->control = NULL;
+    /* The admin listener answers (/health: 503 draining) until the
+     * statements in flight are done. */
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_join(r->workers[i]);
+    control_stop(r->control);
+    r->control = NULL;
     /* Closing the ZooKeeper session removes our registration at once. */
     mapwatch_free(d.mw);
     event_free(tick);

@@ -36,7 +36,8 @@ struct mapwatch {
     uint64_t        version;       /* in use (guarded by lock) */
     uint64_t        last_warn_ms;
     uint64_t        last_register_ms;
-    uint64_t        health_gen;     /* control_generation() last published (main thread) */
+    uint64_t        health_gen;
+    uint64_t        started_ms;     /* for mapwatch_silence_ms() before any contact */     /* control_generation() last published (main thread) */
     bool            from_cache;    /* serving a map read from the cache file */
 };
 
@@ -225,6 +226,7 @@ struct mapwatch *mapwatch_start(struct router *r, char **errp)
         return NULL;
     }
     mw->r = r;
+    mw->started_ms = now_ms();
     pthread_mutex_init(&mw->lock, NULL);
     pthread_cond_init(&mw->first_cond, NULL);
     if (cfg->map_file) {
@@ -366,6 +368,18 @@ void mapwatch_tick(struct mapwatch *mw)
             mw->health_gen = control_generation(mw->r->control);
         registration(mw);
     }
+}
+
+uint64_t mapwatch_silence_ms(struct mapwatch *mw)
+{
+    uint64_t last, now = now_ms();
+
+    if (!mw || !mw->zs)
+        return 0;
+    last = zkstore_last_contact_ms(mw->zs);
+    if (!last)
+        last = mw->started_ms;
+    return now > last ? now - last : 0;
 }
 
 void mapwatch_free(struct mapwatch *mw)
