@@ -26,6 +26,10 @@
 #include "router/worker.h"
 #include "shardmap/smap.h"
 
+/* router/console.html, built in (tools/embed.py). */
+extern const char console_html[];
+extern const unsigned long console_html_len;
+
 #define ADMIN_MAX_HEADERS  8192
 #define ADMIN_MAX_BODY     1024
 #define ADMIN_TIMEOUT_S    5
@@ -323,9 +327,25 @@ static void on_status(struct admin *a, struct evhttp_request *req)
             json_object_set_new(so, "vbuckets", json_integer(smap_vbuckets_of_shard(m, i)));
             json_array_append_new(shards, so);
         }
-        smap_unref(m);
     }
     json_object_set_new(map, "shards", shards);
+    if (m) {
+        /* vbucket ranges [first, last, shard], for the console's grid. */
+        json_t *vb = json_array();
+        uint32_t n = smap_n_vbuckets(m), first = 0;
+
+        for (uint32_t v = 1; vb && v <= n; v++) {
+            unsigned sh = smap_shard_of_vbucket(m, first);
+
+            if (v < n && smap_shard_of_vbucket(m, v) == sh)
+                continue;
+            json_array_append_new(vb, json_pack("[I, I, s]", (json_int_t)first,
+                                                (json_int_t)(v - 1), smap_shard(m, sh)->name));
+            first = v;
+        }
+        json_object_set_new(map, "vbmap", vb);
+        smap_unref(m);
+    }
     json_object_set_new(map, "unconfirmed_ms", json_integer((json_int_t)mapwatch_silence_ms(r->mw)));
     json_object_set_new(o, "map", map);
     if (r->control && control_health_on(r->control))
@@ -345,6 +365,22 @@ static void on_status(struct admin *a, struct evhttp_request *req)
     evbuffer_add(b, "\n", 1);
     free(text);
     reply(req, HTTP_OK, "OK", "application/json", b);
+    evbuffer_free(b);
+}
+
+static void on_console(struct evhttp_request *req)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    if (!b) {
+        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+        return;
+    }
+    evbuffer_add_reference(b, console_html, console_html_len, NULL, NULL);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Security-Policy",
+                      "default-src 'self'; script-src 'unsafe-inline'; "
+                      "style-src 'unsafe-inline'");
+    reply(req, HTTP_OK, "OK", "text/html; charset=utf-8", b);
     evbuffer_free(b);
 }
 
@@ -381,8 +417,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         goto out;
     }
     if (strcmp(path, "/health") != 0 && strcmp(path, "/metrics") != 0 &&
-        strcmp(path, "/status") != 0) {
-        reply_text(req, HTTP_NOTFOUND, "Not Found", "not found; try /health, /metrics, /status");
+        strcmp(path, "/status") != 0 && strcmp(path, "/") != 0) {
+        reply_text(req, HTTP_NOTFOUND, "Not Found",
+                   "not found; try /, /health, /metrics, /status");
         goto out;
     }
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
@@ -391,7 +428,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_text(req, 405, "Method Not Allowed", "only GET");
         goto out;
     }
-    if (strcmp(path, "/health") == 0)
+    if (strcmp(path, "/") == 0)
+        on_console(req);
+    else if (strcmp(path, "/health") == 0)
         on_health(a, req);
     else if (strcmp(path, "/metrics") == 0)
         on_metrics(a, req);
