@@ -37,6 +37,11 @@ static void set_defaults(struct config *c)
     c->query_timeout_ms = 0;
     c->shutdown_timeout_ms = 10000;
     c->zk_start_timeout_ms = 5000;
+    c->health_interval_ms = 1000;
+    c->health_timeout_ms = 1000;
+    c->health_down_after_fails = 3;
+    c->health_down_after_ms = 3000;
+    c->map_lease_ms = 15000;
     snprintf(c->log_level, sizeof(c->log_level), "info");
 }
 
@@ -195,6 +200,11 @@ static const struct uint_key uint_keys[] = {
     UKEY(query_timeout_ms, 86400000),
     UKEY(shutdown_timeout_ms, 3600000),
     UKEY(zk_start_timeout_ms, 3600000),
+    UKEY(health_interval_ms, 3600000),
+    UKEY(health_timeout_ms, 3600000),
+    UKEY(health_down_after_fails, 1000),
+    UKEY(health_down_after_ms, 3600000),
+    UKEY(map_lease_ms, 3600000),
 };
 
 struct str_key {
@@ -208,6 +218,8 @@ static const struct str_key str_keys[] = {
     SKEY(map_file), SKEY(zookeeper), SKEY(zk_root), SKEY(map_cache), SKEY(router_id), SKEY(backend_user),
     SKEY(backend_password), SKEY(server_version), SKEY(log_file), SKEY(tls_cert),
     SKEY(tls_key), SKEY(tls_ca), SKEY(zookeeper_auth), SKEY(zookeeper_auth_file),
+    SKEY(control_user), SKEY(control_password), SKEY(admin_listen), SKEY(admin_user),
+    SKEY(admin_password),
 };
 
 /* Applies one key/value pair; returns NULL or a malloc'd message. */
@@ -304,6 +316,10 @@ static char *validate(const struct config *c)
         return strdup("'tls_cert' and 'tls_key' go together");
     if (c->require_secure_transport && !c->tls_cert)
         return strdup("'require_secure_transport = on' needs 'tls_cert' and 'tls_key'");
+    if (!c->admin_user != !c->admin_password)
+        return strdup("'admin_user' and 'admin_password' go together");
+    if (c->health_interval_ms < 50 || c->health_timeout_ms < 50)
+        return strdup("'health_interval_ms' and 'health_timeout_ms' must be at least 50");
     return NULL;
 }
 
@@ -482,6 +498,11 @@ void config_free(struct config *c)
     free(c->zookeeper_auth);
     free(c->zookeeper_auth_file);
     zkauth_clear(&c->zk_auth);
+    free(c->control_user);
+    free(c->admin_listen);
+    free(c->admin_user);
+    free(c->admin_password);
+    free(c->control_password);
     for (unsigned i = 0; i < c->n_rules; i++) {
         free(c->rules[i].pattern);
         free(c->rules[i].message);

@@ -77,6 +77,16 @@ struct config {
     char     *tls_key;
     char     *tls_ca;                  /* optional: CA for client certificates */
     bool      require_secure_transport;/* refuse logins without TLS */
+    char     *control_user;            /* control-plane account (health checks); NULL: off */
+    char     *control_password;
+    unsigned  health_interval_ms;      /* each server probed this often */
+    unsigned  health_timeout_ms;       /* a probe unanswered by then has failed */
+    unsigned  health_down_after_fails; /* consecutive failed probes before DOWN ... */
+    unsigned  health_down_after_ms;    /* ... and this long since the first */
+    char     *admin_listen;            /* admin HTTP "HOST:PORT" or "PORT" (loopback); NULL: off */
+    char     *admin_user;              /* basic auth for the admin HTTP; NULL: none */
+    char     *admin_password;
+    unsigned  map_lease_ms;            /* /health fails when ZooKeeper is silent longer */
     char     *log_file;                /* NULL: stderr */
     char      log_level[16];
 };

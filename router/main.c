@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <mysql.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "router/config.h"
+#include "router/control.h"
 #include "router/decide.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
@@ -121,6 +123,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         exit(1);
     }
     d->stopping = true;
+    atomic_store(&r->draining, true);
     log_info("shutdown: signal=%d deadline_ms=%u", (int)sig, r->cfg->shutdown_timeout_ms);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_shutdown(r->workers[i], r->cfg->shutdown_timeout_ms);
@@ -235,8 +238,13 @@ int main(int argc, char **argv)
         log_error("start: cannot initialise libevent threads");
         return 1;
     }
+    if (mysql_library_init(0, NULL, NULL) != 0) {
+        log_error("start: cannot initialise the MariaDB client library");
+        return 1;
+    }
     pthread_mutex_init(&r->map_lock, NULL);
     d.mw = mapwatch_start(r, &err);
+    r->mw = d.mw;
     if (!d.mw) {
         log_error("start: map: %s", err);
         fprintf(stderr, "shardwire: map: %s\n", err);
@@ -268,12 +276,24 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    r->control = control_start(r, &err);
+    if (!r->control && err) {
+        log_error("start: %s", err);
+        fprintf(stderr, "shardwire: %s\n", err);
+        return 1;
+    }
+    if (!r->control || !control_health_on(r->control))
+        log_info("start: health checks off (no control_user configured)");
     log_info("start: shardwire %s listening on %s:%u workers=%u database=%s key=%s",
              SHARDWIRE_VERSION, r->cfg->listen_host, r->cfg->listen_port, r->n_workers,
              r->cfg->analyze.database, r->cfg->analyze.key_columns[0]);
     event_base_dispatch(d.base);
+    /* The admin listener answers (/health: 503 draining) until the
+     * statements in flight are done. */
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_join(r->workers[i]);
+    control_stop(r->control);
+    r->control = NULL;
     /* Closing the ZooKeeper session removes our registration at once. */
     mapwatch_free(d.mw);
     event_free(tick);
@@ -288,5 +308,6 @@ int main(int argc, char **argv)
     free(r->workers);
     log_info("shutdown: done");
     config_free(r->cfg);
+    mysql_library_end();
     return 0;
 }

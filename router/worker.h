@@ -26,6 +26,8 @@ struct session;
 struct pool;
 struct rules;
 struct worker;
+struct control;
+struct mapwatch;
 typedef struct ssl_ctx_st SSL_CTX;
 
 typedef void worker_fn(struct worker *w, void *arg);
@@ -49,6 +51,9 @@ struct router {
     _Atomic uint64_t next_session_id;
     pthread_mutex_t  map_lock;
     struct smap     *map;                /* the current map; guarded by map_lock */
+    struct control  *control;            /* health checks, admin HTTP; NULL when off */
+    struct mapwatch *mw;                 /* the map source (age, for /health) */
+    _Atomic bool     draining;           /* SIGTERM received: /health says 503 */
 };
 
 struct worker {

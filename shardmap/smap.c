@@ -465,6 +465,37 @@ bad:
     return -1;
 }
 
+int smap_builder_add_standby(struct smap_builder *b, const char *name,
+                             const struct smap_endpoint *ep, char **errp)
+{
+    int i = builder_find(b, name);
+    if (i < 0) {
+        errmsg_set(errp, "no shard named '%s'", name);
+        return -1;
+    }
+    struct smap_shard *s = &b->shards[i];
+    char str[SMAP_ENDPOINT_STR_MAX];
+    smap_format_endpoint(ep, str, sizeof(str));
+    if (check_endpoint(ep, "standby", errp) < 0)
+        goto bad;
+    /* Its own shard counts too: a server is one shard's master or one of its
+     * standbys, never two of these. */
+    const char *user = endpoint_user(b, ep, -1);
+    if (user != NULL) {
+        errmsg_set(errp, "%s is already used by shard '%s'", str, user);
+        goto bad;
+    }
+    if (s->n_standbys == SMAP_MAX_STANDBYS) {
+        errmsg_set(errp, "already %d standbys", SMAP_MAX_STANDBYS);
+        goto bad;
+    }
+    s->standbys[s->n_standbys++] = *ep;
+    return 0;
+bad:
+    errmsg_prefix(errp, "shard '%s'", name);
+    return -1;
+}
+
 int smap_builder_assign(struct smap_builder *b, uint32_t first, uint32_t last,
                         const char *name, char **errp)
 {

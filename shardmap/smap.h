@@ -118,6 +118,11 @@ int smap_builder_add_shard(struct smap_builder *b, const struct smap_shard *s, c
  */
 int smap_builder_set_master(struct smap_builder *b, const char *name,
                             const struct smap_endpoint *ep, char **errp);
+/* Adds <ep> as a standby of shard <name> (a returning server rejoining).
+ * Returns 0, or -1 with a malloc'd *<errp> (unknown shard, <ep> used anywhere
+ * in the map, SMAP_MAX_STANDBYS reached). */
+int smap_builder_add_standby(struct smap_builder *b, const char *name,
+                             const struct smap_endpoint *ep, char **errp);
 /* Assigns vbuckets <first>..<last> (inclusive) to shard <name>. Returns 0,
  * or -1 with a malloc'd *<errp> (range, unknown shard, already assigned). */
 int smap_builder_assign(struct smap_builder *b, uint32_t first, uint32_t last,

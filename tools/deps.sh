@@ -5,10 +5,8 @@
 #   tools/deps.sh --check  only report: exit 1 and name what is missing
 set -euo pipefail
 
-# libmariadb-dev returns with the control plane (health checks, binary-log
-# reading), the first code to use MariaDB Connector/C.
 BUILD_PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
-  libevent-dev libxxhash-dev libpcre2-dev libzookeeper-mt-dev
+  libevent-dev libxxhash-dev libpcre2-dev libmariadb-dev libzookeeper-mt-dev
   libssl-dev libjansson-dev"
 RUN_PKGS="mariadb-server mariadb-client zookeeper libslf4j-java
   python3 python3-pymysql python3-mysqldb"
@@ -17,9 +15,11 @@ RUN_PKGS="mariadb-server mariadb-client zookeeper libslf4j-java
 # Node's mysql2 comes from the npm registry at test time (into the build dir).
 COMPAT_PKGS="php-cli php-mysql libdbd-mariadb-perl default-jdk-headless
   libmariadb-java golang-go golang-github-go-sql-driver-mysql-dev openssl"
+# The web console is checked in a real headless browser (tests/e2e/test_console.py).
+BROWSER_PKGS="chromium"
 
 missing=""
-for p in $BUILD_PKGS $RUN_PKGS $COMPAT_PKGS; do
+for p in $BUILD_PKGS $RUN_PKGS $COMPAT_PKGS $BROWSER_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
 # node and npm: any install that provides both commands will do (a nodejs

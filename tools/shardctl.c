@@ -34,6 +34,12 @@ static const char usage_text[] =
     "                       add a shard (it owns no vbucket yet)\n"
     "  set-master SHARD HOST:PORT [--expect-version N]\n"
     "                       make HOST:PORT the master of SHARD\n"
+    "  failover SHARD [--to HOST:PORT] [--force] [--apply-timeout S] [--router-wait S]\n"
+    "                       replace SHARD's dead master by its most up-to-date standby\n"
+    "                       (control account: $SHARDWIRE_CONTROL_USER/_PASSWORD)\n"
+    "  rejoin SHARD HOST:PORT\n"
+    "                       make HOST:PORT (e.g. the old master) a standby of SHARD again\n"
+    "                       (replication account: $SHARDWIRE_REPL_USER/_PASSWORD)\n"
     "  dump-map [--map FILE]\n"
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
@@ -159,6 +165,25 @@ static int parse_timeout(const char *s, unsigned *ms)
     return 0;
 }
 
+/* The first line of <path> (a secret kept off the command line), malloc'd;
+ * NULL after printing why. */
+static char *read_secret_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char buf[512];
+    size_t n;
+
+    if (!f) {
+        shardctl_err("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    buf[strcspn(buf, "\r\n")] = 0;
+    return strdup(buf);
+}
+
 static int parse_u64_arg(const char *s, uint64_t *out)
 {
     char *end;
@@ -176,6 +201,8 @@ enum {
     OPT_ZK = 256, OPT_ROOT, OPT_TIMEOUT, OPT_JSON, OPT_MAP, OPT_DATABASE, OPT_VBUCKETS,
     OPT_KEY_COLUMNS, OPT_KEY_TYPE, OPT_SHARD, OPT_STANDBY, OPT_EXPECT, OPT_HELP,
     OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE, OPT_CONFIG,
+    OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
+    OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -196,6 +223,14 @@ static const struct option long_opts[] = {
     { "acl",            required_argument, NULL, OPT_ACL },
     { "router-auth-file", required_argument, NULL, OPT_ROUTER_AUTH_FILE },
     { "config",         required_argument, NULL, OPT_CONFIG },
+    { "to",             required_argument, NULL, OPT_TO },
+    { "force",          no_argument,       NULL, OPT_FORCE },
+    { "control-user",   required_argument, NULL, OPT_CONTROL_USER },
+    { "control-password-file", required_argument, NULL, OPT_CONTROL_PASSWORD_FILE },
+    { "apply-timeout",  required_argument, NULL, OPT_APPLY_TIMEOUT },
+    { "router-wait",    required_argument, NULL, OPT_ROUTER_WAIT },
+    { "repl-user",      required_argument, NULL, OPT_REPL_USER },
+    { "repl-password-file", required_argument, NULL, OPT_REPL_PASSWORD_FILE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -211,6 +246,8 @@ static const struct {
     { "add-shard",  shardctl_add_shard },
     { "set-master", shardctl_set_master },
     { "watch",      shardctl_watch },
+    { "failover",   shardctl_failover },
+    { "rejoin",     shardctl_rejoin },
 };
 
 int main(int argc, char **argv)
@@ -310,6 +347,39 @@ int main(int argc, char **argv)
             break;
         case OPT_ROUTER_AUTH_FILE:
             router_auth_file = optarg;
+            break;
+        case OPT_TO:
+            o.to = optarg;
+            break;
+        case OPT_FORCE:
+            o.force = true;
+            break;
+        case OPT_CONTROL_USER:
+            o.control_user = optarg;
+            break;
+        case OPT_CONTROL_PASSWORD_FILE:
+            free(o.control_password);
+            o.control_password = read_secret_file(optarg);
+            if (!o.control_password)
+                return SHARDCTL_USAGE;
+            break;
+        case OPT_REPL_USER:
+            o.repl_user = optarg;
+            break;
+        case OPT_REPL_PASSWORD_FILE:
+            free(o.repl_password);
+            o.repl_password = read_secret_file(optarg);
+            if (!o.repl_password)
+                return SHARDCTL_USAGE;
+            break;
+        case OPT_APPLY_TIMEOUT:
+        case OPT_ROUTER_WAIT:
+            if (parse_timeout(optarg, c == OPT_APPLY_TIMEOUT ? &o.apply_timeout_ms
+                                                             : &o.router_wait_ms) < 0) {
+                shardctl_err("%s '%s': expected seconds", c == OPT_APPLY_TIMEOUT
+                             ? "--apply-timeout" : "--router-wait", optarg);
+                return SHARDCTL_USAGE;
+            }
             break;
         case 'h':
         case OPT_HELP:

@@ -51,6 +51,14 @@ struct shardctl_opts {
     unsigned    n_shard_args;
     const char *standby_args[SHARDCTL_MAX_STANDBY_ARGS];  /* --standby H:P (add-shard) */
     unsigned    n_standby_args;
+    const char *to;             /* --to HOST:PORT (failover) */
+    bool        force;          /* --force (failover: the master still answers) */
+    const char *control_user;   /* --control-user (else $SHARDWIRE_CONTROL_USER) */
+    char       *control_password; /* read from --control-password-file */
+    unsigned    apply_timeout_ms; /* --apply-timeout SECONDS (failover, rejoin) */
+    const char *repl_user;      /* --repl-user (else $SHARDWIRE_REPL_USER) */
+    char       *repl_password;  /* read from --repl-password-file */
+    unsigned    router_wait_ms; /* --router-wait SECONDS (failover) */
     bool        have_expect;    /* --expect-version N given */
     uint64_t    expect_version; /* refuse (conflict) unless the map is at N */
     int         argc;           /* operands after the verb */
@@ -65,6 +73,8 @@ int shardctl_routers(const struct shardctl_opts *o);
 int shardctl_add_shard(const struct shardctl_opts *o);
 int shardctl_set_master(const struct shardctl_opts *o);
 int shardctl_watch(const struct shardctl_opts *o);
+int shardctl_failover(const struct shardctl_opts *o);
+int shardctl_rejoin(const struct shardctl_opts *o);
 
 /* Prints "shardctl: <msg>" to stderr. */
 void shardctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
