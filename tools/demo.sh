@@ -291,6 +291,7 @@ Look at a shard directly (root over its socket):
 
 Fail a master over (each shard has a semi-sync standby):
     kill -9 \$(cat $DEMO/s0.pid)
+    export SHARDWIRE_ZK_AUTH_FILE=$DEMO/zk-admin.secret
     build/tools/shardctl --zk 127.0.0.1:$ZK_PORT status        # the router sees s0's master down
     SHARDWIRE_CONTROL_USER=shardwire_ctl SHARDWIRE_CONTROL_PASSWORD=$CONTROL_PW \\
         build/tools/shardctl --zk 127.0.0.1:$ZK_PORT failover s0
