@@ -42,6 +42,9 @@ static void set_defaults(struct config *c)
     c->health_down_after_fails = 3;
     c->health_down_after_ms = 3000;
     c->map_lease_ms = 15000;
+    c->failover_flap_window_ms = 300000;
+    c->failover_router_wait_ms = 10000;
+    c->failover_apply_timeout_ms = 60000;
     snprintf(c->log_level, sizeof(c->log_level), "info");
 }
 
@@ -205,6 +208,9 @@ static const struct uint_key uint_keys[] = {
     UKEY(health_down_after_fails, 1000),
     UKEY(health_down_after_ms, 3600000),
     UKEY(map_lease_ms, 3600000),
+    UKEY(failover_flap_window_ms, 86400000),
+    UKEY(failover_router_wait_ms, 3600000),
+    UKEY(failover_apply_timeout_ms, 3600000),
 };
 
 struct str_key {
@@ -219,7 +225,7 @@ static const struct str_key str_keys[] = {
     SKEY(backend_password), SKEY(server_version), SKEY(log_file), SKEY(tls_cert),
     SKEY(tls_key), SKEY(tls_ca), SKEY(zookeeper_auth), SKEY(zookeeper_auth_file),
     SKEY(control_user), SKEY(control_password), SKEY(admin_listen), SKEY(admin_user),
-    SKEY(admin_password),
+    SKEY(admin_password), SKEY(failover_zookeeper_auth_file),
 };
 
 /* Applies one key/value pair; returns NULL or a malloc'd message. */
@@ -271,6 +277,13 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
         return parse_user(c, v);
     } else if (strcmp(key, "rule") == 0) {
         return parse_rule(c, v);
+    } else if (strcmp(key, "auto_failover") == 0) {
+        if (strcmp(v, "on") == 0)
+            c->auto_failover = true;
+        else if (strcmp(v, "off") == 0)
+            c->auto_failover = false;
+        else
+            return util_fmt("'%s' is not on|off", v);
     } else if (strcmp(key, "require_secure_transport") == 0) {
         if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
             c->require_secure_transport = true;
@@ -320,6 +333,9 @@ static char *validate(const struct config *c)
         return strdup("'admin_user' and 'admin_password' go together");
     if (c->health_interval_ms < 50 || c->health_timeout_ms < 50)
         return strdup("'health_interval_ms' and 'health_timeout_ms' must be at least 50");
+    if (c->auto_failover && (!c->zookeeper || !c->control_user))
+        return strdup("'auto_failover = on' needs 'zookeeper' (the routers agree there) and "
+                      "'control_user' (health checks and promotion)");
     return NULL;
 }
 
@@ -344,6 +360,22 @@ static char *load_zk_auth(struct config *c)
     }
     free(err);
     c->have_zk_auth = rc == 0;
+    return msg;
+}
+
+/* The credential a coordinating router changes the map with (a protected
+ * cluster's routers may not: docs/failover.md). */
+static char *load_failover_auth(struct config *c)
+{
+    char *err = NULL, *msg = NULL;
+
+    if (!c->failover_zookeeper_auth_file)
+        return NULL;
+    if (zkauth_load_file(c->failover_zookeeper_auth_file, &c->failover_zk_auth, &err) < 0)
+        msg = util_fmt("failover_zookeeper_auth_file: %s", err);
+    else
+        c->have_failover_zk_auth = true;
+    free(err);
     return msg;
 }
 
@@ -420,6 +452,8 @@ struct config *config_parse(const char *text, const char *name, char **errp)
 
         if (!e)
             e = load_zk_auth(c);
+        if (!e)
+            e = load_failover_auth(c);
         if (e) {
             msg = util_fmt("%s: %s", name, e);
             free(e);
@@ -500,6 +534,8 @@ void config_free(struct config *c)
     zkauth_clear(&c->zk_auth);
     free(c->control_user);
     free(c->admin_listen);
+    free(c->failover_zookeeper_auth_file);
+    zkauth_clear(&c->failover_zk_auth);
     free(c->admin_user);
     free(c->admin_password);
     free(c->control_password);

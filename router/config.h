@@ -83,6 +83,13 @@ struct config {
     unsigned  health_timeout_ms;       /* a probe unanswered by then has failed */
     unsigned  health_down_after_fails; /* consecutive failed probes before DOWN ... */
     unsigned  health_down_after_ms;    /* ... and this long since the first */
+    bool      auto_failover;           /* this router may coordinate automatic failovers */
+    char     *failover_zookeeper_auth_file; /* credential allowed to change the map */
+    bool      have_failover_zk_auth;
+    struct zkauth failover_zk_auth;
+    unsigned  failover_flap_window_ms; /* no second automatic failover of a shard within */
+    unsigned  failover_router_wait_ms; /* wait for routers to run the new map */
+    unsigned  failover_apply_timeout_ms; /* the candidate applying its relay log */
     char     *admin_listen;            /* admin HTTP "HOST:PORT" or "PORT" (loopback); NULL: off */
     char     *admin_user;              /* basic auth for the admin HTTP; NULL: none */
     char     *admin_password;

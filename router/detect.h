@@ -16,6 +16,7 @@
 #define SHARDWIRE_ROUTER_DETECT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "router/health.h"
@@ -54,6 +55,18 @@ enum detect_result {
 };
 
 const char *detect_result_name(enum detect_result r);
+
+/* One "health ..." line of a router's registration (router/control.h). */
+struct detect_line {
+    char                 shard[SMAP_NAME_MAX];
+    bool                 is_master;
+    struct smap_endpoint server;
+    struct detect_view   v;
+};
+
+/* Parses <line>/<len> (without its newline). Returns 0, or -1 when it is not
+ * a well-formed health line (other lines of a registration included). */
+int detect_parse_line(const char *line, size_t len, struct detect_line *out);
 
 /* Decides for one shard at <now_ms>. */
 enum detect_result detect_master(const struct detect_input *in, const struct detect_policy *pol,

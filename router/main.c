@@ -16,6 +16,7 @@
 
 #include "router/config.h"
 #include "router/control.h"
+#include "router/coordinator.h"
 #include "router/decide.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
@@ -284,10 +285,19 @@ int main(int argc, char **argv)
     }
     if (!r->control || !control_health_on(r->control))
         log_info("start: health checks off (no control_user configured)");
+    r->coordinator = coordinator_start(r, &err);
+    if (!r->coordinator && err) {
+        log_error("start: %s", err);
+        fprintf(stderr, "shardwire: %s\n", err);
+        return 1;
+    }
     log_info("start: shardwire %s listening on %s:%u workers=%u database=%s key=%s",
              SHARDWIRE_VERSION, r->cfg->listen_host, r->cfg->listen_port, r->n_workers,
              r->cfg->analyze.database, r->cfg->analyze.key_columns[0]);
     event_base_dispatch(d.base);
+    /* A stopping router no longer coordinates: another one takes over. */
+    coordinator_stop(r->coordinator);
+    r->coordinator = NULL;
     /* The admin listener answers (/health: 503 draining) until the
      * statements in flight are done. */
     for (unsigned i = 0; i < r->n_workers; i++)

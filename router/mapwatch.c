@@ -371,6 +371,11 @@ void mapwatch_tick(struct mapwatch *mw)
     }
 }
 
+const char *mapwatch_router_id(struct mapwatch *mw)
+{
+    return mw->router_id;
+}
+
 uint64_t mapwatch_silence_ms(struct mapwatch *mw)
 {
     uint64_t last, now = now_ms();

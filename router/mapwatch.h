@@ -44,6 +44,9 @@ void mapwatch_tick(struct mapwatch *mw);
  * thread. */
 uint64_t mapwatch_silence_ms(struct mapwatch *mw);
 
+/* The id this router registers under (config router_id, or host-port). */
+const char *mapwatch_router_id(struct mapwatch *mw);
+
 void mapwatch_free(struct mapwatch *mw);
 
 /* Hands <m> to every worker (takes the reference). Any thread. */

@@ -589,6 +589,30 @@ int promote_finish(struct promote *p, char **errp)
     return 0;
 }
 
+int promote_resume(struct promote *p, const struct smap_shard *s, const struct promote_opts *o,
+                   char **errp)
+{
+    char a[SMAP_ENDPOINT_STR_MAX];
+
+    memset(p, 0, sizeof(*p));
+    p->o = *o;
+    snprintf(p->shard, sizeof(p->shard), "%s", s->name);
+    p->n_standbys = 1;
+    p->standbys[0].ep = s->master;
+    for (unsigned i = 0; i < s->n_standbys && p->n_standbys < SMAP_MAX_STANDBYS; i++)
+        p->standbys[p->n_standbys++].ep = s->standbys[i];
+    for (unsigned i = 0; i < p->n_standbys; i++)
+        server_connect(p, &p->standbys[i]);
+    if (!p->standbys[0].m) {
+        *errp = fmt_err("the new master %s of shard %s does not answer (%s)",
+                        addr_of(&p->standbys[0], a, sizeof(a)), p->shard, p->standbys[0].err);
+        return -1;
+    }
+    p->candidate = 0;
+    say(p, "resume: finishing the promotion of %s", addr_of(&p->standbys[0], a, sizeof(a)));
+    return promote_finish(p, errp);
+}
+
 void promote_abort(struct promote *p)
 {
     char a[SMAP_ENDPOINT_STR_MAX], sql[700], v[64];

@@ -76,6 +76,13 @@ int promote_prepare(struct promote *p, const struct smap_shard *s, const struct 
  * must finish by hand: the message says which step failed. */
 int promote_finish(struct promote *p, char **errp);
 
+/* Resumes a failover whose map change was published but whose finish did
+ * not run (its coordinator died): <s> is the shard as the map now has it
+ * (the candidate as master). Runs promote_finish(); every step of it is
+ * safe to repeat. Returns as promote_finish(). Always promote_free(<p>). */
+int promote_resume(struct promote *p, const struct smap_shard *s, const struct promote_opts *o,
+                   char **errp);
+
 /* Undoes prepare (best effort; problems are reported through progress). */
 void promote_abort(struct promote *p);
 

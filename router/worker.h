@@ -27,6 +27,7 @@ struct pool;
 struct rules;
 struct worker;
 struct control;
+struct coordinator;
 struct mapwatch;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -53,6 +54,7 @@ struct router {
     struct smap     *map;                /* the current map; guarded by map_lock */
     struct control  *control;            /* health checks, admin HTTP; NULL when off */
     struct mapwatch *mw;                 /* the map source (age, for /health) */
+    struct coordinator *coordinator;     /* automatic failover; NULL when off */
     _Atomic bool     draining;           /* SIGTERM received: /health says 503 */
 };
 

@@ -215,4 +215,35 @@ enum zkstore_rc zkstore_admin_routers(struct zkstore_admin *za, struct zkstore_r
                                       unsigned *n, char **errp);
 void zkstore_routers_free(struct zkstore_router *r, unsigned n);
 
+/*
+ * Waits up to <wait_ms> until every router registered runs map <version> or
+ * later (its registration says map_version=), or has no registration any
+ * more. Returns how many are still behind at the end; their ids (comma-
+ * separated, cut at <cap>) in <behind>.
+ */
+unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, unsigned wait_ms,
+                                    char *behind, size_t cap);
+
+/*
+ * Coordinator election among routers: makes sure <za> has an ephemeral
+ * sequential candidate node <root>/coordinators/c-<id>-NNNNNNNNNN (made
+ * again after its session ended) and tells whether it is the lowest, i.e.
+ * the leader; <leader_id> gets the leader's id. One leader at a time per
+ * ZooKeeper's view; a paused leader whose session expired has lost its node.
+ */
+enum zkstore_rc zkstore_admin_elect(struct zkstore_admin *za, const char *id, bool *leader,
+                                    char *leader_id, size_t cap, char **errp);
+
+/*
+ * The failover journal of <shard>: <root>/failover/<shard>, one line of
+ * key=value words (router/coordinator.c writes it). get: *<text> malloc'd
+ * (NULL, *<version> -1 when there is none). put: creates it when <version>
+ * is -1, else replaces the content only if the node is still at <version>;
+ * ZKSTORE_CONFLICT when someone else wrote it meanwhile.
+ */
+enum zkstore_rc zkstore_admin_journal_get(struct zkstore_admin *za, const char *shard,
+                                          char **text, int32_t *version, char **errp);
+enum zkstore_rc zkstore_admin_journal_put(struct zkstore_admin *za, const char *shard,
+                                          const char *text, int32_t version, char **errp);
+
 #endif

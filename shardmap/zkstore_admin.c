@@ -33,6 +33,7 @@ struct zkstore_admin {
     pthread_cond_t   cond;
     int              zstate;     /* under mu: last session state seen */
     bool             lost_in_write;  /* the last init/write lost its connection */
+    char            *elect_path; /* our election node (zkstore_admin_elect), or NULL */
 };
 
 static void za_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
@@ -173,6 +174,7 @@ void zkstore_admin_free(struct zkstore_admin *za)
     pthread_cond_destroy(&za->cond);
     free(za->hosts);
     free(za->root);
+    free(za->elect_path);
     zkauth_clear(&za->auth);
     free(za);
 }
@@ -693,4 +695,211 @@ void zkstore_routers_free(struct zkstore_router *r, unsigned n)
     for (unsigned i = 0; i < n; i++)
         free(r[i].payload);
     free(r);
+}
+
+/* ---- coordination: election and the failover journal --------------------- */
+
+/* Creates <root>/<name> if missing, with <root>'s own ACL (the admin's in a
+ * protected cluster, open in an open one). Returns a ZOO code. */
+static int za_ensure_child(struct zkstore_admin *za, const char *path)
+{
+    struct ACL_vector acl = { 0, NULL };
+    struct Stat st;
+    int zrc = zoo_exists(za->zh, path, 0, &st);
+
+    if (zrc != ZNONODE)
+        return zrc;
+    zrc = zoo_get_acl(za->zh, za->root, &acl, &st);
+    if (zrc != ZOK)
+        return zrc;
+    zrc = zoo_create(za->zh, path, "", 0, &acl, 0, NULL, 0);
+    deallocate_ACL_vector(&acl);
+    return zrc == ZNODEEXISTS ? ZOK : zrc;
+}
+
+/* The sequence number ZooKeeper appended to an election node's name. */
+static long long elect_seq(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 10 ? strtoll(name + n - 10, NULL, 10) : -1;
+}
+
+enum zkstore_rc zkstore_admin_elect(struct zkstore_admin *za, const char *id, bool *leader,
+                                    char *leader_id, size_t cap, char **errp)
+{
+    char *dir = zkr_path(za->root, "coordinators", NULL), *prefix = NULL, created[600];
+    struct String_vector kids = { 0, NULL };
+    struct ACL_vector acl = { 0, NULL };
+    struct Stat st;
+    enum zkstore_rc rc = ZKSTORE_ERROR;
+    const char *best = NULL;
+    int zrc;
+
+    *leader = false;
+    if (cap)
+        leader_id[0] = '\0';
+    if (!dir) {
+        errmsg_set(errp, "out of memory");
+        return ZKSTORE_ERROR;
+    }
+    if (strlen(id) >= ZKSTORE_ROUTER_ID_MAX || strchr(id, '/')) {
+        errmsg_set(errp, "bad coordinator id '%s'", id);
+        goto out;
+    }
+    zrc = za_ensure_child(za, dir);
+    if (zrc != ZOK) {
+        rc = zkr_fail(zrc, dir, errp);
+        goto out;
+    }
+    /* Our candidate node dies with our session: make it again if it went. */
+    if (za->elect_path && zoo_exists(za->zh, za->elect_path, 0, &st) == ZNONODE) {
+        free(za->elect_path);
+        za->elect_path = NULL;
+    }
+    if (!za->elect_path) {
+        if (asprintf(&prefix, "%s/c-%s-", dir, id) < 0) {
+            prefix = NULL;
+            errmsg_set(errp, "out of memory");
+            goto out;
+        }
+        zrc = zoo_get_acl(za->zh, dir, &acl, &st);
+        if (zrc == ZOK)
+            zrc = zoo_create(za->zh, prefix, "", 0, &acl, ZOO_EPHEMERAL | ZOO_SEQUENCE, created,
+                             (int)sizeof(created));
+        if (zrc != ZOK) {
+            rc = zkr_fail(zrc, dir, errp);
+            goto out;
+        }
+        za->elect_path = strdup(created);
+        if (!za->elect_path) {
+            errmsg_set(errp, "out of memory");
+            goto out;
+        }
+    }
+    zrc = zoo_get_children(za->zh, dir, 0, &kids);
+    if (zrc != ZOK) {
+        rc = zkr_fail(zrc, dir, errp);
+        goto out;
+    }
+    for (int i = 0; i < kids.count; i++)
+        if (strncmp(kids.data[i], "c-", 2) == 0 && elect_seq(kids.data[i]) >= 0 &&
+            (!best || elect_seq(kids.data[i]) < elect_seq(best)))
+            best = kids.data[i];
+    if (best) {
+        size_t n = strlen(best);
+        const char *mine = strrchr(za->elect_path, '/');
+
+        *leader = mine && strcmp(mine + 1, best) == 0;
+        if (cap && n > 2 + 11)
+            snprintf(leader_id, cap, "%.*s", (int)(n - 2 - 11), best + 2);
+    }
+    rc = ZKSTORE_OK;
+out:
+    deallocate_String_vector(&kids);
+    deallocate_ACL_vector(&acl);
+    free(prefix);
+    free(dir);
+    return rc;
+}
+
+enum zkstore_rc zkstore_admin_journal_get(struct zkstore_admin *za, const char *shard,
+                                          char **text, int32_t *version, char **errp)
+{
+    char *path = zkr_path(za->root, "failover", shard);
+    struct Stat st;
+    int len, zrc;
+
+    *text = NULL;
+    *version = -1;
+    if (!path) {
+        errmsg_set(errp, "out of memory");
+        return ZKSTORE_ERROR;
+    }
+    zrc = zkr_get_node(za->zh, path, NULL, NULL, text, &len, &st);
+    free(path);
+    if (zrc == ZNONODE)
+        return ZKSTORE_OK;
+    if (zrc != ZOK)
+        return zkr_fail(zrc, "failover journal", errp);
+    *version = st.version;
+    return ZKSTORE_OK;
+}
+
+enum zkstore_rc zkstore_admin_journal_put(struct zkstore_admin *za, const char *shard,
+                                          const char *text, int32_t version, char **errp)
+{
+    char *dir = zkr_path(za->root, "failover", NULL);
+    char *path = zkr_path(za->root, "failover", shard);
+    struct ACL_vector acl = { 0, NULL };
+    struct Stat st;
+    enum zkstore_rc rc = ZKSTORE_ERROR;
+    int zrc;
+
+    if (!dir || !path) {
+        errmsg_set(errp, "out of memory");
+        goto out;
+    }
+    if (version < 0) {
+        zrc = za_ensure_child(za, dir);
+        if (zrc == ZOK)
+            zrc = zoo_get_acl(za->zh, dir, &acl, &st);
+        if (zrc == ZOK)
+            zrc = zoo_create(za->zh, path, text, (int)strlen(text), &acl, 0, NULL, 0);
+        if (zrc == ZNODEEXISTS) {
+            rc = ZKSTORE_CONFLICT;
+            errmsg_set(errp, "failover journal of shard %s: written by someone else", shard);
+            goto out;
+        }
+    } else {
+        zrc = zoo_set(za->zh, path, text, (int)strlen(text), version);
+        if (zrc == ZBADVERSION || zrc == ZNONODE) {
+            rc = ZKSTORE_CONFLICT;
+            errmsg_set(errp, "failover journal of shard %s: changed by someone else", shard);
+            goto out;
+        }
+    }
+    rc = zrc == ZOK ? ZKSTORE_OK : zkr_fail(zrc, "failover journal", errp);
+out:
+    deallocate_ACL_vector(&acl);
+    free(dir);
+    free(path);
+    return rc;
+}
+
+unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, unsigned wait_ms,
+                                    char *behind, size_t cap)
+{
+    uint64_t deadline = zkr_now_ms() + wait_ms;
+
+    for (;;) {
+        struct zkstore_router *rs = NULL;
+        unsigned n = 0, late = 0;
+        char *err = NULL;
+        size_t len = 0;
+
+        if (cap)
+            behind[0] = '\0';
+        if (zkstore_admin_routers(za, &rs, &n, &err) != ZKSTORE_OK) {
+            free(err);
+            late = 1;
+            if (cap)
+                snprintf(behind, cap, "(cannot list routers)");
+        } else {
+            for (unsigned i = 0; i < n; i++) {
+                const char *p = strstr(rs[i].payload, "map_version=");
+
+                if (p && strtoull(p + 12, NULL, 10) >= version)
+                    continue;
+                late++;
+                if (len < cap)
+                    len += (size_t)snprintf(behind + len, cap - len, "%s%s", len ? "," : "",
+                                            rs[i].id);
+            }
+            zkstore_routers_free(rs, n);
+        }
+        if (late == 0 || zkr_now_ms() >= deadline)
+            return late;
+        struct timespec ts = { 0, 20 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
 }

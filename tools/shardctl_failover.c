@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "router/promote.h"
 #include "shardmap/smap.h"
@@ -57,61 +56,6 @@ static void progress(void *arg, const char *line)
         printf("failover: %s\n", line);
     }
     fflush(stdout);
-}
-
-/* The map version a router's registration says it runs, or -1. */
-static int64_t router_map_version(const char *payload)
-{
-    const char *p = strstr(payload, "map_version=");
-
-    if (!p)
-        return -1;
-    return (int64_t)strtoll(p + 12, NULL, 10);
-}
-
-/* Waits until every router registered in ZooKeeper runs map <version> or
- * later, or has no registration any more (its session ended, so it serves
- * nothing new). Returns the number still behind at the deadline. */
-static unsigned wait_routers(const struct shardctl_opts *o, struct zkstore_admin *za,
-                             uint64_t version, unsigned wait_ms)
-{
-    uint64_t deadline = mono_ms() + wait_ms;
-    unsigned behind = 0;
-
-    for (;;) {
-        struct zkstore_router *rs = NULL;
-        unsigned n = 0;
-        char *err = NULL;
-        char names[512] = "";
-
-        behind = 0;
-        if (zkstore_admin_routers(za, &rs, &n, &err) != ZKSTORE_OK) {
-            free(err);
-            behind = 1;
-            snprintf(names, sizeof(names), "(cannot list routers)");
-        } else {
-            for (unsigned i = 0; i < n; i++) {
-                if (router_map_version(rs[i].payload) < (int64_t)version) {
-                    size_t l = strlen(names);
-
-                    behind++;
-                    snprintf(names + l, sizeof(names) - l, "%s%s", l ? "," : "", rs[i].id);
-                }
-            }
-            zkstore_routers_free(rs, n);
-        }
-        if (behind == 0)
-            return 0;
-        if (mono_ms() >= deadline) {
-            char line[700];
-
-            snprintf(line, sizeof(line), "routers not on map version %" PRIu64 " after %u ms: "
-                     "%s (the old master is fenced; going on)", version, wait_ms, names);
-            progress((void *)o, line);
-            return behind;
-        }
-        usleep(20000);
-    }
 }
 
 int shardctl_failover(const struct shardctl_opts *o)
@@ -209,7 +153,18 @@ int shardctl_failover(const struct shardctl_opts *o)
     snprintf(line, sizeof(line), "map: version %" PRIu64 " names %s master of %s",
              smap_version(next), addr, o->argv[0]);
     progress((void *)o, line);
-    wait_routers(o, za, smap_version(next), o->router_wait_ms ? o->router_wait_ms : 30000);
+    {
+        unsigned wait_ms = o->router_wait_ms ? o->router_wait_ms : 30000;
+        char behind[400];
+
+        if (zkstore_admin_wait_routers(za, smap_version(next), wait_ms, behind,
+                                       sizeof(behind)) > 0) {
+            snprintf(line, sizeof(line), "routers not on map version %" PRIu64 " after %u ms: "
+                     "%.200s (the old master is fenced; going on)", smap_version(next), wait_ms,
+                     behind);
+            progress((void *)o, line);
+        }
+    }
     if (promote_finish(&p, &err) < 0) {
         shardctl_err("failover: %s", err ? err : "failed");
         free(err);

@@ -798,8 +798,9 @@ class Router:
                 for item in (v if isinstance(v, (list, tuple)) else [v]):
                     f.write("%s = %s\n" % (k, item))
 
-    def start(self, extra_args=()):
-        """Starts shardwire -c CONFIG and waits until it sends a MySQL greeting."""
+    def start(self, extra_args=(), env=None):
+        """Starts shardwire -c CONFIG (with extra environment <env>) and waits
+        until it sends a MySQL greeting."""
         self.stopped = False
         if self.external:
             wait_for(lambda: _read_handshake(self.port), self.START_TIMEOUT, self.label())
@@ -811,7 +812,7 @@ class Router:
                                "(build it: tests/run builds build-test/; or set SW_SHARDWIRE)"
                                % binary)
         self.proc = Proc([binary, "-c", self.config_path] + list(extra_args), self.log_path,
-                         cwd=self.dir)
+                         cwd=self.dir, env=dict(os.environ, **env) if env else None)
         wait_for(lambda: _read_handshake(self.port), self.START_TIMEOUT, self.label(),
                  proc=self.proc, log=self.log_tail)
 

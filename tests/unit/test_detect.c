@@ -102,8 +102,40 @@ static void test_flap_window(void)
 out:;
 }
 
+static void test_parse_line(void)
+{
+    static const char m[] = "health shard=s0 role=master server=10.0.0.1:3306 verdict=down "
+                            "for_ms=1200 fails=3 unhealthy=0 safe=0 error=\"connect: x (2002)\"";
+    static const char sb[] = "health shard=s0 role=standby server=10.0.0.2:3306 verdict=up "
+                             "for_ms=5 fails=0 unhealthy=0 safe=1 lag_s=0 io=1 sql=1 "
+                             "source=10.0.0.1:3306 gtid_io_pos=0-1-5";
+    struct detect_line l;
+
+    CHECK_EQ(detect_parse_line(m, strlen(m), &l), 0);
+    CHECK_STREQ(l.shard, "s0");
+    CHECK(l.is_master);
+    CHECK_EQ(l.server.port, 3306);
+    CHECK_EQ(l.v.verdict, HEALTH_DOWN);
+    CHECK(!l.v.is_replica);
+    CHECK_EQ(detect_parse_line(sb, strlen(sb), &l), 0);
+    CHECK(!l.is_master && l.v.is_replica && l.v.io_running);
+    CHECK_EQ(l.v.verdict, HEALTH_UP);
+    CHECK(smap_endpoint_eq(&l.v.source, &master_ep));
+    CHECK_STREQ(l.v.source.host, "10.0.0.1");
+    /* Not health lines, or broken ones. */
+    CHECK_EQ(detect_parse_line("address=1.2.3.4:6033 map_version=3", 33, &l), -1);
+    CHECK_EQ(detect_parse_line("health role=master server=1.2.3.4:1 verdict=up", 46, &l), -1);
+    CHECK_EQ(detect_parse_line("health shard=s0 role=boss server=1.2.3.4:1", 42, &l), -1);
+    CHECK_EQ(detect_parse_line("health shard=s0 role=master server=nohost", 41, &l), -1);
+    /* A line cut anywhere never reads past its length. */
+    for (size_t n = 0; n < sizeof(sb) - 1; n++)
+        detect_parse_line(sb, n, &l);
+out:;
+}
+
 int main(void)
 {
+    RUN(test_parse_line);
     RUN(test_majority);
     RUN(test_standby_veto);
     RUN(test_flap_window);
