@@ -496,12 +496,26 @@ int promote_rejoin(struct promote *p, const struct smap_shard *s,
 
         snprintf(sql, sizeof(sql), "SELECT MASTER_GTID_WAIT('%s', 1)", mpos);
         for (;;) {
+            char err_no[16], err[400];
+
             if (run_value(x, sql, NULL, v, sizeof(v)) != 0) {
                 *errp = fmt_err("%s: %s", a, x->err);
                 return -1;
             }
             if (strcmp(v, "0") == 0)
                 break;
+            /* The IO thread runs for a moment before the master refuses a
+             * position it does not have (1236): keep looking for that. */
+            if (run_value(x, "SHOW SLAVE STATUS", "Last_IO_Errno", err_no, sizeof(err_no)) == 0 &&
+                strcmp(err_no, "0") != 0 && err_no[0]) {
+                run_value(x, "SHOW SLAVE STATUS", "Last_IO_Error", err, sizeof(err));
+                run(x, "STOP SLAVE");
+                run(x, "RESET SLAVE ALL");
+                *errp = fmt_err("%s cannot replicate from %s: replication error %s: %s%s", a, ma,
+                                err_no, err, strcmp(err_no, "1236") == 0
+                                ? " (its history diverged: it needs a rebuild)" : "");
+                return -1;
+            }
             if (mono_ms() >= deadline) {
                 *errp = fmt_err("%s has not caught up with %s within %u ms", a, ma,
                                 p->o.apply_timeout_ms);
