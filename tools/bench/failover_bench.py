@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""
+tools/bench/failover_bench.py - automatic failover, measured over repeated
+master kills (issue 10, item 12). A benchmark, not a test: it prints numbers
+and judges them only against the targets it states.
+
+  /usr/bin/python3 tools/bench/failover_bench.py [--kills 20] [--routers 3]
+
+Starts a standalone ZooKeeper, one shard of three servers (a lossless
+semi-sync master and two GTID standbys) and N routers with auto_failover on
+(the e2e harness, tests/e2e/cluster.py; binaries from $SW_BUILD_DIR, default
+build-test/). Writers insert unique rows through every router and record
+each acknowledged row. Then, <kills> times: kill -9 the shard's master and
+measure
+  detection  from the kill to the coordinator's "decision=failed" log line,
+  writable   from the kill to the map naming a new master that is writable,
+  first ack  from the kill to the first write acknowledged after that,
+then restart the dead server with --init-rpl-role=SLAVE and `shardctl rejoin`
+it, so the shard has two standbys again. At the end every acknowledged row
+must be on the last master: writes lost must be 0.
+
+Targets on this machine: failover (first ack) p50 under 3 s; 0 writes lost.
+The switchover pause is not measured: `shardctl switchover` is not built yet.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+import cluster  # noqa: E402
+import pymysql  # noqa: E402
+
+
+def addr(db):
+    return "127.0.0.1:%d" % db.port
+
+
+class Writer(threading.Thread):
+    def __init__(self, wid, router):
+        super().__init__(daemon=True)
+        self.wid, self.router = wid, router
+        self.acked = []          # (key, monotonic time)
+        self.failed = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        conn, n = None, 0
+        while not self.stop.is_set():
+            n += 1
+            key = (n % 100, self.wid * 10000000 + n)
+            try:
+                if conn is None:
+                    conn = self.router.connect(connect_timeout=3, read_timeout=10,
+                                               write_timeout=10)
+                with conn.cursor() as c:
+                    c.execute("INSERT INTO ledger (userid, id) VALUES (%s, %s)", key)
+                self.acked.append((key, time.monotonic()))
+            except pymysql.err.MySQLError:
+                self.failed += 1
+                if conn:
+                    try:
+                        conn.close()
+                    except Exception:
+                        pass
+                conn = None
+                time.sleep(0.01)
+            time.sleep(0.005)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--routers", type=int, default=3)
+    args = ap.parse_args()
+
+    zk = cluster.ZooKeeper()
+    servers = [cluster.MariaDB("m", role="semisync")]
+    for k in range(2):
+        sb = cluster.MariaDB("sb%d" % k, role="standby")
+        sb.replicate_from(servers[0])
+        servers.append(sb)
+    servers[0].sql("CREATE TABLE ledger (userid BIGINT NOT NULL, id BIGINT NOT NULL, "
+                   "PRIMARY KEY (userid, id))")
+    for sb in servers[1:]:
+        sb.wait_caught_up(servers[0])
+    env = dict(os.environ, SHARDWIRE_CONTROL_USER=cluster.CONTROL_USER,
+               SHARDWIRE_CONTROL_PASSWORD=cluster.CONTROL_PASSWORD,
+               SHARDWIRE_REPL_USER=cluster.REPL_USER,
+               SHARDWIRE_REPL_PASSWORD=cluster.REPL_PASSWORD)
+
+    def ctl(*a):
+        r = subprocess.run([cluster.shardctl_path(), "--zk", zk.hosts, "--timeout", "5"] +
+                           list(a), capture_output=True, text=True, timeout=180, env=env)
+        if r.returncode != 0:
+            raise RuntimeError("shardctl %s: %s%s" % (a[0], r.stdout, r.stderr))
+        return r.stdout
+
+    def master_addr():
+        return json.loads(ctl("--json", "status"))["shards"][0]["master"]
+
+    ctl("init", "--acl", "open", "--shard", "s0=%s,standby=%s,standby=%s" % tuple(
+        addr(s) for s in servers))
+    routers = []
+    for i in range(args.routers):
+        routers.append(cluster.Router({
+            "zookeeper": zk.hosts, "router_id": "r%d" % i,
+            "map_cache": os.path.join(cluster.tmp_root(), "r%d.cache" % i),
+            "control_user": cluster.CONTROL_USER, "control_password": cluster.CONTROL_PASSWORD,
+            "health_interval_ms": 200, "health_timeout_ms": 500,
+            "health_down_after_fails": 3, "health_down_after_ms": 1000,
+            "auto_failover": "on", "failover_flap_window_ms": 0,
+            "failover_router_wait_ms": 3000, "pool_wait_timeout_ms": 2000,
+            "connect_timeout_ms": 1000}))
+    writers = [Writer(i, routers[i % len(routers)]) for i in range(len(routers))]
+    for w in writers:
+        w.start()
+    by_addr = {addr(s): s for s in servers}
+    detect, writable, first = [], [], []
+    try:
+        for k in range(args.kills):
+            cluster.wait_for(lambda: all(len(w.acked) > 0 for w in writers), 30, "writes")
+            old = by_addr[master_addr()]
+            logs_at = [os.path.getsize(r.log_path) for r in routers]
+            t0 = time.monotonic()
+            old.kill(signal.SIGKILL)
+
+            def decided():
+                for r, pos in zip(routers, logs_at):
+                    with open(r.log_path, errors="replace") as f:
+                        f.seek(pos)
+                        if re.search(r"decision=failed", f.read()):
+                            return True
+                return False
+            cluster.wait_for(decided, 60, "the decision")
+            t_detect = time.monotonic() - t0
+            cluster.wait_for(lambda: master_addr() != addr(old), 60, "a new master")
+            new = by_addr[master_addr()]
+            cluster.wait_for(lambda: new.sql("SELECT @@read_only")[0][0] == 0, 60, "writable")
+            t_writable = time.monotonic() - t0
+            t_ack = None
+            deadline = time.monotonic() + 60
+            while t_ack is None and time.monotonic() < deadline:
+                acks = [t for w in writers for _, t in w.acked if t > t0 + t_writable - 0.001]
+                t_ack = min(acks) - t0 if acks else None
+                time.sleep(0.02)
+            detect.append(t_detect)
+            writable.append(t_writable)
+            first.append(t_ack if t_ack is not None else float("nan"))
+            print("kill %2d: detected %.2f s, writable %.2f s, first ack %.2f s" % (
+                k + 1, t_detect, t_writable, first[-1]), flush=True)
+            # The old master rejoins as a standby for the next round.
+            if "--init-rpl-role=SLAVE" not in old.extra_args:
+                old.extra_args.append("--init-rpl-role=SLAVE")
+            old.start()
+            ctl("rejoin", "s0", addr(old))
+        for w in writers:
+            w.stop.set()
+        for w in writers:
+            w.join(30)
+        last = by_addr[master_addr()]
+        rows = {(u, i) for u, i in last.sql("SELECT userid, id FROM ledger")}
+        acked = [key for w in writers for key, _ in w.acked]
+        lost = sum(1 for key in acked if key not in rows)
+
+        def q(v):
+            v = sorted(v)
+            return "p50 %.2f s, max %.2f s" % (statistics.median(v), v[-1])
+        print()
+        print("kills: %d, routers: %d" % (args.kills, args.routers))
+        print("detection (kill -> majority decision):   " + q(detect))
+        print("writable (kill -> new master writable):  " + q(writable))
+        print("first ack (kill -> first write on it):   " + q(first))
+        print("writes acknowledged: %d, failed: %d, lost: %d" % (
+            len(acked), sum(w.failed for w in writers), lost))
+        print("target: first ack p50 < 3 s: %s; lost = 0: %s" % (
+            "met" if statistics.median(first) < 3 else "MISSED", "met" if lost == 0 else "MISSED"))
+    finally:
+        for r in routers:
+            r.stop(check=False)
+        for s in servers:
+            s.stop()
+        zk.stop()
+        cluster.cleanup()
+
+
+if __name__ == "__main__":
+    main()
