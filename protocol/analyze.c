@@ -77,6 +77,12 @@
 #define ANALYZE_M_SHOW_SUBQ  "shardwire: SHOW ... WHERE may not read tables (no subqueries)"
 #define ANALYZE_M_SHOW       "shardwire: this SHOW statement is not allowed through shardwire (it shows other users' data or server internals); allowed: WARNINGS, ERRORS, VARIABLES, STATUS, COLLATION, CHARACTER SET, ENGINES, TABLES, COLUMNS, INDEX, CREATE TABLE, DATABASES, GRANTS"
 #define ANALYZE_M_DO_SUBQ    "shardwire: DO may not read tables"
+#define ANALYZE_M_SHOW_SYNTAX "shardwire: SHOW statement not understood by shardwire's analyzer (allowed tails: LIKE 'pattern', WHERE expr, FROM/IN the configured database)"
+#define ANALYZE_M_SHOW_GRANTS "shardwire: SHOW GRANTS is allowed only for the current user"
+#define ANALYZE_M_OTHER_DB_SHOW "shardwire: other databases are not reachable through shardwire; SHOW and DESCRIBE may name only the configured database"
+#define ANALYZE_M_EXPLAIN    "shardwire: EXPLAIN/DESCRIBE/ANALYZE is allowed of a SELECT (analysed like the SELECT itself) and DESCRIBE <table> [column]; EXPLAIN of UPDATE/DELETE/INSERT/REPLACE is not supported"
+#define ANALYZE_M_EXPLAIN_FMT "shardwire: EXPLAIN FORMAT must be JSON or TRADITIONAL"
+#define ANALYZE_M_EXPLAIN_CONN "shardwire: EXPLAIN/SHOW EXPLAIN/SHOW ANALYZE FOR CONNECTION shows other sessions' statements and is not allowed through shardwire"
 
 struct analyze_table {
     int32_t  qual;        /* token of the qualifier (alias or table name); -1: none */
@@ -2065,41 +2071,225 @@ static int analyze_set(struct analyze *a)
     return 0;
 }
 
+static int analyze_dispatch(struct analyze *a, uint32_t i);
+
+/* SHOW ... [LIKE 'pattern' | WHERE expr] from <i> to the end; <like_ok>
+ * whether the form takes LIKE (subqueries were refused before). */
+static int analyze_show_tail(struct analyze *a, uint32_t i, int like_ok)
+{
+    uint32_t e = a->n;
+    if (i == e)
+        return 0;
+    if (like_ok && analyze_kw(a, i) == LEX_KW_LIKE && i + 2 == e &&
+        a->tok[i + 1].type == LEX_STRING)
+        return 0;
+    if (analyze_kw(a, i) == LEX_KW_WHERE && i + 1 < e)
+        return 0;
+    return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, i);
+}
+
+/* Checks the database name token <i> of a SHOW or DESCRIBE: exactly the
+ * configured database (a different case may be another database). */
+static int analyze_schema_db(struct analyze *a, uint32_t i)
+{
+    size_t l;
+    const char *s = analyze_name(a, i, &l);
+    if (a->db_len && l == a->db_len && memcmp(s, a->cfg.database, l) == 0)
+        return 0;
+    return ANALYZE_REJ(a, ANALYZE_M_OTHER_DB_SHOW, i);
+}
+
+/* A table_ident (name or db.name) at <*i>, whose database part must be the
+ * configured one; advances <*i> past it. Returns 0, or -1 after a reject. */
+static int analyze_show_table(struct analyze *a, uint32_t *i)
+{
+    uint32_t k = *i;
+    if (!analyze_table_word(a, k))
+        return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k);
+    if (analyze_op(a, k + 1, '.')) {
+        if (!analyze_is_name(a, k + 2))
+            return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k + 1);
+        if (analyze_schema_db(a, k) < 0)
+            return -1;
+        k += 2;
+    }
+    *i = k + 1;
+    return 0;
+}
+
+/* An optional FROM|IN <database> at <*i>: only the configured database. */
+static int analyze_show_db(struct analyze *a, uint32_t *i)
+{
+    uint32_t k = *i;
+    if (analyze_kw(a, k) != LEX_KW_FROM && analyze_kw(a, k) != LEX_KW_IN)
+        return 0;
+    if (!analyze_is_name(a, k + 1))
+        return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k + 1);
+    if (analyze_schema_db(a, k + 1) < 0)
+        return -1;
+    *i = k + 2;
+    return 0;
+}
+
+/*
+ * SHOW: an allow-list of forms whose output is the same on every shard and
+ * holds no user's rows, each parsed to its end (MariaDB sql_yacc.yy
+ * show_param), so a database name can hide nowhere:
+ *   WARNINGS|ERRORS [LIMIT ...], COUNT(*) WARNINGS|ERRORS,
+ *   [GLOBAL|SESSION|LOCAL] VARIABLES|STATUS, COLLATION, CHARACTER SET|CHARSET,
+ *   ENGINES, DATABASES|SCHEMAS  [LIKE|WHERE],
+ *   [FULL] TABLES [FROM|IN db] [LIKE|WHERE],
+ *   [FULL] COLUMNS|FIELDS FROM|IN tbl [FROM|IN db] [LIKE|WHERE],
+ *   INDEX|INDEXES|KEYS FROM|IN tbl [FROM|IN db] [WHERE],
+ *   CREATE TABLE tbl, GRANTS [FOR CURRENT_USER [()]].
+ * db is only ever the configured database.
+ */
 static int analyze_show(struct analyze *a)
 {
     uint32_t i = 1, e = a->n;
     if (analyze_has_select(a, i, e))
         return ANALYZE_REJ(a, ANALYZE_M_SHOW_SUBQ, i);
-    if (analyze_word(a, i, "FULL"))
+    int full = 0, scope = 0;
+    if (analyze_word(a, i, "FULL")) {
+        full = 1;
         i++;
+    }
     if (analyze_kw(a, i) == LEX_KW_GLOBAL || analyze_kw(a, i) == LEX_KW_SESSION ||
-        analyze_kw(a, i) == LEX_KW_LOCAL)
+        analyze_kw(a, i) == LEX_KW_LOCAL) {
+        scope = 1;
         i++;
-    static const char *const ok[] = {
-        "WARNINGS", "ERRORS", "VARIABLES", "STATUS", "COLLATION", "CHARSET", "ENGINES",
-        "TABLES", "COLUMNS", "FIELDS", "INDEXES", "KEYS", "DATABASES", "SCHEMAS", "GRANTS",
-    };
-    int good = 0;
-    for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++)
-        if (analyze_word(a, i, ok[k]))
-            good = 1;
-    if (analyze_kw(a, i) == LEX_KW_INDEX || analyze_kw(a, i) == LEX_KW_KEY)
-        good = 1;
-    if (analyze_kw(a, i) == LEX_KW_CHARACTER && analyze_kw(a, i + 1) == LEX_KW_SET)
-        good = 1;
-    if (analyze_word(a, i, "CREATE") && analyze_kw(a, i + 1) == LEX_KW_TABLE)
-        good = 1;
-    /* SHOW COUNT(*) WARNINGS|ERRORS */
-    if (analyze_word(a, i, "COUNT") && analyze_op(a, i + 1, '(') && analyze_op(a, i + 2, '*') &&
-        analyze_op(a, i + 3, ')') &&
-        (analyze_word(a, i + 4, "WARNINGS") || analyze_word(a, i + 4, "ERRORS")))
-        good = 1;
-    if (analyze_word(a, i, "TABLE"))
-        good = 0;   /* SHOW TABLE STATUS: row counts of every user */
-    if (!good)
+    }
+    int r;
+    if (!full && !scope && (analyze_word(a, i, "WARNINGS") || analyze_word(a, i, "ERRORS"))) {
+        /* [LIMIT n [, n] | LIMIT n OFFSET n] */
+        for (uint32_t k = i + 1; k < e; k++)
+            if (a->tok[k].type != LEX_INTEGER && !analyze_op(a, k, ',') &&
+                analyze_kw(a, k) != LEX_KW_LIMIT && analyze_kw(a, k) != LEX_KW_OFFSET)
+                return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k);
+        r = 0;
+    } else if (!full && !scope && analyze_word(a, i, "COUNT") && analyze_op(a, i + 1, '(') &&
+               analyze_op(a, i + 2, '*') && analyze_op(a, i + 3, ')') &&
+               (analyze_word(a, i + 4, "WARNINGS") || analyze_word(a, i + 4, "ERRORS"))) {
+        r = i + 5 == e ? 0 : ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, i + 5);
+    } else if (!full && (analyze_word(a, i, "VARIABLES") || analyze_word(a, i, "STATUS"))) {
+        r = analyze_show_tail(a, i + 1, 1);
+    } else if (full || scope) {
+        if (scope || !(analyze_word(a, i, "TABLES") || analyze_word(a, i, "COLUMNS") ||
+                       analyze_word(a, i, "FIELDS")))
+            return analyze_reject_kind(a, ANALYZE_M_SHOW, i);
+        goto tables;
+    } else if (analyze_word(a, i, "COLLATION") || analyze_word(a, i, "CHARSET") ||
+               analyze_word(a, i, "DATABASES") || analyze_word(a, i, "SCHEMAS")) {
+        r = analyze_show_tail(a, i + 1, 1);
+    } else if (analyze_kw(a, i) == LEX_KW_CHARACTER && analyze_kw(a, i + 1) == LEX_KW_SET) {
+        r = analyze_show_tail(a, i + 2, 1);
+    } else if (analyze_word(a, i, "ENGINES")) {
+        r = i + 1 == e ? 0 : ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, i + 1);
+    } else if (analyze_word(a, i, "CREATE") && analyze_kw(a, i + 1) == LEX_KW_TABLE) {
+        uint32_t k = i + 2;
+        if (analyze_show_table(a, &k) < 0)
+            return -1;
+        r = k == e ? 0 : ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k);
+    } else if (analyze_word(a, i, "GRANTS")) {
+        uint32_t k = i + 1;
+        if (analyze_kw(a, k) == LEX_KW_FOR) {
+            if (!analyze_word(a, k + 1, "CURRENT_USER"))
+                return ANALYZE_REJ(a, ANALYZE_M_SHOW_GRANTS, k + 1);
+            k += 2;
+            if (analyze_op(a, k, '(') && analyze_op(a, k + 1, ')'))
+                k += 2;
+        }
+        r = k == e ? 0 : ANALYZE_REJ(a, ANALYZE_M_SHOW_GRANTS, k);
+    } else if (analyze_word(a, i, "TABLES") || analyze_word(a, i, "COLUMNS") ||
+               analyze_word(a, i, "FIELDS") || analyze_word(a, i, "INDEXES") ||
+               analyze_word(a, i, "KEYS") || analyze_kw(a, i) == LEX_KW_INDEX) {
+        goto tables;
+    } else {
         return analyze_reject_kind(a, ANALYZE_M_SHOW, i);
+    }
+    if (r < 0)
+        return -1;
     analyze_session(a, ANALYZE_STMT_SHOW);
     return 0;
+tables:
+    {
+        uint32_t k = i + 1;
+        int like_ok = 1;
+        if (!analyze_word(a, i, "TABLES")) {
+            /* COLUMNS|FIELDS|INDEX|INDEXES|KEYS FROM|IN tbl */
+            like_ok = analyze_word(a, i, "COLUMNS") || analyze_word(a, i, "FIELDS");
+            if (analyze_kw(a, k) != LEX_KW_FROM && analyze_kw(a, k) != LEX_KW_IN)
+                return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k);
+            k++;
+            if (analyze_show_table(a, &k) < 0)
+                return -1;
+        }
+        if (analyze_show_db(a, &k) < 0 || analyze_show_tail(a, k, like_ok) < 0)
+            return -1;
+    }
+    analyze_session(a, ANALYZE_STMT_SHOW);
+    return 0;
+}
+
+/*
+ * EXPLAIN, DESCRIBE and DESC are one command in MariaDB (sql_yacc.yy
+ * `describe`), with two forms:
+ *   describe_command table_ident [column | 'wild']          (SHOW COLUMNS)
+ *   describe_command [EXTENDED [ALL] | PARTITIONS | FORMAT = JSON|TRADITIONAL]
+ *                    { explainable statement | FOR CONNECTION n }
+ * The first form wins when the whole rest fits it (EXPLAIN EXTENDED t
+ * describes a table called EXTENDED). The explained SELECT is analysed like
+ * the SELECT itself; EXPLAIN of writes and FOR CONNECTION (other sessions'
+ * statements) are refused.
+ */
+static int analyze_explain(struct analyze *a)
+{
+    uint32_t k = 1, e = a->n;
+    if (analyze_table_word(a, k)) {
+        uint32_t x = k;
+        int dotted = analyze_op(a, k + 1, '.');
+        if (dotted && !analyze_is_name(a, k + 2))
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, k + 1);
+        x = dotted ? k + 3 : k + 1;
+        if (x < e && (analyze_table_word(a, x) || a->tok[x].type == LEX_STRING))
+            x++;
+        if (x == e) {
+            if (dotted && analyze_schema_db(a, k) < 0)
+                return -1;
+            analyze_session(a, ANALYZE_STMT_SHOW);
+            return 0;
+        }
+    }
+    if (analyze_word(a, k, "EXTENDED")) {
+        k++;
+        if (analyze_kw(a, k) == LEX_KW_ALL)
+            k++;
+    } else if (analyze_word(a, k, "PARTITIONS")) {
+        k++;
+    } else if (analyze_word(a, k, "FORMAT")) {
+        if (!analyze_op(a, k + 1, '='))
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, k + 1);
+        char buf[ANALYZE_KEY_MAX];
+        const char *s = NULL;
+        size_t l = 0;
+        if (a->tok[k + 2].type == LEX_STRING) {
+            int n = analyze_unescape(a, k + 2, buf);
+            if (n >= 0) {
+                s = buf;
+                l = (size_t)n;
+            }
+        } else if (analyze_is_name(a, k + 2)) {
+            s = analyze_name(a, k + 2, &l);
+        }
+        if (!s || !(analyze_ci_eq(s, l, "JSON", 4) || analyze_ci_eq(s, l, "TRADITIONAL", 11)))
+            return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN_FMT, k + 2);
+        k += 3;
+    }
+    if (analyze_kw(a, k) == LEX_KW_FOR)
+        return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN_CONN, k);
+    if (analyze_is_query(a, k) || analyze_op(a, k, '('))
+        return analyze_dispatch(a, k);
+    return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN, k);
 }
 
 /* Statement-wide facts that do not depend on structure, checked as each
@@ -2286,7 +2476,7 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
                 return -1;
             return analyze_finish(a, i);
         }
-        return ANALYZE_REJ(a, ANALYZE_M_UNKNOWN, i);
+        return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN, i);
     }
     switch (kw) {
     case LEX_KW_SELECT:
@@ -2331,19 +2521,8 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
         return 0;
     case LEX_KW_EXPLAIN:
     case LEX_KW_DESCRIBE:
-    case LEX_KW_DESC: {
-        uint32_t k = 1;
-        /* DESCRIBE t [col]: the schema, like SHOW COLUMNS */
-        if (analyze_is_name(a, k) && analyze_kw(a, k) == LEX_KW_NONE) {
-            analyze_session(a, ANALYZE_STMT_SHOW);
-            return 0;
-        }
-        while (analyze_word(a, k, "EXTENDED") || analyze_word(a, k, "PARTITIONS"))
-            k++;
-        if (analyze_word(a, k, "FORMAT") && analyze_op(a, k + 1, '=') && analyze_is_name(a, k + 2))
-            k += 3;
-        return analyze_dispatch(a, k);
-    }
+    case LEX_KW_DESC:
+        return analyze_explain(a);
     default:
         /* MariaDB's ANALYZE <stmt> runs the statement and reports row
          * counts: it is that statement (ANALYZE TABLE is admin, below) */
@@ -2353,9 +2532,11 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
             if (analyze_word(a, k, "FORMAT") && analyze_op(a, k + 1, '=') &&
                 analyze_is_name(a, k + 2))
                 k += 3;
+            if (analyze_kw(a, k) == LEX_KW_FOR)
+                return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN_CONN, k);
             if (analyze_is_query(a, k) || analyze_op(a, k, '('))
                 return analyze_dispatch(a, k);
-            return ANALYZE_REJ(a, ANALYZE_M_UNKNOWN, k);
+            return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN, k);
         }
         break;
     }
