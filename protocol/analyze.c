@@ -70,7 +70,7 @@
 #define ANALYZE_M_SET_OTHER  "shardwire: SET PASSWORD/ROLE/DEFAULT ROLE/STATEMENT is not allowed through shardwire"
 #define ANALYZE_M_SET_SUBQ   "shardwire: SET values may not read tables (no subqueries); read the value with a SELECT first"
 #define ANALYZE_M_SQL_MODE   "shardwire: sql_mode may only be set to known modes (no ANSI, ANSI_QUOTES, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ORACLE, ...), as literals or CONCAT/REPLACE of @@sql_mode"
-#define ANALYZE_M_CHARSET    "shardwire: only the utf8mb4, utf8, ascii and binary client character sets are allowed (others change how quotes, backslashes or spaces are read)"
+#define ANALYZE_M_CHARSET    "shardwire: only the utf8mb4, utf8, ascii and binary character sets are allowed for the client and connection (utf8mb4 and binary with string keys), named explicitly (not DEFAULT); others change how quotes, backslashes, spaces or keys are read; other character_set_*/collation_* settings cannot be changed"
 #define ANALYZE_M_AUTOCOMMIT "shardwire: autocommit must be set to 0, 1, ON, OFF, TRUE or FALSE"
 #define ANALYZE_M_SET_VAR    "shardwire: this session variable cannot be changed through shardwire (replication or server identity)"
 #define ANALYZE_M_TXN        "shardwire: unsupported transaction statement option (RELEASE, NOT ATOMIC, ...)"
@@ -1813,13 +1813,26 @@ static int analyze_transaction(struct analyze *a)
     return 0;
 }
 
-/* Whether the value token <i> names an allowed client character set or
- * collation (the bytes of quotes and backslashes stay single-byte). */
-static int analyze_charset_ok(const struct analyze *a, uint32_t i)
+/*
+ * Whether the value token <i> names an allowed character set or collation
+ * for a session setting. <compares>: the setting decides how statement text
+ * is read or how a key literal compares (character_set_client,
+ * character_set_connection, collation_connection, NAMES); otherwise only how
+ * results are sent (character_set_results).
+ *
+ * Allowed: utf8mb4, utf8mb3/utf8, ascii and binary (quotes, backslashes and
+ * spaces stay single-byte; not latin1: there 0xa0 is whitespace, which the
+ * lexer, reading UTF-8, takes for part of a word). With string keys a
+ * setting that <compares> must be utf8mb4 or binary: a literal is converted
+ * from the client's to the connection's character set before it is compared,
+ * and ascii or utf8mb3 turn characters they cannot hold into '?', so the
+ * bytes compared would not be the routed key. DEFAULT is never allowed: it
+ * means the server's character_set_server, which the analyzer cannot see.
+ */
+static int analyze_charset_ok(const struct analyze *a, uint32_t i, int compares)
 {
-    /* not latin1: there 0xa0 is whitespace, which the lexer (reading UTF-8)
-     * takes for part of a word */
-    static const char *const cs[] = {"utf8mb4", "utf8mb3", "utf8", "ascii", "binary"};
+    static const char *const cs[] = {"utf8mb4", "binary", "utf8mb3", "utf8", "ascii"};
+    size_t n_cs = compares && a->cfg.key_type == ANALYZE_KEY_STRING ? 2 : 5;
     const struct lex_token *t = &a->tok[i];
     const char *s;
     size_t l;
@@ -1832,12 +1845,10 @@ static int analyze_charset_ok(const struct analyze *a, uint32_t i)
         l = (size_t)n;
     } else if (analyze_is_name(a, i)) {
         s = analyze_name(a, i, &l);
-        if (analyze_ci_eq(s, l, "DEFAULT", 7))
-            return 1;
     } else {
         return 0;
     }
-    for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
+    for (size_t k = 0; k < n_cs; k++) {
         size_t cl = strlen(cs[k]);
         if (l >= cl && analyze_ci_eq(s, cl, cs[k], cl) && (l == cl || s[cl] == '_'))
             return 1;
@@ -1964,12 +1975,17 @@ static int analyze_set(struct analyze *a)
         }
         if (kw == LEX_KW_NAMES || kw == LEX_KW_CHARSET ||
             (kw == LEX_KW_CHARACTER && analyze_kw(a, x + 1) == LEX_KW_SET)) {
+            /* SET CHARACTER SET also sets character_set_connection to the
+             * database's character set: unknown here, so with string keys
+             * (where it decides what is compared) it is refused */
+            if (kw != LEX_KW_NAMES && a->cfg.key_type == ANALYZE_KEY_STRING)
+                return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
             x += kw == LEX_KW_CHARACTER ? 2 : 1;
-            if (x >= ie || !analyze_charset_ok(a, x))
+            if (x >= ie || !analyze_charset_ok(a, x, 1))
                 return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
             x++;
             if (x < ie && analyze_kw(a, x) == LEX_KW_COLLATE) {
-                if (x + 1 >= ie || !analyze_charset_ok(a, x + 1))
+                if (x + 1 >= ie || !analyze_charset_ok(a, x + 1, 1))
                     return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x + 1);
                 x += 2;
             }
@@ -2050,10 +2066,15 @@ static int analyze_set(struct analyze *a)
                        analyze_ci_eq(name, nl, "character_set_results", 21) ||
                        analyze_ci_eq(name, nl, "collation_connection", 20)) {
                 /* results may be NULL (no conversion): not read by the lexer */
-                int null_ok = analyze_ci_eq(name, nl, "character_set_results", 21) &&
-                              analyze_kw(a, x) == LEX_KW_NULL;
-                if (x + 1 != ie || !(null_ok || analyze_charset_ok(a, x)))
+                int results = analyze_ci_eq(name, nl, "character_set_results", 21);
+                int null_ok = results && analyze_kw(a, x) == LEX_KW_NULL;
+                if (x + 1 != ie || !(null_ok || analyze_charset_ok(a, x, !results)))
                     return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
+            } else if ((nl >= 14 && analyze_ci_eq(name, 14, "character_set_", 14)) ||
+                       (nl >= 10 && analyze_ci_eq(name, 10, "collation_", 10))) {
+                /* _database, _server, _filesystem, ...: defaults the
+                 * analyzer cannot follow; applications need not change them */
+                return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
             } else if (analyze_ci_eq(name, nl, "sql_log_bin", 11) ||
                        analyze_ci_eq(name, nl, "sql_log_off", 11) ||
                        analyze_ci_eq(name, nl, "skip_replication", 16) ||
