@@ -77,6 +77,8 @@
 #define ANALYZE_M_SHOW_SUBQ  "shardwire: SHOW ... WHERE may not read tables (no subqueries)"
 #define ANALYZE_M_SHOW       "shardwire: this SHOW statement is not allowed through shardwire (it shows other users' data or server internals); allowed: WARNINGS, ERRORS, VARIABLES, STATUS, COLLATION, CHARACTER SET, ENGINES, TABLES, COLUMNS, INDEX, CREATE TABLE, DATABASES, GRANTS"
 #define ANALYZE_M_DO_SUBQ    "shardwire: DO may not read tables"
+#define ANALYZE_M_SEQUENCE   "shardwire: sequences (NEXTVAL, SETVAL, LASTVAL, NEXT VALUE FOR, PREVIOUS VALUE FOR) are shared by all users and not allowed through shardwire"
+#define ANALYZE_M_OTHER_ROUTINE "shardwire: routines of other databases are not reachable through shardwire; call functions unqualified"
 #define ANALYZE_M_SHOW_SYNTAX "shardwire: SHOW statement not understood by shardwire's analyzer (allowed tails: LIKE 'pattern', WHERE expr, FROM/IN the configured database)"
 #define ANALYZE_M_SHOW_GRANTS "shardwire: SHOW GRANTS is allowed only for the current user"
 #define ANALYZE_M_OTHER_DB_SHOW "shardwire: other databases are not reachable through shardwire; SHOW and DESCRIBE may name only the configured database"
@@ -2329,6 +2331,12 @@ static int analyze_token_facts(struct analyze *a, uint32_t i)
             break;
         case LEX_KW_PROCEDURE:
             return ANALYZE_REJ(a, ANALYZE_M_FEATURE, i);
+        case LEX_KW_FOR:
+            /* NEXT VALUE FOR s, PREVIOUS VALUE FOR s: sequences */
+            if (i >= 2 && analyze_kw(a, i - 1) == LEX_KW_VALUE &&
+                (analyze_word(a, i - 2, "NEXT") || analyze_word(a, i - 2, "PREVIOUS")))
+                return ANALYZE_REJ(a, ANALYZE_M_SEQUENCE, i - 2);
+            break;
         case LEX_KW_OUTFILE:
         case LEX_KW_DUMPFILE:
             return ANALYZE_REJ(a, ANALYZE_M_OUTFILE, i);
@@ -2339,19 +2347,60 @@ static int analyze_token_facts(struct analyze *a, uint32_t i)
     return 0;
 }
 
-/* The function called by name token <i> (just before a '('). */
+/* Whether name token <i> (a word or `quoted`: MariaDB calls a built-in
+ * function written in backquotes just the same) spells <w>, any case. */
+static int analyze_fn_is(const struct analyze *a, uint32_t i, const char *w, size_t wl)
+{
+    size_t l;
+    const char *s = analyze_name(a, i, &l);
+    return analyze_ci_eq(s, l, w, wl);
+}
+
+#define ANALYZE_FN(a, i, lit) analyze_fn_is((a), (i), (lit), sizeof(lit) - 1)
+
+/*
+ * The function called by name token <i>, just before the '(' at i+1 (any
+ * spelling: bare or backquoted, any case, comments or spaces before the
+ * '('). Refuses functions that read files or shared sequences and routines
+ * of other databases; pins the session for functions whose effect stays on
+ * the backend connection (named locks, FOUND_ROWS). Returns 0, or -1 after
+ * a reject.
+ */
 static int analyze_call_facts(struct analyze *a, uint32_t i)
 {
-    const struct lex_token *t = &a->tok[i];
-    if (t->len < 8 || t->len > 17)      /* FOUND_ROWS .. RELEASE_ALL_LOCKS */
+    if (i >= 2 && analyze_op(a, i - 1, '.') && analyze_is_name(a, i - 2)) {
+        /* db.routine(...): a stored function of the configured database
+         * only (a third part, a.b.c(), is no routine at all) */
+        size_t l;
+        const char *s = analyze_name(a, i - 2, &l);
+        if ((i >= 3 && analyze_op(a, i - 3, '.')) || !a->db_len || l != a->db_len ||
+            memcmp(s, a->cfg.database, l) != 0)
+            return ANALYZE_REJ(a, ANALYZE_M_OTHER_ROUTINE, i - 2);
+    }
+    size_t len = a->tok[i].type == LEX_QIDENT ? a->tok[i].len - 2 : a->tok[i].len;
+    if (len < 6 || len > 17)            /* SETVAL .. RELEASE_ALL_LOCKS */
         return 0;
-    if (analyze_word(a, i, "LOAD_FILE"))
+    if (ANALYZE_FN(a, i, "LOAD_FILE"))
         return ANALYZE_REJ(a, ANALYZE_M_OUTFILE, i);
-    if (analyze_word(a, i, "GET_LOCK") || analyze_word(a, i, "RELEASE_LOCK") ||
-        analyze_word(a, i, "RELEASE_ALL_LOCKS") || analyze_word(a, i, "IS_FREE_LOCK") ||
-        analyze_word(a, i, "IS_USED_LOCK") || analyze_word(a, i, "FOUND_ROWS"))
+    if (ANALYZE_FN(a, i, "NEXTVAL") || ANALYZE_FN(a, i, "SETVAL") ||
+        ANALYZE_FN(a, i, "LASTVAL"))
+        return ANALYZE_REJ(a, ANALYZE_M_SEQUENCE, i);
+    if (ANALYZE_FN(a, i, "GET_LOCK") || ANALYZE_FN(a, i, "RELEASE_LOCK") ||
+        ANALYZE_FN(a, i, "RELEASE_ALL_LOCKS") || ANALYZE_FN(a, i, "IS_FREE_LOCK") ||
+        ANALYZE_FN(a, i, "IS_USED_LOCK") || ANALYZE_FN(a, i, "FOUND_ROWS"))
         a->out->pins_session = 1;
     return 0;
+}
+
+/* The call whose argument list <open>..<close> just ended: LAST_INSERT_ID
+ * with an argument sets the connection's value for later statements (and
+ * for whoever gets the connection next), so it pins the session. */
+static void analyze_call_end(struct analyze *a, uint32_t open, uint32_t close)
+{
+    if (open == 0 || close == open + 1 || !analyze_is_name(a, open - 1))
+        return;
+    if (ANALYZE_FN(a, open - 1, "LAST_INSERT_ID"))
+        a->out->pins_session = 1;
 }
 
 /* Lexes <sql> into a->tok in one pass that also numbers '?', matches
@@ -2420,8 +2469,7 @@ static int analyze_tokenize(struct analyze *a, const char *sql, size_t len)
                     return ANALYZE_REJ(a, ANALYZE_M_DEPTH, n);
                 a->pair[n] = open;
                 open = (int32_t)n;
-                if (n > 0 && a->tok[n - 1].type == LEX_IDENT && a->tok[n - 1].op == LEX_KW_NONE &&
-                    analyze_call_facts(a, n - 1) < 0)
+                if (n > 0 && analyze_is_name(a, n - 1) && analyze_call_facts(a, n - 1) < 0)
                     return -1;
             } else if (tp->op == ')') {
                 if (open < 0)
@@ -2429,6 +2477,7 @@ static int analyze_tokenize(struct analyze *a, const char *sql, size_t len)
                 int32_t up = a->pair[open];
                 a->pair[open] = (int32_t)n;
                 a->pair[n] = open;
+                analyze_call_end(a, (uint32_t)open, n);
                 open = up;
                 depth--;
             } else if (tp->op == ';' && semi == UINT32_MAX) {
