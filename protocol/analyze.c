@@ -540,9 +540,75 @@ static int analyze_add_table(struct analyze *a, int block, int32_t qual, uint32_
     return t;
 }
 
-/* The table a column qualified by name token <qual> (or unqualified: -1)
+/* Byte length of the UTF-8 character at <s>[<p>] (1 for ASCII or a stray
+ * byte), within <n>. */
+static size_t analyze_utf8_len(const char *s, size_t p, size_t n)
+{
+    size_t k = 1;
+    if ((unsigned char)s[p] < 0x80)
+        return 1;
+    while (p + k < n && ((unsigned char)s[p + k] & 0xc0) == 0x80)
+        k++;
+    return k;
+}
+
+/* Whether the UTF-8 character <c>/<len> is one without case (CJK, Hangul):
+ * no other character folds to it. */
+static int analyze_caseless(const char *c, size_t len)
+{
+    if (len != 3)
+        return 0;
+    unsigned cp = ((unsigned)(c[0] & 0x0f) << 12) | ((unsigned)(c[1] & 0x3f) << 6) |
+                  (unsigned)(c[2] & 0x3f);
+    return (cp >= 0x3000 && cp <= 0x9fff) || (cp >= 0xac00 && cp <= 0xd7a3);
+}
+
+enum { ANALYZE_NAME_DIFF, ANALYZE_NAME_MAYBE, ANALYZE_NAME_SAME };
+
+/*
+ * Compares the table names or aliases <i> and <j> as the server might:
+ * SAME when the bytes are equal (the same under every setting), MAYBE when
+ * they differ but could be one name to a server with
+ * lower_case_table_names=1 (it compares aliases and table names character
+ * by character after case folding, utf8mb3_general_ci: ASCII letters in any
+ * case, and also non-ASCII letters such as U+017F that fold to ASCII), DIFF
+ * when no case folding makes them equal. Characters that differ and are not
+ * both ASCII count as possibly equal unless one of them has no case.
+ */
+static int analyze_name_cmp(const struct analyze *a, uint32_t i, uint32_t j)
+{
+    size_t li, lj;
+    const char *si = analyze_name(a, i, &li), *sj = analyze_name(a, j, &lj);
+    if (li == lj && memcmp(si, sj, li) == 0)
+        return ANALYZE_NAME_SAME;
+    size_t p = 0, q = 0;
+    while (p < li && q < lj) {
+        size_t cp = analyze_utf8_len(si, p, li), cq = analyze_utf8_len(sj, q, lj);
+        if (cp == cq && memcmp(si + p, sj + q, cp) == 0) {
+            /* the same character */
+        } else if (cp == 1 && cq == 1) {
+            if (analyze_upper((unsigned char)si[p]) != analyze_upper((unsigned char)sj[q]))
+                return ANALYZE_NAME_DIFF;
+        } else if (analyze_caseless(si + p, cp) || analyze_caseless(sj + q, cq)) {
+            return ANALYZE_NAME_DIFF;
+        }
+        p += cp;
+        q += cq;
+    }
+    return p == li && q == lj ? ANALYZE_NAME_MAYBE : ANALYZE_NAME_DIFF;
+}
+
+/*
+ * The table a column qualified by name token <qual> (or unqualified: -1)
  * refers to from <block>, searching outwards; -1 when unknown or
- * ambiguous. Unqualified names resolve only in a block with one table. */
+ * ambiguous. Unqualified names resolve only in a block with one table.
+ * Whether MariaDB compares aliases with or without case depends on
+ * lower_case_table_names, so a qualifier resolves only where that makes no
+ * difference: the first block (innermost) holding a table that is or might
+ * be <qual> must hold exactly one table of exactly that name and none that
+ * differs only by case; otherwise the reference is ambiguous (-1: it proves
+ * nothing).
+ */
 static int analyze_resolve(const struct analyze *a, int32_t qual, int block)
 {
     for (int b = block; b >= 0; b = a->blocks[b].parent) {
@@ -554,10 +620,22 @@ static int analyze_resolve(const struct analyze *a, int32_t qual, int block)
                 return -1;
             continue;
         }
-        for (int32_t t = bl->head; t >= 0; t = a->tables[t].next)
-            if (a->tables[t].qual >= 0 &&
-                analyze_name_eq(a, (uint32_t)a->tables[t].qual, (uint32_t)qual))
-                return t;
+        int found = -1, n_same = 0, n_maybe = 0;
+        for (int32_t t = bl->head; t >= 0; t = a->tables[t].next) {
+            if (a->tables[t].qual < 0)
+                continue;
+            int c = analyze_name_cmp(a, (uint32_t)a->tables[t].qual, (uint32_t)qual);
+            if (c == ANALYZE_NAME_SAME) {
+                found = t;
+                n_same++;
+            } else if (c == ANALYZE_NAME_MAYBE) {
+                n_maybe++;
+            }
+        }
+        if (n_same == 1 && n_maybe == 0)
+            return found;
+        if (n_same || n_maybe)
+            return -1;
     }
     return -1;
 }
