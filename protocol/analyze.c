@@ -56,7 +56,7 @@
 #define ANALYZE_M_UNFIXED    "shardwire: a table is not limited to the statement's user: give every table (each JOIN, subquery, derived table and UNION part) its own '<table>.userid = <value>' condition, or join it ON <table>.userid = <fixed table>.userid"
 #define ANALYZE_M_TWO_USERS  "shardwire: statement names two different users (shard key values); a statement may touch only one user's rows"
 #define ANALYZE_M_TWO_PARAMS "shardwire: the shard key is given by two different '?' placeholders, or by a placeholder and a literal; give it once, or as literals"
-#define ANALYZE_M_KEY_INT    "shardwire: the shard key must be an integer in the signed 64-bit range written as 42, -42, '42' or ?; quoted values beyond 2^53, decimals, hex, spaces or trailing text are compared differently by MySQL"
+#define ANALYZE_M_KEY_INT    "shardwire: the shard key must be an integer in the signed 64-bit range written as 42, -42, '42' or ?; decimals, hex, spaces or trailing text are compared differently by MariaDB"
 #define ANALYZE_M_KEY_STR    "shardwire: the shard key must be a single-quoted string literal (utf8mb4 or binary, 1-256 bytes, no trailing space) or ?"
 #define ANALYZE_M_KEY_UPDATE "shardwire: UPDATE may not change the shard key column; moving rows between users is not supported"
 #define ANALYZE_M_KEY_ODKU   "shardwire: ON DUPLICATE KEY UPDATE may not assign the shard key column"
@@ -284,10 +284,13 @@ static uint32_t analyze_find_comma(const struct analyze *a, uint32_t i, uint32_t
 
 /* ---- key values ---- */
 
-/* Canonical decimal form of the integer <neg> <digits>/<n>; <limit53> when
- * MySQL compares it as a double (quoted string against an integer column).
- * Returns the length written to <out>, or -1 when it is not a valid key. */
-static int analyze_canon_digits(int neg, const char *d, size_t n, int limit53, char *out)
+/* Canonical decimal form of the integer <neg> <digits>/<n>, in the signed
+ * 64-bit range. MariaDB compares a BIGINT key column with an integer, and
+ * also with a quoted integer string, exactly over that whole range (checked
+ * end-to-end: '9007199254740993' matches only that row), so a quoted value
+ * gets the same range as an unquoted one. Returns the length written to
+ * <out>, or -1 when it is not a valid key. */
+static int analyze_canon_digits(int neg, const char *d, size_t n, char *out)
 {
     if (n == 0)
         return -1;
@@ -298,8 +301,7 @@ static int analyze_canon_digits(int neg, const char *d, size_t n, int limit53, c
         d++;
         n--;
     }
-    const char *max = limit53 ? "9007199254740992" : neg ? "9223372036854775808"
-                                                         : "9223372036854775807";
+    const char *max = neg ? "9223372036854775808" : "9223372036854775807";
     size_t ml = strlen(max);
     if (n > ml || (n == ml && memcmp(d, max, n) > 0))
         return -1;
@@ -322,7 +324,7 @@ int analyze_canon_key(enum analyze_key_type type, const char *val, size_t len,
             val++;
             len--;
         }
-        return analyze_canon_digits(neg, val, len, 1, out);
+        return analyze_canon_digits(neg, val, len, out);
     }
     /* binary string keys: the bytes themselves; a trailing space would
      * compare equal to the shorter key under PAD SPACE collations */
@@ -422,7 +424,7 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
     case LEX_INTEGER:
         if (a->cfg.key_type != ANALYZE_KEY_INT)
             return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
-        v->len = analyze_canon_digits(neg, a->sql + t->off, t->len, 0, v->buf);
+        v->len = analyze_canon_digits(neg, a->sql + t->off, t->len, v->buf);
         if (v->len < 0)
             return ANALYZE_REJ(a, ANALYZE_M_KEY_INT, i);
         *next = i + 1;
@@ -445,7 +447,7 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
                 sneg = tmp[0] == '-';
                 off = 1;
             }
-            v->len = analyze_canon_digits(sneg, tmp + off, (size_t)(n - off), 1, v->buf);
+            v->len = analyze_canon_digits(sneg, tmp + off, (size_t)(n - off), v->buf);
             if (v->len < 0)
                 return ANALYZE_REJ(a, ANALYZE_M_KEY_INT, i);
         } else {

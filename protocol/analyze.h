@@ -128,10 +128,11 @@ void analyze_config_default(struct analyze_config *cfg);
  * Writes at most ANALYZE_KEY_MAX bytes to <out>. Returns the canonical length,
  * or -1 when the value is not a valid key (not an integer in int64 range for
  * ANALYZE_KEY_INT, too long, ...).
- * ANALYZE_KEY_INT: [+|-]digits only (no spaces, dots, exponents), and at most
- * 2^53 in magnitude, because MySQL compares a string with an integer column
- * as doubles (a longer value would also match a neighbouring user). Integer-
- * typed parameters are not text: format them in decimal and route directly.
+ * ANALYZE_KEY_INT: [+|-]digits only (no spaces, dots, exponents), in the
+ * signed 64-bit range: MariaDB compares a BIGINT key column with a quoted
+ * integer exactly over that whole range (key columns must be BIGINT/INT, not
+ * DECIMAL or DOUBLE: docs/query-rules.md section 9). Integer-typed parameters
+ * are not text: format them in decimal first.
  * ANALYZE_KEY_STRING: 1..ANALYZE_KEY_MAX bytes, no trailing space. */
 int analyze_canon_key(enum analyze_key_type type, const char *val, size_t len,
                       char out[ANALYZE_KEY_MAX]);
