@@ -269,11 +269,16 @@ static void detach_backend(struct session *s, bool reusable)
      * every disable/enable pair would cost two epoll_ctl calls. */
     bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
     if (!reusable || s->in_txn) {
+        s->be_insert_id = false;
         pool_discard(be);
         return;
     }
-    if (s->pinned)
-        be->state_sig = 0;      /* holds state we cannot see: reset before reuse */
+    /* It holds state we cannot see (locks, LAST_INSERT_ID(expr), user
+     * variables, an auto-increment id of this user's row): reset before
+     * reuse, so no other session reads it. */
+    if (s->pinned || s->be_insert_id)
+        be->state_sig = 0;
+    s->be_insert_id = false;
     pool_release(be);
 }
 
@@ -1668,8 +1673,10 @@ static void statement_done(struct session *s)
     if (!r->is_error && s->cmd != WIRE_COM_STMT_PREPARE) {
         s->in_txn = (r->status & WIRE_STATUS_IN_TRANS) != 0;
         s->autocommit = (r->status & WIRE_STATUS_AUTOCOMMIT) != 0;
-        if (r->insert_id)
+        if (r->insert_id) {
             s->last_insert_id = r->insert_id;
+            s->be_insert_id = true;
+        }
     }
     if (s->cmd == WIRE_COM_STMT_PREPARE)
         prepare_done(s);

@@ -113,6 +113,10 @@ struct session {
     struct pstmt       *cur_ps;        /* the one the command in flight uses */
     uint32_t            cursor_stmt;   /* a statement with an open cursor (pins) */
     uint64_t            last_insert_id;
+    bool                be_insert_id;  /* a reply on the attached backend carried an
+                                          insert id: LAST_INSERT_ID() there now reads
+                                          this session's row id, so the connection is
+                                          reset before another session uses it */
 
     unsigned            n_stmts;
     unsigned            burst;         /* statements handled in this wakeup */

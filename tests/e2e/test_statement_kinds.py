@@ -35,6 +35,8 @@ def setup_module():
         "CREATE TABLE skeys (userid VARBINARY(64) NOT NULL, secret VARCHAR(50), "
         "PRIMARY KEY (userid))",
         "CREATE SEQUENCE seq",
+        "CREATE TABLE autoinc (userid BIGINT NOT NULL, id BIGINT NOT NULL AUTO_INCREMENT, "
+        "PRIMARY KEY (id), KEY (userid))",
     ])
     for u in USERS:
         db.sql("INSERT INTO accounts (userid, secret, n) VALUES (%s, %s, 1), (%s, %s, 2)",
@@ -213,6 +215,22 @@ def test_backquoted_lock_does_not_leak_to_the_next_client():
                                            "SELECT IS_FREE_LOCK('sw-stmt-lock')")
     assert cid_a == cid_b, "the test needs one shared backend connection"
     assert rows == ((1,),), rows
+
+
+def test_insert_id_does_not_leak_to_the_next_client():
+    """After A's auto-increment INSERT the connection's LAST_INSERT_ID() is
+    the id of A's row; B, next on that connection, must not read it."""
+    a, b = C.router.connect(), C.router.connect()
+    try:
+        q(a, "INSERT INTO autoinc (userid) VALUES (42)")
+        assert q(a, "SELECT LAST_INSERT_ID()")[0][0] > 0     # same connection, A's id
+        cid_a = q(a, "SELECT CONNECTION_ID()")[0][0]         # A lets the connection go
+        rows = q(b, "SELECT LAST_INSERT_ID(), CONNECTION_ID()")
+        assert rows[0][1] == cid_a, "the test needs one shared backend connection"
+        assert rows[0][0] == 0, rows
+    finally:
+        a.close()
+        b.close()
 
 
 def test_pinned_client_keeps_its_connection_while_another_waits():
