@@ -72,6 +72,7 @@
 #define ANALYZE_M_SQL_MODE   "shardwire: sql_mode may only be set to known modes (no ANSI, ANSI_QUOTES, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ORACLE, ...), as literals or CONCAT/REPLACE of @@sql_mode"
 #define ANALYZE_M_CHARSET    "shardwire: only the utf8mb4, utf8, ascii and binary character sets are allowed for the client and connection (utf8mb4 and binary with string keys), named explicitly (not DEFAULT); others change how quotes, backslashes, spaces or keys are read; other character_set_*/collation_* settings cannot be changed"
 #define ANALYZE_M_AUTOCOMMIT "shardwire: autocommit must be set to 0, 1, ON, OFF, TRUE or FALSE"
+#define ANALYZE_M_SET_COMPAT "shardwire: old_mode, old and lower_case_* change how names and character sets are read and cannot be changed through shardwire"
 #define ANALYZE_M_SET_VAR    "shardwire: this session variable cannot be changed through shardwire (replication or server identity)"
 #define ANALYZE_M_TXN        "shardwire: unsupported transaction statement option (RELEASE, NOT ATOMIC, ...)"
 #define ANALYZE_M_SHOW_SUBQ  "shardwire: SHOW ... WHERE may not read tables (no subqueries)"
@@ -2157,6 +2158,12 @@ static int analyze_set(struct analyze *a)
                 /* _database, _server, _filesystem, ...: defaults the
                  * analyzer cannot follow; applications need not change them */
                 return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
+            } else if (analyze_ci_eq(name, nl, "old_mode", 8) ||
+                       analyze_ci_eq(name, nl, "old", 3) ||
+                       (nl >= 11 && analyze_ci_eq(name, 11, "lower_case_", 11))) {
+                /* old_mode UTF8_IS_UTF8MB3 changes what "utf8" names; the
+                 * lower_case settings decide how table names compare */
+                return ANALYZE_REJ(a, ANALYZE_M_SET_COMPAT, x);
             } else if (analyze_ci_eq(name, nl, "sql_log_bin", 11) ||
                        analyze_ci_eq(name, nl, "sql_log_off", 11) ||
                        analyze_ci_eq(name, nl, "skip_replication", 16) ||
