@@ -2147,9 +2147,17 @@ static int analyze_set(struct analyze *a)
             } else if (analyze_ci_eq(name, nl, "character_set_client", 20) ||
                        analyze_ci_eq(name, nl, "character_set_connection", 24) ||
                        analyze_ci_eq(name, nl, "character_set_results", 21) ||
-                       analyze_ci_eq(name, nl, "collation_connection", 20)) {
-                /* results may be NULL (no conversion): not read by the lexer */
-                int results = analyze_ci_eq(name, nl, "character_set_results", 21);
+                       analyze_ci_eq(name, nl, "collation_connection", 20) ||
+                       analyze_ci_eq(name, nl, "character_set_server", 20) ||
+                       analyze_ci_eq(name, nl, "collation_server", 16)) {
+                /* results may be NULL (no conversion): not read by the lexer.
+                 * _server is only the default for new databases (the backend
+                 * connection always has the configured database selected, so
+                 * it does not decide character_set_database); DBD::MariaDB
+                 * sets it at connect */
+                int results = analyze_ci_eq(name, nl, "character_set_results", 21) ||
+                              analyze_ci_eq(name, nl, "character_set_server", 20) ||
+                              analyze_ci_eq(name, nl, "collation_server", 16);
                 int null_ok = results && analyze_kw(a, x) == LEX_KW_NULL;
                 if (x + 1 != ie || !(null_ok || analyze_charset_ok(a, x, !results)))
                     return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
@@ -2270,6 +2278,9 @@ static int analyze_show(struct analyze *a)
         i++;
     }
     int r;
+    if (!full && !scope && (analyze_word(a, i, "WARNINGS") || analyze_word(a, i, "ERRORS") ||
+                            analyze_word(a, i, "COUNT")))
+        a->out->reads_prev_stmt = 1;
     if (!full && !scope && (analyze_word(a, i, "WARNINGS") || analyze_word(a, i, "ERRORS"))) {
         /* [LIMIT n [, n] | LIMIT n OFFSET n] */
         for (uint32_t k = i + 1; k < e; k++)
@@ -2411,6 +2422,17 @@ static int analyze_token_facts(struct analyze *a, uint32_t i)
     const struct lex_token *t = &a->tok[i];
     if (t->type == LEX_USERVAR) {
         o->pins_session = 1;
+    } else if (t->type == LEX_SYSVAR) {
+        /* @@[session.|local.]warning_count / error_count */
+        const char *s = a->sql + t->off + 2;
+        size_t l = t->len - 2;
+        const char *dot = memchr(s, '.', l);
+        if (dot) {
+            l -= (size_t)(dot - s) + 1;
+            s = dot + 1;
+        }
+        if (analyze_ci_eq(s, l, "warning_count", 13) || analyze_ci_eq(s, l, "error_count", 11))
+            o->reads_prev_stmt = 1;
     } else if (t->type == LEX_IDENT) {
         switch (t->op) {
         case LEX_KW_SQL_CALC_FOUND_ROWS:
@@ -2465,7 +2487,7 @@ static int analyze_call_facts(struct analyze *a, uint32_t i)
             return ANALYZE_REJ(a, ANALYZE_M_OTHER_ROUTINE, i - 2);
     }
     size_t len = a->tok[i].type == LEX_QIDENT ? a->tok[i].len - 2 : a->tok[i].len;
-    if (len < 6 || len > 17)            /* SETVAL .. RELEASE_ALL_LOCKS */
+    if (len < 6 || len > 17)            /* SETVAL, ROW_COUNT .. RELEASE_ALL_LOCKS */
         return 0;
     if (ANALYZE_FN(a, i, "LOAD_FILE"))
         return ANALYZE_REJ(a, ANALYZE_M_OUTFILE, i);
@@ -2476,6 +2498,8 @@ static int analyze_call_facts(struct analyze *a, uint32_t i)
         ANALYZE_FN(a, i, "RELEASE_ALL_LOCKS") || ANALYZE_FN(a, i, "IS_FREE_LOCK") ||
         ANALYZE_FN(a, i, "IS_USED_LOCK") || ANALYZE_FN(a, i, "FOUND_ROWS"))
         a->out->pins_session = 1;
+    if (ANALYZE_FN(a, i, "FOUND_ROWS") || ANALYZE_FN(a, i, "ROW_COUNT"))
+        a->out->reads_prev_stmt = 1;
     return 0;
 }
 
@@ -2613,6 +2637,7 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     out->key_len = 0;
     out->is_write = out->sets_autocommit = out->autocommit = out->pins_session = 0;
     out->allowable = 0;
+    out->reads_prev_stmt = 0;
     out->err_no = 0;
     out->sqlstate[0] = 0;
     out->msg = NULL;

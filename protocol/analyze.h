@@ -97,6 +97,13 @@ struct analyze_result {
                                           PROCESSLIST, FLUSH, KILL, SET sql_log_bin, ...):
                                           it reads and writes no table rows, so an operator
                                           `allow` rule (router/rules.h) may run it as SESSION */
+    unsigned          reads_prev_stmt:1; /* reads what the connection's previous
+                                          statement left: SHOW WARNINGS/ERRORS (not
+                                          cleared by statements without tables),
+                                          FOUND_ROWS(), ROW_COUNT(), @@warning_count,
+                                          @@error_count. On a connection the session
+                                          does not hold yet, that is another session's
+                                          statement: the router resets it first */
 
     uint16_t          err_no;
     char              sqlstate[6];

@@ -749,6 +749,15 @@ static void reject_statement(struct session *s, const char *sql, size_t len)
 
 static void backend_attach(struct session *s, struct backend *be)
 {
+    /* A statement reading what the connection's previous statement left
+     * (SHOW WARNINGS, FOUND_ROWS(), ...) on a connection this session did
+     * not hold would read another session's: reset it first. (A used
+     * connection in the default state has the fresh signature too, so this
+     * resets a new one as well; such statements are rare first statements.) */
+    if (s->ar.reads_prev_stmt) {
+        be->state_sig = 0;
+        s->clear_prev = true;
+    }
     s->be = be;
     snprintf(s->be_shard, sizeof(s->be_shard), "%s", be->pool->shard);
     bufferevent_setcb(be->bev, backend_read, NULL, backend_event, s);
@@ -939,6 +948,12 @@ static void start_statement(struct session *s, bool begins_txn)
             n++;
         }
         be->state_sig = s->state_sig;
+    }
+    if (s->clear_prev) {
+        /* COM_RESET_CONNECTION clears warnings but not FOUND_ROWS() */
+        write_query(be, "SELECT 0 LIMIT 0", 16);
+        s->clear_prev = false;
+        n++;
     }
     s->sync_had_begin = false;
     if (begins_txn && s->txn_pending) {
@@ -1185,6 +1200,7 @@ static void handle_prepare(struct session *s, const uint8_t *payload, size_t pay
     size_t len = payload_len - 1;
     struct pstmt *ps;
 
+    s->kept_be = s->be != NULL;
     analyze_with_rules(s, sql, len);
     if (s->ar.kind == ANALYZE_REJECT) {
         reject_statement(s, sql, len);
@@ -1706,9 +1722,12 @@ static void statement_done(struct session *s)
      * goes back to the pool. Kept: inside a transaction, with state we
      * cannot replay, with an open cursor, and after a write, a warning or an
      * error, so that LAST_INSERT_ID(), ROW_COUNT(), SHOW WARNINGS and SHOW
-     * ERRORS that follow see the right connection. */
+     * ERRORS that follow see the right connection; a PREPARE in between
+     * (drivers prepare the SELECT LAST_INSERT_ID() they run next) does not
+     * count as that statement. */
     if (s->be && !s->in_txn && !s->pinned && !s->cursor_stmt && !r->is_error &&
-        r->warnings == 0 && !s->ar.is_write)
+        r->warnings == 0 && !s->ar.is_write &&
+        !(s->cmd == WIRE_COM_STMT_PREPARE && s->kept_be))
         detach_backend(s, true);
     arm_timer(s, cfg_of(s)->idle_timeout_ms);
 }

@@ -233,6 +233,25 @@ def test_insert_id_does_not_leak_to_the_next_client():
         b.close()
 
 
+def test_previous_statement_state_does_not_leak_to_the_next_client():
+    """Warnings survive statements without tables: A's warning quoting A's
+    row must not be what B's SHOW WARNINGS shows on the connection A left;
+    nor A's row count B's FOUND_ROWS()."""
+    a, b = C.router.connect(), C.router.connect()
+    try:
+        q(a, "SELECT id FROM accounts WHERE userid = 42 AND CAST(secret AS INT) = 0")
+        assert "s42" in repr(q(a, "SHOW WARNINGS"))           # A's own, same connection
+        cid_a = q(a, "SELECT CONNECTION_ID()")[0][0]          # A lets the connection go
+        rows = q(b, "SHOW WARNINGS")
+        assert q(b, "SELECT CONNECTION_ID()")[0][0] == cid_a, "needs one shared connection"
+        assert rows == (), rows
+        q(a, "SELECT * FROM accounts WHERE userid = 9007199254740993")
+        assert q(b, "SELECT FOUND_ROWS()") == ((0,),)
+    finally:
+        a.close()
+        b.close()
+
+
 def test_pinned_client_keeps_its_connection_while_another_waits():
     """A holds state (a lock): the one backend connection stays A's, so B
     waits for it, and gets it reset once A is gone."""

@@ -120,6 +120,10 @@ static int corpus_case(struct analyze *a, const char *expect, const char *sql, i
             ok = r.pins_session;
         else if (!strcmp(words[w], "nopins"))
             ok = !r.pins_session;
+        else if (!strcmp(words[w], "prev"))
+            ok = r.reads_prev_stmt;
+        else if (!strcmp(words[w], "noprev"))
+            ok = !r.reads_prev_stmt;
         else if (!strcmp(words[w], "write"))
             ok = r.is_write;
         else if (!strcmp(words[w], "read"))
