@@ -490,12 +490,19 @@ static unsigned charset_primary(uint8_t id)
     return 45;                      /* utf8mb4 */
 }
 
-static int client_charset(uint8_t id)
+/* The collation id to use for a client's <id>, or -1 when refused. With
+ * string keys only utf8mb4 and binary: a literal is converted from the
+ * client's character set to utf8mb4 before it is compared, and ascii or
+ * utf8mb3 would turn a key's characters they cannot hold into '?'
+ * (docs/query-rules.md, section 5). */
+static int client_charset(uint8_t id, enum analyze_key_type kt)
 {
     if (id == 255)
         return 224;
-    if (id == 11 || id == 33 || id == 45 || id == 46 || id == 63 || id == 65 || id == 83 ||
-        (id >= 192 && id <= 215) || (id >= 223 && id <= 247))
+    if (id == 45 || id == 46 || id == 63 || (id >= 224 && id <= 247))
+        return id;
+    if (kt == ANALYZE_KEY_INT &&
+        (id == 11 || id == 33 || id == 65 || id == 83 || (id >= 192 && id <= 215) || id == 223))
         return id;
     return -1;
 }
@@ -544,19 +551,20 @@ static void handle_handshake(struct session *s)
         return;
     }
     s->client_caps = r.capabilities & (SESS_SERVER_CAPS | WIRE_CAP_SSL);
-    if (r.charset && client_charset(r.charset) < 0) {
+    if (r.charset && client_charset(r.charset, cfg->analyze.key_type) < 0) {
         char msg[200];
 
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
         snprintf(msg, sizeof(msg),
                  "shardwire: the client character set (collation id %u) is not supported; "
-                 "connect with utf8mb4 (or utf8mb3, ascii, binary)", r.charset);
+                 "connect with utf8mb4 (or binary%s)", r.charset,
+                 cfg->analyze.key_type == ANALYZE_KEY_INT ? ", utf8mb3, ascii" : "");
         send_err(s, (uint8_t)(h.seq + 1), 1115, "42000", msg);
         close_after_flush(s, SESS_END_PROTOCOL);
         return;
     }
     if (r.charset)
-        s->charset = (uint8_t)client_charset(r.charset);
+        s->charset = (uint8_t)client_charset(r.charset, cfg->analyze.key_type);
     recompute_sig(s);
     snprintf(s->user, sizeof(s->user), "%.*s", (int)(r.user_len < 63 ? r.user_len : 63),
              (const char *)p + r.user_off);
@@ -1515,8 +1523,9 @@ static void handle_change_user(struct session *s, const uint8_t *payload, size_t
     native = plugin_len == 0 || (plugin_len == strlen(HANDSHAKE_NATIVE_PLUGIN) &&
                                  memcmp(body + plugin_off, HANDSHAKE_NATIVE_PLUGIN,
                                         plugin_len) == 0);
-    if (charset && charset < 256 && client_charset((uint8_t)charset) >= 0)
-        s->charset = (uint8_t)client_charset((uint8_t)charset);
+    if (charset && charset < 256 &&
+        client_charset((uint8_t)charset, cfg_of(s)->analyze.key_type) >= 0)
+        s->charset = (uint8_t)client_charset((uint8_t)charset, cfg_of(s)->analyze.key_type);
     reset_session_state(s);
     snprintf(s->user, sizeof(s->user), "%.*s", (int)(user_len < 63 ? user_len : 63),
              (const char *)body + user_off);

@@ -308,6 +308,16 @@ def test_string_key_not_named_by_numbers():
         assert errno_of(conn, "SET NAMES utf8") == 1235
     finally:
         conn.close()
+    # the handshake's character set too: utf8mb3 and ascii are refused
+    for cs in ("utf8", "ascii"):          # pymysql: utf8 is collation 33, utf8mb3
+        try:
+            SKEY.connect(charset=cs).close()
+            assert False, "%s accepted with string keys" % cs
+        except pymysql.MySQLError as e:
+            assert e.args[0] == 1115, e.args
+    c = C.router.connect(charset="utf8")           # integer keys: allowed
+    assert q(c, "SELECT @@character_set_client") == (("utf8mb3",),)
+    c.close()
     # directly, a number matches several users' rows
     n = C.shards["s0"].sql("SELECT COUNT(*) FROM skeys WHERE userid = 42")[0][0]
     assert n >= 3, n
