@@ -166,14 +166,16 @@ static int analyze_upper(int c)
     return (c >= 'a' && c <= 'z') ? c - 32 : c;
 }
 
-/* Whether the IDENT token <i> is the word <w> (upper case), any case. */
+/* Whether the IDENT token <i> is the word <w> (upper case), any case,
+ * read as a keyword by the server: a word touching a qualifier dot never
+ * is (LEX_F_QUALIFIED). */
 static int analyze_word(const struct analyze *a, uint32_t i, const char *w)
 {
     if (i >= a->n)
         return 0;
     const struct lex_token *t = &a->tok[i];
     size_t wl = strlen(w);
-    if (t->type != LEX_IDENT || t->len != wl)
+    if (t->type != LEX_IDENT || t->len != wl || (t->flags & LEX_F_QUALIFIED))
         return 0;
     const char *s = a->sql + t->off;
     for (size_t k = 0; k < wl; k++)
