@@ -581,6 +581,9 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         type = LEX_QIDENT;
         goto done;
     case '?':
+        /* MY_LEX_PLACEHOLDER: before an identifier byte it is no marker */
+        if (p + 1 < n && lex_is_ident(c1))
+            return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
         e = p + 1;
         type = LEX_PARAM;
         goto done;
@@ -606,6 +609,9 @@ int lex_next(struct lex *lx, struct lex_token *tok)
                 else
                     break;
             }
+            /* scan_ident_sysvar: an empty name is ABORT_SYM */
+            if (q == p + 2)
+                return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
             e = q;
             type = LEX_SYSVAR;
             goto done;

@@ -237,6 +237,10 @@ static void test_server_tokens(void)
         {"(1).5", "O:( N:1 O:) D:.5"},
         {"1..2", "N:1 ERR8@1"},
         {"a..b", "I:a ERR8@1"},
+        {"?a", "ERR8@0"},                 /* no placeholder before a word */
+        {"?,?1", "P:? O:, ERR8@2"},
+        {"@@ x", "ERR8@0"},
+        {"@@global. x", "V:@@global O:. I:x"},
         /* introducers: only names of MariaDB character sets */
         {"_utf16'a'", "C:_utf16 S:'a'"},
         {"_UTF8MB4 'a'", "C:_UTF8MB4 S:'a'"},
