@@ -1007,7 +1007,11 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
             /* name [. name [. name]] [( args ) [OVER ...]] */
             uint32_t first = i;
             i++;
-            for (int parts = 1; parts < 3 && analyze_op(a, i, '.') && analyze_is_name(a, i + 1);
+            /* a part after a spaced dot is read as a keyword if it is one
+             * (t . where): only quoted, unreserved or dot-touching words */
+            for (int parts = 1; parts < 3 && analyze_op(a, i, '.') && analyze_is_name(a, i + 1) &&
+                                (a->tok[i + 1].type == LEX_QIDENT ||
+                                 analyze_kw_unreserved(a->tok[i + 1].op));
                  parts++)
                 i += 2;
             if (analyze_op(a, i, '.'))
