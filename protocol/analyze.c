@@ -1033,14 +1033,13 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
                     else
                         return analyze_px_fail(a, i);
                 }
-            } else if (i < e && a->tok[i].type == LEX_STRING) {
-                /* DATE/TIME/TIMESTAMP 'literal'; any other word before a
-                 * string is a column and an alias, or an introducer we do
-                 * not know: refused */
-                if (i != first + 1 || !(analyze_word(a, first, "DATE") ||
-                                        analyze_word(a, first, "TIME") ||
-                                        analyze_word(a, first, "TIMESTAMP")))
-                    return analyze_px_fail(a, i);
+            } else if (i == first + 1 && i < e && a->tok[i].type == LEX_STRING &&
+                       (analyze_word(a, first, "DATE") || analyze_word(a, first, "TIME") ||
+                        analyze_word(a, first, "TIMESTAMP"))) {
+                /* DATE/TIME/TIMESTAMP 'literal' (the server shifts the
+                 * typed literal); after any other name a string is an
+                 * alias, which only a select list accepts (the lexer knows
+                 * every MariaDB introducer, so "_foo 'x'" is one too) */
                 i++;
             }
         }
@@ -1685,6 +1684,219 @@ static int analyze_clause_ok(const struct analyze *a, uint32_t i, int cl)
     }
 }
 
+/* ---- the rest of a SELECT, UPDATE, DELETE, INSERT: parsed too ----
+ * Not proof sources, but a statement is accepted only when every part of
+ * it is in the subset: these walk the select list, GROUP BY, HAVING,
+ * WINDOW, ORDER BY, LIMIT, INTO, the locking clauses, assigned and
+ * inserted values and RETURNING with the expression grammar above. */
+
+/* One expression [*ip, e) with nothing left over up to a ',' or <e>;
+ * <dflt>: the bare word DEFAULT is a value too (assignments, VALUES). */
+static int analyze_px_item(struct analyze *a, uint32_t *ip, uint32_t e, int dflt)
+{
+    if (dflt && analyze_kw(a, *ip) == LEX_KW_DEFAULT && !analyze_op(a, *ip + 1, '(')) {
+        (*ip)++;
+        return 0;
+    }
+    return analyze_px_or(a, ip, e, 0);
+}
+
+/* expr [ASC|DESC] {, ...} filling [s, e) exactly (<order>: ASC/DESC
+ * allowed; <dflt>: DEFAULT allowed). */
+static int analyze_px_list(struct analyze *a, uint32_t s, uint32_t e, int order, int dflt)
+{
+    uint32_t i = s;
+    for (;;) {
+        if (analyze_px_item(a, &i, e, dflt) < 0)
+            return -1;
+        if (order && (analyze_word(a, i, "ASC") || analyze_kw(a, i) == LEX_KW_DESC) && i < e)
+            i++;
+        if (i < e && analyze_op(a, i, ',')) {
+            i++;
+            continue;
+        }
+        break;
+    }
+    return i == e ? 0 : analyze_px_fail(a, i);
+}
+
+/* Whether name token <i> can be an alias (not a reserved word). */
+static int analyze_px_alias(const struct analyze *a, uint32_t i)
+{
+    return i < a->n && (a->tok[i].type == LEX_QIDENT ||
+                        (a->tok[i].type == LEX_IDENT && analyze_kw_unreserved(a->tok[i].op) &&
+                         !(a->tok[i].flags & LEX_F_INTRO)));
+}
+
+/* Select items [s, e): *, t.*, db.t.*, expr [[AS] alias]; with the
+ * select options before them. */
+static int analyze_px_select_list(struct analyze *a, uint32_t s, uint32_t e)
+{
+    static const char *const opts[] = {
+        "DISTINCTROW", "HIGH_PRIORITY", "SQL_SMALL_RESULT", "SQL_BIG_RESULT",
+        "SQL_BUFFER_RESULT", "SQL_CACHE", "SQL_NO_CACHE",
+    };
+    uint32_t i = s;
+    for (;;) {
+        int kw = analyze_kw(a, i), opt = kw == LEX_KW_ALL || kw == LEX_KW_DISTINCT ||
+                                         kw == LEX_KW_STRAIGHT_JOIN ||
+                                         kw == LEX_KW_SQL_CALC_FOUND_ROWS;
+        for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]) && !opt; k++)
+            opt = analyze_word(a, i, opts[k]);
+        if (!opt || i >= e)
+            break;
+        i++;
+    }
+    for (;;) {
+        if (analyze_op(a, i, '*') && i < e) {
+            i++;
+        } else {
+            /* t.* and db.t.* */
+            uint32_t k = i;
+            while (k + 1 < e && analyze_is_name(a, k) && analyze_op(a, k + 1, '.') && k < i + 4)
+                k += 2;
+            if (k > i && k < e && analyze_op(a, k, '*')) {
+                i = k + 1;
+            } else {
+                if (analyze_px_or(a, &i, e, 0) < 0)
+                    return -1;
+                if (i < e && analyze_kw(a, i) == LEX_KW_AS) {
+                    i++;
+                    if (i < e && (analyze_px_alias(a, i) || a->tok[i].type == LEX_STRING))
+                        i++;
+                    else
+                        return analyze_px_fail(a, i);
+                } else if (i < e && (analyze_px_alias(a, i) || a->tok[i].type == LEX_STRING)) {
+                    i++;
+                }
+            }
+        }
+        if (i < e && analyze_op(a, i, ',')) {
+            i++;
+            continue;
+        }
+        break;
+    }
+    return i == e ? 0 : analyze_px_fail(a, i);
+}
+
+/* LIMIT n | n, m | n OFFSET m over [s, e) (s just past LIMIT); n and m
+ * are integers or '?'. <offset_ok>: SELECT (UPDATE/DELETE take one). */
+static int analyze_px_limit(struct analyze *a, uint32_t s, uint32_t e, int offset_ok)
+{
+    uint32_t i = s;
+    for (int k = 0; k < 2; k++) {
+        if (i >= e || !(a->tok[i].type == LEX_INTEGER || a->tok[i].type == LEX_PARAM))
+            return analyze_px_fail(a, i);
+        i++;
+        if (k == 0 && offset_ok && i < e &&
+            (analyze_op(a, i, ',') || analyze_kw(a, i) == LEX_KW_OFFSET)) {
+            i++;
+            continue;
+        }
+        break;
+    }
+    return i == e ? 0 : analyze_px_fail(a, i);
+}
+
+/* FOR UPDATE [NOWAIT | SKIP LOCKED | WAIT n] or LOCK IN SHARE MODE [...]
+ * over [s, e), s at FOR or LOCK. */
+static int analyze_px_lock(struct analyze *a, uint32_t s, uint32_t e)
+{
+    uint32_t i = s;
+    if (analyze_kw(a, i) == LEX_KW_FOR && analyze_kw(a, i + 1) == LEX_KW_UPDATE)
+        i += 2;
+    else if (analyze_kw(a, i) == LEX_KW_LOCK && analyze_kw(a, i + 1) == LEX_KW_IN &&
+             analyze_kw(a, i + 2) == LEX_KW_SHARE && analyze_kw(a, i + 3) == LEX_KW_MODE)
+        i += 4;
+    else
+        return analyze_px_fail(a, i);
+    if (i < e && analyze_word(a, i, "NOWAIT"))
+        i++;
+    else if (i + 1 < e && analyze_word(a, i, "SKIP") && analyze_word(a, i + 1, "LOCKED"))
+        i += 2;
+    else if (i + 1 < e && analyze_word(a, i, "WAIT") && a->tok[i + 1].type == LEX_INTEGER)
+        i += 2;
+    return i >= e ? 0 : analyze_px_fail(a, i);
+}
+
+/* One SELECT clause <cl> starting at its keyword <k>, up to <e>. */
+static int analyze_px_clause(struct analyze *a, int cl, uint32_t k, uint32_t e)
+{
+    uint32_t i = k + 1;
+    switch (cl) {
+    case ANALYZE_CL_GROUP: {
+        uint32_t x = i + 1, end = e;
+        /* [WITH ROLLUP] at the end */
+        if (e >= 2 && analyze_kw(a, e - 2) == LEX_KW_WITH && analyze_word(a, e - 1, "ROLLUP"))
+            end = e - 2;
+        return analyze_px_list(a, x, end, 1, 0);
+    }
+    case ANALYZE_CL_ORDER:
+        return analyze_px_list(a, i + 1, e, 1, 0);
+    case ANALYZE_CL_HAVING:
+        if (analyze_px_or(a, &i, e, 0) < 0)
+            return -1;
+        return i == e ? 0 : analyze_px_fail(a, i);
+    case ANALYZE_CL_LIMIT:
+        return analyze_px_limit(a, i, e, 1);
+    case ANALYZE_CL_WINDOW:
+        for (;;) {
+            if (!analyze_px_alias(a, i) || analyze_kw(a, i + 1) != LEX_KW_AS ||
+                !analyze_op(a, i + 2, '(') || (uint32_t)a->pair[i + 2] >= e)
+                return analyze_px_fail(a, i);
+            i = (uint32_t)a->pair[i + 2] + 1;
+            if (i < e && analyze_op(a, i, ',')) {
+                i++;
+                continue;
+            }
+            return i == e ? 0 : analyze_px_fail(a, i);
+        }
+    case ANALYZE_CL_INTO:
+        for (;;) {
+            if (i >= e || a->tok[i].type != LEX_USERVAR)
+                return analyze_px_fail(a, i);
+            i++;
+            if (i < e && analyze_op(a, i, ',')) {
+                i++;
+                continue;
+            }
+            return i == e ? 0 : analyze_px_fail(a, i);
+        }
+    case ANALYZE_CL_FOR:
+        return analyze_px_lock(a, k, e);
+    default:
+        return 0;
+    }
+}
+
+/* The clauses after a query's last term [i, e): [ORDER BY ...] [LIMIT ...]
+ * [FOR UPDATE ... | LOCK IN SHARE MODE ...], in that order. */
+static int analyze_px_tail(struct analyze *a, uint32_t i, uint32_t e)
+{
+    int last = -1;
+    while (i < e) {
+        int cl = analyze_clause(a, i);
+        if ((cl != ANALYZE_CL_ORDER && cl != ANALYZE_CL_LIMIT && cl != ANALYZE_CL_FOR) ||
+            cl <= last)
+            return analyze_px_fail(a, i);
+        uint32_t ce = i + 1;
+        while (ce < e) {
+            int c2 = analyze_clause(a, ce);
+            if (c2 == ANALYZE_CL_ORDER || c2 == ANALYZE_CL_LIMIT || c2 == ANALYZE_CL_FOR)
+                break;
+            ce = analyze_skip(a, ce);
+        }
+        if (ce > e)
+            ce = e;
+        if (analyze_px_clause(a, cl, i, ce) < 0)
+            return -1;
+        last = cl;
+        i = ce;
+    }
+    return 0;
+}
+
 /* A SELECT block starting at <i> (the SELECT keyword), ending at a
  * top-level UNION/EXCEPT/INTERSECT or <e>. Returns the end index, or 0
  * after a reject (a block never ends at 0). */
@@ -1750,6 +1962,11 @@ static uint32_t analyze_select(struct analyze *a, uint32_t i, uint32_t e, int pa
         return 0;
     for (int k = ANALYZE_CL_GROUP; k < ANALYZE_CL_N; k++)
         if (pos[k] != UINT32_MAX && analyze_scan_expr(a, cs[k], ce[k], b) < 0)
+            return 0;
+    if (analyze_px_select_list(a, i + 1, sel_e) < 0)
+        return 0;
+    for (int k = ANALYZE_CL_GROUP; k < ANALYZE_CL_N; k++)
+        if (pos[k] != UINT32_MAX && analyze_px_clause(a, k, pos[k], ce[k]) < 0)
             return 0;
     return end;
 }
@@ -1858,7 +2075,7 @@ static int analyze_query(struct analyze *a, uint32_t i, uint32_t e, int parent)
             goto out;
         }
     }
-    if (analyze_scan_expr(a, i, e, parent) < 0)
+    if (analyze_scan_expr(a, i, e, parent) < 0 || analyze_px_tail(a, i, e) < 0)
         goto out;
     r = 0;
 out:
@@ -1942,10 +2159,41 @@ static int analyze_assignments(struct analyze *a, uint32_t i, uint32_t e, int bl
             if (analyze_note_value(a, &v, p + 1) < 0)
                 return -1;
             *found = 1;
-        } else if (analyze_scan_expr(a, p + 1, ce, block) < 0) {
-            return -1;
+        } else {
+            uint32_t x = p + 1;
+            if (analyze_scan_expr(a, p + 1, ce, block) < 0 || analyze_px_item(a, &x, ce, 1) < 0)
+                return -1;
+            if (x != ce)
+                return analyze_px_fail(a, x);
         }
         i = ce < e ? ce + 1 : e;
+    }
+    return 0;
+}
+
+/* The end of an UPDATE or DELETE [tail, e): [ORDER BY ...] [LIMIT n]
+ * [RETURNING items (DELETE only)]. */
+static int analyze_px_dml_tail(struct analyze *a, uint32_t i, uint32_t e, int returning_ok)
+{
+    int last = -1;
+    while (i < e) {
+        int k = analyze_kw(a, i);
+        int cl = k == LEX_KW_ORDER ? 0 : k == LEX_KW_LIMIT ? 1 :
+                 k == LEX_KW_RETURNING && returning_ok ? 2 : -1;
+        if (cl <= last || (cl == 0 && analyze_kw(a, i + 1) != LEX_KW_BY))
+            return analyze_px_fail(a, i);
+        uint32_t ce = i + 1;
+        while (ce < e && analyze_kw(a, ce) != LEX_KW_LIMIT && analyze_kw(a, ce) != LEX_KW_RETURNING)
+            ce = analyze_skip(a, ce);
+        if (ce > e)
+            ce = e;
+        int r = cl == 0 ? analyze_px_list(a, i + 2, ce, 1, 0)
+              : cl == 1 ? analyze_px_limit(a, i + 1, ce, 0)
+                        : analyze_px_select_list(a, i + 1, ce);
+        if (r < 0)
+            return -1;
+        last = cl;
+        i = ce;
     }
     return 0;
 }
@@ -1985,7 +2233,7 @@ static int analyze_update(struct analyze *a)
             return -1;
     }
     uint32_t tail = ord < lim ? ord : lim;
-    if (tail < e && analyze_scan_expr(a, tail, e, b) < 0)
+    if (tail < e && (analyze_scan_expr(a, tail, e, b) < 0 || analyze_px_dml_tail(a, tail, e, 0) < 0))
         return -1;
     return analyze_finish(a, w < e ? w : 0);
 }
@@ -2030,7 +2278,7 @@ static int analyze_delete(struct analyze *a)
         if (analyze_where(a, w + 1, tail, b, 0, ANALYZE_MAX_TABLES) < 0)
             return -1;
     }
-    if (tail < e && analyze_scan_expr(a, tail, e, b) < 0)
+    if (tail < e && (analyze_scan_expr(a, tail, e, b) < 0 || analyze_px_dml_tail(a, tail, e, 1) < 0))
         return -1;
     return analyze_finish(a, w < e ? w : 0);
 }
@@ -2133,8 +2381,12 @@ static int analyze_insert(struct analyze *a)
                     if (analyze_note_value(a, &v, x) < 0)
                         return -1;
                     found = 1;
-                } else if (analyze_scan_expr(a, x, ie, b) < 0) {
-                    return -1;
+                } else {
+                    uint32_t y = x;
+                    if (analyze_scan_expr(a, x, ie, b) < 0 || analyze_px_item(a, &y, ie, 1) < 0)
+                        return -1;
+                    if (y != ie)
+                        return analyze_px_fail(a, y);
                 }
                 col++;
                 if (ie == c)
@@ -2232,7 +2484,8 @@ static int analyze_insert(struct analyze *a)
         if (analyze_assignments(a, x + 2, oe, b, ANALYZE_M_KEY_ODKU, 0, &found) < 0)
             return -1;
     }
-    if (ret < e && analyze_scan_expr(a, ret + 1, e, b) < 0)
+    if (ret < e && (analyze_scan_expr(a, ret + 1, e, b) < 0 ||
+                    analyze_px_select_list(a, ret + 1, e) < 0))
         return -1;
     return analyze_finish(a, 0);
 }
