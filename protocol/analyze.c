@@ -30,6 +30,7 @@
 #define ANALYZE_MAX_EDGES    2048    /* key equalities between tables */
 #define ANALYZE_MAX_FIXES    1024    /* pending fixes while walking OR/AND terms */
 #define ANALYZE_MAX_CTE      64      /* WITH names in scope */
+#define ANALYZE_MAX_SEPS     4096    /* top-level AND/OR of the conditions being walked */
 #define ANALYZE_DEPTH_CAP    1000    /* cfg.max_depth is clamped to this (C stack) */
 #define ANALYZE_ER_OUT_OF_RESOURCES 1041
 
@@ -49,6 +50,7 @@
 #define ANALYZE_M_CALL       "shardwire: CALL (stored procedures) is not allowed through shardwire"
 #define ANALYZE_M_PREPARE    "shardwire: SQL-level PREPARE/EXECUTE/DEALLOCATE is not allowed; use the binary protocol's prepared statements"
 #define ANALYZE_M_UNKNOWN    "shardwire: this kind of statement is not supported through shardwire (see docs/query-rules.md)"
+#define ANALYZE_M_GRAMMAR    "shardwire: syntax error: this token is not understood here by shardwire's analyzer (its grammar is a strict subset of MariaDB's; see docs/query-rules.md); rewrite the condition"
 #define ANALYZE_M_SYNTAX     "shardwire: statement not understood by shardwire's analyzer; rewrite it in the subset of docs/query-rules.md"
 #define ANALYZE_M_FEATURE    "shardwire: LATERAL, JSON_TABLE, PROCEDURE, VALUES/TABLE statements and WITH before UPDATE/DELETE are not supported through shardwire"
 #define ANALYZE_M_TOO_BIG    "shardwire: statement has too many tables or subqueries for shardwire's analyzer"
@@ -143,6 +145,9 @@ struct analyze {
     int                   have_value;
     int                   value_param;      /* -1: literal in out->key */
     uint32_t              value_tok;
+    uint32_t              seps[ANALYZE_MAX_SEPS];  /* token | ANALYZE_SEP_OR */
+    uint32_t              n_seps;
+    int                   px_assign;        /* the condition parsed has an := */
     struct analyze_val    atom_val;         /* analyze_atom()'s, off the C stack that
                                                nesting deepens */
 };
@@ -170,14 +175,16 @@ static int analyze_upper(int c)
     return (c >= 'a' && c <= 'z') ? c - 32 : c;
 }
 
-/* Whether the IDENT token <i> is the word <w> (upper case), any case. */
+/* Whether the IDENT token <i> is the word <w> (upper case), any case,
+ * read as a keyword by the server: a word touching a qualifier dot never
+ * is (LEX_F_QUALIFIED). */
 static int analyze_word(const struct analyze *a, uint32_t i, const char *w)
 {
     if (i >= a->n)
         return 0;
     const struct lex_token *t = &a->tok[i];
     size_t wl = strlen(w);
-    if (t->type != LEX_IDENT || t->len != wl)
+    if (t->type != LEX_IDENT || t->len != wl || (t->flags & LEX_F_QUALIFIED))
         return 0;
     const char *s = a->sql + t->off;
     for (size_t k = 0; k < wl; k++)
@@ -375,14 +382,21 @@ static int analyze_unescape(const struct analyze *a, uint32_t i, char *buf)
     return (int)o;
 }
 
-/* Whether the introducer word <i> (_charset) leaves the bytes of a string
- * literal as they are when compared with a utf8mb4 or binary column. */
+/* How the introducer token <i> (_charset, LEX_F_INTRO) treats the bytes
+ * of a key literal: 2 when every byte is kept as it is (utf8mb4, binary),
+ * 1 when ASCII bytes are (utf8mb3/utf8, ascii, latin1: ASCII-compatible,
+ * single byte for ASCII), 0 for every other character set (ucs2, utf16,
+ * utf16le, utf32 read the bytes as wide characters, filename decodes @xxxx,
+ * the 7-bit national sets and the multi-byte Asian sets differ from ASCII
+ * somewhere): such a key is refused, since MariaDB compares other bytes
+ * than the router hashed. */
 static int analyze_introducer_ok(const struct analyze *a, uint32_t i)
 {
-    static const char *const ok[] = {"_UTF8MB4", "_UTF8", "_UTF8MB3", "_BINARY"};
-    for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++)
-        if (analyze_word(a, i, ok[k]))
-            return 1;
+    if (analyze_word(a, i, "_UTF8MB4") || analyze_word(a, i, "_BINARY"))
+        return 2;
+    if (analyze_word(a, i, "_UTF8") || analyze_word(a, i, "_UTF8MB3") ||
+        analyze_word(a, i, "_ASCII") || analyze_word(a, i, "_LATIN1"))
+        return 1;
     return 0;
 }
 
@@ -409,9 +423,15 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
             return 0;
     }
     const struct lex_token *t = &a->tok[i];
-    if (t->type == LEX_IDENT && t->op == LEX_KW_NONE && t->len > 1 &&
-        a->sql[t->off] == '_' && i + 1 < e && a->tok[i + 1].type == LEX_STRING && !signed_) {
+    /* only a real introducer (the lexer knows MariaDB's character sets):
+     * "_foo 'x'" is column _foo with alias 'x', not a value */
+    if (t->type == LEX_IDENT && (t->flags & LEX_F_INTRO) && i + 1 < e &&
+        a->tok[i + 1].type == LEX_STRING && !(a->tok[i + 1].flags & LEX_F_NATIONAL) && !signed_) {
         intro = i;
+        if (!analyze_introducer_ok(a, intro))
+            return ANALYZE_REJ(a, a->cfg.key_type == ANALYZE_KEY_INT ? ANALYZE_M_KEY_INT
+                                                                     : ANALYZE_M_KEY_STR,
+                               i);
         i++;
         t = &a->tok[i];
     }
@@ -454,7 +474,10 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
         } else {
             if (n <= 0 || (t->flags & LEX_F_DQUOTE))
                 return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
-            if (intro != UINT32_MAX && !analyze_introducer_ok(a, intro))
+            /* non-ASCII bytes only where they stay as they are (N'..' is
+             * utf8mb3: no 4-byte characters) */
+            if ((intro != UINT32_MAX && analyze_introducer_ok(a, intro) < 2) ||
+                (t->flags & LEX_F_NATIONAL))
                 for (int k = 0; k < n; k++)
                     if ((unsigned char)tmp[k] >= 0x80)
                         return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
@@ -831,48 +854,532 @@ static int analyze_atom(struct analyze *a, uint32_t s, uint32_t e, int block, in
     return 0;
 }
 
-/* An AND chain [s, e) with no top-level OR. BETWEEN's own AND is not a
- * separator; CASE ... END is one unit. */
-static int analyze_and_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
+/* ---- the expression grammar (a strict subset of sql_yacc.yy's expr) ----
+ *
+ * WHERE and ON conditions are parsed in full before any key term is
+ * believed: the top-level OR/XOR and AND connectives come from this parse,
+ * never from scanning for the words, and any token the grammar below does
+ * not place is refused (1064, naming it). Levels, loosest first, as the
+ * %left/%right list and the expr/boolean_test/predicate/bit_expr/simple_expr
+ * rules of MariaDB 10.11's sql_yacc.yy group them:
+ *
+ *   OR ||            (SET_VAR := binds looser still: it swallows the rest)
+ *   XOR
+ *   AND &&
+ *   NOT              prefix, operand up to the next AND/OR/XOR
+ *   IS [NOT] TRUE|FALSE|UNKNOWN|NULL, = <=> <> != < > <= >= [ALL|ANY|SOME (subquery)]
+ *   [NOT] IN, [NOT] BETWEEN x AND y (the AND is BETWEEN's), [NOT] LIKE [ESCAPE],
+ *   [NOT] REGEXP|RLIKE, SOUNDS LIKE
+ *   | then & then << >> then + - then * / % DIV MOD then ^ (+/- INTERVAL x unit)
+ *   unary - + ~ ! BINARY, then COLLATE
+ *
+ * Function arguments are not parsed (only their parentheses matched): they
+ * cannot change the grouping outside the call, and subqueries inside are
+ * found by analyze_scan_expr(). Parenthesised expressions, row constructors,
+ * CASE, EXISTS and INTERVAL are parsed. */
+
+#define ANALYZE_SEP_OR  0x80000000u   /* a->seps entry: OR/XOR/||; else AND/&& */
+
+/* Whether IDENT keyword <kw> may be an identifier: MariaDB 10.11 does not
+ * reserve it (sql_yacc.yy keyword_sp and friends; or it is no keyword of
+ * MariaDB at all). Reserved words are never identifiers unless quoted. */
+static int analyze_kw_unreserved(int kw)
 {
-    uint32_t start = s;
-    int between = 0, in_case = 0;
-    for (uint32_t i = s; i < e; i = analyze_skip(a, i)) {
-        int k = analyze_kw(a, i);
-        if (k == LEX_KW_CASE) {
-            in_case++;
-        } else if (k == LEX_KW_END && in_case) {
-            in_case--;
-        } else if (in_case) {
-            continue;
-        } else if (k == LEX_KW_BETWEEN) {
-            between = 1;
-        } else if (k == LEX_KW_AND || analyze_op(a, i, LEX_OP_ANDAND)) {
-            /* the server takes only AND there, but if it ever read && as
-             * BETWEEN's, splitting here would invent a key term */
-            if (between) {
-                between = 0;
+    switch (kw) {
+    case LEX_KW_NONE:
+    case LEX_KW_BEGIN: case LEX_KW_END: case LEX_KW_COMMIT: case LEX_KW_ROLLBACK:
+    case LEX_KW_SAVEPOINT: case LEX_KW_START: case LEX_KW_TRANSACTION: case LEX_KW_WORK:
+    case LEX_KW_GLOBAL: case LEX_KW_SESSION: case LEX_KW_LOCAL: case LEX_KW_PERSIST:
+    case LEX_KW_PERSIST_ONLY: case LEX_KW_NAMES: case LEX_KW_CHARSET: case LEX_KW_SHARE:
+    case LEX_KW_MODE: case LEX_KW_ESCAPE: case LEX_KW_VALUE: case LEX_KW_ROW:
+    case LEX_KW_SOUNDS: case LEX_KW_MEMBER: case LEX_KW_FULL: case LEX_KW_DUPLICATE:
+    case LEX_KW_ANY: case LEX_KW_SOME: case LEX_KW_LATERAL: case LEX_KW_DUMPFILE:
+    case LEX_KW_DO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int analyze_px_or(struct analyze *a, uint32_t *ip, uint32_t e, int rec);
+
+static int analyze_px_fail(struct analyze *a, uint32_t i)
+{
+    return analyze_reject(a, WIRE_ER_PARSE, ANALYZE_M_GRAMMAR, i);
+}
+
+/* Whether IDENT <i> is one of the INTERVAL units. */
+static int analyze_px_unit(const struct analyze *a, uint32_t i)
+{
+    static const char *const u[] = {
+        "MICROSECOND", "SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR",
+        "SECOND_MICROSECOND", "MINUTE_MICROSECOND", "MINUTE_SECOND", "HOUR_MICROSECOND",
+        "HOUR_SECOND", "HOUR_MINUTE", "DAY_MICROSECOND", "DAY_SECOND", "DAY_MINUTE",
+        "DAY_HOUR", "YEAR_MONTH",
+    };
+    if (i >= a->n || a->tok[i].type != LEX_IDENT || a->tok[i].op != LEX_KW_NONE)
+        return 0;
+    for (size_t k = 0; k < sizeof(u) / sizeof(u[0]); k++)
+        if (analyze_word(a, i, u[k]))
+            return 1;
+    return 0;
+}
+
+/* A parenthesised group at <*ip> (opened by '(' before <e>): a subquery
+ * (left to analyze_scan_expr) or a list of expressions. */
+static int analyze_px_group(struct analyze *a, uint32_t *ip, uint32_t e)
+{
+    uint32_t i = *ip;
+    if (!analyze_op(a, i, '(') || (uint32_t)a->pair[i] >= e)
+        return analyze_px_fail(a, i);
+    uint32_t c = (uint32_t)a->pair[i];
+    uint32_t k = i + 1;
+    while (analyze_op(a, k, '('))
+        k++;
+    if (!analyze_is_query(a, k)) {
+        if (analyze_enter(a, i) < 0)
+            return -1;
+        uint32_t x = i + 1;
+        for (;;) {
+            if (analyze_px_or(a, &x, c, 0) < 0)
+                return -1;
+            if (x < c && analyze_op(a, x, ',')) {
+                x++;
                 continue;
             }
-            if (analyze_atom(a, start, i, block, in_or) < 0)
-                return -1;
-            start = i + 1;
+            break;
         }
+        a->depth--;
+        if (x != c)
+            return analyze_px_fail(a, x);
+    }
+    *ip = c + 1;
+    return 0;
+}
+
+/* Skips a string literal and the plain strings concatenated to it. */
+static uint32_t analyze_px_strings(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    i++;
+    while (i < e && a->tok[i].type == LEX_STRING && !(a->tok[i].flags & LEX_F_NATIONAL))
+        i++;
+    return i;
+}
+
+/* simple_expr: a primary with its prefixes and COLLATE suffixes. */
+static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
+{
+    uint32_t i = *ip;
+    if (i >= e)
+        return analyze_px_fail(a, i);
+    const struct lex_token *t = &a->tok[i];
+    int kw = t->type == LEX_IDENT ? t->op : LEX_KW_NONE;
+    if (analyze_op(a, i, '-') || analyze_op(a, i, '+') || analyze_op(a, i, '~') ||
+        analyze_op(a, i, '!') || kw == LEX_KW_BINARY) {
+        int r;
+        if (analyze_enter(a, i) < 0)
+            return -1;
+        i++;
+        r = analyze_px_simple(a, &i, e);
+        a->depth--;
+        if (r < 0)
+            return -1;
+        *ip = i;
+        return 0;
+    }
+    switch (t->type) {
+    case LEX_INTEGER: case LEX_DECIMAL: case LEX_HEX: case LEX_BIT: case LEX_PARAM:
+    case LEX_SYSVAR:
+        i++;
+        break;
+    case LEX_STRING:
+        i = analyze_px_strings(a, i, e);
+        break;
+    case LEX_USERVAR:
+        i++;
+        if (analyze_op(a, i, LEX_OP_ASSIGN)) {
+            /* @v := expr takes everything after it (SET_VAR is the
+             * loosest level); the caller's condition proves nothing */
+            a->px_assign = 1;
+            i++;
+            if (analyze_px_or(a, &i, e, 0) < 0)
+                return -1;
+        }
+        break;
+    case LEX_OP:
+        if (t->op != '(')
+            return analyze_px_fail(a, i);
+        if (analyze_px_group(a, &i, e) < 0)
+            return -1;
+        break;
+    case LEX_QIDENT:
+    case LEX_IDENT:
+        if (t->type == LEX_IDENT && (t->flags & LEX_F_INTRO)) {
+            /* _charset 'string' or _charset X'hex': UNDERSCORE_CHARSET */
+            i++;
+            if (i < e && a->tok[i].type == LEX_STRING && !(a->tok[i].flags & LEX_F_NATIONAL))
+                i = analyze_px_strings(a, i, e);
+            else if (i < e && (a->tok[i].type == LEX_HEX || a->tok[i].type == LEX_BIT))
+                i++;
+            else
+                return analyze_px_fail(a, i);
+            break;
+        }
+        if (kw == LEX_KW_NULL || kw == LEX_KW_TRUE || kw == LEX_KW_FALSE) {
+            i++;
+            break;
+        }
+        if (kw == LEX_KW_EXISTS) {
+            i++;
+            if (!analyze_op(a, i, '(') || !analyze_is_query(a, i + 1))
+                return analyze_px_fail(a, i);
+            if (analyze_px_group(a, &i, e) < 0)
+                return -1;
+            break;
+        }
+        if (kw == LEX_KW_CASE) {
+            if (analyze_enter(a, i) < 0)
+                return -1;
+            i++;
+            if (analyze_kw(a, i) != LEX_KW_WHEN && analyze_px_or(a, &i, e, 0) < 0)
+                return -1;
+            if (analyze_kw(a, i) != LEX_KW_WHEN)
+                return analyze_px_fail(a, i);
+            while (analyze_kw(a, i) == LEX_KW_WHEN) {
+                i++;
+                if (analyze_px_or(a, &i, e, 0) < 0)
+                    return -1;
+                if (analyze_kw(a, i) != LEX_KW_THEN)
+                    return analyze_px_fail(a, i);
+                i++;
+                if (analyze_px_or(a, &i, e, 0) < 0)
+                    return -1;
+            }
+            if (analyze_kw(a, i) == LEX_KW_ELSE) {
+                i++;
+                if (analyze_px_or(a, &i, e, 0) < 0)
+                    return -1;
+            }
+            if (i >= e || analyze_kw(a, i) != LEX_KW_END)
+                return analyze_px_fail(a, i);
+            i++;
+            a->depth--;
+            break;
+        }
+        if (kw == LEX_KW_INTERVAL) {
+            /* INTERVAL expr unit + expr; INTERVAL(n, n1, ...) is a function */
+            if (analyze_op(a, i + 1, '(') && !analyze_px_unit(a, (uint32_t)a->pair[i + 1] + 1)) {
+                i = (uint32_t)a->pair[i + 1] + 1;
+                break;
+            }
+            if (analyze_enter(a, i) < 0)
+                return -1;
+            i++;
+            if (analyze_px_or(a, &i, e, 0) < 0)
+                return -1;
+            if (!analyze_px_unit(a, i) || !analyze_op(a, i + 1, '+'))
+                return analyze_px_fail(a, i);
+            i += 2;
+            if (analyze_px_simple(a, &i, e) < 0)
+                return -1;
+            a->depth--;
+            break;
+        }
+        /* reserved words that are functions when a '(' follows */
+        if (t->type == LEX_IDENT && !analyze_kw_unreserved(kw) &&
+            !((kw == LEX_KW_LEFT || kw == LEX_KW_RIGHT || kw == LEX_KW_REPLACE ||
+               kw == LEX_KW_INSERT || kw == LEX_KW_MOD || kw == LEX_KW_DEFAULT ||
+               kw == LEX_KW_VALUES || kw == LEX_KW_CHARACTER) &&
+              analyze_op(a, i + 1, '(')))
+            return analyze_px_fail(a, i);
+        {
+            /* name [. name [. name]] [( args ) [OVER ...]] */
+            uint32_t first = i;
+            i++;
+            /* a part after a spaced dot is read as a keyword if it is one
+             * (t . where): only quoted, unreserved or dot-touching words */
+            for (int parts = 1; parts < 3 && analyze_op(a, i, '.') && analyze_is_name(a, i + 1) &&
+                                (a->tok[i + 1].type == LEX_QIDENT ||
+                                 analyze_kw_unreserved(a->tok[i + 1].op));
+                 parts++)
+                i += 2;
+            if (analyze_op(a, i, '.'))
+                return analyze_px_fail(a, i);
+            if (i < e && analyze_op(a, i, '(')) {
+                if ((uint32_t)a->pair[i] >= e)
+                    return analyze_px_fail(a, i);
+                i = (uint32_t)a->pair[i] + 1;
+                if (analyze_word(a, i, "WITHIN") && analyze_kw(a, i + 1) == LEX_KW_GROUP &&
+                    analyze_op(a, i + 2, '(') && (uint32_t)a->pair[i + 2] < e)
+                    i = (uint32_t)a->pair[i + 2] + 1;
+                if (analyze_word(a, i, "OVER")) {
+                    i++;
+                    if (analyze_op(a, i, '(') && (uint32_t)a->pair[i] < e)
+                        i = (uint32_t)a->pair[i] + 1;
+                    else if (i < e && analyze_is_name(a, i) &&
+                             (a->tok[i].type == LEX_QIDENT || a->tok[i].op == LEX_KW_NONE))
+                        i++;
+                    else
+                        return analyze_px_fail(a, i);
+                }
+            } else if (i == first + 1 && i < e && a->tok[i].type == LEX_STRING &&
+                       (analyze_word(a, first, "DATE") || analyze_word(a, first, "TIME") ||
+                        analyze_word(a, first, "TIMESTAMP"))) {
+                /* DATE/TIME/TIMESTAMP 'literal' (the server shifts the
+                 * typed literal); after any other name a string is an
+                 * alias, which only a select list accepts (the lexer knows
+                 * every MariaDB introducer, so "_foo 'x'" is one too) */
+                i++;
+            }
+        }
+        break;
+    default:
+        return analyze_px_fail(a, i);
+    }
+    while (i < e && analyze_kw(a, i) == LEX_KW_COLLATE) {
+        i++;
+        if (i >= e || !(analyze_is_name(a, i) || a->tok[i].type == LEX_STRING))
+            return analyze_px_fail(a, i);
+        i++;
+    }
+    *ip = i;
+    return 0;
+}
+
+/* bit_expr: the arithmetic and bit operators, all binding tighter than
+ * comparisons; their relative order does not matter to the analyzer. */
+static int analyze_px_bit(struct analyze *a, uint32_t *ip, uint32_t e)
+{
+    uint32_t i = *ip;
+    if (analyze_px_simple(a, &i, e) < 0)
+        return -1;
+    for (;;) {
+        if (i >= e)
+            break;
+        const struct lex_token *t = &a->tok[i];
+        int kw = t->type == LEX_IDENT ? t->op : LEX_KW_NONE;
+        int binop = (t->type == LEX_OP &&
+                     (t->op == '|' || t->op == '&' || t->op == LEX_OP_SHL || t->op == LEX_OP_SHR ||
+                      t->op == '+' || t->op == '-' || t->op == '*' || t->op == '/' ||
+                      t->op == '%' || t->op == '^')) ||
+                    kw == LEX_KW_DIV || kw == LEX_KW_MOD;
+        if (!binop)
+            break;
+        i++;
+        if ((analyze_op(a, i - 1, '+') || analyze_op(a, i - 1, '-')) &&
+            analyze_kw(a, i) == LEX_KW_INTERVAL && !analyze_op(a, i + 1, '(')) {
+            /* x + INTERVAL expr unit */
+            i++;
+            if (analyze_px_or(a, &i, e, 0) < 0)
+                return -1;
+            if (!analyze_px_unit(a, i))
+                return analyze_px_fail(a, i);
+            i++;
+            continue;
+        }
+        if (analyze_px_simple(a, &i, e) < 0)
+            return -1;
+    }
+    *ip = i;
+    return 0;
+}
+
+/* predicate: IN, BETWEEN, LIKE, REGEXP, SOUNDS LIKE over bit_exprs. */
+static int analyze_px_pred(struct analyze *a, uint32_t *ip, uint32_t e)
+{
+    uint32_t i = *ip;
+    if (analyze_px_bit(a, &i, e) < 0)
+        return -1;
+    for (;;) {
+        uint32_t k = i;
+        if (analyze_kw(a, k) == LEX_KW_NOT && k < e)
+            k++;
+        if (k >= e)
+            break;
+        int kw = analyze_kw(a, k);
+        if (kw == LEX_KW_IN) {
+            k++;
+            if (!analyze_op(a, k, '('))
+                return analyze_px_fail(a, k);
+            if (analyze_px_group(a, &k, e) < 0)
+                return -1;
+        } else if (kw == LEX_KW_BETWEEN) {
+            /* x BETWEEN y AND z: the AND belongs to BETWEEN, nested
+             * BETWEENs take theirs first (a BETWEEN b BETWEEN c AND d
+             * AND e has no conjunction) */
+            int r;
+            if (analyze_enter(a, k) < 0)
+                return -1;
+            k++;
+            r = analyze_px_pred(a, &k, e);
+            a->depth--;
+            if (r < 0)
+                return -1;
+            if (analyze_kw(a, k) != LEX_KW_AND)
+                return analyze_px_fail(a, k);
+            k++;
+            if (analyze_px_bit(a, &k, e) < 0)
+                return -1;
+        } else if (kw == LEX_KW_LIKE) {
+            k++;
+            if (analyze_px_bit(a, &k, e) < 0)
+                return -1;
+            if (k < e && analyze_kw(a, k) == LEX_KW_ESCAPE) {
+                k++;
+                if (analyze_px_bit(a, &k, e) < 0)
+                    return -1;
+            }
+        } else if (kw == LEX_KW_REGEXP || kw == LEX_KW_RLIKE) {
+            k++;
+            if (analyze_px_bit(a, &k, e) < 0)
+                return -1;
+        } else if (kw == LEX_KW_SOUNDS && k == i && analyze_kw(a, k + 1) == LEX_KW_LIKE) {
+            k += 2;
+            if (analyze_px_bit(a, &k, e) < 0)
+                return -1;
+        } else {
+            break;
+        }
+        i = k;
+    }
+    *ip = i;
+    return 0;
+}
+
+/* boolean_test: comparisons and IS tests over predicates. */
+static int analyze_px_bool(struct analyze *a, uint32_t *ip, uint32_t e)
+{
+    uint32_t i = *ip;
+    if (analyze_px_pred(a, &i, e) < 0)
+        return -1;
+    while (i < e) {
+        const struct lex_token *t = &a->tok[i];
+        if (analyze_kw(a, i) == LEX_KW_IS) {
+            i++;
+            if (analyze_kw(a, i) == LEX_KW_NOT)
+                i++;
+            int kw = analyze_kw(a, i);
+            if (!(kw == LEX_KW_TRUE || kw == LEX_KW_FALSE || kw == LEX_KW_NULL ||
+                  analyze_word(a, i, "UNKNOWN")) || i >= e)
+                return analyze_px_fail(a, i);
+            i++;
+            continue;
+        }
+        if (t->type == LEX_OP &&
+            (t->op == '=' || t->op == LEX_OP_NSEQ || t->op == '<' || t->op == '>' ||
+             t->op == LEX_OP_LE || t->op == LEX_OP_GE || t->op == LEX_OP_NE)) {
+            i++;
+            int kw = analyze_kw(a, i);
+            if ((kw == LEX_KW_ALL || kw == LEX_KW_ANY || kw == LEX_KW_SOME) &&
+                analyze_op(a, i + 1, '(') && analyze_is_query(a, i + 2)) {
+                i++;
+                if (analyze_px_group(a, &i, e) < 0)
+                    return -1;
+                continue;
+            }
+            if (analyze_px_pred(a, &i, e) < 0)
+                return -1;
+            continue;
+        }
+        break;
+    }
+    *ip = i;
+    return 0;
+}
+
+/* NOT expr: binds tighter than AND, looser than comparisons. */
+static int analyze_px_not(struct analyze *a, uint32_t *ip, uint32_t e)
+{
+    if (*ip < e && analyze_kw(a, *ip) == LEX_KW_NOT) {
+        int r;
+        if (analyze_enter(a, *ip) < 0)
+            return -1;
+        (*ip)++;
+        r = analyze_px_not(a, ip, e);
+        a->depth--;
+        return r;
+    }
+    return analyze_px_bool(a, ip, e);
+}
+
+/* Records a top-level connective at <i> (when <rec>). */
+static int analyze_px_sep(struct analyze *a, uint32_t i, uint32_t flag, int rec)
+{
+    if (!rec)
+        return 0;
+    if (a->n_seps >= ANALYZE_MAX_SEPS)
+        return ANALYZE_REJ(a, ANALYZE_M_TOO_BIG, i);
+    a->seps[a->n_seps++] = i | flag;
+    return 0;
+}
+
+static int analyze_px_and(struct analyze *a, uint32_t *ip, uint32_t e, int rec)
+{
+    if (analyze_px_not(a, ip, e) < 0)
+        return -1;
+    while (*ip < e && (analyze_kw(a, *ip) == LEX_KW_AND || analyze_op(a, *ip, LEX_OP_ANDAND))) {
+        if (analyze_px_sep(a, *ip, 0, rec) < 0)
+            return -1;
+        (*ip)++;
+        if (analyze_px_not(a, ip, e) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int analyze_px_xor(struct analyze *a, uint32_t *ip, uint32_t e, int rec)
+{
+    if (analyze_px_and(a, ip, e, rec) < 0)
+        return -1;
+    while (*ip < e && analyze_kw(a, *ip) == LEX_KW_XOR) {
+        if (analyze_px_sep(a, *ip, ANALYZE_SEP_OR, rec) < 0)
+            return -1;
+        (*ip)++;
+        if (analyze_px_and(a, ip, e, rec) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* expr at <*ip>, stopping before <e> or the first token that cannot
+ * continue it; with <rec>, the top-level connectives go to a->seps. */
+static int analyze_px_or(struct analyze *a, uint32_t *ip, uint32_t e, int rec)
+{
+    if (analyze_px_xor(a, ip, e, rec) < 0)
+        return -1;
+    while (*ip < e && (analyze_kw(a, *ip) == LEX_KW_OR || analyze_op(a, *ip, LEX_OP_OROR))) {
+        if (analyze_px_sep(a, *ip, ANALYZE_SEP_OR, rec) < 0)
+            return -1;
+        (*ip)++;
+        if (analyze_px_xor(a, ip, e, rec) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Terms of the AND chain [s, e) split at the recorded ANDs a->seps[k0, k1). */
+static int analyze_and_terms(struct analyze *a, uint32_t s, uint32_t e, uint32_t k0, uint32_t k1,
+                             int block, int in_or)
+{
+    uint32_t start = s;
+    for (uint32_t k = k0; k < k1; k++) {
+        uint32_t pos = a->seps[k];
+        if (analyze_atom(a, start, pos, block, in_or) < 0)
+            return -1;
+        start = pos + 1;
     }
     return analyze_atom(a, start, e, block, in_or);
 }
 
-/* An expression [s, e): the fixes of an OR are those common to all its
- * branches (XOR counts as OR). Fixes are left on a->fixes from the
- * entry's n_fixes. An assignment (:=) swallows everything: no fixes. */
-static int analyze_or_branch(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or,
-                        uint32_t start, int n_branch)
+/* One OR branch: keeps on a->fixes (from <start>) only the fixes that
+ * every branch so far has. */
+static int analyze_or_branch(struct analyze *a, uint32_t s, uint32_t e, uint32_t k0, uint32_t k1,
+                             int block, int in_or, uint32_t start, int n_branch)
 {
     uint32_t mine = a->n_fixes;
-    if (analyze_and_expr(a, s, e, block, in_or) < 0)
+    if (analyze_and_terms(a, s, e, k0, k1, block, in_or) < 0)
         return -1;
     if (n_branch > 0) {
-        /* keep the fixes of earlier branches that this one also has */
         uint32_t w = start;
         for (uint32_t x = start; x < mine; x++) {
             int found = 0;
@@ -886,31 +1393,40 @@ static int analyze_or_branch(struct analyze *a, uint32_t s, uint32_t e, int bloc
     return 0;
 }
 
+/* An expression [s, e), parsed in full: the fixes of an OR (or XOR) are
+ * those common to all its branches; an assignment (:=) proves nothing.
+ * Fixes are left on a->fixes from the entry's n_fixes. */
 static int analyze_or_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
 {
-    uint32_t start = a->n_fixes;
-    uint32_t bstart = s;
-    int n_branch = 0, in_case = 0;
-    for (uint32_t i = s; i < e; i = analyze_skip(a, i)) {
-        int k = analyze_kw(a, i);
-        if (k == LEX_KW_CASE)
-            in_case++;
-        else if (k == LEX_KW_END && in_case)
-            in_case--;
-        if (in_case)
-            continue;
-        if (analyze_op(a, i, LEX_OP_ASSIGN)) {
-            a->n_fixes = start;     /* @v := swallows the rest: no fixes */
-            return 0;
-        }
-        if (k == LEX_KW_OR || k == LEX_KW_XOR || analyze_op(a, i, LEX_OP_OROR)) {
-            if (analyze_or_branch(a, bstart, i, block, 1, start, n_branch) < 0)
-                return -1;
+    uint32_t base = a->n_seps, i = s;
+    int saved_assign = a->px_assign;
+    a->px_assign = 0;
+    if (analyze_px_or(a, &i, e, 1) < 0)
+        return -1;
+    if (i != e)
+        return analyze_px_fail(a, i);
+    uint32_t top = a->n_seps;
+    int r = 0;
+    if (!a->px_assign) {
+        uint32_t start = a->n_fixes, bstart = s, k0 = base;
+        int n_branch = 0, any_or = 0;
+        for (uint32_t k = base; k < top; k++)
+            any_or |= (a->seps[k] & ANALYZE_SEP_OR) != 0;
+        for (uint32_t k = base; k < top && r == 0; k++) {
+            if (!(a->seps[k] & ANALYZE_SEP_OR))
+                continue;
+            uint32_t pos = a->seps[k] & ~ANALYZE_SEP_OR;
+            r = analyze_or_branch(a, bstart, pos, k0, k, block, 1, start, n_branch);
             n_branch++;
-            bstart = i + 1;
+            bstart = pos + 1;
+            k0 = k + 1;
         }
+        if (r == 0)
+            r = analyze_or_branch(a, bstart, e, k0, top, block, in_or || any_or, start, n_branch);
     }
-    return analyze_or_branch(a, bstart, e, block, in_or || n_branch > 0, start, n_branch);
+    a->px_assign = saved_assign;
+    a->n_seps = base;
+    return r;
 }
 
 /* Marks the tables that the expression [s, e) (a WHERE, or an ON whose
@@ -1257,6 +1773,219 @@ static int analyze_clause_ok(const struct analyze *a, uint32_t i, int cl)
     }
 }
 
+/* ---- the rest of a SELECT, UPDATE, DELETE, INSERT: parsed too ----
+ * Not proof sources, but a statement is accepted only when every part of
+ * it is in the subset: these walk the select list, GROUP BY, HAVING,
+ * WINDOW, ORDER BY, LIMIT, INTO, the locking clauses, assigned and
+ * inserted values and RETURNING with the expression grammar above. */
+
+/* One expression [*ip, e) with nothing left over up to a ',' or <e>;
+ * <dflt>: the bare word DEFAULT is a value too (assignments, VALUES). */
+static int analyze_px_item(struct analyze *a, uint32_t *ip, uint32_t e, int dflt)
+{
+    if (dflt && analyze_kw(a, *ip) == LEX_KW_DEFAULT && !analyze_op(a, *ip + 1, '(')) {
+        (*ip)++;
+        return 0;
+    }
+    return analyze_px_or(a, ip, e, 0);
+}
+
+/* expr [ASC|DESC] {, ...} filling [s, e) exactly (<order>: ASC/DESC
+ * allowed; <dflt>: DEFAULT allowed). */
+static int analyze_px_list(struct analyze *a, uint32_t s, uint32_t e, int order, int dflt)
+{
+    uint32_t i = s;
+    for (;;) {
+        if (analyze_px_item(a, &i, e, dflt) < 0)
+            return -1;
+        if (order && (analyze_word(a, i, "ASC") || analyze_kw(a, i) == LEX_KW_DESC) && i < e)
+            i++;
+        if (i < e && analyze_op(a, i, ',')) {
+            i++;
+            continue;
+        }
+        break;
+    }
+    return i == e ? 0 : analyze_px_fail(a, i);
+}
+
+/* Whether name token <i> can be an alias (not a reserved word). */
+static int analyze_px_alias(const struct analyze *a, uint32_t i)
+{
+    return i < a->n && (a->tok[i].type == LEX_QIDENT ||
+                        (a->tok[i].type == LEX_IDENT && analyze_kw_unreserved(a->tok[i].op) &&
+                         !(a->tok[i].flags & LEX_F_INTRO)));
+}
+
+/* Select items [s, e): *, t.*, db.t.*, expr [[AS] alias]; with the
+ * select options before them. */
+static int analyze_px_select_list(struct analyze *a, uint32_t s, uint32_t e)
+{
+    static const char *const opts[] = {
+        "DISTINCTROW", "HIGH_PRIORITY", "SQL_SMALL_RESULT", "SQL_BIG_RESULT",
+        "SQL_BUFFER_RESULT", "SQL_CACHE", "SQL_NO_CACHE",
+    };
+    uint32_t i = s;
+    for (;;) {
+        int kw = analyze_kw(a, i), opt = kw == LEX_KW_ALL || kw == LEX_KW_DISTINCT ||
+                                         kw == LEX_KW_STRAIGHT_JOIN ||
+                                         kw == LEX_KW_SQL_CALC_FOUND_ROWS;
+        for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]) && !opt; k++)
+            opt = analyze_word(a, i, opts[k]);
+        if (!opt || i >= e)
+            break;
+        i++;
+    }
+    for (;;) {
+        if (analyze_op(a, i, '*') && i < e) {
+            i++;
+        } else {
+            /* t.* and db.t.* */
+            uint32_t k = i;
+            while (k + 1 < e && analyze_is_name(a, k) && analyze_op(a, k + 1, '.') && k < i + 4)
+                k += 2;
+            if (k > i && k < e && analyze_op(a, k, '*')) {
+                i = k + 1;
+            } else {
+                if (analyze_px_or(a, &i, e, 0) < 0)
+                    return -1;
+                if (i < e && analyze_kw(a, i) == LEX_KW_AS) {
+                    i++;
+                    if (i < e && (analyze_px_alias(a, i) || a->tok[i].type == LEX_STRING))
+                        i++;
+                    else
+                        return analyze_px_fail(a, i);
+                } else if (i < e && (analyze_px_alias(a, i) || a->tok[i].type == LEX_STRING)) {
+                    i++;
+                }
+            }
+        }
+        if (i < e && analyze_op(a, i, ',')) {
+            i++;
+            continue;
+        }
+        break;
+    }
+    return i == e ? 0 : analyze_px_fail(a, i);
+}
+
+/* LIMIT n | n, m | n OFFSET m over [s, e) (s just past LIMIT); n and m
+ * are integers or '?'. <offset_ok>: SELECT (UPDATE/DELETE take one). */
+static int analyze_px_limit(struct analyze *a, uint32_t s, uint32_t e, int offset_ok)
+{
+    uint32_t i = s;
+    for (int k = 0; k < 2; k++) {
+        if (i >= e || !(a->tok[i].type == LEX_INTEGER || a->tok[i].type == LEX_PARAM))
+            return analyze_px_fail(a, i);
+        i++;
+        if (k == 0 && offset_ok && i < e &&
+            (analyze_op(a, i, ',') || analyze_kw(a, i) == LEX_KW_OFFSET)) {
+            i++;
+            continue;
+        }
+        break;
+    }
+    return i == e ? 0 : analyze_px_fail(a, i);
+}
+
+/* FOR UPDATE [NOWAIT | SKIP LOCKED | WAIT n] or LOCK IN SHARE MODE [...]
+ * over [s, e), s at FOR or LOCK. */
+static int analyze_px_lock(struct analyze *a, uint32_t s, uint32_t e)
+{
+    uint32_t i = s;
+    if (analyze_kw(a, i) == LEX_KW_FOR && analyze_kw(a, i + 1) == LEX_KW_UPDATE)
+        i += 2;
+    else if (analyze_kw(a, i) == LEX_KW_LOCK && analyze_kw(a, i + 1) == LEX_KW_IN &&
+             analyze_kw(a, i + 2) == LEX_KW_SHARE && analyze_kw(a, i + 3) == LEX_KW_MODE)
+        i += 4;
+    else
+        return analyze_px_fail(a, i);
+    if (i < e && analyze_word(a, i, "NOWAIT"))
+        i++;
+    else if (i + 1 < e && analyze_word(a, i, "SKIP") && analyze_word(a, i + 1, "LOCKED"))
+        i += 2;
+    else if (i + 1 < e && analyze_word(a, i, "WAIT") && a->tok[i + 1].type == LEX_INTEGER)
+        i += 2;
+    return i >= e ? 0 : analyze_px_fail(a, i);
+}
+
+/* One SELECT clause <cl> starting at its keyword <k>, up to <e>. */
+static int analyze_px_clause(struct analyze *a, int cl, uint32_t k, uint32_t e)
+{
+    uint32_t i = k + 1;
+    switch (cl) {
+    case ANALYZE_CL_GROUP: {
+        uint32_t x = i + 1, end = e;
+        /* [WITH ROLLUP] at the end */
+        if (e >= 2 && analyze_kw(a, e - 2) == LEX_KW_WITH && analyze_word(a, e - 1, "ROLLUP"))
+            end = e - 2;
+        return analyze_px_list(a, x, end, 1, 0);
+    }
+    case ANALYZE_CL_ORDER:
+        return analyze_px_list(a, i + 1, e, 1, 0);
+    case ANALYZE_CL_HAVING:
+        if (analyze_px_or(a, &i, e, 0) < 0)
+            return -1;
+        return i == e ? 0 : analyze_px_fail(a, i);
+    case ANALYZE_CL_LIMIT:
+        return analyze_px_limit(a, i, e, 1);
+    case ANALYZE_CL_WINDOW:
+        for (;;) {
+            if (!analyze_px_alias(a, i) || analyze_kw(a, i + 1) != LEX_KW_AS ||
+                !analyze_op(a, i + 2, '(') || (uint32_t)a->pair[i + 2] >= e)
+                return analyze_px_fail(a, i);
+            i = (uint32_t)a->pair[i + 2] + 1;
+            if (i < e && analyze_op(a, i, ',')) {
+                i++;
+                continue;
+            }
+            return i == e ? 0 : analyze_px_fail(a, i);
+        }
+    case ANALYZE_CL_INTO:
+        for (;;) {
+            if (i >= e || a->tok[i].type != LEX_USERVAR)
+                return analyze_px_fail(a, i);
+            i++;
+            if (i < e && analyze_op(a, i, ',')) {
+                i++;
+                continue;
+            }
+            return i == e ? 0 : analyze_px_fail(a, i);
+        }
+    case ANALYZE_CL_FOR:
+        return analyze_px_lock(a, k, e);
+    default:
+        return 0;
+    }
+}
+
+/* The clauses after a query's last term [i, e): [ORDER BY ...] [LIMIT ...]
+ * [FOR UPDATE ... | LOCK IN SHARE MODE ...], in that order. */
+static int analyze_px_tail(struct analyze *a, uint32_t i, uint32_t e)
+{
+    int last = -1;
+    while (i < e) {
+        int cl = analyze_clause(a, i);
+        if ((cl != ANALYZE_CL_ORDER && cl != ANALYZE_CL_LIMIT && cl != ANALYZE_CL_FOR) ||
+            cl <= last)
+            return analyze_px_fail(a, i);
+        uint32_t ce = i + 1;
+        while (ce < e) {
+            int c2 = analyze_clause(a, ce);
+            if (c2 == ANALYZE_CL_ORDER || c2 == ANALYZE_CL_LIMIT || c2 == ANALYZE_CL_FOR)
+                break;
+            ce = analyze_skip(a, ce);
+        }
+        if (ce > e)
+            ce = e;
+        if (analyze_px_clause(a, cl, i, ce) < 0)
+            return -1;
+        last = cl;
+        i = ce;
+    }
+    return 0;
+}
+
 /* A SELECT block starting at <i> (the SELECT keyword), ending at a
  * top-level UNION/EXCEPT/INTERSECT or <e>. Returns the end index, or 0
  * after a reject (a block never ends at 0). */
@@ -1322,6 +2051,11 @@ static uint32_t analyze_select(struct analyze *a, uint32_t i, uint32_t e, int pa
         return 0;
     for (int k = ANALYZE_CL_GROUP; k < ANALYZE_CL_N; k++)
         if (pos[k] != UINT32_MAX && analyze_scan_expr(a, cs[k], ce[k], b) < 0)
+            return 0;
+    if (analyze_px_select_list(a, i + 1, sel_e) < 0)
+        return 0;
+    for (int k = ANALYZE_CL_GROUP; k < ANALYZE_CL_N; k++)
+        if (pos[k] != UINT32_MAX && analyze_px_clause(a, k, pos[k], ce[k]) < 0)
             return 0;
     return end;
 }
@@ -1430,7 +2164,7 @@ static int analyze_query(struct analyze *a, uint32_t i, uint32_t e, int parent)
             goto out;
         }
     }
-    if (analyze_scan_expr(a, i, e, parent) < 0)
+    if (analyze_scan_expr(a, i, e, parent) < 0 || analyze_px_tail(a, i, e) < 0)
         goto out;
     r = 0;
 out:
@@ -1514,10 +2248,41 @@ static int analyze_assignments(struct analyze *a, uint32_t i, uint32_t e, int bl
             if (analyze_note_value(a, &v, p + 1) < 0)
                 return -1;
             *found = 1;
-        } else if (analyze_scan_expr(a, p + 1, ce, block) < 0) {
-            return -1;
+        } else {
+            uint32_t x = p + 1;
+            if (analyze_scan_expr(a, p + 1, ce, block) < 0 || analyze_px_item(a, &x, ce, 1) < 0)
+                return -1;
+            if (x != ce)
+                return analyze_px_fail(a, x);
         }
         i = ce < e ? ce + 1 : e;
+    }
+    return 0;
+}
+
+/* The end of an UPDATE or DELETE [tail, e): [ORDER BY ...] [LIMIT n]
+ * [RETURNING items (DELETE only)]. */
+static int analyze_px_dml_tail(struct analyze *a, uint32_t i, uint32_t e, int returning_ok)
+{
+    int last = -1;
+    while (i < e) {
+        int k = analyze_kw(a, i);
+        int cl = k == LEX_KW_ORDER ? 0 : k == LEX_KW_LIMIT ? 1 :
+                 k == LEX_KW_RETURNING && returning_ok ? 2 : -1;
+        if (cl <= last || (cl == 0 && analyze_kw(a, i + 1) != LEX_KW_BY))
+            return analyze_px_fail(a, i);
+        uint32_t ce = i + 1;
+        while (ce < e && analyze_kw(a, ce) != LEX_KW_LIMIT && analyze_kw(a, ce) != LEX_KW_RETURNING)
+            ce = analyze_skip(a, ce);
+        if (ce > e)
+            ce = e;
+        int r = cl == 0 ? analyze_px_list(a, i + 2, ce, 1, 0)
+              : cl == 1 ? analyze_px_limit(a, i + 1, ce, 0)
+                        : analyze_px_select_list(a, i + 1, ce);
+        if (r < 0)
+            return -1;
+        last = cl;
+        i = ce;
     }
     return 0;
 }
@@ -1557,7 +2322,7 @@ static int analyze_update(struct analyze *a)
             return -1;
     }
     uint32_t tail = ord < lim ? ord : lim;
-    if (tail < e && analyze_scan_expr(a, tail, e, b) < 0)
+    if (tail < e && (analyze_scan_expr(a, tail, e, b) < 0 || analyze_px_dml_tail(a, tail, e, 0) < 0))
         return -1;
     return analyze_finish(a, w < e ? w : 0);
 }
@@ -1602,7 +2367,7 @@ static int analyze_delete(struct analyze *a)
         if (analyze_where(a, w + 1, tail, b, 0, ANALYZE_MAX_TABLES) < 0)
             return -1;
     }
-    if (tail < e && analyze_scan_expr(a, tail, e, b) < 0)
+    if (tail < e && (analyze_scan_expr(a, tail, e, b) < 0 || analyze_px_dml_tail(a, tail, e, 1) < 0))
         return -1;
     return analyze_finish(a, w < e ? w : 0);
 }
@@ -1705,8 +2470,12 @@ static int analyze_insert(struct analyze *a)
                     if (analyze_note_value(a, &v, x) < 0)
                         return -1;
                     found = 1;
-                } else if (analyze_scan_expr(a, x, ie, b) < 0) {
-                    return -1;
+                } else {
+                    uint32_t y = x;
+                    if (analyze_scan_expr(a, x, ie, b) < 0 || analyze_px_item(a, &y, ie, 1) < 0)
+                        return -1;
+                    if (y != ie)
+                        return analyze_px_fail(a, y);
                 }
                 col++;
                 if (ie == c)
@@ -1804,7 +2573,8 @@ static int analyze_insert(struct analyze *a)
         if (analyze_assignments(a, x + 2, oe, b, ANALYZE_M_KEY_ODKU, 0, &found) < 0)
             return -1;
     }
-    if (ret < e && analyze_scan_expr(a, ret + 1, e, b) < 0)
+    if (ret < e && (analyze_scan_expr(a, ret + 1, e, b) < 0 ||
+                    analyze_px_select_list(a, ret + 1, e) < 0))
         return -1;
     return analyze_finish(a, 0);
 }
@@ -2553,6 +3323,7 @@ static int analyze_tokenize(struct analyze *a, const char *sql, size_t len)
                 [LEX_ERR_EXEC_NESTED] = "shardwire: syntax error: comment inside an executable comment",
                 [LEX_ERR_NUL] = "shardwire: syntax error: NUL byte outside a string (or '--' before byte 0xA0)",
                 [LEX_ERR_HEX] = "shardwire: syntax error: malformed hex or bit literal",
+                [LEX_ERR_TOKEN] = "shardwire: syntax error: token read differently by MariaDB ('..', a number like 1.5e with no exponent digits, or a non-ASCII byte in an unquoted @variable); rewrite it",
             };
             a->n = n;
             a->tok[n] = tk;
@@ -2627,6 +3398,8 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     a->rejected = 0;
     a->depth = 0;
     a->n_tables = a->n_blocks = a->n_edges = a->n_fixes = a->n_cte = 0;
+    a->n_seps = 0;
+    a->px_assign = 0;
     a->have_value = 0;
     a->value_param = -1;
     out->kind = ANALYZE_REJECT;

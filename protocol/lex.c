@@ -223,8 +223,35 @@ const char *lex_err_str(enum lex_err err)
     case LEX_ERR_EXEC_NESTED:  return "comment inside an executable comment";
     case LEX_ERR_NUL:          return "NUL byte outside a string";
     case LEX_ERR_HEX:          return "malformed hex or bit literal";
+    case LEX_ERR_TOKEN:        return "token read differently by the server";
     }
     return "unknown error";
+}
+
+/* The character sets of MariaDB 10.11 (SHOW CHARACTER SET, plus the
+ * utf8 alias and the internal filename set): "_name" before a string is
+ * an introducer (scan_ident_middle: get_charset_by_csname). Any other
+ * _word is an identifier to the server. */
+static int lex_charset_name(const char *s, size_t len)
+{
+    static const char *const cs[] = {
+        "armscii8", "ascii", "big5", "binary", "cp1250", "cp1251", "cp1256", "cp1257",
+        "cp850", "cp852", "cp866", "cp932", "dec8", "eucjpms", "euckr", "gb2312", "gbk",
+        "geostd8", "greek", "hebrew", "hp8", "keybcs2", "koi8r", "koi8u", "latin1",
+        "latin2", "latin5", "latin7", "macce", "macroman", "sjis", "swe7", "tis620",
+        "ucs2", "ujis", "utf16", "utf16le", "utf32", "utf8", "utf8mb3", "utf8mb4",
+        "filename",
+    };
+    for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
+        size_t l = strlen(cs[k]), j = 0;
+        if (l != len)
+            continue;
+        while (j < l && (s[j] | 0x20) == cs[k][j])
+            j++;
+        if (j == l)
+            return 1;
+    }
+    return 0;
 }
 
 void lex_init(struct lex *lx, const char *buf, size_t len)
@@ -350,15 +377,18 @@ static int lex_skip(struct lex *lx, struct lex_token *tok)
                     d++;
                 }
                 size_t ndig = d - q;
-                /* As MariaDB 10.11 reads them (checked against the server by
-                 * tests/e2e/test_confinement.py): no digits runs; 5 digits
-                 * run below 50700, but 50700-99999 are MySQL 5.7+ versions
-                 * MariaDB skips (unless written with M!); 6 digits run up to
-                 * the backend's version. Other digit counts are syntax
-                 * errors. Whatever might be skipped is refused. */
+                /* As sql_lex.cc (lex_one_token, MY_LEX_LONG_COMMENT) reads
+                 * them: a version is exactly 5 digits plus an optional 6th,
+                 * taken by value (leading zeros count for nothing); the
+                 * comment runs when version <= MYSQL_VERSION_ID and the
+                 * version is not a MySQL 5.7+ one (50700-99999) unless
+                 * written with M!. So version 050700 is skipped like 50700.
+                 * With 1-4 digits there is no version (the digits are SQL),
+                 * with 7+ the 7th digit is SQL: both refused as ambiguous,
+                 * and so is whatever some backend might skip. */
                 int ok = ndig == 0 ||
-                         (ndig == 5 && (version < 50700 || exec == 2)) ||
-                         (ndig == 6 && version <= LEX_EXEC_VERSION_MAX);
+                         ((ndig == 5 || ndig == 6) && version <= LEX_EXEC_VERSION_MAX &&
+                          (version < 50700 || version > 99999 || exec == 2));
                 if (!ok)
                     return lex_fail(lx, tok, LEX_ERR_EXEC_VERSION, p);
                 lx->in_exec = 1;
@@ -468,8 +498,12 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         type = LEX_STRING;
         goto done;
     }
+    /* '.' and a digit start a number (MY_LEX_REAL_OR_POINT) unless the dot
+     * comes right after a bare word: then sql_lex.cc has already chosen
+     * MY_LEX_IDENT_SEP, and the digits start an identifier (t.5 is column
+     * "5" of t, but `t`.5 and t .5 are t followed by the number .5). */
     if (lex_is_digit(c) || (c == '.' && lex_is_digit(c1) &&
-                            lx->prev_type != LEX_IDENT && lx->prev_type != LEX_QIDENT)) {
+                            !(lx->prev_type == LEX_IDENT && lx->prev_end == p))) {
         size_t q = p;
         if (c == '0' && (c1 == 'x' || c1 == 'b')) {
             int hex = c1 == 'x';
@@ -490,7 +524,8 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         while (q < n && lex_is_digit((unsigned char)b[q]))
             q++;
         type = LEX_INTEGER;
-        if (q < n && b[q] == '.') {
+        /* 1..2: the integer 1, then "..", which only stored programs use */
+        if (q < n && b[q] == '.' && !(q + 1 < n && b[q + 1] == '.')) {
             type = LEX_DECIMAL;
             q++;
             while (q < n && lex_is_digit((unsigned char)b[q]))
@@ -505,6 +540,10 @@ int lex_next(struct lex *lx, struct lex_token *tok)
                     r++;
                 q = r;
                 type = LEX_DECIMAL;
+            } else if (type == LEX_DECIMAL) {
+                /* 1.5e, 1.5e+x: the server returns a one-byte token
+                 * (MY_LEX_REAL -> MY_LEX_CHAR); refuse */
+                return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
             }
         }
         if (type == LEX_INTEGER && q < n && lex_is_ident((unsigned char)b[q])) {
@@ -542,9 +581,16 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         type = LEX_QIDENT;
         goto done;
     case '?':
+        /* MY_LEX_PLACEHOLDER: before an identifier byte it is no marker */
+        if (p + 1 < n && lex_is_ident(c1))
+            return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
         e = p + 1;
         type = LEX_PARAM;
         goto done;
+    case '.':
+        if (c1 == '.')       /* DOT_DOT_SYM (FOR i IN 1..10 in stored programs) */
+            return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
+        break;
     case '@':
         if (c1 == '@') {
             size_t q = p + 2;
@@ -563,6 +609,9 @@ int lex_next(struct lex *lx, struct lex_token *tok)
                 else
                     break;
             }
+            /* scan_ident_sysvar: an empty name is ABORT_SYM */
+            if (q == p + 2)
+                return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
             e = q;
             type = LEX_SYSVAR;
             goto done;
@@ -576,8 +625,13 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         }
         if (p + 1 < n && (lex_is_ident(c1) || c1 == '.')) {
             e = p + 1;
-            while (e < n && (lex_is_ident((unsigned char)b[e]) || b[e] == '.'))
+            while (e < n && (lex_is_ident((unsigned char)b[e]) || b[e] == '.')) {
+                /* the server scans @name with my_isalnum (MY_LEX_HOSTNAME),
+                 * which need not agree with us on non-ASCII bytes */
+                if ((unsigned char)b[e] >= 0x80)
+                    return lex_fail(lx, tok, LEX_ERR_TOKEN, e);
                 e++;
+            }
             type = LEX_USERVAR;
             goto done;
         }
@@ -661,10 +715,25 @@ int lex_next(struct lex *lx, struct lex_token *tok)
 done:
     tok->type = (uint8_t)type;
     tok->len = (uint32_t)(e - p);
-    if (type == LEX_IDENT)   /* every keyword starts with a letter */
-        tok->op = (c | 0x20) >= 'a' && (c | 0x20) <= 'z' ? (uint16_t)lex_keyword(b + p, e - p)
-                                                         : (uint16_t)LEX_KW_NONE;
+    if (type == LEX_IDENT) {
+        /* sql_lex.cc: a word right after a '.' is read in MY_LEX_IDENT_START
+         * and a word right before '.' and an identifier byte goes to
+         * MY_LEX_IDENT_SEP; neither looks the word up as a keyword (or as a
+         * charset introducer): t.where, where.t and OR.5 are identifiers */
+        if ((lx->prev_type == LEX_OP && lx->prev_op == '.' && lx->prev_end == p) ||
+            (e + 1 < n && b[e] == '.' && lex_is_ident((unsigned char)b[e + 1]))) {
+            tok->flags |= LEX_F_QUALIFIED;
+            tok->op = LEX_KW_NONE;
+        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {
+            tok->op = (uint16_t)lex_keyword(b + p, e - p);   /* keywords start with a letter */
+        } else {
+            tok->op = LEX_KW_NONE;
+            if (c == '_' && lex_charset_name(b + p + 1, e - p - 1))
+                tok->flags |= LEX_F_INTRO;
+        }
+    }
     lx->pos = e;
+    lx->prev_end = e;
     lx->prev_type = (uint8_t)type;
     lx->prev_op = tok->op;
     return 1;
