@@ -3063,6 +3063,10 @@ static int analyze_show(struct analyze *a)
                (analyze_word(a, i + 4, "WARNINGS") || analyze_word(a, i + 4, "ERRORS"))) {
         r = i + 5 == e ? 0 : ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, i + 5);
     } else if (!full && (analyze_word(a, i, "VARIABLES") || analyze_word(a, i, "STATUS"))) {
+        /* session status counts the connection's earlier statements
+         * (Rows_read, Last_query_cost): maybe another session's */
+        if (analyze_word(a, i, "STATUS") && !(scope && analyze_kw(a, i - 1) == LEX_KW_GLOBAL))
+            a->out->reads_prev_stmt = 1;
         r = analyze_show_tail(a, i + 1, 1);
     } else if (full || scope) {
         if (scope || !(analyze_word(a, i, "TABLES") || analyze_word(a, i, "COLUMNS") ||

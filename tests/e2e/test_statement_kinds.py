@@ -236,7 +236,7 @@ def test_insert_id_does_not_leak_to_the_next_client():
 def test_previous_statement_state_does_not_leak_to_the_next_client():
     """Warnings survive statements without tables: A's warning quoting A's
     row must not be what B's SHOW WARNINGS shows on the connection A left;
-    nor A's row count B's FOUND_ROWS()."""
+    nor A's row counts B's SHOW STATUS or FOUND_ROWS()."""
     a, b = C.router.connect(), C.router.connect()
     try:
         q(a, "SELECT id FROM accounts WHERE userid = 42 AND CAST(secret AS INT) = 0")
@@ -246,7 +246,9 @@ def test_previous_statement_state_does_not_leak_to_the_next_client():
         assert q(b, "SELECT CONNECTION_ID()")[0][0] == cid_a, "needs one shared connection"
         assert rows == (), rows
         q(a, "SELECT * FROM accounts WHERE userid = 9007199254740993")
-        assert q(b, "SELECT FOUND_ROWS()") == ((0,),)
+        assert q(b, "SHOW SESSION STATUS LIKE 'Rows_sent'") == (("Rows_sent", "0"),)
+        q(a, "SELECT * FROM accounts WHERE userid = 9007199254740993")
+        assert q(b, "SELECT FOUND_ROWS()") == ((0,),)            # pins B: last
     finally:
         a.close()
         b.close()
