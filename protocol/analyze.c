@@ -81,7 +81,7 @@
 #define ANALYZE_M_SHOW       "shardwire: this SHOW statement is not allowed through shardwire (it shows other users' data or server internals); allowed: WARNINGS, ERRORS, VARIABLES, STATUS, COLLATION, CHARACTER SET, ENGINES, TABLES, COLUMNS, INDEX, CREATE TABLE, DATABASES, GRANTS"
 #define ANALYZE_M_DO_SUBQ    "shardwire: DO may not read tables"
 #define ANALYZE_M_SEQUENCE   "shardwire: sequences (NEXTVAL, SETVAL, LASTVAL, NEXT VALUE FOR, PREVIOUS VALUE FOR) are shared by all users and not allowed through shardwire"
-#define ANALYZE_M_OTHER_ROUTINE "shardwire: routines of other databases are not reachable through shardwire; call functions unqualified"
+#define ANALYZE_M_OTHER_ROUTINE "shardwire: tables and routines of other databases are not reachable through shardwire; use unqualified names"
 #define ANALYZE_M_SHOW_SYNTAX "shardwire: SHOW statement not understood by shardwire's analyzer (allowed tails: LIKE 'pattern', WHERE expr, FROM/IN the configured database)"
 #define ANALYZE_M_SHOW_GRANTS "shardwire: SHOW GRANTS is allowed only for the current user"
 #define ANALYZE_M_OTHER_DB_SHOW "shardwire: other databases are not reachable through shardwire; SHOW and DESCRIBE may name only the configured database"
