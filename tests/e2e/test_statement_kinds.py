@@ -293,8 +293,11 @@ def test_quoted_keys_above_2_53_match_exactly():
     try:
         assert rc.login("app", "app-pw", "app")[0] == 0
         sid, _, _ = rc.prepare("SELECT DISTINCT userid FROM accounts WHERE userid = ?")
-        for u in (9007199254740993, 9007199254740994):
-            rc.execute(sid, [str(u)])
+        # a string, or a DOUBLE (Node mysql2) holding an integer above 2^53:
+        # the server compares either with the BIGINT exactly
+        for u, v in ((9007199254740993, "9007199254740993"), (9007199254740994, "9007199254740994"),
+                     (9007199254740992, 9007199254740992.0), (9007199254740994, 9007199254740994.0)):
+            rc.execute(sid, [v])
             kind, rows, _ = rc.read_binary_result()
             assert kind == "rows" and len(rows) == 1, (u, kind, rows)
             assert rows[0][2:] == u.to_bytes(8, "little", signed=True), rows
