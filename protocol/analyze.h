@@ -90,9 +90,10 @@ struct analyze_result {
     unsigned          is_write:1;      /* INSERT/UPDATE/DELETE/REPLACE */
     unsigned          sets_autocommit:1;
     unsigned          autocommit:1;    /* valid when sets_autocommit */
-    unsigned          pins_session:1;  /* user @variables, GET_LOCK, temporary tables,
-                                          SQL_CALC_FOUND_ROWS, FOUND_ROWS(): state the
-                                          router cannot move between backend connections */
+    unsigned          pins_session:1;  /* user @variables, GET_LOCK & co. (any spelling),
+                                          LAST_INSERT_ID(expr), SQL_CALC_FOUND_ROWS,
+                                          FOUND_ROWS(): state the router cannot move
+                                          between backend connections */
     unsigned          allowable:1;     /* REJECT only for the statement's kind (SHOW
                                           PROCESSLIST, FLUSH, KILL, SET sql_log_bin, ...):
                                           it reads and writes no table rows, so an operator
