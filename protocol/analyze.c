@@ -954,19 +954,19 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
             i++;
             if (analyze_kw(a, i) != LEX_KW_WHEN && analyze_px_or(a, &i, e, 0) < 0)
                 return -1;
-            if (analyze_kw(a, i) != LEX_KW_WHEN)
+            if (i >= e || analyze_kw(a, i) != LEX_KW_WHEN)
                 return analyze_px_fail(a, i);
-            while (analyze_kw(a, i) == LEX_KW_WHEN) {
+            while (i < e && analyze_kw(a, i) == LEX_KW_WHEN) {
                 i++;
                 if (analyze_px_or(a, &i, e, 0) < 0)
                     return -1;
-                if (analyze_kw(a, i) != LEX_KW_THEN)
+                if (i >= e || analyze_kw(a, i) != LEX_KW_THEN)
                     return analyze_px_fail(a, i);
                 i++;
                 if (analyze_px_or(a, &i, e, 0) < 0)
                     return -1;
             }
-            if (analyze_kw(a, i) == LEX_KW_ELSE) {
+            if (i < e && analyze_kw(a, i) == LEX_KW_ELSE) {
                 i++;
                 if (analyze_px_or(a, &i, e, 0) < 0)
                     return -1;
@@ -979,7 +979,8 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
         }
         if (kw == LEX_KW_INTERVAL) {
             /* INTERVAL expr unit + expr; INTERVAL(n, n1, ...) is a function */
-            if (analyze_op(a, i + 1, '(') && !analyze_px_unit(a, (uint32_t)a->pair[i + 1] + 1)) {
+            if (i + 1 < e && analyze_op(a, i + 1, '(') && (uint32_t)a->pair[i + 1] < e &&
+                !analyze_px_unit(a, (uint32_t)a->pair[i + 1] + 1)) {
                 i = (uint32_t)a->pair[i + 1] + 1;
                 break;
             }
@@ -988,7 +989,7 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
             i++;
             if (analyze_px_or(a, &i, e, 0) < 0)
                 return -1;
-            if (!analyze_px_unit(a, i) || !analyze_op(a, i + 1, '+'))
+            if (i + 1 >= e || !analyze_px_unit(a, i) || !analyze_op(a, i + 1, '+'))
                 return analyze_px_fail(a, i);
             i += 2;
             if (analyze_px_simple(a, &i, e) < 0)
@@ -1009,12 +1010,13 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
             i++;
             /* a part after a spaced dot is read as a keyword if it is one
              * (t . where): only quoted, unreserved or dot-touching words */
-            for (int parts = 1; parts < 3 && analyze_op(a, i, '.') && analyze_is_name(a, i + 1) &&
+            for (int parts = 1; parts < 3 && i + 1 < e && analyze_op(a, i, '.') &&
+                                analyze_is_name(a, i + 1) &&
                                 (a->tok[i + 1].type == LEX_QIDENT ||
                                  analyze_kw_unreserved(a->tok[i + 1].op));
                  parts++)
                 i += 2;
-            if (analyze_op(a, i, '.'))
+            if (i < e && analyze_op(a, i, '.'))
                 return analyze_px_fail(a, i);
             if (i < e && analyze_op(a, i, '(')) {
                 if ((uint32_t)a->pair[i] >= e)
@@ -1023,7 +1025,7 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
                 if (analyze_word(a, i, "WITHIN") && analyze_kw(a, i + 1) == LEX_KW_GROUP &&
                     analyze_op(a, i + 2, '(') && (uint32_t)a->pair[i + 2] < e)
                     i = (uint32_t)a->pair[i + 2] + 1;
-                if (analyze_word(a, i, "OVER")) {
+                if (i < e && analyze_word(a, i, "OVER")) {
                     i++;
                     if (analyze_op(a, i, '(') && (uint32_t)a->pair[i] < e)
                         i = (uint32_t)a->pair[i] + 1;
@@ -1083,7 +1085,7 @@ static int analyze_px_bit(struct analyze *a, uint32_t *ip, uint32_t e)
             i++;
             if (analyze_px_or(a, &i, e, 0) < 0)
                 return -1;
-            if (!analyze_px_unit(a, i))
+            if (i >= e || !analyze_px_unit(a, i))
                 return analyze_px_fail(a, i);
             i++;
             continue;
@@ -1126,7 +1128,7 @@ static int analyze_px_pred(struct analyze *a, uint32_t *ip, uint32_t e)
             a->depth--;
             if (r < 0)
                 return -1;
-            if (analyze_kw(a, k) != LEX_KW_AND)
+            if (k >= e || analyze_kw(a, k) != LEX_KW_AND)
                 return analyze_px_fail(a, k);
             k++;
             if (analyze_px_bit(a, &k, e) < 0)
@@ -1144,7 +1146,8 @@ static int analyze_px_pred(struct analyze *a, uint32_t *ip, uint32_t e)
             k++;
             if (analyze_px_bit(a, &k, e) < 0)
                 return -1;
-        } else if (kw == LEX_KW_SOUNDS && k == i && analyze_kw(a, k + 1) == LEX_KW_LIKE) {
+        } else if (kw == LEX_KW_SOUNDS && k == i && k + 1 < e &&
+                   analyze_kw(a, k + 1) == LEX_KW_LIKE) {
             k += 2;
             if (analyze_px_bit(a, &k, e) < 0)
                 return -1;
