@@ -1073,6 +1073,33 @@ static int analyze_px_sep(struct analyze *a, uint32_t i, uint32_t flag, int rec)
     return 0;
 }
 
+/* Whether token <i> (< e) is a whole simple_expr on its own: a literal,
+ * '?', a variable or an unqualified name that no '.', '(', string, ':='
+ * or COLLATE continues. The hot path: most operands are one token. */
+static inline int analyze_px_trivial(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    const struct lex_token *t = &a->tok[i];
+    switch (t->type) {
+    case LEX_IDENT:
+        if (t->op != LEX_KW_NONE || (t->flags & LEX_F_INTRO))
+            return 0;
+        break;
+    case LEX_QIDENT: case LEX_INTEGER: case LEX_DECIMAL: case LEX_HEX: case LEX_BIT:
+    case LEX_PARAM: case LEX_SYSVAR: case LEX_STRING: case LEX_USERVAR:
+        break;
+    default:
+        return 0;
+    }
+    if (i + 1 >= e)
+        return 1;
+    const struct lex_token *nx = &a->tok[i + 1];
+    if (nx->type == LEX_OP)
+        return nx->op != '.' && nx->op != '(' && nx->op != LEX_OP_ASSIGN;
+    if (nx->type == LEX_IDENT)
+        return nx->op != LEX_KW_COLLATE;
+    return nx->type != LEX_STRING;
+}
+
 /* Binding levels of the binary operators, loosest first (sql_yacc.yy's
  * %left list; the bit/arithmetic operators are one level here: their
  * order among themselves changes no AND/OR grouping). */
@@ -1154,6 +1181,8 @@ static int analyze_px_expr(struct analyze *a, uint32_t *ip, uint32_t e, int min,
         a->depth--;
         if (r < 0)
             return -1;
+    } else if (i < e && analyze_px_trivial(a, i, e)) {
+        i++;
     } else if (analyze_px_simple(a, &i, e) < 0) {
         return -1;
     }
@@ -1246,7 +1275,9 @@ static int analyze_px_expr(struct analyze *a, uint32_t *ip, uint32_t e, int min,
                 i++;
                 break;
             }
-            if (analyze_px_simple(a, &i, e) < 0)
+            if (i < e && analyze_px_trivial(a, i, e))
+                i++;
+            else if (analyze_px_simple(a, &i, e) < 0)
                 return -1;
             break;
         }
