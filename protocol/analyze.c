@@ -974,8 +974,8 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
         return analyze_px_fail(a, i);
     const struct lex_token *t = &a->tok[i];
     int kw = t->type == LEX_IDENT ? t->op : LEX_KW_NONE;
-    if (analyze_op(a, i, '-') || analyze_op(a, i, '+') || analyze_op(a, i, '~') ||
-        analyze_op(a, i, '!') || kw == LEX_KW_BINARY) {
+    if ((t->type == LEX_OP && (t->op == '-' || t->op == '+' || t->op == '~' || t->op == '!')) ||
+        kw == LEX_KW_BINARY) {
         int r;
         if (analyze_enter(a, i) < 0)
             return -1;
@@ -1014,6 +1014,8 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
         break;
     case LEX_QIDENT:
     case LEX_IDENT:
+        if (kw == LEX_KW_NONE && !(t->flags & LEX_F_INTRO))
+            goto name;          /* the common case: a column or function name */
         if (t->type == LEX_IDENT && (t->flags & LEX_F_INTRO)) {
             /* _charset 'string' or _charset X'hex': UNDERSCORE_CHARSET */
             i++;
@@ -1043,19 +1045,19 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
             i++;
             if (analyze_kw(a, i) != LEX_KW_WHEN && analyze_px_or(a, &i, e, 0) < 0)
                 return -1;
-            if (analyze_kw(a, i) != LEX_KW_WHEN)
+            if (i >= e || analyze_kw(a, i) != LEX_KW_WHEN)
                 return analyze_px_fail(a, i);
-            while (analyze_kw(a, i) == LEX_KW_WHEN) {
+            while (i < e && analyze_kw(a, i) == LEX_KW_WHEN) {
                 i++;
                 if (analyze_px_or(a, &i, e, 0) < 0)
                     return -1;
-                if (analyze_kw(a, i) != LEX_KW_THEN)
+                if (i >= e || analyze_kw(a, i) != LEX_KW_THEN)
                     return analyze_px_fail(a, i);
                 i++;
                 if (analyze_px_or(a, &i, e, 0) < 0)
                     return -1;
             }
-            if (analyze_kw(a, i) == LEX_KW_ELSE) {
+            if (i < e && analyze_kw(a, i) == LEX_KW_ELSE) {
                 i++;
                 if (analyze_px_or(a, &i, e, 0) < 0)
                     return -1;
@@ -1068,7 +1070,8 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
         }
         if (kw == LEX_KW_INTERVAL) {
             /* INTERVAL expr unit + expr; INTERVAL(n, n1, ...) is a function */
-            if (analyze_op(a, i + 1, '(') && !analyze_px_unit(a, (uint32_t)a->pair[i + 1] + 1)) {
+            if (i + 1 < e && analyze_op(a, i + 1, '(') && (uint32_t)a->pair[i + 1] < e &&
+                !analyze_px_unit(a, (uint32_t)a->pair[i + 1] + 1)) {
                 i = (uint32_t)a->pair[i + 1] + 1;
                 break;
             }
@@ -1077,7 +1080,7 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
             i++;
             if (analyze_px_or(a, &i, e, 0) < 0)
                 return -1;
-            if (!analyze_px_unit(a, i) || !analyze_op(a, i + 1, '+'))
+            if (i + 1 >= e || !analyze_px_unit(a, i) || !analyze_op(a, i + 1, '+'))
                 return analyze_px_fail(a, i);
             i += 2;
             if (analyze_px_simple(a, &i, e) < 0)
@@ -1092,18 +1095,20 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
                kw == LEX_KW_VALUES || kw == LEX_KW_CHARACTER) &&
               analyze_op(a, i + 1, '(')))
             return analyze_px_fail(a, i);
+    name:
         {
             /* name [. name [. name]] [( args ) [OVER ...]] */
             uint32_t first = i;
             i++;
             /* a part after a spaced dot is read as a keyword if it is one
              * (t . where): only quoted, unreserved or dot-touching words */
-            for (int parts = 1; parts < 3 && analyze_op(a, i, '.') && analyze_is_name(a, i + 1) &&
+            for (int parts = 1; parts < 3 && i + 1 < e && analyze_op(a, i, '.') &&
+                                analyze_is_name(a, i + 1) &&
                                 (a->tok[i + 1].type == LEX_QIDENT ||
                                  analyze_kw_unreserved(a->tok[i + 1].op));
                  parts++)
                 i += 2;
-            if (analyze_op(a, i, '.'))
+            if (i < e && analyze_op(a, i, '.'))
                 return analyze_px_fail(a, i);
             if (i < e && analyze_op(a, i, '(')) {
                 if ((uint32_t)a->pair[i] >= e)
@@ -1112,7 +1117,7 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
                 if (analyze_word(a, i, "WITHIN") && analyze_kw(a, i + 1) == LEX_KW_GROUP &&
                     analyze_op(a, i + 2, '(') && (uint32_t)a->pair[i + 2] < e)
                     i = (uint32_t)a->pair[i + 2] + 1;
-                if (analyze_word(a, i, "OVER")) {
+                if (i < e && analyze_word(a, i, "OVER")) {
                     i++;
                     if (analyze_op(a, i, '(') && (uint32_t)a->pair[i] < e)
                         i = (uint32_t)a->pair[i] + 1;
@@ -1136,7 +1141,7 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
     default:
         return analyze_px_fail(a, i);
     }
-    while (i < e && analyze_kw(a, i) == LEX_KW_COLLATE) {
+    while (i < e && a->tok[i].type == LEX_IDENT && a->tok[i].op == LEX_KW_COLLATE) {
         i++;
         if (i >= e || !(analyze_is_name(a, i) || a->tok[i].type == LEX_STRING))
             return analyze_px_fail(a, i);
@@ -1144,162 +1149,6 @@ static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
     }
     *ip = i;
     return 0;
-}
-
-/* bit_expr: the arithmetic and bit operators, all binding tighter than
- * comparisons; their relative order does not matter to the analyzer. */
-static int analyze_px_bit(struct analyze *a, uint32_t *ip, uint32_t e)
-{
-    uint32_t i = *ip;
-    if (analyze_px_simple(a, &i, e) < 0)
-        return -1;
-    for (;;) {
-        if (i >= e)
-            break;
-        const struct lex_token *t = &a->tok[i];
-        int kw = t->type == LEX_IDENT ? t->op : LEX_KW_NONE;
-        int binop = (t->type == LEX_OP &&
-                     (t->op == '|' || t->op == '&' || t->op == LEX_OP_SHL || t->op == LEX_OP_SHR ||
-                      t->op == '+' || t->op == '-' || t->op == '*' || t->op == '/' ||
-                      t->op == '%' || t->op == '^')) ||
-                    kw == LEX_KW_DIV || kw == LEX_KW_MOD;
-        if (!binop)
-            break;
-        i++;
-        if ((analyze_op(a, i - 1, '+') || analyze_op(a, i - 1, '-')) &&
-            analyze_kw(a, i) == LEX_KW_INTERVAL && !analyze_op(a, i + 1, '(')) {
-            /* x + INTERVAL expr unit */
-            i++;
-            if (analyze_px_or(a, &i, e, 0) < 0)
-                return -1;
-            if (!analyze_px_unit(a, i))
-                return analyze_px_fail(a, i);
-            i++;
-            continue;
-        }
-        if (analyze_px_simple(a, &i, e) < 0)
-            return -1;
-    }
-    *ip = i;
-    return 0;
-}
-
-/* predicate: IN, BETWEEN, LIKE, REGEXP, SOUNDS LIKE over bit_exprs. */
-static int analyze_px_pred(struct analyze *a, uint32_t *ip, uint32_t e)
-{
-    uint32_t i = *ip;
-    if (analyze_px_bit(a, &i, e) < 0)
-        return -1;
-    for (;;) {
-        uint32_t k = i;
-        if (analyze_kw(a, k) == LEX_KW_NOT && k < e)
-            k++;
-        if (k >= e)
-            break;
-        int kw = analyze_kw(a, k);
-        if (kw == LEX_KW_IN) {
-            k++;
-            if (!analyze_op(a, k, '('))
-                return analyze_px_fail(a, k);
-            if (analyze_px_group(a, &k, e) < 0)
-                return -1;
-        } else if (kw == LEX_KW_BETWEEN) {
-            /* x BETWEEN y AND z: the AND belongs to BETWEEN, nested
-             * BETWEENs take theirs first (a BETWEEN b BETWEEN c AND d
-             * AND e has no conjunction) */
-            int r;
-            if (analyze_enter(a, k) < 0)
-                return -1;
-            k++;
-            r = analyze_px_pred(a, &k, e);
-            a->depth--;
-            if (r < 0)
-                return -1;
-            if (analyze_kw(a, k) != LEX_KW_AND)
-                return analyze_px_fail(a, k);
-            k++;
-            if (analyze_px_bit(a, &k, e) < 0)
-                return -1;
-        } else if (kw == LEX_KW_LIKE) {
-            k++;
-            if (analyze_px_bit(a, &k, e) < 0)
-                return -1;
-            if (k < e && analyze_kw(a, k) == LEX_KW_ESCAPE) {
-                k++;
-                if (analyze_px_bit(a, &k, e) < 0)
-                    return -1;
-            }
-        } else if (kw == LEX_KW_REGEXP || kw == LEX_KW_RLIKE) {
-            k++;
-            if (analyze_px_bit(a, &k, e) < 0)
-                return -1;
-        } else if (kw == LEX_KW_SOUNDS && k == i && analyze_kw(a, k + 1) == LEX_KW_LIKE) {
-            k += 2;
-            if (analyze_px_bit(a, &k, e) < 0)
-                return -1;
-        } else {
-            break;
-        }
-        i = k;
-    }
-    *ip = i;
-    return 0;
-}
-
-/* boolean_test: comparisons and IS tests over predicates. */
-static int analyze_px_bool(struct analyze *a, uint32_t *ip, uint32_t e)
-{
-    uint32_t i = *ip;
-    if (analyze_px_pred(a, &i, e) < 0)
-        return -1;
-    while (i < e) {
-        const struct lex_token *t = &a->tok[i];
-        if (analyze_kw(a, i) == LEX_KW_IS) {
-            i++;
-            if (analyze_kw(a, i) == LEX_KW_NOT)
-                i++;
-            int kw = analyze_kw(a, i);
-            if (!(kw == LEX_KW_TRUE || kw == LEX_KW_FALSE || kw == LEX_KW_NULL ||
-                  analyze_word(a, i, "UNKNOWN")) || i >= e)
-                return analyze_px_fail(a, i);
-            i++;
-            continue;
-        }
-        if (t->type == LEX_OP &&
-            (t->op == '=' || t->op == LEX_OP_NSEQ || t->op == '<' || t->op == '>' ||
-             t->op == LEX_OP_LE || t->op == LEX_OP_GE || t->op == LEX_OP_NE)) {
-            i++;
-            int kw = analyze_kw(a, i);
-            if ((kw == LEX_KW_ALL || kw == LEX_KW_ANY || kw == LEX_KW_SOME) &&
-                analyze_op(a, i + 1, '(') && analyze_is_query(a, i + 2)) {
-                i++;
-                if (analyze_px_group(a, &i, e) < 0)
-                    return -1;
-                continue;
-            }
-            if (analyze_px_pred(a, &i, e) < 0)
-                return -1;
-            continue;
-        }
-        break;
-    }
-    *ip = i;
-    return 0;
-}
-
-/* NOT expr: binds tighter than AND, looser than comparisons. */
-static int analyze_px_not(struct analyze *a, uint32_t *ip, uint32_t e)
-{
-    if (*ip < e && analyze_kw(a, *ip) == LEX_KW_NOT) {
-        int r;
-        if (analyze_enter(a, *ip) < 0)
-            return -1;
-        (*ip)++;
-        r = analyze_px_not(a, ip, e);
-        a->depth--;
-        return r;
-    }
-    return analyze_px_bool(a, ip, e);
 }
 
 /* Records a top-level connective at <i> (when <rec>). */
@@ -1313,48 +1162,222 @@ static int analyze_px_sep(struct analyze *a, uint32_t i, uint32_t flag, int rec)
     return 0;
 }
 
-static int analyze_px_and(struct analyze *a, uint32_t *ip, uint32_t e, int rec)
+/* Whether token <i> (< e) is a whole simple_expr on its own: a literal,
+ * '?', a variable or an unqualified name that no '.', '(', string, ':='
+ * or COLLATE continues. The hot path: most operands are one token. */
+static inline int analyze_px_trivial(const struct analyze *a, uint32_t i, uint32_t e)
 {
-    if (analyze_px_not(a, ip, e) < 0)
-        return -1;
-    while (*ip < e && (analyze_kw(a, *ip) == LEX_KW_AND || analyze_op(a, *ip, LEX_OP_ANDAND))) {
-        if (analyze_px_sep(a, *ip, 0, rec) < 0)
-            return -1;
-        (*ip)++;
-        if (analyze_px_not(a, ip, e) < 0)
-            return -1;
+    const struct lex_token *t = &a->tok[i];
+    switch (t->type) {
+    case LEX_IDENT:
+        if (t->op != LEX_KW_NONE || (t->flags & LEX_F_INTRO))
+            return 0;
+        break;
+    case LEX_QIDENT: case LEX_INTEGER: case LEX_DECIMAL: case LEX_HEX: case LEX_BIT:
+    case LEX_PARAM: case LEX_SYSVAR: case LEX_STRING: case LEX_USERVAR:
+        break;
+    default:
+        return 0;
     }
+    if (i + 1 >= e)
+        return 1;
+    const struct lex_token *nx = &a->tok[i + 1];
+    if (nx->type == LEX_OP)
+        return nx->op != '.' && nx->op != '(' && nx->op != LEX_OP_ASSIGN;
+    if (nx->type == LEX_IDENT)
+        return nx->op != LEX_KW_COLLATE;
+    return nx->type != LEX_STRING;
+}
+
+/* Binding levels of the binary operators, loosest first (sql_yacc.yy's
+ * %left list; the bit/arithmetic operators are one level here: their
+ * order among themselves changes no AND/OR grouping). */
+enum {
+    ANALYZE_LV_OR = 1,      /* OR || */
+    ANALYZE_LV_XOR,         /* XOR */
+    ANALYZE_LV_AND,         /* AND && */
+    ANALYZE_LV_NOT,         /* prefix NOT */
+    ANALYZE_LV_CMP,         /* = <=> <> != < > <= >= IS */
+    ANALYZE_LV_PRED,        /* [NOT] IN, BETWEEN, LIKE, REGEXP, RLIKE; SOUNDS LIKE */
+    ANALYZE_LV_BIT,         /* | & << >> + - * / % DIV MOD ^ */
+};
+
+/* The level of the binary operator at <i> (< e), or 0 when none starts there. */
+static int analyze_px_level(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    const struct lex_token *t = &a->tok[i];
+    if (t->type == LEX_OP) {
+        switch (t->op) {
+        case LEX_OP_OROR:
+            return ANALYZE_LV_OR;
+        case LEX_OP_ANDAND:
+            return ANALYZE_LV_AND;
+        case '=': case LEX_OP_NSEQ: case '<': case '>': case LEX_OP_LE: case LEX_OP_GE:
+        case LEX_OP_NE:
+            return ANALYZE_LV_CMP;
+        case '|': case '&': case LEX_OP_SHL: case LEX_OP_SHR: case '+': case '-': case '*':
+        case '/': case '%': case '^':
+            return ANALYZE_LV_BIT;
+        default:
+            return 0;
+        }
+    }
+    if (t->type != LEX_IDENT)
+        return 0;
+    switch (t->op) {
+    case LEX_KW_OR:     return ANALYZE_LV_OR;
+    case LEX_KW_XOR:    return ANALYZE_LV_XOR;
+    case LEX_KW_AND:    return ANALYZE_LV_AND;
+    case LEX_KW_IS:     return ANALYZE_LV_CMP;
+    case LEX_KW_IN: case LEX_KW_BETWEEN: case LEX_KW_LIKE: case LEX_KW_REGEXP:
+    case LEX_KW_RLIKE:
+        return ANALYZE_LV_PRED;
+    case LEX_KW_SOUNDS:
+        return i + 1 < e && analyze_kw(a, i + 1) == LEX_KW_LIKE ? ANALYZE_LV_PRED : 0;
+    case LEX_KW_NOT: {  /* NOT IN / BETWEEN / LIKE / REGEXP / RLIKE */
+        int k = i + 1 < e ? analyze_kw(a, i + 1) : LEX_KW_NONE;
+        return k == LEX_KW_IN || k == LEX_KW_BETWEEN || k == LEX_KW_LIKE ||
+                       k == LEX_KW_REGEXP || k == LEX_KW_RLIKE
+                   ? ANALYZE_LV_PRED
+                   : 0;
+    }
+    case LEX_KW_DIV: case LEX_KW_MOD:
+        return ANALYZE_LV_BIT;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * An expression at <*ip> binding at least as tight as level <min>
+ * (precedence climbing over the levels above), stopping before <e> or the
+ * first token that cannot continue it. With <rec>, the OR/XOR/AND that
+ * join the top-level terms go to a->seps in token order.
+ */
+static int analyze_px_expr(struct analyze *a, uint32_t *ip, uint32_t e, int min, int rec)
+{
+    uint32_t i = *ip;
+    if (i < e && a->tok[i].type == LEX_IDENT && a->tok[i].op == LEX_KW_NOT) {
+        /* NOT expr: binds tighter than AND, looser than comparisons (not
+         * a comparison's operand: a = NOT b is a syntax error) */
+        int r;
+        if (min > ANALYZE_LV_NOT)
+            return analyze_px_fail(a, i);
+        if (analyze_enter(a, i) < 0)
+            return -1;
+        i++;
+        r = analyze_px_expr(a, &i, e, ANALYZE_LV_NOT, 0);
+        a->depth--;
+        if (r < 0)
+            return -1;
+    } else if (i < e && analyze_px_trivial(a, i, e)) {
+        i++;
+    } else if (analyze_px_simple(a, &i, e) < 0) {
+        return -1;
+    }
+    while (i < e) {
+        int lv = analyze_px_level(a, i, e);
+        if (lv == 0 || lv < min)
+            break;
+        uint32_t op = i;
+        int kw = a->tok[i].type == LEX_IDENT ? a->tok[i].op : LEX_KW_NONE;
+        switch (lv) {
+        case ANALYZE_LV_OR:
+        case ANALYZE_LV_XOR:
+        case ANALYZE_LV_AND:
+            if (analyze_px_sep(a, op, lv == ANALYZE_LV_AND ? 0 : ANALYZE_SEP_OR, rec) < 0)
+                return -1;
+            i++;
+            if (analyze_px_expr(a, &i, e, lv + 1, lv == ANALYZE_LV_AND ? 0 : rec) < 0)
+                return -1;
+            break;
+        case ANALYZE_LV_CMP:
+            i++;
+            if (kw == LEX_KW_IS) {
+                if (i < e && analyze_kw(a, i) == LEX_KW_NOT)
+                    i++;
+                int k2 = i < e ? analyze_kw(a, i) : -1;
+                if (!(k2 == LEX_KW_TRUE || k2 == LEX_KW_FALSE || k2 == LEX_KW_NULL ||
+                      (i < e && analyze_word(a, i, "UNKNOWN"))))
+                    return analyze_px_fail(a, i);
+                i++;
+                break;
+            }
+            kw = i < e ? analyze_kw(a, i) : LEX_KW_NONE;
+            if ((kw == LEX_KW_ALL || kw == LEX_KW_ANY || kw == LEX_KW_SOME) &&
+                analyze_op(a, i + 1, '(') && analyze_is_query(a, i + 2)) {
+                i++;
+                if (analyze_px_group(a, &i, e) < 0)
+                    return -1;
+                break;
+            }
+            if (analyze_px_expr(a, &i, e, ANALYZE_LV_PRED, 0) < 0)
+                return -1;
+            break;
+        case ANALYZE_LV_PRED:
+            if (kw == LEX_KW_NOT) {
+                i++;
+                kw = analyze_kw(a, i);
+            }
+            i++;
+            if (kw == LEX_KW_IN) {
+                if (!analyze_op(a, i, '(') || analyze_px_group(a, &i, e) < 0)
+                    return analyze_px_fail(a, i);
+            } else if (kw == LEX_KW_BETWEEN) {
+                /* x BETWEEN y AND z: the AND belongs to BETWEEN; a nested
+                 * BETWEEN in y takes its own first (a BETWEEN b BETWEEN c
+                 * AND d AND e has no conjunction) */
+                int r;
+                if (analyze_enter(a, op) < 0)
+                    return -1;
+                r = analyze_px_expr(a, &i, e, ANALYZE_LV_PRED, 0);
+                a->depth--;
+                if (r < 0)
+                    return -1;
+                if (i >= e || analyze_kw(a, i) != LEX_KW_AND)
+                    return analyze_px_fail(a, i);
+                i++;
+                if (analyze_px_expr(a, &i, e, ANALYZE_LV_BIT, 0) < 0)
+                    return -1;
+            } else {
+                if (kw == LEX_KW_SOUNDS)
+                    i++;        /* SOUNDS LIKE */
+                if (analyze_px_expr(a, &i, e, ANALYZE_LV_BIT, 0) < 0)
+                    return -1;
+                if (kw == LEX_KW_LIKE && i < e && analyze_kw(a, i) == LEX_KW_ESCAPE) {
+                    i++;
+                    if (analyze_px_expr(a, &i, e, ANALYZE_LV_BIT, 0) < 0)
+                        return -1;
+                }
+            }
+            break;
+        default:    /* ANALYZE_LV_BIT */
+            i++;
+            if ((a->tok[op].op == '+' || a->tok[op].op == '-') && a->tok[op].type == LEX_OP &&
+                i < e && analyze_kw(a, i) == LEX_KW_INTERVAL && !analyze_op(a, i + 1, '(')) {
+                /* x + INTERVAL expr unit */
+                i++;
+                if (analyze_px_expr(a, &i, e, 1, 0) < 0)
+                    return -1;
+                if (i >= e || !analyze_px_unit(a, i))
+                    return analyze_px_fail(a, i);
+                i++;
+                break;
+            }
+            if (i < e && analyze_px_trivial(a, i, e))
+                i++;
+            else if (analyze_px_simple(a, &i, e) < 0)
+                return -1;
+            break;
+        }
+    }
+    *ip = i;
     return 0;
 }
 
-static int analyze_px_xor(struct analyze *a, uint32_t *ip, uint32_t e, int rec)
-{
-    if (analyze_px_and(a, ip, e, rec) < 0)
-        return -1;
-    while (*ip < e && analyze_kw(a, *ip) == LEX_KW_XOR) {
-        if (analyze_px_sep(a, *ip, ANALYZE_SEP_OR, rec) < 0)
-            return -1;
-        (*ip)++;
-        if (analyze_px_and(a, ip, e, rec) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* expr at <*ip>, stopping before <e> or the first token that cannot
- * continue it; with <rec>, the top-level connectives go to a->seps. */
 static int analyze_px_or(struct analyze *a, uint32_t *ip, uint32_t e, int rec)
 {
-    if (analyze_px_xor(a, ip, e, rec) < 0)
-        return -1;
-    while (*ip < e && (analyze_kw(a, *ip) == LEX_KW_OR || analyze_op(a, *ip, LEX_OP_OROR))) {
-        if (analyze_px_sep(a, *ip, ANALYZE_SEP_OR, rec) < 0)
-            return -1;
-        (*ip)++;
-        if (analyze_px_xor(a, ip, e, rec) < 0)
-            return -1;
-    }
-    return 0;
+    return analyze_px_expr(a, ip, e, ANALYZE_LV_OR, rec);
 }
 
 /* Terms of the AND chain [s, e) split at the recorded ANDs a->seps[k0, k1). */
@@ -1826,13 +1849,14 @@ static int analyze_px_select_list(struct analyze *a, uint32_t s, uint32_t e)
         "SQL_BUFFER_RESULT", "SQL_CACHE", "SQL_NO_CACHE",
     };
     uint32_t i = s;
-    for (;;) {
-        int kw = analyze_kw(a, i), opt = kw == LEX_KW_ALL || kw == LEX_KW_DISTINCT ||
-                                         kw == LEX_KW_STRAIGHT_JOIN ||
-                                         kw == LEX_KW_SQL_CALC_FOUND_ROWS;
-        for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]) && !opt; k++)
-            opt = analyze_word(a, i, opts[k]);
-        if (!opt || i >= e)
+    while (i < e && a->tok[i].type == LEX_IDENT) {
+        int kw = a->tok[i].op, opt = kw == LEX_KW_ALL || kw == LEX_KW_DISTINCT ||
+                                     kw == LEX_KW_STRAIGHT_JOIN ||
+                                     kw == LEX_KW_SQL_CALC_FOUND_ROWS;
+        if (kw == LEX_KW_NONE && a->tok[i].len >= 9)    /* the shortest is SQL_CACHE */
+            for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]) && !opt; k++)
+                opt = analyze_word(a, i, opts[k]);
+        if (!opt)
             break;
         i++;
     }

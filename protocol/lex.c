@@ -161,23 +161,25 @@ static const uint8_t lex_kw_hash[256] = {
 #define LEX_C_SPACE  4      /* what the server's ctype calls space */
 #define LEX_C_SKIP   8      /* may start whitespace or a comment */
 #define LEX_C_HEX    16
+#define LEX_C_HIGH   32     /* a byte >= 0x80 (part of a UTF-8 character) */
+#define LEX_C_AIDENT 64     /* an ASCII identifier byte (the hot loop's test) */
 static const uint8_t lex_class[256] = {
      0,  0,  0,  0,  0,  0,  0,  0,  0, 12, 12, 12, 12, 12,  0,  0,
      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-    12,  0,  0,  8,  1,  0,  0,  0,  0,  0,  8,  0,  0,  8,  0,  8,
-    19, 19, 19, 19, 19, 19, 19, 19, 19, 19,  0,  0,  0,  0,  0,  0,
-     0, 17, 17, 17, 17, 17, 17,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  0,  0,  0,  0,  1,
-     0, 17, 17, 17, 17, 17, 17,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  0,  0,  0,  0,  0,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+    12,  0,  0,  8, 65,  0,  0,  0,  0,  0,  8,  0,  0,  8,  0,  8,
+    83, 83, 83, 83, 83, 83, 83, 83, 83, 83,  0,  0,  0,  0,  0,  0,
+     0, 81, 81, 81, 81, 81, 81, 65, 65, 65, 65, 65, 65, 65, 65, 65,
+    65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65,  0,  0,  0,  0, 65,
+     0, 81, 81, 81, 81, 81, 81, 65, 65, 65, 65, 65, 65, 65, 65, 65,
+    65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65,  0,  0,  0,  0,  0,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
 };
 
 static inline unsigned char lex_up(unsigned char c)
@@ -421,13 +423,61 @@ static int lex_skip(struct lex *lx, struct lex_token *tok)
     return skipped;
 }
 
-static size_t lex_ident_end(const struct lex *lx, size_t p)
+/* The end of the identifier bytes from <p>; sets <*hi> when one of them
+ * is not ASCII (the ASCII loop is the hot one). */
+static size_t lex_ident_end(const struct lex *lx, size_t p, unsigned *hi)
 {
     const unsigned char *b = (const unsigned char *)lx->buf;
     size_t n = lx->len;
-    while (p < n && (lex_class[b[p]] & LEX_C_IDENT))
+    while (p < n && (lex_class[b[p]] & LEX_C_AIDENT))
         p++;
+    if (p < n && (lex_class[b[p]] & LEX_C_HIGH)) {
+        *hi = 0x80;
+        while (p < n && (lex_class[b[p]] & LEX_C_IDENT))
+            p++;
+    }
     return p;
+}
+
+/* Whether <s>/<n> is well-formed UTF-8 (utf8mb4: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). The server's scan_ident_*() end a
+ * word at the first byte my_charlen() rejects and return that byte as a
+ * token of its own, so a word with one is refused rather than read. */
+static int lex_utf8_ok(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        unsigned lo = 0x80, hi = 0xbf;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            if (c == 0xe0)
+                lo = 0xa0;
+            else if (c == 0xed)
+                hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            if (c == 0xf0)
+                lo = 0x90;
+            else if (c == 0xf4)
+                hi = 0x8f;
+        } else {
+            return 0;
+        }
+        if (i + len > n || s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (size_t k = 2; k < len; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+                return 0;
+        i += len;
+    }
+    return 1;
 }
 
 int lex_next(struct lex *lx, struct lex_token *tok)
@@ -460,6 +510,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
     unsigned char c1 = p + 1 < n ? (unsigned char)b[p + 1] : 0;
     size_t e;
     enum lex_type type;
+    unsigned hi = 0;          /* OR of a bare word's bytes: 0x80 set if non-ASCII */
 
     if (c == '\0')
         return lex_fail(lx, tok, LEX_ERR_NUL, p);
@@ -468,7 +519,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
      * starts with a digit (t.1e5 is column "1e5" of t). */
     if (lx->prev_type == LEX_OP && lx->prev_op == '.' && !(tok->flags & LEX_F_SPACE) &&
         lex_is_ident(c)) {
-        e = lex_ident_end(lx, p);
+        e = lex_ident_end(lx, p, &hi);
         type = LEX_IDENT;
         goto done;
     }
@@ -516,7 +567,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
                 goto done;
             }
             /* 0x, 0xg, 0b2: an identifier, as the server reads it */
-            e = lex_ident_end(lx, p);
+            e = lex_ident_end(lx, p, &hi);
             type = LEX_IDENT;
             goto done;
         }
@@ -548,7 +599,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         }
         if (type == LEX_INTEGER && q < n && lex_is_ident((unsigned char)b[q])) {
             /* 1abc, 1e, 12e5x: the server reads a word */
-            e = lex_ident_end(lx, p);
+            e = lex_ident_end(lx, p, &hi);
             type = LEX_IDENT;
             goto done;
         }
@@ -559,7 +610,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         goto done;
     }
     if (lex_is_ident(c)) {
-        e = lex_ident_end(lx, p);
+        e = lex_ident_end(lx, p, &hi);
         type = LEX_IDENT;
         goto done;
     }
@@ -601,7 +652,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
                         return lex_fail(lx, tok, LEX_ERR_IDENT, q);
                     q = r;
                 } else {
-                    q = lex_ident_end(lx, q);
+                    q = lex_ident_end(lx, q, &hi);
                 }
                 if (part == 0 && q + 1 < n && b[q] == '.' &&
                     (lex_is_ident((unsigned char)b[q + 1]) || b[q + 1] == '`'))
@@ -716,6 +767,8 @@ done:
     tok->type = (uint8_t)type;
     tok->len = (uint32_t)(e - p);
     if (type == LEX_IDENT) {
+        if ((hi & 0x80) && !lex_utf8_ok((const unsigned char *)b + p, e - p))
+            return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
         /* sql_lex.cc: a word right after a '.' is read in MY_LEX_IDENT_START
          * and a word right before '.' and an identifier byte goes to
          * MY_LEX_IDENT_SEP; neither looks the word up as a keyword (or as a

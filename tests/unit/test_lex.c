@@ -256,6 +256,19 @@ static void test_server_tokens(void)
             fprintf(stderr, "lex(\"%s\"): got \"%s\", want \"%s\"\n", v[i].in, got, v[i].out);
         CHECK(same);
     }
+    /* malformed UTF-8 in a bare word: the server ends the word there */
+    render_kw("a x\xff OR 1", got, sizeof(got));
+    CHECK_STREQ(got, "I:a ERR8@2");
+    render_kw("x\xc3", got, sizeof(got));
+    CHECK_STREQ(got, "ERR8@0");
+    render_kw("\xc0\x80", got, sizeof(got));           /* overlong */
+    CHECK_STREQ(got, "ERR8@0");
+    render_kw("\xed\xa0\x80", got, sizeof(got));       /* surrogate */
+    CHECK_STREQ(got, "ERR8@0");
+    render_kw("\xf4\x90\x80\x80", got, sizeof(got));   /* above U+10FFFF */
+    CHECK_STREQ(got, "ERR8@0");
+    render_kw("t.\xc3\xa9\xf0\x9f\x98\x80 '\xff'", got, sizeof(got));
+    CHECK_STREQ(got, "I:t O:. I:\xc3\xa9\xf0\x9f\x98\x80 S:'\xff'");
     /* a non-ASCII byte in an unquoted @variable */
     render_kw("@a\xc3\xa9 x", got, sizeof(got));
     CHECK_STREQ(got, "ERR8@2");
