@@ -30,6 +30,7 @@
 #define ANALYZE_MAX_EDGES    2048    /* key equalities between tables */
 #define ANALYZE_MAX_FIXES    1024    /* pending fixes while walking OR/AND terms */
 #define ANALYZE_MAX_CTE      64      /* WITH names in scope */
+#define ANALYZE_MAX_SEPS     4096    /* top-level AND/OR of the conditions being walked */
 #define ANALYZE_DEPTH_CAP    1000    /* cfg.max_depth is clamped to this (C stack) */
 #define ANALYZE_ER_OUT_OF_RESOURCES 1041
 
@@ -49,6 +50,7 @@
 #define ANALYZE_M_CALL       "shardwire: CALL (stored procedures) is not allowed through shardwire"
 #define ANALYZE_M_PREPARE    "shardwire: SQL-level PREPARE/EXECUTE/DEALLOCATE is not allowed; use the binary protocol's prepared statements"
 #define ANALYZE_M_UNKNOWN    "shardwire: this kind of statement is not supported through shardwire (see docs/query-rules.md)"
+#define ANALYZE_M_GRAMMAR    "shardwire: syntax error: this token is not understood here by shardwire's analyzer (its grammar is a strict subset of MariaDB's; see docs/query-rules.md); rewrite the condition"
 #define ANALYZE_M_SYNTAX     "shardwire: statement not understood by shardwire's analyzer; rewrite it in the subset of docs/query-rules.md"
 #define ANALYZE_M_FEATURE    "shardwire: LATERAL, JSON_TABLE, PROCEDURE, VALUES/TABLE statements and WITH before UPDATE/DELETE are not supported through shardwire"
 #define ANALYZE_M_TOO_BIG    "shardwire: statement has too many tables or subqueries for shardwire's analyzer"
@@ -56,7 +58,7 @@
 #define ANALYZE_M_UNFIXED    "shardwire: a table is not limited to the statement's user: give every table (each JOIN, subquery, derived table and UNION part) its own '<table>.userid = <value>' condition, or join it ON <table>.userid = <fixed table>.userid"
 #define ANALYZE_M_TWO_USERS  "shardwire: statement names two different users (shard key values); a statement may touch only one user's rows"
 #define ANALYZE_M_TWO_PARAMS "shardwire: the shard key is given by two different '?' placeholders, or by a placeholder and a literal; give it once, or as literals"
-#define ANALYZE_M_KEY_INT    "shardwire: the shard key must be an integer in the signed 64-bit range written as 42, -42, '42' or ?; quoted values beyond 2^53, decimals, hex, spaces or trailing text are compared differently by MySQL"
+#define ANALYZE_M_KEY_INT    "shardwire: the shard key must be an integer in the signed 64-bit range written as 42, -42, '42' or ?; decimals, hex, spaces or trailing text are compared differently by MariaDB"
 #define ANALYZE_M_KEY_STR    "shardwire: the shard key must be a single-quoted string literal (utf8mb4 or binary, 1-256 bytes, no trailing space) or ?"
 #define ANALYZE_M_KEY_UPDATE "shardwire: UPDATE may not change the shard key column; moving rows between users is not supported"
 #define ANALYZE_M_KEY_ODKU   "shardwire: ON DUPLICATE KEY UPDATE may not assign the shard key column"
@@ -70,13 +72,22 @@
 #define ANALYZE_M_SET_OTHER  "shardwire: SET PASSWORD/ROLE/DEFAULT ROLE/STATEMENT is not allowed through shardwire"
 #define ANALYZE_M_SET_SUBQ   "shardwire: SET values may not read tables (no subqueries); read the value with a SELECT first"
 #define ANALYZE_M_SQL_MODE   "shardwire: sql_mode may only be set to known modes (no ANSI, ANSI_QUOTES, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ORACLE, ...), as literals or CONCAT/REPLACE of @@sql_mode"
-#define ANALYZE_M_CHARSET    "shardwire: only the utf8mb4, utf8, ascii and binary client character sets are allowed (others change how quotes, backslashes or spaces are read)"
+#define ANALYZE_M_CHARSET    "shardwire: only the utf8mb4, utf8, ascii and binary character sets are allowed for the client and connection (utf8mb4 and binary with string keys), named explicitly (not DEFAULT); others change how quotes, backslashes, spaces or keys are read; other character_set_*/collation_* settings cannot be changed"
 #define ANALYZE_M_AUTOCOMMIT "shardwire: autocommit must be set to 0, 1, ON, OFF, TRUE or FALSE"
+#define ANALYZE_M_SET_COMPAT "shardwire: old_mode, old and lower_case_* change how names and character sets are read and cannot be changed through shardwire"
 #define ANALYZE_M_SET_VAR    "shardwire: this session variable cannot be changed through shardwire (replication or server identity)"
 #define ANALYZE_M_TXN        "shardwire: unsupported transaction statement option (RELEASE, NOT ATOMIC, ...)"
 #define ANALYZE_M_SHOW_SUBQ  "shardwire: SHOW ... WHERE may not read tables (no subqueries)"
 #define ANALYZE_M_SHOW       "shardwire: this SHOW statement is not allowed through shardwire (it shows other users' data or server internals); allowed: WARNINGS, ERRORS, VARIABLES, STATUS, COLLATION, CHARACTER SET, ENGINES, TABLES, COLUMNS, INDEX, CREATE TABLE, DATABASES, GRANTS"
 #define ANALYZE_M_DO_SUBQ    "shardwire: DO may not read tables"
+#define ANALYZE_M_SEQUENCE   "shardwire: sequences (NEXTVAL, SETVAL, LASTVAL, NEXT VALUE FOR, PREVIOUS VALUE FOR) are shared by all users and not allowed through shardwire"
+#define ANALYZE_M_OTHER_ROUTINE "shardwire: tables and routines of other databases are not reachable through shardwire; use unqualified names"
+#define ANALYZE_M_SHOW_SYNTAX "shardwire: SHOW statement not understood by shardwire's analyzer (allowed tails: LIKE 'pattern', WHERE expr, FROM/IN the configured database)"
+#define ANALYZE_M_SHOW_GRANTS "shardwire: SHOW GRANTS is allowed only for the current user"
+#define ANALYZE_M_OTHER_DB_SHOW "shardwire: other databases are not reachable through shardwire; SHOW and DESCRIBE may name only the configured database"
+#define ANALYZE_M_EXPLAIN    "shardwire: EXPLAIN/DESCRIBE/ANALYZE is allowed of a SELECT (analysed like the SELECT itself) and DESCRIBE <table> [column]; EXPLAIN of UPDATE/DELETE/INSERT/REPLACE is not supported"
+#define ANALYZE_M_EXPLAIN_FMT "shardwire: EXPLAIN FORMAT must be JSON or TRADITIONAL"
+#define ANALYZE_M_EXPLAIN_CONN "shardwire: EXPLAIN/SHOW EXPLAIN/SHOW ANALYZE FOR CONNECTION shows other sessions' statements and is not allowed through shardwire"
 
 struct analyze_table {
     int32_t  qual;        /* token of the qualifier (alias or table name); -1: none */
@@ -134,6 +145,9 @@ struct analyze {
     int                   have_value;
     int                   value_param;      /* -1: literal in out->key */
     uint32_t              value_tok;
+    uint32_t              seps[ANALYZE_MAX_SEPS];  /* token | ANALYZE_SEP_OR */
+    uint32_t              n_seps;
+    int                   px_assign;        /* the condition parsed has an := */
     struct analyze_val    atom_val;         /* analyze_atom()'s, off the C stack that
                                                nesting deepens */
 };
@@ -161,14 +175,16 @@ static int analyze_upper(int c)
     return (c >= 'a' && c <= 'z') ? c - 32 : c;
 }
 
-/* Whether the IDENT token <i> is the word <w> (upper case), any case. */
+/* Whether the IDENT token <i> is the word <w> (upper case), any case,
+ * read as a keyword by the server: a word touching a qualifier dot never
+ * is (LEX_F_QUALIFIED). */
 static int analyze_word(const struct analyze *a, uint32_t i, const char *w)
 {
     if (i >= a->n)
         return 0;
     const struct lex_token *t = &a->tok[i];
     size_t wl = strlen(w);
-    if (t->type != LEX_IDENT || t->len != wl)
+    if (t->type != LEX_IDENT || t->len != wl || (t->flags & LEX_F_QUALIFIED))
         return 0;
     const char *s = a->sql + t->off;
     for (size_t k = 0; k < wl; k++)
@@ -276,10 +292,13 @@ static uint32_t analyze_find_comma(const struct analyze *a, uint32_t i, uint32_t
 
 /* ---- key values ---- */
 
-/* Canonical decimal form of the integer <neg> <digits>/<n>; <limit53> when
- * MySQL compares it as a double (quoted string against an integer column).
- * Returns the length written to <out>, or -1 when it is not a valid key. */
-static int analyze_canon_digits(int neg, const char *d, size_t n, int limit53, char *out)
+/* Canonical decimal form of the integer <neg> <digits>/<n>, in the signed
+ * 64-bit range. MariaDB compares a BIGINT key column with an integer, and
+ * also with a quoted integer string, exactly over that whole range (checked
+ * end-to-end: '9007199254740993' matches only that row), so a quoted value
+ * gets the same range as an unquoted one. Returns the length written to
+ * <out>, or -1 when it is not a valid key. */
+static int analyze_canon_digits(int neg, const char *d, size_t n, char *out)
 {
     if (n == 0)
         return -1;
@@ -290,8 +309,7 @@ static int analyze_canon_digits(int neg, const char *d, size_t n, int limit53, c
         d++;
         n--;
     }
-    const char *max = limit53 ? "9007199254740992" : neg ? "9223372036854775808"
-                                                         : "9223372036854775807";
+    const char *max = neg ? "9223372036854775808" : "9223372036854775807";
     size_t ml = strlen(max);
     if (n > ml || (n == ml && memcmp(d, max, n) > 0))
         return -1;
@@ -314,7 +332,7 @@ int analyze_canon_key(enum analyze_key_type type, const char *val, size_t len,
             val++;
             len--;
         }
-        return analyze_canon_digits(neg, val, len, 1, out);
+        return analyze_canon_digits(neg, val, len, out);
     }
     /* binary string keys: the bytes themselves; a trailing space would
      * compare equal to the shorter key under PAD SPACE collations */
@@ -364,14 +382,21 @@ static int analyze_unescape(const struct analyze *a, uint32_t i, char *buf)
     return (int)o;
 }
 
-/* Whether the introducer word <i> (_charset) leaves the bytes of a string
- * literal as they are when compared with a utf8mb4 or binary column. */
+/* How the introducer token <i> (_charset, LEX_F_INTRO) treats the bytes
+ * of a key literal: 2 when every byte is kept as it is (utf8mb4, binary),
+ * 1 when ASCII bytes are (utf8mb3/utf8, ascii, latin1: ASCII-compatible,
+ * single byte for ASCII), 0 for every other character set (ucs2, utf16,
+ * utf16le, utf32 read the bytes as wide characters, filename decodes @xxxx,
+ * the 7-bit national sets and the multi-byte Asian sets differ from ASCII
+ * somewhere): such a key is refused, since MariaDB compares other bytes
+ * than the router hashed. */
 static int analyze_introducer_ok(const struct analyze *a, uint32_t i)
 {
-    static const char *const ok[] = {"_UTF8MB4", "_UTF8", "_UTF8MB3", "_BINARY"};
-    for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++)
-        if (analyze_word(a, i, ok[k]))
-            return 1;
+    if (analyze_word(a, i, "_UTF8MB4") || analyze_word(a, i, "_BINARY"))
+        return 2;
+    if (analyze_word(a, i, "_UTF8") || analyze_word(a, i, "_UTF8MB3") ||
+        analyze_word(a, i, "_ASCII") || analyze_word(a, i, "_LATIN1"))
+        return 1;
     return 0;
 }
 
@@ -398,9 +423,15 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
             return 0;
     }
     const struct lex_token *t = &a->tok[i];
-    if (t->type == LEX_IDENT && t->op == LEX_KW_NONE && t->len > 1 &&
-        a->sql[t->off] == '_' && i + 1 < e && a->tok[i + 1].type == LEX_STRING && !signed_) {
+    /* only a real introducer (the lexer knows MariaDB's character sets):
+     * "_foo 'x'" is column _foo with alias 'x', not a value */
+    if (t->type == LEX_IDENT && (t->flags & LEX_F_INTRO) && i + 1 < e &&
+        a->tok[i + 1].type == LEX_STRING && !(a->tok[i + 1].flags & LEX_F_NATIONAL) && !signed_) {
         intro = i;
+        if (!analyze_introducer_ok(a, intro))
+            return ANALYZE_REJ(a, a->cfg.key_type == ANALYZE_KEY_INT ? ANALYZE_M_KEY_INT
+                                                                     : ANALYZE_M_KEY_STR,
+                               i);
         i++;
         t = &a->tok[i];
     }
@@ -414,7 +445,7 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
     case LEX_INTEGER:
         if (a->cfg.key_type != ANALYZE_KEY_INT)
             return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
-        v->len = analyze_canon_digits(neg, a->sql + t->off, t->len, 0, v->buf);
+        v->len = analyze_canon_digits(neg, a->sql + t->off, t->len, v->buf);
         if (v->len < 0)
             return ANALYZE_REJ(a, ANALYZE_M_KEY_INT, i);
         *next = i + 1;
@@ -437,13 +468,16 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
                 sneg = tmp[0] == '-';
                 off = 1;
             }
-            v->len = analyze_canon_digits(sneg, tmp + off, (size_t)(n - off), 1, v->buf);
+            v->len = analyze_canon_digits(sneg, tmp + off, (size_t)(n - off), v->buf);
             if (v->len < 0)
                 return ANALYZE_REJ(a, ANALYZE_M_KEY_INT, i);
         } else {
             if (n <= 0 || (t->flags & LEX_F_DQUOTE))
                 return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
-            if (intro != UINT32_MAX && !analyze_introducer_ok(a, intro))
+            /* non-ASCII bytes only where they stay as they are (N'..' is
+             * utf8mb3: no 4-byte characters) */
+            if ((intro != UINT32_MAX && analyze_introducer_ok(a, intro) < 2) ||
+                (t->flags & LEX_F_NATIONAL))
                 for (int k = 0; k < n; k++)
                     if ((unsigned char)tmp[k] >= 0x80)
                         return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
@@ -532,9 +566,75 @@ static int analyze_add_table(struct analyze *a, int block, int32_t qual, uint32_
     return t;
 }
 
-/* The table a column qualified by name token <qual> (or unqualified: -1)
+/* Byte length of the UTF-8 character at <s>[<p>] (1 for ASCII or a stray
+ * byte), within <n>. */
+static size_t analyze_utf8_len(const char *s, size_t p, size_t n)
+{
+    size_t k = 1;
+    if ((unsigned char)s[p] < 0x80)
+        return 1;
+    while (p + k < n && ((unsigned char)s[p + k] & 0xc0) == 0x80)
+        k++;
+    return k;
+}
+
+/* Whether the UTF-8 character <c>/<len> is one without case (CJK, Hangul):
+ * no other character folds to it. */
+static int analyze_caseless(const char *c, size_t len)
+{
+    if (len != 3)
+        return 0;
+    unsigned cp = ((unsigned)(c[0] & 0x0f) << 12) | ((unsigned)(c[1] & 0x3f) << 6) |
+                  (unsigned)(c[2] & 0x3f);
+    return (cp >= 0x3000 && cp <= 0x9fff) || (cp >= 0xac00 && cp <= 0xd7a3);
+}
+
+enum { ANALYZE_NAME_DIFF, ANALYZE_NAME_MAYBE, ANALYZE_NAME_SAME };
+
+/*
+ * Compares the table names or aliases <i> and <j> as the server might:
+ * SAME when the bytes are equal (the same under every setting), MAYBE when
+ * they differ but could be one name to a server with
+ * lower_case_table_names=1 (it compares aliases and table names character
+ * by character after case folding, utf8mb3_general_ci: ASCII letters in any
+ * case, and also non-ASCII letters such as U+017F that fold to ASCII), DIFF
+ * when no case folding makes them equal. Characters that differ and are not
+ * both ASCII count as possibly equal unless one of them has no case.
+ */
+static int analyze_name_cmp(const struct analyze *a, uint32_t i, uint32_t j)
+{
+    size_t li, lj;
+    const char *si = analyze_name(a, i, &li), *sj = analyze_name(a, j, &lj);
+    if (li == lj && memcmp(si, sj, li) == 0)
+        return ANALYZE_NAME_SAME;
+    size_t p = 0, q = 0;
+    while (p < li && q < lj) {
+        size_t cp = analyze_utf8_len(si, p, li), cq = analyze_utf8_len(sj, q, lj);
+        if (cp == cq && memcmp(si + p, sj + q, cp) == 0) {
+            /* the same character */
+        } else if (cp == 1 && cq == 1) {
+            if (analyze_upper((unsigned char)si[p]) != analyze_upper((unsigned char)sj[q]))
+                return ANALYZE_NAME_DIFF;
+        } else if (analyze_caseless(si + p, cp) || analyze_caseless(sj + q, cq)) {
+            return ANALYZE_NAME_DIFF;
+        }
+        p += cp;
+        q += cq;
+    }
+    return p == li && q == lj ? ANALYZE_NAME_MAYBE : ANALYZE_NAME_DIFF;
+}
+
+/*
+ * The table a column qualified by name token <qual> (or unqualified: -1)
  * refers to from <block>, searching outwards; -1 when unknown or
- * ambiguous. Unqualified names resolve only in a block with one table. */
+ * ambiguous. Unqualified names resolve only in a block with one table.
+ * Whether MariaDB compares aliases with or without case depends on
+ * lower_case_table_names, so a qualifier resolves only where that makes no
+ * difference: the first block (innermost) holding a table that is or might
+ * be <qual> must hold exactly one table of exactly that name and none that
+ * differs only by case; otherwise the reference is ambiguous (-1: it proves
+ * nothing).
+ */
 static int analyze_resolve(const struct analyze *a, int32_t qual, int block)
 {
     for (int b = block; b >= 0; b = a->blocks[b].parent) {
@@ -546,10 +646,22 @@ static int analyze_resolve(const struct analyze *a, int32_t qual, int block)
                 return -1;
             continue;
         }
-        for (int32_t t = bl->head; t >= 0; t = a->tables[t].next)
-            if (a->tables[t].qual >= 0 &&
-                analyze_name_eq(a, (uint32_t)a->tables[t].qual, (uint32_t)qual))
-                return t;
+        int found = -1, n_same = 0, n_maybe = 0;
+        for (int32_t t = bl->head; t >= 0; t = a->tables[t].next) {
+            if (a->tables[t].qual < 0)
+                continue;
+            int c = analyze_name_cmp(a, (uint32_t)a->tables[t].qual, (uint32_t)qual);
+            if (c == ANALYZE_NAME_SAME) {
+                found = t;
+                n_same++;
+            } else if (c == ANALYZE_NAME_MAYBE) {
+                n_maybe++;
+            }
+        }
+        if (n_same == 1 && n_maybe == 0)
+            return found;
+        if (n_same || n_maybe)
+            return -1;
     }
     return -1;
 }
@@ -742,48 +854,555 @@ static int analyze_atom(struct analyze *a, uint32_t s, uint32_t e, int block, in
     return 0;
 }
 
-/* An AND chain [s, e) with no top-level OR. BETWEEN's own AND is not a
- * separator; CASE ... END is one unit. */
-static int analyze_and_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
+/* ---- the expression grammar (a strict subset of sql_yacc.yy's expr) ----
+ *
+ * WHERE and ON conditions are parsed in full before any key term is
+ * believed: the top-level OR/XOR and AND connectives come from this parse,
+ * never from scanning for the words, and any token the grammar below does
+ * not place is refused (1064, naming it). Levels, loosest first, as the
+ * %left/%right list and the expr/boolean_test/predicate/bit_expr/simple_expr
+ * rules of MariaDB 10.11's sql_yacc.yy group them:
+ *
+ *   OR ||            (SET_VAR := binds looser still: it swallows the rest)
+ *   XOR
+ *   AND &&
+ *   NOT              prefix, operand up to the next AND/OR/XOR
+ *   IS [NOT] TRUE|FALSE|UNKNOWN|NULL, = <=> <> != < > <= >= [ALL|ANY|SOME (subquery)]
+ *   [NOT] IN, [NOT] BETWEEN x AND y (the AND is BETWEEN's), [NOT] LIKE [ESCAPE],
+ *   [NOT] REGEXP|RLIKE, SOUNDS LIKE
+ *   | then & then << >> then + - then * / % DIV MOD then ^ (+/- INTERVAL x unit)
+ *   unary - + ~ ! BINARY, then COLLATE
+ *
+ * Function arguments are not parsed (only their parentheses matched): they
+ * cannot change the grouping outside the call, and subqueries inside are
+ * found by analyze_scan_expr(). Parenthesised expressions, row constructors,
+ * CASE, EXISTS and INTERVAL are parsed. */
+
+#define ANALYZE_SEP_OR  0x80000000u   /* a->seps entry: OR/XOR/||; else AND/&& */
+
+/* Whether IDENT keyword <kw> may be an identifier: MariaDB 10.11 does not
+ * reserve it (sql_yacc.yy keyword_sp and friends; or it is no keyword of
+ * MariaDB at all). Reserved words are never identifiers unless quoted. */
+static int analyze_kw_unreserved(int kw)
 {
-    uint32_t start = s;
-    int between = 0, in_case = 0;
-    for (uint32_t i = s; i < e; i = analyze_skip(a, i)) {
-        int k = analyze_kw(a, i);
-        if (k == LEX_KW_CASE) {
-            in_case++;
-        } else if (k == LEX_KW_END && in_case) {
-            in_case--;
-        } else if (in_case) {
-            continue;
-        } else if (k == LEX_KW_BETWEEN) {
-            between = 1;
-        } else if (k == LEX_KW_AND || analyze_op(a, i, LEX_OP_ANDAND)) {
-            /* the server takes only AND there, but if it ever read && as
-             * BETWEEN's, splitting here would invent a key term */
-            if (between) {
-                between = 0;
+    switch (kw) {
+    case LEX_KW_NONE:
+    case LEX_KW_BEGIN: case LEX_KW_END: case LEX_KW_COMMIT: case LEX_KW_ROLLBACK:
+    case LEX_KW_SAVEPOINT: case LEX_KW_START: case LEX_KW_TRANSACTION: case LEX_KW_WORK:
+    case LEX_KW_GLOBAL: case LEX_KW_SESSION: case LEX_KW_LOCAL: case LEX_KW_PERSIST:
+    case LEX_KW_PERSIST_ONLY: case LEX_KW_NAMES: case LEX_KW_CHARSET: case LEX_KW_SHARE:
+    case LEX_KW_MODE: case LEX_KW_ESCAPE: case LEX_KW_VALUE: case LEX_KW_ROW:
+    case LEX_KW_SOUNDS: case LEX_KW_MEMBER: case LEX_KW_FULL: case LEX_KW_DUPLICATE:
+    case LEX_KW_ANY: case LEX_KW_SOME: case LEX_KW_LATERAL: case LEX_KW_DUMPFILE:
+    case LEX_KW_DO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int analyze_px_or(struct analyze *a, uint32_t *ip, uint32_t e, int rec);
+
+static int analyze_px_fail(struct analyze *a, uint32_t i)
+{
+    return analyze_reject(a, WIRE_ER_PARSE, ANALYZE_M_GRAMMAR, i);
+}
+
+/* Whether IDENT <i> is one of the INTERVAL units. */
+static int analyze_px_unit(const struct analyze *a, uint32_t i)
+{
+    static const char *const u[] = {
+        "MICROSECOND", "SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR",
+        "SECOND_MICROSECOND", "MINUTE_MICROSECOND", "MINUTE_SECOND", "HOUR_MICROSECOND",
+        "HOUR_SECOND", "HOUR_MINUTE", "DAY_MICROSECOND", "DAY_SECOND", "DAY_MINUTE",
+        "DAY_HOUR", "YEAR_MONTH",
+    };
+    if (i >= a->n || a->tok[i].type != LEX_IDENT || a->tok[i].op != LEX_KW_NONE)
+        return 0;
+    for (size_t k = 0; k < sizeof(u) / sizeof(u[0]); k++)
+        if (analyze_word(a, i, u[k]))
+            return 1;
+    return 0;
+}
+
+/* A parenthesised group at <*ip> (opened by '(' before <e>): a subquery
+ * (left to analyze_scan_expr) or a list of expressions. */
+static int analyze_px_group(struct analyze *a, uint32_t *ip, uint32_t e)
+{
+    uint32_t i = *ip;
+    if (!analyze_op(a, i, '(') || (uint32_t)a->pair[i] >= e)
+        return analyze_px_fail(a, i);
+    uint32_t c = (uint32_t)a->pair[i];
+    uint32_t k = i + 1;
+    while (analyze_op(a, k, '('))
+        k++;
+    if (!analyze_is_query(a, k)) {
+        if (analyze_enter(a, i) < 0)
+            return -1;
+        uint32_t x = i + 1;
+        for (;;) {
+            if (analyze_px_or(a, &x, c, 0) < 0)
+                return -1;
+            if (x < c && analyze_op(a, x, ',')) {
+                x++;
                 continue;
             }
-            if (analyze_atom(a, start, i, block, in_or) < 0)
-                return -1;
-            start = i + 1;
+            break;
         }
+        a->depth--;
+        if (x != c)
+            return analyze_px_fail(a, x);
+    }
+    *ip = c + 1;
+    return 0;
+}
+
+/* Skips a string literal and the plain strings concatenated to it. */
+static uint32_t analyze_px_strings(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    i++;
+    while (i < e && a->tok[i].type == LEX_STRING && !(a->tok[i].flags & LEX_F_NATIONAL))
+        i++;
+    return i;
+}
+
+/* simple_expr: a primary with its prefixes and COLLATE suffixes. */
+static int analyze_px_simple(struct analyze *a, uint32_t *ip, uint32_t e)
+{
+    uint32_t i = *ip;
+    if (i >= e)
+        return analyze_px_fail(a, i);
+    const struct lex_token *t = &a->tok[i];
+    int kw = t->type == LEX_IDENT ? t->op : LEX_KW_NONE;
+    if ((t->type == LEX_OP && (t->op == '-' || t->op == '+' || t->op == '~' || t->op == '!')) ||
+        kw == LEX_KW_BINARY) {
+        int r;
+        if (analyze_enter(a, i) < 0)
+            return -1;
+        i++;
+        r = analyze_px_simple(a, &i, e);
+        a->depth--;
+        if (r < 0)
+            return -1;
+        *ip = i;
+        return 0;
+    }
+    switch (t->type) {
+    case LEX_INTEGER: case LEX_DECIMAL: case LEX_HEX: case LEX_BIT: case LEX_PARAM:
+    case LEX_SYSVAR:
+        i++;
+        break;
+    case LEX_STRING:
+        i = analyze_px_strings(a, i, e);
+        break;
+    case LEX_USERVAR:
+        i++;
+        if (analyze_op(a, i, LEX_OP_ASSIGN)) {
+            /* @v := expr takes everything after it (SET_VAR is the
+             * loosest level); the caller's condition proves nothing */
+            a->px_assign = 1;
+            i++;
+            if (analyze_px_or(a, &i, e, 0) < 0)
+                return -1;
+        }
+        break;
+    case LEX_OP:
+        if (t->op != '(')
+            return analyze_px_fail(a, i);
+        if (analyze_px_group(a, &i, e) < 0)
+            return -1;
+        break;
+    case LEX_QIDENT:
+    case LEX_IDENT:
+        if (kw == LEX_KW_NONE && !(t->flags & LEX_F_INTRO))
+            goto name;          /* the common case: a column or function name */
+        if (t->type == LEX_IDENT && (t->flags & LEX_F_INTRO)) {
+            /* _charset 'string' or _charset X'hex': UNDERSCORE_CHARSET */
+            i++;
+            if (i < e && a->tok[i].type == LEX_STRING && !(a->tok[i].flags & LEX_F_NATIONAL))
+                i = analyze_px_strings(a, i, e);
+            else if (i < e && (a->tok[i].type == LEX_HEX || a->tok[i].type == LEX_BIT))
+                i++;
+            else
+                return analyze_px_fail(a, i);
+            break;
+        }
+        if (kw == LEX_KW_NULL || kw == LEX_KW_TRUE || kw == LEX_KW_FALSE) {
+            i++;
+            break;
+        }
+        if (kw == LEX_KW_EXISTS) {
+            i++;
+            if (!analyze_op(a, i, '(') || !analyze_is_query(a, i + 1))
+                return analyze_px_fail(a, i);
+            if (analyze_px_group(a, &i, e) < 0)
+                return -1;
+            break;
+        }
+        if (kw == LEX_KW_CASE) {
+            if (analyze_enter(a, i) < 0)
+                return -1;
+            i++;
+            if (analyze_kw(a, i) != LEX_KW_WHEN && analyze_px_or(a, &i, e, 0) < 0)
+                return -1;
+            if (i >= e || analyze_kw(a, i) != LEX_KW_WHEN)
+                return analyze_px_fail(a, i);
+            while (i < e && analyze_kw(a, i) == LEX_KW_WHEN) {
+                i++;
+                if (analyze_px_or(a, &i, e, 0) < 0)
+                    return -1;
+                if (i >= e || analyze_kw(a, i) != LEX_KW_THEN)
+                    return analyze_px_fail(a, i);
+                i++;
+                if (analyze_px_or(a, &i, e, 0) < 0)
+                    return -1;
+            }
+            if (i < e && analyze_kw(a, i) == LEX_KW_ELSE) {
+                i++;
+                if (analyze_px_or(a, &i, e, 0) < 0)
+                    return -1;
+            }
+            if (i >= e || analyze_kw(a, i) != LEX_KW_END)
+                return analyze_px_fail(a, i);
+            i++;
+            a->depth--;
+            break;
+        }
+        if (kw == LEX_KW_INTERVAL) {
+            /* INTERVAL expr unit + expr; INTERVAL(n, n1, ...) is a function */
+            if (i + 1 < e && analyze_op(a, i + 1, '(') && (uint32_t)a->pair[i + 1] < e &&
+                !analyze_px_unit(a, (uint32_t)a->pair[i + 1] + 1)) {
+                i = (uint32_t)a->pair[i + 1] + 1;
+                break;
+            }
+            if (analyze_enter(a, i) < 0)
+                return -1;
+            i++;
+            if (analyze_px_or(a, &i, e, 0) < 0)
+                return -1;
+            if (i + 1 >= e || !analyze_px_unit(a, i) || !analyze_op(a, i + 1, '+'))
+                return analyze_px_fail(a, i);
+            i += 2;
+            if (analyze_px_simple(a, &i, e) < 0)
+                return -1;
+            a->depth--;
+            break;
+        }
+        /* reserved words that are functions when a '(' follows */
+        if (t->type == LEX_IDENT && !analyze_kw_unreserved(kw) &&
+            !((kw == LEX_KW_LEFT || kw == LEX_KW_RIGHT || kw == LEX_KW_REPLACE ||
+               kw == LEX_KW_INSERT || kw == LEX_KW_MOD || kw == LEX_KW_DEFAULT ||
+               kw == LEX_KW_VALUES || kw == LEX_KW_CHARACTER) &&
+              analyze_op(a, i + 1, '(')))
+            return analyze_px_fail(a, i);
+    name:
+        {
+            /* name [. name [. name]] [( args ) [OVER ...]] */
+            uint32_t first = i;
+            i++;
+            /* a part after a spaced dot is read as a keyword if it is one
+             * (t . where): only quoted, unreserved or dot-touching words */
+            for (int parts = 1; parts < 3 && i + 1 < e && analyze_op(a, i, '.') &&
+                                analyze_is_name(a, i + 1) &&
+                                (a->tok[i + 1].type == LEX_QIDENT ||
+                                 analyze_kw_unreserved(a->tok[i + 1].op));
+                 parts++)
+                i += 2;
+            if (i < e && analyze_op(a, i, '.'))
+                return analyze_px_fail(a, i);
+            if (i < e && analyze_op(a, i, '(')) {
+                if ((uint32_t)a->pair[i] >= e)
+                    return analyze_px_fail(a, i);
+                i = (uint32_t)a->pair[i] + 1;
+                if (analyze_word(a, i, "WITHIN") && analyze_kw(a, i + 1) == LEX_KW_GROUP &&
+                    analyze_op(a, i + 2, '(') && (uint32_t)a->pair[i + 2] < e)
+                    i = (uint32_t)a->pair[i + 2] + 1;
+                if (i < e && analyze_word(a, i, "OVER")) {
+                    i++;
+                    if (analyze_op(a, i, '(') && (uint32_t)a->pair[i] < e)
+                        i = (uint32_t)a->pair[i] + 1;
+                    else if (i < e && analyze_is_name(a, i) &&
+                             (a->tok[i].type == LEX_QIDENT || a->tok[i].op == LEX_KW_NONE))
+                        i++;
+                    else
+                        return analyze_px_fail(a, i);
+                }
+            } else if (i == first + 1 && i < e && a->tok[i].type == LEX_STRING &&
+                       (analyze_word(a, first, "DATE") || analyze_word(a, first, "TIME") ||
+                        analyze_word(a, first, "TIMESTAMP"))) {
+                /* DATE/TIME/TIMESTAMP 'literal' (the server shifts the
+                 * typed literal); after any other name a string is an
+                 * alias, which only a select list accepts (the lexer knows
+                 * every MariaDB introducer, so "_foo 'x'" is one too) */
+                i++;
+            }
+        }
+        break;
+    default:
+        return analyze_px_fail(a, i);
+    }
+    while (i < e && a->tok[i].type == LEX_IDENT && a->tok[i].op == LEX_KW_COLLATE) {
+        i++;
+        if (i >= e || !(analyze_is_name(a, i) || a->tok[i].type == LEX_STRING))
+            return analyze_px_fail(a, i);
+        i++;
+    }
+    *ip = i;
+    return 0;
+}
+
+/* Records a top-level connective at <i> (when <rec>). */
+static int analyze_px_sep(struct analyze *a, uint32_t i, uint32_t flag, int rec)
+{
+    if (!rec)
+        return 0;
+    if (a->n_seps >= ANALYZE_MAX_SEPS)
+        return ANALYZE_REJ(a, ANALYZE_M_TOO_BIG, i);
+    a->seps[a->n_seps++] = i | flag;
+    return 0;
+}
+
+/* Whether token <i> (< e) is a whole simple_expr on its own: a literal,
+ * '?', a variable or an unqualified name that no '.', '(', string, ':='
+ * or COLLATE continues. The hot path: most operands are one token. */
+static inline int analyze_px_trivial(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    const struct lex_token *t = &a->tok[i];
+    switch (t->type) {
+    case LEX_IDENT:
+        if (t->op != LEX_KW_NONE || (t->flags & LEX_F_INTRO))
+            return 0;
+        break;
+    case LEX_QIDENT: case LEX_INTEGER: case LEX_DECIMAL: case LEX_HEX: case LEX_BIT:
+    case LEX_PARAM: case LEX_SYSVAR: case LEX_STRING: case LEX_USERVAR:
+        break;
+    default:
+        return 0;
+    }
+    if (i + 1 >= e)
+        return 1;
+    const struct lex_token *nx = &a->tok[i + 1];
+    if (nx->type == LEX_OP)
+        return nx->op != '.' && nx->op != '(' && nx->op != LEX_OP_ASSIGN;
+    if (nx->type == LEX_IDENT)
+        return nx->op != LEX_KW_COLLATE;
+    return nx->type != LEX_STRING;
+}
+
+/* Binding levels of the binary operators, loosest first (sql_yacc.yy's
+ * %left list; the bit/arithmetic operators are one level here: their
+ * order among themselves changes no AND/OR grouping). */
+enum {
+    ANALYZE_LV_OR = 1,      /* OR || */
+    ANALYZE_LV_XOR,         /* XOR */
+    ANALYZE_LV_AND,         /* AND && */
+    ANALYZE_LV_NOT,         /* prefix NOT */
+    ANALYZE_LV_CMP,         /* = <=> <> != < > <= >= IS */
+    ANALYZE_LV_PRED,        /* [NOT] IN, BETWEEN, LIKE, REGEXP, RLIKE; SOUNDS LIKE */
+    ANALYZE_LV_BIT,         /* | & << >> + - * / % DIV MOD ^ */
+};
+
+/* The level of the binary operator at <i> (< e), or 0 when none starts there. */
+static int analyze_px_level(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    const struct lex_token *t = &a->tok[i];
+    if (t->type == LEX_OP) {
+        switch (t->op) {
+        case LEX_OP_OROR:
+            return ANALYZE_LV_OR;
+        case LEX_OP_ANDAND:
+            return ANALYZE_LV_AND;
+        case '=': case LEX_OP_NSEQ: case '<': case '>': case LEX_OP_LE: case LEX_OP_GE:
+        case LEX_OP_NE:
+            return ANALYZE_LV_CMP;
+        case '|': case '&': case LEX_OP_SHL: case LEX_OP_SHR: case '+': case '-': case '*':
+        case '/': case '%': case '^':
+            return ANALYZE_LV_BIT;
+        default:
+            return 0;
+        }
+    }
+    if (t->type != LEX_IDENT)
+        return 0;
+    switch (t->op) {
+    case LEX_KW_OR:     return ANALYZE_LV_OR;
+    case LEX_KW_XOR:    return ANALYZE_LV_XOR;
+    case LEX_KW_AND:    return ANALYZE_LV_AND;
+    case LEX_KW_IS:     return ANALYZE_LV_CMP;
+    case LEX_KW_IN: case LEX_KW_BETWEEN: case LEX_KW_LIKE: case LEX_KW_REGEXP:
+    case LEX_KW_RLIKE:
+        return ANALYZE_LV_PRED;
+    case LEX_KW_SOUNDS:
+        return i + 1 < e && analyze_kw(a, i + 1) == LEX_KW_LIKE ? ANALYZE_LV_PRED : 0;
+    case LEX_KW_NOT: {  /* NOT IN / BETWEEN / LIKE / REGEXP / RLIKE */
+        int k = i + 1 < e ? analyze_kw(a, i + 1) : LEX_KW_NONE;
+        return k == LEX_KW_IN || k == LEX_KW_BETWEEN || k == LEX_KW_LIKE ||
+                       k == LEX_KW_REGEXP || k == LEX_KW_RLIKE
+                   ? ANALYZE_LV_PRED
+                   : 0;
+    }
+    case LEX_KW_DIV: case LEX_KW_MOD:
+        return ANALYZE_LV_BIT;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * An expression at <*ip> binding at least as tight as level <min>
+ * (precedence climbing over the levels above), stopping before <e> or the
+ * first token that cannot continue it. With <rec>, the OR/XOR/AND that
+ * join the top-level terms go to a->seps in token order.
+ */
+static int analyze_px_expr(struct analyze *a, uint32_t *ip, uint32_t e, int min, int rec)
+{
+    uint32_t i = *ip;
+    if (i < e && a->tok[i].type == LEX_IDENT && a->tok[i].op == LEX_KW_NOT) {
+        /* NOT expr: binds tighter than AND, looser than comparisons (not
+         * a comparison's operand: a = NOT b is a syntax error) */
+        int r;
+        if (min > ANALYZE_LV_NOT)
+            return analyze_px_fail(a, i);
+        if (analyze_enter(a, i) < 0)
+            return -1;
+        i++;
+        r = analyze_px_expr(a, &i, e, ANALYZE_LV_NOT, 0);
+        a->depth--;
+        if (r < 0)
+            return -1;
+    } else if (i < e && analyze_px_trivial(a, i, e)) {
+        i++;
+    } else if (analyze_px_simple(a, &i, e) < 0) {
+        return -1;
+    }
+    while (i < e) {
+        int lv = analyze_px_level(a, i, e);
+        if (lv == 0 || lv < min)
+            break;
+        uint32_t op = i;
+        int kw = a->tok[i].type == LEX_IDENT ? a->tok[i].op : LEX_KW_NONE;
+        switch (lv) {
+        case ANALYZE_LV_OR:
+        case ANALYZE_LV_XOR:
+        case ANALYZE_LV_AND:
+            if (analyze_px_sep(a, op, lv == ANALYZE_LV_AND ? 0 : ANALYZE_SEP_OR, rec) < 0)
+                return -1;
+            i++;
+            if (analyze_px_expr(a, &i, e, lv + 1, lv == ANALYZE_LV_AND ? 0 : rec) < 0)
+                return -1;
+            break;
+        case ANALYZE_LV_CMP:
+            i++;
+            if (kw == LEX_KW_IS) {
+                if (i < e && analyze_kw(a, i) == LEX_KW_NOT)
+                    i++;
+                int k2 = i < e ? analyze_kw(a, i) : -1;
+                if (!(k2 == LEX_KW_TRUE || k2 == LEX_KW_FALSE || k2 == LEX_KW_NULL ||
+                      (i < e && analyze_word(a, i, "UNKNOWN"))))
+                    return analyze_px_fail(a, i);
+                i++;
+                break;
+            }
+            kw = i < e ? analyze_kw(a, i) : LEX_KW_NONE;
+            if ((kw == LEX_KW_ALL || kw == LEX_KW_ANY || kw == LEX_KW_SOME) &&
+                analyze_op(a, i + 1, '(') && analyze_is_query(a, i + 2)) {
+                i++;
+                if (analyze_px_group(a, &i, e) < 0)
+                    return -1;
+                break;
+            }
+            if (analyze_px_expr(a, &i, e, ANALYZE_LV_PRED, 0) < 0)
+                return -1;
+            break;
+        case ANALYZE_LV_PRED:
+            if (kw == LEX_KW_NOT) {
+                i++;
+                kw = analyze_kw(a, i);
+            }
+            i++;
+            if (kw == LEX_KW_IN) {
+                if (!analyze_op(a, i, '(') || analyze_px_group(a, &i, e) < 0)
+                    return analyze_px_fail(a, i);
+            } else if (kw == LEX_KW_BETWEEN) {
+                /* x BETWEEN y AND z: the AND belongs to BETWEEN; a nested
+                 * BETWEEN in y takes its own first (a BETWEEN b BETWEEN c
+                 * AND d AND e has no conjunction) */
+                int r;
+                if (analyze_enter(a, op) < 0)
+                    return -1;
+                r = analyze_px_expr(a, &i, e, ANALYZE_LV_PRED, 0);
+                a->depth--;
+                if (r < 0)
+                    return -1;
+                if (i >= e || analyze_kw(a, i) != LEX_KW_AND)
+                    return analyze_px_fail(a, i);
+                i++;
+                if (analyze_px_expr(a, &i, e, ANALYZE_LV_BIT, 0) < 0)
+                    return -1;
+            } else {
+                if (kw == LEX_KW_SOUNDS)
+                    i++;        /* SOUNDS LIKE */
+                if (analyze_px_expr(a, &i, e, ANALYZE_LV_BIT, 0) < 0)
+                    return -1;
+                if (kw == LEX_KW_LIKE && i < e && analyze_kw(a, i) == LEX_KW_ESCAPE) {
+                    i++;
+                    if (analyze_px_expr(a, &i, e, ANALYZE_LV_BIT, 0) < 0)
+                        return -1;
+                }
+            }
+            break;
+        default:    /* ANALYZE_LV_BIT */
+            i++;
+            if ((a->tok[op].op == '+' || a->tok[op].op == '-') && a->tok[op].type == LEX_OP &&
+                i < e && analyze_kw(a, i) == LEX_KW_INTERVAL && !analyze_op(a, i + 1, '(')) {
+                /* x + INTERVAL expr unit */
+                i++;
+                if (analyze_px_expr(a, &i, e, 1, 0) < 0)
+                    return -1;
+                if (i >= e || !analyze_px_unit(a, i))
+                    return analyze_px_fail(a, i);
+                i++;
+                break;
+            }
+            if (i < e && analyze_px_trivial(a, i, e))
+                i++;
+            else if (analyze_px_simple(a, &i, e) < 0)
+                return -1;
+            break;
+        }
+    }
+    *ip = i;
+    return 0;
+}
+
+static int analyze_px_or(struct analyze *a, uint32_t *ip, uint32_t e, int rec)
+{
+    return analyze_px_expr(a, ip, e, ANALYZE_LV_OR, rec);
+}
+
+/* Terms of the AND chain [s, e) split at the recorded ANDs a->seps[k0, k1). */
+static int analyze_and_terms(struct analyze *a, uint32_t s, uint32_t e, uint32_t k0, uint32_t k1,
+                             int block, int in_or)
+{
+    uint32_t start = s;
+    for (uint32_t k = k0; k < k1; k++) {
+        uint32_t pos = a->seps[k];
+        if (analyze_atom(a, start, pos, block, in_or) < 0)
+            return -1;
+        start = pos + 1;
     }
     return analyze_atom(a, start, e, block, in_or);
 }
 
-/* An expression [s, e): the fixes of an OR are those common to all its
- * branches (XOR counts as OR). Fixes are left on a->fixes from the
- * entry's n_fixes. An assignment (:=) swallows everything: no fixes. */
-static int analyze_or_branch(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or,
-                        uint32_t start, int n_branch)
+/* One OR branch: keeps on a->fixes (from <start>) only the fixes that
+ * every branch so far has. */
+static int analyze_or_branch(struct analyze *a, uint32_t s, uint32_t e, uint32_t k0, uint32_t k1,
+                             int block, int in_or, uint32_t start, int n_branch)
 {
     uint32_t mine = a->n_fixes;
-    if (analyze_and_expr(a, s, e, block, in_or) < 0)
+    if (analyze_and_terms(a, s, e, k0, k1, block, in_or) < 0)
         return -1;
     if (n_branch > 0) {
-        /* keep the fixes of earlier branches that this one also has */
         uint32_t w = start;
         for (uint32_t x = start; x < mine; x++) {
             int found = 0;
@@ -797,31 +1416,40 @@ static int analyze_or_branch(struct analyze *a, uint32_t s, uint32_t e, int bloc
     return 0;
 }
 
+/* An expression [s, e), parsed in full: the fixes of an OR (or XOR) are
+ * those common to all its branches; an assignment (:=) proves nothing.
+ * Fixes are left on a->fixes from the entry's n_fixes. */
 static int analyze_or_expr(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
 {
-    uint32_t start = a->n_fixes;
-    uint32_t bstart = s;
-    int n_branch = 0, in_case = 0;
-    for (uint32_t i = s; i < e; i = analyze_skip(a, i)) {
-        int k = analyze_kw(a, i);
-        if (k == LEX_KW_CASE)
-            in_case++;
-        else if (k == LEX_KW_END && in_case)
-            in_case--;
-        if (in_case)
-            continue;
-        if (analyze_op(a, i, LEX_OP_ASSIGN)) {
-            a->n_fixes = start;     /* @v := swallows the rest: no fixes */
-            return 0;
-        }
-        if (k == LEX_KW_OR || k == LEX_KW_XOR || analyze_op(a, i, LEX_OP_OROR)) {
-            if (analyze_or_branch(a, bstart, i, block, 1, start, n_branch) < 0)
-                return -1;
+    uint32_t base = a->n_seps, i = s;
+    int saved_assign = a->px_assign;
+    a->px_assign = 0;
+    if (analyze_px_or(a, &i, e, 1) < 0)
+        return -1;
+    if (i != e)
+        return analyze_px_fail(a, i);
+    uint32_t top = a->n_seps;
+    int r = 0;
+    if (!a->px_assign) {
+        uint32_t start = a->n_fixes, bstart = s, k0 = base;
+        int n_branch = 0, any_or = 0;
+        for (uint32_t k = base; k < top; k++)
+            any_or |= (a->seps[k] & ANALYZE_SEP_OR) != 0;
+        for (uint32_t k = base; k < top && r == 0; k++) {
+            if (!(a->seps[k] & ANALYZE_SEP_OR))
+                continue;
+            uint32_t pos = a->seps[k] & ~ANALYZE_SEP_OR;
+            r = analyze_or_branch(a, bstart, pos, k0, k, block, 1, start, n_branch);
             n_branch++;
-            bstart = i + 1;
+            bstart = pos + 1;
+            k0 = k + 1;
         }
+        if (r == 0)
+            r = analyze_or_branch(a, bstart, e, k0, top, block, in_or || any_or, start, n_branch);
     }
-    return analyze_or_branch(a, bstart, e, block, in_or || n_branch > 0, start, n_branch);
+    a->px_assign = saved_assign;
+    a->n_seps = base;
+    return r;
 }
 
 /* Marks the tables that the expression [s, e) (a WHERE, or an ON whose
@@ -1168,6 +1796,220 @@ static int analyze_clause_ok(const struct analyze *a, uint32_t i, int cl)
     }
 }
 
+/* ---- the rest of a SELECT, UPDATE, DELETE, INSERT: parsed too ----
+ * Not proof sources, but a statement is accepted only when every part of
+ * it is in the subset: these walk the select list, GROUP BY, HAVING,
+ * WINDOW, ORDER BY, LIMIT, INTO, the locking clauses, assigned and
+ * inserted values and RETURNING with the expression grammar above. */
+
+/* One expression [*ip, e) with nothing left over up to a ',' or <e>;
+ * <dflt>: the bare word DEFAULT is a value too (assignments, VALUES). */
+static int analyze_px_item(struct analyze *a, uint32_t *ip, uint32_t e, int dflt)
+{
+    if (dflt && analyze_kw(a, *ip) == LEX_KW_DEFAULT && !analyze_op(a, *ip + 1, '(')) {
+        (*ip)++;
+        return 0;
+    }
+    return analyze_px_or(a, ip, e, 0);
+}
+
+/* expr [ASC|DESC] {, ...} filling [s, e) exactly (<order>: ASC/DESC
+ * allowed; <dflt>: DEFAULT allowed). */
+static int analyze_px_list(struct analyze *a, uint32_t s, uint32_t e, int order, int dflt)
+{
+    uint32_t i = s;
+    for (;;) {
+        if (analyze_px_item(a, &i, e, dflt) < 0)
+            return -1;
+        if (order && (analyze_word(a, i, "ASC") || analyze_kw(a, i) == LEX_KW_DESC) && i < e)
+            i++;
+        if (i < e && analyze_op(a, i, ',')) {
+            i++;
+            continue;
+        }
+        break;
+    }
+    return i == e ? 0 : analyze_px_fail(a, i);
+}
+
+/* Whether name token <i> can be an alias (not a reserved word). */
+static int analyze_px_alias(const struct analyze *a, uint32_t i)
+{
+    return i < a->n && (a->tok[i].type == LEX_QIDENT ||
+                        (a->tok[i].type == LEX_IDENT && analyze_kw_unreserved(a->tok[i].op) &&
+                         !(a->tok[i].flags & LEX_F_INTRO)));
+}
+
+/* Select items [s, e): *, t.*, db.t.*, expr [[AS] alias]; with the
+ * select options before them. */
+static int analyze_px_select_list(struct analyze *a, uint32_t s, uint32_t e)
+{
+    static const char *const opts[] = {
+        "DISTINCTROW", "HIGH_PRIORITY", "SQL_SMALL_RESULT", "SQL_BIG_RESULT",
+        "SQL_BUFFER_RESULT", "SQL_CACHE", "SQL_NO_CACHE",
+    };
+    uint32_t i = s;
+    while (i < e && a->tok[i].type == LEX_IDENT) {
+        int kw = a->tok[i].op, opt = kw == LEX_KW_ALL || kw == LEX_KW_DISTINCT ||
+                                     kw == LEX_KW_STRAIGHT_JOIN ||
+                                     kw == LEX_KW_SQL_CALC_FOUND_ROWS;
+        if (kw == LEX_KW_NONE && a->tok[i].len >= 9)    /* the shortest is SQL_CACHE */
+            for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]) && !opt; k++)
+                opt = analyze_word(a, i, opts[k]);
+        if (!opt)
+            break;
+        i++;
+    }
+    for (;;) {
+        if (analyze_op(a, i, '*') && i < e) {
+            i++;
+        } else {
+            /* t.* and db.t.* */
+            uint32_t k = i;
+            while (k + 1 < e && analyze_is_name(a, k) && analyze_op(a, k + 1, '.') && k < i + 4)
+                k += 2;
+            if (k > i && k < e && analyze_op(a, k, '*')) {
+                i = k + 1;
+            } else {
+                if (analyze_px_or(a, &i, e, 0) < 0)
+                    return -1;
+                if (i < e && analyze_kw(a, i) == LEX_KW_AS) {
+                    i++;
+                    if (i < e && (analyze_px_alias(a, i) || a->tok[i].type == LEX_STRING))
+                        i++;
+                    else
+                        return analyze_px_fail(a, i);
+                } else if (i < e && (analyze_px_alias(a, i) || a->tok[i].type == LEX_STRING)) {
+                    i++;
+                }
+            }
+        }
+        if (i < e && analyze_op(a, i, ',')) {
+            i++;
+            continue;
+        }
+        break;
+    }
+    return i == e ? 0 : analyze_px_fail(a, i);
+}
+
+/* LIMIT n | n, m | n OFFSET m over [s, e) (s just past LIMIT); n and m
+ * are integers or '?'. <offset_ok>: SELECT (UPDATE/DELETE take one). */
+static int analyze_px_limit(struct analyze *a, uint32_t s, uint32_t e, int offset_ok)
+{
+    uint32_t i = s;
+    for (int k = 0; k < 2; k++) {
+        if (i >= e || !(a->tok[i].type == LEX_INTEGER || a->tok[i].type == LEX_PARAM))
+            return analyze_px_fail(a, i);
+        i++;
+        if (k == 0 && offset_ok && i < e &&
+            (analyze_op(a, i, ',') || analyze_kw(a, i) == LEX_KW_OFFSET)) {
+            i++;
+            continue;
+        }
+        break;
+    }
+    return i == e ? 0 : analyze_px_fail(a, i);
+}
+
+/* FOR UPDATE [NOWAIT | SKIP LOCKED | WAIT n] or LOCK IN SHARE MODE [...]
+ * over [s, e), s at FOR or LOCK. */
+static int analyze_px_lock(struct analyze *a, uint32_t s, uint32_t e)
+{
+    uint32_t i = s;
+    if (analyze_kw(a, i) == LEX_KW_FOR && analyze_kw(a, i + 1) == LEX_KW_UPDATE)
+        i += 2;
+    else if (analyze_kw(a, i) == LEX_KW_LOCK && analyze_kw(a, i + 1) == LEX_KW_IN &&
+             analyze_kw(a, i + 2) == LEX_KW_SHARE && analyze_kw(a, i + 3) == LEX_KW_MODE)
+        i += 4;
+    else
+        return analyze_px_fail(a, i);
+    if (i < e && analyze_word(a, i, "NOWAIT"))
+        i++;
+    else if (i + 1 < e && analyze_word(a, i, "SKIP") && analyze_word(a, i + 1, "LOCKED"))
+        i += 2;
+    else if (i + 1 < e && analyze_word(a, i, "WAIT") && a->tok[i + 1].type == LEX_INTEGER)
+        i += 2;
+    return i >= e ? 0 : analyze_px_fail(a, i);
+}
+
+/* One SELECT clause <cl> starting at its keyword <k>, up to <e>. */
+static int analyze_px_clause(struct analyze *a, int cl, uint32_t k, uint32_t e)
+{
+    uint32_t i = k + 1;
+    switch (cl) {
+    case ANALYZE_CL_GROUP: {
+        uint32_t x = i + 1, end = e;
+        /* [WITH ROLLUP] at the end */
+        if (e >= 2 && analyze_kw(a, e - 2) == LEX_KW_WITH && analyze_word(a, e - 1, "ROLLUP"))
+            end = e - 2;
+        return analyze_px_list(a, x, end, 1, 0);
+    }
+    case ANALYZE_CL_ORDER:
+        return analyze_px_list(a, i + 1, e, 1, 0);
+    case ANALYZE_CL_HAVING:
+        if (analyze_px_or(a, &i, e, 0) < 0)
+            return -1;
+        return i == e ? 0 : analyze_px_fail(a, i);
+    case ANALYZE_CL_LIMIT:
+        return analyze_px_limit(a, i, e, 1);
+    case ANALYZE_CL_WINDOW:
+        for (;;) {
+            if (!analyze_px_alias(a, i) || analyze_kw(a, i + 1) != LEX_KW_AS ||
+                !analyze_op(a, i + 2, '(') || (uint32_t)a->pair[i + 2] >= e)
+                return analyze_px_fail(a, i);
+            i = (uint32_t)a->pair[i + 2] + 1;
+            if (i < e && analyze_op(a, i, ',')) {
+                i++;
+                continue;
+            }
+            return i == e ? 0 : analyze_px_fail(a, i);
+        }
+    case ANALYZE_CL_INTO:
+        for (;;) {
+            if (i >= e || a->tok[i].type != LEX_USERVAR)
+                return analyze_px_fail(a, i);
+            i++;
+            if (i < e && analyze_op(a, i, ',')) {
+                i++;
+                continue;
+            }
+            return i == e ? 0 : analyze_px_fail(a, i);
+        }
+    case ANALYZE_CL_FOR:
+        return analyze_px_lock(a, k, e);
+    default:
+        return 0;
+    }
+}
+
+/* The clauses after a query's last term [i, e): [ORDER BY ...] [LIMIT ...]
+ * [FOR UPDATE ... | LOCK IN SHARE MODE ...], in that order. */
+static int analyze_px_tail(struct analyze *a, uint32_t i, uint32_t e)
+{
+    int last = -1;
+    while (i < e) {
+        int cl = analyze_clause(a, i);
+        if ((cl != ANALYZE_CL_ORDER && cl != ANALYZE_CL_LIMIT && cl != ANALYZE_CL_FOR) ||
+            cl <= last)
+            return analyze_px_fail(a, i);
+        uint32_t ce = i + 1;
+        while (ce < e) {
+            int c2 = analyze_clause(a, ce);
+            if (c2 == ANALYZE_CL_ORDER || c2 == ANALYZE_CL_LIMIT || c2 == ANALYZE_CL_FOR)
+                break;
+            ce = analyze_skip(a, ce);
+        }
+        if (ce > e)
+            ce = e;
+        if (analyze_px_clause(a, cl, i, ce) < 0)
+            return -1;
+        last = cl;
+        i = ce;
+    }
+    return 0;
+}
+
 /* A SELECT block starting at <i> (the SELECT keyword), ending at a
  * top-level UNION/EXCEPT/INTERSECT or <e>. Returns the end index, or 0
  * after a reject (a block never ends at 0). */
@@ -1233,6 +2075,11 @@ static uint32_t analyze_select(struct analyze *a, uint32_t i, uint32_t e, int pa
         return 0;
     for (int k = ANALYZE_CL_GROUP; k < ANALYZE_CL_N; k++)
         if (pos[k] != UINT32_MAX && analyze_scan_expr(a, cs[k], ce[k], b) < 0)
+            return 0;
+    if (analyze_px_select_list(a, i + 1, sel_e) < 0)
+        return 0;
+    for (int k = ANALYZE_CL_GROUP; k < ANALYZE_CL_N; k++)
+        if (pos[k] != UINT32_MAX && analyze_px_clause(a, k, pos[k], ce[k]) < 0)
             return 0;
     return end;
 }
@@ -1341,7 +2188,7 @@ static int analyze_query(struct analyze *a, uint32_t i, uint32_t e, int parent)
             goto out;
         }
     }
-    if (analyze_scan_expr(a, i, e, parent) < 0)
+    if (analyze_scan_expr(a, i, e, parent) < 0 || analyze_px_tail(a, i, e) < 0)
         goto out;
     r = 0;
 out:
@@ -1425,10 +2272,41 @@ static int analyze_assignments(struct analyze *a, uint32_t i, uint32_t e, int bl
             if (analyze_note_value(a, &v, p + 1) < 0)
                 return -1;
             *found = 1;
-        } else if (analyze_scan_expr(a, p + 1, ce, block) < 0) {
-            return -1;
+        } else {
+            uint32_t x = p + 1;
+            if (analyze_scan_expr(a, p + 1, ce, block) < 0 || analyze_px_item(a, &x, ce, 1) < 0)
+                return -1;
+            if (x != ce)
+                return analyze_px_fail(a, x);
         }
         i = ce < e ? ce + 1 : e;
+    }
+    return 0;
+}
+
+/* The end of an UPDATE or DELETE [tail, e): [ORDER BY ...] [LIMIT n]
+ * [RETURNING items (DELETE only)]. */
+static int analyze_px_dml_tail(struct analyze *a, uint32_t i, uint32_t e, int returning_ok)
+{
+    int last = -1;
+    while (i < e) {
+        int k = analyze_kw(a, i);
+        int cl = k == LEX_KW_ORDER ? 0 : k == LEX_KW_LIMIT ? 1 :
+                 k == LEX_KW_RETURNING && returning_ok ? 2 : -1;
+        if (cl <= last || (cl == 0 && analyze_kw(a, i + 1) != LEX_KW_BY))
+            return analyze_px_fail(a, i);
+        uint32_t ce = i + 1;
+        while (ce < e && analyze_kw(a, ce) != LEX_KW_LIMIT && analyze_kw(a, ce) != LEX_KW_RETURNING)
+            ce = analyze_skip(a, ce);
+        if (ce > e)
+            ce = e;
+        int r = cl == 0 ? analyze_px_list(a, i + 2, ce, 1, 0)
+              : cl == 1 ? analyze_px_limit(a, i + 1, ce, 0)
+                        : analyze_px_select_list(a, i + 1, ce);
+        if (r < 0)
+            return -1;
+        last = cl;
+        i = ce;
     }
     return 0;
 }
@@ -1468,7 +2346,7 @@ static int analyze_update(struct analyze *a)
             return -1;
     }
     uint32_t tail = ord < lim ? ord : lim;
-    if (tail < e && analyze_scan_expr(a, tail, e, b) < 0)
+    if (tail < e && (analyze_scan_expr(a, tail, e, b) < 0 || analyze_px_dml_tail(a, tail, e, 0) < 0))
         return -1;
     return analyze_finish(a, w < e ? w : 0);
 }
@@ -1513,7 +2391,7 @@ static int analyze_delete(struct analyze *a)
         if (analyze_where(a, w + 1, tail, b, 0, ANALYZE_MAX_TABLES) < 0)
             return -1;
     }
-    if (tail < e && analyze_scan_expr(a, tail, e, b) < 0)
+    if (tail < e && (analyze_scan_expr(a, tail, e, b) < 0 || analyze_px_dml_tail(a, tail, e, 1) < 0))
         return -1;
     return analyze_finish(a, w < e ? w : 0);
 }
@@ -1616,8 +2494,12 @@ static int analyze_insert(struct analyze *a)
                     if (analyze_note_value(a, &v, x) < 0)
                         return -1;
                     found = 1;
-                } else if (analyze_scan_expr(a, x, ie, b) < 0) {
-                    return -1;
+                } else {
+                    uint32_t y = x;
+                    if (analyze_scan_expr(a, x, ie, b) < 0 || analyze_px_item(a, &y, ie, 1) < 0)
+                        return -1;
+                    if (y != ie)
+                        return analyze_px_fail(a, y);
                 }
                 col++;
                 if (ie == c)
@@ -1715,7 +2597,8 @@ static int analyze_insert(struct analyze *a)
         if (analyze_assignments(a, x + 2, oe, b, ANALYZE_M_KEY_ODKU, 0, &found) < 0)
             return -1;
     }
-    if (ret < e && analyze_scan_expr(a, ret + 1, e, b) < 0)
+    if (ret < e && (analyze_scan_expr(a, ret + 1, e, b) < 0 ||
+                    analyze_px_select_list(a, ret + 1, e) < 0))
         return -1;
     return analyze_finish(a, 0);
 }
@@ -1807,13 +2690,26 @@ static int analyze_transaction(struct analyze *a)
     return 0;
 }
 
-/* Whether the value token <i> names an allowed client character set or
- * collation (the bytes of quotes and backslashes stay single-byte). */
-static int analyze_charset_ok(const struct analyze *a, uint32_t i)
+/*
+ * Whether the value token <i> names an allowed character set or collation
+ * for a session setting. <compares>: the setting decides how statement text
+ * is read or how a key literal compares (character_set_client,
+ * character_set_connection, collation_connection, NAMES); otherwise only how
+ * results are sent (character_set_results).
+ *
+ * Allowed: utf8mb4, utf8mb3/utf8, ascii and binary (quotes, backslashes and
+ * spaces stay single-byte; not latin1: there 0xa0 is whitespace, which the
+ * lexer, reading UTF-8, takes for part of a word). With string keys a
+ * setting that <compares> must be utf8mb4 or binary: a literal is converted
+ * from the client's to the connection's character set before it is compared,
+ * and ascii or utf8mb3 turn characters they cannot hold into '?', so the
+ * bytes compared would not be the routed key. DEFAULT is never allowed: it
+ * means the server's character_set_server, which the analyzer cannot see.
+ */
+static int analyze_charset_ok(const struct analyze *a, uint32_t i, int compares)
 {
-    /* not latin1: there 0xa0 is whitespace, which the lexer (reading UTF-8)
-     * takes for part of a word */
-    static const char *const cs[] = {"utf8mb4", "utf8mb3", "utf8", "ascii", "binary"};
+    static const char *const cs[] = {"utf8mb4", "binary", "utf8mb3", "utf8", "ascii"};
+    size_t n_cs = compares && a->cfg.key_type == ANALYZE_KEY_STRING ? 2 : 5;
     const struct lex_token *t = &a->tok[i];
     const char *s;
     size_t l;
@@ -1826,12 +2722,10 @@ static int analyze_charset_ok(const struct analyze *a, uint32_t i)
         l = (size_t)n;
     } else if (analyze_is_name(a, i)) {
         s = analyze_name(a, i, &l);
-        if (analyze_ci_eq(s, l, "DEFAULT", 7))
-            return 1;
     } else {
         return 0;
     }
-    for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
+    for (size_t k = 0; k < n_cs; k++) {
         size_t cl = strlen(cs[k]);
         if (l >= cl && analyze_ci_eq(s, cl, cs[k], cl) && (l == cl || s[cl] == '_'))
             return 1;
@@ -1958,12 +2852,17 @@ static int analyze_set(struct analyze *a)
         }
         if (kw == LEX_KW_NAMES || kw == LEX_KW_CHARSET ||
             (kw == LEX_KW_CHARACTER && analyze_kw(a, x + 1) == LEX_KW_SET)) {
+            /* SET CHARACTER SET also sets character_set_connection to the
+             * database's character set: unknown here, so with string keys
+             * (where it decides what is compared) it is refused */
+            if (kw != LEX_KW_NAMES && a->cfg.key_type == ANALYZE_KEY_STRING)
+                return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
             x += kw == LEX_KW_CHARACTER ? 2 : 1;
-            if (x >= ie || !analyze_charset_ok(a, x))
+            if (x >= ie || !analyze_charset_ok(a, x, 1))
                 return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
             x++;
             if (x < ie && analyze_kw(a, x) == LEX_KW_COLLATE) {
-                if (x + 1 >= ie || !analyze_charset_ok(a, x + 1))
+                if (x + 1 >= ie || !analyze_charset_ok(a, x + 1, 1))
                     return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x + 1);
                 x += 2;
             }
@@ -2042,12 +2941,31 @@ static int analyze_set(struct analyze *a)
             } else if (analyze_ci_eq(name, nl, "character_set_client", 20) ||
                        analyze_ci_eq(name, nl, "character_set_connection", 24) ||
                        analyze_ci_eq(name, nl, "character_set_results", 21) ||
-                       analyze_ci_eq(name, nl, "collation_connection", 20)) {
-                /* results may be NULL (no conversion): not read by the lexer */
-                int null_ok = analyze_ci_eq(name, nl, "character_set_results", 21) &&
-                              analyze_kw(a, x) == LEX_KW_NULL;
-                if (x + 1 != ie || !(null_ok || analyze_charset_ok(a, x)))
+                       analyze_ci_eq(name, nl, "collation_connection", 20) ||
+                       analyze_ci_eq(name, nl, "character_set_server", 20) ||
+                       analyze_ci_eq(name, nl, "collation_server", 16)) {
+                /* results may be NULL (no conversion): not read by the lexer.
+                 * _server is only the default for new databases (the backend
+                 * connection always has the configured database selected, so
+                 * it does not decide character_set_database); DBD::MariaDB
+                 * sets it at connect */
+                int results = analyze_ci_eq(name, nl, "character_set_results", 21) ||
+                              analyze_ci_eq(name, nl, "character_set_server", 20) ||
+                              analyze_ci_eq(name, nl, "collation_server", 16);
+                int null_ok = results && analyze_kw(a, x) == LEX_KW_NULL;
+                if (x + 1 != ie || !(null_ok || analyze_charset_ok(a, x, !results)))
                     return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
+            } else if ((nl >= 14 && analyze_ci_eq(name, 14, "character_set_", 14)) ||
+                       (nl >= 10 && analyze_ci_eq(name, 10, "collation_", 10))) {
+                /* _database, _server, _filesystem, ...: defaults the
+                 * analyzer cannot follow; applications need not change them */
+                return ANALYZE_REJ(a, ANALYZE_M_CHARSET, x);
+            } else if (analyze_ci_eq(name, nl, "old_mode", 8) ||
+                       analyze_ci_eq(name, nl, "old", 3) ||
+                       (nl >= 11 && analyze_ci_eq(name, 11, "lower_case_", 11))) {
+                /* old_mode UTF8_IS_UTF8MB3 changes what "utf8" names; the
+                 * lower_case settings decide how table names compare */
+                return ANALYZE_REJ(a, ANALYZE_M_SET_COMPAT, x);
             } else if (analyze_ci_eq(name, nl, "sql_log_bin", 11) ||
                        analyze_ci_eq(name, nl, "sql_log_off", 11) ||
                        analyze_ci_eq(name, nl, "skip_replication", 16) ||
@@ -2065,41 +2983,232 @@ static int analyze_set(struct analyze *a)
     return 0;
 }
 
+static int analyze_dispatch(struct analyze *a, uint32_t i);
+
+/* SHOW ... [LIKE 'pattern' | WHERE expr] from <i> to the end; <like_ok>
+ * whether the form takes LIKE (subqueries were refused before). */
+static int analyze_show_tail(struct analyze *a, uint32_t i, int like_ok)
+{
+    uint32_t e = a->n;
+    if (i == e)
+        return 0;
+    if (like_ok && analyze_kw(a, i) == LEX_KW_LIKE && i + 2 == e &&
+        a->tok[i + 1].type == LEX_STRING)
+        return 0;
+    if (analyze_kw(a, i) == LEX_KW_WHERE && i + 1 < e)
+        return 0;
+    return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, i);
+}
+
+/* Checks the database name token <i> of a SHOW or DESCRIBE: exactly the
+ * configured database (a different case may be another database). */
+static int analyze_schema_db(struct analyze *a, uint32_t i)
+{
+    size_t l;
+    const char *s = analyze_name(a, i, &l);
+    if (a->db_len && l == a->db_len && memcmp(s, a->cfg.database, l) == 0)
+        return 0;
+    return ANALYZE_REJ(a, ANALYZE_M_OTHER_DB_SHOW, i);
+}
+
+/* A table_ident (name or db.name) at <*i>, whose database part must be the
+ * configured one; advances <*i> past it. Returns 0, or -1 after a reject. */
+static int analyze_show_table(struct analyze *a, uint32_t *i)
+{
+    uint32_t k = *i;
+    if (!analyze_table_word(a, k))
+        return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k);
+    if (analyze_op(a, k + 1, '.')) {
+        if (!analyze_is_name(a, k + 2))
+            return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k + 1);
+        if (analyze_schema_db(a, k) < 0)
+            return -1;
+        k += 2;
+    }
+    *i = k + 1;
+    return 0;
+}
+
+/* An optional FROM|IN <database> at <*i>: only the configured database. */
+static int analyze_show_db(struct analyze *a, uint32_t *i)
+{
+    uint32_t k = *i;
+    if (analyze_kw(a, k) != LEX_KW_FROM && analyze_kw(a, k) != LEX_KW_IN)
+        return 0;
+    if (!analyze_is_name(a, k + 1))
+        return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k + 1);
+    if (analyze_schema_db(a, k + 1) < 0)
+        return -1;
+    *i = k + 2;
+    return 0;
+}
+
+/*
+ * SHOW: an allow-list of forms whose output is the same on every shard and
+ * holds no user's rows, each parsed to its end (MariaDB sql_yacc.yy
+ * show_param), so a database name can hide nowhere:
+ *   WARNINGS|ERRORS [LIMIT ...], COUNT(*) WARNINGS|ERRORS,
+ *   [GLOBAL|SESSION|LOCAL] VARIABLES|STATUS, COLLATION, CHARACTER SET|CHARSET,
+ *   ENGINES, DATABASES|SCHEMAS  [LIKE|WHERE],
+ *   [FULL] TABLES [FROM|IN db] [LIKE|WHERE],
+ *   [FULL] COLUMNS|FIELDS FROM|IN tbl [FROM|IN db] [LIKE|WHERE],
+ *   INDEX|INDEXES|KEYS FROM|IN tbl [FROM|IN db] [WHERE],
+ *   CREATE TABLE tbl, GRANTS [FOR CURRENT_USER [()]].
+ * db is only ever the configured database.
+ */
 static int analyze_show(struct analyze *a)
 {
     uint32_t i = 1, e = a->n;
     if (analyze_has_select(a, i, e))
         return ANALYZE_REJ(a, ANALYZE_M_SHOW_SUBQ, i);
-    if (analyze_word(a, i, "FULL"))
+    int full = 0, scope = 0;
+    if (analyze_word(a, i, "FULL")) {
+        full = 1;
         i++;
+    }
     if (analyze_kw(a, i) == LEX_KW_GLOBAL || analyze_kw(a, i) == LEX_KW_SESSION ||
-        analyze_kw(a, i) == LEX_KW_LOCAL)
+        analyze_kw(a, i) == LEX_KW_LOCAL) {
+        scope = 1;
         i++;
-    static const char *const ok[] = {
-        "WARNINGS", "ERRORS", "VARIABLES", "STATUS", "COLLATION", "CHARSET", "ENGINES",
-        "TABLES", "COLUMNS", "FIELDS", "INDEXES", "KEYS", "DATABASES", "SCHEMAS", "GRANTS",
-    };
-    int good = 0;
-    for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++)
-        if (analyze_word(a, i, ok[k]))
-            good = 1;
-    if (analyze_kw(a, i) == LEX_KW_INDEX || analyze_kw(a, i) == LEX_KW_KEY)
-        good = 1;
-    if (analyze_kw(a, i) == LEX_KW_CHARACTER && analyze_kw(a, i + 1) == LEX_KW_SET)
-        good = 1;
-    if (analyze_word(a, i, "CREATE") && analyze_kw(a, i + 1) == LEX_KW_TABLE)
-        good = 1;
-    /* SHOW COUNT(*) WARNINGS|ERRORS */
-    if (analyze_word(a, i, "COUNT") && analyze_op(a, i + 1, '(') && analyze_op(a, i + 2, '*') &&
-        analyze_op(a, i + 3, ')') &&
-        (analyze_word(a, i + 4, "WARNINGS") || analyze_word(a, i + 4, "ERRORS")))
-        good = 1;
-    if (analyze_word(a, i, "TABLE"))
-        good = 0;   /* SHOW TABLE STATUS: row counts of every user */
-    if (!good)
+    }
+    int r;
+    if (!full && !scope && (analyze_word(a, i, "WARNINGS") || analyze_word(a, i, "ERRORS") ||
+                            analyze_word(a, i, "COUNT")))
+        a->out->reads_prev_stmt = 1;
+    if (!full && !scope && (analyze_word(a, i, "WARNINGS") || analyze_word(a, i, "ERRORS"))) {
+        /* [LIMIT n [, n] | LIMIT n OFFSET n] */
+        for (uint32_t k = i + 1; k < e; k++)
+            if (a->tok[k].type != LEX_INTEGER && !analyze_op(a, k, ',') &&
+                analyze_kw(a, k) != LEX_KW_LIMIT && analyze_kw(a, k) != LEX_KW_OFFSET)
+                return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k);
+        r = 0;
+    } else if (!full && !scope && analyze_word(a, i, "COUNT") && analyze_op(a, i + 1, '(') &&
+               analyze_op(a, i + 2, '*') && analyze_op(a, i + 3, ')') &&
+               (analyze_word(a, i + 4, "WARNINGS") || analyze_word(a, i + 4, "ERRORS"))) {
+        r = i + 5 == e ? 0 : ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, i + 5);
+    } else if (!full && (analyze_word(a, i, "VARIABLES") || analyze_word(a, i, "STATUS"))) {
+        /* session status counts the connection's earlier statements
+         * (Rows_read, Last_query_cost): maybe another session's */
+        if (analyze_word(a, i, "STATUS") && !(scope && analyze_kw(a, i - 1) == LEX_KW_GLOBAL))
+            a->out->reads_prev_stmt = 1;
+        r = analyze_show_tail(a, i + 1, 1);
+    } else if (full || scope) {
+        if (scope || !(analyze_word(a, i, "TABLES") || analyze_word(a, i, "COLUMNS") ||
+                       analyze_word(a, i, "FIELDS")))
+            return analyze_reject_kind(a, ANALYZE_M_SHOW, i);
+        goto tables;
+    } else if (analyze_word(a, i, "COLLATION") || analyze_word(a, i, "CHARSET") ||
+               analyze_word(a, i, "DATABASES") || analyze_word(a, i, "SCHEMAS")) {
+        r = analyze_show_tail(a, i + 1, 1);
+    } else if (analyze_kw(a, i) == LEX_KW_CHARACTER && analyze_kw(a, i + 1) == LEX_KW_SET) {
+        r = analyze_show_tail(a, i + 2, 1);
+    } else if (analyze_word(a, i, "ENGINES")) {
+        r = i + 1 == e ? 0 : ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, i + 1);
+    } else if (analyze_word(a, i, "CREATE") && analyze_kw(a, i + 1) == LEX_KW_TABLE) {
+        uint32_t k = i + 2;
+        if (analyze_show_table(a, &k) < 0)
+            return -1;
+        r = k == e ? 0 : ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k);
+    } else if (analyze_word(a, i, "GRANTS")) {
+        uint32_t k = i + 1;
+        if (analyze_kw(a, k) == LEX_KW_FOR) {
+            if (!analyze_word(a, k + 1, "CURRENT_USER"))
+                return ANALYZE_REJ(a, ANALYZE_M_SHOW_GRANTS, k + 1);
+            k += 2;
+            if (analyze_op(a, k, '(') && analyze_op(a, k + 1, ')'))
+                k += 2;
+        }
+        r = k == e ? 0 : ANALYZE_REJ(a, ANALYZE_M_SHOW_GRANTS, k);
+    } else if (analyze_word(a, i, "TABLES") || analyze_word(a, i, "COLUMNS") ||
+               analyze_word(a, i, "FIELDS") || analyze_word(a, i, "INDEXES") ||
+               analyze_word(a, i, "KEYS") || analyze_kw(a, i) == LEX_KW_INDEX) {
+        goto tables;
+    } else {
         return analyze_reject_kind(a, ANALYZE_M_SHOW, i);
+    }
+    if (r < 0)
+        return -1;
     analyze_session(a, ANALYZE_STMT_SHOW);
     return 0;
+tables:
+    {
+        uint32_t k = i + 1;
+        int like_ok = 1;
+        if (!analyze_word(a, i, "TABLES")) {
+            /* COLUMNS|FIELDS|INDEX|INDEXES|KEYS FROM|IN tbl */
+            like_ok = analyze_word(a, i, "COLUMNS") || analyze_word(a, i, "FIELDS");
+            if (analyze_kw(a, k) != LEX_KW_FROM && analyze_kw(a, k) != LEX_KW_IN)
+                return ANALYZE_REJ(a, ANALYZE_M_SHOW_SYNTAX, k);
+            k++;
+            if (analyze_show_table(a, &k) < 0)
+                return -1;
+        }
+        if (analyze_show_db(a, &k) < 0 || analyze_show_tail(a, k, like_ok) < 0)
+            return -1;
+    }
+    analyze_session(a, ANALYZE_STMT_SHOW);
+    return 0;
+}
+
+/*
+ * EXPLAIN, DESCRIBE and DESC are one command in MariaDB (sql_yacc.yy
+ * `describe`), with two forms:
+ *   describe_command table_ident [column | 'wild']          (SHOW COLUMNS)
+ *   describe_command [EXTENDED [ALL] | PARTITIONS | FORMAT = JSON|TRADITIONAL]
+ *                    { explainable statement | FOR CONNECTION n }
+ * The first form wins when the whole rest fits it (EXPLAIN EXTENDED t
+ * describes a table called EXTENDED). The explained SELECT is analysed like
+ * the SELECT itself; EXPLAIN of writes and FOR CONNECTION (other sessions'
+ * statements) are refused.
+ */
+static int analyze_explain(struct analyze *a)
+{
+    uint32_t k = 1, e = a->n;
+    if (analyze_table_word(a, k)) {
+        uint32_t x = k;
+        int dotted = analyze_op(a, k + 1, '.');
+        if (dotted && !analyze_is_name(a, k + 2))
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, k + 1);
+        x = dotted ? k + 3 : k + 1;
+        if (x < e && (analyze_table_word(a, x) || a->tok[x].type == LEX_STRING))
+            x++;
+        if (x == e) {
+            if (dotted && analyze_schema_db(a, k) < 0)
+                return -1;
+            analyze_session(a, ANALYZE_STMT_SHOW);
+            return 0;
+        }
+    }
+    if (analyze_word(a, k, "EXTENDED")) {
+        k++;
+        if (analyze_kw(a, k) == LEX_KW_ALL)
+            k++;
+    } else if (analyze_word(a, k, "PARTITIONS")) {
+        k++;
+    } else if (analyze_word(a, k, "FORMAT")) {
+        if (!analyze_op(a, k + 1, '='))
+            return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, k + 1);
+        char buf[ANALYZE_KEY_MAX];
+        const char *s = NULL;
+        size_t l = 0;
+        if (a->tok[k + 2].type == LEX_STRING) {
+            int n = analyze_unescape(a, k + 2, buf);
+            if (n >= 0) {
+                s = buf;
+                l = (size_t)n;
+            }
+        } else if (analyze_is_name(a, k + 2)) {
+            s = analyze_name(a, k + 2, &l);
+        }
+        if (!s || !(analyze_ci_eq(s, l, "JSON", 4) || analyze_ci_eq(s, l, "TRADITIONAL", 11)))
+            return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN_FMT, k + 2);
+        k += 3;
+    }
+    if (analyze_kw(a, k) == LEX_KW_FOR)
+        return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN_CONN, k);
+    if (analyze_is_query(a, k) || analyze_op(a, k, '('))
+        return analyze_dispatch(a, k);
+    return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN, k);
 }
 
 /* Statement-wide facts that do not depend on structure, checked as each
@@ -2111,6 +3220,17 @@ static int analyze_token_facts(struct analyze *a, uint32_t i)
     const struct lex_token *t = &a->tok[i];
     if (t->type == LEX_USERVAR) {
         o->pins_session = 1;
+    } else if (t->type == LEX_SYSVAR) {
+        /* @@[session.|local.]warning_count / error_count */
+        const char *s = a->sql + t->off + 2;
+        size_t l = t->len - 2;
+        const char *dot = memchr(s, '.', l);
+        if (dot) {
+            l -= (size_t)(dot - s) + 1;
+            s = dot + 1;
+        }
+        if (analyze_ci_eq(s, l, "warning_count", 13) || analyze_ci_eq(s, l, "error_count", 11))
+            o->reads_prev_stmt = 1;
     } else if (t->type == LEX_IDENT) {
         switch (t->op) {
         case LEX_KW_SQL_CALC_FOUND_ROWS:
@@ -2118,6 +3238,12 @@ static int analyze_token_facts(struct analyze *a, uint32_t i)
             break;
         case LEX_KW_PROCEDURE:
             return ANALYZE_REJ(a, ANALYZE_M_FEATURE, i);
+        case LEX_KW_FOR:
+            /* NEXT VALUE FOR s, PREVIOUS VALUE FOR s: sequences */
+            if (i >= 2 && analyze_kw(a, i - 1) == LEX_KW_VALUE &&
+                (analyze_word(a, i - 2, "NEXT") || analyze_word(a, i - 2, "PREVIOUS")))
+                return ANALYZE_REJ(a, ANALYZE_M_SEQUENCE, i - 2);
+            break;
         case LEX_KW_OUTFILE:
         case LEX_KW_DUMPFILE:
             return ANALYZE_REJ(a, ANALYZE_M_OUTFILE, i);
@@ -2128,19 +3254,62 @@ static int analyze_token_facts(struct analyze *a, uint32_t i)
     return 0;
 }
 
-/* The function called by name token <i> (just before a '('). */
+/* Whether name token <i> (a word or `quoted`: MariaDB calls a built-in
+ * function written in backquotes just the same) spells <w>, any case. */
+static int analyze_fn_is(const struct analyze *a, uint32_t i, const char *w, size_t wl)
+{
+    size_t l;
+    const char *s = analyze_name(a, i, &l);
+    return analyze_ci_eq(s, l, w, wl);
+}
+
+#define ANALYZE_FN(a, i, lit) analyze_fn_is((a), (i), (lit), sizeof(lit) - 1)
+
+/*
+ * The function called by name token <i>, just before the '(' at i+1 (any
+ * spelling: bare or backquoted, any case, comments or spaces before the
+ * '('). Refuses functions that read files or shared sequences and routines
+ * of other databases; pins the session for functions whose effect stays on
+ * the backend connection (named locks, FOUND_ROWS). Returns 0, or -1 after
+ * a reject.
+ */
 static int analyze_call_facts(struct analyze *a, uint32_t i)
 {
-    const struct lex_token *t = &a->tok[i];
-    if (t->len < 8 || t->len > 17)      /* FOUND_ROWS .. RELEASE_ALL_LOCKS */
+    if (i >= 2 && analyze_op(a, i - 1, '.') && analyze_is_name(a, i - 2)) {
+        /* db.routine(...): a stored function of the configured database
+         * only (a third part, a.b.c(), is no routine at all) */
+        size_t l;
+        const char *s = analyze_name(a, i - 2, &l);
+        if ((i >= 3 && analyze_op(a, i - 3, '.')) || !a->db_len || l != a->db_len ||
+            memcmp(s, a->cfg.database, l) != 0)
+            return ANALYZE_REJ(a, ANALYZE_M_OTHER_ROUTINE, i - 2);
+    }
+    size_t len = a->tok[i].type == LEX_QIDENT ? a->tok[i].len - 2 : a->tok[i].len;
+    if (len < 6 || len > 17)            /* SETVAL, ROW_COUNT .. RELEASE_ALL_LOCKS */
         return 0;
-    if (analyze_word(a, i, "LOAD_FILE"))
+    if (ANALYZE_FN(a, i, "LOAD_FILE"))
         return ANALYZE_REJ(a, ANALYZE_M_OUTFILE, i);
-    if (analyze_word(a, i, "GET_LOCK") || analyze_word(a, i, "RELEASE_LOCK") ||
-        analyze_word(a, i, "RELEASE_ALL_LOCKS") || analyze_word(a, i, "IS_FREE_LOCK") ||
-        analyze_word(a, i, "IS_USED_LOCK") || analyze_word(a, i, "FOUND_ROWS"))
+    if (ANALYZE_FN(a, i, "NEXTVAL") || ANALYZE_FN(a, i, "SETVAL") ||
+        ANALYZE_FN(a, i, "LASTVAL"))
+        return ANALYZE_REJ(a, ANALYZE_M_SEQUENCE, i);
+    if (ANALYZE_FN(a, i, "GET_LOCK") || ANALYZE_FN(a, i, "RELEASE_LOCK") ||
+        ANALYZE_FN(a, i, "RELEASE_ALL_LOCKS") || ANALYZE_FN(a, i, "IS_FREE_LOCK") ||
+        ANALYZE_FN(a, i, "IS_USED_LOCK") || ANALYZE_FN(a, i, "FOUND_ROWS"))
         a->out->pins_session = 1;
+    if (ANALYZE_FN(a, i, "FOUND_ROWS") || ANALYZE_FN(a, i, "ROW_COUNT"))
+        a->out->reads_prev_stmt = 1;
     return 0;
+}
+
+/* The call whose argument list <open>..<close> just ended: LAST_INSERT_ID
+ * with an argument sets the connection's value for later statements (and
+ * for whoever gets the connection next), so it pins the session. */
+static void analyze_call_end(struct analyze *a, uint32_t open, uint32_t close)
+{
+    if (open == 0 || close == open + 1 || !analyze_is_name(a, open - 1))
+        return;
+    if (ANALYZE_FN(a, open - 1, "LAST_INSERT_ID"))
+        a->out->pins_session = 1;
 }
 
 /* Lexes <sql> into a->tok in one pass that also numbers '?', matches
@@ -2182,6 +3351,7 @@ static int analyze_tokenize(struct analyze *a, const char *sql, size_t len)
                 [LEX_ERR_EXEC_NESTED] = "shardwire: syntax error: comment inside an executable comment",
                 [LEX_ERR_NUL] = "shardwire: syntax error: NUL byte outside a string (or '--' before byte 0xA0)",
                 [LEX_ERR_HEX] = "shardwire: syntax error: malformed hex or bit literal",
+                [LEX_ERR_TOKEN] = "shardwire: syntax error: token read differently by MariaDB ('..', a number like 1.5e with no exponent digits, or a non-ASCII byte in an unquoted @variable); rewrite it",
             };
             a->n = n;
             a->tok[n] = tk;
@@ -2209,8 +3379,7 @@ static int analyze_tokenize(struct analyze *a, const char *sql, size_t len)
                     return ANALYZE_REJ(a, ANALYZE_M_DEPTH, n);
                 a->pair[n] = open;
                 open = (int32_t)n;
-                if (n > 0 && a->tok[n - 1].type == LEX_IDENT && a->tok[n - 1].op == LEX_KW_NONE &&
-                    analyze_call_facts(a, n - 1) < 0)
+                if (n > 0 && analyze_is_name(a, n - 1) && analyze_call_facts(a, n - 1) < 0)
                     return -1;
             } else if (tp->op == ')') {
                 if (open < 0)
@@ -2218,6 +3387,7 @@ static int analyze_tokenize(struct analyze *a, const char *sql, size_t len)
                 int32_t up = a->pair[open];
                 a->pair[open] = (int32_t)n;
                 a->pair[n] = open;
+                analyze_call_end(a, (uint32_t)open, n);
                 open = up;
                 depth--;
             } else if (tp->op == ';' && semi == UINT32_MAX) {
@@ -2256,6 +3426,8 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     a->rejected = 0;
     a->depth = 0;
     a->n_tables = a->n_blocks = a->n_edges = a->n_fixes = a->n_cte = 0;
+    a->n_seps = 0;
+    a->px_assign = 0;
     a->have_value = 0;
     a->value_param = -1;
     out->kind = ANALYZE_REJECT;
@@ -2266,6 +3438,7 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     out->key_len = 0;
     out->is_write = out->sets_autocommit = out->autocommit = out->pins_session = 0;
     out->allowable = 0;
+    out->reads_prev_stmt = 0;
     out->err_no = 0;
     out->sqlstate[0] = 0;
     out->msg = NULL;
@@ -2286,7 +3459,7 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
                 return -1;
             return analyze_finish(a, i);
         }
-        return ANALYZE_REJ(a, ANALYZE_M_UNKNOWN, i);
+        return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN, i);
     }
     switch (kw) {
     case LEX_KW_SELECT:
@@ -2331,19 +3504,8 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
         return 0;
     case LEX_KW_EXPLAIN:
     case LEX_KW_DESCRIBE:
-    case LEX_KW_DESC: {
-        uint32_t k = 1;
-        /* DESCRIBE t [col]: the schema, like SHOW COLUMNS */
-        if (analyze_is_name(a, k) && analyze_kw(a, k) == LEX_KW_NONE) {
-            analyze_session(a, ANALYZE_STMT_SHOW);
-            return 0;
-        }
-        while (analyze_word(a, k, "EXTENDED") || analyze_word(a, k, "PARTITIONS"))
-            k++;
-        if (analyze_word(a, k, "FORMAT") && analyze_op(a, k + 1, '=') && analyze_is_name(a, k + 2))
-            k += 3;
-        return analyze_dispatch(a, k);
-    }
+    case LEX_KW_DESC:
+        return analyze_explain(a);
     default:
         /* MariaDB's ANALYZE <stmt> runs the statement and reports row
          * counts: it is that statement (ANALYZE TABLE is admin, below) */
@@ -2353,9 +3515,11 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
             if (analyze_word(a, k, "FORMAT") && analyze_op(a, k + 1, '=') &&
                 analyze_is_name(a, k + 2))
                 k += 3;
+            if (analyze_kw(a, k) == LEX_KW_FOR)
+                return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN_CONN, k);
             if (analyze_is_query(a, k) || analyze_op(a, k, '('))
                 return analyze_dispatch(a, k);
-            return ANALYZE_REJ(a, ANALYZE_M_UNKNOWN, k);
+            return ANALYZE_REJ(a, ANALYZE_M_EXPLAIN, k);
         }
         break;
     }

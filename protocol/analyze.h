@@ -90,13 +90,21 @@ struct analyze_result {
     unsigned          is_write:1;      /* INSERT/UPDATE/DELETE/REPLACE */
     unsigned          sets_autocommit:1;
     unsigned          autocommit:1;    /* valid when sets_autocommit */
-    unsigned          pins_session:1;  /* user @variables, GET_LOCK, temporary tables,
-                                          SQL_CALC_FOUND_ROWS, FOUND_ROWS(): state the
-                                          router cannot move between backend connections */
+    unsigned          pins_session:1;  /* user @variables, GET_LOCK & co. (any spelling),
+                                          LAST_INSERT_ID(expr), SQL_CALC_FOUND_ROWS,
+                                          FOUND_ROWS(): state the router cannot move
+                                          between backend connections */
     unsigned          allowable:1;     /* REJECT only for the statement's kind (SHOW
                                           PROCESSLIST, FLUSH, KILL, SET sql_log_bin, ...):
                                           it reads and writes no table rows, so an operator
                                           `allow` rule (router/rules.h) may run it as SESSION */
+    unsigned          reads_prev_stmt:1; /* reads what the connection's previous
+                                          statement left: SHOW WARNINGS/ERRORS (not
+                                          cleared by statements without tables),
+                                          FOUND_ROWS(), ROW_COUNT(), @@warning_count,
+                                          @@error_count. On a connection the session
+                                          does not hold yet, that is another session's
+                                          statement: the router resets it first */
 
     uint16_t          err_no;
     char              sqlstate[6];
@@ -128,10 +136,11 @@ void analyze_config_default(struct analyze_config *cfg);
  * Writes at most ANALYZE_KEY_MAX bytes to <out>. Returns the canonical length,
  * or -1 when the value is not a valid key (not an integer in int64 range for
  * ANALYZE_KEY_INT, too long, ...).
- * ANALYZE_KEY_INT: [+|-]digits only (no spaces, dots, exponents), and at most
- * 2^53 in magnitude, because MySQL compares a string with an integer column
- * as doubles (a longer value would also match a neighbouring user). Integer-
- * typed parameters are not text: format them in decimal and route directly.
+ * ANALYZE_KEY_INT: [+|-]digits only (no spaces, dots, exponents), in the
+ * signed 64-bit range: MariaDB compares a BIGINT key column with a quoted
+ * integer exactly over that whole range (key columns must be BIGINT/INT, not
+ * DECIMAL or DOUBLE: docs/query-rules.md section 9). Integer-typed parameters
+ * are not text: format them in decimal first.
  * ANALYZE_KEY_STRING: 1..ANALYZE_KEY_MAX bytes, no trailing space. */
 int analyze_canon_key(enum analyze_key_type type, const char *val, size_t len,
                       char out[ANALYZE_KEY_MAX]);

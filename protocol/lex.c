@@ -161,23 +161,25 @@ static const uint8_t lex_kw_hash[256] = {
 #define LEX_C_SPACE  4      /* what the server's ctype calls space */
 #define LEX_C_SKIP   8      /* may start whitespace or a comment */
 #define LEX_C_HEX    16
+#define LEX_C_HIGH   32     /* a byte >= 0x80 (part of a UTF-8 character) */
+#define LEX_C_AIDENT 64     /* an ASCII identifier byte (the hot loop's test) */
 static const uint8_t lex_class[256] = {
      0,  0,  0,  0,  0,  0,  0,  0,  0, 12, 12, 12, 12, 12,  0,  0,
      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-    12,  0,  0,  8,  1,  0,  0,  0,  0,  0,  8,  0,  0,  8,  0,  8,
-    19, 19, 19, 19, 19, 19, 19, 19, 19, 19,  0,  0,  0,  0,  0,  0,
-     0, 17, 17, 17, 17, 17, 17,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  0,  0,  0,  0,  1,
-     0, 17, 17, 17, 17, 17, 17,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  0,  0,  0,  0,  0,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+    12,  0,  0,  8, 65,  0,  0,  0,  0,  0,  8,  0,  0,  8,  0,  8,
+    83, 83, 83, 83, 83, 83, 83, 83, 83, 83,  0,  0,  0,  0,  0,  0,
+     0, 81, 81, 81, 81, 81, 81, 65, 65, 65, 65, 65, 65, 65, 65, 65,
+    65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65,  0,  0,  0,  0, 65,
+     0, 81, 81, 81, 81, 81, 81, 65, 65, 65, 65, 65, 65, 65, 65, 65,
+    65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65,  0,  0,  0,  0,  0,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
 };
 
 static inline unsigned char lex_up(unsigned char c)
@@ -223,8 +225,35 @@ const char *lex_err_str(enum lex_err err)
     case LEX_ERR_EXEC_NESTED:  return "comment inside an executable comment";
     case LEX_ERR_NUL:          return "NUL byte outside a string";
     case LEX_ERR_HEX:          return "malformed hex or bit literal";
+    case LEX_ERR_TOKEN:        return "token read differently by the server";
     }
     return "unknown error";
+}
+
+/* The character sets of MariaDB 10.11 (SHOW CHARACTER SET, plus the
+ * utf8 alias and the internal filename set): "_name" before a string is
+ * an introducer (scan_ident_middle: get_charset_by_csname). Any other
+ * _word is an identifier to the server. */
+static int lex_charset_name(const char *s, size_t len)
+{
+    static const char *const cs[] = {
+        "armscii8", "ascii", "big5", "binary", "cp1250", "cp1251", "cp1256", "cp1257",
+        "cp850", "cp852", "cp866", "cp932", "dec8", "eucjpms", "euckr", "gb2312", "gbk",
+        "geostd8", "greek", "hebrew", "hp8", "keybcs2", "koi8r", "koi8u", "latin1",
+        "latin2", "latin5", "latin7", "macce", "macroman", "sjis", "swe7", "tis620",
+        "ucs2", "ujis", "utf16", "utf16le", "utf32", "utf8", "utf8mb3", "utf8mb4",
+        "filename",
+    };
+    for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
+        size_t l = strlen(cs[k]), j = 0;
+        if (l != len)
+            continue;
+        while (j < l && (s[j] | 0x20) == cs[k][j])
+            j++;
+        if (j == l)
+            return 1;
+    }
+    return 0;
 }
 
 void lex_init(struct lex *lx, const char *buf, size_t len)
@@ -350,15 +379,18 @@ static int lex_skip(struct lex *lx, struct lex_token *tok)
                     d++;
                 }
                 size_t ndig = d - q;
-                /* As MariaDB 10.11 reads them (checked against the server by
-                 * tests/e2e/test_confinement.py): no digits runs; 5 digits
-                 * run below 50700, but 50700-99999 are MySQL 5.7+ versions
-                 * MariaDB skips (unless written with M!); 6 digits run up to
-                 * the backend's version. Other digit counts are syntax
-                 * errors. Whatever might be skipped is refused. */
+                /* As sql_lex.cc (lex_one_token, MY_LEX_LONG_COMMENT) reads
+                 * them: a version is exactly 5 digits plus an optional 6th,
+                 * taken by value (leading zeros count for nothing); the
+                 * comment runs when version <= MYSQL_VERSION_ID and the
+                 * version is not a MySQL 5.7+ one (50700-99999) unless
+                 * written with M!. So version 050700 is skipped like 50700.
+                 * With 1-4 digits there is no version (the digits are SQL),
+                 * with 7+ the 7th digit is SQL: both refused as ambiguous,
+                 * and so is whatever some backend might skip. */
                 int ok = ndig == 0 ||
-                         (ndig == 5 && (version < 50700 || exec == 2)) ||
-                         (ndig == 6 && version <= LEX_EXEC_VERSION_MAX);
+                         ((ndig == 5 || ndig == 6) && version <= LEX_EXEC_VERSION_MAX &&
+                          (version < 50700 || version > 99999 || exec == 2));
                 if (!ok)
                     return lex_fail(lx, tok, LEX_ERR_EXEC_VERSION, p);
                 lx->in_exec = 1;
@@ -391,13 +423,61 @@ static int lex_skip(struct lex *lx, struct lex_token *tok)
     return skipped;
 }
 
-static size_t lex_ident_end(const struct lex *lx, size_t p)
+/* The end of the identifier bytes from <p>; sets <*hi> when one of them
+ * is not ASCII (the ASCII loop is the hot one). */
+static size_t lex_ident_end(const struct lex *lx, size_t p, unsigned *hi)
 {
     const unsigned char *b = (const unsigned char *)lx->buf;
     size_t n = lx->len;
-    while (p < n && (lex_class[b[p]] & LEX_C_IDENT))
+    while (p < n && (lex_class[b[p]] & LEX_C_AIDENT))
         p++;
+    if (p < n && (lex_class[b[p]] & LEX_C_HIGH)) {
+        *hi = 0x80;
+        while (p < n && (lex_class[b[p]] & LEX_C_IDENT))
+            p++;
+    }
     return p;
+}
+
+/* Whether <s>/<n> is well-formed UTF-8 (utf8mb4: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). The server's scan_ident_*() end a
+ * word at the first byte my_charlen() rejects and return that byte as a
+ * token of its own, so a word with one is refused rather than read. */
+static int lex_utf8_ok(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        unsigned lo = 0x80, hi = 0xbf;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            if (c == 0xe0)
+                lo = 0xa0;
+            else if (c == 0xed)
+                hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            if (c == 0xf0)
+                lo = 0x90;
+            else if (c == 0xf4)
+                hi = 0x8f;
+        } else {
+            return 0;
+        }
+        if (i + len > n || s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (size_t k = 2; k < len; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+                return 0;
+        i += len;
+    }
+    return 1;
 }
 
 int lex_next(struct lex *lx, struct lex_token *tok)
@@ -430,6 +510,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
     unsigned char c1 = p + 1 < n ? (unsigned char)b[p + 1] : 0;
     size_t e;
     enum lex_type type;
+    unsigned hi = 0;          /* OR of a bare word's bytes: 0x80 set if non-ASCII */
 
     if (c == '\0')
         return lex_fail(lx, tok, LEX_ERR_NUL, p);
@@ -438,7 +519,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
      * starts with a digit (t.1e5 is column "1e5" of t). */
     if (lx->prev_type == LEX_OP && lx->prev_op == '.' && !(tok->flags & LEX_F_SPACE) &&
         lex_is_ident(c)) {
-        e = lex_ident_end(lx, p);
+        e = lex_ident_end(lx, p, &hi);
         type = LEX_IDENT;
         goto done;
     }
@@ -468,8 +549,12 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         type = LEX_STRING;
         goto done;
     }
+    /* '.' and a digit start a number (MY_LEX_REAL_OR_POINT) unless the dot
+     * comes right after a bare word: then sql_lex.cc has already chosen
+     * MY_LEX_IDENT_SEP, and the digits start an identifier (t.5 is column
+     * "5" of t, but `t`.5 and t .5 are t followed by the number .5). */
     if (lex_is_digit(c) || (c == '.' && lex_is_digit(c1) &&
-                            lx->prev_type != LEX_IDENT && lx->prev_type != LEX_QIDENT)) {
+                            !(lx->prev_type == LEX_IDENT && lx->prev_end == p))) {
         size_t q = p;
         if (c == '0' && (c1 == 'x' || c1 == 'b')) {
             int hex = c1 == 'x';
@@ -482,7 +567,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
                 goto done;
             }
             /* 0x, 0xg, 0b2: an identifier, as the server reads it */
-            e = lex_ident_end(lx, p);
+            e = lex_ident_end(lx, p, &hi);
             type = LEX_IDENT;
             goto done;
         }
@@ -490,7 +575,8 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         while (q < n && lex_is_digit((unsigned char)b[q]))
             q++;
         type = LEX_INTEGER;
-        if (q < n && b[q] == '.') {
+        /* 1..2: the integer 1, then "..", which only stored programs use */
+        if (q < n && b[q] == '.' && !(q + 1 < n && b[q + 1] == '.')) {
             type = LEX_DECIMAL;
             q++;
             while (q < n && lex_is_digit((unsigned char)b[q]))
@@ -505,11 +591,15 @@ int lex_next(struct lex *lx, struct lex_token *tok)
                     r++;
                 q = r;
                 type = LEX_DECIMAL;
+            } else if (type == LEX_DECIMAL) {
+                /* 1.5e, 1.5e+x: the server returns a one-byte token
+                 * (MY_LEX_REAL -> MY_LEX_CHAR); refuse */
+                return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
             }
         }
         if (type == LEX_INTEGER && q < n && lex_is_ident((unsigned char)b[q])) {
             /* 1abc, 1e, 12e5x: the server reads a word */
-            e = lex_ident_end(lx, p);
+            e = lex_ident_end(lx, p, &hi);
             type = LEX_IDENT;
             goto done;
         }
@@ -520,7 +610,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         goto done;
     }
     if (lex_is_ident(c)) {
-        e = lex_ident_end(lx, p);
+        e = lex_ident_end(lx, p, &hi);
         type = LEX_IDENT;
         goto done;
     }
@@ -542,9 +632,16 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         type = LEX_QIDENT;
         goto done;
     case '?':
+        /* MY_LEX_PLACEHOLDER: before an identifier byte it is no marker */
+        if (p + 1 < n && lex_is_ident(c1))
+            return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
         e = p + 1;
         type = LEX_PARAM;
         goto done;
+    case '.':
+        if (c1 == '.')       /* DOT_DOT_SYM (FOR i IN 1..10 in stored programs) */
+            return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
+        break;
     case '@':
         if (c1 == '@') {
             size_t q = p + 2;
@@ -555,7 +652,7 @@ int lex_next(struct lex *lx, struct lex_token *tok)
                         return lex_fail(lx, tok, LEX_ERR_IDENT, q);
                     q = r;
                 } else {
-                    q = lex_ident_end(lx, q);
+                    q = lex_ident_end(lx, q, &hi);
                 }
                 if (part == 0 && q + 1 < n && b[q] == '.' &&
                     (lex_is_ident((unsigned char)b[q + 1]) || b[q + 1] == '`'))
@@ -563,6 +660,9 @@ int lex_next(struct lex *lx, struct lex_token *tok)
                 else
                     break;
             }
+            /* scan_ident_sysvar: an empty name is ABORT_SYM */
+            if (q == p + 2)
+                return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
             e = q;
             type = LEX_SYSVAR;
             goto done;
@@ -576,8 +676,13 @@ int lex_next(struct lex *lx, struct lex_token *tok)
         }
         if (p + 1 < n && (lex_is_ident(c1) || c1 == '.')) {
             e = p + 1;
-            while (e < n && (lex_is_ident((unsigned char)b[e]) || b[e] == '.'))
+            while (e < n && (lex_is_ident((unsigned char)b[e]) || b[e] == '.')) {
+                /* the server scans @name with my_isalnum (MY_LEX_HOSTNAME),
+                 * which need not agree with us on non-ASCII bytes */
+                if ((unsigned char)b[e] >= 0x80)
+                    return lex_fail(lx, tok, LEX_ERR_TOKEN, e);
                 e++;
+            }
             type = LEX_USERVAR;
             goto done;
         }
@@ -661,10 +766,27 @@ int lex_next(struct lex *lx, struct lex_token *tok)
 done:
     tok->type = (uint8_t)type;
     tok->len = (uint32_t)(e - p);
-    if (type == LEX_IDENT)   /* every keyword starts with a letter */
-        tok->op = (c | 0x20) >= 'a' && (c | 0x20) <= 'z' ? (uint16_t)lex_keyword(b + p, e - p)
-                                                         : (uint16_t)LEX_KW_NONE;
+    if (type == LEX_IDENT) {
+        if ((hi & 0x80) && !lex_utf8_ok((const unsigned char *)b + p, e - p))
+            return lex_fail(lx, tok, LEX_ERR_TOKEN, p);
+        /* sql_lex.cc: a word right after a '.' is read in MY_LEX_IDENT_START
+         * and a word right before '.' and an identifier byte goes to
+         * MY_LEX_IDENT_SEP; neither looks the word up as a keyword (or as a
+         * charset introducer): t.where, where.t and OR.5 are identifiers */
+        if ((lx->prev_type == LEX_OP && lx->prev_op == '.' && lx->prev_end == p) ||
+            (e + 1 < n && b[e] == '.' && lex_is_ident((unsigned char)b[e + 1]))) {
+            tok->flags |= LEX_F_QUALIFIED;
+            tok->op = LEX_KW_NONE;
+        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {
+            tok->op = (uint16_t)lex_keyword(b + p, e - p);   /* keywords start with a letter */
+        } else {
+            tok->op = LEX_KW_NONE;
+            if (c == '_' && lex_charset_name(b + p + 1, e - p - 1))
+                tok->flags |= LEX_F_INTRO;
+        }
+    }
     lx->pos = e;
+    lx->prev_end = e;
     lx->prev_type = (uint8_t)type;
     lx->prev_op = tok->op;
     return 1;

@@ -63,6 +63,9 @@ enum lex_err {
     LEX_ERR_EXEC_NESTED,  /* a comment inside an executable comment */
     LEX_ERR_NUL,          /* NUL byte outside a string, or "--" before 0xa0 */
     LEX_ERR_HEX,          /* malformed X'..' or B'..' literal */
+    LEX_ERR_TOKEN,        /* a token the server reads in a way we do not
+                             mirror: "..", 1.5e without exponent digits,
+                             a non-ASCII byte in an unquoted @variable */
 };
 
 /* Keywords the analyzer acts on; every other word is LEX_KW_NONE. */
@@ -185,6 +188,11 @@ enum lex_kw {
 #define LEX_F_NATIONAL  0x02  /* STRING: N'...' */
 #define LEX_F_EXEC      0x04  /* token came from inside an executable comment */
 #define LEX_F_SPACE     0x08  /* whitespace or a comment precedes the token */
+#define LEX_F_INTRO     0x10  /* IDENT: a _charset introducer (UNDERSCORE_CHARSET):
+                                 '_' and the name of a MariaDB character set */
+#define LEX_F_QUALIFIED 0x20  /* IDENT: written right after a '.', or right
+                                 before '.' and an identifier character: never
+                                 a keyword (<op> is LEX_KW_NONE) */
 
 struct lex_token {
     uint32_t off;       /* first byte, prefix (N, X, @) included */
@@ -202,6 +210,7 @@ struct lex {
     size_t      len;
     size_t      pos;
     size_t      exec_off;     /* where the open executable comment started */
+    size_t      prev_end;     /* offset just past the previous token */
     uint8_t     prev_type;    /* type of the previous token (LEX_END at start) */
     uint16_t    prev_op;
     uint16_t    err;          /* enum lex_err once failed */

@@ -151,6 +151,24 @@ int stmt_key_of(const uint8_t *p, const struct stmt_value *v, enum analyze_key_t
     case STMT_TYPE_LONG:
     case STMT_TYPE_INT24:
     case STMT_TYPE_LONGLONG:
+    case STMT_TYPE_YEAR:
+    case STMT_TYPE_DOUBLE:
+    case STMT_TYPE_FLOAT:
+    case STMT_TYPE_DECIMAL:
+    case STMT_TYPE_NEWDECIMAL:
+        /* compared numerically with a string column: 42 = '042' */
+        if (kt != ANALYZE_KEY_INT)
+            return -1;
+        break;
+    default:
+        break;
+    }
+    switch (v->type) {
+    case STMT_TYPE_TINY:
+    case STMT_TYPE_SHORT:
+    case STMT_TYPE_LONG:
+    case STMT_TYPE_INT24:
+    case STMT_TYPE_LONGLONG:
     case STMT_TYPE_YEAR: {
         size_t w = v->len;
         uint64_t u = le_uint(b, w);

@@ -89,9 +89,12 @@ int stmt_param(const uint8_t *p, size_t len, const struct stmt_execute *ex,
  * The canonical shard key (see analyze.h) of value <v> in <p>, for keys of
  * type <kt>: integer types as decimal; a DOUBLE/FLOAT holding an integral
  * value in int64 range as that integer (Node mysql2 binds numbers as
- * DOUBLE); string and decimal types by analyze_canon_key(). Returns the
- * length written to <out>, or -1 when the value cannot be a key (NULL,
- * fractional, out of range, temporal, ...).
+ * DOUBLE); string and decimal types by analyze_canon_key(). For a string
+ * key only string-typed values count: MariaDB compares a string column with
+ * a number numerically, so an integer, decimal or double 42 would match the
+ * rows of '042', '42.0' and ' 42' too. Returns the length written to <out>,
+ * or -1 when the value cannot be a key (NULL, fractional, out of range,
+ * temporal, a number for a string key, ...).
  */
 int stmt_key_of(const uint8_t *p, const struct stmt_value *v, enum analyze_key_type kt,
                 char out[ANALYZE_KEY_MAX]);

@@ -270,11 +270,16 @@ static void detach_backend(struct session *s, bool reusable)
      * every disable/enable pair would cost two epoll_ctl calls. */
     bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
     if (!reusable || s->in_txn) {
+        s->be_insert_id = false;
         pool_discard(be);
         return;
     }
-    if (s->pinned)
-        be->state_sig = 0;      /* holds state we cannot see: reset before reuse */
+    /* It holds state we cannot see (locks, LAST_INSERT_ID(expr), user
+     * variables, an auto-increment id of this user's row): reset before
+     * reuse, so no other session reads it. */
+    if (s->pinned || s->be_insert_id)
+        be->state_sig = 0;
+    s->be_insert_id = false;
     pool_release(be);
 }
 
@@ -486,12 +491,19 @@ static unsigned charset_primary(uint8_t id)
     return 45;                      /* utf8mb4 */
 }
 
-static int client_charset(uint8_t id)
+/* The collation id to use for a client's <id>, or -1 when refused. With
+ * string keys only utf8mb4 and binary: a literal is converted from the
+ * client's character set to utf8mb4 before it is compared, and ascii or
+ * utf8mb3 would turn a key's characters they cannot hold into '?'
+ * (docs/query-rules.md, section 5). */
+static int client_charset(uint8_t id, enum analyze_key_type kt)
 {
     if (id == 255)
         return 224;
-    if (id == 11 || id == 33 || id == 45 || id == 46 || id == 63 || id == 65 || id == 83 ||
-        (id >= 192 && id <= 215) || (id >= 223 && id <= 247))
+    if (id == 45 || id == 46 || id == 63 || (id >= 224 && id <= 247))
+        return id;
+    if (kt == ANALYZE_KEY_INT &&
+        (id == 11 || id == 33 || id == 65 || id == 83 || (id >= 192 && id <= 215) || id == 223))
         return id;
     return -1;
 }
@@ -540,19 +552,20 @@ static void handle_handshake(struct session *s)
         return;
     }
     s->client_caps = r.capabilities & (SESS_SERVER_CAPS | WIRE_CAP_SSL);
-    if (r.charset && client_charset(r.charset) < 0) {
+    if (r.charset && client_charset(r.charset, cfg->analyze.key_type) < 0) {
         char msg[200];
 
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
         snprintf(msg, sizeof(msg),
                  "shardwire: the client character set (collation id %u) is not supported; "
-                 "connect with utf8mb4 (or utf8mb3, ascii, binary)", r.charset);
+                 "connect with utf8mb4 (or binary%s)", r.charset,
+                 cfg->analyze.key_type == ANALYZE_KEY_INT ? ", utf8mb3, ascii" : "");
         send_err(s, (uint8_t)(h.seq + 1), 1115, "42000", msg);
         close_after_flush(s, SESS_END_PROTOCOL);
         return;
     }
     if (r.charset)
-        s->charset = (uint8_t)client_charset(r.charset);
+        s->charset = (uint8_t)client_charset(r.charset, cfg->analyze.key_type);
     recompute_sig(s);
     snprintf(s->user, sizeof(s->user), "%.*s", (int)(r.user_len < 63 ? r.user_len : 63),
              (const char *)p + r.user_off);
@@ -745,6 +758,15 @@ static void reject_statement(struct session *s, const char *sql, size_t len)
 
 static void backend_attach(struct session *s, struct backend *be)
 {
+    /* A statement reading what the connection's previous statement left
+     * (SHOW WARNINGS, FOUND_ROWS(), ...) on a connection this session did
+     * not hold would read another session's: reset it first. (A used
+     * connection in the default state has the fresh signature too, so this
+     * resets a new one as well; such statements are rare first statements.) */
+    if (s->ar.reads_prev_stmt) {
+        be->state_sig = 0;
+        s->clear_prev = true;
+    }
     s->be = be;
     snprintf(s->be_shard, sizeof(s->be_shard), "%s", be->pool->shard);
     bufferevent_setcb(be->bev, backend_read, NULL, backend_event, s);
@@ -935,6 +957,12 @@ static void start_statement(struct session *s, bool begins_txn)
             n++;
         }
         be->state_sig = s->state_sig;
+    }
+    if (s->clear_prev) {
+        /* COM_RESET_CONNECTION clears warnings but not FOUND_ROWS() */
+        write_query(be, "SELECT 0 LIMIT 0", 16);
+        s->clear_prev = false;
+        n++;
     }
     s->sync_had_begin = false;
     if (begins_txn && s->txn_pending) {
@@ -1181,6 +1209,7 @@ static void handle_prepare(struct session *s, const uint8_t *payload, size_t pay
     size_t len = payload_len - 1;
     struct pstmt *ps;
 
+    s->kept_be = s->be != NULL;
     analyze_with_rules(s, sql, len);
     if (s->ar.kind == ANALYZE_REJECT) {
         reject_statement(s, sql, len);
@@ -1495,8 +1524,9 @@ static void handle_change_user(struct session *s, const uint8_t *payload, size_t
     native = plugin_len == 0 || (plugin_len == strlen(HANDSHAKE_NATIVE_PLUGIN) &&
                                  memcmp(body + plugin_off, HANDSHAKE_NATIVE_PLUGIN,
                                         plugin_len) == 0);
-    if (charset && charset < 256 && client_charset((uint8_t)charset) >= 0)
-        s->charset = (uint8_t)client_charset((uint8_t)charset);
+    if (charset && charset < 256 &&
+        client_charset((uint8_t)charset, cfg_of(s)->analyze.key_type) >= 0)
+        s->charset = (uint8_t)client_charset((uint8_t)charset, cfg_of(s)->analyze.key_type);
     reset_session_state(s);
     snprintf(s->user, sizeof(s->user), "%.*s", (int)(user_len < 63 ? user_len : 63),
              (const char *)body + user_off);
@@ -1669,8 +1699,10 @@ static void statement_done(struct session *s)
     if (!r->is_error && s->cmd != WIRE_COM_STMT_PREPARE) {
         s->in_txn = (r->status & WIRE_STATUS_IN_TRANS) != 0;
         s->autocommit = (r->status & WIRE_STATUS_AUTOCOMMIT) != 0;
-        if (r->insert_id)
+        if (r->insert_id) {
             s->last_insert_id = r->insert_id;
+            s->be_insert_id = true;
+        }
     }
     if (s->cmd == WIRE_COM_STMT_PREPARE)
         prepare_done(s);
@@ -1700,9 +1732,12 @@ static void statement_done(struct session *s)
      * goes back to the pool. Kept: inside a transaction, with state we
      * cannot replay, with an open cursor, and after a write, a warning or an
      * error, so that LAST_INSERT_ID(), ROW_COUNT(), SHOW WARNINGS and SHOW
-     * ERRORS that follow see the right connection. */
+     * ERRORS that follow see the right connection; a PREPARE in between
+     * (drivers prepare the SELECT LAST_INSERT_ID() they run next) does not
+     * count as that statement. */
     if (s->be && !s->in_txn && !s->pinned && !s->cursor_stmt && !r->is_error &&
-        r->warnings == 0 && !s->ar.is_write)
+        r->warnings == 0 && !s->ar.is_write &&
+        !(s->cmd == WIRE_COM_STMT_PREPARE && s->kept_be))
         detach_backend(s, true);
     arm_timer(s, cfg_of(s)->idle_timeout_ms);
 }

@@ -113,6 +113,17 @@ struct session {
     struct pstmt       *cur_ps;        /* the one the command in flight uses */
     uint32_t            cursor_stmt;   /* a statement with an open cursor (pins) */
     uint64_t            last_insert_id;
+    bool                be_insert_id;  /* a reply on the attached backend carried an
+                                          insert id: LAST_INSERT_ID() there now reads
+                                          this session's row id, so the connection is
+                                          reset before another session uses it */
+    bool                kept_be;       /* the PREPARE in flight found the backend still
+                                          attached (after a write, warning or error):
+                                          it stays for the statement after the PREPARE */
+    bool                clear_prev;    /* before the statement, on a connection just
+                                          taken from the pool: reset, and run a SELECT
+                                          that leaves FOUND_ROWS() 0 (the reset keeps
+                                          it) */
 
     unsigned            n_stmts;
     unsigned            burst;         /* statements handled in this wakeup */

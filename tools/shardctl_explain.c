@@ -165,6 +165,8 @@ static int explain_json(const char *sql, const struct analyze_result *r, const c
         json_object_set_new(o, "pins_session", json_true());
     if (by_rule)
         json_object_set_new(o, "rule", json_true());
+    if (r->reads_prev_stmt)
+        json_object_set_new(o, "reads_prev_stmt", json_true());
     char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(o);
     if (s == NULL)

@@ -38,7 +38,17 @@ COLUMNS = (
     " sku VARCHAR(20), note VARCHAR(100), name VARCHAR(50), a INT, b INT, x INT, y INT,"
     " n INT, s VARCHAR(20), created DATETIME, created_at DATETIME, owner_id BIGINT,"
     " body TEXT, `状態` VARCHAR(10), PRIMARY KEY (userid, id), KEY (id), KEY ix_user (userid),"
-    " KEY ix (order_id)")
+    " KEY ix (order_id),"
+    # columns named like keywords and odd words (issue 8 corpus lines):
+    # a word after a qualifier dot is a column to the server
+    " `ORDER` INT DEFAULT 1, `where` INT DEFAULT 1, `limit` INT DEFAULT 1, `case` INT DEFAULT 1,"
+    " `into` INT DEFAULT 1, `having` INT DEFAULT 1, `returning` INT DEFAULT 1,"
+    " `lock` INT DEFAULT 1, `end` INT DEFAULT 1, `begin` INT DEFAULT 2, `value` INT DEFAULT 3,"
+    " `mode` INT DEFAULT 4, c INT DEFAULT 1, d DATE DEFAULT '2020-01-01', e INT DEFAULT 1,"
+    " `5e1` INT DEFAULT 1, _foo BIGINT DEFAULT 43")
+# the columns load() fills; the rest keep their defaults
+LOADED = ("userid, id, order_id, parent, status, total, price, qty, sku, note, name, a, b, x, y,"
+          " n, s, created, created_at, owner_id, body, `状態`")
 
 # Users with rows: every key a corpus statement routes to, and neighbours.
 BASE_USERS = [1, 2, 4, 5, 6, 7, 8, 41, 42, 43, 77, 420, 0, -42, -41,
@@ -98,7 +108,8 @@ def load(conn, users):
         for t in TABLES:
             c.execute("DELETE FROM `%s`" % t)
             rows = [r for u in users for r in rows_for(u)]
-            c.executemany("INSERT INTO `%s` VALUES (%s)" % (t, ",".join(["%s"] * 22)), rows)
+            c.executemany("INSERT INTO `%s` (%s) VALUES (%s)" % (t, LOADED, ",".join(["%s"] * 22)),
+                          rows)
 
 
 def others_snapshot(conn, user):
@@ -503,7 +514,9 @@ def test_generated_statements_confined():
 INT_LITERALS = ["42", "'42'", "+42", "042", "'042'", "'+42'", "\"42\"", "_utf8mb4'42'",
                 "_binary '42'", "N'42'", "'4\\2'", "-42", "'-42'", "- 42", "-0", "'-0'",
                 "'000'", "9223372036854775807", "-9223372036854775808",
-                "'9007199254740992'", "9007199254740993"]
+                "'9007199254740992'", "9007199254740993", "'9007199254740993'",
+                "'-9007199254740993'", "'9223372036854775807'", "'-9223372036854775808'",
+                "'+09007199254740995'", "_utf8mb4'9007199254740993'"]
 STRING_LITERALS = ["'alice'", "'Alice'", "_utf8mb4'alice'", "_binary'alice'", "N'alice'",
                    "'it''s'", "'it\\'s'", "'a\\\\b'", "'a\\nb'", "'a\\tb'", "'a\\Zb'",
                    "'a\\0b'", "'a\\%b'", "'a\\_b'", "'a\\qb'", "'\u00fcn\u00ef'",
@@ -579,6 +592,14 @@ LEX_FRAGMENTS = [
     " AND a = 1e1OR 1=1", " AND a = 2e+3OR 1=1", " AND a = 1.5OR 1=1", " AND a = .5OR 1=1",
     " AND a = 0.OR 1=1", " AND a = 'x'OR 1=1", " AND a = X'41'OR 1=1", " AND a = 0x41OR 1=1",
     " AND a = 0b1OR 1=1", " AND a = 1eOR 1=1", " AND a = 1OR 1=1", " AND a = 1e1AND 1",
+    # issue 8: words after a dot, numbers glued to words, versions by value,
+    # BETWEEN's AND, END as a column inside CASE
+    " AND orders.ORDER = 1", " AND orders.where = 1", " AND orders .case = 1", " OR.5",
+    " AND1", " AND 1OR 1=1", " AND .1OR 1=1", " AND 1.OR 1=1", " AND 0x1fOR 1=1",
+    " AND 1e+OR 1=1", " /*!050700 OR 1=1 */", " /*!099999 OR 1=1 */", " /*!05000 OR 1=1 */",
+    " /*M!050700 OR 1=1 */", " /*!0507 OR 1=1 */", " AND 1 BETWEEN 0 BETWEEN 0 AND 1 AND 1",
+    " AND a BETWEEN 0 AND 5", " AND CASE WHEN end THEN 1 ELSE 1 AND 1 END", " AND end = 1",
+    " AND `orders`.5OR 1=1", " AND orders.5e1 = 1", " AND a = _utf16'1'", " AND a = _foo 'x'",
 ]
 
 
@@ -640,6 +661,108 @@ def test_token_glue_agrees_with_server():
     finally:
         conn.close()
     assert not bad, "\n".join(bad)
+
+
+# ------------------------------------------------------ issue 8 attacks
+#
+# One statement per lexical/grammar class that an analyzer reading tokens
+# differently from MariaDB routed to user 42 (or 1) while the server read
+# every user's rows. Each must now be refused, and each must really leak
+# on the server (the differential check flags it when it is run as if it
+# had been routed), so the test fails if either side stops holding.
+
+ISSUE8_LEAKS = [
+    # (b) a word after a qualifier dot is a column
+    ("SELECT id FROM orders o WHERE userid = 42 AND o.ORDER = 1 OR 1 = 1", 42),
+    ("SELECT id FROM orders t WHERE userid = 42 AND t.CASE = 1 OR 1 = 1", 42),
+    ("SELECT id FROM orders t WHERE userid = 42 AND t.HAVING = 1 OR 1 = 1", 42),
+    ("SELECT id FROM orders t WHERE userid = 42 AND t .LOCK = 1 OR 1 = 1", 42),
+    ("UPDATE orders t SET note = 'w' WHERE userid = 42 AND t.WHERE = 1 OR 1 = 1", 42),
+    ("DELETE FROM orders WHERE userid = 42 AND orders.LIMIT = 1 OR 1 = 1", 42),
+    # (c) END is a column: it does not close the CASE
+    ("SELECT id FROM orders WHERE CASE WHEN end THEN 1 ELSE 0 AND userid = 42 AND 1 END", 42),
+    # (d) a version with a leading zero is still a MySQL 5.7 version
+    ("SELECT id FROM orders WHERE /*!050700 userid = 42 AND */ 1 = 1", 42),
+    # (e) both ANDs belong to the BETWEENs
+    ("SELECT id FROM orders WHERE 1 BETWEEN 0 BETWEEN 0 AND 1 AND userid = 1", 1),
+    # (f) the server compares another value than the routed key
+    ("SELECT id FROM orders WHERE userid = _utf16'42'", 42),
+    ("SELECT id FROM orders WHERE userid = _utf32'42'", 42),
+    # (f) _foo '42' is column _foo (43 in every row) with alias '42'
+    ("INSERT INTO orders (userid, id, note) SELECT _foo '42', id + 100, note FROM items"
+     " WHERE userid = 42", 42),
+]
+
+ISSUE8_REFUSED = [
+    "SELECT * FROM orders WHERE userid = 42 OR.5", "SELECT * FROM orders WHERE userid = 42 AND1 OR 1",
+    "SELECT * FROM orders WHERE userid = 42 AND 0x1fOR 1", "SELECT * FROM orders WHERE userid = 42 AND 1e+OR 1",
+    "SELECT * FROM orders WHERE userid = 42 AND .1OR 1", "SELECT * FROM orders WHERE userid = 42 AND 1.OR 1",
+    "SELECT * FROM orders WHERE userid = _filename'42'", "SELECT * FROM orders WHERE userid = _swe7'42'",
+    "SELECT * FROM orders WHERE userid = _ucs2'42'", "SELECT * FROM orders WHERE userid = _utf16le'42'",
+    "SELECT `LOAD_FILE`('/etc/hostname') FROM orders WHERE userid = 42",
+    "SELECT app.`LOAD_FILE`('/etc/hostname')",
+]
+
+
+def test_issue8_attacks_refused_and_real():
+    stmts = [s for s, _ in ISSUE8_LEAKS]
+    decisions = cluster.explain(stmts + ISSUE8_REFUSED)
+    routed_bad = ["%s -> %r" % (s, d) for s, d in zip(stmts + ISSUE8_REFUSED, decisions)
+                  if d.get("decision") != "reject"]
+    assert not routed_bad, "attack statements not refused:\n" + "\n".join(routed_bad)
+    conn = connect()
+    not_real = []
+    try:
+        # MariaDB resolves a `quoted` name to the same native function
+        with conn.cursor() as c:
+            c.execute("SELECT `GET_LOCK`('sw_issue8', 0), `is_used_lock` ('sw_issue8') IS NOT NULL,"
+                      " `RELEASE_LOCK`('sw_issue8')")
+            assert c.fetchone() == (1, 1, 1)
+        for sql, user in ISSUE8_LEAKS:
+            kind = "insert" if sql.startswith("INSERT") else (
+                "update" if sql.startswith(("UPDATE", "DELETE")) else "select")
+            item = [(sql, user, {"stmt": kind})]
+            found = check_writes(conn, item) if kind != "select" else check_reads(conn, item)
+            if not found:
+                not_real.append(sql)
+    finally:
+        conn.close()
+    assert not not_real, "attacks the server confines anyway (test no longer meaningful):\n" + \
+        "\n".join(not_real)
+
+
+def test_issue8_variants_confined():
+    """Accepted spellings next to each attack class: whatever the analyzer
+    routes reads and changes only the routed user's rows."""
+    stmts = [
+        "SELECT id FROM orders o WHERE o.userid = 42 AND o.ORDER = 1 AND o.where = 1 ORDER BY o.limit",
+        "SELECT id FROM orders WHERE CASE WHEN end THEN 0 ELSE 1 END AND userid = 42",
+        "SELECT id FROM orders WHERE id BETWEEN 1 AND 5 AND userid = 42",
+        "SELECT id FROM orders WHERE a NOT BETWEEN 5 AND 9 AND userid = 42 AND b BETWEEN 0 AND 3",
+        "SELECT id FROM orders WHERE /*!05000 userid = 42 AND */ 1 = 1",
+        "SELECT id FROM orders WHERE /*M!050700 userid = 42 AND */ 1 = 1",
+        "SELECT id FROM orders WHERE userid = _latin1'42'", "SELECT id FROM orders WHERE userid = _ascii'42'",
+        "SELECT id FROM orders WHERE userid = 42 AND 1.5e1AND 1",
+        "SELECT id FROM orders WHERE userid = 42 AND a = .5AND b = 1.AND c = 1e1",
+        "SELECT id FROM orders o WHERE o.userid = 42 AND o.5e1 = 1",
+        "SELECT _foo 'x' FROM orders WHERE userid = 42",
+        "SELECT id FROM orders WHERE userid = 42 XOR userid = 42",
+        "SELECT id FROM orders WHERE NOT a = 1 AND userid = 42 AND NOT NOT b",
+        "UPDATE orders t SET note = 'w' WHERE t.userid = 42 AND t.WHERE = 1",
+        "DELETE FROM orders WHERE userid = 42 AND orders.LIMIT = 1 AND end = 1",
+    ]
+    items = []
+    for sql, d in zip(stmts, cluster.explain(stmts)):
+        assert d.get("decision") == "route", "%s -> %r" % (sql, d)
+        items.append((sql, int(d["key"]), d))
+    conn = connect()
+    try:
+        errors = [s for s, _, _ in items if run(conn, s)[0] == "error"]
+        assert not errors, "variants the server refuses: %r" % errors
+        failures = check_reads(conn, items) + check_writes(conn, items)
+    finally:
+        conn.close()
+    assert not failures, "\n".join(failures)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,10 @@ static int corpus_case(struct analyze *a, const char *expect, const char *sql, i
             ok = r.pins_session;
         else if (!strcmp(words[w], "nopins"))
             ok = !r.pins_session;
+        else if (!strcmp(words[w], "prev"))
+            ok = r.reads_prev_stmt;
+        else if (!strcmp(words[w], "noprev"))
+            ok = !r.reads_prev_stmt;
         else if (!strcmp(words[w], "write"))
             ok = r.is_write;
         else if (!strcmp(words[w], "read"))
@@ -404,7 +408,14 @@ static void test_canon_key(void)
         {ANALYZE_KEY_INT, "0000", "0"},
         {ANALYZE_KEY_INT, "9007199254740992", "9007199254740992"},
         {ANALYZE_KEY_INT, "-9007199254740992", "-9007199254740992"},
-        {ANALYZE_KEY_INT, "9007199254740993", NULL},
+        {ANALYZE_KEY_INT, "9007199254740993", "9007199254740993"},
+        {ANALYZE_KEY_INT, "-9007199254740993", "-9007199254740993"},
+        {ANALYZE_KEY_INT, "9223372036854775807", "9223372036854775807"},
+        {ANALYZE_KEY_INT, "-9223372036854775808", "-9223372036854775808"},
+        {ANALYZE_KEY_INT, "+09223372036854775807", "9223372036854775807"},
+        {ANALYZE_KEY_INT, "9223372036854775808", NULL},
+        {ANALYZE_KEY_INT, "-9223372036854775809", NULL},
+        {ANALYZE_KEY_INT, "18446744073709551615", NULL},
         {ANALYZE_KEY_INT, "", NULL},
         {ANALYZE_KEY_INT, "-", NULL},
         {ANALYZE_KEY_INT, " 42", NULL},

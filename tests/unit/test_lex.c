@@ -121,6 +121,12 @@ static void test_table(void)
         {"a /*!101100 b */ c", "I:a I:b I:c"},
         {"a /*!101101 b */ c", "I:a ERR4@2"},
         {"a /*!1234 b */", "I:a ERR4@2"},
+        {"a /*!050700 b */ c", "I:a ERR4@2"},      /* by value: still 5.7 */
+        {"a /*!099999 b */ c", "I:a ERR4@2"},
+        {"a /*M!050700 b */ c", "I:a I:b I:c"},
+        {"a /*!05000 b */ c", "I:a I:b I:c"},      /* 5000: runs */
+        {"a /*!040101 b */ c", "I:a I:b I:c"},
+        {"a /*!1234567 b */", "I:a ERR4@2"},
         {"a /*M! b */ c", "I:a I:b I:c"},
         {"a /*M!100500 b */", "I:a I:b"},
         {"a /*M b */ c", "I:a I:c"},
@@ -153,6 +159,119 @@ static void test_table(void)
             fprintf(stderr, "lex(\"%s\"): got \"%s\", want \"%s\"\n", v[i].in, got, v[i].out);
         CHECK(same);
     }
+out:
+    return;
+}
+
+/* Like render(), but a keyword prints as K:, a charset introducer as C:. */
+static void render_kw(const char *in, char *out, size_t cap)
+{
+    struct lex lx;
+    struct lex_token t;
+    size_t o = 0;
+    out[0] = 0;
+    lex_init(&lx, in, strlen(in));
+    for (;;) {
+        int r = lex_next(&lx, &t);
+        if (r < 0) {
+            snprintf(out + o, cap - o, "%sERR%u@%u", o ? " " : "", t.op, t.off);
+            return;
+        }
+        if (r == 0)
+            return;
+        char c = type_char(t.type);
+        if (t.type == LEX_IDENT && t.op != LEX_KW_NONE)
+            c = 'K';
+        if (t.type == LEX_IDENT && (t.flags & LEX_F_INTRO))
+            c = 'C';
+        o += (size_t)snprintf(out + o, cap - o, "%s%c:%.*s", o ? " " : "", c, (int)t.len,
+                              in + t.off);
+        if (o >= cap)
+            return;
+    }
+}
+
+/* Issue 8, lexical classes: the token split and keyword-or-identifier
+ * decision of sql_lex.cc (MY_LEX_IDENT_SEP, MY_LEX_IDENT_START,
+ * MY_LEX_NUMBER_IDENT, MY_LEX_REAL_OR_POINT, UNDERSCORE_CHARSET). */
+static void test_server_tokens(void)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } v[] = {
+        /* a word after a qualifier dot is an identifier, never a keyword */
+        {"o.ORDER", "I:o O:. I:ORDER"},
+        {"t.where t.CASE t.limit", "I:t O:. I:where I:t O:. I:CASE I:t O:. I:limit"},
+        {"db.t.into", "I:db O:. I:t O:. I:into"},
+        {"`t`.having", "Q:`t` O:. I:having"},
+        {"t .lock", "I:t O:. I:lock"},                   /* only the dot must touch it */
+        {"t . where", "I:t O:. K:where"},
+        {"t. where", "I:t O:. K:where"},
+        {"t./**/where", "I:t O:. K:where"},
+        {"t/**/.returning", "I:t O:. I:returning"},
+        /* ... and so is a word right before a dot and an identifier byte */
+        {"where.t", "I:where O:. I:t"},
+        {"OR.5", "I:OR O:. I:5"},
+        {"x OR .5", "I:x K:OR D:.5"},
+        {"AND.x", "I:AND O:. I:x"},
+        {"AND .x", "K:AND O:. I:x"},
+        /* numbers glued to words */
+        {"AND1", "I:AND1"},
+        {"42OR", "I:42OR"},
+        {"1.5e1AND 1", "D:1.5e1 K:AND N:1"},
+        {"0x1fOR", "I:0x1fOR"},
+        {"0x1f OR", "X:0x1f K:OR"},
+        {".1OR", "D:.1 K:OR"},
+        {"1.OR", "D:1. K:OR"},
+        {"1e+OR", "I:1e O:+ K:OR"},
+        {"1e1OR", "D:1e1 K:OR"},
+        {"1.5eOR", "ERR8@0"},
+        {"1.e", "ERR8@0"},
+        {".5e+", "ERR8@0"},
+        {"t.5", "I:t O:. I:5"},
+        {"t.5e1", "I:t O:. I:5e1"},
+        {"t .5", "I:t D:.5"},
+        {"`t`.5", "Q:`t` D:.5"},
+        {"`t`.5x", "Q:`t` D:.5 I:x"},
+        {"(1).5", "O:( N:1 O:) D:.5"},
+        {"1..2", "N:1 ERR8@1"},
+        {"a..b", "I:a ERR8@1"},
+        {"?a", "ERR8@0"},                 /* no placeholder before a word */
+        {"?,?1", "P:? O:, ERR8@2"},
+        {"@@ x", "ERR8@0"},
+        {"@@global. x", "V:@@global O:. I:x"},
+        /* introducers: only names of MariaDB character sets */
+        {"_utf16'a'", "C:_utf16 S:'a'"},
+        {"_UTF8MB4 'a'", "C:_UTF8MB4 S:'a'"},
+        {"_foo 'a'", "I:_foo S:'a'"},
+        {"_latin1.x", "I:_latin1 O:. I:x"},
+        {"_filename'a'", "C:_filename S:'a'"},
+    };
+    char got[512];
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        render_kw(v[i].in, got, sizeof(got));
+        int same = strcmp(got, v[i].out) == 0;
+        if (!same)
+            fprintf(stderr, "lex(\"%s\"): got \"%s\", want \"%s\"\n", v[i].in, got, v[i].out);
+        CHECK(same);
+    }
+    /* malformed UTF-8 in a bare word: the server ends the word there */
+    render_kw("a x\xff OR 1", got, sizeof(got));
+    CHECK_STREQ(got, "I:a ERR8@2");
+    render_kw("x\xc3", got, sizeof(got));
+    CHECK_STREQ(got, "ERR8@0");
+    render_kw("\xc0\x80", got, sizeof(got));           /* overlong */
+    CHECK_STREQ(got, "ERR8@0");
+    render_kw("\xed\xa0\x80", got, sizeof(got));       /* surrogate */
+    CHECK_STREQ(got, "ERR8@0");
+    render_kw("\xf4\x90\x80\x80", got, sizeof(got));   /* above U+10FFFF */
+    CHECK_STREQ(got, "ERR8@0");
+    render_kw("t.\xc3\xa9\xf0\x9f\x98\x80 '\xff'", got, sizeof(got));
+    CHECK_STREQ(got, "I:t O:. I:\xc3\xa9\xf0\x9f\x98\x80 S:'\xff'");
+    /* a non-ASCII byte in an unquoted @variable */
+    render_kw("@a\xc3\xa9 x", got, sizeof(got));
+    CHECK_STREQ(got, "ERR8@2");
 out:
     return;
 }
@@ -228,6 +347,7 @@ out:
 int main(void)
 {
     RUN(test_table);
+    RUN(test_server_tokens);
     RUN(test_nul);
     RUN(test_keywords);
     return check_exit();

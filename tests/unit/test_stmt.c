@@ -123,6 +123,68 @@ static void test_not_keys(void)
 out:;
 }
 
+/* A string key is never named by a number: MariaDB compares a string
+ * column with a number numerically, so 42 would match '042' and '42.0'. */
+static void test_string_key_numbers(void)
+{
+    static const uint8_t types[] = { 0x08, 0, 0x05, 0, 0xf6, 0, 0x03, 0, 0x01, 0, 0xfd, 0 };
+    uint8_t p[128], values[64], nulls[1] = { 0 };
+    int64_t i64 = 42;
+    int32_t i32 = 42;
+    double d = 42.0;
+    size_t v = 0, len;
+    struct stmt_execute ex;
+    struct stmt_value val;
+    char key[ANALYZE_KEY_MAX];
+
+    memcpy(values + v, &i64, 8);            /* LONGLONG 42 */
+    v += 8;
+    memcpy(values + v, &d, 8);              /* DOUBLE 42.0 */
+    v += 8;
+    values[v++] = 2;                        /* NEWDECIMAL "42" */
+    memcpy(values + v, "42", 2);
+    v += 2;
+    memcpy(values + v, &i32, 4);            /* LONG 42 */
+    v += 4;
+    values[v++] = 42;                       /* TINY 42 */
+    values[v++] = 3;                        /* VAR_STRING "042" */
+    memcpy(values + v, "042", 3);
+    v += 3;
+    len = build(p, 6, nulls, 1, types, values, v);
+    CHECK_EQ(stmt_parse_execute(p, len, 6, &ex), 0);
+    for (unsigned i = 0; i < 5; i++) {
+        CHECK_EQ(stmt_param(p, len, &ex, p + ex.types_off, 6, NULL, i, &val), 0);
+        CHECK_EQ(stmt_key_of(p, &val, ANALYZE_KEY_STRING, key), -1);
+        /* the same values name integer user 42 */
+        CHECK_EQ(stmt_key_of(p, &val, ANALYZE_KEY_INT, key), 2);
+        CHECK(memcmp(key, "42", 2) == 0);
+    }
+    CHECK_EQ(stmt_param(p, len, &ex, p + ex.types_off, 6, NULL, 5, &val), 0);
+    CHECK_EQ(stmt_key_of(p, &val, ANALYZE_KEY_STRING, key), 3);
+    CHECK(memcmp(key, "042", 3) == 0);
+out:;
+}
+
+/* A quoted (string-typed) integer key gets the whole int64 range. */
+static void test_big_string_int_key(void)
+{
+    static const uint8_t types[] = { 0xfd, 0 };
+    uint8_t p[64], values[32], nulls[1] = { 0 };
+    struct stmt_execute ex;
+    struct stmt_value val;
+    char key[ANALYZE_KEY_MAX];
+    size_t len;
+
+    values[0] = 19;
+    memcpy(values + 1, "9223372036854775807", 19);
+    len = build(p, 1, nulls, 1, types, values, 20);
+    CHECK_EQ(stmt_parse_execute(p, len, 1, &ex), 0);
+    CHECK_EQ(stmt_param(p, len, &ex, types, 1, NULL, 0, &val), 0);
+    CHECK_EQ(stmt_key_of(p, &val, ANALYZE_KEY_INT, key), 19);
+    CHECK(memcmp(key, "9223372036854775807", 19) == 0);
+out:;
+}
+
 static void test_truncated_packets(void)
 {
     static const uint8_t types[] = { 0xfd, 0, 0x08, 0 };
@@ -147,6 +209,8 @@ int main(void)
     RUN(test_key_from_each_type);
     RUN(test_remembered_types_and_nulls);
     RUN(test_not_keys);
+    RUN(test_string_key_numbers);
+    RUN(test_big_string_int_key);
     RUN(test_truncated_packets);
     return check_exit();
 }
