@@ -20,7 +20,8 @@ import cluster
 from rawclient import RawClient, err_of
 
 C = None
-SKEY = None          # a router with string keys on the same server
+SKEY = None          # a router with string keys on the same server (database sapp:
+                     # a database holds key columns of one type, which the router checks)
 USERS = [1, 2, 42, 9007199254740992, 9007199254740993, 9007199254740994]
 SUSERS = [b"42", b"042", b"42.0", b" 42", b"alice"]
 
@@ -32,8 +33,6 @@ def setup_module():
     C.create_schema([
         "CREATE TABLE accounts (userid BIGINT NOT NULL, id BIGINT NOT NULL AUTO_INCREMENT, "
         "secret VARCHAR(50), n INT, PRIMARY KEY (userid, id), KEY (id))",
-        "CREATE TABLE skeys (userid VARBINARY(64) NOT NULL, secret VARCHAR(50), "
-        "PRIMARY KEY (userid))",
         "CREATE SEQUENCE seq",
         "CREATE TABLE autoinc (userid BIGINT NOT NULL, id BIGINT NOT NULL AUTO_INCREMENT, "
         "PRIMARY KEY (id), KEY (userid))",
@@ -41,13 +40,18 @@ def setup_module():
     for u in USERS:
         db.sql("INSERT INTO accounts (userid, secret, n) VALUES (%s, %s, 1), (%s, %s, 2)",
                (u, "s%d" % u, u, "t%d" % u))
+    db.sql("CREATE DATABASE sapp", database=None)
+    db.sql("GRANT ALL ON sapp.* TO '%s'@'127.0.0.1'" % cluster.BACKEND_USER, database=None)
+    db.sql("CREATE TABLE skeys (userid VARBINARY(64) NOT NULL, secret VARCHAR(50), "
+           "PRIMARY KEY (userid))", database="sapp")
     for u in SUSERS:
-        db.sql("INSERT INTO skeys (userid, secret) VALUES (%s, %s)", (u, b"s" + u))
+        db.sql("INSERT INTO skeys (userid, secret) VALUES (%s, %s)", (u, b"s" + u),
+               database="sapp")
     db.sql("CREATE DATABASE IF NOT EXISTS other", database=None)
     db.sql("CREATE TABLE IF NOT EXISTS other.t (x INT)", database=None)
     # one worker, one backend connection: consecutive clients share it
     C.start_router({"workers": 1, "pool_max_per_shard": 1, "pool_wait_timeout_ms": 20000})
-    SKEY = cluster.Router({"workers": 1}, map_text=cluster.map_text(
+    SKEY = cluster.Router({"workers": 1, "database": "sapp"}, map_text=cluster.map_text(
         [("s0", "127.0.0.1:%d" % db.port)], key_type="string"))
 
 
@@ -306,7 +310,7 @@ def test_quoted_keys_above_2_53_match_exactly():
 
 
 def test_string_key_not_named_by_numbers():
-    conn = SKEY.connect()
+    conn = SKEY.connect(database="sapp")
     try:
         assert q(conn, "SELECT secret FROM skeys WHERE userid = '042'") == (("s042",),)
         assert errno_of(conn, "SELECT secret FROM skeys WHERE userid = 42") == 1235
@@ -316,7 +320,7 @@ def test_string_key_not_named_by_numbers():
     # the handshake's character set too: utf8mb3 and ascii are refused
     for cs in ("utf8", "ascii"):          # pymysql: utf8 is collation 33, utf8mb3
         try:
-            SKEY.connect(charset=cs).close()
+            SKEY.connect(charset=cs, database="sapp").close()
             assert False, "%s accepted with string keys" % cs
         except pymysql.MySQLError as e:
             assert e.args[0] == 1115, e.args
@@ -324,11 +328,11 @@ def test_string_key_not_named_by_numbers():
     assert q(c, "SELECT @@character_set_client") == (("utf8mb3",),)
     c.close()
     # directly, a number matches several users' rows
-    n = C.shards["s0"].sql("SELECT COUNT(*) FROM skeys WHERE userid = 42")[0][0]
+    n = C.shards["s0"].sql("SELECT COUNT(*) FROM skeys WHERE userid = 42", database="sapp")[0][0]
     assert n >= 3, n
     rc = RawClient(SKEY.port)
     try:
-        assert rc.login("app", "app-pw", "app")[0] == 0
+        assert rc.login("app", "app-pw", "sapp")[0] == 0
         sid, _, _ = rc.prepare("SELECT secret FROM skeys WHERE userid = ?")
         for v in (42, 42.0):
             rc.execute(sid, [v])
