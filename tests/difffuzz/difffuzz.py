@@ -37,6 +37,7 @@ import argparse
 import collections
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -135,6 +136,7 @@ class Backend:
             root.close()
         self.conn = None
         self.loaded = None
+        self.base = None
         self.reconnect()
 
     def reconnect(self):
@@ -150,6 +152,7 @@ class Backend:
         with self.conn.cursor() as c:
             c.execute("SET SESSION max_statement_time = 5, innodb_lock_wait_timeout = 5")
         self.loaded = None
+        self.base = None
 
     def load(self, users):
         """Makes the tables hold rows 1..3 of each of <users>, nothing else."""
@@ -163,23 +166,42 @@ class Backend:
                 c.execute("DELETE FROM `%s`" % t)
                 c.executemany("INSERT INTO `%s` VALUES (%s)" % (t, ph), rows)
         self.loaded = users
+        self.base = None
 
-    def snapshot(self):
-        """{table: sorted rows} of every table."""
-        snap = {}
+    def snapshot(self, full=False):
+        """{table: rows} of every table in one round trip: (userid, id, MD5
+        of the whole row) per row, or the whole rows if <full>."""
+        if full:
+            snap = {}
+            with self.conn.cursor() as c:
+                for t in gen.TABLES:
+                    c.execute("SELECT * FROM `%s` ORDER BY userid, id" % t)
+                    snap[t] = c.fetchall()
+            return snap
+        if not hasattr(self, "_snap_sql"):
+            cols = ",".join("IFNULL(`%s`,'\\N')" % c for c in gen.BASE_COLUMNS + gen.KW_COLUMNS)
+            self._snap_sql = " UNION ALL ".join(
+                "SELECT '%s', userid, id, MD5(CONCAT_WS(0x1f,%s)) FROM `%s`" % (t, cols, t)
+                for t in gen.TABLES)
+        snap = {t: [] for t in gen.TABLES}
         with self.conn.cursor() as c:
-            for t in gen.TABLES:
-                c.execute("SELECT * FROM `%s` ORDER BY userid, id" % t)
-                snap[t] = c.fetchall()
+            c.execute(self._snap_sql)
+            for t, userid, id_, h in c.fetchall():
+                snap[t].append((userid, id_, h))
+        for t in snap:
+            snap[t].sort()
         return snap
 
-    def run(self, sql, user):
+    def run(self, sql, user, full_rows=False):
         """Runs <sql> in a transaction that is rolled back. Returns
         (outcome, others_changed, user_rows, restored): outcome is
         ('ok', sorted row reprs, rowcount) or ('error', errno);
-        others_changed lists '<table>: <rows before> -> <rows after>' for
-        every table whose rows of users other than <user> changed."""
-        before = self.snapshot()
+        others_changed lists, per table whose rows of users other than
+        <user> changed, the rows removed or changed and the rows added or
+        changed (as (userid, id, hash), or whole rows with <full_rows>)."""
+        if self.base is None:
+            self.base = self.snapshot(full_rows)
+        before = self.base
         with self.conn.cursor() as c:
             c.execute("BEGIN")
         try:
@@ -196,7 +218,7 @@ class Backend:
                 return outcome, [], None, False
         except pymysql.MySQLError as e:
             outcome = ("error", e.args[0] if e.args else None)
-        after = self.snapshot()
+        after = self.snapshot(full_rows)
         with self.conn.cursor() as c:
             c.execute("ROLLBACK")
         changed = []
@@ -204,12 +226,12 @@ class Backend:
             ob = [r for r in before[t] if r[0] != user]
             oa = [r for r in after[t] if r[0] != user]
             if ob != oa:
-                gone = [r[:3] for r in ob if r not in oa]
-                new = [r[:3] for r in oa if r not in ob]
-                changed.append("%s: other users' rows changed: removed/old %r, added/new %r" % (
-                    t, gone[:5], new[:5]))
+                gone = [r[:12] for r in ob if r not in oa]
+                new = [r[:12] for r in oa if r not in ob]
+                changed.append("%s: other users' rows changed: removed or old %r; added or "
+                               "new %r" % (t, gone[:4], new[:4]))
         user_rows = {t: [r for r in after[t] if r[0] == user] for t in gen.TABLES}
-        restored = self.snapshot() == before
+        restored = self.snapshot(full_rows) == before
         if not restored:
             self.loaded = None
         return outcome, changed, user_rows, restored
@@ -228,9 +250,12 @@ def check_one(be, stmt, user):
     """Runs <stmt> for <user> on the full data set and on U's rows only.
     Returns (evidence list (empty = confined), full outcome)."""
     be.load(gen.ALL_USERS + [user])
-    full, changed, full_rows, restored = be.run(stmt.sql, user)
+    be.base = None
+    full, changed, full_rows, restored = be.run(stmt.sql, user, full_rows=True)
     be.load([user])
-    only, _, only_rows, _ = be.run(stmt.sql, user)
+    be.base = None
+    only, _, only_rows, _ = be.run(stmt.sql, user, full_rows=True)
+    be.base = None
     ev = list(changed)
     if not restored:
         ev.append("the rollback did not restore the tables (statement committed?)")
@@ -324,6 +349,8 @@ def main(argv=None):
     ap.add_argument("--trace", default=None,
                     help="write every routed statement and its outcome here (JSON lines)")
     args = ap.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the finally below stops mariadbd
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
     if args.seconds is None and args.count is None:
         args.count = 2000
     cli = os.path.join(args.build, "tests", "fuzz", "analyze_cli")
