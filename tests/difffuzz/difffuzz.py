@@ -41,6 +41,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -263,8 +264,8 @@ def check_one(be, stmt, user):
         ev.append("outcome differs: with other users' rows %s; with U's rows only %s" % (
             _short(full), _short(only)))
     elif full_rows is not None and only_rows is not None and full_rows != only_rows:
-        ev.append("U's rows after the statement differ: full data %r; U only %r" % (
-            _diff_rows(full_rows, only_rows)))
+        ev.append("U's rows after the statement differ (table, only with the full data, "
+                  "only with U's rows): %r" % (_diff_rows(full_rows, only_rows),))
     return ev, full
 
 
@@ -375,6 +376,7 @@ def main(argv=None):
     n = {"tried": 0, "routed": 0, "routed_writes": 0, "executed_ok": 0, "errors": 0,
          "leaks": 0, "unconfirmed": 0}
     per_class = collections.defaultdict(lambda: [0, 0, 0])     # tried, routed, leaks
+    per_attack = collections.defaultdict(lambda: [0, 0, 0])
     leaks = []
     unconfirmed = []
     t_start = time.monotonic()
@@ -394,6 +396,8 @@ def main(argv=None):
                 n["tried"] += 1
                 for c in s.labels:
                     per_class[c][0] += 1
+                for c in s.attacks or ["none"]:
+                    per_attack[c][0] += 1
                 u = routed_user(d)
                 if u is None:
                     continue
@@ -401,6 +405,8 @@ def main(argv=None):
                 n["routed_writes"] += s.write
                 for c in s.labels:
                     per_class[c][1] += 1
+                for c in s.attacks or ["none"]:
+                    per_attack[c][1] += 1
                 groups.setdefault(u, []).append(s)
             for u, items in groups.items():
                 for s, f_out, ev in check_group(be, u, items):
@@ -418,6 +424,8 @@ def main(argv=None):
                         n["leaks"] += 1
                         for c in s.labels:
                             per_class[c][2] += 1
+                        for c in s.attacks or ["none"]:
+                            per_attack[c][2] += 1
                         leaks.append((s, u, ev))
                         print("LEAK user=%d %s\n    %s" % (u, json.dumps(s.sql), "\n    ".join(ev)),
                               flush=True)
@@ -426,8 +434,8 @@ def main(argv=None):
         # shortened forms of the first leaks, to show the class
         for k, (s, u, ev) in enumerate(leaks[:args.minimize]):
             s.short = minimize(be, cli, s, u)
-    except (cluster.HarnessError, pymysql.MySQLError, OSError) as e:
-        print("difffuzz: harness failure: %r" % (e,))
+    except Exception:
+        print("difffuzz: harness failure:\n%s" % traceback.format_exc())
         rc = 2
     finally:
         secs = time.monotonic() - t_start
@@ -435,8 +443,8 @@ def main(argv=None):
             f.write("# difffuzz seed %d: %d leaking statements (JSON strings; evidence below each)\n"
                     % (args.seed, len(leaks)))
             for s, u, ev in leaks:
-                f.write("LEAK user=%d classes=%s\n  sql: %s\n" % (u, ",".join(s.labels),
-                                                                  json.dumps(s.sql)))
+                f.write("LEAK user=%d attack=%s classes=%s\n  sql: %s\n" % (
+                    u, ",".join(s.attacks) or "-", ",".join(s.labels), json.dumps(s.sql)))
                 if getattr(s, "short", None) and s.short != s.sql:
                     f.write("  shortest still leaking: %s\n" % json.dumps(s.short))
                 for e in ev:
@@ -448,9 +456,13 @@ def main(argv=None):
             trace.close()
         be.stop()
         cluster.cleanup()
-    print("\nclass                   tried   routed  leaks")
+    print("\nclass (features used)   tried   routed  leaks")
     for c in sorted(per_class):
         t, r, l = per_class[c]
+        print("%-22s %7d %8d %6d" % (c, t, r, l))
+    print("\nattack next to the key  tried   routed  leaks")
+    for c in sorted(per_attack):
+        t, r, l = per_attack[c]
         print("%-22s %7d %8d %6d" % (c, t, r, l))
     print("\ndifffuzz: seed %d, %.0fs: %d statements tried, %d routed (%d writes), "
           "%d executed without error, %d failed on MariaDB, %d unconfirmed differences, "
@@ -460,7 +472,8 @@ def main(argv=None):
     if args.summary_json:
         with open(args.summary_json, "w") as f:
             json.dump(dict(n, seed=args.seed, seconds=secs, leaks_file=leaks_path,
-                           per_class={c: v for c, v in per_class.items()}), f)
+                           per_class={c: v for c, v in per_class.items()},
+                           per_attack={c: v for c, v in per_attack.items()}), f)
     if rc:
         return rc
     return 1 if leaks else 0

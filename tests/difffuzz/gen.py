@@ -59,6 +59,12 @@ KW_COLUMNS = [
     "_foo", "_bar",
 ]
 
+# Words that start or end a clause or construct (issue 8's list): most
+# likely to be misread after a qualifier dot.
+CLAUSE_WORDS = ["case", "having", "into", "lock", "order", "limit", "where", "returning", "end",
+                "then", "else", "when", "union", "from", "for", "group", "window", "on",
+                "using", "join", "set", "values", "select"]
+
 BASE_COLUMNS = ["userid", "id", "a", "b", "n", "note", "status2", "total", "created", "parent"]
 
 # Data type of each column for CREATE TABLE (difffuzz.py); keyword columns are INT.
@@ -94,6 +100,10 @@ FIVE_DIGIT_VERSIONS = ["00000", "01000", "05070", "10000", "32302", "40000", "40
 SIX_DIGIT_VERSIONS = ["000000", "010000", "050700", "099999", "100000", "100500", "101100",
                       "101199", "101200", "110000", "999999"]
 ODD_VERSIONS = ["5070", "1", "0", "1011000", "0101100"]
+# 6 digits with a leading zero: a MySQL-style 5-digit version to one
+# reader, a 6-digit MariaDB one to the other
+LEADING_ZERO_VERSIONS = ["050700", "050699", "050701", "050000", "099999", "080000", "040101",
+                         "010000", "000000", "0507000", "00000"]
 
 GLUE_NUMBERS = ["42", "1", "0", ".5", ".1", "1.", "1.5", "1e1", "1E1", "1e+1", "1e-1", "1.e1",
                 ".5e1", "0x1f", "0X1F", "0b1", "0x", "0b", "1e", "08", "1_0", "X'41'",
@@ -116,11 +126,12 @@ class Stmt:
     """One generated statement: its text, the user it is built for, the
     class labels it used and whether it writes."""
 
-    __slots__ = ("sql", "user", "labels", "write", "short")
+    __slots__ = ("sql", "user", "labels", "write", "short", "attacks")
 
     def __init__(self, sql, user, labels, write):
         self.sql, self.user, self.labels, self.write = sql, user, labels, write
         self.short = None
+        self.attacks = []
 
 
 class Gen:
@@ -137,6 +148,7 @@ class Gen:
         self.table_aliases = sorted(w.lower() for w in kw["alias"]
                                     if not w.startswith("_"))[:400]
         self.labels = set()
+        self.attacks = set()
 
     # -------------------------------------------------------------- helpers
 
@@ -148,6 +160,12 @@ class Gen:
 
     def label(self, *names):
         self.labels.update(names)
+
+    def mark(self, name):
+        """Labels the attack (the boundary case next to the key term) that
+        the statement carries, for the leak report."""
+        self.labels.add(name)
+        self.attacks.add(name)
 
     # -------------------------------------------------------------- values
 
@@ -353,26 +371,26 @@ class Gen:
         disagree about whether an OR (or a wider comparison) is there."""
         r = self.r.random()
         if r < 0.14:
-            self.label("comment")
+            self.mark("comment")
             return [self.hidden_comment("OR 1=1")]
         if r < 0.26:
-            self.label("glue-number")
+            self.mark("glue-number")
             return ["AND", self.column(alias, base_only=True), "=",
                     self.pick(GLUE_NUMBERS) + self.pick(GLUE_WORDS), self.pick(["1=1", "1"])]
         if r < 0.36:
-            self.label("op-precedence")
+            self.mark("op-precedence")
             return [self.pick(["IS NOT NULL", "IS NOT TRUE", "= 0", "<> 0", "| 1", "+ 0", "- 1",
                                "* 1", "^ 0", "<< 0", "DIV 1", "BETWEEN 0 AND 1", "IN (1)",
                                "LIKE '4%'", "REGEXP '.'", "IS UNKNOWN", "COLLATE binary",
                                "XOR 1", "|| 1", "OR 1", "AND 0 OR 1", "+ INTERVAL 1 DAY",
                                "= TRUE", "IS FALSE", "NOT BETWEEN 0 AND 1", "SOUNDS LIKE 'x'"])]
         if r < 0.44:
-            self.label("between-nested")
+            self.mark("between-nested")
             return ["AND", "1", "BETWEEN", "0", "BETWEEN", "0", "AND", "1", "AND", "1", "OR",
                     "1=1"] if self.chance(0.5) else ["AND", "0", "BETWEEN", "0", "AND", "1"]
         if r < 0.54:
-            self.label("keyword-bare")
-            c = self.pick(self.bare_kw_cols or ["a"])
+            self.mark("keyword-bare")
+            c = "end" if self.chance(0.3) else self.pick(self.bare_kw_cols or ["a"])
             return self.pick([["AND", "CASE", "WHEN", c, "THEN", "1", "END", "OR", "1=1"],
                               ["AND", "(", "CASE", "WHEN", "1", "THEN", c, "END", ")", "OR",
                                "1=1"],
@@ -380,28 +398,29 @@ class Gen:
                               ["AND", "CASE", c, "WHEN", "1", "THEN", "1", "ELSE", c, "END",
                                "OR", "1=1"]])
         if r < 0.64 and alias:
-            self.label("keyword-after-dot")
-            c = self.pick(self.reserved_kw_cols or ["order"])
+            self.mark("keyword-after-dot")
+            c = self.pick(CLAUSE_WORDS if self.chance(0.5) else
+                          (self.reserved_kw_cols or ["order"]))
             return self.pick([["AND", "%s.%s" % (alias, c), "OR", "1=1"],
                               ["AND", "%s.%s" % (alias, c), "=", "1", "OR", "1=1"],
                               ["AND", "%s.%s" % (alias, c), "OR", "%s.userid" % alias, "<>",
                                key]])
         if r < 0.72:
-            self.label("unknown-introducer")
+            self.mark("unknown-introducer")
             return ["AND", self.pick(UNKNOWN_INTRODUCERS), "'x'", "OR", "1=1"]
         if r < 0.80:
-            self.label("function-backquoted")
+            self.mark("function-backquoted")
             return ["AND", "`%s`" % self.pick(["if", "coalesce", "ifnull", "abs"]), "(", "1",
                     ",", "1", ")", "OR", "1=1"]
         if r < 0.86:
             # a word glued right after the key value: `42e0OR 1`, `42.OR 1`
-            self.label("glue-number")
+            self.mark("glue-number")
             return [GLUE + self.pick(["", ".", ".0", "e0", "E0", ".0e0", "e+0", ".e0"]) +
                     self.pick(["OR", "XOR", "||", "OR.5", "OR1", "AND", "OR.5=.5"]),
                     self.pick(["1=1", "1", "TRUE", ".5", "a"])]
         if r < 0.92:
             # a keyword glued to a number after it: `OR.5`, `XOR1e1`, `||.5`
-            self.label("glue-number")
+            self.mark("glue-number")
             return ["AND", self.column(alias, base_only=True), "=", "1",
                     self.pick(["OR", "XOR", "||", "AND", "OR", "DIV", "IS", "IN"]) +
                     self.pick([".5", "1", ".1e1", "1e1", "0x1", ".5e", "0", "1.", "'1'"])]
@@ -415,11 +434,17 @@ class Gen:
         dotted = "%s.%s" % (alias, self.pick(self.reserved_kw_cols or ["case"])) if alias \
             else "`case`"
         r = self.r.random()
+        if r < 0.15:
+            # the key term inside an executable comment the server may skip
+            self.mark("comment-version")
+            v = self.pick(LEADING_ZERO_VERSIONS if self.chance(0.4) else
+                          FIVE_DIGIT_VERSIONS + SIX_DIGIT_VERSIONS + ODD_VERSIONS + [""])
+            return (["/*%s!%s" % (self.pick(["", "", "M"]), v)], ["AND */", "1=1"])
         if r < 0.3:
-            self.label("between-nested")
+            self.mark("between-nested")
             return ([self.pick(["0", "1", "a"]), "BETWEEN", self.pick(["0", "1"]), "BETWEEN",
                      self.pick(["0", "1"]), "AND", self.pick(["0", "1"]), "AND"], [])
-        self.label("keyword-bare" if r < 0.7 else "keyword-after-dot")
+        self.mark("keyword-bare" if r < 0.7 else "keyword-after-dot")
         c = kw if r < 0.7 else dotted
         return self.pick([
             (["CASE", "WHEN", "0", "THEN", c, "AND"], ["ELSE", "1", "END"]),
@@ -440,7 +465,7 @@ class Gen:
         if r < 0.2:
             return "/*! %s */" % payload
         if r < 0.4:
-            return "/*!%s %s */" % (self.pick(FIVE_DIGIT_VERSIONS), payload)
+            return "/*!%s %s */" % (self.pick(FIVE_DIGIT_VERSIONS + LEADING_ZERO_VERSIONS), payload)
         if r < 0.55:
             return "/*!%s %s */" % (self.pick(SIX_DIGIT_VERSIONS), payload)
         if r < 0.65:
@@ -463,7 +488,7 @@ class Gen:
         """WHERE condition: a key term ANDed with other conditions, maybe
         with an attack next to the key term."""
         key = self.key_term(alias, u)
-        if self.chance(0.08):
+        if self.chance(0.1):
             before, after = self.wrap(alias)
             key = before + key + after
         conj = [key]
@@ -479,7 +504,7 @@ class Gen:
             out += ["("] + c + [")"] if len(c) > 3 and self.chance(0.3) else c
             if c is key:
                 key_end = len(out)
-        if self.chance(0.45):
+        if self.chance(0.6):
             a = self.attack(alias, u, str(u))
             # mostly right after the key term, else anywhere
             pos = key_end if self.chance(0.7) else self.r.randint(0, len(out))
@@ -666,16 +691,40 @@ class Gen:
             out.append(sep + p)
         return "".join(out)
 
+    def mutate(self, pieces):
+        """Small random edits of a built statement: drop, repeat or swap a
+        piece, or put a clause word in the middle."""
+        self.mark("mutation")
+        for _ in range(self.r.randint(1, 2)):
+            i = self.r.randrange(1, len(pieces))
+            r = self.r.random()
+            if r < 0.3:
+                del pieces[i]
+            elif r < 0.5:
+                pieces.insert(i, pieces[i])
+            elif r < 0.7 and i + 1 < len(pieces):
+                pieces[i], pieces[i + 1] = pieces[i + 1], pieces[i]
+            else:
+                pieces.insert(i, self.pick(["OR", "AND", "(", ")", "END", "CASE", "WHEN",
+                                            "THEN", "ELSE", "BETWEEN", "NOT", ",", "1", "'x'",
+                                            "ORDER", "BY", "LIMIT", "HAVING", "INTO", "SELECT",
+                                            "FROM", "WHERE", "UNION", "IS", "NULL"]))
+
     def statement(self):
         """A new Stmt."""
         self.labels = set()
+        self.attacks = set()
         u = self.pick(TARGET_USERS)
         write = self.chance(0.3)
         pieces = self.write(u) if write else self.select(u)
+        if self.chance(0.1):
+            self.mutate(pieces)
         sql = self.join(pieces)
         if self.chance(0.03):
             self.label("comment")
             sql = self.pick(["/* lead */ ", "-- lead\n", "#lead\n", "/*!*/ "]) + sql
         if self.chance(0.03):
             sql += self.pick([";", " ;", "; ", " -- trail", " #trail", " /* trail */"])
-        return Stmt(sql, u, sorted(self.labels), write)
+        st = Stmt(sql, u, sorted(self.labels), write)
+        st.attacks = sorted(self.attacks)
+        return st
