@@ -151,7 +151,12 @@ class Backend:
                                     database=DB, autocommit=True, charset="utf8mb4",
                                     read_timeout=60, write_timeout=60)
         with self.conn.cursor() as c:
-            c.execute("SET SESSION max_statement_time = 5, innodb_lock_wait_timeout = 5")
+            # ONLY_FULL_GROUP_BY: a column neither grouped nor aggregated
+            # is an error, not a value that depends on the scan order (which
+            # may differ between the full data set and U's rows only). It
+            # changes no lexing or precedence.
+            c.execute("SET SESSION max_statement_time = 5, innodb_lock_wait_timeout = 5,"
+                      " sql_mode = CONCAT(@@sql_mode, ',ONLY_FULL_GROUP_BY')")
         self.loaded = None
         self.base = None
 

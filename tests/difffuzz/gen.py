@@ -542,20 +542,26 @@ class Gen:
             w += ["AND"] + self.predicate(a, 2, u)
         return sel + w
 
-    def select_list(self, alias, u):
+    def select_list(self, alias, u, group_col=None):
+        """The select list; with <group_col>, that column and aggregates
+        only (the session runs with ONLY_FULL_GROUP_BY)."""
         out = []
+        if group_col:
+            self.label("aggregate")
+            out = [group_col]
+            for _ in range(self.r.randint(1, 2)):
+                out += [",", self.pick(["COUNT(*)", "SUM(%s)" % self.column(alias, True),
+                                        "MAX(%s)" % self.column(alias, True),
+                                        "MIN(%s)" % self.column(alias)])]
+            return out
         for k in range(self.r.randint(1, 3)):
             if k:
                 out.append(",")
             r = self.r.random()
-            if r < 0.5:
+            if r < 0.55:
                 out.append(self.column(alias))
-            elif r < 0.7:
-                out += self.expr(alias, 1, u)
             elif r < 0.8:
-                self.label("aggregate")
-                out.append(self.pick(["COUNT(*)", "SUM(%s)" % self.column(alias, True),
-                                      "MAX(%s)" % self.column(alias, True)]))
+                out += self.expr(alias, 1, u)
             else:
                 out.append("*" if k == 0 and self.chance(0.5) else "%s.*" % alias)
                 continue                    # no alias after a star
@@ -587,16 +593,19 @@ class Gen:
         out = ["SELECT"]
         if self.chance(0.1):
             out.append(self.pick(["DISTINCT", "SQL_NO_CACHE", "STRAIGHT_JOIN", "HIGH_PRIORITY"]))
-        out += self.select_list(a, u) + ["FROM"] + frm + ["WHERE"] + self.cond(a, u)
-        tail = self.r.random()
-        if tail < 0.15:
-            out += ["GROUP", "BY", self.column(a, True)]
+        group_col = self.column(a, True) if self.chance(0.15) else None
+        out += self.select_list(a, u, group_col) + ["FROM"] + frm + ["WHERE"] + self.cond(a, u)
+        if group_col:
+            out += ["GROUP", "BY", group_col]
             if self.chance(0.5):
                 out += ["HAVING", "COUNT(*)", ">", "0"]
         if self.chance(0.2):
-            out += ["ORDER", "BY", self.column(a), self.pick(["", "DESC", "ASC"])]
+            out += ["ORDER", "BY", group_col or self.column(a), self.pick(["", "DESC", "ASC"])]
         if self.chance(0.15):
-            out += ["LIMIT", self.pick(["1000", "100 OFFSET 0", "0, 1000", "ROWS EXAMINED 10000"])]
+            # never below the largest confined result (U's rows joined), nor
+            # ROWS EXAMINED: a cut that depends on other users' rows
+            # scanned would make a confined statement look leaky
+            out += ["LIMIT", self.pick(["1000", "100 OFFSET 0", "0, 1000"])]
         if self.chance(0.1):
             out += [self.pick(["FOR UPDATE", "LOCK IN SHARE MODE", "FOR UPDATE NOWAIT"])]
         if self.chance(0.08):

@@ -50,7 +50,7 @@ def test_difffuzz_brief():
     # not vacuous: enough statements routed, and most of those really ran
     assert n["tried"] >= 500, n
     assert n["routed"] >= n["tried"] // 5, n
-    assert n["executed_ok"] >= n["routed"] // 2, n
+    assert n["executed_ok"] >= n["routed"] // 3, n
     assert n["routed_writes"] >= n["routed"] // 10, n
 
 
