@@ -21,6 +21,8 @@ leaks when:
     rows, or the error number), the affected-row count and, for writes,
     U's rows afterwards must be the same.
 
+Before fuzzing, the checker must catch a few known-unconfined statements
+and pass a few confined ones (self_check), or the run fails with status 2.
 A difference is re-checked on its own before it counts (so a plan that
 happens to differ between two runs is reported as "unconfirmed", not as a
 leak). Statements that fail on MariaDB (syntax the server refuses, unknown
@@ -314,6 +316,41 @@ def check_group(be, user, items):
     return out
 
 
+# The checker must tell these apart before its verdicts mean anything.
+SELF_CHECK_LEAKY = [
+    "SELECT id FROM orders WHERE userid = 42 OR 1 = 1",
+    "SELECT COUNT(*) FROM orders o WHERE o.userid = 42 AND EXISTS (SELECT 1 FROM items i"
+    " WHERE i.userid <> 42)",
+    "SELECT o.id, (SELECT MAX(total) FROM items) FROM orders o WHERE o.userid = 42",
+    "UPDATE orders SET note = 'x' WHERE userid = 42 OR id = 1",
+    "INSERT INTO orders (userid, id) VALUES (43, 99)",
+    "DELETE FROM items WHERE userid = 42 OR userid = 0",
+    "UPDATE orders SET a = (SELECT MAX(a) FROM items WHERE userid = 7) WHERE userid = 42",
+]
+SELF_CHECK_CONFINED = [
+    "SELECT id, note FROM orders WHERE userid = 42",
+    "SELECT o.id, i.id FROM orders o JOIN items i ON i.userid = o.userid WHERE o.userid = 42",
+    "UPDATE orders SET note = 'x' WHERE userid = 42",
+    "INSERT INTO orders (userid, id, a) VALUES (42, 99, 1)",
+    "DELETE FROM items WHERE userid = 42 AND id = 2",
+    "SELECT COUNT(*), MAX(total) FROM notes WHERE userid = 42 GROUP BY userid",
+]
+
+
+def self_check(be):
+    """Returns a list of problems: leaky statements the checker misses or
+    confined ones it flags (both would make its verdicts worthless)."""
+    bad = []
+    for sql in SELF_CHECK_LEAKY:
+        if not check_one(be, gen.Stmt(sql, 42, [], True), 42)[0]:
+            bad.append("not caught as a leak: " + sql)
+    for sql in SELF_CHECK_CONFINED:
+        ev = check_one(be, gen.Stmt(sql, 42, [], True), 42)[0]
+        if ev:
+            bad.append("flagged although confined: %s (%s)" % (sql, ev))
+    return bad
+
+
 def minimize(be, cli, stmt, user, budget=200):
     """A shorter statement that is still routed to <user> and still leaks:
     drops space-separated chunks while that holds (at most <budget> tries)."""
@@ -377,6 +414,14 @@ def main(argv=None):
           "%d usable as table alias (learnt from the server in %.1fs)" % (
               args.seed, be.db.port, len(kw["reserved"]), len(kw["nonreserved"]),
               len(kw["alias"]), time.monotonic() - t0), flush=True)
+    problems = self_check(be)
+    if problems:
+        print("difffuzz: the checker itself is broken:\n  " + "\n  ".join(problems))
+        be.stop()
+        cluster.cleanup()
+        return 2
+    print("difffuzz: self-check passed (%d leaky statements caught, %d confined ones not "
+          "flagged)" % (len(SELF_CHECK_LEAKY), len(SELF_CHECK_CONFINED)), flush=True)
     g = gen.Gen(args.seed, kw)
     n = {"tried": 0, "routed": 0, "routed_writes": 0, "executed_ok": 0, "errors": 0,
          "leaks": 0, "unconfirmed": 0}
