@@ -397,6 +397,11 @@ def main(argv=None):
     if args.seconds is None and args.count is None:
         args.count = 2000
     cli = os.path.join(args.build, "tests", "fuzz", "analyze_cli")
+    try:
+        cluster._check_built(cli)      # tests/run names binaries that did not build
+    except cluster.HarnessError as e:
+        print("difffuzz: %s" % e)
+        return 2
     if not os.access(cli, os.X_OK):
         print("difffuzz: %s not found (build it: ninja -C %s)" % (cli, args.build))
         return 2

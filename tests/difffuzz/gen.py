@@ -222,6 +222,11 @@ class Gen:
 
     def keyref(self, alias):
         if alias and self.chance(0.7):
+            if self.chance(0.05):
+                # the same alias in another case: one table to a server with
+                # lower_case_table_names=1, an unknown one (error) to ours
+                self.label("alias-case")
+                alias = alias.swapcase()
             return self.pick(["%s.userid", "%s.`userid`", "`%s`.userid", "%s.USERID"]) % alias
         return self.pick(["userid", "`userid`", "UserId"])
 
