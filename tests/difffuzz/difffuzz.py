@@ -484,8 +484,6 @@ def main(argv=None):
                         leaks.append((s, u, ev))
                         print("LEAK user=%d %s\n    %s" % (u, json.dumps(s.sql), "\n    ".join(ev)),
                               flush=True)
-                if args.seconds is not None and time.monotonic() - t_start >= args.seconds:
-                    break
         # shortened forms of the first leaks, to show the class
         for k, (s, u, ev) in enumerate(leaks[:args.minimize]):
             s.short = minimize(be, cli, s, u)
