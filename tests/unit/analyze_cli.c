@@ -3,9 +3,11 @@
  *
  * One statement per input line; prints one JSON object per line:
  *   {"sql":"...","decision":"route","userid":"42","param":-1,...}
- * Used by tests/e2e/test_confinement.py and for poking at the analyzer by
- * hand. Options: --db NAME (USE-able database), --key COL (repeatable),
- * --string-keys. Never linked into the router.
+ * Used by tests/e2e/test_confinement.py, tests/difffuzz/ and for poking at
+ * the analyzer by hand. Options: --db NAME (USE-able database), --key COL
+ * (repeatable), --string-keys, -0 (statements end with a NUL byte instead
+ * of a newline, so they may hold newlines and carriage returns verbatim;
+ * nothing is stripped). Never linked into the router.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@ int main(int argc, char **argv)
     struct analyze_config cfg;
     analyze_config_default(&cfg);
     int n_keys = 0;
+    int delim = '\n';
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--db") && i + 1 < argc) {
             snprintf(cfg.database, sizeof(cfg.database), "%s", argv[++i]);
@@ -41,8 +44,11 @@ int main(int argc, char **argv)
             cfg.n_key_columns = (unsigned)n_keys;
         } else if (!strcmp(argv[i], "--string-keys")) {
             cfg.key_type = ANALYZE_KEY_STRING;
+        } else if (!strcmp(argv[i], "-0")) {
+            delim = '\0';
         } else {
-            fprintf(stderr, "usage: %s [--db NAME] [--key COL]... [--string-keys]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--db NAME] [--key COL]... [--string-keys] [-0]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -53,9 +59,14 @@ int main(int argc, char **argv)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            n--;
+    while ((n = getdelim(&line, &cap, delim, stdin)) >= 0) {
+        if (delim == '\0') {
+            if (n > 0 && line[n - 1] == '\0')
+                n--;
+        } else {
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                n--;
+        }
         struct analyze_result r;
         analyze_statement(a, line, (size_t)n, &r);
         printf("{\"sql\":");
