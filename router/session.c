@@ -28,6 +28,7 @@
 #include "protocol/wire.h"
 #include "router/backend.h"
 #include "router/config.h"
+#include "router/fault.h"
 #include "router/log.h"
 #include "router/pool.h"
 #include "router/rules.h"
@@ -127,6 +128,15 @@ static void arm_timer(struct session *s, unsigned ms)
         return;
     }
     evtimer_add(s->timer, &tv);
+}
+
+/* evbuffer_pullup() checked: NULL when the first <n> bytes of <buf> cannot
+ * be made contiguous (out of memory; fault point "pullup"). */
+static uint8_t *pullup(struct evbuffer *buf, size_t n)
+{
+    if (fault_fail("pullup"))
+        return NULL;
+    return evbuffer_pullup(buf, (ev_ssize_t)n);
 }
 
 /* ---- writing packets to the client ---- */
@@ -512,7 +522,14 @@ static void handle_handshake(struct session *s)
         close_after_flush(s, SESS_END_PROTOCOL);
         return;
     }
-    p = evbuffer_pullup(in, PACKET_HEADER_LEN + h.payload_len) + PACKET_HEADER_LEN;
+    p = pullup(in, PACKET_HEADER_LEN + h.payload_len);
+    if (!p) {
+        send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                 "shardwire: out of memory");
+        close_after_flush(s, SESS_END_RESOURCE);
+        return;
+    }
+    p += PACKET_HEADER_LEN;
     if (handshake_parse_response(p, h.payload_len, &r) < 0) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
         send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
@@ -607,7 +624,14 @@ static void handle_auth_switch(struct session *s)
         close_after_flush(s, SESS_END_PROTOCOL);
         return;
     }
-    p = evbuffer_pullup(in, PACKET_HEADER_LEN + h.payload_len) + PACKET_HEADER_LEN;
+    p = pullup(in, PACKET_HEADER_LEN + h.payload_len);
+    if (!p) {
+        send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                 "shardwire: out of memory");
+        close_after_flush(s, SESS_END_RESOURCE);
+        return;
+    }
+    p += PACKET_HEADER_LEN;
     if (!u || !handshake_native_check(s->scramble, p, h.payload_len, u->stage2,
                                       u->empty_password)) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
@@ -668,8 +692,11 @@ static const uint8_t *command_payload(struct session *s, size_t payload_len)
     struct evbuffer *in = bufferevent_get_input(s->bev);
     size_t pos = 0, at = 0;
 
-    if (s->cmd_bytes == PACKET_HEADER_LEN + payload_len)
-        return evbuffer_pullup(in, (ssize_t)s->cmd_bytes) + PACKET_HEADER_LEN;
+    if (s->cmd_bytes == PACKET_HEADER_LEN + payload_len) {
+        const uint8_t *p = pullup(in, s->cmd_bytes);
+
+        return p ? p + PACKET_HEADER_LEN : NULL;
+    }
     if (s->scratch_cap < payload_len) {
         char *n = realloc(s->scratch, payload_len);
 
@@ -785,12 +812,16 @@ static void write_prepare(struct backend *be, const struct pstmt *ps)
 }
 
 /* Rewrites the statement id of the packet at the head of <buf> (a COM_STMT_*
- * command: the id follows the command byte). */
-static void patch_stmt_id(struct evbuffer *buf, uint32_t id)
+ * command: the id follows the command byte). Returns 0, or -1 when out of
+ * memory (nothing changed). */
+static int patch_stmt_id(struct evbuffer *buf, uint32_t id)
 {
-    uint8_t *p = evbuffer_pullup(buf, PACKET_HEADER_LEN + 5);
+    uint8_t *p = pullup(buf, PACKET_HEADER_LEN + 5);
 
+    if (!p)
+        return -1;
     packet_put_u32(p + PACKET_HEADER_LEN + 1, id);
+    return 0;
 }
 
 /*
@@ -811,15 +842,16 @@ static int forward_execute(struct session *s, struct evbuffer *in, struct evbuff
 
     if (!e)
         return -1;
-    p = evbuffer_pullup(in, (ssize_t)(s->cmd_bytes < PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD
-                                           ? s->cmd_bytes : PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD));
-    if (stmt_parse_execute(p + PACKET_HEADER_LEN, payload_len, ps->n_params, &ex) < 0)
+    p = pullup(in, s->cmd_bytes < PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD
+                       ? s->cmd_bytes : PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD);
+    if (!p || stmt_parse_execute(p + PACKET_HEADER_LEN, payload_len, ps->n_params, &ex) < 0)
         return -1;
     while (ps->long_data && evbuffer_get_length(ps->long_data) >= PACKET_HEADER_LEN) {
         uint8_t hdr[PACKET_HEADER_LEN];
 
         evbuffer_copyout(ps->long_data, hdr, sizeof(hdr));
-        patch_stmt_id(ps->long_data, e->server_id);
+        if (patch_stmt_id(ps->long_data, e->server_id) < 0)
+            return -1;
         evbuffer_remove_buffer(ps->long_data, out, PACKET_HEADER_LEN + packet_u24(hdr));
     }
     pstmt_clear_long_data(ps);
@@ -880,7 +912,15 @@ static void forward_command(struct session *s)
     } else if (s->cmd == WIRE_COM_STMT_FETCH || s->cmd == WIRE_COM_STMT_RESET) {
         struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, s->cur_ps);
 
-        patch_stmt_id(in, e ? e->server_id : 0);
+        if (patch_stmt_id(in, e ? e->server_id : 0) < 0) {
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
+            if (s->state != SESS_IDLE)
+                session_set_state(s, SESS_IDLE);
+            arm_timer(s, cfg_of(s)->idle_timeout_ms);
+            bufferevent_trigger(s->bev, EV_READ,
+                                BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+            return;
+        }
         evbuffer_remove_buffer(in, out, s->cmd_bytes);
     } else {
         evbuffer_remove_buffer(in, out, s->cmd_bytes);
@@ -1081,7 +1121,7 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
         free(s->begin_sql);
         s->begin_sql = strndup(sql, len);
         if (!s->begin_sql) {
-            answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: out of memory");
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
             return;
         }
         s->txn_pending = true;
@@ -1237,7 +1277,7 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
         return;
     }
     if (ex.new_types && pstmt_set_types(ps, payload + ex.types_off) < 0) {
-        answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: out of memory");
+        answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
         return;
     }
     if (ps->n_params > 0 && !ps->types) {
@@ -1589,7 +1629,7 @@ static void dispatch(struct session *s, size_t payload_len)
     }
     payload = command_payload(s, payload_len);
     if (!payload) {
-        answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: out of memory");
+        answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
         return;
     }
     s->cmd = payload[0];
@@ -1771,7 +1811,12 @@ static void sync_read(struct session *s, struct evbuffer *in)
 
         if (k <= 0)
             return;
-        p = evbuffer_pullup(in, PACKET_HEADER_LEN + h.payload_len) + PACKET_HEADER_LEN;
+        p = pullup(in, PACKET_HEADER_LEN + h.payload_len);
+        if (!p) {
+            backend_lost(s, "out of memory");
+            return;
+        }
+        p += PACKET_HEADER_LEN;
         k = reply_feed(&s->reply, p, h.payload_len, h.payload_len);
         if (k < 0) {
             backend_lost(s, "malformed reply");

@@ -1,0 +1,95 @@
+"""
+tests/e2e/test_core.py - the daemon core under rare and hostile conditions
+(issue 9): map swaps in the middle of a statement, allocation failures
+(fault points, router/fault.h), oversize and pipelined commands, a shard that
+misbehaves, file-descriptor exhaustion, memory budgets, pinned sessions.
+Each test starts the routers it needs on the module's real MariaDB shards.
+"""
+
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+
+import pymysql
+
+import cluster
+from rawclient import RawClient, err_of
+
+C = None
+SCHEMA = [
+    "CREATE TABLE accounts (userid BIGINT NOT NULL, id BIGINT NOT NULL, "
+    "name VARCHAR(100), PRIMARY KEY (userid, id))",
+]
+
+
+def setup_module():
+    global C
+    C = cluster.Cluster(2, start_router=False)
+    C.create_schema(SCHEMA)
+
+
+def teardown_module():
+    C.stop()
+
+
+def start_router(config=None, fault=None, map_text=None):
+    """A router on the module's shards; <fault> sets SHARDWIRE_FAULT for it."""
+    cfg = {"workers": 1}
+    if map_text is None:
+        cfg["map_file"] = C.map_file
+    cfg.update(config or {})
+    old = os.environ.get("SHARDWIRE_FAULT")
+    if fault:
+        os.environ["SHARDWIRE_FAULT"] = fault
+    try:
+        return cluster.Router(cfg, map_text=map_text)
+    finally:
+        if old is None:
+            os.environ.pop("SHARDWIRE_FAULT", None)
+        else:
+            os.environ["SHARDWIRE_FAULT"] = old
+
+
+def q(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def login(r):
+    c = RawClient(r.port)
+    reply = c.login(cluster.APP_USER, cluster.APP_PASSWORD, cluster.APP_DB)
+    assert reply[0] == 0, err_of(reply)
+    return c
+
+
+def expect_err(reply, code=None):
+    assert reply[0] == 0xff, reply[:40]
+    if code is not None:
+        assert err_of(reply)[0] == code, err_of(reply)
+    return err_of(reply)
+
+
+# ------------------------------------------------------------------ issue 9.1
+
+def test_pullup_failure_is_an_error_not_a_crash():
+    """evbuffer_pullup() failing (out of memory) at login and at a command
+    gives that client an error; the router lives on."""
+    r = start_router(fault="pullup@1,pullup@3")
+    try:
+        c = RawClient(r.port)
+        expect_err(c.login(cluster.APP_USER, cluster.APP_PASSWORD, cluster.APP_DB), 1041)
+        c.close()
+        c = login(r)                        # pullup call 2
+        c.command(0x0e)                     # COM_PING: call 3 fails
+        _, p = c.read_packet()
+        expect_err(p, 1041)
+        c.command(0x0e)
+        _, p = c.read_packet()
+        assert p[0] == 0, p
+        c.close()
+    finally:
+        r.stop()
