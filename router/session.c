@@ -1038,6 +1038,11 @@ static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
 
     if (drop_stale_backend(s))
         return;
+    if (!p) {       /* the worker has no map yet (it could not apply one) */
+        answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000",
+                   "shardwire: no shard map in use on this worker");
+        return;
+    }
     s->cmd_shard = idx;
     s->last_shard = (int)idx;
     s->txn_begins = begins_txn;     /* for session_backend_ready() and retries */
@@ -1090,9 +1095,17 @@ void session_backend_failed(struct session *s, const char *msg)
 static void handle_route(struct session *s)
 {
     const struct smap *m = s->w->map;
-    uint32_t vb = vbucket_of(s->ar.key, s->ar.key_len, smap_n_vbuckets(m));
-    unsigned idx = smap_shard_of_vbucket(m, vb);
-    const struct smap_shard *sh = smap_shard(m, idx);
+    uint32_t vb;
+    unsigned idx;
+    const struct smap_shard *sh;
+
+    if (!m) {
+        go_to_shard(s, 0, true);        /* answers "no shard map" */
+        return;
+    }
+    vb = vbucket_of(s->ar.key, s->ar.key_len, smap_n_vbuckets(m));
+    idx = smap_shard_of_vbucket(m, vb);
+    sh = smap_shard(m, idx);
 
     atomic_fetch_add(&s->w->stats.routed, 1);
     log_debug("session: route id=%" PRIu64 " key=%.*s vbucket=%u shard=%s", s->id,

@@ -18,6 +18,7 @@
 #include "protocol/reply.h"
 #include "protocol/wire.h"
 #include "router/config.h"
+#include "router/fault.h"
 #include "router/log.h"
 #include "router/pool.h"
 #include "router/session.h"
@@ -310,43 +311,64 @@ static unsigned per_worker_max(const struct worker *w)
     return (total + n - 1) / (n ? n : 1);
 }
 
+/*
+ * Swaps in map <arg> (a reference this takes over). A map older than the
+ * one in use is dropped: maps are posted from more than one thread (start-up,
+ * the ZooKeeper thread, SIGHUP), so they can arrive out of order, and a
+ * worker must never go back. The swap is all or nothing: the pools of new
+ * shards are made first, and if one cannot be, the worker keeps its map and
+ * every pool it had.
+ */
 static void apply_map(struct worker *w, void *arg)
 {
     struct smap *m = arg;
-    unsigned n = smap_n_shards(m);
-    struct pool **pools = calloc(n ? n : 1, sizeof(*pools));
+    unsigned n = smap_n_shards(m), cap = n ? n : 1;
+    struct pool **pools = NULL;
+    int *from = NULL;       /* index in w->pools of shard i's existing pool, or -1 */
 
-    if (!pools) {
-        log_error("worker: out of memory applying map version=%llu worker=%u",
-                  (unsigned long long)smap_version(m), w->id);
+    if (w->map && smap_version(m) < smap_version(w->map)) {
+        log_warn("worker: older map ignored version=%llu running=%llu worker=%u",
+                 (unsigned long long)smap_version(m), (unsigned long long)smap_version(w->map),
+                 w->id);
         smap_unref(m);
         return;
     }
+    if (!fault_fail("apply_map")) {
+        pools = calloc(cap, sizeof(*pools));
+        from = malloc(cap * sizeof(*from));
+    }
+    if (!pools || !from)
+        goto oom;
     for (unsigned i = 0; i < n; i++) {
         const struct smap_shard *sh = smap_shard(m, i);
 
+        from[i] = -1;
         for (unsigned j = 0; j < w->n_pools; j++) {
-            if (w->pools[j] && strcmp(w->pools[j]->shard, sh->name) == 0) {
-                pools[i] = w->pools[j];
-                w->pools[j] = NULL;
-                pool_set_endpoint(pools[i], &sh->master);
+            if (strcmp(w->pools[j]->shard, sh->name) == 0) {
+                from[i] = (int)j;
                 break;
             }
         }
-        if (!pools[i])
-            pools[i] = pool_new(w, sh, per_worker_max(w));
+        if (from[i] >= 0)
+            continue;
+        pools[i] = fault_fail("pool_new") ? NULL : pool_new(w, sh, per_worker_max(w));
         if (!pools[i]) {
             log_error("worker: out of memory creating pool shard=%s", sh->name);
-            /* Keep the old map; the new pools made so far stay usable later. */
-            for (unsigned k = 0; k < i; k++) {
-                pools[k]->next = w->old_pools;
-                w->old_pools = pools[k];
-            }
-            free(pools);
-            smap_unref(m);
-            return;
+            for (unsigned k = 0; k < i; k++)
+                if (from[k] < 0)
+                    pool_free(pools[k]);        /* new: no connection yet */
+            goto oom;
         }
     }
+    /* Nothing can fail from here on. */
+    for (unsigned i = 0; i < n; i++) {
+        if (from[i] < 0)
+            continue;
+        pools[i] = w->pools[from[i]];
+        w->pools[from[i]] = NULL;
+        pool_set_endpoint(pools[i], &smap_shard(m, i)->master);
+    }
+    free(from);
     /* Pools of shards no longer in the map drain: sessions holding their
      * connections finish; idle ones close now. */
     for (unsigned j = 0; j < w->n_pools; j++) {
@@ -365,6 +387,14 @@ static void apply_map(struct worker *w, void *arg)
     w->map = m;
     log_debug("worker: map applied version=%llu worker=%u",
               (unsigned long long)smap_version(m), w->id);
+    return;
+oom:
+    log_error("worker: out of memory applying map version=%llu worker=%u; keeping version=%llu",
+              (unsigned long long)smap_version(m), w->id,
+              (unsigned long long)(w->map ? smap_version(w->map) : 0));
+    free(pools);
+    free(from);
+    smap_unref(m);
 }
 
 void worker_set_map(struct worker *w, struct smap *m)

@@ -93,3 +93,62 @@ def test_pullup_failure_is_an_error_not_a_crash():
         c.close()
     finally:
         r.stop()
+
+
+def shard_addr(name):
+    return "127.0.0.1:%d" % C.shards[name].port
+
+
+def map_v(version, shards, n_vbuckets=1024):
+    text = cluster.map_text(shards, n_vbuckets=n_vbuckets)
+    return text.replace("version 1\n", "version %d\n" % version, 1)
+
+
+def wait_log(r, text, timeout=20):
+    def seen():
+        with open(r.log_path, "rb") as f:
+            return text.encode() in f.read()
+    cluster.wait_for(seen, timeout, "router log line %r" % text, log=r.log_tail)
+
+
+def reload_map(r, text, expect):
+    with open(r.map_path, "w") as f:
+        f.write(text)
+    r.proc.send(signal.SIGHUP)
+    wait_log(r, expect)
+
+
+def name_of(r, userid):
+    c = r.connect()
+    try:
+        rows = q(c, "SELECT name FROM accounts WHERE userid = %s", (userid,))
+        return rows[0][0] if rows else None
+    finally:
+        c.close()
+
+
+def put_marker(userid):
+    """A row for <userid> on every shard, named after the shard, so a
+    read tells which shard answered."""
+    for name, db in C.shards.items():
+        db.sql("REPLACE INTO accounts VALUES (%s, 1, %s)", (userid, name))
+
+
+def test_map_apply_out_of_memory_keeps_old_map():
+    """A new pool that cannot be made leaves the worker on its old map with
+    every old pool (it used to leave NULL pools behind: a crash)."""
+    v1 = map_v(1, [(n, shard_addr(n)) for n in ("s0", "s1")])
+    r = start_router(map_text=v1, fault="pool_new@3")
+    try:
+        users = [10, 11, 12, 13, 14, 15]
+        for u in users:
+            put_marker(u)
+        want = {u: C.shard_of(u) for u in users}
+        v2 = map_v(2, [("s0", shard_addr("s0")), ("s1", shard_addr("s1")),
+                       ("t0", "127.0.0.1:1")])
+        reload_map(r, v2, "out of memory applying map version=2")
+        for u in users:
+            assert name_of(r, u) == want[u], u
+    finally:
+        r.stop()
+
