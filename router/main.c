@@ -255,6 +255,7 @@ int main(int argc, char **argv)
     }
     m = mapwatch_first_map(d.mw);
     merge_key_config(r->cfg, m);
+    smap_unref(m);
     r->n_workers = r->cfg->workers;
     r->workers = calloc(r->n_workers, sizeof(*r->workers));
     for (unsigned i = 0; i < r->n_workers; i++) {

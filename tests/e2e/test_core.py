@@ -152,3 +152,17 @@ def test_map_apply_out_of_memory_keeps_old_map():
     finally:
         r.stop()
 
+
+
+def test_older_map_is_never_applied():
+    """A map older than the one in use is refused (a worker never goes back)."""
+    v1 = map_v(1, [(n, shard_addr(n)) for n in ("s0", "s1")])
+    r = start_router(map_text=v1)
+    try:
+        put_marker(20)
+        reload_map(r, map_v(3, [("s1", shard_addr("s1"))]), "in use version=3")
+        assert name_of(r, 20) == "s1"
+        reload_map(r, map_v(2, [("s0", shard_addr("s0"))]), "older than")
+        assert name_of(r, 20) == "s1"
+    finally:
+        r.stop()
