@@ -1043,7 +1043,6 @@ static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
                    "shardwire: no shard map in use on this worker");
         return;
     }
-    s->cmd_shard = idx;
     s->last_shard = (int)idx;
     s->txn_begins = begins_txn;     /* for session_backend_ready() and retries */
     if (s->be && s->be->pool == p) {
@@ -1759,6 +1758,21 @@ static void statement_done(struct session *s)
     arm_timer(s, cfg_of(s)->idle_timeout_ms);
 }
 
+/*
+ * Sends the statement in flight again, choosing its shard afresh. The map may
+ * have changed since the statement was first routed, and shard indexes shift
+ * when a shard is added (shards are sorted by name), so a saved index could
+ * name another shard or none.
+ */
+static void route_again(struct session *s)
+{
+    if (s->ar.kind == ANALYZE_ROUTE &&
+        !(s->cmd == WIRE_COM_STMT_PREPARE && s->ar.param_index >= 0))
+        handle_route(s);
+    else
+        go_anywhere(s);
+}
+
 /* The backend connection failed while the session used it. */
 static void backend_lost(struct session *s, const char *why)
 {
@@ -1776,8 +1790,6 @@ static void backend_lost(struct session *s, const char *why)
     if (s->state == SESS_SYNCING && !in_txn && !s->pinned && !s->cursor_stmt && !s->retried) {
         /* The client's statement was not sent yet: a pooled connection that
          * died while idle is replaced without the client noticing, once. */
-        unsigned idx = s->cmd_shard;
-
         detach_backend(s, false);
         s->retried = true;
         if (s->sync_had_begin)
@@ -1785,7 +1797,7 @@ static void backend_lost(struct session *s, const char *why)
         session_set_state(s, SESS_IDLE);
         log_info("session: retrying on a new connection id=%" PRIu64 " shard=%s", s->id,
                  s->be_shard);
-        go_to_shard(s, idx, s->txn_begins);
+        route_again(s);
         return;
     }
     if (s->state == SESS_SYNCING || s->state == SESS_FORWARDING) {

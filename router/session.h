@@ -72,7 +72,6 @@ struct session {
     size_t              cmd_bytes;     /* headers included, all continuation packets */
     uint8_t             cmd_last_seq;
     enum sess_cmd_kind  cmd_kind;
-    unsigned            cmd_shard;     /* shard index in the worker's map */
     struct analyze_result ar;
     char               *scratch;       /* joined payload of a multi-packet statement */
     size_t              scratch_cap;

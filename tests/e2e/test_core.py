@@ -166,3 +166,44 @@ def test_older_map_is_never_applied():
         assert name_of(r, 20) == "s1"
     finally:
         r.stop()
+
+
+def test_retry_after_map_swap_goes_to_the_right_shard():
+    """A statement whose pooled connection dies before it was sent is retried
+    on a new connection; if the map changed meanwhile (a shard added before
+    it in name order) the retry must still go to the key's shard, not to the
+    shard at the old index."""
+    v1 = map_v(1, [(n, shard_addr(n)) for n in ("s0", "s1")])
+    r = start_router({"pool_max_per_shard": 1, "query_timeout_ms": 1500,
+                      "pool_wait_timeout_ms": 30000}, map_text=v1)
+    s1 = C.shards["s1"]
+    try:
+        u = next(u for u in range(100, 200) if C.shard_of(u) == "s1")
+        put_marker(u)
+        b = login(r)                    # holds s1's only connection, pinned
+        b.query("REPLACE INTO accounts (userid, id, name) VALUES (%d, 2, 'b')" % u)
+        res = b.read_result()
+        assert res[0] == "ok", err_of(res[1])
+        b.query("SET @pin = 1")
+        res = b.read_result()
+        assert res[0] == "ok", err_of(res[1])
+        a = login(r)
+        a.query("SET SESSION group_concat_max_len = 4096")     # tracked: a sync is due
+        res = a.read_result()
+        assert res[0] == "ok", err_of(res[1])
+        a.query("SELECT name FROM accounts WHERE userid = %d AND id = 1" % u)   # waits
+        text = v1.replace("version 1\n", "version 2\n").replace(
+            "shard s0", "shard a0 master=127.0.0.1:1\nshard s0", 1)
+        reload_map(r, text, "in use version=2")
+        s1.kill(signal.SIGSTOP)
+        try:
+            b.close()                   # its connection goes to a, whose sync stalls
+            wait_log(r, "retrying on a new connection")
+        finally:
+            s1.kill(signal.SIGCONT)
+        kind, rows = a.read_result()
+        assert kind == "rows" and rows and b"s1" in rows[0], (kind, rows)
+        a.close()
+    finally:
+        s1.kill(signal.SIGCONT)
+        r.stop()
