@@ -8,6 +8,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "router/fault.h"
+
 struct pstmt *pstmt_add(struct pstmt_table *t, const char *sql, size_t len,
                         const struct analyze_result *ar)
 {
@@ -104,7 +106,8 @@ void pstmt_clear_long_data(struct pstmt *ps)
 struct pstmt_backend_entry *pstmt_cache_find(struct pstmt_cache *c, const struct pstmt *ps)
 {
     for (unsigned i = 0; i < c->n; i++)
-        if (c->e[i].sql_hash == ps->sql_hash && c->e[i].sql_len == ps->sql_len)
+        if (c->e[i].sql_hash == ps->sql_hash && c->e[i].sql_len == ps->sql_len &&
+            memcmp(c->e[i].sql, ps->sql, ps->sql_len) == 0)
             return &c->e[i];
     return NULL;
 }
@@ -113,19 +116,33 @@ int pstmt_cache_add(struct pstmt_cache *c, const struct pstmt *ps, uint32_t serv
                     uint32_t *evicted)
 {
     struct pstmt_backend_entry *e;
+    char *sql = fault_fail("pstmt_cache") ? NULL : malloc(ps->sql_len ? ps->sql_len : 1);
     int k = 0;
 
+    if (!sql)
+        return -1;
+    memcpy(sql, ps->sql, ps->sql_len);
     if (c->n < PSTMT_BACKEND_CACHE) {
         e = &c->e[c->n++];
     } else {
         e = &c->e[c->evict];
         c->evict = (c->evict + 1) % PSTMT_BACKEND_CACHE;
         *evicted = e->server_id;
+        free(e->sql);
         k = 1;
     }
+    e->sql = sql;
     e->sql_hash = ps->sql_hash;
     e->sql_len = ps->sql_len;
     e->server_id = server_id;
     e->types_sig = 0;
     return k;
+}
+
+void pstmt_cache_clear(struct pstmt_cache *c)
+{
+    for (unsigned i = 0; i < c->n; i++)
+        free(c->e[i].sql);
+    c->n = 0;
+    c->evict = 0;
 }

@@ -60,6 +60,7 @@ void pstmt_clear_long_data(struct pstmt *ps);
 /* One server-side statement on a backend connection. */
 struct pstmt_backend_entry {
     uint64_t sql_hash;
+    char    *sql;           /* own copy: a hash match alone is not the same SQL */
     size_t   sql_len;
     uint32_t server_id;     /* the statement id on that server connection */
     uint64_t types_sig;     /* types the server last saw for it; 0 = none */
@@ -76,8 +77,12 @@ struct pstmt_backend_entry *pstmt_cache_find(struct pstmt_cache *c, const struct
 
 /* Adds <ps> as server statement <server_id>. When the cache is full the
  * oldest entry is replaced: its server id is stored in <*evicted> (the
- * caller closes it on the server) and 1 is returned; else 0. */
+ * caller closes it on the server) and 1 is returned; else 0. -1: out of
+ * memory, nothing added (the caller closes <server_id> on the server). */
 int pstmt_cache_add(struct pstmt_cache *c, const struct pstmt *ps, uint32_t server_id,
                     uint32_t *evicted);
+
+/* Forgets every entry (the server deallocated its statements). */
+void pstmt_cache_clear(struct pstmt_cache *c);
 
 #endif

@@ -20,8 +20,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#define XXH_STATIC_LINKING_ONLY     /* XXH3_state_t on the stack */
-#include <xxhash.h>
 
 #include "protocol/packet.h"
 #include "protocol/stmt.h"
@@ -183,22 +181,11 @@ static void send_ok(struct session *s, uint8_t seq)
 
 /* ---- session state (SET statements replayed on other backends) ---- */
 
-uint64_t session_state_sig_of(char *const *stmts, unsigned n, uint8_t charset)
-{
-    XXH3_state_t st;
-    uint64_t h;
-
-    XXH3_64bits_reset(&st);
-    XXH3_64bits_update(&st, &charset, 1);
-    for (unsigned i = 0; i < n; i++)
-        XXH3_64bits_update(&st, stmts[i], strlen(stmts[i]) + 1);
-    h = XXH3_64bits_digest(&st);
-    return h ? h : 1;       /* 0 means "unknown state" on a backend */
-}
-
+/* Out of memory leaves the session's state unknown: it then matches no
+ * connection, so every statement replays it (slow, never wrong). */
 static void recompute_sig(struct session *s)
 {
-    s->state_sig = session_state_sig_of(s->state_stmts, s->n_state_stmts, s->charset);
+    sessstate_build(&s->sstate, s->state_stmts, s->n_state_stmts, s->charset);
 }
 
 /* ---- lifecycle ---- */
@@ -283,7 +270,7 @@ static void detach_backend(struct session *s, bool reusable)
         return;
     }
     if (s->pinned)
-        be->state_sig = 0;      /* holds state we cannot see: reset before reuse */
+        sessstate_forget(&be->sstate);   /* state we cannot see: reset before reuse */
     pool_release(be);
 }
 
@@ -358,6 +345,7 @@ void session_free(struct session *s)
     pstmt_table_fini(&s->stmts);
     for (unsigned i = 0; i < s->n_state_stmts; i++)
         free(s->state_stmts[i]);
+    sessstate_fini(&s->sstate);
     atomic_fetch_sub(&w->stats.sessions_open, 1);
     atomic_fetch_sub(&w->router->n_clients, 1);
     free(s);
@@ -945,8 +933,8 @@ static void start_statement(struct session *s, bool begins_txn)
     struct backend *be = s->be;
     unsigned n = 0;
 
-    if (be->state_sig != s->state_sig) {
-        if (be->state_sig != backend_fresh_sig()) {
+    if (!sessstate_equal(&be->sstate, &s->sstate)) {
+        if (!sessstate_is_fresh(&be->sstate, WIRE_CHARSET_UTF8MB4_GENERAL_CI)) {
             struct evbuffer *out = bufferevent_get_output(be->bev);
             uint8_t pkt[PACKET_HEADER_LEN + 1];
 
@@ -954,8 +942,7 @@ static void start_statement(struct session *s, bool begins_txn)
             pkt[PACKET_HEADER_LEN] = WIRE_COM_RESET_CONNECTION;
             evbuffer_add(out, pkt, sizeof(pkt));
             /* The reset deallocates the server's prepared statements too. */
-            be->stmts.n = 0;
-            be->stmts.evict = 0;
+            pstmt_cache_clear(&be->stmts);
             n++;
         }
         if (s->charset != WIRE_CHARSET_UTF8MB4_GENERAL_CI) {
@@ -973,7 +960,7 @@ static void start_statement(struct session *s, bool begins_txn)
             write_query(be, s->state_stmts[i], strlen(s->state_stmts[i]));
             n++;
         }
-        be->state_sig = s->state_sig;
+        sessstate_copy(&be->sstate, &s->sstate);
     }
     s->sync_had_begin = false;
     if (begins_txn && s->txn_pending) {
@@ -1459,7 +1446,7 @@ static void handle_init_db(struct session *s, const uint8_t *payload, size_t pay
 static void reset_session_state(struct session *s)
 {
     if (s->be) {
-        s->be->state_sig = 0;
+        sessstate_forget(&s->be->sstate);
         detach_backend(s, !s->in_txn);
     }
     for (unsigned i = 0; i < s->n_state_stmts; i++)
@@ -1707,8 +1694,17 @@ static void prepare_done(struct session *s)
     ps->n_columns = r->n_columns;
     if (pstmt_cache_find(&s->be->stmts, ps))
         write_stmt_close(s->be, r->stmt_id);        /* the connection had it already */
-    else if (pstmt_cache_add(&s->be->stmts, ps, r->stmt_id, &evicted))
-        write_stmt_close(s->be, evicted);
+    else
+        switch (pstmt_cache_add(&s->be->stmts, ps, r->stmt_id, &evicted)) {
+        case 1:
+            write_stmt_close(s->be, evicted);
+            break;
+        case -1:        /* not cached: an EXECUTE prepares it again */
+            write_stmt_close(s->be, r->stmt_id);
+            break;
+        default:
+            break;
+        }
 }
 
 static void statement_done(struct session *s)
@@ -1734,7 +1730,7 @@ static void statement_done(struct session *s)
                 s->state_stmts[s->n_state_stmts++] = s->pending_set;
                 s->pending_set = NULL;
                 recompute_sig(s);
-                s->be->state_sig = s->state_sig;
+                sessstate_copy(&s->be->sstate, &s->sstate);
             } else {
                 s->pinned = true;   /* too much state to replay: stay put */
             }
@@ -1863,8 +1859,11 @@ static void sync_read(struct session *s, struct evbuffer *in)
             if (s->sync_pending == 1 && s->sync_prepare && !s->reply.is_error) {
                 uint32_t evicted;
 
-                if (pstmt_cache_add(&s->be->stmts, s->cur_ps, s->reply.stmt_id, &evicted))
-                    write_stmt_close(s->be, evicted);
+                int k = pstmt_cache_add(&s->be->stmts, s->cur_ps, s->reply.stmt_id, &evicted);
+
+                /* Not cached (-1): forward_execute() then refuses the EXECUTE. */
+                if (k != 0)
+                    write_stmt_close(s->be, k > 0 ? evicted : s->reply.stmt_id);
             }
             s->sync_pending--;
             reply_begin(&s->reply, s->sync_pending == 1 && s->sync_prepare ? REPLY_PREPARE
@@ -1875,7 +1874,7 @@ static void sync_read(struct session *s, struct evbuffer *in)
         char msg[400];
 
         /* The backend's state is now unknown: reset it before any reuse. */
-        s->be->state_sig = 0;
+        sessstate_forget(&s->be->sstate);
         snprintf(msg, sizeof(msg), "shardwire: could not prepare shard %s connection: %s",
                  s->be_shard, s->sync_err);
         answer_err(s, s->sync_errno ? s->sync_errno : WIRE_ER_UNKNOWN, "HY000", msg);

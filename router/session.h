@@ -18,6 +18,7 @@
 #include "protocol/handshake.h"
 #include "protocol/reply.h"
 #include "router/pstmt.h"
+#include "router/sessstate.h"
 
 struct backend;
 struct bufferevent;
@@ -105,7 +106,7 @@ struct session {
     char               *pending_set;   /* a SET in flight, remembered if it succeeds */
     char               *state_stmts[SESS_MAX_STATE_STMTS];
     unsigned            n_state_stmts;
-    uint64_t            state_sig;
+    struct sessstate    sstate;        /* charset + state_stmts, as text */
     int                 last_shard;    /* where SESSION statements go when unattached */
 
     struct pstmt_table  stmts;         /* the client's prepared statements */
@@ -137,9 +138,6 @@ void session_backend_failed(struct session *s, const char *msg);
 void session_shutdown(struct session *s);
 /* The shutdown deadline passed: close whatever the state. */
 void session_kill(struct session *s);
-
-/* The state signature of <n> SET statements <stmts> with collation <charset>. */
-uint64_t session_state_sig_of(char *const *stmts, unsigned n, uint8_t charset);
 
 const char *sess_end_name(enum sess_end e);
 const char *sess_state_name(enum sess_state s);
