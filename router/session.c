@@ -210,7 +210,7 @@ struct session *session_new(struct worker *w, int fd, const char *peer)
     s->last_shard = -1;
     s->charset = WIRE_CHARSET_UTF8MB4_GENERAL_CI;
     evutil_make_socket_nonblocking(fd);
-    s->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    s->bev = s->raw_bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     s->timer = evtimer_new(w->base, session_timer, s);
     if (!s->bev || !s->timer || RAND_bytes(s->scramble, sizeof(s->scramble)) != 1) {
         if (s->bev)
@@ -337,7 +337,13 @@ void session_free(struct session *s)
         w->sessions = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    bufferevent_free(s->bev);
+    /* The filter first: it refers to the SSL and the socket's bufferevent,
+     * which this session owns and frees after it. */
+    if (s->bev != s->raw_bev)
+        bufferevent_free(s->bev);
+    if (s->ssl)
+        SSL_free(s->ssl);
+    bufferevent_free(s->raw_bev);
     event_free(s->timer);
     free(s->scratch);
     free(s->begin_sql);
@@ -435,25 +441,32 @@ static int peek_packet(struct evbuffer *in, uint32_t limit, struct packet_header
  * The client sent an SSLRequest: from here on the connection is TLS. The
  * socket's bufferevent gets an OpenSSL filter on top; the handshake
  * response then arrives through it.
+ *
+ * The filter is made without BEV_OPT_CLOSE_ON_FREE, so the session keeps
+ * owning the SSL object and the socket's bufferevent: with that option,
+ * libevent frees both itself when making the filter fails part way, and the
+ * caller cannot tell whether it did (freeing them again is a double free).
  */
 static void start_tls(struct session *s)
 {
-    SSL *ssl = SSL_new(s->w->router->tls);
-    struct bufferevent *tls;
+    SSL *ssl = fault_fail("ssl_new") ? NULL : SSL_new(s->w->router->tls);
+    struct bufferevent *tls = NULL;
 
     if (!ssl) {
         close_after_flush(s, SESS_END_RESOURCE);
         return;
     }
     bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
-    tls = bufferevent_openssl_filter_new(s->w->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                         BEV_OPT_CLOSE_ON_FREE);
+    if (!fault_fail("tls_filter"))
+        tls = bufferevent_openssl_filter_new(s->w->base, s->bev, ssl,
+                                             BUFFEREVENT_SSL_ACCEPTING, 0);
     if (!tls) {
-        SSL_free(ssl);
+        SSL_free(ssl);      /* ours alone: see above */
         bufferevent_setcb(s->bev, client_read, client_write, client_event, s);
         close_after_flush(s, SESS_END_RESOURCE);
         return;
     }
+    s->ssl = ssl;
     s->bev = tls;
     s->tls = true;
     bufferevent_setcb(s->bev, client_read, client_write, client_event, s);

@@ -22,6 +22,7 @@
 
 struct backend;
 struct bufferevent;
+struct ssl_st;
 struct event;
 struct pool;
 struct worker;
@@ -56,7 +57,9 @@ enum sess_cmd_kind {
 struct session {
     uint64_t            id;
     struct worker      *w;
-    struct bufferevent *bev;
+    struct bufferevent *bev;           /* the TLS filter once <tls>, else <raw_bev> */
+    struct bufferevent *raw_bev;       /* the socket's; owned here */
+    struct ssl_st      *ssl;           /* owned here (the filter does not free it) */
     char                peer[64];
     enum sess_state     state;
     enum sess_end       end;

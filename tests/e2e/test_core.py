@@ -207,3 +207,36 @@ def test_retry_after_map_swap_goes_to_the_right_shard():
     finally:
         s1.kill(signal.SIGCONT)
         r.stop()
+
+
+def make_cert():
+    d = cluster.tmp_root()
+    crt, key = os.path.join(d, "core.crt"), os.path.join(d, "core.key")
+    if not os.path.exists(crt):
+        import subprocess
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", crt],
+                       check=True, capture_output=True, timeout=60)
+    return crt, key
+
+
+def test_tls_filter_failure_closes_only_that_client():
+    """Making the TLS filter fails (out of memory): that client is closed, the
+    SSL object is freed exactly once, and TLS works for the next client."""
+    crt, key = make_cert()
+    r = start_router({"tls_cert": crt, "tls_key": key}, fault="tls_filter@1")
+    try:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            r.connect(ssl=ctx).close()
+            raise AssertionError("TLS login worked although the filter failed")
+        except pymysql.err.OperationalError:
+            pass
+        c = r.connect(ssl=ctx)
+        assert q(c, "SELECT 1") == ((1,),)
+        c.close()
+    finally:
+        r.stop()
