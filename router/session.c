@@ -1158,9 +1158,16 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
     case ANALYZE_STMT_SET:
         if (s->ar.pins_session)
             break;                          /* user variables: pinned, not replayed */
+        /* Without its copy the SET could not be replayed on other
+         * connections: it must not run at all. */
         free(s->pending_set);
-        s->pending_set = strndup(sql, len);
-        s->cmd_kind = s->pending_set ? SESS_CMD_TRACK_SET : SESS_CMD_FORWARD;
+        s->pending_set = fault_fail("set_copy") ? NULL : strndup(sql, len);
+        if (!s->pending_set) {
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                       "shardwire: out of memory; the SET was not run");
+            return;
+        }
+        s->cmd_kind = SESS_CMD_TRACK_SET;
         break;
     default:
         break;
@@ -1312,10 +1319,16 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
          * be replayed, so the session stays on this connection. */
         free(s->pending_set);
         s->pending_set = NULL;
-        if (ps->n_params == 0)
-            s->pending_set = strndup(ps->sql, ps->sql_len);
-        else
+        if (ps->n_params == 0) {
+            s->pending_set = fault_fail("set_copy") ? NULL : strndup(ps->sql, ps->sql_len);
+            if (!s->pending_set) {
+                answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                           "shardwire: out of memory; the SET was not run");
+                return;
+            }
+        } else {
             s->pinned = true;
+        }
     }
     if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0) {
         uint64_t params = ps->ar.key_params ? ps->ar.key_params

@@ -240,3 +240,28 @@ def test_tls_filter_failure_closes_only_that_client():
         c.close()
     finally:
         r.stop()
+
+
+def test_set_that_cannot_be_tracked_is_refused():
+    """A session SET whose copy (for replay on other connections) cannot be
+    made is refused, not run untracked."""
+    r = start_router(fault="set_copy@1,set_copy@2")
+    try:
+        c = r.connect()
+        try:
+            q(c, "SET SESSION group_concat_max_len = 4096")
+            raise AssertionError("untracked SET accepted")
+        except pymysql.err.OperationalError as e:
+            assert e.args[0] == 1041, e.args
+        assert q(c, "SELECT @@group_concat_max_len")[0][0] != 4096
+        c.close()
+        c = login(r)                    # the prepared form, too
+        sid, _, _ = c.prepare("SET SESSION group_concat_max_len = 4096")
+        c.execute(sid, [])
+        expect_err(c.read_binary_result()[1], 1041)
+        c.query("SELECT @@group_concat_max_len")
+        kind, rows = c.read_result()
+        assert kind == "rows" and b"4096" not in rows[0], rows
+        c.close()
+    finally:
+        r.stop()
