@@ -250,6 +250,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
 
     event_base_dispatch(w->base);
+    atomic_fetch_add(&w->router->n_workers_done, 1);
     return NULL;
 }
 

@@ -265,3 +265,26 @@ def test_set_that_cannot_be_tracked_is_refused():
         c.close()
     finally:
         r.stop()
+
+
+def test_second_signal_exits_at_once_cleanly():
+    """A second SIGTERM during a graceful shutdown ends the process at once
+    (status 1) without running exit handlers under live worker threads."""
+    r = start_router({"shutdown_timeout_ms": 60000})
+    try:
+        c = login(r)
+        c.query("SELECT SLEEP(30)")
+        cluster.wait_for(lambda: any(
+            "SLEEP(30)" in str(row) for db in C.shards.values()
+            for row in db.sql("SHOW PROCESSLIST")), 20, "the statement in flight")
+        r.proc.send(signal.SIGTERM)
+        wait_log(r, "shutdown: signal=")
+        t0 = time.monotonic()
+        r.proc.send(signal.SIGTERM)
+        r.proc.popen.wait(10)
+        assert time.monotonic() - t0 < 5
+        assert r.proc.popen.returncode == 1, r.proc.popen.returncode
+        assert not r.sanitizer_errors(), r.log_tail()
+        c.close()
+    finally:
+        r.stop(check=False)
