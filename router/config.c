@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ static int parse_uint(const char *v, uint64_t max, uint64_t *out)
 {
     char *end;
     unsigned long long n;
+    unsigned shift = 0;
 
     if (!isdigit((unsigned char)*v))
         return -1;
@@ -53,11 +55,16 @@ static int parse_uint(const char *v, uint64_t max, uint64_t *out)
     if (errno)
         return -1;
     switch (*end) {
-    case 'k': case 'K': n <<= 10; end++; break;
-    case 'm': case 'M': n <<= 20; end++; break;
-    case 'g': case 'G': n <<= 30; end++; break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
     default: break;
     }
+    /* A shift that drops high bits would turn a huge value into a small
+     * one ("17179869184G" into 0, which means "never" for timeouts). */
+    if (n > (ULLONG_MAX >> shift))
+        return -1;
+    n <<= shift;
     if (*end || n > max)
         return -1;
     *out = n;
