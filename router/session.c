@@ -277,13 +277,16 @@ static void detach_backend(struct session *s, bool reusable)
 static void session_close(struct session *s, enum sess_end end)
 {
     bool clean;
+    char user[sizeof(s->user) * 4];
 
     if (s->state == SESS_CLOSED)
         return;
     s->end = end;
     log_info("session end id=%" PRIu64 " peer=%s user=%s end=%s state=%s shard=%s stmts=%u",
-             s->id, s->peer, s->user[0] ? s->user : "-", end_names[end], state_names[s->state],
-             s->be_shard[0] ? s->be_shard : "-", s->n_stmts);
+             s->id, s->peer,
+             s->user[0] ? util_escape(user, sizeof(user), s->user, strlen(s->user)) : "-",
+             end_names[end], state_names[s->state], s->be_shard[0] ? s->be_shard : "-",
+             s->n_stmts);
     if (s->waiting_pool)
         pool_cancel_wait(s->waiting_pool, s);
     clean = s->state != SESS_FORWARDING && s->state != SESS_SYNCING;
@@ -389,14 +392,51 @@ void session_kill(struct session *s)
 
 /* ---- handshake ---- */
 
-static void auth_failed(struct session *s, uint8_t seq, const char *user, size_t user_len)
+/*
+ * Checks the client's proof <tok>/<len> for user <u>. An unknown user (<u>
+ * NULL) gets the same hash work against a throw-away hash, so the time of
+ * the answer does not tell which user names exist.
+ */
+static bool auth_check(const struct session *s, const struct config_user *u,
+                       const uint8_t *tok, size_t len)
+{
+    static const uint8_t no_user[HANDSHAKE_SHA1_LEN];
+    bool ok = handshake_native_check(s->scramble, tok, len, u ? u->stage2 : no_user,
+                                     u ? u->empty_password : false);
+
+    return u && ok;
+}
+
+/* <with_password>: the client sent a non-empty proof (the server's "using
+ * password: YES/NO"). */
+static void auth_failed(struct session *s, uint8_t seq, const char *user, size_t user_len,
+                        bool with_password)
 {
     char msg[256];
 
-    snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: YES)",
-             (int)(user_len > 64 ? 64 : user_len), user, s->peer);
+    snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)",
+             (int)(user_len > 64 ? 64 : user_len), user, s->peer, with_password ? "YES" : "NO");
     send_err(s, seq, WIRE_ER_ACCESS_DENIED, "28000", msg);
     close_after_flush(s, SESS_END_AUTH);
+}
+
+/*
+ * Takes the client's user name <name>/<len> as the session's. A name that
+ * does not fit is refused rather than cut: a cut name could be another
+ * configured user's, looked up again after an auth switch. Returns 0, or
+ * -1 when refused (access denied sent).
+ */
+static int set_user(struct session *s, uint8_t seq, const char *name, size_t len,
+                    bool with_password)
+{
+    if (len >= sizeof(s->user) || memchr(name, 0, len)) {
+        s->user[0] = 0;
+        auth_failed(s, seq, name, len, with_password);
+        return -1;
+    }
+    memcpy(s->user, name, len);
+    s->user[len] = 0;
+    return 0;
 }
 
 /* Authentication passed: check the database, say OK, go idle. */
@@ -418,7 +458,12 @@ static void auth_ok(struct session *s, uint8_t seq, const char *db, size_t db_le
     send_ok(s, seq);
     session_set_state(s, SESS_IDLE);
     arm_timer(s, cfg->idle_timeout_ms);
-    log_debug("session: authenticated id=%" PRIu64 " user=%s", s->id, s->user);
+    if (log_threshold >= LOG_DEBUG) {
+        char user[sizeof(s->user) * 4];
+
+        log_debug("session: authenticated id=%" PRIu64 " user=%s", s->id,
+                  util_escape(user, sizeof(user), s->user, strlen(s->user)));
+    }
 }
 
 /* The whole first packet in <in>, or 0 if it has not all arrived; -1 if
@@ -571,9 +616,12 @@ static void handle_handshake(struct session *s)
     if (r.charset)
         s->charset = (uint8_t)client_charset(r.charset);
     recompute_sig(s);
-    snprintf(s->user, sizeof(s->user), "%.*s", (int)(r.user_len < 63 ? r.user_len : 63),
-             (const char *)p + r.user_off);
-    u = config_find_user(cfg, (const char *)p + r.user_off, r.user_len);
+    if (set_user(s, (uint8_t)(h.seq + 1), (const char *)p + r.user_off, r.user_len,
+                 r.auth_len > 0) < 0) {
+        evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+        return;
+    }
+    u = config_find_user(cfg, s->user, strlen(s->user));
 
     if (r.plugin_len && !(r.plugin_len == strlen(HANDSHAKE_NATIVE_PLUGIN) &&
                           memcmp(p + r.plugin_off, HANDSHAKE_NATIVE_PLUGIN, r.plugin_len) == 0)) {
@@ -589,14 +637,11 @@ static void handle_handshake(struct session *s)
         session_set_state(s, SESS_AUTH_SWITCH);
         return;
     }
-    if (!u || !handshake_native_check(s->scramble, p + r.auth_off, r.auth_len, u->stage2,
-                                      u->empty_password)) {
-        char user[64];
-        size_t n = r.user_len < sizeof(user) ? r.user_len : sizeof(user) - 1;
+    if (!auth_check(s, u, p + r.auth_off, r.auth_len)) {
+        bool with_password = r.auth_len > 0;
 
-        memcpy(user, p + r.user_off, n);
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-        auth_failed(s, (uint8_t)(h.seq + 1), user, n);
+        auth_failed(s, (uint8_t)(h.seq + 1), s->user, strlen(s->user), with_password);
         return;
     }
     {
@@ -633,10 +678,11 @@ static void handle_auth_switch(struct session *s)
         return;
     }
     p += PACKET_HEADER_LEN;
-    if (!u || !handshake_native_check(s->scramble, p, h.payload_len, u->stage2,
-                                      u->empty_password)) {
+    if (!auth_check(s, u, p, h.payload_len)) {
+        bool with_password = h.payload_len > 0;
+
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-        auth_failed(s, (uint8_t)(h.seq + 1), s->user, strlen(s->user));
+        auth_failed(s, (uint8_t)(h.seq + 1), s->user, strlen(s->user), with_password);
         return;
     }
     evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
@@ -1107,8 +1153,12 @@ static void handle_route(struct session *s)
     sh = smap_shard(m, idx);
 
     atomic_fetch_add(&s->w->stats.routed, 1);
-    log_debug("session: route id=%" PRIu64 " key=%.*s vbucket=%u shard=%s", s->id,
-              (int)s->ar.key_len, s->ar.key, vb, sh->name);
+    if (log_threshold >= LOG_DEBUG) {
+        char key[ANALYZE_KEY_MAX * 4];
+
+        log_debug("session: route id=%" PRIu64 " key=%s vbucket=%u shard=%s", s->id,
+                  util_escape(key, sizeof(key), s->ar.key, s->ar.key_len), vb, sh->name);
+    }
     if (s->be && (s->in_txn || s->pinned) && strcmp(s->be_shard, sh->name) != 0) {
         char msg[400];
 
@@ -1562,19 +1612,29 @@ static void handle_change_user(struct session *s, const uint8_t *payload, size_t
     if (charset && charset < 256 && client_charset((uint8_t)charset) >= 0)
         s->charset = (uint8_t)client_charset((uint8_t)charset);
     reset_session_state(s);
-    snprintf(s->user, sizeof(s->user), "%.*s", (int)(user_len < 63 ? user_len : 63),
-             (const char *)body + user_off);
-    u = config_find_user(cfg_of(s), (const char *)body + user_off, user_len);
+    if (user_len >= sizeof(s->user) || memchr(body + user_off, 0, user_len)) {
+        uint8_t seq = (uint8_t)(s->cmd_last_seq + 1);
+        char name[64];
+
+        /* Copied out first: consuming the command frees <body>. */
+        snprintf(name, sizeof(name), "%.*s", (int)(sizeof(name) - 1), (const char *)body + user_off);
+        consume_command(s);
+        s->user[0] = 0;
+        auth_failed(s, seq, name, strlen(name), alen > 0);
+        return;
+    }
+    memcpy(s->user, body + user_off, user_len);
+    s->user[user_len] = 0;
+    u = config_find_user(cfg_of(s), s->user, user_len);
     if (native) {
         char db[ANALYZE_NAME_MAX * 2];
         size_t n = db_len < sizeof(db) ? db_len : sizeof(db) - 1;
         uint8_t seq = (uint8_t)(s->cmd_last_seq + 1);
 
         memcpy(db, body + db_off, n);
-        if (!u || !handshake_native_check(s->scramble, body + auth_off, alen, u->stage2,
-                                          u->empty_password)) {
+        if (!auth_check(s, u, body + auth_off, alen)) {
             consume_command(s);
-            auth_failed(s, seq, s->user, strlen(s->user));
+            auth_failed(s, seq, s->user, strlen(s->user), alen > 0);
             return;
         }
         consume_command(s);

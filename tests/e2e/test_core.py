@@ -288,3 +288,45 @@ def test_second_signal_exits_at_once_cleanly():
         c.close()
     finally:
         r.stop(check=False)
+
+
+def test_login_names_and_messages():
+    """User names: escaped in the log, refused (not cut) when too long, and
+    the access-denied message tells whether a password was given."""
+    long_user = "u" * 63
+    users = ["%s %s" % (cluster.APP_USER, cluster.native_password_hash(cluster.APP_PASSWORD)),
+             "%s %s" % (long_user, cluster.native_password_hash("pw63"))]
+    r = start_router({"user": users})
+    try:
+        # A newline in the name must not start a forged log line.
+        c = RawClient(r.port)
+        expect_err(c.login("ev\nil level=error", "x", cluster.APP_DB), 1045)
+        c.close()
+        wait_log(r, "user=ev\\x0ail level\\x3derror end=auth")
+        with open(r.log_path, "rb") as f:
+            assert not any(l.startswith(b"il ") for l in f.read().splitlines())
+        # One byte longer than a configured 63-byte name: after the auth
+        # switch the cut name used to log in as that user.
+        c = RawClient(r.port)
+        reply = c.login(long_user + "X", "pw63", cluster.APP_DB, plugin=b"caching_sha2_password")
+        code, msg = expect_err(reply, 1045)
+        c.close()
+        c = RawClient(r.port)
+        reply = c.login(long_user, "pw63", cluster.APP_DB, plugin=b"caching_sha2_password")
+        assert reply[0] == 0, err_of(reply)
+        c.close()
+        # No password given: "using password: NO".
+        c = RawClient(r.port)
+        code, msg = expect_err(c.login(cluster.APP_USER, "", cluster.APP_DB), 1045)
+        assert "using password: NO" in msg, msg
+        c.close()
+        c = RawClient(r.port)
+        code, msg = expect_err(c.login(cluster.APP_USER, "wrong", cluster.APP_DB), 1045)
+        assert "using password: YES" in msg, msg
+        c.close()
+        c = RawClient(r.port)
+        code, msg = expect_err(c.login("nobody", "", cluster.APP_DB), 1045)
+        assert "using password: NO" in msg, msg
+        c.close()
+    finally:
+        r.stop()
