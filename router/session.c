@@ -891,7 +891,11 @@ static int forward_execute(struct session *s, struct evbuffer *in, struct evbuff
         return -1;
     p = pullup(in, s->cmd_bytes < PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD
                        ? s->cmd_bytes : PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD);
-    if (!p || stmt_parse_execute(p + PACKET_HEADER_LEN, payload_len, ps->n_params, &ex) < 0)
+    /* Only the first packet is contiguous at <p>; the fields parsed here all
+     * lie in it. */
+    if (!p || stmt_parse_execute(p + PACKET_HEADER_LEN,
+                                 payload_len < PACKET_MAX_PAYLOAD ? payload_len : PACKET_MAX_PAYLOAD,
+                                 ps->n_params, &ex) < 0)
         return -1;
     while (ps->long_data && evbuffer_get_length(ps->long_data) >= PACKET_HEADER_LEN) {
         uint8_t hdr[PACKET_HEADER_LEN];
@@ -1642,9 +1646,15 @@ static void handle_change_user(struct session *s, const uint8_t *payload, size_t
         auth_ok(s, seq, db, n);
         return;
     }
-    free(s->scratch);
-    s->scratch = db_len ? strndup((const char *)body + db_off, db_len) : NULL;
-    s->scratch_cap = 0;
+    {
+        /* <body> may live in s->scratch itself (a command joined from
+         * several packets): copy before freeing. */
+        char *db = db_len ? strndup((const char *)body + db_off, db_len) : NULL;
+
+        free(s->scratch);
+        s->scratch = db;
+        s->scratch_cap = 0;
+    }
     consume_command(s);
     send_packet(s, (uint8_t)(s->cmd_last_seq + 1), buf,
                 (size_t)handshake_write_auth_switch(buf, s->scramble));

@@ -330,3 +330,27 @@ def test_login_names_and_messages():
         c.close()
     finally:
         r.stop()
+
+
+# ------------------------------------------------------------------ issue 9.2
+
+def test_huge_change_user_answered_by_the_router():
+    """A COM_CHANGE_USER joined from two packets (over 16 MB) that the router
+    answers itself (auth switch, then refusal) must not touch freed memory."""
+    r = start_router()
+    try:
+        c = login(r)
+        body = (cluster.APP_USER.encode() + b"\0" + b"\0" + b"d" * (17 << 20) + b"\0" +
+                struct.pack("<H", 45) + b"caching_sha2_password\0")
+        c.command(0x11, body)
+        _, p = c.read_packet()
+        assert p[0] == 0xfe, p[:20]           # auth switch to native
+        c.send_packet(b"", seq=_ + 1)
+        _, p = c.read_packet()
+        expect_err(p)
+        c.close()
+        cc = r.connect()
+        assert q(cc, "SELECT 1") == ((1,),)
+        cc.close()
+    finally:
+        r.stop()
