@@ -1751,6 +1751,14 @@ static void process_commands(struct session *s)
             close_after_flush(s, SESS_END_PROTOCOL);
             return;
         }
+        if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESS_OUT_HIGH) {
+            /* The client sends commands but does not read the replies:
+             * handle no more until it does (client_write() resumes), whatever
+             * kind of reply it is, so its unread output stays bounded. Its
+             * input is bounded by the read watermark (one command). */
+            s->out_blocked = true;
+            return;
+        }
         if (++s->burst > SESS_BURST) {
             /* Let other sessions run; come back on the next loop turn. */
             bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
@@ -2122,6 +2130,11 @@ static void client_write(struct bufferevent *bev, void *arg)
         s->be_paused = false;
         bufferevent_enable(s->be->bev, EV_READ);
         relay(s);
+    }
+    if (s->out_blocked && s->state != SESS_CLOSED && s->state != SESS_CLOSING) {
+        s->out_blocked = false;
+        if (s->state == SESS_IDLE)
+            process_commands(s);
     }
 }
 

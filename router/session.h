@@ -87,6 +87,7 @@ struct session {
     uint32_t            fwd_left;      /* bytes of the current packet still to move */
     uint8_t             last_seq;      /* of the last reply packet relayed */
     bool                be_paused;     /* backend reads paused: client is slow */
+    bool                out_blocked;   /* client reads paused: it does not read replies */
     bool                wr_shut;       /* CLOSING: our side half-closed */
     bool                tls;           /* the client switched to TLS */
     uint64_t            reply_bytes;   /* relayed to the client for this statement */

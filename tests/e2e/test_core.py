@@ -354,3 +354,39 @@ def test_huge_change_user_answered_by_the_router():
         cc.close()
     finally:
         r.stop()
+
+
+def rss_kb(r):
+    with open("/proc/%d/status" % r.proc.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_unread_replies_stay_bounded():
+    """A client that pipelines commands the router answers itself and never
+    reads the replies must not grow the router's memory without bound: the
+    router stops reading from it, and resumes once it reads."""
+    r = start_router()
+    try:
+        c = login(r)
+        n = 800000
+        before = rss_kb(r)
+        c.sock.settimeout(30)
+        c.send_raw(b"\x01\x00\x00\x00\x09" * n)         # COM_STATISTICS: ~100-byte replies
+        # Unbounded, the replies would take ~80 MB within a few seconds.
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            grown = rss_kb(r) - before
+            assert grown < 24 * 1024, "router grew by %d kB of unread replies" % grown
+            time.sleep(0.2)
+        for i in range(n):
+            _, p = c.read_packet()
+            assert p.startswith(b"Threads:"), (i, p[:40])
+        c.command(0x0e)
+        _, p = c.read_packet()
+        assert p[0] == 0
+        c.close()
+    finally:
+        r.stop()
