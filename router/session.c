@@ -1942,6 +1942,10 @@ static void sync_read(struct session *s, struct evbuffer *in)
             return;
         }
         p += PACKET_HEADER_LEN;
+        if (s->reply.state == REPLY_FIRST && h.payload_len > 0 && p[0] == WIRE_HDR_LOCAL_INFILE) {
+            backend_lost(s, "the server asked for a local file (LOAD DATA LOCAL)");
+            return;
+        }
         k = reply_feed(&s->reply, p, h.payload_len, h.payload_len);
         if (k < 0) {
             backend_lost(s, "malformed reply");
@@ -2018,6 +2022,7 @@ static void relay(struct session *s)
             uint8_t head[PACKET_HEADER_LEN + REPLY_PEEK];
             struct packet_header h;
             size_t need;
+            bool first = s->reply.state == REPLY_FIRST && !s->reply.in_continuation;
             int k;
 
             if (have < PACKET_HEADER_LEN)
@@ -2028,6 +2033,16 @@ static void relay(struct session *s)
             if (have < PACKET_HEADER_LEN + need)
                 break;
             evbuffer_copyout(in, head, PACKET_HEADER_LEN + need);
+            if (first && need > 0 && head[PACKET_HEADER_LEN] == WIRE_HDR_LOCAL_INFILE) {
+                /* The shard asks for a file from the client (LOAD DATA
+                 * LOCAL). Forwarded, a client library with local files on
+                 * would send one. Never forwarded: the client gets an error
+                 * and the connection, whose server now waits for file
+                 * contents, is dropped. */
+                backend_lost(s, "the server asked for a local file (LOAD DATA LOCAL), which "
+                                "the router never forwards");
+                return;
+            }
             k = reply_feed(&s->reply, head + PACKET_HEADER_LEN, need, h.payload_len);
             if (k < 0) {
                 backend_lost(s, "malformed reply");

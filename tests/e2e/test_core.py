@@ -390,3 +390,28 @@ def test_unread_replies_stay_bounded():
         c.close()
     finally:
         r.stop()
+
+
+def test_local_infile_request_from_a_shard_is_never_forwarded():
+    """A shard answering with a LOCAL INFILE request (0xFB) would make a
+    client with local files enabled send one: the client gets an error
+    instead and the router drops that backend connection."""
+    from fakebackend import FakeBackend
+    fake = FakeBackend(lambda sql: [b"\xfb/etc/passwd"])
+    r = start_router(map_text=map_v(1, [("f0", "127.0.0.1:%d" % fake.port)]))
+    try:
+        c = login(r)
+        for _ in range(2):
+            c.query("SELECT * FROM accounts WHERE userid = 1")
+            _, p = c.read_packet()
+            code, msg = expect_err(p)
+            assert "local file" in msg, msg
+            c.command(0x0e)
+            _, p = c.read_packet()
+            assert p[0] == 0, p
+        cluster.wait_for(lambda: len(fake.seen("eof")) >= 2, 10,
+                         "the router drops the connections that asked for a file")
+        c.close()
+    finally:
+        r.stop()
+        fake.close()
