@@ -60,6 +60,8 @@ static void backend_event(struct bufferevent *bev, short what, void *arg);
 static void session_timer(evutil_socket_t fd, short what, void *arg);
 static void process_commands(struct session *s);
 static void session_close(struct session *s, enum sess_end end);
+static void refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
+                           const char *sqlstate, const char *msg);
 
 static const char *const end_names[] = {
     "none", "quit", "client_eof", "client_timeout", "auth", "protocol",
@@ -885,6 +887,7 @@ static int forward_execute(struct session *s, struct evbuffer *in, struct evbuff
     struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, ps);
     size_t payload_len = s->cmd_bytes - PACKET_HEADER_LEN;
     struct stmt_execute ex;
+    bool need_types;
     uint8_t *p;
 
     if (!e)
@@ -897,26 +900,31 @@ static int forward_execute(struct session *s, struct evbuffer *in, struct evbuff
                                  payload_len < PACKET_MAX_PAYLOAD ? payload_len : PACKET_MAX_PAYLOAD,
                                  ps->n_params, &ex) < 0)
         return -1;
+    need_types = !(ps->n_params == 0 || ex.new_types || e->types_sig == ps->types_sig);
+    /* Every refusal comes before any long data moves to the server, which
+     * would keep it for the next EXECUTE of its statement. */
+    if (need_types && (s->cmd_bytes != PACKET_HEADER_LEN + payload_len ||
+                       payload_len + 2 * (size_t)ps->n_params >= PACKET_MAX_PAYLOAD || !ps->types))
+        return -1;
     while (ps->long_data && evbuffer_get_length(ps->long_data) >= PACKET_HEADER_LEN) {
         uint8_t hdr[PACKET_HEADER_LEN];
 
         evbuffer_copyout(ps->long_data, hdr, sizeof(hdr));
-        if (patch_stmt_id(ps->long_data, e->server_id) < 0)
+        if (patch_stmt_id(ps->long_data, e->server_id) < 0) {
+            s->be->state = BACKEND_BROKEN;      /* its server holds part of the data */
             return -1;
+        }
         evbuffer_remove_buffer(ps->long_data, out, PACKET_HEADER_LEN + packet_u24(hdr));
     }
     pstmt_clear_long_data(ps);
     packet_put_u32(p + PACKET_HEADER_LEN + 1, e->server_id);
-    if (ps->n_params == 0 || ex.new_types || e->types_sig == ps->types_sig) {
+    if (!need_types) {
         if (ex.new_types)
             e->types_sig = ps->types_sig;
         evbuffer_remove_buffer(in, out, s->cmd_bytes);
         return 0;
     }
     /* Re-send the remembered types: bound flag 1, types after it. */
-    if (s->cmd_bytes != PACKET_HEADER_LEN + payload_len ||
-        payload_len + 2 * (size_t)ps->n_params >= PACKET_MAX_PAYLOAD || !ps->types)
-        return -1;
     {
         uint8_t hdr[PACKET_HEADER_LEN], one = 1;
         size_t head = ex.values_off - 1;     /* up to the bound flag */
@@ -949,9 +957,11 @@ static void forward_command(struct session *s)
     }
     if (s->cmd == WIRE_COM_STMT_EXECUTE) {
         if (forward_execute(s, in, out) < 0) {
-            answer_err(s, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+            refuse_execute(s, s->cur_ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
                        "shardwire: cannot forward this COM_STMT_EXECUTE (malformed, or "
                        "parameter types never sent)");
+            if (s->be->state == BACKEND_BROKEN)
+                detach_backend(s, false);
             if (s->state != SESS_IDLE)
                 session_set_state(s, SESS_IDLE);
             arm_timer(s, cfg_of(s)->idle_timeout_ms);
@@ -1336,6 +1346,15 @@ static void handle_prepare(struct session *s, const uint8_t *payload, size_t pay
         go_anywhere(s);
 }
 
+/* An EXECUTE refused by the router: as on the server, the statement's long
+ * data is spent, so a later EXECUTE never replays it. */
+static void refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
+                           const char *sqlstate, const char *msg)
+{
+    pstmt_clear_long_data(ps);
+    answer_err(s, err_no, sqlstate, msg);
+}
+
 static void handle_execute(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     struct pstmt *ps = find_stmt(s, payload, payload_len, "mysqld_stmt_execute");
@@ -1345,16 +1364,16 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
     if (!ps)
         return;
     if (stmt_parse_execute(payload, payload_len, ps->n_params, &ex) < 0) {
-        answer_err(s, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+        refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
                    "Incorrect arguments to mysqld_stmt_execute");
         return;
     }
     if (ex.new_types && pstmt_set_types(ps, payload + ex.types_off) < 0) {
-        answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
+        refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
         return;
     }
     if (ps->n_params > 0 && !ps->types) {
-        answer_err(s, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+        refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
                    "Incorrect arguments to mysqld_stmt_execute (no parameter types sent)");
         return;
     }
@@ -1362,7 +1381,7 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
     s->ar = ps->ar;
     s->cmd_kind = SESS_CMD_STMT;
     if (ps->ar.kind == ANALYZE_REJECT) {
-        answer_err(s, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
+        refuse_execute(s, ps, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
         return;
     }
     if (ps->ar.kind == ANALYZE_SESSION && ps->ar.stmt == ANALYZE_STMT_SET &&
@@ -1376,7 +1395,7 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
         if (ps->n_params == 0) {
             s->pending_set = fault_fail("set_copy") ? NULL : strndup(ps->sql, ps->sql_len);
             if (!s->pending_set) {
-                answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
                            "shardwire: out of memory; the SET was not run");
                 return;
             }
@@ -1407,7 +1426,7 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
                          cfg_of(s)->analyze.key_type == ANALYZE_KEY_INT ? "integer" : "string",
                          v.is_null ? "NULL" : "a value that is not one");
                 atomic_fetch_add(&s->w->stats.rejected, 1);
-                answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+                refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
                 return;
             }
             if (i == (unsigned)ps->ar.param_index) {
@@ -1419,7 +1438,7 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
                          "statement may touch one user's rows only", ps->ar.param_index + 1,
                          i + 1, cfg_of(s)->analyze.key_columns[0]);
                 atomic_fetch_add(&s->w->stats.rejected, 1);
-                answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+                refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
                 return;
             }
             if (i >= 63)

@@ -415,3 +415,25 @@ def test_local_infile_request_from_a_shard_is_never_forwarded():
     finally:
         r.stop()
         fake.close()
+
+
+def test_refused_execute_spends_long_data():
+    """SEND_LONG_DATA, then an EXECUTE the router refuses: a later EXECUTE
+    must not reuse that long data (flags or bytes)."""
+    r = start_router()
+    try:
+        u = 30
+        put_marker(u)
+        c = login(r)
+        sid, n, _ = c.prepare("SELECT ?, name FROM accounts WHERE userid = ? AND id = 1")
+        assert n == 2
+        c.send_long_data(sid, 0, b"stale")
+        c.execute(sid, ["x", None], long_params=(0,))      # NULL key: refused
+        expect_err(c.read_binary_result()[1], 1235)
+        c.execute(sid, ["fresh", u])
+        res = c.read_binary_result()
+        assert res[0] == "rows" and len(res[1]) == 1, res
+        assert b"fresh" in res[1][0] and b"stale" not in res[1][0], res
+        c.close()
+    finally:
+        r.stop()
