@@ -9,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,35 @@ fail:
         *errp = NULL;
     SSL_CTX_free(ctx);
     return -1;
+}
+
+/*
+ * Every client and backend connection is a file descriptor. With a limit
+ * below max_client_connections, accept() fails with EMFILE long before the
+ * configured cap; raise the soft limit as far as the hard one allows and
+ * say clearly when that is not enough.
+ */
+static void check_fd_limit(const struct config *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)cfg->max_client_connections + (rlim_t)cfg->pool_max_per_shard * 4 +
+                  64 + 8 * (rlim_t)cfg->workers;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        struct rlimit up = rl;
+
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        log_warn("start: open file limit is %llu, below the %llu that max_client_connections=%u "
+                 "and the backend pools need; clients beyond it wait or fail at connect. Raise "
+                 "it (ulimit -n, LimitNOFILE=) or lower max_client_connections",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need,
+                 cfg->max_client_connections);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -260,6 +290,7 @@ int main(int argc, char **argv)
     log_set_level(level);
     event_set_log_callback(libevent_log);
     signal(SIGPIPE, SIG_IGN);
+    check_fd_limit(r->cfg);
     if (evthread_use_pthreads() < 0) {
         log_error("start: cannot initialise libevent threads");
         return 1;

@@ -114,6 +114,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
     (void)l;
     (void)socklen;
+    w->accept_backoff_ms = 0;
     if (sa->sa_family == AF_INET) {
         struct sockaddr_in *in = (struct sockaddr_in *)sa;
         char ip[INET_ADDRSTRLEN];
@@ -145,12 +146,50 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
 }
 
-static void on_accept_error(struct evconnlistener *l, void *arg)
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
 
-    (void)l;
-    log_warn("listener: accept failed worker=%u error=\"%s\"", w->id, strerror(errno));
+    (void)fd;
+    (void)what;
+    if (w->listener && !w->shutting_down)
+        evconnlistener_enable(w->listener);
+}
+
+/*
+ * accept() failed. Out of file descriptors (or kernel memory) the pending
+ * connection stays in the backlog and the socket stays readable: left
+ * enabled, the listener would spin and log on every loop turn. So it pauses
+ * (100 ms, doubling up to 1 s while failures go on) and logs once per 5 s.
+ */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    struct worker *w = arg;
+    int err = errno;
+    unsigned suppressed;
+
+    if (log_limit_pass(&w->accept_log, now_ms(), 5000, &suppressed))
+        log_warn("listener: accept failed worker=%u error=\"%s\" suppressed=%u", w->id,
+                 strerror(err), suppressed);
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+        return;
+    if (!w->accept_ev)
+        w->accept_ev = evtimer_new(w->base, accept_resume, w);
+    if (!w->accept_ev)
+        return;
+    w->accept_backoff_ms = w->accept_backoff_ms ? w->accept_backoff_ms * 2 : 100;
+    if (w->accept_backoff_ms > 1000)
+        w->accept_backoff_ms = 1000;
+    evconnlistener_disable(l);
+    {
+        struct timeval tv = { 0, (long)w->accept_backoff_ms * 1000 };
+
+        if (w->accept_backoff_ms >= 1000) {
+            tv.tv_sec = 1;
+            tv.tv_usec = 0;
+        }
+        evtimer_add(w->accept_ev, &tv);
+    }
 }
 
 static int open_listener(struct worker *w, char **errp)
@@ -294,6 +333,8 @@ void worker_free(struct worker *w)
         event_free(w->reap_ev);
     if (w->sweep_ev)
         event_free(w->sweep_ev);
+    if (w->accept_ev)
+        event_free(w->accept_ev);
     if (w->shutdown_ev)
         event_free(w->shutdown_ev);
     analyze_free(w->analyze);

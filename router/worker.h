@@ -76,6 +76,9 @@ struct worker {
     bool                   shutting_down;
     struct event          *shutdown_ev;  /* the deadline */
     struct event          *sweep_ev;     /* once a second: pool idle/age limits */
+    struct event          *accept_ev;    /* re-enables the listener after EMFILE */
+    unsigned               accept_backoff_ms;  /* 0: accepting normally */
+    struct log_limit       accept_log;   /* accept failures: one line per 5 s */
     struct worker_stats    stats;
     struct log_limit       backend_lost_log;   /* one line per 5 s */
 };

@@ -437,3 +437,42 @@ def test_refused_execute_spends_long_data():
         c.close()
     finally:
         r.stop()
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_file_descriptors_backs_off():
+    """With a low open-file limit the router says so at start; when accept()
+    fails with EMFILE it neither spins nor floods the log, and accepts again
+    once descriptors are free."""
+    r = cluster.Router({"map_file": C.map_file, "workers": 1, "max_client_connections": 10000},
+                       start=False)
+    r.proc = cluster.Proc(["prlimit", "--nofile=48:48", cluster.shardwire_path(), "-c",
+                           r.config_path], r.log_path, cwd=r.dir)
+    try:
+        cluster.wait_for(lambda: cluster._read_handshake(r.port), 30, "router", proc=r.proc,
+                         log=r.log_tail)
+        wait_log(r, "open file limit is 48")
+        socks = []
+        for _ in range(60):                     # more than the limit allows
+            socks.append(socket.create_connection(("127.0.0.1", r.port), timeout=5))
+        wait_log(r, "accept failed")
+        t0, c0 = time.monotonic(), cpu_seconds(r.proc.pid)
+        time.sleep(1.5)                         # a measuring window, not a wait
+        used = (cpu_seconds(r.proc.pid) - c0) / (time.monotonic() - t0)
+        assert used < 0.3, "router spins on EMFILE: %.0f%% CPU" % (used * 100)
+        with open(r.log_path, "rb") as f:
+            n = f.read().count(b"accept failed")
+        assert n <= 3, "%d accept-failure lines" % n
+        for s in socks:
+            s.close()
+        c = cluster.wait_for(lambda: login(r), 10, "login after descriptors are free")
+        c.command(0x0e)
+        assert c.read_packet()[1][0] == 0
+        c.close()
+    finally:
+        r.stop()
