@@ -27,6 +27,8 @@ static void set_defaults(struct config *c)
     c->zk_root = strdup("/shardwire");
     c->server_version = strdup("5.5.5-10.11.0-MariaDB-shardwire");
     c->max_allowed_packet = 64u << 20;
+    c->session_memory_limit = 128u << 20;
+    c->router_memory_limit = (uint64_t)2 << 30;
     c->max_client_connections = 10000;
     c->pool_max_per_shard = 32;
     c->connect_timeout_ms = 2000;
@@ -262,6 +264,14 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
         if (parse_uint(v, 1u << 30, &n) < 0 || n < 1024)
             return util_fmt("'%s' is not a size in 1K..1G", v);
         c->max_allowed_packet = (uint32_t)n;
+    } else if (strcmp(key, "session_memory_limit") == 0) {
+        if (parse_uint(v, (uint64_t)64 << 30, &n) < 0 || n < (64u << 10))
+            return util_fmt("'%s' is not a size in 64K..64G", v);
+        c->session_memory_limit = n;
+    } else if (strcmp(key, "router_memory_limit") == 0) {
+        if (parse_uint(v, (uint64_t)1 << 40, &n) < 0 || n < (1u << 20))
+            return util_fmt("'%s' is not a size in 1M..1T", v);
+        c->router_memory_limit = n;
     } else if (strcmp(key, "user") == 0) {
         return parse_user(c, v);
     } else if (strcmp(key, "rule") == 0) {

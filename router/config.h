@@ -57,6 +57,8 @@ struct config {
 
     char     *server_version;
     uint32_t  max_allowed_packet;
+    uint64_t  session_memory_limit;    /* bytes one session may hold (see session.c) */
+    uint64_t  router_memory_limit;     /* bytes all sessions together may hold */
     unsigned  max_client_connections;
     unsigned  pool_max_per_shard;      /* backend connections per shard, whole router */
     unsigned  connect_timeout_ms;      /* backend connect */

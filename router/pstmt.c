@@ -38,6 +38,8 @@ struct pstmt *pstmt_add(struct pstmt_table *t, const char *sql, size_t len,
     ps->sql_len = len;
     ps->sql_hash = XXH3_64bits(sql, len);
     ps->ar = *ar;
+    ps->table = t;
+    t->bytes += len;
     /* Ids start at 1 and are never reused within a session. */
     ps->id = ++t->next_id;
     t->v[t->n++] = ps;
@@ -54,6 +56,7 @@ struct pstmt *pstmt_find(struct pstmt_table *t, uint32_t id)
 
 static void pstmt_free(struct pstmt *ps)
 {
+    ps->table->bytes -= ps->sql_len + ps->long_bytes;
     free(ps->sql);
     free(ps->types);
     free(ps->long_mask);
@@ -101,6 +104,15 @@ void pstmt_clear_long_data(struct pstmt *ps)
         evbuffer_drain(ps->long_data, evbuffer_get_length(ps->long_data));
     if (ps->long_mask)
         memset(ps->long_mask, 0, ((size_t)ps->n_params + 7) / 8);
+    ps->table->bytes -= ps->long_bytes;
+    ps->long_bytes = 0;
+    ps->long_failed = false;
+}
+
+void pstmt_long_data_added(struct pstmt *ps, size_t n)
+{
+    ps->long_bytes += n;
+    ps->table->bytes += n;
 }
 
 struct pstmt_backend_entry *pstmt_cache_find(struct pstmt_cache *c, const struct pstmt *ps)

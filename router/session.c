@@ -59,6 +59,7 @@ static void backend_read(struct bufferevent *bev, void *arg);
 static void backend_event(struct bufferevent *bev, short what, void *arg);
 static void session_timer(evutil_socket_t fd, short what, void *arg);
 static void process_commands(struct session *s);
+static int command_ready(struct session *s, size_t *payload_len);
 static void session_close(struct session *s, enum sess_end end);
 static void refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
                            const char *sqlstate, const char *msg);
@@ -179,6 +180,61 @@ static void send_ok(struct session *s, uint8_t seq)
     uint8_t buf[64];
 
     send_packet(s, seq, buf, reply_write_ok(buf, 0, 0, client_status(s), 0, NULL, 0));
+}
+
+/* ---- memory budgets ----
+ *
+ * What a client can make the router hold beyond a session's fixed size:
+ * its unprocessed input (half-received and pipelined commands), prepared
+ * statement texts, long data, tracked SETs (kept twice: the list and the
+ * state text), and a joined multi-packet command. Each session has
+ * session_memory_limit; all together have router_memory_limit (an atomic
+ * count every session settles into). Past either, what would grow is
+ * refused with error 1041 naming the limit.
+ */
+
+static size_t session_mem(const struct session *s)
+{
+    return s->stmts.bytes + s->state_bytes + s->sstate.len + s->scratch_cap +
+           evbuffer_get_length(bufferevent_get_input(s->bev));
+}
+
+/* Brings the router-wide count up to date with what <s> holds now. */
+static void mem_settle(struct session *s)
+{
+    struct router *r = s->w->router;
+    size_t now = session_mem(s);
+
+    if (now >= s->mem_charged)
+        atomic_fetch_add(&r->mem_used, now - s->mem_charged);
+    else
+        atomic_fetch_sub(&r->mem_used, s->mem_charged - now);
+    s->mem_charged = now;
+}
+
+enum mem_verdict { MEM_OK, MEM_SESSION, MEM_ROUTER };
+
+/* Whether <extra> more bytes fit, once the command in flight (whose bytes
+ * are still in the input) is consumed. The message goes to <msg>. */
+static enum mem_verdict mem_check(struct session *s, size_t extra, char *msg, size_t cap)
+{
+    const struct config *cfg = cfg_of(s);
+    uint64_t mine = (uint64_t)session_mem(s) - s->cmd_bytes + extra;
+    uint64_t all = atomic_load(&s->w->router->mem_used) - s->mem_charged + mine;
+
+    if (mine > cfg->session_memory_limit) {
+        snprintf(msg, cap, "shardwire: this session would hold %" PRIu64 " bytes (prepared "
+                 "statements, long data, session SETs, unread commands), over "
+                 "session_memory_limit=%" PRIu64, mine, cfg->session_memory_limit);
+        return MEM_SESSION;
+    }
+    if (all > cfg->router_memory_limit) {
+        snprintf(msg, cap, "shardwire: the router's sessions would hold %" PRIu64 " bytes, over "
+                 "router_memory_limit=%" PRIu64 "; try again later", all,
+                 cfg->router_memory_limit);
+        return MEM_ROUTER;
+    }
+    return MEM_OK;
 }
 
 /* ---- session state (SET statements replayed on other backends) ---- */
@@ -357,6 +413,7 @@ void session_free(struct session *s)
     for (unsigned i = 0; i < s->n_state_stmts; i++)
         free(s->state_stmts[i]);
     sessstate_fini(&s->sstate);
+    atomic_fetch_sub(&w->router->mem_used, s->mem_charged);
     atomic_fetch_sub(&w->stats.sessions_open, 1);
     atomic_fetch_sub(&w->router->n_clients, 1);
     free(s);
@@ -1222,6 +1279,15 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
     case ANALYZE_STMT_SET:
         if (s->ar.pins_session)
             break;                          /* user variables: pinned, not replayed */
+        {
+            char msg[300];
+
+            /* Kept twice: in the list and in the state text. */
+            if (mem_check(s, 2 * len + 2, msg, sizeof(msg)) != MEM_OK) {
+                answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+                return;
+            }
+        }
         /* Without its copy the SET could not be replayed on other
          * connections: it must not run at all. */
         free(s->pending_set);
@@ -1326,6 +1392,14 @@ static void handle_prepare(struct session *s, const uint8_t *payload, size_t pay
         answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: inconsistent analysis");
         return;
     }
+    {
+        char msg[300];
+
+        if (mem_check(s, len, msg, sizeof(msg)) != MEM_OK) {
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+            return;
+        }
+    }
     ps = pstmt_add(&s->stmts, sql, len, &s->ar);
     if (!ps) {
         answer_err(s, 1461, "42000",
@@ -1363,6 +1437,12 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
 
     if (!ps)
         return;
+    if (ps->long_failed) {
+        refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                       "shardwire: long data sent for this statement was refused (over "
+                       "max_allowed_packet or a memory limit); the statement was not executed");
+        return;
+    }
     if (stmt_parse_execute(payload, payload_len, ps->n_params, &ex) < 0) {
         refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
                    "Incorrect arguments to mysqld_stmt_execute");
@@ -1392,6 +1472,10 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
          * be replayed, so the session stays on this connection. */
         free(s->pending_set);
         s->pending_set = NULL;
+        if (ps->n_params == 0 && mem_check(s, 2 * ps->sql_len + 2, msg, sizeof(msg)) != MEM_OK) {
+            refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+            return;
+        }
         if (ps->n_params == 0) {
             s->pending_set = fault_fail("set_copy") ? NULL : strndup(ps->sql, ps->sql_len);
             if (!s->pending_set) {
@@ -1453,6 +1537,7 @@ static void handle_long_data(struct session *s, const uint8_t *payload, size_t p
     struct pstmt *ps = payload_len >= 7 ? pstmt_find(&s->stmts, packet_u32(payload + 1)) : NULL;
     struct evbuffer *in = bufferevent_get_input(s->bev);
     unsigned param = payload_len >= 7 ? packet_u16(payload + 5) : 0;
+    char msg[300];
 
     /* No reply, ever; an unknown statement or parameter is reported by the
      * EXECUTE that follows (the server's own behaviour). */
@@ -1464,13 +1549,19 @@ static void handle_long_data(struct session *s, const uint8_t *payload, size_t p
         ps->long_data = evbuffer_new();
     if (!ps->long_mask)
         ps->long_mask = calloc(((size_t)ps->n_params + 7) / 8, 1);
-    if (!ps->long_data || !ps->long_mask ||
-        evbuffer_get_length(ps->long_data) + s->cmd_bytes > cfg_of(s)->max_allowed_packet) {
+    if (ps->long_failed || !ps->long_data || !ps->long_mask ||
+        ps->long_bytes + s->cmd_bytes > cfg_of(s)->max_allowed_packet ||
+        mem_check(s, s->cmd_bytes, msg, sizeof(msg)) != MEM_OK) {
+        /* Refused: the data is dropped and the EXECUTE that follows
+         * fails, rather than running without it. */
         consume_command(s);
+        pstmt_clear_long_data(ps);
+        ps->long_failed = true;
         return;
     }
     ps->long_mask[param / 8] |= (uint8_t)(1u << (param % 8));
     evbuffer_remove_buffer(in, ps->long_data, s->cmd_bytes);
+    pstmt_long_data_added(ps, s->cmd_bytes);
     s->cmd_bytes = 0;
 }
 
@@ -1551,6 +1642,7 @@ static void reset_session_state(struct session *s)
     for (unsigned i = 0; i < s->n_state_stmts; i++)
         free(s->state_stmts[i]);
     s->n_state_stmts = 0;
+    s->state_bytes = 0;
     s->in_txn = s->txn_pending = s->pinned = false;
     s->autocommit = true;
     s->cursor_stmt = 0;
@@ -1755,7 +1847,7 @@ static void dispatch(struct session *s, size_t payload_len)
     commands[s->cmd](s, payload, payload_len);
 }
 
-static void process_commands(struct session *s)
+static void run_commands(struct session *s)
 {
     s->burst = 0;
     while (s->state == SESS_IDLE) {
@@ -1786,6 +1878,58 @@ static void process_commands(struct session *s)
         arm_timer(s, cfg_of(s)->idle_timeout_ms);
         dispatch(s, payload_len);
     }
+}
+
+static void process_commands(struct session *s)
+{
+    run_commands(s);
+    mem_settle(s);
+}
+
+/*
+ * The client's unprocessed input (a half-received command, pipelined ones)
+ * passes session_memory_limit by itself (what the session holds otherwise
+ * is checked when it grows: a PREPARE, a SET, long data), or passes 64 kB
+ * while the router is over router_memory_limit: the session is closed,
+ * with error 1041 when it is between statements. Returns true when it was.
+ */
+static bool input_over_budget(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t have = evbuffer_get_length(in);
+    enum mem_verdict v = MEM_OK;
+    char msg[300];
+    uint8_t hdr[PACKET_HEADER_LEN];
+
+    if (have > cfg_of(s)->session_memory_limit) {
+        v = MEM_SESSION;
+        snprintf(msg, sizeof(msg), "shardwire: %zu bytes of unprocessed commands, over "
+                 "session_memory_limit=%" PRIu64, have, cfg_of(s)->session_memory_limit);
+    } else if (have > 65536 && mem_check(s, 0, msg, sizeof(msg)) == MEM_ROUTER) {
+        v = MEM_ROUTER;
+    }
+    if (v == MEM_OK)
+        return false;
+    if (s->state == SESS_IDLE) {
+        size_t payload_len;
+
+        /* A complete command at the head is judged by its handler (a
+         * PREPARE, a SET) and refused alone, the session going on. */
+        if (command_ready(s, &payload_len) != 0)
+            return false;
+    }
+    if (s->state == SESS_IDLE) {
+        uint8_t seq = 1;
+
+        if (evbuffer_copyout(in, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr))
+            seq = (uint8_t)(hdr[3] + 1);
+        send_err(s, seq, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+        close_after_flush(s, SESS_END_RESOURCE);
+    } else {
+        /* A reply is being relayed: an ERR now would corrupt it. */
+        session_close(s, SESS_END_RESOURCE);
+    }
+    return true;
 }
 
 /* ---- the backend's reply ---- */
@@ -1850,6 +1994,7 @@ static void statement_done(struct session *s)
     if (s->pending_set) {
         if (!r->is_error) {
             if (s->n_state_stmts < SESS_MAX_STATE_STMTS) {
+                s->state_bytes += strlen(s->pending_set) + 1;
                 s->state_stmts[s->n_state_stmts++] = s->pending_set;
                 s->pending_set = NULL;
                 recompute_sig(s);
@@ -2132,23 +2277,26 @@ static void client_read(struct bufferevent *bev, void *arg)
     struct session *s = arg;
 
     (void)bev;
+    if (s->state >= SESS_IDLE && s->state <= SESS_FORWARDING && input_over_budget(s))
+        return;
     switch (s->state) {
     case SESS_GREETING:
         handle_handshake(s);
-        return;
+        break;
     case SESS_AUTH_SWITCH:
         handle_auth_switch(s);
-        return;
+        break;
     case SESS_IDLE:
-        process_commands(s);
-        return;
+        run_commands(s);
+        break;
     case SESS_CLOSING:
         evbuffer_drain(bufferevent_get_input(s->bev),
                        evbuffer_get_length(bufferevent_get_input(s->bev)));
-        return;
+        break;
     default:
-        return;     /* pipelined: handled when the statement in flight ends */
+        break;      /* pipelined: handled when the statement in flight ends */
     }
+    mem_settle(s);
 }
 
 static void client_write(struct bufferevent *bev, void *arg)

@@ -110,6 +110,8 @@ struct session {
     char               *pending_set;   /* a SET in flight, remembered if it succeeds */
     char               *state_stmts[SESS_MAX_STATE_STMTS];
     unsigned            n_state_stmts;
+    size_t              state_bytes;   /* of <state_stmts> */
+    size_t              mem_charged;   /* counted in the router's mem_used */
     struct sessstate    sstate;        /* charset + state_stmts, as text */
     int                 last_shard;    /* where SESSION statements go when unattached */
 

@@ -47,6 +47,7 @@ struct router {
     unsigned         n_workers;
     _Atomic unsigned n_clients;          /* open client connections, all workers */
     _Atomic unsigned n_workers_done;     /* worker threads whose loop has ended */
+    _Atomic uint64_t mem_used;           /* bytes sessions hold (router_memory_limit) */
     _Atomic uint64_t next_session_id;
     pthread_mutex_t  map_lock;
     struct smap     *map;                /* the current map; guarded by map_lock */

@@ -476,3 +476,79 @@ def test_out_of_file_descriptors_backs_off():
         c.close()
     finally:
         r.stop()
+
+
+def test_memory_budgets():
+    """Each session has a memory budget and the router a total one:
+    prepared texts, long data, tracked SETs and half-received commands
+    past them are refused with error 1041; other sessions go on."""
+    r = start_router({"session_memory_limit": "1M", "router_memory_limit": "2M"})
+    pad = "x" * (300 << 10)
+    try:
+        # Prepared statement texts.
+        c = login(r)
+        for i in range(4):
+            try:
+                c.prepare("SELECT %d /* %s */ FROM accounts WHERE userid = ?" % (i, pad))
+            except RuntimeError as e:
+                assert e.args[0] == 1041, e.args
+                break
+        else:
+            raise AssertionError("4 x 300 kB of prepared statements accepted")
+        c.command(0x0e)
+        assert c.read_packet()[1][0] == 0
+        c.close()
+        # Long data: refused data makes the EXECUTE fail, then it works again.
+        c = login(r)
+        sid, _, _ = c.prepare("SELECT ? FROM accounts WHERE userid = ?")
+        c.send_long_data(sid, 0, b"y" * (600 << 10))
+        c.send_long_data(sid, 0, b"y" * (600 << 10))
+        c.execute(sid, ["", 1], long_params=(0,))
+        code, msg = expect_err(c.read_binary_result()[1], 1041)
+        assert "long data" in msg, msg
+        c.execute(sid, ["ok", 1])
+        assert c.read_binary_result()[0] == "rows"
+        c.close()
+        # Tracked SETs (each kept twice).
+        c = login(r)
+        refused = False
+        for i in range(4):
+            c.query("SET SESSION group_concat_max_len = %d /* %s */" % (4096 + i, pad))
+            res = c.read_result()
+            if res[0] == "err":
+                assert err_of(res[1])[0] == 1041, err_of(res[1])
+                refused = True
+                break
+        assert refused, "4 x 300 kB of tracked SETs accepted"
+        c.close()
+        # A half-received command over the session's budget.
+        c = login(r)
+        c.send_raw(struct.pack("<I", 2 << 20)[:3] + b"\0" + b"\x03" + b"z" * (1100 << 10))
+        _, p = c.read_packet()
+        code, msg = expect_err(p, 1041)
+        assert "session_memory_limit" in msg, msg
+        c.close()
+        # Router-wide: two sessions hold 900 kB of half commands; a third
+        # one's is refused; the first two complete theirs.
+        half = []
+        for _ in range(2):
+            h = login(r)
+            body = b"SELECT 1 /* " + b"p" * (1000 << 10) + b" */"
+            h.send_raw(struct.pack("<I", len(body) + 1)[:3] + b"\0" + b"\x03" + body[:900 << 10])
+            half.append((h, body))
+        third = login(r)
+        third.send_raw(struct.pack("<I", 1000 << 10)[:3] + b"\0" + b"\x03" + b"q" * (900 << 10))
+        _, p = third.read_packet()
+        code, msg = expect_err(p, 1041)
+        assert "router_memory_limit" in msg, msg
+        third.close()
+        for h, body in half:
+            h.send_raw(body[900 << 10:])
+            kind, rows = h.read_result()
+            assert kind == "rows", (kind, rows)
+            h.close()
+        cc = r.connect()
+        assert q(cc, "SELECT 1") == ((1,),)
+        cc.close()
+    finally:
+        r.stop()
