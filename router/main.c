@@ -18,6 +18,7 @@
 #include "router/config.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
+#include "router/pool.h"
 #include "router/rules.h"
 #include "router/worker.h"
 #include "shardmap/mapcache.h"
@@ -296,6 +297,7 @@ int main(int argc, char **argv)
         return 1;
     }
     pthread_mutex_init(&r->map_lock, NULL);
+    pthread_mutex_init(&r->budget_lock, NULL);
     d.mw = mapwatch_start(r, &err);
     if (!d.mw) {
         log_error("start: map: %s", err);
@@ -344,6 +346,7 @@ int main(int argc, char **argv)
         event_free(sigs[i]);
     event_base_free(d.base);
     smap_unref(r->map);
+    pool_budgets_free(r);
     rules_free(r->rules);
     SSL_CTX_free(r->tls);
     free(r->workers);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "protocol/analyze.h"
 #include "protocol/handshake.h"
@@ -124,7 +125,7 @@ struct session {
     unsigned            burst;         /* statements handled in this wakeup */
     struct session     *next, *prev;   /* worker's list */
     struct session     *reap_next;
-    struct session     *pool_next;     /* pool wait queue */
+    TAILQ_ENTRY(session) pool_link;    /* in <waiting_pool>'s wait queue */
     struct pool        *waiting_pool;
 };
 

@@ -240,8 +240,10 @@ static void sweep_run(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    for (unsigned i = 0; i < w->n_pools; i++)
+    for (unsigned i = 0; i < w->n_pools; i++) {
         pool_sweep(w->pools[i], now, cfg->pool_idle_timeout_ms, cfg->pool_max_age_ms);
+        pool_retry_waiters(w->pools[i]);
+    }
 }
 
 struct worker *worker_new(struct router *r, unsigned id, char **errp)
@@ -307,6 +309,10 @@ void worker_free(struct worker *w)
 {
     if (!w)
         return;
+    /* Messages posted after the loop ended (a map, a pool's request) own
+     * memory: run them while everything they touch still exists. */
+    if (w->inbox_ev)
+        inbox_run(-1, 0, w);
     while (w->sessions) {
         struct session *s = w->sessions;
 
@@ -345,13 +351,6 @@ void worker_free(struct worker *w)
 }
 
 /* ---- the map ---- */
-
-static unsigned per_worker_max(const struct worker *w)
-{
-    unsigned total = w->router->cfg->pool_max_per_shard, n = w->router->n_workers;
-
-    return (total + n - 1) / (n ? n : 1);
-}
 
 /*
  * Swaps in map <arg> (a reference this takes over). A map older than the
@@ -393,7 +392,7 @@ static void apply_map(struct worker *w, void *arg)
         }
         if (from[i] >= 0)
             continue;
-        pools[i] = fault_fail("pool_new") ? NULL : pool_new(w, sh, per_worker_max(w));
+        pools[i] = fault_fail("pool_new") ? NULL : pool_new(w, sh);
         if (!pools[i]) {
             log_error("worker: out of memory creating pool shard=%s", sh->name);
             for (unsigned k = 0; k < i; k++)

@@ -24,6 +24,7 @@ struct smap;
 struct analyze;
 struct session;
 struct pool;
+struct pool_budget;
 struct rules;
 struct worker;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -51,6 +52,8 @@ struct router {
     _Atomic uint64_t next_session_id;
     pthread_mutex_t  map_lock;
     struct smap     *map;                /* the current map; guarded by map_lock */
+    pthread_mutex_t  budget_lock;
+    struct pool_budget *budgets;         /* per shard name; guarded by budget_lock */
 };
 
 struct worker {

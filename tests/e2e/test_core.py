@@ -552,3 +552,87 @@ def test_memory_budgets():
         cc.close()
     finally:
         r.stop()
+
+
+# ------------------------------------------------------------------ issue 9.3
+
+def worker_of(r, client):
+    """The worker a RawClient's session runs on (needs log_level debug)."""
+    peer = "peer=127.0.0.1:%d " % client.sock.getsockname()[1]
+
+    def find():
+        with open(r.log_path) as f:
+            for line in f:
+                if "session: accepted" in line and peer in line:
+                    return line.rsplit("worker=", 1)[1].split()[0]
+        return None
+    return cluster.wait_for(find, 10, "accept log line")
+
+
+def test_pool_cap_is_one_budget_for_the_whole_router():
+    """pool_max_per_shard is shared by the workers: one worker may use all
+    of it (it used to get cap/workers), no more than the cap is opened
+    router-wide, and idle connections of one worker are handed over to
+    another that waits."""
+    r = start_router({"workers": 2, "pool_max_per_shard": 2, "pool_wait_timeout_ms": 1500,
+                      "log_level": "debug"})
+    u = next(u for u in range(300, 400) if C.shard_of(u) == "s0")
+    sql = "SELECT COUNT(*) FROM accounts WHERE userid = %d" % u
+    try:
+        by_worker = {}
+        while True:
+            c = login(r)
+            by_worker.setdefault(worker_of(r, c), []).append(c)
+            if any(len(v) >= 2 for v in by_worker.values()) and len(by_worker) == 2:
+                break
+        same = next(v for v in by_worker.values() if len(v) >= 2)
+        other = [c for v in by_worker.values() if v is not same for c in v]
+        for c in same[:2]:                  # two transactions on one worker
+            c.query("BEGIN")
+            assert c.read_result()[0] == "ok"
+            c.query(sql)
+            res = c.read_result()
+            assert res[0] == "rows", err_of(res[1])
+        third = other[0]                    # the budget is spent router-wide
+        third.query(sql)
+        code, msg = expect_err(third.read_result()[1], 2003)
+        for c in same[:2]:
+            c.query("COMMIT")
+            assert c.read_result()[0] == "ok"
+        # Both connections now idle on the first worker: the other worker
+        # gets one of them (closed there, opened here) well within its wait.
+        t0 = time.monotonic()
+        third.query(sql)
+        res = third.read_result()
+        assert res[0] == "rows", err_of(res[1])
+        assert time.monotonic() - t0 < 1.4
+        for v in by_worker.values():
+            for c in v:
+                c.close()
+    finally:
+        r.stop()
+
+
+def test_failed_connect_fails_every_waiter():
+    """When a backend connect fails, every session waiting for that pool
+    hears it at once, not one per connect timeout."""
+    hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)                         # accepts TCP, never says a word
+    addr = "127.0.0.1:%d" % hole.getsockname()[1]
+    r = start_router({"pool_max_per_shard": 1, "connect_timeout_ms": 1000,
+                      "pool_wait_timeout_ms": 20000},
+                     map_text=map_v(1, [("h0", addr)]))
+    try:
+        clients = [login(r) for _ in range(3)]
+        t0 = time.monotonic()
+        for c in clients:
+            c.query("SELECT * FROM accounts WHERE userid = 1")
+        for c in clients:
+            expect_err(c.read_result()[1], 2003)
+        assert time.monotonic() - t0 < 1.8, time.monotonic() - t0
+        for c in clients:
+            c.close()
+    finally:
+        r.stop()
+        hole.close()
