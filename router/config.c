@@ -31,6 +31,7 @@ static void set_defaults(struct config *c)
     c->router_memory_limit = (uint64_t)2 << 30;
     c->max_client_connections = 10000;
     c->pool_max_per_shard = 32;
+    c->pinned_idle_timeout_ms = 60000;
     c->connect_timeout_ms = 2000;
     c->handshake_timeout_ms = 5000;
     c->idle_timeout_ms = 8 * 3600 * 1000;
@@ -195,6 +196,8 @@ static const struct uint_key uint_keys[] = {
     UKEY(workers, 256),
     UKEY(max_client_connections, 1000000),
     UKEY(pool_max_per_shard, 100000),
+    UKEY(pool_max_pinned_per_shard, 100000),
+    UKEY(pinned_idle_timeout_ms, UINT32_MAX),
     UKEY(connect_timeout_ms, 3600000),
     UKEY(handshake_timeout_ms, 3600000),
     UKEY(idle_timeout_ms, UINT32_MAX),

@@ -66,7 +66,7 @@ static void refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
 
 static const char *const end_names[] = {
     "none", "quit", "client_eof", "client_timeout", "auth", "protocol",
-    "backend_lost", "pool_timeout", "resource", "shutdown",
+    "backend_lost", "pool_timeout", "resource", "shutdown", "pinned_timeout",
 };
 
 static const char *const state_names[] = {
@@ -103,6 +103,8 @@ static bool legal_move(enum sess_state from, enum sess_state to)
     }
 }
 
+static void update_hold(struct session *s);
+
 static void session_set_state(struct session *s, enum sess_state to)
 {
     if (!legal_move(s->state, to)) {
@@ -113,6 +115,8 @@ static void session_set_state(struct session *s, enum sess_state to)
     log_debug("session: state id=%" PRIu64 " %s -> %s", s->id, state_names[s->state],
               state_names[to]);
     s->state = to;
+    if (to == SESS_IDLE || to == SESS_CLOSING || to == SESS_CLOSED)
+        update_hold(s);
 }
 
 static const struct config *cfg_of(const struct session *s)
@@ -129,6 +133,76 @@ static void arm_timer(struct session *s, unsigned ms)
         return;
     }
     evtimer_add(s->timer, &tv);
+}
+
+/* ---- connections held between statements ----
+ *
+ * A session in a transaction, with pinned state or an open cursor keeps
+ * its backend connection while its client thinks. Unbounded, a few idle
+ * such clients take every connection of a shard. So: such sessions of one
+ * shard may hold at most pool_max_pinned_per_shard connections router-wide
+ * (pool_budget.held; a statement that would hold one more is refused before
+ * it runs), and an idle session holding a connection times out after
+ * pinned_idle_timeout_ms instead of idle_timeout_ms.
+ */
+
+static unsigned pinned_cap(const struct config *cfg)
+{
+    unsigned cap = cfg->pool_max_pinned_per_shard;
+
+    if (cap == 0)
+        cap = cfg->pool_max_per_shard * 3 / 4;
+    return cap ? cap : 1;
+}
+
+static bool holds_backend(const struct session *s)
+{
+    return s->be && (s->in_txn || s->pinned || s->cursor_stmt);
+}
+
+/* Makes the budget's count agree with whether <s> holds its connection. */
+static void update_hold(struct session *s)
+{
+    struct pool_budget *b = holds_backend(s) ? s->be->pool->budget : NULL;
+
+    if (b == s->held)
+        return;
+    if (s->held)
+        atomic_fetch_sub(&s->held->held, 1);
+    if (b)
+        atomic_fetch_add(&b->held, 1);
+    s->held = b;
+}
+
+/* Takes one from <b>'s count of held connections if it is below <cap>. */
+static bool hold_take(struct pool_budget *b, unsigned cap)
+{
+    unsigned n = atomic_load(&b->held);
+
+    while (n < cap)
+        if (atomic_compare_exchange_weak(&b->held, &n, n + 1))
+            return true;
+    return false;
+}
+
+/* Whether the statement being routed will leave the session holding a
+ * connection afterwards. */
+static bool will_hold(const struct session *s, bool begins_txn)
+{
+    return s->pinned || s->ar.pins_session || s->cursor_stmt || s->in_txn || !s->autocommit ||
+           (begins_txn && s->txn_pending);
+}
+
+/* Idle: the general timeout, or the short one while holding a connection. */
+static void arm_idle_timer(struct session *s)
+{
+    const struct config *cfg = cfg_of(s);
+    unsigned ms = cfg->idle_timeout_ms;
+
+    if (s->be && cfg->pinned_idle_timeout_ms &&
+        (ms == 0 || cfg->pinned_idle_timeout_ms < ms))
+        ms = cfg->pinned_idle_timeout_ms;
+    arm_timer(s, ms);
 }
 
 /* evbuffer_pullup() checked: NULL when the first <n> bytes of <buf> cannot
@@ -332,6 +406,16 @@ static void detach_backend(struct session *s, bool reusable)
     pool_release(be);
 }
 
+/* Gives the backend back as detach_backend() does, and the session's
+ * claim on its shard's pinned budget with it when it is between
+ * statements. */
+static void release_backend(struct session *s, bool reusable)
+{
+    detach_backend(s, reusable);
+    if (s->state == SESS_IDLE)
+        update_hold(s);
+}
+
 static void session_close(struct session *s, enum sess_end end)
 {
     bool clean;
@@ -386,6 +470,7 @@ static void close_after_flush(struct session *s, enum sess_end end)
                    evbuffer_get_length(bufferevent_get_input(s->bev)));
     arm_timer(s, 2000);
     shut_write_when_flushed(s);
+    mem_settle(s);          /* its input is gone */
 }
 
 void session_free(struct session *s)
@@ -516,7 +601,7 @@ static void auth_ok(struct session *s, uint8_t seq, const char *db, size_t db_le
     }
     send_ok(s, seq);
     session_set_state(s, SESS_IDLE);
-    arm_timer(s, cfg->idle_timeout_ms);
+    arm_idle_timer(s);
     if (log_threshold >= LOG_DEBUG) {
         char user[sizeof(s->user) * 4];
 
@@ -1021,7 +1106,7 @@ static void forward_command(struct session *s)
                 detach_backend(s, false);
             if (s->state != SESS_IDLE)
                 session_set_state(s, SESS_IDLE);
-            arm_timer(s, cfg_of(s)->idle_timeout_ms);
+            arm_idle_timer(s);
             /* Go on with the next command from the loop, not from here. */
             bufferevent_trigger(s->bev, EV_READ,
                                 BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
@@ -1034,7 +1119,7 @@ static void forward_command(struct session *s)
             answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
             if (s->state != SESS_IDLE)
                 session_set_state(s, SESS_IDLE);
-            arm_timer(s, cfg_of(s)->idle_timeout_ms);
+            arm_idle_timer(s);
             bufferevent_trigger(s->bev, EV_READ,
                                 BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
             return;
@@ -1135,6 +1220,7 @@ static bool drop_stale_backend(struct session *s)
     log_info("session: master changed under the session id=%" PRIu64 " shard=%s%s", s->id,
              s->be_shard, lost ? " (transaction or session state lost)" : "");
     detach_backend(s, false);
+    update_hold(s);
     if (!lost)
         return false;
     snprintf(msg, sizeof(msg),
@@ -1162,11 +1248,32 @@ static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
     }
     s->last_shard = (int)idx;
     s->txn_begins = begins_txn;     /* for session_backend_ready() and retries */
-    if (s->be && s->be->pool == p) {
+    if (!(s->be && s->be->pool == p))
+        detach_backend(s, true);
+    if (will_hold(s, begins_txn) && s->held != p->budget) {
+        unsigned cap = pinned_cap(cfg_of(s));
+
+        if (!hold_take(p->budget, cap)) {
+            char msg[400];
+
+            snprintf(msg, sizeof(msg),
+                     "shardwire: %u sessions already hold connections of shard %s between "
+                     "statements (transactions, user variables, other pinned state; "
+                     "pool_max_pinned_per_shard=%u); finish them, or retry later",
+                     cap, p->shard, cap);
+            atomic_fetch_add(&s->w->stats.backend_errors, 1);
+            s->pinned = s->pinned_before;       /* the statement does not run */
+            answer_err(s, 1203, "42000", msg);
+            return;
+        }
+        if (s->held)
+            atomic_fetch_sub(&s->held->held, 1);
+        s->held = p->budget;
+    }
+    if (s->be) {
         start_statement(s, begins_txn);
         return;
     }
-    detach_backend(s, true);
     be = pool_acquire(p, s);
     if (be) {
         backend_attach(s, be);
@@ -1204,7 +1311,7 @@ void session_backend_failed(struct session *s, const char *msg)
     atomic_fetch_add(&s->w->stats.backend_errors, 1);
     answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
     session_set_state(s, SESS_IDLE);
-    arm_timer(s, cfg_of(s)->idle_timeout_ms);
+    arm_idle_timer(s);
     process_commands(s);
 }
 
@@ -1646,6 +1753,7 @@ static void reset_session_state(struct session *s)
     s->in_txn = s->txn_pending = s->pinned = false;
     s->autocommit = true;
     s->cursor_stmt = 0;
+    update_hold(s);
     pstmt_table_fini(&s->stmts);
     recompute_sig(s);
 }
@@ -1824,6 +1932,7 @@ static void dispatch(struct session *s, size_t payload_len)
     char msg[128];
 
     s->n_stmts++;
+    s->pinned_before = s->pinned;
     s->cmd_kind = SESS_CMD_FORWARD;
     s->retried = false;
     free(s->pending_set);
@@ -1875,7 +1984,7 @@ static void run_commands(struct session *s)
             bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
             return;
         }
-        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        arm_idle_timer(s);
         dispatch(s, payload_len);
     }
 }
@@ -2019,7 +2128,7 @@ static void statement_done(struct session *s)
     if (s->be && !s->in_txn && !s->pinned && !s->cursor_stmt && !r->is_error &&
         r->warnings == 0 && !s->ar.is_write)
         detach_backend(s, true);
-    arm_timer(s, cfg_of(s)->idle_timeout_ms);
+    arm_idle_timer(s);
 }
 
 /*
@@ -2078,13 +2187,14 @@ static void backend_lost(struct session *s, const char *why)
             return;
         }
         session_set_state(s, SESS_IDLE);
-        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        arm_idle_timer(s);
         process_commands(s);
         return;
     }
     /* Idle with a backend attached. */
     detach_backend(s, false);
     s->in_txn = false;
+    update_hold(s);
     if (in_txn)
         close_after_flush(s, SESS_END_BACKEND_LOST);
 }
@@ -2151,7 +2261,7 @@ static void sync_read(struct session *s, struct evbuffer *in)
                  s->be_shard, s->sync_err);
         answer_err(s, s->sync_errno ? s->sync_errno : WIRE_ER_UNKNOWN, "HY000", msg);
         session_set_state(s, SESS_IDLE);
-        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        arm_idle_timer(s);
         process_commands(s);
         return;
     }
@@ -2337,9 +2447,17 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     switch (s->state) {
+    case SESS_IDLE:
+        if (s->be && !holds_backend(s)) {
+            /* Kept for one more statement after a write: give it back. */
+            release_backend(s, true);
+            arm_idle_timer(s);
+            return;
+        }
+        session_close(s, holds_backend(s) ? SESS_END_PINNED_TIMEOUT : SESS_END_CLIENT_TIMEOUT);
+        return;
     case SESS_GREETING:
     case SESS_AUTH_SWITCH:
-    case SESS_IDLE:
     case SESS_CLOSING:
         session_close(s, s->state == SESS_CLOSING ? s->end : SESS_END_CLIENT_TIMEOUT);
         return;
@@ -2355,7 +2473,7 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
         atomic_fetch_add(&s->w->stats.backend_errors, 1);
         answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
         session_set_state(s, SESS_IDLE);
-        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        arm_idle_timer(s);
         process_commands(s);
         return;
     }

@@ -26,6 +26,7 @@ struct bufferevent;
 struct ssl_st;
 struct event;
 struct pool;
+struct pool_budget;
 struct worker;
 
 enum sess_state {
@@ -42,7 +43,7 @@ enum sess_state {
 enum sess_end {        /* why a session ended: exactly one, logged at close */
     SESS_END_NONE, SESS_END_QUIT, SESS_END_CLIENT_EOF, SESS_END_CLIENT_TIMEOUT,
     SESS_END_AUTH, SESS_END_PROTOCOL, SESS_END_BACKEND_LOST, SESS_END_POOL_TIMEOUT,
-    SESS_END_RESOURCE, SESS_END_SHUTDOWN,
+    SESS_END_RESOURCE, SESS_END_SHUTDOWN, SESS_END_PINNED_TIMEOUT,
 };
 
 /* What the statement in flight needs once its backend is ready. */
@@ -105,6 +106,7 @@ struct session {
     bool                txn_pending;   /* BEGIN answered locally; not sent yet */
     bool                autocommit;
     bool                pinned;        /* state that cannot move: keep this backend */
+    bool                pinned_before; /* <pinned> when the command in flight came */
     bool                shutdown_after; /* close once the statement in flight ends */
     bool                txn_begins;    /* the statement waiting for a backend is routed */
     char               *begin_sql;     /* the deferred BEGIN statement */
@@ -113,6 +115,8 @@ struct session {
     unsigned            n_state_stmts;
     size_t              state_bytes;   /* of <state_stmts> */
     size_t              mem_charged;   /* counted in the router's mem_used */
+    struct pool_budget *held;          /* counted in its <held>: this session holds (or
+                                          is about to hold) a connection between statements */
     struct sessstate    sstate;        /* charset + state_stmts, as text */
     int                 last_shard;    /* where SESSION statements go when unattached */
 

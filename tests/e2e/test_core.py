@@ -478,11 +478,10 @@ def test_out_of_file_descriptors_backs_off():
         r.stop()
 
 
-def test_memory_budgets():
-    """Each session has a memory budget and the router a total one:
-    prepared texts, long data, tracked SETs and half-received commands
-    past them are refused with error 1041; other sessions go on."""
-    r = start_router({"session_memory_limit": "1M", "router_memory_limit": "2M"})
+def test_session_memory_budget():
+    """Each session has a memory budget: prepared texts, long data, tracked
+    SETs and half-received commands past it are refused with error 1041."""
+    r = start_router({"session_memory_limit": "1M"})
     pad = "x" * (300 << 10)
     try:
         # Prepared statement texts.
@@ -528,8 +527,15 @@ def test_memory_budgets():
         code, msg = expect_err(p, 1041)
         assert "session_memory_limit" in msg, msg
         c.close()
-        # Router-wide: two sessions hold 900 kB of half commands; a third
-        # one's is refused; the first two complete theirs.
+    finally:
+        r.stop()
+
+
+def test_router_memory_budget():
+    """Router-wide: two sessions hold 900 kB of half-received commands; a
+    third one's is refused (router_memory_limit); the first two complete."""
+    r = start_router({"session_memory_limit": "1M", "router_memory_limit": "2M"})
+    try:
         half = []
         for _ in range(2):
             h = login(r)
@@ -574,7 +580,8 @@ def test_pool_cap_is_one_budget_for_the_whole_router():
     of it (it used to get cap/workers), no more than the cap is opened
     router-wide, and idle connections of one worker are handed over to
     another that waits."""
-    r = start_router({"workers": 2, "pool_max_per_shard": 2, "pool_wait_timeout_ms": 1500,
+    r = start_router({"workers": 2, "pool_max_per_shard": 2, "pool_max_pinned_per_shard": 2,
+                      "pool_wait_timeout_ms": 1500,
                       "log_level": "debug"})
     u = next(u for u in range(300, 400) if C.shard_of(u) == "s0")
     sql = "SELECT COUNT(*) FROM accounts WHERE userid = %d" % u
@@ -636,3 +643,53 @@ def test_failed_connect_fails_every_waiter():
     finally:
         r.stop()
         hole.close()
+
+
+def test_pinned_sessions_cannot_take_a_whole_shard():
+    """Sessions that hold a connection between statements (user variables,
+    transactions) may hold at most pool_max_pinned_per_shard of a shard's
+    connections: unpinned traffic always gets through, and an idle pinned
+    session times out after pinned_idle_timeout_ms."""
+    r = start_router({"pool_max_per_shard": 2, "pool_max_pinned_per_shard": 1,
+                      "pinned_idle_timeout_ms": 1500, "pool_wait_timeout_ms": 3000})
+    u = next(u for u in range(400, 500) if C.shard_of(u) == "s0")
+    sql = "SELECT COUNT(*) FROM accounts WHERE userid = %d" % u
+    try:
+        a = login(r)
+        a.query(sql)
+        assert a.read_result()[0] == "rows"
+        a.query("SET @pin = 1")                 # holds s0's connection from now on
+        assert a.read_result()[0] == "ok"
+        b = login(r)
+        b.query(sql)
+        assert b.read_result()[0] == "rows"
+        b.query("SET @pin = 2")
+        code, msg = expect_err(b.read_result()[1], 1203)
+        assert "pool_max_pinned_per_shard=1" in msg, msg
+        b.query("BEGIN")
+        assert b.read_result()[0] == "ok"
+        b.query(sql)                            # a transaction would hold one too
+        expect_err(b.read_result()[1], 1203)
+        b.query("ROLLBACK")
+        assert b.read_result()[0] == "ok"
+        for _ in range(3):                      # unpinned traffic gets through
+            b.query(sql)
+            res = b.read_result()
+            assert res[0] == "rows", err_of(res[1])
+        # The idle pinned session is closed, far sooner than idle_timeout_ms.
+        t0 = time.monotonic()
+        try:
+            a.read_packet()
+            raise AssertionError("pinned session not closed")
+        except (EOFError, ConnectionResetError):
+            pass
+        assert time.monotonic() - t0 < 10
+        wait_log(r, "end=pinned_timeout")
+        b.query(sql)
+        assert b.read_result()[0] == "rows"
+        b.query("SET @pin = 3")                 # room again
+        assert b.read_result()[0] == "ok"
+        a.close()
+        b.close()
+    finally:
+        r.stop()
