@@ -1233,6 +1233,37 @@ static bool drop_stale_backend(struct session *s)
     return true;
 }
 
+/*
+ * A statement about to run on pool <p> that will leave the session holding
+ * its connection takes its place in the shard's held count now, before it
+ * runs. Returns false when the count is full (the statement was answered
+ * with error 1203 and does not run).
+ */
+static bool reserve_hold(struct session *s, struct pool *p, bool begins_txn)
+{
+    unsigned cap;
+    char msg[400];
+
+    if (!will_hold(s, begins_txn) || s->held == p->budget)
+        return true;
+    cap = pinned_cap(cfg_of(s));
+    if (!hold_take(p->budget, cap)) {
+        snprintf(msg, sizeof(msg),
+                 "shardwire: %u sessions already hold connections of shard %s between "
+                 "statements (transactions, user variables, other pinned state; "
+                 "pool_max_pinned_per_shard=%u); finish them, or retry later",
+                 cap, p->shard, cap);
+        atomic_fetch_add(&s->w->stats.backend_errors, 1);
+        s->pinned = s->pinned_before;       /* the statement does not run */
+        answer_err(s, 1203, "42000", msg);
+        return false;
+    }
+    if (s->held)
+        atomic_fetch_sub(&s->held->held, 1);
+    s->held = p->budget;
+    return true;
+}
+
 /* Sends the statement to shard <idx> (of the worker's map). */
 static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
 {
@@ -1250,26 +1281,8 @@ static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
     s->txn_begins = begins_txn;     /* for session_backend_ready() and retries */
     if (!(s->be && s->be->pool == p))
         detach_backend(s, true);
-    if (will_hold(s, begins_txn) && s->held != p->budget) {
-        unsigned cap = pinned_cap(cfg_of(s));
-
-        if (!hold_take(p->budget, cap)) {
-            char msg[400];
-
-            snprintf(msg, sizeof(msg),
-                     "shardwire: %u sessions already hold connections of shard %s between "
-                     "statements (transactions, user variables, other pinned state; "
-                     "pool_max_pinned_per_shard=%u); finish them, or retry later",
-                     cap, p->shard, cap);
-            atomic_fetch_add(&s->w->stats.backend_errors, 1);
-            s->pinned = s->pinned_before;       /* the statement does not run */
-            answer_err(s, 1203, "42000", msg);
-            return;
-        }
-        if (s->held)
-            atomic_fetch_sub(&s->held->held, 1);
-        s->held = p->budget;
-    }
+    if (!reserve_hold(s, p, begins_txn))
+        return;
     if (s->be) {
         start_statement(s, begins_txn);
         return;
@@ -1291,7 +1304,8 @@ static void go_anywhere(struct session *s)
     if (drop_stale_backend(s))
         return;
     if (s->be) {
-        start_statement(s, false);
+        if (reserve_hold(s, s->be->pool, false))
+            start_statement(s, false);
         return;
     }
     go_to_shard(s, s->last_shard >= 0 && (unsigned)s->last_shard < s->w->n_pools ?

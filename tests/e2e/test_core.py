@@ -672,6 +672,12 @@ def test_pinned_sessions_cannot_take_a_whole_shard():
         expect_err(b.read_result()[1], 1203)
         b.query("ROLLBACK")
         assert b.read_result()[0] == "ok"
+        # After a write the connection stays one more statement; pinning
+        # it then counts as well.
+        b.query("REPLACE INTO accounts (userid, id, name) VALUES (%d, 3, 'w')" % u)
+        assert b.read_result()[0] == "ok"
+        b.query("SET @pin = 4")
+        expect_err(b.read_result()[1], 1203)
         for _ in range(3):                      # unpinned traffic gets through
             b.query(sql)
             res = b.read_result()
