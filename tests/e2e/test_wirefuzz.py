@@ -94,5 +94,5 @@ def test_fuzz_with_a_control_connection():
     control.close()
     assert R.alive()
     assert not R.sanitizer_errors(), "\n".join(R.sanitizer_errors())
-    assert fz.cases > 1000, fz.cases
+    assert fz.cases > 800, fz.cases
     assert len(FAKE.seen("login")) > 0          # the fake shard was reached

@@ -120,7 +120,8 @@ class Fuzzer:
                 drain(c.sock, 2)
                 return c
             self.case(send_cut)
-            self.case(lambda cut=cut: send_cut(cut, False))
+            if cut % 3 == 0:
+                self.case(lambda cut=cut: send_cut(cut, False))
 
     def capability_combinations(self, n):
         for _ in range(n):
@@ -139,7 +140,7 @@ class Fuzzer:
 
     def every_command(self):
         for cmd in range(256):
-            for size in (0, 1, 5, self.rnd.randrange(0, 300)):
+            for size in (0, 5, self.rnd.randrange(0, 300)):
                 def one(cmd=cmd, size=size):
                     c = self.logged_in()
                     body = bytes(self.rnd.getrandbits(8) for _ in range(size))
