@@ -1968,6 +1968,16 @@ static void dispatch(struct session *s, size_t payload_len)
         return;
     }
     commands[s->cmd](s, payload, payload_len);
+    /* A joined multi-packet command is not needed once handled (its bytes
+     * left the input or were answered): give the memory back rather than
+     * keep up to max_allowed_packet per session. After an auth switch the
+     * scratch holds the database name instead. */
+    if (payload == (const uint8_t *)s->scratch && s->state != SESS_AUTH_SWITCH &&
+        s->state != SESS_CLOSED) {
+        free(s->scratch);
+        s->scratch = NULL;
+        s->scratch_cap = 0;
+    }
 }
 
 static void run_commands(struct session *s)

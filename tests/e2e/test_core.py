@@ -699,3 +699,19 @@ def test_pinned_sessions_cannot_take_a_whole_shard():
         b.close()
     finally:
         r.stop()
+
+
+def test_joined_command_memory_is_given_back():
+    """The buffer a command over 16 MB was joined into is freed once the
+    command is handled, so it no longer counts against the session."""
+    r = start_router({"session_memory_limit": "20M"})
+    try:
+        c = login(r)
+        c.query("SELECT 1 /* " + "j" * (17 << 20) + " */")
+        assert c.read_result()[0] == "rows"
+        sid, _, _ = c.prepare("SELECT 2 /* " + "k" * (4 << 20) + " */ FROM accounts "
+                              "WHERE userid = ?")
+        assert sid > 0
+        c.close()
+    finally:
+        r.stop()
