@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "router/log.h"
 
 #define FAULT_MAX_POINTS 16
 
@@ -65,4 +68,15 @@ bool fault_fail(const char *point)
             fail = true;
     }
     return fail;
+}
+
+void fault_delay(const char *point, unsigned ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+    if (!fault_fail(point))
+        return;
+    log_info("fault: delay point=%s ms=%u", point, ms);
+    while (nanosleep(&ts, &ts) < 0)
+        ;
 }

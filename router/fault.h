@@ -20,4 +20,9 @@
 /* True when this call of <point> must fail. */
 bool fault_fail(const char *point);
 
+/* When this call of <point> is chosen, logs "fault: delay point=<point>"
+ * and sleeps <ms>: a race window made wide enough for a test to act in
+ * (another thread's work between two steps). */
+void fault_delay(const char *point, unsigned ms);
+
 #endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "router/config.h"
+#include "router/fault.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
 #include "router/pool.h"
@@ -305,6 +306,8 @@ int main(int argc, char **argv)
         return 1;
     }
     m = mapwatch_first_map(d.mw);
+    /* (Tests widen this window: ZooKeeper may replace the first map now.) */
+    fault_delay("start_first_map", 3000);
     merge_key_config(r->cfg, m);
     smap_unref(m);
     r->n_workers = r->cfg->workers;

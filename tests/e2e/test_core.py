@@ -715,3 +715,33 @@ def test_joined_command_memory_is_given_back():
         c.close()
     finally:
         r.stop()
+
+
+def test_first_map_replaced_during_start():
+    """ZooKeeper replaces the first map while start-up still uses it: start-up
+    holds its own reference (it used to read a freed map)."""
+    import subprocess
+    zk = cluster.ZooKeeper()
+    try:
+        def ctl(*args):
+            argv = [cluster.shardctl_path(), "--zk", zk.hosts, "--timeout", "5"] + list(args)
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            assert res.returncode == 0, (argv, res.stdout, res.stderr)
+        ctl("init", "--shard", "s0=" + shard_addr("s0"), "--shard", "s1=" + shard_addr("s1"))
+        r = cluster.Router({"zookeeper": zk.hosts, "workers": 1, "router_id": "first-map"},
+                           start=False)
+        os.environ["SHARDWIRE_FAULT"] = "start_first_map@1"
+        try:
+            r.proc = cluster.Proc([cluster.shardwire_path(), "-c", r.config_path], r.log_path,
+                                  cwd=r.dir)
+        finally:
+            os.environ.pop("SHARDWIRE_FAULT", None)
+        wait_log(r, "fault: delay point=start_first_map")
+        ctl("add-shard", "zz", "127.0.0.1:1")       # a new map version, at once
+        cluster.wait_for(lambda: cluster._read_handshake(r.port), 30, "router", proc=r.proc,
+                         log=r.log_tail)
+        put_marker(40)
+        assert name_of(r, 40) == C.shard_of(40)
+        r.stop()
+    finally:
+        zk.stop()
