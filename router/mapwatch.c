@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "router/config.h"
+#include "router/fault.h"
 #include "router/log.h"
 #include "router/util.h"
 #include "router/worker.h"
@@ -301,8 +302,11 @@ void mapwatch_attach(struct mapwatch *mw)
     pthread_mutex_lock(&mw->lock);
     mw->attached = true;
     m = smap_ref(mw->first);
-    /* A map that arrived between start and now is mw->first too. */
+    /* A map that arrived between start and now is mw->first too. One that
+     * arrives from here on is published by the ZooKeeper thread, maybe
+     * before this one: publish and the workers drop the older. */
     pthread_mutex_unlock(&mw->lock);
+    fault_delay("attach_publish", 3000);
     mapwatch_publish(mw->r, m);
     if (mw->zs)
         registration(mw);

@@ -717,31 +717,63 @@ def test_joined_command_memory_is_given_back():
         r.stop()
 
 
-def test_first_map_replaced_during_start():
-    """ZooKeeper replaces the first map while start-up still uses it: start-up
-    holds its own reference (it used to read a freed map)."""
+def zk_router_with_new_map_during(point, config=None):
+    """Starts ZooKeeper with the module's shards as map version 1, a router
+    on it whose start-up pauses at fault point <point>, and publishes map
+    version 2 (an added shard) during that pause. Returns (zk, router)."""
     import subprocess
     zk = cluster.ZooKeeper()
+
+    def ctl(*args):
+        argv = [cluster.shardctl_path(), "--zk", zk.hosts, "--timeout", "5"] + list(args)
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, (argv, res.stdout, res.stderr)
     try:
-        def ctl(*args):
-            argv = [cluster.shardctl_path(), "--zk", zk.hosts, "--timeout", "5"] + list(args)
-            res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-            assert res.returncode == 0, (argv, res.stdout, res.stderr)
         ctl("init", "--shard", "s0=" + shard_addr("s0"), "--shard", "s1=" + shard_addr("s1"))
-        r = cluster.Router({"zookeeper": zk.hosts, "workers": 1, "router_id": "first-map"},
-                           start=False)
-        os.environ["SHARDWIRE_FAULT"] = "start_first_map@1"
+        cfg = {"zookeeper": zk.hosts, "workers": 1, "router_id": point.replace("_", "-")}
+        cfg.update(config or {})
+        r = cluster.Router(cfg, start=False)
+        os.environ["SHARDWIRE_FAULT"] = point + "@1"
         try:
             r.proc = cluster.Proc([cluster.shardwire_path(), "-c", r.config_path], r.log_path,
                                   cwd=r.dir)
         finally:
             os.environ.pop("SHARDWIRE_FAULT", None)
-        wait_log(r, "fault: delay point=start_first_map")
-        ctl("add-shard", "zz", "127.0.0.1:1")       # a new map version, at once
+        wait_log(r, "fault: delay point=" + point)
+        ctl("add-shard", "zz", "127.0.0.1:1")       # map version 2, at once
         cluster.wait_for(lambda: cluster._read_handshake(r.port), 30, "router", proc=r.proc,
                          log=r.log_tail)
+        return zk, r
+    except BaseException:
+        zk.stop()
+        raise
+
+
+def test_first_map_replaced_during_start():
+    """ZooKeeper replaces the first map while start-up still uses it: start-up
+    holds its own reference (it used to read a freed map)."""
+    zk, r = zk_router_with_new_map_during("start_first_map")
+    try:
         put_marker(40)
         assert name_of(r, 40) == C.shard_of(40)
+        r.stop()
+    finally:
+        zk.stop()
+
+
+def test_attach_never_posts_an_older_map_last():
+    """A newer map published by the ZooKeeper thread while start-up attaches
+    the workers must stay in use: the first map, posted after it, is
+    dropped (workers used to go back to it)."""
+    zk, r = zk_router_with_new_map_during("attach_publish", {"log_level": "debug"})
+    try:
+        put_marker(41)
+        assert name_of(r, 41) == C.shard_of(41)
+        wait_log(r, "worker: map applied version=2")
+        with open(r.log_path) as f:
+            applied = [l.split("version=")[1].split()[0] for l in f
+                       if "worker: map applied" in l]
+        assert applied[-1] == "2", applied
         r.stop()
     finally:
         zk.stop()
