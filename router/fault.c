@@ -67,6 +67,8 @@ bool fault_fail(const char *point)
         if (k == p->nth || (p->onwards && k > p->nth))
             fail = true;
     }
+    if (fail)
+        log_info("fault: fail point=%s", point);
     return fail;
 }
 

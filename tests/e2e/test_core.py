@@ -777,3 +777,17 @@ def test_attach_never_posts_an_older_map_last():
         r.stop()
     finally:
         zk.stop()
+
+
+def test_unknown_user_costs_the_same_hash_work():
+    """A login for a user that does not exist runs the same password check
+    as one with a wrong password (its answer time tells nothing): the fault
+    point inside the check fires for it."""
+    r = start_router(fault="auth_check@1+")
+    try:
+        c = RawClient(r.port)
+        expect_err(c.login("nobody", "guess", cluster.APP_DB), 1045)
+        c.close()
+        wait_log(r, "fault: fail point=auth_check")
+    finally:
+        r.stop()
