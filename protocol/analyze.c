@@ -2485,3 +2485,17 @@ void analyze_free(struct analyze *a)
     free(a->pair);
     free(a);
 }
+
+bool analyze_sql_mode_safe(const char *modes, size_t len)
+{
+    size_t st = 0;
+
+    for (size_t k = 0; k <= len; k++) {
+        if (k == len || modes[k] == ',') {
+            if (!analyze_mode_ok(modes + st, k - st))
+                return false;
+            st = k + 1;
+        }
+    }
+    return true;
+}

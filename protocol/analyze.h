@@ -136,4 +136,9 @@ void analyze_config_default(struct analyze_config *cfg);
 int analyze_canon_key(enum analyze_key_type type, const char *val, size_t len,
                       char out[ANALYZE_KEY_MAX]);
 
+/* Whether the comma-separated sql_mode value <modes>/<len> (as @@sql_mode
+ * shows it) holds only modes that leave the analyzer's reading of statements
+ * unchanged; the router checks every shard's session sql_mode with it. */
+bool analyze_sql_mode_safe(const char *modes, size_t len);
+
 #endif

@@ -18,6 +18,7 @@
 #include "protocol/handshake.h"
 #include "protocol/packet.h"
 #include "protocol/reply.h"
+#include "protocol/srvcheck.h"
 #include "protocol/wire.h"
 #include "router/config.h"
 #include "router/log.h"
@@ -71,11 +72,98 @@ static void send_packet(struct backend *be, uint8_t seq, const uint8_t *p, size_
     bufferevent_write(be->bev, p, len);
 }
 
-/* An OK ends the login; an ERR fails it. Returns true if <p> was either. */
+/* A command packet (sequence 0): <cmd> then <len> bytes of <arg>. */
+static void send_packet_cmd(struct backend *be, uint8_t cmd, const char *arg, size_t len)
+{
+    uint8_t hdr[PACKET_HEADER_LEN + 1];
+
+    packet_write_header(hdr, (uint32_t)(len + 1), 0);
+    hdr[PACKET_HEADER_LEN] = cmd;
+    bufferevent_write(be->bev, hdr, sizeof(hdr));
+    bufferevent_write(be->bev, arg, len);
+}
+
+/* Logged in: asks for the settings the analyzer relies on
+ * (protocol/srvcheck.h); the connection is handed out only if they hold. */
+static bool start_check(struct backend *be)
+{
+    char q[4096];
+    size_t n = srvcheck_query(&be->w->router->cfg->analyze, q, sizeof(q));
+
+    if (n == 0) {
+        login_failed(be, "shard key column names cannot be checked on the server");
+        return true;
+    }
+    send_packet_cmd(be, WIRE_COM_QUERY, q, n);
+    be->login = BACKEND_LOGIN_CHECK;
+    be->check_pkt = 0;
+    return false;
+}
+
+/* One packet of the check's reply: column count, SRVCHECK_N_COLS column
+ * definitions, EOF, the row, EOF. Returns true when the login ended. */
+static bool on_check_reply(struct backend *be, const uint8_t *p, size_t len)
+{
+    unsigned i = be->check_pkt++;
+    struct srvcheck_value vals[SRVCHECK_N_COLS];
+    char err[400];
+
+    if (len > 0 && p[0] == WIRE_HDR_ERR) {
+        uint16_t err_no = 0;
+        size_t off = 0, n = 0;
+
+        reply_parse_err(p, len, &err_no, &off, &n);
+        login_failed(be, "server settings check failed: %.*s (server error %u)",
+                     (int)(n > 200 ? 200 : n), (const char *)p + off, err_no);
+        return true;
+    }
+    if (i == 0) {
+        if (len != 1 || p[0] != SRVCHECK_N_COLS)
+            goto bad;
+        return false;
+    }
+    if (i <= SRVCHECK_N_COLS)
+        return false;                                   /* column definitions */
+    if (i == SRVCHECK_N_COLS + 1) {                    /* EOF after them */
+        if (len == 0 || len >= 9 || p[0] != WIRE_HDR_EOF)
+            goto bad;
+        return false;
+    }
+    if (i == SRVCHECK_N_COLS + 2) {                    /* the row */
+        if (srvcheck_parse_row(p, len, vals) < 0)
+            goto bad;
+        if (srvcheck_verify(&be->w->router->cfg->analyze, p, vals, err, sizeof(err)) < 0) {
+            be->check_err = strdup(err);
+            if (!be->check_err) {
+                login_failed(be, "out of memory");
+                return true;
+            }
+        }
+        return false;
+    }
+    if (len == 0 || len >= 9 || p[0] != WIRE_HDR_EOF)
+        goto bad;
+    if (be->check_err) {
+        char msg[sizeof(err) + 64];
+
+        snprintf(msg, sizeof(msg), "server settings refused: %s", be->check_err);
+        login_failed(be, "%s", msg);
+        return true;
+    }
+    login_done(be);
+    return true;
+bad:
+    login_failed(be, "server settings check: unexpected reply (packet %u)", i);
+    return true;
+}
+
+/* An OK ends the authentication and starts the settings check; an ERR fails
+ * the login. Returns true if <p> was either: the caller must then stop
+ * reading (<be> may be gone, or waits for the check's reply). */
 static bool login_result(struct backend *be, const uint8_t *p, size_t len)
 {
     if (len > 0 && p[0] == WIRE_HDR_OK) {
-        login_done(be);
+        start_check(be);
         return true;
     }
     if (len > 0 && p[0] == WIRE_HDR_ERR) {
@@ -180,6 +268,8 @@ static void login_read(struct bufferevent *bev, void *arg)
         evbuffer_remove(in, pkt, PACKET_HEADER_LEN + h.payload_len);
         if (be->login == BACKEND_LOGIN_GREETING)
             finished = on_greeting(be, pkt + PACKET_HEADER_LEN, h.payload_len, h.seq);
+        else if (be->login == BACKEND_LOGIN_CHECK)
+            finished = on_check_reply(be, pkt + PACKET_HEADER_LEN, h.payload_len);
         else
             finished = on_login_reply(be, pkt + PACKET_HEADER_LEN, h.payload_len, h.seq);
         if (finished)
@@ -291,5 +381,6 @@ void backend_free(struct backend *be)
         bufferevent_free(be->bev);
     sessstate_fini(&be->sstate);
     pstmt_cache_clear(&be->stmts);
+    free(be->check_err);
     free(be);
 }

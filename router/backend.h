@@ -39,6 +39,7 @@ enum backend_login {
     BACKEND_LOGIN_GREETING,  /* waiting for the server's HandshakeV10 */
     BACKEND_LOGIN_RESULT,    /* response sent; waiting for OK / ERR / switch */
     BACKEND_LOGIN_SWITCHED,  /* auth switch answered; waiting for OK / ERR */
+    BACKEND_LOGIN_CHECK,     /* logged in; reading the server-settings check */
     BACKEND_LOGIN_DONE,
 };
 
@@ -57,6 +58,8 @@ struct backend {
     uint64_t            created_ms;
     uint64_t            idle_since_ms;
     struct pstmt_cache  stmts;        /* server-side prepared statements */
+    unsigned            check_pkt;    /* packets of the settings check read so far */
+    char               *check_err;    /* the check's verdict once its row is read */
     struct backend     *next, *prev;  /* pool lists */
 };
 

@@ -41,6 +41,11 @@ static void set_defaults(struct config *c)
     c->query_timeout_ms = 0;
     c->shutdown_timeout_ms = 10000;
     c->zk_start_timeout_ms = 5000;
+    c->health_interval_ms = 1000;
+    c->health_timeout_ms = 1000;
+    c->health_down_after_fails = 3;
+    c->health_down_after_ms = 3000;
+    c->map_lease_ms = 15000;
     snprintf(c->log_level, sizeof(c->log_level), "info");
 }
 
@@ -207,6 +212,11 @@ static const struct uint_key uint_keys[] = {
     UKEY(query_timeout_ms, 86400000),
     UKEY(shutdown_timeout_ms, 3600000),
     UKEY(zk_start_timeout_ms, 3600000),
+    UKEY(health_interval_ms, 3600000),
+    UKEY(health_timeout_ms, 3600000),
+    UKEY(health_down_after_fails, 1000),
+    UKEY(health_down_after_ms, 3600000),
+    UKEY(map_lease_ms, 3600000),
 };
 
 struct str_key {
@@ -219,7 +229,9 @@ struct str_key {
 static const struct str_key str_keys[] = {
     SKEY(map_file), SKEY(zookeeper), SKEY(zk_root), SKEY(map_cache), SKEY(router_id), SKEY(backend_user),
     SKEY(backend_password), SKEY(server_version), SKEY(log_file), SKEY(tls_cert),
-    SKEY(tls_key), SKEY(tls_ca),
+    SKEY(tls_key), SKEY(tls_ca), SKEY(zookeeper_auth), SKEY(zookeeper_auth_file),
+    SKEY(control_user), SKEY(control_password), SKEY(admin_listen), SKEY(admin_user),
+    SKEY(admin_password),
 };
 
 /* Applies one key/value pair; returns NULL or a malloc'd message. */
@@ -286,6 +298,10 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
             c->require_secure_transport = false;
         else
             return util_fmt("'%s' is not on|off", v);
+    } else if (strcmp(key, "zookeeper_acl") == 0) {
+        if (strcmp(v, "open") != 0 && strcmp(v, "protected") != 0)
+            return util_fmt("'%s' is not open|protected", v);
+        c->zookeeper_acl_open = strcmp(v, "open") == 0;
     } else if (strcmp(key, "log_level") == 0) {
         if (strcmp(v, "error") && strcmp(v, "warn") && strcmp(v, "info") && strcmp(v, "debug"))
             return util_fmt("'%s' is not error|warn|info|debug", v);
@@ -304,6 +320,12 @@ static char *validate(const struct config *c)
         return strdup("a map source is required: 'map_file' or 'zookeeper'");
     if (c->map_file && c->zookeeper)
         return strdup("'map_file' and 'zookeeper' exclude each other");
+    if (c->zookeeper_auth && c->zookeeper_auth_file)
+        return strdup("'zookeeper_auth' and 'zookeeper_auth_file' exclude each other");
+    if (c->zookeeper && !c->zookeeper_auth && !c->zookeeper_auth_file && !c->zookeeper_acl_open)
+        return strdup("'zookeeper' needs credentials ('zookeeper_auth_file' or "
+                      "'zookeeper_auth'), or 'zookeeper_acl = open' to use an unprotected "
+                      "cluster (docs/zookeeper.md)");
     if (!c->backend_user)
         return strdup("'backend_user' is required");
     if (c->n_users == 0)
@@ -314,7 +336,35 @@ static char *validate(const struct config *c)
         return strdup("'tls_cert' and 'tls_key' go together");
     if (c->require_secure_transport && !c->tls_cert)
         return strdup("'require_secure_transport = on' needs 'tls_cert' and 'tls_key'");
+    if (!c->admin_user != !c->admin_password)
+        return strdup("'admin_user' and 'admin_password' go together");
+    if (c->health_interval_ms < 50 || c->health_timeout_ms < 50)
+        return strdup("'health_interval_ms' and 'health_timeout_ms' must be at least 50");
     return NULL;
+}
+
+/* Resolves the ZooKeeper credential from 'zookeeper_auth' or the file named
+ * by 'zookeeper_auth_file' into c->zk_auth; the text form is wiped. */
+static char *load_zk_auth(struct config *c)
+{
+    char *err = NULL, *msg = NULL;
+    int rc = 0;
+
+    if (c->zookeeper_auth) {
+        rc = zkauth_parse(c->zookeeper_auth, &c->zk_auth, &err);
+        explicit_bzero(c->zookeeper_auth, strlen(c->zookeeper_auth));
+        if (rc < 0)
+            msg = util_fmt("zookeeper_auth: %s", err);
+    } else if (c->zookeeper_auth_file) {
+        rc = zkauth_load_file(c->zookeeper_auth_file, &c->zk_auth, &err);
+        if (rc < 0)
+            msg = util_fmt("zookeeper_auth_file: %s", err);
+    } else {
+        return NULL;
+    }
+    free(err);
+    c->have_zk_auth = rc == 0;
+    return msg;
 }
 
 static char *trim(char *s)
@@ -382,10 +432,14 @@ struct config *config_parse(const char *text, const char *name, char **errp)
             }
         }
     }
+    /* the text may hold secrets (backend_password, zookeeper_auth) */
+    explicit_bzero(copy, strlen(text));
     free(copy);
     if (!msg) {
         char *e = validate(c);
 
+        if (!e)
+            e = load_zk_auth(c);
         if (e) {
             msg = util_fmt("%s: %s", name, e);
             free(e);
@@ -439,6 +493,7 @@ struct config *config_load(const char *path, char **errp)
         return NULL;
     }
     c = config_parse(text, path, errp);
+    explicit_bzero(text, len);
     free(text);
     return c;
 }
@@ -460,6 +515,14 @@ void config_free(struct config *c)
     free(c->tls_cert);
     free(c->tls_key);
     free(c->tls_ca);
+    free(c->zookeeper_auth);
+    free(c->zookeeper_auth_file);
+    zkauth_clear(&c->zk_auth);
+    free(c->control_user);
+    free(c->admin_listen);
+    free(c->admin_user);
+    free(c->admin_password);
+    free(c->control_password);
     for (unsigned i = 0; i < c->n_rules; i++) {
         free(c->rules[i].pattern);
         free(c->rules[i].message);

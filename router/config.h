@@ -13,6 +13,7 @@
 
 #include "protocol/analyze.h"
 #include "protocol/handshake.h"
+#include "shardmap/zkauth.h"
 
 #define CONFIG_MAX_USERS 64
 #define CONFIG_MAX_RULES 256
@@ -45,6 +46,11 @@ struct config {
     char     *map_cache;
     char     *router_id;               /* registration name; default host-port */
     unsigned  zk_start_timeout_ms;     /* wait for ZooKeeper's map at start */
+    char     *zookeeper_auth;          /* "digest:USER:PASSWORD"; cleared once parsed */
+    char     *zookeeper_auth_file;     /* ... or a file holding it */
+    bool      zookeeper_acl_open;      /* 'zookeeper_acl = open': no credentials, by choice */
+    bool      have_zk_auth;            /* zk_auth is set (from either key) */
+    struct zkauth zk_auth;
 
     char     *backend_user;
     char     *backend_password;
@@ -75,6 +81,16 @@ struct config {
     char     *tls_key;
     char     *tls_ca;                  /* optional: CA for client certificates */
     bool      require_secure_transport;/* refuse logins without TLS */
+    char     *control_user;            /* control-plane account (health checks); NULL: off */
+    char     *control_password;
+    unsigned  health_interval_ms;      /* each server probed this often */
+    unsigned  health_timeout_ms;       /* a probe unanswered by then has failed */
+    unsigned  health_down_after_fails; /* consecutive failed probes before DOWN ... */
+    unsigned  health_down_after_ms;    /* ... and this long since the first */
+    char     *admin_listen;            /* admin HTTP "HOST:PORT" or "PORT" (loopback); NULL: off */
+    char     *admin_user;              /* basic auth for the admin HTTP; NULL: none */
+    char     *admin_password;
+    unsigned  map_lease_ms;            /* /health fails when ZooKeeper is silent longer */
     char     *log_file;                /* NULL: stderr */
     char      log_level[16];
 };

@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <mysql.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -17,6 +18,8 @@
 
 #include "router/config.h"
 #include "router/fault.h"
+#include "router/control.h"
+#include "router/decide.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
 #include "router/pool.h"
@@ -55,34 +58,13 @@ struct daemon_state {
  * is the default for maps that do not say. */
 static void merge_key_config(struct config *cfg, const struct smap *m)
 {
-    const struct analyze_config *k = smap_key_config(m);
-
-    if (!k || k->n_key_columns == 0)
-        return;
-    memcpy(cfg->analyze.key_columns, k->key_columns, sizeof(k->key_columns));
-    cfg->analyze.n_key_columns = k->n_key_columns;
-    cfg->analyze.key_type = k->key_type;
+    decide_analyze_config(&cfg->analyze, &cfg->analyze, m);
 }
 
 /* Compiles the config's rules (a bad regex stops the start). */
 static int load_rules(struct router *r, char **errp)
 {
-    if (r->cfg->n_rules == 0)
-        return 0;
-    r->rules = rules_new();
-    if (!r->rules) {
-        *errp = strdup("out of memory");
-        return -1;
-    }
-    for (unsigned i = 0; i < r->cfg->n_rules; i++) {
-        const struct config_rule *cr = &r->cfg->rules[i];
-
-        if (rules_add(r->rules, cr->pattern,
-                      cr->action == CONFIG_RULE_DENY ? RULES_DENY : RULES_ALLOW, cr->message,
-                      errp) < 0)
-            return -1;
-    }
-    return 0;
+    return decide_rules_load(r->cfg, &r->rules, errp);
 }
 
 /* The TLS context offered to clients, when the config names a certificate. */
@@ -174,6 +156,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         mapwatch_reload(d->mw);
         return;
     }
+    if (sig == SIGUSR1) {      /* log rotation: reopen log_file by name */
+        log_reopen();
+        return;
+    }
     if (d->stopping) {
         /* _exit, not exit: exit handlers (OpenSSL's, the sanitizers')
          * would run while worker threads still use what they free. */
@@ -181,6 +167,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         _exit(1);
     }
     d->stopping = true;
+    atomic_store(&r->draining, true);
     log_info("shutdown: signal=%d deadline_ms=%u", (int)sig, r->cfg->shutdown_timeout_ms);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_shutdown(r->workers[i], r->cfg->shutdown_timeout_ms);
@@ -216,9 +203,9 @@ int main(int argc, char **argv)
     bool check_only = false;
     struct daemon_state d;
     struct router *r = &d.router;
-    struct event *sigs[3], *tick;
+    struct event *sigs[4], *tick;
     static const struct timeval one_second = { 1, 0 };
-    static const int signos[3] = { SIGTERM, SIGINT, SIGHUP };
+    static const int signos[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
     struct smap *m;
     char *err = NULL;
     enum log_level level;
@@ -290,6 +277,11 @@ int main(int argc, char **argv)
     }
     log_parse_level(r->cfg->log_level, &level);
     log_set_level(level);
+    /* From here on no thread waits for the log file (router/log.h). */
+    if (log_start(LOG_BUFFER_DEFAULT) < 0) {
+        fprintf(stderr, "shardwire: cannot start the logging thread: %s\n", strerror(errno));
+        return 1;
+    }
     event_set_log_callback(libevent_log);
     signal(SIGPIPE, SIG_IGN);
     check_fd_limit(r->cfg);
@@ -297,9 +289,14 @@ int main(int argc, char **argv)
         log_error("start: cannot initialise libevent threads");
         return 1;
     }
+    if (mysql_library_init(0, NULL, NULL) != 0) {
+        log_error("start: cannot initialise the MariaDB client library");
+        return 1;
+    }
     pthread_mutex_init(&r->map_lock, NULL);
     pthread_mutex_init(&r->budget_lock, NULL);
     d.mw = mapwatch_start(r, &err);
+    r->mw = d.mw;
     if (!d.mw) {
         log_error("start: map: %s", err);
         fprintf(stderr, "shardwire: map: %s\n", err);
@@ -324,7 +321,7 @@ int main(int argc, char **argv)
     d.base = event_base_new();
     tick = d.tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
     event_add(tick, &one_second);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         sigs[i] = evsignal_new(d.base, signos[i], on_signal, &d);
         evsignal_add(sigs[i], NULL);
     }
@@ -334,18 +331,30 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    r->control = control_start(r, &err);
+    if (!r->control && err) {
+        log_error("start: %s", err);
+        fprintf(stderr, "shardwire: %s\n", err);
+        return 1;
+    }
+    if (!r->control || !control_health_on(r->control))
+        log_info("start: health checks off (no control_user configured)");
     log_info("start: shardwire %s listening on %s:%u workers=%u database=%s key=%s",
              SHARDWIRE_VERSION, r->cfg->listen_host, r->cfg->listen_port, r->n_workers,
              r->cfg->analyze.database, r->cfg->analyze.key_columns[0]);
     event_base_dispatch(d.base);
+    /* The admin listener answers (/health: 503 draining) until the
+     * statements in flight are done. */
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_join(r->workers[i]);
+    control_stop(r->control);
+    r->control = NULL;
     /* Closing the ZooKeeper session removes our registration at once. */
     mapwatch_free(d.mw);
     event_free(tick);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_free(r->workers[i]);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         event_free(sigs[i]);
     event_base_free(d.base);
     smap_unref(r->map);
@@ -355,5 +364,6 @@ int main(int argc, char **argv)
     free(r->workers);
     log_info("shutdown: done");
     config_free(r->cfg);
+    mysql_library_end();
     return 0;
 }

@@ -18,6 +18,7 @@
 
 #include "router/config.h"
 #include "router/fault.h"
+#include "router/control.h"
 #include "router/log.h"
 #include "router/util.h"
 #include "router/worker.h"
@@ -36,13 +37,15 @@ struct mapwatch {
     uint64_t        version;       /* in use (guarded by lock) */
     uint64_t        last_warn_ms;
     uint64_t        last_register_ms;
+    uint64_t        health_gen;
+    uint64_t        started_ms;     /* for mapwatch_silence_ms() before any contact */     /* control_generation() last published (main thread) */
     bool            from_cache;    /* serving a map read from the cache file */
 };
 
 /* Two maps must agree on what a key is: analyzers were built for the first. */
 static bool same_key_settings(const struct smap *a, const struct smap *b)
 {
-    const struct analyze_config *x = smap_key_config(a), *y = smap_key_config(b);
+    const struct smap_key *x = smap_key_config(a), *y = smap_key_config(b);
 
     if (smap_n_vbuckets(a) != smap_n_vbuckets(b) || x->key_type != y->key_type ||
         x->n_key_columns != y->n_key_columns)
@@ -91,23 +94,47 @@ static void write_cache(struct mapwatch *mw, const struct smap *m)
     }
 }
 
+/* The registration: one line of key=value words, then the control
+ * thread's health view, one "health ..." line per server (control.h), so
+ * that shardctl and the other routers see what this router sees. */
 static void registration(struct mapwatch *mw)
 {
     const struct config *cfg = mw->r->cfg;
     uint64_t last = zkstore_last_contact_ms(mw->zs), now = now_ms();
-    char payload[512], *err = NULL;
+    char head[512], *payload, *err = NULL;
+    size_t hn, cap, hl = 0;
     uint64_t version;
 
     pthread_mutex_lock(&mw->lock);
     version = mw->version;
     pthread_mutex_unlock(&mw->lock);
-    snprintf(payload, sizeof(payload),
-             "address=%s:%u map_version=%" PRIu64 " map_age_ms=%" PRIu64 " pid=%ld",
-             cfg->listen_host, cfg->listen_port, version, last ? now - last : 0, (long)getpid());
+    hn = (size_t)snprintf(head, sizeof(head),
+                          "address=%s:%u map_version=%" PRIu64 " map_age_ms=%" PRIu64 " pid=%ld",
+                          cfg->listen_host, cfg->listen_port, version, last ? now - last : 0,
+                          (long)getpid());
+    if (hn >= sizeof(head))
+        hn = sizeof(head) - 1;
+    cap = hn + 1;
+    if (mw->r->control)
+        hl = control_status(mw->r->control, NULL, 0, "health ");
+    payload = malloc(cap + hl + 1);
+    if (!payload) {
+        log_error("map: cannot register router id=%s: out of memory", mw->router_id);
+        return;
+    }
+    memcpy(payload, head, hn + 1);
+    if (hl) {
+        payload[hn] = '\n';
+        control_status(mw->r->control, payload + hn + 1, hl + 1, "health ");
+        /* no trailing newline */
+        if (payload[hn + hl] == '\n')
+            payload[hn + hl] = 0;
+    }
     if (zkstore_register(mw->zs, mw->router_id, payload, &err) < 0) {
         log_error("map: cannot register router id=%s: %s", mw->router_id, err);
         free(err);
     }
+    free(payload);
     pthread_mutex_lock(&mw->lock);
     mw->last_register_ms = now;
     pthread_mutex_unlock(&mw->lock);
@@ -212,6 +239,7 @@ struct mapwatch *mapwatch_start(struct router *r, char **errp)
         return NULL;
     }
     mw->r = r;
+    mw->started_ms = now_ms();
     pthread_mutex_init(&mw->lock, NULL);
     pthread_cond_init(&mw->first_cond, NULL);
     if (cfg->map_file) {
@@ -232,7 +260,8 @@ struct mapwatch *mapwatch_start(struct router *r, char **errp)
         return NULL;
     }
     zkstore_library_log(zk_lib_log, 0);
-    mw->zs = zkstore_new(cfg->zookeeper, cfg->zk_root, &cb, mw, errp);
+    mw->zs = zkstore_new(cfg->zookeeper, cfg->zk_root, cfg->have_zk_auth ? &cfg->zk_auth : NULL,
+                         &cb, mw, errp);
     if (!mw->zs) {
         mapwatch_free(mw);
         return NULL;
@@ -357,8 +386,26 @@ void mapwatch_tick(struct mapwatch *mw)
     pthread_mutex_lock(&mw->lock);
     last = mw->last_register_ms;
     pthread_mutex_unlock(&mw->lock);
-    if (now - last >= 5000)
+    /* The health view goes out within a tick of changing; otherwise the
+     * registration is refreshed every 5 s (map age). */
+    if (now - last >= 5000 ||
+        (mw->r->control && control_generation(mw->r->control) != mw->health_gen)) {
+        if (mw->r->control)
+            mw->health_gen = control_generation(mw->r->control);
         registration(mw);
+    }
+}
+
+uint64_t mapwatch_silence_ms(struct mapwatch *mw)
+{
+    uint64_t last, now = now_ms();
+
+    if (!mw || !mw->zs)
+        return 0;
+    last = zkstore_last_contact_ms(mw->zs);
+    if (!last)
+        last = mw->started_ms;
+    return now > last ? now - last : 0;
 }
 
 void mapwatch_free(struct mapwatch *mw)

@@ -41,6 +41,11 @@ void mapwatch_reload(struct mapwatch *mw);
  * warn when ZooKeeper has been silent too long. Main thread. */
 void mapwatch_tick(struct mapwatch *mw);
 
+/* How long the map source has not confirmed the map: 0 for a map file;
+ * for ZooKeeper, ms since it last answered (since start if never). Any
+ * thread. */
+uint64_t mapwatch_silence_ms(struct mapwatch *mw);
+
 void mapwatch_free(struct mapwatch *mw);
 
 /* Hands <m> to every worker (takes the reference). Any thread. Returns 0,

@@ -27,6 +27,7 @@
 #include "router/backend.h"
 #include "router/config.h"
 #include "router/fault.h"
+#include "router/decide.h"
 #include "router/log.h"
 #include "router/pool.h"
 #include "router/rules.h"
@@ -938,11 +939,11 @@ static void answer_err(struct session *s, uint16_t err_no, const char *sqlstate,
 /* The analyzer's decision, then the operator's rules on top (docs/config.md). */
 static void analyze_with_rules(struct session *s, const char *sql, size_t len)
 {
-    struct rules *rules = s->w->router->rules;
+    int rc = decide_statement(s->w->analyze, s->w->router->rules, sql, len, &s->ar);
 
-    if (analyze_statement(s->w->analyze, sql, len, &s->ar) < 0)
+    if (rc < 0)
         log_warn("session: analyzer out of memory id=%" PRIu64, s->id);
-    if (rules && rules_apply(rules_match(rules, sql, len), &s->ar))
+    else if (rc > 0)
         log_debug("session: rule applied id=%" PRIu64, s->id);
 }
 

@@ -19,6 +19,7 @@
 #include "protocol/wire.h"
 #include "router/config.h"
 #include "router/fault.h"
+#include "router/decide.h"
 #include "router/log.h"
 #include "router/pool.h"
 #include "router/session.h"
@@ -268,10 +269,8 @@ struct worker *worker_new(struct router *r, unsigned id, char **errp)
     if (!w->inbox_ev || !w->reap_ev || !w->sweep_ev || event_add(w->inbox_ev, NULL) < 0 ||
         event_add(w->sweep_ev, &one_second) < 0)
         goto oom;
-    acfg = r->cfg->analyze;
-    /* The router checks at EXECUTE that every '?' carrying the key holds the
-     * same user (multi-row INSERTs from ORMs bind one per row). */
-    acfg.multi_param_key = 1;
+    /* The config is merged with the first map's key settings already. */
+    decide_analyze_config(&acfg, &r->cfg->analyze, NULL);
     w->analyze = analyze_new(&acfg);
     if (!w->analyze)
         goto oom;

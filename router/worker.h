@@ -27,6 +27,8 @@ struct pool;
 struct pool_budget;
 struct rules;
 struct worker;
+struct control;
+struct mapwatch;
 typedef struct ssl_ctx_st SSL_CTX;
 
 typedef void worker_fn(struct worker *w, void *arg);
@@ -54,6 +56,9 @@ struct router {
     struct smap     *map;                /* the current map; guarded by map_lock */
     pthread_mutex_t  budget_lock;
     struct pool_budget *budgets;         /* per shard name; guarded by budget_lock */
+    struct control  *control;            /* health checks, admin HTTP; NULL when off */
+    struct mapwatch *mw;                 /* the map source (age, for /health) */
+    _Atomic bool     draining;           /* SIGTERM received: /health says 503 */
 };
 
 struct worker {

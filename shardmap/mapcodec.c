@@ -35,7 +35,7 @@ struct tok {
 struct parser {
     uint64_t              version;
     uint32_t              n_vbuckets;
-    struct analyze_config key;
+    struct smap_key       key;
     unsigned              seen;           /* settings already given (bits below) */
     struct smap_builder  *b;              /* created at the first shard or vb line */
     const char           *body_name;      /* KIND_SHARD_BODY: the node's name */
@@ -390,7 +390,7 @@ static int parse_text(struct parser *ps, const char *text, size_t len, unsigned 
 /* The defaults of docs/zookeeper.md. Not analyze_config_default(): the
  * settings are part of the map format and must not move if the analyzer's
  * defaults ever do. */
-static void key_default(struct analyze_config *key)
+static void key_default(struct smap_key *key)
 {
     memset(key, 0, sizeof(*key));
     memcpy(key->key_columns[0], "userid", sizeof("userid"));
@@ -462,7 +462,7 @@ bad:
 
 static void put_settings(FILE *f, const struct smap *m)
 {
-    const struct analyze_config *k = smap_key_config(m);
+    const struct smap_key *k = smap_key_config(m);
     fprintf(f, "vbuckets %" PRIu32 "\nkey_columns", smap_n_vbuckets(m));
     for (unsigned i = 0; i < k->n_key_columns; i++)
         fprintf(f, " %s", k->key_columns[i]);

@@ -27,7 +27,7 @@ struct smap {
     uint64_t              version;
     uint32_t              n_vbuckets;
     unsigned              n_shards;
-    struct analyze_config key;          /* database "" and max_depth 0, always */
+    struct smap_key       key;
     struct smap_shard    *shards;       /* [n_shards] */
     uint32_t             *shard_vbs;    /* [n_shards]: vbuckets each shard owns */
     uint16_t             *vb_shard;     /* [n_vbuckets]: always < n_shards */
@@ -38,7 +38,7 @@ struct smap_builder {
     uint32_t              n_vbuckets;
     unsigned              n_shards;
     unsigned              cap_shards;
-    struct analyze_config key;
+    struct smap_key       key;
     struct smap_shard    *shards;
     uint16_t             *vb_shard;     /* VB_UNASSIGNED until assigned */
 };
@@ -91,9 +91,16 @@ int smap_find_shard(const struct smap *m, const char *name)
     return -1;
 }
 
-const struct analyze_config *smap_key_config(const struct smap *m)
+const struct smap_key *smap_key_config(const struct smap *m)
 {
     return &m->key;
+}
+
+void smap_key_apply(const struct smap_key *k, struct analyze_config *cfg)
+{
+    memcpy(cfg->key_columns, k->key_columns, sizeof(cfg->key_columns));
+    cfg->n_key_columns = k->n_key_columns;
+    cfg->key_type = k->key_type;
 }
 
 /* ---- endpoints and names ----------------------------------------------- */
@@ -219,7 +226,7 @@ int smap_check_name(const char *name, char **errp)
 }
 
 /* Key column names are SQL identifiers the analyzer compares against. */
-static int check_key_config(const struct analyze_config *key, char **errp)
+static int check_key_config(const struct smap_key *key, char **errp)
 {
     if (key->n_key_columns == 0 || key->n_key_columns > ANALYZE_MAX_KEY_COLS) {
         errmsg_set(errp, "key_columns: need 1..%d columns", ANALYZE_MAX_KEY_COLS);
@@ -256,7 +263,7 @@ static int check_key_config(const struct analyze_config *key, char **errp)
 
 /* ---- builder ----------------------------------------------------------- */
 
-struct smap_builder *smap_builder_new(uint32_t n_vbuckets, const struct analyze_config *key,
+struct smap_builder *smap_builder_new(uint32_t n_vbuckets, const struct smap_key *key,
                                       char **errp)
 {
     if (n_vbuckets == 0 || n_vbuckets > VBUCKET_MAX_COUNT) {
@@ -273,8 +280,6 @@ struct smap_builder *smap_builder_new(uint32_t n_vbuckets, const struct analyze_
     }
     b->n_vbuckets = n_vbuckets;
     b->key = *key;
-    b->key.database[0] = '\0';
-    b->key.max_depth = 0;
     b->vb_shard = malloc(n_vbuckets * sizeof(*b->vb_shard));
     if (b->vb_shard == NULL) {
         free(b);
@@ -454,6 +459,37 @@ int smap_builder_set_master(struct smap_builder *b, const char *name,
         memset(&s->standbys[j], 0, sizeof(s->standbys[j]));
     s->n_standbys = k;
     s->master = *ep;
+    return 0;
+bad:
+    errmsg_prefix(errp, "shard '%s'", name);
+    return -1;
+}
+
+int smap_builder_add_standby(struct smap_builder *b, const char *name,
+                             const struct smap_endpoint *ep, char **errp)
+{
+    int i = builder_find(b, name);
+    if (i < 0) {
+        errmsg_set(errp, "no shard named '%s'", name);
+        return -1;
+    }
+    struct smap_shard *s = &b->shards[i];
+    char str[SMAP_ENDPOINT_STR_MAX];
+    smap_format_endpoint(ep, str, sizeof(str));
+    if (check_endpoint(ep, "standby", errp) < 0)
+        goto bad;
+    /* Its own shard counts too: a server is one shard's master or one of its
+     * standbys, never two of these. */
+    const char *user = endpoint_user(b, ep, -1);
+    if (user != NULL) {
+        errmsg_set(errp, "%s is already used by shard '%s'", str, user);
+        goto bad;
+    }
+    if (s->n_standbys == SMAP_MAX_STANDBYS) {
+        errmsg_set(errp, "already %d standbys", SMAP_MAX_STANDBYS);
+        goto bad;
+    }
+    s->standbys[s->n_standbys++] = *ep;
     return 0;
 bad:
     errmsg_prefix(errp, "shard '%s'", name);

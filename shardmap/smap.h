@@ -33,6 +33,21 @@ struct smap_shard {
     unsigned             n_standbys;
 };
 
+/*
+ * The shard key a cluster declares: of the analyzer's configuration, only
+ * what the map fixes (field names as in struct analyze_config, so code
+ * moving between the two reads the same). The database, nesting depth and
+ * router options are not the map's business.
+ */
+struct smap_key {
+    char                  key_columns[ANALYZE_MAX_KEY_COLS][ANALYZE_NAME_MAX];
+    unsigned              n_key_columns;   /* 1..ANALYZE_MAX_KEY_COLS */
+    enum analyze_key_type key_type;
+};
+
+/* Copies <k>'s columns and type into <cfg>, leaving its other fields. */
+void smap_key_apply(const struct smap_key *k, struct analyze_config *cfg);
+
 struct smap;
 
 struct smap *smap_ref(struct smap *m);
@@ -48,7 +63,7 @@ unsigned smap_shard_of_vbucket(const struct smap *m, uint32_t vb);
 /* Index of the shard named <name>, or -1. */
 int smap_find_shard(const struct smap *m, const char *name);
 /* Key columns and type declared by the cluster settings. */
-const struct analyze_config *smap_key_config(const struct smap *m);
+const struct smap_key *smap_key_config(const struct smap *m);
 
 /* Number of vbuckets shard <i> owns (0 for a shard that holds none yet). */
 uint32_t smap_vbuckets_of_shard(const struct smap *m, unsigned i);
@@ -83,9 +98,9 @@ int smap_check_name(const char *name, char **errp);
 struct smap_builder;
 
 /* Returns a builder for an empty map with <n_vbuckets> vbuckets and the key
- * columns and type of <key> (its database and max_depth are ignored), or
- * NULL with a malloc'd *<errp> (bad settings, out of memory). */
-struct smap_builder *smap_builder_new(uint32_t n_vbuckets, const struct analyze_config *key,
+ * columns and type of <key>, or NULL with a malloc'd *<errp> (bad settings,
+ * out of memory). */
+struct smap_builder *smap_builder_new(uint32_t n_vbuckets, const struct smap_key *key,
                                       char **errp);
 /* Returns a builder holding a copy of <m> (settings, shards, assignments,
  * version), or NULL when out of memory. */
@@ -103,6 +118,11 @@ int smap_builder_add_shard(struct smap_builder *b, const struct smap_shard *s, c
  */
 int smap_builder_set_master(struct smap_builder *b, const char *name,
                             const struct smap_endpoint *ep, char **errp);
+/* Adds <ep> as a standby of shard <name> (a returning server rejoining).
+ * Returns 0, or -1 with a malloc'd *<errp> (unknown shard, <ep> used anywhere
+ * in the map, SMAP_MAX_STANDBYS reached). */
+int smap_builder_add_standby(struct smap_builder *b, const char *name,
+                             const struct smap_endpoint *ep, char **errp);
 /* Assigns vbuckets <first>..<last> (inclusive) to shard <name>. Returns 0,
  * or -1 with a malloc'd *<errp> (range, unknown shard, already assigned). */
 int smap_builder_assign(struct smap_builder *b, uint32_t first, uint32_t last,

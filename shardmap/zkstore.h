@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 struct smap;
+struct zkauth;
 
 #define ZKSTORE_DEFAULT_ROOT        "/shardwire"
 #define ZKSTORE_ROUTER_ID_MAX       64     /* same rules as a shard name */
@@ -41,7 +42,8 @@ enum zkstore_rc {
     ZKSTORE_CONFLICT,      /* the map changed since it was read: re-read, retry */
     ZKSTORE_INVALID,       /* bad data in ZooKeeper, or a change the map rules refuse */
     ZKSTORE_EXISTS,        /* init: a cluster already exists at <root> */
-    ZKSTORE_ERROR,         /* anything else (e.g. ZNOAUTH), described in *errp */
+    ZKSTORE_NOAUTH,        /* the nodes' ACL refuses these credentials (or none) */
+    ZKSTORE_ERROR,         /* anything else, described in *errp */
 };
 
 /* Returns a static name for <rc> ("ok", "unreachable", ...). */
@@ -87,9 +89,16 @@ struct zkstore;
  * ensemble <hosts> ("h1:2181,h2:2181"). Returns at once: connecting, the
  * first read and every later one happen on zkstore's thread, and each valid
  * map reaches cb->on_map. Returns NULL with a malloc'd *<errp> on a bad root
- * or when the thread cannot start. <cb> is copied; <arg> is passed back.
+ * or when the thread cannot start. <cb> and <auth> are copied; <arg> is
+ * passed back.
+ *
+ * <auth> (may be NULL) is sent on every session. With it the router never
+ * creates the cluster's nodes (shardctl init does, with their ACL): its
+ * registration waits for <root>/routers and inherits that node's ACL.
+ * Without it (an open cluster, by explicit choice) missing parents of the
+ * registration are created with the open ACL.
  */
-struct zkstore *zkstore_new(const char *hosts, const char *root,
+struct zkstore *zkstore_new(const char *hosts, const char *root, const struct zkauth *auth,
                             const struct zkstore_callbacks *cb, void *arg, char **errp);
 
 /*
@@ -139,12 +148,14 @@ struct zkstore_router {
 };
 
 /*
- * Connects to <hosts> and waits up to <timeout_ms> for a session.
- * Returns ZKSTORE_OK with *<out> set, ZKSTORE_UNREACHABLE, or ZKSTORE_ERROR
- * (bad root, bad host list), with a malloc'd *<errp> on failure. Every later
- * call on <out> is also bounded by about <timeout_ms>.
+ * Connects to <hosts> and waits up to <timeout_ms> for a session, sending
+ * <auth> (copied; NULL: no credentials) first. Returns ZKSTORE_OK with
+ * *<out> set, ZKSTORE_UNREACHABLE, or ZKSTORE_ERROR (bad root, bad host
+ * list, credentials refused), with a malloc'd *<errp> on failure. Every
+ * later call on <out> is also bounded by about <timeout_ms>.
  */
-enum zkstore_rc zkstore_admin_connect(const char *hosts, const char *root, unsigned timeout_ms,
+enum zkstore_rc zkstore_admin_connect(const char *hosts, const char *root,
+                                      const struct zkauth *auth, unsigned timeout_ms,
                                       struct zkstore_admin **out, char **errp);
 void zkstore_admin_free(struct zkstore_admin *za);   /* NULL does nothing */
 
@@ -157,10 +168,30 @@ enum zkstore_rc zkstore_admin_load(struct zkstore_admin *za, struct smap **out, 
                                    char **errp);
 
 /*
- * Creates a cluster holding <m> (version node = smap_version(m)). Returns
- * ZKSTORE_EXISTS when <root> already has one; nothing is half-created.
+ * Who may do what on a cluster made by zkstore_admin_init()
+ * (docs/zookeeper.md "Access control"):
+ *  - open: anyone may do anything (ZooKeeper's open ACL); an explicit choice;
+ *  - else the admin identity (the credentials of the zkstore_admin) gets all
+ *    rights on every node, and <router> (NULL: routers use the admin
+ *    identity) may read the map and read, create, change and delete nodes
+ *    under <root>/routers, but change nothing else.
+ * Nodes created later (a new shard, a router's registration) inherit their
+ * parent's ACL.
  */
-enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *m, char **errp);
+struct zkstore_acl {
+    bool                 open;
+    const struct zkauth *router;
+};
+
+/*
+ * Creates a cluster holding <m> (version node = smap_version(m)) with the
+ * ACL <acl>. Returns ZKSTORE_EXISTS when <root> already has one; nothing is
+ * half-created. ZKSTORE_ERROR when <acl> is not open and the connection has
+ * no credentials. Existing <root> and <root>/routers nodes (a router may
+ * have made them in an open cluster) get the new ACL.
+ */
+enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *m,
+                                   const struct zkstore_acl *acl, char **errp);
 
 /*
  * Replaces map <cur> (as loaded with *<cas>) by <next>, whose version must

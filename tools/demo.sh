@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # tools/demo.sh - a local shardwire demo cluster on loopback, in ./.demo/:
 # ZooKeeper holding the shard map (made with `shardctl init`, 1024 vbuckets
-# split over the shards), two MariaDB shards (a master each) and the router
-# on 127.0.0.1:6033 watching the map in ZooKeeper.
+# split over the shards), two MariaDB shards (each a lossless semi-sync
+# master with a GTID standby, docs/failover.md) and the router on
+# 127.0.0.1:6033 watching the map in ZooKeeper and health-checking every
+# server.
 #
 #   tools/demo.sh [start]   install deps, build (build/), start, print how to connect
 #   tools/demo.sh stop      stop everything (data in .demo/ is kept)
@@ -10,8 +12,9 @@
 #   tools/demo.sh clean     stop and delete .demo/
 #
 # Ports (override with the environment): DEMO_ROUTER_PORT=6033,
-# DEMO_SHARD_PORTS="3307 3308", DEMO_ZK_PORT=2182. A port already taken is
-# an error, never silently replaced.
+# DEMO_SHARD_PORTS="3307 3308" (masters), DEMO_STANDBY_PORTS="3317 3318",
+# DEMO_ZK_PORT=2182. A port already taken is an error, never silently
+# replaced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -23,9 +26,12 @@ if [ -f "$DEMO/ports.env" ] && [ "${1:-start}" != start ]; then
 fi
 ROUTER_PORT=${DEMO_ROUTER_PORT:-6033}
 read -r -a SHARD_PORTS <<<"${DEMO_SHARD_PORTS:-3307 3308}"
+read -r -a STANDBY_PORTS <<<"${DEMO_STANDBY_PORTS:-3317 3318}"
 ZK_PORT=${DEMO_ZK_PORT:-2182}
 APP_PW=app-pw
 BACKEND_PW=shardwire-pw
+CONTROL_PW=ctl-pw
+REPL_PW=repl-pw
 PY=/usr/bin/python3
 
 die() { echo "demo: $*" >&2; exit 1; }
@@ -59,8 +65,10 @@ zk_ok() {
     [ "$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ZK_PORT && printf ruok >&3 && cat <&3" 2>/dev/null)" = imok ]
 }
 
-start_shard() {
-    local name=$1 port=$2 id=$3 dir=$DEMO/$1 fresh=0
+# start_server NAME PORT SERVER_ID ROLE: one mariadbd; ROLE master (lossless
+# semi-sync master) or standby (GTID replica settings), from docs/failover.md.
+start_server() {
+    local name=$1 port=$2 id=$3 role=$4 dir=$DEMO/$1 fresh=0 role_args
     if pid_of "$name" >/dev/null; then say "$name already running"; return; fi
     mkdir -p "$dir"
     if [ ! -d "$dir/data/mysql" ]; then
@@ -71,30 +79,76 @@ start_shard() {
             --innodb-log-file-size=16M >"$dir/install.log" 2>&1 \
             || { tail -20 "$dir/install.log"; die "mariadb-install-db failed for $name"; }
     fi
-    # Master settings from docs/FIELD-NOTES: binlog, server_id, durable commits.
+    if [ "$role" = master ]; then
+        role_args="--rpl-semi-sync-master-enabled=1 --rpl-semi-sync-master-wait-point=AFTER_SYNC
+            --rpl-semi-sync-master-timeout=4294967295 --rpl-semi-sync-slave-enabled=1"
+    else
+        role_args="--rpl-semi-sync-slave-enabled=1 --relay-log=relay-bin --relay-log-recovery=0
+            --sync-relay-log=1 --slave-parallel-threads=4 --read-only=1"
+    fi
+    # shellcheck disable=SC2086
     setsid mariadbd --no-defaults --user=root --datadir="$dir/data" \
         --socket="$dir/mysqld.sock" --port="$port" --bind-address=127.0.0.1 \
         --pid-file="$DEMO/$name.pid" --log-error="$dir/error.log" \
         --server-id="$id" --log-bin=mysql-bin --binlog-format=ROW --sync-binlog=1 \
+        --log-slave-updates=1 --gtid-strict-mode=1 \
         --innodb-flush-log-at-trx-commit=1 --innodb-buffer-pool-size=64M \
         --innodb-log-file-size=16M --skip-name-resolve --max-allowed-packet=256M \
-        --character-set-server=utf8mb4 </dev/null >>"$dir/error.log" 2>&1 &
+        --character-set-server=utf8mb4 $role_args </dev/null >>"$dir/error.log" 2>&1 &
     wait_until 60 mariadb --no-defaults -uroot -S "$dir/mysqld.sock" -e "SELECT 1" \
-        || { tail -20 "$dir/error.log"; die "shard $name did not start on port $port"; }
+        || { tail -20 "$dir/error.log"; die "$name did not start on port $port"; }
     if [ $fresh = 1 ]; then
+        # Accounts on every server, kept out of the binlog: each server may
+        # become master or standby after a failover.
         mariadb --no-defaults -uroot -S "$dir/mysqld.sock" <<EOF
+SET SESSION sql_log_bin = 0;
+CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY '$REPL_PW';
+GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';
+CREATE USER IF NOT EXISTS 'shardwire_ctl'@'127.0.0.1' IDENTIFIED BY '$CONTROL_PW';
+GRANT REPLICATION SLAVE ADMIN, REPLICA MONITOR, BINLOG ADMIN, BINLOG MONITOR, CONNECTION ADMIN,
+  READ_ONLY ADMIN, PROCESS, REPLICATION MASTER ADMIN, RELOAD ON *.* TO 'shardwire_ctl'@'127.0.0.1';
+EOF
+    fi
+    say "$name: mariadbd ($role) on 127.0.0.1:$port (pid $(cat "$DEMO/$name.pid"))"
+}
+
+semisync_clients() {
+    mariadb --no-defaults -uroot -S "$DEMO/$1/mysqld.sock" -N \
+        -e "SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'" | cut -f2
+}
+
+has_standby() {
+    [ "$(semisync_clients "$1")" -ge 1 ]
+}
+
+start_shard() {
+    local name=$1 port=$2 sb_port=$3 id=$4
+    start_server "$name" "$port" "$id" master
+    start_server "$name-sb" "$sb_port" $((id + 100)) standby
+    # A standby that never replicated is attached now, before anything is
+    # written: a semi-sync master waits for its acknowledgement.
+    if [ -z "$(mariadb --no-defaults -uroot -S "$DEMO/$name-sb/mysqld.sock" -N -e \
+               "SHOW SLAVE STATUS")" ]; then
+        mariadb --no-defaults -uroot -S "$DEMO/$name-sb/mysqld.sock" -e \
+            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$port, MASTER_USER='repl',
+             MASTER_PASSWORD='$REPL_PW', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+             START SLAVE" || die "cannot attach $name-sb to $name"
+    fi
+    wait_until 30 has_standby "$name" \
+        || die "$name-sb did not connect to $name as a semi-sync standby (see .demo/$name-sb/error.log)"
+    say "$name-sb replicates from $name (semi-sync)"
+    # The app database, its service account and the sample schema, on the
+    # master only: the standby gets them by replication. DDL goes to the
+    # shards directly, never through the router.
+    mariadb --no-defaults -uroot -S "$DEMO/$name/mysqld.sock" <<EOF
 CREATE DATABASE IF NOT EXISTS app;
 CREATE USER IF NOT EXISTS 'shardwire'@'127.0.0.1' IDENTIFIED BY '$BACKEND_PW';
 CREATE USER IF NOT EXISTS 'shardwire'@'localhost' IDENTIFIED BY '$BACKEND_PW';
 GRANT ALL ON app.* TO 'shardwire'@'127.0.0.1';
 GRANT ALL ON app.* TO 'shardwire'@'localhost';
+CREATE TABLE IF NOT EXISTS app.accounts (userid BIGINT NOT NULL, id BIGINT NOT NULL,
+  name VARCHAR(100), PRIMARY KEY (userid, id));
 EOF
-    fi
-    # The sample schema: DDL goes to every shard directly, never through the router.
-    mariadb --no-defaults -uroot -S "$dir/mysqld.sock" app -e \
-        "CREATE TABLE IF NOT EXISTS accounts (userid BIGINT NOT NULL, id BIGINT NOT NULL,
-         name VARCHAR(100), PRIMARY KEY (userid, id))"
-    say "shard $name: mariadbd on 127.0.0.1:$port (pid $(cat "$DEMO/$name.pid"))"
 }
 
 start_zk() {
@@ -128,12 +182,20 @@ start_router() {
     local dir=$DEMO/router pid i hash
     if pid_of router >/dev/null; then say "router already running"; return; fi
     mkdir -p "$dir"
-    # The map lives in ZooKeeper; create the cluster once.
-    local ctl=("$ROOT/build/tools/shardctl" --zk "127.0.0.1:$ZK_PORT")
+    # The map lives in ZooKeeper; create the cluster once, protected by two
+    # digest identities (docs/zookeeper.md "Access control"): the admin
+    # (shardctl) may change the map, the router may only read it.
+    ( umask 077
+      [ -f "$DEMO/zk-admin.secret" ] || echo "digest:admin:admin-$RANDOM$RANDOM" >"$DEMO/zk-admin.secret"
+      [ -f "$DEMO/zk-router.secret" ] || echo "digest:router:router-$RANDOM$RANDOM" >"$DEMO/zk-router.secret" )
+    local ctl=("$ROOT/build/tools/shardctl" --zk "127.0.0.1:$ZK_PORT" --auth-file "$DEMO/zk-admin.secret")
     if ! "${ctl[@]}" status >/dev/null 2>&1; then
         local args=()
-        for i in "${!SHARD_PORTS[@]}"; do args+=(--shard "s$i=127.0.0.1:${SHARD_PORTS[$i]}"); done
-        "${ctl[@]}" init "${args[@]}" >/dev/null || die "shardctl init failed"
+        for i in "${!SHARD_PORTS[@]}"; do
+            args+=(--shard "s$i=127.0.0.1:${SHARD_PORTS[$i]},standby=127.0.0.1:${STANDBY_PORTS[$i]}")
+        done
+        "${ctl[@]}" init --router-auth-file "$DEMO/zk-router.secret" "${args[@]}" >/dev/null ||
+            die "shardctl init failed"
         say "shard map created in ZooKeeper (shardctl init)"
     fi
     hash=$($PY -c 'import hashlib,sys; print("*" + hashlib.sha1(hashlib.sha1(sys.argv[1].encode()).digest()).hexdigest().upper())' "$APP_PW")
@@ -144,10 +206,13 @@ workers = 2
 database = app
 shard_key = userid
 zookeeper = 127.0.0.1:$ZK_PORT
+zookeeper_auth_file = $DEMO/zk-router.secret
 map_cache = $dir/map.cache
 router_id = demo
 backend_user = shardwire
 backend_password = $BACKEND_PW
+control_user = shardwire_ctl
+control_password = $CONTROL_PW
 user = app $hash                 # password: $APP_PW
 max_allowed_packet = 67108864
 connect_timeout_ms = 2000
@@ -194,14 +259,18 @@ cmd_start() {
     pid_of router >/dev/null || port_free "$ROUTER_PORT" || busy="$busy router:$ROUTER_PORT"
     pid_of zk >/dev/null || port_free "$ZK_PORT" || busy="$busy zookeeper:$ZK_PORT"
     local i
+    [ ${#STANDBY_PORTS[@]} -ge ${#SHARD_PORTS[@]} ] || die "DEMO_STANDBY_PORTS needs one port per shard"
     for i in "${!SHARD_PORTS[@]}"; do
         pid_of "s$i" >/dev/null || port_free "${SHARD_PORTS[$i]}" || busy="$busy s$i:${SHARD_PORTS[$i]}"
+        pid_of "s$i-sb" >/dev/null || port_free "${STANDBY_PORTS[$i]}" || busy="$busy s$i-sb:${STANDBY_PORTS[$i]}"
     done
     [ -z "$busy" ] || die "port(s) already in use:$busy (stop what uses them, or set DEMO_ROUTER_PORT / DEMO_SHARD_PORTS / DEMO_ZK_PORT)"
-    printf 'DEMO_ROUTER_PORT=%s\nDEMO_SHARD_PORTS="%s"\nDEMO_ZK_PORT=%s\n' \
-        "$ROUTER_PORT" "${SHARD_PORTS[*]}" "$ZK_PORT" >"$DEMO/ports.env"
+    printf 'DEMO_ROUTER_PORT=%s\nDEMO_SHARD_PORTS="%s"\nDEMO_STANDBY_PORTS="%s"\nDEMO_ZK_PORT=%s\n' \
+        "$ROUTER_PORT" "${SHARD_PORTS[*]}" "${STANDBY_PORTS[*]}" "$ZK_PORT" >"$DEMO/ports.env"
     start_zk
-    for i in "${!SHARD_PORTS[@]}"; do start_shard "s$i" "${SHARD_PORTS[$i]}" $((i + 1)); done
+    for i in "${!SHARD_PORTS[@]}"; do
+        start_shard "s$i" "${SHARD_PORTS[$i]}" "${STANDBY_PORTS[$i]}" $((i + 1))
+    done
     start_router
     cat <<EOF
 
@@ -215,10 +284,18 @@ Try:
     SELECT * FROM accounts WHERE userid = 42;
 
 See which shard holds user 42, and the cluster:
-    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT explain 'SELECT * FROM accounts WHERE userid = 42'
-    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT status
+    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT --auth-file $DEMO/zk-admin.secret explain 'SELECT * FROM accounts WHERE userid = 42'
+    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT --auth-file $DEMO/zk-admin.secret status
 Look at a shard directly (root over its socket):
     mariadb -uroot -S $DEMO/s0/mysqld.sock app
+
+Fail a master over (each shard has a semi-sync standby):
+    kill -9 \$(cat $DEMO/s0.pid)
+    export SHARDWIRE_ZK_AUTH_FILE=$DEMO/zk-admin.secret
+    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT status        # the router sees s0's master down
+    SHARDWIRE_CONTROL_USER=shardwire_ctl SHARDWIRE_CONTROL_PASSWORD=$CONTROL_PW \\
+        build/tools/shardctl --zk 127.0.0.1:$ZK_PORT failover s0
+(after a failover, start over with: tools/demo.sh clean && tools/demo.sh)
 
 Status: tools/demo.sh status      Stop: tools/demo.sh stop
 EOF
@@ -228,6 +305,8 @@ cmd_stop() {
     [ -d "$DEMO" ] || { say "nothing to stop"; return; }
     stop_one router
     local n
+    # Standbys first: a master stopping waits for nothing then.
+    for n in $(ls "$DEMO" | sed -n 's/^\(s[0-9]*-sb\)\.pid$/\1/p'); do stop_one "$n"; done
     for n in $(ls "$DEMO" | sed -n 's/^\(s[0-9]*\)\.pid$/\1/p'); do stop_one "$n"; done
     stop_one zk
 }
@@ -241,7 +320,10 @@ cmd_status() {
     echo "shardwire demo ($DEMO):"
     show router "127.0.0.1:$ROUTER_PORT  log .demo/router/shardwire.log"
     local i
-    for i in "${!SHARD_PORTS[@]}"; do show "s$i" "127.0.0.1:${SHARD_PORTS[$i]}  log .demo/s$i/error.log"; done
+    for i in "${!SHARD_PORTS[@]}"; do
+        show "s$i" "127.0.0.1:${SHARD_PORTS[$i]}  log .demo/s$i/error.log"
+        show "s$i-sb" "127.0.0.1:${STANDBY_PORTS[$i]}  log .demo/s$i-sb/error.log"
+    done
     show zk "127.0.0.1:$ZK_PORT  log .demo/zk/zookeeper.log"
     return $rc
 }

@@ -15,9 +15,11 @@ RUN_PKGS="mariadb-server mariadb-client zookeeper libslf4j-java
 # Node's mysql2 comes from the npm registry at test time (into the build dir).
 COMPAT_PKGS="php-cli php-mysql libdbd-mariadb-perl default-jdk-headless
   libmariadb-java golang-go golang-github-go-sql-driver-mysql-dev openssl"
+# The web console is checked in a real headless browser (tests/e2e/test_console.py).
+BROWSER_PKGS="chromium"
 
 missing=""
-for p in $BUILD_PKGS $RUN_PKGS $COMPAT_PKGS; do
+for p in $BUILD_PKGS $RUN_PKGS $COMPAT_PKGS $BROWSER_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
 # node and npm: any install that provides both commands will do (a nodejs

@@ -20,11 +20,13 @@
 #include "shardmap/zkstore.h"
 
 static const char usage_text[] =
-    "usage: shardctl [--zk HOST:PORT,...] [--root PATH] [--timeout SECONDS] [--json] VERB ...\n"
+    "usage: shardctl [--zk HOST:PORT,...] [--root PATH] [--auth-file FILE] [--timeout SECONDS]\n"
+    "                [--json] VERB ...\n"
     "\n"
     "verbs:\n"
     "  init --shard NAME=HOST:PORT[,standby=HOST:PORT...] ... [--vbuckets N]\n"
     "       [--key-columns COL[,COL...]] [--key-type int|string]\n"
+    "       [--router-auth-file FILE | --acl open]\n"
     "                       create a cluster, vbuckets spread evenly over the shards\n"
     "  status               shards, masters, standbys, vbuckets, map version, routers\n"
     "  routers              live routers and the map version each runs\n"
@@ -32,20 +34,29 @@ static const char usage_text[] =
     "                       add a shard (it owns no vbucket yet)\n"
     "  set-master SHARD HOST:PORT [--expect-version N]\n"
     "                       make HOST:PORT the master of SHARD\n"
+    "  failover SHARD [--to HOST:PORT] [--force] [--apply-timeout S] [--router-wait S]\n"
+    "                       replace SHARD's dead master by its most up-to-date standby\n"
+    "                       (control account: $SHARDWIRE_CONTROL_USER/_PASSWORD)\n"
+    "  rejoin SHARD HOST:PORT\n"
+    "                       make HOST:PORT (e.g. the old master) a standby of SHARD again\n"
+    "                       (replication account: $SHARDWIRE_REPL_USER/_PASSWORD)\n"
     "  dump-map [--map FILE]\n"
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
     "                       with ROUTER_ID also register as that router\n"
-    "  explain [--map FILE] [--database NAME] 'SQL' ...\n"
+    "  explain [--config ROUTER.conf] [--map FILE] [--database NAME] 'SQL' ...\n"
     "                       how the router would handle each statement\n"
-    "                       (the map comes from --map, else from ZooKeeper when\n"
-    "                       --zk is given, else none: no shard is shown)\n"
+    "                       (with --config: that router's database, key, rules\n"
+    "                       and map source; the map comes from --map, else from\n"
+    "                       ZooKeeper when --zk is given, else from the config,\n"
+    "                       else none: no shard is shown)\n"
     "\n"
     "--zk defaults to $SHARDWIRE_ZK, then 127.0.0.1:2181; --root to /shardwire;\n"
-    "--timeout to 5 seconds.\n"
+    "--timeout to 5 seconds. --auth-file (else $SHARDWIRE_ZK_AUTH_FILE, else the\n"
+    "credential in $SHARDWIRE_ZK_AUTH) holds digest:USER:PASSWORD.\n"
     "exit codes: 0 ok, 1 usage, 2 ZooKeeper unreachable or no cluster, 3 conflict\n"
     "(the map changed meanwhile), 4 invalid change or map, 5 other error,\n"
-    "6 init: cluster exists.\n";
+    "6 init: cluster exists, 7 not authorized by ZooKeeper's ACL.\n";
 
 void shardctl_err(const char *fmt, ...)
 {
@@ -71,21 +82,45 @@ int shardctl_exit_of(int zkstore_rc)
     case ZKSTORE_CONFLICT:    return SHARDCTL_CONFLICT;
     case ZKSTORE_INVALID:     return SHARDCTL_INVALID;
     case ZKSTORE_EXISTS:      return SHARDCTL_EXISTS;
+    case ZKSTORE_NOAUTH:      return SHARDCTL_NOAUTH;
     case ZKSTORE_ERROR:       return SHARDCTL_FAILED;
     }
     return SHARDCTL_FAILED;
 }
 
+int shardctl_load_auth(const char *what, const char *path, struct zkauth *out)
+{
+    char *err = NULL;
+    if (zkauth_load_file(path, out, &err) < 0) {
+        shardctl_err("%s: %s", what, err);
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
 int shardctl_connect(const struct shardctl_opts *o, struct zkstore_admin **out)
 {
     char *err = NULL;
-    enum zkstore_rc rc = zkstore_admin_connect(o->zk, o->root, o->timeout_ms, out, &err);
+    enum zkstore_rc rc = zkstore_admin_connect(o->zk, o->root, o->auth, o->timeout_ms, out,
+                                               &err);
     if (rc != ZKSTORE_OK) {
         shardctl_err("%s", err ? err : zkstore_rc_name(rc));
         free(err);
         return rc == ZKSTORE_ERROR ? SHARDCTL_USAGE : shardctl_exit_of(rc);
     }
     return SHARDCTL_OK;
+}
+
+/* Adds a hint to a refusal by ZooKeeper's ACL: which credentials were sent. */
+static void noauth_hint(const struct shardctl_opts *o)
+{
+    if (o->auth == NULL)
+        shardctl_err("hint: no credentials were sent; give --auth-file FILE (or "
+                     "$SHARDWIRE_ZK_AUTH_FILE / $SHARDWIRE_ZK_AUTH) with digest:USER:PASSWORD");
+    else
+        shardctl_err("hint: digest user '%s' lacks the rights for this (a router identity "
+                     "may only read the map)", o->auth->user);
 }
 
 int shardctl_load_map(const struct shardctl_opts *o, struct smap **out)
@@ -109,6 +144,8 @@ int shardctl_load_map(const struct shardctl_opts *o, struct smap **out)
     if (rc != ZKSTORE_OK) {
         shardctl_err("%s", err ? err : zkstore_rc_name(rc));
         free(err);
+        if (rc == ZKSTORE_NOAUTH)
+            noauth_hint(o);
     }
     zkstore_admin_free(za);
     return shardctl_exit_of(rc);
@@ -128,6 +165,25 @@ static int parse_timeout(const char *s, unsigned *ms)
     return 0;
 }
 
+/* The first line of <path> (a secret kept off the command line), malloc'd;
+ * NULL after printing why. */
+static char *read_secret_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char buf[512];
+    size_t n;
+
+    if (!f) {
+        shardctl_err("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    buf[strcspn(buf, "\r\n")] = 0;
+    return strdup(buf);
+}
+
 static int parse_u64_arg(const char *s, uint64_t *out)
 {
     char *end;
@@ -144,6 +200,9 @@ static int parse_u64_arg(const char *s, uint64_t *out)
 enum {
     OPT_ZK = 256, OPT_ROOT, OPT_TIMEOUT, OPT_JSON, OPT_MAP, OPT_DATABASE, OPT_VBUCKETS,
     OPT_KEY_COLUMNS, OPT_KEY_TYPE, OPT_SHARD, OPT_STANDBY, OPT_EXPECT, OPT_HELP,
+    OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE, OPT_CONFIG,
+    OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
+    OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -160,6 +219,18 @@ static const struct option long_opts[] = {
     { "standby",        required_argument, NULL, OPT_STANDBY },
     { "expect-version", required_argument, NULL, OPT_EXPECT },
     { "help",           no_argument,       NULL, OPT_HELP },
+    { "auth-file",      required_argument, NULL, OPT_AUTH_FILE },
+    { "acl",            required_argument, NULL, OPT_ACL },
+    { "router-auth-file", required_argument, NULL, OPT_ROUTER_AUTH_FILE },
+    { "config",         required_argument, NULL, OPT_CONFIG },
+    { "to",             required_argument, NULL, OPT_TO },
+    { "force",          no_argument,       NULL, OPT_FORCE },
+    { "control-user",   required_argument, NULL, OPT_CONTROL_USER },
+    { "control-password-file", required_argument, NULL, OPT_CONTROL_PASSWORD_FILE },
+    { "apply-timeout",  required_argument, NULL, OPT_APPLY_TIMEOUT },
+    { "router-wait",    required_argument, NULL, OPT_ROUTER_WAIT },
+    { "repl-user",      required_argument, NULL, OPT_REPL_USER },
+    { "repl-password-file", required_argument, NULL, OPT_REPL_PASSWORD_FILE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -175,12 +246,18 @@ static const struct {
     { "add-shard",  shardctl_add_shard },
     { "set-master", shardctl_set_master },
     { "watch",      shardctl_watch },
+    { "failover",   shardctl_failover },
+    { "rejoin",     shardctl_rejoin },
 };
 
 int main(int argc, char **argv)
 {
     /* static: the option arrays are large */
     static struct shardctl_opts o;
+    static struct zkauth auth, router_auth;
+    const char *auth_file = getenv("SHARDWIRE_ZK_AUTH_FILE");
+    const char *auth_text = getenv("SHARDWIRE_ZK_AUTH");
+    const char *router_auth_file = NULL;
     uint64_t u;
 
     o.zk = getenv("SHARDWIRE_ZK");
@@ -255,6 +332,55 @@ int main(int argc, char **argv)
             }
             o.have_expect = true;
             break;
+        case OPT_AUTH_FILE:
+            auth_file = optarg;
+            break;
+        case OPT_ACL:
+            if (strcmp(optarg, "open") != 0 && strcmp(optarg, "protected") != 0) {
+                shardctl_err("--acl '%s': expected open or protected", optarg);
+                return SHARDCTL_USAGE;
+            }
+            o.acl = optarg;
+            break;
+        case OPT_CONFIG:
+            o.config_file = optarg;
+            break;
+        case OPT_ROUTER_AUTH_FILE:
+            router_auth_file = optarg;
+            break;
+        case OPT_TO:
+            o.to = optarg;
+            break;
+        case OPT_FORCE:
+            o.force = true;
+            break;
+        case OPT_CONTROL_USER:
+            o.control_user = optarg;
+            break;
+        case OPT_CONTROL_PASSWORD_FILE:
+            free(o.control_password);
+            o.control_password = read_secret_file(optarg);
+            if (!o.control_password)
+                return SHARDCTL_USAGE;
+            break;
+        case OPT_REPL_USER:
+            o.repl_user = optarg;
+            break;
+        case OPT_REPL_PASSWORD_FILE:
+            free(o.repl_password);
+            o.repl_password = read_secret_file(optarg);
+            if (!o.repl_password)
+                return SHARDCTL_USAGE;
+            break;
+        case OPT_APPLY_TIMEOUT:
+        case OPT_ROUTER_WAIT:
+            if (parse_timeout(optarg, c == OPT_APPLY_TIMEOUT ? &o.apply_timeout_ms
+                                                             : &o.router_wait_ms) < 0) {
+                shardctl_err("%s '%s': expected seconds", c == OPT_APPLY_TIMEOUT
+                             ? "--apply-timeout" : "--router-wait", optarg);
+                return SHARDCTL_USAGE;
+            }
+            break;
         case 'h':
         case OPT_HELP:
             fputs(usage_text, stdout);
@@ -272,6 +398,25 @@ int main(int argc, char **argv)
     o.argc = argc - optind - 1;
     o.argv = argv + optind + 1;
     char *err = NULL;
+    /* Credentials come from a file or the environment, never from the
+     * command line, where every user of the host could read them. */
+    if (auth_file != NULL && *auth_file != '\0') {
+        if (shardctl_load_auth("--auth-file", auth_file, &auth) < 0)
+            return SHARDCTL_USAGE;
+        o.auth = &auth;
+    } else if (auth_text != NULL && *auth_text != '\0') {
+        if (zkauth_parse(auth_text, &auth, &err) < 0) {
+            shardctl_err("$SHARDWIRE_ZK_AUTH: %s", err);
+            free(err);
+            return SHARDCTL_USAGE;
+        }
+        o.auth = &auth;
+    }
+    if (router_auth_file != NULL) {
+        if (shardctl_load_auth("--router-auth-file", router_auth_file, &router_auth) < 0)
+            return SHARDCTL_USAGE;
+        o.router_auth = &router_auth;
+    }
     if (zkstore_check_root(o.root, &err) < 0) {
         shardctl_err("--root: %s", err);
         free(err);
@@ -358,6 +503,8 @@ done:
     goto out;
 fail:
     shardctl_err("%s", err ? err : "failed");
+    if (ex == SHARDCTL_NOAUTH)
+        noauth_hint(o);
 out:
     free(err);
     smap_unref(cur);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "protocol/analyze.h"
+#include "shardmap/zkauth.h"
 
 struct smap;
 struct zkstore_admin;
@@ -24,6 +25,7 @@ enum shardctl_exit {
     SHARDCTL_INVALID     = 4,   /* refused: the change or the map is invalid */
     SHARDCTL_FAILED      = 5,   /* anything else (I/O, unexpected ZooKeeper error) */
     SHARDCTL_EXISTS      = 6,   /* init: a cluster already exists at --root */
+    SHARDCTL_NOAUTH      = 7,   /* ZooKeeper's ACL refuses these credentials (or none) */
 };
 
 #define SHARDCTL_MAX_SHARD_ARGS 4096
@@ -33,10 +35,15 @@ struct shardctl_opts {
     const char *zk;             /* --zk, or $SHARDWIRE_ZK, or 127.0.0.1:2181 */
     bool        zk_given;       /* --zk or $SHARDWIRE_ZK was set */
     const char *root;           /* --root, default /shardwire */
+    const struct zkauth *auth;  /* from --auth-file, $SHARDWIRE_ZK_AUTH_FILE or
+                                   $SHARDWIRE_ZK_AUTH; NULL: no credentials */
+    const char *acl;            /* --acl open|protected (init); NULL: protected */
+    const struct zkauth *router_auth;  /* --router-auth-file (init); NULL: none */
     unsigned    timeout_ms;     /* --timeout SECONDS: connect and per-call deadline */
     bool        json;           /* --json */
     const char *map_file;       /* --map FILE (explain, dump-map) */
     const char *database;       /* --database NAME (explain) */
+    const char *config_file;    /* --config FILE: a router's config (explain) */
     uint32_t    vbuckets;       /* --vbuckets N (init) */
     const char *key_columns;    /* --key-columns a,b (init) */
     const char *key_type;       /* --key-type int|string (init) */
@@ -44,6 +51,14 @@ struct shardctl_opts {
     unsigned    n_shard_args;
     const char *standby_args[SHARDCTL_MAX_STANDBY_ARGS];  /* --standby H:P (add-shard) */
     unsigned    n_standby_args;
+    const char *to;             /* --to HOST:PORT (failover) */
+    bool        force;          /* --force (failover: the master still answers) */
+    const char *control_user;   /* --control-user (else $SHARDWIRE_CONTROL_USER) */
+    char       *control_password; /* read from --control-password-file */
+    unsigned    apply_timeout_ms; /* --apply-timeout SECONDS (failover, rejoin) */
+    const char *repl_user;      /* --repl-user (else $SHARDWIRE_REPL_USER) */
+    char       *repl_password;  /* read from --repl-password-file */
+    unsigned    router_wait_ms; /* --router-wait SECONDS (failover) */
     bool        have_expect;    /* --expect-version N given */
     uint64_t    expect_version; /* refuse (conflict) unless the map is at N */
     int         argc;           /* operands after the verb */
@@ -58,6 +73,8 @@ int shardctl_routers(const struct shardctl_opts *o);
 int shardctl_add_shard(const struct shardctl_opts *o);
 int shardctl_set_master(const struct shardctl_opts *o);
 int shardctl_watch(const struct shardctl_opts *o);
+int shardctl_failover(const struct shardctl_opts *o);
+int shardctl_rejoin(const struct shardctl_opts *o);
 
 /* Prints "shardctl: <msg>" to stderr. */
 void shardctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -91,5 +108,9 @@ int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,
 
 /* Maps a zkstore result (enum zkstore_rc) to an exit code. */
 int shardctl_exit_of(int zkstore_rc);
+
+/* Loads a credential file for option <what>. Returns 0, or -1 after
+ * printing the problem. */
+int shardctl_load_auth(const char *what, const char *path, struct zkauth *out);
 
 #endif

@@ -1,6 +1,9 @@
 /*
  * tools/shardctl_explain.c - `shardctl explain`: what the router would do
- * with each statement, using the router's own analyzer, hash and map.
+ * with each statement, using the router's own decision function
+ * (router/decide.h: analyzer options, map key settings, operator rules),
+ * hash and map. With --config FILE it reads a router's configuration, so
+ * the database, shard key defaults, rules and map source are that router's.
  *
  * One output line per statement operand, in order:
  *   route userid=<key> vbucket=<n> shard=<name>   (shard only with a map)
@@ -16,6 +19,9 @@
 #include <string.h>
 
 #include "protocol/analyze.h"
+#include "router/config.h"
+#include "router/decide.h"
+#include "router/rules.h"
 #include "shardmap/smap.h"
 #include "shardmap/vbucket.h"
 #include "tools/shardctl.h"
@@ -109,7 +115,7 @@ static void explain_human(const struct analyze_result *r, const char *column,
 
 /* Returns 0, or -1 when out of memory. */
 static int explain_json(const char *sql, const struct analyze_result *r, const char *column,
-                        const struct smap *m)
+                        const struct smap *m, bool by_rule)
 {
     json_t *o = json_object();
     if (o == NULL)
@@ -157,6 +163,8 @@ static int explain_json(const char *sql, const struct analyze_result *r, const c
     }
     if (r->pins_session)
         json_object_set_new(o, "pins_session", json_true());
+    if (by_rule)
+        json_object_set_new(o, "rule", json_true());
     char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(o);
     if (s == NULL)
@@ -168,35 +176,65 @@ static int explain_json(const char *sql, const struct analyze_result *r, const c
 
 int shardctl_explain(const struct shardctl_opts *o)
 {
-    struct analyze_config cfg;
+    /* static: the options are large */
+    static struct shardctl_opts lo;
+    struct analyze_config base, cfg;
+    struct config *rc = NULL;
+    struct rules *rules = NULL;
     struct smap *m = NULL;
     struct analyze *a = NULL;
+    char *err = NULL;
     int ex = SHARDCTL_OK;
 
     if (o->argc < 1) {
         shardctl_err("explain: give at least one SQL statement");
         return SHARDCTL_USAGE;
     }
+    lo = *o;
+    analyze_config_default(&base);
+    if (o->config_file != NULL) {
+        rc = config_load(o->config_file, &err);
+        if (rc == NULL) {
+            shardctl_err("--config: %s", err);
+            free(err);
+            return SHARDCTL_USAGE;
+        }
+        if (decide_rules_load(rc, &rules, &err) < 0) {
+            shardctl_err("--config: %s", err);
+            free(err);
+            ex = SHARDCTL_INVALID;
+            goto out;
+        }
+        base = rc->analyze;
+        /* the router's own map source, unless --map or --zk says otherwise */
+        if (o->map_file == NULL && !o->zk_given) {
+            if (rc->map_file != NULL) {
+                lo.map_file = rc->map_file;
+            } else if (rc->zookeeper != NULL) {
+                lo.zk = rc->zookeeper;
+                lo.zk_given = true;
+                lo.root = rc->zk_root;
+                if (lo.auth == NULL && rc->have_zk_auth)
+                    lo.auth = &rc->zk_auth;
+            }
+        }
+    }
     /* The map (and with it the key columns and type) from --map, else from
      * ZooKeeper when --zk (or $SHARDWIRE_ZK) names one, else none. */
-    if (o->map_file != NULL || o->zk_given) {
-        ex = shardctl_load_map(o, &m);
+    if (lo.map_file != NULL || lo.zk_given) {
+        ex = shardctl_load_map(&lo, &m);
         if (ex != SHARDCTL_OK)
-            return ex;
-        cfg = *smap_key_config(m);
-    } else {
-        analyze_config_default(&cfg);
+            goto out;
     }
     if (o->database != NULL) {
-        if (strlen(o->database) >= sizeof(cfg.database)) {
-            shardctl_err("--database: name longer than %zu bytes", sizeof(cfg.database) - 1);
+        if (strlen(o->database) >= sizeof(base.database)) {
+            shardctl_err("--database: name longer than %zu bytes", sizeof(base.database) - 1);
             ex = SHARDCTL_USAGE;
             goto out;
         }
-        strcpy(cfg.database, o->database);
+        strcpy(base.database, o->database);
     }
-    /* As the router: several '?' may carry the key (checked at EXECUTE). */
-    cfg.multi_param_key = 1;
+    decide_analyze_config(&cfg, &base, m);
     a = analyze_new(&cfg);
     if (a == NULL) {
         shardctl_err("out of memory");
@@ -206,9 +244,10 @@ int shardctl_explain(const struct shardctl_opts *o)
     for (int i = 0; i < o->argc; i++) {
         struct analyze_result r;
         const char *sql = o->argv[i];
-        analyze_statement(a, sql, strlen(sql), &r);   /* -1 still fills a REJECT */
+        /* -1 (out of memory) still fills a REJECT */
+        int by_rule = decide_statement(a, rules, sql, strlen(sql), &r);
         if (o->json) {
-            if (explain_json(sql, &r, cfg.key_columns[0], m) < 0) {
+            if (explain_json(sql, &r, cfg.key_columns[0], m, by_rule > 0) < 0) {
                 shardctl_err("out of memory");
                 ex = SHARDCTL_FAILED;
                 goto out;
@@ -223,6 +262,8 @@ int shardctl_explain(const struct shardctl_opts *o)
     }
 out:
     analyze_free(a);
+    rules_free(rules);
+    config_free(rc);
     smap_unref(m);
     return ex;
 }

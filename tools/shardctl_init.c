@@ -60,7 +60,7 @@ static int parse_shard_spec(const char *spec, struct smap_shard *s)
     return 0;
 }
 
-static int parse_key(const struct shardctl_opts *o, struct analyze_config *k)
+static int parse_key(const struct shardctl_opts *o, struct smap_key *k)
 {
     memset(k, 0, sizeof(*k));
     const char *cols = o->key_columns ? o->key_columns : "userid";
@@ -91,7 +91,7 @@ static int parse_key(const struct shardctl_opts *o, struct analyze_config *k)
 
 int shardctl_init(const struct shardctl_opts *o)
 {
-    struct analyze_config key;
+    struct smap_key key;
     struct smap_builder *b = NULL;
     struct smap *m = NULL;
     struct zkstore_admin *za = NULL;
@@ -126,10 +126,25 @@ int shardctl_init(const struct shardctl_opts *o)
     if (m == NULL)
         goto invalid;
 
+    struct zkstore_acl acl = { .open = o->acl && strcmp(o->acl, "open") == 0,
+                               .router = o->router_auth };
+    if (acl.open && o->router_auth != NULL) {
+        shardctl_err("init: --router-auth-file and --acl open exclude each other");
+        ex = SHARDCTL_USAGE;
+        goto out;
+    }
+    if (!acl.open && o->auth == NULL) {
+        shardctl_err("init: a protected cluster needs the admin's credentials (--auth-file "
+                     "FILE, $SHARDWIRE_ZK_AUTH_FILE or $SHARDWIRE_ZK_AUTH); to create an "
+                     "unprotected one that anyone reaching ZooKeeper may change, say --acl "
+                     "open");
+        ex = SHARDCTL_USAGE;
+        goto out;
+    }
     ex = shardctl_connect(o, &za);
     if (ex != SHARDCTL_OK)
         goto out;
-    enum zkstore_rc rc = zkstore_admin_init(za, m, &err);
+    enum zkstore_rc rc = zkstore_admin_init(za, m, &acl, &err);
     ex = shardctl_exit_of(rc);
     if (rc != ZKSTORE_OK) {
         shardctl_err("%s", err ? err : zkstore_rc_name(rc));

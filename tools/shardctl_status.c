@@ -35,6 +35,84 @@ static int payload_field(const char *payload, const char *key, char *buf, size_t
     return -1;
 }
 
+/* The "health ..." lines of a registration (router/control.h) as JSON
+ * objects of their key=value words; values in double quotes may hold
+ * spaces. */
+static json_t *health_json(const char *payload)
+{
+    json_t *arr = json_array();
+    const char *line = strchr(payload, '\n');
+
+    while (arr && line) {
+        const char *p = line + 1, *end = p + strcspn(p, "\n");
+        json_t *h;
+
+        line = *end ? end : NULL;
+        if (strncmp(p, "health ", 7) != 0)
+            continue;
+        h = json_object();
+        p += 7;
+        while (h && p < end) {
+            const char *eq = p + strcspn(p, "= \n"), *v, *ve;
+            char key[64], val[512];
+
+            if (eq >= end || *eq != '=')
+                break;
+            v = eq + 1;
+            if (*v == '"') {
+                v++;
+                ve = memchr(v, '"', (size_t)(end - v));
+                if (!ve)
+                    ve = end;
+            } else {
+                ve = v + strcspn(v, " \n");
+                if (ve > end)
+                    ve = end;
+            }
+            snprintf(key, sizeof(key), "%.*s", (int)(eq - p), p);
+            snprintf(val, sizeof(val), "%.*s", (int)(ve - v), v);
+            json_object_set_new(h, key, json_string(val));
+            p = ve + (*ve == '"');
+            while (p < end && *p == ' ')
+                p++;
+        }
+        if (h)
+            json_array_append_new(arr, h);
+    }
+    return arr;
+}
+
+/* A server's verdicts as every router sees them, for the table. */
+static void health_table(const struct zkstore_router *r, unsigned n)
+{
+    bool any = false;
+
+    for (unsigned i = 0; i < n; i++) {
+        json_t *hs = health_json(r[i].payload);
+        size_t k;
+        json_t *h;
+
+        json_array_foreach(hs, k, h) {
+            const char *lag = json_string_value(json_object_get(h, "lag_s"));
+            const char *e = json_string_value(json_object_get(h, "error"));
+            const char *u = json_string_value(json_object_get(h, "unsafe"));
+
+            if (!any)
+                printf("\n%-10s  %-8s  %-7s  %-22s  %-8s  %s\n", "ROUTER", "SHARD", "ROLE",
+                       "SERVER", "HEALTH", "DETAIL");
+            any = true;
+            printf("%-10s  %-8s  %-7s  %-22s  %-8s  %s%s%s%s%s%s\n", r[i].id,
+                   json_string_value(json_object_get(h, "shard")),
+                   json_string_value(json_object_get(h, "role")),
+                   json_string_value(json_object_get(h, "server")),
+                   json_string_value(json_object_get(h, "verdict")),
+                   lag ? "lag_s=" : "", lag ? lag : "", e ? " error=" : "", e ? e : "",
+                   u ? " unsafe=" : "", u ? u : "");
+        }
+        json_decref(hs);
+    }
+}
+
 static json_t *routers_json(const struct zkstore_router *r, unsigned n)
 {
     json_t *arr = json_array();
@@ -52,6 +130,7 @@ static json_t *routers_json(const struct zkstore_router *r, unsigned n)
         }
         if (payload_field(r[i].payload, "address", v, sizeof(v)) == 0)
             json_object_set_new(o, "address", json_string(v));
+        json_object_set_new(o, "health", health_json(r[i].payload));
         json_object_set_new(o, "updated_ms", json_integer(r[i].mtime_ms));
         json_object_set_new(o, "registered_ms", json_integer(r[i].ctime_ms));
         json_array_append_new(arr, o);
@@ -86,7 +165,7 @@ static void routers_table(const struct zkstore_router *r, unsigned n, const stru
 
 static json_t *map_json(const struct smap *m, const char *root)
 {
-    const struct analyze_config *k = smap_key_config(m);
+    const struct smap_key *k = smap_key_config(m);
     json_t *o = json_object(), *cols = json_array(), *shards = json_array();
     json_object_set_new(o, "root", json_string(root));
     json_object_set_new(o, "version", json_integer((json_int_t)smap_version(m)));
@@ -117,7 +196,7 @@ static json_t *map_json(const struct smap *m, const char *root)
 
 static void map_table(const struct smap *m, const struct shardctl_opts *o)
 {
-    const struct analyze_config *k = smap_key_config(m);
+    const struct smap_key *k = smap_key_config(m);
     printf("cluster %s on %s: map version %" PRIu64 ", %u vbuckets, key", o->root, o->zk,
            smap_version(m), smap_n_vbuckets(m));
     for (unsigned i = 0; i < k->n_key_columns; i++)
@@ -187,6 +266,7 @@ int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,
         if (za != NULL) {
             putchar('\n');
             routers_table(r, n, m);
+            health_table(r, n);
         }
     }
     zkstore_routers_free(r, n);

@@ -118,7 +118,7 @@ int shardctl_watch(const struct shardctl_opts *o)
      * after the first map, which cannot arrive before this assignment is
      * visible (the lock in on_map orders it). */
     pthread_mutex_lock(&w.mu);
-    w.zs = zkstore_new(o->zk, o->root, &cb, &w, &err);
+    w.zs = zkstore_new(o->zk, o->root, o->auth, &cb, &w, &err);
     pthread_mutex_unlock(&w.mu);
     if (w.zs == NULL) {
         shardctl_err("watch: %s", err);

@@ -46,6 +46,12 @@ APP_PASSWORD = "app-pw"
 BACKEND_USER = "shardwire"
 BACKEND_PASSWORD = "shardwire-pw"
 ROOT_TCP_PASSWORD = "root-pw"      # root@127.0.0.1 (root@localhost is unix_socket)
+# The control-plane account (health checks, promotion): only the privileges
+# promotion needs, no SUPER and no access to app data (docs/failover.md).
+CONTROL_USER = "shardwire_ctl"
+CONTROL_PASSWORD = "ctl-pw"
+REPL_USER = "repl"                 # standbys replicate with it
+REPL_PASSWORD = "repl-pw"
 
 MARIADBD = "/usr/sbin/mariadbd"
 INSTALL_DB = "/usr/bin/mariadb-install-db"
@@ -69,6 +75,26 @@ MARIADB_MASTER_ARGS = [
     "--binlog-format=ROW",
     "--sync-binlog=1",
     "--log-slave-updates=1",
+    "--gtid-strict-mode=1",
+]
+# Replicated shards (FIELD-NOTES): lossless semi-sync on the master (ack after
+# the binlog sync, never falling back to async); on the standby a relay log
+# that survives a restart with what it acknowledged, and parallel apply.
+# Master-side semi-sync is enabled on a standby only when it is promoted.
+MARIADB_SEMISYNC_MASTER_ARGS = [
+    "--rpl-semi-sync-master-enabled=1",
+    "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
+    "--rpl-semi-sync-master-timeout=4294967295",
+    "--rpl-semi-sync-slave-enabled=1",
+]
+MARIADB_STANDBY_ARGS = [
+    "--rpl-semi-sync-slave-enabled=1",
+    "--relay-log=relay-bin",
+    "--relay-log-recovery=0",
+    "--sync-relay-log=1",
+    "--slave-parallel-threads=4",
+    "--slave-net-timeout=10",
+    "--read-only=1",
 ]
 
 
@@ -245,7 +271,7 @@ _components = []    # MariaDB/ZooKeeper/Router objects, for live_logs(); their
 
 # ------------------------------------------------------------------ MariaDB
 
-TEMPLATE_REV = 1
+TEMPLATE_REV = 3
 
 
 def _template_datadir():
@@ -293,6 +319,13 @@ def _template_datadir():
                     "GRANT ALL ON %s.* TO '%s'@'localhost'" % (APP_DB, BACKEND_USER),
                     "CREATE USER 'root'@'127.0.0.1' IDENTIFIED BY '%s'" % ROOT_TCP_PASSWORD,
                     "GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION",
+                    "CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'" % (REPL_USER, REPL_PASSWORD),
+                    "GRANT REPLICATION SLAVE ON *.* TO '%s'@'127.0.0.1'" % REPL_USER,
+                    "CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'" % (CONTROL_USER,
+                                                                      CONTROL_PASSWORD),
+                    "GRANT REPLICATION SLAVE ADMIN, REPLICA MONITOR, BINLOG ADMIN, BINLOG MONITOR,"
+                    " CONNECTION ADMIN, READ_ONLY ADMIN, PROCESS, REPLICATION MASTER ADMIN, RELOAD"
+                    " ON *.* TO '%s'@'127.0.0.1'" % CONTROL_USER,
                     "FLUSH PRIVILEGES",
                 ]:
                     c.execute(stmt)
@@ -320,8 +353,12 @@ class MariaDB:
 
     START_TIMEOUT = 60.0
 
-    def __init__(self, name="db", extra_args=(), start=True):
+    def __init__(self, name="db", extra_args=(), start=True, role="master"):
+        """<role>: "master" (binlog, the durability settings), "semisync"
+        (a replicated shard's master: also lossless semi-sync), "standby"
+        (a replica's settings; call replicate_from() once started)."""
         self.name = name
+        self.role = role
         self.dir = _new_dir("mariadb-" + name)
         self.datadir = os.path.join(self.dir, "data")
         self.socket = os.path.join(self.dir, "mysqld.sock")
@@ -346,7 +383,9 @@ class MariaDB:
                 "--bind-address=127.0.0.1", "--log-error=" + self.log_path,
                 "--pid-file=" + os.path.join(self.dir, "mysqld.pid"),
                 "--server-id=%d" % self.server_id] + \
-            MARIADB_COMMON_ARGS + MARIADB_MASTER_ARGS + self.extra_args
+            MARIADB_COMMON_ARGS + MARIADB_MASTER_ARGS + \
+            {"master": [], "semisync": MARIADB_SEMISYNC_MASTER_ARGS,
+             "standby": MARIADB_STANDBY_ARGS}[self.role] + self.extra_args
 
     def start(self):
         """Starts mariadbd (same port and datadir on a restart) and waits until
@@ -399,6 +438,38 @@ class MariaDB:
                 return c.fetchall()
         finally:
             conn.close()
+
+    def replicate_from(self, master, timeout=30.0):
+        """Makes this server a GTID replica of <master> and waits until both
+        replication threads run."""
+        self.sql("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s',"
+                 " MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1"
+                 % (master.port, REPL_USER, REPL_PASSWORD))
+        self.sql("START SLAVE")
+        wait_for(lambda: self.slave_running() == (True, True), timeout,
+                 "%s replicating from %s" % (self.label(), master.label()), log=self.log_tail)
+
+    def slave_status(self):
+        """SHOW SLAVE STATUS as a dict (empty if not a replica)."""
+        conn = self.connect(cursorclass=pymysql.cursors.DictCursor)
+        try:
+            with conn.cursor() as c:
+                c.execute("SHOW SLAVE STATUS")
+                return c.fetchone() or {}
+        finally:
+            conn.close()
+
+    def slave_running(self):
+        st = self.slave_status()
+        return (st.get("Slave_IO_Running") == "Yes", st.get("Slave_SQL_Running") == "Yes")
+
+    def wait_caught_up(self, master, timeout=30.0):
+        """Waits until this replica has applied everything in <master>'s binlog."""
+        def done():
+            want = master.sql("SELECT @@gtid_binlog_pos")[0][0]
+            return not want or self.sql("SELECT @@gtid_slave_pos")[0][0] == want
+        wait_for(done, timeout, "%s caught up with %s" % (self.label(), master.label()),
+                 log=self.log_tail)
 
     def kill(self, sig=signal.SIGKILL):
         """Sends <sig> to mariadbd (SIGKILL to crash, SIGSTOP/SIGCONT to hang)."""
@@ -640,13 +711,15 @@ def shardctl_path():
 
 def map_text(shards, n_vbuckets=1024, key_columns="userid", key_type="int"):
     """Map file text spreading <n_vbuckets> evenly over <shards>, a list of
-    (name, "host:port") in order."""
+    (name, "host:port") or (name, "host:port", ["host:port", ...standbys])
+    in order."""
     lines = ["version 1", "vbuckets %d" % n_vbuckets, "key_columns %s" % key_columns,
              "key_type %s" % key_type]
-    for name, addr in shards:
-        lines.append("shard %s master=%s" % (name, addr))
+    for sh in shards:
+        lines.append("shard %s master=%s" % (sh[0], sh[1]) +
+                     "".join(" standby=%s" % sb for sb in (sh[2] if len(sh) > 2 else [])))
     n = len(shards)
-    for i, (name, _) in enumerate(shards):
+    for i, (name, *_) in enumerate(shards):
         lo, hi = n_vbuckets * i // n, n_vbuckets * (i + 1) // n - 1
         lines.append("vb %d-%d %s" % (lo, hi, name))
     return "\n".join(lines) + "\n"
@@ -704,6 +777,12 @@ class Router:
                 f.write(map_text)
             self.config["map_file"] = self.map_path
         self.config.update(config or {})
+        # A router on ZooKeeper needs credentials or the explicit open ACL
+        # (docs/zookeeper.md); tests that do not test access control say open.
+        if "zookeeper" in self.config and not any(
+                k in self.config for k in ("zookeeper_auth", "zookeeper_auth_file",
+                                           "zookeeper_acl")):
+            self.config["zookeeper_acl"] = "open"
         self.write_config()
         _components.append(self)
         if start:
@@ -814,12 +893,22 @@ class Cluster:
     """<n_shards> MariaDB masters s0..s{n-1}, a map file spreading the
     vbuckets evenly, and a Router on them (unless start_router=False)."""
 
-    def __init__(self, n_shards=2, router_config=None, start_router=True, n_vbuckets=1024):
+    def __init__(self, n_shards=2, router_config=None, start_router=True, n_vbuckets=1024,
+                 standbys=0):
+        """With <standbys> > 0 every shard is a lossless semi-sync master with
+        that many GTID standbys (self.standbys[name]), listed in the map."""
         self.shards = collections.OrderedDict()
+        self.standbys = collections.OrderedDict()
         for i in range(n_shards):
             name = "s%d" % i
-            self.shards[name] = MariaDB(name)
-        self.map_text = map_text([(n, "127.0.0.1:%d" % db.port) for n, db in self.shards.items()],
+            self.shards[name] = MariaDB(name, role="semisync" if standbys else "master")
+            self.standbys[name] = [MariaDB("%s-sb%d" % (name, k), role="standby")
+                                   for k in range(standbys)]
+            for sb in self.standbys[name]:
+                sb.replicate_from(self.shards[name])
+        self.map_text = map_text([(n, "127.0.0.1:%d" % db.port,
+                                   ["127.0.0.1:%d" % sb.port for sb in self.standbys[n]])
+                                  for n, db in self.shards.items()],
                                  n_vbuckets=n_vbuckets)
         self.dir = _new_dir("cluster")
         self.map_file = os.path.join(self.dir, "map.txt")
@@ -854,10 +943,13 @@ class Cluster:
         return self.shards[self.shard_of(userid)]
 
     def create_schema(self, sql):
-        """Runs DDL (one statement or a list) on every shard directly."""
-        for db in self.shards.values():
+        """Runs DDL (one statement or a list) on every shard's master
+        directly; standbys get it by replication (waited for)."""
+        for name, db in self.shards.items():
             for stmt in ([sql] if isinstance(sql, str) else sql):
                 db.sql(stmt)
+            for sb in self.standbys[name]:
+                sb.wait_caught_up(db)
 
     def sql_all(self, stmt, params=None):
         """{shard name: rows} of <stmt> run directly on every shard."""
@@ -868,6 +960,9 @@ class Cluster:
             if self.router:
                 self.router.stop(check=check)
         finally:
+            for sbs in self.standbys.values():
+                for sb in sbs:
+                    sb.stop()
             for db in self.shards.values():
                 db.stop()
 

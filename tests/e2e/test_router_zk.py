@@ -48,7 +48,7 @@ def setup_module():
     for name in ("s0", "s1", "spare"):
         DBS[name] = cluster.MariaDB(name)
         DBS[name].sql(SCHEMA)
-    ctl("init", "--shard", "s0=127.0.0.1:%d" % DBS["s0"].port,
+    ctl("init", "--acl", "open", "--shard", "s0=127.0.0.1:%d" % DBS["s0"].port,
         "--shard", "s1=127.0.0.1:%d" % DBS["s1"].port)
     start_router("ra")
     start_router("rb")
@@ -221,7 +221,7 @@ def test_change_made_while_router_cut_off_is_applied():
 def test_ensemble_leader_killed_routers_carry_on():
     ens = cluster.ZooKeeperEnsemble(3)
     try:
-        ctl("init", "--shard", "s0=127.0.0.1:%d" % DBS["s0"].port,
+        ctl("init", "--acl", "open", "--shard", "s0=127.0.0.1:%d" % DBS["s0"].port,
             "--shard", "s1=127.0.0.1:%d" % DBS["s1"].port, zk=ens.hosts)
         r = cluster.Router({"zookeeper": ens.hosts, "router_id": "rens",
                             "map_cache": os.path.join(cluster.tmp_root(), "rens.cache")})

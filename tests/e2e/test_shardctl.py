@@ -84,7 +84,7 @@ def zkcli_set(path, data):
 
 
 def init2(root, *extra):
-    return ok("init", "--shard", "s0=127.0.0.1:13306,standby=127.0.0.1:13307",
+    return ok("init", "--acl", "open", "--shard", "s0=127.0.0.1:13306,standby=127.0.0.1:13307",
               "--shard", "s1=127.0.0.1:13316", *extra, root=root)
 
 
@@ -101,7 +101,7 @@ def test_unreachable_zookeeper():
     assert took < 5, "the --timeout deadline was not kept: %.1fs" % took
     # every ZooKeeper verb reports it the same way
     for args in (["routers"], ["dump-map"], ["set-master", "s0", "h:1"],
-                 ["init", "--shard", "s0=h:1"], ["explain", "SELECT 1"]):
+                 ["init", "--acl", "open", "--shard", "s0=h:1"], ["explain", "SELECT 1"]):
         r = run("--timeout", "0.5", *args, hosts="127.0.0.1:%d" % port)
         assert r.returncode == EXIT_UNREACHABLE, (args, r.returncode, r.stderr)
         assert "cannot reach ZooKeeper" in r.stderr, (args, r.stderr)
@@ -138,7 +138,7 @@ def test_init_and_status():
     assert "no live routers" in human
 
     # a second init never overwrites
-    r = run("init", "--shard", "x=127.0.0.1:1", root=root)
+    r = run("init", "--acl", "open", "--shard", "x=127.0.0.1:1", root=root)
     assert r.returncode == EXIT_EXISTS, (r.returncode, r.stderr)
     assert "a cluster already exists at /sw-init" in r.stderr
     assert status(root)["shards"][0]["name"] == "s0"
@@ -146,7 +146,7 @@ def test_init_and_status():
 
 def test_init_options_and_refusals():
     root = "/sw-init-opts"
-    ok("init", "--vbuckets", "7", "--key-columns", "userid,user_id", "--key-type", "string",
+    ok("init", "--acl", "open", "--vbuckets", "7", "--key-columns", "userid,user_id", "--key-type", "string",
        "--shard", "a=127.0.0.1:1", "--shard", "b=127.0.0.1:2", "--shard", "c=127.0.0.1:3",
        root=root)
     st = status(root)
@@ -410,3 +410,52 @@ def test_usage_errors():
         assert r.returncode == EXIT_USAGE and msg in r.stderr, (args, r.returncode, r.stderr)
     r = run("--help")
     assert r.returncode == 0 and "exit codes" in r.stdout
+
+
+def test_explain_with_a_router_config_applies_its_rules_and_options():
+    """--config: the router's database, operator rules and map source, through
+    the same decision function the router's sessions call (router/decide.h)."""
+    d = os.path.join(cluster.tmp_root(), "explain-config")
+    os.makedirs(d, exist_ok=True)
+    mp = os.path.join(d, "map.txt")
+    with open(mp, "w") as f:
+        f.write(cluster.map_text([("s0", "127.0.0.1:13306"), ("s1", "127.0.0.1:13316")],
+                                 n_vbuckets=64, key_columns="uid"))
+    conf = os.path.join(d, "router.conf")
+    with open(conf, "w") as f:
+        f.write("database = shop\nmap_file = %s\nbackend_user = x\nuser = app -\n"
+                "rule = deny /secret_table/ \"no secrets here\"\n"
+                "rule = allow /^SHOW PROCESSLIST/\n" % mp)
+    def ok(*args):
+        # no --zk: the map source is the config's (or --map)
+        e = {k: v for k, v in os.environ.items() if not k.startswith("SHARDWIRE_ZK")}
+        r = subprocess.run([shardctl_bin()] + list(args), capture_output=True, text=True,
+                           timeout=30, env=e)
+        assert r.returncode == 0, (args, r.returncode, r.stderr)
+        return r
+    stmts = ["SELECT * FROM t WHERE uid = 42", "SELECT * FROM secret_table WHERE uid = 42",
+             "SHOW PROCESSLIST", "USE shop"]
+    r = ok("--json", "explain", "--config", conf, *stmts)
+    out = [json.loads(l) for l in r.stdout.splitlines()]
+    # the map's key column (uid), from the router's map_file
+    assert out[0]["decision"] == "route" and out[0]["column"] == "uid", out[0]
+    assert out[0]["shard"] in ("s0", "s1") and "rule" not in out[0], out[0]
+    # deny rule
+    assert out[1]["decision"] == "reject" and out[1]["errno"] == 1227, out[1]
+    assert out[1]["message"] == "shardwire: no secrets here" and out[1]["rule"], out[1]
+    # allow rule lifts an allowable refusal
+    assert out[2]["decision"] == "session" and out[2]["rule"], out[2]
+    # the router's database
+    assert out[3]["decision"] == "local", out[3]
+    # without the config: no rules, the default database and key
+    r = ok("--json", "explain", "--map", mp, *stmts[1:])
+    out = [json.loads(l) for l in r.stdout.splitlines()]
+    assert out[0]["decision"] == "route" and "rule" not in out[0], out[0]
+    assert out[1]["decision"] == "reject" and out[1]["errno"] != 1227, out[1]
+    assert out[2]["decision"] == "reject" and out[2]["errno"] == 1044, out[2]
+    # a config that does not load is a usage error naming it
+    bad = os.path.join(d, "bad.conf")
+    with open(bad, "w") as f:
+        f.write("database = shop\n")
+    r = run("explain", "--config", bad, "SELECT 1")
+    assert r.returncode == EXIT_USAGE and "--config" in r.stderr and bad in r.stderr, r.stderr

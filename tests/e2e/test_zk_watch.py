@@ -132,7 +132,7 @@ class Watch:
 
 
 def init(root, hosts=None):
-    ctl(root, "init", "--vbuckets", "64", "--shard", "s0=127.0.0.1:13306",
+    ctl(root, "init", "--acl", "open", "--vbuckets", "64", "--shard", "s0=127.0.0.1:13306",
         "--shard", "s1=127.0.0.1:13316", hosts=hosts)
 
 

@@ -114,10 +114,66 @@ out:
     config_free(c);
 }
 
+/* 'zookeeper' needs credentials or an explicit open ACL (docs/zookeeper.md). */
+static void test_zookeeper_access(void)
+{
+    static const char zk_base[] =
+        "database = app\nzookeeper = 127.0.0.1:2181\nbackend_user = shardwire\n"
+        "user = app *72B37E3F4D899EDC98A9363172669E192CE424D5\n";
+    static const struct {
+        const char *line;
+        const char *want;     /* NULL: accepted */
+    } cases[] = {
+        { "", "needs credentials" },
+        { "zookeeper_acl = open\n", NULL },
+        { "zookeeper_acl = protected\n", "needs credentials" },
+        { "zookeeper_acl = maybe\n", "open|protected" },
+        { "zookeeper_auth = digest:router:pw\n", NULL },
+        { "zookeeper_auth = router:pw\n", "zookeeper_auth: credential must read digest:" },
+        { "zookeeper_auth = digest:r:pw\nzookeeper_auth_file = /x\n", "exclude each other" },
+        { "zookeeper_auth_file = /nonexistent/zk.secret\n", "/nonexistent/zk.secret" },
+    };
+    char text[2048], *err = NULL;
+    struct config *c = NULL;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(text, sizeof(text), "%s%s", zk_base, cases[i].line);
+        c = config_parse(text, "t.conf", &err);
+        if (cases[i].want == NULL) {
+            if (!c)
+                fprintf(stderr, "case %zu: %s\n", i, err);
+            CHECK(c != NULL);
+            if (strstr(cases[i].line, "zookeeper_auth")) {
+                CHECK(c->have_zk_auth);
+                CHECK_STREQ(c->zk_auth.user, "router");
+                CHECK_STREQ(c->zk_auth.password, "pw");
+                /* the text form is wiped once parsed */
+                CHECK(strstr(c->zookeeper_auth, "pw") == NULL);
+            } else {
+                CHECK(!c->have_zk_auth && c->zookeeper_acl_open);
+            }
+            config_free(c);
+            c = NULL;
+            continue;
+        }
+        CHECK(c == NULL);
+        if (!strstr(err, cases[i].want))
+            fprintf(stderr, "case %zu: message was: %s\n", i, err);
+        CHECK(strstr(err, cases[i].want) != NULL);
+        CHECK(strstr(err, "pw") == NULL);
+        free(err);
+        err = NULL;
+    }
+out:
+    free(err);
+    config_free(c);
+}
+
 int main(void)
 {
     RUN(test_example_file_parses);
     RUN(test_values);
     RUN(test_errors_name_the_culprit);
+    RUN(test_zookeeper_access);
     return check_exit();
 }

@@ -10,7 +10,7 @@
 #include "check.h"
 #include "shardmap/vbucket.h"
 
-static void key_default(struct analyze_config *k)
+static void key_default(struct smap_key *k)
 {
     memset(k, 0, sizeof(*k));
     strcpy(k->key_columns[0], "userid");
@@ -30,7 +30,7 @@ static struct smap_shard shard(const char *name, const char *master)
 
 static struct smap_builder *builder(uint32_t n_vb)
 {
-    struct analyze_config k;
+    struct smap_key k;
     key_default(&k);
     return smap_builder_new(n_vb, &k, NULL);
 }
@@ -145,7 +145,6 @@ static void test_build_basic(void)
     CHECK_STREQ(smap_shard(m, 0)->standbys[0].host, "127.0.0.1");
     CHECK_EQ(smap_shard(m, 0)->n_standbys, 1);
     CHECK_STREQ(smap_key_config(m)->key_columns[0], "userid");
-    CHECK_STREQ(smap_key_config(m)->database, "");
     /* refcounting: the extra reference keeps it alive */
     CHECK(smap_ref(m) == m);
     smap_unref(m);
@@ -161,7 +160,7 @@ static void test_build_errors(void)
 {
     char *err = NULL;
     struct smap_builder *b = builder(16);
-    struct analyze_config k;
+    struct smap_key k;
     CHECK(b != NULL);
     struct smap_shard s0 = shard("s0", "10.0.0.1:3306");
     struct smap_shard dup_name = shard("s0", "10.0.0.2:3306");
@@ -326,6 +325,55 @@ out:
     free(err);
 }
 
+static void test_add_standby(void)
+{
+    char *err = NULL;
+    struct smap *m = NULL, *m2 = NULL;
+    struct smap_builder *b = builder(8);
+    struct smap_endpoint ep;
+    CHECK(b != NULL);
+    struct smap_shard s0 = shard("s0", "10.0.0.1:3306");
+    struct smap_shard s1 = shard("s1", "10.0.1.1:3306");
+    s1.n_standbys = 1;
+    smap_parse_endpoint("10.0.1.2:3306", 13, &s1.standbys[0], NULL);
+    CHECK_EQ(smap_builder_add_shard(b, &s0, &err), 0);
+    CHECK_EQ(smap_builder_add_shard(b, &s1, &err), 0);
+    CHECK_EQ(smap_builder_spread(b, &err), 0);
+    m = smap_builder_finish(b, &err);
+    b = smap_builder_from(m);
+    CHECK(m != NULL && b != NULL);
+    /* Used anywhere in the map, including as this shard's own master. */
+    smap_parse_endpoint("10.0.0.1:3306", 13, &ep, NULL);
+    CHECK_EQ(smap_builder_add_standby(b, "s0", &ep, &err), -1);
+    CHECK(strstr(err, "already used by shard 's0'") != NULL);
+    smap_parse_endpoint("10.0.1.2:3306", 13, &ep, NULL);
+    CHECK_EQ(smap_builder_add_standby(b, "s0", &ep, &err), -1);
+    CHECK(strstr(err, "already used by shard 's1'") != NULL);
+    CHECK_EQ(smap_builder_add_standby(b, "s9", &ep, &err), -1);
+    CHECK(strstr(err, "no shard named 's9'") != NULL);
+    for (int k = 0; k < SMAP_MAX_STANDBYS; k++) {
+        char a[32];
+        snprintf(a, sizeof(a), "10.0.0.%d:3306", 10 + k);
+        smap_parse_endpoint(a, strlen(a), &ep, NULL);
+        CHECK_EQ(smap_builder_add_standby(b, "s0", &ep, &err), 0);
+    }
+    smap_parse_endpoint("10.0.0.99:3306", 14, &ep, NULL);
+    CHECK_EQ(smap_builder_add_standby(b, "s0", &ep, &err), -1);
+    CHECK(strstr(err, "already 4 standbys") != NULL);
+    smap_builder_set_version(b, 2);
+    m2 = smap_builder_finish(b, &err);
+    b = NULL;
+    CHECK(m2 != NULL);
+    CHECK_EQ(smap_shard(m2, 0)->n_standbys, SMAP_MAX_STANDBYS);
+    CHECK_STREQ(smap_shard(m2, 0)->standbys[3].host, "10.0.0.13");
+    CHECK_EQ(smap_shard(m, 0)->n_standbys, 0);
+out:
+    smap_builder_free(b);
+    smap_unref(m);
+    smap_unref(m2);
+    free(err);
+}
+
 static void test_max_shards(void)
 {
     char *err = NULL;
@@ -360,6 +408,7 @@ int main(void)
     RUN(test_build_errors);
     RUN(test_spread);
     RUN(test_set_master);
+    RUN(test_add_standby);
     RUN(test_max_shards);
     return check_exit();
 }

@@ -81,7 +81,7 @@ def main():
     for name in ("s0", "s1", "spare"):
         dbs[name] = cluster.MariaDB(name)
         dbs[name].sql(SCHEMA)
-    ctl(zk, "init", "--shard", "s0=127.0.0.1:%d" % dbs["s0"].port,
+    ctl(zk, "init", "--acl", "open", "--shard", "s0=127.0.0.1:%d" % dbs["s0"].port,
         "--shard", "s1=127.0.0.1:%d" % dbs["s1"].port)
     u = user_on(zk, "s0")
     # the user's row on both candidate masters, so the probe returns a row

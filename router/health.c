@@ -1,0 +1,83 @@
+/*
+ * router/health.c - verdicts from probe results, and the lossless-settings
+ * checks. Pure: no clock, no I/O.
+ */
+#include "router/health.h"
+
+static const char *const health_names[] = { "unknown", "up", "suspect", "down" };
+
+const char *health_verdict_name(enum health_verdict v)
+{
+    return (unsigned)v < sizeof(health_names) / sizeof(health_names[0]) ? health_names[v] : "?";
+}
+
+static void health_enter(struct health *h, enum health_verdict v, uint64_t now_ms)
+{
+    if (h->verdict != v) {
+        h->verdict = v;
+        h->since_ms = now_ms;
+    }
+}
+
+enum health_verdict health_observe(struct health *h, const struct health_policy *pol,
+                                   enum health_probe probe, uint64_t now_ms)
+{
+    unsigned need = pol->down_after_fails ? pol->down_after_fails : 1;
+
+    if (probe != HEALTH_PROBE_FAILED) {
+        /* An error answer is a live server: "too many connections" or an
+         * access problem must never look like a dead master. */
+        h->fails = 0;
+        h->unhealthy = probe == HEALTH_PROBE_REFUSED;
+        h->last_ok_ms = now_ms;
+        health_enter(h, HEALTH_UP, now_ms);
+        return h->verdict;
+    }
+    if (h->fails == 0)
+        h->first_fail_ms = now_ms;
+    if (h->fails < UINT32_MAX)
+        h->fails++;
+    h->unhealthy = false;
+    if (h->fails >= need && now_ms - h->first_fail_ms >= pol->down_after_ms)
+        health_enter(h, HEALTH_DOWN, now_ms);
+    else if (h->verdict != HEALTH_DOWN)
+        health_enter(h, HEALTH_SUSPECT, now_ms);
+    return h->verdict;
+}
+
+const char *health_master_unsafe(const struct health_facts *f)
+{
+    if (f->is_replica && (f->io_running || f->sql_running))
+        return "it replicates from another server";
+    if (f->read_only)
+        return "read_only=ON";
+    if (!f->semi_master)
+        return "rpl_semi_sync_master_enabled=OFF (acknowledged writes can be lost)";
+    if (!f->semi_after_sync)
+        return "rpl_semi_sync_master_wait_point is not AFTER_SYNC";
+    if (f->semi_timeout_ms < HEALTH_SEMI_TIMEOUT_MIN_MS)
+        return "rpl_semi_sync_master_timeout is short: the master falls back to async "
+               "(set 4294967295)";
+    if (f->sync_binlog != 1)
+        return "sync_binlog is not 1";
+    if (f->flush_at_commit != 1)
+        return "innodb_flush_log_at_trx_commit is not 1";
+    return 0;
+}
+
+const char *health_standby_unsafe(const struct health_facts *f)
+{
+    if (!f->is_replica)
+        return "it is not a replica (SHOW SLAVE STATUS is empty)";
+    if (!f->semi_slave)
+        return "rpl_semi_sync_slave_enabled=OFF";
+    if (f->semi_master)
+        return "rpl_semi_sync_master_enabled=ON on a standby blocks its own SQL thread";
+    if (f->relay_log_recovery)
+        return "relay_log_recovery=ON discards acknowledged transactions on restart";
+    if (f->sync_relay_log != 1)
+        return "sync_relay_log is not 1";
+    if (!f->read_only)
+        return "read_only=OFF";
+    return 0;
+}

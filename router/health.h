@@ -1,0 +1,89 @@
+/*
+ * router/health.h - what the probes of one server mean: its verdict over
+ * time, and whether its replication settings are the lossless ones.
+ *
+ * Pure: probe results and the clock come in as arguments, so a test can
+ * replay a 30 s outage in a loop. The control thread (router/control.c)
+ * takes the probes and calls these.
+ */
+#ifndef SHARDWIRE_ROUTER_HEALTH_H
+#define SHARDWIRE_ROUTER_HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum health_verdict {
+    HEALTH_UNKNOWN,    /* not probed yet */
+    HEALTH_UP,         /* answered the last probe (maybe with an error: see <unhealthy>) */
+    HEALTH_SUSPECT,    /* the last probe(s) failed, not yet long enough for DOWN */
+    HEALTH_DOWN,       /* failed for down_after_fails probes and down_after_ms */
+};
+
+enum health_probe {
+    HEALTH_PROBE_OK,         /* connected and the query answered */
+    HEALTH_PROBE_REFUSED,    /* the server answered with an error (1040 too many
+                                connections, 1045 access denied, ...): alive */
+    HEALTH_PROBE_FAILED,     /* no connection, reset, or no answer within the timeout */
+};
+
+struct health_policy {
+    unsigned down_after_fails;   /* consecutive failed probes, at least 1 */
+    uint64_t down_after_ms;      /* since the first of them */
+};
+
+struct health {
+    enum health_verdict verdict;
+    unsigned            fails;          /* consecutive failed probes */
+    bool                unhealthy;      /* UP, but the last probe got an error */
+    uint64_t            since_ms;       /* when <verdict> was entered */
+    uint64_t            first_fail_ms;  /* when the current run of failures began */
+    uint64_t            last_ok_ms;     /* the last probe that reached the server */
+};
+
+/* Feeds one probe result taken at <now_ms>; returns the new verdict. */
+enum health_verdict health_observe(struct health *h, const struct health_policy *pol,
+                                   enum health_probe probe, uint64_t now_ms);
+
+const char *health_verdict_name(enum health_verdict v);
+
+/* What a successful probe read from a server. */
+struct health_facts {
+    bool     read_only;
+    bool     semi_master;           /* rpl_semi_sync_master_enabled */
+    bool     semi_after_sync;       /* rpl_semi_sync_master_wait_point = AFTER_SYNC */
+    uint64_t semi_timeout_ms;       /* rpl_semi_sync_master_timeout */
+    bool     semi_slave;            /* rpl_semi_sync_slave_enabled */
+    unsigned sync_binlog;
+    unsigned flush_at_commit;       /* innodb_flush_log_at_trx_commit */
+    bool     relay_log_recovery;
+    unsigned sync_relay_log;
+    char     gtid_binlog_pos[256];
+    /* Replicas only (SHOW SLAVE STATUS had a row): */
+    bool     is_replica;
+    bool     io_running;            /* Slave_IO_Running = Yes */
+    bool     sql_running;           /* Slave_SQL_Running = Yes */
+    int64_t  lag_s;                 /* Seconds_Behind_Master; -1 when NULL */
+    char     master_host[256];
+    unsigned master_port;
+    char     gtid_io_pos[256];
+    char     gtid_slave_pos[256];
+};
+
+/* The semi-sync no-fallback timeout the lossless setup needs at least
+ * (FIELD-NOTES: no value falls back; 4294967295 is the safe choice). */
+#define HEALTH_SEMI_TIMEOUT_MIN_MS 4000000000ull
+
+/*
+ * Whether <f>, read from a shard's master, is the lossless setup: semi-sync
+ * on, AFTER_SYNC, a timeout that never falls back to async, sync_binlog=1,
+ * innodb_flush_log_at_trx_commit=1, writable. Returns NULL if so, else a
+ * static string naming the first setting that is not.
+ */
+const char *health_master_unsafe(const struct health_facts *f);
+
+/* The same for a standby: a replica, semi-sync replica side on, not
+ * semi-sync master, relay_log_recovery=0, sync_relay_log=1, read_only. */
+const char *health_standby_unsafe(const struct health_facts *f);
+
+#endif

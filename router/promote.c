@@ -1,0 +1,637 @@
+/*
+ * router/promote.c - master replacement (see promote.h for the phases and
+ * why each step is where it is; ../shared/FIELD-NOTES.md for the MariaDB
+ * facts they rest on).
+ */
+#include "router/promote.h"
+
+#include <mysql.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+
+static void say(struct promote *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(struct promote *p, const char *fmt, ...)
+{
+    char line[600];
+    va_list ap;
+
+    if (!p->o.progress)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    p->o.progress(p->o.progress_arg, line);
+}
+
+static char *fmt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *fmt_err(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static const char *addr_of(const struct promote_server *s, char *buf, size_t cap)
+{
+    smap_format_endpoint(&s->ep, buf, cap);
+    return buf;
+}
+
+/* Connects <s> with the control account; on failure s->m stays NULL and
+ * s->err says why. */
+static void server_connect(struct promote *p, struct promote_server *s)
+{
+    unsigned secs = (p->o.timeout_ms + 999) / 1000;
+    MYSQL *m = mysql_init(NULL);
+
+    if (!m) {
+        snprintf(s->err, sizeof(s->err), "out of memory");
+        return;
+    }
+    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
+    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &secs);
+    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &secs);
+    if (!mysql_real_connect(m, s->ep.host, p->o.user, p->o.password, NULL, s->ep.port, NULL,
+                            0)) {
+        snprintf(s->err, sizeof(s->err), "%s (%u)", mysql_error(m), mysql_errno(m));
+        mysql_close(m);
+        return;
+    }
+    s->m = m;
+}
+
+/* Runs <sql> on <s>. Returns 0, or -1 with s->err set. */
+static int run(struct promote_server *s, const char *sql)
+{
+    MYSQL_RES *res;
+
+    if (!s->m) {
+        snprintf(s->err, sizeof(s->err), "not connected");
+        return -1;
+    }
+    if (mysql_query(s->m, sql) != 0) {
+        snprintf(s->err, sizeof(s->err), "%s: %s (%u)", sql, mysql_error(s->m),
+                 mysql_errno(s->m));
+        return -1;
+    }
+    res = mysql_store_result(s->m);
+    if (res)
+        mysql_free_result(res);
+    return 0;
+}
+
+/* Runs <sql> returning one row; copies its column <col> (NULL as "") into
+ * <out>. Returns 0, 1 when there is no row, or -1 with s->err set. */
+static int run_value(struct promote_server *s, const char *sql, const char *col, char *out,
+                     size_t cap)
+{
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    MYSQL_FIELD *f;
+    unsigned n;
+    int rc = 1;
+
+    out[0] = 0;
+    if (!s->m) {
+        snprintf(s->err, sizeof(s->err), "not connected");
+        return -1;
+    }
+    if (mysql_query(s->m, sql) != 0 || !(res = mysql_store_result(s->m))) {
+        snprintf(s->err, sizeof(s->err), "%s: %s (%u)", sql, mysql_error(s->m),
+                 mysql_errno(s->m));
+        return -1;
+    }
+    row = mysql_fetch_row(res);
+    f = mysql_fetch_fields(res);
+    n = mysql_num_fields(res);
+    if (row) {
+        rc = -1;
+        for (unsigned i = 0; i < n; i++) {
+            if (!col || strcmp(f[i].name, col) == 0) {
+                snprintf(out, cap, "%s", row[i] ? row[i] : "");
+                rc = 0;
+                break;
+            }
+        }
+        if (rc < 0)
+            snprintf(s->err, sizeof(s->err), "%s: no column %s", sql, col);
+    }
+    mysql_free_result(res);
+    return rc;
+}
+
+/* The old master, if it answers: read-only, and its client connections
+ * cut, so nothing it still holds can be acknowledged to a client. With
+ * every standby's IO thread stopped a commit there could not complete
+ * anyway (semi-sync without fallback): this is the second layer. */
+static void fence_master(struct promote *p)
+{
+    struct promote_server *ms = &p->master;
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    char a[SMAP_ENDPOINT_STR_MAX], sql[64];
+    unsigned killed = 0;
+
+    if (!ms->m)
+        return;
+    addr_of(ms, a, sizeof(a));
+    if (run(ms, "SET GLOBAL read_only = 1") == 0) {
+        p->fenced = true;
+        say(p, "fence: old master %s is read-only", a);
+    } else {
+        /* It blocks while a commit waits for an acknowledgement: the
+         * semi-sync layer holds it then. */
+        say(p, "fence: old master %s: read_only not set (%s); semi-sync keeps it from "
+               "committing", a, ms->err);
+    }
+    if (mysql_query(ms->m, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> "
+                           "CONNECTION_ID() AND COMMAND NOT IN ('Binlog Dump', 'Daemon') "
+                           "AND USER NOT IN ('system user', 'event_scheduler')") != 0 ||
+        !(res = mysql_store_result(ms->m))) {
+        say(p, "fence: old master %s: cannot list connections: %s", a, mysql_error(ms->m));
+        return;
+    }
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        if (!row[0])
+            continue;
+        snprintf(sql, sizeof(sql), "KILL CONNECTION %s", row[0]);
+        if (mysql_query(ms->m, sql) == 0)
+            killed++;
+    }
+    mysql_free_result(res);
+    say(p, "fence: old master %s: %u client connections killed", a, killed);
+}
+
+static int read_received(struct promote *p, struct promote_server *s, char **errp)
+{
+    char a[SMAP_ENDPOINT_STR_MAX];
+
+    addr_of(s, a, sizeof(a));
+    if (run_value(s, "SHOW SLAVE STATUS", "Gtid_IO_Pos", s->received_text,
+                  sizeof(s->received_text)) != 0) {
+        *errp = fmt_err("standby %s: cannot read its replication position: %s", a,
+                        s->err[0] ? s->err : "it is not a replica");
+        return -1;
+    }
+    if (gtid_parse(s->received_text, strlen(s->received_text), &s->received) < 0) {
+        *errp = fmt_err("standby %s: unreadable Gtid_IO_Pos '%s'", a, s->received_text);
+        return -1;
+    }
+    (void)p;
+    return 0;
+}
+
+/* The candidate must hold every transaction any standby received: each
+ * acknowledged transaction is in at least one standby's relay log. */
+static int choose(struct promote *p, char **errp)
+{
+    char a[SMAP_ENDPOINT_STR_MAX], b[SMAP_ENDPOINT_STR_MAX];
+
+    p->candidate = -1;
+    for (unsigned i = 0; i < p->n_standbys; i++) {
+        bool all = true;
+
+        if (p->o.to && !smap_endpoint_eq(p->o.to, &p->standbys[i].ep))
+            continue;
+        for (unsigned j = 0; j < p->n_standbys && all; j++)
+            all = gtid_covers(&p->standbys[i].received, &p->standbys[j].received);
+        if (all) {
+            p->candidate = (int)i;
+            break;
+        }
+    }
+    if (p->candidate >= 0)
+        return 0;
+    if (p->o.to) {
+        for (unsigned i = 0; i < p->n_standbys; i++)
+            if (smap_endpoint_eq(p->o.to, &p->standbys[i].ep))
+                for (unsigned j = 0; j < p->n_standbys; j++)
+                    if (!gtid_covers(&p->standbys[i].received, &p->standbys[j].received)) {
+                        *errp = fmt_err("%s lacks transactions that %s received (%s vs %s): "
+                                        "promoting it could lose acknowledged writes",
+                                        addr_of(&p->standbys[i], a, sizeof(a)),
+                                        addr_of(&p->standbys[j], b, sizeof(b)),
+                                        p->standbys[i].received_text,
+                                        p->standbys[j].received_text);
+                        return -1;
+                    }
+        smap_format_endpoint(p->o.to, a, sizeof(a));
+        *errp = fmt_err("%s is not a standby of shard %s", a, p->shard);
+        return -1;
+    }
+    *errp = fmt_err("no standby of shard %s holds every transaction the others received "
+                    "(diverged histories): not promoting", p->shard);
+    return -1;
+}
+
+/* Lets the candidate apply everything it received. Only the SQL thread is
+ * (re)started: starting the IO thread would purge the relay log, and with it
+ * acknowledged transactions the dead master cannot send again. */
+static int wait_applied(struct promote *p, struct promote_server *s, char **errp)
+{
+    char a[SMAP_ENDPOINT_STR_MAX], sql[700], v[64];
+    uint64_t deadline = mono_ms() + p->o.apply_timeout_ms;
+
+    addr_of(s, a, sizeof(a));
+    if (run(s, "START SLAVE SQL_THREAD") < 0) {
+        *errp = fmt_err("candidate %s: %s", a, s->err);
+        return -1;
+    }
+    if (s->received.n == 0)
+        return 0;
+    /* In steps of 1 s so that no statement outlives the read timeout. */
+    snprintf(sql, sizeof(sql), "SELECT MASTER_GTID_WAIT('%s', 1)", s->received_text);
+    for (;;) {
+        if (run_value(s, sql, NULL, v, sizeof(v)) != 0) {
+            *errp = fmt_err("candidate %s: %s", a, s->err);
+            return -1;
+        }
+        if (strcmp(v, "0") == 0)
+            return 0;
+        if (mono_ms() >= deadline) {
+            *errp = fmt_err("candidate %s has not applied its relay log (up to %s) within "
+                            "%u ms; its SQL thread may be stuck (SHOW SLAVE STATUS)", a,
+                            s->received_text, p->o.apply_timeout_ms);
+            return -1;
+        }
+    }
+}
+
+int promote_prepare(struct promote *p, const struct smap_shard *s, const struct promote_opts *o,
+                    char **errp)
+{
+    char a[SMAP_ENDPOINT_STR_MAX];
+    struct promote_server *c;
+
+    memset(p, 0, sizeof(*p));
+    p->o = *o;
+    p->candidate = -1;
+    snprintf(p->shard, sizeof(p->shard), "%s", s->name);
+    p->master.ep = s->master;
+    p->n_standbys = s->n_standbys;
+    for (unsigned i = 0; i < s->n_standbys; i++)
+        p->standbys[i].ep = s->standbys[i];
+    *errp = NULL;
+    if (p->n_standbys == 0) {
+        *errp = fmt_err("shard %s has no standby to promote", p->shard);
+        return -1;
+    }
+    if (o->to) {
+        bool found = false;
+
+        for (unsigned i = 0; i < p->n_standbys; i++)
+            found = found || smap_endpoint_eq(o->to, &p->standbys[i].ep);
+        if (!found) {
+            smap_format_endpoint(o->to, a, sizeof(a));
+            *errp = fmt_err("%s is not a standby of shard %s", a, p->shard);
+            return -1;
+        }
+    }
+    server_connect(p, &p->master);
+    addr_of(&p->master, a, sizeof(a));
+    if (p->master.m && !o->force) {
+        *errp = fmt_err("the master %s of shard %s answers: refusing to fail over a live "
+                        "master (use switchover, or --force to fence it)", a, p->shard);
+        return -1;
+    }
+    say(p, "check: master %s %s", a, p->master.m ? "answers (forced: it will be fenced)"
+                                                : "does not answer");
+    /* Every standby must answer: one that does not may hold acknowledged
+     * transactions the others lack, and promoting without it could lose
+     * them. */
+    for (unsigned i = 0; i < p->n_standbys; i++) {
+        server_connect(p, &p->standbys[i]);
+        if (!p->standbys[i].m) {
+            *errp = fmt_err("standby %s of shard %s does not answer (%s): it may hold "
+                            "acknowledged transactions the others lack, so no standby can be "
+                            "proven safe to promote", addr_of(&p->standbys[i], a, sizeof(a)),
+                            p->shard, p->standbys[i].err);
+            return -1;
+        }
+    }
+    for (unsigned i = 0; i < p->n_standbys; i++) {
+        if (run(&p->standbys[i], "STOP SLAVE IO_THREAD") < 0) {
+            *errp = fmt_err("standby %s: %s", addr_of(&p->standbys[i], a, sizeof(a)),
+                            p->standbys[i].err);
+            promote_abort(p);
+            return -1;
+        }
+        p->io_stopped = true;
+    }
+    say(p, "stop: replication IO threads stopped on %u standby(s); the old master can get "
+           "no more acknowledgements", p->n_standbys);
+    fence_master(p);
+    for (unsigned i = 0; i < p->n_standbys; i++) {
+        if (read_received(p, &p->standbys[i], errp) < 0) {
+            promote_abort(p);
+            return -1;
+        }
+        say(p, "position: standby %s received %s", addr_of(&p->standbys[i], a, sizeof(a)),
+            p->standbys[i].received_text[0] ? p->standbys[i].received_text : "(nothing)");
+    }
+    if (choose(p, errp) < 0) {
+        promote_abort(p);
+        return -1;
+    }
+    c = &p->standbys[p->candidate];
+    say(p, "candidate: %s", addr_of(c, a, sizeof(a)));
+    if (wait_applied(p, c, errp) < 0) {
+        promote_abort(p);
+        return -1;
+    }
+    say(p, "applied: %s has applied everything it received", a);
+    return 0;
+}
+
+/* Names the transactions of <x> that <m> lacks (per domain, a sequence
+ * beyond <m>'s, or a domain <m> never had). Returns their count. */
+static unsigned errant(const struct gtid_pos *x, const struct gtid_pos *m, char *buf, size_t cap)
+{
+    unsigned n = 0;
+    size_t len = 0;
+
+    buf[0] = 0;
+    for (unsigned k = 0; k < x->n; k++) {
+        bool ok = false;
+
+        for (unsigned j = 0; j < m->n && !ok; j++)
+            ok = m->g[j].domain == x->g[k].domain && m->g[j].seq >= x->g[k].seq;
+        if (ok)
+            continue;
+        n++;
+        if (len < cap)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%u-%u-%llu", n > 1 ? "," : "",
+                                    x->g[k].domain, x->g[k].server,
+                                    (unsigned long long)x->g[k].seq);
+    }
+    return n;
+}
+
+/* Waits until <x>'s replication threads both run. Returns 0, or -1 with
+ * <why> set (an IO error such as 1236: the master's binlog lacks <x>'s
+ * position, i.e. <x> has errant transactions). */
+static int wait_replicating(struct promote_server *x, unsigned timeout_ms, char *why, size_t cap)
+{
+    uint64_t deadline = mono_ms() + timeout_ms;
+    char io[32], sql[32], err_no[16], err[400];
+
+    for (;;) {
+        if (run_value(x, "SHOW SLAVE STATUS", "Slave_IO_Running", io, sizeof(io)) != 0 ||
+            run_value(x, "SHOW SLAVE STATUS", "Slave_SQL_Running", sql, sizeof(sql)) != 0 ||
+            run_value(x, "SHOW SLAVE STATUS", "Last_IO_Errno", err_no, sizeof(err_no)) != 0) {
+            snprintf(why, cap, "%s", x->err);
+            return -1;
+        }
+        if (strcmp(io, "Yes") == 0 && strcmp(sql, "Yes") == 0)
+            return 0;
+        if (strcmp(err_no, "0") != 0 && strcmp(err_no, "") != 0) {
+            run_value(x, "SHOW SLAVE STATUS", "Last_IO_Error", err, sizeof(err));
+            snprintf(why, cap, "replication error %s: %s", err_no, err);
+            return -1;
+        }
+        if (mono_ms() >= deadline) {
+            snprintf(why, cap, "replication threads not running after %u ms (IO %s, SQL %s)",
+                     timeout_ms, io, sql);
+            return -1;
+        }
+        struct timespec ts = { 0, 50 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+}
+
+int promote_rejoin(struct promote *p, const struct smap_shard *s,
+                   const struct smap_endpoint *server, const char *repl_user,
+                   const char *repl_password, const struct promote_opts *o, char **errp)
+{
+    struct promote_server *m = &p->master, *x = &p->standbys[0];
+    char a[SMAP_ENDPOINT_STR_MAX], ma[SMAP_ENDPOINT_STR_MAX], sql[900], why[500], list[300];
+    char xpos[512], mpos[512], v[64];
+    struct gtid_pos xg, mg;
+
+    memset(p, 0, sizeof(*p));
+    p->o = *o;
+    p->candidate = -1;
+    snprintf(p->shard, sizeof(p->shard), "%s", s->name);
+    p->master.ep = s->master;
+    p->n_standbys = 1;
+    x->ep = *server;
+    *errp = NULL;
+    addr_of(x, a, sizeof(a));
+    addr_of(m, ma, sizeof(ma));
+    if (strpbrk(repl_user, "'\\") || strpbrk(repl_password, "'\\")) {
+        *errp = fmt_err("the replication user name and password may not hold quotes or "
+                        "backslashes");
+        return -1;
+    }
+    server_connect(p, m);
+    if (!m->m) {
+        *errp = fmt_err("the master %s of shard %s does not answer (%s)", ma, p->shard, m->err);
+        return -1;
+    }
+    server_connect(p, x);
+    if (!x->m) {
+        *errp = fmt_err("%s does not answer (%s)", a, x->err);
+        return -1;
+    }
+    /* Before anything else: it must never take a write again on its own. */
+    if (run(x, "SET GLOBAL read_only = 1") < 0) {
+        *errp = fmt_err("%s: %s", a, x->err);
+        return -1;
+    }
+    say(p, "fence: %s is read-only", a);
+    if (run_value(x, "SELECT @@gtid_binlog_pos", NULL, xpos, sizeof(xpos)) != 0 ||
+        run_value(m, "SELECT @@gtid_binlog_pos", NULL, mpos, sizeof(mpos)) != 0 ||
+        gtid_parse(xpos, strlen(xpos), &xg) < 0 || gtid_parse(mpos, strlen(mpos), &mg) < 0) {
+        *errp = fmt_err("cannot read the GTID positions of %s and %s", a, ma);
+        return -1;
+    }
+    say(p, "position: %s has %s, the master %s has %s", a, xpos[0] ? xpos : "(nothing)", ma,
+        mpos[0] ? mpos : "(nothing)");
+    if (errant(&xg, &mg, list, sizeof(list)) > 0) {
+        *errp = fmt_err("%s has transactions the master %s lacks (%s): it needs a rebuild "
+                        "(or a restart with --init-rpl-role=SLAVE, which truncates an "
+                        "unacknowledged tail)", a, ma, list);
+        return -1;
+    }
+    snprintf(sql, sizeof(sql), "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, "
+             "MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=current_pos, "
+             "MASTER_CONNECT_RETRY=1", m->ep.host, m->ep.port, repl_user, repl_password);
+    /* Master-side semi-sync on a standby would block its own SQL thread. */
+    if (run(x, "STOP SLAVE") < 0 || run(x, "SET GLOBAL rpl_semi_sync_master_enabled = 0") < 0 ||
+        run(x, "SET GLOBAL rpl_semi_sync_slave_enabled = 1") < 0 ||
+        run(x, "SET GLOBAL sync_relay_log = 1") < 0 || run(x, sql) < 0 ||
+        run(x, "START SLAVE") < 0) {
+        *errp = fmt_err("%s: %s", a, x->err);
+        return -1;
+    }
+    if (wait_replicating(x, p->o.timeout_ms, why, sizeof(why)) < 0) {
+        run(x, "STOP SLAVE");
+        run(x, "RESET SLAVE ALL");
+        *errp = fmt_err("%s cannot replicate from %s: %s%s", a, ma, why,
+                        strstr(why, "1236") ? " (its history diverged: it needs a rebuild)" : "");
+        return -1;
+    }
+    say(p, "replicating: %s replicates from %s", a, ma);
+    if (mpos[0]) {
+        uint64_t deadline = mono_ms() + p->o.apply_timeout_ms;
+
+        snprintf(sql, sizeof(sql), "SELECT MASTER_GTID_WAIT('%s', 1)", mpos);
+        for (;;) {
+            if (run_value(x, sql, NULL, v, sizeof(v)) != 0) {
+                *errp = fmt_err("%s: %s", a, x->err);
+                return -1;
+            }
+            if (strcmp(v, "0") == 0)
+                break;
+            if (mono_ms() >= deadline) {
+                *errp = fmt_err("%s has not caught up with %s within %u ms", a, ma,
+                                p->o.apply_timeout_ms);
+                return -1;
+            }
+        }
+    }
+    say(p, "caught up: %s", a);
+    return 0;
+}
+
+int promote_rejoin_finish(struct promote *p, char **errp)
+{
+    struct promote_server *m = &p->master;
+    char ma[SMAP_ENDPOINT_STR_MAX], v[16];
+
+    addr_of(m, ma, sizeof(ma));
+    if (run_value(m, "SELECT @@rpl_semi_sync_master_enabled", NULL, v, sizeof(v)) != 0) {
+        *errp = fmt_err("master %s: %s", ma, m->err);
+        return -1;
+    }
+    if (strcmp(v, "1") == 0)
+        return 0;
+    if (run(m, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
+        run(m, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
+        run(m, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
+        *errp = fmt_err("master %s: %s", ma, m->err);
+        return -1;
+    }
+    say(p, "lossless: semi-sync is on again on the master %s", ma);
+    return 0;
+}
+
+const struct smap_endpoint *promote_candidate(const struct promote *p)
+{
+    return p->candidate >= 0 ? &p->standbys[p->candidate].ep : NULL;
+}
+
+int promote_finish(struct promote *p, char **errp)
+{
+    struct promote_server *c = &p->standbys[p->candidate];
+    char a[SMAP_ENDPOINT_STR_MAX], b[SMAP_ENDPOINT_STR_MAX], sql[700];
+    unsigned repointed = 0;
+
+    addr_of(c, a, sizeof(a));
+    if (run(c, "STOP SLAVE") < 0 || run(c, "RESET SLAVE ALL") < 0) {
+        *errp = fmt_err("promote %s: %s (the map names it master already; finish by hand: "
+                        "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0)", a, c->err);
+        return -1;
+    }
+    for (unsigned i = 0; i < p->n_standbys; i++) {
+        struct promote_server *s = &p->standbys[i];
+
+        if ((int)i == p->candidate)
+            continue;
+        addr_of(s, b, sizeof(b));
+        snprintf(sql, sizeof(sql), "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, "
+                 "MASTER_USE_GTID=slave_pos", c->ep.host, c->ep.port);
+        if (run(s, "STOP SLAVE") < 0 || run(s, sql) < 0 || run(s, "START SLAVE") < 0) {
+            say(p, "repoint: standby %s: %s (repoint it by hand)", b, s->err);
+            continue;
+        }
+        repointed++;
+        say(p, "repoint: standby %s replicates from %s", b, a);
+    }
+    /* Lossless from the first write if a standby can acknowledge; with none
+     * left, semi-sync without fallback would block every write, so the new
+     * master runs without it and the health checks report it. */
+    if (repointed > 0) {
+        if (run(c, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
+            run(c, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
+            run(c, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
+            *errp = fmt_err("promote %s: %s (left read-only)", a, c->err);
+            return -1;
+        }
+    } else {
+        say(p, "warning: shard %s has no standby now: writes are not protected by semi-sync "
+               "until one is attached", p->shard);
+    }
+    if (run(c, "SET GLOBAL read_only = 0") < 0) {
+        *errp = fmt_err("promote %s: %s (it is master in the map but read-only)", a, c->err);
+        return -1;
+    }
+    say(p, "writable: %s is the master of shard %s", a, p->shard);
+    return 0;
+}
+
+void promote_abort(struct promote *p)
+{
+    char a[SMAP_ENDPOINT_STR_MAX], sql[700], v[64];
+
+    if (p->io_stopped) {
+        for (unsigned i = 0; i < p->n_standbys; i++) {
+            struct promote_server *s = &p->standbys[i];
+
+            if (!s->m)
+                continue;
+            addr_of(s, a, sizeof(a));
+            /* Apply what was received before the IO thread restarts and
+             * purges the relay log. */
+            if (s->received_text[0]) {
+                snprintf(sql, sizeof(sql), "SELECT MASTER_GTID_WAIT('%s', %u)",
+                         s->received_text, (p->o.timeout_ms + 999) / 1000);
+                run_value(s, sql, NULL, v, sizeof(v));
+            }
+            if (run(s, "START SLAVE") < 0)
+                say(p, "abort: standby %s: %s", a, s->err);
+            else
+                say(p, "abort: standby %s replicates again", a);
+        }
+        p->io_stopped = false;
+    }
+    if (p->fenced && p->master.m) {
+        addr_of(&p->master, a, sizeof(a));
+        if (run(&p->master, "SET GLOBAL read_only = 0") < 0)
+            say(p, "abort: master %s stays read-only: %s", a, p->master.err);
+        else
+            say(p, "abort: master %s is writable again", a);
+        p->fenced = false;
+    }
+}
+
+void promote_free(struct promote *p)
+{
+    if (p->master.m)
+        mysql_close(p->master.m);
+    p->master.m = NULL;
+    for (unsigned i = 0; i < p->n_standbys; i++) {
+        if (p->standbys[i].m)
+            mysql_close(p->standbys[i].m);
+        p->standbys[i].m = NULL;
+    }
+}

@@ -1,0 +1,108 @@
+/*
+ * router/promote.h - replacing a shard's master by its most up-to-date
+ * standby, without losing an acknowledged write and never with two
+ * writable masters.
+ *
+ * Control plane only: blocking MariaDB client calls, each bounded by a
+ * timeout; run by `shardctl failover` (and, later, the routers' elected
+ * coordinator), never on a worker. The caller publishes the new master in
+ * the map between promote_prepare() and promote_finish():
+ *
+ *   prepare  connect to the old master (if it answers) and every standby;
+ *            stop every standby's IO thread, so the old master can get no
+ *            more semi-sync acknowledgements and therefore commit nothing
+ *            more; fence the old master if reachable (read_only, its client
+ *            connections killed); choose the standby that received every
+ *            transaction any standby received (so it holds every acknowledged
+ *            one); wait until it has applied its relay log.
+ *   (caller) publish the candidate as master in the map, wait for routers.
+ *   finish   make the candidate a lossless semi-sync master, repoint the
+ *            other standbys to it, then make it writable.
+ *   abort    (before publishing) let the standbys apply and reconnect, and
+ *            undo the fence: the map and the master stay as they were.
+ */
+#ifndef SHARDWIRE_ROUTER_PROMOTE_H
+#define SHARDWIRE_ROUTER_PROMOTE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol/gtid.h"
+#include "shardmap/smap.h"
+
+typedef struct st_mysql MYSQL;
+
+typedef void promote_progress_fn(void *arg, const char *line);
+
+struct promote_opts {
+    const char                 *user;             /* control-plane account */
+    const char                 *password;
+    unsigned                    timeout_ms;       /* connect and each statement */
+    unsigned                    apply_timeout_ms; /* candidate applying its relay log */
+    const struct smap_endpoint *to;               /* the operator's candidate, or NULL */
+    bool                        force;            /* go on although the master answers */
+    promote_progress_fn        *progress;         /* one line per step; may be NULL */
+    void                       *progress_arg;
+};
+
+struct promote_server {
+    struct smap_endpoint ep;
+    MYSQL               *m;              /* NULL: unreachable */
+    char                 err[256];       /* why unreachable */
+    struct gtid_pos      received;       /* standby: Gtid_IO_Pos */
+    char                 received_text[512];
+};
+
+struct promote {
+    struct promote_opts   o;
+    char                  shard[SMAP_NAME_MAX];
+    struct promote_server master;
+    struct promote_server standbys[SMAP_MAX_STANDBYS];
+    unsigned              n_standbys;
+    int                   candidate;       /* index into standbys; -1 before chosen */
+    bool                  io_stopped;      /* standbys' IO threads stopped by us */
+    bool                  fenced;          /* we set read_only on the old master */
+};
+
+/* Runs the prepare phase for shard <s> with <o>. Returns 0 with <p> ready for
+ * promote_finish() or promote_abort(); or -1 with a malloc'd *<errp> naming
+ * what is unsafe or failed (then <p> has been aborted already). Always call
+ * promote_free(<p>) afterwards. */
+int promote_prepare(struct promote *p, const struct smap_shard *s, const struct promote_opts *o,
+                    char **errp);
+
+/* Makes the candidate the master (see above). Returns 0, or -1 with a
+ * malloc'd *<errp>; the map already names the candidate, so the operator
+ * must finish by hand: the message says which step failed. */
+int promote_finish(struct promote *p, char **errp);
+
+/* Undoes prepare (best effort; problems are reported through progress). */
+void promote_abort(struct promote *p);
+
+/*
+ * Rejoin: <server> (an old master back, or a new server cloned from the
+ * master) becomes a standby of shard <s>'s master: read-only first, then a
+ * GTID replica (MASTER_USE_GTID=current_pos, with <repl_user>/<repl_password>)
+ * that must catch up. A server whose history has transactions the master
+ * lacks (an old master's unacknowledged tail that was not truncated because
+ * it was not started with --init-rpl-role=SLAVE) is refused: the message
+ * names them and the server needs a rebuild. Returns 0 with <p> ready for
+ * promote_rejoin_finish() after the caller has added <server> to the map,
+ * or -1 with a malloc'd *<errp> (the server is left read-only and not
+ * replicating). Always promote_free(<p>).
+ */
+int promote_rejoin(struct promote *p, const struct smap_shard *s,
+                   const struct smap_endpoint *server, const char *repl_user,
+                   const char *repl_password, const struct promote_opts *o, char **errp);
+
+/* After the map lists the rejoined standby: turns on lossless semi-sync on
+ * the master if it ran without (it had no standby). Returns 0 or -1 with a
+ * malloc'd *<errp>. */
+int promote_rejoin_finish(struct promote *p, char **errp);
+
+/* The candidate chosen by prepare. */
+const struct smap_endpoint *promote_candidate(const struct promote *p);
+
+void promote_free(struct promote *p);
+
+#endif

@@ -1,0 +1,696 @@
+/*
+ * shardmap/zkstore_admin.c - the admin side of the map in ZooKeeper
+ * (struct zkstore_admin, zkstore.h): synchronous connect, load, init with
+ * the cluster's ACL, and the compare-and-set write that every change goes
+ * through, riding out connection loss by re-reading. One thread (shardctl).
+ * Never logs: messages are malloc'd strings.
+ */
+#include "shardmap/zkstore_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shardmap/errmsg.h"
+#include "shardmap/mapcodec.h"
+#include "shardmap/smap.h"
+#include "shardmap/zkauth.h"
+
+/* ---- admin side ---------------------------------------------------------- */
+
+struct zkstore_admin {
+    char            *hosts;
+    char            *root;
+    struct zkauth    auth;
+    bool             have_auth;
+    int              auth_rc;    /* under mu: zoo_add_auth's result; 1 = pending */
+    unsigned         timeout_ms;
+    zhandle_t       *zh;
+    pthread_mutex_t  mu;
+    pthread_cond_t   cond;
+    int              zstate;     /* under mu: last session state seen */
+    bool             lost_in_write;  /* the last init/write lost its connection */
+};
+
+static void za_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+    struct zkstore_admin *za = ctx;
+    (void)zh;
+    (void)path;
+    if (type != ZOO_SESSION_EVENT)
+        return;
+    pthread_mutex_lock(&za->mu);
+    za->zstate = state;
+    pthread_cond_broadcast(&za->cond);
+    pthread_mutex_unlock(&za->mu);
+}
+
+static void za_auth_done(int rc, const void *data)
+{
+    struct zkstore_admin *za = (struct zkstore_admin *)data;
+    pthread_mutex_lock(&za->mu);
+    za->auth_rc = rc;
+    pthread_cond_broadcast(&za->cond);
+    pthread_mutex_unlock(&za->mu);
+}
+
+/* Waits until the session is connected or <deadline> (zkr_now_ms() clock). */
+static enum zkstore_rc za_wait_connected(struct zkstore_admin *za, uint64_t deadline,
+                                         char **errp)
+{
+    pthread_mutex_lock(&za->mu);
+    while ((za->zstate != ZOO_CONNECTED_STATE || za->auth_rc == 1) &&
+           za->zstate != ZOO_EXPIRED_SESSION_STATE && za->zstate != ZOO_AUTH_FAILED_STATE) {
+        uint64_t now = zkr_now_ms();
+        if (now >= deadline)
+            break;
+        struct timespec ts = zkr_deadline_in(deadline - now);
+        pthread_cond_timedwait(&za->cond, &za->mu, &ts);
+    }
+    int st = za->zstate, arc = za->auth_rc;
+    pthread_mutex_unlock(&za->mu);
+    if (st == ZOO_AUTH_FAILED_STATE || (arc != ZOK && arc != 1)) {
+        errmsg_set(errp, "ZooKeeper at %s: authentication of digest user '%s' failed (%s)",
+                   za->hosts, za->auth.user, zerror(arc == 1 ? ZAUTHFAILED : arc));
+        return ZKSTORE_ERROR;
+    }
+    if (st == ZOO_CONNECTED_STATE && arc != 1)
+        return ZKSTORE_OK;
+    if (st == ZOO_EXPIRED_SESSION_STATE) {
+        errmsg_set(errp, "ZooKeeper at %s: session expired", za->hosts);
+        return ZKSTORE_UNREACHABLE;
+    }
+    errmsg_set(errp, "cannot reach ZooKeeper at %s within %u ms", za->hosts, za->timeout_ms);
+    return ZKSTORE_UNREACHABLE;
+}
+
+static enum zkstore_rc za_open(struct zkstore_admin *za, char **errp)
+{
+    pthread_mutex_lock(&za->mu);
+    za->zstate = 0;
+    za->auth_rc = za->have_auth ? 1 : ZOK;
+    pthread_mutex_unlock(&za->mu);
+    /* The session timeout bounds each synchronous call (the client gives up
+     * after 2/3 of it); the server clamps it to at least 2 ticks. */
+    unsigned session_ms = za->timeout_ms < 2000 ? 2000 : za->timeout_ms;
+    errno = 0;
+    za->zh = zookeeper_init2(za->hosts, za_watcher, (int)session_ms, NULL, za, 0,
+                             zkr_lib_log_cb());
+    if (za->zh == NULL) {
+        /* errno says little here (getaddrinfo failures arrive as EINVAL or
+         * ENOENT), so name the likely causes instead */
+        errmsg_set(errp, "ZooKeeper host list '%s': cannot resolve or parse it (expected "
+                   "HOST:PORT[,HOST:PORT...])", za->hosts);
+        return ZKSTORE_UNREACHABLE;
+    }
+    if (za->have_auth) {
+        /* Queued until the session is up and sent ahead of any request;
+         * the completion tells whether ZooKeeper took it. */
+        char cred[sizeof(za->auth.user) + sizeof(za->auth.password)];
+        zkauth_cred(&za->auth, cred, sizeof(cred));
+        int zrc = zoo_add_auth(za->zh, "digest", cred, (int)strlen(cred), za_auth_done, za);
+        memset(cred, 0, sizeof(cred));
+        if (zrc != ZOK) {
+            errmsg_set(errp, "ZooKeeper at %s: cannot send credentials: %s", za->hosts,
+                       zerror(zrc));
+            return ZKSTORE_ERROR;
+        }
+    }
+    return za_wait_connected(za, zkr_now_ms() + za->timeout_ms, errp);
+}
+
+enum zkstore_rc zkstore_admin_connect(const char *hosts, const char *root,
+                                      const struct zkauth *auth, unsigned timeout_ms,
+                                      struct zkstore_admin **out, char **errp)
+{
+    *out = NULL;
+    if (root == NULL)
+        root = ZKSTORE_DEFAULT_ROOT;
+    if (zkstore_check_root(root, errp) < 0)
+        return ZKSTORE_ERROR;
+    if (hosts == NULL || *hosts == '\0') {
+        errmsg_set(errp, "empty ZooKeeper host list");
+        return ZKSTORE_ERROR;
+    }
+    struct zkstore_admin *za = calloc(1, sizeof(*za));
+    if (za == NULL) {
+        errmsg_set(errp, "out of memory");
+        return ZKSTORE_ERROR;
+    }
+    za->hosts = strdup(hosts);
+    za->root = strdup(root);
+    if (auth != NULL) {
+        za->auth = *auth;
+        za->have_auth = true;
+    }
+    za->timeout_ms = timeout_ms ? timeout_ms : 5000;
+    pthread_mutex_init(&za->mu, NULL);
+    pthread_cond_init(&za->cond, NULL);
+    if (za->hosts == NULL || za->root == NULL) {
+        zkstore_admin_free(za);
+        errmsg_set(errp, "out of memory");
+        return ZKSTORE_ERROR;
+    }
+    enum zkstore_rc rc = za_open(za, errp);
+    if (rc != ZKSTORE_OK) {
+        zkstore_admin_free(za);
+        return rc;
+    }
+    *out = za;
+    return ZKSTORE_OK;
+}
+
+void zkstore_admin_free(struct zkstore_admin *za)
+{
+    if (za == NULL)
+        return;
+    if (za->zh != NULL)
+        zookeeper_close(za->zh);
+    pthread_mutex_destroy(&za->mu);
+    pthread_cond_destroy(&za->cond);
+    free(za->hosts);
+    free(za->root);
+    zkauth_clear(&za->auth);
+    free(za);
+}
+
+/* After a connection loss: waits until <deadline> for the session to come
+ * back, or opens a new one if it expired. */
+static enum zkstore_rc za_recover(struct zkstore_admin *za, uint64_t deadline, char **errp)
+{
+    enum zkstore_rc rc = za_wait_connected(za, deadline, errp);
+    if (rc == ZKSTORE_OK)
+        return rc;
+    pthread_mutex_lock(&za->mu);
+    bool expired = za->zstate == ZOO_EXPIRED_SESSION_STATE;
+    pthread_mutex_unlock(&za->mu);
+    if (!expired)
+        return rc;
+    zookeeper_close(za->zh);
+    za->zh = NULL;
+    return za_open(za, errp);
+}
+
+/*
+ * Reads the map, riding out connection trouble until the admin deadline:
+ * right after a loss the session may still look connected (the state event
+ * comes on another thread), so one failed read proves nothing.
+ */
+static enum zkstore_rc za_read(struct zkstore_admin *za, struct smap **out, int32_t *cas,
+                               char **errp)
+{
+    uint64_t deadline = zkr_now_ms() + za->timeout_ms;
+    for (;;) {
+        free(*errp);
+        *errp = NULL;
+        enum zkstore_rc rc = zkr_read_map(za->zh, za->root, NULL, NULL, out, cas, errp);
+        if (rc != ZKSTORE_UNREACHABLE || zkr_now_ms() >= deadline)
+            return rc;
+        struct timespec pause = { 0, 100 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+        if (za_recover(za, deadline, NULL) != ZKSTORE_OK && zkr_now_ms() >= deadline)
+            return rc;
+    }
+}
+
+enum zkstore_rc zkstore_admin_load(struct zkstore_admin *za, struct smap **out, int32_t *cas,
+                                   char **errp)
+{
+    return za_read(za, out, cas, errp);
+}
+
+/* After a lost write: re-reads (see za_read) and tells whether ZooKeeper
+ * now holds exactly <want> (text comparison). *<rc> is the read's result. */
+static bool za_holds(struct zkstore_admin *za, const struct smap *want, int32_t *cas_now,
+                     uint64_t *version_now, enum zkstore_rc *rc)
+{
+    struct smap *m = NULL;
+    char *err = NULL;
+    *rc = za_read(za, &m, cas_now, &err);
+    free(err);
+    if (*rc != ZKSTORE_OK)
+        return false;
+    char *a = mapcodec_format(m), *b = mapcodec_format(want);
+    bool same = a && b && strcmp(a, b) == 0;
+    *version_now = smap_version(m);
+    free(a);
+    free(b);
+    smap_unref(m);
+    return same;
+}
+
+/* Frees what a zoo_multi was built from: <n> node paths and payloads (the
+ * arrays may be NULL), the ops and their results. */
+static void free_multi(char **paths, char **texts, unsigned n, zoo_op_t *ops,
+                       zoo_op_result_t *res)
+{
+    for (unsigned i = 0; paths && texts && i < n; i++) {
+        free(paths[i]);
+        free(texts[i]);
+    }
+    free(paths);
+    free(texts);
+    free(ops);
+    free(res);
+}
+
+/* The two ACLs of a protected cluster (zkstore.h, struct zkstore_acl). */
+struct acl_set {
+    char              admin_id[ZKAUTH_ID_MAX];
+    char              router_id[ZKAUTH_ID_MAX];
+    struct ACL        map_acl[2], routers_acl[2];
+    struct ACL_vector map, routers;
+};
+
+/* Fills <set> for <acl> and the admin identity of <za>. Returns 0, or -1
+ * with a malloc'd *<errp>. */
+static int acl_set_build(struct acl_set *set, const struct zkstore_admin *za,
+                         const struct zkstore_acl *acl, char **errp)
+{
+    static char digest[] = "digest";
+    memset(set, 0, sizeof(*set));
+    if (acl->open) {
+        set->map = ZOO_OPEN_ACL_UNSAFE;
+        set->routers = ZOO_OPEN_ACL_UNSAFE;
+        return 0;
+    }
+    if (!za->have_auth) {
+        errmsg_set(errp, "a protected cluster needs the admin's credentials (or an explicit "
+                   "choice of the open ACL)");
+        return -1;
+    }
+    zkauth_digest_id(&za->auth, set->admin_id);
+    set->map_acl[0] = (struct ACL){ ZOO_PERM_ALL, { digest, set->admin_id } };
+    set->routers_acl[0] = set->map_acl[0];
+    int n = 1;
+    if (acl->router != NULL && !zkauth_same(acl->router, &za->auth)) {
+        zkauth_digest_id(acl->router, set->router_id);
+        set->map_acl[1] = (struct ACL){ ZOO_PERM_READ, { digest, set->router_id } };
+        set->routers_acl[1] = (struct ACL){ ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_CREATE |
+                                            ZOO_PERM_DELETE, { digest, set->router_id } };
+        n = 2;
+    }
+    set->map = (struct ACL_vector){ n, set->map_acl };
+    set->routers = (struct ACL_vector){ n, set->routers_acl };
+    return 0;
+}
+
+/* Writes the text of <root>/routers for <set> (zkstore_int.h) to <text>. */
+static void reg_acl_text(const struct acl_set *set, char *text, size_t cap)
+{
+    text[0] = '\0';
+    for (int i = 0; i < set->routers.count; i++)
+        zkr_reg_acl_format(&set->routers.data[i], text, cap);
+}
+
+/* After init: <root> and <root>/routers exist (a router of an open cluster
+ * may have made them earlier) with the ACL of <set>. */
+static enum zkstore_rc init_finish(struct zkstore_admin *za, struct acl_set *set, bool open,
+                                   char **errp)
+{
+    enum zkstore_rc rc = ZKSTORE_OK;
+    char *routers = zkr_path(za->root, "routers", NULL);
+    if (routers == NULL) {
+        errmsg_set(errp, "out of memory");
+        return ZKSTORE_ERROR;
+    }
+    int zrc;
+    if (open) {
+        zkr_create_parents(za->zh, routers, &set->routers);
+        zrc = ZOK;   /* as before ACLs: a router recreates it when it registers */
+    } else {
+        /* The multi made <root>/routers with its text (or wrote the text
+         * into one that existed); a node that existed keeps its old ACL
+         * until here, which is why its text went first. */
+        zrc = zoo_set_acl(za->zh, za->root, -1, &set->map);
+        if (zrc == ZOK)
+            zrc = zoo_set_acl(za->zh, routers, -1, &set->routers);
+    }
+    if (zrc != ZOK) {
+        rc = zkr_fail(zrc, routers, errp);
+        errmsg_prefix(errp, "the map was created, but the ACL of %s and %s could not be set",
+                      za->root, routers);
+    }
+    free(routers);
+    return rc;
+}
+
+enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *m,
+                                   const struct zkstore_acl *acl, char **errp)
+{
+    enum zkstore_rc rc = ZKSTORE_ERROR;
+    unsigned n = smap_n_shards(m);
+    /* protected: <root>/routers with the registration ACL goes in the same
+     * multi, before the version node, so no router can see the map before
+     * it can tell which ACL its registration gets */
+    unsigned n_ops = 4 + n + (acl->open ? 0 : 1);
+    zoo_op_t *ops = calloc(n_ops, sizeof(*ops));
+    zoo_op_result_t *res = calloc(n_ops, sizeof(*res));
+    char **paths = calloc(n_ops, sizeof(*paths));
+    char **texts = calloc(n_ops, sizeof(*texts));
+    char vtext[32];
+    char reg_text[ZKR_REG_ACL_MAX * (ZKAUTH_ID_MAX + 32)];
+    struct acl_set set;
+    unsigned i_routers = acl->open ? 0 : 3 + n;
+    za->lost_in_write = false;
+    if (ops == NULL || res == NULL || paths == NULL || texts == NULL)
+        goto oom;
+    if (acl_set_build(&set, za, acl, errp) < 0)
+        goto out;
+    snprintf(vtext, sizeof(vtext), "%" PRIu64 "\n", smap_version(m));
+    paths[0] = zkr_path(za->root, "settings", NULL);
+    texts[0] = mapcodec_format_settings(m);
+    paths[1] = zkr_path(za->root, "vbmap", NULL);
+    texts[1] = mapcodec_format_vbmap(m);
+    paths[2] = zkr_path(za->root, "shards", NULL);
+    texts[2] = strdup("");
+    for (unsigned i = 0; i < n; i++) {
+        paths[3 + i] = zkr_path(za->root, "shards", smap_shard(m, i)->name);
+        texts[3 + i] = mapcodec_format_shard(smap_shard(m, i));
+    }
+    if (!acl->open) {
+        reg_acl_text(&set, reg_text, sizeof(reg_text));
+        paths[i_routers] = zkr_path(za->root, "routers", NULL);
+        texts[i_routers] = strdup(reg_text);
+    }
+    /* the version node last: a reader never sees it before the rest */
+    paths[n_ops - 1] = zkr_path(za->root, "version", NULL);
+    texts[n_ops - 1] = strdup(vtext);
+    for (unsigned i = 0; i < n_ops; i++) {
+        if (paths[i] == NULL || texts[i] == NULL)
+            goto oom;
+        zoo_create_op_init(&ops[i], paths[i], texts[i], (int)strlen(texts[i]),
+                           &set.map, ZOO_PERSISTENT, NULL, 0);
+    }
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int zrc = zkr_create_parents(za->zh, za->root, &set.map);
+        if (zrc == ZOK && !acl->open) {
+            /* a router of an open cluster may have made it already */
+            struct Stat st;
+            zrc = zoo_exists(za->zh, paths[i_routers], 0, &st);
+            if (zrc == ZNONODE)
+                zoo_create_op_init(&ops[i_routers], paths[i_routers], texts[i_routers],
+                                   (int)strlen(texts[i_routers]), &set.routers, ZOO_PERSISTENT,
+                                   NULL, 0);
+            else if (zrc == ZOK)
+                zoo_set_op_init(&ops[i_routers], paths[i_routers], texts[i_routers],
+                                (int)strlen(texts[i_routers]), -1, NULL);
+            if (zrc == ZNONODE)
+                zrc = ZOK;
+        }
+        if (zrc == ZOK)
+            zrc = zoo_multi(za->zh, (int)n_ops, ops, res);
+        if (zrc == ZOK) {
+            rc = ZKSTORE_OK;
+            break;
+        }
+        if (zrc == ZNODEEXISTS) {
+            errmsg_set(errp, "a cluster already exists at %s", za->root);
+            rc = ZKSTORE_EXISTS;
+            break;
+        }
+        if (!zkr_is_connection(zrc)) {
+            rc = zkr_fail(zrc, za->root, errp);
+            break;
+        }
+        /* Lost the connection: the multi may have been applied. */
+        za->lost_in_write = true;
+        rc = zkr_fail(zrc, za->root, errp);  /* unless the re-read tells more */
+        int32_t cas;
+        uint64_t v;
+        enum zkstore_rc rrc;
+        if (za_holds(za, m, &cas, &v, &rrc)) {
+            rc = ZKSTORE_OK;
+            break;
+        }
+        if (rrc == ZKSTORE_NO_CLUSTER)
+            continue;                       /* provably not applied: again */
+        if (rrc == ZKSTORE_OK || rrc == ZKSTORE_INVALID) {
+            errmsg_set(errp, "a cluster already exists at %s", za->root);
+            rc = ZKSTORE_EXISTS;            /* someone else's is there now */
+        } else {
+            errmsg_set(errp, "connection lost during init; cannot tell whether it was "
+                       "applied (%s); run status", zkstore_rc_name(rrc));
+            rc = rrc;
+        }
+        break;
+    }
+    if (rc == ZKSTORE_OK) {
+        if (errp != NULL) {                 /* a loss that the re-read resolved */
+            free(*errp);
+            *errp = NULL;
+        }
+        rc = init_finish(za, &set, acl->open, errp);
+    }
+    goto out;
+oom:
+    errmsg_set(errp, "out of memory");
+out:
+    if (rc == ZKSTORE_OK && errp != NULL) {
+        free(*errp);                        /* a loss that the re-read resolved */
+        *errp = NULL;
+    }
+    free_multi(paths, texts, n_ops, ops, res);
+    return rc;
+}
+
+enum zkstore_rc zkstore_admin_write(struct zkstore_admin *za, const struct smap *cur,
+                                    int32_t cas, const struct smap *next, char **errp)
+{
+    enum zkstore_rc rc = ZKSTORE_ERROR;
+    unsigned n_cur = smap_n_shards(cur), n_next = smap_n_shards(next);
+    unsigned cap = 2 + n_cur + n_next, n_ops = 0;
+    zoo_op_t *ops = calloc(cap, sizeof(*ops));
+    zoo_op_result_t *res = calloc(cap, sizeof(*res));
+    char **paths = calloc(cap, sizeof(*paths));
+    char **texts = calloc(cap, sizeof(*texts));
+    char *s_cur = mapcodec_format_settings(cur), *s_next = mapcodec_format_settings(next);
+    char *vb_cur = mapcodec_format_vbmap(cur), *vb_next = mapcodec_format_vbmap(next);
+    char *p_shards = zkr_path(za->root, "shards", NULL);
+    struct ACL_vector shards_acl = { 0, NULL };
+    struct Stat pst;
+    za->lost_in_write = false;
+    if (!ops || !res || !paths || !texts || !s_cur || !s_next || !vb_cur || !vb_next ||
+        !p_shards)
+        goto oom;
+    if (smap_version(next) != smap_version(cur) + 1) {
+        errmsg_set(errp, "new map version %" PRIu64 " does not follow %" PRIu64,
+                   smap_version(next), smap_version(cur));
+        rc = ZKSTORE_INVALID;
+        goto out;
+    }
+    if (strcmp(s_cur, s_next) != 0) {
+        errmsg_set(errp, "cluster settings (vbuckets, key columns, key type) are fixed at "
+                   "init");
+        rc = ZKSTORE_INVALID;
+        goto out;
+    }
+    /* First op: the compare-and-set on the version node, so a lost race
+     * fails there and reports ZBADVERSION. */
+    paths[n_ops] = zkr_path(za->root, "version", NULL);
+    if (asprintf(&texts[n_ops], "%" PRIu64 "\n", smap_version(next)) < 0)
+        texts[n_ops] = NULL;
+    if (!paths[n_ops] || !texts[n_ops])
+        goto oom;
+    zoo_set_op_init(&ops[n_ops], paths[n_ops], texts[n_ops], (int)strlen(texts[n_ops]), cas,
+                    NULL);
+    n_ops++;
+    if (strcmp(vb_cur, vb_next) != 0) {
+        paths[n_ops] = zkr_path(za->root, "vbmap", NULL);
+        if (!paths[n_ops])
+            goto oom;
+        zoo_set_op_init(&ops[n_ops], paths[n_ops], vb_next, (int)strlen(vb_next), -1, NULL);
+        n_ops++;
+    }
+    for (unsigned i = 0; i < n_next; i++) {
+        const struct smap_shard *s = smap_shard(next, i);
+        int j = smap_find_shard(cur, s->name);
+        texts[n_ops] = mapcodec_format_shard(s);
+        paths[n_ops] = zkr_path(za->root, "shards", s->name);
+        if (!texts[n_ops] || !paths[n_ops])
+            goto oom;
+        if (j < 0) {
+            /* a new shard node inherits the ACL of <root>/shards */
+            if (shards_acl.data == NULL) {
+                int zrc = zoo_get_acl(za->zh, p_shards, &shards_acl, &pst);
+                if (zrc != ZOK) {
+                    rc = zkr_fail(zrc, p_shards, errp);
+                    goto out;
+                }
+            }
+            zoo_create_op_init(&ops[n_ops], paths[n_ops], texts[n_ops],
+                               (int)strlen(texts[n_ops]), &shards_acl, ZOO_PERSISTENT,
+                               NULL, 0);
+        } else {
+            char *old = mapcodec_format_shard(smap_shard(cur, (unsigned)j));
+            bool same = old && strcmp(old, texts[n_ops]) == 0;
+            free(old);
+            if (same) {
+                free(texts[n_ops]);
+                free(paths[n_ops]);
+                texts[n_ops] = paths[n_ops] = NULL;
+                continue;
+            }
+            zoo_set_op_init(&ops[n_ops], paths[n_ops], texts[n_ops],
+                            (int)strlen(texts[n_ops]), -1, NULL);
+        }
+        n_ops++;
+    }
+    for (unsigned i = 0; i < n_cur; i++) {
+        const struct smap_shard *s = smap_shard(cur, i);
+        if (smap_find_shard(next, s->name) >= 0)
+            continue;
+        paths[n_ops] = zkr_path(za->root, "shards", s->name);
+        if (!paths[n_ops])
+            goto oom;
+        zoo_delete_op_init(&ops[n_ops], paths[n_ops], -1);
+        n_ops++;
+    }
+
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int zrc = zoo_multi(za->zh, (int)n_ops, ops, res);
+        if (zrc == ZOK) {
+            rc = ZKSTORE_OK;
+            break;
+        }
+        if (zrc == ZBADVERSION || zrc == ZNONODE || zrc == ZNODEEXISTS) {
+            /* Only a writer that skipped the version bump could make a shard
+             * op fail while the version check passes; either way the map is
+             * not the one we read. */
+            errmsg_set(errp, "the map changed since it was read (version %" PRIu64
+                       " is no longer current); re-read and retry", smap_version(cur));
+            rc = ZKSTORE_CONFLICT;
+            break;
+        }
+        if (!zkr_is_connection(zrc)) {
+            rc = zkr_fail(zrc, za->root, errp);
+            break;
+        }
+        /* Connection loss: the multi may or may not have been applied. */
+        za->lost_in_write = true;
+        rc = zkr_fail(zrc, za->root, errp);  /* unless the re-read tells more */
+        int32_t cas_now = -1;
+        uint64_t v_now = 0;
+        enum zkstore_rc rrc;
+        if (za_holds(za, next, &cas_now, &v_now, &rrc)) {
+            rc = ZKSTORE_OK;
+            break;
+        }
+        if (rrc != ZKSTORE_OK) {
+            rc = rrc;
+            errmsg_set(errp, "connection lost during the write; cannot tell whether it "
+                       "was applied (%s); run status", zkstore_rc_name(rrc));
+            break;
+        }
+        if (cas_now != cas) {
+            errmsg_set(errp, "the map changed since it was read (now version %" PRIu64
+                       "); re-read and retry", v_now);
+            rc = ZKSTORE_CONFLICT;
+            break;
+        }
+        /* provably not applied and nobody else wrote: the same CAS again */
+    }
+    goto out;
+oom:
+    errmsg_set(errp, "out of memory");
+out:
+    if (rc == ZKSTORE_OK && errp != NULL) {
+        free(*errp);                        /* a loss that the re-read resolved */
+        *errp = NULL;
+    }
+    free_multi(paths, texts, cap, ops, res);
+    deallocate_ACL_vector(&shards_acl);
+    free(p_shards);
+    free(s_cur);
+    free(s_next);
+    free(vb_cur);
+    free(vb_next);
+    return rc;
+}
+
+static int cmp_routers(const void *a, const void *b)
+{
+    return strverscmp(((const struct zkstore_router *)a)->id,
+                      ((const struct zkstore_router *)b)->id);
+}
+
+enum zkstore_rc zkstore_admin_routers(struct zkstore_admin *za, struct zkstore_router **out,
+                                      unsigned *n, char **errp)
+{
+    enum zkstore_rc rc = ZKSTORE_ERROR;
+    struct String_vector kids = { 0, NULL };
+    struct zkstore_router *r = NULL;
+    unsigned count = 0;
+    char *p_routers = zkr_path(za->root, "routers", NULL);
+    *out = NULL;
+    *n = 0;
+    if (p_routers == NULL) {
+        errmsg_set(errp, "out of memory");
+        return ZKSTORE_ERROR;
+    }
+    int zrc = zoo_get_children(za->zh, p_routers, 0, &kids);
+    if (zrc == ZNONODE) {
+        rc = ZKSTORE_OK;   /* no router ever registered */
+        goto out;
+    }
+    if (zrc != ZOK) {
+        rc = zkr_fail(zrc, p_routers, errp);
+        goto out;
+    }
+    r = calloc(kids.count ? (size_t)kids.count : 1, sizeof(*r));
+    if (r == NULL) {
+        errmsg_set(errp, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < kids.count; i++) {
+        if (strlen(kids.data[i]) >= ZKSTORE_ROUTER_ID_MAX)
+            continue;   /* not one of ours */
+        char *p = zkr_path(p_routers, kids.data[i], NULL);
+        char *data = NULL;
+        int len;
+        struct Stat st;
+        zrc = p ? zkr_get_node(za->zh, p, NULL, NULL, &data, &len, &st) : ZSYSTEMERROR;
+        free(p);
+        if (zrc == ZNONODE)
+            continue;   /* it went away meanwhile */
+        if (zrc != ZOK) {
+            rc = zkr_fail(zrc, p_routers, errp);
+            zkstore_routers_free(r, count);
+            r = NULL;
+            count = 0;
+            goto out;
+        }
+        strcpy(r[count].id, kids.data[i]);
+        r[count].payload = data;
+        r[count].mtime_ms = st.mtime;
+        r[count].ctime_ms = st.ctime;
+        count++;
+    }
+    qsort(r, count, sizeof(*r), cmp_routers);
+    *out = r;
+    *n = count;
+    r = NULL;
+    rc = ZKSTORE_OK;
+out:
+    free(r);
+    deallocate_String_vector(&kids);
+    free(p_routers);
+    return rc;
+}
+
+bool zkstore_admin_lost_in_write(const struct zkstore_admin *za)
+{
+    return za->lost_in_write;
+}
+
+void zkstore_routers_free(struct zkstore_router *r, unsigned n)
+{
+    if (r == NULL)
+        return;
+    for (unsigned i = 0; i < n; i++)
+        free(r[i].payload);
+    free(r);
+}

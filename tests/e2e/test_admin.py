@@ -1,0 +1,202 @@
+"""
+tests/e2e/test_admin.py - the admin HTTP listener (issue 14, first part):
+/health for load balancers (200 while the router can serve; 503 with the
+reason when draining after SIGTERM or when ZooKeeper has not confirmed the
+map within map_lease_ms), /metrics in Prometheus text format, /status as
+JSON, basic auth, and bad requests that never disturb the app port. Real
+replicated MariaDB, a real ZooKeeper, the real router.
+"""
+
+import base64
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+
+import cluster
+
+C = None
+ADMIN_PORT = None
+
+
+def setup_module():
+    global C, ADMIN_PORT
+    C = cluster.Cluster(1, standbys=1, start_router=False)
+    C.create_schema(["CREATE TABLE t (userid BIGINT NOT NULL, id INT NOT NULL,"
+                     " PRIMARY KEY (userid, id))"])
+    ADMIN_PORT = cluster.free_port()
+    C.start_router({"admin_listen": ADMIN_PORT, "control_user": cluster.CONTROL_USER,
+                    "control_password": cluster.CONTROL_PASSWORD,
+                    "health_interval_ms": 200})
+
+
+def teardown_module():
+    C.stop()
+
+
+def get(path, port=None, method="GET", headers=None, timeout=5):
+    conn = http.client.HTTPConnection("127.0.0.1", port or ADMIN_PORT, timeout=timeout)
+    try:
+        conn.request(method, path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read().decode()
+    finally:
+        conn.close()
+
+
+def query(sql, router=None):
+    c = (router or C.router).connect()
+    try:
+        with c.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        c.close()
+
+
+METRIC_LINE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? '
+                         r'-?[0-9.e+]+$')
+
+
+def metrics():
+    status, ctype, body = get("/metrics")
+    assert status == 200 and ctype.startswith("text/plain; version=0.0.4"), (status, ctype)
+    values = {}
+    for line in body.splitlines():
+        if line.startswith("#"):
+            assert re.match(r"^# (HELP|TYPE) [a-z_]+ .+$", line), line
+            continue
+        assert METRIC_LINE.match(line), "not Prometheus text format: %r" % line
+        name, value = line.rsplit(" ", 1)
+        values[name] = float(value)
+    return values
+
+
+def test_health_ok():
+    assert get("/health") == (200, "text/plain; charset=utf-8", "ok\n")
+    assert get("/health", method="HEAD")[0] == 200
+
+
+def test_metrics_count_statements_and_show_servers():
+    before = metrics()
+    for i in range(5):
+        query("INSERT INTO t (userid, id) VALUES (42, %d)" % i)
+    try:
+        query("SELECT * FROM t")
+    except Exception:
+        pass
+    master = "127.0.0.1:%d" % C.shards["s0"].port
+    sb = "127.0.0.1:%d" % C.standbys["s0"][0].port
+
+    def seen():
+        m = metrics()
+        key = 'shardwire_server_up{shard="s0",role="standby",server="%s"}' % sb
+        return m if m.get(key) == 1 else None
+    after = cluster.wait_for(seen, 10, "standby up in /metrics")
+    assert after["shardwire_statements_routed_total"] >= before["shardwire_statements_routed_total"] + 5
+    assert after["shardwire_statements_rejected_total"] >= before["shardwire_statements_rejected_total"] + 1
+    assert after["shardwire_map_version"] == 1 and after["shardwire_ready"] == 1
+    assert after['shardwire_server_up{shard="s0",role="master",server="%s"}' % master] == 1
+    assert after['shardwire_server_health{shard="s0",role="master",server="%s",verdict="up"}'
+                 % master] == 1
+    assert after['shardwire_server_lossless{shard="s0",role="master",server="%s"}' % master] == 1
+    assert 'shardwire_replication_lag_seconds{shard="s0",role="standby",server="%s"}' % sb in after
+
+
+def test_status_json():
+    status, ctype, body = get("/status")
+    assert status == 200 and ctype == "application/json"
+    st = json.loads(body)
+    assert st["ready"] is True and st["draining"] is False
+    assert st["map"]["version"] == 1
+    assert st["map"]["shards"][0]["name"] == "s0"
+    assert st["map"]["shards"][0]["standbys"] == ["127.0.0.1:%d" % C.standbys["s0"][0].port]
+    roles = sorted(h["role"] for h in st["health"])
+    assert roles == ["master", "standby"], st["health"]
+    assert st["stats"]["statements"] > 0
+
+
+def test_bad_requests_get_http_errors_and_app_port_unaffected():
+    assert get("/nope")[0] == 404
+    assert get("/health", method="POST")[0] == 405
+    assert get("/status?x=%zz")[0] in (200, 400)
+    # Oversized headers.
+    status = get("/health", headers={"X-Big": "a" * 20000})[0]
+    assert status in (400, 413, 431), status
+    # A slow client that never finishes its request, and garbage bytes.
+    slow = socket.create_connection(("127.0.0.1", ADMIN_PORT))
+    slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    junk = socket.create_connection(("127.0.0.1", ADMIN_PORT))
+    junk.sendall(bytes(range(256)) * 4 + b"\r\n\r\n")
+    try:
+        assert get("/health")[0] == 200
+        assert query("SELECT COUNT(*) FROM t WHERE userid = 42") == ((5,),)
+    finally:
+        slow.close()
+        junk.close()
+    assert C.router.alive()
+
+
+def test_basic_auth():
+    port = cluster.free_port()
+    r = cluster.Router({"map_file": C.map_file, "admin_listen": "127.0.0.1:%d" % port,
+                        "admin_user": "ops", "admin_password": "s3cret"})
+    try:
+        assert get("/health", port=port)[0] == 401
+        bad = base64.b64encode(b"ops:wrong").decode()
+        assert get("/metrics", port=port, headers={"Authorization": "Basic " + bad})[0] == 401
+        good = base64.b64encode(b"ops:s3cret").decode()
+        assert get("/health", port=port, headers={"Authorization": "Basic " + good})[0] == 200
+    finally:
+        r.stop()
+
+
+def test_health_503_when_zookeeper_silent_past_the_lease():
+    zk = cluster.ZooKeeper()
+    port = cluster.free_port()
+    try:
+        subprocess.run([cluster.shardctl_path(), "--zk", zk.hosts, "init", "--acl", "open", "--shard",
+                        "s0=127.0.0.1:%d" % C.shards["s0"].port], check=True,
+                       capture_output=True, timeout=60)
+        r = cluster.Router({"zookeeper": zk.hosts, "router_id": "lease",
+                            "admin_listen": port, "map_lease_ms": 1500,
+                            "map_cache": os.path.join(cluster.tmp_root(), "lease.cache")})
+        try:
+            assert get("/health", port=port)[0] == 200
+            zk.stop()
+            cluster.wait_for(lambda: get("/health", port=port)[0] == 503, 15,
+                             "/health 503 with ZooKeeper down")
+            body = get("/health", port=port)[2]
+            assert "not confirmed by ZooKeeper" in body, body
+            # Statements are still served from the last good map.
+            assert query("SELECT COUNT(*) FROM t WHERE userid = 42", router=r) == ((5,),)
+            zk.start()
+            cluster.wait_for(lambda: get("/health", port=port)[0] == 200, 30,
+                             "/health 200 again with ZooKeeper back")
+        finally:
+            r.stop()
+    finally:
+        zk.stop()
+
+
+def test_draining_after_sigterm():
+    """SIGTERM: /health turns 503 "draining" while the statement in flight
+    finishes; then the router exits cleanly."""
+    done = {}
+
+    def slow():
+        done["rows"] = query("SELECT SLEEP(2), COUNT(*) FROM t WHERE userid = 42")
+    th = threading.Thread(target=slow)
+    th.start()
+    cluster.wait_for(lambda: any("SLEEP(2)" in (row[0] or "") for row in C.shards["s0"].sql(
+        "SELECT INFO FROM information_schema.PROCESSLIST")), 10, "the statement on the shard")
+    C.router.proc.send(signal.SIGTERM)
+    cluster.wait_for(lambda: get("/health")[0] == 503, 5, "/health 503 after SIGTERM")
+    assert get("/health")[2] == "draining\n"
+    th.join(10)
+    assert done.get("rows") == ((0, 5),), done
+    C.router.stop()

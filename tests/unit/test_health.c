@@ -1,0 +1,129 @@
+/*
+ * tests/unit/test_health.c - verdicts over replayed outages, and the
+ * lossless-settings checks for masters and standbys.
+ */
+#include "router/health.h"
+
+#include <string.h>
+
+#include "check.h"
+
+static const struct health_policy pol = { .down_after_fails = 3, .down_after_ms = 3000 };
+
+static void test_outage_replay(void)
+{
+    struct health h;
+    uint64_t t = 1000;
+
+    memset(&h, 0, sizeof(h));
+    CHECK_EQ(h.verdict, HEALTH_UNKNOWN);
+    CHECK_EQ(health_observe(&h, &pol, HEALTH_PROBE_OK, t), HEALTH_UP);
+    /* A 30 s outage probed every 500 ms: suspect until both 3 failures and
+     * 3 s have passed, then down, and down stays down. */
+    for (int i = 0; i < 60; i++) {
+        enum health_verdict v;
+
+        t += 500;
+        v = health_observe(&h, &pol, HEALTH_PROBE_FAILED, t);
+        if (i < 6)
+            CHECK_EQ(v, HEALTH_SUSPECT);
+        else
+            CHECK_EQ(v, HEALTH_DOWN);
+    }
+    CHECK_EQ(h.since_ms, 1000 + 7 * 500);
+    CHECK_EQ(h.fails, 60);
+    t += 500;
+    CHECK_EQ(health_observe(&h, &pol, HEALTH_PROBE_OK, t), HEALTH_UP);
+    CHECK_EQ(h.fails, 0);
+    CHECK_EQ(h.since_ms, t);
+out:;
+}
+
+static void test_slow_probes_need_both_conditions(void)
+{
+    struct health h;
+
+    memset(&h, 0, sizeof(h));
+    /* Probes 10 s apart: the time passes at once, the count does not. */
+    CHECK_EQ(health_observe(&h, &pol, HEALTH_PROBE_FAILED, 0), HEALTH_SUSPECT);
+    CHECK_EQ(health_observe(&h, &pol, HEALTH_PROBE_FAILED, 10000), HEALTH_SUSPECT);
+    CHECK_EQ(health_observe(&h, &pol, HEALTH_PROBE_FAILED, 20000), HEALTH_DOWN);
+    /* One success in between starts the count again. */
+    memset(&h, 0, sizeof(h));
+    health_observe(&h, &pol, HEALTH_PROBE_FAILED, 0);
+    health_observe(&h, &pol, HEALTH_PROBE_FAILED, 2000);
+    health_observe(&h, &pol, HEALTH_PROBE_OK, 2500);
+    CHECK_EQ(health_observe(&h, &pol, HEALTH_PROBE_FAILED, 4000), HEALTH_SUSPECT);
+    CHECK_EQ(h.first_fail_ms, 4000);
+out:;
+}
+
+static void test_refused_is_alive(void)
+{
+    struct health h;
+
+    memset(&h, 0, sizeof(h));
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(health_observe(&h, &pol, HEALTH_PROBE_REFUSED, (uint64_t)i * 1000), HEALTH_UP);
+    CHECK(h.unhealthy);
+    CHECK_EQ(h.fails, 0);
+    CHECK_EQ(health_observe(&h, &pol, HEALTH_PROBE_OK, 11000), HEALTH_UP);
+    CHECK(!h.unhealthy);
+out:;
+}
+
+static void test_master_settings(void)
+{
+    struct health_facts f;
+
+    memset(&f, 0, sizeof(f));
+    f.semi_master = f.semi_after_sync = true;
+    f.semi_timeout_ms = 4294967295ull;
+    f.sync_binlog = f.flush_at_commit = 1;
+    CHECK(health_master_unsafe(&f) == NULL);
+    f.semi_timeout_ms = 10000;
+    CHECK(strstr(health_master_unsafe(&f), "timeout") != NULL);
+    f.semi_timeout_ms = 4294967295ull;
+    f.semi_after_sync = false;
+    CHECK(strstr(health_master_unsafe(&f), "AFTER_SYNC") != NULL);
+    f.semi_after_sync = true;
+    f.sync_binlog = 0;
+    CHECK(strstr(health_master_unsafe(&f), "sync_binlog") != NULL);
+    f.sync_binlog = 1;
+    f.read_only = true;
+    CHECK(strstr(health_master_unsafe(&f), "read_only") != NULL);
+    f.read_only = false;
+    f.is_replica = f.io_running = true;
+    CHECK(strstr(health_master_unsafe(&f), "replicates") != NULL);
+out:;
+}
+
+static void test_standby_settings(void)
+{
+    struct health_facts f;
+
+    memset(&f, 0, sizeof(f));
+    f.is_replica = f.io_running = f.sql_running = true;
+    f.semi_slave = f.read_only = true;
+    f.sync_relay_log = 1;
+    CHECK(health_standby_unsafe(&f) == NULL);
+    f.relay_log_recovery = true;
+    CHECK(strstr(health_standby_unsafe(&f), "relay_log_recovery") != NULL);
+    f.relay_log_recovery = false;
+    f.semi_master = true;
+    CHECK(strstr(health_standby_unsafe(&f), "SQL thread") != NULL);
+    f.semi_master = false;
+    f.is_replica = false;
+    CHECK(strstr(health_standby_unsafe(&f), "not a replica") != NULL);
+out:;
+}
+
+int main(void)
+{
+    RUN(test_outage_replay);
+    RUN(test_slow_probes_need_both_conditions);
+    RUN(test_refused_is_alive);
+    RUN(test_master_settings);
+    RUN(test_standby_settings);
+    return check_exit();
+}
