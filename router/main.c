@@ -343,6 +343,10 @@ int main(int argc, char **argv)
              SHARDWIRE_VERSION, r->cfg->listen_host, r->cfg->listen_port, r->n_workers,
              r->cfg->analyze.database, r->cfg->analyze.key_columns[0]);
     event_base_dispatch(d.base);
+    /* The workers are done: a signal from now on must neither cut the
+     * clean-up short nor, once its event is freed, kill the process. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     /* The admin listener answers (/health: 503 draining) until the
      * statements in flight are done. */
     for (unsigned i = 0; i < r->n_workers; i++)

@@ -29,6 +29,26 @@ def greeting(conn_id):
             b"mysql_native_password\0")
 
 
+def lenenc(b):
+    return bytes([len(b)]) + b if len(b) < 251 else b"\xfc" + struct.pack("<H", len(b)) + b
+
+
+def coldef(name):
+    return (lenenc(b"def") + lenenc(b"") + lenenc(b"") + lenenc(b"") + lenenc(name) +
+            lenenc(name) + b"\x0c" + struct.pack("<HIBHB", 45, 64, 0xfd, 0, 0) + b"\0\0")
+
+
+EOF_PKT = b"\xfe\x00\x00\x02\x00"
+
+# The row a MariaDB 10.11 shard gives the router's server-settings check
+# (protocol/srvcheck.h): version, sql_mode, lower_case_table_names, client
+# and connection character sets, bad key columns (none), the first (NULL).
+SETTINGS_REPLY = ([b"\x07"] + [coldef(b"c%d" % i) for i in range(7)] + [EOF_PKT] +
+                  [lenenc(b"10.11.6-MariaDB-fake") + lenenc(b"STRICT_TRANS_TABLES") +
+                   lenenc(b"0") + lenenc(b"utf8mb4") + lenenc(b"utf8mb4") + lenenc(b"0") +
+                   b"\xfb"] + [EOF_PKT])
+
+
 class FakeBackend:
     """Listens on 127.0.0.1:<port>. <on_query>(sql bytes) returns the list of
     reply payloads (sequence ids 1, 2, ...) for a COM_QUERY."""
@@ -90,7 +110,9 @@ class FakeBackend:
                 if body[:1] == b"\x01":
                     self.record(n, "quit")
                     return
-                if body[:1] == b"\x03":
+                if body[:1] == b"\x03" and b"@@lower_case_table_names" in body:
+                    replies = SETTINGS_REPLY       # the router's check after login
+                elif body[:1] == b"\x03":
                     self.record(n, "query:" + body[1:].decode("utf-8", "replace"))
                     replies = self.on_query(body[1:])
                 else:
