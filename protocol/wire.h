@@ -88,6 +88,7 @@
 
 /* Error numbers we send (MySQL's values). */
 #define WIRE_ER_CON_COUNT            1040
+#define WIRE_ER_OUT_OF_RESOURCES     1041
 #define WIRE_ER_HANDSHAKE            1043
 #define WIRE_ER_DBACCESS_DENIED      1044
 #define WIRE_ER_ACCESS_DENIED        1045

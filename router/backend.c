@@ -34,11 +34,6 @@
      WIRE_CAP_TRANSACTIONS | WIRE_CAP_SECURE_CONNECTION | WIRE_CAP_MULTI_RESULTS |  \
      WIRE_CAP_PS_MULTI_RESULTS | WIRE_CAP_PLUGIN_AUTH | WIRE_CAP_IGNORE_SIGPIPE)
 
-uint64_t backend_fresh_sig(void)
-{
-    return session_state_sig_of(NULL, 0, WIRE_CHARSET_UTF8MB4_GENERAL_CI);
-}
-
 static void login_failed(struct backend *be, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -62,7 +57,8 @@ static void login_done(struct backend *be)
     evtimer_del(be->timer);
     bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
     be->login = BACKEND_LOGIN_DONE;
-    be->state_sig = backend_fresh_sig();
+    /* Out of memory leaves the state unknown: reset before first use. */
+    sessstate_build(&be->sstate, NULL, 0, WIRE_CHARSET_UTF8MB4_GENERAL_CI);
     be->created_ms = now_ms();
     pool_connected(be);
 }
@@ -383,6 +379,8 @@ void backend_free(struct backend *be)
         event_free(be->timer);
     if (be->bev)
         bufferevent_free(be->bev);
+    sessstate_fini(&be->sstate);
+    pstmt_cache_clear(&be->stmts);
     free(be->check_err);
     free(be);
 }

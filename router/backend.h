@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "router/pstmt.h"
+#include "router/sessstate.h"
 
 struct bufferevent;
 struct event;
@@ -53,7 +54,7 @@ struct backend {
     struct session     *owner;        /* when BUSY */
     uint32_t            server_caps;
     uint32_t            thread_id;    /* the server's connection id */
-    uint64_t            state_sig;    /* session state applied (see session.c) */
+    struct sessstate    sstate;       /* session state applied (see session.c) */
     uint64_t            created_ms;
     uint64_t            idle_since_ms;
     struct pstmt_cache  stmts;        /* server-side prepared statements */
@@ -70,8 +71,5 @@ struct backend *backend_connect(struct pool *pool);
 
 /* Closes and frees <be> (NULL does nothing). */
 void backend_free(struct backend *be);
-
-/* The state signature of a fresh connection: default charset, no SETs. */
-uint64_t backend_fresh_sig(void);
 
 #endif

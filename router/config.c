@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,8 +27,11 @@ static void set_defaults(struct config *c)
     c->zk_root = strdup("/shardwire");
     c->server_version = strdup("5.5.5-10.11.0-MariaDB-shardwire");
     c->max_allowed_packet = 64u << 20;
+    c->session_memory_limit = 128u << 20;
+    c->router_memory_limit = (uint64_t)2 << 30;
     c->max_client_connections = 10000;
     c->pool_max_per_shard = 32;
+    c->pinned_idle_timeout_ms = 60000;
     c->connect_timeout_ms = 2000;
     c->handshake_timeout_ms = 5000;
     c->idle_timeout_ms = 8 * 3600 * 1000;
@@ -53,6 +57,7 @@ static int parse_uint(const char *v, uint64_t max, uint64_t *out)
 {
     char *end;
     unsigned long long n;
+    unsigned shift = 0;
 
     if (!isdigit((unsigned char)*v))
         return -1;
@@ -61,11 +66,16 @@ static int parse_uint(const char *v, uint64_t max, uint64_t *out)
     if (errno)
         return -1;
     switch (*end) {
-    case 'k': case 'K': n <<= 10; end++; break;
-    case 'm': case 'M': n <<= 20; end++; break;
-    case 'g': case 'G': n <<= 30; end++; break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
     default: break;
     }
+    /* A shift that drops high bits would turn a huge value into a small
+     * one ("17179869184G" into 0, which means "never" for timeouts). */
+    if (n > (ULLONG_MAX >> shift))
+        return -1;
+    n <<= shift;
     if (*end || n > max)
         return -1;
     *out = n;
@@ -194,6 +204,8 @@ static const struct uint_key uint_keys[] = {
     UKEY(workers, 256),
     UKEY(max_client_connections, 1000000),
     UKEY(pool_max_per_shard, 100000),
+    UKEY(pool_max_pinned_per_shard, 100000),
+    UKEY(pinned_idle_timeout_ms, UINT32_MAX),
     UKEY(connect_timeout_ms, 3600000),
     UKEY(handshake_timeout_ms, 3600000),
     UKEY(idle_timeout_ms, UINT32_MAX),
@@ -273,6 +285,14 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
         if (parse_uint(v, 1u << 30, &n) < 0 || n < 1024)
             return util_fmt("'%s' is not a size in 1K..1G", v);
         c->max_allowed_packet = (uint32_t)n;
+    } else if (strcmp(key, "session_memory_limit") == 0) {
+        if (parse_uint(v, (uint64_t)64 << 30, &n) < 0 || n < (64u << 10))
+            return util_fmt("'%s' is not a size in 64K..64G", v);
+        c->session_memory_limit = n;
+    } else if (strcmp(key, "router_memory_limit") == 0) {
+        if (parse_uint(v, (uint64_t)1 << 40, &n) < 0 || n < (1u << 20))
+            return util_fmt("'%s' is not a size in 1M..1T", v);
+        c->router_memory_limit = n;
     } else if (strcmp(key, "user") == 0) {
         return parse_user(c, v);
     } else if (strcmp(key, "rule") == 0) {

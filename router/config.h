@@ -63,8 +63,12 @@ struct config {
 
     char     *server_version;
     uint32_t  max_allowed_packet;
+    uint64_t  session_memory_limit;    /* bytes one session may hold (see session.c) */
+    uint64_t  router_memory_limit;     /* bytes all sessions together may hold */
     unsigned  max_client_connections;
     unsigned  pool_max_per_shard;      /* backend connections per shard, whole router */
+    unsigned  pool_max_pinned_per_shard; /* of those, held by pinned sessions; 0: 3/4 */
+    unsigned  pinned_idle_timeout_ms;  /* idle session holding a connection; 0: idle_timeout_ms */
     unsigned  connect_timeout_ms;      /* backend connect */
     unsigned  handshake_timeout_ms;    /* client handshake */
     unsigned  idle_timeout_ms;         /* idle client; 0 = never */

@@ -10,16 +10,20 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "router/config.h"
+#include "router/fault.h"
 #include "router/control.h"
 #include "router/coordinator.h"
 #include "router/decide.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
+#include "router/pool.h"
 #include "router/rules.h"
 #include "router/worker.h"
 #include "shardmap/mapcache.h"
@@ -47,6 +51,7 @@ struct daemon_state {
     struct router      router;
     struct mapwatch   *mw;
     struct event_base *base;
+    struct event      *tick;
     bool               stopping;
 };
 
@@ -96,12 +101,49 @@ fail:
     return -1;
 }
 
+/*
+ * Every client and backend connection is a file descriptor. With a limit
+ * below max_client_connections, accept() fails with EMFILE long before the
+ * configured cap; raise the soft limit as far as the hard one allows and
+ * say clearly when that is not enough.
+ */
+static void check_fd_limit(const struct config *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)cfg->max_client_connections + (rlim_t)cfg->pool_max_per_shard * 4 +
+                  64 + 8 * (rlim_t)cfg->workers;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        struct rlimit up = rl;
+
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        log_warn("start: open file limit is %llu, below the %llu that max_client_connections=%u "
+                 "and the backend pools need; clients beyond it wait or fail at connect. Raise "
+                 "it (ulimit -n, LimitNOFILE=) or lower max_client_connections",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need,
+                 cfg->max_client_connections);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon_state *d = arg;
+    struct router *r = &d->router;
 
     (void)fd;
     (void)what;
+    if (d->stopping) {
+        /* The main loop runs until every worker is done, so that a second
+         * signal is still heard during a graceful shutdown. */
+        if (atomic_load(&r->n_workers_done) == r->n_workers)
+            event_base_loopexit(d->base, NULL);
+        return;
+    }
     mapwatch_tick(d->mw);
 }
 
@@ -120,15 +162,23 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     if (d->stopping) {
+        /* _exit, not exit: exit handlers (OpenSSL's, the sanitizers')
+         * would run while worker threads still use what they free. */
         log_warn("shutdown: second signal, exiting now");
-        exit(1);
+        _exit(1);
     }
     d->stopping = true;
     atomic_store(&r->draining, true);
     log_info("shutdown: signal=%d deadline_ms=%u", (int)sig, r->cfg->shutdown_timeout_ms);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_shutdown(r->workers[i], r->cfg->shutdown_timeout_ms);
-    event_base_loopexit(d->base, NULL);
+    /* Poll for the workers' end more often than once a second. */
+    {
+        static const struct timeval fast = { 0, 50000 };
+
+        event_del(d->tick);
+        event_add(d->tick, &fast);
+    }
 }
 
 static void libevent_log(int severity, const char *msg)
@@ -235,6 +285,7 @@ int main(int argc, char **argv)
     }
     event_set_log_callback(libevent_log);
     signal(SIGPIPE, SIG_IGN);
+    check_fd_limit(r->cfg);
     if (evthread_use_pthreads() < 0) {
         log_error("start: cannot initialise libevent threads");
         return 1;
@@ -244,6 +295,7 @@ int main(int argc, char **argv)
         return 1;
     }
     pthread_mutex_init(&r->map_lock, NULL);
+    pthread_mutex_init(&r->budget_lock, NULL);
     d.mw = mapwatch_start(r, &err);
     r->mw = d.mw;
     if (!d.mw) {
@@ -252,7 +304,10 @@ int main(int argc, char **argv)
         return 1;
     }
     m = mapwatch_first_map(d.mw);
+    /* (Tests widen this window: ZooKeeper may replace the first map now.) */
+    fault_delay("start_first_map", 3000);
     merge_key_config(r->cfg, m);
+    smap_unref(m);
     r->n_workers = r->cfg->workers;
     r->workers = calloc(r->n_workers, sizeof(*r->workers));
     for (unsigned i = 0; i < r->n_workers; i++) {
@@ -265,7 +320,7 @@ int main(int argc, char **argv)
     }
     mapwatch_attach(d.mw);
     d.base = event_base_new();
-    tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
+    tick = d.tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
     event_add(tick, &one_second);
     for (int i = 0; i < 4; i++) {
         sigs[i] = evsignal_new(d.base, signos[i], on_signal, &d);
@@ -295,6 +350,10 @@ int main(int argc, char **argv)
              SHARDWIRE_VERSION, r->cfg->listen_host, r->cfg->listen_port, r->n_workers,
              r->cfg->analyze.database, r->cfg->analyze.key_columns[0]);
     event_base_dispatch(d.base);
+    /* The workers are done: a signal from now on must neither cut the
+     * clean-up short nor, once its event is freed, kill the process. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     /* A stopping router no longer coordinates: another one takes over. */
     coordinator_stop(r->coordinator);
     r->coordinator = NULL;
@@ -313,6 +372,7 @@ int main(int argc, char **argv)
         event_free(sigs[i]);
     event_base_free(d.base);
     smap_unref(r->map);
+    pool_budgets_free(r);
     rules_free(r->rules);
     SSL_CTX_free(r->tls);
     free(r->workers);

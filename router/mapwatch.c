@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "router/config.h"
+#include "router/fault.h"
 #include "router/control.h"
 #include "router/log.h"
 #include "router/util.h"
@@ -55,17 +56,29 @@ static bool same_key_settings(const struct smap *a, const struct smap *b)
     return true;
 }
 
-void mapwatch_publish(struct router *r, struct smap *m)
+int mapwatch_publish(struct router *r, struct smap *m)
 {
     pthread_mutex_lock(&r->map_lock);
+    if (r->map && smap_version(m) < smap_version(r->map)) {
+        uint64_t running = smap_version(r->map);
+
+        pthread_mutex_unlock(&r->map_lock);
+        log_warn("map: version=%" PRIu64 " is older than version=%" PRIu64
+                 " in use; not applied", smap_version(m), running);
+        smap_unref(m);
+        return -1;
+    }
     smap_unref(r->map);
     r->map = smap_ref(m);
     pthread_mutex_unlock(&r->map_lock);
+    /* Another thread may publish a newer map between the unlock and these
+     * posts; workers drop a map older than theirs, so order does not matter. */
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_set_map(r->workers[i], smap_ref(m));
     log_info("map: in use version=%" PRIu64 " shards=%u vbuckets=%u", smap_version(m),
              smap_n_shards(m), smap_n_vbuckets(m));
     smap_unref(m);
+    return 0;
 }
 
 static void write_cache(struct mapwatch *mw, const struct smap *m)
@@ -303,7 +316,12 @@ struct mapwatch *mapwatch_start(struct router *r, char **errp)
 
 struct smap *mapwatch_first_map(struct mapwatch *mw)
 {
-    return mw->first;
+    struct smap *m;
+
+    pthread_mutex_lock(&mw->lock);
+    m = smap_ref(mw->first);
+    pthread_mutex_unlock(&mw->lock);
+    return m;
 }
 
 void mapwatch_attach(struct mapwatch *mw)
@@ -313,8 +331,11 @@ void mapwatch_attach(struct mapwatch *mw)
     pthread_mutex_lock(&mw->lock);
     mw->attached = true;
     m = smap_ref(mw->first);
-    /* A map that arrived between start and now is mw->first too. */
+    /* A map that arrived between start and now is mw->first too. One that
+     * arrives from here on is published by the ZooKeeper thread, maybe
+     * before this one: publish and the workers drop the older. */
     pthread_mutex_unlock(&mw->lock);
+    fault_delay("attach_publish", 3000);
     mapwatch_publish(mw->r, m);
     if (mw->zs)
         registration(mw);
@@ -325,6 +346,7 @@ void mapwatch_reload(struct mapwatch *mw)
     const struct config *cfg = mw->r->cfg;
     char *err = NULL;
     struct smap *m;
+    uint64_t version;
 
     if (!cfg->map_file) {
         log_info("map: SIGHUP ignored: the map comes from ZooKeeper");
@@ -342,8 +364,11 @@ void mapwatch_reload(struct mapwatch *mw)
         smap_unref(m);
         return;
     }
-    mw->version = smap_version(m);
-    mapwatch_publish(mw->r, m);
+    version = smap_version(m);
+    if (mapwatch_publish(mw->r, m) < 0)
+        log_error("map: reload refused: the file's version is older than the one in use");
+    else
+        mw->version = version;
 }
 
 void mapwatch_tick(struct mapwatch *mw)

@@ -25,7 +25,9 @@ struct mapwatch;
  */
 struct mapwatch *mapwatch_start(struct router *r, char **errp);
 
-/* The first map (a borrowed reference, valid until mapwatch_free()). */
+/* The first map: a new reference the caller drops with smap_unref(). Taken
+ * under the lock: until mapwatch_attach() the ZooKeeper thread may replace
+ * (and unref) the first map at any moment. */
 struct smap *mapwatch_first_map(struct mapwatch *mw);
 
 /* Workers exist now: publish the current map to them and from now on every
@@ -49,7 +51,8 @@ const char *mapwatch_router_id(struct mapwatch *mw);
 
 void mapwatch_free(struct mapwatch *mw);
 
-/* Hands <m> to every worker (takes the reference). Any thread. */
-void mapwatch_publish(struct router *r, struct smap *m);
+/* Hands <m> to every worker (takes the reference). Any thread. Returns 0,
+ * or -1 when <m> is older than the map in use (dropped, logged). */
+int mapwatch_publish(struct router *r, struct smap *m);
 
 #endif

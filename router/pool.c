@@ -20,18 +20,63 @@
 
 static void idle_event(struct bufferevent *bev, short what, void *arg);
 static void idle_read(struct bufferevent *bev, void *arg);
+static void maybe_grow(struct pool *p);
 
-struct pool *pool_new(struct worker *w, const struct smap_shard *shard, unsigned max)
+struct pool_budget *pool_budget_of(struct router *r, const char *name)
+{
+    struct pool_budget *b;
+
+    pthread_mutex_lock(&r->budget_lock);
+    for (b = r->budgets; b; b = b->next)
+        if (strcmp(b->shard, name) == 0)
+            break;
+    if (!b && (b = calloc(1, sizeof(*b))) != NULL) {
+        snprintf(b->shard, sizeof(b->shard), "%s", name);
+        b->max = r->cfg->pool_max_per_shard ? r->cfg->pool_max_per_shard : 1;
+        b->next = r->budgets;
+        r->budgets = b;
+    }
+    pthread_mutex_unlock(&r->budget_lock);
+    return b;
+}
+
+void pool_budgets_free(struct router *r)
+{
+    while (r->budgets) {
+        struct pool_budget *b = r->budgets;
+
+        r->budgets = b->next;
+        free(b);
+    }
+}
+
+/* Takes one connection from the shard's router-wide budget. */
+static bool budget_take(struct pool_budget *b)
+{
+    unsigned n = atomic_load(&b->open);
+
+    while (n < b->max)
+        if (atomic_compare_exchange_weak(&b->open, &n, n + 1))
+            return true;
+    return false;
+}
+
+struct pool *pool_new(struct worker *w, const struct smap_shard *shard)
 {
     struct pool *p = calloc(1, sizeof(*p));
 
     if (!p)
         return NULL;
+    p->budget = pool_budget_of(w->router, shard->name);
+    if (!p->budget) {
+        free(p);
+        return NULL;
+    }
     p->w = w;
     snprintf(p->shard, sizeof(p->shard), "%s", shard->name);
     p->endpoint = shard->master;
     p->generation = 1;
-    p->max = max ? max : 1;
+    TAILQ_INIT(&p->waiters);
     return p;
 }
 
@@ -51,6 +96,7 @@ static void close_backend(struct backend *be)
     struct pool *p = be->pool;
 
     p->n_open--;
+    atomic_fetch_sub(&p->budget->open, 1);
     backend_free(be);
 }
 
@@ -90,53 +136,36 @@ void pool_drain(struct pool *p)
 
 static void waiters_push(struct pool *p, struct session *s)
 {
-    s->pool_next = NULL;
+    TAILQ_INSERT_TAIL(&p->waiters, s, pool_link);
     s->waiting_pool = p;
-    if (p->waiters_tail)
-        p->waiters_tail->pool_next = s;
-    else
-        p->waiters = s;
-    p->waiters_tail = s;
+    p->n_waiting++;
+}
+
+static void waiters_remove(struct pool *p, struct session *s)
+{
+    TAILQ_REMOVE(&p->waiters, s, pool_link);
+    s->waiting_pool = NULL;
+    p->n_waiting--;
 }
 
 static struct session *waiters_pop(struct pool *p)
 {
-    struct session *s = p->waiters;
+    struct session *s = TAILQ_FIRST(&p->waiters);
 
-    if (!s)
-        return NULL;
-    p->waiters = s->pool_next;
-    if (!p->waiters)
-        p->waiters_tail = NULL;
-    s->pool_next = NULL;
-    s->waiting_pool = NULL;
+    if (s)
+        waiters_remove(p, s);
     return s;
 }
 
 void pool_cancel_wait(struct pool *p, struct session *s)
 {
-    struct session **pp = &p->waiters, *prev = NULL;
-
-    while (*pp && *pp != s) {
-        prev = *pp;
-        pp = &(*pp)->pool_next;
-    }
-    if (!*pp)
-        return;
-    *pp = s->pool_next;
-    if (p->waiters_tail == s)
-        p->waiters_tail = prev;
-    s->pool_next = NULL;
-    s->waiting_pool = NULL;
+    if (s->waiting_pool == p)
+        waiters_remove(p, s);
 }
 
 unsigned pool_n_waiting(const struct pool *p)
 {
-    unsigned n = 0;
-
-    for (const struct session *s = p->waiters; s; s = s->pool_next)
-        n++;
-    return n;
+    return p->n_waiting;
 }
 
 static void make_busy(struct backend *be, struct session *s)
@@ -146,20 +175,107 @@ static void make_busy(struct backend *be, struct session *s)
     /* The session installs its own callbacks. */
 }
 
-/* Opens another connection if the pool has room and someone will want it. */
+/* ---- sharing the budget between workers ---- */
+
+struct shed_msg {
+    char           shard[SMAP_NAME_MAX];
+    struct worker *asker;
+};
+
+static struct pool *pool_by_name(struct worker *w, const char *name)
+{
+    for (unsigned i = 0; i < w->n_pools; i++)
+        if (strcmp(w->pools[i]->shard, name) == 0)
+            return w->pools[i];
+    return NULL;
+}
+
+/* On the asker's thread: a connection was freed elsewhere; try again. */
+static void regrow_run(struct worker *w, void *arg)
+{
+    struct shed_msg *m = arg;
+    struct pool *p = pool_by_name(w, m->shard);
+
+    if (p)
+        maybe_grow(p);
+    free(m);
+}
+
+/* On another worker's thread: close one idle connection of the shard, if
+ * this worker has one and nobody here waits, and tell the asker. */
+static void shed_run(struct worker *w, void *arg)
+{
+    struct shed_msg *m = arg;
+    struct pool *p = pool_by_name(w, m->shard);
+    struct backend *be;
+
+    if (!p || !p->idle || p->n_waiting > 0) {
+        free(m);
+        return;
+    }
+    for (be = p->idle; be->next; be = be->next)
+        ;                                   /* the least recently used */
+    idle_unlink(p, be);
+    close_backend(be);
+    if (worker_post(m->asker, regrow_run, m) < 0)
+        free(m);
+}
+
+void pool_shed_request(struct worker *w, const char *name, struct worker *asker)
+{
+    struct shed_msg *m = malloc(sizeof(*m));
+
+    if (!m)
+        return;
+    snprintf(m->shard, sizeof(m->shard), "%s", name);
+    m->asker = asker;
+    if (worker_post(w, shed_run, m) < 0)
+        free(m);
+}
+
+/* The budget is spent: ask the other workers (at most every 100 ms) for
+ * one of their idle connections. */
+static void ask_others(struct pool *p)
+{
+    struct router *r = p->w->router;
+    uint64_t now = now_ms();
+
+    if (now - p->shed_asked_ms < 100 && p->shed_asked_ms)
+        return;
+    p->shed_asked_ms = now;
+    for (unsigned i = 0; i < r->n_workers; i++)
+        if (r->workers[i] != p->w)
+            pool_shed_request(r->workers[i], p->shard, p->w);
+}
+
+/* Opens another connection if the router-wide budget has room and someone
+ * here will want it. */
 static void maybe_grow(struct pool *p)
 {
     struct backend *be;
 
-    if (p->n_open >= p->max || p->n_connecting >= pool_n_waiting(p))
+    if (p->n_connecting >= p->n_waiting)
         return;
+    if (!budget_take(p->budget)) {
+        ask_others(p);
+        return;
+    }
     be = backend_connect(p);
     if (!be) {
+        atomic_fetch_sub(&p->budget->open, 1);
         snprintf(p->last_error, sizeof(p->last_error), "cannot start a connection");
         return;
     }
     p->n_open++;
     p->n_connecting++;
+}
+
+/* Worker thread, about once a second: waiters whose pool could not grow
+ * (budget spent, a connection freed by another worker) try again. */
+void pool_retry_waiters(struct pool *p)
+{
+    if (p->n_waiting > 0)
+        maybe_grow(p);
 }
 
 /* An idle connection must have nothing to read: EOF, an error or stray
@@ -300,7 +416,6 @@ void pool_connected(struct backend *be)
 void pool_connect_failed(struct backend *be, const char *err)
 {
     struct pool *p = be->pool;
-    struct session *s;
     char msg[512];
 
     p->n_connecting--;
@@ -316,10 +431,20 @@ void pool_connect_failed(struct backend *be, const char *err)
                      err, suppressed);
     }
     close_backend(be);
-    /* The failure is the first waiter's; later ones keep waiting for a
-     * connection that may still succeed or be released. */
-    s = waiters_pop(p);
-    if (s)
-        session_backend_failed(s, msg);
+    /* The master cannot be reached now: every waiter hears it at once
+     * rather than one per connect timeout. Those waiting are taken off the
+     * queue first: a failed session may queue its next statement here. */
+    {
+        struct pool_waitq failed = TAILQ_HEAD_INITIALIZER(failed);
+        struct session *s;
+
+        TAILQ_CONCAT(&failed, &p->waiters, pool_link);
+        p->n_waiting = 0;
+        while ((s = TAILQ_FIRST(&failed)) != NULL) {
+            TAILQ_REMOVE(&failed, s, pool_link);
+            s->waiting_pool = NULL;
+            session_backend_failed(s, msg);
+        }
+    }
     maybe_grow(p);
 }

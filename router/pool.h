@@ -6,12 +6,20 @@
  * master are closed at once, busy ones when their session releases them.
  * Sessions that find no idle connection wait in FIFO order, each with its
  * own deadline (the session's timer).
+ *
+ * pool_max_per_shard is one budget for the whole router (struct
+ * pool_budget, shared by every worker's pool of that shard, an atomic
+ * count), not a share per worker: one worker may use all of it. A worker
+ * that needs a connection while the budget is spent asks the others to
+ * close an idle one of theirs and to tell it when they did.
  */
 #ifndef SHARDWIRE_ROUTER_POOL_H
 #define SHARDWIRE_ROUTER_POOL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "router/log.h"
 #include "shardmap/smap.h"
@@ -20,23 +28,51 @@ struct backend;
 struct session;
 struct worker;
 
+struct router;
+
+/* One shard's connection budget, shared by all workers; lives as long as
+ * the router. always: open <= max unless max was lowered */
+struct pool_budget {
+    char                shard[SMAP_NAME_MAX];
+    unsigned            max;           /* pool_max_per_shard */
+    _Atomic unsigned    open;          /* connections of all workers' pools */
+    _Atomic unsigned    held;          /* of those, held by pinned sessions between statements */
+    struct pool_budget *next;
+};
+
+TAILQ_HEAD(pool_waitq, session);
+
 struct pool {
     struct worker       *w;
     char                 shard[SMAP_NAME_MAX];
     struct smap_endpoint endpoint;
     uint64_t             generation;
-    unsigned             max;          /* connections this worker may open */
-    unsigned             n_open;       /* connecting + idle + busy */
+    struct pool_budget  *budget;
+    unsigned             n_open;       /* this worker's: connecting + idle + busy */
     unsigned             n_connecting;
     struct backend      *idle;         /* most recently used first */
-    struct session      *waiters;      /* FIFO */
-    struct session      *waiters_tail;
+    struct pool_waitq    waiters;      /* FIFO; O(1) push, pop and cancel */
+    unsigned             n_waiting;
+    uint64_t             shed_asked_ms; /* when others were last asked for a connection */
     char                 last_error[256];
     struct log_limit     connect_log;   /* connect failures: one line per 5 s */
     struct pool         *next;         /* worker's old_pools list */
 };
 
-struct pool *pool_new(struct worker *w, const struct smap_shard *shard, unsigned max);
+/* Makes worker <w>'s pool for <shard>, sharing the router-wide budget of
+ * that shard name. Returns NULL when out of memory. Worker thread. */
+struct pool *pool_new(struct worker *w, const struct smap_shard *shard);
+
+/* The budget of shard <name> (made on first use). Any thread. NULL: out of
+ * memory. */
+struct pool_budget *pool_budget_of(struct router *r, const char *name);
+/* Frees every budget (at exit, workers gone). */
+void pool_budgets_free(struct router *r);
+
+/* Worker thread: the pools of other workers may hold idle connections of
+ * shard <name> while this worker waits: another worker asks this one to
+ * close one (see pool.c). */
+void pool_shed_request(struct worker *w, const char *name, struct worker *asker);
 /* Frees the pool and its idle connections. Busy connections must be gone. */
 void pool_free(struct pool *p);
 
@@ -71,6 +107,10 @@ void pool_connect_failed(struct backend *be, const char *err);
 /* Closes idle connections idle longer than <idle_ms> or older than <age_ms>
  * (0: no limit). Called about once a second by the worker. */
 void pool_sweep(struct pool *p, uint64_t now, unsigned idle_ms, unsigned age_ms);
+
+/* Worker thread, about once a second: waiters whose pool could not grow
+ * (the router-wide budget was spent) try again. */
+void pool_retry_waiters(struct pool *p);
 
 /* Number of sessions waiting. */
 unsigned pool_n_waiting(const struct pool *p);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "router/fault.h"
+
 struct pstmt *pstmt_add(struct pstmt_table *t, const char *sql, size_t len,
                         const struct analyze_result *ar)
 {
@@ -36,6 +38,8 @@ struct pstmt *pstmt_add(struct pstmt_table *t, const char *sql, size_t len,
     ps->sql_len = len;
     ps->sql_hash = XXH3_64bits(sql, len);
     ps->ar = *ar;
+    ps->table = t;
+    t->bytes += len;
     /* Ids start at 1 and are never reused within a session. */
     ps->id = ++t->next_id;
     t->v[t->n++] = ps;
@@ -52,6 +56,7 @@ struct pstmt *pstmt_find(struct pstmt_table *t, uint32_t id)
 
 static void pstmt_free(struct pstmt *ps)
 {
+    ps->table->bytes -= ps->sql_len + ps->long_bytes;
     free(ps->sql);
     free(ps->types);
     free(ps->long_mask);
@@ -99,12 +104,22 @@ void pstmt_clear_long_data(struct pstmt *ps)
         evbuffer_drain(ps->long_data, evbuffer_get_length(ps->long_data));
     if (ps->long_mask)
         memset(ps->long_mask, 0, ((size_t)ps->n_params + 7) / 8);
+    ps->table->bytes -= ps->long_bytes;
+    ps->long_bytes = 0;
+    ps->long_failed = false;
+}
+
+void pstmt_long_data_added(struct pstmt *ps, size_t n)
+{
+    ps->long_bytes += n;
+    ps->table->bytes += n;
 }
 
 struct pstmt_backend_entry *pstmt_cache_find(struct pstmt_cache *c, const struct pstmt *ps)
 {
     for (unsigned i = 0; i < c->n; i++)
-        if (c->e[i].sql_hash == ps->sql_hash && c->e[i].sql_len == ps->sql_len)
+        if (c->e[i].sql_hash == ps->sql_hash && c->e[i].sql_len == ps->sql_len &&
+            memcmp(c->e[i].sql, ps->sql, ps->sql_len) == 0)
             return &c->e[i];
     return NULL;
 }
@@ -113,19 +128,33 @@ int pstmt_cache_add(struct pstmt_cache *c, const struct pstmt *ps, uint32_t serv
                     uint32_t *evicted)
 {
     struct pstmt_backend_entry *e;
+    char *sql = fault_fail("pstmt_cache") ? NULL : malloc(ps->sql_len ? ps->sql_len : 1);
     int k = 0;
 
+    if (!sql)
+        return -1;
+    memcpy(sql, ps->sql, ps->sql_len);
     if (c->n < PSTMT_BACKEND_CACHE) {
         e = &c->e[c->n++];
     } else {
         e = &c->e[c->evict];
         c->evict = (c->evict + 1) % PSTMT_BACKEND_CACHE;
         *evicted = e->server_id;
+        free(e->sql);
         k = 1;
     }
+    e->sql = sql;
     e->sql_hash = ps->sql_hash;
     e->sql_len = ps->sql_len;
     e->server_id = server_id;
     e->types_sig = 0;
     return k;
+}
+
+void pstmt_cache_clear(struct pstmt_cache *c)
+{
+    for (unsigned i = 0; i < c->n; i++)
+        free(c->e[i].sql);
+    c->n = 0;
+    c->evict = 0;
 }

@@ -23,7 +23,10 @@ struct evbuffer;
 #define PSTMT_MAX_PER_SESSION  16382   /* MySQL's max_prepared_stmt_count default */
 #define PSTMT_BACKEND_CACHE    128     /* server-side statements per backend connection */
 
+struct pstmt_table;
+
 struct pstmt {
+    struct pstmt_table   *table;       /* the table it is in (byte accounting) */
     uint32_t              id;          /* the client's id */
     char                 *sql;
     size_t                sql_len;
@@ -35,12 +38,15 @@ struct pstmt {
     uint64_t              types_sig;   /* hash of <types>; 0 = unknown */
     uint8_t              *long_mask;   /* params sent with SEND_LONG_DATA */
     struct evbuffer      *long_data;   /* those packets, replayed before EXECUTE */
+    size_t                long_bytes;  /* bytes counted for <long_data> */
+    bool                  long_failed; /* long data was refused: the EXECUTE fails */
 };
 
 struct pstmt_table {
     struct pstmt **v;
     unsigned       n, cap;
     uint32_t       next_id;
+    size_t         bytes;       /* SQL texts and buffered long data (memory budgets) */
 };
 
 /* Creates statement <sql>/<len> with analysis <ar>; returns it or NULL
@@ -54,12 +60,16 @@ void pstmt_table_fini(struct pstmt_table *t);
 /* Remembers <types> (2 * n_params bytes) as the statement's types. Returns 0 or -1. */
 int pstmt_set_types(struct pstmt *ps, const uint8_t *types);
 
-/* Drops buffered long data (after an EXECUTE or a RESET). */
+/* Drops buffered long data and its failure (after an EXECUTE or a RESET). */
 void pstmt_clear_long_data(struct pstmt *ps);
+
+/* Counts <n> bytes just added to <ps->long_data>. */
+void pstmt_long_data_added(struct pstmt *ps, size_t n);
 
 /* One server-side statement on a backend connection. */
 struct pstmt_backend_entry {
     uint64_t sql_hash;
+    char    *sql;           /* own copy: a hash match alone is not the same SQL */
     size_t   sql_len;
     uint32_t server_id;     /* the statement id on that server connection */
     uint64_t types_sig;     /* types the server last saw for it; 0 = none */
@@ -76,8 +86,12 @@ struct pstmt_backend_entry *pstmt_cache_find(struct pstmt_cache *c, const struct
 
 /* Adds <ps> as server statement <server_id>. When the cache is full the
  * oldest entry is replaced: its server id is stored in <*evicted> (the
- * caller closes it on the server) and 1 is returned; else 0. */
+ * caller closes it on the server) and 1 is returned; else 0. -1: out of
+ * memory, nothing added (the caller closes <server_id> on the server). */
 int pstmt_cache_add(struct pstmt_cache *c, const struct pstmt *ps, uint32_t server_id,
                     uint32_t *evicted);
+
+/* Forgets every entry (the server deallocated its statements). */
+void pstmt_cache_clear(struct pstmt_cache *c);
 
 #endif

@@ -20,14 +20,13 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#define XXH_STATIC_LINKING_ONLY     /* XXH3_state_t on the stack */
-#include <xxhash.h>
 
 #include "protocol/packet.h"
 #include "protocol/stmt.h"
 #include "protocol/wire.h"
 #include "router/backend.h"
 #include "router/config.h"
+#include "router/fault.h"
 #include "router/decide.h"
 #include "router/log.h"
 #include "router/pool.h"
@@ -61,11 +60,14 @@ static void backend_read(struct bufferevent *bev, void *arg);
 static void backend_event(struct bufferevent *bev, short what, void *arg);
 static void session_timer(evutil_socket_t fd, short what, void *arg);
 static void process_commands(struct session *s);
+static int command_ready(struct session *s, size_t *payload_len);
 static void session_close(struct session *s, enum sess_end end);
+static void refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
+                           const char *sqlstate, const char *msg);
 
 static const char *const end_names[] = {
     "none", "quit", "client_eof", "client_timeout", "auth", "protocol",
-    "backend_lost", "pool_timeout", "resource", "shutdown",
+    "backend_lost", "pool_timeout", "resource", "shutdown", "pinned_timeout",
 };
 
 static const char *const state_names[] = {
@@ -102,6 +104,8 @@ static bool legal_move(enum sess_state from, enum sess_state to)
     }
 }
 
+static void update_hold(struct session *s);
+
 static void session_set_state(struct session *s, enum sess_state to)
 {
     if (!legal_move(s->state, to)) {
@@ -112,6 +116,8 @@ static void session_set_state(struct session *s, enum sess_state to)
     log_debug("session: state id=%" PRIu64 " %s -> %s", s->id, state_names[s->state],
               state_names[to]);
     s->state = to;
+    if (to == SESS_IDLE || to == SESS_CLOSING || to == SESS_CLOSED)
+        update_hold(s);
 }
 
 static const struct config *cfg_of(const struct session *s)
@@ -128,6 +134,85 @@ static void arm_timer(struct session *s, unsigned ms)
         return;
     }
     evtimer_add(s->timer, &tv);
+}
+
+/* ---- connections held between statements ----
+ *
+ * A session in a transaction, with pinned state or an open cursor keeps
+ * its backend connection while its client thinks. Unbounded, a few idle
+ * such clients take every connection of a shard. So: such sessions of one
+ * shard may hold at most pool_max_pinned_per_shard connections router-wide
+ * (pool_budget.held; a statement that would hold one more is refused before
+ * it runs), and an idle session holding a connection times out after
+ * pinned_idle_timeout_ms instead of idle_timeout_ms.
+ */
+
+static unsigned pinned_cap(const struct config *cfg)
+{
+    unsigned cap = cfg->pool_max_pinned_per_shard;
+
+    if (cap == 0)
+        cap = cfg->pool_max_per_shard * 3 / 4;
+    return cap ? cap : 1;
+}
+
+static bool holds_backend(const struct session *s)
+{
+    return s->be && (s->in_txn || s->pinned || s->cursor_stmt);
+}
+
+/* Makes the budget's count agree with whether <s> holds its connection. */
+static void update_hold(struct session *s)
+{
+    struct pool_budget *b = holds_backend(s) ? s->be->pool->budget : NULL;
+
+    if (b == s->held)
+        return;
+    if (s->held)
+        atomic_fetch_sub(&s->held->held, 1);
+    if (b)
+        atomic_fetch_add(&b->held, 1);
+    s->held = b;
+}
+
+/* Takes one from <b>'s count of held connections if it is below <cap>. */
+static bool hold_take(struct pool_budget *b, unsigned cap)
+{
+    unsigned n = atomic_load(&b->held);
+
+    while (n < cap)
+        if (atomic_compare_exchange_weak(&b->held, &n, n + 1))
+            return true;
+    return false;
+}
+
+/* Whether the statement being routed will leave the session holding a
+ * connection afterwards. */
+static bool will_hold(const struct session *s, bool begins_txn)
+{
+    return s->pinned || s->ar.pins_session || s->cursor_stmt || s->in_txn || !s->autocommit ||
+           (begins_txn && s->txn_pending);
+}
+
+/* Idle: the general timeout, or the short one while holding a connection. */
+static void arm_idle_timer(struct session *s)
+{
+    const struct config *cfg = cfg_of(s);
+    unsigned ms = cfg->idle_timeout_ms;
+
+    if (s->be && cfg->pinned_idle_timeout_ms &&
+        (ms == 0 || cfg->pinned_idle_timeout_ms < ms))
+        ms = cfg->pinned_idle_timeout_ms;
+    arm_timer(s, ms);
+}
+
+/* evbuffer_pullup() checked: NULL when the first <n> bytes of <buf> cannot
+ * be made contiguous (out of memory; fault point "pullup"). */
+static uint8_t *pullup(struct evbuffer *buf, size_t n)
+{
+    if (fault_fail("pullup"))
+        return NULL;
+    return evbuffer_pullup(buf, (ev_ssize_t)n);
 }
 
 /* ---- writing packets to the client ---- */
@@ -172,24 +257,68 @@ static void send_ok(struct session *s, uint8_t seq)
     send_packet(s, seq, buf, reply_write_ok(buf, 0, 0, client_status(s), 0, NULL, 0));
 }
 
-/* ---- session state (SET statements replayed on other backends) ---- */
+/* ---- memory budgets ----
+ *
+ * What a client can make the router hold beyond a session's fixed size:
+ * its unprocessed input (half-received and pipelined commands), prepared
+ * statement texts, long data, tracked SETs (kept twice: the list and the
+ * state text), and a joined multi-packet command. Each session has
+ * session_memory_limit; all together have router_memory_limit (an atomic
+ * count every session settles into). Past either, what would grow is
+ * refused with error 1041 naming the limit.
+ */
 
-uint64_t session_state_sig_of(char *const *stmts, unsigned n, uint8_t charset)
+static size_t session_mem(const struct session *s)
 {
-    XXH3_state_t st;
-    uint64_t h;
-
-    XXH3_64bits_reset(&st);
-    XXH3_64bits_update(&st, &charset, 1);
-    for (unsigned i = 0; i < n; i++)
-        XXH3_64bits_update(&st, stmts[i], strlen(stmts[i]) + 1);
-    h = XXH3_64bits_digest(&st);
-    return h ? h : 1;       /* 0 means "unknown state" on a backend */
+    return s->stmts.bytes + s->state_bytes + s->sstate.len + s->scratch_cap +
+           evbuffer_get_length(bufferevent_get_input(s->bev));
 }
 
+/* Brings the router-wide count up to date with what <s> holds now. */
+static void mem_settle(struct session *s)
+{
+    struct router *r = s->w->router;
+    size_t now = session_mem(s);
+
+    if (now >= s->mem_charged)
+        atomic_fetch_add(&r->mem_used, now - s->mem_charged);
+    else
+        atomic_fetch_sub(&r->mem_used, s->mem_charged - now);
+    s->mem_charged = now;
+}
+
+enum mem_verdict { MEM_OK, MEM_SESSION, MEM_ROUTER };
+
+/* Whether <extra> more bytes fit, once the command in flight (whose bytes
+ * are still in the input) is consumed. The message goes to <msg>. */
+static enum mem_verdict mem_check(struct session *s, size_t extra, char *msg, size_t cap)
+{
+    const struct config *cfg = cfg_of(s);
+    uint64_t mine = (uint64_t)session_mem(s) - s->cmd_bytes + extra;
+    uint64_t all = atomic_load(&s->w->router->mem_used) - s->mem_charged + mine;
+
+    if (mine > cfg->session_memory_limit) {
+        snprintf(msg, cap, "shardwire: this session would hold %" PRIu64 " bytes (prepared "
+                 "statements, long data, session SETs, unread commands), over "
+                 "session_memory_limit=%" PRIu64, mine, cfg->session_memory_limit);
+        return MEM_SESSION;
+    }
+    if (all > cfg->router_memory_limit) {
+        snprintf(msg, cap, "shardwire: the router's sessions would hold %" PRIu64 " bytes, over "
+                 "router_memory_limit=%" PRIu64 "; try again later", all,
+                 cfg->router_memory_limit);
+        return MEM_ROUTER;
+    }
+    return MEM_OK;
+}
+
+/* ---- session state (SET statements replayed on other backends) ---- */
+
+/* Out of memory leaves the session's state unknown: it then matches no
+ * connection, so every statement replays it (slow, never wrong). */
 static void recompute_sig(struct session *s)
 {
-    s->state_sig = session_state_sig_of(s->state_stmts, s->n_state_stmts, s->charset);
+    sessstate_build(&s->sstate, s->state_stmts, s->n_state_stmts, s->charset);
 }
 
 /* ---- lifecycle ---- */
@@ -214,7 +343,7 @@ struct session *session_new(struct worker *w, int fd, const char *peer)
     s->last_shard = -1;
     s->charset = WIRE_CHARSET_UTF8MB4_GENERAL_CI;
     evutil_make_socket_nonblocking(fd);
-    s->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    s->bev = s->raw_bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     s->timer = evtimer_new(w->base, session_timer, s);
     if (!s->bev || !s->timer || RAND_bytes(s->scramble, sizeof(s->scramble)) != 1) {
         if (s->bev)
@@ -278,21 +407,34 @@ static void detach_backend(struct session *s, bool reusable)
      * variables, an auto-increment id of this user's row): reset before
      * reuse, so no other session reads it. */
     if (s->pinned || s->be_insert_id)
-        be->state_sig = 0;
+        sessstate_forget(&be->sstate);
     s->be_insert_id = false;
     pool_release(be);
+}
+
+/* Gives the backend back as detach_backend() does, and the session's
+ * claim on its shard's pinned budget with it when it is between
+ * statements. */
+static void release_backend(struct session *s, bool reusable)
+{
+    detach_backend(s, reusable);
+    if (s->state == SESS_IDLE)
+        update_hold(s);
 }
 
 static void session_close(struct session *s, enum sess_end end)
 {
     bool clean;
+    char user[sizeof(s->user) * 4];
 
     if (s->state == SESS_CLOSED)
         return;
     s->end = end;
     log_info("session end id=%" PRIu64 " peer=%s user=%s end=%s state=%s shard=%s stmts=%u",
-             s->id, s->peer, s->user[0] ? s->user : "-", end_names[end], state_names[s->state],
-             s->be_shard[0] ? s->be_shard : "-", s->n_stmts);
+             s->id, s->peer,
+             s->user[0] ? util_escape(user, sizeof(user), s->user, strlen(s->user)) : "-",
+             end_names[end], state_names[s->state], s->be_shard[0] ? s->be_shard : "-",
+             s->n_stmts);
     if (s->waiting_pool)
         pool_cancel_wait(s->waiting_pool, s);
     clean = s->state != SESS_FORWARDING && s->state != SESS_SYNCING;
@@ -334,6 +476,7 @@ static void close_after_flush(struct session *s, enum sess_end end)
                    evbuffer_get_length(bufferevent_get_input(s->bev)));
     arm_timer(s, 2000);
     shut_write_when_flushed(s);
+    mem_settle(s);          /* its input is gone */
 }
 
 void session_free(struct session *s)
@@ -346,7 +489,13 @@ void session_free(struct session *s)
         w->sessions = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    bufferevent_free(s->bev);
+    /* The filter first: it refers to the SSL and the socket's bufferevent,
+     * which this session owns and frees after it. */
+    if (s->bev != s->raw_bev)
+        bufferevent_free(s->bev);
+    if (s->ssl)
+        SSL_free(s->ssl);
+    bufferevent_free(s->raw_bev);
     event_free(s->timer);
     free(s->scratch);
     free(s->begin_sql);
@@ -354,6 +503,8 @@ void session_free(struct session *s)
     pstmt_table_fini(&s->stmts);
     for (unsigned i = 0; i < s->n_state_stmts; i++)
         free(s->state_stmts[i]);
+    sessstate_fini(&s->sstate);
+    atomic_fetch_sub(&w->router->mem_used, s->mem_charged);
     atomic_fetch_sub(&w->stats.sessions_open, 1);
     atomic_fetch_sub(&w->router->n_clients, 1);
     free(s);
@@ -391,14 +542,54 @@ void session_kill(struct session *s)
 
 /* ---- handshake ---- */
 
-static void auth_failed(struct session *s, uint8_t seq, const char *user, size_t user_len)
+/*
+ * Checks the client's proof <tok>/<len> for user <u>. An unknown user (<u>
+ * NULL) gets the same hash work against a throw-away hash, so the time of
+ * the answer does not tell which user names exist.
+ */
+static bool auth_check(const struct session *s, const struct config_user *u,
+                       const uint8_t *tok, size_t len)
+{
+    static const uint8_t no_user[HANDSHAKE_SHA1_LEN];
+    bool ok = handshake_native_check(s->scramble, tok, len, u ? u->stage2 : no_user,
+                                     u ? u->empty_password : false);
+
+    /* (A test counts this point: the hash work ran, known user or not.) */
+    if (fault_fail("auth_check"))
+        ok = false;
+    return u && ok;
+}
+
+/* <with_password>: the client sent a non-empty proof (the server's "using
+ * password: YES/NO"). */
+static void auth_failed(struct session *s, uint8_t seq, const char *user, size_t user_len,
+                        bool with_password)
 {
     char msg[256];
 
-    snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: YES)",
-             (int)(user_len > 64 ? 64 : user_len), user, s->peer);
+    snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)",
+             (int)(user_len > 64 ? 64 : user_len), user, s->peer, with_password ? "YES" : "NO");
     send_err(s, seq, WIRE_ER_ACCESS_DENIED, "28000", msg);
     close_after_flush(s, SESS_END_AUTH);
+}
+
+/*
+ * Takes the client's user name <name>/<len> as the session's. A name that
+ * does not fit is refused rather than cut: a cut name could be another
+ * configured user's, looked up again after an auth switch. Returns 0, or
+ * -1 when refused (access denied sent).
+ */
+static int set_user(struct session *s, uint8_t seq, const char *name, size_t len,
+                    bool with_password)
+{
+    if (len >= sizeof(s->user) || memchr(name, 0, len)) {
+        s->user[0] = 0;
+        auth_failed(s, seq, name, len, with_password);
+        return -1;
+    }
+    memcpy(s->user, name, len);
+    s->user[len] = 0;
+    return 0;
 }
 
 /* Authentication passed: check the database, say OK, go idle. */
@@ -419,8 +610,13 @@ static void auth_ok(struct session *s, uint8_t seq, const char *db, size_t db_le
     }
     send_ok(s, seq);
     session_set_state(s, SESS_IDLE);
-    arm_timer(s, cfg->idle_timeout_ms);
-    log_debug("session: authenticated id=%" PRIu64 " user=%s", s->id, s->user);
+    arm_idle_timer(s);
+    if (log_threshold >= LOG_DEBUG) {
+        char user[sizeof(s->user) * 4];
+
+        log_debug("session: authenticated id=%" PRIu64 " user=%s", s->id,
+                  util_escape(user, sizeof(user), s->user, strlen(s->user)));
+    }
 }
 
 /* The whole first packet in <in>, or 0 if it has not all arrived; -1 if
@@ -443,25 +639,32 @@ static int peek_packet(struct evbuffer *in, uint32_t limit, struct packet_header
  * The client sent an SSLRequest: from here on the connection is TLS. The
  * socket's bufferevent gets an OpenSSL filter on top; the handshake
  * response then arrives through it.
+ *
+ * The filter is made without BEV_OPT_CLOSE_ON_FREE, so the session keeps
+ * owning the SSL object and the socket's bufferevent: with that option,
+ * libevent frees both itself when making the filter fails part way, and the
+ * caller cannot tell whether it did (freeing them again is a double free).
  */
 static void start_tls(struct session *s)
 {
-    SSL *ssl = SSL_new(s->w->router->tls);
-    struct bufferevent *tls;
+    SSL *ssl = fault_fail("ssl_new") ? NULL : SSL_new(s->w->router->tls);
+    struct bufferevent *tls = NULL;
 
     if (!ssl) {
         close_after_flush(s, SESS_END_RESOURCE);
         return;
     }
     bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
-    tls = bufferevent_openssl_filter_new(s->w->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                         BEV_OPT_CLOSE_ON_FREE);
+    if (!fault_fail("tls_filter"))
+        tls = bufferevent_openssl_filter_new(s->w->base, s->bev, ssl,
+                                             BUFFEREVENT_SSL_ACCEPTING, 0);
     if (!tls) {
-        SSL_free(ssl);
+        SSL_free(ssl);      /* ours alone: see above */
         bufferevent_setcb(s->bev, client_read, client_write, client_event, s);
         close_after_flush(s, SESS_END_RESOURCE);
         return;
     }
+    s->ssl = ssl;
     s->bev = tls;
     s->tls = true;
     bufferevent_setcb(s->bev, client_read, client_write, client_event, s);
@@ -525,7 +728,14 @@ static void handle_handshake(struct session *s)
         close_after_flush(s, SESS_END_PROTOCOL);
         return;
     }
-    p = evbuffer_pullup(in, PACKET_HEADER_LEN + h.payload_len) + PACKET_HEADER_LEN;
+    p = pullup(in, PACKET_HEADER_LEN + h.payload_len);
+    if (!p) {
+        send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                 "shardwire: out of memory");
+        close_after_flush(s, SESS_END_RESOURCE);
+        return;
+    }
+    p += PACKET_HEADER_LEN;
     if (handshake_parse_response(p, h.payload_len, &r) < 0) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
         send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
@@ -567,9 +777,12 @@ static void handle_handshake(struct session *s)
     if (r.charset)
         s->charset = (uint8_t)client_charset(r.charset, cfg->analyze.key_type);
     recompute_sig(s);
-    snprintf(s->user, sizeof(s->user), "%.*s", (int)(r.user_len < 63 ? r.user_len : 63),
-             (const char *)p + r.user_off);
-    u = config_find_user(cfg, (const char *)p + r.user_off, r.user_len);
+    if (set_user(s, (uint8_t)(h.seq + 1), (const char *)p + r.user_off, r.user_len,
+                 r.auth_len > 0) < 0) {
+        evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
+        return;
+    }
+    u = config_find_user(cfg, s->user, strlen(s->user));
 
     if (r.plugin_len && !(r.plugin_len == strlen(HANDSHAKE_NATIVE_PLUGIN) &&
                           memcmp(p + r.plugin_off, HANDSHAKE_NATIVE_PLUGIN, r.plugin_len) == 0)) {
@@ -585,14 +798,11 @@ static void handle_handshake(struct session *s)
         session_set_state(s, SESS_AUTH_SWITCH);
         return;
     }
-    if (!u || !handshake_native_check(s->scramble, p + r.auth_off, r.auth_len, u->stage2,
-                                      u->empty_password)) {
-        char user[64];
-        size_t n = r.user_len < sizeof(user) ? r.user_len : sizeof(user) - 1;
+    if (!auth_check(s, u, p + r.auth_off, r.auth_len)) {
+        bool with_password = r.auth_len > 0;
 
-        memcpy(user, p + r.user_off, n);
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-        auth_failed(s, (uint8_t)(h.seq + 1), user, n);
+        auth_failed(s, (uint8_t)(h.seq + 1), s->user, strlen(s->user), with_password);
         return;
     }
     {
@@ -621,11 +831,19 @@ static void handle_auth_switch(struct session *s)
         close_after_flush(s, SESS_END_PROTOCOL);
         return;
     }
-    p = evbuffer_pullup(in, PACKET_HEADER_LEN + h.payload_len) + PACKET_HEADER_LEN;
-    if (!u || !handshake_native_check(s->scramble, p, h.payload_len, u->stage2,
-                                      u->empty_password)) {
+    p = pullup(in, PACKET_HEADER_LEN + h.payload_len);
+    if (!p) {
+        send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                 "shardwire: out of memory");
+        close_after_flush(s, SESS_END_RESOURCE);
+        return;
+    }
+    p += PACKET_HEADER_LEN;
+    if (!auth_check(s, u, p, h.payload_len)) {
+        bool with_password = h.payload_len > 0;
+
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-        auth_failed(s, (uint8_t)(h.seq + 1), s->user, strlen(s->user));
+        auth_failed(s, (uint8_t)(h.seq + 1), s->user, strlen(s->user), with_password);
         return;
     }
     evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
@@ -682,8 +900,11 @@ static const uint8_t *command_payload(struct session *s, size_t payload_len)
     struct evbuffer *in = bufferevent_get_input(s->bev);
     size_t pos = 0, at = 0;
 
-    if (s->cmd_bytes == PACKET_HEADER_LEN + payload_len)
-        return evbuffer_pullup(in, (ssize_t)s->cmd_bytes) + PACKET_HEADER_LEN;
+    if (s->cmd_bytes == PACKET_HEADER_LEN + payload_len) {
+        const uint8_t *p = pullup(in, s->cmd_bytes);
+
+        return p ? p + PACKET_HEADER_LEN : NULL;
+    }
     if (s->scratch_cap < payload_len) {
         char *n = realloc(s->scratch, payload_len);
 
@@ -764,7 +985,7 @@ static void backend_attach(struct session *s, struct backend *be)
      * connection in the default state has the fresh signature too, so this
      * resets a new one as well; such statements are rare first statements.) */
     if (s->ar.reads_prev_stmt) {
-        be->state_sig = 0;
+        sessstate_forget(&be->sstate);
         s->clear_prev = true;
     }
     s->be = be;
@@ -808,12 +1029,16 @@ static void write_prepare(struct backend *be, const struct pstmt *ps)
 }
 
 /* Rewrites the statement id of the packet at the head of <buf> (a COM_STMT_*
- * command: the id follows the command byte). */
-static void patch_stmt_id(struct evbuffer *buf, uint32_t id)
+ * command: the id follows the command byte). Returns 0, or -1 when out of
+ * memory (nothing changed). */
+static int patch_stmt_id(struct evbuffer *buf, uint32_t id)
 {
-    uint8_t *p = evbuffer_pullup(buf, PACKET_HEADER_LEN + 5);
+    uint8_t *p = pullup(buf, PACKET_HEADER_LEN + 5);
 
+    if (!p)
+        return -1;
     packet_put_u32(p + PACKET_HEADER_LEN + 1, id);
+    return 0;
 }
 
 /*
@@ -830,33 +1055,44 @@ static int forward_execute(struct session *s, struct evbuffer *in, struct evbuff
     struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, ps);
     size_t payload_len = s->cmd_bytes - PACKET_HEADER_LEN;
     struct stmt_execute ex;
+    bool need_types;
     uint8_t *p;
 
     if (!e)
         return -1;
-    p = evbuffer_pullup(in, (ssize_t)(s->cmd_bytes < PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD
-                                           ? s->cmd_bytes : PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD));
-    if (stmt_parse_execute(p + PACKET_HEADER_LEN, payload_len, ps->n_params, &ex) < 0)
+    p = pullup(in, s->cmd_bytes < PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD
+                       ? s->cmd_bytes : PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD);
+    /* Only the first packet is contiguous at <p>; the fields parsed here all
+     * lie in it. */
+    if (!p || stmt_parse_execute(p + PACKET_HEADER_LEN,
+                                 payload_len < PACKET_MAX_PAYLOAD ? payload_len : PACKET_MAX_PAYLOAD,
+                                 ps->n_params, &ex) < 0)
+        return -1;
+    need_types = !(ps->n_params == 0 || ex.new_types || e->types_sig == ps->types_sig);
+    /* Every refusal comes before any long data moves to the server, which
+     * would keep it for the next EXECUTE of its statement. */
+    if (need_types && (s->cmd_bytes != PACKET_HEADER_LEN + payload_len ||
+                       payload_len + 2 * (size_t)ps->n_params >= PACKET_MAX_PAYLOAD || !ps->types))
         return -1;
     while (ps->long_data && evbuffer_get_length(ps->long_data) >= PACKET_HEADER_LEN) {
         uint8_t hdr[PACKET_HEADER_LEN];
 
         evbuffer_copyout(ps->long_data, hdr, sizeof(hdr));
-        patch_stmt_id(ps->long_data, e->server_id);
+        if (patch_stmt_id(ps->long_data, e->server_id) < 0) {
+            s->be->state = BACKEND_BROKEN;      /* its server holds part of the data */
+            return -1;
+        }
         evbuffer_remove_buffer(ps->long_data, out, PACKET_HEADER_LEN + packet_u24(hdr));
     }
     pstmt_clear_long_data(ps);
     packet_put_u32(p + PACKET_HEADER_LEN + 1, e->server_id);
-    if (ps->n_params == 0 || ex.new_types || e->types_sig == ps->types_sig) {
+    if (!need_types) {
         if (ex.new_types)
             e->types_sig = ps->types_sig;
         evbuffer_remove_buffer(in, out, s->cmd_bytes);
         return 0;
     }
     /* Re-send the remembered types: bound flag 1, types after it. */
-    if (s->cmd_bytes != PACKET_HEADER_LEN + payload_len ||
-        payload_len + 2 * (size_t)ps->n_params >= PACKET_MAX_PAYLOAD || !ps->types)
-        return -1;
     {
         uint8_t hdr[PACKET_HEADER_LEN], one = 1;
         size_t head = ex.values_off - 1;     /* up to the bound flag */
@@ -889,12 +1125,14 @@ static void forward_command(struct session *s)
     }
     if (s->cmd == WIRE_COM_STMT_EXECUTE) {
         if (forward_execute(s, in, out) < 0) {
-            answer_err(s, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+            refuse_execute(s, s->cur_ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
                        "shardwire: cannot forward this COM_STMT_EXECUTE (malformed, or "
                        "parameter types never sent)");
+            if (s->be->state == BACKEND_BROKEN)
+                detach_backend(s, false);
             if (s->state != SESS_IDLE)
                 session_set_state(s, SESS_IDLE);
-            arm_timer(s, cfg_of(s)->idle_timeout_ms);
+            arm_idle_timer(s);
             /* Go on with the next command from the loop, not from here. */
             bufferevent_trigger(s->bev, EV_READ,
                                 BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
@@ -903,7 +1141,15 @@ static void forward_command(struct session *s)
     } else if (s->cmd == WIRE_COM_STMT_FETCH || s->cmd == WIRE_COM_STMT_RESET) {
         struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, s->cur_ps);
 
-        patch_stmt_id(in, e ? e->server_id : 0);
+        if (patch_stmt_id(in, e ? e->server_id : 0) < 0) {
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
+            if (s->state != SESS_IDLE)
+                session_set_state(s, SESS_IDLE);
+            arm_idle_timer(s);
+            bufferevent_trigger(s->bev, EV_READ,
+                                BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+            return;
+        }
         evbuffer_remove_buffer(in, out, s->cmd_bytes);
     } else {
         evbuffer_remove_buffer(in, out, s->cmd_bytes);
@@ -928,8 +1174,8 @@ static void start_statement(struct session *s, bool begins_txn)
     struct backend *be = s->be;
     unsigned n = 0;
 
-    if (be->state_sig != s->state_sig) {
-        if (be->state_sig != backend_fresh_sig()) {
+    if (!sessstate_equal(&be->sstate, &s->sstate)) {
+        if (!sessstate_is_fresh(&be->sstate, WIRE_CHARSET_UTF8MB4_GENERAL_CI)) {
             struct evbuffer *out = bufferevent_get_output(be->bev);
             uint8_t pkt[PACKET_HEADER_LEN + 1];
 
@@ -937,8 +1183,7 @@ static void start_statement(struct session *s, bool begins_txn)
             pkt[PACKET_HEADER_LEN] = WIRE_COM_RESET_CONNECTION;
             evbuffer_add(out, pkt, sizeof(pkt));
             /* The reset deallocates the server's prepared statements too. */
-            be->stmts.n = 0;
-            be->stmts.evict = 0;
+            pstmt_cache_clear(&be->stmts);
             n++;
         }
         if (s->charset != WIRE_CHARSET_UTF8MB4_GENERAL_CI) {
@@ -956,7 +1201,7 @@ static void start_statement(struct session *s, bool begins_txn)
             write_query(be, s->state_stmts[i], strlen(s->state_stmts[i]));
             n++;
         }
-        be->state_sig = s->state_sig;
+        sessstate_copy(&be->sstate, &s->sstate);
     }
     if (s->clear_prev) {
         /* COM_RESET_CONNECTION clears warnings but not FOUND_ROWS() */
@@ -1007,6 +1252,7 @@ static bool drop_stale_backend(struct session *s)
     log_info("session: master changed under the session id=%" PRIu64 " shard=%s%s", s->id,
              s->be_shard, lost ? " (transaction or session state lost)" : "");
     detach_backend(s, false);
+    update_hold(s);
     if (!lost)
         return false;
     snprintf(msg, sizeof(msg),
@@ -1019,6 +1265,37 @@ static bool drop_stale_backend(struct session *s)
     return true;
 }
 
+/*
+ * A statement about to run on pool <p> that will leave the session holding
+ * its connection takes its place in the shard's held count now, before it
+ * runs. Returns false when the count is full (the statement was answered
+ * with error 1203 and does not run).
+ */
+static bool reserve_hold(struct session *s, struct pool *p, bool begins_txn)
+{
+    unsigned cap;
+    char msg[400];
+
+    if (!will_hold(s, begins_txn) || s->held == p->budget)
+        return true;
+    cap = pinned_cap(cfg_of(s));
+    if (!hold_take(p->budget, cap)) {
+        snprintf(msg, sizeof(msg),
+                 "shardwire: %u sessions already hold connections of shard %s between "
+                 "statements (transactions, user variables, other pinned state; "
+                 "pool_max_pinned_per_shard=%u); finish them, or retry later",
+                 cap, p->shard, cap);
+        atomic_fetch_add(&s->w->stats.backend_errors, 1);
+        s->pinned = s->pinned_before;       /* the statement does not run */
+        answer_err(s, 1203, "42000", msg);
+        return false;
+    }
+    if (s->held)
+        atomic_fetch_sub(&s->held->held, 1);
+    s->held = p->budget;
+    return true;
+}
+
 /* Sends the statement to shard <idx> (of the worker's map). */
 static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
 {
@@ -1027,14 +1304,21 @@ static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
 
     if (drop_stale_backend(s))
         return;
-    s->cmd_shard = idx;
+    if (!p) {       /* the worker has no map yet (it could not apply one) */
+        answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000",
+                   "shardwire: no shard map in use on this worker");
+        return;
+    }
     s->last_shard = (int)idx;
     s->txn_begins = begins_txn;     /* for session_backend_ready() and retries */
-    if (s->be && s->be->pool == p) {
+    if (!(s->be && s->be->pool == p))
+        detach_backend(s, true);
+    if (!reserve_hold(s, p, begins_txn))
+        return;
+    if (s->be) {
         start_statement(s, begins_txn);
         return;
     }
-    detach_backend(s, true);
     be = pool_acquire(p, s);
     if (be) {
         backend_attach(s, be);
@@ -1052,7 +1336,8 @@ static void go_anywhere(struct session *s)
     if (drop_stale_backend(s))
         return;
     if (s->be) {
-        start_statement(s, false);
+        if (reserve_hold(s, s->be->pool, false))
+            start_statement(s, false);
         return;
     }
     go_to_shard(s, s->last_shard >= 0 && (unsigned)s->last_shard < s->w->n_pools ?
@@ -1072,20 +1357,32 @@ void session_backend_failed(struct session *s, const char *msg)
     atomic_fetch_add(&s->w->stats.backend_errors, 1);
     answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
     session_set_state(s, SESS_IDLE);
-    arm_timer(s, cfg_of(s)->idle_timeout_ms);
+    arm_idle_timer(s);
     process_commands(s);
 }
 
 static void handle_route(struct session *s)
 {
     const struct smap *m = s->w->map;
-    uint32_t vb = vbucket_of(s->ar.key, s->ar.key_len, smap_n_vbuckets(m));
-    unsigned idx = smap_shard_of_vbucket(m, vb);
-    const struct smap_shard *sh = smap_shard(m, idx);
+    uint32_t vb;
+    unsigned idx;
+    const struct smap_shard *sh;
+
+    if (!m) {
+        go_to_shard(s, 0, true);        /* answers "no shard map" */
+        return;
+    }
+    vb = vbucket_of(s->ar.key, s->ar.key_len, smap_n_vbuckets(m));
+    idx = smap_shard_of_vbucket(m, vb);
+    sh = smap_shard(m, idx);
 
     atomic_fetch_add(&s->w->stats.routed, 1);
-    log_debug("session: route id=%" PRIu64 " key=%.*s vbucket=%u shard=%s", s->id,
-              (int)s->ar.key_len, s->ar.key, vb, sh->name);
+    if (log_threshold >= LOG_DEBUG) {
+        char key[ANALYZE_KEY_MAX * 4];
+
+        log_debug("session: route id=%" PRIu64 " key=%s vbucket=%u shard=%s", s->id,
+                  util_escape(key, sizeof(key), s->ar.key, s->ar.key_len), vb, sh->name);
+    }
     if (s->be && (s->in_txn || s->pinned) && strcmp(s->be_shard, sh->name) != 0) {
         char msg[400];
 
@@ -1110,7 +1407,7 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
         free(s->begin_sql);
         s->begin_sql = strndup(sql, len);
         if (!s->begin_sql) {
-            answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: out of memory");
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
             return;
         }
         s->txn_pending = true;
@@ -1135,9 +1432,25 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
     case ANALYZE_STMT_SET:
         if (s->ar.pins_session)
             break;                          /* user variables: pinned, not replayed */
+        {
+            char msg[300];
+
+            /* Kept twice: in the list and in the state text. */
+            if (mem_check(s, 2 * len + 2, msg, sizeof(msg)) != MEM_OK) {
+                answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+                return;
+            }
+        }
+        /* Without its copy the SET could not be replayed on other
+         * connections: it must not run at all. */
         free(s->pending_set);
-        s->pending_set = strndup(sql, len);
-        s->cmd_kind = s->pending_set ? SESS_CMD_TRACK_SET : SESS_CMD_FORWARD;
+        s->pending_set = fault_fail("set_copy") ? NULL : strndup(sql, len);
+        if (!s->pending_set) {
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                       "shardwire: out of memory; the SET was not run");
+            return;
+        }
+        s->cmd_kind = SESS_CMD_TRACK_SET;
         break;
     default:
         break;
@@ -1233,6 +1546,14 @@ static void handle_prepare(struct session *s, const uint8_t *payload, size_t pay
         answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: inconsistent analysis");
         return;
     }
+    {
+        char msg[300];
+
+        if (mem_check(s, len, msg, sizeof(msg)) != MEM_OK) {
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+            return;
+        }
+    }
     ps = pstmt_add(&s->stmts, sql, len, &s->ar);
     if (!ps) {
         answer_err(s, 1461, "42000",
@@ -1253,6 +1574,15 @@ static void handle_prepare(struct session *s, const uint8_t *payload, size_t pay
         go_anywhere(s);
 }
 
+/* An EXECUTE refused by the router: as on the server, the statement's long
+ * data is spent, so a later EXECUTE never replays it. */
+static void refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
+                           const char *sqlstate, const char *msg)
+{
+    pstmt_clear_long_data(ps);
+    answer_err(s, err_no, sqlstate, msg);
+}
+
 static void handle_execute(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     struct pstmt *ps = find_stmt(s, payload, payload_len, "mysqld_stmt_execute");
@@ -1261,17 +1591,23 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
 
     if (!ps)
         return;
+    if (ps->long_failed) {
+        refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                       "shardwire: long data sent for this statement was refused (over "
+                       "max_allowed_packet or a memory limit); the statement was not executed");
+        return;
+    }
     if (stmt_parse_execute(payload, payload_len, ps->n_params, &ex) < 0) {
-        answer_err(s, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+        refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
                    "Incorrect arguments to mysqld_stmt_execute");
         return;
     }
     if (ex.new_types && pstmt_set_types(ps, payload + ex.types_off) < 0) {
-        answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: out of memory");
+        refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
         return;
     }
     if (ps->n_params > 0 && !ps->types) {
-        answer_err(s, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+        refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
                    "Incorrect arguments to mysqld_stmt_execute (no parameter types sent)");
         return;
     }
@@ -1279,7 +1615,7 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
     s->ar = ps->ar;
     s->cmd_kind = SESS_CMD_STMT;
     if (ps->ar.kind == ANALYZE_REJECT) {
-        answer_err(s, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
+        refuse_execute(s, ps, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
         return;
     }
     if (ps->ar.kind == ANALYZE_SESSION && ps->ar.stmt == ANALYZE_STMT_SET &&
@@ -1290,10 +1626,20 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
          * be replayed, so the session stays on this connection. */
         free(s->pending_set);
         s->pending_set = NULL;
-        if (ps->n_params == 0)
-            s->pending_set = strndup(ps->sql, ps->sql_len);
-        else
+        if (ps->n_params == 0 && mem_check(s, 2 * ps->sql_len + 2, msg, sizeof(msg)) != MEM_OK) {
+            refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+            return;
+        }
+        if (ps->n_params == 0) {
+            s->pending_set = fault_fail("set_copy") ? NULL : strndup(ps->sql, ps->sql_len);
+            if (!s->pending_set) {
+                refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                           "shardwire: out of memory; the SET was not run");
+                return;
+            }
+        } else {
             s->pinned = true;
+        }
     }
     if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0) {
         uint64_t params = ps->ar.key_params ? ps->ar.key_params
@@ -1318,7 +1664,7 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
                          cfg_of(s)->analyze.key_type == ANALYZE_KEY_INT ? "integer" : "string",
                          v.is_null ? "NULL" : "a value that is not one");
                 atomic_fetch_add(&s->w->stats.rejected, 1);
-                answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+                refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
                 return;
             }
             if (i == (unsigned)ps->ar.param_index) {
@@ -1330,7 +1676,7 @@ static void handle_execute(struct session *s, const uint8_t *payload, size_t pay
                          "statement may touch one user's rows only", ps->ar.param_index + 1,
                          i + 1, cfg_of(s)->analyze.key_columns[0]);
                 atomic_fetch_add(&s->w->stats.rejected, 1);
-                answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+                refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
                 return;
             }
             if (i >= 63)
@@ -1345,6 +1691,7 @@ static void handle_long_data(struct session *s, const uint8_t *payload, size_t p
     struct pstmt *ps = payload_len >= 7 ? pstmt_find(&s->stmts, packet_u32(payload + 1)) : NULL;
     struct evbuffer *in = bufferevent_get_input(s->bev);
     unsigned param = payload_len >= 7 ? packet_u16(payload + 5) : 0;
+    char msg[300];
 
     /* No reply, ever; an unknown statement or parameter is reported by the
      * EXECUTE that follows (the server's own behaviour). */
@@ -1356,13 +1703,19 @@ static void handle_long_data(struct session *s, const uint8_t *payload, size_t p
         ps->long_data = evbuffer_new();
     if (!ps->long_mask)
         ps->long_mask = calloc(((size_t)ps->n_params + 7) / 8, 1);
-    if (!ps->long_data || !ps->long_mask ||
-        evbuffer_get_length(ps->long_data) + s->cmd_bytes > cfg_of(s)->max_allowed_packet) {
+    if (ps->long_failed || !ps->long_data || !ps->long_mask ||
+        ps->long_bytes + s->cmd_bytes > cfg_of(s)->max_allowed_packet ||
+        mem_check(s, s->cmd_bytes, msg, sizeof(msg)) != MEM_OK) {
+        /* Refused: the data is dropped and the EXECUTE that follows
+         * fails, rather than running without it. */
         consume_command(s);
+        pstmt_clear_long_data(ps);
+        ps->long_failed = true;
         return;
     }
     ps->long_mask[param / 8] |= (uint8_t)(1u << (param % 8));
     evbuffer_remove_buffer(in, ps->long_data, s->cmd_bytes);
+    pstmt_long_data_added(ps, s->cmd_bytes);
     s->cmd_bytes = 0;
 }
 
@@ -1437,15 +1790,17 @@ static void handle_init_db(struct session *s, const uint8_t *payload, size_t pay
 static void reset_session_state(struct session *s)
 {
     if (s->be) {
-        s->be->state_sig = 0;
+        sessstate_forget(&s->be->sstate);
         detach_backend(s, !s->in_txn);
     }
     for (unsigned i = 0; i < s->n_state_stmts; i++)
         free(s->state_stmts[i]);
     s->n_state_stmts = 0;
+    s->state_bytes = 0;
     s->in_txn = s->txn_pending = s->pinned = false;
     s->autocommit = true;
     s->cursor_stmt = 0;
+    update_hold(s);
     pstmt_table_fini(&s->stmts);
     recompute_sig(s);
 }
@@ -1528,19 +1883,29 @@ static void handle_change_user(struct session *s, const uint8_t *payload, size_t
         client_charset((uint8_t)charset, cfg_of(s)->analyze.key_type) >= 0)
         s->charset = (uint8_t)client_charset((uint8_t)charset, cfg_of(s)->analyze.key_type);
     reset_session_state(s);
-    snprintf(s->user, sizeof(s->user), "%.*s", (int)(user_len < 63 ? user_len : 63),
-             (const char *)body + user_off);
-    u = config_find_user(cfg_of(s), (const char *)body + user_off, user_len);
+    if (user_len >= sizeof(s->user) || memchr(body + user_off, 0, user_len)) {
+        uint8_t seq = (uint8_t)(s->cmd_last_seq + 1);
+        char name[64];
+
+        /* Copied out first: consuming the command frees <body>. */
+        snprintf(name, sizeof(name), "%.*s", (int)(sizeof(name) - 1), (const char *)body + user_off);
+        consume_command(s);
+        s->user[0] = 0;
+        auth_failed(s, seq, name, strlen(name), alen > 0);
+        return;
+    }
+    memcpy(s->user, body + user_off, user_len);
+    s->user[user_len] = 0;
+    u = config_find_user(cfg_of(s), s->user, user_len);
     if (native) {
         char db[ANALYZE_NAME_MAX * 2];
         size_t n = db_len < sizeof(db) ? db_len : sizeof(db) - 1;
         uint8_t seq = (uint8_t)(s->cmd_last_seq + 1);
 
         memcpy(db, body + db_off, n);
-        if (!u || !handshake_native_check(s->scramble, body + auth_off, alen, u->stage2,
-                                          u->empty_password)) {
+        if (!auth_check(s, u, body + auth_off, alen)) {
             consume_command(s);
-            auth_failed(s, seq, s->user, strlen(s->user));
+            auth_failed(s, seq, s->user, strlen(s->user), alen > 0);
             return;
         }
         consume_command(s);
@@ -1548,9 +1913,15 @@ static void handle_change_user(struct session *s, const uint8_t *payload, size_t
         auth_ok(s, seq, db, n);
         return;
     }
-    free(s->scratch);
-    s->scratch = db_len ? strndup((const char *)body + db_off, db_len) : NULL;
-    s->scratch_cap = 0;
+    {
+        /* <body> may live in s->scratch itself (a command joined from
+         * several packets): copy before freeing. */
+        char *db = db_len ? strndup((const char *)body + db_off, db_len) : NULL;
+
+        free(s->scratch);
+        s->scratch = db;
+        s->scratch_cap = 0;
+    }
     consume_command(s);
     send_packet(s, (uint8_t)(s->cmd_last_seq + 1), buf,
                 (size_t)handshake_write_auth_switch(buf, s->scramble));
@@ -1609,6 +1980,7 @@ static void dispatch(struct session *s, size_t payload_len)
     char msg[128];
 
     s->n_stmts++;
+    s->pinned_before = s->pinned;
     s->cmd_kind = SESS_CMD_FORWARD;
     s->retried = false;
     free(s->pending_set);
@@ -1620,7 +1992,7 @@ static void dispatch(struct session *s, size_t payload_len)
     }
     payload = command_payload(s, payload_len);
     if (!payload) {
-        answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: out of memory");
+        answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
         return;
     }
     s->cmd = payload[0];
@@ -1630,9 +2002,19 @@ static void dispatch(struct session *s, size_t payload_len)
         return;
     }
     commands[s->cmd](s, payload, payload_len);
+    /* A joined multi-packet command is not needed once handled (its bytes
+     * left the input or were answered): give the memory back rather than
+     * keep up to max_allowed_packet per session. After an auth switch the
+     * scratch holds the database name instead. */
+    if (payload == (const uint8_t *)s->scratch && s->state != SESS_AUTH_SWITCH &&
+        s->state != SESS_CLOSED) {
+        free(s->scratch);
+        s->scratch = NULL;
+        s->scratch_cap = 0;
+    }
 }
 
-static void process_commands(struct session *s)
+static void run_commands(struct session *s)
 {
     s->burst = 0;
     while (s->state == SESS_IDLE) {
@@ -1647,14 +2029,74 @@ static void process_commands(struct session *s)
             close_after_flush(s, SESS_END_PROTOCOL);
             return;
         }
+        if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESS_OUT_HIGH) {
+            /* The client sends commands but does not read the replies:
+             * handle no more until it does (client_write() resumes), whatever
+             * kind of reply it is, so its unread output stays bounded. Its
+             * input is bounded by the read watermark (one command). */
+            s->out_blocked = true;
+            return;
+        }
         if (++s->burst > SESS_BURST) {
             /* Let other sessions run; come back on the next loop turn. */
             bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
             return;
         }
-        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        arm_idle_timer(s);
         dispatch(s, payload_len);
     }
+}
+
+static void process_commands(struct session *s)
+{
+    run_commands(s);
+    mem_settle(s);
+}
+
+/*
+ * The client's unprocessed input (a half-received command, pipelined ones)
+ * passes session_memory_limit by itself (what the session holds otherwise
+ * is checked when it grows: a PREPARE, a SET, long data), or passes 64 kB
+ * while the router is over router_memory_limit: the session is closed,
+ * with error 1041 when it is between statements. Returns true when it was.
+ */
+static bool input_over_budget(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t have = evbuffer_get_length(in);
+    enum mem_verdict v = MEM_OK;
+    char msg[300];
+    uint8_t hdr[PACKET_HEADER_LEN];
+
+    if (have > cfg_of(s)->session_memory_limit) {
+        v = MEM_SESSION;
+        snprintf(msg, sizeof(msg), "shardwire: %zu bytes of unprocessed commands, over "
+                 "session_memory_limit=%" PRIu64, have, cfg_of(s)->session_memory_limit);
+    } else if (have > 65536 && mem_check(s, 0, msg, sizeof(msg)) == MEM_ROUTER) {
+        v = MEM_ROUTER;
+    }
+    if (v == MEM_OK)
+        return false;
+    if (s->state == SESS_IDLE) {
+        size_t payload_len;
+
+        /* A complete command at the head is judged by its handler (a
+         * PREPARE, a SET) and refused alone, the session going on. */
+        if (command_ready(s, &payload_len) != 0)
+            return false;
+    }
+    if (s->state == SESS_IDLE) {
+        uint8_t seq = 1;
+
+        if (evbuffer_copyout(in, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr))
+            seq = (uint8_t)(hdr[3] + 1);
+        send_err(s, seq, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+        close_after_flush(s, SESS_END_RESOURCE);
+    } else {
+        /* A reply is being relayed: an ERR now would corrupt it. */
+        session_close(s, SESS_END_RESOURCE);
+    }
+    return true;
 }
 
 /* ---- the backend's reply ---- */
@@ -1686,8 +2128,17 @@ static void prepare_done(struct session *s)
     ps->n_columns = r->n_columns;
     if (pstmt_cache_find(&s->be->stmts, ps))
         write_stmt_close(s->be, r->stmt_id);        /* the connection had it already */
-    else if (pstmt_cache_add(&s->be->stmts, ps, r->stmt_id, &evicted))
-        write_stmt_close(s->be, evicted);
+    else
+        switch (pstmt_cache_add(&s->be->stmts, ps, r->stmt_id, &evicted)) {
+        case 1:
+            write_stmt_close(s->be, evicted);
+            break;
+        case -1:        /* not cached: an EXECUTE prepares it again */
+            write_stmt_close(s->be, r->stmt_id);
+            break;
+        default:
+            break;
+        }
 }
 
 static void statement_done(struct session *s)
@@ -1712,10 +2163,11 @@ static void statement_done(struct session *s)
     if (s->pending_set) {
         if (!r->is_error) {
             if (s->n_state_stmts < SESS_MAX_STATE_STMTS) {
+                s->state_bytes += strlen(s->pending_set) + 1;
                 s->state_stmts[s->n_state_stmts++] = s->pending_set;
                 s->pending_set = NULL;
                 recompute_sig(s);
-                s->be->state_sig = s->state_sig;
+                sessstate_copy(&s->be->sstate, &s->sstate);
             } else {
                 s->pinned = true;   /* too much state to replay: stay put */
             }
@@ -1739,7 +2191,22 @@ static void statement_done(struct session *s)
         r->warnings == 0 && !s->ar.is_write &&
         !(s->cmd == WIRE_COM_STMT_PREPARE && s->kept_be))
         detach_backend(s, true);
-    arm_timer(s, cfg_of(s)->idle_timeout_ms);
+    arm_idle_timer(s);
+}
+
+/*
+ * Sends the statement in flight again, choosing its shard afresh. The map may
+ * have changed since the statement was first routed, and shard indexes shift
+ * when a shard is added (shards are sorted by name), so a saved index could
+ * name another shard or none.
+ */
+static void route_again(struct session *s)
+{
+    if (s->ar.kind == ANALYZE_ROUTE &&
+        !(s->cmd == WIRE_COM_STMT_PREPARE && s->ar.param_index >= 0))
+        handle_route(s);
+    else
+        go_anywhere(s);
 }
 
 /* The backend connection failed while the session used it. */
@@ -1759,8 +2226,6 @@ static void backend_lost(struct session *s, const char *why)
     if (s->state == SESS_SYNCING && !in_txn && !s->pinned && !s->cursor_stmt && !s->retried) {
         /* The client's statement was not sent yet: a pooled connection that
          * died while idle is replaced without the client noticing, once. */
-        unsigned idx = s->cmd_shard;
-
         detach_backend(s, false);
         s->retried = true;
         if (s->sync_had_begin)
@@ -1768,7 +2233,7 @@ static void backend_lost(struct session *s, const char *why)
         session_set_state(s, SESS_IDLE);
         log_info("session: retrying on a new connection id=%" PRIu64 " shard=%s", s->id,
                  s->be_shard);
-        go_to_shard(s, idx, s->txn_begins);
+        route_again(s);
         return;
     }
     if (s->state == SESS_SYNCING || s->state == SESS_FORWARDING) {
@@ -1785,13 +2250,14 @@ static void backend_lost(struct session *s, const char *why)
             return;
         }
         session_set_state(s, SESS_IDLE);
-        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        arm_idle_timer(s);
         process_commands(s);
         return;
     }
     /* Idle with a backend attached. */
     detach_backend(s, false);
     s->in_txn = false;
+    update_hold(s);
     if (in_txn)
         close_after_flush(s, SESS_END_BACKEND_LOST);
 }
@@ -1807,7 +2273,16 @@ static void sync_read(struct session *s, struct evbuffer *in)
 
         if (k <= 0)
             return;
-        p = evbuffer_pullup(in, PACKET_HEADER_LEN + h.payload_len) + PACKET_HEADER_LEN;
+        p = pullup(in, PACKET_HEADER_LEN + h.payload_len);
+        if (!p) {
+            backend_lost(s, "out of memory");
+            return;
+        }
+        p += PACKET_HEADER_LEN;
+        if (s->reply.state == REPLY_FIRST && h.payload_len > 0 && p[0] == WIRE_HDR_LOCAL_INFILE) {
+            backend_lost(s, "the server asked for a local file (LOAD DATA LOCAL)");
+            return;
+        }
         k = reply_feed(&s->reply, p, h.payload_len, h.payload_len);
         if (k < 0) {
             backend_lost(s, "malformed reply");
@@ -1829,8 +2304,11 @@ static void sync_read(struct session *s, struct evbuffer *in)
             if (s->sync_pending == 1 && s->sync_prepare && !s->reply.is_error) {
                 uint32_t evicted;
 
-                if (pstmt_cache_add(&s->be->stmts, s->cur_ps, s->reply.stmt_id, &evicted))
-                    write_stmt_close(s->be, evicted);
+                int k = pstmt_cache_add(&s->be->stmts, s->cur_ps, s->reply.stmt_id, &evicted);
+
+                /* Not cached (-1): forward_execute() then refuses the EXECUTE. */
+                if (k != 0)
+                    write_stmt_close(s->be, k > 0 ? evicted : s->reply.stmt_id);
             }
             s->sync_pending--;
             reply_begin(&s->reply, s->sync_pending == 1 && s->sync_prepare ? REPLY_PREPARE
@@ -1841,12 +2319,12 @@ static void sync_read(struct session *s, struct evbuffer *in)
         char msg[400];
 
         /* The backend's state is now unknown: reset it before any reuse. */
-        s->be->state_sig = 0;
+        sessstate_forget(&s->be->sstate);
         snprintf(msg, sizeof(msg), "shardwire: could not prepare shard %s connection: %s",
                  s->be_shard, s->sync_err);
         answer_err(s, s->sync_errno ? s->sync_errno : WIRE_ER_UNKNOWN, "HY000", msg);
         session_set_state(s, SESS_IDLE);
-        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        arm_idle_timer(s);
         process_commands(s);
         return;
     }
@@ -1881,6 +2359,7 @@ static void relay(struct session *s)
             uint8_t head[PACKET_HEADER_LEN + REPLY_PEEK];
             struct packet_header h;
             size_t need;
+            bool first = s->reply.state == REPLY_FIRST && !s->reply.in_continuation;
             int k;
 
             if (have < PACKET_HEADER_LEN)
@@ -1891,6 +2370,16 @@ static void relay(struct session *s)
             if (have < PACKET_HEADER_LEN + need)
                 break;
             evbuffer_copyout(in, head, PACKET_HEADER_LEN + need);
+            if (first && need > 0 && head[PACKET_HEADER_LEN] == WIRE_HDR_LOCAL_INFILE) {
+                /* The shard asks for a file from the client (LOAD DATA
+                 * LOCAL). Forwarded, a client library with local files on
+                 * would send one. Never forwarded: the client gets an error
+                 * and the connection, whose server now waits for file
+                 * contents, is dropped. */
+                backend_lost(s, "the server asked for a local file (LOAD DATA LOCAL), which "
+                                "the router never forwards");
+                return;
+            }
             k = reply_feed(&s->reply, head + PACKET_HEADER_LEN, need, h.payload_len);
             if (k < 0) {
                 backend_lost(s, "malformed reply");
@@ -1961,23 +2450,26 @@ static void client_read(struct bufferevent *bev, void *arg)
     struct session *s = arg;
 
     (void)bev;
+    if (s->state >= SESS_IDLE && s->state <= SESS_FORWARDING && input_over_budget(s))
+        return;
     switch (s->state) {
     case SESS_GREETING:
         handle_handshake(s);
-        return;
+        break;
     case SESS_AUTH_SWITCH:
         handle_auth_switch(s);
-        return;
+        break;
     case SESS_IDLE:
-        process_commands(s);
-        return;
+        run_commands(s);
+        break;
     case SESS_CLOSING:
         evbuffer_drain(bufferevent_get_input(s->bev),
                        evbuffer_get_length(bufferevent_get_input(s->bev)));
-        return;
+        break;
     default:
-        return;     /* pipelined: handled when the statement in flight ends */
+        break;      /* pipelined: handled when the statement in flight ends */
     }
+    mem_settle(s);
 }
 
 static void client_write(struct bufferevent *bev, void *arg)
@@ -1993,6 +2485,11 @@ static void client_write(struct bufferevent *bev, void *arg)
         s->be_paused = false;
         bufferevent_enable(s->be->bev, EV_READ);
         relay(s);
+    }
+    if (s->out_blocked && s->state != SESS_CLOSED && s->state != SESS_CLOSING) {
+        s->out_blocked = false;
+        if (s->state == SESS_IDLE)
+            process_commands(s);
     }
 }
 
@@ -2013,9 +2510,17 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     switch (s->state) {
+    case SESS_IDLE:
+        if (s->be && !holds_backend(s)) {
+            /* Kept for one more statement after a write: give it back. */
+            release_backend(s, true);
+            arm_idle_timer(s);
+            return;
+        }
+        session_close(s, holds_backend(s) ? SESS_END_PINNED_TIMEOUT : SESS_END_CLIENT_TIMEOUT);
+        return;
     case SESS_GREETING:
     case SESS_AUTH_SWITCH:
-    case SESS_IDLE:
     case SESS_CLOSING:
         session_close(s, s->state == SESS_CLOSING ? s->end : SESS_END_CLIENT_TIMEOUT);
         return;
@@ -2031,7 +2536,7 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
         atomic_fetch_add(&s->w->stats.backend_errors, 1);
         answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
         session_set_state(s, SESS_IDLE);
-        arm_timer(s, cfg_of(s)->idle_timeout_ms);
+        arm_idle_timer(s);
         process_commands(s);
         return;
     }

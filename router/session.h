@@ -13,16 +13,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "protocol/analyze.h"
 #include "protocol/handshake.h"
 #include "protocol/reply.h"
 #include "router/pstmt.h"
+#include "router/sessstate.h"
 
 struct backend;
 struct bufferevent;
+struct ssl_st;
 struct event;
 struct pool;
+struct pool_budget;
 struct worker;
 
 enum sess_state {
@@ -39,7 +43,7 @@ enum sess_state {
 enum sess_end {        /* why a session ended: exactly one, logged at close */
     SESS_END_NONE, SESS_END_QUIT, SESS_END_CLIENT_EOF, SESS_END_CLIENT_TIMEOUT,
     SESS_END_AUTH, SESS_END_PROTOCOL, SESS_END_BACKEND_LOST, SESS_END_POOL_TIMEOUT,
-    SESS_END_RESOURCE, SESS_END_SHUTDOWN,
+    SESS_END_RESOURCE, SESS_END_SHUTDOWN, SESS_END_PINNED_TIMEOUT,
 };
 
 /* What the statement in flight needs once its backend is ready. */
@@ -55,7 +59,9 @@ enum sess_cmd_kind {
 struct session {
     uint64_t            id;
     struct worker      *w;
-    struct bufferevent *bev;
+    struct bufferevent *bev;           /* the TLS filter once <tls>, else <raw_bev> */
+    struct bufferevent *raw_bev;       /* the socket's; owned here */
+    struct ssl_st      *ssl;           /* owned here (the filter does not free it) */
     char                peer[64];
     enum sess_state     state;
     enum sess_end       end;
@@ -72,7 +78,6 @@ struct session {
     size_t              cmd_bytes;     /* headers included, all continuation packets */
     uint8_t             cmd_last_seq;
     enum sess_cmd_kind  cmd_kind;
-    unsigned            cmd_shard;     /* shard index in the worker's map */
     struct analyze_result ar;
     char               *scratch;       /* joined payload of a multi-packet statement */
     size_t              scratch_cap;
@@ -84,6 +89,7 @@ struct session {
     uint32_t            fwd_left;      /* bytes of the current packet still to move */
     uint8_t             last_seq;      /* of the last reply packet relayed */
     bool                be_paused;     /* backend reads paused: client is slow */
+    bool                out_blocked;   /* client reads paused: it does not read replies */
     bool                wr_shut;       /* CLOSING: our side half-closed */
     bool                tls;           /* the client switched to TLS */
     uint64_t            reply_bytes;   /* relayed to the client for this statement */
@@ -100,13 +106,18 @@ struct session {
     bool                txn_pending;   /* BEGIN answered locally; not sent yet */
     bool                autocommit;
     bool                pinned;        /* state that cannot move: keep this backend */
+    bool                pinned_before; /* <pinned> when the command in flight came */
     bool                shutdown_after; /* close once the statement in flight ends */
     bool                txn_begins;    /* the statement waiting for a backend is routed */
     char               *begin_sql;     /* the deferred BEGIN statement */
     char               *pending_set;   /* a SET in flight, remembered if it succeeds */
     char               *state_stmts[SESS_MAX_STATE_STMTS];
     unsigned            n_state_stmts;
-    uint64_t            state_sig;
+    size_t              state_bytes;   /* of <state_stmts> */
+    size_t              mem_charged;   /* counted in the router's mem_used */
+    struct pool_budget *held;          /* counted in its <held>: this session holds (or
+                                          is about to hold) a connection between statements */
+    struct sessstate    sstate;        /* charset + state_stmts, as text */
     int                 last_shard;    /* where SESSION statements go when unattached */
 
     struct pstmt_table  stmts;         /* the client's prepared statements */
@@ -129,7 +140,7 @@ struct session {
     unsigned            burst;         /* statements handled in this wakeup */
     struct session     *next, *prev;   /* worker's list */
     struct session     *reap_next;
-    struct session     *pool_next;     /* pool wait queue */
+    TAILQ_ENTRY(session) pool_link;    /* in <waiting_pool>'s wait queue */
     struct pool        *waiting_pool;
 };
 
@@ -149,9 +160,6 @@ void session_backend_failed(struct session *s, const char *msg);
 void session_shutdown(struct session *s);
 /* The shutdown deadline passed: close whatever the state. */
 void session_kill(struct session *s);
-
-/* The state signature of <n> SET statements <stmts> with collation <charset>. */
-uint64_t session_state_sig_of(char *const *stmts, unsigned n, uint8_t charset);
 
 const char *sess_end_name(enum sess_end e);
 const char *sess_state_name(enum sess_state s);

@@ -18,6 +18,7 @@
 #include "protocol/reply.h"
 #include "protocol/wire.h"
 #include "router/config.h"
+#include "router/fault.h"
 #include "router/decide.h"
 #include "router/log.h"
 #include "router/pool.h"
@@ -114,6 +115,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
     (void)l;
     (void)socklen;
+    w->accept_backoff_ms = 0;
     if (sa->sa_family == AF_INET) {
         struct sockaddr_in *in = (struct sockaddr_in *)sa;
         char ip[INET_ADDRSTRLEN];
@@ -145,12 +147,50 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
 }
 
-static void on_accept_error(struct evconnlistener *l, void *arg)
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
 
-    (void)l;
-    log_warn("listener: accept failed worker=%u error=\"%s\"", w->id, strerror(errno));
+    (void)fd;
+    (void)what;
+    if (w->listener && !w->shutting_down)
+        evconnlistener_enable(w->listener);
+}
+
+/*
+ * accept() failed. Out of file descriptors (or kernel memory) the pending
+ * connection stays in the backlog and the socket stays readable: left
+ * enabled, the listener would spin and log on every loop turn. So it pauses
+ * (100 ms, doubling up to 1 s while failures go on) and logs once per 5 s.
+ */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    struct worker *w = arg;
+    int err = errno;
+    unsigned suppressed;
+
+    if (log_limit_pass(&w->accept_log, now_ms(), 5000, &suppressed))
+        log_warn("listener: accept failed worker=%u error=\"%s\" suppressed=%u", w->id,
+                 strerror(err), suppressed);
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+        return;
+    if (!w->accept_ev)
+        w->accept_ev = evtimer_new(w->base, accept_resume, w);
+    if (!w->accept_ev)
+        return;
+    w->accept_backoff_ms = w->accept_backoff_ms ? w->accept_backoff_ms * 2 : 100;
+    if (w->accept_backoff_ms > 1000)
+        w->accept_backoff_ms = 1000;
+    evconnlistener_disable(l);
+    {
+        struct timeval tv = { 0, (long)w->accept_backoff_ms * 1000 };
+
+        if (w->accept_backoff_ms >= 1000) {
+            tv.tv_sec = 1;
+            tv.tv_usec = 0;
+        }
+        evtimer_add(w->accept_ev, &tv);
+    }
 }
 
 static int open_listener(struct worker *w, char **errp)
@@ -201,8 +241,10 @@ static void sweep_run(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    for (unsigned i = 0; i < w->n_pools; i++)
+    for (unsigned i = 0; i < w->n_pools; i++) {
         pool_sweep(w->pools[i], now, cfg->pool_idle_timeout_ms, cfg->pool_max_age_ms);
+        pool_retry_waiters(w->pools[i]);
+    }
 }
 
 struct worker *worker_new(struct router *r, unsigned id, char **errp)
@@ -248,6 +290,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
 
     event_base_dispatch(w->base);
+    atomic_fetch_add(&w->router->n_workers_done, 1);
     return NULL;
 }
 
@@ -265,6 +308,10 @@ void worker_free(struct worker *w)
 {
     if (!w)
         return;
+    /* Messages posted after the loop ended (a map, a pool's request) own
+     * memory: run them while everything they touch still exists. */
+    if (w->inbox_ev)
+        inbox_run(-1, 0, w);
     while (w->sessions) {
         struct session *s = w->sessions;
 
@@ -291,6 +338,8 @@ void worker_free(struct worker *w)
         event_free(w->reap_ev);
     if (w->sweep_ev)
         event_free(w->sweep_ev);
+    if (w->accept_ev)
+        event_free(w->accept_ev);
     if (w->shutdown_ev)
         event_free(w->shutdown_ev);
     analyze_free(w->analyze);
@@ -302,50 +351,64 @@ void worker_free(struct worker *w)
 
 /* ---- the map ---- */
 
-static unsigned per_worker_max(const struct worker *w)
-{
-    unsigned total = w->router->cfg->pool_max_per_shard, n = w->router->n_workers;
-
-    return (total + n - 1) / (n ? n : 1);
-}
-
+/*
+ * Swaps in map <arg> (a reference this takes over). A map older than the
+ * one in use is dropped: maps are posted from more than one thread (start-up,
+ * the ZooKeeper thread, SIGHUP), so they can arrive out of order, and a
+ * worker must never go back. The swap is all or nothing: the pools of new
+ * shards are made first, and if one cannot be, the worker keeps its map and
+ * every pool it had.
+ */
 static void apply_map(struct worker *w, void *arg)
 {
     struct smap *m = arg;
-    unsigned n = smap_n_shards(m);
-    struct pool **pools = calloc(n ? n : 1, sizeof(*pools));
+    unsigned n = smap_n_shards(m), cap = n ? n : 1;
+    struct pool **pools = NULL;
+    int *from = NULL;       /* index in w->pools of shard i's existing pool, or -1 */
 
-    if (!pools) {
-        log_error("worker: out of memory applying map version=%llu worker=%u",
-                  (unsigned long long)smap_version(m), w->id);
+    if (w->map && smap_version(m) < smap_version(w->map)) {
+        log_warn("worker: older map ignored version=%llu running=%llu worker=%u",
+                 (unsigned long long)smap_version(m), (unsigned long long)smap_version(w->map),
+                 w->id);
         smap_unref(m);
         return;
     }
+    if (!fault_fail("apply_map")) {
+        pools = calloc(cap, sizeof(*pools));
+        from = malloc(cap * sizeof(*from));
+    }
+    if (!pools || !from)
+        goto oom;
     for (unsigned i = 0; i < n; i++) {
         const struct smap_shard *sh = smap_shard(m, i);
 
+        from[i] = -1;
         for (unsigned j = 0; j < w->n_pools; j++) {
-            if (w->pools[j] && strcmp(w->pools[j]->shard, sh->name) == 0) {
-                pools[i] = w->pools[j];
-                w->pools[j] = NULL;
-                pool_set_endpoint(pools[i], &sh->master);
+            if (strcmp(w->pools[j]->shard, sh->name) == 0) {
+                from[i] = (int)j;
                 break;
             }
         }
-        if (!pools[i])
-            pools[i] = pool_new(w, sh, per_worker_max(w));
+        if (from[i] >= 0)
+            continue;
+        pools[i] = fault_fail("pool_new") ? NULL : pool_new(w, sh);
         if (!pools[i]) {
             log_error("worker: out of memory creating pool shard=%s", sh->name);
-            /* Keep the old map; the new pools made so far stay usable later. */
-            for (unsigned k = 0; k < i; k++) {
-                pools[k]->next = w->old_pools;
-                w->old_pools = pools[k];
-            }
-            free(pools);
-            smap_unref(m);
-            return;
+            for (unsigned k = 0; k < i; k++)
+                if (from[k] < 0)
+                    pool_free(pools[k]);        /* new: no connection yet */
+            goto oom;
         }
     }
+    /* Nothing can fail from here on. */
+    for (unsigned i = 0; i < n; i++) {
+        if (from[i] < 0)
+            continue;
+        pools[i] = w->pools[from[i]];
+        w->pools[from[i]] = NULL;
+        pool_set_endpoint(pools[i], &smap_shard(m, i)->master);
+    }
+    free(from);
     /* Pools of shards no longer in the map drain: sessions holding their
      * connections finish; idle ones close now. */
     for (unsigned j = 0; j < w->n_pools; j++) {
@@ -364,6 +427,14 @@ static void apply_map(struct worker *w, void *arg)
     w->map = m;
     log_debug("worker: map applied version=%llu worker=%u",
               (unsigned long long)smap_version(m), w->id);
+    return;
+oom:
+    log_error("worker: out of memory applying map version=%llu worker=%u; keeping version=%llu",
+              (unsigned long long)smap_version(m), w->id,
+              (unsigned long long)(w->map ? smap_version(w->map) : 0));
+    free(pools);
+    free(from);
+    smap_unref(m);
 }
 
 void worker_set_map(struct worker *w, struct smap *m)

@@ -24,6 +24,7 @@ struct smap;
 struct analyze;
 struct session;
 struct pool;
+struct pool_budget;
 struct rules;
 struct worker;
 struct control;
@@ -49,9 +50,13 @@ struct router {
     struct worker  **workers;
     unsigned         n_workers;
     _Atomic unsigned n_clients;          /* open client connections, all workers */
+    _Atomic unsigned n_workers_done;     /* worker threads whose loop has ended */
+    _Atomic uint64_t mem_used;           /* bytes sessions hold (router_memory_limit) */
     _Atomic uint64_t next_session_id;
     pthread_mutex_t  map_lock;
     struct smap     *map;                /* the current map; guarded by map_lock */
+    pthread_mutex_t  budget_lock;
+    struct pool_budget *budgets;         /* per shard name; guarded by budget_lock */
     struct control  *control;            /* health checks, admin HTTP; NULL when off */
     struct mapwatch *mw;                 /* the map source (age, for /health) */
     struct coordinator *coordinator;     /* automatic failover; NULL when off */
@@ -82,6 +87,9 @@ struct worker {
     bool                   shutting_down;
     struct event          *shutdown_ev;  /* the deadline */
     struct event          *sweep_ev;     /* once a second: pool idle/age limits */
+    struct event          *accept_ev;    /* re-enables the listener after EMFILE */
+    unsigned               accept_backoff_ms;  /* 0: accepting normally */
+    struct log_limit       accept_log;   /* accept failures: one line per 5 s */
     struct worker_stats    stats;
     struct log_limit       backend_lost_log;   /* one line per 5 s */
 };

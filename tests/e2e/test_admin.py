@@ -199,4 +199,5 @@ def test_draining_after_sigterm():
     assert get("/health")[2] == "draining\n"
     th.join(10)
     assert done.get("rows") == ((0, 5),), done
+    C.router.proc.popen.wait(20)    # it ends by itself (a second SIGTERM would cut it short)
     C.router.stop()

@@ -83,6 +83,10 @@ static void test_errors_name_the_culprit(void)
         { "user = app *72B37E3F4D899EDC98A9363172669E192CE424D5\n", "defined twice" },
         { "shard_key_type = float\n", "'int' or 'string'" },
         { "max_allowed_packet = 10\n", "1K..1G" },
+        /* A suffix that would shift bits out must not wrap to 0 (never). */
+        { "idle_timeout_ms = 17179869184G\n", "idle_timeout_ms" },
+        { "idle_timeout_ms = 18014398509481984K\n", "idle_timeout_ms" },
+        { "pool_idle_timeout_ms = 17592186044416M\n", "pool_idle_timeout_ms" },
         { "rule = deny no-slashes\n", "between slashes" },
         { "zookeeper = 127.0.0.1:2181\n", "exclude each other" },
         { "tls_cert = /c.pem\n", "go together" },
