@@ -326,12 +326,8 @@ int main(int argc, char **argv)
         sigs[i] = evsignal_new(d.base, signos[i], on_signal, &d);
         evsignal_add(sigs[i], NULL);
     }
-    for (unsigned i = 0; i < r->n_workers; i++) {
-        if (worker_start(r->workers[i]) < 0) {
-            log_error("start: cannot start worker thread %u", i);
-            return 1;
-        }
-    }
+    /* The admin listener is up before the first client is served, so a
+     * load balancer never sees the app port before /health. */
     r->control = control_start(r, &err);
     if (!r->control && err) {
         log_error("start: %s", err);
@@ -340,6 +336,12 @@ int main(int argc, char **argv)
     }
     if (!r->control || !control_health_on(r->control))
         log_info("start: health checks off (no control_user configured)");
+    for (unsigned i = 0; i < r->n_workers; i++) {
+        if (worker_start(r->workers[i]) < 0) {
+            log_error("start: cannot start worker thread %u", i);
+            return 1;
+        }
+    }
     r->coordinator = coordinator_start(r, &err);
     if (!r->coordinator && err) {
         log_error("start: %s", err);

@@ -50,7 +50,8 @@ def setup_module():
     db.sql("CREATE DATABASE IF NOT EXISTS other", database=None)
     db.sql("CREATE TABLE IF NOT EXISTS other.t (x INT)", database=None)
     # one worker, one backend connection: consecutive clients share it
-    C.start_router({"workers": 1, "pool_max_per_shard": 1, "pool_wait_timeout_ms": 20000})
+    C.start_router({"workers": 1, "pool_max_per_shard": 1, "pool_wait_timeout_ms": 20000,
+                    "pool_max_pinned_per_shard": 2})   # B may wait as a pinned session
     SKEY = cluster.Router({"workers": 1, "database": "sapp"}, map_text=cluster.map_text(
         [("s0", "127.0.0.1:%d" % db.port)], key_type="string"))
 
