@@ -13,6 +13,8 @@
 #   SW_ROUTER1_ADMIN_PORT [8081], SW_ROUTER2_ADMIN_PORT [8082]   consoles
 #   SW_HAPROXY_STATS_PORT [8404]
 #   COMPOSE_PROJECT_NAME [shardwire]
+#   SW_ENV_FILE [docker/.env]   where the settings and passwords are kept
+#   SW_WAIT [300]           seconds to wait for the cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=docker
@@ -25,11 +27,12 @@ $D/mkbase.sh
 
 # Secrets are made once per checkout and kept in docker/.env (mode 600,
 # not in git); variables already in the environment win.
-if [ ! -f $D/.env ]; then
+ENV_FILE=${SW_ENV_FILE:-$D/.env}
+if [ ! -f "$ENV_FILE" ]; then
     rnd() { head -c 18 /dev/urandom | base64 | tr -d '/+='; }
-    (umask 077; cat >$D/.env <<ENV
+    (umask 077; cat >"$ENV_FILE" <<ENV
 # written by docker/up.sh; read by docker-compose (docker/compose.yml)
-COMPOSE_PROJECT_NAME=shardwire
+COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-shardwire}
 SW_ZK_ADMIN_AUTH=digest:admin:$(rnd)
 SW_ZK_ROUTER_AUTH=digest:router:$(rnd)
 SW_DBA_PASSWORD=$(rnd)
@@ -38,7 +41,7 @@ SW_CONTROL_PASSWORD=$(rnd)
 SW_REPL_PASSWORD=$(rnd)
 ENV
 )
-    say "wrote docker/.env (passwords for this cluster)"
+    say "wrote $ENV_FILE (passwords for this cluster)"
 fi
 
 say "building image shardwire:local (docker/Dockerfile)"
@@ -46,12 +49,12 @@ t0=$SECONDS
 docker build -q -f $D/Dockerfile -t shardwire:local . >/dev/null || die "image build failed (run: docker build -f docker/Dockerfile .)"
 say "image built in $((SECONDS - t0))s"
 
-compose() { docker-compose -f $D/compose.yml "$@"; }
+compose() { docker-compose -f $D/compose.yml --env-file "$ENV_FILE" "$@"; }
 compose up -d --remove-orphans
 
 # The init job sets up replication, the schema and the map; it must
 # succeed. Any other container that stops meanwhile is a failure too.
-project=${COMPOSE_PROJECT_NAME:-$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' $D/.env)}
+project=${COMPOSE_PROJECT_NAME:-$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' "$ENV_FILE")}
 project=${project:-docker}
 deadline=$((SECONDS + ${SW_WAIT:-300}))
 while :; do
@@ -75,13 +78,25 @@ done
 say "cluster initialised"
 
 # shellcheck source=/dev/null
-set -a; . $D/.env; set +a
+set -a; . "$ENV_FILE"; set +a
 port=${SW_PORT:-6033}
 app_pw=${SW_APP_PASSWORD:-app-pw}
 deadline=$((SECONDS + ${SW_WAIT:-300}))
 until compose exec -T haproxy mariadb --no-defaults -h127.0.0.1 -P6033 -uapp -p"$app_pw" \
         --connect-timeout=3 app -e "SELECT 1" >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || { compose ps; die "no statement works through HAProxy after ${SW_WAIT:-300}s"; }
+    sleep 1
+done
+# Every router in service: HAProxy's health checks (each router's /health)
+# see them all UP.
+routers_up() {
+    compose exec -T haproxy bash -c 'exec 3<>/dev/tcp/127.0.0.1/8404 &&
+        printf "GET /;csv HTTP/1.0\r\n\r\n" >&3 && cat <&3' |
+        awk -F, '$1 == "routers" && $2 ~ /^router/ { n++; if ($18 != "UP") bad++ }
+                 END { exit !(n > 0 && bad == 0) }'
+}
+until routers_up; do
+    [ $SECONDS -lt $deadline ] || { compose ps; die "not every router is UP in HAProxy after ${SW_WAIT:-300}s"; }
     sleep 1
 done
 cat <<MSG
