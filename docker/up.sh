@@ -46,8 +46,10 @@ fi
 
 say "building image shardwire:local (docker/Dockerfile)"
 t0=$SECONDS
-docker build -q -f $D/Dockerfile -t shardwire:local . >/dev/null || die "image build failed (run: docker build -f docker/Dockerfile .)"
+docker build -q --force-rm -f $D/Dockerfile -t shardwire:local . >/dev/null || die "image build failed (run: docker build -f docker/Dockerfile .)"
 say "image built in $((SECONDS - t0))s"
+# Images a rebuild left untagged (ours only, by label) are garbage.
+docker image prune -f --filter label=org.shardwire.image >/dev/null || true
 
 compose() { docker-compose -f $D/compose.yml --env-file "$ENV_FILE" "$@"; }
 compose up -d --remove-orphans
