@@ -46,7 +46,13 @@ fi
 
 say "building image shardwire:local (docker/Dockerfile)"
 t0=$SECONDS
-docker build -q --force-rm -f $D/Dockerfile -t shardwire:local . >/dev/null || die "image build failed (run: docker build -f docker/Dockerfile .)"
+# The build stage is tagged too (shardwire:build), so that its package layer
+# stays cached when the leftovers of earlier builds are pruned below.
+for target in "--target build -t shardwire:build" "-t shardwire:local"; do
+    # shellcheck disable=SC2086
+    docker build -q --force-rm -f $D/Dockerfile $target . >/dev/null ||
+        die "image build failed (run: docker build -f docker/Dockerfile .)"
+done
 say "image built in $((SECONDS - t0))s"
 # Images a rebuild left untagged (ours only, by label) are garbage.
 docker image prune -f --filter label=org.shardwire.image >/dev/null || true
