@@ -133,7 +133,7 @@ static int run_value(struct promote_server *s, const char *sql, const char *col,
             }
         }
         if (rc < 0)
-            snprintf(s->err, sizeof(s->err), "%s: no column %s", sql, col);
+            snprintf(s->err, sizeof(s->err), "%.120s: no column %s", sql, col ? col : "(first)");
     }
     mysql_free_result(res);
     return rc;

@@ -17,9 +17,12 @@ COMPAT_PKGS="php-cli php-mysql libdbd-mariadb-perl default-jdk-headless
   libmariadb-java golang-go golang-github-go-sql-driver-mysql-dev openssl"
 # The web console is checked in a real headless browser (tests/e2e/test_console.py).
 BROWSER_PKGS="chromium"
+# The packaged cluster (docker/, tests/e2e/test_docker.py): Debian's Docker,
+# compose v1 and debootstrap for the local base image.
+DOCKER_PKGS="docker.io docker-compose debootstrap"
 
 missing=""
-for p in $BUILD_PKGS $RUN_PKGS $COMPAT_PKGS $BROWSER_PKGS; do
+for p in $BUILD_PKGS $RUN_PKGS $COMPAT_PKGS $BROWSER_PKGS $DOCKER_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
 # node and npm: any install that provides both commands will do (a nodejs
