@@ -49,6 +49,8 @@ static void set_defaults(struct config *c)
     c->failover_flap_window_ms = 300000;
     c->failover_router_wait_ms = 10000;
     c->failover_apply_timeout_ms = 60000;
+    c->failover_buffer_ms = 10000;
+    c->failover_buffer_max = 10000;
     snprintf(c->log_level, sizeof(c->log_level), "info");
 }
 
@@ -223,6 +225,8 @@ static const struct uint_key uint_keys[] = {
     UKEY(failover_flap_window_ms, 86400000),
     UKEY(failover_router_wait_ms, 3600000),
     UKEY(failover_apply_timeout_ms, 3600000),
+    UKEY(failover_buffer_ms, 3600000),
+    UKEY(failover_buffer_max, 10000000),
 };
 
 struct str_key {

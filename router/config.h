@@ -94,6 +94,8 @@ struct config {
     unsigned  failover_flap_window_ms; /* no second automatic failover of a shard within */
     unsigned  failover_router_wait_ms; /* wait for routers to run the new map */
     unsigned  failover_apply_timeout_ms; /* the candidate applying its relay log */
+    unsigned  failover_buffer_ms;      /* hold statements for an unreachable master this long */
+    unsigned  failover_buffer_max;     /* ... at most this many at once (whole router) */
     char     *admin_listen;            /* admin HTTP "HOST:PORT" or "PORT" (loopback); NULL: off */
     char     *admin_user;              /* basic auth for the admin HTTP; NULL: none */
     char     *admin_password;

@@ -105,6 +105,7 @@ static bool legal_move(enum sess_state from, enum sess_state to)
 }
 
 static void update_hold(struct session *s);
+static void unbuffer(struct session *s);
 
 static void session_set_state(struct session *s, enum sess_state to)
 {
@@ -437,6 +438,7 @@ static void session_close(struct session *s, enum sess_end end)
              s->n_stmts);
     if (s->waiting_pool)
         pool_cancel_wait(s->waiting_pool, s);
+    unbuffer(s);
     clean = s->state != SESS_FORWARDING && s->state != SESS_SYNCING;
     detach_backend(s, clean);
     evtimer_del(s->timer);
@@ -468,6 +470,8 @@ static void close_after_flush(struct session *s, enum sess_end end)
     s->end = end;
     if (s->waiting_pool)
         pool_cancel_wait(s->waiting_pool, s);
+    unbuffer(s);
+    evtimer_del(s->timer);
     detach_backend(s, s->state != SESS_FORWARDING && s->state != SESS_SYNCING);
     session_set_state(s, SESS_CLOSING);
     bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
@@ -1347,13 +1351,66 @@ static void go_anywhere(struct session *s)
 void session_backend_ready(struct session *s, struct backend *be)
 {
     evtimer_del(s->timer);
+    unbuffer(s);
     backend_attach(s, be);
     start_statement(s, s->txn_begins);
+}
+
+/* How often a held statement tries its shard again: the map may name a new
+ * master by then (a failover), or the old one may answer again. */
+#define SESS_BUFFER_RETRY_MS 100
+
+/*
+ * The shard's master cannot be reached: hold the statement instead of
+ * failing it, when it can be sent anywhere later (no transaction, no state
+ * tied to a connection), for at most failover_buffer_ms, with at most
+ * failover_buffer_max statements held router-wide. The client sees a pause
+ * while a failover replaces the master. Returns true when held.
+ */
+static bool buffer_statement(struct session *s)
+{
+    const struct config *cfg = cfg_of(s);
+    uint64_t now = now_ms();
+    struct timeval tv;
+    unsigned ms;
+
+    if (!cfg->failover_buffer_ms || s->in_txn || s->pinned || s->cursor_stmt || s->be)
+        return false;
+    if (!s->buffer_until_ms) {
+        if (atomic_fetch_add(&s->w->router->n_buffered, 1) >= cfg->failover_buffer_max) {
+            atomic_fetch_sub(&s->w->router->n_buffered, 1);
+            return false;
+        }
+        s->buffer_until_ms = now + cfg->failover_buffer_ms;
+    }
+    if (now >= s->buffer_until_ms)
+        return false;
+    ms = (unsigned)(s->buffer_until_ms - now);
+    if (ms > SESS_BUFFER_RETRY_MS)
+        ms = SESS_BUFFER_RETRY_MS;
+    tv.tv_sec = 0;
+    tv.tv_usec = (suseconds_t)ms * 1000;
+    s->buffered = true;
+    evtimer_add(s->timer, &tv);
+    return true;
+}
+
+/* The statement is no longer held (it got a connection, or an answer). */
+static void unbuffer(struct session *s)
+{
+    if (s->buffer_until_ms) {
+        atomic_fetch_sub(&s->w->router->n_buffered, 1);
+        s->buffer_until_ms = 0;
+    }
+    s->buffered = false;
 }
 
 void session_backend_failed(struct session *s, const char *msg)
 {
     evtimer_del(s->timer);
+    if (buffer_statement(s))
+        return;                     /* stays in WAIT_POOL; session_timer retries */
+    unbuffer(s);
     atomic_fetch_add(&s->w->stats.backend_errors, 1);
     answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
     session_set_state(s, SESS_IDLE);
@@ -2527,6 +2584,15 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
     case SESS_WAIT_POOL: {
         struct pool *p = s->waiting_pool;
 
+        if (s->buffered) {
+            /* Held for a master: route again from the key (the map may
+             * name a new one now). */
+            s->buffered = false;
+            session_set_state(s, SESS_IDLE);
+            route_again(s);
+            return;
+        }
+        unbuffer(s);
         if (p)
             pool_cancel_wait(p, s);
         snprintf(msg, sizeof(msg),

@@ -98,6 +98,8 @@ struct session {
     bool                sync_prepare;  /* the last router-sent statement is a PREPARE */
     bool                sync_had_begin; /* the deferred BEGIN went with this sync */
     bool                retried;       /* this statement already moved connections once */
+    bool                buffered;      /* held while its shard has no reachable master */
+    uint64_t            buffer_until_ms; /* when holding this statement gives up; 0: not held */
     char                sync_err[256];
     uint16_t            sync_errno;
 

@@ -50,6 +50,7 @@ struct router {
     struct worker  **workers;
     unsigned         n_workers;
     _Atomic unsigned n_clients;          /* open client connections, all workers */
+    _Atomic unsigned n_buffered;         /* statements held for a master, all workers */
     _Atomic unsigned n_workers_done;     /* worker threads whose loop has ended */
     _Atomic uint64_t mem_used;           /* bytes sessions hold (router_memory_limit) */
     _Atomic uint64_t next_session_id;
