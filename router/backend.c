@@ -187,6 +187,7 @@ static bool on_greeting(struct backend *be, const uint8_t *p, size_t len, uint8_
     uint8_t out[512];
     int n;
 
+    be->answered = true;                        /* whatever it says, it is alive */
     if (len > 0 && p[0] == WIRE_HDR_ERR)
         return login_result(be, p, len);        /* e.g. "Too many connections" */
     if (handshake_parse_greeting(p, len, &g) < 0) {

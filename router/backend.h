@@ -59,6 +59,7 @@ struct backend {
     uint64_t            idle_since_ms;
     struct pstmt_cache  stmts;        /* server-side prepared statements */
     unsigned            check_pkt;    /* packets of the settings check read so far */
+    bool                answered;     /* the server sent its greeting (it is alive) */
     char               *check_err;    /* the check's verdict once its row is read */
     struct backend     *next, *prev;  /* pool lists */
 };

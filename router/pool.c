@@ -417,6 +417,7 @@ void pool_connect_failed(struct backend *be, const char *err)
 {
     struct pool *p = be->pool;
     char msg[512];
+    bool be_answered = be->answered;    /* <be> is closed below */
 
     p->n_connecting--;
     snprintf(p->last_error, sizeof(p->last_error), "%s", err);
@@ -443,7 +444,7 @@ void pool_connect_failed(struct backend *be, const char *err)
         while ((s = TAILQ_FIRST(&failed)) != NULL) {
             TAILQ_REMOVE(&failed, s, pool_link);
             s->waiting_pool = NULL;
-            session_backend_failed(s, msg);
+            session_backend_failed(s, msg, !be_answered);
         }
     }
     maybe_grow(p);

@@ -1405,10 +1405,10 @@ static void unbuffer(struct session *s)
     s->buffered = false;
 }
 
-void session_backend_failed(struct session *s, const char *msg)
+void session_backend_failed(struct session *s, const char *msg, bool unreachable)
 {
     evtimer_del(s->timer);
-    if (buffer_statement(s))
+    if (unreachable && buffer_statement(s))
         return;                     /* stays in WAIT_POOL; session_timer retries */
     unbuffer(s);
     atomic_fetch_add(&s->w->stats.backend_errors, 1);

@@ -155,8 +155,11 @@ void session_free(struct session *s);
 
 /* From the pool: <be> is now the session's. */
 void session_backend_ready(struct session *s, struct backend *be);
-/* From the pool: no connection could be had; <msg> tells why. */
-void session_backend_failed(struct session *s, const char *msg);
+/* From the pool: no connection could be had; <msg> tells why. <unreachable>:
+ * the master did not answer at all (so a failover may replace it and the
+ * statement may be held for it); false when it answered and refused (the
+ * account, its settings): that will not pass by waiting. */
+void session_backend_failed(struct session *s, const char *msg, bool unreachable);
 
 /* The worker is shutting down: close now if idle, else after the reply. */
 void session_shutdown(struct session *s);

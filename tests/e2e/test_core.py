@@ -627,7 +627,7 @@ def test_failed_connect_fails_every_waiter():
     hole.bind(("127.0.0.1", 0))
     hole.listen(64)                         # accepts TCP, never says a word
     addr = "127.0.0.1:%d" % hole.getsockname()[1]
-    r = start_router({"pool_max_per_shard": 1, "connect_timeout_ms": 1000,
+    r = start_router({"pool_max_per_shard": 1, "connect_timeout_ms": 1000, "failover_buffer_ms": 0,
                       "pool_wait_timeout_ms": 20000},
                      map_text=map_v(1, [("h0", addr)]))
     try:
