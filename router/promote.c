@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "router/util.h"
+
 
 static void say(struct promote *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -26,28 +28,6 @@ static void say(struct promote *p, const char *fmt, ...)
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     p->o.progress(p->o.progress_arg, line);
-}
-
-static char *fmt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *fmt_err(const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static const char *addr_of(const struct promote_server *s, char *buf, size_t cap)
@@ -188,12 +168,12 @@ static int read_received(struct promote *p, struct promote_server *s, char **err
     addr_of(s, a, sizeof(a));
     if (run_value(s, "SHOW SLAVE STATUS", "Gtid_IO_Pos", s->received_text,
                   sizeof(s->received_text)) != 0) {
-        *errp = fmt_err("standby %s: cannot read its replication position: %s", a,
+        *errp = util_fmt("standby %s: cannot read its replication position: %s", a,
                         s->err[0] ? s->err : "it is not a replica");
         return -1;
     }
     if (gtid_parse(s->received_text, strlen(s->received_text), &s->received) < 0) {
-        *errp = fmt_err("standby %s: unreadable Gtid_IO_Pos '%s'", a, s->received_text);
+        *errp = util_fmt("standby %s: unreadable Gtid_IO_Pos '%s'", a, s->received_text);
         return -1;
     }
     (void)p;
@@ -226,7 +206,7 @@ static int choose(struct promote *p, char **errp)
             if (smap_endpoint_eq(p->o.to, &p->standbys[i].ep))
                 for (unsigned j = 0; j < p->n_standbys; j++)
                     if (!gtid_covers(&p->standbys[i].received, &p->standbys[j].received)) {
-                        *errp = fmt_err("%s lacks transactions that %s received (%s vs %s): "
+                        *errp = util_fmt("%s lacks transactions that %s received (%s vs %s): "
                                         "promoting it could lose acknowledged writes",
                                         addr_of(&p->standbys[i], a, sizeof(a)),
                                         addr_of(&p->standbys[j], b, sizeof(b)),
@@ -235,10 +215,10 @@ static int choose(struct promote *p, char **errp)
                         return -1;
                     }
         smap_format_endpoint(p->o.to, a, sizeof(a));
-        *errp = fmt_err("%s is not a standby of shard %s", a, p->shard);
+        *errp = util_fmt("%s is not a standby of shard %s", a, p->shard);
         return -1;
     }
-    *errp = fmt_err("no standby of shard %s holds every transaction the others received "
+    *errp = util_fmt("no standby of shard %s holds every transaction the others received "
                     "(diverged histories): not promoting", p->shard);
     return -1;
 }
@@ -249,11 +229,11 @@ static int choose(struct promote *p, char **errp)
 static int wait_applied(struct promote *p, struct promote_server *s, char **errp)
 {
     char a[SMAP_ENDPOINT_STR_MAX], sql[700], v[64];
-    uint64_t deadline = mono_ms() + p->o.apply_timeout_ms;
+    uint64_t deadline = now_ms() + p->o.apply_timeout_ms;
 
     addr_of(s, a, sizeof(a));
     if (run(s, "START SLAVE SQL_THREAD") < 0) {
-        *errp = fmt_err("candidate %s: %s", a, s->err);
+        *errp = util_fmt("candidate %s: %s", a, s->err);
         return -1;
     }
     if (s->received.n == 0)
@@ -262,13 +242,13 @@ static int wait_applied(struct promote *p, struct promote_server *s, char **errp
     snprintf(sql, sizeof(sql), "SELECT MASTER_GTID_WAIT('%s', 1)", s->received_text);
     for (;;) {
         if (run_value(s, sql, NULL, v, sizeof(v)) != 0) {
-            *errp = fmt_err("candidate %s: %s", a, s->err);
+            *errp = util_fmt("candidate %s: %s", a, s->err);
             return -1;
         }
         if (strcmp(v, "0") == 0)
             return 0;
-        if (mono_ms() >= deadline) {
-            *errp = fmt_err("candidate %s has not applied its relay log (up to %s) within "
+        if (now_ms() >= deadline) {
+            *errp = util_fmt("candidate %s has not applied its relay log (up to %s) within "
                             "%u ms; its SQL thread may be stuck (SHOW SLAVE STATUS)", a,
                             s->received_text, p->o.apply_timeout_ms);
             return -1;
@@ -292,7 +272,7 @@ int promote_prepare(struct promote *p, const struct smap_shard *s, const struct 
         p->standbys[i].ep = s->standbys[i];
     *errp = NULL;
     if (p->n_standbys == 0) {
-        *errp = fmt_err("shard %s has no standby to promote", p->shard);
+        *errp = util_fmt("shard %s has no standby to promote", p->shard);
         return -1;
     }
     if (o->to) {
@@ -302,14 +282,14 @@ int promote_prepare(struct promote *p, const struct smap_shard *s, const struct 
             found = found || smap_endpoint_eq(o->to, &p->standbys[i].ep);
         if (!found) {
             smap_format_endpoint(o->to, a, sizeof(a));
-            *errp = fmt_err("%s is not a standby of shard %s", a, p->shard);
+            *errp = util_fmt("%s is not a standby of shard %s", a, p->shard);
             return -1;
         }
     }
     server_connect(p, &p->master);
     addr_of(&p->master, a, sizeof(a));
     if (p->master.m && !o->force) {
-        *errp = fmt_err("the master %s of shard %s answers: refusing to fail over a live "
+        *errp = util_fmt("the master %s of shard %s answers: refusing to fail over a live "
                         "master (use switchover, or --force to fence it)", a, p->shard);
         return -1;
     }
@@ -321,7 +301,7 @@ int promote_prepare(struct promote *p, const struct smap_shard *s, const struct 
     for (unsigned i = 0; i < p->n_standbys; i++) {
         server_connect(p, &p->standbys[i]);
         if (!p->standbys[i].m) {
-            *errp = fmt_err("standby %s of shard %s does not answer (%s): it may hold "
+            *errp = util_fmt("standby %s of shard %s does not answer (%s): it may hold "
                             "acknowledged transactions the others lack, so no standby can be "
                             "proven safe to promote", addr_of(&p->standbys[i], a, sizeof(a)),
                             p->shard, p->standbys[i].err);
@@ -330,7 +310,7 @@ int promote_prepare(struct promote *p, const struct smap_shard *s, const struct 
     }
     for (unsigned i = 0; i < p->n_standbys; i++) {
         if (run(&p->standbys[i], "STOP SLAVE IO_THREAD") < 0) {
-            *errp = fmt_err("standby %s: %s", addr_of(&p->standbys[i], a, sizeof(a)),
+            *errp = util_fmt("standby %s: %s", addr_of(&p->standbys[i], a, sizeof(a)),
                             p->standbys[i].err);
             promote_abort(p);
             return -1;
@@ -391,7 +371,7 @@ static unsigned errant(const struct gtid_pos *x, const struct gtid_pos *m, char 
  * position, i.e. <x> has errant transactions). */
 static int wait_replicating(struct promote_server *x, unsigned timeout_ms, char *why, size_t cap)
 {
-    uint64_t deadline = mono_ms() + timeout_ms;
+    uint64_t deadline = now_ms() + timeout_ms;
     char io[32], sql[32], err_no[16], err[400];
 
     for (;;) {
@@ -408,7 +388,7 @@ static int wait_replicating(struct promote_server *x, unsigned timeout_ms, char 
             snprintf(why, cap, "replication error %s: %s", err_no, err);
             return -1;
         }
-        if (mono_ms() >= deadline) {
+        if (now_ms() >= deadline) {
             snprintf(why, cap, "replication threads not running after %u ms (IO %s, SQL %s)",
                      timeout_ms, io, sql);
             return -1;
@@ -438,36 +418,36 @@ int promote_rejoin(struct promote *p, const struct smap_shard *s,
     addr_of(x, a, sizeof(a));
     addr_of(m, ma, sizeof(ma));
     if (strpbrk(repl_user, "'\\") || strpbrk(repl_password, "'\\")) {
-        *errp = fmt_err("the replication user name and password may not hold quotes or "
+        *errp = util_fmt("the replication user name and password may not hold quotes or "
                         "backslashes");
         return -1;
     }
     server_connect(p, m);
     if (!m->m) {
-        *errp = fmt_err("the master %s of shard %s does not answer (%s)", ma, p->shard, m->err);
+        *errp = util_fmt("the master %s of shard %s does not answer (%s)", ma, p->shard, m->err);
         return -1;
     }
     server_connect(p, x);
     if (!x->m) {
-        *errp = fmt_err("%s does not answer (%s)", a, x->err);
+        *errp = util_fmt("%s does not answer (%s)", a, x->err);
         return -1;
     }
     /* Before anything else: it must never take a write again on its own. */
     if (run(x, "SET GLOBAL read_only = 1") < 0) {
-        *errp = fmt_err("%s: %s", a, x->err);
+        *errp = util_fmt("%s: %s", a, x->err);
         return -1;
     }
     say(p, "fence: %s is read-only", a);
     if (run_value(x, "SELECT @@gtid_binlog_pos", NULL, xpos, sizeof(xpos)) != 0 ||
         run_value(m, "SELECT @@gtid_binlog_pos", NULL, mpos, sizeof(mpos)) != 0 ||
         gtid_parse(xpos, strlen(xpos), &xg) < 0 || gtid_parse(mpos, strlen(mpos), &mg) < 0) {
-        *errp = fmt_err("cannot read the GTID positions of %s and %s", a, ma);
+        *errp = util_fmt("cannot read the GTID positions of %s and %s", a, ma);
         return -1;
     }
     say(p, "position: %s has %s, the master %s has %s", a, xpos[0] ? xpos : "(nothing)", ma,
         mpos[0] ? mpos : "(nothing)");
     if (errant(&xg, &mg, list, sizeof(list)) > 0) {
-        *errp = fmt_err("%s has transactions the master %s lacks (%s): it needs a rebuild "
+        *errp = util_fmt("%s has transactions the master %s lacks (%s): it needs a rebuild "
                         "(or a restart with --init-rpl-role=SLAVE, which truncates an "
                         "unacknowledged tail)", a, ma, list);
         return -1;
@@ -480,26 +460,26 @@ int promote_rejoin(struct promote *p, const struct smap_shard *s,
         run(x, "SET GLOBAL rpl_semi_sync_slave_enabled = 1") < 0 ||
         run(x, "SET GLOBAL sync_relay_log = 1") < 0 || run(x, sql) < 0 ||
         run(x, "START SLAVE") < 0) {
-        *errp = fmt_err("%s: %s", a, x->err);
+        *errp = util_fmt("%s: %s", a, x->err);
         return -1;
     }
     if (wait_replicating(x, p->o.timeout_ms, why, sizeof(why)) < 0) {
         run(x, "STOP SLAVE");
         run(x, "RESET SLAVE ALL");
-        *errp = fmt_err("%s cannot replicate from %s: %s%s", a, ma, why,
+        *errp = util_fmt("%s cannot replicate from %s: %s%s", a, ma, why,
                         strstr(why, "1236") ? " (its history diverged: it needs a rebuild)" : "");
         return -1;
     }
     say(p, "replicating: %s replicates from %s", a, ma);
     if (mpos[0]) {
-        uint64_t deadline = mono_ms() + p->o.apply_timeout_ms;
+        uint64_t deadline = now_ms() + p->o.apply_timeout_ms;
 
         snprintf(sql, sizeof(sql), "SELECT MASTER_GTID_WAIT('%s', 1)", mpos);
         for (;;) {
             char err_no[16], err[400];
 
             if (run_value(x, sql, NULL, v, sizeof(v)) != 0) {
-                *errp = fmt_err("%s: %s", a, x->err);
+                *errp = util_fmt("%s: %s", a, x->err);
                 return -1;
             }
             if (strcmp(v, "0") == 0)
@@ -511,13 +491,13 @@ int promote_rejoin(struct promote *p, const struct smap_shard *s,
                 run_value(x, "SHOW SLAVE STATUS", "Last_IO_Error", err, sizeof(err));
                 run(x, "STOP SLAVE");
                 run(x, "RESET SLAVE ALL");
-                *errp = fmt_err("%s cannot replicate from %s: replication error %s: %s%s", a, ma,
+                *errp = util_fmt("%s cannot replicate from %s: replication error %s: %s%s", a, ma,
                                 err_no, err, strcmp(err_no, "1236") == 0
                                 ? " (its history diverged: it needs a rebuild)" : "");
                 return -1;
             }
-            if (mono_ms() >= deadline) {
-                *errp = fmt_err("%s has not caught up with %s within %u ms", a, ma,
+            if (now_ms() >= deadline) {
+                *errp = util_fmt("%s has not caught up with %s within %u ms", a, ma,
                                 p->o.apply_timeout_ms);
                 return -1;
             }
@@ -534,7 +514,7 @@ int promote_rejoin_finish(struct promote *p, char **errp)
 
     addr_of(m, ma, sizeof(ma));
     if (run_value(m, "SELECT @@rpl_semi_sync_master_enabled", NULL, v, sizeof(v)) != 0) {
-        *errp = fmt_err("master %s: %s", ma, m->err);
+        *errp = util_fmt("master %s: %s", ma, m->err);
         return -1;
     }
     if (strcmp(v, "1") == 0)
@@ -542,7 +522,7 @@ int promote_rejoin_finish(struct promote *p, char **errp)
     if (run(m, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
         run(m, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
         run(m, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
-        *errp = fmt_err("master %s: %s", ma, m->err);
+        *errp = util_fmt("master %s: %s", ma, m->err);
         return -1;
     }
     say(p, "lossless: semi-sync is on again on the master %s", ma);
@@ -562,7 +542,7 @@ int promote_finish(struct promote *p, char **errp)
 
     addr_of(c, a, sizeof(a));
     if (run(c, "STOP SLAVE") < 0 || run(c, "RESET SLAVE ALL") < 0) {
-        *errp = fmt_err("promote %s: %s (the map names it master already; finish by hand: "
+        *errp = util_fmt("promote %s: %s (the map names it master already; finish by hand: "
                         "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0)", a, c->err);
         return -1;
     }
@@ -588,7 +568,7 @@ int promote_finish(struct promote *p, char **errp)
         if (run(c, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
             run(c, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
             run(c, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
-            *errp = fmt_err("promote %s: %s (left read-only)", a, c->err);
+            *errp = util_fmt("promote %s: %s (left read-only)", a, c->err);
             return -1;
         }
     } else {
@@ -596,7 +576,7 @@ int promote_finish(struct promote *p, char **errp)
                "until one is attached", p->shard);
     }
     if (run(c, "SET GLOBAL read_only = 0") < 0) {
-        *errp = fmt_err("promote %s: %s (it is master in the map but read-only)", a, c->err);
+        *errp = util_fmt("promote %s: %s (it is master in the map but read-only)", a, c->err);
         return -1;
     }
     say(p, "writable: %s is the master of shard %s", a, p->shard);
@@ -618,7 +598,7 @@ int promote_resume(struct promote *p, const struct smap_shard *s, const struct p
     for (unsigned i = 0; i < p->n_standbys; i++)
         server_connect(p, &p->standbys[i]);
     if (!p->standbys[0].m) {
-        *errp = fmt_err("the new master %s of shard %s does not answer (%s)",
+        *errp = util_fmt("the new master %s of shard %s does not answer (%s)",
                         addr_of(&p->standbys[0], a, sizeof(a)), p->shard, p->standbys[0].err);
         return -1;
     }

@@ -13,10 +13,7 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
-
-import pymysql
 
 import cluster
 
@@ -24,8 +21,7 @@ ZK = None
 MASTER = None
 STANDBYS = []
 ROUTERS = {}
-LEDGER = ("CREATE TABLE ledger (userid BIGINT NOT NULL, id BIGINT NOT NULL, "
-          "writer INT NOT NULL, PRIMARY KEY (userid, id))")
+from ledger import LEDGER_DDL as LEDGER, Writer, errors as ledger_errors, lost as lost_keys
 
 
 def ctl(*args, check=True):
@@ -104,42 +100,6 @@ def leader():
     return found[0] if len(found) == 1 else None
 
 
-class Writer(threading.Thread):
-    def __init__(self, wid, router):
-        super().__init__(daemon=True)
-        self.wid, self.router = wid, router
-        self.acked, self.failed = [], 0
-        self.errors = {}
-        self.stop = threading.Event()
-
-    def run(self):
-        conn, n = None, 0
-        while not self.stop.is_set():
-            n += 1
-            key = (2000 + n % 50, self.wid * 1000000 + n)
-            try:
-                if conn is None:
-                    conn = self.router.connect(connect_timeout=3, read_timeout=10,
-                                               write_timeout=10)
-                with conn.cursor() as c:
-                    c.execute("INSERT INTO ledger (userid, id, writer) VALUES (%s, %s, %s)",
-                              (key[0], key[1], self.wid))
-                self.acked.append(key)
-            except pymysql.err.MySQLError as e:
-                self.failed += 1
-                msg = str(e.args[1] if len(e.args) > 1 else e)[:60]
-                self.errors[(e.args[0], msg)] = self.errors.get((e.args[0], msg), 0) + 1
-                try:
-                    if conn:
-                        conn.close()
-                except Exception:
-                    pass
-                conn = None
-                time.sleep(0.02)
-        if conn:
-            conn.close()
-
-
 def test_one_coordinator_elected():
     cluster.wait_for(leader, 20, "one router logging that it is the coordinator")
     texts = [log_of(r) for r in ROUTERS.values()]
@@ -148,7 +108,7 @@ def test_one_coordinator_elected():
 
 def test_killed_master_replaced_automatically_without_loss():
     routers = list(ROUTERS.values())
-    writers = [Writer(i, routers[i % 3]) for i in range(3)]
+    writers = [Writer(i, routers[i % 3], userid_base=2000) for i in range(3)]
     for w in writers:
         w.start()
     cluster.wait_for(lambda: all(len(w.acked) >= 30 for w in writers), 30, "writes flowing")
@@ -169,8 +129,8 @@ def test_killed_master_replaced_automatically_without_loss():
     for w in writers:
         w.join(30)
     rows = {(u, i) for u, i in new.sql("SELECT userid, id FROM ledger")}
-    acked = [k for w in writers for k in w.acked]
-    lost = [k for k in acked if k not in rows]
+    acked = [k for w in writers for k in w.keys()]
+    lost = lost_keys(writers, rows)
     assert not lost, "acknowledged but lost: %d of %d: %s" % (len(lost), len(acked), lost[:5])
     # Exactly one router carried it out.
     done = [n for n, r in ROUTERS.items() if re.search(r"failover: shard=s0 done old=%s"
@@ -182,10 +142,7 @@ def test_killed_master_replaced_automatically_without_loss():
             cluster.wait_for(lambda: sb.slave_status().get("Master_Port") == new.port, 10,
                              "standby repointed")
     assert new.sql("SELECT @@rpl_semi_sync_master_enabled")[0][0] == 1
-    errors = {}
-    for w in writers:
-        for k, v in w.errors.items():
-            errors[k] = errors.get(k, 0) + v
+    errors = ledger_errors(writers)
     print("errors seen by the writers:", errors)
     # Buffering: statements that found no reachable master were held until
     # the new one took them; what fails is only what was in flight on the

@@ -11,10 +11,7 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
-
-import pymysql
 
 import cluster
 
@@ -22,8 +19,7 @@ ZK = None
 MASTER = None
 STANDBYS = []
 ROUTERS = []
-LEDGER = ("CREATE TABLE ledger (userid BIGINT NOT NULL, id BIGINT NOT NULL, "
-          "writer INT NOT NULL, PRIMARY KEY (userid, id))")
+from ledger import LEDGER_DDL as LEDGER, Writer, lost as lost_keys
 
 
 def ctl(*args, env=None, check=True):
@@ -136,42 +132,6 @@ def test_refusals_change_nothing():
     assert MASTER.sql("SELECT @@read_only")[0][0] == 0
 
 
-class Writer(threading.Thread):
-    """Inserts unique rows through one router and records which were
-    acknowledged (OK returned) and which failed."""
-
-    def __init__(self, wid, router):
-        super().__init__(daemon=True)
-        self.wid, self.router = wid, router
-        self.acked, self.failed = [], 0
-        self.stop = threading.Event()
-
-    def run(self):
-        conn, n = None, 0
-        while not self.stop.is_set():
-            n += 1
-            key = (1000 + n % 50, self.wid * 1000000 + n)
-            try:
-                if conn is None:
-                    conn = self.router.connect(connect_timeout=3, read_timeout=10,
-                                               write_timeout=10)
-                with conn.cursor() as c:
-                    c.execute("INSERT INTO ledger (userid, id, writer) VALUES (%s, %s, %s)",
-                              (key[0], key[1], self.wid))
-                self.acked.append((key, time.monotonic()))
-            except pymysql.err.MySQLError:
-                self.failed += 1
-                try:
-                    if conn:
-                        conn.close()
-                except Exception:
-                    pass
-                conn = None
-                time.sleep(0.02)
-        if conn:
-            conn.close()
-
-
 def test_killed_master_replaced_without_losing_acknowledged_writes():
     writers = [Writer(i, ROUTERS[i % 2]) for i in range(4)]
     for w in writers:
@@ -197,8 +157,8 @@ def test_killed_master_replaced_without_losing_acknowledged_writes():
     for w in writers:
         w.join(30)
     rows = {(u, i) for u, i in new.sql("SELECT userid, id FROM ledger")}
-    acked = [k for w in writers for k, _ in w.acked]
-    lost = [k for k in acked if k not in rows]
+    acked = [k for w in writers for k in w.keys()]
+    lost = lost_keys(writers, rows)
     assert not lost, "acknowledged but lost: %d of %d, e.g. %s" % (len(lost), len(acked), lost[:5])
     assert len(acked) == len(set(acked))
     # The new master is writable and lossless, the other standby follows it.

@@ -31,49 +31,16 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 import cluster  # noqa: E402
-import pymysql  # noqa: E402
+from ledger import LEDGER_DDL, Writer  # noqa: E402
 
 
 def addr(db):
     return "127.0.0.1:%d" % db.port
-
-
-class Writer(threading.Thread):
-    def __init__(self, wid, router):
-        super().__init__(daemon=True)
-        self.wid, self.router = wid, router
-        self.acked = []          # (key, monotonic time)
-        self.failed = 0
-        self.stop = threading.Event()
-
-    def run(self):
-        conn, n = None, 0
-        while not self.stop.is_set():
-            n += 1
-            key = (n % 100, self.wid * 10000000 + n)
-            try:
-                if conn is None:
-                    conn = self.router.connect(connect_timeout=3, read_timeout=10,
-                                               write_timeout=10)
-                with conn.cursor() as c:
-                    c.execute("INSERT INTO ledger (userid, id) VALUES (%s, %s)", key)
-                self.acked.append((key, time.monotonic()))
-            except pymysql.err.MySQLError:
-                self.failed += 1
-                if conn:
-                    try:
-                        conn.close()
-                    except Exception:
-                        pass
-                conn = None
-                time.sleep(0.01)
-            time.sleep(0.005)
 
 
 def main():
@@ -88,8 +55,7 @@ def main():
         sb = cluster.MariaDB("sb%d" % k, role="standby")
         sb.replicate_from(servers[0])
         servers.append(sb)
-    servers[0].sql("CREATE TABLE ledger (userid BIGINT NOT NULL, id BIGINT NOT NULL, "
-                   "PRIMARY KEY (userid, id))")
+    servers[0].sql(LEDGER_DDL)
     for sb in servers[1:]:
         sb.wait_caught_up(servers[0])
     env = dict(os.environ, SHARDWIRE_CONTROL_USER=cluster.CONTROL_USER,
@@ -120,7 +86,8 @@ def main():
             "auto_failover": "on", "failover_flap_window_ms": 0,
             "failover_router_wait_ms": 3000, "pool_wait_timeout_ms": 2000,
             "connect_timeout_ms": 1000}))
-    writers = [Writer(i, routers[i % len(routers)]) for i in range(len(routers))]
+    writers = [Writer(i, routers[i % len(routers)], userid_base=0, users=100, pause=0.005)
+               for i in range(len(routers))]
     for w in writers:
         w.start()
     by_addr = {addr(s): s for s in servers}

@@ -1,0 +1,77 @@
+"""
+tests/e2e/ledger.py - the write ledger of the failover tests and benchmark:
+writers insert unique rows through a router and record every outcome, so a
+checker can tell acknowledged-but-lost rows, duplicates and which errors the
+clients saw.
+
+  w = Writer(wid, router)             # thread; w.start(); ...; w.stop.set()
+  w.acked   [((userid, id), monotonic time of the OK)]
+  w.failed  statements that got an error
+  w.errors  {(errno, first 60 chars of the message): count}
+
+Rows go to `ledger (userid, id, writer)`: ids are unique per writer
+(wid * 10,000,000 + n) and userids cycle through <users> values from
+<userid_base>, so every writer spreads over several users.
+"""
+
+import threading
+import time
+
+import pymysql
+
+LEDGER_DDL = ("CREATE TABLE ledger (userid BIGINT NOT NULL, id BIGINT NOT NULL, "
+              "writer INT NOT NULL, PRIMARY KEY (userid, id))")
+
+
+class Writer(threading.Thread):
+    def __init__(self, wid, router, userid_base=1000, users=50, pause=0.0):
+        super().__init__(daemon=True)
+        self.wid, self.router = wid, router
+        self.userid_base, self.users, self.pause = userid_base, users, pause
+        self.acked, self.failed, self.errors = [], 0, {}
+        self.stop = threading.Event()
+
+    def keys(self):
+        return [k for k, _ in self.acked]
+
+    def run(self):
+        conn, n = None, 0
+        while not self.stop.is_set():
+            n += 1
+            key = (self.userid_base + n % self.users, self.wid * 10000000 + n)
+            try:
+                if conn is None:
+                    conn = self.router.connect(connect_timeout=3, read_timeout=15,
+                                               write_timeout=15)
+                with conn.cursor() as c:
+                    c.execute("INSERT INTO ledger (userid, id, writer) VALUES (%s, %s, %s)",
+                              (key[0], key[1], self.wid))
+                self.acked.append((key, time.monotonic()))
+            except pymysql.err.MySQLError as e:
+                self.failed += 1
+                what = (e.args[0], str(e.args[1] if len(e.args) > 1 else e)[:60])
+                self.errors[what] = self.errors.get(what, 0) + 1
+                if conn:
+                    try:
+                        conn.close()
+                    except Exception:
+                        pass
+                conn = None
+                time.sleep(0.01)
+            if self.pause:
+                time.sleep(self.pause)
+        if conn:
+            conn.close()
+
+
+def lost(writers, rows):
+    """Acknowledged keys of <writers> missing from <rows> (a set of keys)."""
+    return [k for w in writers for k in w.keys() if k not in rows]
+
+
+def errors(writers):
+    out = {}
+    for w in writers:
+        for k, v in w.errors.items():
+            out[k] = out.get(k, 0) + v
+    return out
