@@ -213,6 +213,11 @@ backend_user = shardwire
 backend_password = $BACKEND_PW
 control_user = shardwire_ctl
 control_password = $CONTROL_PW
+# This router may fail dead masters over (docs/failover.md); changing the
+# map needs the admin identity, which the router identity above lacks.
+auto_failover = on
+failover_zookeeper_auth_file = $DEMO/zk-admin.secret
+admin_listen = 127.0.0.1:$((ROUTER_PORT + 1))
 user = app $hash                 # password: $APP_PW
 max_allowed_packet = 67108864
 connect_timeout_ms = 2000
@@ -289,12 +294,15 @@ See which shard holds user 42, and the cluster:
 Look at a shard directly (root over its socket):
     mariadb -uroot -S $DEMO/s0/mysqld.sock app
 
-Fail a master over (each shard has a semi-sync standby):
+Console and metrics of the router: http://127.0.0.1:$((ROUTER_PORT + 1))/  (and /metrics)
+
+Fail a master over (each shard has a semi-sync standby; the router replaces a
+dead master by itself within about 3 s, auto_failover = on):
     kill -9 \$(cat $DEMO/s0.pid)
     export SHARDWIRE_ZK_AUTH_FILE=$DEMO/zk-admin.secret
-    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT status        # the router sees s0's master down
-    SHARDWIRE_CONTROL_USER=shardwire_ctl SHARDWIRE_CONTROL_PASSWORD=$CONTROL_PW \\
-        build/tools/shardctl --zk 127.0.0.1:$ZK_PORT failover s0
+    build/tools/shardctl --zk 127.0.0.1:$ZK_PORT status        # s0's master is its old standby
+(by hand, with auto_failover off: SHARDWIRE_CONTROL_USER=shardwire_ctl
+ SHARDWIRE_CONTROL_PASSWORD=$CONTROL_PW build/tools/shardctl --zk 127.0.0.1:$ZK_PORT failover s0)
 (after a failover, start over with: tools/demo.sh clean && tools/demo.sh)
 
 Status: tools/demo.sh status      Stop: tools/demo.sh stop
