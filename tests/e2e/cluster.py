@@ -709,6 +709,35 @@ def shardctl_path():
     return os.environ.get("SW_SHARDCTL", os.path.join(BUILD_DIR, "tools", "shardctl"))
 
 
+def addr(db):
+    """"127.0.0.1:PORT" of a MariaDB, as maps and shardctl name it."""
+    return "127.0.0.1:%d" % db.port
+
+
+def replicated_shard(name, n_standbys, schema=()):
+    """A lossless semi-sync master <name> and <n_standbys> GTID standbys
+    <name>-sbK replicating from it (attached before anything is written: the
+    master waits for an acknowledgement). <schema> statements run on the
+    master, and every standby is waited for. Returns (master, [standbys])."""
+    master = MariaDB(name, role="semisync")
+    standbys = []
+    for k in range(n_standbys):
+        sb = MariaDB("%s-sb%d" % (name, k), role="standby")
+        sb.replicate_from(master)
+        standbys.append(sb)
+    for stmt in schema:
+        master.sql(stmt)
+    for sb in standbys:
+        sb.wait_caught_up(master)
+    return master, standbys
+
+
+def shard_spec(shard, master, standbys):
+    """`shardctl init --shard` text for <shard>: NAME=MASTER[,standby=H:P...]."""
+    return "%s=%s" % (shard, ",".join([addr(master)] + ["standby=%s" % addr(sb)
+                                                        for sb in standbys]))
+
+
 def map_text(shards, n_vbuckets=1024, key_columns="userid", key_type="int"):
     """Map file text spreading <n_vbuckets> evenly over <shards>, a list of
     (name, "host:port") or (name, "host:port", ["host:port", ...standbys])
@@ -902,11 +931,10 @@ class Cluster:
         self.standbys = collections.OrderedDict()
         for i in range(n_shards):
             name = "s%d" % i
-            self.shards[name] = MariaDB(name, role="semisync" if standbys else "master")
-            self.standbys[name] = [MariaDB("%s-sb%d" % (name, k), role="standby")
-                                   for k in range(standbys)]
-            for sb in self.standbys[name]:
-                sb.replicate_from(self.shards[name])
+            if standbys:
+                self.shards[name], self.standbys[name] = replicated_shard(name, standbys)
+            else:
+                self.shards[name], self.standbys[name] = MariaDB(name), []
         self.map_text = map_text([(n, "127.0.0.1:%d" % db.port,
                                    ["127.0.0.1:%d" % sb.port for sb in self.standbys[n]])
                                   for n, db in self.shards.items()],

@@ -16,6 +16,7 @@ import subprocess
 import time
 
 import cluster
+from cluster import addr
 
 ZK = None
 MASTER = None
@@ -31,9 +32,6 @@ def ctl(*args, check=True):
         assert r.returncode == 0, (argv, r.returncode, r.stdout, r.stderr)
     return r
 
-
-def addr(db):
-    return "127.0.0.1:%d" % db.port
 
 
 def shard_line():
@@ -62,16 +60,9 @@ def start_router(name, env=None):
 def setup_module():
     global ZK, MASTER
     ZK = cluster.ZooKeeper()
-    MASTER = cluster.MariaDB("m", role="semisync")
-    for k in range(3):
-        sb = cluster.MariaDB("sb%d" % k, role="standby")
-        sb.replicate_from(MASTER)
-        STANDBYS.append(sb)
-    MASTER.sql(LEDGER)
-    for sb in STANDBYS:
-        sb.wait_caught_up(MASTER)
-    ctl("init", "--acl", "open", "--shard", "s0=%s,%s" % (
-        addr(MASTER), ",".join("standby=%s" % addr(sb) for sb in STANDBYS)))
+    MASTER, sbs = cluster.replicated_shard("m", 3, [LEDGER])
+    STANDBYS.extend(sbs)
+    ctl("init", "--acl", "open", "--shard", cluster.shard_spec("s0", MASTER, STANDBYS))
     for name in ("ra", "rb", "rc"):
         start_router(name)
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 
 import cluster
+from cluster import addr
 
 ZK = None
 MASTER = None
@@ -24,9 +25,6 @@ def ctl(*args):
     assert r.returncode == 0, (args, r.stdout, r.stderr)
     return r
 
-
-def addr(db):
-    return "127.0.0.1:%d" % db.port
 
 
 def master_in_map():
@@ -55,13 +53,9 @@ def log_of(r):
 def setup_module():
     global ZK, MASTER
     ZK = cluster.ZooKeeper()
-    MASTER = cluster.MariaDB("m", role="semisync")
-    for k in range(2):
-        sb = cluster.MariaDB("sb%d" % k, role="standby")
-        sb.replicate_from(MASTER)
-        STANDBYS.append(sb)
-    ctl("init", "--acl", "open", "--shard", "s0=%s,%s" % (
-        addr(MASTER), ",".join("standby=%s" % addr(sb) for sb in STANDBYS)))
+    MASTER, sbs = cluster.replicated_shard("m", 2)
+    STANDBYS.extend(sbs)
+    ctl("init", "--acl", "open", "--shard", cluster.shard_spec("s0", MASTER, STANDBYS))
 
 
 def teardown_module():

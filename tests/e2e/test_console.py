@@ -13,6 +13,7 @@ import signal
 import subprocess
 
 import cluster
+from cluster import addr
 
 C = None
 PORT = None
@@ -74,9 +75,6 @@ def setup_module():
 def teardown_module():
     C.stop()
 
-
-def addr(db):
-    return "127.0.0.1:%d" % db.port
 
 
 def wait_page(pred, what):

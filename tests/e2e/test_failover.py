@@ -14,6 +14,7 @@ import subprocess
 import time
 
 import cluster
+from cluster import addr
 
 ZK = None
 MASTER = None
@@ -34,9 +35,6 @@ def ctl(*args, env=None, check=True):
     return r
 
 
-def addr(db):
-    return "127.0.0.1:%d" % db.port
-
 
 def shard_line():
     st = json.loads(ctl("--json", "status").stdout)
@@ -46,16 +44,9 @@ def shard_line():
 def setup_module():
     global ZK, MASTER
     ZK = cluster.ZooKeeper()
-    MASTER = cluster.MariaDB("m", role="semisync")
-    for k in range(2):
-        sb = cluster.MariaDB("sb%d" % k, role="standby")
-        sb.replicate_from(MASTER)
-        STANDBYS.append(sb)
-    MASTER.sql(LEDGER)
-    for sb in STANDBYS:
-        sb.wait_caught_up(MASTER)
-    ctl("init", "--acl", "open", "--shard", "s0=%s,standby=%s,standby=%s" % (addr(MASTER), addr(STANDBYS[0]),
-                                                             addr(STANDBYS[1])))
+    MASTER, sbs = cluster.replicated_shard("m", 2, [LEDGER])
+    STANDBYS.extend(sbs)
+    ctl("init", "--acl", "open", "--shard", cluster.shard_spec("s0", MASTER, STANDBYS))
     for name in ("ra", "rb"):
         ROUTERS.append(cluster.Router({
             "zookeeper": ZK.hosts, "router_id": name,

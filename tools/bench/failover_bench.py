@@ -36,11 +36,9 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 import cluster  # noqa: E402
+from cluster import addr  # noqa: E402
 from ledger import LEDGER_DDL, Writer  # noqa: E402
 
-
-def addr(db):
-    return "127.0.0.1:%d" % db.port
 
 
 def main():
@@ -50,14 +48,8 @@ def main():
     args = ap.parse_args()
 
     zk = cluster.ZooKeeper()
-    servers = [cluster.MariaDB("m", role="semisync")]
-    for k in range(2):
-        sb = cluster.MariaDB("sb%d" % k, role="standby")
-        sb.replicate_from(servers[0])
-        servers.append(sb)
-    servers[0].sql(LEDGER_DDL)
-    for sb in servers[1:]:
-        sb.wait_caught_up(servers[0])
+    master, standbys = cluster.replicated_shard("m", 2, [LEDGER_DDL])
+    servers = [master] + standbys
     env = dict(os.environ, SHARDWIRE_CONTROL_USER=cluster.CONTROL_USER,
                SHARDWIRE_CONTROL_PASSWORD=cluster.CONTROL_PASSWORD,
                SHARDWIRE_REPL_USER=cluster.REPL_USER,
@@ -73,8 +65,7 @@ def main():
     def master_addr():
         return json.loads(ctl("--json", "status"))["shards"][0]["master"]
 
-    ctl("init", "--acl", "open", "--shard", "s0=%s,standby=%s,standby=%s" % tuple(
-        addr(s) for s in servers))
+    ctl("init", "--acl", "open", "--shard", cluster.shard_spec("s0", master, standbys))
     routers = []
     for i in range(args.routers):
         routers.append(cluster.Router({
