@@ -244,6 +244,31 @@ static const struct str_key str_keys[] = {
     SKEY(admin_password), SKEY(failover_zookeeper_auth_file),
 };
 
+/* proxy_protocol_networks: addresses or CIDR networks separated by commas
+ * and/or spaces; "" or "off" turns the PROXY protocol off. */
+static char *parse_proxy_nets(struct config *c, const char *v)
+{
+    c->n_proxy_nets = 0;
+    if (strcmp(v, "off") == 0)
+        return NULL;
+    while (*v) {
+        size_t len;
+
+        while (*v == ',' || *v == ' ' || *v == '\t')
+            v++;
+        len = strcspn(v, ", \t");
+        if (len == 0)
+            break;
+        if (c->n_proxy_nets == CONFIG_MAX_PROXY_NETS)
+            return util_fmt("more than %d networks", CONFIG_MAX_PROXY_NETS);
+        if (proxyproto_net_parse(v, len, &c->proxy_nets[c->n_proxy_nets]) < 0)
+            return util_fmt("'%.*s' is not an address or ADDRESS/PREFIX", (int)len, v);
+        c->n_proxy_nets++;
+        v += len;
+    }
+    return NULL;
+}
+
 /* Applies one key/value pair; returns NULL or a malloc'd message. */
 static char *apply(struct config *c, const char *key, char *v, bool *workers_set)
 {
@@ -301,6 +326,8 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
         return parse_user(c, v);
     } else if (strcmp(key, "rule") == 0) {
         return parse_rule(c, v);
+    } else if (strcmp(key, "proxy_protocol_networks") == 0) {
+        return parse_proxy_nets(c, v);
     } else if (strcmp(key, "auto_failover") == 0) {
         if (strcmp(v, "on") == 0)
             c->auto_failover = true;

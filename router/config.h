@@ -13,9 +13,11 @@
 
 #include "protocol/analyze.h"
 #include "protocol/handshake.h"
+#include "protocol/proxyproto.h"
 #include "shardmap/zkauth.h"
 
 #define CONFIG_MAX_USERS 64
+#define CONFIG_MAX_PROXY_NETS 64
 #define CONFIG_MAX_RULES 256
 
 struct config_user {
@@ -100,6 +102,9 @@ struct config {
     char     *admin_user;              /* basic auth for the admin HTTP; NULL: none */
     char     *admin_password;
     unsigned  map_lease_ms;            /* /health fails when ZooKeeper is silent longer */
+    struct proxyproto_net proxy_nets[CONFIG_MAX_PROXY_NETS]; /* peers that must send a
+                                        * PROXY protocol header first */
+    unsigned  n_proxy_nets;            /* 0: PROXY protocol off */
     char     *log_file;                /* NULL: stderr */
     char      log_level[16];
 };

@@ -93,7 +93,7 @@ void worker_reap(struct worker *w, struct session *s)
     event_active(w->reap_ev, EV_READ, 0);
 }
 
-static void refuse(int fd, uint16_t err_no, const char *msg)
+void worker_refuse_fd(int fd, uint16_t err_no, const char *msg)
 {
     uint8_t buf[256];
     size_t n = reply_write_err(buf + PACKET_HEADER_LEN, err_no, "08004", msg, strlen(msg));
@@ -130,17 +130,21 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         snprintf(peer, sizeof(peer), "[%s]:%u", ip, ntohs(in6->sin6_port));
     }
     if (w->shutting_down) {
-        refuse(fd, WIRE_ER_SERVER_SHUTDOWN, "shardwire: server shutdown in progress");
+        worker_refuse_fd(fd, WIRE_ER_SERVER_SHUTDOWN, "shardwire: server shutdown in progress");
         return;
     }
     if (atomic_fetch_add(&r->n_clients, 1) >= r->cfg->max_client_connections) {
         atomic_fetch_sub(&r->n_clients, 1);
         log_warn("listener: too many connections peer=%s max=%u", peer,
                  r->cfg->max_client_connections);
-        refuse(fd, WIRE_ER_CON_COUNT, "Too many connections");
+        worker_refuse_fd(fd, WIRE_ER_CON_COUNT, "Too many connections");
         return;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (proxyhdr_required(r->cfg, sa)) {
+        proxyhdr_wait(w, fd, peer);
+        return;
+    }
     if (!session_new(w, fd, peer)) {
         atomic_fetch_sub(&r->n_clients, 1);
         log_warn("listener: cannot create session peer=%s (out of memory)", peer);
@@ -259,6 +263,7 @@ struct worker *worker_new(struct router *r, unsigned id, char **errp)
     }
     w->id = id;
     w->router = r;
+    TAILQ_INIT(&w->proxy_waits);
     pthread_mutex_init(&w->inbox_lock, NULL);
     w->base = event_base_new();
     if (!w->base)
@@ -312,6 +317,7 @@ void worker_free(struct worker *w)
      * memory: run them while everything they touch still exists. */
     if (w->inbox_ev)
         inbox_run(-1, 0, w);
+    proxyhdr_cancel_all(w);
     while (w->sessions) {
         struct session *s = w->sessions;
 
@@ -482,6 +488,7 @@ static void begin_shutdown(struct worker *w, void *arg)
         evconnlistener_free(w->listener);
         w->listener = NULL;
     }
+    proxyhdr_cancel_all(w);
     for (struct session *s = w->sessions; s; s = s->next)
         session_shutdown(s);
     if (!w->sessions) {

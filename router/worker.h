@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "router/log.h"
+#include "router/proxyhdr.h"
 
 struct event_base;
 struct event;
@@ -93,6 +94,8 @@ struct worker {
     struct log_limit       accept_log;   /* accept failures: one line per 5 s */
     struct worker_stats    stats;
     struct log_limit       backend_lost_log;   /* one line per 5 s */
+    struct proxyhdr_list   proxy_waits;  /* accepted, PROXY header not yet read */
+    struct log_limit       proxy_log;    /* bad PROXY headers: one line per 5 s */
 };
 
 /* Creates worker <id>: its event base, analyzer and listening socket.
@@ -113,6 +116,10 @@ void worker_shutdown(struct worker *w, unsigned deadline_ms);
 
 /* Gives the worker map <m> (the worker takes the reference). Any thread. */
 void worker_set_map(struct worker *w, struct smap *m);
+
+/* Sends <err_no>/<msg> as the first packet a just-accepted client gets,
+ * without blocking, and closes <fd>. */
+void worker_refuse_fd(int fd, uint16_t err_no, const char *msg);
 
 /* Worker thread only: the pool of shard index <i> in w->map. */
 struct pool *worker_pool(struct worker *w, unsigned i);

@@ -20,9 +20,12 @@ BROWSER_PKGS="chromium"
 # The packaged cluster (docker/, tests/e2e/test_docker.py): Debian's Docker,
 # compose v1 and debootstrap for the local base image.
 DOCKER_PKGS="docker.io docker-compose debootstrap"
+# A real balancer in front of the router: PROXY protocol v1/v2 and draining
+# (tests/e2e/test_proxy_protocol.py).
+LB_PKGS="haproxy"
 
 missing=""
-for p in $BUILD_PKGS $RUN_PKGS $COMPAT_PKGS $BROWSER_PKGS $DOCKER_PKGS; do
+for p in $BUILD_PKGS $RUN_PKGS $COMPAT_PKGS $BROWSER_PKGS $DOCKER_PKGS $LB_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
 # node and npm: any install that provides both commands will do (a nodejs

@@ -2,7 +2,8 @@
  * tests/fuzz/fuzz_packet.c - the wire decoders on arbitrary bytes: the
  * client's HandshakeResponse41, a server greeting and auth switch, the
  * end-of-reply tracker over a stream of packets, and COM_STMT_EXECUTE
- * parameters with every key type. None may read out of bounds or crash.
+ * parameters with every key type, and every input also as a PROXY protocol
+ * header and a trusted-network entry. None may read out of bounds or crash.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 
 #include "protocol/handshake.h"
 #include "protocol/packet.h"
+#include "protocol/proxyproto.h"
 #include "protocol/reply.h"
 #include "protocol/stmt.h"
 
@@ -47,6 +49,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
+    {
+        struct proxyproto_hdr ph;
+        struct proxyproto_net net;
+        char src[64];
+        ssize_t n = proxyproto_parse(data, size, &ph, NULL);
+
+        if (n > (ssize_t)size)
+            __builtin_trap();   /* a header longer than the input */
+        if (n > 0)
+            proxyproto_format_src(&ph, src, sizeof(src));
+        if (proxyproto_net_parse((const char *)data, size, &net) == 0 &&
+            !proxyproto_net_match(&net, 1, net.family, net.addr))
+            __builtin_trap();   /* a network must contain its own address */
+    }
     switch (data[0] % 4) {
     case 0:
         handshake_parse_response(data + 1, size - 1, &hr);

@@ -48,7 +48,8 @@ static void test_values(void)
              "%slisten = [::1]:7000\nworkers = 3\nshard_key = user_id, uid\n"
              "max_allowed_packet = 1M   # trailing comment\n"
              "rule = deny /a#b\\s+c/ \"no a#b here\"\nrule = allow /^SHOW/\n"
-             "tls_cert = /c.pem\ntls_key = /k.pem\nrequire_secure_transport = on\n", base);
+             "tls_cert = /c.pem\ntls_key = /k.pem\nrequire_secure_transport = on\n"
+             "proxy_protocol_networks = 10.0.0.0/8, 127.0.0.1 fd00::/8\n", base);
     c = config_parse(text, "t", &err);
     if (!c)
         fprintf(stderr, "%s\n", err);
@@ -64,6 +65,10 @@ static void test_values(void)
     CHECK_STREQ(c->rules[0].message, "no a#b here");
     CHECK(c->rules[1].action == CONFIG_RULE_ALLOW);
     CHECK(c->require_secure_transport);
+    CHECK_EQ(c->n_proxy_nets, 3);
+    CHECK_EQ(c->proxy_nets[0].prefix, 8);
+    CHECK_EQ(c->proxy_nets[1].prefix, 32);
+    CHECK_EQ(c->proxy_nets[2].prefix, 8);
 out:
     free(err);
     config_free(c);
@@ -91,6 +96,8 @@ static void test_errors_name_the_culprit(void)
         { "zookeeper = 127.0.0.1:2181\n", "exclude each other" },
         { "tls_cert = /c.pem\n", "go together" },
         { "just some words\n", "expected 'key = value'" },
+        { "proxy_protocol_networks = 10.0.0.0/33\n", "'10.0.0.0/33' is not an address" },
+        { "proxy_protocol_networks = 10.0.0.1, lb.example\n", "'lb.example'" },
     };
     char text[2048], *err = NULL;
     struct config *c = NULL;
