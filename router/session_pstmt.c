@@ -1,0 +1,439 @@
+/*
+ * router/session_pstmt.c - prepared statements: PREPARE, EXECUTE (routed by
+ * its key parameter, with ids rewritten and parameter types re-sent), long
+ * data, FETCH, RESET and CLOSE, and remembering the server's statements on
+ * each backend connection.
+ *
+ * Must never: run an EXECUTE whose long data was refused, or send long data
+ * that a refused EXECUTE would leave on the server.
+ */
+#include "router/session_int.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/packet.h"
+#include "protocol/stmt.h"
+#include "protocol/wire.h"
+#include "router/backend.h"
+#include "router/fault.h"
+#include "router/worker.h"
+
+void write_stmt_close(struct backend *be, uint32_t server_id)
+{
+    uint8_t pkt[PACKET_HEADER_LEN + 5];
+
+    packet_write_header(pkt, 5, 0);
+    pkt[PACKET_HEADER_LEN] = WIRE_COM_STMT_CLOSE;
+    packet_put_u32(pkt + PACKET_HEADER_LEN + 1, server_id);
+    evbuffer_add(bufferevent_get_output(be->bev), pkt, sizeof(pkt));
+}
+
+void write_prepare(struct backend *be, const struct pstmt *ps)
+{
+    struct evbuffer *out = bufferevent_get_output(be->bev);
+    uint8_t hdr[PACKET_HEADER_LEN + 1];
+
+    packet_write_header(hdr, (uint32_t)(ps->sql_len + 1), 0);
+    hdr[PACKET_HEADER_LEN] = WIRE_COM_STMT_PREPARE;
+    evbuffer_add(out, hdr, sizeof(hdr));
+    evbuffer_add(out, ps->sql, ps->sql_len);
+}
+
+/* Rewrites the statement id of the packet at the head of <buf> (a COM_STMT_*
+ * command: the id follows the command byte). Returns 0, or -1 when out of
+ * memory (nothing changed). */
+int patch_stmt_id(struct evbuffer *buf, uint32_t id)
+{
+    uint8_t *p = pullup(buf, PACKET_HEADER_LEN + 5);
+
+    if (!p)
+        return -1;
+    packet_put_u32(p + PACKET_HEADER_LEN + 1, id);
+    return 0;
+}
+
+/*
+ * Moves an EXECUTE to the backend under the server's statement id, after
+ * the statement's buffered long data. If the server has not seen this
+ * statement's parameter types (it was prepared there lazily, and this
+ * client sends types only on its first EXECUTE), they are put back into the
+ * packet. Returns 0, or -1 if the packet cannot be rewritten (then nothing
+ * was sent).
+ */
+int forward_execute(struct session *s, struct evbuffer *in, struct evbuffer *out)
+{
+    struct pstmt *ps = s->cur_ps;
+    struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, ps);
+    size_t payload_len = s->cmd_bytes - PACKET_HEADER_LEN;
+    struct stmt_execute ex;
+    bool need_types;
+    uint8_t *p;
+
+    if (!e)
+        return -1;
+    p = pullup(in, s->cmd_bytes < PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD
+                       ? s->cmd_bytes : PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD);
+    /* Only the first packet is contiguous at <p>; the fields parsed here all
+     * lie in it. */
+    if (!p || stmt_parse_execute(p + PACKET_HEADER_LEN,
+                                 payload_len < PACKET_MAX_PAYLOAD ? payload_len : PACKET_MAX_PAYLOAD,
+                                 ps->n_params, &ex) < 0)
+        return -1;
+    need_types = !(ps->n_params == 0 || ex.new_types || e->types_sig == ps->types_sig);
+    /* Every refusal comes before any long data moves to the server, which
+     * would keep it for the next EXECUTE of its statement. */
+    if (need_types && (s->cmd_bytes != PACKET_HEADER_LEN + payload_len ||
+                       payload_len + 2 * (size_t)ps->n_params >= PACKET_MAX_PAYLOAD || !ps->types))
+        return -1;
+    while (ps->long_data && evbuffer_get_length(ps->long_data) >= PACKET_HEADER_LEN) {
+        uint8_t hdr[PACKET_HEADER_LEN];
+
+        evbuffer_copyout(ps->long_data, hdr, sizeof(hdr));
+        if (patch_stmt_id(ps->long_data, e->server_id) < 0) {
+            s->be->state = BACKEND_BROKEN;      /* its server holds part of the data */
+            return -1;
+        }
+        evbuffer_remove_buffer(ps->long_data, out, PACKET_HEADER_LEN + packet_u24(hdr));
+    }
+    pstmt_clear_long_data(ps);
+    packet_put_u32(p + PACKET_HEADER_LEN + 1, e->server_id);
+    if (!need_types) {
+        if (ex.new_types)
+            e->types_sig = ps->types_sig;
+        evbuffer_remove_buffer(in, out, s->cmd_bytes);
+        return 0;
+    }
+    /* Re-send the remembered types: bound flag 1, types after it. */
+    {
+        uint8_t hdr[PACKET_HEADER_LEN], one = 1;
+        size_t head = ex.values_off - 1;     /* up to the bound flag */
+
+        packet_write_header(hdr, (uint32_t)(payload_len + 2 * (size_t)ps->n_params), p[3]);
+        evbuffer_add(out, hdr, sizeof(hdr));
+        evbuffer_add(out, p + PACKET_HEADER_LEN, head);
+        evbuffer_add(out, &one, 1);
+        evbuffer_add(out, ps->types, 2 * (size_t)ps->n_params);
+        evbuffer_add(out, p + PACKET_HEADER_LEN + ex.values_off, payload_len - ex.values_off);
+        evbuffer_drain(in, s->cmd_bytes);
+    }
+    e->types_sig = ps->types_sig;
+    return 0;
+}
+
+static struct pstmt *find_stmt(struct session *s, const uint8_t *payload, size_t payload_len,
+                               const char *what)
+{
+    struct pstmt *ps = payload_len >= 5 ? pstmt_find(&s->stmts, packet_u32(payload + 1)) : NULL;
+    char msg[200];
+
+    if (ps)
+        return ps;
+    snprintf(msg, sizeof(msg), "Unknown prepared statement handler (%u) given to %s",
+             payload_len >= 5 ? packet_u32(payload + 1) : 0, what);
+    answer_err(s, WIRE_ER_UNKNOWN_STMT_HANDLER, "HY000", msg);
+    return NULL;
+}
+
+/* Sends the statement in flight where its analysis says: the key's shard, or
+ * (no key needed) the attached backend or any. */
+static void go_by_analysis(struct session *s)
+{
+    if (s->ar.kind == ANALYZE_ROUTE)
+        handle_route(s);
+    else
+        go_anywhere(s);
+}
+
+void handle_prepare(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    const char *sql = (const char *)payload + 1;
+    size_t len = payload_len - 1;
+    struct pstmt *ps;
+
+    s->kept_be = s->be != NULL;
+    analyze_with_rules(s, sql, len);
+    if (s->ar.kind == ANALYZE_REJECT) {
+        reject_statement(s, sql, len);
+        return;
+    }
+    switch (s->ar.stmt) {
+    case ANALYZE_STMT_BEGIN:
+    case ANALYZE_STMT_COMMIT:
+    case ANALYZE_STMT_ROLLBACK:
+    case ANALYZE_STMT_SAVEPOINT:
+    case ANALYZE_STMT_USE:
+        answer_err(s, 1295, "HY000",
+                   "shardwire: transaction control and USE cannot be prepared; send them as "
+                   "plain queries");
+        return;
+    default:
+        break;
+    }
+    if (s->ar.kind == ANALYZE_ROUTE && s->ar.param_index >= 0 && s->ar.key_len == 0 &&
+        s->ar.n_params == 0) {
+        answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: inconsistent analysis");
+        return;
+    }
+    {
+        char msg[300];
+
+        if (mem_check(s, len, msg, sizeof(msg)) != MEM_OK) {
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+            return;
+        }
+    }
+    ps = pstmt_add(&s->stmts, sql, len, &s->ar);
+    if (!ps) {
+        answer_err(s, 1461, "42000",
+                   "Can't create more than max_prepared_stmt_count statements (current "
+                   "value: 16382)");
+        return;
+    }
+    ps->n_params = (uint16_t)s->ar.n_params;
+    s->cur_ps = ps;
+    s->cmd_kind = SESS_CMD_PREPARE;
+    if (s->ar.pins_session)
+        s->pinned = true;
+    /* A statement routed by a parameter can be prepared anywhere: every
+     * shard has the same schema. A literal key picks its shard now. */
+    if (s->ar.kind == ANALYZE_ROUTE && s->ar.param_index < 0)
+        handle_route(s);
+    else
+        go_anywhere(s);
+}
+
+/* An EXECUTE refused by the router: as on the server, the statement's long
+ * data is spent, so a later EXECUTE never replays it. */
+void refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
+                    const char *sqlstate, const char *msg)
+{
+    pstmt_clear_long_data(ps);
+    answer_err(s, err_no, sqlstate, msg);
+}
+
+void handle_execute(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    struct pstmt *ps = find_stmt(s, payload, payload_len, "mysqld_stmt_execute");
+    struct stmt_execute ex;
+    char msg[300];
+
+    if (!ps)
+        return;
+    if (ps->long_failed) {
+        refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                       "shardwire: long data sent for this statement was refused (over "
+                       "max_allowed_packet or a memory limit); the statement was not executed");
+        return;
+    }
+    if (stmt_parse_execute(payload, payload_len, ps->n_params, &ex) < 0) {
+        refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+                   "Incorrect arguments to mysqld_stmt_execute");
+        return;
+    }
+    if (ex.new_types && pstmt_set_types(ps, payload + ex.types_off) < 0) {
+        refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
+        return;
+    }
+    if (ps->n_params > 0 && !ps->types) {
+        refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+                   "Incorrect arguments to mysqld_stmt_execute (no parameter types sent)");
+        return;
+    }
+    s->cur_ps = ps;
+    s->ar = ps->ar;
+    s->cmd_kind = SESS_CMD_STMT;
+    if (ps->ar.kind == ANALYZE_REJECT) {
+        refuse_execute(s, ps, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
+        return;
+    }
+    if (ps->ar.kind == ANALYZE_SESSION && ps->ar.stmt == ANALYZE_STMT_SET &&
+        !ps->ar.pins_session) {
+        /* A prepared SET (Node mysql2's execute(), PDO without emulation)
+         * changes session state like a plain one. Without parameters its
+         * text replays as a query on other connections; with them it cannot
+         * be replayed, so the session stays on this connection. */
+        free(s->pending_set);
+        s->pending_set = NULL;
+        if (ps->n_params == 0 && mem_check(s, 2 * ps->sql_len + 2, msg, sizeof(msg)) != MEM_OK) {
+            refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+            return;
+        }
+        if (ps->n_params == 0) {
+            s->pending_set = fault_fail("set_copy") ? NULL : strndup(ps->sql, ps->sql_len);
+            if (!s->pending_set) {
+                refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                           "shardwire: out of memory; the SET was not run");
+                return;
+            }
+        } else {
+            s->pinned = true;
+        }
+    }
+    if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0) {
+        uint64_t params = ps->ar.key_params ? ps->ar.key_params
+                                            : (uint64_t)1 << (ps->ar.param_index & 63);
+
+        /* Every '?' that carries the key (a multi-row INSERT has one per
+         * row) must name the same user; the lowest is param_index. */
+        for (unsigned i = (unsigned)ps->ar.param_index; i < ps->n_params && params; i++) {
+            struct stmt_value v = { 0 };
+            char key[ANALYZE_KEY_MAX];
+            int n = -1;
+
+            if (i != (unsigned)ps->ar.param_index && (i >= 64 || !(params >> i & 1)))
+                continue;
+            if (stmt_param(payload, payload_len, &ex, ps->types, ps->n_params, ps->long_mask, i,
+                           &v) == 0)
+                n = stmt_key_of(payload, &v, cfg_of(s)->analyze.key_type, key);
+            if (n < 0) {
+                snprintf(msg, sizeof(msg),
+                         "shardwire: parameter %u carries the %s and must be one valid %s key; "
+                         "got %s", i + 1, cfg_of(s)->analyze.key_columns[0],
+                         cfg_of(s)->analyze.key_type == ANALYZE_KEY_INT ? "integer" : "string",
+                         v.is_null ? "NULL" : "a value that is not one");
+                atomic_fetch_add(&s->w->stats.rejected, 1);
+                refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+                return;
+            }
+            if (i == (unsigned)ps->ar.param_index) {
+                memcpy(s->ar.key, key, (size_t)n);
+                s->ar.key_len = (size_t)n;
+            } else if ((size_t)n != s->ar.key_len || memcmp(key, s->ar.key, (size_t)n) != 0) {
+                snprintf(msg, sizeof(msg),
+                         "shardwire: parameters %d and %u give two different %s values; one "
+                         "statement may touch one user's rows only", ps->ar.param_index + 1,
+                         i + 1, cfg_of(s)->analyze.key_columns[0]);
+                atomic_fetch_add(&s->w->stats.rejected, 1);
+                refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+                return;
+            }
+            if (i >= 63)
+                break;      /* the analysis tracks the first 64 parameters */
+        }
+    }
+    go_by_analysis(s);
+}
+
+void handle_long_data(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    struct pstmt *ps = payload_len >= 7 ? pstmt_find(&s->stmts, packet_u32(payload + 1)) : NULL;
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    unsigned param = payload_len >= 7 ? packet_u16(payload + 5) : 0;
+    char msg[300];
+
+    /* No reply, ever; an unknown statement or parameter is reported by the
+     * EXECUTE that follows (the server's own behaviour). */
+    if (!ps || param >= ps->n_params || s->cmd_bytes != PACKET_HEADER_LEN + payload_len) {
+        consume_command(s);
+        return;
+    }
+    if (!ps->long_data)
+        ps->long_data = evbuffer_new();
+    if (!ps->long_mask)
+        ps->long_mask = calloc(((size_t)ps->n_params + 7) / 8, 1);
+    if (ps->long_failed || !ps->long_data || !ps->long_mask ||
+        ps->long_bytes + s->cmd_bytes > cfg_of(s)->max_allowed_packet ||
+        mem_check(s, s->cmd_bytes, msg, sizeof(msg)) != MEM_OK) {
+        /* Refused: the data is dropped and the EXECUTE that follows
+         * fails, rather than running without it. */
+        consume_command(s);
+        pstmt_clear_long_data(ps);
+        ps->long_failed = true;
+        return;
+    }
+    ps->long_mask[param / 8] |= (uint8_t)(1u << (param % 8));
+    evbuffer_remove_buffer(in, ps->long_data, s->cmd_bytes);
+    pstmt_long_data_added(ps, s->cmd_bytes);
+    s->cmd_bytes = 0;
+}
+
+void handle_stmt_close(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    uint32_t id = payload_len >= 5 ? packet_u32(payload + 1) : 0;
+
+    /* No reply. The server-side statements stay cached on their backend
+     * connections for whoever runs the same SQL next. */
+    consume_command(s);
+    if (s->cursor_stmt == id)
+        s->cursor_stmt = 0;
+    pstmt_remove(&s->stmts, id);
+}
+
+void handle_stmt_reset(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    struct pstmt *ps = find_stmt(s, payload, payload_len, "mysqld_stmt_reset");
+
+    if (!ps)
+        return;
+    pstmt_clear_long_data(ps);
+    if (s->cursor_stmt == ps->id && s->be && pstmt_cache_find(&s->be->stmts, ps)) {
+        /* Closes the open cursor on the server. */
+        s->cursor_stmt = 0;
+        s->cur_ps = ps;
+        s->cmd_kind = SESS_CMD_STMT;
+        start_statement(s, false);
+        return;
+    }
+    answer_ok(s);
+}
+
+void handle_fetch(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    struct pstmt *ps = find_stmt(s, payload, payload_len, "mysqld_stmt_fetch");
+    char msg[120];
+
+    if (!ps)
+        return;
+    if (s->cursor_stmt != ps->id || !s->be || !pstmt_cache_find(&s->be->stmts, ps)) {
+        snprintf(msg, sizeof(msg), "The statement (%u) has no open cursor.", ps->id);
+        answer_err(s, 1421, "HY000", msg);
+        return;
+    }
+    s->cur_ps = ps;
+    s->cmd_kind = SESS_CMD_STMT;
+    start_statement(s, false);
+}
+
+/* A PREPARE went through: remember the server's statement on this
+ * connection, and the parameter count the server found. */
+void prepare_done(struct session *s)
+{
+    const struct reply *r = &s->reply;
+    struct pstmt *ps = s->cur_ps;
+    uint32_t evicted;
+
+    s->cur_ps = NULL;
+    if (r->is_error) {
+        pstmt_remove(&s->stmts, ps->id);
+        return;
+    }
+    if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0 &&
+        ps->n_params != r->n_params) {
+        /* The analysis and the server disagree on where the '?'s are: the
+         * routing parameter cannot be trusted. */
+        ps->ar.kind = ANALYZE_REJECT;
+        ps->ar.err_no = WIRE_ER_NOT_SUPPORTED_YET;
+        memcpy(ps->ar.sqlstate, "42000", 6);
+        ps->ar.msg = "shardwire: the server and the router count this statement's "
+                     "parameters differently; it cannot be routed";
+    }
+    ps->n_params = r->n_params;
+    ps->n_columns = r->n_columns;
+    if (pstmt_cache_find(&s->be->stmts, ps))
+        write_stmt_close(s->be, r->stmt_id);        /* the connection had it already */
+    else
+        switch (pstmt_cache_add(&s->be->stmts, ps, r->stmt_id, &evicted)) {
+        case 1:
+            write_stmt_close(s->be, evicted);
+            break;
+        case -1:        /* not cached: an EXECUTE prepares it again */
+            write_stmt_close(s->be, r->stmt_id);
+            break;
+        default:
+            break;
+        }
+}

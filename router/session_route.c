@@ -1,0 +1,665 @@
+/*
+ * router/session_route.c - where a statement goes: the analysis and the
+ * operator's rules, the key's shard, attaching and giving back backend
+ * connections, bringing a connection to the session's state (tracked SETs,
+ * charset, a deferred BEGIN), transactions, the pinned-connection budget,
+ * and holding a statement while its shard has no reachable master.
+ *
+ * Must never: send a statement by a shard index saved across a map swap, or
+ * let a transaction move to another connection.
+ */
+#include "router/session_int.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/packet.h"
+#include "protocol/wire.h"
+#include "router/backend.h"
+#include "router/config.h"
+#include "router/fault.h"
+#include "router/decide.h"
+#include "router/log.h"
+#include "router/pool.h"
+#include "router/util.h"
+#include "router/worker.h"
+#include "shardmap/smap.h"
+#include "shardmap/vbucket.h"
+
+/* ---- connections held between statements ----
+ *
+ * A session in a transaction, with pinned state or an open cursor keeps
+ * its backend connection while its client thinks. Unbounded, a few idle
+ * such clients take every connection of a shard. So: such sessions of one
+ * shard may hold at most pool_max_pinned_per_shard connections router-wide
+ * (pool_budget.held; a statement that would hold one more is refused before
+ * it runs), and an idle session holding a connection times out after
+ * pinned_idle_timeout_ms instead of idle_timeout_ms.
+ */
+
+static unsigned pinned_cap(const struct config *cfg)
+{
+    unsigned cap = cfg->pool_max_pinned_per_shard;
+
+    if (cap == 0)
+        cap = cfg->pool_max_per_shard * 3 / 4;
+    return cap ? cap : 1;
+}
+
+bool holds_backend(const struct session *s)
+{
+    return s->be && (s->in_txn || s->pinned || s->cursor_stmt);
+}
+
+/* Makes the budget's count agree with whether <s> holds its connection. */
+void update_hold(struct session *s)
+{
+    struct pool_budget *b = holds_backend(s) ? s->be->pool->budget : NULL;
+
+    if (b == s->held)
+        return;
+    if (s->held)
+        atomic_fetch_sub(&s->held->held, 1);
+    if (b)
+        atomic_fetch_add(&b->held, 1);
+    s->held = b;
+}
+
+/* Takes one from <b>'s count of held connections if it is below <cap>. */
+static bool hold_take(struct pool_budget *b, unsigned cap)
+{
+    unsigned n = atomic_load(&b->held);
+
+    while (n < cap)
+        if (atomic_compare_exchange_weak(&b->held, &n, n + 1))
+            return true;
+    return false;
+}
+
+/* Whether the statement being routed will leave the session holding a
+ * connection afterwards. */
+static bool will_hold(const struct session *s, bool begins_txn)
+{
+    return s->pinned || s->ar.pins_session || s->cursor_stmt || s->in_txn || !s->autocommit ||
+           (begins_txn && s->txn_pending);
+}
+
+/* ---- session state (SET statements replayed on other backends) ---- */
+
+/* Out of memory leaves the session's state unknown: it then matches no
+ * connection, so every statement replays it (slow, never wrong). */
+void recompute_sig(struct session *s)
+{
+    sessstate_build(&s->sstate, s->state_stmts, s->n_state_stmts, s->charset);
+}
+
+/* Gives the backend back (or drops it) when the session stops using it. */
+void detach_backend(struct session *s, bool reusable)
+{
+    struct backend *be = s->be;
+
+    if (!be)
+        return;
+    s->be = NULL;
+    /* Reading stays enabled: the pool watches idle connections too, and
+     * every disable/enable pair would cost two epoll_ctl calls. */
+    bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
+    if (!reusable || s->in_txn) {
+        s->be_insert_id = false;
+        pool_discard(be);
+        return;
+    }
+    /* It holds state we cannot see (locks, LAST_INSERT_ID(expr), user
+     * variables, an auto-increment id of this user's row): reset before
+     * reuse, so no other session reads it. */
+    if (s->pinned || s->be_insert_id)
+        sessstate_forget(&be->sstate);
+    s->be_insert_id = false;
+    pool_release(be);
+}
+
+/* Gives the backend back as detach_backend() does, and the session's
+ * claim on its shard's pinned budget with it when it is between
+ * statements. */
+void release_backend(struct session *s, bool reusable)
+{
+    detach_backend(s, reusable);
+    if (s->state == SESS_IDLE)
+        update_hold(s);
+}
+
+/* The analyzer's decision, then the operator's rules on top (docs/config.md). */
+void analyze_with_rules(struct session *s, const char *sql, size_t len)
+{
+    int rc = decide_statement(s->w->analyze, s->w->router->rules, sql, len, &s->ar);
+
+    if (rc < 0)
+        log_warn("session: analyzer out of memory id=%" PRIu64, s->id);
+    else if (rc > 0)
+        log_debug("session: rule applied id=%" PRIu64, s->id);
+}
+
+void reject_statement(struct session *s, const char *sql, size_t len)
+{
+    const struct analyze_result *ar = &s->ar;
+    char msg[512];
+    size_t off = ar->offset < len ? ar->offset : len;
+    size_t n = len - off < 40 ? len - off : 40;
+
+    atomic_fetch_add(&s->w->stats.rejected, 1);
+    if (n > 0)
+        snprintf(msg, sizeof(msg), "%s (near '%.*s' at offset %zu)",
+                 ar->msg ? ar->msg : "shardwire: statement refused", (int)n, sql + off, off);
+    else
+        snprintf(msg, sizeof(msg), "%s", ar->msg ? ar->msg : "shardwire: statement refused");
+    answer_err(s, ar->err_no ? ar->err_no : WIRE_ER_NOT_SUPPORTED_YET,
+               ar->sqlstate[0] ? ar->sqlstate : "42000", msg);
+}
+
+static void backend_attach(struct session *s, struct backend *be)
+{
+    /* A statement reading what the connection's previous statement left
+     * (SHOW WARNINGS, FOUND_ROWS(), ...) on a connection this session did
+     * not hold would read another session's: reset it first. (A used
+     * connection in the default state has the fresh signature too, so this
+     * resets a new one as well; such statements are rare first statements.) */
+    if (s->ar.reads_prev_stmt) {
+        sessstate_forget(&be->sstate);
+        s->clear_prev = true;
+    }
+    s->be = be;
+    snprintf(s->be_shard, sizeof(s->be_shard), "%s", be->pool->shard);
+    bufferevent_setcb(be->bev, backend_read, NULL, backend_event, s);
+    /* Writing is always enabled (a write event is only armed while output is
+     * pending); reading normally is too, so this costs no syscall. */
+    bufferevent_enable(be->bev, EV_READ);
+}
+
+static void write_query(struct backend *be, const char *sql, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(be->bev);
+    uint8_t hdr[PACKET_HEADER_LEN + 1];
+
+    packet_write_header(hdr, (uint32_t)(len + 1), 0);
+    hdr[PACKET_HEADER_LEN] = WIRE_COM_QUERY;
+    evbuffer_add(out, hdr, sizeof(hdr));
+    evbuffer_add(out, sql, len);
+}
+
+void forward_command(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    struct evbuffer *out = bufferevent_get_output(s->be->bev);
+    enum reply_kind kind = REPLY_QUERY;
+
+    switch (s->cmd) {
+    case WIRE_COM_QUERY:        kind = REPLY_QUERY; break;
+    case WIRE_COM_FIELD_LIST:   kind = REPLY_FIELD_LIST; break;
+    case WIRE_COM_STMT_PREPARE: kind = REPLY_PREPARE; break;
+    case WIRE_COM_STMT_EXECUTE: kind = REPLY_EXECUTE; break;
+    case WIRE_COM_STMT_FETCH:   kind = REPLY_FETCH; break;
+    default:                    kind = REPLY_SIMPLE; break;
+    }
+    if (s->cmd == WIRE_COM_STMT_EXECUTE) {
+        if (forward_execute(s, in, out) < 0) {
+            refuse_execute(s, s->cur_ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+                       "shardwire: cannot forward this COM_STMT_EXECUTE (malformed, or "
+                       "parameter types never sent)");
+            if (s->be->state == BACKEND_BROKEN)
+                detach_backend(s, false);
+            if (s->state != SESS_IDLE)
+                session_set_state(s, SESS_IDLE);
+            arm_idle_timer(s);
+            /* Go on with the next command from the loop, not from here. */
+            bufferevent_trigger(s->bev, EV_READ,
+                                BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+            return;
+        }
+    } else if (s->cmd == WIRE_COM_STMT_FETCH || s->cmd == WIRE_COM_STMT_RESET) {
+        struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, s->cur_ps);
+
+        if (patch_stmt_id(in, e ? e->server_id : 0) < 0) {
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
+            if (s->state != SESS_IDLE)
+                session_set_state(s, SESS_IDLE);
+            arm_idle_timer(s);
+            bufferevent_trigger(s->bev, EV_READ,
+                                BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+            return;
+        }
+        evbuffer_remove_buffer(in, out, s->cmd_bytes);
+    } else {
+        evbuffer_remove_buffer(in, out, s->cmd_bytes);
+    }
+    s->cmd_bytes = 0;
+    reply_begin(&s->reply, kind, false);
+    s->fwd_left = 0;
+    s->reply_bytes = 0;
+    session_set_state(s, SESS_FORWARDING);
+    arm_timer(s, cfg_of(s)->query_timeout_ms);
+}
+
+/*
+ * The backend is attached: bring it to the session's state (reset, charset,
+ * tracked SETs, a deferred BEGIN), then forward the statement. Those
+ * router-made statements are pipelined; their replies are checked before
+ * the client's statement is sent, so a failed BEGIN can never leave the
+ * statement running in autocommit.
+ */
+void start_statement(struct session *s, bool begins_txn)
+{
+    struct backend *be = s->be;
+    unsigned n = 0;
+
+    if (!sessstate_equal(&be->sstate, &s->sstate)) {
+        if (!sessstate_is_fresh(&be->sstate, WIRE_CHARSET_UTF8MB4_GENERAL_CI)) {
+            struct evbuffer *out = bufferevent_get_output(be->bev);
+            uint8_t pkt[PACKET_HEADER_LEN + 1];
+
+            packet_write_header(pkt, 1, 0);
+            pkt[PACKET_HEADER_LEN] = WIRE_COM_RESET_CONNECTION;
+            evbuffer_add(out, pkt, sizeof(pkt));
+            /* The reset deallocates the server's prepared statements too. */
+            pstmt_cache_clear(&be->stmts);
+            n++;
+        }
+        if (s->charset != WIRE_CHARSET_UTF8MB4_GENERAL_CI) {
+            char sql[160];
+            unsigned cs = charset_primary(s->charset);
+            int len = snprintf(sql, sizeof(sql),
+                               "SET character_set_client=%u, character_set_results=%u, "
+                               "collation_connection=%u",
+                               cs, cs, s->charset);
+
+            write_query(be, sql, (size_t)len);
+            n++;
+        }
+        for (unsigned i = 0; i < s->n_state_stmts; i++) {
+            write_query(be, s->state_stmts[i], strlen(s->state_stmts[i]));
+            n++;
+        }
+        sessstate_copy(&be->sstate, &s->sstate);
+    }
+    if (s->clear_prev) {
+        /* COM_RESET_CONNECTION clears warnings but not FOUND_ROWS() */
+        write_query(be, "SELECT 0 LIMIT 0", 16);
+        s->clear_prev = false;
+        n++;
+    }
+    s->sync_had_begin = false;
+    if (begins_txn && s->txn_pending) {
+        write_query(be, s->begin_sql, strlen(s->begin_sql));
+        s->txn_pending = false;
+        s->sync_had_begin = true;
+        n++;
+    }
+    s->sync_prepare = false;
+    if (s->cmd == WIRE_COM_STMT_EXECUTE && !pstmt_cache_find(&be->stmts, s->cur_ps)) {
+        /* First use of this statement on this connection: prepare it here. */
+        write_prepare(be, s->cur_ps);
+        s->sync_prepare = true;
+        n++;
+    }
+    if (n == 0) {
+        forward_command(s);
+        return;
+    }
+    s->sync_pending = n;
+    s->sync_failed = false;
+    reply_begin(&s->reply, n == 1 && s->sync_prepare ? REPLY_PREPARE : REPLY_QUERY, false);
+    session_set_state(s, SESS_SYNCING);
+    arm_timer(s, cfg_of(s)->query_timeout_ms);
+}
+
+/*
+ * The attached backend was opened to a master the map no longer names (the
+ * pool's generation moved on). Outside a transaction it is dropped quietly
+ * and the statement goes to the new master. A transaction, or state only
+ * that connection held, cannot follow: the statement fails, the connection
+ * is closed (so the old master rolls the transaction back), and the session
+ * starts afresh. Returns true when the statement was answered.
+ */
+static bool drop_stale_backend(struct session *s)
+{
+    char msg[300];
+    bool lost = s->in_txn || s->pinned || s->cursor_stmt;
+
+    if (!s->be || s->be->generation == s->be->pool->generation)
+        return false;
+    log_info("session: master changed under the session id=%" PRIu64 " shard=%s%s", s->id,
+             s->be_shard, lost ? " (transaction or session state lost)" : "");
+    detach_backend(s, false);
+    update_hold(s);
+    if (!lost)
+        return false;
+    snprintf(msg, sizeof(msg),
+             "shardwire: the master of shard %s changed during this %s; it was rolled back "
+             "on the old master. Retry it.", s->be_shard,
+             s->in_txn ? "transaction" : "session's pinned state");
+    s->in_txn = s->pinned = false;
+    s->cursor_stmt = 0;
+    answer_err(s, WIRE_ER_BACKEND_GONE, "HY000", msg);
+    return true;
+}
+
+/*
+ * A statement about to run on pool <p> that will leave the session holding
+ * its connection takes its place in the shard's held count now, before it
+ * runs. Returns false when the count is full (the statement was answered
+ * with error 1203 and does not run).
+ */
+static bool reserve_hold(struct session *s, struct pool *p, bool begins_txn)
+{
+    unsigned cap;
+    char msg[400];
+
+    if (!will_hold(s, begins_txn) || s->held == p->budget)
+        return true;
+    cap = pinned_cap(cfg_of(s));
+    if (!hold_take(p->budget, cap)) {
+        snprintf(msg, sizeof(msg),
+                 "shardwire: %u sessions already hold connections of shard %s between "
+                 "statements (transactions, user variables, other pinned state; "
+                 "pool_max_pinned_per_shard=%u); finish them, or retry later",
+                 cap, p->shard, cap);
+        atomic_fetch_add(&s->w->stats.backend_errors, 1);
+        s->pinned = s->pinned_before;       /* the statement does not run */
+        answer_err(s, 1203, "42000", msg);
+        return false;
+    }
+    if (s->held)
+        atomic_fetch_sub(&s->held->held, 1);
+    s->held = p->budget;
+    return true;
+}
+
+/* Sends the statement to shard <idx> (of the worker's map). */
+static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
+{
+    struct pool *p = worker_pool(s->w, idx);
+    struct backend *be;
+
+    if (drop_stale_backend(s))
+        return;
+    if (!p) {       /* the worker has no map yet (it could not apply one) */
+        answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000",
+                   "shardwire: no shard map in use on this worker");
+        return;
+    }
+    s->last_shard = (int)idx;
+    s->txn_begins = begins_txn;     /* for session_backend_ready() and retries */
+    if (!(s->be && s->be->pool == p))
+        detach_backend(s, true);
+    if (!reserve_hold(s, p, begins_txn))
+        return;
+    if (s->be) {
+        start_statement(s, begins_txn);
+        return;
+    }
+    be = pool_acquire(p, s);
+    if (be) {
+        backend_attach(s, be);
+        start_statement(s, begins_txn);
+        return;
+    }
+    session_set_state(s, SESS_WAIT_POOL);
+    arm_timer(s, cfg_of(s)->pool_wait_timeout_ms);
+}
+
+/* A statement that needs no particular shard: the attached backend, or the
+ * shard used last, or the first. */
+void go_anywhere(struct session *s)
+{
+    if (drop_stale_backend(s))
+        return;
+    if (s->be) {
+        if (reserve_hold(s, s->be->pool, false))
+            start_statement(s, false);
+        return;
+    }
+    go_to_shard(s, s->last_shard >= 0 && (unsigned)s->last_shard < s->w->n_pools ?
+                       (unsigned)s->last_shard : 0, false);
+}
+
+void session_backend_ready(struct session *s, struct backend *be)
+{
+    evtimer_del(s->timer);
+    unbuffer(s);
+    backend_attach(s, be);
+    start_statement(s, s->txn_begins);
+}
+
+/* How often a held statement tries its shard again: the map may name a new
+ * master by then (a failover), or the old one may answer again. */
+#define SESS_BUFFER_RETRY_MS 100
+
+/*
+ * The shard's master cannot be reached: hold the statement instead of
+ * failing it, when it can be sent anywhere later (no transaction, no state
+ * tied to a connection), for at most failover_buffer_ms, with at most
+ * failover_buffer_max statements held router-wide. The client sees a pause
+ * while a failover replaces the master. Returns true when held.
+ */
+static bool buffer_statement(struct session *s)
+{
+    const struct config *cfg = cfg_of(s);
+    uint64_t now = now_ms();
+    struct timeval tv;
+    unsigned ms;
+
+    if (!cfg->failover_buffer_ms || s->in_txn || s->pinned || s->cursor_stmt || s->be)
+        return false;
+    if (!s->buffer_until_ms) {
+        if (atomic_fetch_add(&s->w->router->n_buffered, 1) >= cfg->failover_buffer_max) {
+            atomic_fetch_sub(&s->w->router->n_buffered, 1);
+            return false;
+        }
+        s->buffer_until_ms = now + cfg->failover_buffer_ms;
+    }
+    if (now >= s->buffer_until_ms)
+        return false;
+    ms = (unsigned)(s->buffer_until_ms - now);
+    if (ms > SESS_BUFFER_RETRY_MS)
+        ms = SESS_BUFFER_RETRY_MS;
+    tv.tv_sec = 0;
+    tv.tv_usec = (suseconds_t)ms * 1000;
+    s->buffered = true;
+    evtimer_add(s->timer, &tv);
+    return true;
+}
+
+/* The statement is no longer held (it got a connection, or an answer). */
+void unbuffer(struct session *s)
+{
+    if (s->buffer_until_ms) {
+        atomic_fetch_sub(&s->w->router->n_buffered, 1);
+        s->buffer_until_ms = 0;
+    }
+    s->buffered = false;
+}
+
+void session_backend_failed(struct session *s, const char *msg, bool unreachable)
+{
+    evtimer_del(s->timer);
+    if (unreachable && buffer_statement(s))
+        return;                     /* stays in WAIT_POOL; session_timer retries */
+    unbuffer(s);
+    atomic_fetch_add(&s->w->stats.backend_errors, 1);
+    answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
+    session_set_state(s, SESS_IDLE);
+    arm_idle_timer(s);
+    process_commands(s);
+}
+
+void handle_route(struct session *s)
+{
+    const struct smap *m = s->w->map;
+    uint32_t vb;
+    unsigned idx;
+    const struct smap_shard *sh;
+
+    if (!m) {
+        go_to_shard(s, 0, true);        /* answers "no shard map" */
+        return;
+    }
+    vb = vbucket_of(s->ar.key, s->ar.key_len, smap_n_vbuckets(m));
+    idx = smap_shard_of_vbucket(m, vb);
+    sh = smap_shard(m, idx);
+
+    atomic_fetch_add(&s->w->stats.routed, 1);
+    if (log_threshold >= LOG_DEBUG) {
+        char key[ANALYZE_KEY_MAX * 4];
+
+        log_debug("session: route id=%" PRIu64 " key=%s vbucket=%u shard=%s", s->id,
+                  util_escape(key, sizeof(key), s->ar.key, s->ar.key_len), vb, sh->name);
+    }
+    if (s->be && (s->in_txn || s->pinned) && strcmp(s->be_shard, sh->name) != 0) {
+        char msg[400];
+
+        snprintf(msg, sizeof(msg),
+                 "shardwire: this %s is bound to shard %s, but %s %.*s lives on shard %s; "
+                 "finish it (COMMIT or ROLLBACK) before touching another user's shard",
+                 s->in_txn ? "transaction" : "session (it holds connection state)",
+                 s->be_shard, cfg_of(s)->analyze.key_columns[0], (int)s->ar.key_len,
+                 s->ar.key, sh->name);
+        answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+        return;
+    }
+    go_to_shard(s, idx, true);
+}
+
+static void handle_session_stmt(struct session *s, const char *sql, size_t len)
+{
+    switch (s->ar.stmt) {
+    case ANALYZE_STMT_BEGIN:
+        if (s->in_txn && s->be)
+            break;                          /* the backend commits and begins anew */
+        free(s->begin_sql);
+        s->begin_sql = strndup(sql, len);
+        if (!s->begin_sql) {
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
+            return;
+        }
+        s->txn_pending = true;
+        answer_ok(s);
+        return;
+    case ANALYZE_STMT_COMMIT:
+    case ANALYZE_STMT_ROLLBACK:
+        if (!s->in_txn) {
+            s->txn_pending = false;
+            answer_ok(s);
+            return;
+        }
+        break;
+    case ANALYZE_STMT_SAVEPOINT:
+        if (s->txn_pending && !s->in_txn) {
+            answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000",
+                       "shardwire: SAVEPOINT before the transaction's first statement: the "
+                       "shard is not known yet; run a statement for the user first");
+            return;
+        }
+        break;
+    case ANALYZE_STMT_SET:
+        if (s->ar.pins_session)
+            break;                          /* user variables: pinned, not replayed */
+        {
+            char msg[300];
+
+            /* Kept twice: in the list and in the state text. */
+            if (mem_check(s, 2 * len + 2, msg, sizeof(msg)) != MEM_OK) {
+                answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+                return;
+            }
+        }
+        /* Without its copy the SET could not be replayed on other
+         * connections: it must not run at all. */
+        free(s->pending_set);
+        s->pending_set = fault_fail("set_copy") ? NULL : strndup(sql, len);
+        if (!s->pending_set) {
+            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                       "shardwire: out of memory; the SET was not run");
+            return;
+        }
+        s->cmd_kind = SESS_CMD_TRACK_SET;
+        break;
+    default:
+        break;
+    }
+    if (s->ar.pins_session)
+        s->pinned = true;
+    go_anywhere(s);
+}
+
+/* Operator rules, then the analyzer; then route, answer, or refuse. */
+void handle_query(struct session *s, const uint8_t *payload, size_t payload_len)
+{
+    const char *sql = (const char *)payload + 1;
+    size_t len = payload_len - 1;
+
+    analyze_with_rules(s, sql, len);
+    switch (s->ar.kind) {
+    case ANALYZE_REJECT:
+        reject_statement(s, sql, len);
+        return;
+    case ANALYZE_LOCAL:
+        answer_ok(s);
+        return;
+    case ANALYZE_ROUTE:
+        if (s->ar.param_index >= 0) {
+            answer_err(s, WIRE_ER_PARSE, "42000",
+                       "shardwire: '?' placeholders need a prepared statement");
+            return;
+        }
+        if (s->ar.pins_session)
+            s->pinned = true;
+        handle_route(s);
+        return;
+    case ANALYZE_SESSION:
+        handle_session_stmt(s, sql, len);
+        return;
+    }
+}
+
+/*
+ * Back to a fresh session (COM_RESET_CONNECTION, COM_CHANGE_USER): tracked
+ * state, transaction, pins and prepared statements are dropped. The backend
+ * keeps our old state; a reset before its next use clears it (an open
+ * transaction dies with the connection).
+ */
+void reset_session_state(struct session *s)
+{
+    if (s->be) {
+        sessstate_forget(&s->be->sstate);
+        detach_backend(s, !s->in_txn);
+    }
+    for (unsigned i = 0; i < s->n_state_stmts; i++)
+        free(s->state_stmts[i]);
+    s->n_state_stmts = 0;
+    s->state_bytes = 0;
+    s->in_txn = s->txn_pending = s->pinned = false;
+    s->autocommit = true;
+    s->cursor_stmt = 0;
+    update_hold(s);
+    pstmt_table_fini(&s->stmts);
+    recompute_sig(s);
+}
+
+/*
+ * Sends the statement in flight again, choosing its shard afresh. The map may
+ * have changed since the statement was first routed, and shard indexes shift
+ * when a shard is added (shards are sorted by name), so a saved index could
+ * name another shard or none.
+ */
+void route_again(struct session *s)
+{
+    if (s->ar.kind == ANALYZE_ROUTE &&
+        !(s->cmd == WIRE_COM_STMT_PREPARE && s->ar.param_index >= 0))
+        handle_route(s);
+    else
+        go_anywhere(s);
+}
