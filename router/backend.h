@@ -54,7 +54,7 @@ struct backend {
     struct session     *owner;        /* when BUSY */
     uint32_t            server_caps;
     uint32_t            thread_id;    /* the server's connection id */
-    struct sessstate    sstate;       /* session state applied (see session.c) */
+    struct sessstate    sstate;       /* session state applied (see session_route.c) */
     uint64_t            created_ms;
     uint64_t            idle_since_ms;
     struct pstmt_cache  stmts;        /* server-side prepared statements */

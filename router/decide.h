@@ -1,6 +1,6 @@
 /*
  * router/decide.h - the routing decision for one statement, shared by the
- * router's sessions (router/session.c) and `shardctl explain`, so that
+ * router's sessions (router/session_route.c) and `shardctl explain`, so that
  * explain shows exactly what a router would do: the same analyzer options,
  * the map's key settings merged the same way, and the operator rules
  * (router/rules.h) applied the same way after the analyzer.

@@ -89,10 +89,10 @@ void session_set_state(struct session *s, enum sess_state to)
               state_names[to]);
     s->state = to;
     if (to == SESS_IDLE || to == SESS_CLOSING || to == SESS_CLOSED)
-        update_hold(s);
+        session_route_update_hold(s);
 }
 
-void arm_timer(struct session *s, unsigned ms)
+void session_arm_timer(struct session *s, unsigned ms)
 {
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
@@ -104,20 +104,20 @@ void arm_timer(struct session *s, unsigned ms)
 }
 
 /* Idle: the general timeout, or the short one while holding a connection. */
-void arm_idle_timer(struct session *s)
+void session_arm_idle_timer(struct session *s)
 {
-    const struct config *cfg = cfg_of(s);
+    const struct config *cfg = session_cfg(s);
     unsigned ms = cfg->idle_timeout_ms;
 
     if (s->be && cfg->pinned_idle_timeout_ms &&
         (ms == 0 || cfg->pinned_idle_timeout_ms < ms))
         ms = cfg->pinned_idle_timeout_ms;
-    arm_timer(s, ms);
+    session_arm_timer(s, ms);
 }
 
 /* evbuffer_pullup() checked: NULL when the first <n> bytes of <buf> cannot
  * be made contiguous (out of memory; fault point "pullup"). */
-uint8_t *pullup(struct evbuffer *buf, size_t n)
+uint8_t *session_pullup(struct evbuffer *buf, size_t n)
 {
     if (fault_fail("pullup"))
         return NULL;
@@ -126,7 +126,7 @@ uint8_t *pullup(struct evbuffer *buf, size_t n)
 
 /* ---- writing packets to the client ---- */
 
-void send_packet(struct session *s, uint8_t seq, const uint8_t *payload, size_t len)
+void session_send_packet(struct session *s, uint8_t seq, const uint8_t *payload, size_t len)
 {
     struct evbuffer *out = bufferevent_get_output(s->bev);
     uint8_t hdr[PACKET_HEADER_LEN];
@@ -137,18 +137,18 @@ void send_packet(struct session *s, uint8_t seq, const uint8_t *payload, size_t 
     evbuffer_add(out, payload, len);
 }
 
-void send_err(struct session *s, uint8_t seq, uint16_t err_no, const char *sqlstate,
-              const char *msg)
+void session_send_err(struct session *s, uint8_t seq, uint16_t err_no, const char *sqlstate,
+                      const char *msg)
 {
     uint8_t buf[600];
     size_t n = strlen(msg);
 
     if (n > sizeof(buf) - 16)
         n = sizeof(buf) - 16;
-    send_packet(s, seq, buf, reply_write_err(buf, err_no, sqlstate, msg, n));
+    session_send_packet(s, seq, buf, reply_write_err(buf, err_no, sqlstate, msg, n));
 }
 
-uint16_t client_status(const struct session *s)
+uint16_t session_client_status(const struct session *s)
 {
     uint16_t st = 0;
 
@@ -159,11 +159,12 @@ uint16_t client_status(const struct session *s)
     return st;
 }
 
-void send_ok(struct session *s, uint8_t seq)
+void session_send_ok(struct session *s, uint8_t seq)
 {
     uint8_t buf[64];
 
-    send_packet(s, seq, buf, reply_write_ok(buf, 0, 0, client_status(s), 0, NULL, 0));
+    session_send_packet(s, seq, buf,
+                        reply_write_ok(buf, 0, 0, session_client_status(s), 0, NULL, 0));
 }
 
 /* ---- memory budgets ----
@@ -184,7 +185,7 @@ static size_t session_mem(const struct session *s)
 }
 
 /* Brings the router-wide count up to date with what <s> holds now. */
-void mem_settle(struct session *s)
+void session_mem_settle(struct session *s)
 {
     struct router *r = s->w->router;
     size_t now = session_mem(s);
@@ -198,9 +199,9 @@ void mem_settle(struct session *s)
 
 /* Whether <extra> more bytes fit, once the command in flight (whose bytes
  * are still in the input) is consumed. The message goes to <msg>. */
-enum mem_verdict mem_check(struct session *s, size_t extra, char *msg, size_t cap)
+enum session_mem_verdict session_mem_check(struct session *s, size_t extra, char *msg, size_t cap)
 {
-    const struct config *cfg = cfg_of(s);
+    const struct config *cfg = session_cfg(s);
     uint64_t mine = (uint64_t)session_mem(s) - s->cmd_bytes + extra;
     uint64_t all = atomic_load(&s->w->router->mem_used) - s->mem_charged + mine;
 
@@ -208,15 +209,15 @@ enum mem_verdict mem_check(struct session *s, size_t extra, char *msg, size_t ca
         snprintf(msg, cap, "shardwire: this session would hold %" PRIu64 " bytes (prepared "
                  "statements, long data, session SETs, unread commands), over "
                  "session_memory_limit=%" PRIu64, mine, cfg->session_memory_limit);
-        return MEM_SESSION;
+        return SESS_MEM_SESSION;
     }
     if (all > cfg->router_memory_limit) {
         snprintf(msg, cap, "shardwire: the router's sessions would hold %" PRIu64 " bytes, over "
                  "router_memory_limit=%" PRIu64 "; try again later", all,
                  cfg->router_memory_limit);
-        return MEM_ROUTER;
+        return SESS_MEM_ROUTER;
     }
-    return MEM_OK;
+    return SESS_MEM_OK;
 }
 
 /* ---- lifecycle ---- */
@@ -275,12 +276,12 @@ struct session *session_new(struct worker *w, int fd, const char *peer)
         session_close(s, SESS_END_RESOURCE);
         return s;
     }
-    bufferevent_setcb(s->bev, client_read, client_write, client_event, s);
+    bufferevent_setcb(s->bev, session_client_read, session_client_write, session_client_event, s);
     bufferevent_setwatermark(s->bev, EV_READ, 0, cfg->max_allowed_packet + 65536);
     bufferevent_setwatermark(s->bev, EV_WRITE, SESS_OUT_LOW, 0);
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-    send_packet(s, 0, buf, (size_t)n);
-    arm_timer(s, cfg->handshake_timeout_ms);
+    session_send_packet(s, 0, buf, (size_t)n);
+    session_arm_timer(s, cfg->handshake_timeout_ms);
     log_debug("session: accepted id=%" PRIu64 " peer=%s worker=%u", s->id, s->peer, w->id);
     return s;
 }
@@ -300,9 +301,9 @@ void session_close(struct session *s, enum sess_end end)
              s->n_stmts);
     if (s->waiting_pool)
         pool_cancel_wait(s->waiting_pool, s);
-    unbuffer(s);
+    session_route_unbuffer(s);
     clean = s->state != SESS_FORWARDING && s->state != SESS_SYNCING;
-    detach_backend(s, clean);
+    session_route_detach(s, clean);
     evtimer_del(s->timer);
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
@@ -327,22 +328,22 @@ static void shut_write_when_flushed(struct session *s)
  * the client reads it. So: flush, half-close, discard input until the
  * client closes or 2 s pass.
  */
-void close_after_flush(struct session *s, enum sess_end end)
+void session_close_after_flush(struct session *s, enum sess_end end)
 {
     s->end = end;
     if (s->waiting_pool)
         pool_cancel_wait(s->waiting_pool, s);
-    unbuffer(s);
+    session_route_unbuffer(s);
     evtimer_del(s->timer);
-    detach_backend(s, s->state != SESS_FORWARDING && s->state != SESS_SYNCING);
+    session_route_detach(s, s->state != SESS_FORWARDING && s->state != SESS_SYNCING);
     session_set_state(s, SESS_CLOSING);
     bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
     bufferevent_enable(s->bev, EV_READ);
     evbuffer_drain(bufferevent_get_input(s->bev),
                    evbuffer_get_length(bufferevent_get_input(s->bev)));
-    arm_timer(s, 2000);
+    session_arm_timer(s, 2000);
     shut_write_when_flushed(s);
-    mem_settle(s);          /* its input is gone */
+    session_mem_settle(s);          /* its input is gone */
 }
 
 void session_free(struct session *s)
@@ -400,15 +401,15 @@ void session_kill(struct session *s)
         return;
     if (s->state == SESS_WAIT_POOL || s->state == SESS_SYNCING ||
         (s->state == SESS_FORWARDING && s->reply_bytes == 0)) {
-        send_err(s, (uint8_t)(s->cmd_last_seq + 1), WIRE_ER_SERVER_SHUTDOWN, "08S01",
-                 "shardwire: server shutdown in progress");
+        session_send_err(s, (uint8_t)(s->cmd_last_seq + 1), WIRE_ER_SERVER_SHUTDOWN, "08S01",
+                         "shardwire: server shutdown in progress");
     }
     session_close(s, SESS_END_SHUTDOWN);
 }
 
 /* The whole first packet in <in>, or 0 if it has not all arrived; -1 if
  * it is larger than any handshake packet can be. */
-int peek_packet(struct evbuffer *in, uint32_t limit, struct packet_header *h)
+int session_peek_packet(struct evbuffer *in, uint32_t limit, struct packet_header *h)
 {
     uint8_t hdr[PACKET_HEADER_LEN];
 
@@ -424,22 +425,22 @@ int peek_packet(struct evbuffer *in, uint32_t limit, struct packet_header *h)
 
 /* ---- client callbacks and timers ---- */
 
-void client_read(struct bufferevent *bev, void *arg)
+void session_client_read(struct bufferevent *bev, void *arg)
 {
     struct session *s = arg;
 
     (void)bev;
-    if (s->state >= SESS_IDLE && s->state <= SESS_FORWARDING && input_over_budget(s))
+    if (s->state >= SESS_IDLE && s->state <= SESS_FORWARDING && session_cmd_input_over_budget(s))
         return;
     switch (s->state) {
     case SESS_GREETING:
-        handle_handshake(s);
+        session_login_handshake(s);
         break;
     case SESS_AUTH_SWITCH:
-        handle_auth_switch(s);
+        session_login_auth_switch(s);
         break;
     case SESS_IDLE:
-        run_commands(s);
+        session_cmd_run(s);
         break;
     case SESS_CLOSING:
         evbuffer_drain(bufferevent_get_input(s->bev),
@@ -448,10 +449,10 @@ void client_read(struct bufferevent *bev, void *arg)
     default:
         break;      /* pipelined: handled when the statement in flight ends */
     }
-    mem_settle(s);
+    session_mem_settle(s);
 }
 
-void client_write(struct bufferevent *bev, void *arg)
+void session_client_write(struct bufferevent *bev, void *arg)
 {
     struct session *s = arg;
 
@@ -463,16 +464,16 @@ void client_write(struct bufferevent *bev, void *arg)
     if (s->be_paused && s->be) {
         s->be_paused = false;
         bufferevent_enable(s->be->bev, EV_READ);
-        relay(s);
+        session_relay(s);
     }
     if (s->out_blocked && s->state != SESS_CLOSED && s->state != SESS_CLOSING) {
         s->out_blocked = false;
         if (s->state == SESS_IDLE)
-            process_commands(s);
+            session_cmd_process(s);
     }
 }
 
-void client_event(struct bufferevent *bev, short what, void *arg)
+void session_client_event(struct bufferevent *bev, short what, void *arg)
 {
     struct session *s = arg;
 
@@ -490,13 +491,14 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     switch (s->state) {
     case SESS_IDLE:
-        if (s->be && !holds_backend(s)) {
+        if (s->be && !session_route_holds_backend(s)) {
             /* Kept for one more statement after a write: give it back. */
-            release_backend(s, true);
-            arm_idle_timer(s);
+            session_route_release(s, true);
+            session_arm_idle_timer(s);
             return;
         }
-        session_close(s, holds_backend(s) ? SESS_END_PINNED_TIMEOUT : SESS_END_CLIENT_TIMEOUT);
+        session_close(s, session_route_holds_backend(s) ? SESS_END_PINNED_TIMEOUT
+                                                         : SESS_END_CLIENT_TIMEOUT);
         return;
     case SESS_GREETING:
     case SESS_AUTH_SWITCH:
@@ -511,26 +513,26 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
              * name a new one now). */
             s->buffered = false;
             session_set_state(s, SESS_IDLE);
-            route_again(s);
+            session_route_again(s);
             return;
         }
-        unbuffer(s);
+        session_route_unbuffer(s);
         if (p)
             pool_cancel_wait(p, s);
         snprintf(msg, sizeof(msg),
                  "shardwire: no connection to shard %s within %u ms (%s)",
-                 p ? p->shard : "?", cfg_of(s)->pool_wait_timeout_ms,
+                 p ? p->shard : "?", session_cfg(s)->pool_wait_timeout_ms,
                  p && p->last_error[0] ? p->last_error : "pool exhausted");
         atomic_fetch_add(&s->w->stats.backend_errors, 1);
-        answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
+        session_cmd_answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
         session_set_state(s, SESS_IDLE);
-        arm_idle_timer(s);
-        process_commands(s);
+        session_arm_idle_timer(s);
+        session_cmd_process(s);
         return;
     }
     case SESS_SYNCING:
     case SESS_FORWARDING:
-        backend_lost(s, "query timeout");
+        session_relay_backend_lost(s, "query timeout");
         return;
     case SESS_CLOSED:
         return;

@@ -31,7 +31,7 @@ static int command_ready(struct session *s, size_t *payload_len)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
     size_t have = evbuffer_get_length(in), pos = 0, total = 0;
-    uint32_t limit = cfg_of(s)->max_allowed_packet;
+    uint32_t limit = session_cfg(s)->max_allowed_packet;
 
     for (;;) {
         uint8_t hdr[PACKET_HEADER_LEN];
@@ -67,7 +67,7 @@ static const uint8_t *command_payload(struct session *s, size_t payload_len)
     size_t pos = 0, at = 0;
 
     if (s->cmd_bytes == PACKET_HEADER_LEN + payload_len) {
-        const uint8_t *p = pullup(in, s->cmd_bytes);
+        const uint8_t *p = session_pullup(in, s->cmd_bytes);
 
         return p ? p + PACKET_HEADER_LEN : NULL;
     }
@@ -96,38 +96,38 @@ static const uint8_t *command_payload(struct session *s, size_t payload_len)
 }
 
 /* The command was answered by the router: drop its packets. */
-void consume_command(struct session *s)
+void session_cmd_consume(struct session *s)
 {
     evbuffer_drain(bufferevent_get_input(s->bev), s->cmd_bytes);
     s->cmd_bytes = 0;
 }
 
-void answer_ok(struct session *s)
+void session_cmd_answer_ok(struct session *s)
 {
-    consume_command(s);
-    send_ok(s, (uint8_t)(s->cmd_last_seq + 1));
+    session_cmd_consume(s);
+    session_send_ok(s, (uint8_t)(s->cmd_last_seq + 1));
 }
 
-void answer_err(struct session *s, uint16_t err_no, const char *sqlstate,
-                const char *msg)
+void session_cmd_answer_err(struct session *s, uint16_t err_no, const char *sqlstate,
+                            const char *msg)
 {
-    consume_command(s);
-    send_err(s, (uint8_t)(s->cmd_last_seq + 1), err_no, sqlstate, msg);
+    session_cmd_consume(s);
+    session_send_err(s, (uint8_t)(s->cmd_last_seq + 1), err_no, sqlstate, msg);
 }
 
 static void handle_init_db(struct session *s, const uint8_t *payload, size_t payload_len)
 {
-    const char *db = cfg_of(s)->analyze.database;
+    const char *db = session_cfg(s)->analyze.database;
     char msg[256];
 
     if (payload_len - 1 == strlen(db) && memcmp(payload + 1, db, payload_len - 1) == 0) {
-        answer_ok(s);
+        session_cmd_answer_ok(s);
         return;
     }
     snprintf(msg, sizeof(msg),
              "shardwire: access denied to database '%.*s': this router serves only '%s'",
              (int)(payload_len - 1 > 64 ? 64 : payload_len - 1), (const char *)payload + 1, db);
-    answer_err(s, WIRE_ER_DBACCESS_DENIED, "42000", msg);
+    session_cmd_answer_err(s, WIRE_ER_DBACCESS_DENIED, "42000", msg);
 }
 
 static void handle_reset_connection(struct session *s, const uint8_t *payload,
@@ -135,8 +135,8 @@ static void handle_reset_connection(struct session *s, const uint8_t *payload,
 {
     (void)payload;
     (void)payload_len;
-    reset_session_state(s);
-    answer_ok(s);
+    session_route_reset_state(s);
+    session_cmd_answer_ok(s);
 }
 
 /* COM_STATISTICS: one text packet, no OK. */
@@ -153,8 +153,8 @@ static void handle_statistics(struct session *s, const uint8_t *payload, size_t 
                  "  (shardwire %s, this worker)",
                  atomic_load(&s->w->router->n_clients), atomic_load(&st->statements),
                  atomic_load(&st->routed), atomic_load(&st->rejected), SHARDWIRE_VERSION);
-    consume_command(s);
-    send_packet(s, (uint8_t)(s->cmd_last_seq + 1), (const uint8_t *)text, (size_t)n);
+    session_cmd_consume(s);
+    session_send_packet(s, (uint8_t)(s->cmd_last_seq + 1), (const uint8_t *)text, (size_t)n);
 }
 
 /* COM_SET_OPTION: multi-statements on/off. Answered with an EOF, as the
@@ -165,19 +165,19 @@ static void handle_set_option(struct session *s, const uint8_t *payload, size_t 
     uint8_t buf[8];
 
     if (payload_len != 3 || packet_u16(payload + 1) > 1) {
-        answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "Unknown command");
+        session_cmd_answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "Unknown command");
         return;
     }
-    consume_command(s);
-    send_packet(s, (uint8_t)(s->cmd_last_seq + 1), buf,
-                reply_write_eof(buf, 0, client_status(s)));
+    session_cmd_consume(s);
+    session_send_packet(s, (uint8_t)(s->cmd_last_seq + 1), buf,
+                        reply_write_eof(buf, 0, session_client_status(s)));
 }
 
 static void handle_quit(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     (void)payload;
     (void)payload_len;
-    consume_command(s);
+    session_cmd_consume(s);
     session_close(s, SESS_END_QUIT);
 }
 
@@ -185,7 +185,7 @@ static void handle_ping(struct session *s, const uint8_t *payload, size_t payloa
 {
     (void)payload;
     (void)payload_len;
-    answer_ok(s);
+    session_cmd_answer_ok(s);
 }
 
 /* COM_FIELD_LIST: deprecated, but some drivers send it; any shard has the
@@ -194,7 +194,7 @@ static void handle_field_list(struct session *s, const uint8_t *payload, size_t 
 {
     (void)payload;
     (void)payload_len;
-    go_anywhere(s);
+    session_route_anywhere(s);
 }
 
 typedef void command_fn(struct session *s, const uint8_t *payload, size_t payload_len);
@@ -204,17 +204,17 @@ static command_fn *const commands[256] = {
     [WIRE_COM_QUIT] = handle_quit,
     [WIRE_COM_PING] = handle_ping,
     [WIRE_COM_INIT_DB] = handle_init_db,
-    [WIRE_COM_QUERY] = handle_query,
+    [WIRE_COM_QUERY] = session_route_query,
     [WIRE_COM_FIELD_LIST] = handle_field_list,
     [WIRE_COM_STATISTICS] = handle_statistics,
-    [WIRE_COM_CHANGE_USER] = handle_change_user,
-    [WIRE_COM_STMT_PREPARE] = handle_prepare,
-    [WIRE_COM_STMT_EXECUTE] = handle_execute,
-    [WIRE_COM_STMT_SEND_LONG_DATA] = handle_long_data,
-    [WIRE_COM_STMT_CLOSE] = handle_stmt_close,
-    [WIRE_COM_STMT_RESET] = handle_stmt_reset,
+    [WIRE_COM_CHANGE_USER] = session_login_change_user,
+    [WIRE_COM_STMT_PREPARE] = session_pstmt_prepare,
+    [WIRE_COM_STMT_EXECUTE] = session_pstmt_execute,
+    [WIRE_COM_STMT_SEND_LONG_DATA] = session_pstmt_long_data,
+    [WIRE_COM_STMT_CLOSE] = session_pstmt_close,
+    [WIRE_COM_STMT_RESET] = session_pstmt_reset,
     [WIRE_COM_SET_OPTION] = handle_set_option,
-    [WIRE_COM_STMT_FETCH] = handle_fetch,
+    [WIRE_COM_STMT_FETCH] = session_pstmt_fetch,
     [WIRE_COM_RESET_CONNECTION] = handle_reset_connection,
 };
 
@@ -232,18 +232,18 @@ static void dispatch(struct session *s, size_t payload_len)
     s->pending_set = NULL;
     atomic_fetch_add(&s->w->stats.statements, 1);
     if (payload_len == 0) {
-        answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "shardwire: empty command packet");
+        session_cmd_answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "shardwire: empty command packet");
         return;
     }
     payload = command_payload(s, payload_len);
     if (!payload) {
-        answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
+        session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
         return;
     }
     s->cmd = payload[0];
     if (!commands[s->cmd]) {
         snprintf(msg, sizeof(msg), "shardwire: unknown or unsupported command 0x%02x", s->cmd);
-        answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", msg);
+        session_cmd_answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", msg);
         return;
     }
     commands[s->cmd](s, payload, payload_len);
@@ -259,7 +259,7 @@ static void dispatch(struct session *s, size_t payload_len)
     }
 }
 
-void run_commands(struct session *s)
+void session_cmd_run(struct session *s)
 {
     s->burst = 0;
     while (s->state == SESS_IDLE) {
@@ -269,14 +269,14 @@ void run_commands(struct session *s)
         if (k == 0)
             return;
         if (k < 0) {
-            send_err(s, 1, WIRE_ER_NET_PACKET_TOO_LARGE, "08S01",
-                     "Got a packet bigger than 'max_allowed_packet' bytes");
-            close_after_flush(s, SESS_END_PROTOCOL);
+            session_send_err(s, 1, WIRE_ER_NET_PACKET_TOO_LARGE, "08S01",
+                             "Got a packet bigger than 'max_allowed_packet' bytes");
+            session_close_after_flush(s, SESS_END_PROTOCOL);
             return;
         }
         if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESS_OUT_HIGH) {
             /* The client sends commands but does not read the replies:
-             * handle no more until it does (client_write() resumes), whatever
+             * handle no more until it does (session_client_write() resumes), whatever
              * kind of reply it is, so its unread output stays bounded. Its
              * input is bounded by the read watermark (one command). */
             s->out_blocked = true;
@@ -287,15 +287,15 @@ void run_commands(struct session *s)
             bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
             return;
         }
-        arm_idle_timer(s);
+        session_arm_idle_timer(s);
         dispatch(s, payload_len);
     }
 }
 
-void process_commands(struct session *s)
+void session_cmd_process(struct session *s)
 {
-    run_commands(s);
-    mem_settle(s);
+    session_cmd_run(s);
+    session_mem_settle(s);
 }
 
 /*
@@ -305,22 +305,22 @@ void process_commands(struct session *s)
  * while the router is over router_memory_limit: the session is closed,
  * with error 1041 when it is between statements. Returns true when it was.
  */
-bool input_over_budget(struct session *s)
+bool session_cmd_input_over_budget(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
     size_t have = evbuffer_get_length(in);
-    enum mem_verdict v = MEM_OK;
+    enum session_mem_verdict v = SESS_MEM_OK;
     char msg[300];
     uint8_t hdr[PACKET_HEADER_LEN];
 
-    if (have > cfg_of(s)->session_memory_limit) {
-        v = MEM_SESSION;
+    if (have > session_cfg(s)->session_memory_limit) {
+        v = SESS_MEM_SESSION;
         snprintf(msg, sizeof(msg), "shardwire: %zu bytes of unprocessed commands, over "
-                 "session_memory_limit=%" PRIu64, have, cfg_of(s)->session_memory_limit);
-    } else if (have > 65536 && mem_check(s, 0, msg, sizeof(msg)) == MEM_ROUTER) {
-        v = MEM_ROUTER;
+                 "session_memory_limit=%" PRIu64, have, session_cfg(s)->session_memory_limit);
+    } else if (have > 65536 && session_mem_check(s, 0, msg, sizeof(msg)) == SESS_MEM_ROUTER) {
+        v = SESS_MEM_ROUTER;
     }
-    if (v == MEM_OK)
+    if (v == SESS_MEM_OK)
         return false;
     if (s->state == SESS_IDLE) {
         size_t payload_len;
@@ -335,8 +335,8 @@ bool input_over_budget(struct session *s)
 
         if (evbuffer_copyout(in, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr))
             seq = (uint8_t)(hdr[3] + 1);
-        send_err(s, seq, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
-        close_after_flush(s, SESS_END_RESOURCE);
+        session_send_err(s, seq, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+        session_close_after_flush(s, SESS_END_RESOURCE);
     } else {
         /* A reply is being relayed: an ERR now would corrupt it. */
         session_close(s, SESS_END_RESOURCE);

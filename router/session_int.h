@@ -34,83 +34,83 @@ struct packet_header;
 #define SESS_OUT_HIGH         (1u << 20)  /* pause the backend above this much unsent */
 #define SESS_OUT_LOW          (256u << 10)
 
-static inline const struct config *cfg_of(const struct session *s)
+static inline const struct config *session_cfg(const struct session *s)
 {
     return s->w->router->cfg;
 }
 
-enum mem_verdict { MEM_OK, MEM_SESSION, MEM_ROUTER };
+enum session_mem_verdict { SESS_MEM_OK, SESS_MEM_SESSION, SESS_MEM_ROUTER };
 
 /* session.c */
 void session_set_state(struct session *s, enum sess_state to);
-void arm_timer(struct session *s, unsigned ms);
-void arm_idle_timer(struct session *s);
-uint8_t *pullup(struct evbuffer *buf, size_t n);
-void send_packet(struct session *s, uint8_t seq, const uint8_t *payload, size_t len);
-void send_err(struct session *s, uint8_t seq, uint16_t err_no, const char *sqlstate,
-              const char *msg);
-uint16_t client_status(const struct session *s);
-void send_ok(struct session *s, uint8_t seq);
-void mem_settle(struct session *s);
-enum mem_verdict mem_check(struct session *s, size_t extra, char *msg, size_t cap);
+void session_arm_timer(struct session *s, unsigned ms);
+void session_arm_idle_timer(struct session *s);
+uint8_t *session_pullup(struct evbuffer *buf, size_t n);
+void session_send_packet(struct session *s, uint8_t seq, const uint8_t *payload, size_t len);
+void session_send_err(struct session *s, uint8_t seq, uint16_t err_no, const char *sqlstate,
+                      const char *msg);
+uint16_t session_client_status(const struct session *s);
+void session_send_ok(struct session *s, uint8_t seq);
+void session_mem_settle(struct session *s);
+enum session_mem_verdict session_mem_check(struct session *s, size_t extra, char *msg, size_t cap);
 void session_close(struct session *s, enum sess_end end);
-void close_after_flush(struct session *s, enum sess_end end);
-int peek_packet(struct evbuffer *in, uint32_t limit, struct packet_header *h);
-void client_read(struct bufferevent *bev, void *arg);
-void client_write(struct bufferevent *bev, void *arg);
-void client_event(struct bufferevent *bev, short what, void *arg);
+void session_close_after_flush(struct session *s, enum sess_end end);
+int session_peek_packet(struct evbuffer *in, uint32_t limit, struct packet_header *h);
+void session_client_read(struct bufferevent *bev, void *arg);
+void session_client_write(struct bufferevent *bev, void *arg);
+void session_client_event(struct bufferevent *bev, short what, void *arg);
 
 /* session_login.c */
-unsigned charset_primary(uint8_t id);
-void handle_handshake(struct session *s);
-void handle_auth_switch(struct session *s);
-void handle_change_user(struct session *s, const uint8_t *payload, size_t payload_len);
+unsigned session_login_charset_primary(uint8_t id);
+void session_login_handshake(struct session *s);
+void session_login_auth_switch(struct session *s);
+void session_login_change_user(struct session *s, const uint8_t *payload, size_t payload_len);
 
 /* session_cmd.c */
-void consume_command(struct session *s);
-void answer_ok(struct session *s);
-void answer_err(struct session *s, uint16_t err_no, const char *sqlstate,
-                const char *msg);
-void run_commands(struct session *s);
-void process_commands(struct session *s);
-bool input_over_budget(struct session *s);
+void session_cmd_consume(struct session *s);
+void session_cmd_answer_ok(struct session *s);
+void session_cmd_answer_err(struct session *s, uint16_t err_no, const char *sqlstate,
+                            const char *msg);
+void session_cmd_run(struct session *s);
+void session_cmd_process(struct session *s);
+bool session_cmd_input_over_budget(struct session *s);
 
 /* session_pstmt.c */
-void write_stmt_close(struct backend *be, uint32_t server_id);
-void write_prepare(struct backend *be, const struct pstmt *ps);
-int patch_stmt_id(struct evbuffer *buf, uint32_t id);
-int forward_execute(struct session *s, struct evbuffer *in, struct evbuffer *out);
-void handle_prepare(struct session *s, const uint8_t *payload, size_t payload_len);
-void refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
-                    const char *sqlstate, const char *msg);
-void handle_execute(struct session *s, const uint8_t *payload, size_t payload_len);
-void handle_long_data(struct session *s, const uint8_t *payload, size_t payload_len);
-void handle_stmt_close(struct session *s, const uint8_t *payload, size_t payload_len);
-void handle_stmt_reset(struct session *s, const uint8_t *payload, size_t payload_len);
-void handle_fetch(struct session *s, const uint8_t *payload, size_t payload_len);
-void prepare_done(struct session *s);
+void session_pstmt_write_close(struct backend *be, uint32_t server_id);
+void session_pstmt_write_prepare(struct backend *be, const struct pstmt *ps);
+int session_pstmt_patch_id(struct evbuffer *buf, uint32_t id);
+int session_pstmt_forward_execute(struct session *s, struct evbuffer *in, struct evbuffer *out);
+void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t payload_len);
+void session_pstmt_refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
+                                  const char *sqlstate, const char *msg);
+void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t payload_len);
+void session_pstmt_long_data(struct session *s, const uint8_t *payload, size_t payload_len);
+void session_pstmt_close(struct session *s, const uint8_t *payload, size_t payload_len);
+void session_pstmt_reset(struct session *s, const uint8_t *payload, size_t payload_len);
+void session_pstmt_fetch(struct session *s, const uint8_t *payload, size_t payload_len);
+void session_pstmt_prepare_done(struct session *s);
 
 /* session_route.c */
-bool holds_backend(const struct session *s);
-void update_hold(struct session *s);
-void recompute_sig(struct session *s);
-void detach_backend(struct session *s, bool reusable);
-void release_backend(struct session *s, bool reusable);
-void analyze_with_rules(struct session *s, const char *sql, size_t len);
-void reject_statement(struct session *s, const char *sql, size_t len);
-void forward_command(struct session *s);
-void start_statement(struct session *s, bool begins_txn);
-void go_anywhere(struct session *s);
-void unbuffer(struct session *s);
-void handle_route(struct session *s);
-void handle_query(struct session *s, const uint8_t *payload, size_t payload_len);
-void reset_session_state(struct session *s);
-void route_again(struct session *s);
+bool session_route_holds_backend(const struct session *s);
+void session_route_update_hold(struct session *s);
+void session_route_recompute_sig(struct session *s);
+void session_route_detach(struct session *s, bool reusable);
+void session_route_release(struct session *s, bool reusable);
+void session_route_analyze(struct session *s, const char *sql, size_t len);
+void session_route_reject(struct session *s, const char *sql, size_t len);
+void session_route_forward(struct session *s);
+void session_route_start(struct session *s, bool begins_txn);
+void session_route_anywhere(struct session *s);
+void session_route_unbuffer(struct session *s);
+void session_route_by_key(struct session *s);
+void session_route_query(struct session *s, const uint8_t *payload, size_t payload_len);
+void session_route_reset_state(struct session *s);
+void session_route_again(struct session *s);
 
 /* session_relay.c */
-void backend_lost(struct session *s, const char *why);
-void relay(struct session *s);
-void backend_read(struct bufferevent *bev, void *arg);
-void backend_event(struct bufferevent *bev, short what, void *arg);
+void session_relay_backend_lost(struct session *s, const char *why);
+void session_relay(struct session *s);
+void session_relay_backend_read(struct bufferevent *bev, void *arg);
+void session_relay_backend_event(struct bufferevent *bev, short what, void *arg);
 
 #endif

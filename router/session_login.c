@@ -53,8 +53,8 @@ static void auth_failed(struct session *s, uint8_t seq, const char *user, size_t
 
     snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)",
              (int)(user_len > 64 ? 64 : user_len), user, s->peer, with_password ? "YES" : "NO");
-    send_err(s, seq, WIRE_ER_ACCESS_DENIED, "28000", msg);
-    close_after_flush(s, SESS_END_AUTH);
+    session_send_err(s, seq, WIRE_ER_ACCESS_DENIED, "28000", msg);
+    session_close_after_flush(s, SESS_END_AUTH);
 }
 
 /*
@@ -79,7 +79,7 @@ static int set_user(struct session *s, uint8_t seq, const char *name, size_t len
 /* Authentication passed: check the database, say OK, go idle. */
 static void auth_ok(struct session *s, uint8_t seq, const char *db, size_t db_len)
 {
-    const struct config *cfg = cfg_of(s);
+    const struct config *cfg = session_cfg(s);
 
     if (db_len && (strlen(cfg->analyze.database) != db_len ||
                    memcmp(db, cfg->analyze.database, db_len) != 0)) {
@@ -88,13 +88,13 @@ static void auth_ok(struct session *s, uint8_t seq, const char *db, size_t db_le
         snprintf(msg, sizeof(msg),
                  "shardwire: access denied to database '%.*s': this router serves only '%s'",
                  (int)(db_len > 64 ? 64 : db_len), db, cfg->analyze.database);
-        send_err(s, seq, WIRE_ER_DBACCESS_DENIED, "42000", msg);
-        close_after_flush(s, SESS_END_AUTH);
+        session_send_err(s, seq, WIRE_ER_DBACCESS_DENIED, "42000", msg);
+        session_close_after_flush(s, SESS_END_AUTH);
         return;
     }
-    send_ok(s, seq);
+    session_send_ok(s, seq);
     session_set_state(s, SESS_IDLE);
-    arm_idle_timer(s);
+    session_arm_idle_timer(s);
     if (log_threshold >= LOG_DEBUG) {
         char user[sizeof(s->user) * 4];
 
@@ -119,7 +119,7 @@ static void start_tls(struct session *s)
     struct bufferevent *tls = NULL;
 
     if (!ssl) {
-        close_after_flush(s, SESS_END_RESOURCE);
+        session_close_after_flush(s, SESS_END_RESOURCE);
         return;
     }
     bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
@@ -128,15 +128,16 @@ static void start_tls(struct session *s)
                                              BUFFEREVENT_SSL_ACCEPTING, 0);
     if (!tls) {
         SSL_free(ssl);      /* ours alone: see above */
-        bufferevent_setcb(s->bev, client_read, client_write, client_event, s);
-        close_after_flush(s, SESS_END_RESOURCE);
+        bufferevent_setcb(s->bev, session_client_read, session_client_write,
+                          session_client_event, s);
+        session_close_after_flush(s, SESS_END_RESOURCE);
         return;
     }
     s->ssl = ssl;
     s->bev = tls;
     s->tls = true;
-    bufferevent_setcb(s->bev, client_read, client_write, client_event, s);
-    bufferevent_setwatermark(s->bev, EV_READ, 0, cfg_of(s)->max_allowed_packet + 65536);
+    bufferevent_setcb(s->bev, session_client_read, session_client_write, session_client_event, s);
+    bufferevent_setwatermark(s->bev, EV_READ, 0, session_cfg(s)->max_allowed_packet + 65536);
     bufferevent_setwatermark(s->bev, EV_WRITE, SESS_OUT_LOW, 0);
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
@@ -151,7 +152,7 @@ static void start_tls(struct session *s)
  */
 /* The character set's own (primary) collation id, which is what
  * character_set_client/results accept as a number. */
-unsigned charset_primary(uint8_t id)
+unsigned session_login_charset_primary(uint8_t id)
 {
     if (id == 11 || id == 65)
         return 11;                  /* ascii */
@@ -179,43 +180,43 @@ static int client_charset(uint8_t id, enum analyze_key_type kt)
     return -1;
 }
 
-void handle_handshake(struct session *s)
+void session_login_handshake(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
-    const struct config *cfg = cfg_of(s);
+    const struct config *cfg = session_cfg(s);
     struct handshake_response r;
     struct packet_header h;
     const struct config_user *u;
     const uint8_t *p;
-    int k = peek_packet(in, 65536, &h);
+    int k = session_peek_packet(in, 65536, &h);
 
     if (k == 0)
         return;
     if (k < 0) {
-        send_err(s, 2, WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
-        close_after_flush(s, SESS_END_PROTOCOL);
+        session_send_err(s, 2, WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
+        session_close_after_flush(s, SESS_END_PROTOCOL);
         return;
     }
-    p = pullup(in, PACKET_HEADER_LEN + h.payload_len);
+    p = session_pullup(in, PACKET_HEADER_LEN + h.payload_len);
     if (!p) {
-        send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_OUT_OF_RESOURCES, "HY000",
-                 "shardwire: out of memory");
-        close_after_flush(s, SESS_END_RESOURCE);
+        session_send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                         "shardwire: out of memory");
+        session_close_after_flush(s, SESS_END_RESOURCE);
         return;
     }
     p += PACKET_HEADER_LEN;
     if (handshake_parse_response(p, h.payload_len, &r) < 0) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-        send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
-        close_after_flush(s, SESS_END_PROTOCOL);
+        session_send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
+        session_close_after_flush(s, SESS_END_PROTOCOL);
         return;
     }
     if (r.ssl_request) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
         if (!s->w->router->tls || s->tls) {
-            send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01",
-                     s->tls ? "Bad handshake" : "shardwire: TLS is not enabled on this router");
-            close_after_flush(s, SESS_END_PROTOCOL);
+            session_send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01",
+                    s->tls ? "Bad handshake" : "shardwire: TLS is not enabled on this router");
+            session_close_after_flush(s, SESS_END_PROTOCOL);
             return;
         }
         start_tls(s);
@@ -223,10 +224,10 @@ void handle_handshake(struct session *s)
     }
     if (cfg->require_secure_transport && !s->tls) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-        send_err(s, (uint8_t)(h.seq + 1), 3159, "08004",
-                 "Connections using insecure transport are prohibited while "
-                 "--require_secure_transport=ON.");
-        close_after_flush(s, SESS_END_AUTH);
+        session_send_err(s, (uint8_t)(h.seq + 1), 3159, "08004",
+                         "Connections using insecure transport are prohibited while "
+                         "--require_secure_transport=ON.");
+        session_close_after_flush(s, SESS_END_AUTH);
         return;
     }
     s->client_caps = r.capabilities & (SESS_SERVER_CAPS | WIRE_CAP_SSL);
@@ -238,13 +239,13 @@ void handle_handshake(struct session *s)
                  "shardwire: the client character set (collation id %u) is not supported; "
                  "connect with utf8mb4 (or binary%s)", r.charset,
                  cfg->analyze.key_type == ANALYZE_KEY_INT ? ", utf8mb3, ascii" : "");
-        send_err(s, (uint8_t)(h.seq + 1), 1115, "42000", msg);
-        close_after_flush(s, SESS_END_PROTOCOL);
+        session_send_err(s, (uint8_t)(h.seq + 1), 1115, "42000", msg);
+        session_close_after_flush(s, SESS_END_PROTOCOL);
         return;
     }
     if (r.charset)
         s->charset = (uint8_t)client_charset(r.charset, cfg->analyze.key_type);
-    recompute_sig(s);
+    session_route_recompute_sig(s);
     if (set_user(s, (uint8_t)(h.seq + 1), (const char *)p + r.user_off, r.user_len,
                  r.auth_len > 0) < 0) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
@@ -262,7 +263,8 @@ void handle_handshake(struct session *s)
         s->scratch = db_len ? strndup((const char *)p + db_off, db_len) : NULL;
         s->scratch_cap = db_len;
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-        send_packet(s, (uint8_t)(h.seq + 1), buf, (size_t)handshake_write_auth_switch(buf, s->scramble));
+        session_send_packet(s, (uint8_t)(h.seq + 1), buf,
+                            (size_t)handshake_write_auth_switch(buf, s->scramble));
         session_set_state(s, SESS_AUTH_SWITCH);
         return;
     }
@@ -283,27 +285,27 @@ void handle_handshake(struct session *s)
     }
 }
 
-void handle_auth_switch(struct session *s)
+void session_login_auth_switch(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
-    const struct config_user *u = config_find_user(cfg_of(s), s->user, strlen(s->user));
+    const struct config_user *u = config_find_user(session_cfg(s), s->user, strlen(s->user));
     struct packet_header h;
     const uint8_t *p;
-    int k = peek_packet(in, 1024, &h);
+    int k = session_peek_packet(in, 1024, &h);
     char *db = s->scratch;
 
     if (k == 0)
         return;
     if (k < 0) {
-        send_err(s, 4, WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
-        close_after_flush(s, SESS_END_PROTOCOL);
+        session_send_err(s, 4, WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
+        session_close_after_flush(s, SESS_END_PROTOCOL);
         return;
     }
-    p = pullup(in, PACKET_HEADER_LEN + h.payload_len);
+    p = session_pullup(in, PACKET_HEADER_LEN + h.payload_len);
     if (!p) {
-        send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_OUT_OF_RESOURCES, "HY000",
-                 "shardwire: out of memory");
-        close_after_flush(s, SESS_END_RESOURCE);
+        session_send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                         "shardwire: out of memory");
+        session_close_after_flush(s, SESS_END_RESOURCE);
         return;
     }
     p += PACKET_HEADER_LEN;
@@ -327,7 +329,7 @@ void handle_auth_switch(struct session *s)
  * client proves the password against the connection's original scramble;
  * a client that used another plugin is switched to mysql_native_password.
  */
-void handle_change_user(struct session *s, const uint8_t *payload, size_t payload_len)
+void session_login_change_user(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     const uint8_t *body = payload + 1;
     struct packet_reader rd;
@@ -341,7 +343,7 @@ void handle_change_user(struct session *s, const uint8_t *payload, size_t payloa
     packet_reader_init(&rd, body, payload_len - 1);
     if (packet_get_cstr(&rd, &user_off, &user_len) < 0 || packet_get_u8(&rd, &alen) < 0 ||
         packet_get_bytes(&rd, alen, &auth_off) < 0) {
-        answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "Malformed COM_CHANGE_USER");
+        session_cmd_answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "Malformed COM_CHANGE_USER");
         return;
     }
     if (packet_remaining(&rd) > 0 && packet_get_cstr(&rd, &db_off, &db_len) < 0)
@@ -353,23 +355,23 @@ void handle_change_user(struct session *s, const uint8_t *payload, size_t payloa
                                  memcmp(body + plugin_off, HANDSHAKE_NATIVE_PLUGIN,
                                         plugin_len) == 0);
     if (charset && charset < 256 &&
-        client_charset((uint8_t)charset, cfg_of(s)->analyze.key_type) >= 0)
-        s->charset = (uint8_t)client_charset((uint8_t)charset, cfg_of(s)->analyze.key_type);
-    reset_session_state(s);
+        client_charset((uint8_t)charset, session_cfg(s)->analyze.key_type) >= 0)
+        s->charset = (uint8_t)client_charset((uint8_t)charset, session_cfg(s)->analyze.key_type);
+    session_route_reset_state(s);
     if (user_len >= sizeof(s->user) || memchr(body + user_off, 0, user_len)) {
         uint8_t seq = (uint8_t)(s->cmd_last_seq + 1);
         char name[64];
 
         /* Copied out first: consuming the command frees <body>. */
         snprintf(name, sizeof(name), "%.*s", (int)(sizeof(name) - 1), (const char *)body + user_off);
-        consume_command(s);
+        session_cmd_consume(s);
         s->user[0] = 0;
         auth_failed(s, seq, name, strlen(name), alen > 0);
         return;
     }
     memcpy(s->user, body + user_off, user_len);
     s->user[user_len] = 0;
-    u = config_find_user(cfg_of(s), s->user, user_len);
+    u = config_find_user(session_cfg(s), s->user, user_len);
     if (native) {
         char db[ANALYZE_NAME_MAX * 2];
         size_t n = db_len < sizeof(db) ? db_len : sizeof(db) - 1;
@@ -377,11 +379,11 @@ void handle_change_user(struct session *s, const uint8_t *payload, size_t payloa
 
         memcpy(db, body + db_off, n);
         if (!auth_check(s, u, body + auth_off, alen)) {
-            consume_command(s);
+            session_cmd_consume(s);
             auth_failed(s, seq, s->user, strlen(s->user), alen > 0);
             return;
         }
-        consume_command(s);
+        session_cmd_consume(s);
         session_set_state(s, SESS_AUTH_SWITCH);     /* auth_ok() moves on to IDLE */
         auth_ok(s, seq, db, n);
         return;
@@ -395,8 +397,8 @@ void handle_change_user(struct session *s, const uint8_t *payload, size_t payloa
         s->scratch = db;
         s->scratch_cap = 0;
     }
-    consume_command(s);
-    send_packet(s, (uint8_t)(s->cmd_last_seq + 1), buf,
-                (size_t)handshake_write_auth_switch(buf, s->scramble));
+    session_cmd_consume(s);
+    session_send_packet(s, (uint8_t)(s->cmd_last_seq + 1), buf,
+                        (size_t)handshake_write_auth_switch(buf, s->scramble));
     session_set_state(s, SESS_AUTH_SWITCH);
 }

@@ -22,7 +22,7 @@
 #include "router/fault.h"
 #include "router/worker.h"
 
-void write_stmt_close(struct backend *be, uint32_t server_id)
+void session_pstmt_write_close(struct backend *be, uint32_t server_id)
 {
     uint8_t pkt[PACKET_HEADER_LEN + 5];
 
@@ -32,7 +32,7 @@ void write_stmt_close(struct backend *be, uint32_t server_id)
     evbuffer_add(bufferevent_get_output(be->bev), pkt, sizeof(pkt));
 }
 
-void write_prepare(struct backend *be, const struct pstmt *ps)
+void session_pstmt_write_prepare(struct backend *be, const struct pstmt *ps)
 {
     struct evbuffer *out = bufferevent_get_output(be->bev);
     uint8_t hdr[PACKET_HEADER_LEN + 1];
@@ -46,9 +46,9 @@ void write_prepare(struct backend *be, const struct pstmt *ps)
 /* Rewrites the statement id of the packet at the head of <buf> (a COM_STMT_*
  * command: the id follows the command byte). Returns 0, or -1 when out of
  * memory (nothing changed). */
-int patch_stmt_id(struct evbuffer *buf, uint32_t id)
+int session_pstmt_patch_id(struct evbuffer *buf, uint32_t id)
 {
-    uint8_t *p = pullup(buf, PACKET_HEADER_LEN + 5);
+    uint8_t *p = session_pullup(buf, PACKET_HEADER_LEN + 5);
 
     if (!p)
         return -1;
@@ -64,7 +64,7 @@ int patch_stmt_id(struct evbuffer *buf, uint32_t id)
  * packet. Returns 0, or -1 if the packet cannot be rewritten (then nothing
  * was sent).
  */
-int forward_execute(struct session *s, struct evbuffer *in, struct evbuffer *out)
+int session_pstmt_forward_execute(struct session *s, struct evbuffer *in, struct evbuffer *out)
 {
     struct pstmt *ps = s->cur_ps;
     struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, ps);
@@ -75,8 +75,8 @@ int forward_execute(struct session *s, struct evbuffer *in, struct evbuffer *out
 
     if (!e)
         return -1;
-    p = pullup(in, s->cmd_bytes < PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD
-                       ? s->cmd_bytes : PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD);
+    p = session_pullup(in, s->cmd_bytes < PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD
+                               ? s->cmd_bytes : PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD);
     /* Only the first packet is contiguous at <p>; the fields parsed here all
      * lie in it. */
     if (!p || stmt_parse_execute(p + PACKET_HEADER_LEN,
@@ -93,7 +93,7 @@ int forward_execute(struct session *s, struct evbuffer *in, struct evbuffer *out
         uint8_t hdr[PACKET_HEADER_LEN];
 
         evbuffer_copyout(ps->long_data, hdr, sizeof(hdr));
-        if (patch_stmt_id(ps->long_data, e->server_id) < 0) {
+        if (session_pstmt_patch_id(ps->long_data, e->server_id) < 0) {
             s->be->state = BACKEND_BROKEN;      /* its server holds part of the data */
             return -1;
         }
@@ -134,7 +134,7 @@ static struct pstmt *find_stmt(struct session *s, const uint8_t *payload, size_t
         return ps;
     snprintf(msg, sizeof(msg), "Unknown prepared statement handler (%u) given to %s",
              payload_len >= 5 ? packet_u32(payload + 1) : 0, what);
-    answer_err(s, WIRE_ER_UNKNOWN_STMT_HANDLER, "HY000", msg);
+    session_cmd_answer_err(s, WIRE_ER_UNKNOWN_STMT_HANDLER, "HY000", msg);
     return NULL;
 }
 
@@ -143,21 +143,21 @@ static struct pstmt *find_stmt(struct session *s, const uint8_t *payload, size_t
 static void go_by_analysis(struct session *s)
 {
     if (s->ar.kind == ANALYZE_ROUTE)
-        handle_route(s);
+        session_route_by_key(s);
     else
-        go_anywhere(s);
+        session_route_anywhere(s);
 }
 
-void handle_prepare(struct session *s, const uint8_t *payload, size_t payload_len)
+void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     const char *sql = (const char *)payload + 1;
     size_t len = payload_len - 1;
     struct pstmt *ps;
 
     s->kept_be = s->be != NULL;
-    analyze_with_rules(s, sql, len);
+    session_route_analyze(s, sql, len);
     if (s->ar.kind == ANALYZE_REJECT) {
-        reject_statement(s, sql, len);
+        session_route_reject(s, sql, len);
         return;
     }
     switch (s->ar.stmt) {
@@ -166,31 +166,31 @@ void handle_prepare(struct session *s, const uint8_t *payload, size_t payload_le
     case ANALYZE_STMT_ROLLBACK:
     case ANALYZE_STMT_SAVEPOINT:
     case ANALYZE_STMT_USE:
-        answer_err(s, 1295, "HY000",
-                   "shardwire: transaction control and USE cannot be prepared; send them as "
-                   "plain queries");
+        session_cmd_answer_err(s, 1295, "HY000",
+                "shardwire: transaction control and USE cannot be prepared; send them as "
+                "plain queries");
         return;
     default:
         break;
     }
     if (s->ar.kind == ANALYZE_ROUTE && s->ar.param_index >= 0 && s->ar.key_len == 0 &&
         s->ar.n_params == 0) {
-        answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: inconsistent analysis");
+        session_cmd_answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: inconsistent analysis");
         return;
     }
     {
         char msg[300];
 
-        if (mem_check(s, len, msg, sizeof(msg)) != MEM_OK) {
-            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+        if (session_mem_check(s, len, msg, sizeof(msg)) != SESS_MEM_OK) {
+            session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
             return;
         }
     }
     ps = pstmt_add(&s->stmts, sql, len, &s->ar);
     if (!ps) {
-        answer_err(s, 1461, "42000",
-                   "Can't create more than max_prepared_stmt_count statements (current "
-                   "value: 16382)");
+        session_cmd_answer_err(s, 1461, "42000",
+                               "Can't create more than max_prepared_stmt_count statements (current "
+                               "value: 16382)");
         return;
     }
     ps->n_params = (uint16_t)s->ar.n_params;
@@ -201,21 +201,21 @@ void handle_prepare(struct session *s, const uint8_t *payload, size_t payload_le
     /* A statement routed by a parameter can be prepared anywhere: every
      * shard has the same schema. A literal key picks its shard now. */
     if (s->ar.kind == ANALYZE_ROUTE && s->ar.param_index < 0)
-        handle_route(s);
+        session_route_by_key(s);
     else
-        go_anywhere(s);
+        session_route_anywhere(s);
 }
 
 /* An EXECUTE refused by the router: as on the server, the statement's long
  * data is spent, so a later EXECUTE never replays it. */
-void refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
-                    const char *sqlstate, const char *msg)
+void session_pstmt_refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
+                                  const char *sqlstate, const char *msg)
 {
     pstmt_clear_long_data(ps);
-    answer_err(s, err_no, sqlstate, msg);
+    session_cmd_answer_err(s, err_no, sqlstate, msg);
 }
 
-void handle_execute(struct session *s, const uint8_t *payload, size_t payload_len)
+void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     struct pstmt *ps = find_stmt(s, payload, payload_len, "mysqld_stmt_execute");
     struct stmt_execute ex;
@@ -224,30 +224,31 @@ void handle_execute(struct session *s, const uint8_t *payload, size_t payload_le
     if (!ps)
         return;
     if (ps->long_failed) {
-        refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
-                       "shardwire: long data sent for this statement was refused (over "
-                       "max_allowed_packet or a memory limit); the statement was not executed");
+        session_pstmt_refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                "shardwire: long data sent for this statement was refused (over "
+                "max_allowed_packet or a memory limit); the statement was not executed");
         return;
     }
     if (stmt_parse_execute(payload, payload_len, ps->n_params, &ex) < 0) {
-        refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
-                   "Incorrect arguments to mysqld_stmt_execute");
+        session_pstmt_refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+                                 "Incorrect arguments to mysqld_stmt_execute");
         return;
     }
     if (ex.new_types && pstmt_set_types(ps, payload + ex.types_off) < 0) {
-        refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
+        session_pstmt_refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                                     "shardwire: out of memory");
         return;
     }
     if (ps->n_params > 0 && !ps->types) {
-        refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
-                   "Incorrect arguments to mysqld_stmt_execute (no parameter types sent)");
+        session_pstmt_refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+                "Incorrect arguments to mysqld_stmt_execute (no parameter types sent)");
         return;
     }
     s->cur_ps = ps;
     s->ar = ps->ar;
     s->cmd_kind = SESS_CMD_STMT;
     if (ps->ar.kind == ANALYZE_REJECT) {
-        refuse_execute(s, ps, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
+        session_pstmt_refuse_execute(s, ps, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
         return;
     }
     if (ps->ar.kind == ANALYZE_SESSION && ps->ar.stmt == ANALYZE_STMT_SET &&
@@ -258,15 +259,16 @@ void handle_execute(struct session *s, const uint8_t *payload, size_t payload_le
          * be replayed, so the session stays on this connection. */
         free(s->pending_set);
         s->pending_set = NULL;
-        if (ps->n_params == 0 && mem_check(s, 2 * ps->sql_len + 2, msg, sizeof(msg)) != MEM_OK) {
-            refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+        if (ps->n_params == 0 &&
+            session_mem_check(s, 2 * ps->sql_len + 2, msg, sizeof(msg)) != SESS_MEM_OK) {
+            session_pstmt_refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
             return;
         }
         if (ps->n_params == 0) {
             s->pending_set = fault_fail("set_copy") ? NULL : strndup(ps->sql, ps->sql_len);
             if (!s->pending_set) {
-                refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
-                           "shardwire: out of memory; the SET was not run");
+                session_pstmt_refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                                         "shardwire: out of memory; the SET was not run");
                 return;
             }
         } else {
@@ -288,15 +290,15 @@ void handle_execute(struct session *s, const uint8_t *payload, size_t payload_le
                 continue;
             if (stmt_param(payload, payload_len, &ex, ps->types, ps->n_params, ps->long_mask, i,
                            &v) == 0)
-                n = stmt_key_of(payload, &v, cfg_of(s)->analyze.key_type, key);
+                n = stmt_key_of(payload, &v, session_cfg(s)->analyze.key_type, key);
             if (n < 0) {
                 snprintf(msg, sizeof(msg),
                          "shardwire: parameter %u carries the %s and must be one valid %s key; "
-                         "got %s", i + 1, cfg_of(s)->analyze.key_columns[0],
-                         cfg_of(s)->analyze.key_type == ANALYZE_KEY_INT ? "integer" : "string",
+                         "got %s", i + 1, session_cfg(s)->analyze.key_columns[0],
+                         session_cfg(s)->analyze.key_type == ANALYZE_KEY_INT ? "integer" : "string",
                          v.is_null ? "NULL" : "a value that is not one");
                 atomic_fetch_add(&s->w->stats.rejected, 1);
-                refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+                session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
                 return;
             }
             if (i == (unsigned)ps->ar.param_index) {
@@ -306,9 +308,9 @@ void handle_execute(struct session *s, const uint8_t *payload, size_t payload_le
                 snprintf(msg, sizeof(msg),
                          "shardwire: parameters %d and %u give two different %s values; one "
                          "statement may touch one user's rows only", ps->ar.param_index + 1,
-                         i + 1, cfg_of(s)->analyze.key_columns[0]);
+                         i + 1, session_cfg(s)->analyze.key_columns[0]);
                 atomic_fetch_add(&s->w->stats.rejected, 1);
-                refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+                session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
                 return;
             }
             if (i >= 63)
@@ -318,7 +320,7 @@ void handle_execute(struct session *s, const uint8_t *payload, size_t payload_le
     go_by_analysis(s);
 }
 
-void handle_long_data(struct session *s, const uint8_t *payload, size_t payload_len)
+void session_pstmt_long_data(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     struct pstmt *ps = payload_len >= 7 ? pstmt_find(&s->stmts, packet_u32(payload + 1)) : NULL;
     struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -328,7 +330,7 @@ void handle_long_data(struct session *s, const uint8_t *payload, size_t payload_
     /* No reply, ever; an unknown statement or parameter is reported by the
      * EXECUTE that follows (the server's own behaviour). */
     if (!ps || param >= ps->n_params || s->cmd_bytes != PACKET_HEADER_LEN + payload_len) {
-        consume_command(s);
+        session_cmd_consume(s);
         return;
     }
     if (!ps->long_data)
@@ -336,11 +338,11 @@ void handle_long_data(struct session *s, const uint8_t *payload, size_t payload_
     if (!ps->long_mask)
         ps->long_mask = calloc(((size_t)ps->n_params + 7) / 8, 1);
     if (ps->long_failed || !ps->long_data || !ps->long_mask ||
-        ps->long_bytes + s->cmd_bytes > cfg_of(s)->max_allowed_packet ||
-        mem_check(s, s->cmd_bytes, msg, sizeof(msg)) != MEM_OK) {
+        ps->long_bytes + s->cmd_bytes > session_cfg(s)->max_allowed_packet ||
+        session_mem_check(s, s->cmd_bytes, msg, sizeof(msg)) != SESS_MEM_OK) {
         /* Refused: the data is dropped and the EXECUTE that follows
          * fails, rather than running without it. */
-        consume_command(s);
+        session_cmd_consume(s);
         pstmt_clear_long_data(ps);
         ps->long_failed = true;
         return;
@@ -351,19 +353,19 @@ void handle_long_data(struct session *s, const uint8_t *payload, size_t payload_
     s->cmd_bytes = 0;
 }
 
-void handle_stmt_close(struct session *s, const uint8_t *payload, size_t payload_len)
+void session_pstmt_close(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     uint32_t id = payload_len >= 5 ? packet_u32(payload + 1) : 0;
 
     /* No reply. The server-side statements stay cached on their backend
      * connections for whoever runs the same SQL next. */
-    consume_command(s);
+    session_cmd_consume(s);
     if (s->cursor_stmt == id)
         s->cursor_stmt = 0;
     pstmt_remove(&s->stmts, id);
 }
 
-void handle_stmt_reset(struct session *s, const uint8_t *payload, size_t payload_len)
+void session_pstmt_reset(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     struct pstmt *ps = find_stmt(s, payload, payload_len, "mysqld_stmt_reset");
 
@@ -375,13 +377,13 @@ void handle_stmt_reset(struct session *s, const uint8_t *payload, size_t payload
         s->cursor_stmt = 0;
         s->cur_ps = ps;
         s->cmd_kind = SESS_CMD_STMT;
-        start_statement(s, false);
+        session_route_start(s, false);
         return;
     }
-    answer_ok(s);
+    session_cmd_answer_ok(s);
 }
 
-void handle_fetch(struct session *s, const uint8_t *payload, size_t payload_len)
+void session_pstmt_fetch(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     struct pstmt *ps = find_stmt(s, payload, payload_len, "mysqld_stmt_fetch");
     char msg[120];
@@ -390,17 +392,17 @@ void handle_fetch(struct session *s, const uint8_t *payload, size_t payload_len)
         return;
     if (s->cursor_stmt != ps->id || !s->be || !pstmt_cache_find(&s->be->stmts, ps)) {
         snprintf(msg, sizeof(msg), "The statement (%u) has no open cursor.", ps->id);
-        answer_err(s, 1421, "HY000", msg);
+        session_cmd_answer_err(s, 1421, "HY000", msg);
         return;
     }
     s->cur_ps = ps;
     s->cmd_kind = SESS_CMD_STMT;
-    start_statement(s, false);
+    session_route_start(s, false);
 }
 
 /* A PREPARE went through: remember the server's statement on this
  * connection, and the parameter count the server found. */
-void prepare_done(struct session *s)
+void session_pstmt_prepare_done(struct session *s)
 {
     const struct reply *r = &s->reply;
     struct pstmt *ps = s->cur_ps;
@@ -424,14 +426,14 @@ void prepare_done(struct session *s)
     ps->n_params = r->n_params;
     ps->n_columns = r->n_columns;
     if (pstmt_cache_find(&s->be->stmts, ps))
-        write_stmt_close(s->be, r->stmt_id);        /* the connection had it already */
+        session_pstmt_write_close(s->be, r->stmt_id);        /* the connection had it already */
     else
         switch (pstmt_cache_add(&s->be->stmts, ps, r->stmt_id, &evicted)) {
         case 1:
-            write_stmt_close(s->be, evicted);
+            session_pstmt_write_close(s->be, evicted);
             break;
         case -1:        /* not cached: an EXECUTE prepares it again */
-            write_stmt_close(s->be, r->stmt_id);
+            session_pstmt_write_close(s->be, r->stmt_id);
             break;
         default:
             break;

@@ -37,7 +37,7 @@ static void statement_done(struct session *s)
         }
     }
     if (s->cmd == WIRE_COM_STMT_PREPARE)
-        prepare_done(s);
+        session_pstmt_prepare_done(s);
     else if (s->cmd == WIRE_COM_STMT_EXECUTE && !r->is_error &&
              (r->status & WIRE_STATUS_CURSOR_EXISTS))
         s->cursor_stmt = s->cur_ps->id;     /* FETCH must find this connection */
@@ -47,7 +47,7 @@ static void statement_done(struct session *s)
                 s->state_bytes += strlen(s->pending_set) + 1;
                 s->state_stmts[s->n_state_stmts++] = s->pending_set;
                 s->pending_set = NULL;
-                recompute_sig(s);
+                session_route_recompute_sig(s);
                 sessstate_copy(&s->be->sstate, &s->sstate);
             } else {
                 s->pinned = true;   /* too much state to replay: stay put */
@@ -58,7 +58,7 @@ static void statement_done(struct session *s)
     }
     session_set_state(s, SESS_IDLE);
     if (s->shutdown_after) {
-        close_after_flush(s, SESS_END_SHUTDOWN);
+        session_close_after_flush(s, SESS_END_SHUTDOWN);
         return;
     }
     /* Multiplexing: with nothing tying the session to this connection, it
@@ -71,12 +71,12 @@ static void statement_done(struct session *s)
     if (s->be && !s->in_txn && !s->pinned && !s->cursor_stmt && !r->is_error &&
         r->warnings == 0 && !s->ar.is_write &&
         !(s->cmd == WIRE_COM_STMT_PREPARE && s->kept_be))
-        detach_backend(s, true);
-    arm_idle_timer(s);
+        session_route_detach(s, true);
+    session_arm_idle_timer(s);
 }
 
 /* The backend connection failed while the session used it. */
-void backend_lost(struct session *s, const char *why)
+void session_relay_backend_lost(struct session *s, const char *why)
 {
     char msg[400];
     bool in_txn = s->in_txn;
@@ -92,40 +92,40 @@ void backend_lost(struct session *s, const char *why)
     if (s->state == SESS_SYNCING && !in_txn && !s->pinned && !s->cursor_stmt && !s->retried) {
         /* The client's statement was not sent yet: a pooled connection that
          * died while idle is replaced without the client noticing, once. */
-        detach_backend(s, false);
+        session_route_detach(s, false);
         s->retried = true;
         if (s->sync_had_begin)
             s->txn_pending = true;
         session_set_state(s, SESS_IDLE);
         log_info("session: retrying on a new connection id=%" PRIu64 " shard=%s", s->id,
                  s->be_shard);
-        route_again(s);
+        session_route_again(s);
         return;
     }
     if (s->state == SESS_SYNCING || s->state == SESS_FORWARDING) {
         bool partial = s->state == SESS_FORWARDING && s->reply_bytes > 0;
 
         if (s->state == SESS_SYNCING)
-            consume_command(s);
-        detach_backend(s, false);
+            session_cmd_consume(s);
+        session_route_detach(s, false);
         s->in_txn = false;
-        send_err(s, partial ? (uint8_t)(s->last_seq + 1) : (uint8_t)(s->cmd_last_seq + 1),
-                 WIRE_ER_BACKEND_GONE, "HY000", msg);
+        session_send_err(s, partial ? (uint8_t)(s->last_seq + 1) : (uint8_t)(s->cmd_last_seq + 1),
+                         WIRE_ER_BACKEND_GONE, "HY000", msg);
         if (partial || in_txn) {
-            close_after_flush(s, SESS_END_BACKEND_LOST);
+            session_close_after_flush(s, SESS_END_BACKEND_LOST);
             return;
         }
         session_set_state(s, SESS_IDLE);
-        arm_idle_timer(s);
-        process_commands(s);
+        session_arm_idle_timer(s);
+        session_cmd_process(s);
         return;
     }
     /* Idle with a backend attached. */
-    detach_backend(s, false);
+    session_route_detach(s, false);
     s->in_txn = false;
-    update_hold(s);
+    session_route_update_hold(s);
     if (in_txn)
-        close_after_flush(s, SESS_END_BACKEND_LOST);
+        session_close_after_flush(s, SESS_END_BACKEND_LOST);
 }
 
 /* Reads the replies to router-made statements; returns true when they are
@@ -135,23 +135,23 @@ static void sync_read(struct session *s, struct evbuffer *in)
     while (s->sync_pending > 0) {
         struct packet_header h;
         const uint8_t *p;
-        int k = peek_packet(in, PACKET_MAX_PAYLOAD, &h);
+        int k = session_peek_packet(in, PACKET_MAX_PAYLOAD, &h);
 
         if (k <= 0)
             return;
-        p = pullup(in, PACKET_HEADER_LEN + h.payload_len);
+        p = session_pullup(in, PACKET_HEADER_LEN + h.payload_len);
         if (!p) {
-            backend_lost(s, "out of memory");
+            session_relay_backend_lost(s, "out of memory");
             return;
         }
         p += PACKET_HEADER_LEN;
         if (s->reply.state == REPLY_FIRST && h.payload_len > 0 && p[0] == WIRE_HDR_LOCAL_INFILE) {
-            backend_lost(s, "the server asked for a local file (LOAD DATA LOCAL)");
+            session_relay_backend_lost(s, "the server asked for a local file (LOAD DATA LOCAL)");
             return;
         }
         k = reply_feed(&s->reply, p, h.payload_len, h.payload_len);
         if (k < 0) {
-            backend_lost(s, "malformed reply");
+            session_relay_backend_lost(s, "malformed reply");
             return;
         }
         if (k == 1 && s->reply.is_error && !s->sync_failed) {
@@ -172,9 +172,9 @@ static void sync_read(struct session *s, struct evbuffer *in)
 
                 int k = pstmt_cache_add(&s->be->stmts, s->cur_ps, s->reply.stmt_id, &evicted);
 
-                /* Not cached (-1): forward_execute() then refuses the EXECUTE. */
+                /* Not cached (-1): session_pstmt_forward_execute() then refuses the EXECUTE. */
                 if (k != 0)
-                    write_stmt_close(s->be, k > 0 ? evicted : s->reply.stmt_id);
+                    session_pstmt_write_close(s->be, k > 0 ? evicted : s->reply.stmt_id);
             }
             s->sync_pending--;
             reply_begin(&s->reply, s->sync_pending == 1 && s->sync_prepare ? REPLY_PREPARE
@@ -188,20 +188,20 @@ static void sync_read(struct session *s, struct evbuffer *in)
         sessstate_forget(&s->be->sstate);
         snprintf(msg, sizeof(msg), "shardwire: could not prepare shard %s connection: %s",
                  s->be_shard, s->sync_err);
-        answer_err(s, s->sync_errno ? s->sync_errno : WIRE_ER_UNKNOWN, "HY000", msg);
+        session_cmd_answer_err(s, s->sync_errno ? s->sync_errno : WIRE_ER_UNKNOWN, "HY000", msg);
         session_set_state(s, SESS_IDLE);
-        arm_idle_timer(s);
-        process_commands(s);
+        session_arm_idle_timer(s);
+        session_cmd_process(s);
         return;
     }
-    forward_command(s);
+    session_route_forward(s);
 }
 
 /*
  * Moves reply packets from the backend to the client, judging each packet by
  * its header and first bytes only. Large packets are streamed as they come.
  */
-void relay(struct session *s)
+void session_relay(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->be->bev);
     struct evbuffer *out = bufferevent_get_output(s->bev);
@@ -242,13 +242,13 @@ void relay(struct session *s)
                  * would send one. Never forwarded: the client gets an error
                  * and the connection, whose server now waits for file
                  * contents, is dropped. */
-                backend_lost(s, "the server asked for a local file (LOAD DATA LOCAL), which "
-                                "the router never forwards");
+                session_relay_backend_lost(s, "the server asked for a local file (LOAD DATA "
+                                              "LOCAL), which the router never forwards");
                 return;
             }
             k = reply_feed(&s->reply, head + PACKET_HEADER_LEN, need, h.payload_len);
             if (k < 0) {
-                backend_lost(s, "malformed reply");
+                session_relay_backend_lost(s, "malformed reply");
                 return;
             }
             s->last_seq = h.seq;
@@ -266,12 +266,12 @@ void relay(struct session *s)
     }
     if (s->reply.state == REPLY_DONE && s->fwd_left == 0) {
         if (evbuffer_get_length(in) > 0) {
-            backend_lost(s, "data after the end of the reply");
+            session_relay_backend_lost(s, "data after the end of the reply");
             return;
         }
         statement_done(s);
         if (s->state == SESS_IDLE)
-            process_commands(s);
+            session_cmd_process(s);
         return;
     }
     if (evbuffer_get_length(out) > SESS_OUT_HIGH) {
@@ -281,7 +281,7 @@ void relay(struct session *s)
     }
 }
 
-void backend_read(struct bufferevent *bev, void *arg)
+void session_relay_backend_read(struct bufferevent *bev, void *arg)
 {
     struct session *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
@@ -291,20 +291,20 @@ void backend_read(struct bufferevent *bev, void *arg)
         sync_read(s, in);
         return;
     case SESS_FORWARDING:
-        relay(s);
+        session_relay(s);
         return;
     default:
-        backend_lost(s, "unexpected data from the server");
+        session_relay_backend_lost(s, "unexpected data from the server");
         return;
     }
 }
 
-void backend_event(struct bufferevent *bev, short what, void *arg)
+void session_relay_backend_event(struct bufferevent *bev, short what, void *arg)
 {
     struct session *s = arg;
 
     (void)bev;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        backend_lost(s, (what & BEV_EVENT_EOF) ? "connection closed by the server"
-                                                : "connection error");
+        session_relay_backend_lost(s, (what & BEV_EVENT_EOF) ? "connection closed by the server"
+                                                              : "connection error");
 }

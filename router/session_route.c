@@ -51,15 +51,15 @@ static unsigned pinned_cap(const struct config *cfg)
     return cap ? cap : 1;
 }
 
-bool holds_backend(const struct session *s)
+bool session_route_holds_backend(const struct session *s)
 {
     return s->be && (s->in_txn || s->pinned || s->cursor_stmt);
 }
 
 /* Makes the budget's count agree with whether <s> holds its connection. */
-void update_hold(struct session *s)
+void session_route_update_hold(struct session *s)
 {
-    struct pool_budget *b = holds_backend(s) ? s->be->pool->budget : NULL;
+    struct pool_budget *b = session_route_holds_backend(s) ? s->be->pool->budget : NULL;
 
     if (b == s->held)
         return;
@@ -93,13 +93,13 @@ static bool will_hold(const struct session *s, bool begins_txn)
 
 /* Out of memory leaves the session's state unknown: it then matches no
  * connection, so every statement replays it (slow, never wrong). */
-void recompute_sig(struct session *s)
+void session_route_recompute_sig(struct session *s)
 {
     sessstate_build(&s->sstate, s->state_stmts, s->n_state_stmts, s->charset);
 }
 
 /* Gives the backend back (or drops it) when the session stops using it. */
-void detach_backend(struct session *s, bool reusable)
+void session_route_detach(struct session *s, bool reusable)
 {
     struct backend *be = s->be;
 
@@ -123,18 +123,18 @@ void detach_backend(struct session *s, bool reusable)
     pool_release(be);
 }
 
-/* Gives the backend back as detach_backend() does, and the session's
+/* Gives the backend back as session_route_detach() does, and the session's
  * claim on its shard's pinned budget with it when it is between
  * statements. */
-void release_backend(struct session *s, bool reusable)
+void session_route_release(struct session *s, bool reusable)
 {
-    detach_backend(s, reusable);
+    session_route_detach(s, reusable);
     if (s->state == SESS_IDLE)
-        update_hold(s);
+        session_route_update_hold(s);
 }
 
 /* The analyzer's decision, then the operator's rules on top (docs/config.md). */
-void analyze_with_rules(struct session *s, const char *sql, size_t len)
+void session_route_analyze(struct session *s, const char *sql, size_t len)
 {
     int rc = decide_statement(s->w->analyze, s->w->router->rules, sql, len, &s->ar);
 
@@ -144,7 +144,7 @@ void analyze_with_rules(struct session *s, const char *sql, size_t len)
         log_debug("session: rule applied id=%" PRIu64, s->id);
 }
 
-void reject_statement(struct session *s, const char *sql, size_t len)
+void session_route_reject(struct session *s, const char *sql, size_t len)
 {
     const struct analyze_result *ar = &s->ar;
     char msg[512];
@@ -157,8 +157,8 @@ void reject_statement(struct session *s, const char *sql, size_t len)
                  ar->msg ? ar->msg : "shardwire: statement refused", (int)n, sql + off, off);
     else
         snprintf(msg, sizeof(msg), "%s", ar->msg ? ar->msg : "shardwire: statement refused");
-    answer_err(s, ar->err_no ? ar->err_no : WIRE_ER_NOT_SUPPORTED_YET,
-               ar->sqlstate[0] ? ar->sqlstate : "42000", msg);
+    session_cmd_answer_err(s, ar->err_no ? ar->err_no : WIRE_ER_NOT_SUPPORTED_YET,
+                           ar->sqlstate[0] ? ar->sqlstate : "42000", msg);
 }
 
 static void backend_attach(struct session *s, struct backend *be)
@@ -174,7 +174,7 @@ static void backend_attach(struct session *s, struct backend *be)
     }
     s->be = be;
     snprintf(s->be_shard, sizeof(s->be_shard), "%s", be->pool->shard);
-    bufferevent_setcb(be->bev, backend_read, NULL, backend_event, s);
+    bufferevent_setcb(be->bev, session_relay_backend_read, NULL, session_relay_backend_event, s);
     /* Writing is always enabled (a write event is only armed while output is
      * pending); reading normally is too, so this costs no syscall. */
     bufferevent_enable(be->bev, EV_READ);
@@ -191,7 +191,7 @@ static void write_query(struct backend *be, const char *sql, size_t len)
     evbuffer_add(out, sql, len);
 }
 
-void forward_command(struct session *s)
+void session_route_forward(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
     struct evbuffer *out = bufferevent_get_output(s->be->bev);
@@ -206,15 +206,15 @@ void forward_command(struct session *s)
     default:                    kind = REPLY_SIMPLE; break;
     }
     if (s->cmd == WIRE_COM_STMT_EXECUTE) {
-        if (forward_execute(s, in, out) < 0) {
-            refuse_execute(s, s->cur_ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
-                       "shardwire: cannot forward this COM_STMT_EXECUTE (malformed, or "
-                       "parameter types never sent)");
+        if (session_pstmt_forward_execute(s, in, out) < 0) {
+            session_pstmt_refuse_execute(s, s->cur_ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+                    "shardwire: cannot forward this COM_STMT_EXECUTE (malformed, or "
+                    "parameter types never sent)");
             if (s->be->state == BACKEND_BROKEN)
-                detach_backend(s, false);
+                session_route_detach(s, false);
             if (s->state != SESS_IDLE)
                 session_set_state(s, SESS_IDLE);
-            arm_idle_timer(s);
+            session_arm_idle_timer(s);
             /* Go on with the next command from the loop, not from here. */
             bufferevent_trigger(s->bev, EV_READ,
                                 BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
@@ -223,11 +223,12 @@ void forward_command(struct session *s)
     } else if (s->cmd == WIRE_COM_STMT_FETCH || s->cmd == WIRE_COM_STMT_RESET) {
         struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, s->cur_ps);
 
-        if (patch_stmt_id(in, e ? e->server_id : 0) < 0) {
-            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
+        if (session_pstmt_patch_id(in, e ? e->server_id : 0) < 0) {
+            session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                                   "shardwire: out of memory");
             if (s->state != SESS_IDLE)
                 session_set_state(s, SESS_IDLE);
-            arm_idle_timer(s);
+            session_arm_idle_timer(s);
             bufferevent_trigger(s->bev, EV_READ,
                                 BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
             return;
@@ -241,7 +242,7 @@ void forward_command(struct session *s)
     s->fwd_left = 0;
     s->reply_bytes = 0;
     session_set_state(s, SESS_FORWARDING);
-    arm_timer(s, cfg_of(s)->query_timeout_ms);
+    session_arm_timer(s, session_cfg(s)->query_timeout_ms);
 }
 
 /*
@@ -251,7 +252,7 @@ void forward_command(struct session *s)
  * the client's statement is sent, so a failed BEGIN can never leave the
  * statement running in autocommit.
  */
-void start_statement(struct session *s, bool begins_txn)
+void session_route_start(struct session *s, bool begins_txn)
 {
     struct backend *be = s->be;
     unsigned n = 0;
@@ -270,7 +271,7 @@ void start_statement(struct session *s, bool begins_txn)
         }
         if (s->charset != WIRE_CHARSET_UTF8MB4_GENERAL_CI) {
             char sql[160];
-            unsigned cs = charset_primary(s->charset);
+            unsigned cs = session_login_charset_primary(s->charset);
             int len = snprintf(sql, sizeof(sql),
                                "SET character_set_client=%u, character_set_results=%u, "
                                "collation_connection=%u",
@@ -301,19 +302,19 @@ void start_statement(struct session *s, bool begins_txn)
     s->sync_prepare = false;
     if (s->cmd == WIRE_COM_STMT_EXECUTE && !pstmt_cache_find(&be->stmts, s->cur_ps)) {
         /* First use of this statement on this connection: prepare it here. */
-        write_prepare(be, s->cur_ps);
+        session_pstmt_write_prepare(be, s->cur_ps);
         s->sync_prepare = true;
         n++;
     }
     if (n == 0) {
-        forward_command(s);
+        session_route_forward(s);
         return;
     }
     s->sync_pending = n;
     s->sync_failed = false;
     reply_begin(&s->reply, n == 1 && s->sync_prepare ? REPLY_PREPARE : REPLY_QUERY, false);
     session_set_state(s, SESS_SYNCING);
-    arm_timer(s, cfg_of(s)->query_timeout_ms);
+    session_arm_timer(s, session_cfg(s)->query_timeout_ms);
 }
 
 /*
@@ -333,8 +334,8 @@ static bool drop_stale_backend(struct session *s)
         return false;
     log_info("session: master changed under the session id=%" PRIu64 " shard=%s%s", s->id,
              s->be_shard, lost ? " (transaction or session state lost)" : "");
-    detach_backend(s, false);
-    update_hold(s);
+    session_route_detach(s, false);
+    session_route_update_hold(s);
     if (!lost)
         return false;
     snprintf(msg, sizeof(msg),
@@ -343,7 +344,7 @@ static bool drop_stale_backend(struct session *s)
              s->in_txn ? "transaction" : "session's pinned state");
     s->in_txn = s->pinned = false;
     s->cursor_stmt = 0;
-    answer_err(s, WIRE_ER_BACKEND_GONE, "HY000", msg);
+    session_cmd_answer_err(s, WIRE_ER_BACKEND_GONE, "HY000", msg);
     return true;
 }
 
@@ -360,7 +361,7 @@ static bool reserve_hold(struct session *s, struct pool *p, bool begins_txn)
 
     if (!will_hold(s, begins_txn) || s->held == p->budget)
         return true;
-    cap = pinned_cap(cfg_of(s));
+    cap = pinned_cap(session_cfg(s));
     if (!hold_take(p->budget, cap)) {
         snprintf(msg, sizeof(msg),
                  "shardwire: %u sessions already hold connections of shard %s between "
@@ -369,7 +370,7 @@ static bool reserve_hold(struct session *s, struct pool *p, bool begins_txn)
                  cap, p->shard, cap);
         atomic_fetch_add(&s->w->stats.backend_errors, 1);
         s->pinned = s->pinned_before;       /* the statement does not run */
-        answer_err(s, 1203, "42000", msg);
+        session_cmd_answer_err(s, 1203, "42000", msg);
         return false;
     }
     if (s->held)
@@ -387,39 +388,39 @@ static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
     if (drop_stale_backend(s))
         return;
     if (!p) {       /* the worker has no map yet (it could not apply one) */
-        answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000",
-                   "shardwire: no shard map in use on this worker");
+        session_cmd_answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000",
+                               "shardwire: no shard map in use on this worker");
         return;
     }
     s->last_shard = (int)idx;
     s->txn_begins = begins_txn;     /* for session_backend_ready() and retries */
     if (!(s->be && s->be->pool == p))
-        detach_backend(s, true);
+        session_route_detach(s, true);
     if (!reserve_hold(s, p, begins_txn))
         return;
     if (s->be) {
-        start_statement(s, begins_txn);
+        session_route_start(s, begins_txn);
         return;
     }
     be = pool_acquire(p, s);
     if (be) {
         backend_attach(s, be);
-        start_statement(s, begins_txn);
+        session_route_start(s, begins_txn);
         return;
     }
     session_set_state(s, SESS_WAIT_POOL);
-    arm_timer(s, cfg_of(s)->pool_wait_timeout_ms);
+    session_arm_timer(s, session_cfg(s)->pool_wait_timeout_ms);
 }
 
 /* A statement that needs no particular shard: the attached backend, or the
  * shard used last, or the first. */
-void go_anywhere(struct session *s)
+void session_route_anywhere(struct session *s)
 {
     if (drop_stale_backend(s))
         return;
     if (s->be) {
         if (reserve_hold(s, s->be->pool, false))
-            start_statement(s, false);
+            session_route_start(s, false);
         return;
     }
     go_to_shard(s, s->last_shard >= 0 && (unsigned)s->last_shard < s->w->n_pools ?
@@ -429,9 +430,9 @@ void go_anywhere(struct session *s)
 void session_backend_ready(struct session *s, struct backend *be)
 {
     evtimer_del(s->timer);
-    unbuffer(s);
+    session_route_unbuffer(s);
     backend_attach(s, be);
-    start_statement(s, s->txn_begins);
+    session_route_start(s, s->txn_begins);
 }
 
 /* How often a held statement tries its shard again: the map may name a new
@@ -447,7 +448,7 @@ void session_backend_ready(struct session *s, struct backend *be)
  */
 static bool buffer_statement(struct session *s)
 {
-    const struct config *cfg = cfg_of(s);
+    const struct config *cfg = session_cfg(s);
     uint64_t now = now_ms();
     struct timeval tv;
     unsigned ms;
@@ -474,7 +475,7 @@ static bool buffer_statement(struct session *s)
 }
 
 /* The statement is no longer held (it got a connection, or an answer). */
-void unbuffer(struct session *s)
+void session_route_unbuffer(struct session *s)
 {
     if (s->buffer_until_ms) {
         atomic_fetch_sub(&s->w->router->n_buffered, 1);
@@ -488,15 +489,15 @@ void session_backend_failed(struct session *s, const char *msg, bool unreachable
     evtimer_del(s->timer);
     if (unreachable && buffer_statement(s))
         return;                     /* stays in WAIT_POOL; session_timer retries */
-    unbuffer(s);
+    session_route_unbuffer(s);
     atomic_fetch_add(&s->w->stats.backend_errors, 1);
-    answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
+    session_cmd_answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
     session_set_state(s, SESS_IDLE);
-    arm_idle_timer(s);
-    process_commands(s);
+    session_arm_idle_timer(s);
+    session_cmd_process(s);
 }
 
-void handle_route(struct session *s)
+void session_route_by_key(struct session *s)
 {
     const struct smap *m = s->w->map;
     uint32_t vb;
@@ -525,9 +526,9 @@ void handle_route(struct session *s)
                  "shardwire: this %s is bound to shard %s, but %s %.*s lives on shard %s; "
                  "finish it (COMMIT or ROLLBACK) before touching another user's shard",
                  s->in_txn ? "transaction" : "session (it holds connection state)",
-                 s->be_shard, cfg_of(s)->analyze.key_columns[0], (int)s->ar.key_len,
+                 s->be_shard, session_cfg(s)->analyze.key_columns[0], (int)s->ar.key_len,
                  s->ar.key, sh->name);
-        answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+        session_cmd_answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
         return;
     }
     go_to_shard(s, idx, true);
@@ -542,25 +543,26 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
         free(s->begin_sql);
         s->begin_sql = strndup(sql, len);
         if (!s->begin_sql) {
-            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
+            session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                                   "shardwire: out of memory");
             return;
         }
         s->txn_pending = true;
-        answer_ok(s);
+        session_cmd_answer_ok(s);
         return;
     case ANALYZE_STMT_COMMIT:
     case ANALYZE_STMT_ROLLBACK:
         if (!s->in_txn) {
             s->txn_pending = false;
-            answer_ok(s);
+            session_cmd_answer_ok(s);
             return;
         }
         break;
     case ANALYZE_STMT_SAVEPOINT:
         if (s->txn_pending && !s->in_txn) {
-            answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000",
-                       "shardwire: SAVEPOINT before the transaction's first statement: the "
-                       "shard is not known yet; run a statement for the user first");
+            session_cmd_answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000",
+                    "shardwire: SAVEPOINT before the transaction's first statement: the "
+                    "shard is not known yet; run a statement for the user first");
             return;
         }
         break;
@@ -571,8 +573,8 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
             char msg[300];
 
             /* Kept twice: in the list and in the state text. */
-            if (mem_check(s, 2 * len + 2, msg, sizeof(msg)) != MEM_OK) {
-                answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+            if (session_mem_check(s, 2 * len + 2, msg, sizeof(msg)) != SESS_MEM_OK) {
+                session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
                 return;
             }
         }
@@ -581,8 +583,8 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
         free(s->pending_set);
         s->pending_set = fault_fail("set_copy") ? NULL : strndup(sql, len);
         if (!s->pending_set) {
-            answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
-                       "shardwire: out of memory; the SET was not run");
+            session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                                   "shardwire: out of memory; the SET was not run");
             return;
         }
         s->cmd_kind = SESS_CMD_TRACK_SET;
@@ -592,32 +594,32 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
     }
     if (s->ar.pins_session)
         s->pinned = true;
-    go_anywhere(s);
+    session_route_anywhere(s);
 }
 
 /* Operator rules, then the analyzer; then route, answer, or refuse. */
-void handle_query(struct session *s, const uint8_t *payload, size_t payload_len)
+void session_route_query(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     const char *sql = (const char *)payload + 1;
     size_t len = payload_len - 1;
 
-    analyze_with_rules(s, sql, len);
+    session_route_analyze(s, sql, len);
     switch (s->ar.kind) {
     case ANALYZE_REJECT:
-        reject_statement(s, sql, len);
+        session_route_reject(s, sql, len);
         return;
     case ANALYZE_LOCAL:
-        answer_ok(s);
+        session_cmd_answer_ok(s);
         return;
     case ANALYZE_ROUTE:
         if (s->ar.param_index >= 0) {
-            answer_err(s, WIRE_ER_PARSE, "42000",
-                       "shardwire: '?' placeholders need a prepared statement");
+            session_cmd_answer_err(s, WIRE_ER_PARSE, "42000",
+                                   "shardwire: '?' placeholders need a prepared statement");
             return;
         }
         if (s->ar.pins_session)
             s->pinned = true;
-        handle_route(s);
+        session_route_by_key(s);
         return;
     case ANALYZE_SESSION:
         handle_session_stmt(s, sql, len);
@@ -631,11 +633,11 @@ void handle_query(struct session *s, const uint8_t *payload, size_t payload_len)
  * keeps our old state; a reset before its next use clears it (an open
  * transaction dies with the connection).
  */
-void reset_session_state(struct session *s)
+void session_route_reset_state(struct session *s)
 {
     if (s->be) {
         sessstate_forget(&s->be->sstate);
-        detach_backend(s, !s->in_txn);
+        session_route_detach(s, !s->in_txn);
     }
     for (unsigned i = 0; i < s->n_state_stmts; i++)
         free(s->state_stmts[i]);
@@ -644,9 +646,9 @@ void reset_session_state(struct session *s)
     s->in_txn = s->txn_pending = s->pinned = false;
     s->autocommit = true;
     s->cursor_stmt = 0;
-    update_hold(s);
+    session_route_update_hold(s);
     pstmt_table_fini(&s->stmts);
-    recompute_sig(s);
+    session_route_recompute_sig(s);
 }
 
 /*
@@ -655,11 +657,11 @@ void reset_session_state(struct session *s)
  * when a shard is added (shards are sorted by name), so a saved index could
  * name another shard or none.
  */
-void route_again(struct session *s)
+void session_route_again(struct session *s)
 {
     if (s->ar.kind == ANALYZE_ROUTE &&
         !(s->cmd == WIRE_COM_STMT_PREPARE && s->ar.param_index >= 0))
-        handle_route(s);
+        session_route_by_key(s);
     else
-        go_anywhere(s);
+        session_route_anywhere(s);
 }

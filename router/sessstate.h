@@ -4,7 +4,7 @@
  *
  * A session and every backend connection keep one. Before a statement runs
  * on a connection whose state differs from the session's, the router resets
- * it and replays the session's state (router/session.c). A 64-bit hash alone
+ * it and replays the session's state (router/session_route.c). A 64-bit hash alone
  * cannot decide "same state": two different states may share it, and the
  * statement would then run under another client's settings. So the state
  * keeps its full text; the hash only makes the common "differs" answer fast.
