@@ -136,15 +136,15 @@ void pool_drain(struct pool *p)
 
 static void waiters_push(struct pool *p, struct session *s)
 {
-    TAILQ_INSERT_TAIL(&p->waiters, s, pool_link);
-    s->waiting_pool = p;
+    TAILQ_INSERT_TAIL(&p->waiters, s, route.pool_link);
+    s->route.waiting_pool = p;
     p->n_waiting++;
 }
 
 static void waiters_remove(struct pool *p, struct session *s)
 {
-    TAILQ_REMOVE(&p->waiters, s, pool_link);
-    s->waiting_pool = NULL;
+    TAILQ_REMOVE(&p->waiters, s, route.pool_link);
+    s->route.waiting_pool = NULL;
     p->n_waiting--;
 }
 
@@ -159,7 +159,7 @@ static struct session *waiters_pop(struct pool *p)
 
 void pool_cancel_wait(struct pool *p, struct session *s)
 {
-    if (s->waiting_pool == p)
+    if (s->route.waiting_pool == p)
         waiters_remove(p, s);
 }
 
@@ -439,11 +439,11 @@ void pool_connect_failed(struct backend *be, const char *err)
         struct pool_waitq failed = TAILQ_HEAD_INITIALIZER(failed);
         struct session *s;
 
-        TAILQ_CONCAT(&failed, &p->waiters, pool_link);
+        TAILQ_CONCAT(&failed, &p->waiters, route.pool_link);
         p->n_waiting = 0;
         while ((s = TAILQ_FIRST(&failed)) != NULL) {
-            TAILQ_REMOVE(&failed, s, pool_link);
-            s->waiting_pool = NULL;
+            TAILQ_REMOVE(&failed, s, route.pool_link);
+            s->route.waiting_pool = NULL;
             session_backend_failed(s, msg, !be_answered);
         }
     }

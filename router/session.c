@@ -152,9 +152,9 @@ uint16_t session_client_status(const struct session *s)
 {
     uint16_t st = 0;
 
-    if (s->autocommit)
+    if (s->route.autocommit)
         st |= WIRE_STATUS_AUTOCOMMIT;
-    if (s->in_txn || s->txn_pending)
+    if (s->route.in_txn || s->route.txn_pending)
         st |= WIRE_STATUS_IN_TRANS;
     return st;
 }
@@ -180,7 +180,7 @@ void session_send_ok(struct session *s, uint8_t seq)
 
 static size_t session_mem(const struct session *s)
 {
-    return s->stmts.bytes + s->state_bytes + s->sstate.len + s->scratch_cap +
+    return s->ps.stmts.bytes + s->route.state_bytes + s->route.sstate.len + s->cmd.scratch_cap +
            evbuffer_get_length(bufferevent_get_input(s->bev));
 }
 
@@ -202,7 +202,7 @@ void session_mem_settle(struct session *s)
 enum session_mem_verdict session_mem_check(struct session *s, size_t extra, char *msg, size_t cap)
 {
     const struct config *cfg = session_cfg(s);
-    uint64_t mine = (uint64_t)session_mem(s) - s->cmd_bytes + extra;
+    uint64_t mine = (uint64_t)session_mem(s) - s->cmd.bytes + extra;
     uint64_t all = atomic_load(&s->w->router->mem_used) - s->mem_charged + mine;
 
     if (mine > cfg->session_memory_limit) {
@@ -238,13 +238,13 @@ struct session *session_new(struct worker *w, int fd, const char *peer)
     s->id = atomic_fetch_add(&w->router->next_session_id, 1) + 1;
     snprintf(s->peer, sizeof(s->peer), "%s", peer);
     s->state = SESS_GREETING;
-    s->autocommit = true;
-    s->last_shard = -1;
-    s->charset = WIRE_CHARSET_UTF8MB4_GENERAL_CI;
+    s->route.autocommit = true;
+    s->route.last_shard = -1;
+    s->login.charset = WIRE_CHARSET_UTF8MB4_GENERAL_CI;
     evutil_make_socket_nonblocking(fd);
     s->bev = s->raw_bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     s->timer = evtimer_new(w->base, session_timer, s);
-    if (!s->bev || !s->timer || RAND_bytes(s->scramble, sizeof(s->scramble)) != 1) {
+    if (!s->bev || !s->timer || RAND_bytes(s->login.scramble, sizeof(s->login.scramble)) != 1) {
         if (s->bev)
             bufferevent_free(s->bev);
         else
@@ -256,8 +256,8 @@ struct session *session_new(struct worker *w, int fd, const char *peer)
     }
     /* Scramble bytes must not be NUL (the greeting NUL-terminates them) and
      * stay printable ASCII like MySQL's own. */
-    for (size_t i = 0; i < sizeof(s->scramble); i++)
-        s->scramble[i] = (uint8_t)(33 + s->scramble[i] % 94);
+    for (size_t i = 0; i < sizeof(s->login.scramble); i++)
+        s->login.scramble[i] = (uint8_t)(33 + s->login.scramble[i] % 94);
     s->next = w->sessions;
     if (w->sessions)
         w->sessions->prev = s;
@@ -267,7 +267,7 @@ struct session *session_new(struct worker *w, int fd, const char *peer)
 
     g.server_version = cfg->server_version;
     g.connection_id = (uint32_t)s->id;
-    memcpy(g.scramble, s->scramble, sizeof(g.scramble));
+    memcpy(g.scramble, s->login.scramble, sizeof(g.scramble));
     g.capabilities = SESS_SERVER_CAPS | (w->router->tls ? WIRE_CAP_SSL : 0);
     g.charset = WIRE_CHARSET_UTF8MB4_GENERAL_CI;
     g.status = WIRE_STATUS_AUTOCOMMIT;
@@ -289,18 +289,19 @@ struct session *session_new(struct worker *w, int fd, const char *peer)
 void session_close(struct session *s, enum sess_end end)
 {
     bool clean;
-    char user[sizeof(s->user) * 4];
+    char user[sizeof(s->login.user) * 4];
 
     if (s->state == SESS_CLOSED)
         return;
     s->end = end;
     log_info("session end id=%" PRIu64 " peer=%s user=%s end=%s state=%s shard=%s stmts=%u",
              s->id, s->peer,
-             s->user[0] ? util_escape(user, sizeof(user), s->user, strlen(s->user)) : "-",
+             s->login.user[0] ? util_escape(user, sizeof(user), s->login.user,
+                                            strlen(s->login.user)) : "-",
              end_names[end], state_names[s->state], s->be_shard[0] ? s->be_shard : "-",
              s->n_stmts);
-    if (s->waiting_pool)
-        pool_cancel_wait(s->waiting_pool, s);
+    if (s->route.waiting_pool)
+        pool_cancel_wait(s->route.waiting_pool, s);
     session_route_unbuffer(s);
     clean = s->state != SESS_FORWARDING && s->state != SESS_SYNCING;
     session_route_detach(s, clean);
@@ -317,7 +318,7 @@ static void shut_write_when_flushed(struct session *s)
     if (s->wr_shut || evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
         return;
     s->wr_shut = true;
-    if (!s->tls)        /* a TLS peer gets its close_notify when we free */
+    if (!s->login.tls)        /* a TLS peer gets its close_notify when we free */
         shutdown(bufferevent_getfd(s->bev), SHUT_WR);
 }
 
@@ -331,8 +332,8 @@ static void shut_write_when_flushed(struct session *s)
 void session_close_after_flush(struct session *s, enum sess_end end)
 {
     s->end = end;
-    if (s->waiting_pool)
-        pool_cancel_wait(s->waiting_pool, s);
+    if (s->route.waiting_pool)
+        pool_cancel_wait(s->route.waiting_pool, s);
     session_route_unbuffer(s);
     evtimer_del(s->timer);
     session_route_detach(s, s->state != SESS_FORWARDING && s->state != SESS_SYNCING);
@@ -360,17 +361,17 @@ void session_free(struct session *s)
      * which this session owns and frees after it. */
     if (s->bev != s->raw_bev)
         bufferevent_free(s->bev);
-    if (s->ssl)
-        SSL_free(s->ssl);
+    if (s->login.ssl)
+        SSL_free(s->login.ssl);
     bufferevent_free(s->raw_bev);
     event_free(s->timer);
-    free(s->scratch);
-    free(s->begin_sql);
-    free(s->pending_set);
-    pstmt_table_fini(&s->stmts);
-    for (unsigned i = 0; i < s->n_state_stmts; i++)
-        free(s->state_stmts[i]);
-    sessstate_fini(&s->sstate);
+    free(s->cmd.scratch);
+    free(s->route.begin_sql);
+    free(s->route.pending_set);
+    pstmt_table_fini(&s->ps.stmts);
+    for (unsigned i = 0; i < s->route.n_state_stmts; i++)
+        free(s->route.state_stmts[i]);
+    sessstate_fini(&s->route.sstate);
     atomic_fetch_sub(&w->router->mem_used, s->mem_charged);
     atomic_fetch_sub(&w->stats.sessions_open, 1);
     atomic_fetch_sub(&w->router->n_clients, 1);
@@ -400,8 +401,8 @@ void session_kill(struct session *s)
     if (s->state == SESS_CLOSED)
         return;
     if (s->state == SESS_WAIT_POOL || s->state == SESS_SYNCING ||
-        (s->state == SESS_FORWARDING && s->reply_bytes == 0)) {
-        session_send_err(s, (uint8_t)(s->cmd_last_seq + 1), WIRE_ER_SERVER_SHUTDOWN, "08S01",
+        (s->state == SESS_FORWARDING && s->relay.reply_bytes == 0)) {
+        session_send_err(s, (uint8_t)(s->cmd.last_seq + 1), WIRE_ER_SERVER_SHUTDOWN, "08S01",
                          "shardwire: server shutdown in progress");
     }
     session_close(s, SESS_END_SHUTDOWN);
@@ -461,13 +462,13 @@ void session_client_write(struct bufferevent *bev, void *arg)
         shut_write_when_flushed(s);
         return;
     }
-    if (s->be_paused && s->be) {
-        s->be_paused = false;
+    if (s->relay.be_paused && s->be) {
+        s->relay.be_paused = false;
         bufferevent_enable(s->be->bev, EV_READ);
         session_relay(s);
     }
-    if (s->out_blocked && s->state != SESS_CLOSED && s->state != SESS_CLOSING) {
-        s->out_blocked = false;
+    if (s->cmd.out_blocked && s->state != SESS_CLOSED && s->state != SESS_CLOSING) {
+        s->cmd.out_blocked = false;
         if (s->state == SESS_IDLE)
             session_cmd_process(s);
     }
@@ -506,12 +507,12 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
         session_close(s, s->state == SESS_CLOSING ? s->end : SESS_END_CLIENT_TIMEOUT);
         return;
     case SESS_WAIT_POOL: {
-        struct pool *p = s->waiting_pool;
+        struct pool *p = s->route.waiting_pool;
 
-        if (s->buffered) {
+        if (s->route.buffered) {
             /* Held for a master: route again from the key (the map may
              * name a new one now). */
-            s->buffered = false;
+            s->route.buffered = false;
             session_set_state(s, SESS_IDLE);
             session_route_again(s);
             return;

@@ -1,6 +1,8 @@
 /*
  * router/session.h - one client connection: handshake, authentication,
- * command dispatch, routing, and relaying the backend's reply.
+ * command dispatch, routing, and relaying the backend's reply (router/
+ * session.c and its parts session_login.c, session_cmd.c, session_pstmt.c,
+ * session_route.c, session_relay.c, each owning one member of the struct).
  *
  * A session, its backend connection and buffers belong to one worker for
  * life. It holds at most one backend connection at a time; a transaction
@@ -50,100 +52,124 @@ enum sess_end {        /* why a session ended: exactly one, logged at close */
 enum sess_cmd_kind {
     SESS_CMD_FORWARD,      /* forward the client's packets as they are */
     SESS_CMD_TRACK_SET,    /* forward; on OK remember the SET for other backends */
-    SESS_CMD_PREPARE,      /* COM_STMT_PREPARE of <cur_ps> */
-    SESS_CMD_STMT,         /* EXECUTE / FETCH / RESET of <cur_ps>: ids rewritten */
+    SESS_CMD_PREPARE,      /* COM_STMT_PREPARE of <ps.cur> */
+    SESS_CMD_STMT,         /* EXECUTE / FETCH / RESET of <ps.cur>: ids rewritten */
 };
 
 #define SESS_MAX_STATE_STMTS 64
 
-struct session {
-    uint64_t            id;
-    struct worker      *w;
-    struct bufferevent *bev;           /* the TLS filter once <tls>, else <raw_bev> */
-    struct bufferevent *raw_bev;       /* the socket's; owned here */
-    struct ssl_st      *ssl;           /* owned here (the filter does not free it) */
-    char                peer[64];
-    enum sess_state     state;
-    enum sess_end       end;
-    struct event       *timer;        /* handshake / idle / pool wait / shutdown */
-
+/* How the client logged in (session_login.c). */
+struct session_login {
     uint8_t             scramble[HANDSHAKE_SCRAMBLE_LEN];
     uint32_t            client_caps;
     uint8_t             charset;       /* collation id from the handshake or SET NAMES */
     char                user[64];
+    struct ssl_st      *ssl;           /* owned here (the filter does not free it) */
+    bool                tls;           /* the client switched to TLS */
+};
 
-    /* The command in flight (its packets stay in the input buffer until
-     * forwarded). */
-    uint8_t             cmd;
-    size_t              cmd_bytes;     /* headers included, all continuation packets */
-    uint8_t             cmd_last_seq;
-    enum sess_cmd_kind  cmd_kind;
+/* The command in flight (session_cmd.c). Its packets stay in the input
+ * buffer until forwarded. */
+struct session_cmd {
+    uint8_t             code;          /* the command byte (WIRE_COM_*) */
+    size_t              bytes;         /* headers included, all continuation packets */
+    uint8_t             last_seq;
+    enum sess_cmd_kind  kind;
     struct analyze_result ar;
     char               *scratch;       /* joined payload of a multi-packet statement */
     size_t              scratch_cap;
-
-    /* The backend connection and the reply being relayed. */
-    struct backend     *be;
-    char                be_shard[64];
-    struct reply        reply;
-    uint32_t            fwd_left;      /* bytes of the current packet still to move */
-    uint8_t             last_seq;      /* of the last reply packet relayed */
-    bool                be_paused;     /* backend reads paused: client is slow */
+    unsigned            burst;         /* statements handled in this wakeup */
     bool                out_blocked;   /* client reads paused: it does not read replies */
-    bool                wr_shut;       /* CLOSING: our side half-closed */
-    bool                tls;           /* the client switched to TLS */
-    uint64_t            reply_bytes;   /* relayed to the client for this statement */
-    unsigned            sync_pending;  /* replies to router-sent statements still due */
-    bool                sync_failed;
-    bool                sync_prepare;  /* the last router-sent statement is a PREPARE */
-    bool                sync_had_begin; /* the deferred BEGIN went with this sync */
-    bool                retried;       /* this statement already moved connections once */
-    bool                buffered;      /* held while its shard has no reachable master */
-    uint64_t            buffer_until_ms; /* when holding this statement gives up; 0: not held */
-    char                sync_err[256];
-    uint16_t            sync_errno;
+};
 
-    /* Transaction and session state. */
+/* The client's prepared statements (session_pstmt.c). */
+struct session_pstmt {
+    struct pstmt_table  stmts;
+    struct pstmt       *cur;           /* the one the command in flight uses */
+    uint32_t            cursor_stmt;   /* a statement with an open cursor (pins) */
+    bool                kept_be;       /* the PREPARE in flight found the backend still
+                                          attached (after a write, warning or error):
+                                          it stays for the statement after the PREPARE */
+};
+
+/* Where statements go, and what ties the session to a connection
+ * (session_route.c): transaction and session state, the pinned budget,
+ * waiting for a connection, holding a statement for a failover. */
+struct session_route {
     bool                in_txn;        /* the backend said IN_TRANS */
     bool                txn_pending;   /* BEGIN answered locally; not sent yet */
     bool                autocommit;
     bool                pinned;        /* state that cannot move: keep this backend */
     bool                pinned_before; /* <pinned> when the command in flight came */
-    bool                shutdown_after; /* close once the statement in flight ends */
     bool                txn_begins;    /* the statement waiting for a backend is routed */
     char               *begin_sql;     /* the deferred BEGIN statement */
     char               *pending_set;   /* a SET in flight, remembered if it succeeds */
     char               *state_stmts[SESS_MAX_STATE_STMTS];
     unsigned            n_state_stmts;
     size_t              state_bytes;   /* of <state_stmts> */
-    size_t              mem_charged;   /* counted in the router's mem_used */
     struct pool_budget *held;          /* counted in its <held>: this session holds (or
                                           is about to hold) a connection between statements */
     struct sessstate    sstate;        /* charset + state_stmts, as text */
     int                 last_shard;    /* where SESSION statements go when unattached */
-
-    struct pstmt_table  stmts;         /* the client's prepared statements */
-    struct pstmt       *cur_ps;        /* the one the command in flight uses */
-    uint32_t            cursor_stmt;   /* a statement with an open cursor (pins) */
     uint64_t            last_insert_id;
     bool                be_insert_id;  /* a reply on the attached backend carried an
                                           insert id: LAST_INSERT_ID() there now reads
                                           this session's row id, so the connection is
                                           reset before another session uses it */
-    bool                kept_be;       /* the PREPARE in flight found the backend still
-                                          attached (after a write, warning or error):
-                                          it stays for the statement after the PREPARE */
     bool                clear_prev;    /* before the statement, on a connection just
                                           taken from the pool: reset, and run a SELECT
                                           that leaves FOUND_ROWS() 0 (the reset keeps
                                           it) */
-
-    unsigned            n_stmts;
-    unsigned            burst;         /* statements handled in this wakeup */
-    struct session     *next, *prev;   /* worker's list */
-    struct session     *reap_next;
+    bool                retried;       /* this statement already moved connections once */
+    bool                buffered;      /* held while its shard has no reachable master */
+    uint64_t            buffer_until_ms; /* when holding this statement gives up; 0: not held */
     TAILQ_ENTRY(session) pool_link;    /* in <waiting_pool>'s wait queue */
     struct pool        *waiting_pool;
+};
+
+/* The reply being relayed, and the replies to router-made statements
+ * before it (session_relay.c). */
+struct session_relay {
+    struct reply        reply;
+    uint32_t            fwd_left;      /* bytes of the current packet still to move */
+    uint8_t             last_seq;      /* of the last reply packet relayed */
+    bool                be_paused;     /* backend reads paused: client is slow */
+    uint64_t            reply_bytes;   /* relayed to the client for this statement */
+    unsigned            sync_pending;  /* replies to router-sent statements still due */
+    bool                sync_failed;
+    bool                sync_prepare;  /* the last router-sent statement is a PREPARE */
+    bool                sync_had_begin; /* the deferred BEGIN went with this sync */
+    char                sync_err[256];
+    uint16_t            sync_errno;
+};
+
+/* Its life (session.c) at the top; each part's state in its own member. */
+struct session {
+    uint64_t            id;
+    struct worker      *w;
+    struct bufferevent *bev;           /* the TLS filter once <login.tls>, else <raw_bev> */
+    struct bufferevent *raw_bev;       /* the socket's; owned here */
+    char                peer[64];
+    enum sess_state     state;
+    enum sess_end       end;
+    struct event       *timer;         /* handshake / idle / pool wait / shutdown */
+    bool                wr_shut;       /* CLOSING: our side half-closed */
+    bool                shutdown_after; /* close once the statement in flight ends */
+    size_t              mem_charged;   /* counted in the router's mem_used */
+    unsigned            n_stmts;
+    struct session     *next, *prev;   /* worker's list */
+    struct session     *reap_next;
+
+    /* The backend connection in use, read by every part; session_route.c
+     * attaches and gives it back. */
+    struct backend     *be;
+    char                be_shard[64];
+
+    struct session_login login;
+    struct session_cmd   cmd;
+    struct session_pstmt ps;
+    struct session_route route;
+    struct session_relay relay;
 };
 
 /* Takes ownership of the accepted socket <fd> and sends the greeting.

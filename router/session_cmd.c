@@ -24,7 +24,7 @@
 /*
  * Finds the command at the head of the client's input: all its packets
  * (a payload of exactly PACKET_MAX_PAYLOAD continues). Returns 1 with
- * <s->cmd_bytes>/<s->cmd_last_seq>/<*payload_len> set, 0 if it has not all
+ * <s->cmd.bytes>/<s->cmd.last_seq>/<*payload_len> set, 0 if it has not all
  * arrived, -1 if it is larger than max_allowed_packet.
  */
 static int command_ready(struct session *s, size_t *payload_len)
@@ -51,33 +51,33 @@ static int command_ready(struct session *s, size_t *payload_len)
         if (have < pos)
             return 0;
         if (len < PACKET_MAX_PAYLOAD) {
-            s->cmd_bytes = pos;
-            s->cmd_last_seq = hdr[3];
+            s->cmd.bytes = pos;
+            s->cmd.last_seq = hdr[3];
             *payload_len = total;
             return 1;
         }
     }
 }
 
-/* The command's payload as one contiguous block (joined into s->scratch
+/* The command's payload as one contiguous block (joined into s->cmd.scratch
  * when it spans packets). NULL when out of memory. */
 static const uint8_t *command_payload(struct session *s, size_t payload_len)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
     size_t pos = 0, at = 0;
 
-    if (s->cmd_bytes == PACKET_HEADER_LEN + payload_len) {
-        const uint8_t *p = session_pullup(in, s->cmd_bytes);
+    if (s->cmd.bytes == PACKET_HEADER_LEN + payload_len) {
+        const uint8_t *p = session_pullup(in, s->cmd.bytes);
 
         return p ? p + PACKET_HEADER_LEN : NULL;
     }
-    if (s->scratch_cap < payload_len) {
-        char *n = realloc(s->scratch, payload_len);
+    if (s->cmd.scratch_cap < payload_len) {
+        char *n = realloc(s->cmd.scratch, payload_len);
 
         if (!n)
             return NULL;
-        s->scratch = n;
-        s->scratch_cap = payload_len;
+        s->cmd.scratch = n;
+        s->cmd.scratch_cap = payload_len;
     }
     while (at < payload_len) {
         uint8_t hdr[PACKET_HEADER_LEN];
@@ -88,31 +88,31 @@ static const uint8_t *command_payload(struct session *s, size_t payload_len)
         evbuffer_copyout_from(in, &ptr, hdr, sizeof(hdr));
         len = packet_u24(hdr);
         evbuffer_ptr_set(in, &ptr, pos + PACKET_HEADER_LEN, EVBUFFER_PTR_SET);
-        evbuffer_copyout_from(in, &ptr, s->scratch + at, len);
+        evbuffer_copyout_from(in, &ptr, s->cmd.scratch + at, len);
         at += len;
         pos += PACKET_HEADER_LEN + len;
     }
-    return (const uint8_t *)s->scratch;
+    return (const uint8_t *)s->cmd.scratch;
 }
 
 /* The command was answered by the router: drop its packets. */
 void session_cmd_consume(struct session *s)
 {
-    evbuffer_drain(bufferevent_get_input(s->bev), s->cmd_bytes);
-    s->cmd_bytes = 0;
+    evbuffer_drain(bufferevent_get_input(s->bev), s->cmd.bytes);
+    s->cmd.bytes = 0;
 }
 
 void session_cmd_answer_ok(struct session *s)
 {
     session_cmd_consume(s);
-    session_send_ok(s, (uint8_t)(s->cmd_last_seq + 1));
+    session_send_ok(s, (uint8_t)(s->cmd.last_seq + 1));
 }
 
 void session_cmd_answer_err(struct session *s, uint16_t err_no, const char *sqlstate,
                             const char *msg)
 {
     session_cmd_consume(s);
-    session_send_err(s, (uint8_t)(s->cmd_last_seq + 1), err_no, sqlstate, msg);
+    session_send_err(s, (uint8_t)(s->cmd.last_seq + 1), err_no, sqlstate, msg);
 }
 
 static void handle_init_db(struct session *s, const uint8_t *payload, size_t payload_len)
@@ -154,7 +154,7 @@ static void handle_statistics(struct session *s, const uint8_t *payload, size_t 
                  atomic_load(&s->w->router->n_clients), atomic_load(&st->statements),
                  atomic_load(&st->routed), atomic_load(&st->rejected), SHARDWIRE_VERSION);
     session_cmd_consume(s);
-    session_send_packet(s, (uint8_t)(s->cmd_last_seq + 1), (const uint8_t *)text, (size_t)n);
+    session_send_packet(s, (uint8_t)(s->cmd.last_seq + 1), (const uint8_t *)text, (size_t)n);
 }
 
 /* COM_SET_OPTION: multi-statements on/off. Answered with an EOF, as the
@@ -169,7 +169,7 @@ static void handle_set_option(struct session *s, const uint8_t *payload, size_t 
         return;
     }
     session_cmd_consume(s);
-    session_send_packet(s, (uint8_t)(s->cmd_last_seq + 1), buf,
+    session_send_packet(s, (uint8_t)(s->cmd.last_seq + 1), buf,
                         reply_write_eof(buf, 0, session_client_status(s)));
 }
 
@@ -225,11 +225,11 @@ static void dispatch(struct session *s, size_t payload_len)
     char msg[128];
 
     s->n_stmts++;
-    s->pinned_before = s->pinned;
-    s->cmd_kind = SESS_CMD_FORWARD;
-    s->retried = false;
-    free(s->pending_set);
-    s->pending_set = NULL;
+    s->route.pinned_before = s->route.pinned;
+    s->cmd.kind = SESS_CMD_FORWARD;
+    s->route.retried = false;
+    free(s->route.pending_set);
+    s->route.pending_set = NULL;
     atomic_fetch_add(&s->w->stats.statements, 1);
     if (payload_len == 0) {
         session_cmd_answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "shardwire: empty command packet");
@@ -240,28 +240,28 @@ static void dispatch(struct session *s, size_t payload_len)
         session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
         return;
     }
-    s->cmd = payload[0];
-    if (!commands[s->cmd]) {
-        snprintf(msg, sizeof(msg), "shardwire: unknown or unsupported command 0x%02x", s->cmd);
+    s->cmd.code = payload[0];
+    if (!commands[s->cmd.code]) {
+        snprintf(msg, sizeof(msg), "shardwire: unknown or unsupported command 0x%02x", s->cmd.code);
         session_cmd_answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", msg);
         return;
     }
-    commands[s->cmd](s, payload, payload_len);
+    commands[s->cmd.code](s, payload, payload_len);
     /* A joined multi-packet command is not needed once handled (its bytes
      * left the input or were answered): give the memory back rather than
      * keep up to max_allowed_packet per session. After an auth switch the
      * scratch holds the database name instead. */
-    if (payload == (const uint8_t *)s->scratch && s->state != SESS_AUTH_SWITCH &&
+    if (payload == (const uint8_t *)s->cmd.scratch && s->state != SESS_AUTH_SWITCH &&
         s->state != SESS_CLOSED) {
-        free(s->scratch);
-        s->scratch = NULL;
-        s->scratch_cap = 0;
+        free(s->cmd.scratch);
+        s->cmd.scratch = NULL;
+        s->cmd.scratch_cap = 0;
     }
 }
 
 void session_cmd_run(struct session *s)
 {
-    s->burst = 0;
+    s->cmd.burst = 0;
     while (s->state == SESS_IDLE) {
         size_t payload_len;
         int k = command_ready(s, &payload_len);
@@ -279,10 +279,10 @@ void session_cmd_run(struct session *s)
              * handle no more until it does (session_client_write() resumes), whatever
              * kind of reply it is, so its unread output stays bounded. Its
              * input is bounded by the read watermark (one command). */
-            s->out_blocked = true;
+            s->cmd.out_blocked = true;
             return;
         }
-        if (++s->burst > SESS_BURST) {
+        if (++s->cmd.burst > SESS_BURST) {
             /* Let other sessions run; come back on the next loop turn. */
             bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
             return;

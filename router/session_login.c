@@ -35,7 +35,7 @@ static bool auth_check(const struct session *s, const struct config_user *u,
                        const uint8_t *tok, size_t len)
 {
     static const uint8_t no_user[HANDSHAKE_SHA1_LEN];
-    bool ok = handshake_native_check(s->scramble, tok, len, u ? u->stage2 : no_user,
+    bool ok = handshake_native_check(s->login.scramble, tok, len, u ? u->stage2 : no_user,
                                      u ? u->empty_password : false);
 
     /* (A test counts this point: the hash work ran, known user or not.) */
@@ -66,13 +66,13 @@ static void auth_failed(struct session *s, uint8_t seq, const char *user, size_t
 static int set_user(struct session *s, uint8_t seq, const char *name, size_t len,
                     bool with_password)
 {
-    if (len >= sizeof(s->user) || memchr(name, 0, len)) {
-        s->user[0] = 0;
+    if (len >= sizeof(s->login.user) || memchr(name, 0, len)) {
+        s->login.user[0] = 0;
         auth_failed(s, seq, name, len, with_password);
         return -1;
     }
-    memcpy(s->user, name, len);
-    s->user[len] = 0;
+    memcpy(s->login.user, name, len);
+    s->login.user[len] = 0;
     return 0;
 }
 
@@ -96,10 +96,10 @@ static void auth_ok(struct session *s, uint8_t seq, const char *db, size_t db_le
     session_set_state(s, SESS_IDLE);
     session_arm_idle_timer(s);
     if (log_threshold >= LOG_DEBUG) {
-        char user[sizeof(s->user) * 4];
+        char user[sizeof(s->login.user) * 4];
 
         log_debug("session: authenticated id=%" PRIu64 " user=%s", s->id,
-                  util_escape(user, sizeof(user), s->user, strlen(s->user)));
+                  util_escape(user, sizeof(user), s->login.user, strlen(s->login.user)));
     }
 }
 
@@ -133,9 +133,9 @@ static void start_tls(struct session *s)
         session_close_after_flush(s, SESS_END_RESOURCE);
         return;
     }
-    s->ssl = ssl;
+    s->login.ssl = ssl;
     s->bev = tls;
-    s->tls = true;
+    s->login.tls = true;
     bufferevent_setcb(s->bev, session_client_read, session_client_write, session_client_event, s);
     bufferevent_setwatermark(s->bev, EV_READ, 0, session_cfg(s)->max_allowed_packet + 65536);
     bufferevent_setwatermark(s->bev, EV_WRITE, SESS_OUT_LOW, 0);
@@ -213,16 +213,17 @@ void session_login_handshake(struct session *s)
     }
     if (r.ssl_request) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-        if (!s->w->router->tls || s->tls) {
+        if (!s->w->router->tls || s->login.tls) {
             session_send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01",
-                    s->tls ? "Bad handshake" : "shardwire: TLS is not enabled on this router");
+                             s->login.tls ? "Bad handshake"
+                                          : "shardwire: TLS is not enabled on this router");
             session_close_after_flush(s, SESS_END_PROTOCOL);
             return;
         }
         start_tls(s);
         return;
     }
-    if (cfg->require_secure_transport && !s->tls) {
+    if (cfg->require_secure_transport && !s->login.tls) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
         session_send_err(s, (uint8_t)(h.seq + 1), 3159, "08004",
                          "Connections using insecure transport are prohibited while "
@@ -230,7 +231,7 @@ void session_login_handshake(struct session *s)
         session_close_after_flush(s, SESS_END_AUTH);
         return;
     }
-    s->client_caps = r.capabilities & (SESS_SERVER_CAPS | WIRE_CAP_SSL);
+    s->login.client_caps = r.capabilities & (SESS_SERVER_CAPS | WIRE_CAP_SSL);
     if (r.charset && client_charset(r.charset, cfg->analyze.key_type) < 0) {
         char msg[200];
 
@@ -244,14 +245,14 @@ void session_login_handshake(struct session *s)
         return;
     }
     if (r.charset)
-        s->charset = (uint8_t)client_charset(r.charset, cfg->analyze.key_type);
+        s->login.charset = (uint8_t)client_charset(r.charset, cfg->analyze.key_type);
     session_route_recompute_sig(s);
     if (set_user(s, (uint8_t)(h.seq + 1), (const char *)p + r.user_off, r.user_len,
                  r.auth_len > 0) < 0) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
         return;
     }
-    u = config_find_user(cfg, s->user, strlen(s->user));
+    u = config_find_user(cfg, s->login.user, strlen(s->login.user));
 
     if (r.plugin_len && !(r.plugin_len == strlen(HANDSHAKE_NATIVE_PLUGIN) &&
                           memcmp(p + r.plugin_off, HANDSHAKE_NATIVE_PLUGIN, r.plugin_len) == 0)) {
@@ -259,12 +260,12 @@ void session_login_handshake(struct session *s)
         size_t db_off = r.db_off, db_len = r.db_len;
 
         /* Keep the database name for after the switch: in the scratch buffer. */
-        free(s->scratch);
-        s->scratch = db_len ? strndup((const char *)p + db_off, db_len) : NULL;
-        s->scratch_cap = db_len;
+        free(s->cmd.scratch);
+        s->cmd.scratch = db_len ? strndup((const char *)p + db_off, db_len) : NULL;
+        s->cmd.scratch_cap = db_len;
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
         session_send_packet(s, (uint8_t)(h.seq + 1), buf,
-                            (size_t)handshake_write_auth_switch(buf, s->scramble));
+                            (size_t)handshake_write_auth_switch(buf, s->login.scramble));
         session_set_state(s, SESS_AUTH_SWITCH);
         return;
     }
@@ -272,7 +273,7 @@ void session_login_handshake(struct session *s)
         bool with_password = r.auth_len > 0;
 
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-        auth_failed(s, (uint8_t)(h.seq + 1), s->user, strlen(s->user), with_password);
+        auth_failed(s, (uint8_t)(h.seq + 1), s->login.user, strlen(s->login.user), with_password);
         return;
     }
     {
@@ -288,11 +289,12 @@ void session_login_handshake(struct session *s)
 void session_login_auth_switch(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
-    const struct config_user *u = config_find_user(session_cfg(s), s->user, strlen(s->user));
+    const struct config_user *u = config_find_user(session_cfg(s), s->login.user,
+                                                   strlen(s->login.user));
     struct packet_header h;
     const uint8_t *p;
     int k = session_peek_packet(in, 1024, &h);
-    char *db = s->scratch;
+    char *db = s->cmd.scratch;
 
     if (k == 0)
         return;
@@ -313,12 +315,12 @@ void session_login_auth_switch(struct session *s)
         bool with_password = h.payload_len > 0;
 
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-        auth_failed(s, (uint8_t)(h.seq + 1), s->user, strlen(s->user), with_password);
+        auth_failed(s, (uint8_t)(h.seq + 1), s->login.user, strlen(s->login.user), with_password);
         return;
     }
     evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-    s->scratch = NULL;
-    s->scratch_cap = 0;
+    s->cmd.scratch = NULL;
+    s->cmd.scratch_cap = 0;
     auth_ok(s, (uint8_t)(h.seq + 1), db, db ? strlen(db) : 0);
     free(db);
 }
@@ -356,31 +358,32 @@ void session_login_change_user(struct session *s, const uint8_t *payload, size_t
                                         plugin_len) == 0);
     if (charset && charset < 256 &&
         client_charset((uint8_t)charset, session_cfg(s)->analyze.key_type) >= 0)
-        s->charset = (uint8_t)client_charset((uint8_t)charset, session_cfg(s)->analyze.key_type);
+        s->login.charset = (uint8_t)client_charset((uint8_t)charset,
+                                                   session_cfg(s)->analyze.key_type);
     session_route_reset_state(s);
-    if (user_len >= sizeof(s->user) || memchr(body + user_off, 0, user_len)) {
-        uint8_t seq = (uint8_t)(s->cmd_last_seq + 1);
+    if (user_len >= sizeof(s->login.user) || memchr(body + user_off, 0, user_len)) {
+        uint8_t seq = (uint8_t)(s->cmd.last_seq + 1);
         char name[64];
 
         /* Copied out first: consuming the command frees <body>. */
         snprintf(name, sizeof(name), "%.*s", (int)(sizeof(name) - 1), (const char *)body + user_off);
         session_cmd_consume(s);
-        s->user[0] = 0;
+        s->login.user[0] = 0;
         auth_failed(s, seq, name, strlen(name), alen > 0);
         return;
     }
-    memcpy(s->user, body + user_off, user_len);
-    s->user[user_len] = 0;
-    u = config_find_user(session_cfg(s), s->user, user_len);
+    memcpy(s->login.user, body + user_off, user_len);
+    s->login.user[user_len] = 0;
+    u = config_find_user(session_cfg(s), s->login.user, user_len);
     if (native) {
         char db[ANALYZE_NAME_MAX * 2];
         size_t n = db_len < sizeof(db) ? db_len : sizeof(db) - 1;
-        uint8_t seq = (uint8_t)(s->cmd_last_seq + 1);
+        uint8_t seq = (uint8_t)(s->cmd.last_seq + 1);
 
         memcpy(db, body + db_off, n);
         if (!auth_check(s, u, body + auth_off, alen)) {
             session_cmd_consume(s);
-            auth_failed(s, seq, s->user, strlen(s->user), alen > 0);
+            auth_failed(s, seq, s->login.user, strlen(s->login.user), alen > 0);
             return;
         }
         session_cmd_consume(s);
@@ -389,16 +392,16 @@ void session_login_change_user(struct session *s, const uint8_t *payload, size_t
         return;
     }
     {
-        /* <body> may live in s->scratch itself (a command joined from
+        /* <body> may live in s->cmd.scratch itself (a command joined from
          * several packets): copy before freeing. */
         char *db = db_len ? strndup((const char *)body + db_off, db_len) : NULL;
 
-        free(s->scratch);
-        s->scratch = db;
-        s->scratch_cap = 0;
+        free(s->cmd.scratch);
+        s->cmd.scratch = db;
+        s->cmd.scratch_cap = 0;
     }
     session_cmd_consume(s);
-    session_send_packet(s, (uint8_t)(s->cmd_last_seq + 1), buf,
-                        (size_t)handshake_write_auth_switch(buf, s->scramble));
+    session_send_packet(s, (uint8_t)(s->cmd.last_seq + 1), buf,
+                        (size_t)handshake_write_auth_switch(buf, s->login.scramble));
     session_set_state(s, SESS_AUTH_SWITCH);
 }

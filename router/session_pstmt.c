@@ -66,17 +66,17 @@ int session_pstmt_patch_id(struct evbuffer *buf, uint32_t id)
  */
 int session_pstmt_forward_execute(struct session *s, struct evbuffer *in, struct evbuffer *out)
 {
-    struct pstmt *ps = s->cur_ps;
+    struct pstmt *ps = s->ps.cur;
     struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, ps);
-    size_t payload_len = s->cmd_bytes - PACKET_HEADER_LEN;
+    size_t payload_len = s->cmd.bytes - PACKET_HEADER_LEN;
     struct stmt_execute ex;
     bool need_types;
     uint8_t *p;
 
     if (!e)
         return -1;
-    p = session_pullup(in, s->cmd_bytes < PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD
-                               ? s->cmd_bytes : PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD);
+    p = session_pullup(in, s->cmd.bytes < PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD
+                               ? s->cmd.bytes : PACKET_HEADER_LEN + PACKET_MAX_PAYLOAD);
     /* Only the first packet is contiguous at <p>; the fields parsed here all
      * lie in it. */
     if (!p || stmt_parse_execute(p + PACKET_HEADER_LEN,
@@ -86,7 +86,7 @@ int session_pstmt_forward_execute(struct session *s, struct evbuffer *in, struct
     need_types = !(ps->n_params == 0 || ex.new_types || e->types_sig == ps->types_sig);
     /* Every refusal comes before any long data moves to the server, which
      * would keep it for the next EXECUTE of its statement. */
-    if (need_types && (s->cmd_bytes != PACKET_HEADER_LEN + payload_len ||
+    if (need_types && (s->cmd.bytes != PACKET_HEADER_LEN + payload_len ||
                        payload_len + 2 * (size_t)ps->n_params >= PACKET_MAX_PAYLOAD || !ps->types))
         return -1;
     while (ps->long_data && evbuffer_get_length(ps->long_data) >= PACKET_HEADER_LEN) {
@@ -104,7 +104,7 @@ int session_pstmt_forward_execute(struct session *s, struct evbuffer *in, struct
     if (!need_types) {
         if (ex.new_types)
             e->types_sig = ps->types_sig;
-        evbuffer_remove_buffer(in, out, s->cmd_bytes);
+        evbuffer_remove_buffer(in, out, s->cmd.bytes);
         return 0;
     }
     /* Re-send the remembered types: bound flag 1, types after it. */
@@ -118,7 +118,7 @@ int session_pstmt_forward_execute(struct session *s, struct evbuffer *in, struct
         evbuffer_add(out, &one, 1);
         evbuffer_add(out, ps->types, 2 * (size_t)ps->n_params);
         evbuffer_add(out, p + PACKET_HEADER_LEN + ex.values_off, payload_len - ex.values_off);
-        evbuffer_drain(in, s->cmd_bytes);
+        evbuffer_drain(in, s->cmd.bytes);
     }
     e->types_sig = ps->types_sig;
     return 0;
@@ -127,7 +127,7 @@ int session_pstmt_forward_execute(struct session *s, struct evbuffer *in, struct
 static struct pstmt *find_stmt(struct session *s, const uint8_t *payload, size_t payload_len,
                                const char *what)
 {
-    struct pstmt *ps = payload_len >= 5 ? pstmt_find(&s->stmts, packet_u32(payload + 1)) : NULL;
+    struct pstmt *ps = payload_len >= 5 ? pstmt_find(&s->ps.stmts, packet_u32(payload + 1)) : NULL;
     char msg[200];
 
     if (ps)
@@ -142,7 +142,7 @@ static struct pstmt *find_stmt(struct session *s, const uint8_t *payload, size_t
  * (no key needed) the attached backend or any. */
 static void go_by_analysis(struct session *s)
 {
-    if (s->ar.kind == ANALYZE_ROUTE)
+    if (s->cmd.ar.kind == ANALYZE_ROUTE)
         session_route_by_key(s);
     else
         session_route_anywhere(s);
@@ -154,13 +154,13 @@ void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t pay
     size_t len = payload_len - 1;
     struct pstmt *ps;
 
-    s->kept_be = s->be != NULL;
+    s->ps.kept_be = s->be != NULL;
     session_route_analyze(s, sql, len);
-    if (s->ar.kind == ANALYZE_REJECT) {
+    if (s->cmd.ar.kind == ANALYZE_REJECT) {
         session_route_reject(s, sql, len);
         return;
     }
-    switch (s->ar.stmt) {
+    switch (s->cmd.ar.stmt) {
     case ANALYZE_STMT_BEGIN:
     case ANALYZE_STMT_COMMIT:
     case ANALYZE_STMT_ROLLBACK:
@@ -173,8 +173,8 @@ void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t pay
     default:
         break;
     }
-    if (s->ar.kind == ANALYZE_ROUTE && s->ar.param_index >= 0 && s->ar.key_len == 0 &&
-        s->ar.n_params == 0) {
+    if (s->cmd.ar.kind == ANALYZE_ROUTE && s->cmd.ar.param_index >= 0 && s->cmd.ar.key_len == 0 &&
+        s->cmd.ar.n_params == 0) {
         session_cmd_answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: inconsistent analysis");
         return;
     }
@@ -186,21 +186,21 @@ void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t pay
             return;
         }
     }
-    ps = pstmt_add(&s->stmts, sql, len, &s->ar);
+    ps = pstmt_add(&s->ps.stmts, sql, len, &s->cmd.ar);
     if (!ps) {
         session_cmd_answer_err(s, 1461, "42000",
                                "Can't create more than max_prepared_stmt_count statements (current "
                                "value: 16382)");
         return;
     }
-    ps->n_params = (uint16_t)s->ar.n_params;
-    s->cur_ps = ps;
-    s->cmd_kind = SESS_CMD_PREPARE;
-    if (s->ar.pins_session)
-        s->pinned = true;
+    ps->n_params = (uint16_t)s->cmd.ar.n_params;
+    s->ps.cur = ps;
+    s->cmd.kind = SESS_CMD_PREPARE;
+    if (s->cmd.ar.pins_session)
+        s->route.pinned = true;
     /* A statement routed by a parameter can be prepared anywhere: every
      * shard has the same schema. A literal key picks its shard now. */
-    if (s->ar.kind == ANALYZE_ROUTE && s->ar.param_index < 0)
+    if (s->cmd.ar.kind == ANALYZE_ROUTE && s->cmd.ar.param_index < 0)
         session_route_by_key(s);
     else
         session_route_anywhere(s);
@@ -244,9 +244,9 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
                 "Incorrect arguments to mysqld_stmt_execute (no parameter types sent)");
         return;
     }
-    s->cur_ps = ps;
-    s->ar = ps->ar;
-    s->cmd_kind = SESS_CMD_STMT;
+    s->ps.cur = ps;
+    s->cmd.ar = ps->ar;
+    s->cmd.kind = SESS_CMD_STMT;
     if (ps->ar.kind == ANALYZE_REJECT) {
         session_pstmt_refuse_execute(s, ps, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
         return;
@@ -257,22 +257,22 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
          * changes session state like a plain one. Without parameters its
          * text replays as a query on other connections; with them it cannot
          * be replayed, so the session stays on this connection. */
-        free(s->pending_set);
-        s->pending_set = NULL;
+        free(s->route.pending_set);
+        s->route.pending_set = NULL;
         if (ps->n_params == 0 &&
             session_mem_check(s, 2 * ps->sql_len + 2, msg, sizeof(msg)) != SESS_MEM_OK) {
             session_pstmt_refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
             return;
         }
         if (ps->n_params == 0) {
-            s->pending_set = fault_fail("set_copy") ? NULL : strndup(ps->sql, ps->sql_len);
-            if (!s->pending_set) {
+            s->route.pending_set = fault_fail("set_copy") ? NULL : strndup(ps->sql, ps->sql_len);
+            if (!s->route.pending_set) {
                 session_pstmt_refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
                                          "shardwire: out of memory; the SET was not run");
                 return;
             }
         } else {
-            s->pinned = true;
+            s->route.pinned = true;
         }
     }
     if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0) {
@@ -302,9 +302,10 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
                 return;
             }
             if (i == (unsigned)ps->ar.param_index) {
-                memcpy(s->ar.key, key, (size_t)n);
-                s->ar.key_len = (size_t)n;
-            } else if ((size_t)n != s->ar.key_len || memcmp(key, s->ar.key, (size_t)n) != 0) {
+                memcpy(s->cmd.ar.key, key, (size_t)n);
+                s->cmd.ar.key_len = (size_t)n;
+            } else if ((size_t)n != s->cmd.ar.key_len ||
+                       memcmp(key, s->cmd.ar.key, (size_t)n) != 0) {
                 snprintf(msg, sizeof(msg),
                          "shardwire: parameters %d and %u give two different %s values; one "
                          "statement may touch one user's rows only", ps->ar.param_index + 1,
@@ -322,14 +323,14 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
 
 void session_pstmt_long_data(struct session *s, const uint8_t *payload, size_t payload_len)
 {
-    struct pstmt *ps = payload_len >= 7 ? pstmt_find(&s->stmts, packet_u32(payload + 1)) : NULL;
+    struct pstmt *ps = payload_len >= 7 ? pstmt_find(&s->ps.stmts, packet_u32(payload + 1)) : NULL;
     struct evbuffer *in = bufferevent_get_input(s->bev);
     unsigned param = payload_len >= 7 ? packet_u16(payload + 5) : 0;
     char msg[300];
 
     /* No reply, ever; an unknown statement or parameter is reported by the
      * EXECUTE that follows (the server's own behaviour). */
-    if (!ps || param >= ps->n_params || s->cmd_bytes != PACKET_HEADER_LEN + payload_len) {
+    if (!ps || param >= ps->n_params || s->cmd.bytes != PACKET_HEADER_LEN + payload_len) {
         session_cmd_consume(s);
         return;
     }
@@ -338,8 +339,8 @@ void session_pstmt_long_data(struct session *s, const uint8_t *payload, size_t p
     if (!ps->long_mask)
         ps->long_mask = calloc(((size_t)ps->n_params + 7) / 8, 1);
     if (ps->long_failed || !ps->long_data || !ps->long_mask ||
-        ps->long_bytes + s->cmd_bytes > session_cfg(s)->max_allowed_packet ||
-        session_mem_check(s, s->cmd_bytes, msg, sizeof(msg)) != SESS_MEM_OK) {
+        ps->long_bytes + s->cmd.bytes > session_cfg(s)->max_allowed_packet ||
+        session_mem_check(s, s->cmd.bytes, msg, sizeof(msg)) != SESS_MEM_OK) {
         /* Refused: the data is dropped and the EXECUTE that follows
          * fails, rather than running without it. */
         session_cmd_consume(s);
@@ -348,9 +349,9 @@ void session_pstmt_long_data(struct session *s, const uint8_t *payload, size_t p
         return;
     }
     ps->long_mask[param / 8] |= (uint8_t)(1u << (param % 8));
-    evbuffer_remove_buffer(in, ps->long_data, s->cmd_bytes);
-    pstmt_long_data_added(ps, s->cmd_bytes);
-    s->cmd_bytes = 0;
+    evbuffer_remove_buffer(in, ps->long_data, s->cmd.bytes);
+    pstmt_long_data_added(ps, s->cmd.bytes);
+    s->cmd.bytes = 0;
 }
 
 void session_pstmt_close(struct session *s, const uint8_t *payload, size_t payload_len)
@@ -360,9 +361,9 @@ void session_pstmt_close(struct session *s, const uint8_t *payload, size_t paylo
     /* No reply. The server-side statements stay cached on their backend
      * connections for whoever runs the same SQL next. */
     session_cmd_consume(s);
-    if (s->cursor_stmt == id)
-        s->cursor_stmt = 0;
-    pstmt_remove(&s->stmts, id);
+    if (s->ps.cursor_stmt == id)
+        s->ps.cursor_stmt = 0;
+    pstmt_remove(&s->ps.stmts, id);
 }
 
 void session_pstmt_reset(struct session *s, const uint8_t *payload, size_t payload_len)
@@ -372,11 +373,11 @@ void session_pstmt_reset(struct session *s, const uint8_t *payload, size_t paylo
     if (!ps)
         return;
     pstmt_clear_long_data(ps);
-    if (s->cursor_stmt == ps->id && s->be && pstmt_cache_find(&s->be->stmts, ps)) {
+    if (s->ps.cursor_stmt == ps->id && s->be && pstmt_cache_find(&s->be->stmts, ps)) {
         /* Closes the open cursor on the server. */
-        s->cursor_stmt = 0;
-        s->cur_ps = ps;
-        s->cmd_kind = SESS_CMD_STMT;
+        s->ps.cursor_stmt = 0;
+        s->ps.cur = ps;
+        s->cmd.kind = SESS_CMD_STMT;
         session_route_start(s, false);
         return;
     }
@@ -390,13 +391,13 @@ void session_pstmt_fetch(struct session *s, const uint8_t *payload, size_t paylo
 
     if (!ps)
         return;
-    if (s->cursor_stmt != ps->id || !s->be || !pstmt_cache_find(&s->be->stmts, ps)) {
+    if (s->ps.cursor_stmt != ps->id || !s->be || !pstmt_cache_find(&s->be->stmts, ps)) {
         snprintf(msg, sizeof(msg), "The statement (%u) has no open cursor.", ps->id);
         session_cmd_answer_err(s, 1421, "HY000", msg);
         return;
     }
-    s->cur_ps = ps;
-    s->cmd_kind = SESS_CMD_STMT;
+    s->ps.cur = ps;
+    s->cmd.kind = SESS_CMD_STMT;
     session_route_start(s, false);
 }
 
@@ -404,13 +405,13 @@ void session_pstmt_fetch(struct session *s, const uint8_t *payload, size_t paylo
  * connection, and the parameter count the server found. */
 void session_pstmt_prepare_done(struct session *s)
 {
-    const struct reply *r = &s->reply;
-    struct pstmt *ps = s->cur_ps;
+    const struct reply *r = &s->relay.reply;
+    struct pstmt *ps = s->ps.cur;
     uint32_t evicted;
 
-    s->cur_ps = NULL;
+    s->ps.cur = NULL;
     if (r->is_error) {
-        pstmt_remove(&s->stmts, ps->id);
+        pstmt_remove(&s->ps.stmts, ps->id);
         return;
     }
     if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0 &&

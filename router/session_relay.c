@@ -24,37 +24,37 @@
 
 static void statement_done(struct session *s)
 {
-    const struct reply *r = &s->reply;
+    const struct reply *r = &s->relay.reply;
 
     evtimer_del(s->timer);
     /* A PREPARE reply carries no status flags. */
-    if (!r->is_error && s->cmd != WIRE_COM_STMT_PREPARE) {
-        s->in_txn = (r->status & WIRE_STATUS_IN_TRANS) != 0;
-        s->autocommit = (r->status & WIRE_STATUS_AUTOCOMMIT) != 0;
+    if (!r->is_error && s->cmd.code != WIRE_COM_STMT_PREPARE) {
+        s->route.in_txn = (r->status & WIRE_STATUS_IN_TRANS) != 0;
+        s->route.autocommit = (r->status & WIRE_STATUS_AUTOCOMMIT) != 0;
         if (r->insert_id) {
-            s->last_insert_id = r->insert_id;
-            s->be_insert_id = true;
+            s->route.last_insert_id = r->insert_id;
+            s->route.be_insert_id = true;
         }
     }
-    if (s->cmd == WIRE_COM_STMT_PREPARE)
+    if (s->cmd.code == WIRE_COM_STMT_PREPARE)
         session_pstmt_prepare_done(s);
-    else if (s->cmd == WIRE_COM_STMT_EXECUTE && !r->is_error &&
+    else if (s->cmd.code == WIRE_COM_STMT_EXECUTE && !r->is_error &&
              (r->status & WIRE_STATUS_CURSOR_EXISTS))
-        s->cursor_stmt = s->cur_ps->id;     /* FETCH must find this connection */
-    if (s->pending_set) {
+        s->ps.cursor_stmt = s->ps.cur->id;     /* FETCH must find this connection */
+    if (s->route.pending_set) {
         if (!r->is_error) {
-            if (s->n_state_stmts < SESS_MAX_STATE_STMTS) {
-                s->state_bytes += strlen(s->pending_set) + 1;
-                s->state_stmts[s->n_state_stmts++] = s->pending_set;
-                s->pending_set = NULL;
+            if (s->route.n_state_stmts < SESS_MAX_STATE_STMTS) {
+                s->route.state_bytes += strlen(s->route.pending_set) + 1;
+                s->route.state_stmts[s->route.n_state_stmts++] = s->route.pending_set;
+                s->route.pending_set = NULL;
                 session_route_recompute_sig(s);
-                sessstate_copy(&s->be->sstate, &s->sstate);
+                sessstate_copy(&s->be->sstate, &s->route.sstate);
             } else {
-                s->pinned = true;   /* too much state to replay: stay put */
+                s->route.pinned = true;   /* too much state to replay: stay put */
             }
         }
-        free(s->pending_set);
-        s->pending_set = NULL;
+        free(s->route.pending_set);
+        s->route.pending_set = NULL;
     }
     session_set_state(s, SESS_IDLE);
     if (s->shutdown_after) {
@@ -68,9 +68,9 @@ static void statement_done(struct session *s)
      * ERRORS that follow see the right connection; a PREPARE in between
      * (drivers prepare the SELECT LAST_INSERT_ID() they run next) does not
      * count as that statement. */
-    if (s->be && !s->in_txn && !s->pinned && !s->cursor_stmt && !r->is_error &&
-        r->warnings == 0 && !s->ar.is_write &&
-        !(s->cmd == WIRE_COM_STMT_PREPARE && s->kept_be))
+    if (s->be && !s->route.in_txn && !s->route.pinned && !s->ps.cursor_stmt && !r->is_error &&
+        r->warnings == 0 && !s->cmd.ar.is_write &&
+        !(s->cmd.code == WIRE_COM_STMT_PREPARE && s->ps.kept_be))
         session_route_detach(s, true);
     session_arm_idle_timer(s);
 }
@@ -79,7 +79,7 @@ static void statement_done(struct session *s)
 void session_relay_backend_lost(struct session *s, const char *why)
 {
     char msg[400];
-    bool in_txn = s->in_txn;
+    bool in_txn = s->route.in_txn;
 
     unsigned suppressed;
 
@@ -89,13 +89,14 @@ void session_relay_backend_lost(struct session *s, const char *why)
                  s->id, s->be_shard, sess_state_name(s->state), why, suppressed);
     snprintf(msg, sizeof(msg), "shardwire: lost connection to shard %s during the statement (%s)%s",
              s->be_shard, why, in_txn ? "; the transaction was rolled back" : "");
-    if (s->state == SESS_SYNCING && !in_txn && !s->pinned && !s->cursor_stmt && !s->retried) {
+    if (s->state == SESS_SYNCING && !in_txn && !s->route.pinned && !s->ps.cursor_stmt &&
+        !s->route.retried) {
         /* The client's statement was not sent yet: a pooled connection that
          * died while idle is replaced without the client noticing, once. */
         session_route_detach(s, false);
-        s->retried = true;
-        if (s->sync_had_begin)
-            s->txn_pending = true;
+        s->route.retried = true;
+        if (s->relay.sync_had_begin)
+            s->route.txn_pending = true;
         session_set_state(s, SESS_IDLE);
         log_info("session: retrying on a new connection id=%" PRIu64 " shard=%s", s->id,
                  s->be_shard);
@@ -103,13 +104,14 @@ void session_relay_backend_lost(struct session *s, const char *why)
         return;
     }
     if (s->state == SESS_SYNCING || s->state == SESS_FORWARDING) {
-        bool partial = s->state == SESS_FORWARDING && s->reply_bytes > 0;
+        bool partial = s->state == SESS_FORWARDING && s->relay.reply_bytes > 0;
 
         if (s->state == SESS_SYNCING)
             session_cmd_consume(s);
         session_route_detach(s, false);
-        s->in_txn = false;
-        session_send_err(s, partial ? (uint8_t)(s->last_seq + 1) : (uint8_t)(s->cmd_last_seq + 1),
+        s->route.in_txn = false;
+        session_send_err(s, partial ? (uint8_t)(s->relay.last_seq + 1)
+                                    : (uint8_t)(s->cmd.last_seq + 1),
                          WIRE_ER_BACKEND_GONE, "HY000", msg);
         if (partial || in_txn) {
             session_close_after_flush(s, SESS_END_BACKEND_LOST);
@@ -122,7 +124,7 @@ void session_relay_backend_lost(struct session *s, const char *why)
     }
     /* Idle with a backend attached. */
     session_route_detach(s, false);
-    s->in_txn = false;
+    s->route.in_txn = false;
     session_route_update_hold(s);
     if (in_txn)
         session_close_after_flush(s, SESS_END_BACKEND_LOST);
@@ -132,7 +134,7 @@ void session_relay_backend_lost(struct session *s, const char *why)
  * all in (the statement may go on or has been failed). */
 static void sync_read(struct session *s, struct evbuffer *in)
 {
-    while (s->sync_pending > 0) {
+    while (s->relay.sync_pending > 0) {
         struct packet_header h;
         const uint8_t *p;
         int k = session_peek_packet(in, PACKET_MAX_PAYLOAD, &h);
@@ -145,50 +147,54 @@ static void sync_read(struct session *s, struct evbuffer *in)
             return;
         }
         p += PACKET_HEADER_LEN;
-        if (s->reply.state == REPLY_FIRST && h.payload_len > 0 && p[0] == WIRE_HDR_LOCAL_INFILE) {
+        if (s->relay.reply.state == REPLY_FIRST && h.payload_len > 0 &&
+            p[0] == WIRE_HDR_LOCAL_INFILE) {
             session_relay_backend_lost(s, "the server asked for a local file (LOAD DATA LOCAL)");
             return;
         }
-        k = reply_feed(&s->reply, p, h.payload_len, h.payload_len);
+        k = reply_feed(&s->relay.reply, p, h.payload_len, h.payload_len);
         if (k < 0) {
             session_relay_backend_lost(s, "malformed reply");
             return;
         }
-        if (k == 1 && s->reply.is_error && !s->sync_failed) {
+        if (k == 1 && s->relay.reply.is_error && !s->relay.sync_failed) {
             size_t off, n;
             uint16_t err_no;
 
-            s->sync_failed = true;
+            s->relay.sync_failed = true;
             if (reply_parse_err(p, h.payload_len, &err_no, &off, &n) == 0) {
-                s->sync_errno = err_no;
-                snprintf(s->sync_err, sizeof(s->sync_err), "%.*s", (int)(n > 200 ? 200 : n),
-                         (const char *)p + off);
+                s->relay.sync_errno = err_no;
+                snprintf(s->relay.sync_err, sizeof(s->relay.sync_err), "%.*s",
+                         (int)(n > 200 ? 200 : n), (const char *)p + off);
             }
         }
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
         if (k == 1) {
-            if (s->sync_pending == 1 && s->sync_prepare && !s->reply.is_error) {
+            if (s->relay.sync_pending == 1 && s->relay.sync_prepare && !s->relay.reply.is_error) {
                 uint32_t evicted;
 
-                int k = pstmt_cache_add(&s->be->stmts, s->cur_ps, s->reply.stmt_id, &evicted);
+                int k = pstmt_cache_add(&s->be->stmts, s->ps.cur, s->relay.reply.stmt_id, &evicted);
 
                 /* Not cached (-1): session_pstmt_forward_execute() then refuses the EXECUTE. */
                 if (k != 0)
-                    session_pstmt_write_close(s->be, k > 0 ? evicted : s->reply.stmt_id);
+                    session_pstmt_write_close(s->be, k > 0 ? evicted : s->relay.reply.stmt_id);
             }
-            s->sync_pending--;
-            reply_begin(&s->reply, s->sync_pending == 1 && s->sync_prepare ? REPLY_PREPARE
-                                                                          : REPLY_QUERY, false);
+            s->relay.sync_pending--;
+            reply_begin(&s->relay.reply,
+                        s->relay.sync_pending == 1 && s->relay.sync_prepare ? REPLY_PREPARE
+                                                                            : REPLY_QUERY,
+                        false);
         }
     }
-    if (s->sync_failed) {
+    if (s->relay.sync_failed) {
         char msg[400];
 
         /* The backend's state is now unknown: reset it before any reuse. */
         sessstate_forget(&s->be->sstate);
         snprintf(msg, sizeof(msg), "shardwire: could not prepare shard %s connection: %s",
-                 s->be_shard, s->sync_err);
-        session_cmd_answer_err(s, s->sync_errno ? s->sync_errno : WIRE_ER_UNKNOWN, "HY000", msg);
+                 s->be_shard, s->relay.sync_err);
+        session_cmd_answer_err(s, s->relay.sync_errno ? s->relay.sync_errno : WIRE_ER_UNKNOWN,
+                               "HY000", msg);
         session_set_state(s, SESS_IDLE);
         session_arm_idle_timer(s);
         session_cmd_process(s);
@@ -209,23 +215,23 @@ void session_relay(struct session *s)
     for (;;) {
         size_t have = evbuffer_get_length(in);
 
-        if (s->fwd_left > 0) {
-            size_t n = have < s->fwd_left ? have : s->fwd_left;
+        if (s->relay.fwd_left > 0) {
+            size_t n = have < s->relay.fwd_left ? have : s->relay.fwd_left;
 
             if (n == 0)
                 break;
             evbuffer_remove_buffer(in, out, n);
-            s->fwd_left -= (uint32_t)n;
-            s->reply_bytes += n;
+            s->relay.fwd_left -= (uint32_t)n;
+            s->relay.reply_bytes += n;
             continue;
         }
-        if (s->reply.state == REPLY_DONE)
+        if (s->relay.reply.state == REPLY_DONE)
             break;
         {
             uint8_t head[PACKET_HEADER_LEN + REPLY_PEEK];
             struct packet_header h;
             size_t need;
-            bool first = s->reply.state == REPLY_FIRST && !s->reply.in_continuation;
+            bool first = s->relay.reply.state == REPLY_FIRST && !s->relay.reply.in_continuation;
             int k;
 
             if (have < PACKET_HEADER_LEN)
@@ -246,25 +252,25 @@ void session_relay(struct session *s)
                                               "LOCAL), which the router never forwards");
                 return;
             }
-            k = reply_feed(&s->reply, head + PACKET_HEADER_LEN, need, h.payload_len);
+            k = reply_feed(&s->relay.reply, head + PACKET_HEADER_LEN, need, h.payload_len);
             if (k < 0) {
                 session_relay_backend_lost(s, "malformed reply");
                 return;
             }
-            s->last_seq = h.seq;
-            if (s->cmd == WIRE_COM_STMT_PREPARE && s->reply_bytes == 0 &&
+            s->relay.last_seq = h.seq;
+            if (s->cmd.code == WIRE_COM_STMT_PREPARE && s->relay.reply_bytes == 0 &&
                 head[PACKET_HEADER_LEN] == WIRE_HDR_OK && h.payload_len <= REPLY_PEEK) {
                 /* The client gets our statement id, not the server's. */
-                packet_put_u32(head + PACKET_HEADER_LEN + 1, s->cur_ps->id);
+                packet_put_u32(head + PACKET_HEADER_LEN + 1, s->ps.cur->id);
                 evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
                 evbuffer_add(out, head, PACKET_HEADER_LEN + h.payload_len);
-                s->reply_bytes += PACKET_HEADER_LEN + h.payload_len;
+                s->relay.reply_bytes += PACKET_HEADER_LEN + h.payload_len;
                 continue;
             }
-            s->fwd_left = PACKET_HEADER_LEN + h.payload_len;
+            s->relay.fwd_left = PACKET_HEADER_LEN + h.payload_len;
         }
     }
-    if (s->reply.state == REPLY_DONE && s->fwd_left == 0) {
+    if (s->relay.reply.state == REPLY_DONE && s->relay.fwd_left == 0) {
         if (evbuffer_get_length(in) > 0) {
             session_relay_backend_lost(s, "data after the end of the reply");
             return;
@@ -277,7 +283,7 @@ void session_relay(struct session *s)
     if (evbuffer_get_length(out) > SESS_OUT_HIGH) {
         /* The client reads slower than the backend sends: wait for it. */
         bufferevent_disable(s->be->bev, EV_READ);
-        s->be_paused = true;
+        s->relay.be_paused = true;
     }
 }
 

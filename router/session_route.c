@@ -53,7 +53,7 @@ static unsigned pinned_cap(const struct config *cfg)
 
 bool session_route_holds_backend(const struct session *s)
 {
-    return s->be && (s->in_txn || s->pinned || s->cursor_stmt);
+    return s->be && (s->route.in_txn || s->route.pinned || s->ps.cursor_stmt);
 }
 
 /* Makes the budget's count agree with whether <s> holds its connection. */
@@ -61,13 +61,13 @@ void session_route_update_hold(struct session *s)
 {
     struct pool_budget *b = session_route_holds_backend(s) ? s->be->pool->budget : NULL;
 
-    if (b == s->held)
+    if (b == s->route.held)
         return;
-    if (s->held)
-        atomic_fetch_sub(&s->held->held, 1);
+    if (s->route.held)
+        atomic_fetch_sub(&s->route.held->held, 1);
     if (b)
         atomic_fetch_add(&b->held, 1);
-    s->held = b;
+    s->route.held = b;
 }
 
 /* Takes one from <b>'s count of held connections if it is below <cap>. */
@@ -85,8 +85,8 @@ static bool hold_take(struct pool_budget *b, unsigned cap)
  * connection afterwards. */
 static bool will_hold(const struct session *s, bool begins_txn)
 {
-    return s->pinned || s->ar.pins_session || s->cursor_stmt || s->in_txn || !s->autocommit ||
-           (begins_txn && s->txn_pending);
+    return s->route.pinned || s->cmd.ar.pins_session || s->ps.cursor_stmt || s->route.in_txn ||
+           !s->route.autocommit || (begins_txn && s->route.txn_pending);
 }
 
 /* ---- session state (SET statements replayed on other backends) ---- */
@@ -95,7 +95,8 @@ static bool will_hold(const struct session *s, bool begins_txn)
  * connection, so every statement replays it (slow, never wrong). */
 void session_route_recompute_sig(struct session *s)
 {
-    sessstate_build(&s->sstate, s->state_stmts, s->n_state_stmts, s->charset);
+    sessstate_build(&s->route.sstate, s->route.state_stmts, s->route.n_state_stmts,
+                    s->login.charset);
 }
 
 /* Gives the backend back (or drops it) when the session stops using it. */
@@ -109,17 +110,17 @@ void session_route_detach(struct session *s, bool reusable)
     /* Reading stays enabled: the pool watches idle connections too, and
      * every disable/enable pair would cost two epoll_ctl calls. */
     bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
-    if (!reusable || s->in_txn) {
-        s->be_insert_id = false;
+    if (!reusable || s->route.in_txn) {
+        s->route.be_insert_id = false;
         pool_discard(be);
         return;
     }
     /* It holds state we cannot see (locks, LAST_INSERT_ID(expr), user
      * variables, an auto-increment id of this user's row): reset before
      * reuse, so no other session reads it. */
-    if (s->pinned || s->be_insert_id)
+    if (s->route.pinned || s->route.be_insert_id)
         sessstate_forget(&be->sstate);
-    s->be_insert_id = false;
+    s->route.be_insert_id = false;
     pool_release(be);
 }
 
@@ -136,7 +137,7 @@ void session_route_release(struct session *s, bool reusable)
 /* The analyzer's decision, then the operator's rules on top (docs/config.md). */
 void session_route_analyze(struct session *s, const char *sql, size_t len)
 {
-    int rc = decide_statement(s->w->analyze, s->w->router->rules, sql, len, &s->ar);
+    int rc = decide_statement(s->w->analyze, s->w->router->rules, sql, len, &s->cmd.ar);
 
     if (rc < 0)
         log_warn("session: analyzer out of memory id=%" PRIu64, s->id);
@@ -146,7 +147,7 @@ void session_route_analyze(struct session *s, const char *sql, size_t len)
 
 void session_route_reject(struct session *s, const char *sql, size_t len)
 {
-    const struct analyze_result *ar = &s->ar;
+    const struct analyze_result *ar = &s->cmd.ar;
     char msg[512];
     size_t off = ar->offset < len ? ar->offset : len;
     size_t n = len - off < 40 ? len - off : 40;
@@ -168,9 +169,9 @@ static void backend_attach(struct session *s, struct backend *be)
      * not hold would read another session's: reset it first. (A used
      * connection in the default state has the fresh signature too, so this
      * resets a new one as well; such statements are rare first statements.) */
-    if (s->ar.reads_prev_stmt) {
+    if (s->cmd.ar.reads_prev_stmt) {
         sessstate_forget(&be->sstate);
-        s->clear_prev = true;
+        s->route.clear_prev = true;
     }
     s->be = be;
     snprintf(s->be_shard, sizeof(s->be_shard), "%s", be->pool->shard);
@@ -197,7 +198,7 @@ void session_route_forward(struct session *s)
     struct evbuffer *out = bufferevent_get_output(s->be->bev);
     enum reply_kind kind = REPLY_QUERY;
 
-    switch (s->cmd) {
+    switch (s->cmd.code) {
     case WIRE_COM_QUERY:        kind = REPLY_QUERY; break;
     case WIRE_COM_FIELD_LIST:   kind = REPLY_FIELD_LIST; break;
     case WIRE_COM_STMT_PREPARE: kind = REPLY_PREPARE; break;
@@ -205,9 +206,9 @@ void session_route_forward(struct session *s)
     case WIRE_COM_STMT_FETCH:   kind = REPLY_FETCH; break;
     default:                    kind = REPLY_SIMPLE; break;
     }
-    if (s->cmd == WIRE_COM_STMT_EXECUTE) {
+    if (s->cmd.code == WIRE_COM_STMT_EXECUTE) {
         if (session_pstmt_forward_execute(s, in, out) < 0) {
-            session_pstmt_refuse_execute(s, s->cur_ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
+            session_pstmt_refuse_execute(s, s->ps.cur, WIRE_ER_WRONG_ARGUMENTS, "HY000",
                     "shardwire: cannot forward this COM_STMT_EXECUTE (malformed, or "
                     "parameter types never sent)");
             if (s->be->state == BACKEND_BROKEN)
@@ -220,8 +221,8 @@ void session_route_forward(struct session *s)
                                 BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
             return;
         }
-    } else if (s->cmd == WIRE_COM_STMT_FETCH || s->cmd == WIRE_COM_STMT_RESET) {
-        struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, s->cur_ps);
+    } else if (s->cmd.code == WIRE_COM_STMT_FETCH || s->cmd.code == WIRE_COM_STMT_RESET) {
+        struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, s->ps.cur);
 
         if (session_pstmt_patch_id(in, e ? e->server_id : 0) < 0) {
             session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
@@ -233,14 +234,14 @@ void session_route_forward(struct session *s)
                                 BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
             return;
         }
-        evbuffer_remove_buffer(in, out, s->cmd_bytes);
+        evbuffer_remove_buffer(in, out, s->cmd.bytes);
     } else {
-        evbuffer_remove_buffer(in, out, s->cmd_bytes);
+        evbuffer_remove_buffer(in, out, s->cmd.bytes);
     }
-    s->cmd_bytes = 0;
-    reply_begin(&s->reply, kind, false);
-    s->fwd_left = 0;
-    s->reply_bytes = 0;
+    s->cmd.bytes = 0;
+    reply_begin(&s->relay.reply, kind, false);
+    s->relay.fwd_left = 0;
+    s->relay.reply_bytes = 0;
     session_set_state(s, SESS_FORWARDING);
     session_arm_timer(s, session_cfg(s)->query_timeout_ms);
 }
@@ -257,7 +258,7 @@ void session_route_start(struct session *s, bool begins_txn)
     struct backend *be = s->be;
     unsigned n = 0;
 
-    if (!sessstate_equal(&be->sstate, &s->sstate)) {
+    if (!sessstate_equal(&be->sstate, &s->route.sstate)) {
         if (!sessstate_is_fresh(&be->sstate, WIRE_CHARSET_UTF8MB4_GENERAL_CI)) {
             struct evbuffer *out = bufferevent_get_output(be->bev);
             uint8_t pkt[PACKET_HEADER_LEN + 1];
@@ -269,50 +270,51 @@ void session_route_start(struct session *s, bool begins_txn)
             pstmt_cache_clear(&be->stmts);
             n++;
         }
-        if (s->charset != WIRE_CHARSET_UTF8MB4_GENERAL_CI) {
+        if (s->login.charset != WIRE_CHARSET_UTF8MB4_GENERAL_CI) {
             char sql[160];
-            unsigned cs = session_login_charset_primary(s->charset);
+            unsigned cs = session_login_charset_primary(s->login.charset);
             int len = snprintf(sql, sizeof(sql),
                                "SET character_set_client=%u, character_set_results=%u, "
                                "collation_connection=%u",
-                               cs, cs, s->charset);
+                               cs, cs, s->login.charset);
 
             write_query(be, sql, (size_t)len);
             n++;
         }
-        for (unsigned i = 0; i < s->n_state_stmts; i++) {
-            write_query(be, s->state_stmts[i], strlen(s->state_stmts[i]));
+        for (unsigned i = 0; i < s->route.n_state_stmts; i++) {
+            write_query(be, s->route.state_stmts[i], strlen(s->route.state_stmts[i]));
             n++;
         }
-        sessstate_copy(&be->sstate, &s->sstate);
+        sessstate_copy(&be->sstate, &s->route.sstate);
     }
-    if (s->clear_prev) {
+    if (s->route.clear_prev) {
         /* COM_RESET_CONNECTION clears warnings but not FOUND_ROWS() */
         write_query(be, "SELECT 0 LIMIT 0", 16);
-        s->clear_prev = false;
+        s->route.clear_prev = false;
         n++;
     }
-    s->sync_had_begin = false;
-    if (begins_txn && s->txn_pending) {
-        write_query(be, s->begin_sql, strlen(s->begin_sql));
-        s->txn_pending = false;
-        s->sync_had_begin = true;
+    s->relay.sync_had_begin = false;
+    if (begins_txn && s->route.txn_pending) {
+        write_query(be, s->route.begin_sql, strlen(s->route.begin_sql));
+        s->route.txn_pending = false;
+        s->relay.sync_had_begin = true;
         n++;
     }
-    s->sync_prepare = false;
-    if (s->cmd == WIRE_COM_STMT_EXECUTE && !pstmt_cache_find(&be->stmts, s->cur_ps)) {
+    s->relay.sync_prepare = false;
+    if (s->cmd.code == WIRE_COM_STMT_EXECUTE && !pstmt_cache_find(&be->stmts, s->ps.cur)) {
         /* First use of this statement on this connection: prepare it here. */
-        session_pstmt_write_prepare(be, s->cur_ps);
-        s->sync_prepare = true;
+        session_pstmt_write_prepare(be, s->ps.cur);
+        s->relay.sync_prepare = true;
         n++;
     }
     if (n == 0) {
         session_route_forward(s);
         return;
     }
-    s->sync_pending = n;
-    s->sync_failed = false;
-    reply_begin(&s->reply, n == 1 && s->sync_prepare ? REPLY_PREPARE : REPLY_QUERY, false);
+    s->relay.sync_pending = n;
+    s->relay.sync_failed = false;
+    reply_begin(&s->relay.reply, n == 1 && s->relay.sync_prepare ? REPLY_PREPARE : REPLY_QUERY,
+                false);
     session_set_state(s, SESS_SYNCING);
     session_arm_timer(s, session_cfg(s)->query_timeout_ms);
 }
@@ -328,7 +330,7 @@ void session_route_start(struct session *s, bool begins_txn)
 static bool drop_stale_backend(struct session *s)
 {
     char msg[300];
-    bool lost = s->in_txn || s->pinned || s->cursor_stmt;
+    bool lost = s->route.in_txn || s->route.pinned || s->ps.cursor_stmt;
 
     if (!s->be || s->be->generation == s->be->pool->generation)
         return false;
@@ -341,9 +343,9 @@ static bool drop_stale_backend(struct session *s)
     snprintf(msg, sizeof(msg),
              "shardwire: the master of shard %s changed during this %s; it was rolled back "
              "on the old master. Retry it.", s->be_shard,
-             s->in_txn ? "transaction" : "session's pinned state");
-    s->in_txn = s->pinned = false;
-    s->cursor_stmt = 0;
+             s->route.in_txn ? "transaction" : "session's pinned state");
+    s->route.in_txn = s->route.pinned = false;
+    s->ps.cursor_stmt = 0;
     session_cmd_answer_err(s, WIRE_ER_BACKEND_GONE, "HY000", msg);
     return true;
 }
@@ -359,7 +361,7 @@ static bool reserve_hold(struct session *s, struct pool *p, bool begins_txn)
     unsigned cap;
     char msg[400];
 
-    if (!will_hold(s, begins_txn) || s->held == p->budget)
+    if (!will_hold(s, begins_txn) || s->route.held == p->budget)
         return true;
     cap = pinned_cap(session_cfg(s));
     if (!hold_take(p->budget, cap)) {
@@ -369,13 +371,13 @@ static bool reserve_hold(struct session *s, struct pool *p, bool begins_txn)
                  "pool_max_pinned_per_shard=%u); finish them, or retry later",
                  cap, p->shard, cap);
         atomic_fetch_add(&s->w->stats.backend_errors, 1);
-        s->pinned = s->pinned_before;       /* the statement does not run */
+        s->route.pinned = s->route.pinned_before;       /* the statement does not run */
         session_cmd_answer_err(s, 1203, "42000", msg);
         return false;
     }
-    if (s->held)
-        atomic_fetch_sub(&s->held->held, 1);
-    s->held = p->budget;
+    if (s->route.held)
+        atomic_fetch_sub(&s->route.held->held, 1);
+    s->route.held = p->budget;
     return true;
 }
 
@@ -392,8 +394,8 @@ static void go_to_shard(struct session *s, unsigned idx, bool begins_txn)
                                "shardwire: no shard map in use on this worker");
         return;
     }
-    s->last_shard = (int)idx;
-    s->txn_begins = begins_txn;     /* for session_backend_ready() and retries */
+    s->route.last_shard = (int)idx;
+    s->route.txn_begins = begins_txn;     /* for session_backend_ready() and retries */
     if (!(s->be && s->be->pool == p))
         session_route_detach(s, true);
     if (!reserve_hold(s, p, begins_txn))
@@ -423,8 +425,8 @@ void session_route_anywhere(struct session *s)
             session_route_start(s, false);
         return;
     }
-    go_to_shard(s, s->last_shard >= 0 && (unsigned)s->last_shard < s->w->n_pools ?
-                       (unsigned)s->last_shard : 0, false);
+    go_to_shard(s, s->route.last_shard >= 0 && (unsigned)s->route.last_shard < s->w->n_pools ?
+                       (unsigned)s->route.last_shard : 0, false);
 }
 
 void session_backend_ready(struct session *s, struct backend *be)
@@ -432,7 +434,7 @@ void session_backend_ready(struct session *s, struct backend *be)
     evtimer_del(s->timer);
     session_route_unbuffer(s);
     backend_attach(s, be);
-    session_route_start(s, s->txn_begins);
+    session_route_start(s, s->route.txn_begins);
 }
 
 /* How often a held statement tries its shard again: the map may name a new
@@ -453,23 +455,24 @@ static bool buffer_statement(struct session *s)
     struct timeval tv;
     unsigned ms;
 
-    if (!cfg->failover_buffer_ms || s->in_txn || s->pinned || s->cursor_stmt || s->be)
+    if (!cfg->failover_buffer_ms || s->route.in_txn || s->route.pinned || s->ps.cursor_stmt ||
+        s->be)
         return false;
-    if (!s->buffer_until_ms) {
+    if (!s->route.buffer_until_ms) {
         if (atomic_fetch_add(&s->w->router->n_buffered, 1) >= cfg->failover_buffer_max) {
             atomic_fetch_sub(&s->w->router->n_buffered, 1);
             return false;
         }
-        s->buffer_until_ms = now + cfg->failover_buffer_ms;
+        s->route.buffer_until_ms = now + cfg->failover_buffer_ms;
     }
-    if (now >= s->buffer_until_ms)
+    if (now >= s->route.buffer_until_ms)
         return false;
-    ms = (unsigned)(s->buffer_until_ms - now);
+    ms = (unsigned)(s->route.buffer_until_ms - now);
     if (ms > SESS_BUFFER_RETRY_MS)
         ms = SESS_BUFFER_RETRY_MS;
     tv.tv_sec = 0;
     tv.tv_usec = (suseconds_t)ms * 1000;
-    s->buffered = true;
+    s->route.buffered = true;
     evtimer_add(s->timer, &tv);
     return true;
 }
@@ -477,11 +480,11 @@ static bool buffer_statement(struct session *s)
 /* The statement is no longer held (it got a connection, or an answer). */
 void session_route_unbuffer(struct session *s)
 {
-    if (s->buffer_until_ms) {
+    if (s->route.buffer_until_ms) {
         atomic_fetch_sub(&s->w->router->n_buffered, 1);
-        s->buffer_until_ms = 0;
+        s->route.buffer_until_ms = 0;
     }
-    s->buffered = false;
+    s->route.buffered = false;
 }
 
 void session_backend_failed(struct session *s, const char *msg, bool unreachable)
@@ -508,7 +511,7 @@ void session_route_by_key(struct session *s)
         go_to_shard(s, 0, true);        /* answers "no shard map" */
         return;
     }
-    vb = vbucket_of(s->ar.key, s->ar.key_len, smap_n_vbuckets(m));
+    vb = vbucket_of(s->cmd.ar.key, s->cmd.ar.key_len, smap_n_vbuckets(m));
     idx = smap_shard_of_vbucket(m, vb);
     sh = smap_shard(m, idx);
 
@@ -517,17 +520,17 @@ void session_route_by_key(struct session *s)
         char key[ANALYZE_KEY_MAX * 4];
 
         log_debug("session: route id=%" PRIu64 " key=%s vbucket=%u shard=%s", s->id,
-                  util_escape(key, sizeof(key), s->ar.key, s->ar.key_len), vb, sh->name);
+                  util_escape(key, sizeof(key), s->cmd.ar.key, s->cmd.ar.key_len), vb, sh->name);
     }
-    if (s->be && (s->in_txn || s->pinned) && strcmp(s->be_shard, sh->name) != 0) {
+    if (s->be && (s->route.in_txn || s->route.pinned) && strcmp(s->be_shard, sh->name) != 0) {
         char msg[400];
 
         snprintf(msg, sizeof(msg),
                  "shardwire: this %s is bound to shard %s, but %s %.*s lives on shard %s; "
                  "finish it (COMMIT or ROLLBACK) before touching another user's shard",
-                 s->in_txn ? "transaction" : "session (it holds connection state)",
-                 s->be_shard, session_cfg(s)->analyze.key_columns[0], (int)s->ar.key_len,
-                 s->ar.key, sh->name);
+                 s->route.in_txn ? "transaction" : "session (it holds connection state)",
+                 s->be_shard, session_cfg(s)->analyze.key_columns[0], (int)s->cmd.ar.key_len,
+                 s->cmd.ar.key, sh->name);
         session_cmd_answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
         return;
     }
@@ -536,30 +539,30 @@ void session_route_by_key(struct session *s)
 
 static void handle_session_stmt(struct session *s, const char *sql, size_t len)
 {
-    switch (s->ar.stmt) {
+    switch (s->cmd.ar.stmt) {
     case ANALYZE_STMT_BEGIN:
-        if (s->in_txn && s->be)
+        if (s->route.in_txn && s->be)
             break;                          /* the backend commits and begins anew */
-        free(s->begin_sql);
-        s->begin_sql = strndup(sql, len);
-        if (!s->begin_sql) {
+        free(s->route.begin_sql);
+        s->route.begin_sql = strndup(sql, len);
+        if (!s->route.begin_sql) {
             session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
                                    "shardwire: out of memory");
             return;
         }
-        s->txn_pending = true;
+        s->route.txn_pending = true;
         session_cmd_answer_ok(s);
         return;
     case ANALYZE_STMT_COMMIT:
     case ANALYZE_STMT_ROLLBACK:
-        if (!s->in_txn) {
-            s->txn_pending = false;
+        if (!s->route.in_txn) {
+            s->route.txn_pending = false;
             session_cmd_answer_ok(s);
             return;
         }
         break;
     case ANALYZE_STMT_SAVEPOINT:
-        if (s->txn_pending && !s->in_txn) {
+        if (s->route.txn_pending && !s->route.in_txn) {
             session_cmd_answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000",
                     "shardwire: SAVEPOINT before the transaction's first statement: the "
                     "shard is not known yet; run a statement for the user first");
@@ -567,7 +570,7 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
         }
         break;
     case ANALYZE_STMT_SET:
-        if (s->ar.pins_session)
+        if (s->cmd.ar.pins_session)
             break;                          /* user variables: pinned, not replayed */
         {
             char msg[300];
@@ -580,20 +583,20 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
         }
         /* Without its copy the SET could not be replayed on other
          * connections: it must not run at all. */
-        free(s->pending_set);
-        s->pending_set = fault_fail("set_copy") ? NULL : strndup(sql, len);
-        if (!s->pending_set) {
+        free(s->route.pending_set);
+        s->route.pending_set = fault_fail("set_copy") ? NULL : strndup(sql, len);
+        if (!s->route.pending_set) {
             session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000",
                                    "shardwire: out of memory; the SET was not run");
             return;
         }
-        s->cmd_kind = SESS_CMD_TRACK_SET;
+        s->cmd.kind = SESS_CMD_TRACK_SET;
         break;
     default:
         break;
     }
-    if (s->ar.pins_session)
-        s->pinned = true;
+    if (s->cmd.ar.pins_session)
+        s->route.pinned = true;
     session_route_anywhere(s);
 }
 
@@ -604,7 +607,7 @@ void session_route_query(struct session *s, const uint8_t *payload, size_t paylo
     size_t len = payload_len - 1;
 
     session_route_analyze(s, sql, len);
-    switch (s->ar.kind) {
+    switch (s->cmd.ar.kind) {
     case ANALYZE_REJECT:
         session_route_reject(s, sql, len);
         return;
@@ -612,13 +615,13 @@ void session_route_query(struct session *s, const uint8_t *payload, size_t paylo
         session_cmd_answer_ok(s);
         return;
     case ANALYZE_ROUTE:
-        if (s->ar.param_index >= 0) {
+        if (s->cmd.ar.param_index >= 0) {
             session_cmd_answer_err(s, WIRE_ER_PARSE, "42000",
                                    "shardwire: '?' placeholders need a prepared statement");
             return;
         }
-        if (s->ar.pins_session)
-            s->pinned = true;
+        if (s->cmd.ar.pins_session)
+            s->route.pinned = true;
         session_route_by_key(s);
         return;
     case ANALYZE_SESSION:
@@ -637,17 +640,17 @@ void session_route_reset_state(struct session *s)
 {
     if (s->be) {
         sessstate_forget(&s->be->sstate);
-        session_route_detach(s, !s->in_txn);
+        session_route_detach(s, !s->route.in_txn);
     }
-    for (unsigned i = 0; i < s->n_state_stmts; i++)
-        free(s->state_stmts[i]);
-    s->n_state_stmts = 0;
-    s->state_bytes = 0;
-    s->in_txn = s->txn_pending = s->pinned = false;
-    s->autocommit = true;
-    s->cursor_stmt = 0;
+    for (unsigned i = 0; i < s->route.n_state_stmts; i++)
+        free(s->route.state_stmts[i]);
+    s->route.n_state_stmts = 0;
+    s->route.state_bytes = 0;
+    s->route.in_txn = s->route.txn_pending = s->route.pinned = false;
+    s->route.autocommit = true;
+    s->ps.cursor_stmt = 0;
     session_route_update_hold(s);
-    pstmt_table_fini(&s->stmts);
+    pstmt_table_fini(&s->ps.stmts);
     session_route_recompute_sig(s);
 }
 
@@ -659,8 +662,8 @@ void session_route_reset_state(struct session *s)
  */
 void session_route_again(struct session *s)
 {
-    if (s->ar.kind == ANALYZE_ROUTE &&
-        !(s->cmd == WIRE_COM_STMT_PREPARE && s->ar.param_index >= 0))
+    if (s->cmd.ar.kind == ANALYZE_ROUTE &&
+        !(s->cmd.code == WIRE_COM_STMT_PREPARE && s->cmd.ar.param_index >= 0))
         session_route_by_key(s);
     else
         session_route_anywhere(s);
