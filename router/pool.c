@@ -417,7 +417,7 @@ void pool_connect_failed(struct backend *be, const char *err)
 {
     struct pool *p = be->pool;
     char msg[512];
-    bool be_answered = be->answered;    /* <be> is closed below */
+    bool be_answered = be->login.answered;    /* <be> is closed below */
 
     p->n_connecting--;
     snprintf(p->last_error, sizeof(p->last_error), "%s", err);
