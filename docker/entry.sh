@@ -156,6 +156,11 @@ max_allowed_packet = 67108864
 connect_timeout_ms = 2000
 handshake_timeout_ms = 5000
 log_level = info
+# HAProxy sends each client's address first (docs/operations.md), and a
+# stopping router answers /health 503 for longer than HAProxy needs to
+# notice (inter 1s, fall 2) before it closes.
+proxy_protocol_networks = ${SW_BALANCER:?}
+drain_delay_ms = 3000
 CFG
 )
     # The init job creates the map; until then there is nothing to route.
@@ -193,7 +198,7 @@ backend routers
 CFG
     for r in ${SW_ROUTERS:?}; do   # "NAME=IP ..."
         n=$((n + 1))
-        echo "    server ${r%%=*} ${r#*=}:6033" >>/etc/sw-haproxy.cfg
+        echo "    server ${r%%=*} ${r#*=}:6033 send-proxy-v2" >>/etc/sw-haproxy.cfg
     done
     cat >>/etc/sw-haproxy.cfg <<CFG
 

@@ -78,6 +78,8 @@ static const char *unready(struct router *r, char *buf, size_t cap)
 
     if (atomic_load(&r->draining))
         return "draining";
+    if (atomic_load(&r->drained))
+        return "drained by an operator (shardctl drain)";
     m = current_map(r);
     if (!m)
         return "no shard map";
@@ -241,6 +243,8 @@ static void on_metrics(struct admin *a, struct evhttp_request *req)
     GAUGE("shardwire_ready", "1 while /health answers 200", "%d",
           unready(r, buf, sizeof(buf)) == NULL);
     GAUGE("shardwire_draining", "1 after SIGTERM", "%d", (int)atomic_load(&r->draining));
+    GAUGE("shardwire_drained", "1 while an operator has drained the router (shardctl drain)",
+          "%d", (int)atomic_load(&r->drained));
     if (r->control && control_health_on(r->control)) {
         for (size_t i = 0; i < sizeof(per_server) / sizeof(per_server[0]); i++) {
             struct metric_walk w = { b, per_server[i].what };
@@ -299,6 +303,7 @@ static void on_status(struct admin *a, struct evhttp_request *req)
     if (why)
         json_object_set_new(o, "unready_reason", json_string(why));
     json_object_set_new(o, "draining", json_boolean(atomic_load(&r->draining)));
+    json_object_set_new(o, "drained", json_boolean(atomic_load(&r->drained)));
     json_object_set_new(o, "workers", json_integer(r->n_workers));
     json_object_set_new(stats, "client_connections", json_integer(atomic_load(&r->n_clients)));
     json_object_set_new(stats, "client_connections_accepted",
@@ -384,6 +389,32 @@ static void on_console(struct evhttp_request *req)
     evbuffer_free(b);
 }
 
+/*
+ * POST /drain: /health turns 503 so the balancer sends new clients
+ * elsewhere, while this router goes on serving every connection it has and
+ * any that still arrive; POST /undrain ends it. Stopping the router
+ * afterwards (SIGTERM) then closes nobody's statement. A router that is
+ * shutting down cannot be undrained.
+ */
+static void on_drain(struct admin *a, struct evhttp_request *req, bool drain)
+{
+    struct router *r = a->r;
+
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+        reply_text(req, 405, "Method Not Allowed", "only POST");
+        return;
+    }
+    if (!drain && atomic_load(&r->draining)) {
+        reply_text(req, 409, "Conflict", "shutting down (SIGTERM): cannot undrain");
+        return;
+    }
+    if (atomic_exchange(&r->drained, drain) != drain)
+        log_info("admin: %s by an operator; /health now %s", drain ? "drained" : "undrained",
+                 drain ? "503" : "200 when ready");
+    reply_text(req, HTTP_OK, "OK", drain ? "drained" : "undrained");
+}
+
 static bool authorized(struct admin *a, struct evhttp_request *req)
 {
     const char *h;
@@ -416,10 +447,14 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_text(req, 401, "Unauthorized", "authorization required");
         goto out;
     }
+    if (strcmp(path, "/drain") == 0 || strcmp(path, "/undrain") == 0) {
+        on_drain(a, req, strcmp(path, "/drain") == 0);
+        goto out;
+    }
     if (strcmp(path, "/health") != 0 && strcmp(path, "/metrics") != 0 &&
         strcmp(path, "/status") != 0 && strcmp(path, "/") != 0) {
         reply_text(req, HTTP_NOTFOUND, "Not Found",
-                   "not found; try /, /health, /metrics, /status");
+                   "not found; try /, /health, /metrics, /status, POST /drain, POST /undrain");
         goto out;
     }
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&

@@ -216,6 +216,7 @@ static const struct uint_key uint_keys[] = {
     UKEY(pool_max_age_ms, UINT32_MAX),
     UKEY(query_timeout_ms, 86400000),
     UKEY(shutdown_timeout_ms, 3600000),
+    UKEY(drain_delay_ms, 3600000),
     UKEY(zk_start_timeout_ms, 3600000),
     UKEY(health_interval_ms, 3600000),
     UKEY(health_timeout_ms, 3600000),

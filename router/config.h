@@ -79,6 +79,7 @@ struct config {
     unsigned  pool_max_age_ms;         /* backend connections retired after; 0 = never */
     unsigned  query_timeout_ms;        /* 0 = none */
     unsigned  shutdown_timeout_ms;     /* in-flight statements get this long on SIGTERM */
+    unsigned  drain_delay_ms;          /* SIGTERM: /health 503 and serving this long first */
     char     *tls_cert;                /* PEM; with tls_key: TLS offered to clients */
     char     *tls_key;
     char     *tls_ca;                  /* optional: CA for client certificates */

@@ -52,7 +52,9 @@ struct daemon_state {
     struct mapwatch   *mw;
     struct event_base *base;
     struct event      *tick;
-    bool               stopping;
+    struct event      *drain_ev;   /* SIGTERM's drain_delay_ms, then shut down */
+    bool               stopping;   /* a first SIGTERM/SIGINT came */
+    bool               shutting;   /* the workers were told to stop */
 };
 
 /* The first map's cluster settings decide the shard key; the config's value
@@ -147,6 +149,26 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     mapwatch_tick(d->mw);
 }
 
+/* Stops accepting and lets every worker finish its statements in flight
+ * within shutdown_timeout_ms (then ends the loop: see on_tick). */
+static void begin_shutdown(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon_state *d = arg;
+    struct router *r = &d->router;
+    static const struct timeval fast = { 0, 50000 };
+
+    (void)fd;
+    (void)what;
+    if (d->shutting)
+        return;
+    d->shutting = true;
+    for (unsigned i = 0; i < r->n_workers; i++)
+        worker_shutdown(r->workers[i], r->cfg->shutdown_timeout_ms);
+    /* Poll for the workers' end more often than once a second. */
+    event_del(d->tick);
+    event_add(d->tick, &fast);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct daemon_state *d = arg;
@@ -161,23 +183,37 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         log_reopen();
         return;
     }
+    if (d->stopping && !d->shutting) {
+        /* A second signal while draining: stop waiting for the balancer. */
+        log_info("shutdown: second signal; ending the drain delay deadline_ms=%u",
+                 r->cfg->shutdown_timeout_ms);
+        event_del(d->drain_ev);
+        begin_shutdown(-1, 0, d);
+        return;
+    }
     if (d->stopping) {
         /* _exit, not exit: exit handlers (OpenSSL's, the sanitizers')
          * would run while worker threads still use what they free. */
-        log_warn("shutdown: second signal, exiting now");
+        log_warn("shutdown: another signal, exiting now");
         _exit(1);
     }
     d->stopping = true;
     atomic_store(&r->draining, true);
-    log_info("shutdown: signal=%d deadline_ms=%u", (int)sig, r->cfg->shutdown_timeout_ms);
-    for (unsigned i = 0; i < r->n_workers; i++)
-        worker_shutdown(r->workers[i], r->cfg->shutdown_timeout_ms);
-    /* Poll for the workers' end more often than once a second. */
+    if (r->cfg->drain_delay_ms == 0 || !d->drain_ev) {
+        log_info("shutdown: signal=%d deadline_ms=%u", (int)sig, r->cfg->shutdown_timeout_ms);
+        begin_shutdown(-1, 0, d);
+        return;
+    }
+    /* /health says 503 from now on; the listener stays open and every
+     * session goes on until the balancer has seen it and stopped sending
+     * new clients here. */
+    log_info("shutdown: signal=%d draining for drain_delay_ms=%u before closing", (int)sig,
+             r->cfg->drain_delay_ms);
     {
-        static const struct timeval fast = { 0, 50000 };
+        struct timeval tv = { r->cfg->drain_delay_ms / 1000,
+                              (suseconds_t)(r->cfg->drain_delay_ms % 1000) * 1000 };
 
-        event_del(d->tick);
-        event_add(d->tick, &fast);
+        event_add(d->drain_ev, &tv);
     }
 }
 
@@ -322,6 +358,8 @@ int main(int argc, char **argv)
     d.base = event_base_new();
     tick = d.tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
     event_add(tick, &one_second);
+    /* Without it a SIGTERM shuts down at once (no drain delay). */
+    d.drain_ev = evtimer_new(d.base, begin_shutdown, &d);
     for (int i = 0; i < 4; i++) {
         sigs[i] = evsignal_new(d.base, signos[i], on_signal, &d);
         evsignal_add(sigs[i], NULL);
@@ -368,6 +406,8 @@ int main(int argc, char **argv)
     /* Closing the ZooKeeper session removes our registration at once. */
     mapwatch_free(d.mw);
     event_free(tick);
+    if (d.drain_ev)
+        event_free(d.drain_ev);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_free(r->workers[i]);
     for (int i = 0; i < 4; i++)

@@ -109,9 +109,11 @@ static void registration(struct mapwatch *mw)
     version = mw->version;
     pthread_mutex_unlock(&mw->lock);
     hn = (size_t)snprintf(head, sizeof(head),
-                          "address=%s:%u map_version=%" PRIu64 " map_age_ms=%" PRIu64 " pid=%ld",
+                          "address=%s:%u map_version=%" PRIu64 " map_age_ms=%" PRIu64
+                          " pid=%ld%s%s",
                           cfg->listen_host, cfg->listen_port, version, last ? now - last : 0,
-                          (long)getpid());
+                          (long)getpid(), cfg->admin_listen ? " admin=" : "",
+                          cfg->admin_listen ? cfg->admin_listen : "");
     if (hn >= sizeof(head))
         hn = sizeof(head) - 1;
     cap = hn + 1;

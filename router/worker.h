@@ -63,6 +63,9 @@ struct router {
     struct mapwatch *mw;                 /* the map source (age, for /health) */
     struct coordinator *coordinator;     /* automatic failover; NULL when off */
     _Atomic bool     draining;           /* SIGTERM received: /health says 503 */
+    _Atomic bool     drained;            /* an operator's POST /drain (shardctl
+                                          * drain): /health says 503, the router
+                                          * goes on serving whoever comes */
 };
 
 struct worker {

@@ -40,6 +40,10 @@ static const char usage_text[] =
     "  rejoin SHARD HOST:PORT\n"
     "                       make HOST:PORT (e.g. the old master) a standby of SHARD again\n"
     "                       (replication account: $SHARDWIRE_REPL_USER/_PASSWORD)\n"
+    "  drain ROUTER         turn ROUTER's /health to 503 so the load balancer sends new\n"
+    "                       clients elsewhere; it goes on serving (ROUTER: its id, or its\n"
+    "                       admin HOST:PORT; $SHARDWIRE_ADMIN_USER/_PASSWORD for basic auth)\n"
+    "  undrain ROUTER       let ROUTER take new clients again\n"
     "  dump-map [--map FILE]\n"
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
@@ -248,6 +252,8 @@ static const struct {
     { "watch",      shardctl_watch },
     { "failover",   shardctl_failover },
     { "rejoin",     shardctl_rejoin },
+    { "drain",      shardctl_drain },
+    { "undrain",    shardctl_undrain },
 };
 
 int main(int argc, char **argv)

@@ -75,6 +75,15 @@ int shardctl_set_master(const struct shardctl_opts *o);
 int shardctl_watch(const struct shardctl_opts *o);
 int shardctl_failover(const struct shardctl_opts *o);
 int shardctl_rejoin(const struct shardctl_opts *o);
+int shardctl_drain(const struct shardctl_opts *o);
+int shardctl_undrain(const struct shardctl_opts *o);
+
+/* One HTTP/1.0 request to a router's admin listener at <hostport>, with
+ * basic auth when <user> is set, all within <timeout_ms>. Returns 0 with
+ * *<status> and the malloc'd *<body>, or -1 with a malloc'd *<errp>. */
+int shardctl_http(const char *hostport, const char *method, const char *path,
+                  const char *user, const char *password, unsigned timeout_ms,
+                  int *status, char **body, char **errp);
 
 /* Prints "shardctl: <msg>" to stderr. */
 void shardctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

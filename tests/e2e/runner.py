@@ -7,7 +7,9 @@ tests/e2e/runner.py - runs the end-to-end tests.
 SELECTOR: a module (`test_basic`, `test_basic.py`) or one test
 (`test_basic.test_insert` / `test_basic::test_insert`); none = all of
 tests/e2e/test_*.py. Each module runs in its own child process with a hard
-timeout (SW_E2E_MODULE_TIMEOUT, default 300 s); each test has a soft timeout
+timeout (SW_E2E_MODULE_TIMEOUT, default 300 s, or the module's own
+`MODULE_TIMEOUT = N`), all of them together SW_E2E_TOTAL_TIMEOUT (default
+1500 s); each test has a soft timeout
 (SW_E2E_TEST_TIMEOUT, default 120 s) that fails it with a traceback.
 Module-level setup_module()/teardown_module() run once around the module's
 test_* functions (in file order). A failed assert or any exception fails the
@@ -225,13 +227,22 @@ def sweep(pidfile):
     return n
 
 
+def own_timeout(path, default):
+    """A module's own hard timeout, `MODULE_TIMEOUT = N` at its top level
+    (for one that builds images on a fresh machine), else <default>."""
+    import re
+    with open(path) as f:
+        m = re.search(r"^MODULE_TIMEOUT\s*=\s*(\d+)", f.read(), re.M)
+    return float(m.group(1)) if m else default
+
+
 def main(argv):
     results_out = None
     if len(argv) >= 2 and argv[0] == "--results":
         results_out, argv = argv[1], argv[2:]
     sel = parse_selectors(argv)
     module_timeout = float(os.environ.get("SW_E2E_MODULE_TIMEOUT", "300"))
-    budget_end = time.monotonic() + float(os.environ.get("SW_E2E_TOTAL_TIMEOUT", "900"))
+    budget_end = time.monotonic() + float(os.environ.get("SW_E2E_TOTAL_TIMEOUT", "1500"))
     import tempfile
     state = tempfile.mkdtemp(prefix="sw-e2e-runner-")
     total = {"passed": 0, "failed": 0, "failures": []}
@@ -254,7 +265,7 @@ def main(argv):
                 total["failed"] += 1
                 total["failures"].append(name)
             continue
-        timeout = min(module_timeout, left)
+        timeout = min(own_timeout(os.path.join(HERE, mod + ".py"), module_timeout), left)
         print("== %s (%d tests)" % (mod, len(names)))
         sys.stdout.flush()
         res_path = os.path.join(state, mod + ".json")

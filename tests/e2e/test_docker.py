@@ -20,6 +20,7 @@ makes the base image and builds everything (minutes), later runs reuse them
 import csv
 import io
 import os
+import re
 import signal
 import subprocess
 import time
@@ -34,6 +35,9 @@ DOCKER = os.path.join(ROOT, "docker")
 PROJECT = "shardwire-e2e"
 APP_PW = "app-pw"
 SKIP = None            # the reason no container runtime can run here
+# On a machine without the images, debootstrap and the image build take
+# minutes more than the default module timeout (runner.py reads this).
+MODULE_TIMEOUT = 720
 STARTED_DOCKERD = False
 ENV = None
 PORT = None
@@ -172,6 +176,12 @@ def test_statements_through_haproxy():
     # and replicated to each shard's standby
     cluster.wait_for(lambda: shard_rows("s0-sb") == s0 and shard_rows("s1-sb") == s1, 30,
                      "rows on the standbys")
+    # HAProxy sends the PROXY protocol: the routers log the client (this
+    # host, on the compose network's gateway side), never HAProxy (.50).
+    logs = compose("logs", "--no-color", "router1", "router2")
+    peers = re.findall(r"session end id=\d+ peer=([0-9.]+):\d+ user=app", logs)
+    assert peers, logs[-3000:]
+    assert not [p for p in peers if p.endswith(".50")], set(peers)
 
 
 def test_router_killed_traffic_continues():
