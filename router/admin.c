@@ -24,6 +24,7 @@
 #include "router/mapwatch.h"
 #include "router/util.h"
 #include "router/worker.h"
+#include "router/mapjson.h"
 #include "shardmap/smap.h"
 
 /* router/console.html, built in (tools/embed.py). */
@@ -316,22 +317,8 @@ static void on_status(struct admin *a, struct evhttp_request *req)
     if (m) {
         json_object_set_new(map, "version", json_integer((json_int_t)smap_version(m)));
         json_object_set_new(map, "vbuckets", json_integer(smap_n_vbuckets(m)));
-        for (unsigned i = 0; i < smap_n_shards(m); i++) {
-            const struct smap_shard *s = smap_shard(m, i);
-            json_t *so = json_object(), *sb = json_array();
-            char ep[SMAP_ENDPOINT_STR_MAX];
-
-            json_object_set_new(so, "name", json_string(s->name));
-            smap_format_endpoint(&s->master, ep, sizeof(ep));
-            json_object_set_new(so, "master", json_string(ep));
-            for (unsigned k = 0; k < s->n_standbys; k++) {
-                smap_format_endpoint(&s->standbys[k], ep, sizeof(ep));
-                json_array_append_new(sb, json_string(ep));
-            }
-            json_object_set_new(so, "standbys", sb);
-            json_object_set_new(so, "vbuckets", json_integer(smap_vbuckets_of_shard(m, i)));
-            json_array_append_new(shards, so);
-        }
+        json_decref(shards);
+        shards = mapjson_shards(m);
     }
     json_object_set_new(map, "shards", shards);
     if (m) {

@@ -33,6 +33,7 @@
 
 #include "router/config.h"
 #include "router/detect.h"
+#include "router/journal.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
 #include "router/promote.h"
@@ -43,15 +44,6 @@
 
 #define COORD_INTERVAL_MS 300
 #define COORD_RETRY_MS    5000      /* after an aborted or failed attempt */
-
-struct journal {
-    uint64_t             term;
-    char                 state[16];
-    char                 coordinator[ZKSTORE_ROUTER_ID_MAX];
-    struct smap_endpoint new_master;
-    uint64_t             last_ms;      /* wall clock of the last completed failover */
-    int32_t              version;      /* the node's ZooKeeper version; -1: none */
-};
 
 struct shard_memo {
     char               name[SMAP_NAME_MAX];
@@ -99,49 +91,15 @@ static struct shard_memo *memo_of(struct coordinator *co, const char *name)
 
 /* ---------------------------------------------------------------- journal */
 
-static const char *word(const char *text, const char *key, char *out, size_t cap)
+static int coord_journal_read(struct coordinator *co, const char *shard, struct journal *j)
 {
-    size_t kl = strlen(key);
-    const char *p = text;
+    char *err = NULL;
 
-    out[0] = '\0';
-    while (p && *p) {
-        while (*p == ' ' || *p == '\n')
-            p++;
-        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            size_t n = strcspn(p + kl + 1, " \n");
-
-            snprintf(out, cap, "%.*s", (int)n, p + kl + 1);
-            return out;
-        }
-        p += strcspn(p, " \n");
-    }
-    return NULL;
-}
-
-static int journal_read(struct coordinator *co, const char *shard, struct journal *j)
-{
-    char *text = NULL, *err = NULL, v[300];
-    enum zkstore_rc rc;
-
-    memset(j, 0, sizeof(*j));
-    rc = zkstore_admin_journal_get(co->za, shard, &text, &j->version, &err);
-    if (rc != ZKSTORE_OK) {
-        log_warn("failover: cannot read the journal of shard=%s: %s", shard, err);
+    if (journal_read(co->za, shard, j, &err) < 0) {
+        log_warn("failover: %s", err ? err : "cannot read a journal");
         free(err);
         return -1;
     }
-    if (text) {
-        if (word(text, "term", v, sizeof(v)))
-            j->term = strtoull(v, NULL, 10);
-        word(text, "state", j->state, sizeof(j->state));
-        word(text, "coordinator", j->coordinator, sizeof(j->coordinator));
-        if (word(text, "new", v, sizeof(v)))
-            smap_parse_endpoint(v, strlen(v), &j->new_master, NULL);
-        if (word(text, "last_ms", v, sizeof(v)))
-            j->last_ms = strtoull(v, NULL, 10);
-    }
-    free(text);
     return 0;
 }
 
@@ -171,26 +129,19 @@ static int journal_step(struct coordinator *co, const char *shard, struct journa
 static int journal_step(struct coordinator *co, const char *shard, struct journal *j,
                         const char *state, const char *fmt, ...)
 {
-    char text[1024], extra[700];
+    char extra[700];
     char *err = NULL;
-    enum zkstore_rc rc;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(extra, sizeof(extra), fmt, ap);
     va_end(ap);
-    snprintf(j->state, sizeof(j->state), "%s", state);
-    snprintf(text, sizeof(text), "term=%" PRIu64 " state=%s coordinator=%s at_ms=%" PRIu64
-             " last_ms=%" PRIu64 "%s%s", j->term, state, co->id, wall_ms(), j->last_ms,
-             extra[0] ? " " : "", extra);
-    rc = zkstore_admin_journal_put(co->za, shard, text, j->version, &err);
-    if (rc != ZKSTORE_OK) {
+    if (journal_write(co->za, shard, j, co->id, state, extra, &err) < 0) {
         log_warn("failover: shard=%s term=%" PRIu64 " journal write (%s) failed, stopping: %s",
-                 shard, j->term, state, err ? err : zkstore_rc_name(rc));
+                 shard, j->term, state, err ? err : "?");
         free(err);
         return -1;
     }
-    j->version = j->version < 0 ? 0 : j->version + 1;
     log_info("failover: shard=%s term=%" PRIu64 " state=%s%s%s", shard, j->term, state,
              extra[0] ? " " : "", extra);
     test_pause(state);
@@ -262,6 +213,7 @@ static void fail_over(struct coordinator *co, const struct smap_shard *s, struct
     memset(&p, 0, sizeof(p));
     smap_format_endpoint(&s->master, old, sizeof(old));
     j->term++;
+    snprintf(j->kind, sizeof(j->kind), "failover");
     if (journal_step(co, s->name, j, "started", "old=%s", old) < 0)
         return;
     promote_opts_of(co, s->name, &po);
@@ -415,13 +367,18 @@ static void decide_shard(struct coordinator *co, const struct views *v,
     enum detect_result res;
     unsigned nr = v->n_routers;
 
-    if (!memo || journal_read(co, s->name, &j) < 0)
+    if (!memo || coord_journal_read(co, s->name, &j) < 0)
         return;
     if (strcmp(j.state, "published") == 0 && smap_endpoint_eq(&j.new_master, &s->master)) {
         resume(co, s, &j);
         return;
     }
     if (s->n_standbys == 0 || nr == 0)
+        return;
+    /* A switchover runs (shardctl holds the journal): its own steps decide;
+     * one left unfinished for a minute no longer blocks failovers. */
+    if (strcmp(j.kind, "switchover") == 0 && journal_in_progress(&j) &&
+        wall_ms() < j.at_ms + 60000)
         return;
     mv = calloc(nr, sizeof(*mv));
     sv = calloc((size_t)nr * s->n_standbys, sizeof(*sv));

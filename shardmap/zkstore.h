@@ -234,6 +234,21 @@ unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, 
 enum zkstore_rc zkstore_admin_elect(struct zkstore_admin *za, const char *id, bool *leader,
                                     char *leader_id, size_t cap, char **errp);
 
+/* The id of the elected coordinator (the lowest candidate under
+ * <root>/coordinators/), "" when no router is a candidate. Reads only. */
+enum zkstore_rc zkstore_admin_coordinator(struct zkstore_admin *za, char *id, size_t cap,
+                                          char **errp);
+
+/*
+ * The failover history <root>/history: one line per finished failover or
+ * switchover, oldest first. get: *<text> malloc'd, NULL when there is none.
+ * add: appends <line> (no newline in it) keeping the last <keep> lines, by
+ * compare-and-set, so concurrent writers lose nothing.
+ */
+enum zkstore_rc zkstore_admin_history_get(struct zkstore_admin *za, char **text, char **errp);
+enum zkstore_rc zkstore_admin_history_add(struct zkstore_admin *za, const char *line,
+                                          unsigned keep, char **errp);
+
 /*
  * The failover journal of <shard>: <root>/failover/<shard>, one line of
  * key=value words (router/coordinator.c writes it). get: *<text> malloc'd

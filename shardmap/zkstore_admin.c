@@ -724,6 +724,47 @@ static long long elect_seq(const char *name)
     return n > 10 ? strtoll(name + n - 10, NULL, 10) : -1;
 }
 
+/* The lowest candidate node among <kids> (the leader), its router id copied
+ * into <id> ("" when there is none). */
+static const char *elect_lowest(const struct String_vector *kids, char *id, size_t cap)
+{
+    const char *best = NULL;
+
+    for (int i = 0; i < kids->count; i++)
+        if (strncmp(kids->data[i], "c-", 2) == 0 && elect_seq(kids->data[i]) >= 0 &&
+            (!best || elect_seq(kids->data[i]) < elect_seq(best)))
+            best = kids->data[i];
+    if (cap)
+        id[0] = '\0';
+    if (best && cap && strlen(best) > 2 + 11)
+        snprintf(id, cap, "%.*s", (int)(strlen(best) - 2 - 11), best + 2);
+    return best;
+}
+
+enum zkstore_rc zkstore_admin_coordinator(struct zkstore_admin *za, char *id, size_t cap,
+                                          char **errp)
+{
+    char *dir = zkr_path(za->root, "coordinators", NULL);
+    struct String_vector kids = { 0, NULL };
+    enum zkstore_rc rc = ZKSTORE_OK;
+    int zrc;
+
+    if (cap)
+        id[0] = '\0';
+    if (!dir) {
+        errmsg_set(errp, "out of memory");
+        return ZKSTORE_ERROR;
+    }
+    zrc = zoo_get_children(za->zh, dir, 0, &kids);
+    if (zrc == ZOK)
+        elect_lowest(&kids, id, cap);
+    else if (zrc != ZNONODE)
+        rc = zkr_fail(zrc, dir, errp);
+    deallocate_String_vector(&kids);
+    free(dir);
+    return rc;
+}
+
 enum zkstore_rc zkstore_admin_elect(struct zkstore_admin *za, const char *id, bool *leader,
                                     char *leader_id, size_t cap, char **errp)
 {
@@ -732,7 +773,7 @@ enum zkstore_rc zkstore_admin_elect(struct zkstore_admin *za, const char *id, bo
     struct ACL_vector acl = { 0, NULL };
     struct Stat st;
     enum zkstore_rc rc = ZKSTORE_ERROR;
-    const char *best = NULL;
+    const char *best;
     int zrc;
 
     *leader = false;
@@ -781,17 +822,11 @@ enum zkstore_rc zkstore_admin_elect(struct zkstore_admin *za, const char *id, bo
         rc = zkr_fail(zrc, dir, errp);
         goto out;
     }
-    for (int i = 0; i < kids.count; i++)
-        if (strncmp(kids.data[i], "c-", 2) == 0 && elect_seq(kids.data[i]) >= 0 &&
-            (!best || elect_seq(kids.data[i]) < elect_seq(best)))
-            best = kids.data[i];
+    best = elect_lowest(&kids, leader_id, cap);
     if (best) {
-        size_t n = strlen(best);
         const char *mine = strrchr(za->elect_path, '/');
 
         *leader = mine && strcmp(mine + 1, best) == 0;
-        if (cap && n > 2 + 11)
-            snprintf(leader_id, cap, "%.*s", (int)(n - 2 - 11), best + 2);
     }
     rc = ZKSTORE_OK;
 out:
@@ -902,4 +937,103 @@ unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, 
         struct timespec ts = { 0, 20 * 1000000L };
         nanosleep(&ts, NULL);
     }
+}
+
+/* ---- the failover history: the last few finished failovers and
+ * switchovers, one line each, oldest first, in <root>/history ------------- */
+
+enum zkstore_rc zkstore_admin_history_get(struct zkstore_admin *za, char **text, char **errp)
+{
+    char *path = zkr_path(za->root, "history", NULL);
+    struct Stat st;
+    int len, zrc;
+
+    *text = NULL;
+    if (!path) {
+        errmsg_set(errp, "out of memory");
+        return ZKSTORE_ERROR;
+    }
+    zrc = zkr_get_node(za->zh, path, NULL, NULL, text, &len, &st);
+    free(path);
+    if (zrc == ZNONODE || zrc == ZOK)
+        return ZKSTORE_OK;
+    return zkr_fail(zrc, "failover history", errp);
+}
+
+/* <old> plus <line>, keeping the last <keep> lines; malloc'd or NULL. */
+static char *history_append(const char *old, const char *line, unsigned keep)
+{
+    unsigned n = 1;
+    const char *from = old ? old : "";
+    char *out;
+
+    for (const char *p = from; *p; p++)
+        n += *p == '\n';
+    if (*from && from[strlen(from) - 1] != '\n')
+        n++;
+    while (n > keep && *from) {
+        const char *nl = strchr(from, '\n');
+
+        from = nl ? nl + 1 : from + strlen(from);
+        n--;
+    }
+    if (asprintf(&out, "%s%s%s\n", from,
+                 *from && from[strlen(from) - 1] != '\n' ? "\n" : "", line) < 0)
+        return NULL;
+    return out;
+}
+
+enum zkstore_rc zkstore_admin_history_add(struct zkstore_admin *za, const char *line,
+                                          unsigned keep, char **errp)
+{
+    char *path = zkr_path(za->root, "history", NULL);
+    enum zkstore_rc rc = ZKSTORE_ERROR;
+    bool settled = false;
+
+    if (!path || strchr(line, '\n')) {
+        errmsg_set(errp, path ? "a history line holds a newline" : "out of memory");
+        free(path);
+        return ZKSTORE_ERROR;
+    }
+    /* A compare-and-set loop: two writers never lose each other's line. */
+    for (int attempt = 0; attempt < 20 && !settled; attempt++) {
+        struct ACL_vector acl = { 0, NULL };
+        struct Stat st;
+        char *old = NULL, *text;
+        int len, zrc = zkr_get_node(za->zh, path, NULL, NULL, &old, &len, &st);
+
+        settled = true;
+        if (zrc != ZOK && zrc != ZNONODE) {
+            rc = zkr_fail(zrc, "failover history", errp);
+            break;
+        }
+        text = history_append(zrc == ZOK ? old : NULL, line, keep ? keep : 1);
+        free(old);
+        if (!text) {
+            errmsg_set(errp, "out of memory");
+            break;
+        }
+        if (zrc == ZNONODE) {
+            zrc = zoo_get_acl(za->zh, za->root, &acl, &st);
+            if (zrc == ZOK)
+                zrc = zoo_create(za->zh, path, text, (int)strlen(text), &acl, 0, NULL, 0);
+            deallocate_ACL_vector(&acl);
+        } else {
+            zrc = zoo_set(za->zh, path, text, (int)strlen(text), st.version);
+        }
+        free(text);
+        if (zrc == ZOK) {
+            rc = ZKSTORE_OK;
+            break;
+        }
+        if (zrc != ZNODEEXISTS && zrc != ZBADVERSION && zrc != ZNONODE) {
+            rc = zkr_fail(zrc, "failover history", errp);
+            break;
+        }
+        settled = false;
+    }
+    if (!settled)
+        errmsg_set(errp, "failover history: too many concurrent writers");
+    free(path);
+    return rc;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "router/journal.h"
 #include "shardmap/mapcache.h"
 #include "shardmap/smap.h"
 #include "shardmap/zkstore.h"
@@ -75,6 +76,45 @@ void shardctl_err(const char *fmt, ...)
 static void lib_log_stderr(const char *msg)
 {
     fprintf(stderr, "zookeeper: %s\n", msg);
+}
+
+void shardctl_step(const struct shardctl_opts *o, const char *verb, const char *line)
+{
+    if (o->json) {
+        fputs("{\"event\":\"step\",\"line\":\"", stdout);
+        for (const unsigned char *c = (const unsigned char *)line; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                printf("\\%c", *c);
+            else if (*c < 0x20)
+                printf("\\u%04x", *c);
+            else
+                putchar(*c);
+        }
+        fputs("\"}\n", stdout);
+    } else {
+        printf("%s: %s\n", verb, line);
+    }
+    fflush(stdout);
+}
+
+int shardctl_journal(struct zkstore_admin *za, const char *shard, struct journal *j,
+                     const char *state, const char *fmt, ...)
+{
+    char who[ZKSTORE_ROUTER_ID_MAX], host[40] = "", extra[700], *err = NULL;
+    va_list ap;
+
+    gethostname(host, sizeof(host) - 1);
+    host[strcspn(host, ".")] = '\0';
+    snprintf(who, sizeof(who), "shardctl-%s-%ld", host[0] ? host : "host", (long)getpid());
+    va_start(ap, fmt);
+    vsnprintf(extra, sizeof(extra), fmt, ap);
+    va_end(ap);
+    if (journal_write(za, shard, j, who, state, extra, &err) < 0) {
+        shardctl_err("%s (another failover or switchover took over?)", err ? err : "journal");
+        free(err);
+        return -1;
+    }
+    return 0;
 }
 
 int shardctl_exit_of(int zkstore_rc)

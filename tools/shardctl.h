@@ -115,6 +115,18 @@ int shardctl_change(const struct shardctl_opts *o, shardctl_change_fn *fn, void 
 int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,
                           struct zkstore_admin *za);
 
+/* Prints one progress line of a long verb: "<verb>: <line>", or with --json
+ * {"event":"step","line":"..."}; flushed at once. */
+void shardctl_step(const struct shardctl_opts *o, const char *verb, const char *line);
+
+/* Writes step <state> of the failover journal <j> of <shard> (router/journal.h)
+ * as "shardctl-HOST-PID", with the extra words <fmt>. Returns 0, or -1 after
+ * printing why (someone else wrote the journal: stop). */
+struct journal;
+int shardctl_journal(struct zkstore_admin *za, const char *shard, struct journal *j,
+                     const char *state, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Maps a zkstore result (enum zkstore_rc) to an exit code. */
 int shardctl_exit_of(int zkstore_rc);
 

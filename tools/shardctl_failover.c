@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "router/journal.h"
 #include "router/promote.h"
 #include "shardmap/smap.h"
 #include "shardmap/zkstore.h"
@@ -28,34 +29,9 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 static void progress(void *arg, const char *line)
 {
-    const struct shardctl_opts *o = arg;
-
-    if (o->json) {
-        fputs("{\"event\":\"step\",\"line\":", stdout);
-        json_str(stdout, line);
-        fputs("}\n", stdout);
-    } else {
-        printf("failover: %s\n", line);
-    }
-    fflush(stdout);
+    shardctl_step(arg, "failover", line);
 }
 
 int shardctl_failover(const struct shardctl_opts *o)
@@ -65,11 +41,12 @@ int shardctl_failover(const struct shardctl_opts *o)
     struct smap_builder *b = NULL;
     struct promote p;
     struct promote_opts po;
+    struct journal j;
     struct smap_endpoint to;
     const char *user = o->control_user ? o->control_user : getenv("SHARDWIRE_CONTROL_USER");
     const char *password = o->control_password ? o->control_password
                                                : getenv("SHARDWIRE_CONTROL_PASSWORD");
-    char *err = NULL, addr[SMAP_ENDPOINT_STR_MAX], line[400];
+    char *err = NULL, addr[SMAP_ENDPOINT_STR_MAX], old[SMAP_ENDPOINT_STR_MAX], line[400];
     int32_t cas = 0;
     int i, ex;
     enum zkstore_rc rc;
@@ -110,6 +87,28 @@ int shardctl_failover(const struct shardctl_opts *o)
         ex = SHARDCTL_INVALID;
         goto out;
     }
+    /* Journaled with a new term like the coordinator's failovers: a
+     * coordinator acting at the same moment loses its compare-and-set. */
+    if (journal_read(za, o->argv[0], &j, &err) < 0) {
+        shardctl_err("failover: %s", err ? err : "journal");
+        free(err);
+        ex = SHARDCTL_FAILED;
+        goto out;
+    }
+    if (journal_in_progress(&j) && !o->force) {
+        shardctl_err("failover: a %s of shard %s is in progress (term %" PRIu64 ", state %s, "
+                     "by %s); nothing changed", j.kind[0] ? j.kind : "failover", o->argv[0],
+                     j.term, j.state, j.coordinator);
+        ex = SHARDCTL_CONFLICT;
+        goto out;
+    }
+    smap_format_endpoint(&smap_shard(cur, (unsigned)i)->master, old, sizeof(old));
+    j.term++;
+    snprintf(j.kind, sizeof(j.kind), "failover");
+    if (shardctl_journal(za, o->argv[0], &j, "started", "old=%s", old) < 0) {
+        ex = SHARDCTL_CONFLICT;
+        goto out;
+    }
     po.user = user;
     po.password = password ? password : "";
     po.timeout_ms = o->timeout_ms;
@@ -120,12 +119,14 @@ int shardctl_failover(const struct shardctl_opts *o)
     if (promote_prepare(&p, smap_shard(cur, (unsigned)i), &po, &err) < 0) {
         shardctl_err("failover: %s; nothing changed", err ? err : "failed");
         free(err);
+        shardctl_journal(za, o->argv[0], &j, "aborted", "old=%s", old);
         ex = SHARDCTL_INVALID;
         goto out;
     }
     b = smap_builder_from(cur);
     if (!b) {
         promote_abort(&p);
+        shardctl_journal(za, o->argv[0], &j, "aborted", "old=%s", old);
         shardctl_err("failover: out of memory; nothing changed");
         ex = SHARDCTL_FAILED;
         goto out;
@@ -134,6 +135,7 @@ int shardctl_failover(const struct shardctl_opts *o)
     if (smap_builder_set_master(b, o->argv[0], promote_candidate(&p), &err) < 0 ||
         (next = smap_builder_finish(b, &err), b = NULL, !next)) {
         promote_abort(&p);
+        shardctl_journal(za, o->argv[0], &j, "aborted", "old=%s", old);
         shardctl_err("failover: %s; nothing changed", err);
         free(err);
         ex = SHARDCTL_INVALID;
@@ -143,6 +145,7 @@ int shardctl_failover(const struct shardctl_opts *o)
     rc = zkstore_admin_write(za, cur, cas, next, &err);
     if (rc != ZKSTORE_OK) {
         promote_abort(&p);
+        shardctl_journal(za, o->argv[0], &j, "aborted", "old=%s", old);
         shardctl_err("failover: map write: %s; nothing changed",
                      err ? err : zkstore_rc_name(rc));
         free(err);
@@ -150,6 +153,11 @@ int shardctl_failover(const struct shardctl_opts *o)
         goto out;
     }
     smap_format_endpoint(promote_candidate(&p), addr, sizeof(addr));
+    if (shardctl_journal(za, o->argv[0], &j, "published", "old=%s new=%s version=%" PRIu64, old,
+                         addr, smap_version(next)) < 0) {
+        ex = SHARDCTL_CONFLICT;
+        goto out;
+    }
     snprintf(line, sizeof(line), "map: version %" PRIu64 " names %s master of %s",
              smap_version(next), addr, o->argv[0]);
     progress((void *)o, line);
@@ -171,6 +179,7 @@ int shardctl_failover(const struct shardctl_opts *o)
         ex = SHARDCTL_FAILED;
         goto out;
     }
+    shardctl_journal(za, o->argv[0], &j, "done", "old=%s new=%s", old, addr);
     if (o->json)
         printf("{\"event\":\"done\",\"shard\":\"%s\",\"master\":\"%s\",\"version\":%" PRIu64
                ",\"ms\":%" PRIu64 "}\n", o->argv[0], addr, smap_version(next), mono_ms() - t0);

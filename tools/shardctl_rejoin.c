@@ -20,20 +20,7 @@
 
 static void progress(void *arg, const char *line)
 {
-    const struct shardctl_opts *o = arg;
-
-    if (o->json) {
-        fputs("{\"event\":\"step\",\"line\":\"", stdout);
-        for (const char *c = line; *c; c++) {
-            if (*c == '"' || *c == '\\')
-                putchar('\\');
-            putchar((unsigned char)*c < 0x20 ? ' ' : *c);
-        }
-        fputs("\"}\n", stdout);
-    } else {
-        printf("rejoin: %s\n", line);
-    }
-    fflush(stdout);
+    shardctl_step(arg, "rejoin", line);
 }
 
 struct add_standby {

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "router/journal.h"
+#include "router/mapjson.h"
 #include "shardmap/smap.h"
 #include "shardmap/zkstore.h"
 #include "tools/shardctl.h"
@@ -35,9 +38,41 @@ static int payload_field(const char *payload, const char *key, char *buf, size_t
     return -1;
 }
 
+/* The key=value words of <p>..<end> as a JSON object; values in double
+ * quotes may hold spaces. */
+static json_t *words_json(const char *p, const char *end)
+{
+    json_t *h = json_object();
+
+    while (h && p < end) {
+        const char *eq = p + strcspn(p, "= \n"), *v, *ve;
+        char key[64], val[512];
+
+        if (eq >= end || *eq != '=')
+            break;
+        v = eq + 1;
+        if (*v == '"') {
+            v++;
+            ve = memchr(v, '"', (size_t)(end - v));
+            if (!ve)
+                ve = end;
+        } else {
+            ve = v + strcspn(v, " \n");
+            if (ve > end)
+                ve = end;
+        }
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - p), p);
+        snprintf(val, sizeof(val), "%.*s", (int)(ve - v), v);
+        json_object_set_new(h, key, json_string(val));
+        p = ve + (ve < end && *ve == '"');
+        while (p < end && *p == ' ')
+            p++;
+    }
+    return h;
+}
+
 /* The "health ..." lines of a registration (router/control.h) as JSON
- * objects of their key=value words; values in double quotes may hold
- * spaces. */
+ * objects of their key=value words. */
 static json_t *health_json(const char *payload)
 {
     json_t *arr = json_array();
@@ -50,32 +85,7 @@ static json_t *health_json(const char *payload)
         line = *end ? end : NULL;
         if (strncmp(p, "health ", 7) != 0)
             continue;
-        h = json_object();
-        p += 7;
-        while (h && p < end) {
-            const char *eq = p + strcspn(p, "= \n"), *v, *ve;
-            char key[64], val[512];
-
-            if (eq >= end || *eq != '=')
-                break;
-            v = eq + 1;
-            if (*v == '"') {
-                v++;
-                ve = memchr(v, '"', (size_t)(end - v));
-                if (!ve)
-                    ve = end;
-            } else {
-                ve = v + strcspn(v, " \n");
-                if (ve > end)
-                    ve = end;
-            }
-            snprintf(key, sizeof(key), "%.*s", (int)(eq - p), p);
-            snprintf(val, sizeof(val), "%.*s", (int)(ve - v), v);
-            json_object_set_new(h, key, json_string(val));
-            p = ve + (*ve == '"');
-            while (p < end && *p == ' ')
-                p++;
-        }
+        h = words_json(p + 7, end);
         if (h)
             json_array_append_new(arr, h);
     }
@@ -166,7 +176,7 @@ static void routers_table(const struct zkstore_router *r, unsigned n, const stru
 static json_t *map_json(const struct smap *m, const char *root)
 {
     const struct smap_key *k = smap_key_config(m);
-    json_t *o = json_object(), *cols = json_array(), *shards = json_array();
+    json_t *o = json_object(), *cols = json_array(), *shards = mapjson_shards(m);
     json_object_set_new(o, "root", json_string(root));
     json_object_set_new(o, "version", json_integer((json_int_t)smap_version(m)));
     json_object_set_new(o, "vbuckets", json_integer(smap_n_vbuckets(m)));
@@ -175,21 +185,6 @@ static json_t *map_json(const struct smap *m, const char *root)
     json_object_set_new(o, "key_columns", cols);
     json_object_set_new(o, "key_type",
                         json_string(k->key_type == ANALYZE_KEY_STRING ? "string" : "int"));
-    for (unsigned i = 0; i < smap_n_shards(m); i++) {
-        const struct smap_shard *s = smap_shard(m, i);
-        json_t *so = json_object(), *sb = json_array();
-        char ep[SMAP_ENDPOINT_STR_MAX];
-        json_object_set_new(so, "name", json_string(s->name));
-        smap_format_endpoint(&s->master, ep, sizeof(ep));
-        json_object_set_new(so, "master", json_string(ep));
-        for (unsigned j = 0; j < s->n_standbys; j++) {
-            smap_format_endpoint(&s->standbys[j], ep, sizeof(ep));
-            json_array_append_new(sb, json_string(ep));
-        }
-        json_object_set_new(so, "standbys", sb);
-        json_object_set_new(so, "vbuckets", json_integer(smap_vbuckets_of_shard(m, i)));
-        json_array_append_new(shards, so);
-    }
     json_object_set_new(o, "shards", shards);
     return o;
 }
@@ -240,9 +235,260 @@ static int print_json(json_t *o)
     return SHARDCTL_OK;
 }
 
+/* ---- failover state: coordinator, terms, per-server health, history ---- */
+
+struct ha {
+    char            coordinator[ZKSTORE_ROUTER_ID_MAX];
+    struct journal *j;          /* [smap_n_shards] */
+    char           *history;    /* <root>/history, or NULL */
+};
+
+static void ha_free(struct ha *h)
+{
+    free(h->j);
+    free(h->history);
+}
+
+static int ha_read(struct zkstore_admin *za, const struct smap *m, struct ha *h)
+{
+    char *err = NULL;
+    enum zkstore_rc rc;
+
+    memset(h, 0, sizeof(*h));
+    h->j = calloc(smap_n_shards(m) + 1, sizeof(*h->j));
+    if (!h->j) {
+        shardctl_err("out of memory");
+        return SHARDCTL_FAILED;
+    }
+    rc = zkstore_admin_coordinator(za, h->coordinator, sizeof(h->coordinator), &err);
+    if (rc == ZKSTORE_OK)
+        rc = zkstore_admin_history_get(za, &h->history, &err);
+    for (unsigned i = 0; rc == ZKSTORE_OK && i < smap_n_shards(m); i++)
+        if (journal_read(za, smap_shard(m, i)->name, &h->j[i], &err) < 0)
+            rc = ZKSTORE_ERROR;
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
+        free(err);
+        ha_free(h);
+        return shardctl_exit_of(rc);
+    }
+    return SHARDCTL_OK;
+}
+
+/* What the routers say about one server: their verdicts, the worst lag. */
+struct server_view {
+    unsigned n_views, n_up;
+    long     lag_s;            /* -1: none reported */
+    json_t  *verdicts;         /* {router: verdict} */
+};
+
+static void server_view(const struct zkstore_router *r, unsigned n, const char *shard,
+                        const char *server, struct server_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->lag_s = -1;
+    v->verdicts = json_object();
+    for (unsigned i = 0; i < n; i++) {
+        json_t *hs = health_json(r[i].payload), *h;
+        size_t k;
+
+        json_array_foreach(hs, k, h) {
+            const char *sh = json_string_value(json_object_get(h, "shard"));
+            const char *sv = json_string_value(json_object_get(h, "server"));
+            const char *vd = json_string_value(json_object_get(h, "verdict"));
+            const char *lag = json_string_value(json_object_get(h, "lag_s"));
+
+            if (!sh || !sv || !vd || strcmp(sh, shard) != 0 || strcmp(sv, server) != 0)
+                continue;
+            v->n_views++;
+            v->n_up += strcmp(vd, "up") == 0;
+            json_object_set_new(v->verdicts, r[i].id, json_string(vd));
+            if (lag && *lag != '-' && atol(lag) > v->lag_s)
+                v->lag_s = atol(lag);
+        }
+        json_decref(hs);
+    }
+}
+
+static json_t *journal_json(const struct journal *j)
+{
+    json_t *o = json_object();
+
+    if (!o || !j->state[0])
+        return o;
+    json_object_set_new(o, "term", json_integer((json_int_t)j->term));
+    json_object_set_new(o, "state", json_string(j->state));
+    json_object_set_new(o, "kind", json_string(j->kind[0] ? j->kind : "failover"));
+    json_object_set_new(o, "coordinator", json_string(j->coordinator));
+    json_object_set_new(o, "in_progress", json_boolean(journal_in_progress(j)));
+    if (j->old_text[0])
+        json_object_set_new(o, "old", json_string(j->old_text));
+    if (j->new_text[0])
+        json_object_set_new(o, "new", json_string(j->new_text));
+    json_object_set_new(o, "at_ms", json_integer((json_int_t)j->at_ms));
+    if (j->started_ms)
+        json_object_set_new(o, "started_ms", json_integer((json_int_t)j->started_ms));
+    return o;
+}
+
+static json_t *shard_servers_json(const struct smap_shard *s, const struct zkstore_router *r,
+                                  unsigned n)
+{
+    json_t *arr = json_array();
+
+    for (unsigned k = 0; arr && k <= s->n_standbys; k++) {
+        char ep[SMAP_ENDPOINT_STR_MAX];
+        struct server_view v;
+        json_t *o = json_object();
+
+        smap_format_endpoint(k == 0 ? &s->master : &s->standbys[k - 1], ep, sizeof(ep));
+        server_view(r, n, s->name, ep, &v);
+        json_object_set_new(o, "server", json_string(ep));
+        json_object_set_new(o, "role", json_string(k == 0 ? "master" : "standby"));
+        json_object_set_new(o, "routers_up", json_integer(v.n_up));
+        json_object_set_new(o, "routers_seeing", json_integer(v.n_views));
+        json_object_set_new(o, "verdicts", v.verdicts);
+        json_object_set_new(o, "lag_s", v.lag_s >= 0 ? json_integer(v.lag_s) : json_null());
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static json_t *history_json(const char *text)
+{
+    json_t *arr = json_array();
+
+    for (const char *p = text; arr && p && *p;) {
+        const char *end = p + strcspn(p, "\n");
+
+        if (end > p)
+            json_array_append_new(arr, words_json(p, end));
+        p = *end ? end + 1 : end;
+    }
+    return arr;
+}
+
+static void ha_add_json(json_t *j, const struct smap *m, const struct ha *h,
+                        const struct zkstore_router *r, unsigned n)
+{
+    json_t *shards = json_object_get(j, "shards"), *busy = json_array();
+
+    json_object_set_new(j, "coordinator",
+                        h->coordinator[0] ? json_string(h->coordinator) : json_null());
+    for (unsigned i = 0; i < smap_n_shards(m); i++) {
+        json_t *so = json_array_get(shards, i);
+
+        if (!so)
+            continue;
+        json_object_set_new(so, "term", json_integer((json_int_t)h->j[i].term));
+        json_object_set_new(so, "failover", journal_json(&h->j[i]));
+        json_object_set_new(so, "servers", shard_servers_json(smap_shard(m, i), r, n));
+        if (journal_in_progress(&h->j[i]))
+            json_array_append_new(busy, json_string(smap_shard(m, i)->name));
+    }
+    json_object_set_new(j, "in_progress", busy);
+    json_object_set_new(j, "history", history_json(h->history));
+}
+
+static void fmt_wall(uint64_t ms, char *buf, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (!ms || !gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm))
+        snprintf(buf, cap, "-");
+}
+
+static void ha_table(const struct smap *m, const struct ha *h, const struct zkstore_router *r,
+                     unsigned n)
+{
+    unsigned n_hist = 0, shown = 0;
+    bool any = false;
+
+    printf("\ncoordinator: %s\n", h->coordinator[0] ? h->coordinator
+                                                   : "(none: no router runs auto_failover)");
+    printf("\n%-8s  %-5s  %-10s  %-7s  %-22s  %-12s  %s\n", "SHARD", "TERM", "LAST", "ROLE",
+           "SERVER", "HEALTH", "LAG_S");
+    for (unsigned i = 0; i < smap_n_shards(m); i++) {
+        const struct smap_shard *s = smap_shard(m, i);
+
+        for (unsigned k = 0; k <= s->n_standbys; k++) {
+            char ep[SMAP_ENDPOINT_STR_MAX], term[24], health[32], lag[24];
+            struct server_view v;
+
+            smap_format_endpoint(k == 0 ? &s->master : &s->standbys[k - 1], ep, sizeof(ep));
+            server_view(r, n, s->name, ep, &v);
+            json_decref(v.verdicts);
+            snprintf(term, sizeof(term), "%" PRIu64, h->j[i].term);
+            if (v.n_views)
+                snprintf(health, sizeof(health), "up %u/%u", v.n_up, v.n_views);
+            else
+                snprintf(health, sizeof(health), "no view");
+            if (v.lag_s >= 0)
+                snprintf(lag, sizeof(lag), "%ld", v.lag_s);
+            else
+                snprintf(lag, sizeof(lag), "-");
+            printf("%-8s  %-5s  %-10s  %-7s  %-22s  %-12s  %s\n", k ? "" : s->name,
+                   k ? "" : term, k ? "" : h->j[i].state[0] ? h->j[i].state : "-",
+                   k ? "standby" : "master", ep, health, lag);
+        }
+    }
+    for (unsigned i = 0; i < smap_n_shards(m); i++) {
+        const struct journal *j = &h->j[i];
+        char at[32];
+
+        if (!journal_in_progress(j))
+            continue;
+        if (!any)
+            printf("\nin progress:\n");
+        any = true;
+        fmt_wall(j->started_ms, at, sizeof(at));
+        printf("  %s: %s term %" PRIu64 " state=%s by %s since %s UTC old=%s new=%s\n",
+               smap_shard(m, i)->name, j->kind[0] ? j->kind : "failover", j->term, j->state,
+               j->coordinator, at, j->old_text[0] ? j->old_text : "-",
+               j->new_text[0] ? j->new_text : "-");
+    }
+    if (!any)
+        printf("\nin progress: none\n");
+    for (const char *p = h->history; p && *p; p++)
+        n_hist += *p == '\n';
+    printf("\nrecent history%s\n", n_hist ? ":" : ": none");
+    for (const char *p = h->history; p && *p;) {
+        const char *end = p + strcspn(p, "\n");
+        char line[1200], v[6][80], at[32];
+
+        snprintf(line, sizeof(line), "%.*s", (int)(end - p), p);
+        p = *end ? end + 1 : end;
+        if (n_hist - shown++ > 10)      /* the last ten; --json has them all */
+            continue;
+        journal_word(line, "at_ms", v[0], sizeof(v[0]));
+        fmt_wall(strtoull(v[0], NULL, 10), at, sizeof(at));
+        printf("  %s UTC  %-8s  %-10s  term %-4s  %-8s  %s -> %s  %s ms  by %s\n", at,
+               journal_word(line, "shard", v[1], sizeof(v[1])) ? v[1] : "?",
+               journal_word(line, "kind", v[2], sizeof(v[2])) ? v[2] : "failover",
+               journal_word(line, "term", v[3], sizeof(v[3])) ? v[3] : "?",
+               journal_word(line, "state", v[4], sizeof(v[4])) ? v[4] : "?",
+               journal_word(line, "old", v[5], sizeof(v[5])) ? v[5] : "-",
+               journal_word(line, "new", v[0], sizeof(v[0])) ? v[0] : "-",
+               journal_word(line, "took_ms", v[1], sizeof(v[1])) ? v[1] : "?",
+               journal_word(line, "coordinator", v[2], sizeof(v[2])) ? v[2] : "?");
+    }
+}
+
+static int print_status(const struct shardctl_opts *o, const struct smap *m,
+                        struct zkstore_admin *za, bool with_ha);
+
 int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,
                           struct zkstore_admin *za)
 {
+    return print_status(o, m, za, false);
+}
+
+static int print_status(const struct shardctl_opts *o, const struct smap *m,
+                        struct zkstore_admin *za, bool with_ha)
+{
+    struct ha h;
+    memset(&h, 0, sizeof(h));
     struct zkstore_router *r = NULL;
     unsigned n = 0;
     char *err = NULL;
@@ -256,10 +502,19 @@ int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,
         }
     }
     int ex = SHARDCTL_OK;
+    if (with_ha && za != NULL) {
+        ex = ha_read(za, m, &h);
+        if (ex != SHARDCTL_OK) {
+            zkstore_routers_free(r, n);
+            return ex;
+        }
+    }
     if (o->json) {
         json_t *j = map_json(m, o->root);
         if (j != NULL && za != NULL)
             json_object_set_new(j, "routers", routers_json(r, n));
+        if (j != NULL && with_ha && za != NULL)
+            ha_add_json(j, m, &h, r, n);
         ex = print_json(j);
     } else {
         map_table(m, o);
@@ -268,7 +523,11 @@ int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,
             routers_table(r, n, m);
             health_table(r, n);
         }
+        if (with_ha && za != NULL)
+            ha_table(m, &h, r, n);
     }
+    if (with_ha && za != NULL)
+        ha_free(&h);
     zkstore_routers_free(r, n);
     return ex;
 }
@@ -290,7 +549,7 @@ int shardctl_status(const struct shardctl_opts *o)
         shardctl_err("%s", err ? err : zkstore_rc_name(rc));
         ex = shardctl_exit_of(rc);
     } else {
-        ex = shardctl_print_status(o, m, za);
+        ex = print_status(o, m, za, true);
     }
     free(err);
     smap_unref(m);

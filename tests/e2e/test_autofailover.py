@@ -145,6 +145,36 @@ def test_killed_master_replaced_automatically_without_loss():
               t_writable, t_first, len(acked), sum(w.failed for w in writers)))
 
 
+def test_status_shows_coordinator_terms_and_history():
+    st = json.loads(ctl("--json", "status").stdout)
+    assert st["coordinator"] == leader(), (st["coordinator"], leader())
+    assert st["in_progress"] == []
+    s0 = [s for s in st["shards"] if s["name"] == "s0"][0]
+    assert s0["term"] >= 1 and s0["failover"]["state"] == "done", s0
+    assert s0["failover"]["kind"] == "failover" and not s0["failover"]["in_progress"]
+    assert s0["failover"]["new"] == s0["master"], s0
+    # One line per server of the shard, master first, with every router's
+    # verdict and the standbys' replication lag.
+    assert [x["server"] for x in s0["servers"]] == [s0["master"]] + s0["standbys"]
+    assert s0["servers"][0]["role"] == "master"
+
+    def all_seen():
+        st = json.loads(ctl("--json", "status").stdout)
+        s = [s for s in st["shards"] if s["name"] == "s0"][0]
+        return all(x["routers_up"] == 3 for x in s["servers"]) and \
+            all(x["lag_s"] is not None for x in s["servers"][1:]) and s
+    s0 = cluster.wait_for(all_seen, 20, "every router sees every server of s0 up")
+    assert sorted(s0["servers"][0]["verdicts"]) == ["ra", "rb", "rc"]
+    hist = [h for h in st["history"] if h.get("shard") == "s0"]
+    assert hist and hist[-1]["state"] == "done" and hist[-1]["old"] == addr(MASTER), hist
+    assert hist[-1]["term"] == str(s0["term"]) and int(hist[-1]["took_ms"]) < 30000, hist
+    table = ctl("status").stdout
+    assert "coordinator: %s" % leader() in table, table
+    assert "in progress: none" in table and "recent history:" in table, table
+    assert re.search(r"s0 +failover +term %d +done +%s -> %s" % (
+        s0["term"], re.escape(addr(MASTER)), re.escape(s0["master"])), table), table
+
+
 def test_second_failure_within_flap_window_not_acted_on():
     line = shard_line()
     new = [sb for sb in STANDBYS if addr(sb) == line["master"]][0]

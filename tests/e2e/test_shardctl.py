@@ -10,6 +10,7 @@ Each test works under its own --root, so tests do not depend on each other.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -132,9 +133,18 @@ def test_init_and_status():
 
     human = ok("status", root=root).stdout
     assert "map version 1, 256 vbuckets, key userid (int)" in human, human
-    rows = [l.split() for l in human.splitlines() if l.startswith("s")]
+    # The map table: from its header to the first blank line.
+    lines = human.splitlines()
+    first = [i for i, l in enumerate(lines) if l.startswith("SHARD  VBUCKETS")][0] + 1
+    rows = [l.split() for l in lines[first:lines.index("", first)]]
     assert rows == [["s0", "128", "127.0.0.1:13306", "127.0.0.1:13307"],
                     ["s1", "128", "127.0.0.1:13316", "-"]], human
+    # The failover part: no coordinator, term 0, nothing in progress yet.
+    assert "coordinator: (none" in human and "in progress: none" in human, human
+    assert re.search(r"^s0 +0 +- +master +127\.0\.0\.1:13306 +no view", human, re.M), human
+    assert "recent history: none\n" in human, human
+    assert st["coordinator"] is None and st["in_progress"] == [] and st["history"] == [], st
+    assert st["shards"][0]["term"] == 0 and st["shards"][0]["failover"] == {}, st
     assert "no live routers" in human
 
     # a second init never overwrites

@@ -1,0 +1,35 @@
+/*
+ * router/mapjson.c - the map's shards as JSON (see mapjson.h).
+ */
+#include "router/mapjson.h"
+
+#include "shardmap/smap.h"
+
+json_t *mapjson_shards(const struct smap *m)
+{
+    json_t *shards = json_array();
+
+    for (unsigned i = 0; shards && i < smap_n_shards(m); i++) {
+        const struct smap_shard *s = smap_shard(m, i);
+        json_t *so = json_object(), *sb = json_array();
+        char ep[SMAP_ENDPOINT_STR_MAX];
+
+        if (!so || !sb) {
+            json_decref(so);
+            json_decref(sb);
+            json_decref(shards);
+            return NULL;
+        }
+        json_object_set_new(so, "name", json_string(s->name));
+        smap_format_endpoint(&s->master, ep, sizeof(ep));
+        json_object_set_new(so, "master", json_string(ep));
+        for (unsigned k = 0; k < s->n_standbys; k++) {
+            smap_format_endpoint(&s->standbys[k], ep, sizeof(ep));
+            json_array_append_new(sb, json_string(ep));
+        }
+        json_object_set_new(so, "standbys", sb);
+        json_object_set_new(so, "vbuckets", json_integer(smap_vbuckets_of_shard(m, i)));
+        json_array_append_new(shards, so);
+    }
+    return shards;
+}
