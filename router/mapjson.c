@@ -29,6 +29,7 @@ json_t *mapjson_shards(const struct smap *m)
         }
         json_object_set_new(so, "standbys", sb);
         json_object_set_new(so, "vbuckets", json_integer(smap_vbuckets_of_shard(m, i)));
+        json_object_set_new(so, "paused", json_boolean(s->paused));
         json_array_append_new(shards, so);
     }
     return shards;

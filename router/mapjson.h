@@ -9,8 +9,8 @@
 
 struct smap;
 
-/* [{"name": "s0", "master": "H:P", "standbys": ["H:P", ...], "vbuckets": N},
- * ...] in map order; a new reference, NULL when out of memory. */
+/* [{"name": "s0", "master": "H:P", "standbys": ["H:P", ...], "vbuckets": N,
+ * "paused": false}, ...] in map order; a new reference, NULL when out of memory. */
 json_t *mapjson_shards(const struct smap *m);
 
 #endif

@@ -607,6 +607,195 @@ int promote_resume(struct promote *p, const struct smap_shard *s, const struct p
     return promote_finish(p, errp);
 }
 
+/* ---------------------------------------------------------------- switchover */
+
+int promote_switch_check(struct promote *p, const struct smap_shard *s,
+                         const struct promote_opts *o, unsigned max_lag_s, char **errp)
+{
+    char a[SMAP_ENDPOINT_STR_MAX], io[16], sql[16], lag[32], src_port[16], src_host[300];
+
+    memset(p, 0, sizeof(*p));
+    p->o = *o;
+    p->candidate = -1;
+    snprintf(p->shard, sizeof(p->shard), "%s", s->name);
+    p->master.ep = s->master;
+    p->n_standbys = s->n_standbys;
+    for (unsigned i = 0; i < s->n_standbys; i++)
+        p->standbys[i].ep = s->standbys[i];
+    *errp = NULL;
+    if (p->n_standbys == 0) {
+        *errp = util_fmt("shard %s has no standby to switch over to", p->shard);
+        return -1;
+    }
+    for (unsigned i = 0; o->to && i < p->n_standbys; i++)
+        if (smap_endpoint_eq(o->to, &p->standbys[i].ep))
+            p->candidate = (int)i;
+    if (o->to && p->candidate < 0) {
+        smap_format_endpoint(o->to, a, sizeof(a));
+        *errp = util_fmt("%s is not a standby of shard %s", a, p->shard);
+        return -1;
+    }
+    server_connect(p, &p->master);
+    if (!p->master.m) {
+        *errp = util_fmt("the master %s of shard %s does not answer (%s): a switchover needs "
+                        "a live master (use failover)", addr_of(&p->master, a, sizeof(a)),
+                        p->shard, p->master.err);
+        return -1;
+    }
+    for (unsigned i = 0; i < p->n_standbys; i++) {
+        struct promote_server *x = &p->standbys[i];
+
+        server_connect(p, x);
+        if (!x->m) {
+            *errp = util_fmt("standby %s of shard %s does not answer (%s)",
+                            addr_of(x, a, sizeof(a)), p->shard, x->err);
+            return -1;
+        }
+        addr_of(x, a, sizeof(a));
+        if (run_value(x, "SHOW SLAVE STATUS", "Slave_IO_Running", io, sizeof(io)) != 0 ||
+            run_value(x, "SHOW SLAVE STATUS", "Slave_SQL_Running", sql, sizeof(sql)) != 0 ||
+            run_value(x, "SHOW SLAVE STATUS", "Seconds_Behind_Master", lag, sizeof(lag)) != 0 ||
+            run_value(x, "SHOW SLAVE STATUS", "Master_Host", src_host, sizeof(src_host)) != 0 ||
+            run_value(x, "SHOW SLAVE STATUS", "Master_Port", src_port, sizeof(src_port)) != 0 ||
+            read_received(p, x, errp) < 0) {
+            if (!*errp)
+                *errp = util_fmt("standby %s is not a replica (%s)", a, x->err);
+            return -1;
+        }
+        /* Only the target must be caught up; every standby must follow
+         * this master (it will be repointed). */
+        if (strcmp(src_host, p->master.ep.host) != 0 ||
+            strtoul(src_port, NULL, 10) != p->master.ep.port) {
+            *errp = util_fmt("standby %s replicates from %s:%s, not from the master", a,
+                            src_host, src_port);
+            return -1;
+        }
+        if (p->candidate < 0 || (int)i == p->candidate) {
+            if (strcmp(io, "Yes") != 0 || strcmp(sql, "Yes") != 0) {
+                if (p->candidate >= 0 || i + 1 == p->n_standbys) {
+                    *errp = util_fmt("standby %s is not replicating (IO thread %s, SQL thread "
+                                    "%s)", a, io, sql);
+                    return -1;
+                }
+                continue;
+            }
+            if (!lag[0] || strtoul(lag, NULL, 10) > max_lag_s) {
+                if (p->candidate >= 0 || i + 1 == p->n_standbys) {
+                    *errp = util_fmt("standby %s is %s s behind the master (at most %u s "
+                                    "allowed)", a, lag[0] ? lag : "?", max_lag_s);
+                    return -1;
+                }
+                continue;
+            }
+            if (p->candidate < 0)
+                p->candidate = (int)i;
+        }
+    }
+    say(p, "check: master %s answers; target %s replicates and is caught up",
+        addr_of(&p->master, a, sizeof(a)), addr_of(&p->standbys[p->candidate], src_host,
+                                                   sizeof(src_host)));
+    return 0;
+}
+
+int promote_switch_fence(struct promote *p, char **errp)
+{
+    struct promote_server *c = &p->standbys[p->candidate];
+    char a[SMAP_ENDPOINT_STR_MAX], b[SMAP_ENDPOINT_STR_MAX], pos[512], sql[700], v[64];
+    uint64_t deadline = now_ms() + p->o.apply_timeout_ms;
+
+    addr_of(&p->master, a, sizeof(a));
+    addr_of(c, b, sizeof(b));
+    fence_master(p);
+    if (!p->fenced) {
+        *errp = util_fmt("the master %s could not be made read-only (%s)", a, p->master.err);
+        return -1;
+    }
+    if (run_value(&p->master, "SELECT @@gtid_binlog_pos", NULL, pos, sizeof(pos)) != 0) {
+        *errp = util_fmt("master %s: %s", a, p->master.err);
+        promote_abort(p);
+        return -1;
+    }
+    say(p, "position: the master %s has written %s", a, pos[0] ? pos : "(nothing)");
+    snprintf(sql, sizeof(sql), "SELECT MASTER_GTID_WAIT('%s', 0.2)", pos);
+    while (pos[0]) {
+        if (run_value(c, sql, NULL, v, sizeof(v)) != 0) {
+            *errp = util_fmt("target %s: %s", b, c->err);
+            promote_abort(p);
+            return -1;
+        }
+        if (strcmp(v, "0") == 0)
+            break;
+        if (now_ms() >= deadline) {
+            *errp = util_fmt("target %s has not applied the master's last transaction (%s) "
+                            "within %u ms", b, pos, p->o.apply_timeout_ms);
+            promote_abort(p);
+            return -1;
+        }
+    }
+    say(p, "caught up: %s has applied everything the master wrote", b);
+    return 0;
+}
+
+int promote_switch_finish(struct promote *p, const char *repl_user, const char *repl_password,
+                          char **errp)
+{
+    struct promote_server *c = &p->standbys[p->candidate], *old = &p->master;
+    char a[SMAP_ENDPOINT_STR_MAX], b[SMAP_ENDPOINT_STR_MAX], sql[900], why[400];
+
+    addr_of(c, a, sizeof(a));
+    addr_of(old, b, sizeof(b));
+    if (run(c, "STOP SLAVE") < 0 || run(c, "RESET SLAVE ALL") < 0 ||
+        run(c, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
+        run(c, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
+        run(c, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
+        *errp = util_fmt("promote %s: %s (the old master %s is read-only; finish by hand or "
+                        "make it writable again)", a, c->err, b);
+        return -1;
+    }
+    say(p, "promote: %s is a lossless master (read-only until the others follow)", a);
+    /* The old master becomes a standby: no master-side semi-sync (it would
+     * block its own SQL thread), the standby's settings, then replication
+     * from the new master starting at its own history. */
+    snprintf(sql, sizeof(sql), "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, "
+             "MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=current_pos, "
+             "MASTER_CONNECT_RETRY=1", c->ep.host, c->ep.port, repl_user, repl_password);
+    if (run(old, "SET GLOBAL rpl_semi_sync_master_enabled = 0") < 0 ||
+        run(old, "SET GLOBAL rpl_semi_sync_slave_enabled = 1") < 0 ||
+        run(old, "SET GLOBAL sync_relay_log = 1") < 0 || run(old, sql) < 0 ||
+        run(old, "START SLAVE") < 0) {
+        *errp = util_fmt("demote %s: %s (%s is master but read-only: repoint the old master "
+                        "by hand, then SET GLOBAL read_only=0 on %s)", b, old->err, a, a);
+        return -1;
+    }
+    for (unsigned i = 0; i < p->n_standbys; i++) {
+        struct promote_server *x = &p->standbys[i];
+        char xa[SMAP_ENDPOINT_STR_MAX];
+
+        if ((int)i == p->candidate)
+            continue;
+        addr_of(x, xa, sizeof(xa));
+        snprintf(sql, sizeof(sql), "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, "
+                 "MASTER_USE_GTID=slave_pos", c->ep.host, c->ep.port);
+        if (run(x, "STOP SLAVE") < 0 || run(x, sql) < 0 || run(x, "START SLAVE") < 0)
+            say(p, "repoint: standby %s: %s (repoint it by hand)", xa, x->err);
+        else
+            say(p, "repoint: standby %s replicates from %s", xa, a);
+    }
+    if (wait_replicating(old, p->o.timeout_ms, why, sizeof(why)) < 0) {
+        *errp = util_fmt("the old master %s does not replicate from %s: %s (%s is master but "
+                        "read-only)", b, a, why, a);
+        return -1;
+    }
+    say(p, "demote: the old master %s replicates from %s", b, a);
+    if (run(c, "SET GLOBAL read_only = 0") < 0) {
+        *errp = util_fmt("promote %s: %s (it is master but read-only)", a, c->err);
+        return -1;
+    }
+    p->fenced = false;
+    say(p, "writable: %s is the master of shard %s", a, p->shard);
+    return 0;
+}
+
 void promote_abort(struct promote *p)
 {
     char a[SMAP_ENDPOINT_STR_MAX], sql[700], v[64];

@@ -107,6 +107,33 @@ int promote_rejoin(struct promote *p, const struct smap_shard *s,
  * malloc'd *<errp>. */
 int promote_rejoin_finish(struct promote *p, char **errp);
 
+/*
+ * Planned switchover: the live master hands over to a standby that is
+ * caught up. The caller pauses the shard in the map (routers hold its
+ * statements) between promote_switch_check() and promote_switch_fence(), and
+ * publishes the new master (the old one its standby, the shard unpaused)
+ * after promote_switch_finish():
+ *
+ *   check   the master and every standby answer; the target (<o>->to, else
+ *           the standby that received the most) replicates with both threads
+ *           running and at most <max_lag_s> seconds behind. Changes nothing.
+ *   fence   the old master read-only and its client connections killed
+ *           (busy and in-transaction ones too); the target waits until it
+ *           has applied the old master's last transaction (at most
+ *           <o>->apply_timeout_ms). On failure the old master is made
+ *           writable again: the caller unpauses and nothing changed.
+ *   finish  the target becomes a lossless master (replication reset,
+ *           semi-sync on), the old master and the other standbys replicate
+ *           from it (the old master with <repl_user>/<repl_password>), then
+ *           the target is made writable.
+ * Each returns 0, or -1 with a malloc'd *<errp>. Always promote_free(<p>).
+ */
+int promote_switch_check(struct promote *p, const struct smap_shard *s,
+                         const struct promote_opts *o, unsigned max_lag_s, char **errp);
+int promote_switch_fence(struct promote *p, char **errp);
+int promote_switch_finish(struct promote *p, const char *repl_user, const char *repl_password,
+                          char **errp);
+
 /* The candidate chosen by prepare. */
 const struct smap_endpoint *promote_candidate(const struct promote *p);
 

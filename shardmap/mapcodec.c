@@ -222,9 +222,12 @@ static int do_shard_fields(struct parser *ps, const char *name, const struct tok
             }
             ep = &s.standbys[s.n_standbys++];
             what = "standby";
+        } else if (tok_is(&key, "paused") && eq && vlen == 1 && (*val == '0' || *val == '1')) {
+            s.paused = *val == '1';
+            continue;
         } else {
-            errmsg_set(errp, "shard '%s': unknown field '%.*s' (expected master=HOST:PORT or "
-                       "standby=HOST:PORT)", name, (int)t[i].len, t[i].p);
+            errmsg_set(errp, "shard '%s': unknown field '%.*s' (expected master=HOST:PORT, "
+                       "standby=HOST:PORT or paused=0|1)", name, (int)t[i].len, t[i].p);
             return -1;
         }
         if (smap_parse_endpoint(val, vlen, ep, errp) < 0) {
@@ -478,6 +481,8 @@ static void put_shard_fields(FILE *f, const struct smap_shard *s)
         smap_format_endpoint(&s->standbys[j], ep, sizeof(ep));
         fprintf(f, " standby=%s", ep);
     }
+    if (s->paused)
+        fputs(" paused=1", f);
     fputc('\n', f);
 }
 

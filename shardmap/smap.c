@@ -427,6 +427,7 @@ int smap_builder_add_shard(struct smap_builder *b, const struct smap_shard *s, c
     d->n_standbys = s->n_standbys;
     for (unsigned i = 0; i < s->n_standbys; i++)
         d->standbys[i] = s->standbys[i];
+    d->paused = s->paused;
     return 0;
 bad:
     errmsg_prefix(errp, "shard '%s'", s->name);
@@ -463,6 +464,17 @@ int smap_builder_set_master(struct smap_builder *b, const char *name,
 bad:
     errmsg_prefix(errp, "shard '%s'", name);
     return -1;
+}
+
+int smap_builder_set_paused(struct smap_builder *b, const char *name, bool paused, char **errp)
+{
+    int i = builder_find(b, name);
+    if (i < 0) {
+        errmsg_set(errp, "no shard named '%s'", name);
+        return -1;
+    }
+    b->shards[i].paused = paused;
+    return 0;
 }
 
 int smap_builder_add_standby(struct smap_builder *b, const char *name,

@@ -31,6 +31,7 @@ struct smap_shard {
     struct smap_endpoint master;
     struct smap_endpoint standbys[SMAP_MAX_STANDBYS];
     unsigned             n_standbys;
+    bool                 paused;    /* a switchover runs: routers hold its statements */
 };
 
 /*
@@ -118,6 +119,10 @@ int smap_builder_add_shard(struct smap_builder *b, const struct smap_shard *s, c
  */
 int smap_builder_set_master(struct smap_builder *b, const char *name,
                             const struct smap_endpoint *ep, char **errp);
+/* Marks shard <name> paused (a planned switchover: routers hold its
+ * statements instead of sending them) or not. Returns 0, or -1 with a
+ * malloc'd *<errp> (unknown shard). */
+int smap_builder_set_paused(struct smap_builder *b, const char *name, bool paused, char **errp);
 /* Adds <ep> as a standby of shard <name> (a returning server rejoining).
  * Returns 0, or -1 with a malloc'd *<errp> (unknown shard, <ep> used anywhere
  * in the map, SMAP_MAX_STANDBYS reached). */

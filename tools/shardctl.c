@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "router/journal.h"
@@ -38,6 +39,10 @@ static const char usage_text[] =
     "  failover SHARD [--to HOST:PORT] [--force] [--apply-timeout S] [--router-wait S]\n"
     "                       replace SHARD's dead master by its most up-to-date standby\n"
     "                       (control account: $SHARDWIRE_CONTROL_USER/_PASSWORD)\n"
+    "  switchover SHARD [--to HOST:PORT] [--max-lag S] [--apply-timeout S] [--router-wait S]\n"
+    "                       planned master change: hold SHARD's statements, let the\n"
+    "                       standby catch up, promote it, the old master its standby\n"
+    "                       (control and replication accounts as for failover, rejoin)\n"
     "  rejoin SHARD HOST:PORT\n"
     "                       make HOST:PORT (e.g. the old master) a standby of SHARD again\n"
     "                       (replication account: $SHARDWIRE_REPL_USER/_PASSWORD)\n"
@@ -80,8 +85,16 @@ static void lib_log_stderr(const char *msg)
 
 void shardctl_step(const struct shardctl_opts *o, const char *verb, const char *line)
 {
+    static uint64_t t0;
+    struct timespec ts;
+    uint64_t now;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if (!t0)
+        t0 = now;
     if (o->json) {
-        fputs("{\"event\":\"step\",\"line\":\"", stdout);
+        printf("{\"event\":\"step\",\"ms\":%" PRIu64 ",\"line\":\"", now - t0);
         for (const unsigned char *c = (const unsigned char *)line; *c; c++) {
             if (*c == '"' || *c == '\\')
                 printf("\\%c", *c);
@@ -246,7 +259,7 @@ enum {
     OPT_KEY_COLUMNS, OPT_KEY_TYPE, OPT_SHARD, OPT_STANDBY, OPT_EXPECT, OPT_HELP,
     OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE, OPT_CONFIG,
     OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
-    OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE,
+    OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE, OPT_MAX_LAG,
 };
 
 static const struct option long_opts[] = {
@@ -275,6 +288,7 @@ static const struct option long_opts[] = {
     { "router-wait",    required_argument, NULL, OPT_ROUTER_WAIT },
     { "repl-user",      required_argument, NULL, OPT_REPL_USER },
     { "repl-password-file", required_argument, NULL, OPT_REPL_PASSWORD_FILE },
+    { "max-lag",        required_argument, NULL, OPT_MAX_LAG },
     { NULL, 0, NULL, 0 },
 };
 
@@ -294,6 +308,7 @@ static const struct {
     { "rejoin",     shardctl_rejoin },
     { "drain",      shardctl_drain },
     { "undrain",    shardctl_undrain },
+    { "switchover", shardctl_switchover },
 };
 
 int main(int argc, char **argv)
@@ -418,6 +433,16 @@ int main(int argc, char **argv)
             if (!o.repl_password)
                 return SHARDCTL_USAGE;
             break;
+        case OPT_MAX_LAG: {
+            uint64_t v;
+            if (parse_u64_arg(optarg, &v) < 0 || v > 86400) {
+                shardctl_err("--max-lag '%s': expected whole seconds", optarg);
+                return SHARDCTL_USAGE;
+            }
+            o.max_lag_s = (unsigned)v;
+            o.have_max_lag = true;
+            break;
+        }
         case OPT_APPLY_TIMEOUT:
         case OPT_ROUTER_WAIT:
             if (parse_timeout(optarg, c == OPT_APPLY_TIMEOUT ? &o.apply_timeout_ms

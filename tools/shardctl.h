@@ -58,7 +58,9 @@ struct shardctl_opts {
     unsigned    apply_timeout_ms; /* --apply-timeout SECONDS (failover, rejoin) */
     const char *repl_user;      /* --repl-user (else $SHARDWIRE_REPL_USER) */
     char       *repl_password;  /* read from --repl-password-file */
-    unsigned    router_wait_ms; /* --router-wait SECONDS (failover) */
+    unsigned    router_wait_ms; /* --router-wait SECONDS (failover, switchover) */
+    bool        have_max_lag;   /* --max-lag given */
+    unsigned    max_lag_s;      /* --max-lag SECONDS (switchover) */
     bool        have_expect;    /* --expect-version N given */
     uint64_t    expect_version; /* refuse (conflict) unless the map is at N */
     int         argc;           /* operands after the verb */
@@ -84,6 +86,7 @@ int shardctl_undrain(const struct shardctl_opts *o);
 int shardctl_http(const char *hostport, const char *method, const char *path,
                   const char *user, const char *password, unsigned timeout_ms,
                   int *status, char **body, char **errp);
+int shardctl_switchover(const struct shardctl_opts *o);
 
 /* Prints "shardctl: <msg>" to stderr. */
 void shardctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -116,7 +119,8 @@ int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,
                           struct zkstore_admin *za);
 
 /* Prints one progress line of a long verb: "<verb>: <line>", or with --json
- * {"event":"step","line":"..."}; flushed at once. */
+ * {"event":"step","ms":N,"line":"..."} (N: ms since the first step);
+ * flushed at once. */
 void shardctl_step(const struct shardctl_opts *o, const char *verb, const char *line);
 
 /* Writes step <state> of the failover journal <j> of <shard> (router/journal.h)

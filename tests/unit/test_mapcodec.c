@@ -53,6 +53,30 @@ out:
     free(err);
 }
 
+/* A shard paused for a switchover keeps the flag through format and parse;
+ * paused=0 is the default and is not written. */
+static void test_paused(void)
+{
+    const char *text = "shard s0 master=h:1 standby=h:2 paused=1\nshard s1 master=h:3 paused=0\n"
+                       "vb 0-511 s0\nvb 512-1023 s1\n";
+    char *err = NULL, *out = NULL;
+    struct smap *m = mapcodec_parse(text, strlen(text), &err), *m2 = NULL;
+    CHECK(m != NULL);
+    CHECK(smap_shard(m, 0)->paused);
+    CHECK(!smap_shard(m, 1)->paused);
+    out = mapcodec_format(m);
+    CHECK(out != NULL);
+    CHECK(strstr(out, "shard s0 master=h:1 standby=h:2 paused=1\n") != NULL);
+    CHECK(strstr(out, "shard s1 master=h:3\n") != NULL);
+    m2 = mapcodec_parse(out, strlen(out), &err);
+    CHECK(m2 != NULL && smap_shard(m2, 0)->paused && !smap_shard(m2, 1)->paused);
+out:
+    smap_unref(m);
+    smap_unref(m2);
+    free(out);
+    free(err);
+}
+
 /* Defaults, comments, CRLF, tabs, single vbuckets, interleaved shard/vb
  * lines, string keys, several key columns, IPv6, no final newline. */
 static void test_variants(void)
@@ -143,11 +167,14 @@ static void test_errors(void)
         { "shard s3 standby=h:2\n", "line 1: shard 's3': no master=HOST:PORT" },
         { "shard s3 master=h:1 master=h:2\n", "line 1: shard 's3': master given twice" },
         { "shard s3 master=h:1 weight=3\n",
-          "line 1: shard 's3': unknown field 'weight=3' (expected master=HOST:PORT or "
-          "standby=HOST:PORT)" },
+          "line 1: shard 's3': unknown field 'weight=3' (expected master=HOST:PORT, "
+          "standby=HOST:PORT or paused=0|1)" },
         { "shard s3 master\n",
-          "line 1: shard 's3': unknown field 'master' (expected master=HOST:PORT or "
-          "standby=HOST:PORT)" },
+          "line 1: shard 's3': unknown field 'master' (expected master=HOST:PORT, "
+          "standby=HOST:PORT or paused=0|1)" },
+        { "shard s3 master=h:1 paused=yes\n",
+          "line 1: shard 's3': unknown field 'paused=yes' (expected master=HOST:PORT, "
+          "standby=HOST:PORT or paused=0|1)" },
         { "shard s3 master=h:1 standby=h:2 standby=h:3 standby=h:4 standby=h:5 standby=h:6\n",
           "line 1: shard 's3': more than 4 standbys" },
         { "shard a/b master=h:1\n", "line 1: shard name 'a/b': bad character 0x2f" },
@@ -317,6 +344,7 @@ int main(void)
 {
     RUN(test_example);
     RUN(test_variants);
+    RUN(test_paused);
     RUN(test_errors);
     RUN(test_length_bounded);
     RUN(test_parts);

@@ -1,0 +1,276 @@
+/*
+ * tools/shardctl_switchover.c - `shardctl switchover SHARD [--to HOST:PORT]
+ * [--max-lag S] [--apply-timeout S] [--router-wait S] [--force]`: a planned
+ * master change with the master alive (maintenance, moving load).
+ *
+ *   check    master and standbys answer, the target replicates and is at
+ *            most --max-lag seconds behind (router/promote.c); else refused,
+ *            nothing changed
+ *   pause    the map marks the shard paused=1; every router holds the
+ *            shard's statements instead of sending them, and acknowledges
+ *            the map version in its registration
+ *   fence    the old master read-only, its client connections killed; the
+ *            target applies the master's last transaction (on failure: the
+ *            master writable again, the map unpaused, nothing changed)
+ *   promote  the target a lossless master, the old master and the other
+ *            standbys replicating from it, the target writable
+ *   publish  one map write: the target master, the old master its first
+ *            standby, the shard unpaused; the held statements go there
+ *
+ * Every step is journaled with a new term (router/journal.h), so the
+ * coordinator leaves the shard alone meanwhile and `shardctl status` shows
+ * it. The pause is the time between the two map writes, printed at the end.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router/journal.h"
+#include "router/promote.h"
+#include "router/util.h"
+#include "shardmap/smap.h"
+#include "shardmap/zkstore.h"
+#include "tools/shardctl.h"
+
+#define SWITCHOVER_MAX_LAG_S        5
+#define SWITCHOVER_APPLY_TIMEOUT_MS 5000
+#define SWITCHOVER_ROUTER_WAIT_MS   5000
+
+static void progress(void *arg, const char *line)
+{
+    shardctl_step(arg, "switchover", line);
+}
+
+/* One compare-and-set write of the map: shard <shard> gets <paused>, and
+ * with <master> a new master, the old one becoming its standby. Returns an
+ * exit code; on SHARDCTL_OK *<version> is the new map version. */
+static int write_map(struct zkstore_admin *za, const char *shard, bool paused,
+                     const struct smap_endpoint *master, uint64_t *version)
+{
+    struct smap *cur = NULL, *next = NULL;
+    struct smap_builder *b = NULL;
+    char *err = NULL;
+    int32_t cas;
+    int i, ex = SHARDCTL_OK;
+    enum zkstore_rc rc = zkstore_admin_load(za, &cur, &cas, &err);
+
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("switchover: map read: %s", err ? err : zkstore_rc_name(rc));
+        free(err);
+        return shardctl_exit_of(rc);
+    }
+    i = smap_find_shard(cur, shard);
+    b = i < 0 ? NULL : smap_builder_from(cur);
+    if (b) {
+        struct smap_endpoint old = smap_shard(cur, (unsigned)i)->master;
+
+        smap_builder_set_version(b, smap_version(cur) + 1);
+        if (smap_builder_set_paused(b, shard, paused, &err) < 0 ||
+            (master && (smap_builder_set_master(b, shard, master, &err) < 0 ||
+                        smap_builder_add_standby(b, shard, &old, &err) < 0)))
+            ex = SHARDCTL_INVALID;
+        next = ex == SHARDCTL_OK ? smap_builder_finish(b, &err) : NULL;
+        if (ex != SHARDCTL_OK)
+            smap_builder_free(b);
+        b = NULL;
+    }
+    if (!next) {
+        shardctl_err("switchover: map change: %s", err ? err : i < 0 ? "the shard is gone"
+                                                                     : "out of memory");
+        ex = SHARDCTL_INVALID;
+    } else if ((rc = zkstore_admin_write(za, cur, cas, next, &err)) != ZKSTORE_OK) {
+        shardctl_err("switchover: map write: %s", err ? err : zkstore_rc_name(rc));
+        ex = shardctl_exit_of(rc);
+    } else {
+        *version = smap_version(next);
+    }
+    free(err);
+    smap_unref(cur);
+    smap_unref(next);
+    return ex;
+}
+
+/* Waits until every router runs map <version>; reports the late ones. */
+static void wait_routers(const struct shardctl_opts *o, struct zkstore_admin *za,
+                         uint64_t version)
+{
+    unsigned wait_ms = o->router_wait_ms ? o->router_wait_ms : SWITCHOVER_ROUTER_WAIT_MS;
+    char behind[400], line[600];
+
+    if (zkstore_admin_wait_routers(za, version, wait_ms, behind, sizeof(behind)) > 0) {
+        snprintf(line, sizeof(line), "routers not on map version %" PRIu64 " after %u ms: "
+                 "%.200s (going on: the old master is fenced)", version, wait_ms, behind);
+        progress((void *)o, line);
+    }
+}
+
+int shardctl_switchover(const struct shardctl_opts *o)
+{
+    const char *user = o->control_user ? o->control_user : getenv("SHARDWIRE_CONTROL_USER");
+    const char *password = o->control_password ? o->control_password
+                                               : getenv("SHARDWIRE_CONTROL_PASSWORD");
+    const char *ruser = o->repl_user ? o->repl_user : getenv("SHARDWIRE_REPL_USER");
+    const char *rpass = o->repl_password ? o->repl_password : getenv("SHARDWIRE_REPL_PASSWORD");
+    struct zkstore_admin *za = NULL;
+    struct smap *cur = NULL;
+    struct promote p;
+    struct promote_opts po;
+    struct journal j;
+    struct smap_endpoint to;
+    char *err = NULL, old[SMAP_ENDPOINT_STR_MAX], cand[SMAP_ENDPOINT_STR_MAX], line[1200];
+    uint64_t version = 0, t0 = now_ms(), t_pause = 0, t_resume;
+    const char *shard;
+    int i, ex;
+    enum zkstore_rc rc;
+
+    memset(&p, 0, sizeof(p));
+    if (o->argc != 1) {
+        shardctl_err("usage: switchover SHARD [--to HOST:PORT] [--max-lag S] "
+                     "[--apply-timeout S] [--router-wait S] [--force]");
+        return SHARDCTL_USAGE;
+    }
+    shard = o->argv[0];
+    if (!user || !*user || !ruser || !*ruser) {
+        shardctl_err("switchover: set SHARDWIRE_CONTROL_USER/_PASSWORD (control-plane "
+                     "account) and SHARDWIRE_REPL_USER/_PASSWORD (the account standbys "
+                     "replicate with: the old master becomes one)");
+        return SHARDCTL_USAGE;
+    }
+    if (!rpass)
+        rpass = "";
+    if (strpbrk(ruser, "'\\") || strpbrk(rpass, "'\\")) {
+        shardctl_err("switchover: the replication user name and password may not hold quotes "
+                     "or backslashes");
+        return SHARDCTL_USAGE;
+    }
+    memset(&po, 0, sizeof(po));
+    if (o->to) {
+        if (smap_parse_endpoint(o->to, strlen(o->to), &to, &err) < 0) {
+            shardctl_err("switchover: --to: %s", err);
+            free(err);
+            return SHARDCTL_USAGE;
+        }
+        po.to = &to;
+    }
+    ex = shardctl_connect(o, &za);
+    if (ex != SHARDCTL_OK)
+        return ex;
+    rc = zkstore_admin_load(za, &cur, NULL, &err);
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
+        free(err);
+        zkstore_admin_free(za);
+        return shardctl_exit_of(rc);
+    }
+    i = smap_find_shard(cur, shard);
+    if (i < 0) {
+        shardctl_err("switchover: no shard '%s' in the map; nothing changed", shard);
+        ex = SHARDCTL_INVALID;
+        goto out;
+    }
+    if (journal_read(za, shard, &j, &err) < 0) {
+        shardctl_err("switchover: %s", err ? err : "journal");
+        free(err);
+        ex = SHARDCTL_FAILED;
+        goto out;
+    }
+    if (journal_in_progress(&j) && !o->force) {
+        shardctl_err("switchover: a %s of shard %s is in progress (term %" PRIu64 ", state %s, "
+                     "by %s); nothing changed (--force takes over one whose runner died)",
+                     j.kind[0] ? j.kind : "failover", shard, j.term, j.state, j.coordinator);
+        ex = SHARDCTL_CONFLICT;
+        goto out;
+    }
+    po.user = user;
+    po.password = password ? password : "";
+    po.timeout_ms = o->timeout_ms;
+    po.apply_timeout_ms = o->apply_timeout_ms ? o->apply_timeout_ms : SWITCHOVER_APPLY_TIMEOUT_MS;
+    po.progress = progress;
+    po.progress_arg = (void *)o;
+    if (promote_switch_check(&p, smap_shard(cur, (unsigned)i), &po,
+                             o->have_max_lag ? o->max_lag_s : SWITCHOVER_MAX_LAG_S, &err) < 0) {
+        shardctl_err("switchover: %s; nothing changed", err ? err : "refused");
+        free(err);
+        ex = SHARDCTL_INVALID;
+        goto out;
+    }
+    smap_format_endpoint(&smap_shard(cur, (unsigned)i)->master, old, sizeof(old));
+    smap_format_endpoint(promote_candidate(&p), cand, sizeof(cand));
+    j.term++;
+    snprintf(j.kind, sizeof(j.kind), "switchover");
+    if (shardctl_journal(za, shard, &j, "started", "old=%s new=%s", old, cand) < 0) {
+        ex = SHARDCTL_CONFLICT;
+        goto out;
+    }
+    /* Pause: from here the routers hold the shard's statements. */
+    ex = write_map(za, shard, true, NULL, &version);
+    if (ex != SHARDCTL_OK) {
+        shardctl_journal(za, shard, &j, "aborted", "old=%s new=%s", old, cand);
+        goto out;
+    }
+    t_pause = now_ms();
+    snprintf(line, sizeof(line), "pause: map version %" PRIu64 " holds the statements of %s",
+             version, shard);
+    progress((void *)o, line);
+    if (shardctl_journal(za, shard, &j, "paused", "old=%s new=%s version=%" PRIu64, old, cand,
+                         version) < 0) {
+        ex = SHARDCTL_CONFLICT;
+        goto unpause;
+    }
+    wait_routers(o, za, version);
+    if (promote_switch_fence(&p, &err) < 0) {
+        shardctl_err("switchover: %s; nothing changed", err ? err : "failed");
+        free(err);
+        ex = SHARDCTL_INVALID;
+        goto unpause;
+    }
+    if (shardctl_journal(za, shard, &j, "caught_up", "old=%s new=%s", old, cand) < 0) {
+        promote_abort(&p);
+        ex = SHARDCTL_CONFLICT;
+        goto unpause;
+    }
+    if (promote_switch_finish(&p, ruser, rpass, &err) < 0) {
+        /* Past the point of undoing by ourselves: the map stays paused (no
+         * write reaches either server) and the message says what to do. */
+        shardctl_err("switchover: %s; shard %s stays paused in the map", err ? err : "failed",
+                     shard);
+        free(err);
+        ex = SHARDCTL_FAILED;
+        goto out;
+    }
+    ex = write_map(za, shard, false, promote_candidate(&p), &version);
+    if (ex != SHARDCTL_OK) {
+        shardctl_err("switchover: %s is writable but the map still names %s (paused): run "
+                     "`shardctl set-master %s %s`", cand, old, shard, cand);
+        goto out;
+    }
+    t_resume = now_ms();
+    shardctl_journal(za, shard, &j, "published", "old=%s new=%s version=%" PRIu64, old, cand,
+                     version);
+    snprintf(line, sizeof(line), "map: version %" PRIu64 " names %s master of %s, %s its "
+             "standby; statements flow again", version, cand, shard, old);
+    progress((void *)o, line);
+    wait_routers(o, za, version);
+    shardctl_journal(za, shard, &j, "done", "old=%s new=%s pause_ms=%" PRIu64, old, cand,
+                     t_resume - t_pause);
+    if (o->json)
+        printf("{\"event\":\"done\",\"shard\":\"%s\",\"master\":\"%s\",\"standby\":\"%s\","
+               "\"version\":%" PRIu64 ",\"pause_ms\":%" PRIu64 ",\"ms\":%" PRIu64 "}\n", shard,
+               cand, old, version, t_resume - t_pause, now_ms() - t0);
+    else
+        printf("%s: master is now %s, %s its standby; map version %" PRIu64 "; writes paused "
+               "%" PRIu64 " ms (%" PRIu64 " ms in all)\n", shard, cand, old, version,
+               t_resume - t_pause, now_ms() - t0);
+    ex = SHARDCTL_OK;
+    goto out;
+unpause:
+    if (write_map(za, shard, false, NULL, &version) == SHARDCTL_OK)
+        progress((void *)o, "abort: the shard is unpaused; the old master stays master");
+    shardctl_journal(za, shard, &j, "aborted", "old=%s new=%s", old, cand);
+out:
+    promote_free(&p);
+    smap_unref(cur);
+    zkstore_admin_free(za);
+    return ex;
+}
