@@ -256,12 +256,10 @@ static int wait_applied(struct promote *p, struct promote_server *s, char **errp
     }
 }
 
-int promote_prepare(struct promote *p, const struct smap_shard *s, const struct promote_opts *o,
-                    char **errp)
+/* <p> for shard <s>: its master and standbys, not connected yet. */
+static void promote_init(struct promote *p, const struct smap_shard *s,
+                         const struct promote_opts *o)
 {
-    char a[SMAP_ENDPOINT_STR_MAX];
-    struct promote_server *c;
-
     memset(p, 0, sizeof(*p));
     p->o = *o;
     p->candidate = -1;
@@ -270,6 +268,15 @@ int promote_prepare(struct promote *p, const struct smap_shard *s, const struct 
     p->n_standbys = s->n_standbys;
     for (unsigned i = 0; i < s->n_standbys; i++)
         p->standbys[i].ep = s->standbys[i];
+}
+
+int promote_prepare(struct promote *p, const struct smap_shard *s, const struct promote_opts *o,
+                    char **errp)
+{
+    char a[SMAP_ENDPOINT_STR_MAX];
+    struct promote_server *c;
+
+    promote_init(p, s, o);
     *errp = NULL;
     if (p->n_standbys == 0) {
         *errp = util_fmt("shard %s has no standby to promote", p->shard);
@@ -614,14 +621,7 @@ int promote_switch_check(struct promote *p, const struct smap_shard *s,
 {
     char a[SMAP_ENDPOINT_STR_MAX], io[16], sql[16], lag[32], src_port[16], src_host[300];
 
-    memset(p, 0, sizeof(*p));
-    p->o = *o;
-    p->candidate = -1;
-    snprintf(p->shard, sizeof(p->shard), "%s", s->name);
-    p->master.ep = s->master;
-    p->n_standbys = s->n_standbys;
-    for (unsigned i = 0; i < s->n_standbys; i++)
-        p->standbys[i].ep = s->standbys[i];
+    promote_init(p, s, o);
     *errp = NULL;
     if (p->n_standbys == 0) {
         *errp = util_fmt("shard %s has no standby to switch over to", p->shard);

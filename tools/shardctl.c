@@ -130,6 +130,52 @@ int shardctl_journal(struct zkstore_admin *za, const char *shard, struct journal
     return 0;
 }
 
+int shardctl_open_shard(const struct shardctl_opts *o, const char *verb,
+                        struct smap_endpoint *to, struct zkstore_admin **za, struct smap **cur,
+                        int32_t *cas, struct journal *j)
+{
+    const char *shard = o->argv[0];
+    char *err = NULL;
+    int ex;
+    enum zkstore_rc rc;
+
+    *za = NULL;
+    *cur = NULL;
+    if (o->to && smap_parse_endpoint(o->to, strlen(o->to), to, &err) < 0) {
+        shardctl_err("%s: --to: %s", verb, err);
+        free(err);
+        return SHARDCTL_USAGE;
+    }
+    ex = shardctl_connect(o, za);
+    if (ex != SHARDCTL_OK)
+        return ex;
+    rc = zkstore_admin_load(*za, cur, cas, &err);
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
+        ex = shardctl_exit_of(rc);
+    } else if (smap_find_shard(*cur, shard) < 0) {
+        shardctl_err("%s: no shard '%s' in the map; nothing changed", verb, shard);
+        ex = SHARDCTL_INVALID;
+    } else if (journal_read(*za, shard, j, &err) < 0) {
+        shardctl_err("%s: %s", verb, err ? err : "journal");
+        ex = SHARDCTL_FAILED;
+    } else if (journal_in_progress(j) && !o->force) {
+        shardctl_err("%s: a %s of shard %s is in progress (term %" PRIu64 ", state %s, by %s); "
+                     "nothing changed (--force takes over one whose runner died)", verb,
+                     j->kind[0] ? j->kind : "failover", shard, j->term, j->state,
+                     j->coordinator);
+        ex = SHARDCTL_CONFLICT;
+    }
+    free(err);
+    if (ex != SHARDCTL_OK) {
+        smap_unref(*cur);
+        zkstore_admin_free(*za);
+        *cur = NULL;
+        *za = NULL;
+    }
+    return ex;
+}
+
 int shardctl_exit_of(int zkstore_rc)
 {
     switch ((enum zkstore_rc)zkstore_rc) {

@@ -131,6 +131,19 @@ int shardctl_journal(struct zkstore_admin *za, const char *shard, struct journal
                      const char *state, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/*
+ * The start of a verb that changes a shard's master (failover, switchover):
+ * parses --to into <to>, connects, loads the map (*<cur>, *<cas>), checks
+ * that the shard argv[0] exists and reads its journal into <j>, refusing
+ * one in progress unless --force. Returns an exit code after printing why
+ * (then nothing is left open); on SHARDCTL_OK the caller frees *<za> and
+ * drops *<cur>.
+ */
+struct smap_endpoint;
+int shardctl_open_shard(const struct shardctl_opts *o, const char *verb,
+                        struct smap_endpoint *to, struct zkstore_admin **za, struct smap **cur,
+                        int32_t *cas, struct journal *j);
+
 /* Maps a zkstore result (enum zkstore_rc) to an exit code. */
 int shardctl_exit_of(int zkstore_rc);
 

@@ -63,45 +63,14 @@ int shardctl_failover(const struct shardctl_opts *o)
         return SHARDCTL_USAGE;
     }
     memset(&po, 0, sizeof(po));
-    if (o->to) {
-        if (smap_parse_endpoint(o->to, strlen(o->to), &to, &err) < 0) {
-            shardctl_err("failover: --to: %s", err);
-            free(err);
-            return SHARDCTL_USAGE;
-        }
-        po.to = &to;
-    }
-    ex = shardctl_connect(o, &za);
-    if (ex != SHARDCTL_OK)
-        return ex;
-    rc = zkstore_admin_load(za, &cur, &cas, &err);
-    if (rc != ZKSTORE_OK) {
-        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
-        free(err);
-        zkstore_admin_free(za);
-        return shardctl_exit_of(rc);
-    }
-    i = smap_find_shard(cur, o->argv[0]);
-    if (i < 0) {
-        shardctl_err("failover: no shard '%s' in the map", o->argv[0]);
-        ex = SHARDCTL_INVALID;
-        goto out;
-    }
     /* Journaled with a new term like the coordinator's failovers: a
      * coordinator acting at the same moment loses its compare-and-set. */
-    if (journal_read(za, o->argv[0], &j, &err) < 0) {
-        shardctl_err("failover: %s", err ? err : "journal");
-        free(err);
-        ex = SHARDCTL_FAILED;
-        goto out;
-    }
-    if (journal_in_progress(&j) && !o->force) {
-        shardctl_err("failover: a %s of shard %s is in progress (term %" PRIu64 ", state %s, "
-                     "by %s); nothing changed", j.kind[0] ? j.kind : "failover", o->argv[0],
-                     j.term, j.state, j.coordinator);
-        ex = SHARDCTL_CONFLICT;
-        goto out;
-    }
+    ex = shardctl_open_shard(o, "failover", &to, &za, &cur, &cas, &j);
+    if (ex != SHARDCTL_OK)
+        return ex;
+    if (o->to)
+        po.to = &to;
+    i = smap_find_shard(cur, o->argv[0]);
     smap_format_endpoint(&smap_shard(cur, (unsigned)i)->master, old, sizeof(old));
     j.term++;
     snprintf(j.kind, sizeof(j.kind), "failover");

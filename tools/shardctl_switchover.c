@@ -122,7 +122,6 @@ int shardctl_switchover(const struct shardctl_opts *o)
     uint64_t version = 0, t0 = now_ms(), t_pause = 0, t_resume;
     const char *shard;
     int i, ex;
-    enum zkstore_rc rc;
 
     memset(&p, 0, sizeof(p));
     if (o->argc != 1) {
@@ -145,43 +144,12 @@ int shardctl_switchover(const struct shardctl_opts *o)
         return SHARDCTL_USAGE;
     }
     memset(&po, 0, sizeof(po));
-    if (o->to) {
-        if (smap_parse_endpoint(o->to, strlen(o->to), &to, &err) < 0) {
-            shardctl_err("switchover: --to: %s", err);
-            free(err);
-            return SHARDCTL_USAGE;
-        }
-        po.to = &to;
-    }
-    ex = shardctl_connect(o, &za);
+    ex = shardctl_open_shard(o, "switchover", &to, &za, &cur, NULL, &j);
     if (ex != SHARDCTL_OK)
         return ex;
-    rc = zkstore_admin_load(za, &cur, NULL, &err);
-    if (rc != ZKSTORE_OK) {
-        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
-        free(err);
-        zkstore_admin_free(za);
-        return shardctl_exit_of(rc);
-    }
+    if (o->to)
+        po.to = &to;
     i = smap_find_shard(cur, shard);
-    if (i < 0) {
-        shardctl_err("switchover: no shard '%s' in the map; nothing changed", shard);
-        ex = SHARDCTL_INVALID;
-        goto out;
-    }
-    if (journal_read(za, shard, &j, &err) < 0) {
-        shardctl_err("switchover: %s", err ? err : "journal");
-        free(err);
-        ex = SHARDCTL_FAILED;
-        goto out;
-    }
-    if (journal_in_progress(&j) && !o->force) {
-        shardctl_err("switchover: a %s of shard %s is in progress (term %" PRIu64 ", state %s, "
-                     "by %s); nothing changed (--force takes over one whose runner died)",
-                     j.kind[0] ? j.kind : "failover", shard, j.term, j.state, j.coordinator);
-        ex = SHARDCTL_CONFLICT;
-        goto out;
-    }
     po.user = user;
     po.password = password ? password : "";
     po.timeout_ms = o->timeout_ms;
