@@ -41,8 +41,11 @@ class TestTimeout(Exception):
 
 
 def discover():
+    """tests/e2e/test_*.py; with SW_E2E_LONG=1 the slow long_*.py instead
+    (`tests/run long`)."""
+    prefix = "long_" if os.environ.get("SW_E2E_LONG") == "1" else "test_"
     return sorted(f[:-3] for f in os.listdir(HERE)
-                  if f.startswith("test_") and f.endswith(".py"))
+                  if f.startswith(prefix) and f.endswith(".py"))
 
 
 def test_names(path):
