@@ -767,6 +767,27 @@ int promote_switch_finish(struct promote *p, const char *repl_user, const char *
                         "by hand, then SET GLOBAL read_only=0 on %s)", b, old->err, a, a);
         return -1;
     }
+    if (wait_replicating(old, p->o.timeout_ms, why, sizeof(why)) < 0) {
+        *errp = util_fmt("the old master %s does not replicate from %s: %s (%s is master but "
+                        "read-only)", b, a, why, a);
+        return -1;
+    }
+    say(p, "demote: the old master %s replicates from %s", b, a);
+    if (run(c, "SET GLOBAL read_only = 0") < 0) {
+        *errp = util_fmt("promote %s: %s (it is master but read-only)", a, c->err);
+        return -1;
+    }
+    p->fenced = false;
+    say(p, "writable: %s is the master of shard %s", a, p->shard);
+    return 0;
+}
+
+void promote_switch_repoint(struct promote *p)
+{
+    struct promote_server *c = &p->standbys[p->candidate];
+    char a[SMAP_ENDPOINT_STR_MAX], sql[700];
+
+    addr_of(c, a, sizeof(a));
     for (unsigned i = 0; i < p->n_standbys; i++) {
         struct promote_server *x = &p->standbys[i];
         char xa[SMAP_ENDPOINT_STR_MAX];
@@ -781,19 +802,6 @@ int promote_switch_finish(struct promote *p, const char *repl_user, const char *
         else
             say(p, "repoint: standby %s replicates from %s", xa, a);
     }
-    if (wait_replicating(old, p->o.timeout_ms, why, sizeof(why)) < 0) {
-        *errp = util_fmt("the old master %s does not replicate from %s: %s (%s is master but "
-                        "read-only)", b, a, why, a);
-        return -1;
-    }
-    say(p, "demote: the old master %s replicates from %s", b, a);
-    if (run(c, "SET GLOBAL read_only = 0") < 0) {
-        *errp = util_fmt("promote %s: %s (it is master but read-only)", a, c->err);
-        return -1;
-    }
-    p->fenced = false;
-    say(p, "writable: %s is the master of shard %s", a, p->shard);
-    return 0;
 }
 
 void promote_abort(struct promote *p)

@@ -123,9 +123,11 @@ int promote_rejoin_finish(struct promote *p, char **errp);
  *           <o>->apply_timeout_ms). On failure the old master is made
  *           writable again: the caller unpauses and nothing changed.
  *   finish  the target becomes a lossless master (replication reset,
- *           semi-sync on), the old master and the other standbys replicate
- *           from it (the old master with <repl_user>/<repl_password>), then
- *           the target is made writable.
+ *           semi-sync on), the old master replicates from it (with
+ *           <repl_user>/<repl_password>: it acknowledges its commits), then
+ *           the target is made writable; the other standbys follow it in
+ *           promote_switch_repoint(), after the map names it (they are not
+ *           needed for the first write, and repointing one takes ~0.1 s).
  * Each returns 0, or -1 with a malloc'd *<errp>. Always promote_free(<p>).
  */
 int promote_switch_check(struct promote *p, const struct smap_shard *s,
@@ -133,6 +135,10 @@ int promote_switch_check(struct promote *p, const struct smap_shard *s,
 int promote_switch_fence(struct promote *p, char **errp);
 int promote_switch_finish(struct promote *p, const char *repl_user, const char *repl_password,
                           char **errp);
+/* After the map names the new master: the other standbys (not the old
+ * master, which finish repointed) replicate from it. Best effort, each
+ * problem reported through progress (repoint it by hand). */
+void promote_switch_repoint(struct promote *p);
 
 /* The candidate chosen by prepare. */
 const struct smap_endpoint *promote_candidate(const struct promote *p);

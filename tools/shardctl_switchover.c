@@ -214,6 +214,7 @@ int shardctl_switchover(const struct shardctl_opts *o)
         goto out;
     }
     t_resume = now_ms();
+    promote_switch_repoint(&p);
     shardctl_journal(za, shard, &j, "published", "old=%s new=%s version=%" PRIu64, old, cand,
                      version);
     snprintf(line, sizeof(line), "map: version %" PRIu64 " names %s master of %s, %s its "
