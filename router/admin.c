@@ -339,6 +339,9 @@ static void on_status(struct admin *a, struct evhttp_request *req)
         smap_unref(m);
     }
     json_object_set_new(map, "unconfirmed_ms", json_integer((json_int_t)mapwatch_silence_ms(r->mw)));
+    json_object_set_new(map, "lease_ms", json_integer(r->cfg->map_lease_ms));
+    /* false: writes are refused until ZooKeeper confirms the map again */
+    json_object_set_new(map, "lease_ok", json_boolean(mapwatch_lease_ok(r->mw)));
     json_object_set_new(o, "map", map);
     if (r->control && control_health_on(r->control))
         control_foreach(r->control, status_server, health);

@@ -208,6 +208,7 @@ static void fail_over(struct coordinator *co, const struct smap_shard *s, struct
     char *err = NULL, old[SMAP_ENDPOINT_STR_MAX], cand[SMAP_ENDPOINT_STR_MAX], behind[300];
     struct shard_memo *memo = memo_of(co, s->name);
     enum zkstore_rc rc;
+    unsigned wait_ms;
     int i;
 
     memset(&p, 0, sizeof(p));
@@ -255,11 +256,15 @@ static void fail_over(struct coordinator *co, const struct smap_shard *s, struct
     if (journal_step(co, s->name, j, "published", "old=%s new=%s version=%" PRIu64, old, cand,
                      smap_version(next)) < 0)
         goto out;
-    if (zkstore_admin_wait_routers(co->za, smap_version(next), co->r->cfg->failover_router_wait_ms,
-                                   behind, sizeof(behind)) > 0)
+    /* Every live router runs the new map, or its lease ran out (it then
+     * sends no writes): only then may the new master take writes. */
+    wait_ms = co->r->cfg->failover_router_wait_ms;
+    if (wait_ms < co->r->cfg->map_lease_ms + 1000)
+        wait_ms = co->r->cfg->map_lease_ms + 1000;
+    if (zkstore_admin_wait_routers(co->za, smap_version(next), wait_ms, behind,
+                                   sizeof(behind)) > 0)
         log_warn("failover: shard=%s routers not on map version=%" PRIu64 " after %u ms: %s "
-                 "(the old master is fenced)", s->name, smap_version(next),
-                 co->r->cfg->failover_router_wait_ms, behind);
+                 "(the old master is fenced)", s->name, smap_version(next), wait_ms, behind);
     if (promote_finish(&p, &err) < 0) {
         log_error("failover: shard=%s term=%" PRIu64 " finish failed (will retry): %s",
                   s->name, j->term, err);

@@ -110,9 +110,9 @@ static void registration(struct mapwatch *mw)
     pthread_mutex_unlock(&mw->lock);
     hn = (size_t)snprintf(head, sizeof(head),
                           "address=%s:%u map_version=%" PRIu64 " map_age_ms=%" PRIu64
-                          " pid=%ld%s%s",
+                          " pid=%ld lease_ms=%u%s%s",
                           cfg->listen_host, cfg->listen_port, version, last ? now - last : 0,
-                          (long)getpid(), cfg->admin_listen ? " admin=" : "",
+                          (long)getpid(), cfg->map_lease_ms, cfg->admin_listen ? " admin=" : "",
                           cfg->admin_listen ? cfg->admin_listen : "");
     if (hn >= sizeof(head))
         hn = sizeof(head) - 1;
@@ -413,6 +413,11 @@ uint64_t mapwatch_silence_ms(struct mapwatch *mw)
     if (!last)
         last = mw->started_ms;
     return now > last ? now - last : 0;
+}
+
+bool mapwatch_lease_ok(struct mapwatch *mw)
+{
+    return !mw || !mw->zs || mapwatch_silence_ms(mw) <= mw->r->cfg->map_lease_ms;
 }
 
 void mapwatch_free(struct mapwatch *mw)

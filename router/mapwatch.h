@@ -11,6 +11,7 @@
 #ifndef SHARDWIRE_ROUTER_MAPWATCH_H
 #define SHARDWIRE_ROUTER_MAPWATCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct router;
@@ -45,6 +46,12 @@ void mapwatch_tick(struct mapwatch *mw);
  * for ZooKeeper, ms since it last answered (since start if never). Any
  * thread. */
 uint64_t mapwatch_silence_ms(struct mapwatch *mw);
+
+/* The router lease (docs/failover.md): true while ZooKeeper has confirmed
+ * the map within map_lease_ms (always without ZooKeeper). A router whose
+ * lease ran out sends no writes: a failover may have replaced a master it
+ * does not know of. Any thread. */
+bool mapwatch_lease_ok(struct mapwatch *mw);
 
 /* The id this router registers under (config router_id, or host-port). */
 const char *mapwatch_router_id(struct mapwatch *mw);

@@ -216,10 +216,13 @@ enum zkstore_rc zkstore_admin_routers(struct zkstore_admin *za, struct zkstore_r
 void zkstore_routers_free(struct zkstore_router *r, unsigned n);
 
 /*
- * Waits up to <wait_ms> until every router registered runs map <version> or
- * later (its registration says map_version=), or has no registration any
- * more. Returns how many are still behind at the end; their ids (comma-
- * separated, cut at <cap>) in <behind>.
+ * Waits up to <wait_ms> until every router registered (now or at any moment
+ * of the wait) runs map <version> or later (its registration says
+ * map_version=), or its lease (lease_ms= in its registration: a router
+ * that has not heard from ZooKeeper for that long sends no writes) has run
+ * out since the wait began, plus 500 ms. A router that publishes no lease
+ * and whose registration is gone counts as done. Returns how many are still
+ * behind at the end; their ids (comma-separated, cut at <cap>) in <behind>.
  */
 unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, unsigned wait_ms,
                                     char *behind, size_t cap);

@@ -901,39 +901,82 @@ out:
     return rc;
 }
 
+/* A router as zkstore_admin_wait_routers() follows it. */
+struct waited {
+    char     id[ZKSTORE_ROUTER_ID_MAX];
+    uint64_t lease_ms;      /* from its registration; 0: none published */
+    bool     settled;
+};
+
 unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, unsigned wait_ms,
                                     char *behind, size_t cap)
 {
-    uint64_t deadline = zkr_now_ms() + wait_ms;
+    uint64_t start = zkr_now_ms(), deadline = start + wait_ms;
+    struct waited *w = NULL;
+    unsigned n_w = 0;
 
     for (;;) {
         struct zkstore_router *rs = NULL;
         unsigned n = 0, late = 0;
         char *err = NULL;
         size_t len = 0;
+        uint64_t now = zkr_now_ms();
 
         if (cap)
             behind[0] = '\0';
         if (zkstore_admin_routers(za, &rs, &n, &err) != ZKSTORE_OK) {
             free(err);
+            rs = NULL;
+            n = 0;
             late = 1;
             if (cap)
-                snprintf(behind, cap, "(cannot list routers)");
-        } else {
-            for (unsigned i = 0; i < n; i++) {
-                const char *p = strstr(rs[i].payload, "map_version=");
-
-                if (p && strtoull(p + 12, NULL, 10) >= version)
-                    continue;
-                late++;
-                if (len < cap)
-                    len += (size_t)snprintf(behind + len, cap - len, "%s%s", len ? "," : "",
-                                            rs[i].id);
-            }
-            zkstore_routers_free(rs, n);
+                len = (size_t)snprintf(behind, cap, "(cannot list routers)");
         }
-        if (late == 0 || zkr_now_ms() >= deadline)
+        /* Every router seen since the start is followed, also after its
+         * registration is gone: until it runs <version>, or its lease has
+         * run out (then it sends no writes: router/mapwatch.h). */
+        for (unsigned i = 0; i < n; i++) {
+            const char *p = strstr(rs[i].payload, "map_version=");
+            const char *l = strstr(rs[i].payload, "lease_ms=");
+            unsigned k;
+
+            for (k = 0; k < n_w && strcmp(w[k].id, rs[i].id) != 0; k++)
+                ;
+            if (k == n_w) {
+                struct waited *nw = realloc(w, (n_w + 1) * sizeof(*w));
+
+                if (!nw)
+                    continue;
+                w = nw;
+                memset(&w[n_w], 0, sizeof(*w));
+                snprintf(w[n_w].id, sizeof(w[n_w].id), "%s", rs[i].id);
+                n_w++;
+            }
+            w[k].lease_ms = l ? strtoull(l + 9, NULL, 10) : 0;
+            if (p && strtoull(p + 12, NULL, 10) >= version)
+                w[k].settled = true;
+        }
+        for (unsigned k = 0; k < n_w; k++) {
+            bool present = false;
+
+            for (unsigned i = 0; i < n && !present; i++)
+                present = strcmp(rs[i].id, w[k].id) == 0;
+            /* Gone without a lease published (an older router): as before,
+             * gone is done. */
+            if (!present && !w[k].lease_ms)
+                w[k].settled = true;
+            if (w[k].settled || (w[k].lease_ms && now - start > w[k].lease_ms + 500))
+                continue;
+            late++;
+            if (len < cap)
+                len += (size_t)snprintf(behind + len, cap - len, "%s%s%s", len ? "," : "",
+                                        w[k].id, present ? "" : " (gone, lease running)");
+        }
+        zkstore_routers_free(rs, n);
+        if (late == 0 || now >= deadline) {
+            free(w);
             return late;
+        }
         struct timespec ts = { 0, 20 * 1000000L };
         nanosleep(&ts, NULL);
     }
