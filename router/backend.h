@@ -43,6 +43,7 @@ struct backend {
     uint64_t            created_ms;
     uint64_t            idle_since_ms;
     struct pstmt_cache  stmts;        /* server-side prepared statements */
+    bool                on_busy;      /* on its pool's busy list (handed to a session) */
     struct backend     *next, *prev;  /* pool lists */
 };
 

@@ -6,10 +6,10 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <sys/socket.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "router/backend.h"
 #include "router/config.h"
@@ -80,15 +80,28 @@ struct pool *pool_new(struct worker *w, const struct smap_shard *shard)
     return p;
 }
 
-static void idle_unlink(struct pool *p, struct backend *be)
+/* A backend is on one list at a time: idle, or busy (a session's). */
+static void list_unlink(struct backend **head, struct backend *be)
 {
     if (be->prev)
         be->prev->next = be->next;
-    else
-        p->idle = be->next;
+    else if (*head == be)
+        *head = be->next;
     if (be->next)
         be->next->prev = be->prev;
     be->next = be->prev = NULL;
+}
+
+static void idle_unlink(struct pool *p, struct backend *be)
+{
+    list_unlink(&p->idle, be);
+}
+
+static void busy_unlink(struct backend *be)
+{
+    if (be->on_busy)
+        list_unlink(&be->pool->busy, be);
+    be->on_busy = false;
 }
 
 static void close_backend(struct backend *be)
@@ -121,6 +134,31 @@ void pool_set_endpoint(struct pool *p, const struct smap_endpoint *ep)
              p->endpoint.host, p->endpoint.port, ep->host, ep->port, p->w->id);
     p->endpoint = *ep;
     pool_drain(p);
+    pool_cut_busy(p);
+}
+
+/*
+ * The master was replaced: connections sessions hold to the old one are cut
+ * too, busy (a statement in flight: its client gets an error, never an OK
+ * from a deposed master the router knows about) or held idle in a
+ * transaction (the old master rolls it back now rather than when the
+ * client next speaks). Shutting the socket makes each session's own event
+ * callback handle the loss, as for a server that went away.
+ */
+void pool_cut_busy(struct pool *p)
+{
+    unsigned n = 0;
+
+    for (struct backend *be = p->busy; be; be = be->next) {
+        if (be->generation == p->generation || !be->bev)
+            continue;
+        if (bufferevent_getfd(be->bev) >= 0 &&
+            shutdown(bufferevent_getfd(be->bev), SHUT_RDWR) == 0)
+            n++;
+    }
+    if (n)
+        log_info("pool: cut %u connections to the old master shard=%s worker=%u", n, p->shard,
+                 p->w->id);
 }
 
 void pool_drain(struct pool *p)
@@ -170,8 +208,16 @@ unsigned pool_n_waiting(const struct pool *p)
 
 static void make_busy(struct backend *be, struct session *s)
 {
+    struct pool *p = be->pool;
+
     be->state = BACKEND_BUSY;
     be->owner = s;
+    be->prev = NULL;
+    be->next = p->busy;
+    if (p->busy)
+        p->busy->prev = be;
+    p->busy = be;
+    be->on_busy = true;
     /* The session installs its own callbacks. */
 }
 
@@ -378,6 +424,7 @@ void pool_release(struct backend *be)
     struct pool *p = be->pool;
     unsigned age_ms = p->w->router->cfg->pool_max_age_ms;
 
+    busy_unlink(be);
     be->owner = NULL;
     if (be->state == BACKEND_BROKEN || be->generation != p->generation ||
         (age_ms && now_ms() - be->created_ms > age_ms)) {
@@ -392,6 +439,7 @@ void pool_discard(struct backend *be)
 {
     struct pool *p = be->pool;
 
+    busy_unlink(be);
     be->owner = NULL;
     close_backend(be);
     maybe_grow(p);

@@ -51,6 +51,7 @@ struct pool {
     unsigned             n_open;       /* this worker's: connecting + idle + busy */
     unsigned             n_connecting;
     struct backend      *idle;         /* most recently used first */
+    struct backend      *busy;         /* handed to sessions (cut when the master changes) */
     struct pool_waitq    waiters;      /* FIFO; O(1) push, pop and cancel */
     unsigned             n_waiting;
     uint64_t             shed_asked_ms; /* when others were last asked for a connection */
@@ -83,6 +84,9 @@ void pool_set_endpoint(struct pool *p, const struct smap_endpoint *ep);
 /* The shard left the map: close idle connections now and busy ones when
  * released. */
 void pool_drain(struct pool *p);
+/* Cuts the connections sessions hold that were opened before the last
+ * drain (the master changed): see pool.c. */
+void pool_cut_busy(struct pool *p);
 
 /*
  * Gets a connection for <s>. Returns an idle one at once, or NULL after

@@ -19,6 +19,7 @@
 #include "protocol/wire.h"
 #include "router/backend.h"
 #include "router/log.h"
+#include "router/pool.h"
 #include "router/util.h"
 #include "router/worker.h"
 
@@ -122,7 +123,15 @@ void session_relay_backend_lost(struct session *s, const char *why)
         session_cmd_process(s);
         return;
     }
-    /* Idle with a backend attached. */
+    /* Idle with a backend attached. Cut because the master changed
+     * (pool_cut_busy): the old master has rolled back what it held; the
+     * session stays, and its next statement hears of it (drop_stale_backend
+     * in session_route.c). */
+    if (s->be->generation != s->be->pool->generation) {
+        bufferevent_disable(s->be->bev, EV_READ | EV_WRITE);
+        bufferevent_setcb(s->be->bev, NULL, NULL, NULL, NULL);
+        return;
+    }
     session_route_detach(s, false);
     s->route.in_txn = false;
     session_route_update_hold(s);

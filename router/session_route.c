@@ -25,6 +25,7 @@
 #include "router/fault.h"
 #include "router/decide.h"
 #include "router/log.h"
+#include "router/mapwatch.h"
 #include "router/pool.h"
 #include "router/util.h"
 #include "router/worker.h"
@@ -438,8 +439,10 @@ void session_backend_ready(struct session *s, struct backend *be)
 }
 
 /* How often a held statement tries its shard again: the map may name a new
- * master by then (a failover), or the old one may answer again. */
+ * master by then (a failover), or the old one may answer again. A shard
+ * paused for a switchover is tried more often: its pause is short. */
 #define SESS_BUFFER_RETRY_MS 100
+#define SESS_PAUSE_RETRY_MS  10
 
 /*
  * The shard's master cannot be reached: hold the statement instead of
@@ -448,7 +451,7 @@ void session_backend_ready(struct session *s, struct backend *be)
  * failover_buffer_max statements held router-wide. The client sees a pause
  * while a failover replaces the master. Returns true when held.
  */
-static bool buffer_statement(struct session *s)
+static bool buffer_statement(struct session *s, unsigned retry_ms)
 {
     const struct config *cfg = session_cfg(s);
     uint64_t now = now_ms();
@@ -468,8 +471,8 @@ static bool buffer_statement(struct session *s)
     if (now >= s->route.buffer_until_ms)
         return false;
     ms = (unsigned)(s->route.buffer_until_ms - now);
-    if (ms > SESS_BUFFER_RETRY_MS)
-        ms = SESS_BUFFER_RETRY_MS;
+    if (ms > retry_ms)
+        ms = retry_ms;
     tv.tv_sec = 0;
     tv.tv_usec = (suseconds_t)ms * 1000;
     s->route.buffered = true;
@@ -490,7 +493,7 @@ void session_route_unbuffer(struct session *s)
 void session_backend_failed(struct session *s, const char *msg, bool unreachable)
 {
     evtimer_del(s->timer);
-    if (unreachable && buffer_statement(s))
+    if (unreachable && buffer_statement(s, SESS_BUFFER_RETRY_MS))
         return;                     /* stays in WAIT_POOL; session_timer retries */
     session_route_unbuffer(s);
     atomic_fetch_add(&s->w->stats.backend_errors, 1);
@@ -498,6 +501,48 @@ void session_backend_failed(struct session *s, const char *msg, bool unreachable
     session_set_state(s, SESS_IDLE);
     session_arm_idle_timer(s);
     session_cmd_process(s);
+}
+
+/*
+ * Shard <sh> is paused (`shardctl switchover`): the statement is held like
+ * one whose master cannot be reached and routed again from its key every
+ * SESS_PAUSE_RETRY_MS, so it reaches the new master as soon as the map
+ * names it. A transaction or pinned state cannot move: those statements go
+ * on to the old master, which the switchover fences (they then fail).
+ * Returns true when held.
+ */
+static bool hold_for_pause(struct session *s)
+{
+    if (s->route.in_txn || s->route.pinned || s->ps.cursor_stmt)
+        return false;
+    if (s->be && !session_route_holds_backend(s))
+        session_route_release(s, true);     /* kept after a write: give it back */
+    if (s->be)
+        return false;
+    session_set_state(s, SESS_WAIT_POOL);
+    if (buffer_statement(s, SESS_PAUSE_RETRY_MS))
+        return true;
+    session_set_state(s, SESS_IDLE);
+    return false;
+}
+
+/* The router lease (docs/failover.md): no write leaves a router whose map
+ * ZooKeeper has not confirmed within map_lease_ms. Returns true when the
+ * statement was refused. */
+static bool refuse_without_lease(struct session *s)
+{
+    struct mapwatch *mw = s->w->router->mw;
+    char msg[300];
+
+    if (!s->cmd.ar.is_write || mapwatch_lease_ok(mw))
+        return false;
+    snprintf(msg, sizeof(msg),
+             "shardwire: writes refused: this router has not heard from ZooKeeper for %" PRIu64
+             " ms (map_lease_ms=%u), so its map may name a replaced master; reads are served",
+             mapwatch_silence_ms(mw), session_cfg(s)->map_lease_ms);
+    atomic_fetch_add(&s->w->stats.rejected, 1);
+    session_cmd_answer_err(s, WIRE_ER_OPTION_PREVENTS, "HY000", msg);
+    return true;
 }
 
 void session_route_by_key(struct session *s)
@@ -534,6 +579,10 @@ void session_route_by_key(struct session *s)
         session_cmd_answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
         return;
     }
+    if (refuse_without_lease(s))
+        return;
+    if (sh->paused && hold_for_pause(s))
+        return;
     go_to_shard(s, idx, true);
 }
 

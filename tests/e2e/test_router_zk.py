@@ -138,6 +138,79 @@ def test_open_session_follows_set_master():
     DBS["s0"].sql("DELETE FROM accounts WHERE userid = %s", (u,))
 
 
+def test_master_change_cuts_busy_and_in_transaction_connections():
+    """When the map names a new master, connections sessions hold to the old
+    one are cut at once: a statement in flight there gets an error (never
+    an OK from a deposed master the router knows of), and a transaction
+    left open there is rolled back now, not when its client next speaks
+    (which then hears that the master changed)."""
+    import threading
+    u = user_on("s0")
+    r = ROUTERS[0]
+    old = DBS["s0"]
+    old.sql("INSERT INTO accounts (userid, id, name) VALUES (%s, 60, 'locked')", (u,))
+    locker = old.connect()
+    c_busy, c_txn = r.connect(read_timeout=30), r.connect()
+    outcome = {}
+    try:
+        with locker.cursor() as lc:
+            lc.execute("BEGIN")
+            lc.execute("SELECT * FROM accounts WHERE userid = %s AND id = 60 FOR UPDATE", (u,))
+        with c_txn.cursor() as tc:
+            tc.execute("BEGIN")
+            tc.execute("INSERT INTO accounts (userid, id, name) VALUES (%d, 61, 'tx')" % u)
+
+        def busy():
+            t0 = time.monotonic()
+            try:
+                with c_busy.cursor() as bc:
+                    bc.execute("UPDATE accounts SET name = 'late' WHERE userid = %d AND id = 60"
+                               % u)
+                outcome["ok"] = True
+            except Exception as e:      # pymysql error
+                outcome["error"] = e
+            outcome["after"] = time.monotonic() - t0
+        t = threading.Thread(target=busy)
+        t.start()
+        time.sleep(1.0)                 # the UPDATE waits for the row lock
+        assert "ok" not in outcome and "error" not in outcome, outcome
+        t_change = time.monotonic()
+        ctl("set-master", "s0", "127.0.0.1:%d" % DBS["spare"].port)
+        t.join(20)
+        assert "error" in outcome, outcome
+        assert time.monotonic() - t_change < 10, outcome
+        # The open transaction's row lock on the old master is gone already.
+        probe = old.connect()
+        try:
+            with probe.cursor() as pc:
+                pc.execute("SET SESSION innodb_lock_wait_timeout = 2")
+                pc.execute("SELECT COUNT(*) FROM accounts WHERE userid = %s AND id = 61 "
+                           "FOR UPDATE", (u,))
+                assert pc.fetchone()[0] == 0
+        finally:
+            probe.close()
+        with c_txn.cursor() as tc:
+            try:
+                tc.execute("COMMIT")
+                raise AssertionError("COMMIT of a transaction cut from the old master succeeded")
+            except AssertionError:
+                raise
+            except Exception as e:
+                assert "changed during this transaction" in str(e), e
+    finally:
+        locker.rollback()
+        locker.close()
+        for c in (c_busy, c_txn):
+            try:
+                c.close()
+            except Exception:
+                pass
+        ctl("set-master", "s0", "127.0.0.1:%d" % old.port)
+        cluster.wait_for(lambda: server_id_via(r, u) == old.server_id, 10,
+                         "router following set-master back")
+        old.sql("DELETE FROM accounts WHERE userid = %s", (u,))
+
+
 def test_routers_register_with_map_version():
     version = ctl_json("status")["version"]
     ids = {r["id"]: r for r in ctl_json("routers")["routers"]}

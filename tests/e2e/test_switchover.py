@@ -176,10 +176,15 @@ def switchover_under_load(to, old, first_writer):
 
 
 def test_switchover_under_load_loses_nothing():
+    """Routers hold the paused shard's statements: the clients see a pause
+    (target: under 1 s; asserted under 2 s for a loaded CI machine) and no
+    error."""
     done, errors = switchover_under_load(STANDBYS[0], MASTER, 10)
-    assert done["pause_ms"] < 3000, done
+    assert done["pause_ms"] < 2000, done
+    assert not errors, errors
 
 
 def test_switchover_back_to_the_old_master():
     done, errors = switchover_under_load(MASTER, STANDBYS[0], 20)
-    assert done["pause_ms"] < 3000, done
+    assert done["pause_ms"] < 2000, done
+    assert not errors, errors
