@@ -553,6 +553,16 @@ int promote_finish(struct promote *p, char **errp)
                         "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0)", a, c->err);
         return -1;
     }
+    /* Semi-sync on before any standby connects to it (the order switchover
+     * uses; set after the standbys were repointed, these SETs twice outlived
+     * a 3 s statement timeout in test_failover on a loaded machine). It is
+     * read-only: nothing waits for an acknowledgement yet. */
+    if (run(c, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
+        run(c, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
+        run(c, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
+        *errp = util_fmt("promote %s: %s (left read-only)", a, c->err);
+        return -1;
+    }
     for (unsigned i = 0; i < p->n_standbys; i++) {
         struct promote_server *s = &p->standbys[i];
 
@@ -571,14 +581,11 @@ int promote_finish(struct promote *p, char **errp)
     /* Lossless from the first write if a standby can acknowledge; with none
      * left, semi-sync without fallback would block every write, so the new
      * master runs without it and the health checks report it. */
-    if (repointed > 0) {
-        if (run(c, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
-            run(c, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
-            run(c, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
+    if (repointed == 0) {
+        if (run(c, "SET GLOBAL rpl_semi_sync_master_enabled = 0") < 0) {
             *errp = util_fmt("promote %s: %s (left read-only)", a, c->err);
             return -1;
         }
-    } else {
         say(p, "warning: shard %s has no standby now: writes are not protected by semi-sync "
                "until one is attached", p->shard);
     }
