@@ -8,7 +8,7 @@
  * plain: Note's identity is (userid, id); Comment's is derived from its note
  * (note_id, userid) plus id, so flushes, refresh, remove and lazy loads
  * address the user. Doctrine generates no part of a composite identity: the
- * app assigns ids (BASE + 1000 + n). scoped: a generated id alone, as
+ * app assigns ids (-(BASE + n): README.md). scoped: a generated id alone, as
  * without sharding; the user is declared at the start of every request on
  * the EntityManager's connection with SW_ORM_SCOPE.
  */
@@ -169,10 +169,10 @@ class App
         }
     }
 
-    /* plain: the app-assigned id (BASE + 1000 + n) */
+    /* plain: the app-assigned id, -(BASE + n) */
     private function newId(): ?int
     {
-        return SCOPED ? null : $this->base + 1000 + ++$this->nIds;
+        return SCOPED ? null : -($this->base + ++$this->nIds);
     }
 
     private function mine(array $crit = []): array
@@ -214,7 +214,7 @@ class App
         $n = new Note($this->user, 'first', 'hello', $this->newId());
         $this->em->persist($n);
         $this->em->flush();
-        check($n->id > 0, 'id', $n->id);
+        check($n->id !== null, 'id', $n->id);
         $this->firstId = $n->id;
     }
 

@@ -28,9 +28,10 @@ class Args:
 
     def new_id(self):
         """An app-assigned id (ORMs that cannot generate part of a composite
-        identity): BASE + 1000 + n, unique on the shard (README.md)."""
+        identity): -(BASE + n), unique, and negative so that it never meets the
+        AUTO_INCREMENT ids other programs get from the table (README.md)."""
         self.n_ids += 1
-        return self.base + 1000 + self.n_ids
+        return -(self.base + self.n_ids)
 
 
 def mysql_error(exc):

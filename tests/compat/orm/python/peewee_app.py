@@ -108,7 +108,7 @@ class App:
 
     def create(self):
         n = self.Note.create(userid=self.user, title="first", body="hello", **self.ids())
-        check(n.id and n.id > 0, "id", n.id)
+        check(n.id is not None, "id", n.id)
         self.first_id = n.id
 
     def bulk_create(self):
