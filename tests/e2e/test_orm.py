@@ -20,10 +20,12 @@ A missing ORM FAILS naming its package (tools/deps.sh installs them).
 """
 
 import concurrent.futures
+import functools
 import json
 import os
 import re
 import subprocess
+import threading
 import time
 
 import cluster
@@ -33,14 +35,12 @@ ORM = os.path.join(cluster.REPO, "tests", "compat", "orm")
 STEPS = ["create", "bulk_create", "get", "paginate", "count", "save", "refresh", "increment",
          "upsert", "get_or_create", "relation_create", "eager", "lazy", "delete_object",
          "delete_query", "tx_commit", "tx_rollback", "row_lock", "second_user"]
-ORMS = ["django", "sqlalchemy", "peewee", "activerecord", "hibernate", "doctrine", "sequelize",
-        "knex", "typeorm"]
+# In the order they start and are checked: the ones with the most start-up
+# work first (a JVM and javac, Ruby's ActiveRecord), so the last to finish is
+# a quick one and no test waits long for runs started after its own.
+ORMS = ["hibernate", "activerecord", "sqlalchemy", "typeorm", "sequelize", "django", "knex",
+        "peewee", "doctrine"]
 MODES = ["plain", "scoped"]
-# Start order: the ones with the most start-up work first (a JVM and javac,
-# Ruby's ActiveRecord), so the last to finish is a quick one.
-SLOWEST_FIRST = ["hibernate", "activerecord", "sqlalchemy", "typeorm", "sequelize", "django",
-                 "knex", "peewee", "doctrine"]
-assert sorted(SLOWEST_FIRST) == sorted(ORMS)
 
 # The forms an app declares its user with (scoped mode; docs/orms.md of
 # branch sw-orm), {userid} replaced by the user: the session form (Django,
@@ -134,9 +134,9 @@ def node_orm(orm):
 
 def activerecord():
     ruby = compat.need_cmd("ruby", "ruby")
-    for lib, package in (("active_record", "ruby-activerecord"), ("mysql2", "ruby-mysql2")):
-        compat.run_checked([ruby, "-e", "require '%s'" % lib],
-                           "ruby require %s: install Debian package %s" % (lib, package), 60)
+    compat.run_checked([ruby, "-e", "require 'active_record'; require 'mysql2'"],
+                       "ruby require active_record, mysql2: install Debian packages "
+                       "ruby-activerecord ruby-mysql2", 60)
     return [ruby, os.path.join(ORM, "ruby", "activerecord_app.rb")]
 
 
@@ -188,12 +188,27 @@ PROGRAMS = {
 }
 
 
+PROGRAM_LOCKS = {orm: threading.Lock() for orm in PROGRAMS}
+
+
+def program(orm):
+    """The argv of <orm>'s program, its prerequisites checked (and Java
+    compiled) once for both modes."""
+    with PROGRAM_LOCKS[orm]:
+        return cached_program(orm)
+
+
+@functools.lru_cache(maxsize=None)
+def cached_program(orm):
+    return PROGRAMS[orm]()
+
+
 def run_program(orm, mode):
     """(argv, rc, stdout, stderr, seconds) of one program's run, or the
     AssertionError of a missing prerequisite."""
     t0 = time.monotonic()
     try:
-        argv = PROGRAMS[orm]()
+        argv = program(orm)
     except AssertionError as e:
         return e
     r = c.router
@@ -220,7 +235,7 @@ def setup_module():
                                "map_cache": os.path.join(c.dir, "orm.map.cache")})
     BASES.update(choose_bases())
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=4)
-    for orm in SLOWEST_FIRST:
+    for orm in ORMS:
         for mode in MODES:
             RUNS[(orm, mode)] = pool.submit(run_program, orm, mode)
     pool.shutdown(wait=False)
@@ -322,28 +337,12 @@ def check_run(orm, mode):
     verify_shards(BASES[(orm, mode)], complete=all(v is None for v in got.values()))
 
 
-def test_django_plain():
-    check_run("django", "plain")
+def test_hibernate_plain():
+    check_run("hibernate", "plain")
 
 
-def test_django_scoped():
-    check_run("django", "scoped")
-
-
-def test_sqlalchemy_plain():
-    check_run("sqlalchemy", "plain")
-
-
-def test_sqlalchemy_scoped():
-    check_run("sqlalchemy", "scoped")
-
-
-def test_peewee_plain():
-    check_run("peewee", "plain")
-
-
-def test_peewee_scoped():
-    check_run("peewee", "scoped")
+def test_hibernate_scoped():
+    check_run("hibernate", "scoped")
 
 
 def test_activerecord_plain():
@@ -354,20 +353,20 @@ def test_activerecord_scoped():
     check_run("activerecord", "scoped")
 
 
-def test_hibernate_plain():
-    check_run("hibernate", "plain")
+def test_sqlalchemy_plain():
+    check_run("sqlalchemy", "plain")
 
 
-def test_hibernate_scoped():
-    check_run("hibernate", "scoped")
+def test_sqlalchemy_scoped():
+    check_run("sqlalchemy", "scoped")
 
 
-def test_doctrine_plain():
-    check_run("doctrine", "plain")
+def test_typeorm_plain():
+    check_run("typeorm", "plain")
 
 
-def test_doctrine_scoped():
-    check_run("doctrine", "scoped")
+def test_typeorm_scoped():
+    check_run("typeorm", "scoped")
 
 
 def test_sequelize_plain():
@@ -378,6 +377,14 @@ def test_sequelize_scoped():
     check_run("sequelize", "scoped")
 
 
+def test_django_plain():
+    check_run("django", "plain")
+
+
+def test_django_scoped():
+    check_run("django", "scoped")
+
+
 def test_knex_plain():
     check_run("knex", "plain")
 
@@ -386,9 +393,17 @@ def test_knex_scoped():
     check_run("knex", "scoped")
 
 
-def test_typeorm_plain():
-    check_run("typeorm", "plain")
+def test_peewee_plain():
+    check_run("peewee", "plain")
 
 
-def test_typeorm_scoped():
-    check_run("typeorm", "scoped")
+def test_peewee_scoped():
+    check_run("peewee", "scoped")
+
+
+def test_doctrine_plain():
+    check_run("doctrine", "plain")
+
+
+def test_doctrine_scoped():
+    check_run("doctrine", "scoped")
