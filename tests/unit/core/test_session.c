@@ -1,0 +1,249 @@
+/*
+ * tests/unit/core/test_session.c - real sessions (router/session.c) over
+ * socketpairs against fake shards: login, relaying, a shard dropping the
+ * connection at each phase, and a map swap between any two steps of a
+ * statement.
+ */
+#include "tests/unit/core/harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/reply.h"
+#include "protocol/wire.h"
+#include "router/fault.h"
+#include "router/session.h"
+#include "shardmap/smap.h"
+
+#include "../check.h"
+
+/* Two shards; every vbucket on "n" (fake s2). */
+static const char map_mn[] =
+    "version 1\nshard m master=@1\nshard n master=@2\nvb 0-1023 n\n";
+
+static const char q_key[] = "SELECT shard FROM t WHERE userid = 5";
+
+static struct harness *start(unsigned n_fakes, const char *extra, const char *map,
+                             struct hclient *c)
+{
+    return harness_start(n_fakes, extra, map, c);
+}
+
+static void test_login(void)
+{
+    static const struct {
+        const char *user, *password;
+        int         kind;
+        uint16_t    err_no;
+    } cases[] = {
+        { HARNESS_APP_USER, HARNESS_APP_PASSWORD, HRESULT_OK, 0 },
+        { HARNESS_APP_USER, "wrong", HRESULT_ERR, WIRE_ER_ACCESS_DENIED },
+        { HARNESS_APP_USER, "", HRESULT_ERR, WIRE_ER_ACCESS_DENIED },
+        { "nobody", HARNESS_APP_PASSWORD, HRESULT_ERR, WIRE_ER_ACCESS_DENIED },
+    };
+    struct harness *h = harness_new(1, NULL);
+    struct hclient c = { .fd = -1 };
+
+    CHECK(h != NULL);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct hresult r;
+
+        hclient_open(h, &c);
+        CHECK(c.s != NULL);
+        r = hclient_login(h, &c, cases[i].user, cases[i].password);
+        if (r.kind != cases[i].kind)
+            fprintf(stderr, "case %zu: kind=%d err=%u %s\n", i, r.kind, r.err_no, r.msg);
+        CHECK_EQ(r.kind, cases[i].kind);
+        CHECK_EQ(r.err_no, cases[i].err_no);
+        if (r.kind == HRESULT_ERR) {
+            /* A refused login ends the session: the router closes its side. */
+            CHECK_EQ(hclient_reply(h, &c, REPLY_SIMPLE, HARNESS_TIMEOUT_MS).kind, HRESULT_EOF);
+        } else {
+            CHECK(hclient_alive(h, &c));
+        }
+        hclient_close(h, &c);
+    }
+out:
+    if (h && c.fd >= 0)
+        hclient_close(h, &c);
+    harness_free(h);
+}
+
+static void test_query_relayed(void)
+{
+    struct hclient c = { .fd = -1 };
+    struct harness *h = start(2, NULL, map_mn, &c);
+    struct hresult r;
+
+    CHECK(h != NULL);
+    r = hclient_query(h, &c, q_key);
+    CHECK_EQ(r.kind, HRESULT_ROWS);
+    CHECK_EQ(r.n_rows, 1);
+    CHECK_STREQ(r.value, "s2");
+    CHECK_STREQ(fake_of(h, 2)->last_query, q_key);
+    CHECK_EQ(fake_of(h, 2)->n_logins, 1);
+    CHECK_EQ(fake_of(h, 1)->n_accepted, 0);
+    /* The connection went back to the pool and is reused. */
+    r = hclient_query(h, &c, q_key);
+    CHECK_EQ(r.kind, HRESULT_ROWS);
+    CHECK_EQ(fake_of(h, 2)->n_accepted, 1);
+    CHECK_EQ(fake_of(h, 2)->n_queries, 2);
+    /* A prepared statement: prepared where it runs, executed by key. */
+    CHECK_EQ(hclient_prepare_send(&c, "SELECT shard FROM t WHERE userid = ?"), 0);
+    r = hclient_reply(h, &c, REPLY_PREPARE, HARNESS_TIMEOUT_MS);
+    CHECK_EQ(r.kind, HRESULT_OK);
+    CHECK_EQ(r.n_params, 1);
+    {
+        int64_t key = 5;
+
+        CHECK_EQ(hclient_execute_send(&c, r.stmt_id, 1, &key), 0);
+    }
+    r = hclient_reply(h, &c, REPLY_EXECUTE, HARNESS_TIMEOUT_MS);
+    CHECK_EQ(r.kind, HRESULT_ROWS);
+    CHECK_STREQ(r.value, "s2");
+    CHECK_EQ(fake_of(h, 2)->n_executes, 1);
+out:
+    if (h)
+        hclient_close(h, &c);
+    harness_free(h);
+}
+
+/*
+ * The shard drops the connection at each phase of a statement. The client
+ * always gets an answer (an ERR, or the connection closed after one when a
+ * reply was already half relayed); when the session survives, its next
+ * statement works.
+ */
+static void test_backend_drop(void)
+{
+    static const struct {
+        enum fake_drop drop;
+        uint16_t       err_no;     /* of the first statement; 0: it succeeds */
+        bool           survives;
+    } cases[] = {
+        { FAKE_DROP_ACCEPT, WIRE_ER_CONNECT_TO_BACKEND, true },
+        { FAKE_DROP_LOGIN, WIRE_ER_CONNECT_TO_BACKEND, true },
+        { FAKE_DROP_CHECK, WIRE_ER_CONNECT_TO_BACKEND, true },
+        { FAKE_DROP_QUERY, WIRE_ER_BACKEND_GONE, true },
+        { FAKE_DROP_REPLY, WIRE_ER_BACKEND_GONE, false },
+        { FAKE_DROP_IDLE, 0, true },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct hclient c = { .fd = -1 };
+        struct harness *h = start(2, NULL, map_mn, &c);
+        struct hresult r;
+
+        CHECK(h != NULL);
+        fake_of(h, 2)->drop = cases[i].drop;
+        fake_of(h, 2)->drop_times = 1;
+        r = hclient_query(h, &c, q_key);
+        if (cases[i].err_no == 0) {
+            CHECK_EQ(r.kind, HRESULT_ROWS);
+        } else if (cases[i].survives) {
+            if (r.kind != HRESULT_ERR || r.err_no != cases[i].err_no)
+                fprintf(stderr, "case %zu: kind=%d err=%u %s\n", i, r.kind, r.err_no, r.msg);
+            CHECK_EQ(r.kind, HRESULT_ERR);
+            CHECK_EQ(r.err_no, cases[i].err_no);
+        } else {
+            /* Half a result set was relayed: the session ends after an ERR
+             * (or with the connection closed). */
+            CHECK(r.kind == HRESULT_ERR || r.kind == HRESULT_EOF);
+        }
+        CHECK_EQ(fake_of(h, 2)->n_dropped, 1);
+        harness_settle(h, 50);
+        if (cases[i].survives) {
+            CHECK(hclient_alive(h, &c));
+            r = hclient_query(h, &c, q_key);
+            CHECK_EQ(r.kind, HRESULT_ROWS);
+            CHECK_STREQ(r.value, "s2");
+        } else {
+            CHECK_EQ(hclient_reply(h, &c, REPLY_SIMPLE, HARNESS_TIMEOUT_MS).kind, HRESULT_EOF);
+        }
+out:
+        if (h)
+            hclient_close(h, &c);
+        harness_free(h);
+        if (check_failures)
+            return;
+    }
+}
+
+/*
+ * A new map between any two steps of a statement: the statement reaches the
+ * shard its key maps to in the map it was routed with, or the one it maps to
+ * in the new map - never a shard picked by a stale index. Each new map
+ * shifts the indexes (a shard whose name sorts first is added) or removes
+ * the shard at the old index.
+ */
+static void test_map_swap_each_step(void)
+{
+    static const struct {
+        const char *map2;
+        const char *allowed;    /* fakes that may answer */
+        const char *after;      /* the one the next statement reaches */
+    } cases[] = {
+        /* "a" sorts first: "n" moves from index 1 to 2, index 1 is "m". */
+        { "version 2\nshard a master=@3\nshard m master=@1\nshard n master=@2\nvb 0-1023 n\n",
+          "s2", "s2" },
+        /* The key's vbuckets move to "a" (fake s3). */
+        { "version 2\nshard a master=@3\nshard m master=@1\nshard n master=@2\nvb 0-1023 a\n",
+          "s2 s3", "s3" },
+        /* "m" goes: "n" is index 0, index 1 is past the end. */
+        { "version 2\nshard n master=@2\nvb 0-1023 n\n", "s2", "s2" },
+        /* "n" gets a new master (fake s3) at the same index. */
+        { "version 2\nshard m master=@1\nshard n master=@3\nvb 0-1023 n\n", "s2 s3", "s3" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (unsigned warm = 0; warm < 2; warm++) {
+            for (unsigned k = 0;; k++) {
+                struct hclient c = { .fd = -1 };
+                struct harness *h = start(3, NULL, map_mn, &c);
+                struct hresult r;
+                bool done_before = false;
+
+                CHECK(h != NULL);
+                if (warm) {     /* a pooled connection exists */
+                    r = hclient_query(h, &c, q_key);
+                    CHECK_EQ(r.kind, HRESULT_ROWS);
+                }
+                CHECK_EQ(hclient_query_send(&c, q_key), 0);
+                for (unsigned s = 0; s < k; s++)
+                    harness_step(h, 20);
+                done_before = c.len > 0;    /* the reply began before the swap */
+                CHECK_EQ(harness_publish(h, harness_map(h, cases[i].map2)), 0);
+                CHECK_EQ(smap_version(h->w->map), 2);
+                r = hclient_reply(h, &c, REPLY_QUERY, HARNESS_TIMEOUT_MS);
+                if (r.kind != HRESULT_ROWS || !strstr(cases[i].allowed, r.value))
+                    fprintf(stderr, "case %zu warm=%u step %u: kind=%d err=%u value=%s %s\n",
+                            i, warm, k, r.kind, r.err_no, r.value, r.msg);
+                CHECK_EQ(r.kind, HRESULT_ROWS);
+                CHECK(strstr(cases[i].allowed, r.value) != NULL);
+                CHECK_EQ(fake_of(h, 1)->n_queries, 0);
+                /* And the next statement uses the new map. */
+                r = hclient_query(h, &c, q_key);
+                CHECK_EQ(r.kind, HRESULT_ROWS);
+                CHECK_STREQ(r.value, cases[i].after);
+                CHECK_EQ(fake_of(h, 1)->n_queries, 0);
+out:
+                if (h)
+                    hclient_close(h, &c);
+                harness_free(h);
+                if (check_failures || done_before || k > 40)
+                    break;
+            }
+            if (check_failures)
+                return;
+        }
+    }
+}
+
+int main(void)
+{
+    RUN(test_login);
+    RUN(test_query_relayed);
+    RUN(test_backend_drop);
+    RUN(test_map_swap_each_step);
+    return check_exit();
+}
