@@ -1,8 +1,8 @@
 /*
  * tests/unit/core/test_pool.c - backend pools (router/pool.c) with real
  * sessions and fake shards: the router-wide connection budget shared by
- * workers, the FIFO wait list (cancel from the middle), and every waiter
- * failed when a connect fails.
+ * workers, the FIFO wait list (cancel from the middle), every waiter failed
+ * when a connect fails, and a pool freed while a connection is being made.
  */
 #include "tests/unit/core/harness.h"
 
@@ -213,10 +213,40 @@ out:
     }
 }
 
+/*
+ * A worker freed (shutdown) while its pool is still making a connection
+ * frees that connection too: the pool knows its connecting backends, not
+ * only their number.
+ */
+static void test_free_while_connecting(void)
+{
+    static const enum fake_drop phases[] = { FAKE_DROP_NONE, FAKE_DROP_LOGIN };
+
+    for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+        struct hclient c = { .fd = -1 };
+        struct harness *h = harness_start(1, NULL, map_one, &c);
+
+        CHECK(h != NULL);
+        fake_of(h, 1)->drop = phases[i];
+        CHECK_EQ(hclient_query_send(&c, q_key), 0);
+        CHECK(wait_state(h, &c, SESS_WAIT_POOL));
+        CHECK_EQ(worker_pool(h->w, 0)->n_connecting, 1);
+        harness_free(h);        /* kills the session, frees the pool */
+        h = NULL;
+        close(c.fd);
+        CHECK_EQ(harness_leak_check(), 0);
+out:
+        harness_free(h);
+        if (check_failures)
+            return;
+    }
+}
+
 int main(void)
 {
     RUN(test_budget_shared);
     RUN(test_wait_list_cancel_middle);
     RUN(test_connect_failure_fails_all_waiters);
+    RUN(test_free_while_connecting);
     return check_exit();
 }
