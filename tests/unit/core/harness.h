@@ -20,6 +20,10 @@
  * pause the count while they run. Named fault points (router/fault.h) are
  * set with fault_set().
  *
+ * Environment: HARNESS_LOG=debug (or info, warn, error) shows the daemon's
+ * log on stderr (default: none); HARNESS_ONLY_N, HARNESS_ALLOC_TRACE and
+ * HARNESS_LEAK_EACH help find an allocation failure that misbehaves.
+ *
  * One thread; not reentrant. Nothing here is a stand-in for daemon code:
  * the code under test is the shardwire executable's, linked as a library.
  */
