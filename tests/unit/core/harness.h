@@ -155,6 +155,10 @@ int harness_publish(struct harness *h, struct smap *m);
  * key map_file (h->map_path). Returns 0 or -1. */
 int harness_write_map(struct harness *h, const char *text);
 
+/* Runs the workers' once-a-second sweep (pool limits, waiters retrying a
+ * connection that could not be started) every <ms> instead. */
+void harness_sweep_every(struct harness *h, unsigned ms);
+
 /* Runs one iteration of every worker's event loop, waiting at most <ms>
  * (with several workers: 2 ms) for something to happen. */
 void harness_step(struct harness *h, unsigned ms);
