@@ -482,6 +482,10 @@ static bool fake_command(struct fake *f, unsigned i, const uint8_t *p, size_t n)
         if (starts_with(p + 1, n - 1, "SET ") || starts_with(p + 1, n - 1, "BEGIN") ||
             starts_with(p + 1, n - 1, "START") ||
             starts_with(p + 1, n - 1, "COMMIT") || starts_with(p + 1, n - 1, "ROLLBACK")) {
+            if (starts_with(p + 1, n - 1, "SET ") && fake_drops(f, FAKE_DROP_SET)) {
+                fake_close(f, i);
+                return false;
+            }
             fake_ok(c, 1, status);
             return true;
         }

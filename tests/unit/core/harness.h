@@ -57,6 +57,7 @@ enum fake_drop {
     FAKE_DROP_QUERY,         /* a client statement read, not answered */
     FAKE_DROP_REPLY,         /* half the reply sent (column count and definition) */
     FAKE_DROP_IDLE,          /* the reply sent in full, then closed */
+    FAKE_DROP_SET,           /* a SET read (the router replaying session state) */
     FAKE_DROP_N_PHASES,
 };
 

@@ -196,7 +196,10 @@ static void test_map_swap_each_step(void)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        for (unsigned warm = 0; warm < 2; warm++) {
+        /* 0: a new connection; 1: a pooled one; 2: a new connection that
+         * dies while the session's state is replayed on it, so the
+         * statement is routed again (session_route_again). */
+        for (unsigned mode = 0; mode < 3; mode++) {
             for (unsigned k = 0;; k++) {
                 struct hclient c = { .fd = -1 };
                 struct harness *h = start(3, NULL, map_mn, &c);
@@ -204,9 +207,17 @@ static void test_map_swap_each_step(void)
                 bool done_before = false;
 
                 CHECK(h != NULL);
-                if (warm) {     /* a pooled connection exists */
+                if (mode == 1) {     /* a pooled connection exists */
                     r = hclient_query(h, &c, q_key);
                     CHECK_EQ(r.kind, HRESULT_ROWS);
+                }
+                if (mode == 2) {
+                    /* Tracked state, set on shard "m" (no key: the first
+                     * shard); the key's shard must replay it, and drops. */
+                    r = hclient_query(h, &c, "SET time_zone = '+00:00'");
+                    CHECK_EQ(r.kind, HRESULT_OK);
+                    fake_of(h, 2)->drop = FAKE_DROP_SET;
+                    fake_of(h, 2)->drop_times = 1;
                 }
                 CHECK_EQ(hclient_query_send(&c, q_key), 0);
                 for (unsigned s = 0; s < k; s++)
@@ -216,11 +227,13 @@ static void test_map_swap_each_step(void)
                 CHECK_EQ(smap_version(h->w->map), 2);
                 r = hclient_reply(h, &c, REPLY_QUERY, HARNESS_TIMEOUT_MS);
                 if (r.kind != HRESULT_ROWS || !strstr(cases[i].allowed, r.value))
-                    fprintf(stderr, "case %zu warm=%u step %u: kind=%d err=%u value=%s %s\n",
-                            i, warm, k, r.kind, r.err_no, r.value, r.msg);
+                    fprintf(stderr, "case %zu mode=%u step %u: kind=%d err=%u value=%s %s\n",
+                            i, mode, k, r.kind, r.err_no, r.value, r.msg);
                 CHECK_EQ(r.kind, HRESULT_ROWS);
                 CHECK(strstr(cases[i].allowed, r.value) != NULL);
                 CHECK_EQ(fake_of(h, 1)->n_queries, 0);
+                if (mode == 2 && strcmp(cases[i].allowed, "s2") == 0)
+                    CHECK_EQ(fake_of(h, 2)->n_dropped, 1);     /* it was retried */
                 /* And the next statement uses the new map. */
                 r = hclient_query(h, &c, q_key);
                 CHECK_EQ(r.kind, HRESULT_ROWS);
