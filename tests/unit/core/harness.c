@@ -105,44 +105,56 @@ char *__wrap_strndup(const char *s, size_t n)
 }
 
 /*
- * libevent 2.1 functions that crash on a failed allocation of their own
- * (an upstream bug, not a path the router can handle): in
- * bufferevent_setwatermark() a failed evbuffer_add_cb() is passed on to
- * evbuffer_cb_set_flags() as NULL. Their allocations are neither counted
- * nor failed.
+ * Allocations libevent 2.1 makes without checking them (upstream bugs no
+ * caller can handle) are neither counted nor failed: an evbuffer_add_cb()
+ * inside bufferevent_setwatermark() (its NULL result is dereferenced: a
+ * crash) and inside bufferevent_socket_new() (the bufferevent is returned
+ * without the callback that schedules its writes: whatever is written
+ * after the first flush is never sent).
  */
-static const char *const ev_crashers[] = { "bufferevent_setwatermark" };
+static const struct {
+    const char *inner, *outer;
+} ev_unchecked[] = {
+    { "evbuffer_add_cb", "bufferevent_setwatermark" },
+    { "evbuffer_add_cb", "bufferevent_socket_new" },
+};
 
-static bool in_ev_crasher(void)
+static bool frame_is(void *const *frames, int n, const char *name)
 {
-    void *frames[8];
+    for (int i = 0; i < n; i++) {
+        Dl_info di;
+
+        if (dladdr(frames[i], &di) && di.dli_sname && strcmp(di.dli_sname, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool in_ev_unchecked(void)
+{
+    void *frames[10];
     int n;
 
     if (!af.armed || af.paused || af.kind == HARNESS_ALLOC_LIBC)
         return false;
-    n = backtrace(frames, 8);
-    for (int i = 2; i < n; i++) {
-        Dl_info di;
-
-        if (!dladdr(frames[i], &di) || !di.dli_sname)
-            continue;
-        for (size_t k = 0; k < sizeof(ev_crashers) / sizeof(ev_crashers[0]); k++)
-            if (strcmp(di.dli_sname, ev_crashers[k]) == 0)
-                return true;
-    }
+    n = backtrace(frames, 10);
+    for (size_t k = 0; k < sizeof(ev_unchecked) / sizeof(ev_unchecked[0]); k++)
+        if (frame_is(frames, n, ev_unchecked[k].inner) &&
+            frame_is(frames, n, ev_unchecked[k].outer))
+            return true;
     return false;
 }
 
 static void *ev_malloc(size_t n)
 {
-    if (in_ev_crasher())
+    if (in_ev_unchecked())
         return __real_malloc(n);
     return alloc_fails(HARNESS_ALLOC_EVENT) ? NULL : __real_malloc(n);
 }
 
 static void *ev_realloc(void *p, size_t n)
 {
-    if (in_ev_crasher())
+    if (in_ev_unchecked())
         return __real_realloc(p, n);
     return alloc_fails(HARNESS_ALLOC_EVENT) ? NULL : __real_realloc(p, n);
 }

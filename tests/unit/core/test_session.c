@@ -1,8 +1,8 @@
 /*
  * tests/unit/core/test_session.c - real sessions (router/session.c) over
  * socketpairs against fake shards: login, relaying, a shard dropping the
- * connection at each phase, and a map swap between any two steps of a
- * statement.
+ * connection at each phase, a map swap between any two steps of a
+ * statement, and every allocation of a statement failed in turn.
  */
 #include "tests/unit/core/harness.h"
 
@@ -252,11 +252,136 @@ out:
     }
 }
 
+/* ---- every allocation failed in turn ---- */
+
+static struct hresult op_login(struct harness *h, struct hclient *c)
+{
+    hclient_open(h, c);
+    return hclient_login(h, c, HARNESS_APP_USER, HARNESS_APP_PASSWORD);
+}
+
+static struct hresult op_query(struct harness *h, struct hclient *c)
+{
+    return hclient_query(h, c, q_key);
+}
+
+static struct hresult op_prepare_execute(struct harness *h, struct hclient *c)
+{
+    struct hresult r;
+    int64_t key = 5;
+
+    if (hclient_prepare_send(c, "SELECT shard FROM t WHERE userid = ?") < 0)
+        return (struct hresult){ .kind = HRESULT_EOF };
+    r = hclient_reply(h, c, REPLY_PREPARE, 2000);
+    if (r.kind != HRESULT_OK)
+        return r;
+    if (hclient_execute_send(c, r.stmt_id, 1, &key) < 0)
+        return (struct hresult){ .kind = HRESULT_EOF };
+    return hclient_reply(h, c, REPLY_EXECUTE, 2000);
+}
+
+/* A tracked SET, then a statement on a connection that must replay it. */
+static struct hresult op_set_then_query(struct harness *h, struct hclient *c)
+{
+    struct hresult r = hclient_query(h, c, "SET time_zone = '+00:00'");
+
+    if (r.kind != HRESULT_OK)
+        return r;
+    return hclient_query(h, c, q_key);
+}
+
+/*
+ * Each operation runs with the Nth allocation of a kind failing, for every
+ * N until it needs fewer (the C allocators and libevent's, counted
+ * separately): the client gets its answer or a clean error (an ERR, or the
+ * connection closed), never silence; the session, if it lives, runs its
+ * next statement; nothing leaks. Every misbehaving N is reported.
+ */
+static void test_alloc_failures(void)
+{
+    static const struct {
+        const char     *name;
+        bool            login_first;   /* logged in before the faults */
+        bool            warm;          /* a statement ran before: pooled connection */
+        struct hresult (*run)(struct harness *h, struct hclient *c);
+    } ops[] = {
+        { "login", false, false, op_login },
+        { "query, new connection", true, false, op_query },
+        { "query, pooled connection", true, true, op_query },
+        { "prepare and execute", true, false, op_prepare_execute },
+        { "tracked SET and query", true, true, op_set_then_query },
+    };
+    static const enum harness_alloc_kind kinds[] = { HARNESS_ALLOC_LIBC, HARNESS_ALLOC_EVENT };
+    unsigned bad = 0;
+
+    for (size_t oi = 0; oi < sizeof(ops) / sizeof(ops[0]); oi++) {
+        for (size_t ki = 0; ki < sizeof(kinds) / sizeof(kinds[0]); ki++) {
+            uint64_t n;
+
+            for (n = 1;; n++) {
+                struct hclient c = { .fd = -1 };
+                struct harness *h;
+                struct hresult r, r2 = { .kind = HRESULT_ROWS };
+                bool fired;
+                int leaks;
+
+                if (harness_only_n() && harness_only_n() != n)
+                    continue;
+                /* libevent itself ignores some failures (bufferevent_socket_new
+                 * without its output callback, an event_add inside
+                 * bufferevent_socket_connect): that connection never makes
+                 * progress, and the handshake or connect timeout ends it (the
+                 * client sees the connection closed, or error 2003). */
+                h = start(2, "connect_timeout_ms = 300\nhandshake_timeout_ms = 300\n", map_mn,
+                          ops[oi].login_first ? &c : NULL);
+                CHECK(h != NULL);
+                /* A connection that could not be started is retried by the
+                 * sweep: sooner than once a second, for the test's time. */
+                harness_sweep_every(h, 50);
+                if (ops[oi].warm)
+                    CHECK_EQ(hclient_query(h, &c, q_key).kind, HRESULT_ROWS);
+                harness_alloc_fail(kinds[ki], n);
+                r = ops[oi].run(h, &c);
+                harness_settle(h, 20);
+                harness_alloc_stop(&fired);
+                if ((r.kind == HRESULT_OK || r.kind == HRESULT_ROWS ||
+                     (r.kind == HRESULT_ERR && ops[oi].login_first)) &&
+                    hclient_alive(h, &c))
+                    r2 = hclient_query(h, &c, q_key);
+                hclient_close(h, &c);
+                harness_free(h);
+                /* A leak check costs ~0.3 s: once at the end, unless asked
+                 * to find the N that leaks (HARNESS_LEAK_EACH=1). */
+                leaks = getenv("HARNESS_LEAK_EACH") ? harness_leak_check() : 0;
+                if (!(r.kind == HRESULT_OK || r.kind == HRESULT_ROWS || r.kind == HRESULT_ERR ||
+                      r.kind == HRESULT_EOF) ||
+                    (r.kind == HRESULT_ROWS && strcmp(r.value, "s2") != 0) ||
+                    r2.kind != HRESULT_ROWS || leaks) {
+                    fprintf(stderr, "  %s, allocation kind %zu, n=%llu: reply kind=%d err=%u "
+                            "(%s); next statement kind=%d; leaks=%d\n", ops[oi].name, ki,
+                            (unsigned long long)n, r.kind, r.err_no, r.msg, r2.kind, leaks);
+                    bad++;
+                }
+                if (!fired || harness_only_n())
+                    break;      /* the operation needs fewer than n allocations */
+            }
+            fprintf(stderr, "  %s, allocation kind %zu: %llu failed in turn\n", ops[oi].name,
+                    ki, (unsigned long long)n - 1);
+        }
+    }
+    CHECK_EQ(bad, 0);
+    /* (HARNESS_LEAK_EACH=1 names the N that leaks.) */
+    CHECK_EQ(harness_leak_check(), 0);
+out:
+    harness_alloc_stop(NULL);
+}
+
 int main(void)
 {
     RUN(test_login);
     RUN(test_query_relayed);
     RUN(test_backend_drop);
     RUN(test_map_swap_each_step);
+    RUN(test_alloc_failures);
     return check_exit();
 }
