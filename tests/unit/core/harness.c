@@ -851,6 +851,16 @@ struct smap *harness_map(struct harness *h, const char *text)
     return m;
 }
 
+bool harness_pools_match(const struct worker *w)
+{
+    if (!w->map || w->n_pools != smap_n_shards(w->map))
+        return false;
+    for (unsigned i = 0; i < w->n_pools; i++)
+        if (!w->pools[i] || strcmp(w->pools[i]->shard, smap_shard(w->map, i)->name) != 0)
+            return false;
+    return true;
+}
+
 int harness_write_map(struct harness *h, const char *text)
 {
     char *t;

@@ -152,6 +152,10 @@ struct smap *harness_map(struct harness *h, const char *text);
  * worker has applied or dropped it. Returns mapwatch_publish()'s result. */
 int harness_publish(struct harness *h, struct smap *m);
 
+/* True when worker <w> runs a map and its pools match it: one per shard,
+ * same name, same index. */
+bool harness_pools_match(const struct worker *w);
+
 /* Writes <text> (as for harness_map()) to the map file named by the config
  * key map_file (h->map_path). Returns 0 or -1. */
 int harness_write_map(struct harness *h, const char *text);

@@ -28,16 +28,6 @@ static const char *map_text(char *buf, size_t cap, unsigned v, unsigned fake, bo
     return buf;
 }
 
-static bool pools_match(struct worker *w)
-{
-    if (!w->map || w->n_pools != smap_n_shards(w->map))
-        return false;
-    for (unsigned i = 0; i < w->n_pools; i++)
-        if (!w->pools[i] || strcmp(w->pools[i]->shard, smap_shard(w->map, i)->name) != 0)
-            return false;
-    return true;
-}
-
 static uint64_t router_version(struct harness *h)
 {
     uint64_t v;
@@ -261,14 +251,14 @@ static void test_reload_out_of_memory(void)
             mapwatch_reload(mw);
             harness_settle(h, 50);
             harness_alloc_stop(&fired);
-            CHECK(pools_match(h->w));
+            CHECK(harness_pools_match(h->w));
             r = hclient_query(h, &c, q_key);
             CHECK_EQ(r.kind, HRESULT_ROWS);
             CHECK_STREQ(r.value, smap_version(h->w->map) == 2 ? "s1" : "s2");
             mapwatch_reload(mw);
             harness_settle(h, 50);
             CHECK_EQ(smap_version(h->w->map), 2);
-            CHECK(pools_match(h->w));
+            CHECK(harness_pools_match(h->w));
             r = hclient_query(h, &c, q_key);
             CHECK_STREQ(r.value, "s1");
 out:

@@ -29,17 +29,6 @@ static struct smap *map_v(struct harness *h, unsigned v, unsigned fake, bool wit
     return harness_map(h, text);
 }
 
-/* The worker's pools match its map: one per shard, same name, same index. */
-static bool pools_match(struct worker *w)
-{
-    if (!w->map || w->n_pools != smap_n_shards(w->map))
-        return false;
-    for (unsigned i = 0; i < w->n_pools; i++)
-        if (!w->pools[i] || strcmp(w->pools[i]->shard, smap_shard(w->map, i)->name) != 0)
-            return false;
-    return true;
-}
-
 /*
  * Maps posted to a worker in the order given (as the ZooKeeper thread,
  * start-up and SIGHUP may post them) end with the newest in use: an older
@@ -76,7 +65,7 @@ static void test_map_version_order(void)
         harness_settle(h, 100);
         CHECK(h->w->map != NULL);
         CHECK_EQ(smap_version(h->w->map), cases[i].final);
-        CHECK(pools_match(h->w));
+        CHECK(harness_pools_match(h->w));
         CHECK_EQ(hclient_ready(h, &c, 0), 0);
         r = hclient_query(h, &c, q_key);
         CHECK_EQ(r.kind, HRESULT_ROWS);
@@ -127,7 +116,7 @@ static void test_apply_map_out_of_memory(void)
             fault_set(NULL);
         else
             harness_alloc_stop(&fired);
-        CHECK(pools_match(h->w));
+        CHECK(harness_pools_match(h->w));
         if (n < 2)
             CHECK_EQ(smap_version(h->w->map), 1);     /* the point was reached */
         if (smap_version(h->w->map) == 1) {
@@ -140,7 +129,7 @@ static void test_apply_map_out_of_memory(void)
             harness_settle(h, 50);
         }
         CHECK_EQ(smap_version(h->w->map), 2);
-        CHECK(pools_match(h->w));
+        CHECK(harness_pools_match(h->w));
         r = hclient_query(h, &c, q_key);
         CHECK_EQ(r.kind, HRESULT_ROWS);
         CHECK_STREQ(r.value, "s1");
