@@ -221,7 +221,7 @@ static void test_map_swap_each_step(void)
                 }
                 CHECK_EQ(hclient_query_send(&c, q_key), 0);
                 for (unsigned s = 0; s < k; s++)
-                    harness_step(h, 20);
+                    harness_step(h, 5);
                 done_before = c.len > 0;    /* the reply began before the swap */
                 CHECK_EQ(harness_publish(h, harness_map(h, cases[i].map2)), 0);
                 CHECK_EQ(smap_version(h->w->map), 2);
