@@ -26,10 +26,8 @@ static struct fault_point points[FAULT_MAX_POINTS];
 static unsigned n_points;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void parse(void)
+static void parse_spec(const char *v)
 {
-    const char *v = getenv("SHARDWIRE_FAULT");
-
     while (v && *v && n_points < FAULT_MAX_POINTS) {
         const char *end = strchr(v, ','), *at;
         size_t len = end ? (size_t)(end - v) : strlen(v);
@@ -48,6 +46,19 @@ static void parse(void)
         }
         v = end ? end + 1 : NULL;
     }
+}
+
+static void parse(void)
+{
+    parse_spec(getenv("SHARDWIRE_FAULT"));
+}
+
+void fault_set(const char *spec)
+{
+    pthread_once(&once, parse);
+    memset(points, 0, sizeof(points));
+    n_points = 0;
+    parse_spec(spec);
 }
 
 bool fault_fail(const char *point)

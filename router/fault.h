@@ -20,6 +20,12 @@
 /* True when this call of <point> must fail. */
 bool fault_fail(const char *point);
 
+/* Replaces the points (SHARDWIRE_FAULT's at first) with those of <spec>,
+ * same syntax, call counts from 0; NULL or "" clears them. For tests that
+ * drive fault points in-process (tests/unit/core), while no other thread
+ * reaches a fault point. */
+void fault_set(const char *spec);
+
 /* When this call of <point> is chosen, logs "fault: delay point=<point>"
  * and sleeps <ms>: a race window made wide enough for a test to act in
  * (another thread's work between two steps). */

@@ -113,10 +113,41 @@ static void close_backend(struct backend *be)
     backend_free(be);
 }
 
+/* Links <be> into (or out of) the pool's list of connections being made. */
+static void connecting_link(struct pool *p, struct backend *be)
+{
+    be->prev = NULL;
+    be->next = p->connecting;
+    if (p->connecting)
+        p->connecting->prev = be;
+    p->connecting = be;
+    p->n_connecting++;
+}
+
+static void connecting_unlink(struct pool *p, struct backend *be)
+{
+    if (be->prev)
+        be->prev->next = be->next;
+    else
+        p->connecting = be->next;
+    if (be->next)
+        be->next->prev = be->prev;
+    be->next = be->prev = NULL;
+    p->n_connecting--;
+}
+
 void pool_free(struct pool *p)
 {
     if (!p)
         return;
+    /* A worker freed while connections are still being made (shutdown):
+     * they are this pool's alone. */
+    while (p->connecting) {
+        struct backend *be = p->connecting;
+
+        connecting_unlink(p, be);
+        close_backend(be);
+    }
     while (p->idle) {
         struct backend *be = p->idle;
 
@@ -313,7 +344,7 @@ static void maybe_grow(struct pool *p)
         return;
     }
     p->n_open++;
-    p->n_connecting++;
+    connecting_link(p, be);
 }
 
 /* Worker thread, about once a second: waiters whose pool could not grow
@@ -449,7 +480,7 @@ void pool_connected(struct backend *be)
 {
     struct pool *p = be->pool;
 
-    p->n_connecting--;
+    connecting_unlink(p, be);
     p->last_error[0] = 0;
     log_debug("pool: connected shard=%s master=%s:%u worker=%u open=%u", p->shard,
               p->endpoint.host, p->endpoint.port, p->w->id, p->n_open);
@@ -467,7 +498,7 @@ void pool_connect_failed(struct backend *be, const char *err)
     char msg[512];
     bool be_answered = be->login.answered;    /* <be> is closed below */
 
-    p->n_connecting--;
+    connecting_unlink(p, be);
     snprintf(p->last_error, sizeof(p->last_error), "%s", err);
     snprintf(msg, sizeof(msg), "shardwire: cannot connect to shard %s master %s:%u: %s",
              p->shard, p->endpoint.host, p->endpoint.port, err);

@@ -52,6 +52,7 @@ struct pool {
     unsigned             n_connecting;
     struct backend      *idle;         /* most recently used first */
     struct backend      *busy;         /* handed to sessions (cut when the master changes) */
+    struct backend      *connecting;   /* <n_connecting> of them: freed with the pool */
     struct pool_waitq    waiters;      /* FIFO; O(1) push, pop and cancel */
     unsigned             n_waiting;
     uint64_t             shed_asked_ms; /* when others were last asked for a connection */
@@ -74,7 +75,8 @@ void pool_budgets_free(struct router *r);
  * shard <name> while this worker waits: another worker asks this one to
  * close one (see pool.c). */
 void pool_shed_request(struct worker *w, const char *name, struct worker *asker);
-/* Frees the pool and its idle connections. Busy connections must be gone. */
+/* Frees the pool, its idle connections and those still being made. Busy
+ * connections must be gone. */
 void pool_free(struct pool *p);
 
 /* Points the pool at <ep> (a new master): bumps the generation and closes

@@ -124,17 +124,55 @@ uint8_t *session_pullup(struct evbuffer *buf, size_t n)
     return evbuffer_pullup(buf, (ev_ssize_t)n);
 }
 
+/* ---- writing to a peer's stream ----
+ *
+ * libevent reports a failed evbuffer_add() (out of memory), but
+ * evbuffer_remove_buffer() drops what it cannot copy and still reports
+ * success. Either way the stream to that peer (client or backend) has lost
+ * bytes and can never be valid again, and the peer would wait for them
+ * forever. So its socket is shut down: the event loop then reports the peer
+ * gone, and the paths that exist for that run (a client: the session ends;
+ * a backend: it is lost and the client gets error 2013).
+ */
+static void stream_broken(struct bufferevent *bev)
+{
+    int fd = bufferevent_getfd(bev);
+
+    log_warn("session: out of memory writing to a connection; closing it fd=%d", fd);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+/* Appends <n> bytes at <p> to <bev>'s output. */
+void session_out_add(struct bufferevent *bev, const void *p, size_t n)
+{
+    if (evbuffer_add(bufferevent_get_output(bev), p, n) < 0)
+        stream_broken(bev);
+}
+
+/* Moves the first <n> bytes of <src> to <bev>'s output. */
+void session_out_move(struct evbuffer *src, struct bufferevent *bev, size_t n)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    size_t before = evbuffer_get_length(out);
+
+    evbuffer_remove_buffer(src, out, n);
+    /* A filter (TLS) may consume its output as it is added, so its length
+     * says nothing: only socket bufferevents are checked. */
+    if (!bufferevent_get_underlying(bev) && evbuffer_get_length(out) != before + n)
+        stream_broken(bev);
+}
+
 /* ---- writing packets to the client ---- */
 
 void session_send_packet(struct session *s, uint8_t seq, const uint8_t *payload, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(s->bev);
     uint8_t hdr[PACKET_HEADER_LEN];
 
     /* Router-made packets are small; PACKET_MAX_PAYLOAD is never reached. */
     packet_write_header(hdr, (uint32_t)len, seq);
-    evbuffer_add(out, hdr, sizeof(hdr));
-    evbuffer_add(out, payload, len);
+    session_out_add(s->bev, hdr, sizeof(hdr));
+    session_out_add(s->bev, payload, len);
 }
 
 void session_send_err(struct session *s, uint8_t seq, uint16_t err_no, const char *sqlstate,

@@ -46,6 +46,8 @@ void session_set_state(struct session *s, enum sess_state to);
 void session_arm_timer(struct session *s, unsigned ms);
 void session_arm_idle_timer(struct session *s);
 uint8_t *session_pullup(struct evbuffer *buf, size_t n);
+void session_out_add(struct bufferevent *bev, const void *p, size_t n);
+void session_out_move(struct evbuffer *src, struct bufferevent *bev, size_t n);
 void session_send_packet(struct session *s, uint8_t seq, const uint8_t *payload, size_t len);
 void session_send_err(struct session *s, uint8_t seq, uint16_t err_no, const char *sqlstate,
                       const char *msg);
@@ -79,7 +81,7 @@ bool session_cmd_input_over_budget(struct session *s);
 void session_pstmt_write_close(struct backend *be, uint32_t server_id);
 void session_pstmt_write_prepare(struct backend *be, const struct pstmt *ps);
 int session_pstmt_patch_id(struct evbuffer *buf, uint32_t id);
-int session_pstmt_forward_execute(struct session *s, struct evbuffer *in, struct evbuffer *out);
+int session_pstmt_forward_execute(struct session *s, struct evbuffer *in);
 void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t payload_len);
 void session_pstmt_refuse_execute(struct session *s, struct pstmt *ps, uint16_t err_no,
                                   const char *sqlstate, const char *msg);

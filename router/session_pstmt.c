@@ -29,18 +29,17 @@ void session_pstmt_write_close(struct backend *be, uint32_t server_id)
     packet_write_header(pkt, 5, 0);
     pkt[PACKET_HEADER_LEN] = WIRE_COM_STMT_CLOSE;
     packet_put_u32(pkt + PACKET_HEADER_LEN + 1, server_id);
-    evbuffer_add(bufferevent_get_output(be->bev), pkt, sizeof(pkt));
+    session_out_add(be->bev, pkt, sizeof(pkt));
 }
 
 void session_pstmt_write_prepare(struct backend *be, const struct pstmt *ps)
 {
-    struct evbuffer *out = bufferevent_get_output(be->bev);
     uint8_t hdr[PACKET_HEADER_LEN + 1];
 
     packet_write_header(hdr, (uint32_t)(ps->sql_len + 1), 0);
     hdr[PACKET_HEADER_LEN] = WIRE_COM_STMT_PREPARE;
-    evbuffer_add(out, hdr, sizeof(hdr));
-    evbuffer_add(out, ps->sql, ps->sql_len);
+    session_out_add(be->bev, hdr, sizeof(hdr));
+    session_out_add(be->bev, ps->sql, ps->sql_len);
 }
 
 /* Rewrites the statement id of the packet at the head of <buf> (a COM_STMT_*
@@ -64,8 +63,9 @@ int session_pstmt_patch_id(struct evbuffer *buf, uint32_t id)
  * packet. Returns 0, or -1 if the packet cannot be rewritten (then nothing
  * was sent).
  */
-int session_pstmt_forward_execute(struct session *s, struct evbuffer *in, struct evbuffer *out)
+int session_pstmt_forward_execute(struct session *s, struct evbuffer *in)
 {
+    struct bufferevent *out = s->be->bev;
     struct pstmt *ps = s->ps.cur;
     struct pstmt_backend_entry *e = pstmt_cache_find(&s->be->stmts, ps);
     size_t payload_len = s->cmd.bytes - PACKET_HEADER_LEN;
@@ -97,14 +97,14 @@ int session_pstmt_forward_execute(struct session *s, struct evbuffer *in, struct
             s->be->state = BACKEND_BROKEN;      /* its server holds part of the data */
             return -1;
         }
-        evbuffer_remove_buffer(ps->long_data, out, PACKET_HEADER_LEN + packet_u24(hdr));
+        session_out_move(ps->long_data, out, PACKET_HEADER_LEN + packet_u24(hdr));
     }
     pstmt_clear_long_data(ps);
     packet_put_u32(p + PACKET_HEADER_LEN + 1, e->server_id);
     if (!need_types) {
         if (ex.new_types)
             e->types_sig = ps->types_sig;
-        evbuffer_remove_buffer(in, out, s->cmd.bytes);
+        session_out_move(in, out, s->cmd.bytes);
         return 0;
     }
     /* Re-send the remembered types: bound flag 1, types after it. */
@@ -113,11 +113,11 @@ int session_pstmt_forward_execute(struct session *s, struct evbuffer *in, struct
         size_t head = ex.values_off - 1;     /* up to the bound flag */
 
         packet_write_header(hdr, (uint32_t)(payload_len + 2 * (size_t)ps->n_params), p[3]);
-        evbuffer_add(out, hdr, sizeof(hdr));
-        evbuffer_add(out, p + PACKET_HEADER_LEN, head);
-        evbuffer_add(out, &one, 1);
-        evbuffer_add(out, ps->types, 2 * (size_t)ps->n_params);
-        evbuffer_add(out, p + PACKET_HEADER_LEN + ex.values_off, payload_len - ex.values_off);
+        session_out_add(out, hdr, sizeof(hdr));
+        session_out_add(out, p + PACKET_HEADER_LEN, head);
+        session_out_add(out, &one, 1);
+        session_out_add(out, ps->types, 2 * (size_t)ps->n_params);
+        session_out_add(out, p + PACKET_HEADER_LEN + ex.values_off, payload_len - ex.values_off);
         evbuffer_drain(in, s->cmd.bytes);
     }
     e->types_sig = ps->types_sig;
@@ -349,7 +349,19 @@ void session_pstmt_long_data(struct session *s, const uint8_t *payload, size_t p
         return;
     }
     ps->long_mask[param / 8] |= (uint8_t)(1u << (param % 8));
-    evbuffer_remove_buffer(in, ps->long_data, s->cmd.bytes);
+    {
+        size_t before = evbuffer_get_length(ps->long_data);
+
+        /* A short move (out of memory) would send the EXECUTE with part
+         * of the value: refused like data over the limits. */
+        evbuffer_remove_buffer(in, ps->long_data, s->cmd.bytes);
+        if (evbuffer_get_length(ps->long_data) != before + s->cmd.bytes) {
+            s->cmd.bytes = 0;       /* out of the input already */
+            pstmt_clear_long_data(ps);
+            ps->long_failed = true;
+            return;
+        }
+    }
     pstmt_long_data_added(ps, s->cmd.bytes);
     s->cmd.bytes = 0;
 }

@@ -229,7 +229,7 @@ void session_relay(struct session *s)
 
             if (n == 0)
                 break;
-            evbuffer_remove_buffer(in, out, n);
+            session_out_move(in, s->bev, n);
             s->relay.fwd_left -= (uint32_t)n;
             s->relay.reply_bytes += n;
             continue;
@@ -272,7 +272,7 @@ void session_relay(struct session *s)
                 /* The client gets our statement id, not the server's. */
                 packet_put_u32(head + PACKET_HEADER_LEN + 1, s->ps.cur->id);
                 evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
-                evbuffer_add(out, head, PACKET_HEADER_LEN + h.payload_len);
+                session_out_add(s->bev, head, PACKET_HEADER_LEN + h.payload_len);
                 s->relay.reply_bytes += PACKET_HEADER_LEN + h.payload_len;
                 continue;
             }

@@ -184,19 +184,17 @@ static void backend_attach(struct session *s, struct backend *be)
 
 static void write_query(struct backend *be, const char *sql, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(be->bev);
     uint8_t hdr[PACKET_HEADER_LEN + 1];
 
     packet_write_header(hdr, (uint32_t)(len + 1), 0);
     hdr[PACKET_HEADER_LEN] = WIRE_COM_QUERY;
-    evbuffer_add(out, hdr, sizeof(hdr));
-    evbuffer_add(out, sql, len);
+    session_out_add(be->bev, hdr, sizeof(hdr));
+    session_out_add(be->bev, sql, len);
 }
 
 void session_route_forward(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
-    struct evbuffer *out = bufferevent_get_output(s->be->bev);
     enum reply_kind kind = REPLY_QUERY;
 
     switch (s->cmd.code) {
@@ -208,7 +206,7 @@ void session_route_forward(struct session *s)
     default:                    kind = REPLY_SIMPLE; break;
     }
     if (s->cmd.code == WIRE_COM_STMT_EXECUTE) {
-        if (session_pstmt_forward_execute(s, in, out) < 0) {
+        if (session_pstmt_forward_execute(s, in) < 0) {
             session_pstmt_refuse_execute(s, s->ps.cur, WIRE_ER_WRONG_ARGUMENTS, "HY000",
                     "shardwire: cannot forward this COM_STMT_EXECUTE (malformed, or "
                     "parameter types never sent)");
@@ -235,9 +233,9 @@ void session_route_forward(struct session *s)
                                 BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
             return;
         }
-        evbuffer_remove_buffer(in, out, s->cmd.bytes);
+        session_out_move(in, s->be->bev, s->cmd.bytes);
     } else {
-        evbuffer_remove_buffer(in, out, s->cmd.bytes);
+        session_out_move(in, s->be->bev, s->cmd.bytes);
     }
     s->cmd.bytes = 0;
     reply_begin(&s->relay.reply, kind, false);
@@ -261,12 +259,11 @@ void session_route_start(struct session *s, bool begins_txn)
 
     if (!sessstate_equal(&be->sstate, &s->route.sstate)) {
         if (!sessstate_is_fresh(&be->sstate, WIRE_CHARSET_UTF8MB4_GENERAL_CI)) {
-            struct evbuffer *out = bufferevent_get_output(be->bev);
             uint8_t pkt[PACKET_HEADER_LEN + 1];
 
             packet_write_header(pkt, 1, 0);
             pkt[PACKET_HEADER_LEN] = WIRE_COM_RESET_CONNECTION;
-            evbuffer_add(out, pkt, sizeof(pkt));
+            session_out_add(be->bev, pkt, sizeof(pkt));
             /* The reset deallocates the server's prepared statements too. */
             pstmt_cache_clear(&be->stmts);
             n++;
