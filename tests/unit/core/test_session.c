@@ -182,17 +182,21 @@ static void test_map_swap_each_step(void)
         const char *map2;
         const char *allowed;    /* fakes that may answer */
         const char *after;      /* the one the next statement reaches */
+        bool        cut_ok;     /* the shard's master was replaced: a statement
+                                 * in flight on the old one may be cut (2013),
+                                 * never answered after the change (issue 10) */
     } cases[] = {
         /* "a" sorts first: "n" moves from index 1 to 2, index 1 is "m". */
         { "version 2\nshard a master=@3\nshard m master=@1\nshard n master=@2\nvb 0-1023 n\n",
-          "s2", "s2" },
+          "s2", "s2", false },
         /* The key's vbuckets move to "a" (fake s3). */
         { "version 2\nshard a master=@3\nshard m master=@1\nshard n master=@2\nvb 0-1023 a\n",
-          "s2 s3", "s3" },
+          "s2 s3", "s3", false },
         /* "m" goes: "n" is index 0, index 1 is past the end. */
-        { "version 2\nshard n master=@2\nvb 0-1023 n\n", "s2", "s2" },
+        { "version 2\nshard n master=@2\nvb 0-1023 n\n", "s2", "s2", false },
         /* "n" gets a new master (fake s3) at the same index. */
-        { "version 2\nshard m master=@1\nshard n master=@3\nvb 0-1023 n\n", "s2 s3", "s3" },
+        { "version 2\nshard m master=@1\nshard n master=@3\nvb 0-1023 n\n", "s2 s3", "s3",
+          true },
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -226,6 +230,9 @@ static void test_map_swap_each_step(void)
                 CHECK_EQ(harness_publish(h, harness_map(h, cases[i].map2)), 0);
                 CHECK_EQ(smap_version(h->w->map), 2);
                 r = hclient_reply(h, &c, REPLY_QUERY, HARNESS_TIMEOUT_MS);
+                if (cases[i].cut_ok && r.kind == HRESULT_ERR &&
+                    r.err_no == WIRE_ER_BACKEND_GONE)
+                    goto next_statement;
                 if (r.kind != HRESULT_ROWS || !strstr(cases[i].allowed, r.value))
                     fprintf(stderr, "case %zu mode=%u step %u: kind=%d err=%u value=%s %s\n",
                             i, mode, k, r.kind, r.err_no, r.value, r.msg);
@@ -234,6 +241,7 @@ static void test_map_swap_each_step(void)
                 CHECK_EQ(fake_of(h, 1)->n_queries, 0);
                 if (mode == 2 && strcmp(cases[i].allowed, "s2") == 0)
                     CHECK_EQ(fake_of(h, 2)->n_dropped, 1);     /* it was retried */
+next_statement:
                 /* And the next statement uses the new map. */
                 r = hclient_query(h, &c, q_key);
                 CHECK_EQ(r.kind, HRESULT_ROWS);
