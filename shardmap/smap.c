@@ -553,6 +553,20 @@ int smap_builder_assign(struct smap_builder *b, uint32_t first, uint32_t last,
     return 0;
 }
 
+int smap_builder_reassign(struct smap_builder *b, const uint8_t *set, const char *name,
+                          char **errp)
+{
+    int i = builder_find(b, name);
+    if (i < 0) {
+        errmsg_set(errp, "unknown shard '%s'", name);
+        return -1;
+    }
+    for (uint32_t vb = 0; vb < b->n_vbuckets; vb++)
+        if (set[vb])
+            b->vb_shard[vb] = (uint16_t)i;
+    return 0;
+}
+
 int smap_builder_set_state(struct smap_builder *b, uint32_t first, uint32_t last,
                            enum smap_vb_state st, char **errp)
 {

@@ -147,6 +147,11 @@ int smap_builder_add_standby(struct smap_builder *b, const char *name,
  * or -1 with a malloc'd *<errp> (range, unknown shard, already assigned). */
 int smap_builder_assign(struct smap_builder *b, uint32_t first, uint32_t last,
                         const char *name, char **errp);
+/* Gives every vbucket <vb> with <set>[vb] != 0 (<set> has one byte per
+ * vbucket) to shard <name>, whoever owned it: a move's flip. Returns 0, or
+ * -1 with a malloc'd *<errp> (unknown shard). */
+int smap_builder_reassign(struct smap_builder *b, const uint8_t *set, const char *name,
+                          char **errp);
 /* Sets the state of vbuckets <first>..<last> (inclusive), which keep their
  * shard. Returns 0, or -1 with a malloc'd *<errp> (range, unknown state). */
 int smap_builder_set_state(struct smap_builder *b, uint32_t first, uint32_t last,

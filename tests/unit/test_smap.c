@@ -440,6 +440,22 @@ static void test_vb_state(void)
     CHECK_EQ(smap_vbucket_state(m2, 3), SMAP_VB_FROZEN);
     CHECK_EQ(smap_vbucket_state(m2, 4), SMAP_VB_NORMAL);
     CHECK_EQ(smap_shard_of_vbucket(m2, 4), smap_shard_of_vbucket(m, 4));
+    /* a move's flip: the listed vbuckets change owner, the others stay */
+    uint8_t set[16] = { 0 };
+    set[2] = set[3] = 1;
+    b = smap_builder_from(m2);
+    CHECK(b != NULL);
+    CHECK_EQ(smap_builder_reassign(b, set, "nope", &err), -1);
+    CHECK_STREQ(err, "unknown shard 'nope'");
+    CHECK_EQ(smap_builder_reassign(b, set, "s1", &err), 0);
+    smap_unref(m);
+    m = smap_builder_finish(b, &err);
+    b = NULL;
+    CHECK(m != NULL);
+    CHECK_EQ(smap_shard_of_vbucket(m, 1), 0);
+    CHECK_EQ(smap_shard_of_vbucket(m, 2), 1);
+    CHECK_EQ(smap_shard_of_vbucket(m, 3), 1);
+    CHECK_EQ(smap_vbuckets_of_shard(m, 0), 6);
 out:
     smap_builder_free(b);
     smap_unref(m);
