@@ -40,6 +40,12 @@ static const char usage_text[] =
     "  rejoin SHARD HOST:PORT\n"
     "                       make HOST:PORT (e.g. the old master) a standby of SHARD again\n"
     "                       (replication account: $SHARDWIRE_REPL_USER/_PASSWORD)\n"
+    "  move VBUCKETS --to SHARD --database DB [--rate ROWS] [--router-wait S]\n"
+    "                       move vbuckets (N, N-M or a list) and their rows to SHARD\n"
+    "                       online; rerun the same command to resume (control\n"
+    "                       account as for failover; docs/moves.md)\n"
+    "  move --abort ID      stop a move before its flip and remove what it copied\n"
+    "  moves                moves in progress and recent ones\n"
     "  dump-map [--map FILE]\n"
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
@@ -202,7 +208,7 @@ enum {
     OPT_KEY_COLUMNS, OPT_KEY_TYPE, OPT_SHARD, OPT_STANDBY, OPT_EXPECT, OPT_HELP,
     OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE, OPT_CONFIG,
     OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
-    OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE,
+    OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE, OPT_ABORT, OPT_RATE,
 };
 
 static const struct option long_opts[] = {
@@ -231,6 +237,8 @@ static const struct option long_opts[] = {
     { "router-wait",    required_argument, NULL, OPT_ROUTER_WAIT },
     { "repl-user",      required_argument, NULL, OPT_REPL_USER },
     { "repl-password-file", required_argument, NULL, OPT_REPL_PASSWORD_FILE },
+    { "abort",          required_argument, NULL, OPT_ABORT },
+    { "rate",           required_argument, NULL, OPT_RATE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -248,6 +256,8 @@ static const struct {
     { "watch",      shardctl_watch },
     { "failover",   shardctl_failover },
     { "rejoin",     shardctl_rejoin },
+    { "move",       shardctl_move },
+    { "moves",      shardctl_moves },
 };
 
 int main(int argc, char **argv)
@@ -380,6 +390,16 @@ int main(int argc, char **argv)
                              ? "--apply-timeout" : "--router-wait", optarg);
                 return SHARDCTL_USAGE;
             }
+            break;
+        case OPT_ABORT:
+            o.abort_id = optarg;
+            break;
+        case OPT_RATE:
+            if (parse_u64_arg(optarg, &u) < 0 || u > 100000000) {
+                shardctl_err("--rate '%s': expected rows per second (0: unlimited)", optarg);
+                return SHARDCTL_USAGE;
+            }
+            o.rate = (unsigned)u;
             break;
         case 'h':
         case OPT_HELP:

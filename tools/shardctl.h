@@ -59,6 +59,8 @@ struct shardctl_opts {
     const char *repl_user;      /* --repl-user (else $SHARDWIRE_REPL_USER) */
     char       *repl_password;  /* read from --repl-password-file */
     unsigned    router_wait_ms; /* --router-wait SECONDS (failover) */
+    const char *abort_id;       /* --abort ID (move) */
+    unsigned    rate;           /* --rate ROWS (move: rows per second; 0 unlimited) */
     bool        have_expect;    /* --expect-version N given */
     uint64_t    expect_version; /* refuse (conflict) unless the map is at N */
     int         argc;           /* operands after the verb */
@@ -75,6 +77,8 @@ int shardctl_set_master(const struct shardctl_opts *o);
 int shardctl_watch(const struct shardctl_opts *o);
 int shardctl_failover(const struct shardctl_opts *o);
 int shardctl_rejoin(const struct shardctl_opts *o);
+int shardctl_move(const struct shardctl_opts *o);
+int shardctl_moves(const struct shardctl_opts *o);
 
 /* Prints "shardctl: <msg>" to stderr. */
 void shardctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
