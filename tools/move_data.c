@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "protocol/binlog.h"
 #include "shardmap/errmsg.h"
 #include "shardmap/smap.h"
 #include "shardmap/vbucket.h"
@@ -252,7 +253,8 @@ static int read_table(MYSQL *m, const char *db, const char *name, struct mv_tabl
 
     mysql_real_escape_string(m, edb, db, (unsigned long)strnlen(db, 64));
     mysql_real_escape_string(m, ename, name, (unsigned long)strnlen(name, 64));
-    snprintf(sql, sizeof(sql), "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
+    snprintf(sql, sizeof(sql), "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM "
+             "information_schema.COLUMNS "
              "WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = '%s' ORDER BY ORDINAL_POSITION",
              edb, ename);
     if (!(r = query(m, sql, errp)))
@@ -266,7 +268,8 @@ static int read_table(MYSQL *m, const char *db, const char *name, struct mv_tabl
     }
     t->cols = calloc(t->n_cols, sizeof(*t->cols));
     t->num = calloc(t->n_cols, sizeof(*t->num));
-    if (!t->cols || !t->num) {
+    t->uns = calloc(t->n_cols, sizeof(*t->uns));
+    if (!t->cols || !t->num || !t->uns) {
         mysql_free_result(r);
         errmsg_set(errp, "out of memory");
         return -1;
@@ -274,6 +277,7 @@ static int read_table(MYSQL *m, const char *db, const char *name, struct mv_tabl
     for (unsigned i = 0; (row = mysql_fetch_row(r)) && i < t->n_cols; i++) {
         snprintf(t->cols[i], sizeof(t->cols[i]), "%s", row[0] ? row[0] : "");
         t->num[i] = row[1] && type_in(row[1], num_types);
+        t->uns[i] = row[2] && strstr(row[2], "unsigned") != NULL;
         if (types)
             types[i] = strdup(row[1] ? row[1] : "");
     }
@@ -295,8 +299,10 @@ static void table_fini(struct mv_table *t)
 {
     free(t->cols);
     free(t->num);
+    free(t->uns);
     t->cols = NULL;
     t->num = NULL;
+    t->uns = NULL;
 }
 
 void mv_tables_free(struct mv_ctx *c)
@@ -752,10 +758,12 @@ static int flush_changed(struct mv_ctx *c, struct changed *ch, MYSQL *src, MYSQL
     return 0;
 }
 
-/* A value from a row event as an SQL literal and as the key bytes the
- * router hashes. Integers and strings only (mv_discover() refuses others
- * for the key and primary key columns). Returns 0, or -1 for another type. */
-static int rpl_value(const MARIADB_RPL_VALUE *v, struct sbuf *lit, char *keybuf, size_t cap,
+/* The literal of value <v> of column <i> of <t> (integer or string: the
+ * key and primary key columns) into <lit>; the key bytes the router hashes
+ * into <key>/<key_len> (NULL for a NULL). Returns 0, or -1 for a value this
+ * cannot render. */
+static int bin_value(const struct mv_table *t, unsigned i, uint8_t type,
+                     const struct binlog_value *v, struct sbuf *lit, char *kb,
                      const char **key, size_t *key_len)
 {
     if (v->is_null) {
@@ -764,53 +772,34 @@ static int rpl_value(const MARIADB_RPL_VALUE *v, struct sbuf *lit, char *keybuf,
         *key_len = 0;
         return 0;
     }
-    switch (v->field_type) {
-    case MYSQL_TYPE_TINY:
-    case MYSQL_TYPE_SHORT:
-    case MYSQL_TYPE_INT24:
-    case MYSQL_TYPE_LONG:
-    case MYSQL_TYPE_LONGLONG: {
-        int n = v->is_signed ? snprintf(keybuf, cap, "%" PRId64, v->val.ll)
-                             : snprintf(keybuf, cap, "%" PRIu64, v->val.ull);
-        sb_put(lit, keybuf, (size_t)n);
-        *key = keybuf;
+    if (binlog_type_is_int(type)) {
+        int n = binlog_int_text(type, v, t->uns[i], kb);
+        if (n < 0)
+            return -1;
+        sb_put(lit, kb, (size_t)n);
+        *key = kb;
         *key_len = (size_t)n;
         return 0;
     }
-    case MYSQL_TYPE_VARCHAR:
-    case MYSQL_TYPE_VAR_STRING:
-    case MYSQL_TYPE_STRING:
-    case MYSQL_TYPE_BLOB:
-    case MYSQL_TYPE_TINY_BLOB:
-    case MYSQL_TYPE_MEDIUM_BLOB:
-    case MYSQL_TYPE_LONG_BLOB:
-        sb_hex(lit, v->val.str.str, v->val.str.length);
-        *key = v->val.str.str;
-        *key_len = v->val.str.length;
-        return 0;
-    default:
-        return -1;
-    }
+    sb_hex(lit, (const char *)v->p, v->len);
+    *key = (const char *)v->p;
+    *key_len = v->len;
+    return 0;
 }
 
 /* Notes the primary key of one row image of table <t> when it belongs to a
  * moving vbucket. */
-static int note_row(struct mv_ctx *c, const struct mv_table *t, const MARIADB_RPL_ROW *row,
-                    struct changed *ch, char **errp)
+static int note_row(struct mv_ctx *c, const struct mv_table *t, const struct binlog_table *bt,
+                    const struct binlog_value *vals, struct changed *ch, char **errp)
 {
-    char kb[32], pb[32];
-    const char *key, *pk;
-    size_t key_len, pk_len;
+    char kb[32];
+    const char *key;
+    size_t key_len;
     struct sbuf lit = { 0 };
     int rc = -1;
 
-    if (row->column_count != t->n_cols) {
-        errmsg_set(errp, "binary log: table %s has %u columns in a row event, %u in the "
-                   "schema (was it altered during the move?)", t->name, row->column_count,
-                   t->n_cols);
-        return -1;
-    }
-    if (rpl_value(&row->columns[t->key_col], &lit, kb, sizeof(kb), &key, &key_len) < 0)
+    if (bin_value(t, t->key_col, bt->types[t->key_col], &vals[t->key_col], &lit, kb, &key,
+                  &key_len) < 0)
         goto type;
     if (!key || !c->moving[vbucket_of(key, key_len, c->n_vbuckets)]) {
         sb_free(&lit);
@@ -822,7 +811,8 @@ static int note_row(struct mv_ctx *c, const struct mv_table *t, const MARIADB_RP
     for (unsigned i = 0; i < t->n_pk; i++) {
         if (i)
             sb_puts(&lit, ", ");
-        if (rpl_value(&row->columns[t->pk[i]], &lit, pb, sizeof(pb), &pk, &pk_len) < 0)
+        if (bin_value(t, t->pk[i], bt->types[t->pk[i]], &vals[t->pk[i]], &lit, kb, &key,
+                      &key_len) < 0)
             goto type;
     }
     if (t->n_pk > 1)
@@ -843,18 +833,65 @@ out:
 
 #define MV_MAX_MAPS 64
 
+/* The table maps of the transaction being read (their ids are valid until
+ * it ends); <table> is the index in ctx->tables, -1 for a table not ours. */
 struct table_maps {
-    uint64_t           id[MV_MAX_MAPS];
-    int                table[MV_MAX_MAPS];   /* index in ctx->tables, -1: not ours */
-    MARIADB_RPL_EVENT *ev[MV_MAX_MAPS];
-    unsigned           n;
+    struct binlog_table *map[MV_MAX_MAPS];
+    int                  table[MV_MAX_MAPS];
+    unsigned             n;
 };
 
-static void maps_clear(struct table_maps *tm)
+static void maps_free(struct table_maps *tm)
 {
-    for (unsigned i = 0; i < tm->n; i++)
-        mariadb_free_rpl_event(tm->ev[i]);
+    for (unsigned i = 0; i < MV_MAX_MAPS; i++)
+        free(tm->map[i]);
     tm->n = 0;
+}
+
+/* Handles one ROWS event body of <type>. */
+static int rows_event(struct mv_ctx *c, struct table_maps *tm, uint8_t type,
+                      const uint8_t *body, size_t len, struct binlog_value *vals,
+                      struct changed *ch, uint64_t *pending, char **errp)
+{
+    struct binlog_rows rh;
+    int k = -1;
+
+    if (binlog_rows_head(type, body, len, &rh) < 0) {
+        errmsg_set(errp, "binary log: a malformed row event");
+        return -1;
+    }
+    for (unsigned i = tm->n; i-- > 0;)
+        if (tm->map[i]->table_id == rh.table_id) {
+            k = (int)i;
+            break;
+        }
+    if (k < 0) {
+        errmsg_set(errp, "binary log: a row event without its table map");
+        return -1;
+    }
+    if (tm->table[k] < 0)
+        return 0;
+    const struct mv_table *t = &c->tables[tm->table[k]];
+    const struct binlog_table *bt = tm->map[k];
+    if (bt->n_cols != t->n_cols || rh.n_cols != t->n_cols) {
+        errmsg_set(errp, "binary log: table %s has %u columns in a row event, %u in the schema "
+                   "(was it altered during the move?)", t->name, rh.n_cols, t->n_cols);
+        return -1;
+    }
+    size_t off = rh.rows_off;
+    while (off < len) {
+        for (int img = 0; img < (rh.update ? 2 : 1); img++) {
+            if (binlog_row_image(bt, img ? rh.present_after : rh.present, body, len, &off,
+                                 vals) < 0) {
+                errmsg_set(errp, "binary log: a malformed row image of table %s", t->name);
+                return -1;
+            }
+            if (note_row(c, t, bt, vals, &ch[tm->table[k]], errp) < 0)
+                return -1;
+            (*pending)++;
+        }
+    }
+    return 0;
 }
 
 int mv_catchup(struct mv_ctx *c, const struct smap_endpoint *ep, MYSQL *src, MYSQL *dst,
@@ -862,18 +899,29 @@ int mv_catchup(struct mv_ctx *c, const struct smap_endpoint *ep, MYSQL *src, MYS
 {
     MYSQL *r = mv_connect(c, ep, "source (binary log)", errp);
     MARIADB_RPL *rpl = NULL;
-    MARIADB_RPL_EVENT *ev = NULL;
     struct changed *ch = calloc(c->n_tables ? c->n_tables : 1, sizeof(*ch));
-    struct table_maps tm = { .n = 0 };
+    struct binlog_value *vals = calloc(BINLOG_MAX_COLS, sizeof(*vals));
+    struct table_maps tm;
     char file[200];
-    uint64_t boundary = at->pos, events = 0, pending = 0, last_end = 0;
+    uint64_t boundary = at->pos, pending = 0, last_end = 0;
+    bool crc = false;
     int rc = -1;
 
+    memset(&tm, 0, sizeof(tm));
     snprintf(file, sizeof(file), "%s", at->file);
-    if (!r || !ch)
+    if (!r || !ch || !vals) {
+        if (r)
+            errmsg_set(errp, "out of memory");
         goto out;
-    /* GTID events rather than BEGIN queries; checksums as the server logs
-     * them (the library verifies and strips them) */
+    }
+    MYSQL_RES *res = query(r, "SELECT @@global.binlog_checksum", errp);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    if (!res)
+        goto out;
+    crc = row && row[0] && strcasecmp(row[0], "NONE") != 0;
+    mysql_free_result(res);
+    /* GTID events rather than BEGIN queries; events with the checksum the
+     * server logs (declared, or the server refuses the dump), stripped below */
     if (run(r, "SET @mariadb_slave_capability = 4, @master_binlog_checksum = "
                "@@global.binlog_checksum", errp) < 0)
         goto out;
@@ -892,98 +940,102 @@ int mv_catchup(struct mv_ctx *c, const struct smap_endpoint *ep, MYSQL *src, MYS
                    at->file, at->pos, mysql_error(r), mysql_errno(r));
         goto out;
     }
+    /* Raw events (binlog.h says why not mariadb_rpl_fetch()). */
     for (;;) {
-        ev = mariadb_rpl_fetch(rpl, NULL);
-        if (!ev) {
-            if (mysql_errno(r) != 0) {
-                errmsg_set(errp, "binary log of the source at %s:%" PRIu64 ": %s (error %u)",
-                           file, boundary, mysql_error(r), mysql_errno(r));
-                goto out;
-            }
+        unsigned long n = mysql_net_read_packet(r);
+        const uint8_t *pkt = r->net.read_pos;
+        struct binlog_header h;
+
+        if (n == (unsigned long)-1 || (n > 0 && pkt[0] == 0xff)) {
+            errmsg_set(errp, "binary log of the source at %s:%" PRIu64 ": %s (error %u)", file,
+                       boundary, mysql_error(r), mysql_errno(r));
+            goto out;
+        }
+        if (n == 0 || (pkt[0] == 0xfe && n < 9))
             break;   /* the end of the log (non-blocking dump) */
+        if (binlog_header(pkt + 1, n - 1, &h) < 0 || h.event_len > n - 1 ||
+            h.event_len < BINLOG_HEADER_LEN + (crc ? 4u : 0u)) {
+            errmsg_set(errp, "binary log at %s:%" PRIu64 ": a malformed event", file, boundary);
+            goto out;
         }
-        events++;
-        if (ev->next_event_pos && ev->event_type != ROTATE_EVENT &&
-            ev->event_type != FORMAT_DESCRIPTION_EVENT)
-            last_end = ev->next_event_pos;
-        switch (ev->event_type) {
-        case ROTATE_EVENT:
-            snprintf(file, sizeof(file), "%.*s", (int)ev->event.rotate.filename.length,
-                     ev->event.rotate.filename.str);
-            boundary = ev->event.rotate.position;
+        const uint8_t *body = pkt + 1 + BINLOG_HEADER_LEN;
+        size_t blen = h.event_len - BINLOG_HEADER_LEN - (crc ? 4u : 0u);
+        if (h.next_pos && h.type != BINLOG_ROTATE && h.type != BINLOG_FORMAT_DESC)
+            last_end = h.next_pos;
+        switch (h.type) {
+        case BINLOG_ROTATE: {
+            uint64_t pos;
+            if (binlog_rotate(body, blen, &pos, file, sizeof(file)) < 0) {
+                errmsg_set(errp, "binary log: a malformed rotate event");
+                goto out;
+            }
+            boundary = pos;
             last_end = 0;
-            maps_clear(&tm);
+            tm.n = 0;
             break;
-        case GTID_EVENT:
+        }
+        case BINLOG_GTID:
             /* a transaction starts here: a safe place to resume from */
-            if (ev->next_event_pos >= ev->event_length)
-                boundary = ev->next_event_pos - ev->event_length;
-            maps_clear(&tm);
-            if (pending >= 20000) {
-                mariadb_free_rpl_event(ev);
-                ev = NULL;
+            if (h.next_pos >= h.event_len)
+                boundary = h.next_pos - h.event_len;
+            tm.n = 0;
+            if (pending >= 20000)
                 goto done;   /* enough for one round: apply, record, come back */
-            }
             break;
-        case TABLE_MAP_EVENT: {
-            int which = -1;
-            const struct st_mariadb_rpl_table_map_event *m = &ev->event.table_map;
-            if (m->database.length == strlen(c->db) &&
-                memcmp(m->database.str, c->db, m->database.length) == 0)
-                for (unsigned i = 0; i < c->n_tables; i++)
-                    if (strlen(c->tables[i].name) == m->table.length &&
-                        memcmp(c->tables[i].name, m->table.str, m->table.length) == 0)
-                        which = (int)i;
+        case BINLOG_XID:
+            tm.n = 0;
+            if (h.next_pos)
+                boundary = h.next_pos;
+            break;
+        case BINLOG_TABLE_MAP: {
             if (tm.n == MV_MAX_MAPS)
-                maps_clear(&tm);
-            tm.id[tm.n] = m->table_id;
-            tm.table[tm.n] = which;
-            tm.ev[tm.n++] = ev;
-            ev = NULL;   /* kept until the transaction ends */
-            break;
-        }
-        case WRITE_ROWS_EVENT_V1: case UPDATE_ROWS_EVENT_V1: case DELETE_ROWS_EVENT_V1:
-        case WRITE_ROWS_EVENT: case UPDATE_ROWS_EVENT: case DELETE_ROWS_EVENT:
-        case WRITE_ROWS_COMPRESSED_EVENT_V1: case UPDATE_ROWS_COMPRESSED_EVENT_V1:
-        case DELETE_ROWS_COMPRESSED_EVENT_V1: case WRITE_ROWS_COMPRESSED_EVENT:
-        case UPDATE_ROWS_COMPRESSED_EVENT: case DELETE_ROWS_COMPRESSED_EVENT: {
-            int k = -1;
-            for (unsigned i = tm.n; i-- > 0;)
-                if (tm.id[i] == ev->event.rows.table_id) {
-                    k = (int)i;
-                    break;
-                }
-            if (k < 0) {
-                errmsg_set(errp, "binary log at %s:%u: a row event without its table map",
-                           file, ev->next_event_pos);
+                tm.n = 0;
+            if (!tm.map[tm.n] && !(tm.map[tm.n] = malloc(sizeof(*tm.map[0])))) {
+                errmsg_set(errp, "out of memory");
                 goto out;
             }
-            if (tm.table[k] < 0)
-                break;
-            MARIADB_RPL_ROW *row = mariadb_rpl_extract_rows(rpl, tm.ev[k], ev);
-            if (!row && ev->event.rows.row_count > 0) {
-                errmsg_set(errp, "binary log at %s:%u: cannot decode a row event: %s", file,
-                           ev->next_event_pos, mariadb_rpl_error(rpl));
-                goto out;
-            }
-            for (; row; row = row->next) {
-                if (note_row(c, &c->tables[tm.table[k]], row, &ch[tm.table[k]], errp) < 0)
+            struct binlog_table *bt = tm.map[tm.n];
+            int which = -1;
+            if (binlog_table_map(body, blen, bt) < 0) {
+                /* malformed, or a column type this cannot size: fatal only
+                 * for the database being moved (its rows must be read) */
+                size_t dl = blen > 8 ? body[8] : 0;
+                if (blen < 9 + dl || (dl == strlen(c->db) && memcmp(body + 9, c->db, dl) == 0)) {
+                    errmsg_set(errp, "binary log at %s:%" PRIu32 ": a table map of database "
+                               "%s that moves cannot decode", file, h.next_pos, c->db);
                     goto out;
-                pending++;
+                }
+                bt->n_cols = 0;
+                bt->table_id = blen >= 6 ? (uint64_t)body[0] | (uint64_t)body[1] << 8 |
+                               (uint64_t)body[2] << 16 | (uint64_t)body[3] << 24 |
+                               (uint64_t)body[4] << 32 | (uint64_t)body[5] << 40 : 0;
             }
+            if (bt->n_cols && bt->db_len == strlen(c->db) &&
+                memcmp(bt->db, c->db, bt->db_len) == 0)
+                for (unsigned i = 0; i < c->n_tables; i++)
+                    if (strlen(c->tables[i].name) == bt->name_len &&
+                        memcmp(c->tables[i].name, bt->name, bt->name_len) == 0)
+                        which = (int)i;
+            bt->db = bt->name = NULL;   /* they pointed into the packet */
+            tm.table[tm.n++] = which;
             break;
         }
-        case XID_EVENT:
-            maps_clear(&tm);
-            if (ev->next_event_pos)
-                boundary = ev->next_event_pos;
+        case BINLOG_WRITE_ROWS_V1: case BINLOG_UPDATE_ROWS_V1: case BINLOG_DELETE_ROWS_V1:
+        case BINLOG_WRITE_ROWS: case BINLOG_UPDATE_ROWS: case BINLOG_DELETE_ROWS:
+            if (rows_event(c, &tm, h.type, body, blen, vals, ch, &pending, errp) < 0) {
+                errmsg_prefix(errp, "at %s:%" PRIu32, file, h.next_pos);
+                goto out;
+            }
             break;
         default:
+            if (h.type >= BINLOG_WRITE_ROWS_COMPRESSED_V1 &&
+                h.type <= BINLOG_DELETE_ROWS_COMPRESSED) {
+                errmsg_set(errp, "binary log at %s:%" PRIu32 ": compressed row events "
+                           "(log_bin_compress) are not supported by moves", file, h.next_pos);
+                goto out;
+            }
             break;
         }
-        if (ev)
-            mariadb_free_rpl_event(ev);
-        ev = NULL;
     }
     /* the end of the log: everything before it is whole transactions */
     if (last_end > boundary)
@@ -994,16 +1046,14 @@ done:
     snprintf(at->file, sizeof(at->file), "%s", file);
     at->pos = boundary;
     rc = 0;
-    (void)events;
 out:
-    if (ev)
-        mariadb_free_rpl_event(ev);
-    maps_clear(&tm);
+    maps_free(&tm);
     for (unsigned i = 0; ch && i < c->n_tables; i++) {
         changed_clear(&ch[i]);
         free(ch[i].keys);
     }
     free(ch);
+    free(vals);
     if (rpl)
         mariadb_rpl_close(rpl);
     if (r)

@@ -30,6 +30,7 @@ struct mv_table {
     unsigned  n_cols;
     char    (*cols)[65];      /* [n_cols] column names, table order */
     bool     *num;            /* [n_cols] numeric: written as a plain literal */
+    bool     *uns;            /* [n_cols] an unsigned integer type */
     unsigned  key_col;        /* index of the shard-key column */
     unsigned  n_pk;
     unsigned  pk[MV_MAX_PK];  /* indices of the primary key's columns */

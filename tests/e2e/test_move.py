@@ -1,10 +1,12 @@
 """
 tests/e2e/test_move.py - `shardctl move` and `shardctl moves` (issue 13,
-docs/moves.md) against real MariaDB masters and a real ZooKeeper: bad
-requests refused before anything changes, a move without routers (copy from
-a snapshot, catch-up of writes made meanwhile from the binary log, cutover
-with the row check, flip, cleanup), `--abort` before the flip, and the
-mover killed in the copy and resumed.
+docs/moves.md) against real MariaDB masters, a real ZooKeeper and real
+routers: bad requests refused before anything changes, a move without
+routers (copy from a snapshot, catch-up of writes made meanwhile from the
+binary log, cutover with the row check, flip, cleanup), a move under a write
+ledger and readers through two routers (none lost, none duplicated, none
+left on the source), `--abort` before the flip, and the mover killed in the
+copy and resumed.
 """
 
 import json
@@ -13,7 +15,10 @@ import signal
 import subprocess
 import time
 
+import threading
+
 import cluster
+from ledger import LEDGER_DDL, Writer, errors as ledger_errors, lost as lost_keys
 
 ZK = None
 S = {}            # shard name -> MariaDB
@@ -24,7 +29,7 @@ DDL = ["CREATE TABLE accounts (userid BIGINT NOT NULL, id BIGINT NOT NULL, "
        "name VARCHAR(100) CHARACTER SET utf8mb4, balance DECIMAL(12,2), note BLOB, "
        "PRIMARY KEY (userid, id))",
        "CREATE TABLE events (eid BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
-       "userid BIGINT NOT NULL, body VARCHAR(200), KEY (userid))"]
+       "userid BIGINT NOT NULL, body VARCHAR(200), KEY (userid))", LEDGER_DDL]
 
 
 def setup_module():
@@ -66,8 +71,8 @@ def new_cluster():
         "--shard", "s0=" + cluster.addr(S["s0"]), "--shard", "s1=" + cluster.addr(S["s1"]))
     ctl(root, "add-shard", "s2", cluster.addr(S["s2"]))
     for db in S.values():
-        db.sql("DELETE FROM accounts")
-        db.sql("DELETE FROM events")
+        for t in ("accounts", "events", "ledger"):
+            db.sql("DELETE FROM %s" % t)
     return root
 
 
