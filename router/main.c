@@ -52,6 +52,7 @@ struct daemon_state {
     struct mapwatch   *mw;
     struct event_base *base;
     struct event      *tick;
+    struct event      *freeze_tick;   /* every 5 ms: a move's freeze to acknowledge? */
     bool               stopping;
 };
 
@@ -147,6 +148,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     mapwatch_tick(d->mw);
 }
 
+static void on_freeze_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon_state *d = arg;
+
+    (void)fd;
+    (void)what;
+    if (!d->stopping)
+        mapwatch_freeze_tick(d->mw);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct daemon_state *d = arg;
@@ -206,6 +217,7 @@ int main(int argc, char **argv)
     struct router *r = &d.router;
     struct event *sigs[4], *tick;
     static const struct timeval one_second = { 1, 0 };
+    static const struct timeval freeze_every = { 0, 5000 };
     static const int signos[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
     struct smap *m;
     char *err = NULL;
@@ -296,6 +308,10 @@ int main(int argc, char **argv)
     }
     pthread_mutex_init(&r->map_lock, NULL);
     pthread_mutex_init(&r->budget_lock, NULL);
+    if (vbtrack_init(&r->vbt) < 0) {
+        log_error("start: out of memory");
+        return 1;
+    }
     d.mw = mapwatch_start(r, &err);
     r->mw = d.mw;
     if (!d.mw) {
@@ -322,6 +338,9 @@ int main(int argc, char **argv)
     d.base = event_base_new();
     tick = d.tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
     event_add(tick, &one_second);
+    /* a move's freeze is acknowledged within milliseconds (docs/moves.md) */
+    d.freeze_tick = event_new(d.base, -1, EV_PERSIST, on_freeze_tick, &d);
+    event_add(d.freeze_tick, &freeze_every);
     for (int i = 0; i < 4; i++) {
         sigs[i] = evsignal_new(d.base, signos[i], on_signal, &d);
         evsignal_add(sigs[i], NULL);
@@ -368,8 +387,10 @@ int main(int argc, char **argv)
     /* Closing the ZooKeeper session removes our registration at once. */
     mapwatch_free(d.mw);
     event_free(tick);
+    event_free(d.freeze_tick);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_free(r->workers[i]);
+    vbtrack_fini(&r->vbt);
     for (int i = 0; i < 4; i++)
         event_free(sigs[i]);
     event_base_free(d.base);

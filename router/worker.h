@@ -16,6 +16,7 @@
 
 #include "router/log.h"
 #include "router/proxyhdr.h"
+#include "router/vbtrack.h"
 
 struct event_base;
 struct event;
@@ -63,6 +64,7 @@ struct router {
     struct mapwatch *mw;                 /* the map source (age, for /health) */
     struct coordinator *coordinator;     /* automatic failover; NULL when off */
     _Atomic bool     draining;           /* SIGTERM received: /health says 503 */
+    struct vbtrack   vbt;                /* in flight per vbucket (a move's freeze) */
 };
 
 struct worker {
@@ -82,6 +84,7 @@ struct worker {
     struct event          *reap_ev;
 
     struct smap           *map;          /* this worker's reference */
+    _Atomic uint64_t       map_version;  /* version of <map>, for other threads */
     struct pool          **pools;        /* indexed like the map's shards */
     unsigned               n_pools;
     struct pool           *old_pools;    /* pools of shards gone from the map, draining */

@@ -166,19 +166,54 @@ static int apply_edit(struct smap_builder *b, const struct smap *cur, void *ctx,
     return 0;
 }
 
-/* One compare-and-set of the map; *<version> gets the version in force
- * after it. Returns an exit code. */
+/* One compare-and-set of the map on the move's own ZooKeeper session (a
+ * new session would add its connection time to the freeze); retried when
+ * someone else changed the map meanwhile. *<version> gets the version in
+ * force after it. Returns an exit code. */
 static int map_edit(struct move *mv, const char *owner, enum smap_vb_state st, uint64_t *version)
 {
     struct map_edit e = { mv->set, owner, st };
-    struct smap *after = NULL;
-    int ex = SHARDCTL_CONFLICT;
-    for (int attempt = 0; attempt < 5 && ex == SHARDCTL_CONFLICT; attempt++)
-        ex = shardctl_change(mv->o, apply_edit, &e, NULL, &after);
-    if (ex == SHARDCTL_OK && version)
-        *version = smap_version(after);
-    smap_unref(after);
-    return ex;
+    enum zkstore_rc rc = ZKSTORE_CONFLICT;
+    char *err = NULL;
+
+    for (int attempt = 0; attempt < 5 && rc == ZKSTORE_CONFLICT; attempt++) {
+        struct smap *cur = NULL, *next = NULL;
+        struct smap_builder *b = NULL;
+        int32_t cas;
+        bool unchanged = false;
+
+        free(err);
+        err = NULL;
+        rc = zkstore_admin_load(mv->za, &cur, &cas, &err);
+        if (rc == ZKSTORE_OK && !(b = smap_builder_from(cur))) {
+            rc = ZKSTORE_ERROR;
+            err = strdup("out of memory");
+        }
+        if (rc == ZKSTORE_OK && apply_edit(b, cur, &e, &unchanged, &err) < 0)
+            rc = ZKSTORE_INVALID;
+        if (rc == ZKSTORE_OK && unchanged) {
+            if (version)
+                *version = smap_version(cur);
+            smap_builder_free(b);
+            smap_unref(cur);
+            break;
+        }
+        if (rc == ZKSTORE_OK) {
+            smap_builder_set_version(b, smap_version(cur) + 1);
+            next = smap_builder_finish(b, &err);
+            b = NULL;
+            rc = next ? zkstore_admin_write(mv->za, cur, cas, next, &err) : ZKSTORE_INVALID;
+        }
+        if (rc == ZKSTORE_OK && version)
+            *version = smap_version(next);
+        smap_builder_free(b);
+        smap_unref(cur);
+        smap_unref(next);
+    }
+    if (rc != ZKSTORE_OK)
+        shardctl_err("move %s: map: %s", mv->id, err ? err : zkstore_rc_name(rc));
+    free(err);
+    return shardctl_exit_of(rc);
 }
 
 /* ---- routers ------------------------------------------------------------ */
@@ -318,8 +353,8 @@ static int phase_cutover(struct move *mv)
     ex = map_edit(mv, NULL, SMAP_VB_FROZEN, &version);
     if (ex != SHARDCTL_OK)
         return fail(mv, strdup("could not freeze the vbuckets in the map"), ex);
-    sayf(mv, "cutover: vbuckets %s frozen in map version %" PRIu64 "; waiting for the routers",
-         mv->j.vbuckets, version);
+    sayf(mv, "cutover: vbuckets %s frozen in map version %" PRIu64 " (%" PRIu64 " ms); waiting "
+         "for the routers", mv->j.vbuckets, version, mono_ms() - t0);
     if (wait_acks(mv, version, wait_ms, late, sizeof(late)) < 0) {
         unfreeze(mv);
         mv->j.phase = MOVE_CATCHUP;

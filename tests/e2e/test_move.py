@@ -214,21 +214,58 @@ def test_abort_before_the_flip_removes_the_copy():
     moving = {9, 10}
     before_map = map_body(root)
     before_src = rows(S["s1"], "accounts", vbs, moving)
-    # a router that never acknowledges keeps the move before its flip
-    env = {}
+    # a registration that never acknowledges (shardctl watch) keeps the move
+    # before its flip; a real router acknowledges and holds statements for
+    # the frozen vbuckets, each for move_hold_ms, then answers error 1205
     proc = subprocess.Popen([cluster.shardctl_path(), "--zk", ZK.hosts, "--root", root,
                              "watch", "r-silent"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
+    rt = cluster.Router({"zookeeper": ZK.hosts, "zk_root": root, "router_id": "r-real",
+                         "move_hold_ms": 300})
+    user = [u for u, vb in vbs.items() if vb == 9][0]
+    other = [u for u, vb in vbs.items() if vb not in moving][0]
+    seen = {}
+
+    def probe():
+        conn = rt.connect(read_timeout=10)
+        while "done" not in seen:
+            t0 = time.monotonic()
+            try:
+                with conn.cursor() as c:
+                    c.execute("SELECT COUNT(*) FROM accounts WHERE userid = %s", (user,))
+                    c.fetchall()
+            except Exception as e:      # noqa: BLE001 - what the test looks for
+                seen.setdefault("err", (e.args[0], str(e.args[1]), time.monotonic() - t0))
+            time.sleep(0.02)
+        conn.close()
+    th = threading.Thread(target=probe, daemon=True)
     try:
-        cluster.wait_for(lambda: ctl(root, "--json", "routers").stdout.count("r-silent") > 0,
-                         10, "watcher registered")
-        r = ctl(root, "move", "9-10", "--to", "s2", "--database", "app", "--router-wait", "0.5",
-                check=False, env=env)
+        cluster.wait_for(lambda: ctl(root, "--json", "routers").stdout.count("r-") >= 2,
+                         10, "watcher and router registered")
+        th.start()
+        r = ctl(root, "move", "9-10", "--to", "s2", "--database", "app", "--router-wait", "2",
+                check=False)
+        seen["done"] = True
+        th.join(timeout=15)
         assert r.returncode == 5, (r.stdout, r.stderr)
         assert "r-silent did not acknowledge the freeze" in r.stderr, r.stderr
+        assert "r-real" not in r.stderr.split("did not")[0], r.stderr   # it acknowledged
+        assert "err" in seen, "no statement was held during the freeze"
+        code, msg, took = seen["err"]
+        assert code == 1205 and "vbucket 9" in msg and "being moved" in msg, seen
+        assert 0.25 < took < 2.0, took
+        # a vbucket that is not moving was never held; after the unfreeze
+        # the moving one is served again (still by its owner)
+        conn = rt.connect()
+        with conn.cursor() as c:
+            c.execute("SELECT COUNT(*) FROM accounts WHERE userid = %s", (other,))
+            c.execute("SELECT COUNT(*) FROM accounts WHERE userid = %s", (user,))
+            assert c.fetchall()[0][0] == 3
+        conn.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+        rt.stop()
     assert map_body(root) == before_map   # unfrozen, owners unchanged
     assert len(rows(S["s2"], "accounts", vbs, moving)) == len(before_src)
     ms = json.loads(ctl(root, "--json", "moves").stdout)["moves"]
@@ -266,3 +303,91 @@ def test_mover_killed_in_copy_resumes():
     assert rows(S["s2"], "accounts", vbs, moving) == want
     assert rows(S["s0"], "accounts", vbs, moving) == []
     assert "vb 0-1 s2" in ctl(root, "dump-map").stdout
+
+
+def router(root, name):
+    return cluster.Router({"zookeeper": ZK.hosts, "zk_root": root, "router_id": name,
+                           "map_cache": os.path.join(cluster.tmp_root(), "%s-%s.map" % (
+                               root.strip("/"), name)),
+                           "pool_wait_timeout_ms": 3000, "move_hold_ms": 5000})
+
+
+class Reader(threading.Thread):
+    """Reads its users' ledger rows through a router, counting errors."""
+
+    def __init__(self, r, users):
+        super().__init__(daemon=True)
+        self.r, self.users, self.reads, self.errors = r, users, 0, []
+        self.stop = threading.Event()
+
+    def run(self):
+        conn = self.r.connect(read_timeout=15)
+        i = 0
+        while not self.stop.is_set():
+            u = self.users[i % len(self.users)]
+            i += 1
+            try:
+                with conn.cursor() as c:
+                    c.execute("SELECT COUNT(*) FROM ledger WHERE userid = %s", (u,))
+                    c.fetchall()
+                self.reads += 1
+            except Exception as e:      # noqa: BLE001 - counted, reported by the test
+                self.errors.append(repr(e)[:120])
+                conn = self.r.connect(read_timeout=15)
+        conn.close()
+
+
+def test_move_under_load_through_two_routers_loses_nothing():
+    root = new_cluster()
+    routers = [router(root, "ra"), router(root, "rb")]
+    try:
+        cluster.wait_for(lambda: len(json.loads(ctl(root, "--json", "routers").stdout)
+                                     ["routers"]) == 2, 20, "both routers registered")
+        users = list(range(1000, 1060))
+        vbs = vbucket_of(users, root)
+        moving = {v for v in vbs.values() if v < 8}
+        writers = [Writer(i, routers[i % 2], userid_base=1000, users=60, pause=0.002)
+                   for i in range(1, 5)]
+        readers = [Reader(routers[i % 2], users) for i in range(2)]
+        for t in writers + readers:
+            t.start()
+        time.sleep(1.0)
+        r = ctl(root, "move", ",".join(str(v) for v in sorted(moving)), "--to", "s2",
+                "--database", "app", "--router-wait", "10", check=False)
+        time.sleep(1.0)
+        for t in writers + readers:
+            t.stop.set()
+        for t in writers + readers:
+            t.join(timeout=30)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert "done:" in r.stdout, r.stdout
+        dump = ctl(root, "dump-map").stdout
+        assert "frozen" not in dump, dump
+        # every acknowledged row exactly once, on the shard the map names
+        owner = {}
+        for line in dump.splitlines():
+            if line.startswith("vb "):
+                rng, shard = line.split()[1], line.split()[2]
+                lo, _, hi = rng.partition("-")
+                for vb in range(int(lo), int(hi or lo) + 1):
+                    owner[vb] = shard
+        where = {}
+        for name, db in S.items():
+            for (u, i) in db.sql("SELECT userid, id FROM ledger"):
+                assert (u, i) not in where, ("duplicate", (u, i), where[(u, i)], name)
+                where[(u, i)] = name
+        acked = sum(len(w.acked) for w in writers)
+        assert acked > 200, acked
+        assert lost_keys(writers, set(where)) == []
+        wrong = [(k, n) for k, n in where.items() if owner[vbs[k[0]]] != n]
+        assert wrong == [], wrong[:5]
+        assert not any(where[k] == "s0" and vbs[k[0]] in moving for k in where)
+        assert ledger_errors(writers) == {}, ledger_errors(writers)
+        assert all(not rd.errors for rd in readers), [rd.errors[:3] for rd in readers]
+        assert sum(rd.reads for rd in readers) > 50
+        m = [l for l in r.stdout.splitlines() if "cutover: " in l and " ms" in l]
+        assert m, r.stdout
+        print("\n".join("    " + l for l in m))
+    finally:
+        for rt in routers:
+            rt.stop()
