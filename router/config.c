@@ -51,6 +51,8 @@ static void set_defaults(struct config *c)
     c->failover_apply_timeout_ms = 60000;
     c->failover_buffer_ms = 10000;
     c->failover_buffer_max = 10000;
+    c->move_hold_ms = 5000;
+    c->move_drain_ms = 5000;
     snprintf(c->log_level, sizeof(c->log_level), "info");
 }
 
@@ -228,6 +230,8 @@ static const struct uint_key uint_keys[] = {
     UKEY(failover_apply_timeout_ms, 3600000),
     UKEY(failover_buffer_ms, 3600000),
     UKEY(failover_buffer_max, 10000000),
+    UKEY(move_hold_ms, 600000),
+    UKEY(move_drain_ms, 600000),
 };
 
 struct str_key {

@@ -99,6 +99,8 @@ struct config {
     unsigned  failover_apply_timeout_ms; /* the candidate applying its relay log */
     unsigned  failover_buffer_ms;      /* hold statements for an unreachable master this long */
     unsigned  failover_buffer_max;     /* ... at most this many at once (whole router) */
+    unsigned  move_hold_ms;            /* hold statements for a frozen vbucket this long */
+    unsigned  move_drain_ms;           /* transactions on a frozen vbucket may run this long */
     char     *admin_listen;            /* admin HTTP "HOST:PORT" or "PORT" (loopback); NULL: off */
     char     *admin_user;              /* basic auth for the admin HTTP; NULL: none */
     char     *admin_password;

@@ -53,6 +53,7 @@ struct daemon_state {
     struct event_base *base;
     struct event      *tick;
     struct event      *drain_ev;   /* SIGTERM's drain_delay_ms, then shut down */
+    struct event      *freeze_tick; /* every 5 ms: a move's freeze to acknowledge? */
     bool               stopping;   /* a first SIGTERM/SIGINT came */
     bool               shutting;   /* the workers were told to stop */
 };
@@ -169,6 +170,16 @@ static void begin_shutdown(evutil_socket_t fd, short what, void *arg)
     event_add(d->tick, &fast);
 }
 
+static void on_freeze_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon_state *d = arg;
+
+    (void)fd;
+    (void)what;
+    if (!d->shutting)     /* a draining router still serves: it still acknowledges */
+        mapwatch_freeze_tick(d->mw);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct daemon_state *d = arg;
@@ -242,6 +253,7 @@ int main(int argc, char **argv)
     struct router *r = &d.router;
     struct event *sigs[4], *tick;
     static const struct timeval one_second = { 1, 0 };
+    static const struct timeval freeze_every = { 0, 5000 };
     static const int signos[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
     struct smap *m;
     char *err = NULL;
@@ -332,6 +344,10 @@ int main(int argc, char **argv)
     }
     pthread_mutex_init(&r->map_lock, NULL);
     pthread_mutex_init(&r->budget_lock, NULL);
+    if (vbtrack_init(&r->vbt) < 0) {
+        log_error("start: out of memory");
+        return 1;
+    }
     d.mw = mapwatch_start(r, &err);
     r->mw = d.mw;
     if (!d.mw) {
@@ -360,6 +376,9 @@ int main(int argc, char **argv)
     event_add(tick, &one_second);
     /* Without it a SIGTERM shuts down at once (no drain delay). */
     d.drain_ev = evtimer_new(d.base, begin_shutdown, &d);
+    /* a move's freeze is acknowledged within milliseconds (docs/moves.md) */
+    d.freeze_tick = event_new(d.base, -1, EV_PERSIST, on_freeze_tick, &d);
+    event_add(d.freeze_tick, &freeze_every);
     for (int i = 0; i < 4; i++) {
         sigs[i] = evsignal_new(d.base, signos[i], on_signal, &d);
         evsignal_add(sigs[i], NULL);
@@ -408,8 +427,10 @@ int main(int argc, char **argv)
     event_free(tick);
     if (d.drain_ev)
         event_free(d.drain_ev);
+    event_free(d.freeze_tick);
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_free(r->workers[i]);
+    vbtrack_fini(&r->vbt);
     for (int i = 0; i < 4; i++)
         event_free(sigs[i]);
     event_base_free(d.base);

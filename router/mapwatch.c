@@ -40,6 +40,10 @@ struct mapwatch {
     uint64_t        health_gen;
     uint64_t        started_ms;     /* for mapwatch_silence_ms() before any contact */     /* control_generation() last published (main thread) */
     bool            from_cache;    /* serving a map read from the cache file */
+    uint64_t        ack_version;   /* a move's freeze acknowledged at this map version
+                                      (guarded by lock; 0: none yet) */
+    uint64_t        frozen_since_ms;   /* main thread: first seen the freeze being waited on */
+    uint64_t        frozen_version;
 };
 
 /* Two maps must agree on what a key is: analyzers were built for the first. */
@@ -105,14 +109,17 @@ static void registration(struct mapwatch *mw)
     size_t hn, cap, hl = 0;
     uint64_t version;
 
+    uint64_t ack;
+
     pthread_mutex_lock(&mw->lock);
     version = mw->version;
+    ack = mw->ack_version;
     pthread_mutex_unlock(&mw->lock);
     hn = (size_t)snprintf(head, sizeof(head),
                           "address=%s:%u map_version=%" PRIu64 " map_age_ms=%" PRIu64
-                          " pid=%ld lease_ms=%u%s%s",
+                          " pid=%ld lease_ms=%u frozen_ack=%" PRIu64 "%s%s",
                           cfg->listen_host, cfg->listen_port, version, last ? now - last : 0,
-                          (long)getpid(), cfg->map_lease_ms, cfg->admin_listen ? " admin=" : "",
+                          (long)getpid(), cfg->map_lease_ms, ack, cfg->admin_listen ? " admin=" : "",
                           cfg->admin_listen ? cfg->admin_listen : "");
     if (hn >= sizeof(head))
         hn = sizeof(head) - 1;
@@ -396,6 +403,55 @@ void mapwatch_tick(struct mapwatch *mw)
             mw->health_gen = control_generation(mw->r->control);
         registration(mw);
     }
+}
+
+void mapwatch_freeze_tick(struct mapwatch *mw)
+{
+    struct router *r = mw->r;
+    struct smap *m;
+    uint64_t v, acked, now;
+
+    if (!mw->zs)
+        return;
+    pthread_mutex_lock(&r->map_lock);
+    m = r->map ? smap_ref(r->map) : NULL;
+    pthread_mutex_unlock(&r->map_lock);
+    if (!m)
+        return;
+    v = smap_version(m);
+    pthread_mutex_lock(&mw->lock);
+    acked = mw->ack_version;
+    pthread_mutex_unlock(&mw->lock);
+    if (smap_n_frozen(m) == 0 || acked >= v)
+        goto out;
+    /* Every worker must route by this map (holding new statements for the
+     * frozen vbuckets) before the counts can say that nothing is left: a
+     * count is raised in the same callback that read the worker's map. */
+    for (unsigned i = 0; i < r->n_workers; i++)
+        if (atomic_load(&r->workers[i]->map_version) < v)
+            goto out;
+    now = now_ms();
+    if (mw->frozen_version != v) {
+        mw->frozen_version = v;
+        mw->frozen_since_ms = now;
+    }
+    if (!vbtrack_quiet(&r->vbt, m)) {
+        if (now - mw->frozen_since_ms > r->cfg->move_drain_ms && now - mw->last_warn_ms > 1000) {
+            log_warn("move: transactions on frozen vbuckets still running after %" PRIu64
+                     " ms (move_drain_ms %u); not acknowledging map_version=%" PRIu64,
+                     now - mw->frozen_since_ms, r->cfg->move_drain_ms, v);
+            mw->last_warn_ms = now;
+        }
+        goto out;
+    }
+    pthread_mutex_lock(&mw->lock);
+    mw->ack_version = v;
+    pthread_mutex_unlock(&mw->lock);
+    log_info("move: freeze acknowledged map_version=%" PRIu64 " frozen=%u after_ms=%" PRIu64, v,
+             smap_n_frozen(m), now - mw->frozen_since_ms);
+    registration(mw);
+out:
+    smap_unref(m);
 }
 
 const char *mapwatch_router_id(struct mapwatch *mw)

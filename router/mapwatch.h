@@ -55,6 +55,14 @@ bool mapwatch_lease_ok(struct mapwatch *mw);
 
 /* The id this router registers under (config router_id, or host-port). */
 const char *mapwatch_router_id(struct mapwatch *mw);
+/*
+ * A move's cutover (docs/moves.md): when the map in use freezes vbuckets,
+ * every worker routes by it and nothing is in flight on them any more
+ * (router/vbtrack.h), writes frozen_ack=<map version> into the
+ * registration. Main thread, every few milliseconds; cheap without a
+ * freeze.
+ */
+void mapwatch_freeze_tick(struct mapwatch *mw);
 
 void mapwatch_free(struct mapwatch *mw);
 

@@ -90,6 +90,10 @@ void session_set_state(struct session *s, enum sess_state to)
     s->state = to;
     if (to == SESS_IDLE || to == SESS_CLOSING || to == SESS_CLOSED)
         session_route_update_hold(s);
+    /* a statement is over, and with it any transaction: a move's freeze of
+     * its vbuckets no longer waits for it (router/vbtrack.h) */
+    if ((to == SESS_IDLE && !s->route.in_txn) || to == SESS_CLOSING || to == SESS_CLOSED)
+        vbtrack_leave(&s->w->router->vbt, &s->route.vbs);
 }
 
 void session_arm_timer(struct session *s, unsigned ms)
@@ -553,6 +557,12 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
             s->route.buffered = false;
             session_set_state(s, SESS_IDLE);
             session_route_again(s);
+            if (s->state == SESS_IDLE) {
+                /* answered at once (a move's hold ran out): go on with the
+                 * client's next command, as after any answer */
+                session_arm_idle_timer(s);
+                session_cmd_process(s);
+            }
             return;
         }
         session_route_unbuffer(s);

@@ -22,6 +22,7 @@
 #include "protocol/reply.h"
 #include "router/pstmt.h"
 #include "router/sessstate.h"
+#include "router/vbtrack.h"
 
 struct backend;
 struct bufferevent;
@@ -123,6 +124,8 @@ struct session_route {
     bool                retried;       /* this statement already moved connections once */
     bool                buffered;      /* held while its shard has no reachable master */
     uint64_t            buffer_until_ms; /* when holding this statement gives up; 0: not held */
+    struct vbtrack_held vbs;           /* vbuckets this statement or transaction is on */
+    bool                move_held;     /* <buffered> for a frozen vbucket, not a master */
     TAILQ_ENTRY(session) pool_link;    /* in <waiting_pool>'s wait queue */
     struct pool        *waiting_pool;
 };

@@ -448,22 +448,21 @@ void session_backend_ready(struct session *s, struct backend *be)
  * failover_buffer_max statements held router-wide. The client sees a pause
  * while a failover replaces the master. Returns true when held.
  */
-static bool buffer_statement(struct session *s, unsigned retry_ms)
+static bool hold_statement(struct session *s, unsigned hold_ms, unsigned retry_ms)
 {
     const struct config *cfg = session_cfg(s);
     uint64_t now = now_ms();
     struct timeval tv;
     unsigned ms;
 
-    if (!cfg->failover_buffer_ms || s->route.in_txn || s->route.pinned || s->ps.cursor_stmt ||
-        s->be)
+    if (!hold_ms || s->route.in_txn || s->route.pinned || s->ps.cursor_stmt || s->be)
         return false;
     if (!s->route.buffer_until_ms) {
         if (atomic_fetch_add(&s->w->router->n_buffered, 1) >= cfg->failover_buffer_max) {
             atomic_fetch_sub(&s->w->router->n_buffered, 1);
             return false;
         }
-        s->route.buffer_until_ms = now + cfg->failover_buffer_ms;
+        s->route.buffer_until_ms = now + hold_ms;
     }
     if (now >= s->route.buffer_until_ms)
         return false;
@@ -477,6 +476,36 @@ static bool buffer_statement(struct session *s, unsigned retry_ms)
     return true;
 }
 
+/* Held for a master (failover or switchover): failover_buffer_ms at most. */
+static bool buffer_statement(struct session *s, unsigned retry_ms)
+{
+    return hold_statement(s, session_cfg(s)->failover_buffer_ms, retry_ms);
+}
+
+/* How often a statement held for a frozen vbucket looks at the map again:
+ * the flip ends the freeze, and the pause should be no longer than that. */
+#define SESS_MOVE_RETRY_MS 2
+
+/*
+ * The statement's vbucket is frozen for a move's cutover (docs/moves.md):
+ * hold it in SESS_WAIT_POOL, the failover buffering's way, and route it
+ * again from its key (never by a saved shard index) every
+ * SESS_MOVE_RETRY_MS, for at most move_hold_ms. A connection kept only for
+ * LAST_INSERT_ID() and the like goes back to the pool first: after the move
+ * the user's rows are on another shard. Returns true when held.
+ */
+static bool hold_for_move(struct session *s)
+{
+    if (s->be && !s->route.in_txn && !s->route.pinned && !s->ps.cursor_stmt)
+        session_route_detach(s, true);
+    if (!hold_statement(s, session_cfg(s)->move_hold_ms, SESS_MOVE_RETRY_MS))
+        return false;
+    s->route.move_held = true;
+    if (s->state != SESS_WAIT_POOL)
+        session_set_state(s, SESS_WAIT_POOL);
+    return true;
+}
+
 /* The statement is no longer held (it got a connection, or an answer). */
 void session_route_unbuffer(struct session *s)
 {
@@ -485,6 +514,7 @@ void session_route_unbuffer(struct session *s)
         s->route.buffer_until_ms = 0;
     }
     s->route.buffered = false;
+    s->route.move_held = false;
 }
 
 void session_backend_failed(struct session *s, const char *msg, bool unreachable)
@@ -546,7 +576,7 @@ void session_route_by_key(struct session *s)
 {
     const struct smap *m = s->w->map;
     uint32_t vb;
-    unsigned idx;
+    unsigned idx, held_ms;
     const struct smap_shard *sh;
 
     if (!m) {
@@ -564,6 +594,26 @@ void session_route_by_key(struct session *s)
         log_debug("session: route id=%" PRIu64 " key=%s vbucket=%u shard=%s", s->id,
                   util_escape(key, sizeof(key), s->cmd.ar.key, s->cmd.ar.key_len), vb, sh->name);
     }
+    if (smap_vbucket_state(m, vb) != SMAP_VB_NORMAL && !vbtrack_holds(&s->route.vbs, vb)) {
+        char msg[300];
+
+        if (hold_for_move(s))
+            return;
+        held_ms = s->route.move_held ? session_cfg(s)->move_hold_ms : 0;
+        session_route_unbuffer(s);
+        snprintf(msg, sizeof(msg),
+                 "shardwire: vbucket %u (%s %.*s) is being moved to another shard; %s",
+                 vb, session_cfg(s)->analyze.key_columns[0], (int)s->cmd.ar.key_len,
+                 s->cmd.ar.key,
+                 held_ms ? "the statement was held move_hold_ms and the move's cutover did "
+                           "not end; try again" :
+                 s->route.in_txn || s->route.pinned ? "this transaction (or pinned session) "
+                                                      "cannot reach it until the cutover "
+                                                      "ends; roll back and try again" :
+                 "too many statements held; try again");
+        session_cmd_answer_err(s, WIRE_ER_LOCK_WAIT_TIMEOUT, "HY000", msg);
+        return;
+    }
     if (s->be && (s->route.in_txn || s->route.pinned) && strcmp(s->be_shard, sh->name) != 0) {
         char msg[400];
 
@@ -576,10 +626,15 @@ void session_route_by_key(struct session *s)
         session_cmd_answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
         return;
     }
+    /* a statement held for a move whose vbucket is free again goes on (one
+     * held for a master keeps its failover_buffer_ms deadline) */
+    if (s->route.move_held)
+        session_route_unbuffer(s);
     if (refuse_without_lease(s))
         return;
     if (sh->paused && hold_for_pause(s))
         return;
+    vbtrack_enter(&s->w->router->vbt, &s->route.vbs, vb);
     go_to_shard(s, idx, true);
 }
 

@@ -431,6 +431,7 @@ static void apply_map(struct worker *w, void *arg)
     w->n_pools = n;
     smap_unref(w->map);
     w->map = m;
+    atomic_store(&w->map_version, smap_version(m));
     log_debug("worker: map applied version=%llu worker=%u",
               (unsigned long long)smap_version(m), w->id);
     return;

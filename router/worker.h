@@ -16,6 +16,7 @@
 
 #include "router/log.h"
 #include "router/proxyhdr.h"
+#include "router/vbtrack.h"
 
 struct event_base;
 struct event;
@@ -66,6 +67,7 @@ struct router {
     _Atomic bool     drained;            /* an operator's POST /drain (shardctl
                                           * drain): /health says 503, the router
                                           * goes on serving whoever comes */
+    struct vbtrack   vbt;                /* in flight per vbucket (a move's freeze) */
 };
 
 struct worker {
@@ -85,6 +87,7 @@ struct worker {
     struct event          *reap_ev;
 
     struct smap           *map;          /* this worker's reference */
+    _Atomic uint64_t       map_version;  /* version of <map>, for other threads */
     struct pool          **pools;        /* indexed like the map's shards */
     unsigned               n_pools;
     struct pool           *old_pools;    /* pools of shards gone from the map, draining */

@@ -262,8 +262,17 @@ static int do_vb(struct parser *ps, const struct tok *t, unsigned n, char **errp
     char name[SMAP_NAME_MAX];
     uint32_t first, last;
 
-    if (need_args(t, n, 3, errp) < 0)
+    enum smap_vb_state st = SMAP_VB_NORMAL;
+    if (n == 4 && tok_is(&t[3], "frozen")) {
+        st = SMAP_VB_FROZEN;
+    } else if (n == 4) {
+        errmsg_set(errp, "vb %.*s: unknown state '%.*s' (expected frozen)", (int)t[1].len,
+                   t[1].p, (int)(t[3].len > 80 ? 80 : t[3].len), t[3].p);
         return -1;
+    } else if (n != 3) {
+        errmsg_set(errp, "'vb' takes a range, a shard and an optional state");
+        return -1;
+    }
     if (ensure_builder(ps, errp) < 0)
         return -1;
     const char *dash = memchr(t[1].p, '-', t[1].len);
@@ -280,7 +289,8 @@ static int do_vb(struct parser *ps, const struct tok *t, unsigned n, char **errp
                    (int)(t[2].len > 80 ? 80 : t[2].len), t[2].p);
         return -1;
     }
-    if (smap_builder_assign(ps->b, first, last, name, errp) < 0) {
+    if (smap_builder_assign(ps->b, first, last, name, errp) < 0 ||
+        smap_builder_set_state(ps->b, first, last, st, errp) < 0) {
         errmsg_prefix(errp, "vb %.*s", (int)t[1].len, t[1].p);
         return -1;
     }
@@ -490,14 +500,18 @@ static void put_vbmap(FILE *f, const struct smap *m)
 {
     uint32_t n = smap_n_vbuckets(m);
     uint32_t start = 0;
+    /* A range ends where the shard or the state changes; a map without
+     * frozen vbuckets reads exactly as before states existed. */
     for (uint32_t vb = 1; vb <= n; vb++) {
-        if (vb < n && smap_shard_of_vbucket(m, vb) == smap_shard_of_vbucket(m, start))
+        if (vb < n && smap_shard_of_vbucket(m, vb) == smap_shard_of_vbucket(m, start) &&
+            smap_vbucket_state(m, vb) == smap_vbucket_state(m, start))
             continue;
         const char *name = smap_shard(m, smap_shard_of_vbucket(m, start))->name;
+        const char *state = smap_vbucket_state(m, start) == SMAP_VB_NORMAL ? "" : " frozen";
         if (start == vb - 1)
-            fprintf(f, "vb %" PRIu32 " %s\n", start, name);
+            fprintf(f, "vb %" PRIu32 " %s%s\n", start, name, state);
         else
-            fprintf(f, "vb %" PRIu32 "-%" PRIu32 " %s\n", start, vb - 1, name);
+            fprintf(f, "vb %" PRIu32 "-%" PRIu32 " %s%s\n", start, vb - 1, name, state);
         start = vb;
     }
 }

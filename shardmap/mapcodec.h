@@ -13,6 +13,7 @@
  *     shard s1 master=127.0.0.1:3316
  *     vb 0-511 s0
  *     vb 512-1023 s1
+ *     vb 40-41 s0 frozen        (optional state: a move's cutover)
  *
  * The four setting lines are optional (defaults: version 0, 1024 vbuckets,
  * key column userid, int keys), each at most once and before any shard or

@@ -31,6 +31,8 @@ struct smap {
     struct smap_shard    *shards;       /* [n_shards] */
     uint32_t             *shard_vbs;    /* [n_shards]: vbuckets each shard owns */
     uint16_t             *vb_shard;     /* [n_vbuckets]: always < n_shards */
+    uint8_t              *vb_state;     /* [n_vbuckets]: enum smap_vb_state */
+    uint32_t              n_frozen;     /* always: count of vb_state != NORMAL */
 };
 
 struct smap_builder {
@@ -41,6 +43,7 @@ struct smap_builder {
     struct smap_key       key;
     struct smap_shard    *shards;
     uint16_t             *vb_shard;     /* VB_UNASSIGNED until assigned */
+    uint8_t              *vb_state;     /* [n_vbuckets]: enum smap_vb_state */
 };
 
 /* ---- snapshot ---------------------------------------------------------- */
@@ -61,6 +64,7 @@ void smap_unref(struct smap *m)
     free(m->shards);
     free(m->shard_vbs);
     free(m->vb_shard);
+    free(m->vb_state);
     free(m);
 }
 
@@ -76,6 +80,25 @@ const struct smap_shard *smap_shard(const struct smap *m, unsigned i)
 unsigned smap_shard_of_vbucket(const struct smap *m, uint32_t vb)
 {
     return m->vb_shard[vb];
+}
+
+const char *smap_vb_state_name(enum smap_vb_state st)
+{
+    switch (st) {
+    case SMAP_VB_NORMAL: return "normal";
+    case SMAP_VB_FROZEN: return "frozen";
+    }
+    return "?";
+}
+
+enum smap_vb_state smap_vbucket_state(const struct smap *m, uint32_t vb)
+{
+    return (enum smap_vb_state)m->vb_state[vb];
+}
+
+uint32_t smap_n_frozen(const struct smap *m)
+{
+    return m->n_frozen;
 }
 
 uint32_t smap_vbuckets_of_shard(const struct smap *m, unsigned i)
@@ -281,7 +304,10 @@ struct smap_builder *smap_builder_new(uint32_t n_vbuckets, const struct smap_key
     b->n_vbuckets = n_vbuckets;
     b->key = *key;
     b->vb_shard = malloc(n_vbuckets * sizeof(*b->vb_shard));
-    if (b->vb_shard == NULL) {
+    b->vb_state = calloc(n_vbuckets, sizeof(*b->vb_state));   /* all SMAP_VB_NORMAL */
+    if (b->vb_shard == NULL || b->vb_state == NULL) {
+        free(b->vb_shard);
+        free(b->vb_state);
         free(b);
         errmsg_set(errp, "out of memory");
         return NULL;
@@ -304,6 +330,7 @@ struct smap_builder *smap_builder_from(const struct smap *m)
     memcpy(b->shards, m->shards, m->n_shards * sizeof(*b->shards));
     b->n_shards = b->cap_shards = m->n_shards;
     memcpy(b->vb_shard, m->vb_shard, m->n_vbuckets * sizeof(*b->vb_shard));
+    memcpy(b->vb_state, m->vb_state, m->n_vbuckets * sizeof(*b->vb_state));
     b->version = m->version;
     return b;
 }
@@ -314,6 +341,7 @@ void smap_builder_free(struct smap_builder *b)
         return;
     free(b->shards);
     free(b->vb_shard);
+    free(b->vb_state);
     free(b);
 }
 
@@ -537,6 +565,41 @@ int smap_builder_assign(struct smap_builder *b, uint32_t first, uint32_t last,
     return 0;
 }
 
+int smap_builder_reassign(struct smap_builder *b, const uint8_t *set, const char *name,
+                          char **errp)
+{
+    int i = builder_find(b, name);
+    if (i < 0) {
+        errmsg_set(errp, "unknown shard '%s'", name);
+        return -1;
+    }
+    for (uint32_t vb = 0; vb < b->n_vbuckets; vb++)
+        if (set[vb])
+            b->vb_shard[vb] = (uint16_t)i;
+    return 0;
+}
+
+int smap_builder_set_state(struct smap_builder *b, uint32_t first, uint32_t last,
+                           enum smap_vb_state st, char **errp)
+{
+    if (first > last) {
+        errmsg_set(errp, "vbucket range %" PRIu32 "-%" PRIu32 " is backwards", first, last);
+        return -1;
+    }
+    if (last >= b->n_vbuckets) {
+        errmsg_set(errp, "vbucket %" PRIu32 " out of range 0..%" PRIu32, last,
+                   b->n_vbuckets - 1);
+        return -1;
+    }
+    if (st != SMAP_VB_NORMAL && st != SMAP_VB_FROZEN) {
+        errmsg_set(errp, "unknown vbucket state %d", (int)st);
+        return -1;
+    }
+    for (uint32_t vb = first; vb <= last; vb++)
+        b->vb_state[vb] = (uint8_t)st;
+    return 0;
+}
+
 int smap_builder_spread(struct smap_builder *b, char **errp)
 {
     if (b->n_shards == 0) {
@@ -571,8 +634,10 @@ struct smap *smap_builder_finish(struct smap_builder *b, char **errp)
     if (m->shard_vbs == NULL || m->shards == NULL)
         goto oom;
     memcpy(m->shards, b->shards, b->n_shards * sizeof(*m->shards));
-    for (uint32_t vb = 0; vb < b->n_vbuckets; vb++)
+    for (uint32_t vb = 0; vb < b->n_vbuckets; vb++) {
         m->shard_vbs[b->vb_shard[vb]]++;
+        m->n_frozen += b->vb_state[vb] != SMAP_VB_NORMAL;
+    }
     atomic_init(&m->refs, 1);
     m->version = b->version;
     m->n_vbuckets = b->n_vbuckets;
@@ -580,6 +645,8 @@ struct smap *smap_builder_finish(struct smap_builder *b, char **errp)
     m->key = b->key;
     m->vb_shard = b->vb_shard;     /* handed over: the builder is consumed */
     b->vb_shard = NULL;
+    m->vb_state = b->vb_state;
+    b->vb_state = NULL;
     goto out;
 oom:
     if (m != NULL) {

@@ -66,6 +66,26 @@ int smap_find_shard(const struct smap *m, const char *name);
 /* Key columns and type declared by the cluster settings. */
 const struct smap_key *smap_key_config(const struct smap *m);
 
+/*
+ * Per-vbucket state. NORMAL: routed to its shard. FROZEN: a move of the
+ * vbucket is at its cutover (docs/moves.md): routers hold new statements
+ * for it, let transactions on it finish, and acknowledge; the owner does
+ * not change until the mover flips the map. The state is part of the map
+ * (version bump, one compare-and-set), so every router sees it the same way.
+ */
+enum smap_vb_state {
+    SMAP_VB_NORMAL = 0,
+    SMAP_VB_FROZEN = 1,
+};
+
+/* Returns a static name for <st> ("normal", "frozen"). */
+const char *smap_vb_state_name(enum smap_vb_state st);
+
+/* State of vbucket <vb> (< smap_n_vbuckets(m)). */
+enum smap_vb_state smap_vbucket_state(const struct smap *m, uint32_t vb);
+/* Number of vbuckets not in SMAP_VB_NORMAL (0 in a map without moves). */
+uint32_t smap_n_frozen(const struct smap *m);
+
 /* Number of vbuckets shard <i> owns (0 for a shard that holds none yet). */
 uint32_t smap_vbuckets_of_shard(const struct smap *m, unsigned i);
 /* True when <a> and <b> name the same port and host (host without case). */
@@ -132,6 +152,15 @@ int smap_builder_add_standby(struct smap_builder *b, const char *name,
  * or -1 with a malloc'd *<errp> (range, unknown shard, already assigned). */
 int smap_builder_assign(struct smap_builder *b, uint32_t first, uint32_t last,
                         const char *name, char **errp);
+/* Gives every vbucket <vb> with <set>[vb] != 0 (<set> has one byte per
+ * vbucket) to shard <name>, whoever owned it: a move's flip. Returns 0, or
+ * -1 with a malloc'd *<errp> (unknown shard). */
+int smap_builder_reassign(struct smap_builder *b, const uint8_t *set, const char *name,
+                          char **errp);
+/* Sets the state of vbuckets <first>..<last> (inclusive), which keep their
+ * shard. Returns 0, or -1 with a malloc'd *<errp> (range, unknown state). */
+int smap_builder_set_state(struct smap_builder *b, uint32_t first, uint32_t last,
+                           enum smap_vb_state st, char **errp);
 /* Assigns every vbucket: contiguous ranges whose sizes differ by at most
  * one, in shard order (for `shardctl init`). Returns 0, or -1 with a malloc'd
  * *<errp> when there is no shard. */

@@ -264,4 +264,27 @@ enum zkstore_rc zkstore_admin_journal_get(struct zkstore_admin *za, const char *
 enum zkstore_rc zkstore_admin_journal_put(struct zkstore_admin *za, const char *shard,
                                           const char *text, int32_t version, char **errp);
 
+/*
+ * The same journal nodes under any directory <dir> of <root> ("failover",
+ * "moves"): <root>/<dir>/<name>, created with <root>'s ACL. get and put as
+ * above (messages say "<dir> journal <name>").
+ */
+enum zkstore_rc zkstore_admin_node_get(struct zkstore_admin *za, const char *dir,
+                                       const char *name, char **text, int32_t *version,
+                                       char **errp);
+enum zkstore_rc zkstore_admin_node_put(struct zkstore_admin *za, const char *dir,
+                                       const char *name, const char *text, int32_t version,
+                                       char **errp);
+/* Creates <root>/<dir>/<prefix>NNNNNNNNNN (ZooKeeper's sequence number, so
+ * two creators never get the same name) holding <text>; its name goes to
+ * <name> (<cap> bytes). */
+enum zkstore_rc zkstore_admin_node_create_seq(struct zkstore_admin *za, const char *dir,
+                                              const char *prefix, const char *text,
+                                              char *name, size_t cap, char **errp);
+/* Names of the children of <root>/<dir>, natural order (none: *<n> = 0);
+ * free with zkstore_names_free(). */
+enum zkstore_rc zkstore_admin_node_list(struct zkstore_admin *za, const char *dir,
+                                        char ***names, unsigned *n, char **errp);
+void zkstore_names_free(char **names, unsigned n);
+
 #endif

@@ -837,10 +837,17 @@ out:
     return rc;
 }
 
-enum zkstore_rc zkstore_admin_journal_get(struct zkstore_admin *za, const char *shard,
-                                          char **text, int32_t *version, char **errp)
+/* "<dir> journal <name>" for messages. */
+static void journal_what(char *buf, size_t cap, const char *dir, const char *name)
 {
-    char *path = zkr_path(za->root, "failover", shard);
+    snprintf(buf, cap, "%s journal %s", dir, name ? name : "");
+}
+
+enum zkstore_rc zkstore_admin_node_get(struct zkstore_admin *za, const char *dir,
+                                       const char *name, char **text, int32_t *version,
+                                       char **errp)
+{
+    char *path = zkr_path(za->root, dir, name), what[160];
     struct Stat st;
     int len, zrc;
 
@@ -854,51 +861,160 @@ enum zkstore_rc zkstore_admin_journal_get(struct zkstore_admin *za, const char *
     free(path);
     if (zrc == ZNONODE)
         return ZKSTORE_OK;
+    journal_what(what, sizeof(what), dir, name);
     if (zrc != ZOK)
-        return zkr_fail(zrc, "failover journal", errp);
+        return zkr_fail(zrc, what, errp);
     *version = st.version;
     return ZKSTORE_OK;
 }
 
-enum zkstore_rc zkstore_admin_journal_put(struct zkstore_admin *za, const char *shard,
-                                          const char *text, int32_t version, char **errp)
+enum zkstore_rc zkstore_admin_node_put(struct zkstore_admin *za, const char *dir,
+                                       const char *name, const char *text, int32_t version,
+                                       char **errp)
 {
-    char *dir = zkr_path(za->root, "failover", NULL);
-    char *path = zkr_path(za->root, "failover", shard);
+    char *dirp = zkr_path(za->root, dir, NULL);
+    char *path = zkr_path(za->root, dir, name), what[160];
     struct ACL_vector acl = { 0, NULL };
     struct Stat st;
     enum zkstore_rc rc = ZKSTORE_ERROR;
     int zrc;
 
-    if (!dir || !path) {
+    journal_what(what, sizeof(what), dir, name);
+    if (!dirp || !path) {
         errmsg_set(errp, "out of memory");
         goto out;
     }
     if (version < 0) {
-        zrc = za_ensure_child(za, dir);
+        zrc = za_ensure_child(za, dirp);
         if (zrc == ZOK)
-            zrc = zoo_get_acl(za->zh, dir, &acl, &st);
+            zrc = zoo_get_acl(za->zh, dirp, &acl, &st);
         if (zrc == ZOK)
             zrc = zoo_create(za->zh, path, text, (int)strlen(text), &acl, 0, NULL, 0);
         if (zrc == ZNODEEXISTS) {
             rc = ZKSTORE_CONFLICT;
-            errmsg_set(errp, "failover journal of shard %s: written by someone else", shard);
+            errmsg_set(errp, "%s: written by someone else", what);
             goto out;
         }
     } else {
         zrc = zoo_set(za->zh, path, text, (int)strlen(text), version);
         if (zrc == ZBADVERSION || zrc == ZNONODE) {
             rc = ZKSTORE_CONFLICT;
-            errmsg_set(errp, "failover journal of shard %s: changed by someone else", shard);
+            errmsg_set(errp, "%s: changed by someone else", what);
             goto out;
         }
     }
-    rc = zrc == ZOK ? ZKSTORE_OK : zkr_fail(zrc, "failover journal", errp);
+    rc = zrc == ZOK ? ZKSTORE_OK : zkr_fail(zrc, what, errp);
 out:
     deallocate_ACL_vector(&acl);
-    free(dir);
+    free(dirp);
     free(path);
     return rc;
+}
+
+enum zkstore_rc zkstore_admin_node_create_seq(struct zkstore_admin *za, const char *dir,
+                                              const char *prefix, const char *text,
+                                              char *name, size_t cap, char **errp)
+{
+    char *dirp = zkr_path(za->root, dir, NULL), *path = zkr_path(za->root, dir, prefix);
+    char created[700];
+    struct ACL_vector acl = { 0, NULL };
+    struct Stat st;
+    enum zkstore_rc rc = ZKSTORE_ERROR;
+    int zrc;
+
+    if (!dirp || !path) {
+        errmsg_set(errp, "out of memory");
+        goto out;
+    }
+    zrc = za_ensure_child(za, dirp);
+    if (zrc == ZOK)
+        zrc = zoo_get_acl(za->zh, dirp, &acl, &st);
+    if (zrc == ZOK)
+        zrc = zoo_create(za->zh, path, text, (int)strlen(text), &acl, ZOO_SEQUENCE, created,
+                         (int)sizeof(created));
+    if (zrc != ZOK) {
+        rc = zkr_fail(zrc, dirp, errp);
+        goto out;
+    }
+    snprintf(name, cap, "%s", strrchr(created, '/') ? strrchr(created, '/') + 1 : created);
+    rc = ZKSTORE_OK;
+out:
+    deallocate_ACL_vector(&acl);
+    free(dirp);
+    free(path);
+    return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strverscmp(*(char *const *)a, *(char *const *)b);
+}
+
+enum zkstore_rc zkstore_admin_node_list(struct zkstore_admin *za, const char *dir,
+                                        char ***names, unsigned *n, char **errp)
+{
+    char *dirp = zkr_path(za->root, dir, NULL);
+    struct String_vector kids = { 0, NULL };
+    enum zkstore_rc rc = ZKSTORE_ERROR;
+    char **out = NULL;
+    int zrc;
+
+    *names = NULL;
+    *n = 0;
+    if (!dirp) {
+        errmsg_set(errp, "out of memory");
+        return ZKSTORE_ERROR;
+    }
+    zrc = zoo_get_children(za->zh, dirp, 0, &kids);
+    if (zrc == ZNONODE) {
+        rc = ZKSTORE_OK;
+        goto out;
+    }
+    if (zrc != ZOK) {
+        rc = zkr_fail(zrc, dirp, errp);
+        goto out;
+    }
+    out = calloc(kids.count ? (size_t)kids.count : 1, sizeof(*out));
+    if (!out) {
+        errmsg_set(errp, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < kids.count; i++) {
+        out[i] = strdup(kids.data[i]);
+        if (!out[i]) {
+            zkstore_names_free(out, (unsigned)i);
+            out = NULL;
+            errmsg_set(errp, "out of memory");
+            goto out;
+        }
+    }
+    qsort(out, (size_t)kids.count, sizeof(*out), cmp_names);
+    *names = out;
+    *n = (unsigned)kids.count;
+    rc = ZKSTORE_OK;
+out:
+    deallocate_String_vector(&kids);
+    free(dirp);
+    return rc;
+}
+
+void zkstore_names_free(char **names, unsigned n)
+{
+    for (unsigned i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+enum zkstore_rc zkstore_admin_journal_get(struct zkstore_admin *za, const char *shard,
+                                          char **text, int32_t *version, char **errp)
+{
+    return zkstore_admin_node_get(za, "failover", shard, text, version, errp);
+}
+
+enum zkstore_rc zkstore_admin_journal_put(struct zkstore_admin *za, const char *shard,
+                                          const char *text, int32_t version, char **errp)
+{
+    return zkstore_admin_node_put(za, "failover", shard, text, version, errp);
 }
 
 /* A router as zkstore_admin_wait_routers() follows it. */

@@ -50,6 +50,12 @@ static const char usage_text[] =
     "                       clients elsewhere; it goes on serving (ROUTER: its id, or its\n"
     "                       admin HOST:PORT; $SHARDWIRE_ADMIN_USER/_PASSWORD for basic auth)\n"
     "  undrain ROUTER       let ROUTER take new clients again\n"
+    "  move VBUCKETS --to SHARD --database DB [--rate ROWS] [--router-wait S]\n"
+    "                       move vbuckets (N, N-M or a list) and their rows to SHARD\n"
+    "                       online; rerun the same command to resume (control\n"
+    "                       account as for failover; docs/moves.md)\n"
+    "  move --abort ID      stop a move before its flip and remove what it copied\n"
+    "  moves                moves in progress and recent ones\n"
     "  dump-map [--map FILE]\n"
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
@@ -305,7 +311,7 @@ enum {
     OPT_KEY_COLUMNS, OPT_KEY_TYPE, OPT_SHARD, OPT_STANDBY, OPT_EXPECT, OPT_HELP,
     OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE, OPT_CONFIG,
     OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
-    OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE, OPT_MAX_LAG,
+    OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE, OPT_MAX_LAG, OPT_ABORT, OPT_RATE,
 };
 
 static const struct option long_opts[] = {
@@ -335,6 +341,8 @@ static const struct option long_opts[] = {
     { "repl-user",      required_argument, NULL, OPT_REPL_USER },
     { "repl-password-file", required_argument, NULL, OPT_REPL_PASSWORD_FILE },
     { "max-lag",        required_argument, NULL, OPT_MAX_LAG },
+    { "abort",          required_argument, NULL, OPT_ABORT },
+    { "rate",           required_argument, NULL, OPT_RATE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -355,6 +363,8 @@ static const struct {
     { "drain",      shardctl_drain },
     { "undrain",    shardctl_undrain },
     { "switchover", shardctl_switchover },
+    { "move",       shardctl_move },
+    { "moves",      shardctl_moves },
 };
 
 int main(int argc, char **argv)
@@ -497,6 +507,16 @@ int main(int argc, char **argv)
                              ? "--apply-timeout" : "--router-wait", optarg);
                 return SHARDCTL_USAGE;
             }
+            break;
+        case OPT_ABORT:
+            o.abort_id = optarg;
+            break;
+        case OPT_RATE:
+            if (parse_u64_arg(optarg, &u) < 0 || u > 100000000) {
+                shardctl_err("--rate '%s': expected rows per second (0: unlimited)", optarg);
+                return SHARDCTL_USAGE;
+            }
+            o.rate = (unsigned)u;
             break;
         case 'h':
         case OPT_HELP:

@@ -58,9 +58,11 @@ struct shardctl_opts {
     unsigned    apply_timeout_ms; /* --apply-timeout SECONDS (failover, rejoin) */
     const char *repl_user;      /* --repl-user (else $SHARDWIRE_REPL_USER) */
     char       *repl_password;  /* read from --repl-password-file */
-    unsigned    router_wait_ms; /* --router-wait SECONDS (failover, switchover) */
+    unsigned    router_wait_ms; /* --router-wait SECONDS (failover, switchover, move) */
     bool        have_max_lag;   /* --max-lag given */
     unsigned    max_lag_s;      /* --max-lag SECONDS (switchover) */
+    const char *abort_id;       /* --abort ID (move) */
+    unsigned    rate;           /* --rate ROWS (move: rows per second; 0 unlimited) */
     bool        have_expect;    /* --expect-version N given */
     uint64_t    expect_version; /* refuse (conflict) unless the map is at N */
     int         argc;           /* operands after the verb */
@@ -87,6 +89,8 @@ int shardctl_http(const char *hostport, const char *method, const char *path,
                   const char *user, const char *password, unsigned timeout_ms,
                   int *status, char **body, char **errp);
 int shardctl_switchover(const struct shardctl_opts *o);
+int shardctl_move(const struct shardctl_opts *o);
+int shardctl_moves(const struct shardctl_opts *o);
 
 /* Prints "shardctl: <msg>" to stderr. */
 void shardctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

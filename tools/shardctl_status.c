@@ -173,6 +173,44 @@ static void routers_table(const struct zkstore_router *r, unsigned n, const stru
     }
 }
 
+/* Calls <fn> for each run of frozen vbuckets (first, last, owner index). */
+static void frozen_runs(const struct smap *m, void (*fn)(uint32_t, uint32_t, unsigned, void *),
+                        void *arg)
+{
+    uint32_t n = smap_n_vbuckets(m);
+    for (uint32_t vb = 0; vb < n; vb++) {
+        if (smap_vbucket_state(m, vb) == SMAP_VB_NORMAL)
+            continue;
+        uint32_t first = vb;
+        unsigned owner = smap_shard_of_vbucket(m, vb);
+        while (vb + 1 < n && smap_vbucket_state(m, vb + 1) != SMAP_VB_NORMAL &&
+               smap_shard_of_vbucket(m, vb + 1) == owner)
+            vb++;
+        fn(first, vb, owner, arg);
+    }
+}
+
+static void frozen_json_run(uint32_t first, uint32_t last, unsigned owner, void *arg)
+{
+    const struct smap *m = ((void **)arg)[0];
+    json_t *arr = ((void **)arg)[1], *o = json_object();
+    json_object_set_new(o, "first", json_integer(first));
+    json_object_set_new(o, "last", json_integer(last));
+    json_object_set_new(o, "shard", json_string(smap_shard(m, owner)->name));
+    json_object_set_new(o, "state", json_string("frozen"));
+    json_array_append_new(arr, o);
+}
+
+static void frozen_table_run(uint32_t first, uint32_t last, unsigned owner, void *arg)
+{
+    const struct smap *m = arg;
+    if (first == last)
+        printf("  vb %" PRIu32 " on %s\n", first, smap_shard(m, owner)->name);
+    else
+        printf("  vb %" PRIu32 "-%" PRIu32 " on %s\n", first, last,
+               smap_shard(m, owner)->name);
+}
+
 static json_t *map_json(const struct smap *m, const char *root)
 {
     const struct smap_key *k = smap_key_config(m);
@@ -186,6 +224,10 @@ static json_t *map_json(const struct smap *m, const char *root)
     json_object_set_new(o, "key_type",
                         json_string(k->key_type == ANALYZE_KEY_STRING ? "string" : "int"));
     json_object_set_new(o, "shards", shards);
+    json_t *frozen = json_array();
+    void *args[2] = { (void *)m, frozen };
+    frozen_runs(m, frozen_json_run, args);
+    json_object_set_new(o, "frozen", frozen);
     return o;
 }
 
@@ -219,6 +261,11 @@ static void map_table(const struct smap *m, const struct shardctl_opts *o)
             printf("%s%s", j ? "," : "", ep);
         }
         putchar('\n');
+    }
+    if (smap_n_frozen(m) > 0) {
+        printf("\nfrozen for a move's cutover (statements held by the routers): %" PRIu32
+               " vbucket%s\n", smap_n_frozen(m), smap_n_frozen(m) == 1 ? "" : "s");
+        frozen_runs(m, frozen_table_run, (void *)m);
     }
 }
 

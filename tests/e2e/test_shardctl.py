@@ -211,6 +211,32 @@ def test_dump_map_is_a_map_file():
     assert r.returncode == 0 and r.stdout == text, (r.returncode, r.stderr)
 
 
+def test_frozen_vbuckets_shown():
+    """A move's cutover freezes vbuckets in the map (docs/zookeeper.md, "Vbucket
+    states"): dump-map keeps the state, status lists it, and a change made
+    meanwhile (set-master) keeps it."""
+    root = "/sw-frozen"
+    init2(root, "--vbuckets", "16")
+    zkcli_set(root + "/vbmap", "vb 0-4 s0\nvb 5-6 s0 frozen\nvb 7 s0\nvb 8-15 s1")
+    text = ok("dump-map", root=root).stdout
+    assert "vb 0-4 s0\nvb 5-6 s0 frozen\nvb 7 s0\nvb 8-15 s1\n" in text, text
+    st = status(root)
+    assert st["frozen"] == [{"first": 5, "last": 6, "shard": "s0", "state": "frozen"}], st
+    assert [s["vbuckets"] for s in st["shards"]] == [8, 8], st
+    table = ok("status", root=root).stdout
+    assert "frozen for a move's cutover" in table and "vb 5-6 on s0" in table, table
+    ok("set-master", "s1", "127.0.0.1:13398", root=root)
+    assert "vb 5-6 s0 frozen" in ok("dump-map", root=root).stdout
+    assert zkcli_get(root + "/vbmap") == "vb 0-4 s0\nvb 5-6 s0 frozen\nvb 7 s0\nvb 8-15 s1"
+    # an unknown state is refused like any invalid map, naming it
+    zkcli_set(root + "/vbmap", "vb 0-7 s0 melted\nvb 8-15 s1")
+    r = run("status", root=root)
+    assert r.returncode == EXIT_INVALID and "unknown state 'melted'" in r.stderr, r.stderr
+    # no frozen vbucket: the JSON list is empty, the text as before states
+    zkcli_set(root + "/vbmap", "vb 0-7 s0\nvb 8-15 s1")
+    assert status(root)["frozen"] == []
+
+
 def test_add_shard():
     root = "/sw-add"
     init2(root)

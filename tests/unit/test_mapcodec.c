@@ -142,6 +142,51 @@ out:
     free(err);
 }
 
+/* Frozen vbuckets (a move's cutover): parsed, kept through a round trip,
+ * split into their own ranges, and a map without them reads as before. */
+static void test_frozen(void)
+{
+    static const char text[] = "version 9\nvbuckets 8\nshard a master=h:1\n"
+                               "shard b master=h:2\nvb 0-3 a\nvb 4 a frozen\n"
+                               "vb 5 a frozen\nvb 6-7 b\n";
+    struct smap *m = NULL, *m2 = NULL;
+    char *err = NULL, *out_text = NULL, *vbmap = NULL;
+
+    m = mapcodec_parse(text, strlen(text), &err);
+    CHECK(m != NULL);
+    CHECK_EQ(smap_n_frozen(m), 2);
+    CHECK_EQ(smap_vbucket_state(m, 3), SMAP_VB_NORMAL);
+    CHECK_EQ(smap_vbucket_state(m, 4), SMAP_VB_FROZEN);
+    CHECK_EQ(smap_vbucket_state(m, 5), SMAP_VB_FROZEN);
+    CHECK_EQ(smap_vbucket_state(m, 6), SMAP_VB_NORMAL);
+    CHECK_EQ(smap_shard_of_vbucket(m, 5), 0);
+    vbmap = mapcodec_format_vbmap(m);
+    CHECK_STREQ(vbmap, "vb 0-3 a\nvb 4-5 a frozen\nvb 6-7 b\n");
+    out_text = mapcodec_format(m);
+    m2 = mapcodec_parse(out_text, strlen(out_text), &err);
+    CHECK(m2 != NULL);
+    CHECK_EQ(smap_n_frozen(m2), 2);
+    CHECK_EQ(smap_vbucket_state(m2, 4), SMAP_VB_FROZEN);
+    smap_unref(m2);
+    m2 = NULL;
+    /* unfrozen, the text is the pre-state format (old routers read it) */
+    struct smap_builder *b = smap_builder_from(m);
+    CHECK(b != NULL);
+    CHECK_EQ(smap_builder_set_state(b, 0, 7, SMAP_VB_NORMAL, &err), 0);
+    m2 = smap_builder_finish(b, &err);
+    CHECK(m2 != NULL);
+    CHECK_EQ(smap_n_frozen(m2), 0);
+    free(vbmap);
+    vbmap = mapcodec_format_vbmap(m2);
+    CHECK_STREQ(vbmap, "vb 0-5 a\nvb 6-7 b\n");
+out:
+    smap_unref(m);
+    smap_unref(m2);
+    free(out_text);
+    free(vbmap);
+    free(err);
+}
+
 static void test_errors(void)
 {
     static const struct {
@@ -161,7 +206,11 @@ static void test_errors(void)
         { "vb 0-x s0\n", "line 1: vb '0-x': expected N or N-M" },
         { "vb -3 s0\n", "line 1: vb '-3': expected N or N-M" },
         { "vb 5-3 s0\n", "line 1: vb 5-3: vbucket range 5-3 is backwards" },
-        { "vb 0-3\n", "line 1: 'vb' takes 2 values" },
+        { "vb 0-3\n", "line 1: 'vb' takes a range, a shard and an optional state" },
+        { "shard s0 master=h:1\nvb 0-1023 s0 melted\n",
+          "line 2: vb 0-1023: unknown state 'melted' (expected frozen)" },
+        { "shard s0 master=h:1\nvb 0-1023 s0 frozen x\n",
+          "line 2: 'vb' takes a range, a shard and an optional state" },
         { "shard s3 master=10.0.0.1:70000\n",
           "line 1: shard 's3': master: port 70000 out of range" },
         { "shard s3 standby=h:2\n", "line 1: shard 's3': no master=HOST:PORT" },
@@ -345,6 +394,7 @@ int main(void)
     RUN(test_example);
     RUN(test_variants);
     RUN(test_paused);
+    RUN(test_frozen);
     RUN(test_errors);
     RUN(test_length_bounded);
     RUN(test_parts);

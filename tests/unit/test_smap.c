@@ -400,6 +400,69 @@ out:
     free(err);
 }
 
+/* Per-vbucket state: kept by builder_from, counted, range-checked, and
+ * independent of the owner. */
+static void test_vb_state(void)
+{
+    struct smap_builder *b = builder(16);
+    struct smap *m = NULL, *m2 = NULL;
+    char *err = NULL;
+    struct smap_shard s0 = shard("s0", "h:1"), s1 = shard("s1", "h:2");
+
+    CHECK(b != NULL);
+    CHECK_EQ(smap_builder_add_shard(b, &s0, &err), 0);
+    CHECK_EQ(smap_builder_add_shard(b, &s1, &err), 0);
+    CHECK_EQ(smap_builder_spread(b, &err), 0);
+    CHECK_EQ(smap_builder_set_state(b, 3, 5, SMAP_VB_FROZEN, &err), 0);
+    CHECK_EQ(smap_builder_set_state(b, 5, 16, SMAP_VB_FROZEN, &err), -1);
+    CHECK_STREQ(err, "vbucket 16 out of range 0..15");
+    free(err);
+    err = NULL;
+    CHECK_EQ(smap_builder_set_state(b, 5, 3, SMAP_VB_FROZEN, &err), -1);
+    free(err);
+    err = NULL;
+    CHECK_EQ(smap_builder_set_state(b, 1, 1, (enum smap_vb_state)7, &err), -1);
+    CHECK_STREQ(err, "unknown vbucket state 7");
+    m = smap_builder_finish(b, &err);
+    b = NULL;
+    CHECK(m != NULL);
+    CHECK_EQ(smap_n_frozen(m), 3);
+    CHECK_EQ(smap_vbucket_state(m, 2), SMAP_VB_NORMAL);
+    CHECK_EQ(smap_vbucket_state(m, 4), SMAP_VB_FROZEN);
+    CHECK_STREQ(smap_vb_state_name(smap_vbucket_state(m, 4)), "frozen");
+    b = smap_builder_from(m);
+    CHECK(b != NULL);
+    CHECK_EQ(smap_builder_set_state(b, 4, 4, SMAP_VB_NORMAL, &err), 0);
+    m2 = smap_builder_finish(b, &err);
+    b = NULL;
+    CHECK(m2 != NULL);
+    CHECK_EQ(smap_n_frozen(m2), 2);
+    CHECK_EQ(smap_vbucket_state(m2, 3), SMAP_VB_FROZEN);
+    CHECK_EQ(smap_vbucket_state(m2, 4), SMAP_VB_NORMAL);
+    CHECK_EQ(smap_shard_of_vbucket(m2, 4), smap_shard_of_vbucket(m, 4));
+    /* a move's flip: the listed vbuckets change owner, the others stay */
+    uint8_t set[16] = { 0 };
+    set[2] = set[3] = 1;
+    b = smap_builder_from(m2);
+    CHECK(b != NULL);
+    CHECK_EQ(smap_builder_reassign(b, set, "nope", &err), -1);
+    CHECK_STREQ(err, "unknown shard 'nope'");
+    CHECK_EQ(smap_builder_reassign(b, set, "s1", &err), 0);
+    smap_unref(m);
+    m = smap_builder_finish(b, &err);
+    b = NULL;
+    CHECK(m != NULL);
+    CHECK_EQ(smap_shard_of_vbucket(m, 1), 0);
+    CHECK_EQ(smap_shard_of_vbucket(m, 2), 1);
+    CHECK_EQ(smap_shard_of_vbucket(m, 3), 1);
+    CHECK_EQ(smap_vbuckets_of_shard(m, 0), 6);
+out:
+    smap_builder_free(b);
+    smap_unref(m);
+    smap_unref(m2);
+    free(err);
+}
+
 int main(void)
 {
     RUN(test_endpoint_parse);
@@ -410,5 +473,6 @@ int main(void)
     RUN(test_set_master);
     RUN(test_add_standby);
     RUN(test_max_shards);
+    RUN(test_vb_state);
     return check_exit();
 }

@@ -759,6 +759,8 @@ struct harness *harness_new(unsigned n_fakes, const char *extra)
     h->r.cfg = h->cfg;
     pthread_mutex_init(&h->r.map_lock, NULL);
     pthread_mutex_init(&h->r.budget_lock, NULL);
+    if (vbtrack_init(&h->r.vbt) < 0)
+        goto fail;
     h->r.workers = h->workers;
     for (unsigned i = 0; i < h->cfg->workers && i < HARNESS_MAX_WORKERS; i++) {
         h->workers[i] = worker_new(&h->r, i, &err);
@@ -806,6 +808,7 @@ void harness_free(struct harness *h)
         worker_free(h->workers[i]);
     smap_unref(h->r.map);
     pool_budgets_free(&h->r);
+    vbtrack_fini(&h->r.vbt);
     pthread_mutex_destroy(&h->r.map_lock);
     pthread_mutex_destroy(&h->r.budget_lock);
     config_free(h->cfg);

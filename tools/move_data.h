@@ -1,0 +1,122 @@
+/*
+ * tools/move_data.h - the MariaDB side of a vbucket move (shardctl move):
+ * which tables move, the copy from a consistent snapshot, catch-up from the
+ * binary log, the row check, and deleting a vbucket's rows.
+ *
+ * Control plane: blocking MariaDB Connector/C calls, one thread (shardctl).
+ * Rows of the moving vbuckets are found by scanning a table and hashing
+ * each row's shard key on the client with the router's own vbucket_of()
+ * (MariaDB cannot compute XXH3); one scan serves every moving vbucket
+ * (docs/moves.md, "How rows are selected"). Values travel as the server's
+ * own bytes (character_set_results=binary) and go back as hex literals, so
+ * no character set conversion can change them.
+ */
+#ifndef SHARDWIRE_TOOLS_MOVE_DATA_H
+#define SHARDWIRE_TOOLS_MOVE_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <mysql.h>
+
+#include "protocol/analyze.h"
+
+struct smap_endpoint;
+
+#define MV_MAX_PK 16
+
+struct mv_table {
+    char      name[65];
+    unsigned  n_cols;
+    char    (*cols)[65];      /* [n_cols] column names, table order */
+    bool     *num;            /* [n_cols] numeric: written as a plain literal */
+    bool     *uns;            /* [n_cols] an unsigned integer type */
+    unsigned  key_col;        /* index of the shard-key column */
+    unsigned  n_pk;
+    unsigned  pk[MV_MAX_PK];  /* indices of the primary key's columns */
+};
+
+/* What every step needs; the caller fills the first block. */
+struct mv_ctx {
+    const char           *db;          /* the app database */
+    const char           *user, *password;
+    const char *const    *key_columns; /* the map's key columns */
+    unsigned              n_key_columns;
+    const uint8_t        *moving;      /* [n_vbuckets]: 1 for a vbucket that moves */
+    uint32_t              n_vbuckets;
+    unsigned              rate;        /* rows per second (copy, delete); 0: unlimited */
+    unsigned              chunk_rows;  /* rows per destination transaction */
+    void                (*progress)(void *arg, const char *line);
+    void                 *progress_arg;
+
+    struct mv_table      *tables;      /* from mv_discover() */
+    unsigned              n_tables;
+};
+
+/* Connects to <ep> with the ctx's account and database. Returns the handle,
+ * or NULL with a malloc'd *<errp> naming <what> and the server. */
+MYSQL *mv_connect(const struct mv_ctx *c, const struct smap_endpoint *ep, const char *what,
+                  char **errp);
+
+/*
+ * Finds the tables that move: every base table of the database on the
+ * source <src>. Refuses (0 changes made), with a message naming the table,
+ * a table without a shard-key column, one without a primary key, a primary
+ * key or key column of a type moves do not handle (integers and strings
+ * only), and a table the destination <dst> lacks or holds with other
+ * columns. Returns 0, or -1 with a malloc'd *<errp>.
+ */
+int mv_discover(struct mv_ctx *c, MYSQL *src, MYSQL *dst, const char *dst_name, char **errp);
+void mv_tables_free(struct mv_ctx *c);
+
+/* A binary log position. */
+struct mv_pos {
+    char     file[200];
+    uint64_t pos;
+    char     gtid[256];   /* the GTID position there, for people */
+};
+
+/*
+ * Copies the moving vbuckets' rows of every table from a consistent
+ * snapshot of <src> (START TRANSACTION WITH CONSISTENT SNAPSHOT) into
+ * <dst>, <chunk_rows> per transaction, throttled to <rate>. *<at> gets the
+ * binary log position of the snapshot: catch-up starts there. *<rows> counts
+ * the rows copied. Returns 0, or -1 with a malloc'd *<errp>.
+ */
+int mv_copy(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_pos *at, uint64_t *rows,
+            char **errp);
+
+/*
+ * Applies the changes <src> logged since <*at> (row format) to <dst> for
+ * the moving vbuckets' rows, up to the end of the binary log as it is when
+ * reached, then advances <*at>. A changed row is copied again from the
+ * source's current state (or deleted on <dst> when gone), so applying the
+ * same span twice is harmless. <ep> is the source, for the replication
+ * connection. *<changed> counts the rows copied again. Returns 0, or -1 with
+ * a malloc'd *<errp>.
+ */
+int mv_catchup(struct mv_ctx *c, const struct smap_endpoint *ep, MYSQL *src, MYSQL *dst,
+               struct mv_pos *at, uint64_t *changed, char **errp);
+
+/* The source's current end of binary log. Returns 0, or -1 with *<errp>. */
+int mv_binlog_end(MYSQL *src, struct mv_pos *at, char **errp);
+
+/* Row count and an order-independent checksum of the moving vbuckets' rows. */
+struct mv_sum {
+    uint64_t rows;
+    uint64_t sum;
+};
+
+/* Sums table <t> on <conn> into <*out>. Returns 0, or -1 with *<errp>. */
+int mv_checksum(struct mv_ctx *c, MYSQL *conn, const struct mv_table *t, struct mv_sum *out,
+                char **errp);
+
+/*
+ * Deletes the moving vbuckets' rows of every table on the server <ep>
+ * (<what> names it in messages), in chunks of <chunk_rows>, throttled.
+ * *<rows> counts them. Returns 0, or -1 with a malloc'd *<errp>.
+ */
+int mv_delete(struct mv_ctx *c, const struct smap_endpoint *ep, const char *what,
+              uint64_t *rows, char **errp);
+
+#endif

@@ -1,0 +1,862 @@
+/*
+ * tools/shardctl_move.c - `shardctl move VBUCKETS --to SHARD`, `shardctl
+ * move --abort ID` and `shardctl moves`: moving vbuckets and their rows
+ * from one shard to another while the routers keep serving
+ * (docs/moves.md).
+ *
+ * Each phase is written to the move's journal in ZooKeeper
+ * (<root>/moves/<id>, shardmap/movejournal.h) before it starts, with a
+ * compare-and-set, so a second shardctl working on the same move loses
+ * (exit 3) and a killed one is resumed by running the same command again.
+ * The map is the truth about the flip: once it names the destination, only
+ * cleanup remains. Rows are the business of tools/move_data.c.
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shardmap/movejournal.h"
+#include "shardmap/smap.h"
+#include "shardmap/zkstore.h"
+#include "tools/move_data.h"
+#include "tools/shardctl.h"
+
+#define MOVES_DIR "moves"
+
+struct move {
+    const struct shardctl_opts *o;
+    struct zkstore_admin       *za;
+    char                        id[64];
+    int32_t                     zver;      /* the journal node's version; -1: none yet */
+    struct move_journal         j;
+    uint8_t                    *set;       /* [n_vbuckets] */
+    uint32_t                    n_vbuckets;
+    struct mv_ctx               mv;
+    struct smap_endpoint        src_ep, dst_ep;
+    char                        src_addr[SMAP_ENDPOINT_STR_MAX], dst_addr[SMAP_ENDPOINT_STR_MAX];
+    MYSQL                      *src, *dst;
+    const char                 *key_cols[ANALYZE_MAX_KEY_COLS];
+};
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void progress(void *arg, const char *line)
+{
+    struct move *mv = arg;
+    if (mv->o->json) {
+        json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "event", "progress", "move", mv->id,
+                              "phase", move_phase_name(mv->j.phase), "line", line);
+        char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        if (s)
+            puts(s);
+        free(s);
+        json_decref(e);
+    } else {
+        printf("move %s: %s\n", mv->id[0] ? mv->id : "-", line);
+    }
+    fflush(stdout);
+}
+
+static void __attribute__((format(printf, 2, 3))) sayf(struct move *mv, const char *fmt, ...)
+{
+    char line[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    progress(mv, line);
+}
+
+/* Writes the journal (phase first in the operator's mind: "recorded before
+ * it starts"). Returns an exit code. */
+static int journal_write(struct move *mv)
+{
+    char text[MOVE_TEXT_MAX], *err = NULL;
+    enum zkstore_rc rc;
+
+    mv->j.updated_ms = wall_ms();
+    if (move_journal_format(&mv->j, text, sizeof(text)) < 0) {
+        shardctl_err("move journal too long");
+        return SHARDCTL_FAILED;
+    }
+    if (mv->zver < 0) {
+        rc = zkstore_admin_node_create_seq(mv->za, MOVES_DIR, "m-", text, mv->id,
+                                           sizeof(mv->id), &err);
+        mv->zver = 0;
+    } else {
+        rc = zkstore_admin_node_put(mv->za, MOVES_DIR, mv->id, text, mv->zver, &err);
+        if (rc == ZKSTORE_OK)
+            mv->zver++;
+    }
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s%s", err ? err : zkstore_rc_name(rc),
+                     rc == ZKSTORE_CONFLICT ? " (another shardctl works on this move?)" : "");
+        free(err);
+        return shardctl_exit_of(rc);
+    }
+    return SHARDCTL_OK;
+}
+
+static int enter_phase(struct move *mv, enum move_phase p)
+{
+    mv->j.phase = p;
+    mv->j.error[0] = '\0';
+    return journal_write(mv);
+}
+
+/* Records why the move stopped (it stays in its phase; rerun resumes). */
+static void journal_error(struct move *mv, const char *msg)
+{
+    snprintf(mv->j.error, sizeof(mv->j.error), "%s", msg);
+    if (mv->id[0])
+        journal_write(mv);
+}
+
+/* ---- map changes ---------------------------------------------------------- */
+
+struct map_edit {
+    const uint8_t      *set;
+    const char         *owner;       /* NULL: keep owners */
+    enum smap_vb_state  state;
+};
+
+static int apply_edit(struct smap_builder *b, const struct smap *cur, void *ctx,
+                      bool *unchanged, char **errp)
+{
+    const struct map_edit *e = ctx;
+    bool same = true;
+    for (uint32_t vb = 0; vb < smap_n_vbuckets(cur); vb++) {
+        if (!e->set[vb])
+            continue;
+        if (smap_vbucket_state(cur, vb) != e->state)
+            same = false;
+        if (e->owner && strcmp(smap_shard(cur, smap_shard_of_vbucket(cur, vb))->name, e->owner))
+            same = false;
+    }
+    if (same) {
+        *unchanged = true;
+        return 0;
+    }
+    /* a builder only assigns free vbuckets: rebuild the owner table */
+    for (uint32_t vb = 0; vb < smap_n_vbuckets(cur); vb++) {
+        if (!e->set[vb])
+            continue;
+        if (smap_builder_set_state(b, vb, vb, e->state, errp) < 0)
+            return -1;
+    }
+    if (e->owner && smap_builder_reassign(b, e->set, e->owner, errp) < 0)
+        return -1;
+    return 0;
+}
+
+/* One compare-and-set of the map on the move's own ZooKeeper session (a
+ * new session would add its connection time to the freeze); retried when
+ * someone else changed the map meanwhile. *<version> gets the version in
+ * force after it. Returns an exit code. */
+static int map_edit(struct move *mv, const char *owner, enum smap_vb_state st, uint64_t *version)
+{
+    struct map_edit e = { mv->set, owner, st };
+    enum zkstore_rc rc = ZKSTORE_CONFLICT;
+    char *err = NULL;
+
+    for (int attempt = 0; attempt < 5 && rc == ZKSTORE_CONFLICT; attempt++) {
+        struct smap *cur = NULL, *next = NULL;
+        struct smap_builder *b = NULL;
+        int32_t cas;
+        bool unchanged = false;
+
+        free(err);
+        err = NULL;
+        rc = zkstore_admin_load(mv->za, &cur, &cas, &err);
+        if (rc == ZKSTORE_OK && !(b = smap_builder_from(cur))) {
+            rc = ZKSTORE_ERROR;
+            err = strdup("out of memory");
+        }
+        if (rc == ZKSTORE_OK && apply_edit(b, cur, &e, &unchanged, &err) < 0)
+            rc = ZKSTORE_INVALID;
+        if (rc == ZKSTORE_OK && unchanged) {
+            if (version)
+                *version = smap_version(cur);
+            smap_builder_free(b);
+            smap_unref(cur);
+            break;
+        }
+        if (rc == ZKSTORE_OK) {
+            smap_builder_set_version(b, smap_version(cur) + 1);
+            next = smap_builder_finish(b, &err);
+            b = NULL;
+            rc = next ? zkstore_admin_write(mv->za, cur, cas, next, &err) : ZKSTORE_INVALID;
+        }
+        if (rc == ZKSTORE_OK && version)
+            *version = smap_version(next);
+        smap_builder_free(b);
+        smap_unref(cur);
+        smap_unref(next);
+    }
+    if (rc != ZKSTORE_OK)
+        shardctl_err("move %s: map: %s", mv->id, err ? err : zkstore_rc_name(rc));
+    free(err);
+    return shardctl_exit_of(rc);
+}
+
+/* ---- routers ------------------------------------------------------------ */
+
+/* Waits until every registered router acknowledged the freeze of map
+ * <version> (frozen_ack=V with V >= version in its registration) or has no
+ * registration any more. Returns 0, or -1 with their ids in <late>. */
+static int wait_acks(struct move *mv, uint64_t version, unsigned wait_ms, char *late, size_t cap)
+{
+    uint64_t deadline = mono_ms() + wait_ms;
+    for (;;) {
+        struct zkstore_router *rs = NULL;
+        unsigned n = 0, behind = 0;
+        size_t len = 0;
+        char *err = NULL;
+        late[0] = '\0';
+        if (zkstore_admin_routers(mv->za, &rs, &n, &err) != ZKSTORE_OK) {
+            snprintf(late, cap, "(cannot list routers: %s)", err ? err : "?");
+            behind = 1;
+        }
+        free(err);
+        for (unsigned i = 0; i < n; i++) {
+            const char *p = strstr(rs[i].payload, "frozen_ack=");
+            if (p && strtoull(p + 11, NULL, 10) >= version)
+                continue;
+            behind++;
+            if (len < cap)
+                len += (size_t)snprintf(late + len, cap - len, "%s%s", len ? "," : "", rs[i].id);
+        }
+        zkstore_routers_free(rs, n);
+        if (behind == 0)
+            return 0;
+        if (mono_ms() >= deadline)
+            return -1;
+        usleep(10 * 1000);
+    }
+}
+
+/* ---- phases ----------------------------------------------------------------- */
+
+static int fail(struct move *mv, char *err, int ex)
+{
+    shardctl_err("move %s: %s", mv->id[0] ? mv->id : "-", err ? err : "failed");
+    journal_error(mv, err ? err : "failed");
+    free(err);
+    return ex;
+}
+
+static int set_binlog(struct move *mv, const struct mv_pos *at)
+{
+    snprintf(mv->j.binlog, sizeof(mv->j.binlog), "%s:%" PRIu64, at->file, at->pos);
+    if (at->gtid[0])
+        snprintf(mv->j.gtid, sizeof(mv->j.gtid), "%s", at->gtid);
+    return 0;
+}
+
+static int get_binlog(const struct move *mv, struct mv_pos *at)
+{
+    const char *colon = strrchr(mv->j.binlog, ':');
+    memset(at, 0, sizeof(*at));
+    if (!colon || colon == mv->j.binlog)
+        return -1;
+    snprintf(at->file, sizeof(at->file), "%.*s", (int)(colon - mv->j.binlog), mv->j.binlog);
+    at->pos = strtoull(colon + 1, NULL, 10);
+    return 0;
+}
+
+static int phase_copy(struct move *mv)
+{
+    char *err = NULL;
+    uint64_t rows = 0;
+    struct mv_pos at;
+    int ex = enter_phase(mv, MOVE_COPY);
+    if (ex != SHARDCTL_OK)
+        return ex;
+    /* a copy that was cut off left rows behind: start clean */
+    if (mv_delete(&mv->mv, &mv->dst_ep, "destination", &rows, &err) < 0)
+        return fail(mv, err, SHARDCTL_FAILED);
+    if (rows)
+        sayf(mv, "copy: removed %" PRIu64 " rows an earlier attempt left on %s", rows,
+             mv->j.to);
+    uint64_t t0 = mono_ms();
+    if (mv_copy(&mv->mv, mv->src, mv->dst, &at, &rows, &err) < 0)
+        return fail(mv, err, SHARDCTL_FAILED);
+    uint64_t ms = mono_ms() - t0;
+    sayf(mv, "copy: %" PRIu64 " rows in %.2f s (%.0f rows/s)", rows, ms / 1000.0,
+         ms ? rows * 1000.0 / ms : 0.0);
+    mv->j.rows = rows;
+    set_binlog(mv, &at);
+    return enter_phase(mv, MOVE_CATCHUP);
+}
+
+static int phase_catchup(struct move *mv)
+{
+    struct mv_pos at;
+    char *err = NULL;
+    if (get_binlog(mv, &at) < 0)
+        return fail(mv, strdup("journal has no binlog position: rerun with --abort"),
+                    SHARDCTL_FAILED);
+    /* rounds until one is short: then the cutover's drain is short too */
+    for (int round = 0; round < 1000; round++) {
+        uint64_t changed = 0, t0 = mono_ms();
+        if (mv_catchup(&mv->mv, &mv->src_ep, mv->src, mv->dst, &at, &changed, &err) < 0)
+            return fail(mv, err, SHARDCTL_FAILED);
+        set_binlog(mv, &at);
+        int ex = journal_write(mv);
+        if (ex != SHARDCTL_OK)
+            return ex;
+        uint64_t ms = mono_ms() - t0;
+        sayf(mv, "catchup: round %d: %" PRIu64 " changed rows applied, at %s:%" PRIu64
+             " (%" PRIu64 " ms)", round + 1, changed, at.file, at.pos, ms);
+        if (changed < 200 && ms < 500)
+            break;
+    }
+    return enter_phase(mv, MOVE_CUTOVER);
+}
+
+/* Undoes a freeze after a failed cutover: the move stays at catch-up. */
+static void unfreeze(struct move *mv)
+{
+    if (map_edit(mv, NULL, SMAP_VB_NORMAL, NULL) != SHARDCTL_OK)
+        shardctl_err("move %s: could not unfreeze vbuckets %s: run `shardctl move --abort %s` "
+                     "or rerun the move", mv->id, mv->j.vbuckets, mv->id);
+}
+
+static int phase_cutover(struct move *mv)
+{
+    struct mv_pos at;
+    char *err = NULL, late[400];
+    uint64_t version = 0, t0 = mono_ms();
+    unsigned wait_ms = mv->o->router_wait_ms ? mv->o->router_wait_ms : 10000;
+    int ex;
+
+    if (get_binlog(mv, &at) < 0)
+        return fail(mv, strdup("journal has no binlog position: rerun with --abort"),
+                    SHARDCTL_FAILED);
+    ex = map_edit(mv, NULL, SMAP_VB_FROZEN, &version);
+    if (ex != SHARDCTL_OK)
+        return fail(mv, strdup("could not freeze the vbuckets in the map"), ex);
+    sayf(mv, "cutover: vbuckets %s frozen in map version %" PRIu64 " (%" PRIu64 " ms); waiting "
+         "for the routers", mv->j.vbuckets, version, mono_ms() - t0);
+    if (wait_acks(mv, version, wait_ms, late, sizeof(late)) < 0) {
+        unfreeze(mv);
+        mv->j.phase = MOVE_CATCHUP;
+        char msg[600];
+        snprintf(msg, sizeof(msg), "router(s) %s did not acknowledge the freeze within %u ms; "
+                 "unfroze (rerun the move to retry)", late, wait_ms);
+        return fail(mv, strdup(msg), SHARDCTL_FAILED);
+    }
+    uint64_t acked = mono_ms();
+    uint64_t changed = 0;
+    struct mv_pos end;
+    /* writes to the frozen vbuckets are held: drain to the log's end as it
+     * is now (later transactions cannot touch the moving vbuckets) */
+    int drained = mv_binlog_end(mv->src, &end, &err);
+    for (int n = 0; n < 10000 && drained == 0 &&
+                    (strcmp(at.file, end.file) < 0 ||
+                     (strcmp(at.file, end.file) == 0 && at.pos < end.pos)); n++)
+        drained = mv_catchup(&mv->mv, &mv->src_ep, mv->src, mv->dst, &at, &changed, &err);
+    if (drained < 0) {
+        unfreeze(mv);
+        mv->j.phase = MOVE_CATCHUP;
+        return fail(mv, err, SHARDCTL_FAILED);
+    }
+    set_binlog(mv, &at);
+    for (unsigned i = 0; i < mv->mv.n_tables; i++) {
+        struct mv_sum a, b;
+        const struct mv_table *t = &mv->mv.tables[i];
+        if (mv_checksum(&mv->mv, mv->src, t, &a, &err) < 0 ||
+            mv_checksum(&mv->mv, mv->dst, t, &b, &err) < 0) {
+            unfreeze(mv);
+            mv->j.phase = MOVE_CATCHUP;
+            return fail(mv, err, SHARDCTL_FAILED);
+        }
+        if (a.rows != b.rows || a.sum != b.sum) {
+            unfreeze(mv);
+            mv->j.phase = MOVE_CATCHUP;
+            char msg[400];
+            snprintf(msg, sizeof(msg), "check failed on table %s: source %" PRIu64
+                     " rows (sum %016" PRIx64 "), destination %" PRIu64 " rows (sum %016"
+                     PRIx64 "); unfroze, nothing flipped", t->name, a.rows, a.sum, b.rows,
+                     b.sum);
+            return fail(mv, strdup(msg), SHARDCTL_FAILED);
+        }
+        sayf(mv, "cutover: table %s: %" PRIu64 " rows on both sides, checksums equal", t->name,
+             a.rows);
+    }
+    ex = map_edit(mv, mv->j.to, SMAP_VB_NORMAL, &version);
+    if (ex != SHARDCTL_OK) {
+        unfreeze(mv);
+        mv->j.phase = MOVE_CATCHUP;
+        return fail(mv, strdup("could not flip the map"), ex);
+    }
+    uint64_t t1 = mono_ms();
+    sayf(mv, "cutover: map version %" PRIu64 " names %s for vbuckets %s (frozen %" PRIu64
+         " ms: routers %" PRIu64 " ms, drain and check %" PRIu64 " ms)", version, mv->j.to,
+         mv->j.vbuckets, t1 - t0, acked - t0, t1 - acked);
+    return enter_phase(mv, MOVE_CLEANUP);
+}
+
+static int phase_cleanup(struct move *mv)
+{
+    char *err = NULL;
+    uint64_t rows = 0;
+    if (mv_delete(&mv->mv, &mv->src_ep, "source", &rows, &err) < 0)
+        return fail(mv, err, SHARDCTL_FAILED);
+    sayf(mv, "cleanup: %" PRIu64 " moved rows deleted from %s", rows, mv->j.from);
+    return enter_phase(mv, MOVE_DONE);
+}
+
+/* ---- set-up ------------------------------------------------------------------- */
+
+static int load_journal(struct move *mv, const char *id)
+{
+    char *text = NULL, *err = NULL;
+    enum zkstore_rc rc = zkstore_admin_node_get(mv->za, MOVES_DIR, id, &text, &mv->zver, &err);
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
+        free(err);
+        return shardctl_exit_of(rc);
+    }
+    if (!text) {
+        shardctl_err("no move '%s' (see shardctl moves)", id);
+        return SHARDCTL_INVALID;
+    }
+    int bad = move_journal_parse(text, strlen(text), &mv->j, &err);
+    free(text);
+    if (bad < 0) {
+        shardctl_err("move %s: %s", id, err);
+        free(err);
+        return SHARDCTL_INVALID;
+    }
+    snprintf(mv->id, sizeof(mv->id), "%s", id);
+    return SHARDCTL_OK;
+}
+
+/* Finds an unfinished move of exactly <vbuckets> to <to> (*<found> = its id),
+ * or reports one that overlaps <set>. Returns an exit code. */
+static int check_others(struct move *mv, const char *to, char *found, size_t cap)
+{
+    char **names = NULL, *err = NULL;
+    unsigned n = 0;
+    int ex = SHARDCTL_OK;
+    enum zkstore_rc rc = zkstore_admin_node_list(mv->za, MOVES_DIR, &names, &n, &err);
+    found[0] = '\0';
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
+        free(err);
+        return shardctl_exit_of(rc);
+    }
+    uint8_t *other = malloc(mv->n_vbuckets);
+    for (unsigned i = 0; other && i < n && ex == SHARDCTL_OK; i++) {
+        char *text = NULL;
+        int32_t ver;
+        struct move_journal j;
+        if (zkstore_admin_node_get(mv->za, MOVES_DIR, names[i], &text, &ver, &err) !=
+                ZKSTORE_OK || !text ||
+            move_journal_parse(text, strlen(text), &j, &err) < 0 ||
+            !move_phase_active(j.phase) ||
+            move_parse_vbuckets(j.vbuckets, other, mv->n_vbuckets, &err) < 0) {
+            free(text);
+            free(err);
+            err = NULL;
+            continue;
+        }
+        free(text);
+        if (strcmp(j.vbuckets, mv->j.vbuckets) == 0 && strcmp(j.to, to) == 0) {
+            snprintf(found, cap, "%s", names[i]);
+            continue;
+        }
+        for (uint32_t vb = 0; vb < mv->n_vbuckets; vb++) {
+            if (other[vb] && mv->set[vb]) {
+                shardctl_err("vbucket %" PRIu32 " is already moving (move %s, %s to %s, phase "
+                             "%s); nothing was changed", vb, names[i], j.from, j.to,
+                             move_phase_name(j.phase));
+                ex = SHARDCTL_INVALID;
+                break;
+            }
+        }
+    }
+    free(other);
+    zkstore_names_free(names, n);
+    return ex;
+}
+
+/* Checks the request against the map (<from> gets the owner). Returns an
+ * exit code after printing the problem. */
+static int check_request(struct move *mv, const struct smap *m, const char *to)
+{
+    int from = -1;
+    if (smap_find_shard(m, to) < 0) {
+        shardctl_err("unknown shard '%s' (--to); nothing was changed", to);
+        return SHARDCTL_INVALID;
+    }
+    for (uint32_t vb = 0; vb < mv->n_vbuckets; vb++) {
+        if (!mv->set[vb])
+            continue;
+        int owner = (int)smap_shard_of_vbucket(m, vb);
+        if (from < 0)
+            from = owner;
+        if (owner != from) {
+            shardctl_err("vbuckets %s belong to more than one shard (%s and %s): move each "
+                         "shard's vbuckets with its own command", mv->j.vbuckets,
+                         smap_shard(m, (unsigned)from)->name, smap_shard(m, (unsigned)owner)->name);
+            return SHARDCTL_INVALID;
+        }
+    }
+    if (strcmp(smap_shard(m, (unsigned)from)->name, to) == 0) {
+        shardctl_err("vbuckets %s already belong to shard '%s'; nothing to move",
+                     mv->j.vbuckets, to);
+        return SHARDCTL_INVALID;
+    }
+    snprintf(mv->j.from, sizeof(mv->j.from), "%s", smap_shard(m, (unsigned)from)->name);
+    snprintf(mv->j.to, sizeof(mv->j.to), "%s", to);
+    snprintf(mv->j.database, sizeof(mv->j.database), "%s", mv->o->database);
+    return SHARDCTL_OK;
+}
+
+/* Connects to both masters and finds the tables (nothing is written). */
+static int open_data(struct move *mv, const struct smap *m)
+{
+    const struct shardctl_opts *o = mv->o;
+    const struct smap_key *k = smap_key_config(m);
+    char *err = NULL;
+    int si = smap_find_shard(m, mv->j.from), di = smap_find_shard(m, mv->j.to);
+
+    if (si < 0 || di < 0) {
+        shardctl_err("move %s: shard %s is no longer in the map", mv->id,
+                     si < 0 ? mv->j.from : mv->j.to);
+        return SHARDCTL_INVALID;
+    }
+    mv->src_ep = smap_shard(m, (unsigned)si)->master;
+    mv->dst_ep = smap_shard(m, (unsigned)di)->master;
+    smap_format_endpoint(&mv->src_ep, mv->src_addr, sizeof(mv->src_addr));
+    smap_format_endpoint(&mv->dst_ep, mv->dst_addr, sizeof(mv->dst_addr));
+    mv->mv.user = o->control_user ? o->control_user : getenv("SHARDWIRE_CONTROL_USER");
+    mv->mv.password = o->control_password ? o->control_password
+                                          : getenv("SHARDWIRE_CONTROL_PASSWORD");
+    if (!mv->mv.user || !mv->mv.password) {
+        shardctl_err("move needs the control account: $SHARDWIRE_CONTROL_USER and "
+                     "$SHARDWIRE_CONTROL_PASSWORD (or --control-user and "
+                     "--control-password-file)");
+        return SHARDCTL_USAGE;
+    }
+    mv->mv.db = mv->j.database;
+    for (unsigned i = 0; i < k->n_key_columns; i++)
+        mv->key_cols[i] = k->key_columns[i];
+    mv->mv.key_columns = mv->key_cols;
+    mv->mv.n_key_columns = k->n_key_columns;
+    mv->mv.moving = mv->set;
+    mv->mv.n_vbuckets = mv->n_vbuckets;
+    mv->mv.rate = o->rate;
+    mv->mv.chunk_rows = 500;
+    mv->mv.progress = progress;
+    mv->mv.progress_arg = mv;
+    char what[400];
+    snprintf(what, sizeof(what), "source %s master", mv->j.from);
+    if (!(mv->src = mv_connect(&mv->mv, &mv->src_ep, what, &err)))
+        goto bad;
+    snprintf(what, sizeof(what), "destination %s master", mv->j.to);
+    if (!(mv->dst = mv_connect(&mv->mv, &mv->dst_ep, what, &err)))
+        goto bad;
+    snprintf(what, sizeof(what), "%s (%s)", mv->j.to, mv->dst_addr);
+    if (mv_discover(&mv->mv, mv->src, mv->dst, what, &err) < 0) {
+        shardctl_err("%s", err);
+        free(err);
+        return SHARDCTL_INVALID;
+    }
+    return SHARDCTL_OK;
+bad:
+    shardctl_err("%s", err);
+    free(err);
+    return SHARDCTL_FAILED;
+}
+
+static void move_fini(struct move *mv)
+{
+    mv_tables_free(&mv->mv);
+    if (mv->src)
+        mysql_close(mv->src);
+    if (mv->dst)
+        mysql_close(mv->dst);
+    free(mv->set);
+    zkstore_admin_free(mv->za);
+}
+
+/* Loads the map and sets mv->set from the journal's vbucket list. */
+static int load_map(struct move *mv, struct smap **m)
+{
+    char *err = NULL;
+    enum zkstore_rc rc = zkstore_admin_load(mv->za, m, NULL, &err);
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
+        free(err);
+        return shardctl_exit_of(rc);
+    }
+    mv->n_vbuckets = smap_n_vbuckets(*m);
+    mv->set = calloc(mv->n_vbuckets, 1);
+    if (!mv->set) {
+        shardctl_err("out of memory");
+        return SHARDCTL_FAILED;
+    }
+    return SHARDCTL_OK;
+}
+
+/* True when the map names <to> as owner of every vbucket in <set>. */
+static bool flipped(const struct smap *m, const uint8_t *set, const char *to)
+{
+    for (uint32_t vb = 0; vb < smap_n_vbuckets(m); vb++)
+        if (set[vb] && strcmp(smap_shard(m, smap_shard_of_vbucket(m, vb))->name, to) != 0)
+            return false;
+    return true;
+}
+
+static int run_phases(struct move *mv, const struct smap *m)
+{
+    int ex = SHARDCTL_OK;
+    /* the map says whether the flip happened, whatever the journal says */
+    if (mv->j.phase == MOVE_CUTOVER && flipped(m, mv->set, mv->j.to)) {
+        sayf(mv, "resuming: the map already names %s; cleanup remains", mv->j.to);
+        if ((ex = enter_phase(mv, MOVE_CLEANUP)) != SHARDCTL_OK)
+            return ex;
+    }
+    while (ex == SHARDCTL_OK && mv->j.phase != MOVE_DONE) {
+        switch (mv->j.phase) {
+        case MOVE_COPY:     ex = phase_copy(mv); break;
+        case MOVE_CATCHUP:  ex = phase_catchup(mv); break;
+        case MOVE_CUTOVER:  ex = phase_cutover(mv); break;
+        case MOVE_CLEANUP:  ex = phase_cleanup(mv); break;
+        default:
+            shardctl_err("move %s is %s; nothing to do", mv->id, move_phase_name(mv->j.phase));
+            return SHARDCTL_INVALID;
+        }
+    }
+    if (ex == SHARDCTL_OK)
+        sayf(mv, "done: vbuckets %s moved from %s to %s", mv->j.vbuckets, mv->j.from, mv->j.to);
+    return ex;
+}
+
+static int do_abort(struct move *mv, const char *id)
+{
+    struct smap *m = NULL;
+    char *err = NULL;
+    uint64_t rows = 0;
+    int ex = load_journal(mv, id);
+    if (ex == SHARDCTL_OK)
+        ex = load_map(mv, &m);
+    if (ex != SHARDCTL_OK)
+        goto out;
+    if (move_parse_vbuckets(mv->j.vbuckets, mv->set, mv->n_vbuckets, &err) < 0) {
+        shardctl_err("move %s: %s", id, err);
+        free(err);
+        ex = SHARDCTL_INVALID;
+        goto out;
+    }
+    if (mv->j.phase == MOVE_ABORTED) {
+        sayf(mv, "already aborted");
+        goto out;
+    }
+    if (mv->j.phase == MOVE_DONE || mv->j.phase == MOVE_CLEANUP ||
+        flipped(m, mv->set, mv->j.to)) {
+        shardctl_err("move %s: the map already names %s for vbuckets %s: too late to abort "
+                     "(rerun the move to finish its cleanup)", id, mv->j.to, mv->j.vbuckets);
+        ex = SHARDCTL_INVALID;
+        goto out;
+    }
+    if ((ex = enter_phase(mv, MOVE_ABORTING)) != SHARDCTL_OK)
+        goto out;
+    if ((ex = map_edit(mv, NULL, SMAP_VB_NORMAL, NULL)) != SHARDCTL_OK)
+        goto out;
+    if ((ex = open_data(mv, m)) != SHARDCTL_OK)
+        goto out;
+    if (mv_delete(&mv->mv, &mv->dst_ep, "destination", &rows, &err) < 0) {
+        ex = fail(mv, err, SHARDCTL_FAILED);
+        goto out;
+    }
+    sayf(mv, "aborted: %" PRIu64 " copied rows removed from %s; the map and %s are as before",
+         rows, mv->j.to, mv->j.from);
+    ex = enter_phase(mv, MOVE_ABORTED);
+out:
+    smap_unref(m);
+    return ex;
+}
+
+int shardctl_move(const struct shardctl_opts *o)
+{
+    struct move mv;
+    struct smap *m = NULL;
+    char *err = NULL, existing[64];
+    int ex;
+
+    memset(&mv, 0, sizeof(mv));
+    mv.o = o;
+    mv.zver = -1;
+    if (o->abort_id ? o->argc != 0 : (o->argc != 1 || !o->to)) {
+        shardctl_err("usage: move VBUCKETS --to SHARD --database DB [--rate ROWS/S] | "
+                     "move --abort ID");
+        return SHARDCTL_USAGE;
+    }
+    if ((ex = shardctl_connect(o, &mv.za)) != SHARDCTL_OK)
+        return ex;
+    if (o->abort_id) {
+        ex = do_abort(&mv, o->abort_id);
+        move_fini(&mv);
+        return ex;
+    }
+    if (!o->database) {
+        shardctl_err("move needs --database DB (the app database on the shards)");
+        ex = SHARDCTL_USAGE;
+        goto out;
+    }
+    if (strlen(o->database) > 64 || strspn(o->database, "abcdefghijklmnopqrstuvwxyz"
+                                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$") !=
+                                           strlen(o->database)) {
+        shardctl_err("--database '%s': expected a name of [A-Za-z0-9_$], up to 64 bytes",
+                     o->database);
+        ex = SHARDCTL_USAGE;
+        goto out;
+    }
+    if ((ex = load_map(&mv, &m)) != SHARDCTL_OK)
+        goto out;
+    long n = move_parse_vbuckets(o->argv[0], mv.set, mv.n_vbuckets, &err);
+    if (n < 0) {
+        shardctl_err("%s", err);
+        free(err);
+        ex = SHARDCTL_USAGE;
+        goto out;
+    }
+    move_format_vbuckets(mv.set, mv.n_vbuckets, mv.j.vbuckets, sizeof(mv.j.vbuckets));
+    if ((ex = check_others(&mv, o->to, existing, sizeof(existing))) != SHARDCTL_OK)
+        goto out;
+    if (existing[0]) {
+        if ((ex = load_journal(&mv, existing)) != SHARDCTL_OK)
+            goto out;
+        if (strcmp(mv.j.database, o->database) != 0) {
+            shardctl_err("move %s moves database %s, not %s", mv.id, mv.j.database,
+                         o->database);
+            ex = SHARDCTL_INVALID;
+            goto out;
+        }
+        sayf(&mv, "resuming at phase %s (vbuckets %s, %s to %s)", move_phase_name(mv.j.phase),
+             mv.j.vbuckets, mv.j.from, mv.j.to);
+        if (!flipped(m, mv.set, mv.j.to)) {
+            for (uint32_t vb = 0; vb < mv.n_vbuckets; vb++) {
+                if (mv.set[vb] && strcmp(smap_shard(m, smap_shard_of_vbucket(m, vb))->name,
+                                         mv.j.from) != 0) {
+                    shardctl_err("move %s: vbucket %" PRIu32 " no longer belongs to %s: abort "
+                                 "it", mv.id, vb, mv.j.from);
+                    ex = SHARDCTL_INVALID;
+                    goto out;
+                }
+            }
+        }
+    } else {
+        for (uint32_t vb = 0; vb < mv.n_vbuckets; vb++) {
+            if (mv.set[vb] && smap_vbucket_state(m, vb) != SMAP_VB_NORMAL) {
+                shardctl_err("vbucket %" PRIu32 " is frozen by another move; nothing was "
+                             "changed", vb);
+                ex = SHARDCTL_INVALID;
+                goto out;
+            }
+        }
+        if ((ex = check_request(&mv, m, o->to)) != SHARDCTL_OK)
+            goto out;
+    }
+    if ((ex = open_data(&mv, m)) != SHARDCTL_OK)
+        goto out;
+    if (!existing[0]) {
+        mv.j.phase = MOVE_COPY;
+        mv.j.started_ms = wall_ms();
+        if ((ex = journal_write(&mv)) != SHARDCTL_OK)
+            goto out;
+        sayf(&mv, "moving vbuckets %s (%ld) from %s (%s) to %s (%s): %u tables",
+             mv.j.vbuckets, n, mv.j.from, mv.src_addr, mv.j.to, mv.dst_addr, mv.mv.n_tables);
+    }
+    ex = run_phases(&mv, m);
+out:
+    smap_unref(m);
+    move_fini(&mv);
+    return ex;
+}
+
+int shardctl_moves(const struct shardctl_opts *o)
+{
+    struct zkstore_admin *za = NULL;
+    char **names = NULL, *err = NULL;
+    unsigned n = 0;
+    json_t *arr = o->json ? json_array() : NULL;
+    int ex;
+
+    if (o->argc != 0) {
+        shardctl_err("moves takes no operands");
+        return SHARDCTL_USAGE;
+    }
+    if ((ex = shardctl_connect(o, &za)) != SHARDCTL_OK)
+        return ex;
+    enum zkstore_rc rc = zkstore_admin_node_list(za, MOVES_DIR, &names, &n, &err);
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("%s", err ? err : zkstore_rc_name(rc));
+        free(err);
+        zkstore_admin_free(za);
+        json_decref(arr);
+        return shardctl_exit_of(rc);
+    }
+    if (!o->json)
+        printf(n ? "%-13s  %-8s  %-8s  %-8s  %-16s  %10s  %s\n" : "no moves\n", "MOVE", "PHASE",
+               "FROM", "TO", "VBUCKETS", "ROWS", "BINLOG / ERROR");
+    for (unsigned i = 0; i < n; i++) {
+        char *text = NULL;
+        int32_t ver;
+        struct move_journal j;
+        if (zkstore_admin_node_get(za, MOVES_DIR, names[i], &text, &ver, &err) != ZKSTORE_OK ||
+            !text || move_journal_parse(text, strlen(text), &j, &err) < 0) {
+            if (!o->json)
+                printf("%-13s  (unreadable: %s)\n", names[i], err ? err : "gone");
+            free(err);
+            err = NULL;
+            free(text);
+            continue;
+        }
+        free(text);
+        if (o->json) {
+            json_array_append_new(arr, json_pack(
+                "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}", "id", names[i],
+                "phase", move_phase_name(j.phase), "from", j.from, "to", j.to, "vbuckets",
+                j.vbuckets, "rows", (json_int_t)j.rows, "started_ms", (json_int_t)j.started_ms,
+                "updated_ms", (json_int_t)j.updated_ms, "binlog", j.binlog, "gtid", j.gtid,
+                "error", j.error));
+        } else {
+            printf("%-13s  %-8s  %-8s  %-8s  %-16s  %10" PRIu64 "  %s%s%s\n", names[i],
+                   move_phase_name(j.phase), j.from, j.to, j.vbuckets, j.rows, j.binlog,
+                   j.error[0] ? " error: " : "", j.error);
+        }
+    }
+    if (o->json) {
+        json_t *top = json_pack("{s:o}", "moves", arr);
+        char *s = top ? json_dumps(top, JSON_COMPACT) : NULL;
+        if (s)
+            puts(s);
+        free(s);
+        json_decref(top);
+    }
+    zkstore_names_free(names, n);
+    zkstore_admin_free(za);
+    return SHARDCTL_OK;
+}
