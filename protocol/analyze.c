@@ -60,8 +60,8 @@
 #define ANALYZE_M_TWO_PARAMS "shardwire: the shard key is given by two different '?' placeholders, or by a placeholder and a literal; give it once, or as literals"
 #define ANALYZE_M_KEY_INT    "shardwire: the shard key must be an integer in the signed 64-bit range written as 42, -42, '42' or ?; decimals, hex, spaces or trailing text are compared differently by MariaDB"
 #define ANALYZE_M_KEY_STR    "shardwire: the shard key must be a single-quoted string literal (utf8mb4 or binary, 1-256 bytes, no trailing space) or ?"
-#define ANALYZE_M_KEY_UPDATE "shardwire: UPDATE may not change the shard key column; moving rows between users is not supported"
-#define ANALYZE_M_KEY_ODKU   "shardwire: ON DUPLICATE KEY UPDATE may not assign the shard key column"
+#define ANALYZE_M_KEY_UPDATE "shardwire: UPDATE may not change the shard key column (only assign it the statement's own key, a no-op); moving rows between users is not supported"
+#define ANALYZE_M_KEY_ODKU   "shardwire: ON DUPLICATE KEY UPDATE may not change the shard key column (only userid = VALUES(userid), userid = userid or the inserted key)"
 #define ANALYZE_M_INS_COLS   "shardwire: INSERT/REPLACE needs an explicit column list (or SET) that includes the shard key column"
 #define ANALYZE_M_INS_KEY    "shardwire: INSERT/REPLACE must give the shard key as a literal or ? in every row"
 #define ANALYZE_M_INS_SELECT "shardwire: INSERT ... SELECT must be one SELECT fixed to the user whose key it selects (the key column of a fixed table, or the same literal/?)"
@@ -2246,11 +2246,58 @@ static int analyze_finish(struct analyze *a, uint32_t at)
     return 0;
 }
 
-/* UPDATE/INSERT assignment lists [i, e): col = expr, ... Rejects <key_msg>
- * for an assignment to the key column unless <key_val>, which instead
- * reads the key value. Sets *found when the key was assigned. */
+/* What an assignment to the key column may be (analyze_assignments). */
+enum {
+    ANALYZE_ASSIGN_NO_KEY,     /* refused */
+    ANALYZE_ASSIGN_KEY_VALUE,  /* INSERT ... SET: gives the row's key */
+    ANALYZE_ASSIGN_SELF,       /* UPDATE: only the statement's own key, a no-op on
+                                  rows that analyze_finish() proves are all that
+                                  user's */
+    ANALYZE_ASSIGN_ODKU,       /* ON DUPLICATE KEY UPDATE of INSERT ... VALUES/SET:
+                                  the own key, VALUES(key), VALUE(key) or the key
+                                  column itself */
+    ANALYZE_ASSIGN_ODKU_SEL,   /* ... of INSERT ... SELECT: no bare column (it might
+                                  name a column of the SELECT's tables) */
+};
+
+/*
+ * Whether [i, e) re-assigns the key column <col> its own value in an ON
+ * DUPLICATE KEY UPDATE: VALUES(key) / VALUE(key) (the inserted row's key,
+ * the statement's key) or, when <bare_ok>, the key column itself (the
+ * existing row's key, which equals the inserted one because every unique key
+ * includes the key column: docs/query-rules.md section 9). The column must
+ * be the same key column as <col>.
+ */
+static int analyze_odku_self(const struct analyze *a, uint32_t i, uint32_t e, uint32_t col,
+                             int bare_ok)
+{
+    size_t cl, rl;
+    const char *cs = analyze_name(a, col, &cl);
+    int32_t q;
+    uint32_t rc;
+    if ((analyze_kw(a, i) == LEX_KW_VALUES || analyze_kw(a, i) == LEX_KW_VALUE) &&
+        analyze_op(a, i + 1, '(') && (uint32_t)a->pair[i + 1] + 1 == e) {
+        uint32_t p = analyze_colref(a, i + 2, e - 1, &q, &rc);
+        if (p != e - 1)
+            return 0;
+    } else if (bare_ok) {
+        if (analyze_colref(a, i, e, &q, &rc) != e)
+            return 0;
+    } else {
+        return 0;
+    }
+    if (!analyze_is_key_name(a, rc))
+        return 0;
+    const char *rs = analyze_name(a, rc, &rl);
+    return analyze_ci_eq(cs, cl, rs, rl);
+}
+
+/* UPDATE/INSERT assignment lists [i, e): col = expr, ... <key_mode> (an
+ * ANALYZE_ASSIGN_*) says what an assignment to the key column may be;
+ * otherwise it is refused with <key_msg>. Sets *found when the key was given
+ * a value (ANALYZE_ASSIGN_KEY_VALUE). */
 static int analyze_assignments(struct analyze *a, uint32_t i, uint32_t e, int block,
-                          const char *key_msg, int key_val, int *found)
+                          const char *key_msg, int key_mode, int *found)
 {
     while (i < e) {
         uint32_t ce = analyze_find_comma(a, i, e);
@@ -2260,18 +2307,27 @@ static int analyze_assignments(struct analyze *a, uint32_t i, uint32_t e, int bl
         if (!p || p >= ce || !(analyze_op(a, p, '=') || analyze_op(a, p, LEX_OP_ASSIGN)))
             return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
         if (analyze_is_key_name(a, col)) {
-            if (!key_val)
+            if (key_mode == ANALYZE_ASSIGN_NO_KEY)
                 return ANALYZE_REJ(a, key_msg, col);
+            if ((key_mode == ANALYZE_ASSIGN_ODKU || key_mode == ANALYZE_ASSIGN_ODKU_SEL) &&
+                analyze_odku_self(a, p + 1, ce, col, key_mode == ANALYZE_ASSIGN_ODKU)) {
+                i = ce < e ? ce + 1 : e;
+                continue;
+            }
+            /* a literal or '?' that must be the statement's one key */
             struct analyze_val v;
             uint32_t nx;
             int r = analyze_value(a, p + 1, ce, &nx, &v);
             if (r < 0)
                 return -1;
             if (r == 0 || nx != ce)
-                return ANALYZE_REJ(a, ANALYZE_M_INS_KEY, p + 1);
+                return ANALYZE_REJ(a, key_mode == ANALYZE_ASSIGN_KEY_VALUE ? ANALYZE_M_INS_KEY
+                                                                           : key_msg,
+                                   key_mode == ANALYZE_ASSIGN_KEY_VALUE ? p + 1 : col);
             if (analyze_note_value(a, &v, p + 1) < 0)
                 return -1;
-            *found = 1;
+            if (key_mode == ANALYZE_ASSIGN_KEY_VALUE)
+                *found = 1;
         } else {
             uint32_t x = p + 1;
             if (analyze_scan_expr(a, p + 1, ce, block) < 0 || analyze_px_item(a, &x, ce, 1) < 0)
@@ -2336,7 +2392,8 @@ static int analyze_update(struct analyze *a)
     uint32_t set_e = w < ord ? w : ord;
     set_e = set_e < lim ? set_e : lim;
     int found = 0;
-    if (analyze_assignments(a, set + 1, set_e, b, ANALYZE_M_KEY_UPDATE, 0, &found) < 0)
+    if (analyze_assignments(a, set + 1, set_e, b, ANALYZE_M_KEY_UPDATE, ANALYZE_ASSIGN_SELF,
+                            &found) < 0)
         return -1;
     if (w < e) {
         uint32_t we = ord < lim ? ord : lim;
@@ -2459,7 +2516,7 @@ static int analyze_insert(struct analyze *a)
             return -1;
         i = analyze_skip(a, i);
     }
-    int found = 0;
+    int found = 0, is_select = 0;
     int k = analyze_kw(a, i);
     uint32_t odku = e;
     for (uint32_t x = i; x < e; x = analyze_skip(a, x))
@@ -2523,11 +2580,12 @@ static int analyze_insert(struct analyze *a)
     } else if (k == LEX_KW_SET) {
         if (ncols >= 0)
             return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
-        if (analyze_assignments(a, i + 1, body_e, b, NULL, 1, &found) < 0)
+        if (analyze_assignments(a, i + 1, body_e, b, NULL, ANALYZE_ASSIGN_KEY_VALUE, &found) < 0)
             return -1;
         if (!found)
             return ANALYZE_REJ(a, ANALYZE_M_INS_COLS, i);
     } else if (k == LEX_KW_SELECT || k == LEX_KW_WITH || analyze_op(a, i, '(')) {
+        is_select = 1;
         if (ncols < 0 || !keys)
             return ANALYZE_REJ(a, ANALYZE_M_INS_COLS, i);
         uint32_t b0 = a->n_blocks;
@@ -2594,7 +2652,9 @@ static int analyze_insert(struct analyze *a)
             analyze_kw(a, x + 1) != LEX_KW_UPDATE)
             return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, x);
         uint32_t oe = ret > odku ? ret : e;
-        if (analyze_assignments(a, x + 2, oe, b, ANALYZE_M_KEY_ODKU, 0, &found) < 0)
+        if (analyze_assignments(a, x + 2, oe, b, ANALYZE_M_KEY_ODKU,
+                                is_select ? ANALYZE_ASSIGN_ODKU_SEL : ANALYZE_ASSIGN_ODKU,
+                                &found) < 0)
             return -1;
     }
     if (ret < e && (analyze_scan_expr(a, ret + 1, e, b) < 0 ||
