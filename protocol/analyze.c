@@ -71,7 +71,7 @@
 #define ANALYZE_M_SET_GLOBAL "shardwire: SET GLOBAL/PERSIST is not allowed through shardwire; ask an operator to change server settings"
 #define ANALYZE_M_SET_OTHER  "shardwire: SET PASSWORD/ROLE/DEFAULT ROLE/STATEMENT is not allowed through shardwire"
 #define ANALYZE_M_SET_SUBQ   "shardwire: SET values may not read tables (no subqueries); read the value with a SELECT first"
-#define ANALYZE_M_SQL_MODE   "shardwire: sql_mode may only be set to known modes (no ANSI, ANSI_QUOTES, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ORACLE, ...), as literals or CONCAT/REPLACE of @@sql_mode"
+#define ANALYZE_M_SQL_MODE   "shardwire: sql_mode may only be set to known modes (PIPES_AS_CONCAT is followed; no ANSI, ANSI_QUOTES, NO_BACKSLASH_ESCAPES, HIGH_NOT_PRECEDENCE, IGNORE_SPACE, ORACLE, ...), once per SET, as literals or CONCAT/CONCAT_WS/REPLACE of @@sql_mode whose effect on PIPES_AS_CONCAT is certain"
 #define ANALYZE_M_CHARSET    "shardwire: only the utf8mb4, utf8, ascii and binary character sets are allowed for the client and connection (utf8mb4 and binary with string keys), named explicitly (not DEFAULT); others change how quotes, backslashes, spaces or keys are read; other character_set_*/collation_* settings cannot be changed"
 #define ANALYZE_M_AUTOCOMMIT "shardwire: autocommit must be set to 0, 1, ON, OFF, TRUE or FALSE"
 #define ANALYZE_M_SET_COMPAT "shardwire: old_mode, old and lower_case_* change how names and character sets are read and cannot be changed through shardwire"
@@ -117,6 +117,7 @@ struct analyze_val {
 
 struct analyze {
     struct analyze_config cfg;
+    unsigned              modes;    /* ANALYZE_MODE_*: the session's sql_mode */
     size_t                key_col_len[ANALYZE_MAX_KEY_COLS];
     size_t                db_len;
     unsigned              max_depth;
@@ -1217,6 +1218,9 @@ static int analyze_px_level(const struct analyze *a, uint32_t i, uint32_t e)
             return ANALYZE_LV_CMP;
         case '|': case '&': case LEX_OP_SHL: case LEX_OP_SHR: case '+': case '-': case '*':
         case '/': case '%': case '^':
+        case LEX_OP_CONCAT:     /* MYSQL_CONCAT_SYM binds tighter than '^': inside a
+                                   bit_expr, where the order of these does not
+                                   move an AND or OR */
             return ANALYZE_LV_BIT;
         default:
             return 0;
@@ -2794,8 +2798,9 @@ static int analyze_charset_ok(const struct analyze *a, uint32_t i, int compares)
 }
 
 /* Whether one comma-separated element of a sql_mode string is a mode that
- * leaves the lexer's and analyzer's reading of statements unchanged. */
-static int analyze_mode_ok(const char *s, size_t l)
+ * leaves the lexer's and analyzer's reading of statements unchanged, or
+ * (with <pipes_ok>) PIPES_AS_CONCAT, which the lexer follows. */
+static int analyze_mode_ok(const char *s, size_t l, int pipes_ok)
 {
     static const char *const modes[] = {
         "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES", "NO_ZERO_IN_DATE", "NO_ZERO_DATE",
@@ -2814,10 +2819,139 @@ static int analyze_mode_ok(const char *s, size_t l)
         l--;
     if (l == 0)
         return 1;
+    if (pipes_ok && analyze_ci_eq(s, l, "PIPES_AS_CONCAT", 15))
+        return 1;
     for (size_t k = 0; k < sizeof(modes) / sizeof(modes[0]); k++)
         if (analyze_ci_eq(s, l, modes[k], strlen(modes[k])))
             return 1;
     return 0;
+}
+
+/* Whether the sql_mode text <s>/<n> holds the element PIPES_AS_CONCAT. */
+static int analyze_mode_has_pipes(const char *s, size_t n)
+{
+    size_t st = 0;
+    for (size_t k = 0; k <= n; k++)
+        if (k == n || s[k] == ',') {
+            const char *e = s + st;
+            size_t l = k - st;
+            while (l && *e == ' ') {
+                e++;
+                l--;
+            }
+            while (l && e[l - 1] == ' ')
+                l--;
+            if (analyze_ci_eq(e, l, "PIPES_AS_CONCAT", 15))
+                return 1;
+            st = k + 1;
+        }
+    return 0;
+}
+
+/* Whether the text <s>/<n> contains "PIPES" in any case (a REPLACE that
+ * writes or cuts it could make or break PIPES_AS_CONCAT). */
+static int analyze_has_pipes_part(const char *s, size_t n)
+{
+    for (size_t k = 0; k + 5 <= n; k++)
+        if (analyze_ci_eq(s + k, 5, "PIPES", 5))
+            return 1;
+    return 0;
+}
+
+/*
+ * Whether the sql_mode value [i, e) (already checked by analyze_sql_mode_ok)
+ * turns PIPES_AS_CONCAT on: 1 or 0, or -1 when the analyzer cannot tell for
+ * certain. <cur> is whether the session has it now (what @@sql_mode holds);
+ * the global value never has it (protocol/srvcheck.c). Followed forms: a
+ * literal or bare word, @@sql_mode, DEFAULT, CONCAT(x, ',LIT', ...) and
+ * CONCAT_WS(',', x, ...) whose later literals start a new element (no
+ * literal glued to the end of @@sql_mode), and REPLACE(x, 'MODE', 'LIT')
+ * where 'LIT' has no PIPES and 'MODE' is PIPES_AS_CONCAT or has no PIPES.
+ * A server error (a glued, invalid mode) leaves the mode unchanged, which
+ * the router follows by applying the result only on OK.
+ */
+static int analyze_mode_eval(const struct analyze *a, uint32_t i, uint32_t e, int cur,
+                             unsigned depth)
+{
+    char buf[ANALYZE_KEY_MAX];
+    if (i >= e || depth > 8)
+        return -1;
+    const struct lex_token *t = &a->tok[i];
+    if (e == i + 1) {
+        if (t->type == LEX_STRING) {
+            int n = analyze_unescape(a, i, buf);
+            return n < 0 ? -1 : analyze_mode_has_pipes(buf, (size_t)n);
+        }
+        if (t->type == LEX_SYSVAR) {
+            const char *v = a->sql + t->off + 2;
+            return t->len > 9 && (v[0] == 'g' || v[0] == 'G') ? 0 : cur;   /* @@global. */
+        }
+        if (analyze_kw(a, i) == LEX_KW_DEFAULT)
+            return 0;
+        if (analyze_is_name(a, i)) {
+            size_t l;
+            const char *v = analyze_name(a, i, &l);
+            return analyze_mode_has_pipes(v, l);
+        }
+        return -1;
+    }
+    if (!analyze_op(a, i + 1, '(') || (uint32_t)a->pair[i + 1] != e - 1)
+        return -1;
+    int concat = analyze_word(a, i, "CONCAT"), ws = analyze_word(a, i, "CONCAT_WS");
+    int repl = analyze_kw(a, i) == LEX_KW_REPLACE;
+    uint32_t args[3][2];
+    unsigned na = 0;
+    int p = 0, prev_lit_comma = 1;
+    for (uint32_t x = i + 2; x < e - 1;) {
+        uint32_t ce = analyze_find_comma(a, x, e - 1);
+        if (ce == x)
+            return -1;
+        if (repl) {
+            if (na >= 3)
+                return -1;
+            args[na][0] = x;
+            args[na][1] = ce;
+        } else if (ws && na == 0) {
+            int n = ce == x + 1 && a->tok[x].type == LEX_STRING ? analyze_unescape(a, x, buf) : -1;
+            if (n != 1 || buf[0] != ',')
+                return -1;
+        } else if (concat || ws) {
+            int lit = ce == x + 1 && a->tok[x].type == LEX_STRING;
+            int n = lit ? analyze_unescape(a, x, buf) : 0;
+            if (n < 0)
+                return -1;
+            /* in CONCAT a piece must not glue onto the previous one's last
+             * element (an empty literal glues nothing) */
+            if (concat && na > 0 && !prev_lit_comma && !(lit && (n == 0 || buf[0] == ',')))
+                return -1;
+            int r = analyze_mode_eval(a, x, ce, cur, depth + 1);
+            if (r < 0)
+                return -1;
+            p |= r;
+            prev_lit_comma = lit && n > 0 ? buf[n - 1] == ',' : (lit && prev_lit_comma);
+        } else {
+            return -1;
+        }
+        na++;
+        x = ce < e - 1 ? ce + 1 : e - 1;
+    }
+    if (!repl)
+        return na > (unsigned)ws ? p : -1;
+    if (na != 3 || args[1][1] != args[1][0] + 1 || args[2][1] != args[2][0] + 1 ||
+        a->tok[args[1][0]].type != LEX_STRING || a->tok[args[2][0]].type != LEX_STRING)
+        return -1;
+    int r = analyze_mode_eval(a, args[0][0], args[0][1], cur, depth + 1);
+    if (r < 0)
+        return -1;
+    int n2 = analyze_unescape(a, args[2][0], buf);
+    if (n2 < 0 || analyze_has_pipes_part(buf, (size_t)n2))
+        return -1;
+    int n1 = analyze_unescape(a, args[1][0], buf);
+    if (n1 < 0)
+        return -1;
+    if (analyze_ci_eq(buf, (size_t)n1, "PIPES_AS_CONCAT", 15))
+        return 0;
+    return analyze_has_pipes_part(buf, (size_t)n1) ? -1 : r;
 }
 
 /* A sql_mode value [i, e): literals of known safe modes, @@sql_mode, and
@@ -2837,7 +2971,7 @@ static int analyze_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
             size_t st = 0;
             for (size_t k = 0; k <= (size_t)n; k++)
                 if (k == (size_t)n || buf[k] == ',') {
-                    if (!analyze_mode_ok(buf + st, k - st))
+                    if (!analyze_mode_ok(buf + st, k - st, 1))
                         return 0;
                     st = k + 1;
                 }
@@ -2854,7 +2988,7 @@ static int analyze_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
             {
                 size_t l;
                 const char *s = analyze_name(a, i, &l);
-                if (!analyze_mode_ok(s, l))
+                if (!analyze_mode_ok(s, l, 1))
                     return 0;
             }
             break;
@@ -2996,8 +3130,17 @@ static int analyze_set(struct analyze *a)
                 o->sets_autocommit = 1;
                 o->autocommit = (unsigned)on;
             } else if (analyze_ci_eq(name, nl, "sql_mode", 8)) {
-                if (!analyze_sql_mode_ok(a, x, ie))
+                /* one sql_mode per SET: the server evaluates every value
+                 * before it assigns any, so a second @@sql_mode would read
+                 * the old mode */
+                int p = o->sets_sql_mode || !analyze_sql_mode_ok(a, x, ie)
+                            ? -1
+                            : analyze_mode_eval(a, x, ie,
+                                                !!(a->modes & ANALYZE_MODE_PIPES_AS_CONCAT), 0);
+                if (p < 0)
                     return ANALYZE_REJ(a, ANALYZE_M_SQL_MODE, x);
+                o->sets_sql_mode = 1;
+                o->sql_mode = p ? ANALYZE_MODE_PIPES_AS_CONCAT : 0;
             } else if (analyze_ci_eq(name, nl, "character_set_client", 20) ||
                        analyze_ci_eq(name, nl, "character_set_connection", 24) ||
                        analyze_ci_eq(name, nl, "character_set_results", 21) ||
@@ -3383,6 +3526,7 @@ static int analyze_tokenize(struct analyze *a, const char *sql, size_t len)
     unsigned n_params = 0, depth = 0;
     int32_t open = -1;
     lex_init(&lx, sql, len);
+    lex_set_modes(&lx, a->modes & ANALYZE_MODE_PIPES_AS_CONCAT ? LEX_MODE_PIPES_AS_CONCAT : 0);
     for (;;) {
         if (n + 2 > a->cap) {
             size_t nc = a->cap ? a->cap * 2 : 256;
@@ -3499,6 +3643,8 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     out->is_write = out->sets_autocommit = out->autocommit = out->pins_session = 0;
     out->allowable = 0;
     out->reads_prev_stmt = 0;
+    out->sets_sql_mode = 0;
+    out->sql_mode = 0;
     out->err_no = 0;
     out->sqlstate[0] = 0;
     out->msg = NULL;
@@ -3701,6 +3847,11 @@ struct analyze *analyze_new(const struct analyze_config *cfg)
     return a;
 }
 
+void analyze_set_sql_mode(struct analyze *a, unsigned modes)
+{
+    a->modes = modes & ANALYZE_MODE_PIPES_AS_CONCAT;
+}
+
 void analyze_free(struct analyze *a)
 {
     if (!a)
@@ -3716,7 +3867,7 @@ bool analyze_sql_mode_safe(const char *modes, size_t len)
 
     for (size_t k = 0; k <= len; k++) {
         if (k == len || modes[k] == ',') {
-            if (!analyze_mode_ok(modes + st, k - st))
+            if (!analyze_mode_ok(modes + st, k - st, 0))
                 return false;
             st = k + 1;
         }

@@ -98,6 +98,8 @@ struct analyze_result {
                                           PROCESSLIST, FLUSH, KILL, SET sql_log_bin, ...):
                                           it reads and writes no table rows, so an operator
                                           `allow` rule (router/rules.h) may run it as SESSION */
+    unsigned          sets_sql_mode:1; /* SET sql_mode: <sql_mode> is the session's new
+                                          ANALYZE_MODE_* bits, once the SET succeeds */
     unsigned          reads_prev_stmt:1; /* reads what the connection's previous
                                           statement left: SHOW WARNINGS/ERRORS (not
                                           cleared by statements without tables),
@@ -105,6 +107,8 @@ struct analyze_result {
                                           @@error_count. On a connection the session
                                           does not hold yet, that is another session's
                                           statement: the router resets it first */
+
+    unsigned          sql_mode;        /* ANALYZE_MODE_*, valid when sets_sql_mode */
 
     uint16_t          err_no;
     char              sqlstate[6];
@@ -114,10 +118,19 @@ struct analyze_result {
 
 struct analyze;   /* reusable scratch (token array etc.), opaque */
 
+/* sql_mode bits that change how statements are read and that the analyzer
+ * follows (everything else that would is refused): */
+#define ANALYZE_MODE_PIPES_AS_CONCAT 0x1u   /* || is concatenation (only removes an OR) */
+
 /* Returns a new analyzer for <cfg> (copied), or NULL when out of memory.
  * Free with analyze_free(). One per thread: not thread-safe. */
 struct analyze *analyze_new(const struct analyze_config *cfg);
 void analyze_free(struct analyze *a);
+
+/* Reads the following statements as under a session sql_mode with the
+ * ANALYZE_MODE_* bits <modes> (0 at analyze_new()): the router sets its
+ * session's mode before each analyze_statement(). */
+void analyze_set_sql_mode(struct analyze *a, unsigned modes);
 
 /*
  * Analyses the statement <sql>/<len> (not NUL-terminated; may hold any bytes)

@@ -46,6 +46,17 @@ int decide_statement(struct analyze *a, struct rules *rules, const char *sql, si
 {
     int rc = analyze_statement(a, sql, len, res) < 0 ? -1 : 0;
 
+    /* The sessions do not follow PIPES_AS_CONCAT yet: refuse turning it on
+     * (as before the analyzer learnt it) until they do. */
+    if (res->kind != ANALYZE_REJECT && res->sets_sql_mode &&
+        (res->sql_mode & ANALYZE_MODE_PIPES_AS_CONCAT)) {
+        res->kind = ANALYZE_REJECT;
+        res->err_no = 1235;
+        memcpy(res->sqlstate, "42000", 6);
+        res->msg = "shardwire: sql_mode PIPES_AS_CONCAT is not followed by this router yet";
+        res->offset = 0;
+    }
+
     /* A rule may still deny what the analyzer could not finish: fail closed
      * either way (an out-of-memory REJECT stays a REJECT under ALLOW, since
      * rules_apply() only lifts allowable refusals). */
