@@ -87,6 +87,7 @@
 #define ANALYZE_M_OTHER_DB_SHOW "shardwire: other databases are not reachable through shardwire; SHOW and DESCRIBE may name only the configured database"
 #define ANALYZE_M_EXPLAIN    "shardwire: EXPLAIN/DESCRIBE/ANALYZE is allowed of a SELECT (analysed like the SELECT itself) and DESCRIBE <table> [column]; EXPLAIN of UPDATE/DELETE/INSERT/REPLACE is not supported"
 #define ANALYZE_M_EXPLAIN_FMT "shardwire: EXPLAIN FORMAT must be JSON or TRADITIONAL"
+#define ANALYZE_M_CATALOG    "shardwire: information_schema is reachable only for the app database: the tables TABLES, COLUMNS, STATISTICS, KEY_COLUMN_USAGE, TABLE_CONSTRAINTS, REFERENTIAL_CONSTRAINTS, CHECK_CONSTRAINTS, VIEWS, TRIGGERS, ROUTINES, PARAMETERS, SCHEMATA (each limited by <table>.TABLE_SCHEMA = '<database>' or = DATABASE(), as a top-level AND of WHERE or ON) and CHARACTER_SETS, COLLATIONS, COLLATION_CHARACTER_SET_APPLICABILITY, ENGINES, KEYWORDS, SQL_FUNCTIONS; not mixed with the app's tables"
 #define ANALYZE_M_EXPLAIN_CONN "shardwire: EXPLAIN/SHOW EXPLAIN/SHOW ANALYZE FOR CONNECTION shows other sessions' statements and is not allowed through shardwire"
 
 struct analyze_table {
@@ -143,6 +144,11 @@ struct analyze {
     uint32_t              cte[ANALYZE_MAX_CTE];
     uint32_t              n_cte;
 
+    int                   catalog;          /* a query of information_schema: the "key"
+                                               is the schema column, the value must
+                                               be the configured database */
+    enum analyze_key_type key_type;         /* cfg.key_type, or STRING for a catalog
+                                               query */
     int                   have_value;
     int                   value_param;      /* -1: literal in out->key */
     uint32_t              value_tok;
@@ -234,6 +240,18 @@ static int analyze_is_key_name(const struct analyze *a, uint32_t i)
         return 0;
     size_t l;
     const char *s = analyze_name(a, i, &l);
+    if (a->catalog) {
+        /* the columns holding a catalogue row's own database; never
+         * REFERENCED_TABLE_SCHEMA or UNIQUE_CONSTRAINT_SCHEMA */
+        static const char *const cols[] = {
+            "TABLE_SCHEMA", "CONSTRAINT_SCHEMA", "INDEX_SCHEMA", "SCHEMA_NAME",
+            "ROUTINE_SCHEMA", "TRIGGER_SCHEMA", "EVENT_OBJECT_SCHEMA", "SPECIFIC_SCHEMA",
+        };
+        for (size_t k = 0; k < sizeof(cols) / sizeof(cols[0]); k++)
+            if (analyze_ci_eq(s, l, cols[k], strlen(cols[k])))
+                return 1;
+        return 0;
+    }
     for (unsigned k = 0; k < a->cfg.n_key_columns; k++)
         if (analyze_ci_eq(s, l, a->cfg.key_columns[k], a->key_col_len[k]))
             return 1;
@@ -424,13 +442,24 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
             return 0;
     }
     const struct lex_token *t = &a->tok[i];
+    /* a catalogue query may name the database as DATABASE() or SCHEMA(): the
+     * configured one, the only one a session can select */
+    if (a->catalog && !signed_ && (analyze_word(a, i, "DATABASE") || analyze_word(a, i, "SCHEMA")) &&
+        analyze_op(a, i + 1, '(') && a->pair[i + 1] == (int32_t)(i + 2) && i + 2 < e) {
+        memcpy(v->buf, a->cfg.database, a->db_len);
+        v->len = (int)a->db_len;
+        *next = i + 3;
+        return 1;
+    }
+    if (a->catalog && t->type == LEX_PARAM)
+        return ANALYZE_REJ(a, ANALYZE_M_CATALOG, i);
     /* only a real introducer (the lexer knows MariaDB's character sets):
      * "_foo 'x'" is column _foo with alias 'x', not a value */
     if (t->type == LEX_IDENT && (t->flags & LEX_F_INTRO) && i + 1 < e &&
         a->tok[i + 1].type == LEX_STRING && !(a->tok[i + 1].flags & LEX_F_NATIONAL) && !signed_) {
         intro = i;
         if (!analyze_introducer_ok(a, intro))
-            return ANALYZE_REJ(a, a->cfg.key_type == ANALYZE_KEY_INT ? ANALYZE_M_KEY_INT
+            return ANALYZE_REJ(a, a->key_type == ANALYZE_KEY_INT ? ANALYZE_M_KEY_INT
                                                                      : ANALYZE_M_KEY_STR,
                                i);
         i++;
@@ -444,7 +473,7 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
         *next = i + 1;
         return 1;
     case LEX_INTEGER:
-        if (a->cfg.key_type != ANALYZE_KEY_INT)
+        if (a->key_type != ANALYZE_KEY_INT)
             return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
         v->len = analyze_canon_digits(neg, a->sql + t->off, t->len, v->buf);
         if (v->len < 0)
@@ -455,13 +484,13 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
     case LEX_HEX:
     case LEX_BIT:
         return ANALYZE_REJ(
-            a, a->cfg.key_type == ANALYZE_KEY_INT ? ANALYZE_M_KEY_INT : ANALYZE_M_KEY_STR, i);
+            a, a->key_type == ANALYZE_KEY_INT ? ANALYZE_M_KEY_INT : ANALYZE_M_KEY_STR, i);
     case LEX_STRING: {
         if (signed_)
             return 0;       /* -'42': an expression */
         char tmp[ANALYZE_KEY_MAX];
         int n = analyze_unescape(a, i, tmp);
-        if (a->cfg.key_type == ANALYZE_KEY_INT) {
+        if (a->key_type == ANALYZE_KEY_INT) {
             if (n < 0)
                 return ANALYZE_REJ(a, ANALYZE_M_KEY_INT, i);
             int sneg = 0, off = 0;
@@ -1502,8 +1531,48 @@ static int analyze_check_db(struct analyze *a, uint32_t i)
     size_t l;
     const char *s = analyze_name(a, i, &l);
     if (a->db_len && l == a->db_len && memcmp(s, a->cfg.database, l) == 0)
-        return 0;
+        return a->catalog ? ANALYZE_REJ(a, ANALYZE_M_CATALOG, i) : 0;
     return ANALYZE_REJ(a, ANALYZE_M_OTHER_DB, i);
+}
+
+/* Whether name token <i> is information_schema (any case: the server
+ * always compares that name case-insensitively). */
+static int analyze_is_infoschema(const struct analyze *a, uint32_t i)
+{
+    size_t l;
+    if (!analyze_is_name(a, i))
+        return 0;
+    const char *s = analyze_name(a, i, &l);
+    return analyze_ci_eq(s, l, "information_schema", 18);
+}
+
+/*
+ * The information_schema table named by token <i>: 1 for a table of rows
+ * about databases' objects (limited like a user table, by its schema
+ * column), 2 for a server-wide table that is the same on every server and
+ * names no database's objects, 0 (after a reject) for any other.
+ */
+static int analyze_catalog_table(struct analyze *a, uint32_t i)
+{
+    static const char *const per_db[] = {
+        "TABLES", "COLUMNS", "STATISTICS", "KEY_COLUMN_USAGE", "TABLE_CONSTRAINTS",
+        "REFERENTIAL_CONSTRAINTS", "CHECK_CONSTRAINTS", "VIEWS", "TRIGGERS", "ROUTINES",
+        "PARAMETERS", "SCHEMATA",
+    };
+    static const char *const fixed[] = {
+        "CHARACTER_SETS", "COLLATIONS", "COLLATION_CHARACTER_SET_APPLICABILITY", "ENGINES",
+        "KEYWORDS", "SQL_FUNCTIONS",
+    };
+    size_t l;
+    const char *s = analyze_name(a, i, &l);
+    for (size_t k = 0; k < sizeof(per_db) / sizeof(per_db[0]); k++)
+        if (analyze_ci_eq(s, l, per_db[k], strlen(per_db[k])))
+            return 1;
+    for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++)
+        if (analyze_ci_eq(s, l, fixed[k], strlen(fixed[k])))
+            return 2;
+    ANALYZE_REJ(a, ANALYZE_M_CATALOG, i);
+    return 0;
 }
 
 /* Whether the word at <i> can be a table alias (not a keyword we know). */
@@ -1590,13 +1659,24 @@ static int analyze_factor(struct analyze *a, uint32_t i, uint32_t e, int block, 
         return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
     uint32_t start = i;
     uint32_t name = i++;
+    int base = -1;
     if (i + 1 < e && analyze_op(a, i, '.') && analyze_is_name(a, i + 1)) {
-        if (analyze_check_db(a, name) < 0)
+        if (a->catalog && analyze_is_infoschema(a, name)) {
+            int ct = analyze_catalog_table(a, i + 1);
+            if (!ct)
+                return -1;
+            base = ct == 1;
+        } else if (analyze_check_db(a, name) < 0) {
             return -1;
+        }
         name = i + 1;
         i += 2;
     }
-    int base = !(name == start && analyze_is_cte(a, name));
+    if (base < 0) {
+        base = !(name == start && analyze_is_cte(a, name));
+        if (base && a->catalog)     /* an app table in a catalogue query */
+            return ANALYZE_REJ(a, ANALYZE_M_CATALOG, start);
+    }
     if (analyze_kw(a, i) == LEX_KW_PARTITION && analyze_op(a, i + 1, '('))
         i = analyze_skip(a, i + 1);
     int32_t qual = (int32_t)name;
@@ -2240,6 +2320,15 @@ static int analyze_finish(struct analyze *a, uint32_t at)
                            a->tables[first_bad].tok);
     if (!a->have_value)
         return ANALYZE_REJ(a, ANALYZE_M_NO_KEY, at);
+    if (a->catalog) {
+        /* every per-database catalogue row read is the configured
+         * database's: the same on every shard */
+        if (a->value_param >= 0 || a->db_len == 0 || o->key_len != a->db_len ||
+            memcmp(o->key, a->cfg.database, a->db_len) != 0)
+            return ANALYZE_REJ(a, ANALYZE_M_CATALOG, a->value_tok);
+        o->kind = ANALYZE_SESSION;
+        return 0;
+    }
     o->kind = ANALYZE_ROUTE;
     o->param_index = a->value_param;
     if (a->value_param >= 0) {
@@ -3634,6 +3723,8 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     a->px_assign = 0;
     a->have_value = 0;
     a->value_param = -1;
+    a->catalog = 0;
+    a->key_type = a->cfg.key_type;
     out->kind = ANALYZE_REJECT;
     out->stmt = ANALYZE_STMT_OTHER;
     out->n_params = 0;
@@ -3651,6 +3742,22 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     out->offset = 0;
 }
 
+/* Makes the query from token <i> a catalogue query when it names a table
+ * of information_schema (`information_schema.t`): then every table it reads
+ * must be one of those (analyze_catalog_table()), each limited to the
+ * configured database by its schema column. */
+static void analyze_catalog_mode(struct analyze *a, uint32_t i)
+{
+    for (; i + 2 < a->n; i++)
+        if (analyze_op(a, i + 1, '.') && analyze_is_infoschema(a, i) &&
+            analyze_is_name(a, i + 2) && !analyze_op(a, i + 3, '.') &&
+            !(i > 0 && analyze_op(a, i - 1, '.'))) {
+            a->catalog = 1;
+            a->key_type = ANALYZE_KEY_STRING;
+            return;
+        }
+}
+
 /* The statement at token <i> (after EXPLAIN, the explained one). */
 static int analyze_dispatch(struct analyze *a, uint32_t i)
 {
@@ -3661,6 +3768,7 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
          * 0, so only queries are supported after EXPLAIN */
         if (kw == LEX_KW_SELECT || kw == LEX_KW_WITH || analyze_op(a, i, '(')) {
             o->stmt = ANALYZE_STMT_SELECT;
+            analyze_catalog_mode(a, i);
             if (analyze_query(a, i, a->n, -1) < 0)
                 return -1;
             return analyze_finish(a, i);
@@ -3671,6 +3779,7 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
     case LEX_KW_SELECT:
     case LEX_KW_WITH:
         o->stmt = ANALYZE_STMT_SELECT;
+        analyze_catalog_mode(a, 0);
         if (analyze_query(a, 0, a->n, -1) < 0)
             return -1;
         return analyze_finish(a, 0);

@@ -30,13 +30,12 @@ def setup_module():
     shards = C.shards_of(users)
     A = users[0]
     B = next(u for u, s in zip(users, shards) if s != shards[0])
-    for u in users:
-        db = C.db_of(u)
-        for i in (1, 2, 3):
-            db.sql("INSERT INTO notes (userid, id, title, n) VALUES (%s, %s, %s, 0)",
-                   (u, i, "u%d-%d" % (u, i)))
-            db.sql("INSERT INTO tags (userid, id, note_id, name) VALUES (%s, %s, %s, %s)",
-                   (u, i, i, "t%d" % i))
+    for name, db in C.shards.items():
+        mine = [u for u, s in zip(users, shards) if s == name]
+        db.sql("INSERT INTO notes (userid, id, title, n) VALUES " +
+               ", ".join("(%d, %d, 'u%d-%d', 0)" % (u, i, u, i) for u in mine for i in (1, 2, 3)))
+        db.sql("INSERT INTO tags (userid, id, note_id, name) VALUES " +
+               ", ".join("(%d, %d, %d, 't%d')" % (u, i, i, i) for u in mine for i in (1, 2, 3)))
 
 
 def teardown_module():
@@ -122,6 +121,46 @@ def test_upsert_assigns_own_key():
                     "userid = %d" % (A, B),
                     "INSERT INTO notes (userid, id) VALUES (%d, 3) ON DUPLICATE KEY UPDATE "
                     "userid = VALUES(id)" % A):
+            valid_on_server(sql)
+            assert errno_of(c, sql) == 1235, sql
+    finally:
+        c.close()
+
+
+# ------------------------------------------------ catalogue queries
+
+def test_catalogue_of_app_database():
+    C.shards["s0"].sql("CREATE DATABASE IF NOT EXISTS other", database=None)
+    C.shards["s0"].sql("CREATE TABLE IF NOT EXISTS other.secrets (x INT)", database=None)
+    c = conn()
+    try:
+        names = [r[0] for r in q(c, "SELECT TABLE_NAME FROM information_schema.TABLES "
+                                    "WHERE TABLE_SCHEMA = 'app' AND TABLE_TYPE = 'BASE TABLE' "
+                                    "ORDER BY TABLE_NAME")]
+        assert names == ["notes", "tags"], names
+        # Knex hasTable, TypeORM's parenthesised form, a join Doctrine sends
+        assert len(q(c, "select * from information_schema.tables where table_name = 'notes' "
+                        "and table_schema = database()")) == 1
+        cols = q(c, "SELECT COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS WHERE "
+                    "(TABLE_SCHEMA = 'app' AND TABLE_NAME = 'notes') ORDER BY ORDINAL_POSITION")
+        assert [r[0] for r in cols] == ["userid", "id", "title", "n"]
+        pk = q(c, "SELECT s.COLUMN_NAME FROM information_schema.STATISTICS s WHERE "
+                  "s.TABLE_SCHEMA = DATABASE() AND s.TABLE_NAME = 'tags' AND "
+                  "s.INDEX_NAME = 'PRIMARY' ORDER BY s.SEQ_IN_INDEX")
+        assert [r[0] for r in pk] == ["userid", "id"]
+        assert q(c, "SELECT t.ENGINE, ccsa.CHARACTER_SET_NAME FROM information_schema.TABLES t "
+                    "INNER JOIN information_schema.COLLATION_CHARACTER_SET_APPLICABILITY ccsa "
+                    "ON ccsa.COLLATION_NAME = t.TABLE_COLLATION WHERE t.TABLE_TYPE = "
+                    "'BASE TABLE' AND t.TABLE_SCHEMA = 'app' AND t.TABLE_NAME = 'notes'")
+        assert len(q(c, "SHOW FULL COLUMNS FROM notes")) == 4
+        for sql in ("SELECT TABLE_NAME FROM information_schema.TABLES",
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'other'",
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' "
+                    "OR TABLE_SCHEMA = 'other'",
+                    "SELECT * FROM information_schema.PROCESSLIST",
+                    "SELECT * FROM information_schema.GLOBAL_STATUS",
+                    "SELECT * FROM information_schema.TABLES t JOIN notes n "
+                    "WHERE t.TABLE_SCHEMA = 'app' AND n.userid = 1"):
             valid_on_server(sql)
             assert errno_of(c, sql) == 1235, sql
     finally:
