@@ -88,6 +88,7 @@
 #define ANALYZE_M_EXPLAIN    "shardwire: EXPLAIN/DESCRIBE/ANALYZE is allowed of a SELECT (analysed like the SELECT itself) and DESCRIBE <table> [column]; EXPLAIN of UPDATE/DELETE/INSERT/REPLACE is not supported"
 #define ANALYZE_M_EXPLAIN_FMT "shardwire: EXPLAIN FORMAT must be JSON or TRADITIONAL"
 #define ANALYZE_M_CATALOG    "shardwire: information_schema is reachable only for the app database: the tables TABLES, COLUMNS, STATISTICS, KEY_COLUMN_USAGE, TABLE_CONSTRAINTS, REFERENTIAL_CONSTRAINTS, CHECK_CONSTRAINTS, VIEWS, TRIGGERS, ROUTINES, PARAMETERS, SCHEMATA (each limited by <table>.TABLE_SCHEMA = '<database>' or = DATABASE(), as a top-level AND of WHERE or ON) and CHARACTER_SETS, COLLATIONS, COLLATION_CHARACTER_SET_APPLICABILITY, ENGINES, KEYWORDS, SQL_FUNCTIONS; not mixed with the app's tables"
+#define ANALYZE_M_SCOPE_SET  "shardwire: SET @shardwire_user / @shardwire_txn_user must be alone in its SET and give a key literal (e.g. 42 or '42') or NULL; send it as a text query, not a prepared statement"
 #define ANALYZE_M_EXPLAIN_CONN "shardwire: EXPLAIN/SHOW EXPLAIN/SHOW ANALYZE FOR CONNECTION shows other sessions' statements and is not allowed through shardwire"
 
 struct analyze_table {
@@ -97,6 +98,11 @@ struct analyze_table {
     uint32_t tok;         /* where the reference starts (reject offset) */
     unsigned base:1;      /* a real table, not a derived table or CTE */
     unsigned keyed:1;     /* its key column is known to be the statement's key */
+    unsigned target:1;    /* the table an INSERT writes (limited by its values) */
+    unsigned nullable:1;  /* NULL-extended by an outer join: a scope condition goes
+                             into that join's ON [on_s, on_e) (on_s == on_e: USING) */
+    unsigned noscope:1;   /* where a scope condition would go is unknown (NATURAL) */
+    uint32_t on_s, on_e;
 };
 
 struct analyze_block {
@@ -104,6 +110,11 @@ struct analyze_block {
     int32_t  head;        /* first table, -1 */
     uint32_t n_tables;
     uint32_t sel_s, sel_e; /* select list tokens [sel_s, sel_e) */
+    /* where a scope condition goes (analyze_scope_tables()): the WHERE
+     * condition [where_s, where_e), or (no WHERE) a new one before token
+     * <where_s> == <where_e>; spot 0: the block has no such place */
+    uint32_t where_s, where_e;
+    uint8_t  spot;
 };
 
 struct analyze_edge {
@@ -567,6 +578,8 @@ static int analyze_new_block(struct analyze *a, int parent, uint32_t at)
     b->head = -1;
     b->n_tables = 0;
     b->sel_s = b->sel_e = at;
+    b->where_s = b->where_e = at;
+    b->spot = 0;
     return (int)a->n_blocks++;
 }
 
@@ -582,6 +595,8 @@ static int analyze_add_table(struct analyze *a, int block, int32_t qual, uint32_
     tb->tok = at;
     tb->base = base ? 1 : 0;
     tb->keyed = 0;
+    tb->target = tb->nullable = tb->noscope = 0;
+    tb->on_s = tb->on_e = 0;
     tb->next = -1;
     /* append, keeping the block's list in statement order */
     if (b->head < 0) {
@@ -1487,6 +1502,15 @@ static int analyze_or_expr(struct analyze *a, uint32_t s, uint32_t e, int block,
 
 /* Marks the tables that the expression [s, e) (a WHERE, or an ON whose
  * fixes may apply to the tables [lo, hi) of <block>) fixes to the key. */
+/* Notes where block <b>'s scope condition goes: its WHERE condition [s, e),
+ * or a new WHERE before token <s> (s == e). */
+static void analyze_spot(struct analyze *a, int b, uint32_t s, uint32_t e)
+{
+    a->blocks[b].where_s = s;
+    a->blocks[b].where_e = e;
+    a->blocks[b].spot = 1;
+}
+
 static int analyze_where(struct analyze *a, uint32_t s, uint32_t e, int block, int lo, int hi)
 {
     if (analyze_scan_expr(a, s, e, block) < 0)
@@ -1791,6 +1815,20 @@ static int analyze_table_refs(struct analyze *a, uint32_t i, uint32_t e, int blo
             if (analyze_factor(a, nx, e, block, &i) < 0)
                 return -1;
             int y_hi = (int)a->n_tables;
+            int n_lo = kind == 'L' ? y_lo : kind == 'R' ? item_lo : y_hi;
+            int n_hi = kind == 'L' ? y_hi : kind == 'R' ? y_lo : y_hi;
+            if (kind == 'N')
+                for (int t = item_lo; t < y_hi; t++)
+                    a->tables[t].noscope = 1;
+            /* the NULL-extended side: the innermost outer join's ON */
+            for (int t = n_lo; t < n_hi; t++)
+                if (!a->tables[t].nullable) {
+                    a->tables[t].nullable = 1;
+                    if (analyze_kw(a, i) == LEX_KW_ON) {
+                        a->tables[t].on_s = i + 1;
+                        a->tables[t].on_e = analyze_on_end(a, i + 1, e);
+                    }
+                }
             if (kind != 'N' && analyze_kw(a, i) == LEX_KW_ON) {
                 uint32_t ce = analyze_on_end(a, i + 1, e);
                 int lo = kind == 'L' ? y_lo : item_lo;
@@ -2152,9 +2190,14 @@ static uint32_t analyze_select(struct analyze *a, uint32_t i, uint32_t e, int pa
             return 0;
         }
     }
-    if (pos[ANALYZE_CL_WHERE] != UINT32_MAX &&
-        analyze_where(a, cs[ANALYZE_CL_WHERE], ce[ANALYZE_CL_WHERE], b, 0, ANALYZE_MAX_TABLES) < 0)
-        return 0;
+    if (pos[ANALYZE_CL_WHERE] != UINT32_MAX) {
+        analyze_spot(a, b, cs[ANALYZE_CL_WHERE], ce[ANALYZE_CL_WHERE]);
+        if (analyze_where(a, cs[ANALYZE_CL_WHERE], ce[ANALYZE_CL_WHERE], b, 0,
+                          ANALYZE_MAX_TABLES) < 0)
+            return 0;
+    } else if (pos[ANALYZE_CL_FROM] != UINT32_MAX) {
+        analyze_spot(a, b, ce[ANALYZE_CL_FROM], ce[ANALYZE_CL_FROM]);
+    }
     if (analyze_scan_expr(a, i + 1, sel_e, b) < 0)
         return 0;
     for (int k = ANALYZE_CL_GROUP; k < ANALYZE_CL_N; k++)
@@ -2316,8 +2359,11 @@ static int analyze_finish(struct analyze *a, uint32_t at)
         return ANALYZE_REJ(a, ANALYZE_M_NO_KEY, at);
     }
     if (first_bad >= 0)
-        return ANALYZE_REJ(a, n_keyed ? ANALYZE_M_UNFIXED : ANALYZE_M_NO_KEY,
-                           a->tables[first_bad].tok);
+    {
+        ANALYZE_REJ(a, n_keyed ? ANALYZE_M_UNFIXED : ANALYZE_M_NO_KEY, a->tables[first_bad].tok);
+        o->unconfined = 1;
+        return -1;
+    }
     if (!a->have_value)
         return ANALYZE_REJ(a, ANALYZE_M_NO_KEY, at);
     if (a->catalog) {
@@ -2492,8 +2538,11 @@ static int analyze_update(struct analyze *a)
         uint32_t we = ord < lim ? ord : lim;
         if (we < w)
             return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, we);
+        analyze_spot(a, b, w + 1, we);
         if (analyze_where(a, w + 1, we, b, 0, ANALYZE_MAX_TABLES) < 0)
             return -1;
+    } else {
+        analyze_spot(a, b, set_e, set_e);
     }
     uint32_t tail = ord < lim ? ord : lim;
     if (tail < e && (analyze_scan_expr(a, tail, e, b) < 0 || analyze_px_dml_tail(a, tail, e, 0) < 0))
@@ -2538,8 +2587,11 @@ static int analyze_delete(struct analyze *a)
     if (w < e) {
         if (tail < w)
             return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, tail);
+        analyze_spot(a, b, w + 1, tail);
         if (analyze_where(a, w + 1, tail, b, 0, ANALYZE_MAX_TABLES) < 0)
             return -1;
+    } else {
+        analyze_spot(a, b, refs_e, refs_e);
     }
     if (tail < e && (analyze_scan_expr(a, tail, e, b) < 0 || analyze_px_dml_tail(a, tail, e, 1) < 0))
         return -1;
@@ -2597,6 +2649,7 @@ static int analyze_insert(struct analyze *a)
     int target = analyze_add_table(a, b, (int32_t)name, tstart, 1);
     if (target < 0)
         return -1;
+    a->tables[target].target = 1;
     if (analyze_kw(a, i) == LEX_KW_PARTITION && analyze_op(a, i + 1, '('))
         i = analyze_skip(a, i + 1);
 
@@ -3102,6 +3155,57 @@ static int analyze_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
     return 1;
 }
 
+/* Which tenant-scope variable the user variable token <i> is (the router's
+ * own: @shardwire_user, @shardwire_txn_user, any case and quoting, as
+ * MariaDB compares user variable names), or ANALYZE_SCOPE_NONE. */
+static int analyze_scope_var(const struct analyze *a, uint32_t i)
+{
+    const struct lex_token *t = &a->tok[i];
+    const char *s = a->sql + t->off + 1;
+    size_t l = t->len - 1;
+    if (l >= 2 && (s[0] == '\'' || s[0] == '`' || s[0] == '"') && s[l - 1] == s[0]) {
+        s++;
+        l -= 2;
+    }
+    if (analyze_ci_eq(s, l, "shardwire_user", 14))
+        return ANALYZE_SCOPE_SESSION;
+    if (analyze_ci_eq(s, l, "shardwire_txn_user", 18))
+        return ANALYZE_SCOPE_TXN;
+    return ANALYZE_SCOPE_NONE;
+}
+
+/* SET @shardwire_[txn_]user = value: answered by the router (LOCAL), alone
+ * in its SET (assignment [i, ie) of [1, e), variable at <x>). The value is
+ * a key literal or NULL (ends the scope). */
+static int analyze_scope_set(struct analyze *a, int scope, uint32_t i, uint32_t x, uint32_t ie,
+                             uint32_t e)
+{
+    struct analyze_result *o = a->out;
+    if (i != 1 || ie != e)
+        return ANALYZE_REJ(a, ANALYZE_M_SCOPE_SET, x);
+    x++;
+    if (!(analyze_op(a, x, '=') || analyze_op(a, x, LEX_OP_ASSIGN)))
+        return ANALYZE_REJ(a, ANALYZE_M_SCOPE_SET, x);
+    x++;
+    o->kind = ANALYZE_LOCAL;
+    o->scope = (unsigned)scope;
+    o->pins_session = 0;    /* the router's own variable: no server state */
+    if (analyze_kw(a, x) == LEX_KW_NULL && x + 1 == e) {
+        o->scope_clear = 1;
+        return 0;
+    }
+    struct analyze_val v;
+    uint32_t nx;
+    int r = analyze_value(a, x, e, &nx, &v);
+    if (r < 0)
+        return -1;
+    if (r == 0 || nx != e || v.param >= 0)
+        return ANALYZE_REJ(a, ANALYZE_M_SCOPE_SET, x);
+    memcpy(o->key, v.buf, (size_t)v.len);
+    o->key_len = (size_t)v.len;
+    return 0;
+}
+
 static int analyze_set(struct analyze *a)
 {
     struct analyze_result *o = a->out;
@@ -3158,6 +3262,9 @@ static int analyze_set(struct analyze *a)
         const char *name;
         size_t nl;
         const struct lex_token *vt = &a->tok[x];
+        int sc = vt->type == LEX_USERVAR ? analyze_scope_var(a, x) : ANALYZE_SCOPE_NONE;
+        if (sc != ANALYZE_SCOPE_NONE)
+            return analyze_scope_set(a, sc, i, x, ie, e);
         if (vt->type == LEX_USERVAR) {
             o->pins_session = 1;
             name = NULL;
@@ -3735,6 +3842,9 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     out->allowable = 0;
     out->reads_prev_stmt = 0;
     out->sets_sql_mode = 0;
+    out->unconfined = 0;
+    out->scope = ANALYZE_SCOPE_NONE;
+    out->scope_clear = 0;
     out->sql_mode = 0;
     out->err_no = 0;
     out->sqlstate[0] = 0;
@@ -3917,7 +4027,7 @@ int analyze_statement(struct analyze *a, const char *sql, size_t len,
     if (r < 0)
         return 0;
     analyze_dispatch(a, 0);
-    if (out->kind != ANALYZE_ROUTE) {
+    if (out->kind != ANALYZE_ROUTE && !(out->kind == ANALYZE_LOCAL && out->scope)) {
         out->param_index = -1;
         out->key_params = 0;
         out->key_len = 0;
@@ -3954,6 +4064,54 @@ struct analyze *analyze_new(const struct analyze_config *cfg)
     if (a->max_depth > ANALYZE_DEPTH_CAP)
         a->max_depth = ANALYZE_DEPTH_CAP;
     return a;
+}
+
+/* Byte offset just past token <k>. */
+static uint32_t analyze_tok_end(const struct analyze *a, uint32_t k)
+{
+    return a->tok[k].off + a->tok[k].len;
+}
+
+int analyze_scope_tables(const struct analyze *a, struct analyze_scope_table *out,
+                         unsigned max)
+{
+    unsigned n = 0;
+    if (!a->out || !a->out->unconfined)
+        return -1;
+    for (uint32_t t = 0; t < a->n_tables; t++) {
+        const struct analyze_table *tb = &a->tables[t];
+        if (!tb->base || tb->target)
+            continue;
+        const struct analyze_block *b = &a->blocks[tb->block];
+        if (tb->noscope || tb->qual < 0 || n >= max)
+            return -1;
+        struct analyze_scope_table *o = &out[n++];
+        o->qual_off = a->tok[tb->qual].off;
+        o->qual_len = a->tok[tb->qual].len;
+        if (tb->nullable) {
+            if (tb->on_s >= tb->on_e)
+                return -1;      /* USING or no ON: no condition to extend */
+            o->where = 0;
+            o->at = a->tok[tb->on_s].off;
+            o->close = analyze_tok_end(a, tb->on_e - 1);
+        } else {
+            if (!b->spot || b->where_s == 0)
+                return -1;
+            o->where = 1;
+            if (b->where_s < b->where_e) {
+                o->at = a->tok[b->where_s].off;
+                o->close = analyze_tok_end(a, b->where_e - 1);
+            } else {
+                o->at = o->close = analyze_tok_end(a, b->where_s - 1);
+            }
+        }
+    }
+    return (int)n;
+}
+
+const struct analyze_config *analyze_config_of(const struct analyze *a)
+{
+    return &a->cfg;
 }
 
 void analyze_set_sql_mode(struct analyze *a, unsigned modes)
