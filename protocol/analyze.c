@@ -2046,6 +2046,7 @@ static int analyze_px_lock(struct analyze *a, uint32_t s, uint32_t e)
         i += 4;
     else
         return analyze_px_fail(a, i);
+    a->out->locks_rows = 1;
     if (i < e && analyze_word(a, i, "NOWAIT"))
         i++;
     else if (i + 1 < e && analyze_word(a, i, "SKIP") && analyze_word(a, i + 1, "LOCKED"))
@@ -3843,6 +3844,7 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     out->reads_prev_stmt = 0;
     out->sets_sql_mode = 0;
     out->unconfined = 0;
+    out->locks_rows = 0;
     out->scope = ANALYZE_SCOPE_NONE;
     out->scope_clear = 0;
     out->sql_mode = 0;

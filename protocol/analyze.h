@@ -104,6 +104,7 @@ struct analyze_result {
                                           @shardwire_txn_user (ANALYZE_SCOPE_TXN): the user
                                           is <key>/<key_len>, or none when <scope_clear> */
     unsigned          scope_clear:1;
+    unsigned          locks_rows:1;    /* FOR UPDATE / LOCK IN SHARE MODE */
     unsigned          unconfined:1;    /* REJECT only because some table is not limited
                                           to one user (the whole statement was read):
                                           analyze_scope_tables() can say where a key

@@ -15,10 +15,11 @@ import cluster
 
 C = None
 A, B = None, None     # two users on different shards
+A2 = None             # another user on A's shard, for the scoping tests
 
 
 def setup_module():
-    global C, A, B
+    global C, A, B, A2
     C = cluster.Cluster(2)
     C.create_schema([
         "CREATE TABLE notes (userid BIGINT NOT NULL, id BIGINT NOT NULL, title VARCHAR(50), "
@@ -30,6 +31,7 @@ def setup_module():
     shards = C.shards_of(users)
     A = users[0]
     B = next(u for u, s in zip(users, shards) if s != shards[0])
+    A2 = next(u for u, s in zip(users[1:], shards[1:]) if s == shards[0])
     for name, db in C.shards.items():
         mine = [u for u, s in zip(users, shards) if s == name]
         db.sql("INSERT INTO notes (userid, id, title, n) VALUES " +
@@ -163,5 +165,122 @@ def test_catalogue_of_app_database():
                     "WHERE t.TABLE_SCHEMA = 'app' AND n.userid = 1"):
             valid_on_server(sql)
             assert errno_of(c, sql) == 1235, sql
+    finally:
+        c.close()
+
+
+# ------------------------------------------------ sql_mode PIPES_AS_CONCAT
+
+def test_pipes_as_concat_followed():
+    c = conn()
+    try:
+        # peewee's connect-time statement; then || concatenates, on the shard too
+        q(c, "SET sql_mode = 'PIPES_AS_CONCAT'")
+        assert q(c, "SELECT title || '!' FROM notes WHERE userid = %d AND id = 1" % A) == \
+            (("u%d-1!" % A,),)
+        # read as the server reads it: || binds tighter than =, so this key
+        # term compares userid with a concatenation and limits nothing
+        assert errno_of(c, "SELECT id FROM notes WHERE userid = %d || id = 1" % A) == 1235
+        # and after a switch back, || is OR again (and refused as one)
+        q(c, "SET sql_mode = CONCAT(REPLACE(@@sql_mode, 'PIPES_AS_CONCAT', ''), ',STRICT_TRANS_TABLES')")
+        assert errno_of(c, "SELECT id FROM notes WHERE userid = %d || id = 1" % A) == 1235
+        assert q(c, "SELECT 'a' || 'b'") == ((0,),)
+        for sql in ("SET sql_mode = 'ANSI_QUOTES'", "SET sql_mode = CONCAT(@@sql_mode, 'PIPES_AS_CONCAT')"):
+            assert errno_of(c, sql) == 1235, sql
+    finally:
+        c.close()
+
+
+# ------------------------------------------------ tenant-scoped sessions
+
+def test_scoped_session_rewrites():
+    c = conn()
+    try:
+        before = all_rows()
+        q(c, "SET @shardwire_user = %d" % A2)
+        # by primary key only, as ORMs address loaded rows
+        assert q(c, "SELECT title FROM notes WHERE id = 2") == (("u%d-2" % A2,),)
+        assert q(c, "SELECT count(*) FROM notes") == ((3,),)
+        q(c, "UPDATE notes SET userid = %d, title = 'saved' WHERE id = 1" % A2)
+        assert q(c, "SELECT n.title, t.name FROM notes n LEFT JOIN tags t ON t.note_id = n.id "
+                    "WHERE n.id = 1") == (("saved", "t1"),)
+        q(c, "DELETE FROM tags WHERE note_id = 3")
+        q(c, "INSERT INTO notes (userid, id, title) VALUES (%d, 50, 'new')" % A2)
+        # another user: refused, whatever the form
+        for sql in ("SELECT * FROM notes WHERE userid = %d" % B,
+                    "INSERT INTO notes (userid, id, title) VALUES (%d, 51, 'x')" % B,
+                    "SELECT * FROM notes NATURAL JOIN tags"):
+            assert errno_of(c, sql) == 1235, sql
+        after = all_rows()
+        changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+        assert changed == {(A2, 1), (A2, 50)}, changed
+        # the session can switch users; NULL ends the scope
+        q(c, "SET @shardwire_user = '%d'" % B)
+        assert q(c, "SELECT count(*) FROM notes") == ((3,),)
+        q(c, "SET @shardwire_user = NULL")
+        assert errno_of(c, "SELECT count(*) FROM notes") == 1235
+        # a comment scopes one statement
+        assert q(c, "/* shardwire:user=%d */ SELECT title FROM notes WHERE id = 2" % B) == \
+            (("u%d-2" % B,),)
+        # a transaction scope ends with the transaction
+        q(c, "BEGIN")
+        q(c, "SET @shardwire_txn_user = %d" % A2)
+        assert q(c, "SELECT count(*) FROM tags") == ((2,),)
+        q(c, "COMMIT")
+        assert errno_of(c, "SELECT count(*) FROM tags") == 1235
+    finally:
+        c.close()
+
+
+def test_scoped_prepared_statements():
+    """Prepared on a scoped session: only statements that need no rewrite,
+    and never executed under another scope."""
+    from rawclient import RawClient, err_of
+    raw = RawClient(C.router.port)
+    try:
+        assert raw.login(cluster.APP_USER, cluster.APP_PASSWORD, cluster.APP_DB)[0] == 0
+        raw.query("SET @shardwire_user = %d" % A)
+        assert raw.read_result()[0] == "ok"
+        sid, _, _ = raw.prepare("SELECT title FROM notes WHERE userid = %d AND id = 2" % A)
+        raw.execute(sid, [])
+        assert raw.read_binary_result()[0] == "rows"
+        raw.query("SET @shardwire_user = %d" % B)
+        assert raw.read_result()[0] == "ok"
+        raw.execute(sid, [])
+        kind, p = raw.read_binary_result()[:2]
+        assert kind == "err" and err_of(p)[0] == 1235, (kind, p)
+        for sql in ("SELECT title FROM notes WHERE id = ?",
+                    "SELECT title FROM notes WHERE userid = ? AND id = 1"):
+            try:
+                raw.prepare(sql)
+                assert False, sql
+            except RuntimeError as e:
+                assert e.args[0] == 1235, e
+    finally:
+        raw.close()
+
+
+# ------------------------------------------------ implicit transactions
+
+def test_autocommit_off_read_moves_shards():
+    c = conn(autocommit=False)
+    try:
+        assert q(c, "SELECT count(*) FROM notes WHERE userid = %d" % A)[0][0] >= 3
+        # only read so far: the next user's shard is fine
+        assert q(c, "SELECT count(*) FROM notes WHERE userid = %d" % B) == ((3,),)
+        q(c, "UPDATE notes SET n = n + 1 WHERE userid = %d AND id = 2" % B)
+        # after a write the transaction stays where it is
+        assert errno_of(c, "SELECT count(*) FROM notes WHERE userid = %d" % A) == 1235
+        c.rollback()
+        assert q(c, "SELECT n FROM notes WHERE userid = %d AND id = 2" % B) == ((0,),)
+        # a locking read binds it too
+        q(c, "SELECT * FROM notes WHERE userid = %d AND id = 2 FOR UPDATE" % A)
+        assert errno_of(c, "SELECT count(*) FROM notes WHERE userid = %d" % B) == 1235
+        c.rollback()
+        # an explicit BEGIN keeps the old rule
+        q(c, "BEGIN")
+        q(c, "SELECT count(*) FROM notes WHERE userid = %d" % A)
+        assert errno_of(c, "SELECT count(*) FROM notes WHERE userid = %d" % B) == 1235
+        c.rollback()
     finally:
         c.close()
