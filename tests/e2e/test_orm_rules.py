@@ -284,3 +284,20 @@ def test_autocommit_off_read_moves_shards():
         c.rollback()
     finally:
         c.close()
+
+
+def test_explain_user_shows_rewrite():
+    import json
+    import subprocess
+    r = subprocess.run([cluster.shardctl_path(), "explain", "--json", "--map", C.map_file,
+                        "--database", "app", "--user", str(A),
+                        "UPDATE notes SET title = 'x' WHERE id = 7",
+                        "SELECT * FROM notes WHERE userid = %d" % B],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(l) for l in r.stdout.splitlines()]
+    assert out[0]["rewritten"] == ("UPDATE notes SET title = 'x' WHERE (id = 7) AND "
+                                   "notes.`userid` = %d " % A)
+    assert out[0]["decision"] == "route" and out[0]["key"] == str(A)
+    assert out[0]["shard"] == C.shard_of(A)
+    assert out[1]["decision"] == "reject" and out[1]["errno"] == 1235
