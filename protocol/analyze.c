@@ -60,8 +60,8 @@
 #define ANALYZE_M_TWO_PARAMS "shardwire: the shard key is given by two different '?' placeholders, or by a placeholder and a literal; give it once, or as literals"
 #define ANALYZE_M_KEY_INT    "shardwire: the shard key must be an integer in the signed 64-bit range written as 42, -42, '42' or ?; decimals, hex, spaces or trailing text are compared differently by MariaDB"
 #define ANALYZE_M_KEY_STR    "shardwire: the shard key must be a single-quoted string literal (utf8mb4 or binary, 1-256 bytes, no trailing space) or ?"
-#define ANALYZE_M_KEY_UPDATE "shardwire: UPDATE may not change the shard key column; moving rows between users is not supported"
-#define ANALYZE_M_KEY_ODKU   "shardwire: ON DUPLICATE KEY UPDATE may not assign the shard key column"
+#define ANALYZE_M_KEY_UPDATE "shardwire: UPDATE may not change the shard key column (only assign it the statement's own key, a no-op); moving rows between users is not supported"
+#define ANALYZE_M_KEY_ODKU   "shardwire: ON DUPLICATE KEY UPDATE may not change the shard key column (only userid = VALUES(userid), userid = userid or the inserted key)"
 #define ANALYZE_M_INS_COLS   "shardwire: INSERT/REPLACE needs an explicit column list (or SET) that includes the shard key column"
 #define ANALYZE_M_INS_KEY    "shardwire: INSERT/REPLACE must give the shard key as a literal or ? in every row"
 #define ANALYZE_M_INS_SELECT "shardwire: INSERT ... SELECT must be one SELECT fixed to the user whose key it selects (the key column of a fixed table, or the same literal/?)"
@@ -71,7 +71,7 @@
 #define ANALYZE_M_SET_GLOBAL "shardwire: SET GLOBAL/PERSIST is not allowed through shardwire; ask an operator to change server settings"
 #define ANALYZE_M_SET_OTHER  "shardwire: SET PASSWORD/ROLE/DEFAULT ROLE/STATEMENT is not allowed through shardwire"
 #define ANALYZE_M_SET_SUBQ   "shardwire: SET values may not read tables (no subqueries); read the value with a SELECT first"
-#define ANALYZE_M_SQL_MODE   "shardwire: sql_mode may only be set to known modes (no ANSI, ANSI_QUOTES, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ORACLE, ...), as literals or CONCAT/REPLACE of @@sql_mode"
+#define ANALYZE_M_SQL_MODE   "shardwire: sql_mode may only be set to known modes (PIPES_AS_CONCAT is followed; no ANSI, ANSI_QUOTES, NO_BACKSLASH_ESCAPES, HIGH_NOT_PRECEDENCE, IGNORE_SPACE, ORACLE, ...), once per SET, as literals or CONCAT/CONCAT_WS/REPLACE of @@sql_mode whose effect on PIPES_AS_CONCAT is certain"
 #define ANALYZE_M_CHARSET    "shardwire: only the utf8mb4, utf8, ascii and binary character sets are allowed for the client and connection (utf8mb4 and binary with string keys), named explicitly (not DEFAULT); others change how quotes, backslashes, spaces or keys are read; other character_set_*/collation_* settings cannot be changed"
 #define ANALYZE_M_AUTOCOMMIT "shardwire: autocommit must be set to 0, 1, ON, OFF, TRUE or FALSE"
 #define ANALYZE_M_SET_COMPAT "shardwire: old_mode, old and lower_case_* change how names and character sets are read and cannot be changed through shardwire"
@@ -87,6 +87,8 @@
 #define ANALYZE_M_OTHER_DB_SHOW "shardwire: other databases are not reachable through shardwire; SHOW and DESCRIBE may name only the configured database"
 #define ANALYZE_M_EXPLAIN    "shardwire: EXPLAIN/DESCRIBE/ANALYZE is allowed of a SELECT (analysed like the SELECT itself) and DESCRIBE <table> [column]; EXPLAIN of UPDATE/DELETE/INSERT/REPLACE is not supported"
 #define ANALYZE_M_EXPLAIN_FMT "shardwire: EXPLAIN FORMAT must be JSON or TRADITIONAL"
+#define ANALYZE_M_CATALOG    "shardwire: information_schema is reachable only for the app database: the tables TABLES, COLUMNS, STATISTICS, KEY_COLUMN_USAGE, TABLE_CONSTRAINTS, REFERENTIAL_CONSTRAINTS, CHECK_CONSTRAINTS, VIEWS, TRIGGERS, ROUTINES, PARAMETERS, SCHEMATA (each limited by <table>.TABLE_SCHEMA = '<database>' or = DATABASE(), as a top-level AND of WHERE or ON) and CHARACTER_SETS, COLLATIONS, COLLATION_CHARACTER_SET_APPLICABILITY, ENGINES, KEYWORDS, SQL_FUNCTIONS; not mixed with the app's tables"
+#define ANALYZE_M_SCOPE_SET  "shardwire: SET @shardwire_user / @shardwire_txn_user must be alone in its SET and give a key literal (e.g. 42 or '42') or NULL; send it as a text query, not a prepared statement"
 #define ANALYZE_M_EXPLAIN_CONN "shardwire: EXPLAIN/SHOW EXPLAIN/SHOW ANALYZE FOR CONNECTION shows other sessions' statements and is not allowed through shardwire"
 
 struct analyze_table {
@@ -96,6 +98,11 @@ struct analyze_table {
     uint32_t tok;         /* where the reference starts (reject offset) */
     unsigned base:1;      /* a real table, not a derived table or CTE */
     unsigned keyed:1;     /* its key column is known to be the statement's key */
+    unsigned target:1;    /* the table an INSERT writes (limited by its values) */
+    unsigned nullable:1;  /* NULL-extended by an outer join: a scope condition goes
+                             into that join's ON [on_s, on_e) (on_s == on_e: USING) */
+    unsigned noscope:1;   /* where a scope condition would go is unknown (NATURAL) */
+    uint32_t on_s, on_e;
 };
 
 struct analyze_block {
@@ -103,6 +110,11 @@ struct analyze_block {
     int32_t  head;        /* first table, -1 */
     uint32_t n_tables;
     uint32_t sel_s, sel_e; /* select list tokens [sel_s, sel_e) */
+    /* where a scope condition goes (analyze_scope_tables()): the WHERE
+     * condition [where_s, where_e), or (no WHERE) a new one before token
+     * <where_s> == <where_e>; spot 0: the block has no such place */
+    uint32_t where_s, where_e;
+    uint8_t  spot;
 };
 
 struct analyze_edge {
@@ -117,6 +129,7 @@ struct analyze_val {
 
 struct analyze {
     struct analyze_config cfg;
+    unsigned              modes;    /* ANALYZE_MODE_*: the session's sql_mode */
     size_t                key_col_len[ANALYZE_MAX_KEY_COLS];
     size_t                db_len;
     unsigned              max_depth;
@@ -142,6 +155,11 @@ struct analyze {
     uint32_t              cte[ANALYZE_MAX_CTE];
     uint32_t              n_cte;
 
+    int                   catalog;          /* a query of information_schema: the "key"
+                                               is the schema column, the value must
+                                               be the configured database */
+    enum analyze_key_type key_type;         /* cfg.key_type, or STRING for a catalog
+                                               query */
     int                   have_value;
     int                   value_param;      /* -1: literal in out->key */
     uint32_t              value_tok;
@@ -233,6 +251,18 @@ static int analyze_is_key_name(const struct analyze *a, uint32_t i)
         return 0;
     size_t l;
     const char *s = analyze_name(a, i, &l);
+    if (a->catalog) {
+        /* the columns holding a catalogue row's own database; never
+         * REFERENCED_TABLE_SCHEMA or UNIQUE_CONSTRAINT_SCHEMA */
+        static const char *const cols[] = {
+            "TABLE_SCHEMA", "CONSTRAINT_SCHEMA", "INDEX_SCHEMA", "SCHEMA_NAME",
+            "ROUTINE_SCHEMA", "TRIGGER_SCHEMA", "EVENT_OBJECT_SCHEMA", "SPECIFIC_SCHEMA",
+        };
+        for (size_t k = 0; k < sizeof(cols) / sizeof(cols[0]); k++)
+            if (analyze_ci_eq(s, l, cols[k], strlen(cols[k])))
+                return 1;
+        return 0;
+    }
     for (unsigned k = 0; k < a->cfg.n_key_columns; k++)
         if (analyze_ci_eq(s, l, a->cfg.key_columns[k], a->key_col_len[k]))
             return 1;
@@ -423,13 +453,24 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
             return 0;
     }
     const struct lex_token *t = &a->tok[i];
+    /* a catalogue query may name the database as DATABASE() or SCHEMA(): the
+     * configured one, the only one a session can select */
+    if (a->catalog && !signed_ && (analyze_word(a, i, "DATABASE") || analyze_word(a, i, "SCHEMA")) &&
+        analyze_op(a, i + 1, '(') && a->pair[i + 1] == (int32_t)(i + 2) && i + 2 < e) {
+        memcpy(v->buf, a->cfg.database, a->db_len);
+        v->len = (int)a->db_len;
+        *next = i + 3;
+        return 1;
+    }
+    if (a->catalog && t->type == LEX_PARAM)
+        return ANALYZE_REJ(a, ANALYZE_M_CATALOG, i);
     /* only a real introducer (the lexer knows MariaDB's character sets):
      * "_foo 'x'" is column _foo with alias 'x', not a value */
     if (t->type == LEX_IDENT && (t->flags & LEX_F_INTRO) && i + 1 < e &&
         a->tok[i + 1].type == LEX_STRING && !(a->tok[i + 1].flags & LEX_F_NATIONAL) && !signed_) {
         intro = i;
         if (!analyze_introducer_ok(a, intro))
-            return ANALYZE_REJ(a, a->cfg.key_type == ANALYZE_KEY_INT ? ANALYZE_M_KEY_INT
+            return ANALYZE_REJ(a, a->key_type == ANALYZE_KEY_INT ? ANALYZE_M_KEY_INT
                                                                      : ANALYZE_M_KEY_STR,
                                i);
         i++;
@@ -443,7 +484,7 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
         *next = i + 1;
         return 1;
     case LEX_INTEGER:
-        if (a->cfg.key_type != ANALYZE_KEY_INT)
+        if (a->key_type != ANALYZE_KEY_INT)
             return ANALYZE_REJ(a, ANALYZE_M_KEY_STR, i);
         v->len = analyze_canon_digits(neg, a->sql + t->off, t->len, v->buf);
         if (v->len < 0)
@@ -454,13 +495,13 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
     case LEX_HEX:
     case LEX_BIT:
         return ANALYZE_REJ(
-            a, a->cfg.key_type == ANALYZE_KEY_INT ? ANALYZE_M_KEY_INT : ANALYZE_M_KEY_STR, i);
+            a, a->key_type == ANALYZE_KEY_INT ? ANALYZE_M_KEY_INT : ANALYZE_M_KEY_STR, i);
     case LEX_STRING: {
         if (signed_)
             return 0;       /* -'42': an expression */
         char tmp[ANALYZE_KEY_MAX];
         int n = analyze_unescape(a, i, tmp);
-        if (a->cfg.key_type == ANALYZE_KEY_INT) {
+        if (a->key_type == ANALYZE_KEY_INT) {
             if (n < 0)
                 return ANALYZE_REJ(a, ANALYZE_M_KEY_INT, i);
             int sneg = 0, off = 0;
@@ -537,6 +578,8 @@ static int analyze_new_block(struct analyze *a, int parent, uint32_t at)
     b->head = -1;
     b->n_tables = 0;
     b->sel_s = b->sel_e = at;
+    b->where_s = b->where_e = at;
+    b->spot = 0;
     return (int)a->n_blocks++;
 }
 
@@ -552,6 +595,8 @@ static int analyze_add_table(struct analyze *a, int block, int32_t qual, uint32_
     tb->tok = at;
     tb->base = base ? 1 : 0;
     tb->keyed = 0;
+    tb->target = tb->nullable = tb->noscope = 0;
+    tb->on_s = tb->on_e = 0;
     tb->next = -1;
     /* append, keeping the block's list in statement order */
     if (b->head < 0) {
@@ -1217,6 +1262,9 @@ static int analyze_px_level(const struct analyze *a, uint32_t i, uint32_t e)
             return ANALYZE_LV_CMP;
         case '|': case '&': case LEX_OP_SHL: case LEX_OP_SHR: case '+': case '-': case '*':
         case '/': case '%': case '^':
+        case LEX_OP_CONCAT:     /* MYSQL_CONCAT_SYM binds tighter than '^': inside a
+                                   bit_expr, where the order of these does not
+                                   move an AND or OR */
             return ANALYZE_LV_BIT;
         default:
             return 0;
@@ -1454,6 +1502,15 @@ static int analyze_or_expr(struct analyze *a, uint32_t s, uint32_t e, int block,
 
 /* Marks the tables that the expression [s, e) (a WHERE, or an ON whose
  * fixes may apply to the tables [lo, hi) of <block>) fixes to the key. */
+/* Notes where block <b>'s scope condition goes: its WHERE condition [s, e),
+ * or a new WHERE before token <s> (s == e). */
+static void analyze_spot(struct analyze *a, int b, uint32_t s, uint32_t e)
+{
+    a->blocks[b].where_s = s;
+    a->blocks[b].where_e = e;
+    a->blocks[b].spot = 1;
+}
+
 static int analyze_where(struct analyze *a, uint32_t s, uint32_t e, int block, int lo, int hi)
 {
     if (analyze_scan_expr(a, s, e, block) < 0)
@@ -1498,8 +1555,48 @@ static int analyze_check_db(struct analyze *a, uint32_t i)
     size_t l;
     const char *s = analyze_name(a, i, &l);
     if (a->db_len && l == a->db_len && memcmp(s, a->cfg.database, l) == 0)
-        return 0;
+        return a->catalog ? ANALYZE_REJ(a, ANALYZE_M_CATALOG, i) : 0;
     return ANALYZE_REJ(a, ANALYZE_M_OTHER_DB, i);
+}
+
+/* Whether name token <i> is information_schema (any case: the server
+ * always compares that name case-insensitively). */
+static int analyze_is_infoschema(const struct analyze *a, uint32_t i)
+{
+    size_t l;
+    if (!analyze_is_name(a, i))
+        return 0;
+    const char *s = analyze_name(a, i, &l);
+    return analyze_ci_eq(s, l, "information_schema", 18);
+}
+
+/*
+ * The information_schema table named by token <i>: 1 for a table of rows
+ * about databases' objects (limited like a user table, by its schema
+ * column), 2 for a server-wide table that is the same on every server and
+ * names no database's objects, 0 (after a reject) for any other.
+ */
+static int analyze_catalog_table(struct analyze *a, uint32_t i)
+{
+    static const char *const per_db[] = {
+        "TABLES", "COLUMNS", "STATISTICS", "KEY_COLUMN_USAGE", "TABLE_CONSTRAINTS",
+        "REFERENTIAL_CONSTRAINTS", "CHECK_CONSTRAINTS", "VIEWS", "TRIGGERS", "ROUTINES",
+        "PARAMETERS", "SCHEMATA",
+    };
+    static const char *const fixed[] = {
+        "CHARACTER_SETS", "COLLATIONS", "COLLATION_CHARACTER_SET_APPLICABILITY", "ENGINES",
+        "KEYWORDS", "SQL_FUNCTIONS",
+    };
+    size_t l;
+    const char *s = analyze_name(a, i, &l);
+    for (size_t k = 0; k < sizeof(per_db) / sizeof(per_db[0]); k++)
+        if (analyze_ci_eq(s, l, per_db[k], strlen(per_db[k])))
+            return 1;
+    for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++)
+        if (analyze_ci_eq(s, l, fixed[k], strlen(fixed[k])))
+            return 2;
+    ANALYZE_REJ(a, ANALYZE_M_CATALOG, i);
+    return 0;
 }
 
 /* Whether the word at <i> can be a table alias (not a keyword we know). */
@@ -1586,13 +1683,24 @@ static int analyze_factor(struct analyze *a, uint32_t i, uint32_t e, int block, 
         return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
     uint32_t start = i;
     uint32_t name = i++;
+    int base = -1;
     if (i + 1 < e && analyze_op(a, i, '.') && analyze_is_name(a, i + 1)) {
-        if (analyze_check_db(a, name) < 0)
+        if (a->catalog && analyze_is_infoschema(a, name)) {
+            int ct = analyze_catalog_table(a, i + 1);
+            if (!ct)
+                return -1;
+            base = ct == 1;
+        } else if (analyze_check_db(a, name) < 0) {
             return -1;
+        }
         name = i + 1;
         i += 2;
     }
-    int base = !(name == start && analyze_is_cte(a, name));
+    if (base < 0) {
+        base = !(name == start && analyze_is_cte(a, name));
+        if (base && a->catalog)     /* an app table in a catalogue query */
+            return ANALYZE_REJ(a, ANALYZE_M_CATALOG, start);
+    }
     if (analyze_kw(a, i) == LEX_KW_PARTITION && analyze_op(a, i + 1, '('))
         i = analyze_skip(a, i + 1);
     int32_t qual = (int32_t)name;
@@ -1707,6 +1815,20 @@ static int analyze_table_refs(struct analyze *a, uint32_t i, uint32_t e, int blo
             if (analyze_factor(a, nx, e, block, &i) < 0)
                 return -1;
             int y_hi = (int)a->n_tables;
+            int n_lo = kind == 'L' ? y_lo : kind == 'R' ? item_lo : y_hi;
+            int n_hi = kind == 'L' ? y_hi : kind == 'R' ? y_lo : y_hi;
+            if (kind == 'N')
+                for (int t = item_lo; t < y_hi; t++)
+                    a->tables[t].noscope = 1;
+            /* the NULL-extended side: the innermost outer join's ON */
+            for (int t = n_lo; t < n_hi; t++)
+                if (!a->tables[t].nullable) {
+                    a->tables[t].nullable = 1;
+                    if (analyze_kw(a, i) == LEX_KW_ON) {
+                        a->tables[t].on_s = i + 1;
+                        a->tables[t].on_e = analyze_on_end(a, i + 1, e);
+                    }
+                }
             if (kind != 'N' && analyze_kw(a, i) == LEX_KW_ON) {
                 uint32_t ce = analyze_on_end(a, i + 1, e);
                 int lo = kind == 'L' ? y_lo : item_lo;
@@ -1924,6 +2046,7 @@ static int analyze_px_lock(struct analyze *a, uint32_t s, uint32_t e)
         i += 4;
     else
         return analyze_px_fail(a, i);
+    a->out->locks_rows = 1;
     if (i < e && analyze_word(a, i, "NOWAIT"))
         i++;
     else if (i + 1 < e && analyze_word(a, i, "SKIP") && analyze_word(a, i + 1, "LOCKED"))
@@ -2068,9 +2191,14 @@ static uint32_t analyze_select(struct analyze *a, uint32_t i, uint32_t e, int pa
             return 0;
         }
     }
-    if (pos[ANALYZE_CL_WHERE] != UINT32_MAX &&
-        analyze_where(a, cs[ANALYZE_CL_WHERE], ce[ANALYZE_CL_WHERE], b, 0, ANALYZE_MAX_TABLES) < 0)
-        return 0;
+    if (pos[ANALYZE_CL_WHERE] != UINT32_MAX) {
+        analyze_spot(a, b, cs[ANALYZE_CL_WHERE], ce[ANALYZE_CL_WHERE]);
+        if (analyze_where(a, cs[ANALYZE_CL_WHERE], ce[ANALYZE_CL_WHERE], b, 0,
+                          ANALYZE_MAX_TABLES) < 0)
+            return 0;
+    } else if (pos[ANALYZE_CL_FROM] != UINT32_MAX) {
+        analyze_spot(a, b, ce[ANALYZE_CL_FROM], ce[ANALYZE_CL_FROM]);
+    }
     if (analyze_scan_expr(a, i + 1, sel_e, b) < 0)
         return 0;
     for (int k = ANALYZE_CL_GROUP; k < ANALYZE_CL_N; k++)
@@ -2232,10 +2360,22 @@ static int analyze_finish(struct analyze *a, uint32_t at)
         return ANALYZE_REJ(a, ANALYZE_M_NO_KEY, at);
     }
     if (first_bad >= 0)
-        return ANALYZE_REJ(a, n_keyed ? ANALYZE_M_UNFIXED : ANALYZE_M_NO_KEY,
-                           a->tables[first_bad].tok);
+    {
+        ANALYZE_REJ(a, n_keyed ? ANALYZE_M_UNFIXED : ANALYZE_M_NO_KEY, a->tables[first_bad].tok);
+        o->unconfined = 1;
+        return -1;
+    }
     if (!a->have_value)
         return ANALYZE_REJ(a, ANALYZE_M_NO_KEY, at);
+    if (a->catalog) {
+        /* every per-database catalogue row read is the configured
+         * database's: the same on every shard */
+        if (a->value_param >= 0 || a->db_len == 0 || o->key_len != a->db_len ||
+            memcmp(o->key, a->cfg.database, a->db_len) != 0)
+            return ANALYZE_REJ(a, ANALYZE_M_CATALOG, a->value_tok);
+        o->kind = ANALYZE_SESSION;
+        return 0;
+    }
     o->kind = ANALYZE_ROUTE;
     o->param_index = a->value_param;
     if (a->value_param >= 0) {
@@ -2246,11 +2386,58 @@ static int analyze_finish(struct analyze *a, uint32_t at)
     return 0;
 }
 
-/* UPDATE/INSERT assignment lists [i, e): col = expr, ... Rejects <key_msg>
- * for an assignment to the key column unless <key_val>, which instead
- * reads the key value. Sets *found when the key was assigned. */
+/* What an assignment to the key column may be (analyze_assignments). */
+enum {
+    ANALYZE_ASSIGN_NO_KEY,     /* refused */
+    ANALYZE_ASSIGN_KEY_VALUE,  /* INSERT ... SET: gives the row's key */
+    ANALYZE_ASSIGN_SELF,       /* UPDATE: only the statement's own key, a no-op on
+                                  rows that analyze_finish() proves are all that
+                                  user's */
+    ANALYZE_ASSIGN_ODKU,       /* ON DUPLICATE KEY UPDATE of INSERT ... VALUES/SET:
+                                  the own key, VALUES(key), VALUE(key) or the key
+                                  column itself */
+    ANALYZE_ASSIGN_ODKU_SEL,   /* ... of INSERT ... SELECT: no bare column (it might
+                                  name a column of the SELECT's tables) */
+};
+
+/*
+ * Whether [i, e) re-assigns the key column <col> its own value in an ON
+ * DUPLICATE KEY UPDATE: VALUES(key) / VALUE(key) (the inserted row's key,
+ * the statement's key) or, when <bare_ok>, the key column itself (the
+ * existing row's key, which equals the inserted one because every unique key
+ * includes the key column: docs/query-rules.md section 9). The column must
+ * be the same key column as <col>.
+ */
+static int analyze_odku_self(const struct analyze *a, uint32_t i, uint32_t e, uint32_t col,
+                             int bare_ok)
+{
+    size_t cl, rl;
+    const char *cs = analyze_name(a, col, &cl);
+    int32_t q;
+    uint32_t rc;
+    if ((analyze_kw(a, i) == LEX_KW_VALUES || analyze_kw(a, i) == LEX_KW_VALUE) &&
+        analyze_op(a, i + 1, '(') && (uint32_t)a->pair[i + 1] + 1 == e) {
+        uint32_t p = analyze_colref(a, i + 2, e - 1, &q, &rc);
+        if (p != e - 1)
+            return 0;
+    } else if (bare_ok) {
+        if (analyze_colref(a, i, e, &q, &rc) != e)
+            return 0;
+    } else {
+        return 0;
+    }
+    if (!analyze_is_key_name(a, rc))
+        return 0;
+    const char *rs = analyze_name(a, rc, &rl);
+    return analyze_ci_eq(cs, cl, rs, rl);
+}
+
+/* UPDATE/INSERT assignment lists [i, e): col = expr, ... <key_mode> (an
+ * ANALYZE_ASSIGN_*) says what an assignment to the key column may be;
+ * otherwise it is refused with <key_msg>. Sets *found when the key was given
+ * a value (ANALYZE_ASSIGN_KEY_VALUE). */
 static int analyze_assignments(struct analyze *a, uint32_t i, uint32_t e, int block,
-                          const char *key_msg, int key_val, int *found)
+                          const char *key_msg, int key_mode, int *found)
 {
     while (i < e) {
         uint32_t ce = analyze_find_comma(a, i, e);
@@ -2260,18 +2447,27 @@ static int analyze_assignments(struct analyze *a, uint32_t i, uint32_t e, int bl
         if (!p || p >= ce || !(analyze_op(a, p, '=') || analyze_op(a, p, LEX_OP_ASSIGN)))
             return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
         if (analyze_is_key_name(a, col)) {
-            if (!key_val)
+            if (key_mode == ANALYZE_ASSIGN_NO_KEY)
                 return ANALYZE_REJ(a, key_msg, col);
+            if ((key_mode == ANALYZE_ASSIGN_ODKU || key_mode == ANALYZE_ASSIGN_ODKU_SEL) &&
+                analyze_odku_self(a, p + 1, ce, col, key_mode == ANALYZE_ASSIGN_ODKU)) {
+                i = ce < e ? ce + 1 : e;
+                continue;
+            }
+            /* a literal or '?' that must be the statement's one key */
             struct analyze_val v;
             uint32_t nx;
             int r = analyze_value(a, p + 1, ce, &nx, &v);
             if (r < 0)
                 return -1;
             if (r == 0 || nx != ce)
-                return ANALYZE_REJ(a, ANALYZE_M_INS_KEY, p + 1);
+                return ANALYZE_REJ(a, key_mode == ANALYZE_ASSIGN_KEY_VALUE ? ANALYZE_M_INS_KEY
+                                                                           : key_msg,
+                                   key_mode == ANALYZE_ASSIGN_KEY_VALUE ? p + 1 : col);
             if (analyze_note_value(a, &v, p + 1) < 0)
                 return -1;
-            *found = 1;
+            if (key_mode == ANALYZE_ASSIGN_KEY_VALUE)
+                *found = 1;
         } else {
             uint32_t x = p + 1;
             if (analyze_scan_expr(a, p + 1, ce, block) < 0 || analyze_px_item(a, &x, ce, 1) < 0)
@@ -2336,14 +2532,18 @@ static int analyze_update(struct analyze *a)
     uint32_t set_e = w < ord ? w : ord;
     set_e = set_e < lim ? set_e : lim;
     int found = 0;
-    if (analyze_assignments(a, set + 1, set_e, b, ANALYZE_M_KEY_UPDATE, 0, &found) < 0)
+    if (analyze_assignments(a, set + 1, set_e, b, ANALYZE_M_KEY_UPDATE, ANALYZE_ASSIGN_SELF,
+                            &found) < 0)
         return -1;
     if (w < e) {
         uint32_t we = ord < lim ? ord : lim;
         if (we < w)
             return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, we);
+        analyze_spot(a, b, w + 1, we);
         if (analyze_where(a, w + 1, we, b, 0, ANALYZE_MAX_TABLES) < 0)
             return -1;
+    } else {
+        analyze_spot(a, b, set_e, set_e);
     }
     uint32_t tail = ord < lim ? ord : lim;
     if (tail < e && (analyze_scan_expr(a, tail, e, b) < 0 || analyze_px_dml_tail(a, tail, e, 0) < 0))
@@ -2388,8 +2588,11 @@ static int analyze_delete(struct analyze *a)
     if (w < e) {
         if (tail < w)
             return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, tail);
+        analyze_spot(a, b, w + 1, tail);
         if (analyze_where(a, w + 1, tail, b, 0, ANALYZE_MAX_TABLES) < 0)
             return -1;
+    } else {
+        analyze_spot(a, b, refs_e, refs_e);
     }
     if (tail < e && (analyze_scan_expr(a, tail, e, b) < 0 || analyze_px_dml_tail(a, tail, e, 1) < 0))
         return -1;
@@ -2447,6 +2650,7 @@ static int analyze_insert(struct analyze *a)
     int target = analyze_add_table(a, b, (int32_t)name, tstart, 1);
     if (target < 0)
         return -1;
+    a->tables[target].target = 1;
     if (analyze_kw(a, i) == LEX_KW_PARTITION && analyze_op(a, i + 1, '('))
         i = analyze_skip(a, i + 1);
 
@@ -2459,7 +2663,7 @@ static int analyze_insert(struct analyze *a)
             return -1;
         i = analyze_skip(a, i);
     }
-    int found = 0;
+    int found = 0, is_select = 0;
     int k = analyze_kw(a, i);
     uint32_t odku = e;
     for (uint32_t x = i; x < e; x = analyze_skip(a, x))
@@ -2523,11 +2727,12 @@ static int analyze_insert(struct analyze *a)
     } else if (k == LEX_KW_SET) {
         if (ncols >= 0)
             return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, i);
-        if (analyze_assignments(a, i + 1, body_e, b, NULL, 1, &found) < 0)
+        if (analyze_assignments(a, i + 1, body_e, b, NULL, ANALYZE_ASSIGN_KEY_VALUE, &found) < 0)
             return -1;
         if (!found)
             return ANALYZE_REJ(a, ANALYZE_M_INS_COLS, i);
     } else if (k == LEX_KW_SELECT || k == LEX_KW_WITH || analyze_op(a, i, '(')) {
+        is_select = 1;
         if (ncols < 0 || !keys)
             return ANALYZE_REJ(a, ANALYZE_M_INS_COLS, i);
         uint32_t b0 = a->n_blocks;
@@ -2594,7 +2799,9 @@ static int analyze_insert(struct analyze *a)
             analyze_kw(a, x + 1) != LEX_KW_UPDATE)
             return ANALYZE_REJ(a, ANALYZE_M_SYNTAX, x);
         uint32_t oe = ret > odku ? ret : e;
-        if (analyze_assignments(a, x + 2, oe, b, ANALYZE_M_KEY_ODKU, 0, &found) < 0)
+        if (analyze_assignments(a, x + 2, oe, b, ANALYZE_M_KEY_ODKU,
+                                is_select ? ANALYZE_ASSIGN_ODKU_SEL : ANALYZE_ASSIGN_ODKU,
+                                &found) < 0)
             return -1;
     }
     if (ret < e && (analyze_scan_expr(a, ret + 1, e, b) < 0 ||
@@ -2734,8 +2941,9 @@ static int analyze_charset_ok(const struct analyze *a, uint32_t i, int compares)
 }
 
 /* Whether one comma-separated element of a sql_mode string is a mode that
- * leaves the lexer's and analyzer's reading of statements unchanged. */
-static int analyze_mode_ok(const char *s, size_t l)
+ * leaves the lexer's and analyzer's reading of statements unchanged, or
+ * (with <pipes_ok>) PIPES_AS_CONCAT, which the lexer follows. */
+static int analyze_mode_ok(const char *s, size_t l, int pipes_ok)
 {
     static const char *const modes[] = {
         "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES", "NO_ZERO_IN_DATE", "NO_ZERO_DATE",
@@ -2754,10 +2962,139 @@ static int analyze_mode_ok(const char *s, size_t l)
         l--;
     if (l == 0)
         return 1;
+    if (pipes_ok && analyze_ci_eq(s, l, "PIPES_AS_CONCAT", 15))
+        return 1;
     for (size_t k = 0; k < sizeof(modes) / sizeof(modes[0]); k++)
         if (analyze_ci_eq(s, l, modes[k], strlen(modes[k])))
             return 1;
     return 0;
+}
+
+/* Whether the sql_mode text <s>/<n> holds the element PIPES_AS_CONCAT. */
+static int analyze_mode_has_pipes(const char *s, size_t n)
+{
+    size_t st = 0;
+    for (size_t k = 0; k <= n; k++)
+        if (k == n || s[k] == ',') {
+            const char *e = s + st;
+            size_t l = k - st;
+            while (l && *e == ' ') {
+                e++;
+                l--;
+            }
+            while (l && e[l - 1] == ' ')
+                l--;
+            if (analyze_ci_eq(e, l, "PIPES_AS_CONCAT", 15))
+                return 1;
+            st = k + 1;
+        }
+    return 0;
+}
+
+/* Whether the text <s>/<n> contains "PIPES" in any case (a REPLACE that
+ * writes or cuts it could make or break PIPES_AS_CONCAT). */
+static int analyze_has_pipes_part(const char *s, size_t n)
+{
+    for (size_t k = 0; k + 5 <= n; k++)
+        if (analyze_ci_eq(s + k, 5, "PIPES", 5))
+            return 1;
+    return 0;
+}
+
+/*
+ * Whether the sql_mode value [i, e) (already checked by analyze_sql_mode_ok)
+ * turns PIPES_AS_CONCAT on: 1 or 0, or -1 when the analyzer cannot tell for
+ * certain. <cur> is whether the session has it now (what @@sql_mode holds);
+ * the global value never has it (protocol/srvcheck.c). Followed forms: a
+ * literal or bare word, @@sql_mode, DEFAULT, CONCAT(x, ',LIT', ...) and
+ * CONCAT_WS(',', x, ...) whose later literals start a new element (no
+ * literal glued to the end of @@sql_mode), and REPLACE(x, 'MODE', 'LIT')
+ * where 'LIT' has no PIPES and 'MODE' is PIPES_AS_CONCAT or has no PIPES.
+ * A server error (a glued, invalid mode) leaves the mode unchanged, which
+ * the router follows by applying the result only on OK.
+ */
+static int analyze_mode_eval(const struct analyze *a, uint32_t i, uint32_t e, int cur,
+                             unsigned depth)
+{
+    char buf[ANALYZE_KEY_MAX];
+    if (i >= e || depth > 8)
+        return -1;
+    const struct lex_token *t = &a->tok[i];
+    if (e == i + 1) {
+        if (t->type == LEX_STRING) {
+            int n = analyze_unescape(a, i, buf);
+            return n < 0 ? -1 : analyze_mode_has_pipes(buf, (size_t)n);
+        }
+        if (t->type == LEX_SYSVAR) {
+            const char *v = a->sql + t->off + 2;
+            return t->len > 9 && (v[0] == 'g' || v[0] == 'G') ? 0 : cur;   /* @@global. */
+        }
+        if (analyze_kw(a, i) == LEX_KW_DEFAULT)
+            return 0;
+        if (analyze_is_name(a, i)) {
+            size_t l;
+            const char *v = analyze_name(a, i, &l);
+            return analyze_mode_has_pipes(v, l);
+        }
+        return -1;
+    }
+    if (!analyze_op(a, i + 1, '(') || (uint32_t)a->pair[i + 1] != e - 1)
+        return -1;
+    int concat = analyze_word(a, i, "CONCAT"), ws = analyze_word(a, i, "CONCAT_WS");
+    int repl = analyze_kw(a, i) == LEX_KW_REPLACE;
+    uint32_t args[3][2];
+    unsigned na = 0;
+    int p = 0, prev_lit_comma = 1;
+    for (uint32_t x = i + 2; x < e - 1;) {
+        uint32_t ce = analyze_find_comma(a, x, e - 1);
+        if (ce == x)
+            return -1;
+        if (repl) {
+            if (na >= 3)
+                return -1;
+            args[na][0] = x;
+            args[na][1] = ce;
+        } else if (ws && na == 0) {
+            int n = ce == x + 1 && a->tok[x].type == LEX_STRING ? analyze_unescape(a, x, buf) : -1;
+            if (n != 1 || buf[0] != ',')
+                return -1;
+        } else if (concat || ws) {
+            int lit = ce == x + 1 && a->tok[x].type == LEX_STRING;
+            int n = lit ? analyze_unescape(a, x, buf) : 0;
+            if (n < 0)
+                return -1;
+            /* in CONCAT a piece must not glue onto the previous one's last
+             * element (an empty literal glues nothing) */
+            if (concat && na > 0 && !prev_lit_comma && !(lit && (n == 0 || buf[0] == ',')))
+                return -1;
+            int r = analyze_mode_eval(a, x, ce, cur, depth + 1);
+            if (r < 0)
+                return -1;
+            p |= r;
+            prev_lit_comma = lit && n > 0 ? buf[n - 1] == ',' : (lit && prev_lit_comma);
+        } else {
+            return -1;
+        }
+        na++;
+        x = ce < e - 1 ? ce + 1 : e - 1;
+    }
+    if (!repl)
+        return na > (unsigned)ws ? p : -1;
+    if (na != 3 || args[1][1] != args[1][0] + 1 || args[2][1] != args[2][0] + 1 ||
+        a->tok[args[1][0]].type != LEX_STRING || a->tok[args[2][0]].type != LEX_STRING)
+        return -1;
+    int r = analyze_mode_eval(a, args[0][0], args[0][1], cur, depth + 1);
+    if (r < 0)
+        return -1;
+    int n2 = analyze_unescape(a, args[2][0], buf);
+    if (n2 < 0 || analyze_has_pipes_part(buf, (size_t)n2))
+        return -1;
+    int n1 = analyze_unescape(a, args[1][0], buf);
+    if (n1 < 0)
+        return -1;
+    if (analyze_ci_eq(buf, (size_t)n1, "PIPES_AS_CONCAT", 15))
+        return 0;
+    return analyze_has_pipes_part(buf, (size_t)n1) ? -1 : r;
 }
 
 /* A sql_mode value [i, e): literals of known safe modes, @@sql_mode, and
@@ -2777,7 +3114,7 @@ static int analyze_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
             size_t st = 0;
             for (size_t k = 0; k <= (size_t)n; k++)
                 if (k == (size_t)n || buf[k] == ',') {
-                    if (!analyze_mode_ok(buf + st, k - st))
+                    if (!analyze_mode_ok(buf + st, k - st, 1))
                         return 0;
                     st = k + 1;
                 }
@@ -2794,7 +3131,7 @@ static int analyze_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
             {
                 size_t l;
                 const char *s = analyze_name(a, i, &l);
-                if (!analyze_mode_ok(s, l))
+                if (!analyze_mode_ok(s, l, 1))
                     return 0;
             }
             break;
@@ -2817,6 +3154,57 @@ static int analyze_sql_mode_ok(const struct analyze *a, uint32_t i, uint32_t e)
         }
     }
     return 1;
+}
+
+/* Which tenant-scope variable the user variable token <i> is (the router's
+ * own: @shardwire_user, @shardwire_txn_user, any case and quoting, as
+ * MariaDB compares user variable names), or ANALYZE_SCOPE_NONE. */
+static int analyze_scope_var(const struct analyze *a, uint32_t i)
+{
+    const struct lex_token *t = &a->tok[i];
+    const char *s = a->sql + t->off + 1;
+    size_t l = t->len - 1;
+    if (l >= 2 && (s[0] == '\'' || s[0] == '`' || s[0] == '"') && s[l - 1] == s[0]) {
+        s++;
+        l -= 2;
+    }
+    if (analyze_ci_eq(s, l, "shardwire_user", 14))
+        return ANALYZE_SCOPE_SESSION;
+    if (analyze_ci_eq(s, l, "shardwire_txn_user", 18))
+        return ANALYZE_SCOPE_TXN;
+    return ANALYZE_SCOPE_NONE;
+}
+
+/* SET @shardwire_[txn_]user = value: answered by the router (LOCAL), alone
+ * in its SET (assignment [i, ie) of [1, e), variable at <x>). The value is
+ * a key literal or NULL (ends the scope). */
+static int analyze_scope_set(struct analyze *a, int scope, uint32_t i, uint32_t x, uint32_t ie,
+                             uint32_t e)
+{
+    struct analyze_result *o = a->out;
+    if (i != 1 || ie != e)
+        return ANALYZE_REJ(a, ANALYZE_M_SCOPE_SET, x);
+    x++;
+    if (!(analyze_op(a, x, '=') || analyze_op(a, x, LEX_OP_ASSIGN)))
+        return ANALYZE_REJ(a, ANALYZE_M_SCOPE_SET, x);
+    x++;
+    o->kind = ANALYZE_LOCAL;
+    o->scope = (unsigned)scope;
+    o->pins_session = 0;    /* the router's own variable: no server state */
+    if (analyze_kw(a, x) == LEX_KW_NULL && x + 1 == e) {
+        o->scope_clear = 1;
+        return 0;
+    }
+    struct analyze_val v;
+    uint32_t nx;
+    int r = analyze_value(a, x, e, &nx, &v);
+    if (r < 0)
+        return -1;
+    if (r == 0 || nx != e || v.param >= 0)
+        return ANALYZE_REJ(a, ANALYZE_M_SCOPE_SET, x);
+    memcpy(o->key, v.buf, (size_t)v.len);
+    o->key_len = (size_t)v.len;
+    return 0;
 }
 
 static int analyze_set(struct analyze *a)
@@ -2875,6 +3263,9 @@ static int analyze_set(struct analyze *a)
         const char *name;
         size_t nl;
         const struct lex_token *vt = &a->tok[x];
+        int sc = vt->type == LEX_USERVAR ? analyze_scope_var(a, x) : ANALYZE_SCOPE_NONE;
+        if (sc != ANALYZE_SCOPE_NONE)
+            return analyze_scope_set(a, sc, i, x, ie, e);
         if (vt->type == LEX_USERVAR) {
             o->pins_session = 1;
             name = NULL;
@@ -2936,8 +3327,17 @@ static int analyze_set(struct analyze *a)
                 o->sets_autocommit = 1;
                 o->autocommit = (unsigned)on;
             } else if (analyze_ci_eq(name, nl, "sql_mode", 8)) {
-                if (!analyze_sql_mode_ok(a, x, ie))
+                /* one sql_mode per SET: the server evaluates every value
+                 * before it assigns any, so a second @@sql_mode would read
+                 * the old mode */
+                int p = o->sets_sql_mode || !analyze_sql_mode_ok(a, x, ie)
+                            ? -1
+                            : analyze_mode_eval(a, x, ie,
+                                                !!(a->modes & ANALYZE_MODE_PIPES_AS_CONCAT), 0);
+                if (p < 0)
                     return ANALYZE_REJ(a, ANALYZE_M_SQL_MODE, x);
+                o->sets_sql_mode = 1;
+                o->sql_mode = p ? ANALYZE_MODE_PIPES_AS_CONCAT : 0;
             } else if (analyze_ci_eq(name, nl, "character_set_client", 20) ||
                        analyze_ci_eq(name, nl, "character_set_connection", 24) ||
                        analyze_ci_eq(name, nl, "character_set_results", 21) ||
@@ -3323,6 +3723,7 @@ static int analyze_tokenize(struct analyze *a, const char *sql, size_t len)
     unsigned n_params = 0, depth = 0;
     int32_t open = -1;
     lex_init(&lx, sql, len);
+    lex_set_modes(&lx, a->modes & ANALYZE_MODE_PIPES_AS_CONCAT ? LEX_MODE_PIPES_AS_CONCAT : 0);
     for (;;) {
         if (n + 2 > a->cap) {
             size_t nc = a->cap ? a->cap * 2 : 256;
@@ -3430,6 +3831,8 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     a->px_assign = 0;
     a->have_value = 0;
     a->value_param = -1;
+    a->catalog = 0;
+    a->key_type = a->cfg.key_type;
     out->kind = ANALYZE_REJECT;
     out->stmt = ANALYZE_STMT_OTHER;
     out->n_params = 0;
@@ -3439,10 +3842,32 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     out->is_write = out->sets_autocommit = out->autocommit = out->pins_session = 0;
     out->allowable = 0;
     out->reads_prev_stmt = 0;
+    out->sets_sql_mode = 0;
+    out->unconfined = 0;
+    out->locks_rows = 0;
+    out->scope = ANALYZE_SCOPE_NONE;
+    out->scope_clear = 0;
+    out->sql_mode = 0;
     out->err_no = 0;
     out->sqlstate[0] = 0;
     out->msg = NULL;
     out->offset = 0;
+}
+
+/* Makes the query from token <i> a catalogue query when it names a table
+ * of information_schema (`information_schema.t`): then every table it reads
+ * must be one of those (analyze_catalog_table()), each limited to the
+ * configured database by its schema column. */
+static void analyze_catalog_mode(struct analyze *a, uint32_t i)
+{
+    for (; i + 2 < a->n; i++)
+        if (analyze_op(a, i + 1, '.') && analyze_is_infoschema(a, i) &&
+            analyze_is_name(a, i + 2) && !analyze_op(a, i + 3, '.') &&
+            !(i > 0 && analyze_op(a, i - 1, '.'))) {
+            a->catalog = 1;
+            a->key_type = ANALYZE_KEY_STRING;
+            return;
+        }
 }
 
 /* The statement at token <i> (after EXPLAIN, the explained one). */
@@ -3455,6 +3880,7 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
          * 0, so only queries are supported after EXPLAIN */
         if (kw == LEX_KW_SELECT || kw == LEX_KW_WITH || analyze_op(a, i, '(')) {
             o->stmt = ANALYZE_STMT_SELECT;
+            analyze_catalog_mode(a, i);
             if (analyze_query(a, i, a->n, -1) < 0)
                 return -1;
             return analyze_finish(a, i);
@@ -3465,6 +3891,7 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
     case LEX_KW_SELECT:
     case LEX_KW_WITH:
         o->stmt = ANALYZE_STMT_SELECT;
+        analyze_catalog_mode(a, 0);
         if (analyze_query(a, 0, a->n, -1) < 0)
             return -1;
         return analyze_finish(a, 0);
@@ -3602,7 +4029,7 @@ int analyze_statement(struct analyze *a, const char *sql, size_t len,
     if (r < 0)
         return 0;
     analyze_dispatch(a, 0);
-    if (out->kind != ANALYZE_ROUTE) {
+    if (out->kind != ANALYZE_ROUTE && !(out->kind == ANALYZE_LOCAL && out->scope)) {
         out->param_index = -1;
         out->key_params = 0;
         out->key_len = 0;
@@ -3641,6 +4068,59 @@ struct analyze *analyze_new(const struct analyze_config *cfg)
     return a;
 }
 
+/* Byte offset just past token <k>. */
+static uint32_t analyze_tok_end(const struct analyze *a, uint32_t k)
+{
+    return a->tok[k].off + a->tok[k].len;
+}
+
+int analyze_scope_tables(const struct analyze *a, struct analyze_scope_table *out,
+                         unsigned max)
+{
+    unsigned n = 0;
+    if (!a->out || !a->out->unconfined)
+        return -1;
+    for (uint32_t t = 0; t < a->n_tables; t++) {
+        const struct analyze_table *tb = &a->tables[t];
+        if (!tb->base || tb->target)
+            continue;
+        const struct analyze_block *b = &a->blocks[tb->block];
+        if (tb->noscope || tb->qual < 0 || n >= max)
+            return -1;
+        struct analyze_scope_table *o = &out[n++];
+        o->qual_off = a->tok[tb->qual].off;
+        o->qual_len = a->tok[tb->qual].len;
+        if (tb->nullable) {
+            if (tb->on_s >= tb->on_e)
+                return -1;      /* USING or no ON: no condition to extend */
+            o->where = 0;
+            o->at = a->tok[tb->on_s].off;
+            o->close = analyze_tok_end(a, tb->on_e - 1);
+        } else {
+            if (!b->spot || b->where_s == 0)
+                return -1;
+            o->where = 1;
+            if (b->where_s < b->where_e) {
+                o->at = a->tok[b->where_s].off;
+                o->close = analyze_tok_end(a, b->where_e - 1);
+            } else {
+                o->at = o->close = analyze_tok_end(a, b->where_s - 1);
+            }
+        }
+    }
+    return (int)n;
+}
+
+const struct analyze_config *analyze_config_of(const struct analyze *a)
+{
+    return &a->cfg;
+}
+
+void analyze_set_sql_mode(struct analyze *a, unsigned modes)
+{
+    a->modes = modes & ANALYZE_MODE_PIPES_AS_CONCAT;
+}
+
 void analyze_free(struct analyze *a)
 {
     if (!a)
@@ -3656,7 +4136,7 @@ bool analyze_sql_mode_safe(const char *modes, size_t len)
 
     for (size_t k = 0; k <= len; k++) {
         if (k == len || modes[k] == ',') {
-            if (!analyze_mode_ok(modes + st, k - st))
+            if (!analyze_mode_ok(modes + st, k - st, 0))
                 return false;
             st = k + 1;
         }

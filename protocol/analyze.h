@@ -98,6 +98,17 @@ struct analyze_result {
                                           PROCESSLIST, FLUSH, KILL, SET sql_log_bin, ...):
                                           it reads and writes no table rows, so an operator
                                           `allow` rule (router/rules.h) may run it as SESSION */
+    unsigned          sets_sql_mode:1; /* SET sql_mode: <sql_mode> is the session's new
+                                          ANALYZE_MODE_* bits, once the SET succeeds */
+    unsigned          scope:2;         /* LOCAL SET @shardwire_user (ANALYZE_SCOPE_SESSION) or
+                                          @shardwire_txn_user (ANALYZE_SCOPE_TXN): the user
+                                          is <key>/<key_len>, or none when <scope_clear> */
+    unsigned          scope_clear:1;
+    unsigned          locks_rows:1;    /* FOR UPDATE / LOCK IN SHARE MODE */
+    unsigned          unconfined:1;    /* REJECT only because some table is not limited
+                                          to one user (the whole statement was read):
+                                          analyze_scope_tables() can say where a key
+                                          condition for each table would go */
     unsigned          reads_prev_stmt:1; /* reads what the connection's previous
                                           statement left: SHOW WARNINGS/ERRORS (not
                                           cleared by statements without tables),
@@ -106,18 +117,38 @@ struct analyze_result {
                                           does not hold yet, that is another session's
                                           statement: the router resets it first */
 
+    unsigned          sql_mode;        /* ANALYZE_MODE_*, valid when sets_sql_mode */
+
     uint16_t          err_no;
     char              sqlstate[6];
     const char       *msg;
     size_t            offset;
 };
 
+enum analyze_scope {
+    ANALYZE_SCOPE_NONE,
+    ANALYZE_SCOPE_SESSION,  /* SET @shardwire_user = K: the session's user */
+    ANALYZE_SCOPE_TXN,      /* SET @shardwire_txn_user = K: until COMMIT/ROLLBACK */
+};
+
 struct analyze;   /* reusable scratch (token array etc.), opaque */
+
+/* sql_mode bits that change how statements are read and that the analyzer
+ * follows (everything else that would is refused): */
+#define ANALYZE_MODE_PIPES_AS_CONCAT 0x1u   /* || is concatenation (only removes an OR) */
 
 /* Returns a new analyzer for <cfg> (copied), or NULL when out of memory.
  * Free with analyze_free(). One per thread: not thread-safe. */
 struct analyze *analyze_new(const struct analyze_config *cfg);
 void analyze_free(struct analyze *a);
+
+/* The configuration <a> was made with (its own copy). */
+const struct analyze_config *analyze_config_of(const struct analyze *a);
+
+/* Reads the following statements as under a session sql_mode with the
+ * ANALYZE_MODE_* bits <modes> (0 at analyze_new()): the router sets its
+ * session's mode before each analyze_statement(). */
+void analyze_set_sql_mode(struct analyze *a, unsigned modes);
 
 /*
  * Analyses the statement <sql>/<len> (not NUL-terminated; may hold any bytes)
@@ -127,6 +158,29 @@ void analyze_free(struct analyze *a);
  */
 int analyze_statement(struct analyze *a, const char *sql, size_t len,
                       struct analyze_result *out);
+
+/* Where a tenant scope's key condition goes for one table reference
+ * (protocol/scope.c writes it): byte offsets into the statement. */
+struct analyze_scope_table {
+    uint32_t qual_off, qual_len;  /* the alias or table name to qualify the key with */
+    uint32_t at, close;           /* the condition [at, close) to AND it with, or
+                                     (at == close) where a new WHERE goes */
+    uint8_t  where;               /* 1: its block's WHERE; 0: the ON of the outer join
+                                     that NULL-extends it (outer joins keep their
+                                     meaning) */
+};
+
+/*
+ * After analyze_statement() gave a REJECT with <unconfined> set: every
+ * reference of a table of the database the statement reads or changes (each
+ * join, subquery, derived table body, UNION part; not an INSERT's target), in
+ * statement order, into <out> (at most <max>). Returns how many, or -1 when
+ * one has no place where a condition keeps the statement's meaning (NATURAL
+ * joins, an outer join by USING, no alias to qualify with) or <max> is too
+ * small. Reads <a>'s state of that last statement.
+ */
+int analyze_scope_tables(const struct analyze *a, struct analyze_scope_table *out,
+                         unsigned max);
 
 /* Fills <cfg> with defaults: key column "userid", integer keys, database "". */
 void analyze_config_default(struct analyze_config *cfg);

@@ -264,6 +264,11 @@ void lex_init(struct lex *lx, const char *buf, size_t len)
     lx->prev_type = LEX_END;
 }
 
+void lex_set_modes(struct lex *lx, unsigned modes)
+{
+    lx->pipes_concat = (modes & LEX_MODE_PIPES_AS_CONCAT) != 0;
+}
+
 static inline int lex_is_digit(unsigned char c)
 {
     return lex_class[c] & LEX_C_DIGIT;
@@ -732,7 +737,8 @@ int lex_next(struct lex *lx, struct lex_token *tok)
     case '|':
         if (c1 != '|')
             break;
-        tok->op = LEX_OP_OROR;
+        /* sql_lex.cc: OR_OR_SYM, or MYSQL_CONCAT_SYM under PIPES_AS_CONCAT */
+        tok->op = lx->pipes_concat ? LEX_OP_CONCAT : LEX_OP_OROR;
         e = p + 2;
         type = LEX_OP;
         goto done;

@@ -10,7 +10,8 @@
  * Nothing here allocates, blocks or logs.
  *
  * Assumed server: MariaDB >= 10.11 with a sql_mode without ANSI_QUOTES and
- * NO_BACKSLASH_ESCAPES (the analyzer rejects SETs that would turn them on).
+ * NO_BACKSLASH_ESCAPES (the analyzer rejects SETs that would turn them on);
+ * PIPES_AS_CONCAT is followed when the caller says so (lex_set_modes()).
  */
 #ifndef SHARDWIRE_PROTOCOL_LEX_H
 #define SHARDWIRE_PROTOCOL_LEX_H
@@ -52,7 +53,11 @@ enum lex_op {
     LEX_OP_SHR,         /* >> */
     LEX_OP_ARROW,       /* -> */
     LEX_OP_ARROW2,      /* ->> */
+    LEX_OP_CONCAT,      /* || under sql_mode PIPES_AS_CONCAT (MYSQL_CONCAT_SYM) */
 };
+
+/* sql_mode bits the lexer follows (lex_set_modes()). */
+#define LEX_MODE_PIPES_AS_CONCAT 0x1u  /* || is concatenation, not OR */
 
 enum lex_err {
     LEX_ERR_NONE,
@@ -217,10 +222,16 @@ struct lex {
     size_t      err_off;
     unsigned    in_exec:1;
     unsigned    failed:1;     /* sticky: every later lex_next() repeats the error */
+    unsigned    pipes_concat:1; /* LEX_MODE_PIPES_AS_CONCAT */
 };
 
-/* Starts lexing <buf>/<len> (borrowed: must outlive the lex; len < 4 GiB). */
+/* Starts lexing <buf>/<len> (borrowed: must outlive the lex; len < 4 GiB)
+ * with the default sql_mode reading (no LEX_MODE_* bit set). */
 void lex_init(struct lex *lx, const char *buf, size_t len);
+
+/* Makes <lx> read by the sql_mode bits <modes> (LEX_MODE_*), from the next
+ * token on. */
+void lex_set_modes(struct lex *lx, unsigned modes);
 
 /*
  * Stores the next token in <*tok>. Returns 1 for a token, 0 at the end of

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "protocol/analyze.h"
+#include "protocol/scope.h"
 #include "router/config.h"
 #include "router/rules.h"
 #include "shardmap/smap.h"
@@ -51,5 +52,25 @@ int decide_statement(struct analyze *a, struct rules *rules, const char *sql, si
      * rules_apply() only lifts allowable refusals). */
     if (rules && rules_apply(rules_match(rules, sql, len), res) && rc == 0)
         rc = 1;
+    return rc;
+}
+
+int decide_scoped(struct analyze *a, struct rules *rules, const char *sql, size_t len,
+                  const char *key, size_t key_len, struct scope_buf *buf,
+                  struct analyze_result *res, int *verdict)
+{
+    int v = scope_apply(a, sql, len, key, key_len, buf, res);
+    int rc = v < 0 ? -1 : 0;
+
+    *verdict = v < 0 ? SCOPE_REJECT : v;
+    /* rules match what the client sent; an allow rule lifts only a refusal
+     * of the statement's kind, which the rewrite never produces */
+    if (rules && rules_apply(rules_match(rules, sql, len), res) && rc == 0) {
+        rc = 1;
+        if (res->kind != ANALYZE_REJECT)
+            *verdict = SCOPE_ASIS;
+        else
+            *verdict = SCOPE_REJECT;
+    }
     return rc;
 }

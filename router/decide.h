@@ -46,4 +46,15 @@ int decide_rules_load(const struct config *cfg, struct rules **out, char **errp)
 int decide_statement(struct analyze *a, struct rules *rules, const char *sql, size_t len,
                      struct analyze_result *res);
 
+/*
+ * The same for a session scoped to the user <key>/<key_len> (docs/orms.md):
+ * protocol/scope.h's scope_apply(), then the rules on the statement as sent
+ * by the client. Sets *<verdict> (enum scope_verdict); on SCOPE_REWRITTEN
+ * <buf> holds the statement to send. Returns as decide_statement().
+ */
+struct scope_buf;
+int decide_scoped(struct analyze *a, struct rules *rules, const char *sql, size_t len,
+                  const char *key, size_t key_len, struct scope_buf *buf,
+                  struct analyze_result *res, int *verdict);
+
 #endif

@@ -40,6 +40,10 @@ struct pstmt {
     struct evbuffer      *long_data;   /* those packets, replayed before EXECUTE */
     size_t                long_bytes;  /* bytes counted for <long_data> */
     bool                  long_failed; /* long data was refused: the EXECUTE fails */
+    unsigned              sql_modes;   /* the session's ANALYZE_MODE_* at PREPARE */
+    bool                  scoped;      /* prepared under the tenant scope <scope_key> */
+    size_t                scope_len;
+    char                  scope_key[ANALYZE_KEY_MAX];
 };
 
 struct pstmt_table {

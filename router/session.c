@@ -282,6 +282,7 @@ struct session *session_new(struct worker *w, int fd, const char *peer)
     s->state = SESS_GREETING;
     s->route.autocommit = true;
     s->route.last_shard = -1;
+    s->route.pending_modes = -1;
     s->login.charset = WIRE_CHARSET_UTF8MB4_GENERAL_CI;
     evutil_make_socket_nonblocking(fd);
     s->bev = s->raw_bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -409,6 +410,7 @@ void session_free(struct session *s)
     event_free(s->timer);
     free(s->cmd.scratch);
     free(s->route.begin_sql);
+    scope_buf_fini(&s->route.rewrite);
     free(s->route.pending_set);
     pstmt_table_fini(&s->ps.stmts);
     for (unsigned i = 0; i < s->route.n_state_stmts; i++)

@@ -20,6 +20,7 @@
 #include "protocol/analyze.h"
 #include "protocol/handshake.h"
 #include "protocol/reply.h"
+#include "protocol/scope.h"
 #include "router/pstmt.h"
 #include "router/sessstate.h"
 #include "router/vbtrack.h"
@@ -122,6 +123,19 @@ struct session_route {
                                           that leaves FOUND_ROWS() 0 (the reset keeps
                                           it) */
     bool                retried;       /* this statement already moved connections once */
+    unsigned            sql_modes;     /* ANALYZE_MODE_*: how the session's sql_mode
+                                          reads statements (PIPES_AS_CONCAT) */
+    int                 pending_modes; /* a SET sql_mode in flight: the modes once it
+                                          succeeds; -1: none */
+    bool                txn_wrote;     /* the open transaction wrote or locked rows, or
+                                          was begun explicitly: it cannot move shards */
+    /* tenant scope (docs/orms.md): SET @shardwire_user, SET @shardwire_txn_user */
+    bool                scoped, txn_scoped;
+    size_t              scope_len, txn_scope_len;
+    char                scope_key[ANALYZE_KEY_MAX];
+    char                txn_scope_key[ANALYZE_KEY_MAX];
+    bool                rewritten;     /* the statement in flight goes as <rewrite> */
+    struct scope_buf    rewrite;
     bool                buffered;      /* held while its shard has no reachable master */
     uint64_t            buffer_until_ms; /* when holding this statement gives up; 0: not held */
     struct vbtrack_held vbs;           /* vbuckets this statement or transaction is on */

@@ -230,6 +230,8 @@ static void dispatch(struct session *s, size_t payload_len)
     s->route.retried = false;
     free(s->route.pending_set);
     s->route.pending_set = NULL;
+    s->route.pending_modes = -1;
+    s->route.rewritten = false;
     atomic_fetch_add(&s->w->stats.statements, 1);
     if (payload_len == 0) {
         session_cmd_answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "shardwire: empty command packet");

@@ -160,6 +160,15 @@ void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t pay
         session_route_reject(s, sql, len);
         return;
     }
+    if (s->route.rewritten || ((s->route.scoped || s->route.txn_scoped) &&
+                               s->cmd.ar.kind == ANALYZE_ROUTE && s->cmd.ar.param_index >= 0)) {
+        /* the rewrite is sent as text only, and a '?' key is not checked
+         * against the scope yet (docs/orms.md) */
+        session_cmd_answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000",
+                "shardwire: on a scoped session a prepared statement must name the user "
+                "as a literal (or need no user); send other statements as text queries");
+        return;
+    }
     switch (s->cmd.ar.stmt) {
     case ANALYZE_STMT_BEGIN:
     case ANALYZE_STMT_COMMIT:
@@ -194,6 +203,13 @@ void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t pay
         return;
     }
     ps->n_params = (uint16_t)s->cmd.ar.n_params;
+    ps->sql_modes = s->route.sql_modes;
+    ps->scoped = s->route.scoped || s->route.txn_scoped;
+    if (ps->scoped) {
+        ps->scope_len = s->route.txn_scoped ? s->route.txn_scope_len : s->route.scope_len;
+        memcpy(ps->scope_key, s->route.txn_scoped ? s->route.txn_scope_key : s->route.scope_key,
+               ps->scope_len);
+    }
     s->ps.cur = ps;
     s->cmd.kind = SESS_CMD_PREPARE;
     if (s->cmd.ar.pins_session)
@@ -247,6 +263,28 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
     s->ps.cur = ps;
     s->cmd.ar = ps->ar;
     s->cmd.kind = SESS_CMD_STMT;
+    {
+        /* read and limited at PREPARE for the mode and scope of then: never
+         * executed under others (docs/orms.md) */
+        bool scoped = s->route.txn_scoped || s->route.scoped;
+        const char *key = s->route.txn_scoped ? s->route.txn_scope_key : s->route.scope_key;
+        size_t klen = s->route.txn_scoped ? s->route.txn_scope_len : s->route.scope_len;
+
+        if (ps->sql_modes != s->route.sql_modes) {
+            session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000",
+                    "shardwire: sql_mode changed since this statement was prepared; prepare "
+                    "it again");
+            return;
+        }
+        if (ps->ar.kind != ANALYZE_SESSION &&
+            (ps->scoped != scoped ||
+             (scoped && (ps->scope_len != klen || memcmp(ps->scope_key, key, klen) != 0)))) {
+            session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000",
+                    "shardwire: the user scope changed since this statement was prepared; "
+                    "prepare it again");
+            return;
+        }
+    }
     if (ps->ar.kind == ANALYZE_REJECT) {
         session_pstmt_refuse_execute(s, ps, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
         return;
@@ -264,6 +302,8 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
             session_pstmt_refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
             return;
         }
+        if (ps->ar.sets_sql_mode)
+            s->route.pending_modes = (int)ps->ar.sql_mode;
         if (ps->n_params == 0) {
             s->route.pending_set = fault_fail("set_copy") ? NULL : strndup(ps->sql, ps->sql_len);
             if (!s->route.pending_set) {

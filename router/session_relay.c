@@ -29,8 +29,13 @@ static void statement_done(struct session *s)
 
     evtimer_del(s->timer);
     /* A PREPARE reply carries no status flags. */
+    if (!r->is_error && s->route.pending_modes >= 0)
+        s->route.sql_modes = (unsigned)s->route.pending_modes;
+    s->route.pending_modes = -1;
     if (!r->is_error && s->cmd.code != WIRE_COM_STMT_PREPARE) {
         s->route.in_txn = (r->status & WIRE_STATUS_IN_TRANS) != 0;
+        if (!s->route.in_txn)
+            s->route.txn_wrote = false;
         s->route.autocommit = (r->status & WIRE_STATUS_AUTOCOMMIT) != 0;
         if (r->insert_id) {
             s->route.last_insert_id = r->insert_id;

@@ -135,10 +135,67 @@ void session_route_release(struct session *s, bool reusable)
         session_route_update_hold(s);
 }
 
-/* The analyzer's decision, then the operator's rules on top (docs/config.md). */
+/* The tenant scope of statement <sql>/<len> (docs/orms.md): its leading
+ * comment's user (into <ckey>), else the transaction's, else the session's.
+ * Returns the key length with *<key> set, 0 when unscoped, -1 for a
+ * malformed scope comment. */
+static int effective_scope(const struct session *s, const char *sql, size_t len,
+                           char ckey[ANALYZE_KEY_MAX], const char **key)
+{
+    int n = scope_comment(sql, len, analyze_config_of(s->w->analyze)->key_type, ckey);
+
+    if (n != 0) {
+        *key = ckey;
+        return n;
+    }
+    if (s->route.txn_scoped) {
+        *key = s->route.txn_scope_key;
+        return (int)s->route.txn_scope_len;
+    }
+    if (s->route.scoped) {
+        *key = s->route.scope_key;
+        return (int)s->route.scope_len;
+    }
+    return 0;
+}
+
+static void set_reject(struct analyze_result *ar, const char *msg)
+{
+    ar->kind = ANALYZE_REJECT;
+    ar->err_no = WIRE_ER_NOT_SUPPORTED_YET;
+    memcpy(ar->sqlstate, "42000", 6);
+    ar->msg = msg;
+    ar->offset = 0;
+}
+
+/* The analyzer's decision (on a scoped session: with the scope's rewrite,
+ * protocol/scope.h), then the operator's rules on top (docs/config.md). */
 void session_route_analyze(struct session *s, const char *sql, size_t len)
 {
-    int rc = decide_statement(s->w->analyze, s->w->router->rules, sql, len, &s->cmd.ar);
+    char ckey[ANALYZE_KEY_MAX];
+    const char *key = NULL;
+    int verdict = SCOPE_ASIS, rc;
+    int klen = effective_scope(s, sql, len, ckey, &key);
+
+    analyze_set_sql_mode(s->w->analyze, s->route.sql_modes);
+    s->route.rewritten = false;
+    if (klen < 0) {
+        s->cmd.ar.stmt = ANALYZE_STMT_OTHER;
+        set_reject(&s->cmd.ar, "shardwire: malformed scope comment: write "
+                               "/* shardwire:user=42 */ at the start of the statement");
+        return;
+    }
+    if (klen > 0)
+        rc = decide_scoped(s->w->analyze, s->w->router->rules, sql, len, key, (size_t)klen,
+                           &s->route.rewrite, &s->cmd.ar, &verdict);
+    else
+        rc = decide_statement(s->w->analyze, s->w->router->rules, sql, len, &s->cmd.ar);
+    if (verdict == SCOPE_REWRITTEN) {
+        if (s->route.rewrite.len + 1 >= PACKET_MAX_PAYLOAD)
+            set_reject(&s->cmd.ar, "shardwire: statement too long to add the session's user to");
+        else
+            s->route.rewritten = true;
+    }
 
     if (rc < 0)
         log_warn("session: analyzer out of memory id=%" PRIu64, s->id);
@@ -234,6 +291,10 @@ void session_route_forward(struct session *s)
             return;
         }
         session_out_move(in, s->be->bev, s->cmd.bytes);
+    } else if (s->route.rewritten && s->cmd.code == WIRE_COM_QUERY) {
+        /* the scoped rewrite goes instead of the client's text */
+        evbuffer_drain(in, s->cmd.bytes);
+        write_query(s->be, s->route.rewrite.p, s->route.rewrite.len);
     } else {
         session_out_move(in, s->be->bev, s->cmd.bytes);
     }
@@ -594,6 +655,17 @@ void session_route_by_key(struct session *s)
         log_debug("session: route id=%" PRIu64 " key=%s vbucket=%u shard=%s", s->id,
                   util_escape(key, sizeof(key), s->cmd.ar.key, s->cmd.ar.key_len), vb, sh->name);
     }
+    if (s->be && s->route.in_txn && !s->route.pinned && !s->route.txn_wrote &&
+        !s->route.autocommit && strcmp(s->be_shard, sh->name) != 0) {
+        /* An implicit transaction (autocommit off, no BEGIN) that has only
+         * read: it ends here, rolled back with its connection (nothing to
+         * lose), and the statement opens the next one on its own shard
+         * (docs/orms.md "Transactions with autocommit off"). */
+        log_debug("session: read-only implicit transaction moves id=%" PRIu64 " from=%s to=%s",
+                  s->id, s->be_shard, sh->name);
+        session_route_detach(s, false);
+        s->route.in_txn = false;
+    }
     if (smap_vbucket_state(m, vb) != SMAP_VB_NORMAL && !vbtrack_holds(&s->route.vbs, vb)) {
         char msg[300];
 
@@ -615,11 +687,12 @@ void session_route_by_key(struct session *s)
         return;
     }
     if (s->be && (s->route.in_txn || s->route.pinned) && strcmp(s->be_shard, sh->name) != 0) {
-        char msg[400];
+        char msg[600];
 
         snprintf(msg, sizeof(msg),
                  "shardwire: this %s is bound to shard %s, but %s %.*s lives on shard %s; "
-                 "finish it (COMMIT or ROLLBACK) before touching another user's shard",
+                 "finish it (COMMIT or ROLLBACK) before touching another user's shard "
+                 "(a transaction that wrote, locked rows or began with BEGIN cannot move)",
                  s->route.in_txn ? "transaction" : "session (it holds connection state)",
                  s->be_shard, session_cfg(s)->analyze.key_columns[0], (int)s->cmd.ar.key_len,
                  s->cmd.ar.key, sh->name);
@@ -635,6 +708,8 @@ void session_route_by_key(struct session *s)
     if (sh->paused && hold_for_pause(s))
         return;
     vbtrack_enter(&s->w->router->vbt, &s->route.vbs, vb);
+    if (s->cmd.ar.is_write || s->cmd.ar.locks_rows)
+        s->route.txn_wrote = true;      /* cleared when no transaction remains */
     go_to_shard(s, idx, true);
 }
 
@@ -652,10 +727,12 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
             return;
         }
         s->route.txn_pending = true;
+        s->route.txn_wrote = true;      /* an explicit transaction stays on its shard */
         session_cmd_answer_ok(s);
         return;
     case ANALYZE_STMT_COMMIT:
     case ANALYZE_STMT_ROLLBACK:
+        s->route.txn_scoped = false;    /* SET @shardwire_txn_user ends with it */
         if (!s->route.in_txn) {
             s->route.txn_pending = false;
             session_cmd_answer_ok(s);
@@ -692,6 +769,8 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
             return;
         }
         s->cmd.kind = SESS_CMD_TRACK_SET;
+        if (s->cmd.ar.sets_sql_mode)
+            s->route.pending_modes = (int)s->cmd.ar.sql_mode;
         break;
     default:
         break;
@@ -713,6 +792,15 @@ void session_route_query(struct session *s, const uint8_t *payload, size_t paylo
         session_route_reject(s, sql, len);
         return;
     case ANALYZE_LOCAL:
+        if (s->cmd.ar.scope == ANALYZE_SCOPE_SESSION) {
+            s->route.scoped = !s->cmd.ar.scope_clear;
+            s->route.scope_len = s->cmd.ar.key_len;
+            memcpy(s->route.scope_key, s->cmd.ar.key, s->cmd.ar.key_len);
+        } else if (s->cmd.ar.scope == ANALYZE_SCOPE_TXN) {
+            s->route.txn_scoped = !s->cmd.ar.scope_clear;
+            s->route.txn_scope_len = s->cmd.ar.key_len;
+            memcpy(s->route.txn_scope_key, s->cmd.ar.key, s->cmd.ar.key_len);
+        }
         session_cmd_answer_ok(s);
         return;
     case ANALYZE_ROUTE:
@@ -748,7 +836,10 @@ void session_route_reset_state(struct session *s)
     s->route.n_state_stmts = 0;
     s->route.state_bytes = 0;
     s->route.in_txn = s->route.txn_pending = s->route.pinned = false;
+    s->route.txn_wrote = false;
     s->route.autocommit = true;
+    s->route.sql_modes = 0;
+    s->route.scoped = s->route.txn_scoped = false;
     s->ps.cursor_stmt = 0;
     session_route_update_hold(s);
     pstmt_table_fini(&s->ps.stmts);

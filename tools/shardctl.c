@@ -60,7 +60,7 @@ static const char usage_text[] =
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
     "                       with ROUTER_ID also register as that router\n"
-    "  explain [--config ROUTER.conf] [--map FILE] [--database NAME] 'SQL' ...\n"
+    "  explain [--config ROUTER.conf] [--map FILE] [--database NAME] [--user KEY] 'SQL' ...\n"
     "                       how the router would handle each statement\n"
     "                       (with --config: that router's database, key, rules\n"
     "                       and map source; the map comes from --map, else from\n"
@@ -311,7 +311,8 @@ enum {
     OPT_KEY_COLUMNS, OPT_KEY_TYPE, OPT_SHARD, OPT_STANDBY, OPT_EXPECT, OPT_HELP,
     OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE, OPT_CONFIG,
     OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
-    OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE, OPT_MAX_LAG, OPT_ABORT, OPT_RATE,
+    OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE, OPT_MAX_LAG,
+    OPT_ABORT, OPT_RATE, OPT_USER,
 };
 
 static const struct option long_opts[] = {
@@ -321,6 +322,7 @@ static const struct option long_opts[] = {
     { "json",           no_argument,       NULL, OPT_JSON },
     { "map",            required_argument, NULL, OPT_MAP },
     { "database",       required_argument, NULL, OPT_DATABASE },
+    { "user",           required_argument, NULL, OPT_USER },
     { "vbuckets",       required_argument, NULL, OPT_VBUCKETS },
     { "key-columns",    required_argument, NULL, OPT_KEY_COLUMNS },
     { "key-type",       required_argument, NULL, OPT_KEY_TYPE },
@@ -414,6 +416,9 @@ int main(int argc, char **argv)
             break;
         case OPT_DATABASE:
             o.database = optarg;
+            break;
+        case OPT_USER:
+            o.user = optarg;
             break;
         case OPT_VBUCKETS:
             if (parse_u64_arg(optarg, &u) < 0 || u == 0 || u > UINT32_MAX) {

@@ -43,6 +43,7 @@ struct shardctl_opts {
     bool        json;           /* --json */
     const char *map_file;       /* --map FILE (explain, dump-map) */
     const char *database;       /* --database NAME (explain) */
+    const char *user;           /* --user KEY (explain): a session scoped to that user */
     const char *config_file;    /* --config FILE: a router's config (explain) */
     uint32_t    vbuckets;       /* --vbuckets N (init) */
     const char *key_columns;    /* --key-columns a,b (init) */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "protocol/analyze.h"
+#include "protocol/scope.h"
 #include "router/config.h"
 #include "router/decide.h"
 #include "router/rules.h"
@@ -114,7 +115,8 @@ static void explain_human(const struct analyze_result *r, const char *column,
 }
 
 /* Returns 0, or -1 when out of memory. */
-static int explain_json(const char *sql, const struct analyze_result *r, const char *column,
+static int explain_json(const char *sql, const struct scope_buf *rewritten,
+                        const struct analyze_result *r, const char *column,
                         const struct smap *m, bool by_rule)
 {
     json_t *o = json_object();
@@ -122,6 +124,10 @@ static int explain_json(const char *sql, const struct analyze_result *r, const c
         return -1;
     json_t *jsql = json_string(sql);   /* NULL when not UTF-8 */
     json_object_set_new(o, "sql", jsql ? jsql : json_null());
+    if (rewritten) {
+        json_t *rw = json_stringn(rewritten->p, rewritten->len);
+        json_object_set_new(o, "rewritten", rw ? rw : json_null());
+    }
     json_object_set_new(o, "decision", json_string(kind_name(r->kind)));
     json_object_set_new(o, "stmt", json_string(stmt_name(r->stmt)));
     if (r->kind == ANALYZE_ROUTE) {
@@ -185,6 +191,7 @@ int shardctl_explain(const struct shardctl_opts *o)
     struct rules *rules = NULL;
     struct smap *m = NULL;
     struct analyze *a = NULL;
+    struct scope_buf sbuf = {0};
     char *err = NULL;
     int ex = SHARDCTL_OK;
 
@@ -243,18 +250,35 @@ int shardctl_explain(const struct shardctl_opts *o)
         ex = SHARDCTL_FAILED;
         goto out;
     }
+    char ukey[ANALYZE_KEY_MAX];
+    int ulen = 0;
+    if (o->user != NULL) {
+        ulen = analyze_canon_key(cfg.key_type, o->user, strlen(o->user), ukey);
+        if (ulen <= 0) {
+            shardctl_err("--user '%s': not a valid key", o->user);
+            ex = SHARDCTL_USAGE;
+            goto out;
+        }
+    }
     for (int i = 0; i < o->argc; i++) {
         struct analyze_result r;
         const char *sql = o->argv[i];
-        /* -1 (out of memory) still fills a REJECT */
-        int by_rule = decide_statement(a, rules, sql, strlen(sql), &r);
+        int verdict = SCOPE_ASIS;
+        /* -1 (out of memory) still fills a REJECT; --user: as a session
+         * scoped to that user (SET @shardwire_user) would send it */
+        int by_rule = ulen > 0 ? decide_scoped(a, rules, sql, strlen(sql), ukey, (size_t)ulen,
+                                               &sbuf, &r, &verdict)
+                               : decide_statement(a, rules, sql, strlen(sql), &r);
         if (o->json) {
-            if (explain_json(sql, &r, cfg.key_columns[0], m, by_rule > 0) < 0) {
+            if (explain_json(sql, verdict == SCOPE_REWRITTEN ? &sbuf : NULL, &r,
+                             cfg.key_columns[0], m, by_rule > 0) < 0) {
                 shardctl_err("out of memory");
                 ex = SHARDCTL_FAILED;
                 goto out;
             }
         } else {
+            if (verdict == SCOPE_REWRITTEN)
+                printf("rewritten: %.*s\n", (int)sbuf.len, sbuf.p);
             explain_human(&r, cfg.key_columns[0], m);
         }
     }
@@ -263,6 +287,7 @@ int shardctl_explain(const struct shardctl_opts *o)
         ex = SHARDCTL_FAILED;
     }
 out:
+    scope_buf_fini(&sbuf);
     analyze_free(a);
     rules_free(rules);
     config_free(rc);

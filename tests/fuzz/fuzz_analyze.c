@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "protocol/analyze.h"
+#include "protocol/scope.h"
 #include "protocol/lex.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -132,6 +133,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check_result(&r, size);
         fuzz_check_key(ANALYZE_KEY_STRING, &r);
     }
+    /* scoped to user 42: a rewrite is only ever sent routed to 42, and the
+     * same bytes read under PIPES_AS_CONCAT break no contract either */
+    static struct scope_buf sbuf;
+    int v = scope_apply(a_int, sql, size, "42", 2, &sbuf, &r);
+    if (v == SCOPE_REWRITTEN &&
+        (r.kind != ANALYZE_ROUTE || r.param_index >= 0 || r.key_len != 2 ||
+         memcmp(r.key, "42", 2) != 0 || sbuf.len <= size))
+        abort();
+    if (v == SCOPE_ASIS && r.kind == ANALYZE_ROUTE && r.param_index < 0 &&
+        (r.key_len != 2 || memcmp(r.key, "42", 2) != 0))
+        abort();
+    if (v != SCOPE_REWRITTEN)
+        fuzz_check_result(&r, size);
+    char key[ANALYZE_KEY_MAX];
+    int kl = scope_comment(sql, size, ANALYZE_KEY_INT, key);
+    if (kl > ANALYZE_KEY_MAX || kl < -1)
+        abort();
+    analyze_set_sql_mode(a_int, ANALYZE_MODE_PIPES_AS_CONCAT);
+    if (analyze_statement(a_int, sql, size, &r) == 0)
+        fuzz_check_result(&r, size);
+    analyze_set_sql_mode(a_int, 0);
     free(sql);
     return 0;
 }

@@ -136,6 +136,10 @@ static int corpus_case(struct analyze *a, const char *expect, const char *sql, i
             ok = r.sets_autocommit && !r.autocommit;
         else if (!strcmp(words[w], "ac=1"))
             ok = r.sets_autocommit && r.autocommit;
+        else if (!strcmp(words[w], "mode=pipes"))
+            ok = r.sets_sql_mode && r.sql_mode == ANALYZE_MODE_PIPES_AS_CONCAT;
+        else if (!strcmp(words[w], "mode=0"))
+            ok = r.sets_sql_mode && r.sql_mode == 0;
         else
             ok = 0;
     }
@@ -159,6 +163,7 @@ static void test_corpus(void)
     size_t cap = 0;
     ssize_t n;
     int lineno = 0, n_cases = 0, n_bad = 0;
+    unsigned modes = 0;
 
     CHECK(root != NULL);        /* the meson test sets it */
     snprintf(path, sizeof(path), "%s/tests/corpus/analyze.txt", root);
@@ -187,8 +192,11 @@ static void test_corpus(void)
                 cfg.key_type = !strcmp(arg, "string") ? ANALYZE_KEY_STRING : ANALYZE_KEY_INT;
             } else if (!strncmp(line, "@multiparam", 11)) {
                 cfg.multi_param_key = atoi(arg) ? 1 : 0;
+            } else if (!strncmp(line, "@pipes", 6)) {
+                modes = atoi(arg) ? ANALYZE_MODE_PIPES_AS_CONCAT : 0;
             } else if (!strncmp(line, "@reset", 6)) {
                 analyze_config_default(&cfg);
+                modes = 0;
             } else {
                 fprintf(stderr, "corpus line %d: unknown directive\n", lineno);
                 n_bad++;
@@ -196,6 +204,7 @@ static void test_corpus(void)
             analyze_free(a);
             a = analyze_new(&cfg);
             CHECK(a != NULL);
+            analyze_set_sql_mode(a, modes);
             continue;
         }
         char *bar = strstr(line, " |");

@@ -344,9 +344,38 @@ out:
     return;
 }
 
+/* sql_mode PIPES_AS_CONCAT: || is MYSQL_CONCAT_SYM, everything else as before */
+static void test_pipes_mode(void)
+{
+    struct lex lx;
+    struct lex_token t;
+    static const char sql[] = "a || b|c OR '||'";
+    static const unsigned want_plain[] = {LEX_OP_OROR, '|'};
+    static const unsigned want_pipes[] = {LEX_OP_CONCAT, '|'};
+    for (int mode = 0; mode < 2; mode++) {
+        const unsigned *want = mode ? want_pipes : want_plain;
+        int n_ops = 0, n = 0;
+        lex_init(&lx, sql, sizeof(sql) - 1);
+        lex_set_modes(&lx, mode ? LEX_MODE_PIPES_AS_CONCAT : 0);
+        while (lex_next(&lx, &t) > 0) {
+            n++;
+            if (t.type == LEX_OP) {
+                CHECK(n_ops < 2);
+                CHECK_EQ(t.op, want[n_ops]);
+                n_ops++;
+            }
+        }
+        CHECK_EQ(n, 7);   /* a || b | c OR '||' */
+        CHECK_EQ(n_ops, 2);
+    }
+out:
+    return;
+}
+
 int main(void)
 {
     RUN(test_table);
+    RUN(test_pipes_mode);
     RUN(test_server_tokens);
     RUN(test_nul);
     RUN(test_keywords);

@@ -1,0 +1,303 @@
+"""
+tests/e2e/test_orm_rules.py - issue 12's rules for ORM apps, through the
+real router on two real MariaDB shards: self-assignments of the key in
+whole-row UPDATEs and upserts, sql_mode PIPES_AS_CONCAT followed per
+session, catalogue (information_schema) queries about the app database,
+tenant-scoped sessions and implicit transactions with autocommit off.
+
+Every refused statement that matters is first run directly on a shard,
+where it must be valid: the refusal is of a statement MariaDB would run.
+"""
+
+import pymysql
+
+import cluster
+
+C = None
+A, B = None, None     # two users on different shards
+A2 = None             # another user on A's shard, for the scoping tests
+
+
+def setup_module():
+    global C, A, B, A2
+    C = cluster.Cluster(2)
+    C.create_schema([
+        "CREATE TABLE notes (userid BIGINT NOT NULL, id BIGINT NOT NULL, title VARCHAR(50), "
+        "n INT NOT NULL DEFAULT 0, PRIMARY KEY (userid, id))",
+        "CREATE TABLE tags (userid BIGINT NOT NULL, id BIGINT NOT NULL, note_id BIGINT, "
+        "name VARCHAR(50), PRIMARY KEY (userid, id))",
+    ])
+    users = list(range(1, 40))
+    shards = C.shards_of(users)
+    A = users[0]
+    B = next(u for u, s in zip(users, shards) if s != shards[0])
+    A2 = next(u for u, s in zip(users[1:], shards[1:]) if s == shards[0])
+    for name, db in C.shards.items():
+        mine = [u for u, s in zip(users, shards) if s == name]
+        db.sql("INSERT INTO notes (userid, id, title, n) VALUES " +
+               ", ".join("(%d, %d, 'u%d-%d', 0)" % (u, i, u, i) for u in mine for i in (1, 2, 3)))
+        db.sql("INSERT INTO tags (userid, id, note_id, name) VALUES " +
+               ", ".join("(%d, %d, %d, 't%d')" % (u, i, i, i) for u in mine for i in (1, 2, 3)))
+
+
+def teardown_module():
+    if C:
+        C.stop()
+
+
+def conn(**kw):
+    return C.router.connect(**kw)
+
+
+def q(c, sql, params=None):
+    with c.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def errno_of(c, sql, params=None):
+    try:
+        q(c, sql, params)
+        return None
+    except pymysql.MySQLError as e:
+        return e.args[0]
+
+
+def valid_on_server(sql):
+    """<sql> is understood by a shard directly (run in a rolled-back
+    transaction: a duplicate key or the like is fine, a syntax error or an
+    unknown column is not)."""
+    c = C.shards["s0"].connect()
+    try:
+        c.begin()
+        try:
+            q(c, sql)
+        except pymysql.MySQLError as e:
+            assert e.args[0] not in (1064, 1054, 1146, 1149), (sql, e)
+        c.rollback()
+    finally:
+        c.close()
+
+
+def all_rows():
+    out = {}
+    for db in C.shards.values():
+        for r in db.sql("SELECT userid, id, title, n FROM notes ORDER BY userid, id"):
+            out[(r[0], r[1])] = r[2:]
+    return out
+
+
+# ------------------------------------------------ self-assignments of the key
+
+def test_update_assigns_own_key():
+    c = conn()
+    try:
+        before = all_rows()
+        q(c, "UPDATE notes SET userid = %d, title = 'edited', n = 5 WHERE userid = %d AND id = 2"
+          % (A, A))
+        after = all_rows()
+        assert after[(A, 2)] == ("edited", 5)
+        del before[(A, 2)], after[(A, 2)]
+        assert before == after
+        for sql in ("UPDATE notes SET userid = %d WHERE userid = %d" % (B, A),
+                    "UPDATE notes SET userid = userid + 0 WHERE userid = %d" % A,
+                    "UPDATE notes SET userid = %d WHERE id = 2" % A):
+            valid_on_server(sql)
+            assert errno_of(c, sql) == 1235, sql
+    finally:
+        c.close()
+
+
+def test_upsert_assigns_own_key():
+    c = conn()
+    try:
+        for i, odku in enumerate(("userid = VALUES(userid), n = n + 1",
+                                  "userid = VALUE(userid), n = n + 1",
+                                  "userid = userid, n = n + 1",
+                                  "notes.userid = VALUES(notes.userid), n = n + 1",
+                                  "userid = %d, n = n + 1" % A)):
+            q(c, "INSERT INTO notes (userid, id, title) VALUES (%d, 3, 'x'), (%d, 100, 'new') "
+                 "ON DUPLICATE KEY UPDATE %s" % (A, A, odku))
+            assert q(c, "SELECT n FROM notes WHERE userid = %d AND id = 3" % A) == ((i + 1,),)
+        for sql in ("INSERT INTO notes (userid, id) VALUES (%d, 3) ON DUPLICATE KEY UPDATE "
+                    "userid = %d" % (A, B),
+                    "INSERT INTO notes (userid, id) VALUES (%d, 3) ON DUPLICATE KEY UPDATE "
+                    "userid = VALUES(id)" % A):
+            valid_on_server(sql)
+            assert errno_of(c, sql) == 1235, sql
+    finally:
+        c.close()
+
+
+# ------------------------------------------------ catalogue queries
+
+def test_catalogue_of_app_database():
+    C.shards["s0"].sql("CREATE DATABASE IF NOT EXISTS other", database=None)
+    C.shards["s0"].sql("CREATE TABLE IF NOT EXISTS other.secrets (x INT)", database=None)
+    c = conn()
+    try:
+        names = [r[0] for r in q(c, "SELECT TABLE_NAME FROM information_schema.TABLES "
+                                    "WHERE TABLE_SCHEMA = 'app' AND TABLE_TYPE = 'BASE TABLE' "
+                                    "ORDER BY TABLE_NAME")]
+        assert names == ["notes", "tags"], names
+        # Knex hasTable, TypeORM's parenthesised form, a join Doctrine sends
+        assert len(q(c, "select * from information_schema.tables where table_name = 'notes' "
+                        "and table_schema = database()")) == 1
+        cols = q(c, "SELECT COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS WHERE "
+                    "(TABLE_SCHEMA = 'app' AND TABLE_NAME = 'notes') ORDER BY ORDINAL_POSITION")
+        assert [r[0] for r in cols] == ["userid", "id", "title", "n"]
+        pk = q(c, "SELECT s.COLUMN_NAME FROM information_schema.STATISTICS s WHERE "
+                  "s.TABLE_SCHEMA = DATABASE() AND s.TABLE_NAME = 'tags' AND "
+                  "s.INDEX_NAME = 'PRIMARY' ORDER BY s.SEQ_IN_INDEX")
+        assert [r[0] for r in pk] == ["userid", "id"]
+        assert q(c, "SELECT t.ENGINE, ccsa.CHARACTER_SET_NAME FROM information_schema.TABLES t "
+                    "INNER JOIN information_schema.COLLATION_CHARACTER_SET_APPLICABILITY ccsa "
+                    "ON ccsa.COLLATION_NAME = t.TABLE_COLLATION WHERE t.TABLE_TYPE = "
+                    "'BASE TABLE' AND t.TABLE_SCHEMA = 'app' AND t.TABLE_NAME = 'notes'")
+        assert len(q(c, "SHOW FULL COLUMNS FROM notes")) == 4
+        for sql in ("SELECT TABLE_NAME FROM information_schema.TABLES",
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'other'",
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' "
+                    "OR TABLE_SCHEMA = 'other'",
+                    "SELECT * FROM information_schema.PROCESSLIST",
+                    "SELECT * FROM information_schema.GLOBAL_STATUS",
+                    "SELECT * FROM information_schema.TABLES t JOIN notes n "
+                    "WHERE t.TABLE_SCHEMA = 'app' AND n.userid = 1"):
+            valid_on_server(sql)
+            assert errno_of(c, sql) == 1235, sql
+    finally:
+        c.close()
+
+
+# ------------------------------------------------ sql_mode PIPES_AS_CONCAT
+
+def test_pipes_as_concat_followed():
+    c = conn()
+    try:
+        # peewee's connect-time statement; then || concatenates, on the shard too
+        q(c, "SET sql_mode = 'PIPES_AS_CONCAT'")
+        assert q(c, "SELECT title || '!' FROM notes WHERE userid = %d AND id = 1" % A) == \
+            (("u%d-1!" % A,),)
+        # read as the server reads it: || binds tighter than =, so this key
+        # term compares userid with a concatenation and limits nothing
+        assert errno_of(c, "SELECT id FROM notes WHERE userid = %d || id = 1" % A) == 1235
+        # and after a switch back, || is OR again (and refused as one)
+        q(c, "SET sql_mode = CONCAT(REPLACE(@@sql_mode, 'PIPES_AS_CONCAT', ''), ',STRICT_TRANS_TABLES')")
+        assert errno_of(c, "SELECT id FROM notes WHERE userid = %d || id = 1" % A) == 1235
+        assert q(c, "SELECT 'a' || 'b'") == ((0,),)
+        for sql in ("SET sql_mode = 'ANSI_QUOTES'", "SET sql_mode = CONCAT(@@sql_mode, 'PIPES_AS_CONCAT')"):
+            assert errno_of(c, sql) == 1235, sql
+    finally:
+        c.close()
+
+
+# ------------------------------------------------ tenant-scoped sessions
+
+def test_scoped_session_rewrites():
+    c = conn()
+    try:
+        before = all_rows()
+        q(c, "SET @shardwire_user = %d" % A2)
+        # by primary key only, as ORMs address loaded rows
+        assert q(c, "SELECT title FROM notes WHERE id = 2") == (("u%d-2" % A2,),)
+        assert q(c, "SELECT count(*) FROM notes") == ((3,),)
+        q(c, "UPDATE notes SET userid = %d, title = 'saved' WHERE id = 1" % A2)
+        assert q(c, "SELECT n.title, t.name FROM notes n LEFT JOIN tags t ON t.note_id = n.id "
+                    "WHERE n.id = 1") == (("saved", "t1"),)
+        q(c, "DELETE FROM tags WHERE note_id = 3")
+        q(c, "INSERT INTO notes (userid, id, title) VALUES (%d, 50, 'new')" % A2)
+        # another user: refused, whatever the form
+        for sql in ("SELECT * FROM notes WHERE userid = %d" % B,
+                    "INSERT INTO notes (userid, id, title) VALUES (%d, 51, 'x')" % B,
+                    "SELECT * FROM notes NATURAL JOIN tags"):
+            assert errno_of(c, sql) == 1235, sql
+        after = all_rows()
+        changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+        assert changed == {(A2, 1), (A2, 50)}, changed
+        # the session can switch users; NULL ends the scope
+        q(c, "SET @shardwire_user = '%d'" % B)
+        assert q(c, "SELECT count(*) FROM notes") == ((3,),)
+        q(c, "SET @shardwire_user = NULL")
+        assert errno_of(c, "SELECT count(*) FROM notes") == 1235
+        # a comment scopes one statement
+        assert q(c, "/* shardwire:user=%d */ SELECT title FROM notes WHERE id = 2" % B) == \
+            (("u%d-2" % B,),)
+        # a transaction scope ends with the transaction
+        q(c, "BEGIN")
+        q(c, "SET @shardwire_txn_user = %d" % A2)
+        assert q(c, "SELECT count(*) FROM tags") == ((2,),)
+        q(c, "COMMIT")
+        assert errno_of(c, "SELECT count(*) FROM tags") == 1235
+    finally:
+        c.close()
+
+
+def test_scoped_prepared_statements():
+    """Prepared on a scoped session: only statements that need no rewrite,
+    and never executed under another scope."""
+    from rawclient import RawClient, err_of
+    raw = RawClient(C.router.port)
+    try:
+        assert raw.login(cluster.APP_USER, cluster.APP_PASSWORD, cluster.APP_DB)[0] == 0
+        raw.query("SET @shardwire_user = %d" % A)
+        assert raw.read_result()[0] == "ok"
+        sid, _, _ = raw.prepare("SELECT title FROM notes WHERE userid = %d AND id = 2" % A)
+        raw.execute(sid, [])
+        assert raw.read_binary_result()[0] == "rows"
+        raw.query("SET @shardwire_user = %d" % B)
+        assert raw.read_result()[0] == "ok"
+        raw.execute(sid, [])
+        kind, p = raw.read_binary_result()[:2]
+        assert kind == "err" and err_of(p)[0] == 1235, (kind, p)
+        for sql in ("SELECT title FROM notes WHERE id = ?",
+                    "SELECT title FROM notes WHERE userid = ? AND id = 1"):
+            try:
+                raw.prepare(sql)
+                assert False, sql
+            except RuntimeError as e:
+                assert e.args[0] == 1235, e
+    finally:
+        raw.close()
+
+
+# ------------------------------------------------ implicit transactions
+
+def test_autocommit_off_read_moves_shards():
+    c = conn(autocommit=False)
+    try:
+        assert q(c, "SELECT count(*) FROM notes WHERE userid = %d" % A)[0][0] >= 3
+        # only read so far: the next user's shard is fine
+        assert q(c, "SELECT count(*) FROM notes WHERE userid = %d" % B) == ((3,),)
+        q(c, "UPDATE notes SET n = n + 1 WHERE userid = %d AND id = 2" % B)
+        # after a write the transaction stays where it is
+        assert errno_of(c, "SELECT count(*) FROM notes WHERE userid = %d" % A) == 1235
+        c.rollback()
+        assert q(c, "SELECT n FROM notes WHERE userid = %d AND id = 2" % B) == ((0,),)
+        # a locking read binds it too
+        q(c, "SELECT * FROM notes WHERE userid = %d AND id = 2 FOR UPDATE" % A)
+        assert errno_of(c, "SELECT count(*) FROM notes WHERE userid = %d" % B) == 1235
+        c.rollback()
+        # an explicit BEGIN keeps the old rule
+        q(c, "BEGIN")
+        q(c, "SELECT count(*) FROM notes WHERE userid = %d" % A)
+        assert errno_of(c, "SELECT count(*) FROM notes WHERE userid = %d" % B) == 1235
+        c.rollback()
+    finally:
+        c.close()
+
+
+def test_explain_user_shows_rewrite():
+    import json
+    import subprocess
+    r = subprocess.run([cluster.shardctl_path(), "explain", "--json", "--map", C.map_file,
+                        "--database", "app", "--user", str(A),
+                        "UPDATE notes SET title = 'x' WHERE id = 7",
+                        "SELECT * FROM notes WHERE userid = %d" % B],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(l) for l in r.stdout.splitlines()]
+    assert out[0]["rewritten"] == ("UPDATE notes SET title = 'x' WHERE (id = 7) AND "
+                                   "notes.`userid` = %d " % A)
+    assert out[0]["decision"] == "route" and out[0]["key"] == str(A)
+    assert out[0]["shard"] == C.shard_of(A)
+    assert out[1]["decision"] == "reject" and out[1]["errno"] == 1235
