@@ -61,12 +61,11 @@ EXPECTED_FAIL = {
     ("django", "plain"): {"save": SELF_KEY + "; and " + BY_ID, "refresh": BY_ID,
                           "upsert": SELF_KEY + "; and " + BY_ID, "lazy": BY_ID,
                           "delete_object": BY_ID, "row_lock": BY_ID},
-    # TODO(issue 12 item 3, sql_mode PIPES_AS_CONCAT followed): then only
-    # {"lazy": BY_ID} (Comment.note is a ForeignKeyField to Note.id).
-    ("peewee", "plain"): {s: SQL_MODE for s in STEPS},
+    # sql_mode PIPES_AS_CONCAT is followed now; Comment.note is a
+    # ForeignKeyField to Note.id alone.
+    ("peewee", "plain"): {"lazy": BY_ID},
     ("activerecord", "plain"): {s: BY_ID for s in ("save", "refresh", "delete_object",
                                                    "row_lock")},
-    ("typeorm", "plain"): {"upsert": SELF_KEY},
 }
 
 # TODO(issue 12 item 1, scoped sessions: branch sw-orm): until the router
@@ -74,7 +73,20 @@ EXPECTED_FAIL = {
 # 1235 (no other MySQL error), and leave no row on a shard that does not own
 # it. Set SCOPED_LANDED = True when merging sw-orm: every scoped step must
 # then pass (add an EXPECTED_FAIL entry for any that should not).
-SCOPED_LANDED = False
+SCOPED_LANDED = True
+
+# Runs that meet a documented limit of the router (docs/orms.md): at least
+# one step must be refused with this message (so a fix shows up here), any
+# other failure must be a 1235 refusal or its consequence, and no row may
+# be on a shard that does not own it.
+KNOWN_LIMIT = {
+    # Sequelize 6 sends its INSERTs and parameterised reads as prepared
+    # statements with userid as '?'; a scoped session refuses those at
+    # PREPARE (issue 12: checking a '?' key against the scope at EXECUTE
+    # is not built yet).
+    ("sequelize", "scoped"): "1235 shardwire: on a scoped session a prepared statement must "
+                             "name the user as a literal",
+}
 
 c = None
 zk = None
@@ -309,7 +321,16 @@ def check_run(orm, mode):
     got = parse_steps(out)
     expect = EXPECTED_FAIL.get((orm, mode), {})
     problems = ["%s: not reported" % s for s in STEPS if s not in got]
-    if mode == "scoped" and not SCOPED_LANDED:
+    if (orm, mode) in KNOWN_LIMIT:
+        fails = [f for f in got.values() if f is not None]
+        problems += ["%s: %s (only 1235 refusals and their consequences expected)" % (s, f)
+                     for s, f in got.items() if f is not None and re.match(r"\d{4} ", f)
+                     and not f.startswith("1235 ")]
+        if not any(f.startswith(KNOWN_LIMIT[(orm, mode)]) for f in fails):
+            problems.append("no step refused with '%s': the limit is gone; remove it from "
+                            "KNOWN_LIMIT" % KNOWN_LIMIT[(orm, mode)])
+        expect = {s: None for s in STEPS}
+    elif mode == "scoped" and not SCOPED_LANDED:
         # TODO(issue 12 item 1): see SCOPED_LANDED.
         fails = [f for f in got.values() if f is not None]
         problems += ["%s: %s (only 1235 refusals and their consequences expected)" % (s, f)
