@@ -46,6 +46,11 @@ void mapwatch_tick(struct mapwatch *mw);
  * thread. */
 uint64_t mapwatch_silence_ms(struct mapwatch *mw);
 
+/* The ZooKeeper session as the client library last reported it:
+ * "connected", "disconnected", "expired"; "none" for a map file. Any
+ * thread. */
+const char *mapwatch_zk_state(struct mapwatch *mw);
+
 /* The id this router registers under (config router_id, or host-port). */
 const char *mapwatch_router_id(struct mapwatch *mw);
 

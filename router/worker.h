@@ -31,6 +31,7 @@ struct worker;
 struct control;
 struct coordinator;
 struct mapwatch;
+struct stats;
 typedef struct ssl_ctx_st SSL_CTX;
 
 typedef void worker_fn(struct worker *w, void *arg);
@@ -66,6 +67,9 @@ struct router {
     _Atomic bool     drained;            /* an operator's POST /drain (shardctl
                                           * drain): /health says 503, the router
                                           * goes on serving whoever comes */
+    _Atomic uint64_t map_since_ms;       /* when the map in use was published (now_ms) */
+    _Atomic uint64_t failovers[2];       /* by this router's coordinator: done, aborted */
+    _Atomic bool     coordinator_leader; /* this router is the failover coordinator */
 };
 
 struct worker {
@@ -96,6 +100,7 @@ struct worker {
     unsigned               accept_backoff_ms;  /* 0: accepting normally */
     struct log_limit       accept_log;   /* accept failures: one line per 5 s */
     struct worker_stats    stats;
+    struct stats          *counters;     /* router/stats.h; freed after the admin stopped */
     struct log_limit       backend_lost_log;   /* one line per 5 s */
     struct proxyhdr_list   proxy_waits;  /* accepted, PROXY header not yet read */
     struct log_limit       proxy_log;    /* bad PROXY headers: one line per 5 s */
