@@ -223,6 +223,8 @@ void stats_begin(struct stats *st, struct stats_sess *ss, uint8_t com, const cha
 {
     if (ss->user_hash)
         stats_top_add(&st->top, user, ss->user_hash, &ss->top_slot, 0, 0);
+    if (!ss->counted && ss->cmd)
+        STATS_INC(st->cmd[stats_cmd_of(ss->cmd)][STATS_OK]);
     ss->cmd = com;
     ss->shard = NULL;
     ss->sent_bytes = 0;
@@ -295,12 +297,9 @@ void stats_reply(struct stats *st, struct stats_sess *ss, bool is_error, uint16_
         count_load(st, ss, rows, ss->sent_bytes + bytes);
 }
 
-void stats_answer(struct stats *st, struct stats_sess *ss, uint16_t err_no, uint64_t bytes)
+void stats_answer(struct stats *st, struct stats_sess *ss, bool is_error)
 {
-    ss->bytes_out += bytes;
-    if (err_no)
-        stats_error(st, err_no, STATS_FROM_ROUTER);
-    count_result(st, ss, err_no ? STATS_ERROR : STATS_OK);
+    count_result(st, ss, is_error ? STATS_ERROR : STATS_OK);
 }
 
 void stats_reject(struct stats *st, struct stats_sess *ss, enum stats_reject why)
@@ -345,4 +344,23 @@ size_t stats_top_merge(const struct stats_top *in, unsigned n, struct stats_top_
     }
     qsort(out, k, sizeof(*out), by_count_desc);
     return k;
+}
+
+uint64_t stats_statements(struct stats *st)
+{
+    uint64_t n = 0;
+
+    for (int c = 0; c < STATS_CMD_N; c++)
+        for (int k = 0; k < STATS_RESULT_N; k++)
+            n += STATS_GET(st->cmd[c][k]);
+    return n;
+}
+
+uint64_t stats_rejected(struct stats *st)
+{
+    uint64_t n = 0;
+
+    for (int k = 0; k < STATS_REJECT_N; k++)
+        n += STATS_GET(st->rejects[k]);
+    return n;
 }

@@ -197,7 +197,9 @@ uint64_t stats_hash(const char *s);
 
 /* A command <com> arrives from <user> (counted in the top users once
  * stats_user() was called): remembers it; a command without a reply is
- * counted at once. */
+ * counted at once. A previous command still uncounted was answered by the
+ * router with a packet of its own (COM_STATISTICS, COM_SET_OPTION's EOF,
+ * COM_CHANGE_USER): it counts as ok now. */
 void stats_begin(struct stats *st, struct stats_sess *ss, uint8_t com, const char *user);
 /* The statement was routed by its key to <vbucket>. */
 static inline void stats_route(struct stats_sess *ss, uint32_t vbucket)
@@ -210,8 +212,9 @@ void stats_sent(struct stats_sess *ss, struct stats_shard *sh, uint64_t bytes);
  * relayed. Counts latency, shard, vbucket and user load. */
 void stats_reply(struct stats *st, struct stats_sess *ss, bool is_error, uint16_t err_no,
                  uint64_t rows, uint64_t bytes);
-/* The router answered the command itself (OK, or ERR <err_no> > 0). */
-void stats_answer(struct stats *st, struct stats_sess *ss, uint16_t err_no, uint64_t bytes);
+/* The router answered the command itself, with ERR when <is_error> (the
+ * error code is counted where the packet is built: stats_error()). */
+void stats_answer(struct stats *st, struct stats_sess *ss, bool is_error);
 /* The router refused the command for <why> (then answers it: stats_answer()). */
 void stats_reject(struct stats *st, struct stats_sess *ss, enum stats_reject why);
 /* An error code seen (<origin>). */
@@ -231,6 +234,10 @@ void stats_user(struct stats_sess *ss, const char *user);
  * <rows> and <bytes>. <*slot> is a hint, updated. Pure. */
 void stats_top_add(struct stats_top *t, const char *user, uint64_t hash, unsigned *slot,
                    uint64_t rows, uint64_t bytes);
+
+/* Reader: statements with a counted result, and rejects, of one worker. */
+uint64_t stats_statements(struct stats *st);
+uint64_t stats_rejected(struct stats *st);
 
 /* Reader: sums the sketches <in>[0..n) of several workers by user into
  * <out> (room for <cap>; n * STATS_TOPK is always enough), most statements

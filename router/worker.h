@@ -36,15 +36,6 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 typedef void worker_fn(struct worker *w, void *arg);
 
-struct worker_stats {
-    _Atomic uint64_t sessions_accepted;
-    _Atomic uint64_t sessions_open;
-    _Atomic uint64_t statements;
-    _Atomic uint64_t routed;
-    _Atomic uint64_t rejected;
-    _Atomic uint64_t backend_errors;
-};
-
 struct router {
     struct config   *cfg;
     struct rules    *rules;              /* NULL when the config has none */
@@ -99,7 +90,6 @@ struct worker {
     struct event          *accept_ev;    /* re-enables the listener after EMFILE */
     unsigned               accept_backoff_ms;  /* 0: accepting normally */
     struct log_limit       accept_log;   /* accept failures: one line per 5 s */
-    struct worker_stats    stats;
     struct stats          *counters;     /* router/stats.h; freed after the admin stopped */
     struct log_limit       backend_lost_log;   /* one line per 5 s */
     struct proxyhdr_list   proxy_waits;  /* accepted, PROXY header not yet read */

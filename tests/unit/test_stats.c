@@ -112,13 +112,19 @@ static void test_statement_hooks(void)
     /* A refused statement (1235), answered by the router. */
     stats_begin(st, &ss, WIRE_COM_QUERY, "alice");
     stats_reject(st, &ss, STATS_REJECT_ANALYZER);
-    stats_answer(st, &ss, 1235, 60);
+    stats_error(st, 1235, STATS_FROM_ROUTER);
+    stats_answer(st, &ss, true);
     /* A backend error. */
     stats_begin(st, &ss, WIRE_COM_STMT_EXECUTE, "alice");
     stats_route(&ss, 5);
     stats_sent(&ss, sh, 30);
     stats_reply(st, &ss, true, 1062, 0, 50);
+    /* COM_STATISTICS answered by the router with its own packet: counted
+     * as ok when the next command comes. */
+    stats_begin(st, &ss, WIRE_COM_STATISTICS, "alice");
+    CHECK_EQ(STATS_GET(st->cmd[STATS_CMD_STATISTICS][STATS_OK]), 0);
     stats_begin(st, &ss, WIRE_COM_QUIT, "alice");
+    CHECK_EQ(STATS_GET(st->cmd[STATS_CMD_STATISTICS][STATS_OK]), 1);
 
     CHECK_EQ(STATS_GET(st->cmd[STATS_CMD_QUERY][STATS_OK]), 1);
     CHECK_EQ(STATS_GET(st->cmd[STATS_CMD_QUERY][STATS_REJECTED]), 1);
@@ -141,9 +147,9 @@ static void test_statement_hooks(void)
     CHECK_EQ(st->vb[5].bytes, 40 + 200 + 30 + 50);
     CHECK_EQ(st->vb[4].statements, 0);
     CHECK_EQ(ss.bytes_in, 70);
-    CHECK_EQ(ss.bytes_out, 200 + 60 + 50);
+    CHECK_EQ(ss.bytes_out, 200 + 50);
     CHECK_STREQ(st->top.e[ss.top_slot].user, "alice");
-    CHECK_EQ(st->top.e[ss.top_slot].count, 4);
+    CHECK_EQ(st->top.e[ss.top_slot].count, 5);
     CHECK_EQ(st->top.e[ss.top_slot].rows, 3);
     /* A vbucket beyond the arrays (another map size) is not counted. */
     stats_begin(st, &ss, WIRE_COM_QUERY, "alice");
