@@ -187,6 +187,7 @@ int reply_feed(struct reply *r, const uint8_t *p, size_t avail, uint32_t payload
                 return -1;
             return end_of_result(r);
         }
+        r->rows++;
         return 0;
     case REPLY_PREP_PARAMS:
     case REPLY_PREP_COLS:

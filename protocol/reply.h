@@ -53,6 +53,8 @@ struct reply {
     uint16_t         n_columns;     /* PREPARE OK */
     uint64_t         affected_rows; /* last OK */
     uint64_t         insert_id;     /* last OK */
+    uint64_t         rows;          /* result-set rows so far, all result sets (a row
+                                       longer than one packet counts once) */
 };
 
 void reply_begin(struct reply *r, enum reply_kind kind, bool deprecate_eof);

@@ -142,6 +142,10 @@ static int journal_step(struct coordinator *co, const char *shard, struct journa
         free(err);
         return -1;
     }
+    if (strcmp(state, "done") == 0)
+        atomic_fetch_add(&co->r->failovers[0], 1);
+    else if (strcmp(state, "aborted") == 0)
+        atomic_fetch_add(&co->r->failovers[1], 1);
     log_info("failover: shard=%s term=%" PRIu64 " state=%s%s%s", shard, j->term, state,
              extra[0] ? " " : "", extra);
     test_pause(state);
@@ -507,6 +511,7 @@ static void *coordinator_main(void *arg)
             log_info("failover: this router %s the coordinator (leader=%s)",
                      leader ? "is now" : "is no longer", who[0] ? who : "-");
         co->leader = leader;
+        atomic_store(&co->r->coordinator_leader, leader);
         if (leader)
             lead(co);
     } while (wait_interval(co));

@@ -74,6 +74,7 @@ int mapwatch_publish(struct router *r, struct smap *m)
     }
     smap_unref(r->map);
     r->map = smap_ref(m);
+    atomic_store(&r->map_since_ms, now_ms());
     pthread_mutex_unlock(&r->map_lock);
     /* Another thread may publish a newer map between the unlock and these
      * posts; workers drop a map older than theirs, so order does not matter. */
@@ -457,6 +458,18 @@ out:
 const char *mapwatch_router_id(struct mapwatch *mw)
 {
     return mw->router_id;
+}
+
+const char *mapwatch_zk_state(struct mapwatch *mw)
+{
+    if (!mw || !mw->zs)
+        return "none";
+    switch (zkstore_state(mw->zs)) {
+    case ZKSTORE_CONNECTED:    return "connected";
+    case ZKSTORE_DISCONNECTED: return "disconnected";
+    case ZKSTORE_EXPIRED:      return "expired";
+    }
+    return "none";
 }
 
 uint64_t mapwatch_silence_ms(struct mapwatch *mw)

@@ -52,6 +52,10 @@ uint64_t mapwatch_silence_ms(struct mapwatch *mw);
  * lease ran out sends no writes: a failover may have replaced a master it
  * does not know of. Any thread. */
 bool mapwatch_lease_ok(struct mapwatch *mw);
+/* The ZooKeeper session as the client library last reported it:
+ * "connected", "disconnected", "expired"; "none" for a map file. Any
+ * thread. */
+const char *mapwatch_zk_state(struct mapwatch *mw);
 
 /* The id this router registers under (config router_id, or host-port). */
 const char *mapwatch_router_id(struct mapwatch *mw);

@@ -15,6 +15,7 @@
 #include "router/config.h"
 #include "router/log.h"
 #include "router/session.h"
+#include "router/stats.h"
 #include "router/util.h"
 #include "router/worker.h"
 
@@ -73,6 +74,7 @@ struct pool *pool_new(struct worker *w, const struct smap_shard *shard)
         return NULL;
     }
     p->w = w;
+    p->st = stats_shard_of(w->counters, shard->name);
     snprintf(p->shard, sizeof(p->shard), "%s", shard->name);
     p->endpoint = shard->master;
     p->generation = 1;
@@ -95,6 +97,7 @@ static void list_unlink(struct backend **head, struct backend *be)
 static void idle_unlink(struct pool *p, struct backend *be)
 {
     list_unlink(&p->idle, be);
+    STATS_DEC(p->st->conn_idle);
 }
 
 static void busy_unlink(struct backend *be)
@@ -208,6 +211,8 @@ static void waiters_push(struct pool *p, struct session *s)
     TAILQ_INSERT_TAIL(&p->waiters, s, route.pool_link);
     s->route.waiting_pool = p;
     p->n_waiting++;
+    STATS_INC(p->st->conn_waiting);
+    STATS_INC(p->st->pool_waits);
 }
 
 static void waiters_remove(struct pool *p, struct session *s)
@@ -215,6 +220,7 @@ static void waiters_remove(struct pool *p, struct session *s)
     TAILQ_REMOVE(&p->waiters, s, route.pool_link);
     s->route.waiting_pool = NULL;
     p->n_waiting--;
+    STATS_DEC(p->st->conn_waiting);
 }
 
 static struct session *waiters_pop(struct pool *p)
@@ -409,6 +415,7 @@ static void hand_over(struct pool *p, struct backend *be)
     if (p->idle)
         p->idle->prev = be;
     p->idle = be;
+    STATS_INC(p->st->conn_idle);
     /* Watch idle connections so a server that closes them is noticed. */
     bufferevent_setcb(be->bev, idle_read, NULL, idle_event, be);
     bufferevent_enable(be->bev, EV_READ);
@@ -519,6 +526,7 @@ void pool_connect_failed(struct backend *be, const char *err)
         struct session *s;
 
         TAILQ_CONCAT(&failed, &p->waiters, route.pool_link);
+        STATS_ADD(p->st->conn_waiting, -(uint64_t)p->n_waiting);
         p->n_waiting = 0;
         while ((s = TAILQ_FIRST(&failed)) != NULL) {
             TAILQ_REMOVE(&failed, s, route.pool_link);

@@ -27,6 +27,7 @@
 struct backend;
 struct session;
 struct worker;
+struct stats_shard;
 
 struct router;
 
@@ -48,6 +49,7 @@ struct pool {
     struct smap_endpoint endpoint;
     uint64_t             generation;
     struct pool_budget  *budget;
+    struct stats_shard  *st;           /* this worker's counters of the shard; outlive the pool */
     unsigned             n_open;       /* this worker's: connecting + idle + busy */
     unsigned             n_connecting;
     struct backend      *idle;         /* most recently used first */

@@ -78,6 +78,14 @@ static bool legal_move(enum sess_state from, enum sess_state to)
     }
 }
 
+/* A session state as the client-connection gauges count it. */
+static const int sess_conn[] = {
+    [SESS_GREETING] = STATS_CONN_LOGIN,  [SESS_AUTH_SWITCH] = STATS_CONN_LOGIN,
+    [SESS_IDLE] = STATS_CONN_IDLE,       [SESS_WAIT_POOL] = STATS_CONN_WAITING,
+    [SESS_SYNCING] = STATS_CONN_ACTIVE,  [SESS_FORWARDING] = STATS_CONN_ACTIVE,
+    [SESS_CLOSING] = STATS_CONN_CLOSING, [SESS_CLOSED] = STATS_CONN_CLOSING,
+};
+
 void session_set_state(struct session *s, enum sess_state to)
 {
     if (!legal_move(s->state, to)) {
@@ -87,6 +95,7 @@ void session_set_state(struct session *s, enum sess_state to)
     }
     log_debug("session: state id=%" PRIu64 " %s -> %s", s->id, state_names[s->state],
               state_names[to]);
+    stats_conn_move(s->w->counters, sess_conn[s->state], sess_conn[to]);
     s->state = to;
     if (to == SESS_IDLE || to == SESS_CLOSING || to == SESS_CLOSED)
         session_route_update_hold(s);
@@ -187,6 +196,7 @@ void session_send_err(struct session *s, uint8_t seq, uint16_t err_no, const cha
 
     if (n > sizeof(buf) - 16)
         n = sizeof(buf) - 16;
+    stats_error(s->w->counters, err_no, STATS_FROM_ROUTER);
     session_send_packet(s, seq, buf, reply_write_err(buf, err_no, sqlstate, msg, n));
 }
 
@@ -251,12 +261,14 @@ enum session_mem_verdict session_mem_check(struct session *s, size_t extra, char
         snprintf(msg, cap, "shardwire: this session would hold %" PRIu64 " bytes (prepared "
                  "statements, long data, session SETs, unread commands), over "
                  "session_memory_limit=%" PRIu64, mine, cfg->session_memory_limit);
+        stats_reject(s->w->counters, &s->st, STATS_REJECT_MEMORY);
         return SESS_MEM_SESSION;
     }
     if (all > cfg->router_memory_limit) {
         snprintf(msg, cap, "shardwire: the router's sessions would hold %" PRIu64 " bytes, over "
                  "router_memory_limit=%" PRIu64 "; try again later", all,
                  cfg->router_memory_limit);
+        stats_reject(s->w->counters, &s->st, STATS_REJECT_MEMORY);
         return SESS_MEM_ROUTER;
     }
     return SESS_MEM_OK;
@@ -305,8 +317,9 @@ struct session *session_new(struct worker *w, int fd, const char *peer)
     if (w->sessions)
         w->sessions->prev = s;
     w->sessions = s;
-    atomic_fetch_add(&w->stats.sessions_accepted, 1);
-    atomic_fetch_add(&w->stats.sessions_open, 1);
+    s->st.start_ms = now_ms();
+    STATS_INC(w->counters->sessions_accepted);
+    stats_conn_move(w->counters, -1, sess_conn[s->state]);
 
     g.server_version = cfg->server_version;
     g.connection_id = (uint32_t)s->id;
@@ -417,7 +430,7 @@ void session_free(struct session *s)
         free(s->route.state_stmts[i]);
     sessstate_fini(&s->route.sstate);
     atomic_fetch_sub(&w->router->mem_used, s->mem_charged);
-    atomic_fetch_sub(&w->stats.sessions_open, 1);
+    stats_conn_move(w->counters, sess_conn[s->state], -1);
     atomic_fetch_sub(&w->router->n_clients, 1);
     free(s);
     worker_session_gone(w);
@@ -568,13 +581,15 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
             return;
         }
         session_route_unbuffer(s);
-        if (p)
+        if (p) {
             pool_cancel_wait(p, s);
+            STATS_INC(p->st->pool_timeouts);
+        }
         snprintf(msg, sizeof(msg),
                  "shardwire: no connection to shard %s within %u ms (%s)",
                  p ? p->shard : "?", session_cfg(s)->pool_wait_timeout_ms,
                  p && p->last_error[0] ? p->last_error : "pool exhausted");
-        atomic_fetch_add(&s->w->stats.backend_errors, 1);
+        STATS_INC(s->w->counters->backend_errors);
         session_cmd_answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
         session_set_state(s, SESS_IDLE);
         session_arm_idle_timer(s);

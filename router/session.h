@@ -24,6 +24,7 @@
 #include "router/pstmt.h"
 #include "router/sessstate.h"
 #include "router/vbtrack.h"
+#include "router/stats.h"
 
 struct backend;
 struct bufferevent;
@@ -174,6 +175,7 @@ struct session {
     bool                shutdown_after; /* close once the statement in flight ends */
     size_t              mem_charged;   /* counted in the router's mem_used */
     unsigned            n_stmts;
+    struct stats_sess   st;            /* counters of the statement in flight (stats.h) */
     struct session     *next, *prev;   /* worker's list */
     struct session     *reap_next;
 

@@ -104,6 +104,7 @@ void session_cmd_consume(struct session *s)
 
 void session_cmd_answer_ok(struct session *s)
 {
+    stats_answer(s->w->counters, &s->st, false);
     session_cmd_consume(s);
     session_send_ok(s, (uint8_t)(s->cmd.last_seq + 1));
 }
@@ -111,6 +112,7 @@ void session_cmd_answer_ok(struct session *s)
 void session_cmd_answer_err(struct session *s, uint16_t err_no, const char *sqlstate,
                             const char *msg)
 {
+    stats_answer(s->w->counters, &s->st, true);
     session_cmd_consume(s);
     session_send_err(s, (uint8_t)(s->cmd.last_seq + 1), err_no, sqlstate, msg);
 }
@@ -142,7 +144,7 @@ static void handle_reset_connection(struct session *s, const uint8_t *payload,
 /* COM_STATISTICS: one text packet, no OK. */
 static void handle_statistics(struct session *s, const uint8_t *payload, size_t payload_len)
 {
-    struct worker_stats *st = &s->w->stats;
+    struct stats *st = s->w->counters;
     char text[256];
     int n;
 
@@ -151,8 +153,8 @@ static void handle_statistics(struct session *s, const uint8_t *payload, size_t 
     n = snprintf(text, sizeof(text),
                  "Threads: %u  Questions: %" PRIu64 "  Routed: %" PRIu64 "  Rejected: %" PRIu64
                  "  (shardwire %s, this worker)",
-                 atomic_load(&s->w->router->n_clients), atomic_load(&st->statements),
-                 atomic_load(&st->routed), atomic_load(&st->rejected), SHARDWIRE_VERSION);
+                 atomic_load(&s->w->router->n_clients), stats_statements(st),
+                 STATS_GET(st->routed), stats_rejected(st), SHARDWIRE_VERSION);
     session_cmd_consume(s);
     session_send_packet(s, (uint8_t)(s->cmd.last_seq + 1), (const uint8_t *)text, (size_t)n);
 }
@@ -232,7 +234,6 @@ static void dispatch(struct session *s, size_t payload_len)
     s->route.pending_set = NULL;
     s->route.pending_modes = -1;
     s->route.rewritten = false;
-    atomic_fetch_add(&s->w->stats.statements, 1);
     if (payload_len == 0) {
         session_cmd_answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", "shardwire: empty command packet");
         return;
@@ -243,6 +244,7 @@ static void dispatch(struct session *s, size_t payload_len)
         return;
     }
     s->cmd.code = payload[0];
+    stats_begin(s->w->counters, &s->st, s->cmd.code, s->login.user);
     if (!commands[s->cmd.code]) {
         snprintf(msg, sizeof(msg), "shardwire: unknown or unsupported command 0x%02x", s->cmd.code);
         session_cmd_answer_err(s, WIRE_ER_UNKNOWN_COM, "08S01", msg);

@@ -73,6 +73,7 @@ static int set_user(struct session *s, uint8_t seq, const char *name, size_t len
     }
     memcpy(s->login.user, name, len);
     s->login.user[len] = 0;
+    stats_user(&s->st, s->login.user);
     return 0;
 }
 

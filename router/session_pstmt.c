@@ -337,7 +337,7 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
                          "got %s", i + 1, session_cfg(s)->analyze.key_columns[0],
                          session_cfg(s)->analyze.key_type == ANALYZE_KEY_INT ? "integer" : "string",
                          v.is_null ? "NULL" : "a value that is not one");
-                atomic_fetch_add(&s->w->stats.rejected, 1);
+                stats_reject(s->w->counters, &s->st, STATS_REJECT_PARAMS);
                 session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
                 return;
             }
@@ -350,7 +350,7 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
                          "shardwire: parameters %d and %u give two different %s values; one "
                          "statement may touch one user's rows only", ps->ar.param_index + 1,
                          i + 1, session_cfg(s)->analyze.key_columns[0]);
-                atomic_fetch_add(&s->w->stats.rejected, 1);
+                stats_reject(s->w->counters, &s->st, STATS_REJECT_PARAMS);
                 session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
                 return;
             }

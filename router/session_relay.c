@@ -28,6 +28,8 @@ static void statement_done(struct session *s)
     const struct reply *r = &s->relay.reply;
 
     evtimer_del(s->timer);
+    stats_reply(s->w->counters, &s->st, r->is_error, r->err_no, r->rows,
+                s->relay.reply_bytes);
     /* A PREPARE reply carries no status flags. */
     if (!r->is_error && s->route.pending_modes >= 0)
         s->route.sql_modes = (unsigned)s->route.pending_modes;
@@ -89,7 +91,7 @@ void session_relay_backend_lost(struct session *s, const char *why)
 
     unsigned suppressed;
 
-    atomic_fetch_add(&s->w->stats.backend_errors, 1);
+    STATS_INC(s->w->counters->backend_errors);
     if (log_limit_pass(&s->w->backend_lost_log, now_ms(), 5000, &suppressed))
         log_warn("session: backend lost id=%" PRIu64 " shard=%s state=%s why=%s suppressed=%u",
                  s->id, s->be_shard, sess_state_name(s->state), why, suppressed);
@@ -116,6 +118,7 @@ void session_relay_backend_lost(struct session *s, const char *why)
             session_cmd_consume(s);
         session_route_detach(s, false);
         s->route.in_txn = false;
+        stats_answer(s->w->counters, &s->st, true);
         session_send_err(s, partial ? (uint8_t)(s->relay.last_seq + 1)
                                     : (uint8_t)(s->cmd.last_seq + 1),
                          WIRE_ER_BACKEND_GONE, "HY000", msg);

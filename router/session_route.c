@@ -210,7 +210,8 @@ void session_route_reject(struct session *s, const char *sql, size_t len)
     size_t off = ar->offset < len ? ar->offset : len;
     size_t n = len - off < 40 ? len - off : 40;
 
-    atomic_fetch_add(&s->w->stats.rejected, 1);
+    stats_reject(s->w->counters, &s->st, ar->err_no == WIRE_ER_SPECIFIC_ACCESS_DENIED ?
+                                             STATS_REJECT_RULE : STATS_REJECT_ANALYZER);
     if (n > 0)
         snprintf(msg, sizeof(msg), "%s (near '%.*s' at offset %zu)",
                  ar->msg ? ar->msg : "shardwire: statement refused", (int)n, sql + off, off);
@@ -298,6 +299,7 @@ void session_route_forward(struct session *s)
     } else {
         session_out_move(in, s->be->bev, s->cmd.bytes);
     }
+    stats_sent(&s->st, s->be->pool->st, s->cmd.bytes);
     s->cmd.bytes = 0;
     reply_begin(&s->relay.reply, kind, false);
     s->relay.fwd_left = 0;
@@ -429,7 +431,7 @@ static bool reserve_hold(struct session *s, struct pool *p, bool begins_txn)
                  "statements (transactions, user variables, other pinned state; "
                  "pool_max_pinned_per_shard=%u); finish them, or retry later",
                  cap, p->shard, cap);
-        atomic_fetch_add(&s->w->stats.backend_errors, 1);
+        STATS_INC(s->w->counters->backend_errors);
         s->route.pinned = s->route.pinned_before;       /* the statement does not run */
         session_cmd_answer_err(s, 1203, "42000", msg);
         return false;
@@ -584,7 +586,7 @@ void session_backend_failed(struct session *s, const char *msg, bool unreachable
     if (unreachable && buffer_statement(s, SESS_BUFFER_RETRY_MS))
         return;                     /* stays in WAIT_POOL; session_timer retries */
     session_route_unbuffer(s);
-    atomic_fetch_add(&s->w->stats.backend_errors, 1);
+    STATS_INC(s->w->counters->backend_errors);
     session_cmd_answer_err(s, WIRE_ER_CONNECT_TO_BACKEND, "HY000", msg);
     session_set_state(s, SESS_IDLE);
     session_arm_idle_timer(s);
@@ -628,7 +630,7 @@ static bool refuse_without_lease(struct session *s)
              "shardwire: writes refused: this router has not heard from ZooKeeper for %" PRIu64
              " ms (map_lease_ms=%u), so its map may name a replaced master; reads are served",
              mapwatch_silence_ms(mw), session_cfg(s)->map_lease_ms);
-    atomic_fetch_add(&s->w->stats.rejected, 1);
+    stats_reject(s->w->counters, &s->st, STATS_REJECT_LEASE);
     session_cmd_answer_err(s, WIRE_ER_OPTION_PREVENTS, "HY000", msg);
     return true;
 }
@@ -648,7 +650,8 @@ void session_route_by_key(struct session *s)
     idx = smap_shard_of_vbucket(m, vb);
     sh = smap_shard(m, idx);
 
-    atomic_fetch_add(&s->w->stats.routed, 1);
+    STATS_INC(s->w->counters->routed);
+    stats_route(&s->st, vb);
     if (log_threshold >= LOG_DEBUG) {
         char key[ANALYZE_KEY_MAX * 4];
 
@@ -696,6 +699,7 @@ void session_route_by_key(struct session *s)
                  s->route.in_txn ? "transaction" : "session (it holds connection state)",
                  s->be_shard, session_cfg(s)->analyze.key_columns[0], (int)s->cmd.ar.key_len,
                  s->cmd.ar.key, sh->name);
+        stats_reject(s->w->counters, &s->st, STATS_REJECT_CROSS_SHARD);
         session_cmd_answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
         return;
     }

@@ -23,6 +23,7 @@
 #include "router/log.h"
 #include "router/pool.h"
 #include "router/session.h"
+#include "router/stats.h"
 #include "router/util.h"
 #include "shardmap/smap.h"
 
@@ -266,7 +267,8 @@ struct worker *worker_new(struct router *r, unsigned id, char **errp)
     TAILQ_INIT(&w->proxy_waits);
     pthread_mutex_init(&w->inbox_lock, NULL);
     w->base = event_base_new();
-    if (!w->base)
+    w->counters = stats_new();
+    if (!w->base || !w->counters)
         goto oom;
     w->inbox_ev = event_new(w->base, -1, EV_PERSIST | EV_READ, inbox_run, w);
     w->reap_ev = event_new(w->base, -1, EV_READ, reap_run, w);
@@ -349,6 +351,7 @@ void worker_free(struct worker *w)
     if (w->shutdown_ev)
         event_free(w->shutdown_ev);
     analyze_free(w->analyze);
+    stats_free(w->counters);
     if (w->base)
         event_base_free(w->base);
     pthread_mutex_destroy(&w->inbox_lock);
@@ -429,6 +432,7 @@ static void apply_map(struct worker *w, void *arg)
     free(w->pools);
     w->pools = pools;
     w->n_pools = n;
+    stats_vb_size(w->counters, smap_n_vbuckets(m));
     smap_unref(w->map);
     w->map = m;
     atomic_store(&w->map_version, smap_version(m));

@@ -32,18 +32,10 @@ struct worker;
 struct control;
 struct coordinator;
 struct mapwatch;
+struct stats;
 typedef struct ssl_ctx_st SSL_CTX;
 
 typedef void worker_fn(struct worker *w, void *arg);
-
-struct worker_stats {
-    _Atomic uint64_t sessions_accepted;
-    _Atomic uint64_t sessions_open;
-    _Atomic uint64_t statements;
-    _Atomic uint64_t routed;
-    _Atomic uint64_t rejected;
-    _Atomic uint64_t backend_errors;
-};
 
 struct router {
     struct config   *cfg;
@@ -68,6 +60,9 @@ struct router {
                                           * drain): /health says 503, the router
                                           * goes on serving whoever comes */
     struct vbtrack   vbt;                /* in flight per vbucket (a move's freeze) */
+    _Atomic uint64_t map_since_ms;       /* when the map in use was published (now_ms) */
+    _Atomic uint64_t failovers[2];       /* by this router's coordinator: done, aborted */
+    _Atomic bool     coordinator_leader; /* this router is the failover coordinator */
 };
 
 struct worker {
@@ -98,7 +93,7 @@ struct worker {
     struct event          *accept_ev;    /* re-enables the listener after EMFILE */
     unsigned               accept_backoff_ms;  /* 0: accepting normally */
     struct log_limit       accept_log;   /* accept failures: one line per 5 s */
-    struct worker_stats    stats;
+    struct stats          *counters;     /* router/stats.h; freed after the admin stopped */
     struct log_limit       backend_lost_log;   /* one line per 5 s */
     struct proxyhdr_list   proxy_waits;  /* accepted, PROXY header not yet read */
     struct log_limit       proxy_log;    /* bad PROXY headers: one line per 5 s */

@@ -60,6 +60,11 @@ static const char usage_text[] =
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
     "                       with ROUTER_ID also register as that router\n"
+    "  top [--router HOST:PORT ...] [--interval S]\n"
+    "                       the hottest vbuckets and users, as rates between two\n"
+    "                       samples of the routers' /status (admin_listen; from\n"
+    "                       their registrations unless --router is given;\n"
+    "                       $SHARDWIRE_ADMIN_USER/_PASSWORD for basic auth)\n"
     "  explain [--config ROUTER.conf] [--map FILE] [--database NAME] [--user KEY] 'SQL' ...\n"
     "                       how the router would handle each statement\n"
     "                       (with --config: that router's database, key, rules\n"
@@ -82,6 +87,27 @@ void shardctl_err(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+int shardctl_admin_of(const char *payload, char *out, size_t cap)
+{
+    size_t first = strcspn(payload, "\n");
+    char line[1024], *a;
+
+    snprintf(line, sizeof(line), " %.*s", (int)first, payload);
+    a = strstr(line, " admin=");
+    if (!a)
+        return -1;
+    a += 7;
+    a[strcspn(a, " ")] = '\0';
+    if (strchr(a, ':')) {
+        snprintf(out, cap, "%s", a);
+        return 0;
+    }
+    /* "admin=PORT" listens on loopback (router/admin.c): reachable from the
+     * router's own host only, which is where this must run then. */
+    snprintf(out, cap, "127.0.0.1:%s", a);
+    return 0;
 }
 
 static void lib_log_stderr(const char *msg)
@@ -312,7 +338,7 @@ enum {
     OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE, OPT_CONFIG,
     OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
     OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE, OPT_MAX_LAG,
-    OPT_ABORT, OPT_RATE, OPT_USER,
+    OPT_ABORT, OPT_RATE, OPT_USER, OPT_ROUTER, OPT_INTERVAL,
 };
 
 static const struct option long_opts[] = {
@@ -345,6 +371,8 @@ static const struct option long_opts[] = {
     { "max-lag",        required_argument, NULL, OPT_MAX_LAG },
     { "abort",          required_argument, NULL, OPT_ABORT },
     { "rate",           required_argument, NULL, OPT_RATE },
+    { "router",         required_argument, NULL, OPT_ROUTER },
+    { "interval",       required_argument, NULL, OPT_INTERVAL },
     { NULL, 0, NULL, 0 },
 };
 
@@ -367,6 +395,7 @@ static const struct {
     { "switchover", shardctl_switchover },
     { "move",       shardctl_move },
     { "moves",      shardctl_moves },
+    { "top",        shardctl_top },
 };
 
 int main(int argc, char **argv)
@@ -522,6 +551,20 @@ int main(int argc, char **argv)
                 return SHARDCTL_USAGE;
             }
             o.rate = (unsigned)u;
+            break;
+        case OPT_ROUTER:
+            if (o.n_routers == SHARDCTL_MAX_ROUTER_ARGS) {
+                shardctl_err("more than %d --router options", SHARDCTL_MAX_ROUTER_ARGS);
+                return SHARDCTL_USAGE;
+            }
+            o.routers[o.n_routers++] = optarg;
+            break;
+        case OPT_INTERVAL:
+            if (parse_timeout(optarg, &o.interval_ms) < 0) {
+                shardctl_err("--interval '%s': expected seconds, e.g. 2 or 0.5", optarg);
+                return SHARDCTL_USAGE;
+            }
+            o.have_interval = true;
             break;
         case 'h':
         case OPT_HELP:

@@ -8,6 +8,7 @@
 #define SHARDWIRE_TOOLS_SHARDCTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "protocol/analyze.h"
@@ -30,6 +31,7 @@ enum shardctl_exit {
 
 #define SHARDCTL_MAX_SHARD_ARGS 4096
 #define SHARDCTL_MAX_STANDBY_ARGS 16
+#define SHARDCTL_MAX_ROUTER_ARGS 64
 
 struct shardctl_opts {
     const char *zk;             /* --zk, or $SHARDWIRE_ZK, or 127.0.0.1:2181 */
@@ -64,6 +66,10 @@ struct shardctl_opts {
     unsigned    max_lag_s;      /* --max-lag SECONDS (switchover) */
     const char *abort_id;       /* --abort ID (move) */
     unsigned    rate;           /* --rate ROWS (move: rows per second; 0 unlimited) */
+    const char *routers[SHARDCTL_MAX_ROUTER_ARGS];  /* --router HOST:PORT (top) */
+    unsigned    n_routers;
+    unsigned    interval_ms;    /* --interval SECONDS (top) */
+    bool        have_interval;
     bool        have_expect;    /* --expect-version N given */
     uint64_t    expect_version; /* refuse (conflict) unless the map is at N */
     int         argc;           /* operands after the verb */
@@ -92,6 +98,12 @@ int shardctl_http(const char *hostport, const char *method, const char *path,
 int shardctl_switchover(const struct shardctl_opts *o);
 int shardctl_move(const struct shardctl_opts *o);
 int shardctl_moves(const struct shardctl_opts *o);
+int shardctl_top(const struct shardctl_opts *o);
+
+/* The admin listener's address in a router registration <payload> ("...
+ * admin=PORT" or "admin=HOST:PORT" on its first line; a bare port is on
+ * loopback) into <out>. Returns 0, or -1 if the router has none. */
+int shardctl_admin_of(const char *payload, char *out, size_t cap);
 
 /* Prints "shardctl: <msg>" to stderr. */
 void shardctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -15,30 +15,6 @@
 #include "shardmap/zkstore.h"
 #include "tools/shardctl.h"
 
-/* The admin address in the first line of a registration ("... admin=PORT"
- * or "admin=HOST:PORT"); a bare port is on loopback. Returns
- * 0, or -1 if the router has no admin listener. */
-static int admin_of(const char *payload, char *out, size_t cap)
-{
-    size_t first = strcspn(payload, "\n");
-    char line[1024], *a;
-
-    snprintf(line, sizeof(line), " %.*s", (int)first, payload);
-    a = strstr(line, " admin=");
-    if (!a)
-        return -1;
-    a += 7;
-    a[strcspn(a, " ")] = '\0';
-    if (strchr(a, ':')) {
-        snprintf(out, cap, "%s", a);
-        return 0;
-    }
-    /* "admin=PORT" listens on loopback (router/admin.c): reachable from the
-     * router's own host only, which is where this must run then. */
-    snprintf(out, cap, "127.0.0.1:%s", a);
-    return 0;
-}
-
 /* Resolves <name> (a router id, or an admin HOST:PORT) into <out>. */
 static int resolve(const struct shardctl_opts *o, const char *name, char *out, size_t cap)
 {
@@ -66,7 +42,7 @@ static int resolve(const struct shardctl_opts *o, const char *name, char *out, s
     for (unsigned i = 0; i < n; i++) {
         if (strcmp(r[i].id, name) != 0)
             continue;
-        if (admin_of(r[i].payload, out, cap) == 0)
+        if (shardctl_admin_of(r[i].payload, out, cap) == 0)
             ex = SHARDCTL_OK;
         else
             shardctl_err("router '%s' has no admin listener (set admin_listen in its config)",

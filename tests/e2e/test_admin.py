@@ -17,6 +17,8 @@ import socket
 import subprocess
 import threading
 
+import pymysql
+
 import cluster
 
 C = None
@@ -31,7 +33,8 @@ def setup_module():
     ADMIN_PORT = cluster.free_port()
     C.start_router({"admin_listen": ADMIN_PORT, "control_user": cluster.CONTROL_USER,
                     "control_password": cluster.CONTROL_PASSWORD,
-                    "health_interval_ms": 200})
+                    "health_interval_ms": 200,
+                    "rule": ['deny /NO_SUCH_TABLE_EVER/ "shardwire: refused by rule"']})
 
 
 def teardown_module():
@@ -76,6 +79,20 @@ def metrics():
     return values
 
 
+def rejected(m):
+    return sum(v for k, v in m.items() if k.startswith("shardwire_statements_rejected_total{"))
+
+
+def status():
+    code, ctype, body = get("/status")
+    assert code == 200 and ctype == "application/json", (code, body)
+    return json.loads(body)
+
+
+def delta(after, before, key):
+    return after.get(key, 0) - before.get(key, 0)
+
+
 def test_health_ok():
     assert get("/health") == (200, "text/plain; charset=utf-8", "ok\n")
     assert get("/health", method="HEAD")[0] == 200
@@ -98,7 +115,7 @@ def test_metrics_count_statements_and_show_servers():
         return m if m.get(key) == 1 else None
     after = cluster.wait_for(seen, 10, "standby up in /metrics")
     assert after["shardwire_statements_routed_total"] >= before["shardwire_statements_routed_total"] + 5
-    assert after["shardwire_statements_rejected_total"] >= before["shardwire_statements_rejected_total"] + 1
+    assert rejected(after) >= rejected(before) + 1
     assert after["shardwire_map_version"] == 1 and after["shardwire_ready"] == 1
     assert after['shardwire_server_up{shard="s0",role="master",server="%s"}' % master] == 1
     assert after['shardwire_server_health{shard="s0",role="master",server="%s",verdict="up"}'
@@ -167,6 +184,12 @@ def test_health_503_when_zookeeper_silent_past_the_lease():
                             "map_cache": os.path.join(cluster.tmp_root(), "lease.cache")})
         try:
             assert get("/health", port=port)[0] == 200
+            # shardctl top finds the router by its registration (admin=).
+            top = subprocess.run([cluster.shardctl_path(), "--zk", zk.hosts, "top", "--interval",
+                                  "0.2", "--json"], capture_output=True, text=True, timeout=30)
+            assert top.returncode == 0, top.stderr
+            assert json.loads(top.stdout)["routers"] == [
+                {"admin": "127.0.0.1:%d" % port, "answered": True}], top.stdout
             zk.stop()
             cluster.wait_for(lambda: get("/health", port=port)[0] == 503, 15,
                              "/health 503 with ZooKeeper down")
@@ -181,6 +204,120 @@ def test_health_503_when_zookeeper_silent_past_the_lease():
             r.stop()
     finally:
         zk.stop()
+
+
+def test_metrics_move_with_traffic():
+    """The counters follow real traffic on one connection: every routed
+    statement is one latency sample of its shard and is counted by command
+    and result; a statement refused with 1235 counts once as error 1235
+    (origin router) and as rejected by the analyzer; bytes and rows grow;
+    the client is listed in /status with its address, user and counts; the
+    load lands in the per-vbucket table and the top users."""
+    conn = C.router.connect()
+    try:
+        local = "127.0.0.1:%d" % conn._sock.getsockname()[1]
+        before, st0 = metrics(), status()
+        with conn.cursor() as cur:
+            for i in range(10):
+                cur.execute("INSERT INTO t (userid, id) VALUES (77, %d)" % i)
+            for _ in range(5):
+                cur.execute("SELECT id FROM t WHERE userid = 77")
+                assert len(cur.fetchall()) == 10
+            for sql, code in (("SELECT * FROM t", 1235),
+                              ("SELECT * FROM NO_SUCH_TABLE_EVER WHERE userid = 1", 1227)):
+                try:
+                    cur.execute(sql)
+                    raise AssertionError("routed: %s" % sql)
+                except pymysql.err.MySQLError as e:
+                    assert e.args[0] == code, (sql, e.args)
+        after, st1 = metrics(), status()
+        lat = 'shardwire_shard_latency_seconds_count{shard="s0"}'
+        assert delta(after, before, "shardwire_statements_routed_total") == 15
+        assert delta(after, before, lat) == 15
+        assert delta(after, before, 'shardwire_shard_latency_seconds_bucket{shard="s0",le="+Inf"}') == 15
+        assert delta(after, before, 'shardwire_shard_statements_total{shard="s0"}') == 15
+        assert delta(after, before, 'shardwire_statements_total{command="query",result="ok"}') == 15
+        assert delta(after, before, 'shardwire_statements_total{command="query",result="rejected"}') == 2
+        assert delta(after, before, 'shardwire_errors_total{code="1235",origin="router"}') == 1
+        assert delta(after, before, 'shardwire_statements_rejected_total{reason="analyzer"}') == 1
+        assert delta(after, before, 'shardwire_shard_rows_total{shard="s0"}') == 50
+        assert delta(after, before, 'shardwire_rule_hits_total{rule="1",action="deny",'
+                     'pattern="NO_SUCH_TABLE_EVER"}') == 1
+        assert delta(after, before, 'shardwire_statements_rejected_total{reason="rule"}') == 1
+        assert delta(after, before, 'shardwire_errors_total{code="1227",origin="router"}') == 1
+        assert delta(after, before, 'shardwire_backend_sent_bytes_total{shard="s0"}') > 15 * 30
+        assert delta(after, before, 'shardwire_backend_received_bytes_total{shard="s0"}') > 50 * 5
+        assert after['shardwire_shard_latency_seconds_sum{shard="s0"}'] > \
+            before.get('shardwire_shard_latency_seconds_sum{shard="s0"}', 0)
+        assert after['shardwire_client_sessions{state="idle"}'] >= 1
+        assert after['shardwire_backend_connections{shard="s0",state="open"}'] >= 1
+        assert after['shardwire_zookeeper_state{state="none"}'] == 1     # a map file
+        assert after["shardwire_map_lease_valid"] == 1
+
+        mine = [c for c in st1["clients"]["list"] if c["address"] == local]
+        assert len(mine) == 1, (local, st1["clients"])
+        me = mine[0]
+        assert me["user"] == cluster.APP_USER and me["state"] == "idle", me
+        assert me["statements"] >= 17 and me["bytes_out"] > 0 and me["bytes_in"] > 0, me
+        assert me["age_s"] >= 0
+        assert st1["clients"]["total"] >= 1 and st1["workers_answered"] == st1["workers"]
+        vb = lambda st: sum(v[2] for v in st["vbucket_load"])
+        assert vb(st1) - vb(st0) == 15
+        rows = lambda st: sum(v[3] for v in st["vbucket_load"])
+        assert rows(st1) - rows(st0) == 50
+        users = {u["user"]: u for u in st1["top_users"]}
+        assert users[cluster.APP_USER]["statements"] >= 16, st1["top_users"]
+    finally:
+        conn.close()
+
+
+def test_shardctl_top_shows_the_hot_vbucket_and_user():
+    stop = threading.Event()
+
+    def load():
+        c = C.router.connect()
+        try:
+            with c.cursor() as cur:
+                while not stop.is_set():
+                    cur.execute("SELECT id FROM t WHERE userid = 88")
+        finally:
+            c.close()
+    th = threading.Thread(target=load)
+    th.start()
+    try:
+        out = subprocess.run([cluster.shardctl_path(), "top", "--router",
+                              "127.0.0.1:%d" % ADMIN_PORT, "--interval", "1", "--json"],
+                             capture_output=True, text=True, timeout=30)
+    finally:
+        stop.set()
+        th.join(10)
+    assert out.returncode == 0, out.stderr
+    top = json.loads(out.stdout)
+    assert top["routers"] == [{"admin": "127.0.0.1:%d" % ADMIN_PORT, "answered": True}]
+    hot = top["vbuckets"][0]
+    assert hot["shard"] == "s0" and hot["statements_per_s"] > 5, top["vbuckets"][:3]
+    assert top["users"][0]["user"] == cluster.APP_USER, top["users"]
+    assert top["users"][0]["statements_per_s"] > 5
+    # The table, and a router that does not answer.
+    bad = cluster.free_port()
+    out = subprocess.run([cluster.shardctl_path(), "top", "--router", "127.0.0.1:%d" % ADMIN_PORT,
+                          "--router", "127.0.0.1:%d" % bad, "--interval", "0.2"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "routers: 1 of 2 answered" in out.stdout and "VBUCKET" in out.stdout, out.stdout
+    assert "127.0.0.1:%d" % bad in out.stderr
+
+
+def test_grafana_dashboard_uses_exported_metrics():
+    with open(os.path.join(cluster.REPO, "docs", "grafana", "shardwire.json")) as f:
+        dash = json.load(f)
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    names = set(re.findall(r"\b(shardwire_[a-z_]+)", " ".join(exprs)))
+    code, _, body = get("/metrics")
+    exported = set(re.findall(r"^# TYPE (\S+) ", body, re.M))
+    missing = sorted(n for n in names
+                     if n not in exported and re.sub(r"_(bucket|sum|count)$", "", n) not in exported)
+    assert len(names) > 15 and not missing, missing
 
 
 def test_draining_after_sigterm():
@@ -201,3 +338,4 @@ def test_draining_after_sigterm():
     assert done.get("rows") == ((0, 5),), done
     C.router.proc.popen.wait(20)    # it ends by itself (a second SIGTERM would cut it short)
     C.router.stop()
+

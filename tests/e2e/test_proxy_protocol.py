@@ -11,11 +11,13 @@ Trusted: 127.0.0.2 only. The harness and the direct clients connect from
 127.0.0.1 and need no header.
 """
 
+import json
 import os
 import re
 import socket
 import struct
 import time
+import urllib.request
 
 import pymysql
 
@@ -26,6 +28,7 @@ HAPROXY = None
 P_V1 = P_V2 = None
 LB_ADDR = "127.0.0.2"
 SIG_V2 = b"\r\n\r\n\x00\r\nQUIT\n"
+ADMIN = [None]      # the router's admin port
 
 
 def setup_module():
@@ -35,8 +38,9 @@ def setup_module():
     C = cluster.Cluster(1, start_router=False)
     C.create_schema(["CREATE TABLE t (userid BIGINT NOT NULL, v INT NOT NULL,"
                      " PRIMARY KEY (userid))"])
+    ADMIN[0] = cluster.free_port()
     C.start_router({"proxy_protocol_networks": "10.255.0.0/16, %s" % LB_ADDR,
-                    "handshake_timeout_ms": 1500})
+                    "handshake_timeout_ms": 1500, "admin_listen": ADMIN[0]})
     P_V1, P_V2 = cluster.free_port(), cluster.free_port()
     d = cluster._new_dir("haproxy")
     cfg = os.path.join(d, "haproxy.cfg")
@@ -183,6 +187,24 @@ def test_raw_headers_from_the_balancer():
     _work(conn, 23)
     conn.close()
     assert _session_end_peer(40001) == "198.51.100.9:40001"
+
+
+def test_status_lists_the_client_by_its_real_address():
+    """/status lists each client under the address its PROXY header gave,
+    with its user and statement count, while the connection is open."""
+    s = _lb_socket()
+    s.sendall(b"PROXY TCP4 203.0.113.77 127.0.0.1 41234 3306\r\n")
+    conn = _login_on(s)
+    try:
+        _work(conn, 31)
+        body = urllib.request.urlopen("http://127.0.0.1:%d/status" % ADMIN[0], timeout=10).read()
+        clients = json.loads(body)["clients"]
+        mine = [c for c in clients["list"] if c["address"] == "203.0.113.77:41234"]
+        assert len(mine) == 1, clients
+        assert mine[0]["user"] == cluster.APP_USER and mine[0]["statements"] >= 2, mine
+        assert not [c for c in clients["list"] if c["address"].startswith(LB_ADDR + ":")]
+    finally:
+        conn.close()
 
 
 def test_bad_headers_are_refused():

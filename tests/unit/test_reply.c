@@ -79,6 +79,7 @@ static void test_result_set(void)
     CHECK_EQ(r.warnings, 1);
     CHECK_EQ(r.status, 0x22);
     CHECK(!r.is_error);
+    CHECK_EQ(r.rows, 3);        /* rows counted, column definitions and EOFs not */
 out:;
 }
 
@@ -119,6 +120,7 @@ static void test_large_row_continuation(void)
 
     reply_begin(&r, REPLY_QUERY, false);
     CHECK_EQ(feed_all(&r, rs, sizeof(rs) / sizeof(rs[0])), 5);
+    CHECK_EQ(r.rows, 1);        /* a row in two packets is one row */
 out:;
 }
 
