@@ -7,8 +7,8 @@ benchmark, not a test: it prints numbers and judges nothing.
   /usr/bin/python3 tools/bench/perf.py [--threads 1,8,32,128]
       [--workloads point:text,point:ps,oltp:text] [--time 12] [--rounds 2]
       [--targets direct,haproxy,shardwire] [--build-dir build-rel]
-      [--router-config KEY=VALUE ...] [--shards 1] [--vbuckets 1024]
-      [--count] [--out DIR]
+      [--router-config KEY=VALUE ...] [--variant NAME:KEY=VALUE;...]
+      [--shards 1] [--vbuckets 1024] [--count] [--out DIR]
 
 What it starts (e2e harness, tests/e2e/cluster.py: free loopback ports,
 temp dirs, everything killed at exit):
@@ -18,10 +18,16 @@ temp dirs, everything killed at exit):
     shard works on statements, not fsyncs) with tables users (--users x 2
     rows) and items (5 per user), loaded server-side;
   - a standalone ZooKeeper with the map (`shardctl init --acl open`):
-    --shards shard names (all on the one MariaDB, so the router's per-shard
-    cost can be scaled without more servers) over --vbuckets vbuckets;
+    --shards shards (all the one MariaDB, listening on 127.0.0.1..N, so the
+    router's per-shard cost can be scaled without more servers) over
+    --vbuckets vbuckets;
   - HAProxy in TCP mode with nbthread = cores, and shardwire with its
-    defaults (workers = cores) plus --router-config.
+    defaults (workers = cores) and pool_max_per_shard = 64 (so 32 client
+    threads' transactions fit under the pinned cap, 48, and 128 do not: a
+    transaction refused with 1203 is retried by sysbench and counted as an
+    error) plus --router-config. Each --variant starts one more router
+    with settings on top (build=DIR: the shardwire of another build dir,
+    e.g. of an older commit, for before/after in one interleaved run).
 
 Workloads (sysbench with tools/bench/userid_*.lua): point = one primary-key
 SELECT by userid per event; oltp = BEGIN, 3 SELECTs, UPDATE, INSERT, COMMIT
@@ -88,10 +94,10 @@ def build(build_dir):
                    cwd=REPO, check=True, stdout=subprocess.DEVNULL)
 
 
-def cpu_ticks(pid):
+def cpu_ticks(pid, user_only=False):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])     # utime, stime
+    return int(fields[11]) + (0 if user_only else int(fields[12]))     # utime, stime
 
 
 def load_shard(db, users):
@@ -164,6 +170,7 @@ def run_one(args, tgt, wl, mode, threads, db, outdir, tag, seconds=None):
     logf = os.path.join(outdir, "%s-%s-%s-%s-%d.log" % (tag, tgt.name, wl, mode, threads))
     s0 = shard_status(db)
     p0 = cpu_ticks(tgt.pid) if tgt.pid else 0
+    u0 = cpu_ticks(tgt.pid, True) if tgt.pid else 0
     b0 = cpu_ticks(db.proc.pid)
     perfs = []
     if args.count and tag != "warm":
@@ -183,6 +190,9 @@ def run_one(args, tgt, wl, mode, threads, db, outdir, tag, seconds=None):
                         "--mysql-db=app", "--db-ps-mode=" + PSMODE[mode],
                         "--threads=%d" % threads, "--time=%d" % seconds,
                         "--users=%d" % args.users, "--percentile=99",
+                        # a transaction past pool_max_pinned_per_shard gets 1203
+                        # and is retried, as deadlocks and lock waits are
+                        "--mysql-ignore-errors=1213,1020,1205,1203",
                         "--report-interval=0", "run"],
                        stdout=f, stderr=subprocess.STDOUT, timeout=seconds + 120)
     for _, _, p in perfs:
@@ -190,6 +200,7 @@ def run_one(args, tgt, wl, mode, threads, db, outdir, tag, seconds=None):
     for _, _, p in perfs:
         p.wait(30)
     p1 = cpu_ticks(tgt.pid) if tgt.pid else 0
+    u1 = cpu_ticks(tgt.pid, True) if tgt.pid else 0
     b1 = cpu_ticks(db.proc.pid)
     s1 = shard_status(db)
     text = open(logf, errors="replace").read()
@@ -202,7 +213,7 @@ def run_one(args, tgt, wl, mode, threads, db, outdir, tag, seconds=None):
          "queries": grab(r"queries:\s+(\d+)"),
          "errors": grab(r"ignored errors:\s+(\d+)"),
          "p99_ms": grab(r"99th percentile:\s+([\d.]+)"),
-         "proxy_ticks": p1 - p0, "shard_ticks": b1 - b0,
+         "proxy_ticks": p1 - p0, "proxy_user_ticks": u1 - u0, "shard_ticks": b1 - b0,
          # the two SHOW STATUS statements are counted once each
          "shard_questions": s1.get("Questions", 0) - s0.get("Questions", 0) - 1,
          "shard_com": {k: s1[k] - s0.get(k, 0) for k in s1
@@ -241,25 +252,33 @@ def report(results, args):
         return {"qps": sum(r["qps"] for r in rs) / len(rs),
                 "p99": sum(r["p99_ms"] for r in rs) / len(rs),
                 "proxy_us": us_per_q(sum(r["proxy_ticks"] for r in rs), q),
+                "proxy_user_us": us_per_q(sum(r.get("proxy_user_ticks", 0) for r in rs), q),
                 "shard_us": us_per_q(sum(r["shard_ticks"] for r in rs), q),
                 "stmts": sum(r["shard_questions"] for r in rs) / q if q else float("nan"),
                 "errors": sum(r["errors"] for r in rs)}
-    lines.append("| workload | threads | QPS sw/hap | router CPU/q sw/hap | shard CPU/q sw/hap "
-                 "| p99 sw/hap | shard stmts/q sw, hap | QPS direct, hap, sw "
-                 "| proxy µs/q hap, sw | shard µs/q direct, hap, sw | p99 ms direct, hap, sw |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for k in keys:
-        d, h, s = agg("direct", k), agg("haproxy", k), agg("shardwire", k)
+    routers = []
+    for r in results:
+        if r["target"] not in ("direct", "haproxy") and r["target"] not in routers:
+            routers.append(r["target"])
+    lines.append("| workload | threads | router | QPS sw/hap | router CPU/q sw/hap "
+                 "| shard CPU/q sw/hap | p99 sw/hap | shard stmts/q sw, hap "
+                 "| QPS direct, hap, sw | proxy µs/q (user) hap, sw | shard µs/q direct, hap, sw "
+                 "| p99 ms direct, hap, sw |")
+    lines.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k, rname in [(k, rn) for k in keys for rn in routers]:
+        d, h, s = agg("direct", k), agg("haproxy", k), agg(rname, k)
         z = {"qps": float("nan"), "p99": float("nan"), "proxy_us": float("nan"),
+             "proxy_user_us": float("nan"),
              "shard_us": float("nan"), "stmts": float("nan"), "errors": 0}
         d, h, s = d or z, h or z, s or z
-        lines.append("| %s %s | %d | %s | %s | %s | %s | %.2f, %.2f | %.0f, %.0f, %.0f "
-                     "| %.1f, %.1f | %.1f, %.1f, %.1f | %.2f, %.2f, %.2f |%s" % (
-                         k[0], k[1], k[2], fmt_ratio(s["qps"], h["qps"]),
+        lines.append("| %s %s | %d | %s | %s | %s | %s | %s | %.2f, %.2f | %.0f, %.0f, %.0f "
+                     "| %.1f (%.1f), %.1f (%.1f) | %.1f, %.1f, %.1f | %.2f, %.2f, %.2f |%s" % (
+                         k[0], k[1], k[2], rname, fmt_ratio(s["qps"], h["qps"]),
                          fmt_ratio(s["proxy_us"], h["proxy_us"]),
                          fmt_ratio(s["shard_us"], h["shard_us"]),
                          fmt_ratio(s["p99"], h["p99"]), s["stmts"], h["stmts"],
-                         d["qps"], h["qps"], s["qps"], h["proxy_us"], s["proxy_us"],
+                         d["qps"], h["qps"], s["qps"], h["proxy_us"], h["proxy_user_us"],
+                         s["proxy_us"], s["proxy_user_us"],
                          d["shard_us"], h["shard_us"], s["shard_us"],
                          d["p99"], h["p99"], s["p99"],
                          " errors: %d" % (s["errors"] + h["errors"] + d["errors"])
@@ -272,7 +291,7 @@ def report(results, args):
         lines.append("| workload | threads | process | " + " | ".join(short) + " |")
         lines.append("|---|---:|---|" + "---:|" * len(short))
         for k in keys:
-            for tname in ("haproxy", "shardwire", "direct"):
+            for tname in ["haproxy"] + routers + ["direct"]:
                 for who in ("proxy", "shard"):
                     rs = [r for r in results if r["target"] == tname and
                           (r["workload"], r["mode"], r["threads"]) == k and
@@ -288,7 +307,7 @@ def report(results, args):
         lines.append("Shard statements per client query, by Com_* counter:")
         lines.append("")
         for k in keys:
-            for tname in ("haproxy", "shardwire"):
+            for tname in ["haproxy"] + routers:
                 rs = [r for r in results if r["target"] == tname and
                       (r["workload"], r["mode"], r["threads"]) == k]
                 q = sum(r["queries"] for r in rs)
@@ -314,6 +333,12 @@ def main():
     ap.add_argument("--targets", default="direct,haproxy,shardwire")
     ap.add_argument("--build-dir", default=os.path.join(REPO, "build-rel"))
     ap.add_argument("--router-config", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[;...]",
+                    help="another router, NAME, with these settings on top (e.g. "
+                         "'sw-1w:workers=1'; shards=N and vbuckets=N give it a map of its "
+                         "own; build=DIR runs the shardwire of build dir DIR, "
+                         "e.g. one configured in a checkout of an older commit); NAME "
+                         "joins the targets")
     ap.add_argument("--users", type=int, default=100000)
     ap.add_argument("--shards", type=int, default=1,
                     help="shard names in the map (all on the one MariaDB)")
@@ -338,10 +363,20 @@ def main():
     os.makedirs(outdir, exist_ok=True)
 
     targets = args.targets.split(",")
-    db = cluster.MariaDB("shard", extra_args=[
+    # Shard i of a map is 127.0.0.(i+1): a map names each address once, and
+    # the one MariaDB listens on all of them (the whole of 127/8 is loopback).
+    max_shards = max([args.shards] + [int(kv.split("=", 1)[1]) for v in args.variant
+                                      for kv in v.partition(":")[2].split(";")
+                                      if kv.startswith("shards=")])
+    db = cluster.MariaDB("shard", start=False)
+    os.makedirs(os.path.join(db.dir, "tmp"))    # not /tmp, which others may sweep
+    db.extra_args = [
         "--skip-log-bin", "--sync-binlog=0", "--innodb-flush-log-at-trx-commit=2",
         "--innodb-buffer-pool-size=256M", "--innodb-log-file-size=256M",
-        "--max-connections=1000", "--thread-cache-size=256", "--table-open-cache=2000"])
+        "--max-connections=1000", "--thread-cache-size=256", "--table-open-cache=2000",
+        "--tmpdir=" + os.path.join(db.dir, "tmp"),
+        "--bind-address=" + ",".join("127.0.0.%d" % (i + 1) for i in range(max_shards))]
+    db.start()
     load_shard(db, args.users)
     tg = {"direct": Target("direct", db.port, None, cluster.BACKEND_USER,
                            cluster.BACKEND_PASSWORD)}
@@ -349,30 +384,58 @@ def main():
         hp, hport = start_haproxy(cluster, db.port, args.haproxy_threads)
         tg["haproxy"] = Target("haproxy", hport, hp.pid, cluster.BACKEND_USER,
                                cluster.BACKEND_PASSWORD)
-    if "shardwire" in targets:
+    variants = [("shardwire", {})]
+    for v in args.variant:
+        name, _, kvs = v.partition(":")
+        variants.append((name, dict(kv.split("=", 1) for kv in kvs.split(";") if kv)))
+        targets.append(name)
+    if any(n in targets for n, _ in variants):
         zk = cluster.ZooKeeper()
-        spec = []
-        for i in range(args.shards):
-            spec += ["--shard", "s%02d=%s" % (i, cluster.addr(db))]
-        subprocess.run([os.environ["SW_SHARDCTL"], "--zk", zk.hosts, "--timeout", "10", "init",
-                        "--acl", "open", "--vbuckets", str(args.vbuckets)] + spec,
-                       check=True, stdout=subprocess.DEVNULL)
-        cfg = {"zookeeper": zk.hosts, "log_level": "warn"}
-        for kv in args.router_config:
-            k, _, v = kv.partition("=")
-            cfg[k.strip()] = v.strip()
-        router = cluster.Router(cfg, start=False)
-        if "workers" not in cfg:
-            del router.config["workers"]        # the router's default: one per core
-        router.write_config()
-        router.start()
-        tg["shardwire"] = Target("shardwire", router.port, router.proc.pid, cluster.APP_USER,
-                                 cluster.APP_PASSWORD)
+        for name, extra in variants:
+            if name not in targets:
+                continue
+            # pinned cap 48 (3/4 of 64): 32 threads' transactions fit, 128 do not
+            cfg = {"zookeeper": zk.hosts, "log_level": "warn", "pool_max_per_shard": "64"}
+            for kv in args.router_config:
+                k, _, v = kv.partition("=")
+                cfg[k.strip()] = v.strip()
+            extra = dict(extra)
+            # each router its own map (a cluster root of its own in ZooKeeper)
+            root = "/shardwire" if name == "shardwire" else "/sw-" + name
+            n_shards = int(extra.pop("shards", args.shards))
+            spec = []
+            for i in range(n_shards):
+                spec += ["--shard", "s%02d=127.0.0.%d:%d" % (i, i + 1, db.port)]
+            subprocess.run([os.environ["SW_SHARDCTL"], "--zk", zk.hosts, "--root", root,
+                            "--timeout", "10", "init", "--acl", "open", "--vbuckets",
+                            str(extra.pop("vbuckets", args.vbuckets))] + spec,
+                           check=True, stdout=subprocess.DEVNULL)
+            extra["zk_root"] = root
+            binary = os.environ["SW_SHARDWIRE"]
+            if "build" in extra:    # another build of shardwire, e.g. an older commit's
+                bdir = os.path.abspath(extra.pop("build"))
+                build(bdir)
+                binary = os.path.join(bdir, "router", "shardwire")
+            cfg.update(extra)
+            router = cluster.Router(cfg, start=False)
+            if "workers" not in cfg:
+                del router.config["workers"]    # the router's default: one per core
+            router.write_config()
+            saved, os.environ["SW_SHARDWIRE"] = os.environ["SW_SHARDWIRE"], binary
+            try:
+                router.start()
+            finally:
+                os.environ["SW_SHARDWIRE"] = saved
+            tg[name] = Target(name, router.port, router.proc.pid, cluster.APP_USER,
+                              cluster.APP_PASSWORD)
     with open(os.path.join(outdir, "env.txt"), "w") as f:
         env = ["date: " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                "host: %s, %d cores" % (os.uname().release, os.cpu_count()),
                "commit: " + subprocess.run(["git", "-C", REPO, "log", "-1", "--format=%h %s"],
-                                           capture_output=True, text=True).stdout.strip(),
+                                           capture_output=True, text=True).stdout.strip() +
+               (" (with uncommitted changes)" if subprocess.run(
+                   ["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                   capture_output=True, text=True).stdout.strip() else ""),
                "args: " + " ".join(sys.argv[1:])]
         f.write("\n".join(env) + "\n")
     for line in env:
