@@ -112,10 +112,6 @@ struct session_route {
     struct sessstate    sstate;        /* charset + state_stmts, as text */
     int                 last_shard;    /* where SESSION statements go when unattached */
     uint64_t            last_insert_id;
-    bool                be_insert_id;  /* a reply on the attached backend carried an
-                                          insert id: LAST_INSERT_ID() there now reads
-                                          this session's row id, so the connection is
-                                          reset before another session uses it */
     bool                clear_prev;    /* before the statement, on a connection just
                                           taken from the pool: reset, and run a SELECT
                                           that leaves FOUND_ROWS() 0 (the reset keeps
