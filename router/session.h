@@ -22,6 +22,7 @@
 #include "protocol/reply.h"
 #include "router/pstmt.h"
 #include "router/sessstate.h"
+#include "router/wflush.h"
 
 struct backend;
 struct bufferevent;
@@ -145,6 +146,7 @@ struct session {
     struct worker      *w;
     struct bufferevent *bev;           /* the TLS filter once <login.tls>, else <raw_bev> */
     struct bufferevent *raw_bev;       /* the socket's; owned here */
+    struct wflush       wf;            /* direct writes on <raw_bev> unless TLS */
     char                peer[64];
     enum sess_state     state;
     enum sess_end       end;

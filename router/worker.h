@@ -16,6 +16,7 @@
 
 #include "router/log.h"
 #include "router/proxyhdr.h"
+#include "router/wflush.h"
 
 struct event_base;
 struct event;
@@ -83,6 +84,8 @@ struct worker {
     struct session        *sessions;     /* all live sessions of this worker */
     struct session        *reap;         /* closed, freed at the end of the iteration */
     struct event          *reap_ev;
+    struct wflush_list     dirty;        /* sockets with bytes to write (wflush.h) */
+    struct event          *flush_ev;     /* writes them once the ready callbacks ran */
 
     struct smap           *map;          /* this worker's reference */
     struct pool          **pools;        /* indexed like the map's shards */
