@@ -3629,7 +3629,8 @@ static int analyze_token_facts(struct analyze *a, uint32_t i)
             l -= (size_t)(dot - s) + 1;
             s = dot + 1;
         }
-        if (analyze_ci_eq(s, l, "warning_count", 13) || analyze_ci_eq(s, l, "error_count", 11))
+        if (analyze_ci_eq(s, l, "warning_count", 13) || analyze_ci_eq(s, l, "error_count", 11) ||
+            analyze_ci_eq(s, l, "identity", 8) || analyze_ci_eq(s, l, "last_insert_id", 14))
             o->reads_prev_stmt = 1;
     } else if (t->type == LEX_IDENT) {
         switch (t->op) {
@@ -3696,7 +3697,11 @@ static int analyze_call_facts(struct analyze *a, uint32_t i)
         ANALYZE_FN(a, i, "RELEASE_ALL_LOCKS") || ANALYZE_FN(a, i, "IS_FREE_LOCK") ||
         ANALYZE_FN(a, i, "IS_USED_LOCK") || ANALYZE_FN(a, i, "FOUND_ROWS"))
         a->out->pins_session = 1;
-    if (ANALYZE_FN(a, i, "FOUND_ROWS") || ANALYZE_FN(a, i, "ROW_COUNT"))
+    /* LAST_INSERT_ID(): the connection's last auto-increment id, maybe
+     * another session's (the router does not reset a connection for the
+     * id an INSERT leaves; it resets one such a statement lands on) */
+    if (ANALYZE_FN(a, i, "FOUND_ROWS") || ANALYZE_FN(a, i, "ROW_COUNT") ||
+        ANALYZE_FN(a, i, "LAST_INSERT_ID"))
         a->out->reads_prev_stmt = 1;
     return 0;
 }

@@ -113,7 +113,8 @@ struct analyze_result {
                                           statement left: SHOW WARNINGS/ERRORS (not
                                           cleared by statements without tables),
                                           FOUND_ROWS(), ROW_COUNT(), @@warning_count,
-                                          @@error_count. On a connection the session
+                                          @@error_count; or an earlier one: LAST_INSERT_ID(),
+                                          @@identity, @@last_insert_id. On a connection the session
                                           does not hold yet, that is another session's
                                           statement: the router resets it first */
 

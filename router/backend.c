@@ -28,6 +28,8 @@ static void login_ended(struct backend_login *l, const char *err, void *arg)
     /* Out of memory leaves the state unknown: reset before first use. */
     sessstate_build(&be->sstate, NULL, 0, WIRE_CHARSET_UTF8MB4_GENERAL_CI);
     be->created_ms = now_ms();
+    /* Out of memory: libevent keeps writing it, only slower. */
+    wflush_track(&be->wf, be->w, be->bev);
     pool_connected(be);
 }
 
@@ -71,6 +73,7 @@ void backend_free(struct backend *be)
     if (!be)
         return;
     backend_login_fini(&be->login);
+    wflush_untrack(&be->wf, false);
     if (be->bev)
         bufferevent_free(be->bev);
     sessstate_fini(&be->sstate);

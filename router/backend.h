@@ -18,6 +18,7 @@
 #include "router/backend_login.h"
 #include "router/pstmt.h"
 #include "router/sessstate.h"
+#include "router/wflush.h"
 
 struct bufferevent;
 struct pool;
@@ -38,6 +39,7 @@ struct backend {
     enum backend_state  state;
     struct backend_login login;       /* while CONNECTING; <login.answered> after */
     struct bufferevent *bev;
+    struct wflush       wf;           /* direct writes once logged in */
     struct session     *owner;        /* when BUSY */
     struct sessstate    sstate;       /* session state applied (see session_route.c) */
     uint64_t            created_ms;

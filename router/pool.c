@@ -361,10 +361,17 @@ void pool_retry_waiters(struct pool *p)
         maybe_grow(p);
 }
 
+/* A connection given back less than this long ago is handed out without
+ * the peek below: under load connections go round in microseconds, and the
+ * peek was one syscall in eight per statement (docs/performance.md). */
+#define POOL_PEEK_AFTER_MS 1
+
 /* An idle connection must have nothing to read: EOF, an error or stray
  * bytes (the server's "connection killed" ERR) mean it is gone. One
  * non-blocking peek, so a server that closed it a moment ago is caught
- * before the event loop would have told us. */
+ * before the event loop would have told us; not for one idle under a
+ * millisecond, which a server closing it is no likelier to have hit than
+ * the moment after the peek. */
 static bool still_open(struct backend *be)
 {
     char c;
@@ -372,6 +379,8 @@ static bool still_open(struct backend *be)
 
     if (evbuffer_get_length(bufferevent_get_input(be->bev)) > 0)
         return false;
+    if (now_ms() - be->idle_since_ms < POOL_PEEK_AFTER_MS)
+        return true;
     n = recv(bufferevent_getfd(be->bev), &c, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }

@@ -69,7 +69,8 @@ static int run(struct promote_server *s, const char *sql)
         return -1;
     }
     if (mysql_query(s->m, sql) != 0) {
-        snprintf(s->err, sizeof(s->err), "%s: %s (%u)", sql, mysql_error(s->m),
+        /* the statement's head is enough to tell which one failed */
+        snprintf(s->err, sizeof(s->err), "%.80s: %.150s (%u)", sql, mysql_error(s->m),
                  mysql_errno(s->m));
         return -1;
     }
@@ -96,7 +97,8 @@ static int run_value(struct promote_server *s, const char *sql, const char *col,
         return -1;
     }
     if (mysql_query(s->m, sql) != 0 || !(res = mysql_store_result(s->m))) {
-        snprintf(s->err, sizeof(s->err), "%s: %s (%u)", sql, mysql_error(s->m),
+        /* the statement's head is enough to tell which one failed */
+        snprintf(s->err, sizeof(s->err), "%.80s: %.150s (%u)", sql, mysql_error(s->m),
                  mysql_errno(s->m));
         return -1;
     }

@@ -336,6 +336,7 @@ struct session *session_new(struct worker *w, int fd, const char *peer)
     bufferevent_setwatermark(s->bev, EV_READ, 0, cfg->max_allowed_packet + 65536);
     bufferevent_setwatermark(s->bev, EV_WRITE, SESS_OUT_LOW, 0);
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    wflush_track(&s->wf, w, s->bev);    /* out of memory: libevent writes */
     session_send_packet(s, 0, buf, (size_t)n);
     session_arm_timer(s, cfg->handshake_timeout_ms);
     log_debug("session: accepted id=%" PRIu64 " peer=%s worker=%u", s->id, s->peer, w->id);
@@ -362,6 +363,7 @@ void session_close(struct session *s, enum sess_end end)
     clean = s->state != SESS_FORWARDING && s->state != SESS_SYNCING;
     session_route_detach(s, clean);
     evtimer_del(s->timer);
+    wflush_untrack(&s->wf, false);
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
     session_set_state(s, SESS_CLOSED);
@@ -415,6 +417,7 @@ void session_free(struct session *s)
         s->next->prev = s->prev;
     /* The filter first: it refers to the SSL and the socket's bufferevent,
      * which this session owns and frees after it. */
+    wflush_untrack(&s->wf, false);
     if (s->bev != s->raw_bev)
         bufferevent_free(s->bev);
     if (s->login.ssl)

@@ -25,6 +25,7 @@
 #include "router/sessstate.h"
 #include "router/vbtrack.h"
 #include "router/stats.h"
+#include "router/wflush.h"
 
 struct backend;
 struct bufferevent;
@@ -115,10 +116,6 @@ struct session_route {
     struct sessstate    sstate;        /* charset + state_stmts, as text */
     int                 last_shard;    /* where SESSION statements go when unattached */
     uint64_t            last_insert_id;
-    bool                be_insert_id;  /* a reply on the attached backend carried an
-                                          insert id: LAST_INSERT_ID() there now reads
-                                          this session's row id, so the connection is
-                                          reset before another session uses it */
     bool                clear_prev;    /* before the statement, on a connection just
                                           taken from the pool: reset, and run a SELECT
                                           that leaves FOUND_ROWS() 0 (the reset keeps
@@ -167,6 +164,7 @@ struct session {
     struct worker      *w;
     struct bufferevent *bev;           /* the TLS filter once <login.tls>, else <raw_bev> */
     struct bufferevent *raw_bev;       /* the socket's; owned here */
+    struct wflush       wf;            /* direct writes on <raw_bev> unless TLS */
     char                peer[64];
     enum sess_state     state;
     enum sess_end       end;

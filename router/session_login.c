@@ -124,6 +124,8 @@ static void start_tls(struct session *s)
         return;
     }
     bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
+    /* The filter writes the socket through its own callbacks. */
+    wflush_untrack(&s->wf, true);
     if (!fault_fail("tls_filter"))
         tls = bufferevent_openssl_filter_new(s->w->base, s->bev, ssl,
                                              BUFFEREVENT_SSL_ACCEPTING, 0);

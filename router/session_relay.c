@@ -39,10 +39,8 @@ static void statement_done(struct session *s)
         if (!s->route.in_txn)
             s->route.txn_wrote = false;
         s->route.autocommit = (r->status & WIRE_STATUS_AUTOCOMMIT) != 0;
-        if (r->insert_id) {
+        if (r->insert_id)
             s->route.last_insert_id = r->insert_id;
-            s->route.be_insert_id = true;
-        }
     }
     if (s->cmd.code == WIRE_COM_STMT_PREPARE)
         session_pstmt_prepare_done(s);

@@ -112,16 +112,17 @@ void session_route_detach(struct session *s, bool reusable)
      * every disable/enable pair would cost two epoll_ctl calls. */
     bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
     if (!reusable || s->route.in_txn) {
-        s->route.be_insert_id = false;
         pool_discard(be);
         return;
     }
     /* It holds state we cannot see (locks, LAST_INSERT_ID(expr), user
-     * variables, an auto-increment id of this user's row): reset before
-     * reuse, so no other session reads it. */
-    if (s->route.pinned || s->route.be_insert_id)
+     * variables): reset before reuse, so no other session reads it. The
+     * auto-increment id an INSERT leaves is not reason enough: a statement
+     * that reads it (LAST_INSERT_ID(), @@identity) resets a connection it
+     * did not hold first (reads_prev_stmt), so the many INSERTs cost no
+     * COM_RESET_CONNECTION. */
+    if (s->route.pinned)
         sessstate_forget(&be->sstate);
-    s->route.be_insert_id = false;
     pool_release(be);
 }
 

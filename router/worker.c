@@ -87,6 +87,13 @@ static void reap_run(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void flush_run(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wflush_run(arg);
+}
+
 void worker_reap(struct worker *w, struct session *s)
 {
     s->reap_next = w->reap;
@@ -272,8 +279,10 @@ struct worker *worker_new(struct router *r, unsigned id, char **errp)
         goto oom;
     w->inbox_ev = event_new(w->base, -1, EV_PERSIST | EV_READ, inbox_run, w);
     w->reap_ev = event_new(w->base, -1, EV_READ, reap_run, w);
+    TAILQ_INIT(&w->dirty);
+    w->flush_ev = event_new(w->base, -1, EV_READ, flush_run, w);
     w->sweep_ev = event_new(w->base, -1, EV_PERSIST, sweep_run, w);
-    if (!w->inbox_ev || !w->reap_ev || !w->sweep_ev || event_add(w->inbox_ev, NULL) < 0 ||
+    if (!w->inbox_ev || !w->reap_ev || !w->flush_ev || !w->sweep_ev || event_add(w->inbox_ev, NULL) < 0 ||
         event_add(w->sweep_ev, &one_second) < 0)
         goto oom;
     /* The config is merged with the first map's key settings already. */
@@ -344,6 +353,8 @@ void worker_free(struct worker *w)
         event_free(w->inbox_ev);
     if (w->reap_ev)
         event_free(w->reap_ev);
+    if (w->flush_ev)
+        event_free(w->flush_ev);
     if (w->sweep_ev)
         event_free(w->sweep_ev);
     if (w->accept_ev)

@@ -17,6 +17,7 @@
 #include "router/log.h"
 #include "router/proxyhdr.h"
 #include "router/vbtrack.h"
+#include "router/wflush.h"
 
 struct event_base;
 struct event;
@@ -80,6 +81,8 @@ struct worker {
     struct session        *sessions;     /* all live sessions of this worker */
     struct session        *reap;         /* closed, freed at the end of the iteration */
     struct event          *reap_ev;
+    struct wflush_list     dirty;        /* sockets with bytes to write (wflush.h) */
+    struct event          *flush_ev;     /* writes them once the ready callbacks ran */
 
     struct smap           *map;          /* this worker's reference */
     _Atomic uint64_t       map_version;  /* version of <map>, for other threads */
