@@ -126,6 +126,18 @@ static int copy_val(char *dst, size_t cap, const char *v, size_t n)
     return 0;
 }
 
+/* A word value (names, positions, lists): no blank, control byte or quote,
+ * so that it formats back to text that parses to the same journal. */
+static int word_val(char *dst, size_t cap, const char *v, size_t n)
+{
+    if (n == 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] <= ' ' || v[i] == '"' || v[i] == 0x7f)
+            return -1;
+    return copy_val(dst, cap, v, n);
+}
+
 static int u64_val(const char *v, size_t n, uint64_t *out)
 {
     uint64_t x = 0;
@@ -189,13 +201,13 @@ int move_journal_parse(const char *text, size_t len, struct move_journal *j, cha
                 }
             }
         } else if (KEY("vbuckets")) {
-            rc = copy_val(j->vbuckets, sizeof(j->vbuckets), v, vlen);
+            rc = word_val(j->vbuckets, sizeof(j->vbuckets), v, vlen);
         } else if (KEY("from")) {
-            rc = copy_val(j->from, sizeof(j->from), v, vlen);
+            rc = word_val(j->from, sizeof(j->from), v, vlen);
         } else if (KEY("to")) {
-            rc = copy_val(j->to, sizeof(j->to), v, vlen);
+            rc = word_val(j->to, sizeof(j->to), v, vlen);
         } else if (KEY("database")) {
-            rc = copy_val(j->database, sizeof(j->database), v, vlen);
+            rc = word_val(j->database, sizeof(j->database), v, vlen);
         } else if (KEY("started_ms")) {
             rc = u64_val(v, vlen, &j->started_ms);
         } else if (KEY("updated_ms")) {
@@ -203,9 +215,9 @@ int move_journal_parse(const char *text, size_t len, struct move_journal *j, cha
         } else if (KEY("rows")) {
             rc = u64_val(v, vlen, &j->rows);
         } else if (KEY("binlog")) {
-            rc = copy_val(j->binlog, sizeof(j->binlog), v, vlen);
+            rc = word_val(j->binlog, sizeof(j->binlog), v, vlen);
         } else if (KEY("gtid")) {
-            rc = copy_val(j->gtid, sizeof(j->gtid), v, vlen);
+            rc = word_val(j->gtid, sizeof(j->gtid), v, vlen);
         } else if (KEY("error")) {
             rc = copy_val(j->error, sizeof(j->error), v, vlen);
         }
