@@ -344,15 +344,17 @@ int main(int argc, char **argv)
     }
     pthread_mutex_init(&r->map_lock, NULL);
     pthread_mutex_init(&r->budget_lock, NULL);
-    if (vbtrack_init(&r->vbt) < 0) {
-        log_error("start: out of memory");
-        return 1;
-    }
     d.mw = mapwatch_start(r, &err);
     r->mw = d.mw;
     if (!d.mw) {
         log_error("start: map: %s", err);
         fprintf(stderr, "shardwire: map: %s\n", err);
+        return 1;
+    }
+    /* After the map source: a start that fails there leaves nothing of
+     * its 4 MB behind (a leak report would bury the reason in the log). */
+    if (vbtrack_init(&r->vbt) < 0) {
+        log_error("start: out of memory");
         return 1;
     }
     m = mapwatch_first_map(d.mw);
