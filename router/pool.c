@@ -82,7 +82,17 @@ struct pool *pool_new(struct worker *w, const struct smap_shard *shard)
     return p;
 }
 
-/* A backend is on one list at a time: idle, or busy (a session's). */
+/* A backend is on one list at a time: connecting, idle (most recently used
+ * first), or busy (a session's). */
+static void list_push(struct backend **head, struct backend *be)
+{
+    be->prev = NULL;
+    be->next = *head;
+    if (*head)
+        (*head)->prev = be;
+    *head = be;
+}
+
 static void list_unlink(struct backend **head, struct backend *be)
 {
     if (be->prev)
@@ -119,23 +129,13 @@ static void close_backend(struct backend *be)
 /* Links <be> into (or out of) the pool's list of connections being made. */
 static void connecting_link(struct pool *p, struct backend *be)
 {
-    be->prev = NULL;
-    be->next = p->connecting;
-    if (p->connecting)
-        p->connecting->prev = be;
-    p->connecting = be;
+    list_push(&p->connecting, be);
     p->n_connecting++;
 }
 
 static void connecting_unlink(struct pool *p, struct backend *be)
 {
-    if (be->prev)
-        be->prev->next = be->next;
-    else
-        p->connecting = be->next;
-    if (be->next)
-        be->next->prev = be->prev;
-    be->next = be->prev = NULL;
+    list_unlink(&p->connecting, be);
     p->n_connecting--;
 }
 
@@ -249,11 +249,7 @@ static void make_busy(struct backend *be, struct session *s)
 
     be->state = BACKEND_BUSY;
     be->owner = s;
-    be->prev = NULL;
-    be->next = p->busy;
-    if (p->busy)
-        p->busy->prev = be;
-    p->busy = be;
+    list_push(&p->busy, be);
     be->on_busy = true;
     /* The session installs its own callbacks. */
 }
@@ -419,11 +415,7 @@ static void hand_over(struct pool *p, struct backend *be)
     be->state = BACKEND_IDLE;
     be->owner = NULL;
     be->idle_since_ms = now_ms();
-    be->next = p->idle;
-    be->prev = NULL;
-    if (p->idle)
-        p->idle->prev = be;
-    p->idle = be;
+    list_push(&p->idle, be);
     STATS_INC(p->st->conn_idle);
     /* Watch idle connections so a server that closes them is noticed. */
     bufferevent_setcb(be->bev, idle_read, NULL, idle_event, be);
