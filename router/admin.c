@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "router/clusterview.h"
 #include "router/config.h"
+#include "router/fault.h"
 #include "router/control.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
@@ -675,6 +677,19 @@ static json_t *status_json(struct router *r)
             first = v;
         }
         json_object_set_new(map, "vbmap", vb);
+        /* frozen vbucket ranges [first, last] (a move's cutover) */
+        json_t *fz = json_array();
+
+        for (uint32_t v = 0; fz && v < n; v++) {
+            uint32_t first = v;
+
+            if (smap_vbucket_state(m, v) == SMAP_VB_NORMAL)
+                continue;
+            while (v + 1 < n && smap_vbucket_state(m, v + 1) != SMAP_VB_NORMAL)
+                v++;
+            json_array_append_new(fz, json_pack("[I, I]", (json_int_t)first, (json_int_t)v));
+        }
+        json_object_set_new(map, "frozen", fz);
         smap_unref(m);
     }
     json_object_set_new(map, "unconfirmed_ms", json_integer((json_int_t)mapwatch_silence_ms(r->mw)));
@@ -685,6 +700,8 @@ static json_t *status_json(struct router *r)
     if (r->control && control_health_on(r->control))
         control_foreach(r->control, status_server, health);
     json_object_set_new(o, "health", health);
+    if (r->clusterview)
+        json_object_set_new(o, "cluster", clusterview_get(r->clusterview));
     return o;
 }
 /* ---- /status: what only the workers can list ----
@@ -756,9 +773,12 @@ static void gather_on_worker(struct worker *w, void *arg)
     struct gather *g = arg;
     struct gather_part *p = &g->parts[w->id];
     struct stats *st = w->counters;
-    uint64_t now = now_ms();
+    uint64_t now;
     size_t n = 0;
 
+    /* (tests: a worker that answers after /status gave up on it) */
+    fault_delay("status_gather", 5000);
+    now = now_ms();
     for (struct session *s = w->sessions; s; s = s->next)
         n++;
     p->total_clients = n;

@@ -19,6 +19,7 @@
 #include "router/config.h"
 #include "router/fault.h"
 #include "router/control.h"
+#include "router/clusterview.h"
 #include "router/coordinator.h"
 #include "router/decide.h"
 #include "router/log.h"
@@ -387,6 +388,14 @@ int main(int argc, char **argv)
     }
     /* The admin listener is up before the first client is served, so a
      * load balancer never sees the app port before /health. */
+    if (r->cfg->admin_listen && r->cfg->zookeeper) {
+        r->clusterview = clusterview_start(r, &err);
+        if (!r->clusterview) {
+            log_error("start: %s", err);
+            fprintf(stderr, "shardwire: %s\n", err);
+            return 1;
+        }
+    }
     r->control = control_start(r, &err);
     if (!r->control && err) {
         log_error("start: %s", err);
@@ -424,6 +433,8 @@ int main(int argc, char **argv)
         worker_join(r->workers[i]);
     control_stop(r->control);
     r->control = NULL;
+    clusterview_stop(r->clusterview);
+    r->clusterview = NULL;
     /* Closing the ZooKeeper session removes our registration at once. */
     mapwatch_free(d.mw);
     event_free(tick);

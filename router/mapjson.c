@@ -3,6 +3,9 @@
  */
 #include "router/mapjson.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "shardmap/smap.h"
 
 json_t *mapjson_shards(const struct smap *m)
@@ -33,4 +36,49 @@ json_t *mapjson_shards(const struct smap *m)
         json_array_append_new(shards, so);
     }
     return shards;
+}
+
+json_t *mapjson_words(const char *p, const char *end)
+{
+    json_t *h = json_object();
+
+    while (h && p < end) {
+        const char *eq = p + strcspn(p, "= \n"), *v, *ve;
+        char key[64], val[512];
+
+        if (eq >= end || *eq != '=')
+            break;
+        v = eq + 1;
+        if (*v == '"') {
+            v++;
+            ve = memchr(v, '"', (size_t)(end - v));
+            if (!ve)
+                ve = end;
+        } else {
+            ve = v + strcspn(v, " \n");
+            if (ve > end)
+                ve = end;
+        }
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - p), p);
+        snprintf(val, sizeof(val), "%.*s", (int)(ve - v), v);
+        json_object_set_new(h, key, json_string(val));
+        p = ve + (ve < end && *ve == '"');
+        while (p < end && *p == ' ')
+            p++;
+    }
+    return h;
+}
+
+json_t *mapjson_lines(const char *text)
+{
+    json_t *arr = json_array();
+
+    for (const char *p = text; arr && p && *p;) {
+        const char *end = p + strcspn(p, "\n");
+
+        if (end > p)
+            json_array_append_new(arr, mapjson_words(p, end));
+        p = *end ? end + 1 : end;
+    }
+    return arr;
 }

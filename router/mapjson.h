@@ -13,4 +13,13 @@ struct smap;
  * "paused": false}, ...] in map order; a new reference, NULL when out of memory. */
 json_t *mapjson_shards(const struct smap *m);
 
+/* The key=value words of one line [<p>, <end>) ("a=1 b=\"x y\""), as a JSON
+ * object of strings: registrations, health lines, history lines. A new
+ * reference, NULL when out of memory. Values are cut at 511 bytes. */
+json_t *mapjson_words(const char *p, const char *end);
+
+/* Each non-empty line of <text> (NULL: none) as mapjson_words(), in an
+ * array: the failover history. A new reference, NULL when out of memory. */
+json_t *mapjson_lines(const char *text);
+
 #endif

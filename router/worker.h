@@ -32,6 +32,7 @@ struct rules;
 struct worker;
 struct control;
 struct coordinator;
+struct clusterview;
 struct mapwatch;
 struct stats;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -56,6 +57,8 @@ struct router {
     struct control  *control;            /* health checks, admin HTTP; NULL when off */
     struct mapwatch *mw;                 /* the map source (age, for /health) */
     struct coordinator *coordinator;     /* automatic failover; NULL when off */
+    struct clusterview *clusterview;     /* the cluster from ZooKeeper, for /status;
+                                          * NULL without an admin listener */
     _Atomic bool     draining;           /* SIGTERM received: /health says 503 */
     _Atomic bool     drained;            /* an operator's POST /drain (shardctl
                                           * drain): /health says 503, the router

@@ -38,39 +38,6 @@ static int payload_field(const char *payload, const char *key, char *buf, size_t
     return -1;
 }
 
-/* The key=value words of <p>..<end> as a JSON object; values in double
- * quotes may hold spaces. */
-static json_t *words_json(const char *p, const char *end)
-{
-    json_t *h = json_object();
-
-    while (h && p < end) {
-        const char *eq = p + strcspn(p, "= \n"), *v, *ve;
-        char key[64], val[512];
-
-        if (eq >= end || *eq != '=')
-            break;
-        v = eq + 1;
-        if (*v == '"') {
-            v++;
-            ve = memchr(v, '"', (size_t)(end - v));
-            if (!ve)
-                ve = end;
-        } else {
-            ve = v + strcspn(v, " \n");
-            if (ve > end)
-                ve = end;
-        }
-        snprintf(key, sizeof(key), "%.*s", (int)(eq - p), p);
-        snprintf(val, sizeof(val), "%.*s", (int)(ve - v), v);
-        json_object_set_new(h, key, json_string(val));
-        p = ve + (ve < end && *ve == '"');
-        while (p < end && *p == ' ')
-            p++;
-    }
-    return h;
-}
-
 /* The "health ..." lines of a registration (router/control.h) as JSON
  * objects of their key=value words. */
 static json_t *health_json(const char *payload)
@@ -85,7 +52,7 @@ static json_t *health_json(const char *payload)
         line = *end ? end : NULL;
         if (strncmp(p, "health ", 7) != 0)
             continue;
-        h = words_json(p + 7, end);
+        h = mapjson_words(p + 7, end);
         if (h)
             json_array_append_new(arr, h);
     }
@@ -401,20 +368,6 @@ static json_t *shard_servers_json(const struct smap_shard *s, const struct zksto
     return arr;
 }
 
-static json_t *history_json(const char *text)
-{
-    json_t *arr = json_array();
-
-    for (const char *p = text; arr && p && *p;) {
-        const char *end = p + strcspn(p, "\n");
-
-        if (end > p)
-            json_array_append_new(arr, words_json(p, end));
-        p = *end ? end + 1 : end;
-    }
-    return arr;
-}
-
 static void ha_add_json(json_t *j, const struct smap *m, const struct ha *h,
                         const struct zkstore_router *r, unsigned n)
 {
@@ -434,7 +387,7 @@ static void ha_add_json(json_t *j, const struct smap *m, const struct ha *h,
             json_array_append_new(busy, json_string(smap_shard(m, i)->name));
     }
     json_object_set_new(j, "in_progress", busy);
-    json_object_set_new(j, "history", history_json(h->history));
+    json_object_set_new(j, "history", mapjson_lines(h->history));
 }
 
 static void fmt_wall(uint64_t ms, char *buf, size_t cap)

@@ -137,6 +137,30 @@ def test_status_json():
     assert st["stats"]["statements"] > 0
 
 
+def test_status_does_not_wait_for_a_stuck_worker():
+    # A worker that does not answer within 1 s is left out of /status (its
+    # clients and load), never waited for; its late answer harms nothing.
+    port = cluster.free_port()
+    os.environ["SHARDWIRE_FAULT"] = "status_gather@1"
+    try:
+        r = cluster.Router({"map_file": C.map_file, "workers": 2, "admin_listen": port})
+    finally:
+        os.environ.pop("SHARDWIRE_FAULT", None)
+    try:
+        code, _, body = get("/status", port=port, timeout=10)
+        st = json.loads(body)
+        assert code == 200 and st["workers"] == 2 and st["workers_answered"] == 1, st
+        assert query("SELECT COUNT(*) FROM t WHERE userid = 1", router=r)[0][0] >= 0
+        cluster.wait_for(lambda: "fault: delay point=status_gather" in open(r.log_path, errors="replace").read(), 10,
+                         "the delay logged")
+
+        def both():
+            return json.loads(get("/status", port=port)[2])["workers_answered"] == 2
+        cluster.wait_for(both, 15, "both workers answering /status again", interval=0.5)
+    finally:
+        r.stop()
+
+
 def test_bad_requests_get_http_errors_and_app_port_unaffected():
     assert get("/nope")[0] == 404
     assert get("/health", method="POST")[0] == 405

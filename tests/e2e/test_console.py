@@ -50,15 +50,17 @@ class Dom(html.parser.HTMLParser):
         return [e for e in self.elems if attr in e[1] and (value is None or e[1][attr] == value)]
 
 
-def browse():
-    """Loads the console in headless chromium; returns its DOM after the
-    page's scripts have read /status."""
+def browse(port=None):
+    """Loads the console of the router with admin port <port> (default:
+    this module's) in headless chromium; returns its DOM after the page's
+    scripts have read /status."""
     cluster.require(CHROMIUM, "chromium")
-    profile = os.path.join(cluster.tmp_root(), "chromium-profile")
+    profile = os.path.join(cluster.tmp_root(), "chromium-profile-%d" % (port or PORT))
     r = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                        "--disable-dev-shm-usage", "--user-data-dir=" + profile,
+                        "--disable-dev-shm-usage", "--disable-background-networking",
+                        "--user-data-dir=" + profile,
                         "--virtual-time-budget=4000", "--dump-dom",
-                        "http://127.0.0.1:%d/" % PORT],
+                        "http://127.0.0.1:%d/" % (port or PORT)],
                        capture_output=True, text=True, timeout=90)
     assert r.returncode == 0, r.stderr[-2000:]
     return Dom(r.stdout)
@@ -77,12 +79,12 @@ def teardown_module():
 
 
 
-def wait_page(pred, what):
+def wait_page(pred, what, port=None):
     """Reloads the page until <pred>(dom) holds."""
     last = {}
 
     def ok():
-        last["dom"] = browse()
+        last["dom"] = browse(port)
         return pred(last["dom"])
     cluster.wait_for(ok, 60, what, interval=0.5)
     return last["dom"]
@@ -127,3 +129,24 @@ def test_console_follows_a_master_change_and_a_dead_server():
         C.standbys["s1"][0].kill(signal.SIGCONT)
     row = dom.by_id("shard-s0")[0][2]
     assert addr(C.standbys["s0"][0]) in row and addr(C.shards["s0"]) not in row, row
+
+
+def test_console_marks_frozen_vbuckets_and_has_no_cluster_view_from_a_file():
+    # A move's cutover freezes vbuckets (docs/moves.md); the map file can say so too.
+    text = cluster.map_text([("s0", addr(C.standbys["s0"][0])),
+                             ("s1", addr(C.shards["s1"]), [addr(C.standbys["s1"][0])])])
+    text = text.replace("version 1", "version 3").replace(
+        "vb 0-511 s0", "vb 0-9 s0\nvb 10-12 s0 frozen\nvb 13-511 s0")
+    with open(C.map_file, "w") as f:
+        f.write(text)
+    C.router.proc.send(signal.SIGHUP)
+
+    def frozen(d):
+        return d.by_id("map-version") and d.by_id("map-version")[0][2] == "3"
+    dom = wait_page(frozen, "the console shows map version 3")
+    states = {int(e[1]["data-vb"]): e[1].get("data-state") for e in dom.having("data-vb")}
+    assert sorted(v for v, st in states.items() if st == "frozen") == [10, 11, 12], states
+    assert states[9] == "normal" and states[13] == "normal" and states[600] == "normal"
+    # without ZooKeeper there are no other routers, failovers or moves to list
+    assert "from a file" in dom.by_id("cluster-note")[0][2]
+    assert not [e for e in dom.elems if e[1].get("id", "").startswith("router-")]
