@@ -471,6 +471,36 @@ static void metrics_rules(struct evbuffer *b, struct router *r)
                             i + 1, rules_rule_errors(rules_get(r->rules, i)));
 }
 
+/* Cluster-wide gauges from the cluster view (ZooKeeper, at most 2 s old):
+ * the same on every router. Nothing without a view (a map file). */
+static void metrics_cluster(struct evbuffer *b, struct router *r)
+{
+    json_t *cv = r->clusterview ? clusterview_get(r->clusterview) : NULL, *x;
+    const char *k;
+    size_t i;
+    unsigned moves = 0, running = 0;
+
+    if (!cv || !json_integer_value(json_object_get(cv, "read_ms"))) {
+        json_decref(cv);
+        return;
+    }
+    json_array_foreach(json_object_get(cv, "moves"), i, x)
+        moves += json_is_true(json_object_get(x, "active"));
+    json_object_foreach(json_object_get(cv, "shards"), k, x)
+        running += json_is_true(json_object_get(x, "in_progress"));
+    metric_head(b, "shardwire_cluster_routers", "gauge",
+                "live routers registered in ZooKeeper (read every 2 s)");
+    evbuffer_add_printf(b, "shardwire_cluster_routers %zu\n",
+                        json_array_size(json_object_get(cv, "routers")));
+    metric_head(b, "shardwire_cluster_moves_running", "gauge",
+                "vbucket moves in progress, from their journals in ZooKeeper");
+    evbuffer_add_printf(b, "shardwire_cluster_moves_running %u\n", moves);
+    metric_head(b, "shardwire_cluster_failovers_running", "gauge",
+                "shards with a failover or switchover in progress, from their journals");
+    evbuffer_add_printf(b, "shardwire_cluster_failovers_running %u\n", running);
+    json_decref(cv);
+}
+
 static void on_metrics(struct admin *a, struct evhttp_request *req)
 {
     struct router *r = a->r;
@@ -528,7 +558,11 @@ static void on_metrics(struct admin *a, struct evhttp_request *req)
     GAUGE("shardwire_map_version", "version of the shard map in use", "%" PRIu64,
           m ? smap_version(m) : 0);
     GAUGE("shardwire_map_shards", "shards in the map in use", "%u", m ? smap_n_shards(m) : 0);
+    GAUGE("shardwire_map_frozen_vbuckets",
+          "vbuckets frozen for a move's cutover in the map in use", "%u",
+          m ? smap_n_frozen(m) : 0);
     smap_unref(m);
+    metrics_cluster(b, r);
     since = atomic_load(&r->map_since_ms);
     GAUGE("shardwire_map_age_seconds", "seconds since the map in use was published", "%.3f",
           since ? (double)(now_ms() - since) / 1000.0 : 0.0);

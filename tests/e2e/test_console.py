@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import urllib.request
 
 import cluster
 from cluster import addr
@@ -150,3 +151,6 @@ def test_console_marks_frozen_vbuckets_and_has_no_cluster_view_from_a_file():
     # without ZooKeeper there are no other routers, failovers or moves to list
     assert "from a file" in dom.by_id("cluster-note")[0][2]
     assert not [e for e in dom.elems if e[1].get("id", "").startswith("router-")]
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % PORT, timeout=10).read().decode()
+    assert "\nshardwire_map_frozen_vbuckets 3\n" in body
+    assert "shardwire_cluster_routers" not in body

@@ -10,6 +10,7 @@ a plain one (s1), two real routers, real `shardctl switchover` and `move`.
 import json
 import os
 import subprocess
+import urllib.request
 
 import cluster
 from cluster import addr
@@ -128,3 +129,10 @@ def test_console_shows_routers_terms_traffic_failovers_and_moves():
     assert len(owners) == 64 and owners[60] == "s0" and owners[61] == "s0", owners
     assert json.loads(ctl("--json", "status").stdout)["version"] == int(
         dom.by_id("map-version")[0][2])
+    # the same view as cluster-wide gauges in /metrics
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % ADMIN, timeout=10).read().decode()
+    values = dict(l.rsplit(" ", 1) for l in body.splitlines() if l and not l.startswith("#"))
+    assert values["shardwire_cluster_routers"] == "2", values
+    assert values["shardwire_cluster_moves_running"] == "0"
+    assert values["shardwire_cluster_failovers_running"] == "0"
+    assert values["shardwire_map_frozen_vbuckets"] == "0"
