@@ -101,6 +101,8 @@ def test_console_shows_routers_terms_traffic_failovers_and_moves():
         row = dom.by_id("router-" + rid)[0]
         assert row[1].get("data-map-version") == "1", row
     assert addr(ROUTERS[0]) in dom.by_id("router-ra")[0][2]
+    # a link to ra's own console (admin_listen is a bare port)
+    assert after(dom, dom.by_id("router-ra")[0], "href") == "http://127.0.0.1:%d/" % ADMIN
     stmts = {n: int(after(dom, dom.by_id("shard-" + n)[0], "data-statements"))
              for n in ("s0", "s1")}
     assert sum(stmts.values()) >= 40 and min(stmts.values()) > 0, stmts
