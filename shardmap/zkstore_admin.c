@@ -840,7 +840,10 @@ out:
 /* "<dir> journal <name>" for messages. */
 static void journal_what(char *buf, size_t cap, const char *dir, const char *name)
 {
-    snprintf(buf, cap, "%s journal %s", dir, name ? name : "");
+    if (name)
+        snprintf(buf, cap, "%s journal %s", dir, name);
+    else
+        snprintf(buf, cap, "<root>/%s", dir);
 }
 
 enum zkstore_rc zkstore_admin_node_get(struct zkstore_admin *za, const char *dir,
@@ -1103,20 +1106,9 @@ unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, 
 
 enum zkstore_rc zkstore_admin_history_get(struct zkstore_admin *za, char **text, char **errp)
 {
-    char *path = zkr_path(za->root, "history", NULL);
-    struct Stat st;
-    int len, zrc;
+    int32_t version;
 
-    *text = NULL;
-    if (!path) {
-        errmsg_set(errp, "out of memory");
-        return ZKSTORE_ERROR;
-    }
-    zrc = zkr_get_node(za->zh, path, NULL, NULL, text, &len, &st);
-    free(path);
-    if (zrc == ZNONODE || zrc == ZOK)
-        return ZKSTORE_OK;
-    return zkr_fail(zrc, "failover history", errp);
+    return zkstore_admin_node_get(za, "history", NULL, text, &version, errp);
 }
 
 /* <old> plus <line>, keeping the last <keep> lines; malloc'd or NULL. */
