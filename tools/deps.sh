@@ -29,8 +29,11 @@ DOCKER_PKGS="docker.io docker-compose debootstrap"
 # (tests/e2e/test_proxy_protocol.py).
 LB_PKGS="haproxy"
 
+# Network partitions in a namespace of the test's own (tests/e2e/netpart.py).
+NET_PKGS="iptables iproute2"
+
 # One dpkg-query for all (one per package took ~10 s on a busy machine).
-ALL_PKGS="$BUILD_PKGS $RUN_PKGS $COMPAT_PKGS $ORM_PKGS $BROWSER_PKGS $DOCKER_PKGS $LB_PKGS"
+ALL_PKGS="$BUILD_PKGS $RUN_PKGS $COMPAT_PKGS $ORM_PKGS $BROWSER_PKGS $DOCKER_PKGS $LB_PKGS $NET_PKGS"
 # (dpkg-query exits 1 when it knows a package not at all: that is "missing".)
 installed=" $({ dpkg-query -W -f='${Package} ${Status}\n' $ALL_PKGS 2>/dev/null || true; } |
     awk '$NF == "installed" && $(NF-1) == "ok" { sub(/:.*/, "", $1); printf "%s ", $1 }')"

@@ -102,9 +102,17 @@ class HarnessError(Exception):
     """A prerequisite is missing or a process did not come up in time."""
 
 
+class Skip(Exception):
+    """Raised by a setup_module that cannot run here for a reason the test
+    names (runner.py reports SKIP with it); only for what a machine may
+    lack by design (e.g. the right to create a network namespace), never
+    for a missing package."""
+
+
 # ---------------------------------------------------------------- processes
 
 _registry = []          # live Proc objects, for cleanup()
+spawn_gid = None        # group id of the processes started next (netpart.py)
 _tmp_root = None
 
 
@@ -134,7 +142,7 @@ class Proc:
         try:
             self.popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, env=env, cwd=cwd,
-                                          start_new_session=True)
+                                          start_new_session=True, group=spawn_gid)
         finally:
             log.close()
         self.pid = self.popen.pid

@@ -75,3 +75,26 @@ def errors(writers):
         for k, v in w.errors.items():
             out[k] = out.get(k, 0) + v
     return out
+
+
+def deposed(old_rows, new_rows):
+    """Rows committed on a deposed master that its successor lacks: a write
+    the deposed master took after the change (or one the failover lost)."""
+    return sorted(old_rows - new_rows)
+
+
+def errant_gtids(old_db, new_db):
+    """How many transactions the deposed master <old_db> wrote to its binlog
+    under its own server id that <new_db> never received (unacknowledged
+    commits: with AFTER_SYNC a commit is in the binlog before the standby's
+    acknowledgement is awaited)."""
+    def state(db):
+        out = {}
+        for g in filter(None, db.sql("SELECT @@gtid_binlog_state")[0][0].split(",")):
+            d, s, n = (int(x) for x in g.strip().split("-"))
+            out[(d, s)] = n
+        return out
+    old, new = state(old_db), state(new_db)
+    sid = old_db.server_id
+    return sum(n - new.get((d, s), 0) for (d, s), n in old.items()
+               if s == sid and n > new.get((d, s), 0))

@@ -14,7 +14,9 @@ timeout (SW_E2E_MODULE_TIMEOUT, default 300 s, or the module's own
 Module-level setup_module()/teardown_module() run once around the module's
 test_* functions (in file order). A failed assert or any exception fails the
 test; a failing setup_module fails every test of the module; a failing
-teardown_module counts as a failed test of its own. After each module every
+teardown_module counts as a failed test of its own; a setup_module raising
+cluster.Skip (a machine that cannot create a network namespace) reports
+`SKIP name: reason` for each test, counted apart. After each module every
 process it started is killed, even if the child was SIGKILLed (pid file).
 
 Prints `PASS name (1.2s)` / `FAIL name` per test, and at the end
@@ -128,7 +130,7 @@ def report_fail(name, exc_text, results, seconds=None, logs=True):
 
 def run_module(mod, only, results_path):
     sys.path.insert(0, HERE)
-    results = {"passed": 0, "failed": 0, "failures": [], "done": []}
+    results = {"passed": 0, "failed": 0, "skipped": 0, "failures": [], "done": []}
     test_timeout = float(os.environ.get("SW_E2E_TEST_TIMEOUT", "120"))
 
     def save():
@@ -161,8 +163,15 @@ def run_module(mod, only, results_path):
         if hasattr(m, "setup_module"):
             m.setup_module()
         signal.alarm(0)
-    except BaseException:
+    except BaseException as e:
         signal.alarm(0)
+        if type(e).__name__ == "Skip" and type(e).__module__ == "cluster":
+            for t in names:
+                print("SKIP %s.%s: %s" % (mod, t, e))
+                results["skipped"] += 1
+                results["done"].append(t)
+            save()
+            return
         text = "setup of %s failed:\n%s" % (mod, traceback.format_exc())
         for i, t in enumerate(names):
             report_fail("%s.%s" % (mod, t), text, results, logs=i == 0)
@@ -248,7 +257,7 @@ def main(argv):
     budget_end = time.monotonic() + float(os.environ.get("SW_E2E_TOTAL_TIMEOUT", "1500"))
     import tempfile
     state = tempfile.mkdtemp(prefix="sw-e2e-runner-")
-    total = {"passed": 0, "failed": 0, "failures": []}
+    total = {"passed": 0, "failed": 0, "skipped": 0, "failures": []}
 
     for mod, only in sel.items():
         try:
@@ -296,6 +305,7 @@ def main(argv):
             r = {"passed": 0, "failed": 0, "failures": [], "done": []}
         total["passed"] += r["passed"]
         total["failed"] += r["failed"]
+        total["skipped"] += r.get("skipped", 0)
         total["failures"] += r["failures"]
         not_run = [t for t in names if t not in r["done"]]
         if timed_out or child.returncode != 0 or not_run:
@@ -311,6 +321,8 @@ def main(argv):
 
     import shutil
     shutil.rmtree(state, ignore_errors=True)
+    if total["skipped"]:
+        print("e2e: %d skipped (see SKIP lines)" % total["skipped"])
     print("e2e: %d passed, %d failed" % (total["passed"], total["failed"]))
     if results_out:
         with open(results_out, "w") as f:
