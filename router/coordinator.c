@@ -154,6 +154,25 @@ static int journal_step(struct coordinator *co, const char *shard, struct journa
 
 /* ---------------------------------------------------------------- promotion */
 
+/* The last step of a promotion: the map was published with the shard
+ * paused, so that routers hold its statements (writes would get "read only"
+ * from the new master until promote_finish() made it writable); now they go
+ * there. Returns 0, or -1 (logged; the journal stays at 'published', so the
+ * next round resumes and unpauses). */
+static int unpause(struct coordinator *co, const char *shard, uint64_t term)
+{
+    char *err = NULL;
+    enum zkstore_rc rc = zkstore_admin_set_paused(co->za, shard, false, NULL, &err);
+
+    if (rc == ZKSTORE_OK)
+        return 0;
+    log_error("failover: shard=%s term=%" PRIu64 " the new master is writable but the map "
+              "still holds its statements (paused): %s; retrying", shard, term,
+              err ? err : zkstore_rc_name(rc));
+    free(err);
+    return -1;
+}
+
 static void progress(void *arg, const char *line)
 {
     log_info("failover: shard=%s %s", (const char *)arg, line);
@@ -192,6 +211,9 @@ static void resume(struct coordinator *co, const struct smap_shard *s, struct jo
         log_error("failover: shard=%s term=%" PRIu64 " cannot finish: %s", s->name, j->term,
                   err);
         free(err);
+        if (memo)
+            memo->retry_after_ms = now_ms() + COORD_RETRY_MS;
+    } else if (unpause(co, s->name, j->term) < 0) {
         if (memo)
             memo->retry_after_ms = now_ms() + COORD_RETRY_MS;
     } else {
@@ -247,7 +269,10 @@ static void fail_over(struct coordinator *co, const struct smap_shard *s, struct
     b = smap_builder_from(cur);
     if (b)
         smap_builder_set_version(b, smap_version(cur) + 1);
+    /* Published paused: until the candidate is writable, routers hold the
+     * shard's statements instead of sending writes that get "read only". */
     if (!b || smap_builder_set_master(b, s->name, promote_candidate(&p), &err) < 0 ||
+        smap_builder_set_paused(b, s->name, true, &err) < 0 ||
         (next = smap_builder_finish(b, &err), b = NULL, !next) ||
         (rc = zkstore_admin_write(co->za, cur, cas, next, &err)) != ZKSTORE_OK) {
         log_error("failover: shard=%s term=%" PRIu64 " cannot publish the new master: %s",
@@ -275,6 +300,8 @@ static void fail_over(struct coordinator *co, const struct smap_shard *s, struct
         free(err);
         goto retry_later;
     }
+    if (unpause(co, s->name, j->term) < 0)
+        goto retry_later;
     j->last_ms = wall_ms();
     journal_step(co, s->name, j, "done", "old=%s new=%s", old, cand);
     log_info("failover: shard=%s done old=%s new=%s", s->name, old, cand);

@@ -204,6 +204,17 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
 enum zkstore_rc zkstore_admin_write(struct zkstore_admin *za, const struct smap *cur,
                                     int32_t cas, const struct smap *next, char **errp);
 
+/*
+ * Sets shard <shard>'s paused flag to <paused> (routers hold a paused
+ * shard's statements): load, one compare-and-set write, and a fresh load
+ * and retry when someone else changed the map meanwhile (a few times). A
+ * map already in that state is left as it is. On ZKSTORE_OK *<version>
+ * (may be NULL) is the version that carries the flag; ZKSTORE_INVALID for
+ * an unknown shard (*<errp> names it).
+ */
+enum zkstore_rc zkstore_admin_set_paused(struct zkstore_admin *za, const char *shard,
+                                         bool paused, uint64_t *version, char **errp);
+
 /* True when the last zkstore_admin_init()/zkstore_admin_write() on <za>
  * lost its connection mid-way and had to re-read to learn the outcome (its
  * result says what that was); shardctl tells the operator. */

@@ -1027,6 +1027,60 @@ struct waited {
     bool     settled;
 };
 
+enum zkstore_rc zkstore_admin_set_paused(struct zkstore_admin *za, const char *shard,
+                                         bool paused, uint64_t *version, char **errp)
+{
+    enum zkstore_rc rc = ZKSTORE_CONFLICT;
+    int attempt;
+
+    for (attempt = 0; attempt < 5 && rc == ZKSTORE_CONFLICT; attempt++) {
+        struct smap *cur = NULL, *next = NULL;
+        struct smap_builder *b;
+        int32_t cas;
+        int i;
+
+        rc = zkstore_admin_load(za, &cur, &cas, errp);
+        if (rc != ZKSTORE_OK)
+            return rc;
+        i = smap_find_shard(cur, shard);
+        if (i < 0) {
+            errmsg_set(errp, "shard '%s' is not in the map", shard);
+            smap_unref(cur);
+            return ZKSTORE_INVALID;
+        }
+        if (smap_shard(cur, (unsigned)i)->paused == paused) {
+            if (version)
+                *version = smap_version(cur);
+            smap_unref(cur);
+            return ZKSTORE_OK;
+        }
+        b = smap_builder_from(cur);
+        if (b)
+            smap_builder_set_version(b, smap_version(cur) + 1);
+        if (!b || smap_builder_set_paused(b, shard, paused, errp) < 0 ||
+            (next = smap_builder_finish(b, errp), b = NULL, !next)) {
+            smap_builder_free(b);
+            if (errp && !*errp)
+                errmsg_set(errp, "out of memory");
+            smap_unref(cur);
+            return ZKSTORE_ERROR;
+        }
+        rc = zkstore_admin_write(za, cur, cas, next, errp);
+        if (rc == ZKSTORE_OK && version)
+            *version = smap_version(next);
+        if (rc == ZKSTORE_CONFLICT && errp) {
+            free(*errp);
+            *errp = NULL;
+        }
+        smap_unref(cur);
+        smap_unref(next);
+    }
+    if (rc == ZKSTORE_CONFLICT)
+        errmsg_set(errp, "the map kept changing while shard '%s' was being %s", shard,
+                   paused ? "paused" : "unpaused");
+    return rc;
+}
+
 unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, unsigned wait_ms,
                                     char *behind, size_t cap)
 {

@@ -101,7 +101,10 @@ int shardctl_failover(const struct shardctl_opts *o)
         goto out;
     }
     smap_builder_set_version(b, smap_version(cur) + 1);
+    /* Published paused: routers hold the shard's statements until the
+     * candidate is writable (writes would get "read only" meanwhile). */
     if (smap_builder_set_master(b, o->argv[0], promote_candidate(&p), &err) < 0 ||
+        smap_builder_set_paused(b, o->argv[0], true, &err) < 0 ||
         (next = smap_builder_finish(b, &err), b = NULL, !next)) {
         promote_abort(&p);
         shardctl_journal(za, o->argv[0], &j, "aborted", "old=%s", old);
@@ -146,6 +149,16 @@ int shardctl_failover(const struct shardctl_opts *o)
         shardctl_err("failover: %s", err ? err : "failed");
         free(err);
         ex = SHARDCTL_FAILED;
+        goto out;
+    }
+    rc = zkstore_admin_set_paused(za, o->argv[0], false, NULL, &err);
+    if (rc != ZKSTORE_OK) {
+        shardctl_err("failover: %s is writable, but the map still holds shard %s's statements "
+                     "(paused): %s; the journal stays at 'published', and a router with "
+                     "auto_failover on finishes it", addr, o->argv[0],
+                     err ? err : zkstore_rc_name(rc));
+        free(err);
+        ex = shardctl_exit_of(rc);
         goto out;
     }
     shardctl_journal(za, o->argv[0], &j, "done", "old=%s new=%s", old, addr);

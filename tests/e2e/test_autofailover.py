@@ -136,10 +136,11 @@ def test_killed_master_replaced_automatically_without_loss():
     errors = ledger_errors(writers)
     print("errors seen by the writers:", errors)
     # Buffering: statements that found no reachable master were held until
-    # the new one took them; what fails is only what was in flight on the
-    # killed master (2013) or reached the new one in the moment between the
-    # map change and it becoming writable (1290).
-    assert all(code in (2013, 1290) for code, _ in errors), errors
+    # the new one took them, and the map named it paused until it was
+    # writable (no "read only" in between); what fails is only what was in
+    # flight on the killed master (2013).
+    assert all(code == 2013 for code, _ in errors), errors
+    assert shard_line()["paused"] is False, shard_line()
     print("automatic failover: writable %.2f s after the kill, writes on the new master "
           "within %.2f s; %d acknowledged, %d failed, 0 lost" % (
               t_writable, t_first, len(acked), sum(w.failed for w in writers)))

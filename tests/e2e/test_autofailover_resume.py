@@ -32,6 +32,11 @@ def master_in_map():
     return st["shards"][0]["master"]
 
 
+def shard_paused():
+    st = json.loads(ctl("--json", "status").stdout)
+    return st["shards"][0]["paused"]
+
+
 def start_router(name, env=None):
     r = cluster.Router({
         "zookeeper": ZK.hosts, "router_id": name,
@@ -77,8 +82,11 @@ def test_successor_finishes_a_published_failover():
                      "rp paused after publishing")
     cand = master_in_map()
     new = [sb for sb in STANDBYS if addr(sb) == cand][0]
-    # Published but not finished: the candidate is still read-only.
+    # Published but not finished: the candidate is still read-only, and the
+    # map holds the shard's statements (paused) rather than sending writes
+    # that would get "read only".
     assert new.sql("SELECT @@read_only")[0][0] == 1
+    assert shard_paused()
     paused.kill(signal.SIGKILL)
     cluster.wait_for(lambda: "is now the coordinator" in log_of(other), 30,
                      "rq the coordinator after rp died")
@@ -86,6 +94,7 @@ def test_successor_finishes_a_published_failover():
     assert "resumed_by=rq" in log_of(other)
     assert master_in_map() == cand
     assert new.sql("SELECT @@read_only")[0][0] == 0
+    assert not shard_paused()
     c = other.connect()
     with c.cursor() as cur:
         cur.execute("SELECT 1 FROM DUAL")
