@@ -25,6 +25,7 @@
 #include "router/config.h"
 #include "router/fault.h"
 #include "router/control.h"
+#include "router/leasepeer.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
 #include "router/pool.h"
@@ -83,7 +84,7 @@ static const char *unready(struct router *r, char *buf, size_t cap)
         return "no shard map";
     smap_unref(m);
     silent = mapwatch_silence_ms(r->mw);
-    if (silent > r->cfg->map_lease_ms) {
+    if (silent > r->cfg->map_lease_ms && !leasepeer_confirmed(r->leasepeer)) {
         snprintf(buf, cap, "map not confirmed by ZooKeeper for %" PRIu64 " ms (lease %u ms)",
                  silent, r->cfg->map_lease_ms);
         return buf;
@@ -730,6 +731,9 @@ static json_t *status_json(struct router *r)
     json_object_set_new(map, "lease_ms", json_integer(r->cfg->map_lease_ms));
     /* false: writes are refused until ZooKeeper confirms the map again */
     json_object_set_new(map, "lease_ok", json_boolean(mapwatch_lease_ok(r->mw)));
+    /* true: the lease ran out, but the peers confirm that ZooKeeper is down
+     * for everyone, so writes go on (router/leasepeer.h) */
+    json_object_set_new(map, "lease_by_peers", json_boolean(leasepeer_confirmed(r->leasepeer)));
     json_object_set_new(o, "map", map);
     if (r->control && control_health_on(r->control))
         control_foreach(r->control, status_server, health);

@@ -46,6 +46,7 @@ static void set_defaults(struct config *c)
     c->health_down_after_fails = 3;
     c->health_down_after_ms = 3000;
     c->map_lease_ms = 15000;
+    c->map_lease_peers = true;
     c->failover_flap_window_ms = 300000;
     c->failover_router_wait_ms = 10000;
     c->failover_apply_timeout_ms = 60000;
@@ -57,6 +58,15 @@ static void set_defaults(struct config *c)
 }
 
 /* Parses an unsigned number with an optional K/M/G suffix into <*out>. */
+/* "on" or "off" into *<out>. Returns NULL, or a malloc'd message. */
+static char *parse_on_off(const char *v, bool *out)
+{
+    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+        return util_fmt("'%s' is not on|off", v);
+    *out = strcmp(v, "on") == 0;
+    return NULL;
+}
+
 static int parse_uint(const char *v, uint64_t max, uint64_t *out)
 {
     char *end;
@@ -333,13 +343,10 @@ static char *apply(struct config *c, const char *key, char *v, bool *workers_set
         return parse_rule(c, v);
     } else if (strcmp(key, "proxy_protocol_networks") == 0) {
         return parse_proxy_nets(c, v);
+    } else if (strcmp(key, "map_lease_peers") == 0) {
+        return parse_on_off(v, &c->map_lease_peers);
     } else if (strcmp(key, "auto_failover") == 0) {
-        if (strcmp(v, "on") == 0)
-            c->auto_failover = true;
-        else if (strcmp(v, "off") == 0)
-            c->auto_failover = false;
-        else
-            return util_fmt("'%s' is not on|off", v);
+        return parse_on_off(v, &c->auto_failover);
     } else if (strcmp(key, "require_secure_transport") == 0) {
         if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
             c->require_secure_transport = true;

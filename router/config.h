@@ -105,6 +105,7 @@ struct config {
     char     *admin_user;              /* basic auth for the admin HTTP; NULL: none */
     char     *admin_password;
     unsigned  map_lease_ms;            /* /health fails when ZooKeeper is silent longer */
+    bool      map_lease_peers;         /* ...unless the peers lost ZooKeeper too (leasepeer.h) */
     struct proxyproto_net proxy_nets[CONFIG_MAX_PROXY_NETS]; /* peers that must send a
                                         * PROXY protocol header first */
     unsigned  n_proxy_nets;            /* 0: PROXY protocol off */

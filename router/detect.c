@@ -96,3 +96,8 @@ int detect_parse_line(const char *line, size_t len, struct detect_line *out)
         memset(&out->v.source, 0, sizeof(out->v.source));
     return 0;
 }
+
+bool detect_lease_by_peers(const struct detect_lease_round *round)
+{
+    return round->n_peers > 0 && round->n_have == 0 && 2 * round->n_lost > round->n_peers;
+}

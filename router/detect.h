@@ -72,4 +72,18 @@ int detect_parse_line(const char *line, size_t len, struct detect_line *out);
 enum detect_result detect_master(const struct detect_input *in, const struct detect_policy *pol,
                                  uint64_t now_ms);
 
+/* What the other routers answered when this one's lease ran out
+ * (router/leasepeer.c asks them). */
+struct detect_lease_round {
+    unsigned n_peers;      /* known from the registrations */
+    unsigned n_lost;       /* answered: ZooKeeper silent for longer than their lease */
+    unsigned n_have;       /* answered: ZooKeeper confirmed their map within their lease */
+};
+
+/* Whether <round> confirms that ZooKeeper is down for everyone, so that a
+ * router whose lease ran out may keep writing: a strict majority of the
+ * peers lost it too (one that does not answer counts against) and none
+ * still has it (that one could be taking part in a failover). */
+bool detect_lease_by_peers(const struct detect_lease_round *round);
+
 #endif

@@ -22,6 +22,7 @@
 #include "router/clusterview.h"
 #include "router/coordinator.h"
 #include "router/decide.h"
+#include "router/leasepeer.h"
 #include "router/log.h"
 #include "router/mapwatch.h"
 #include "router/pool.h"
@@ -410,6 +411,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    r->leasepeer = leasepeer_start(r);
     r->coordinator = coordinator_start(r, &err);
     if (!r->coordinator && err) {
         log_error("start: %s", err);
@@ -427,6 +429,8 @@ int main(int argc, char **argv)
     /* A stopping router no longer coordinates: another one takes over. */
     coordinator_stop(r->coordinator);
     r->coordinator = NULL;
+    leasepeer_stop(r->leasepeer);
+    r->leasepeer = NULL;
     /* The admin listener answers (/health: 503 draining) until the
      * statements in flight are done. */
     for (unsigned i = 0; i < r->n_workers; i++)

@@ -18,6 +18,7 @@
 
 #include "router/config.h"
 #include "router/fault.h"
+#include "router/leasepeer.h"
 #include "router/control.h"
 #include "router/log.h"
 #include "router/util.h"
@@ -486,7 +487,13 @@ uint64_t mapwatch_silence_ms(struct mapwatch *mw)
 
 bool mapwatch_lease_ok(struct mapwatch *mw)
 {
-    return !mw || !mw->zs || mapwatch_silence_ms(mw) <= mw->r->cfg->map_lease_ms;
+    return !mw || !mw->zs || mapwatch_silence_ms(mw) <= mw->r->cfg->map_lease_ms ||
+           leasepeer_confirmed(mw->r->leasepeer);
+}
+
+char *mapwatch_peers(struct mapwatch *mw)
+{
+    return mw && mw->zs ? zkstore_peers(mw->zs) : NULL;
 }
 
 void mapwatch_free(struct mapwatch *mw)

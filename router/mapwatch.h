@@ -48,10 +48,13 @@ void mapwatch_tick(struct mapwatch *mw);
 uint64_t mapwatch_silence_ms(struct mapwatch *mw);
 
 /* The router lease (docs/failover.md): true while ZooKeeper has confirmed
- * the map within map_lease_ms (always without ZooKeeper). A router whose
- * lease ran out sends no writes: a failover may have replaced a master it
- * does not know of. Any thread. */
+ * the map within map_lease_ms (always without ZooKeeper), or while the
+ * peers confirm that ZooKeeper is down for everyone (router/leasepeer.h).
+ * A router whose lease ran out sends no writes otherwise: a failover may
+ * have replaced a master it does not know of. Any thread. */
 bool mapwatch_lease_ok(struct mapwatch *mw);
+/* The other routers' admin addresses (zkstore_peers()); malloc'd or NULL. */
+char *mapwatch_peers(struct mapwatch *mw);
 /* The ZooKeeper session as the client library last reported it:
  * "connected", "disconnected", "expired"; "none" for a map file. Any
  * thread. */

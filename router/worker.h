@@ -59,6 +59,7 @@ struct router {
     struct coordinator *coordinator;     /* automatic failover; NULL when off */
     struct clusterview *clusterview;     /* the cluster from ZooKeeper, for /status;
                                           * NULL without an admin listener */
+    struct leasepeer   *leasepeer;       /* peers confirming a lost lease; NULL when off */
     _Atomic bool     draining;           /* SIGTERM received: /health says 503 */
     _Atomic bool     drained;            /* an operator's POST /drain (shardctl
                                           * drain): /health says 503, the router

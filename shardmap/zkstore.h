@@ -127,6 +127,12 @@ int zkstore_register(struct zkstore *zs, const char *router_id, const char *payl
  * reports expiry while the whole ensemble is down. Any thread.
  */
 uint64_t zkstore_last_contact_ms(const struct zkstore *zs);
+/* The other routers' admin addresses, from their registrations as last
+ * read (every 2 s while connected, from the first call on): a malloc'd
+ * "ID ADMIN ADDRESS\n" per router that publishes `admin=` (as configured:
+ * "PORT" or "HOST:PORT") and `address=` (its SQL listener), or NULL (none
+ * known yet, out of memory). Any thread; the caller frees. */
+char *zkstore_peers(struct zkstore *zs);
 enum zkstore_state zkstore_state(const struct zkstore *zs);
 
 /* Routes the ZooKeeper client library's own log lines (all handles in the

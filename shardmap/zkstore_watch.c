@@ -29,6 +29,7 @@
 #define PING_INTERVAL_MS  1000    /* cheap exists() to time our contact */
 #define RETRY_MS          500     /* after a failed read/registration */
 #define TICK_MS           250     /* the thread's longest sleep */
+#define PEERS_INTERVAL_MS 2000    /* re-reading the other routers' registrations */
 
 /* ---- router side --------------------------------------------------------- */
 
@@ -52,6 +53,8 @@ struct zkstore {
     bool                     reg_dirty;      /* (re)write our router node */
     char                    *reg_id;         /* NULL until zkstore_register() */
     char                    *reg_payload;
+    char                    *peers;          /* "ID ADMIN\n" per other router (or NULL) */
+    _Atomic bool             want_peers;     /* zkstore_peers() was called: keep it fresh */
 
     /* any thread */
     _Atomic uint64_t         last_contact_ms;
@@ -339,11 +342,72 @@ out:
     return ok;
 }
 
+/* The admin addresses (`admin=H:P` in the first line of a registration)
+ * of every router but this one, kept for zkstore_peers(): a router whose
+ * lease ran out asks them whether they lost ZooKeeper too. A failed read
+ * keeps the last list. zkstore's thread only. */
+static void zs_peers(struct zkstore *zs, zhandle_t *zh)
+{
+    struct String_vector kids = { 0, NULL };
+    char *dir = zkr_path(zs->root, "routers", NULL), *out = NULL, *self = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (dir == NULL || zoo_get_children(zh, dir, 0, &kids) != ZOK) {
+        free(dir);
+        return;
+    }
+    pthread_mutex_lock(&zs->mu);
+    self = zs->reg_id ? strdup(zs->reg_id) : NULL;
+    pthread_mutex_unlock(&zs->mu);
+    f = open_memstream(&out, &len);
+    for (int i = 0; f != NULL && i < kids.count; i++) {
+        char *path, *data = NULL, *a, *ad;
+        int dlen;
+        struct Stat st;
+        size_t n, an;
+
+        if (self && strcmp(kids.data[i], self) == 0)
+            continue;
+        path = zkr_path(dir, kids.data[i], NULL);
+        if (path == NULL || zkr_get_node(zh, path, NULL, NULL, &data, &dlen, &st) != ZOK) {
+            free(path);
+            continue;
+        }
+        free(path);
+        data[strcspn(data, "\n")] = '\0';
+        a = strstr(data, " admin=");
+        ad = strncmp(data, "address=", 8) == 0 ? data + 8 : NULL;
+        if (a && ad) {
+            a += 7;
+            n = strcspn(a, " ");
+            an = strcspn(ad, " ");
+            if (n > 0 && n < 200 && an > 0 && an < 200 &&
+                strcspn(kids.data[i], " \n") == strlen(kids.data[i]))
+                fprintf(f, "%s %.*s %.*s\n", kids.data[i], (int)n, a, (int)an, ad);
+        }
+        free(data);
+    }
+    if (f == NULL || fclose(f) != 0) {
+        free(out);
+        out = NULL;
+    }
+    deallocate_String_vector(&kids);
+    free(dir);
+    free(self);
+    if (out == NULL)
+        return;
+    pthread_mutex_lock(&zs->mu);
+    free(zs->peers);
+    zs->peers = out;
+    pthread_mutex_unlock(&zs->mu);
+}
+
 static void *zs_thread(void *p)
 {
     struct zkstore *zs = p;
     int reported = ZKSTORE_DISCONNECTED;
-    uint64_t next_ping = 0, retry_at = 0, handle_at = 0;
+    uint64_t next_ping = 0, retry_at = 0, handle_at = 0, next_peers = 0;
     bool need_handle = true;
 
     for (;;) {
@@ -404,6 +468,10 @@ static void *zs_thread(void *p)
                 zs->reload = true;
             pthread_mutex_unlock(&zs->mu);
             retry_at = zkr_now_ms() + RETRY_MS;
+        }
+        if (zs->want_peers && zkr_now_ms() >= next_peers) {
+            next_peers = zkr_now_ms() + PEERS_INTERVAL_MS;
+            zs_peers(zs, zh);
         }
         if (zkr_now_ms() >= next_ping) {
             next_ping = zkr_now_ms() + PING_INTERVAL_MS;
@@ -480,6 +548,7 @@ void zkstore_free(struct zkstore *zs)
     pthread_cond_destroy(&zs->cond);
     free(zs->reg_id);
     free(zs->reg_payload);
+    free(zs->peers);
     free(zs->last_problem);
     free(zs->hosts);
     free(zs->root);
@@ -512,6 +581,17 @@ int zkstore_register(struct zkstore *zs, const char *router_id, const char *payl
     pthread_cond_signal(&zs->cond);
     pthread_mutex_unlock(&zs->mu);
     return 0;
+}
+
+char *zkstore_peers(struct zkstore *zs)
+{
+    char *out;
+
+    atomic_store(&zs->want_peers, true);
+    pthread_mutex_lock(&zs->mu);
+    out = zs->peers ? strdup(zs->peers) : NULL;
+    pthread_mutex_unlock(&zs->mu);
+    return out;
 }
 
 uint64_t zkstore_last_contact_ms(const struct zkstore *zs)

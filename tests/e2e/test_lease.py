@@ -112,6 +112,10 @@ def test_cut_off_router_stops_writing_and_failover_waits_for_its_lease():
         assert e.args[0] == 1290 and "lease" in e.args[1], e.args
     assert one(rc, "SELECT COUNT(*) FROM ledger WHERE userid = 1001")[0][0] >= 0
     assert router_status("ra")["map"]["lease_ok"]
+    # rc asked its peers: they still hear from ZooKeeper, so they veto.
+    assert not router_status("rc")["map"]["lease_by_peers"]
+    cluster.wait_for(lambda: "peers do not confirm" in open(rc.log_path).read(), 10,
+                     "rc logging that its peers do not confirm")
     time.sleep(0.5)         # a write routed just before the lease ran out may finish
     acked_rc = len(writers[2].acked)
     # The master dies; the coordinator (ra or rb) fails over and makes the
@@ -144,3 +148,40 @@ def test_cut_off_router_stops_writing_and_failover_waits_for_its_lease():
     print("rc cut off: lease out after %.2f s; writes through rc refused meanwhile; "
           "%d acknowledged in all, 0 lost" % (t_expired - t_cut,
                                              sum(len(w.acked) for w in writers)))
+
+
+def test_zookeeper_down_for_everyone_peers_confirm_and_writes_go_on():
+    """ZooKeeper stops for every router: each one's lease runs out, each
+    asks the others, all of them lost it too, so writes go on (no failover
+    can happen without ZooKeeper: the map cannot change)."""
+    writers = [Writer(10 + i, r, userid_base=5000 * (i + 1))
+               for i, r in enumerate(ROUTERS.values())]
+    for w in writers:
+        w.start()
+    cluster.wait_for(lambda: all(len(w.acked) >= 20 for w in writers), 30, "writes flowing")
+    ZK.stop()
+    t_stop = time.monotonic()
+    cluster.wait_for(lambda: all(router_status(n)["map"]["unconfirmed_ms"] > LEASE_MS
+                                 for n in ROUTERS), 30, "every lease running out")
+    t_expired = time.monotonic()
+    cluster.wait_for(lambda: all(router_status(n)["map"]["lease_by_peers"] for n in ROUTERS), 10,
+                     "the peers confirming")
+    for n in ROUTERS:
+        st = router_status(n)["map"]
+        assert st["lease_ok"] and st["unconfirmed_ms"] > LEASE_MS, st
+    counts = [len(w.acked) for w in writers]
+    cluster.wait_for(lambda: all(len(w.acked) >= c + 20 for w, c in zip(writers, counts)), 30,
+                     "writes through every router past the lease")
+    late = [sum(1 for _, t in w.acked if t > t_expired) for w in writers]
+    assert all(late), late
+    for w in writers:
+        w.stop.set()
+    for w in writers:
+        w.join(30)
+    master = [db for db in [MASTER] + STANDBYS if db.alive() and
+              db.sql("SELECT @@read_only")[0][0] == 0][0]
+    rows = {(u, i) for u, i in master.sql("SELECT userid, id FROM ledger")}
+    lost = lost_keys(writers, rows)
+    assert not lost, "acknowledged but lost: %d, e.g. %s" % (len(lost), lost[:5])
+    print("ZooKeeper down for everyone: leases out %.2f s after the stop; peers confirmed; "
+          "%s writes acknowledged past the lease, 0 lost" % (t_expired - t_stop, late))

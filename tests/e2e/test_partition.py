@@ -269,6 +269,9 @@ def test_router_cut_off_from_zookeeper_during_failover():
     print("%s cut off from ZooKeeper: lease out after %.2f s; failover to %s; "
           "%d acknowledged, 0 lost, 0 rows on the deposed master after the change, "
           "%d errant (unacknowledged) GTIDs there (binlog state %s; new master %s)" %
-          (lone, t_expired - t_cut, addr(new), sum(len(w.acked) for w in ws), errant) + states)
+          ((lone, t_expired - t_cut, addr(new), sum(len(w.acked) for w in ws), errant) +
+           states))
+    print("through %s: %d acknowledged (%d after the cut), errors %s" % (
+        lone, len(lone_w.acked), sum(1 for _, t in lone_w.acked if t > t_cut), lone_w.errors))
     old.kill()
     MASTER, STANDBYS = new, [sb for sb in STANDBYS if sb is not new]

@@ -133,8 +133,33 @@ static void test_parse_line(void)
 out:;
 }
 
+static void test_lease_by_peers(void)
+{
+    static const struct {
+        unsigned peers, lost, have;
+        bool     ok;
+    } t[] = {
+        { 0, 0, 0, false },     /* alone: nobody to confirm */
+        { 2, 2, 0, true },      /* three routers, all lost it */
+        { 2, 1, 0, false },     /* one of two peers lost it, one silent: no majority */
+        { 2, 1, 1, false },     /* one peer still has ZooKeeper: veto */
+        { 4, 3, 0, true },      /* five routers, one peer silent */
+        { 4, 3, 1, false },
+        { 4, 2, 0, false },     /* half is not a majority */
+        { 1, 1, 0, true },      /* two routers */
+    };
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        struct detect_lease_round rd = { t[i].peers, t[i].lost, t[i].have };
+
+        CHECK_EQ(detect_lease_by_peers(&rd), t[i].ok);
+    }
+out:;
+}
+
 int main(void)
 {
+    RUN(test_lease_by_peers);
     RUN(test_parse_line);
     RUN(test_majority);
     RUN(test_standby_veto);
