@@ -128,7 +128,7 @@ int zkstore_register(struct zkstore *zs, const char *router_id, const char *payl
  */
 uint64_t zkstore_last_contact_ms(const struct zkstore *zs);
 /* The other routers' admin addresses, from their registrations as last
- * read (every 2 s while connected, from the first call on): a malloc'd
+ * read (every 5 s while connected, from the first call on): a malloc'd
  * "ID ADMIN ADDRESS\n" per router that publishes `admin=` (as configured:
  * "PORT" or "HOST:PORT") and `address=` (its SQL listener), or NULL (none
  * known yet, out of memory). Any thread; the caller frees. */

@@ -29,7 +29,7 @@
 #define PING_INTERVAL_MS  1000    /* cheap exists() to time our contact */
 #define RETRY_MS          500     /* after a failed read/registration */
 #define TICK_MS           250     /* the thread's longest sleep */
-#define PEERS_INTERVAL_MS 2000    /* re-reading the other routers' registrations */
+#define PEERS_INTERVAL_MS 5000    /* re-reading the other routers' registrations */
 
 /* ---- router side --------------------------------------------------------- */
 
