@@ -768,7 +768,10 @@ int promote_switch_finish(struct promote *p, const char *repl_user, const char *
     snprintf(sql, sizeof(sql), "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, "
              "MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=current_pos, "
              "MASTER_CONNECT_RETRY=1", c->ep.host, c->ep.port, repl_user, repl_password);
+    /* STOP SLAVE first: a resumed switchover may find it replicating already
+     * (CHANGE MASTER refuses a running replica). */
     if (run(old, "SET GLOBAL rpl_semi_sync_master_enabled = 0") < 0 ||
+        run(old, "STOP SLAVE") < 0 ||
         run(old, "SET GLOBAL rpl_semi_sync_slave_enabled = 1") < 0 ||
         run(old, "SET GLOBAL sync_relay_log = 1") < 0 || run(old, sql) < 0 ||
         run(old, "START SLAVE") < 0) {
@@ -811,6 +814,77 @@ void promote_switch_repoint(struct promote *p)
         else
             say(p, "repoint: standby %s replicates from %s", xa, a);
     }
+}
+
+int promote_switch_resume(struct promote *p, const struct smap_shard *s,
+                          const struct smap_endpoint *old, const struct smap_endpoint *target,
+                          const struct promote_opts *o, char **errp)
+{
+    char a[SMAP_ENDPOINT_STR_MAX];
+
+    memset(p, 0, sizeof(*p));
+    p->o = *o;
+    p->candidate = 0;
+    snprintf(p->shard, sizeof(p->shard), "%s", s->name);
+    p->master.ep = *old;
+    p->standbys[p->n_standbys++].ep = *target;
+    for (unsigned i = 0; i <= s->n_standbys && p->n_standbys < SMAP_MAX_STANDBYS; i++) {
+        const struct smap_endpoint *e = i == 0 ? &s->master : &s->standbys[i - 1];
+
+        if (!smap_endpoint_eq(e, old) && !smap_endpoint_eq(e, target))
+            p->standbys[p->n_standbys++].ep = *e;
+    }
+    server_connect(p, &p->master);
+    for (unsigned i = 0; i < p->n_standbys; i++)
+        server_connect(p, &p->standbys[i]);
+    if (!p->master.m) {
+        *errp = util_fmt("the old master %s does not answer (%s)",
+                         addr_of(&p->master, a, sizeof(a)), p->master.err);
+        return -1;
+    }
+    if (!p->standbys[0].m) {
+        *errp = util_fmt("the target %s does not answer (%s)",
+                         addr_of(&p->standbys[0], a, sizeof(a)), p->standbys[0].err);
+        return -1;
+    }
+    addr_of(&p->master, a, sizeof(a));
+    say(p, "resume: the switchover of shard %s from %s to %s:%u", p->shard, a,
+        p->standbys[0].ep.host, p->standbys[0].ep.port);
+    return 0;
+}
+
+int promote_switch_rollback(struct promote *p, const struct smap_shard *s,
+                            const struct promote_opts *o, char **errp)
+{
+    char a[SMAP_ENDPOINT_STR_MAX], host[300];
+
+    memset(p, 0, sizeof(*p));
+    p->o = *o;
+    p->candidate = -1;
+    snprintf(p->shard, sizeof(p->shard), "%s", s->name);
+    p->master.ep = s->master;
+    addr_of(&p->master, a, sizeof(a));
+    server_connect(p, &p->master);
+    if (!p->master.m) {
+        *errp = util_fmt("the master %s does not answer (%s)", a, p->master.err);
+        return -1;
+    }
+    /* A master that replicates was demoted: not ours to make writable. */
+    if (run_value(&p->master, "SHOW SLAVE STATUS", "Master_Host", host, sizeof(host)) < 0) {
+        *errp = util_fmt("master %s: %s", a, p->master.err);
+        return -1;
+    }
+    if (host[0]) {
+        *errp = util_fmt("master %s replicates from %s: it was demoted; not made writable", a,
+                         host);
+        return -1;
+    }
+    if (run(&p->master, "SET GLOBAL read_only = 0") < 0) {
+        *errp = util_fmt("master %s: %s (it stays read-only)", a, p->master.err);
+        return -1;
+    }
+    say(p, "rollback: master %s is writable again", a);
+    return 0;
 }
 
 void promote_abort(struct promote *p)

@@ -140,6 +140,27 @@ int promote_switch_finish(struct promote *p, const char *repl_user, const char *
  * problem reported through progress (repoint it by hand). */
 void promote_switch_repoint(struct promote *p);
 
+/*
+ * A switchover whose runner died (router/journal.h: kind=switchover left
+ * in progress): sets <p> up, with every server connected, for
+ * promote_switch_finish() (left at caught_up: the map still names <old>)
+ * or promote_switch_repoint() (left at published: the map names <target>):
+ * the old master <old>, the target <target>, and as the other standbys
+ * every server of <s> (as the map has it now) that is neither. Both steps
+ * are safe to repeat. Returns 0, or -1 with a malloc'd *<errp> when the
+ * old master or the target does not answer. Always promote_free(<p>).
+ */
+int promote_switch_resume(struct promote *p, const struct smap_shard *s,
+                          const struct smap_endpoint *old, const struct smap_endpoint *target,
+                          const struct promote_opts *o, char **errp);
+
+/* Rolls back a switchover whose runner died before the target was touched
+ * (left at started or paused): the old master, still master in the map and
+ * not replicating, is made writable again. Returns 0, or -1 with a
+ * malloc'd *<errp>. Always promote_free(<p>). */
+int promote_switch_rollback(struct promote *p, const struct smap_shard *s,
+                            const struct promote_opts *o, char **errp);
+
 /* The candidate chosen by prepare. */
 const struct smap_endpoint *promote_candidate(const struct promote *p);
 

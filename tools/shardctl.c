@@ -162,6 +162,35 @@ int shardctl_journal(struct zkstore_admin *za, const char *shard, struct journal
     return 0;
 }
 
+bool shardctl_runner_gone(const struct journal *j)
+{
+    char host[40] = "", prefix[80], comm[64] = "", path[64], *end;
+    struct timespec ts;
+    size_t n;
+    long pid;
+    FILE *f;
+
+    gethostname(host, sizeof(host) - 1);
+    host[strcspn(host, ".")] = '\0';
+    n = (size_t)snprintf(prefix, sizeof(prefix), "shardctl-%s-", host[0] ? host : "host");
+    if (strncmp(j->coordinator, prefix, n) == 0) {
+        pid = strtol(j->coordinator + n, &end, 10);
+        if (*end == '\0' && pid > 0) {
+            /* gone, or the pid reused by another program */
+            snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+            f = fopen(path, "r");
+            if (!f)
+                return true;
+            if (!fgets(comm, sizeof(comm), f))
+                comm[0] = '\0';
+            fclose(f);
+            return strncmp(comm, "shardctl", 8) != 0;
+        }
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u > j->at_ms + 60000;
+}
+
 int shardctl_open_shard(const struct shardctl_opts *o, const char *verb,
                         struct smap_endpoint *to, struct zkstore_admin **za, struct smap **cur,
                         int32_t *cas, struct journal *j)
@@ -191,11 +220,17 @@ int shardctl_open_shard(const struct shardctl_opts *o, const char *verb,
     } else if (journal_read(*za, shard, j, &err) < 0) {
         shardctl_err("%s: %s", verb, err ? err : "journal");
         ex = SHARDCTL_FAILED;
-    } else if (journal_in_progress(j) && !o->force) {
+    } else if (journal_in_progress(j) && !o->force &&
+               !(strcmp(verb, "switchover") == 0 && strcmp(j->kind, "switchover") == 0 &&
+                 shardctl_runner_gone(j))) {
         shardctl_err("%s: a %s of shard %s is in progress (term %" PRIu64 ", state %s, by %s); "
-                     "nothing changed (--force takes over one whose runner died)", verb,
+                     "nothing changed (%s)", verb,
                      j->kind[0] ? j->kind : "failover", shard, j->term, j->state,
-                     j->coordinator);
+                     j->coordinator,
+                     strcmp(j->kind, "switchover") == 0 && shardctl_runner_gone(j)
+                         ? "its runner is gone: `shardctl switchover SHARD` finishes or rolls "
+                           "it back"
+                         : "--force takes over one whose runner died");
         ex = SHARDCTL_CONFLICT;
     }
     free(err);

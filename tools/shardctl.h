@@ -152,11 +152,17 @@ int shardctl_journal(struct zkstore_admin *za, const char *shard, struct journal
  * The start of a verb that changes a shard's master (failover, switchover):
  * parses --to into <to>, connects, loads the map (*<cur>, *<cas>), checks
  * that the shard argv[0] exists and reads its journal into <j>, refusing
- * one in progress unless --force. Returns an exit code after printing why
+ * one in progress unless --force (or, for <verb> switchover, a switchover
+ * whose runner is gone: the caller resumes it). Returns an exit code after printing why
  * (then nothing is left open); on SHARDCTL_OK the caller frees *<za> and
  * drops *<cur>.
  */
 struct smap_endpoint;
+/* True when the runner that journaled <j> is gone: a shardctl of this host
+ * whose process no longer exists, or (another host, a router) one silent
+ * for a minute since its last step. */
+bool shardctl_runner_gone(const struct journal *j);
+
 int shardctl_open_shard(const struct shardctl_opts *o, const char *verb,
                         struct smap_endpoint *to, struct zkstore_admin **za, struct smap **cur,
                         int32_t *cas, struct journal *j);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "router/journal.h"
 #include "router/promote.h"
@@ -105,6 +106,165 @@ static void wait_routers(const struct shardctl_opts *o, struct zkstore_admin *za
     }
 }
 
+/* Tests only: SHARDWIRE_TEST_SWITCHOVER_PAUSE_AFTER=STATE makes shardctl
+ * stop for 60 s right after journaling STATE, so a test can kill -9 it
+ * between two steps. */
+static void test_pause(const char *state)
+{
+    const char *after = getenv("SHARDWIRE_TEST_SWITCHOVER_PAUSE_AFTER");
+
+    if (after && strcmp(after, state) == 0) {
+        fprintf(stderr, "switchover: test pause after state=%s\n", state);
+        sleep(60);
+    }
+}
+
+/* The last steps, also of a switchover resumed after its runner died: one
+ * map write names the target master, the old master its standby, and
+ * unpauses the shard; the other standbys follow; the routers are waited
+ * for; the journal says done. <t_pause> is when the pause began (monotonic
+ * ms; 0 when unknown). Returns an exit code. */
+static int publish(const struct shardctl_opts *o, struct zkstore_admin *za, const char *shard,
+                   struct promote *p, struct journal *j, const char *old, const char *cand,
+                   uint64_t t_pause, uint64_t t0)
+{
+    char line[1200];
+    uint64_t version = 0, t_resume, pause_ms;
+    int ex = write_map(za, shard, false, promote_candidate(p), &version);
+
+    if (ex != SHARDCTL_OK) {
+        shardctl_err("switchover: %s is writable but the map still names %s (paused): run "
+                     "`shardctl set-master %s %s`", cand, old, shard, cand);
+        return ex;
+    }
+    t_resume = now_ms();
+    pause_ms = t_pause ? t_resume - t_pause : 0;
+    promote_switch_repoint(p);
+    shardctl_journal(za, shard, j, "published", "old=%s new=%s version=%" PRIu64, old, cand,
+                     version);
+    test_pause("published");
+    snprintf(line, sizeof(line), "map: version %" PRIu64 " names %s master of %s, %s its "
+             "standby; statements flow again", version, cand, shard, old);
+    progress((void *)o, line);
+    wait_routers(o, za, version);
+    shardctl_journal(za, shard, j, "done", "old=%s new=%s pause_ms=%" PRIu64, old, cand,
+                     pause_ms);
+    if (o->json)
+        printf("{\"event\":\"done\",\"shard\":\"%s\",\"master\":\"%s\",\"standby\":\"%s\","
+               "\"version\":%" PRIu64 ",\"pause_ms\":%" PRIu64 ",\"ms\":%" PRIu64 "}\n", shard,
+               cand, old, version, pause_ms, now_ms() - t0);
+    else
+        printf("%s: master is now %s, %s its standby; map version %" PRIu64 "; writes paused "
+               "%" PRIu64 " ms (%" PRIu64 " ms in all)\n", shard, cand, old, version,
+               pause_ms, now_ms() - t0);
+    return SHARDCTL_OK;
+}
+
+/*
+ * The switchover journaled in <j> stopped half-way and its runner is gone
+ * (killed, its machine lost): finishes it or rolls it back, as far as the
+ * journal shows it got. Left at started or paused, the target was not
+ * touched: the old master is made writable again and the shard unpaused
+ * (then *<finished> stays false: the caller goes on with the switchover it
+ * was asked for). Left at caught_up, the target may already be a master:
+ * the promotion is finished (every step is safe to repeat) and published.
+ * Left at published, the map names the target already: the other
+ * standbys are repointed and the journal closed. *<cur> is reloaded.
+ * Returns an exit code.
+ */
+static int recover(const struct shardctl_opts *o, struct zkstore_admin *za, struct smap **cur,
+                   const char *shard, struct journal *j, const struct promote_opts *po,
+                   const char *ruser, const char *rpass, uint64_t t0, bool *finished)
+{
+    const struct smap_shard *s = smap_shard(*cur, (unsigned)smap_find_shard(*cur, shard));
+    struct smap_endpoint old_ep;
+    struct promote p;
+    char *err = NULL, line[1200];
+    bool back = strcmp(j->state, "started") == 0 || strcmp(j->state, "paused") == 0;
+    enum zkstore_rc rc;
+    int ex = SHARDCTL_OK;
+
+    memset(&p, 0, sizeof(p));
+    *finished = false;
+    snprintf(line, sizeof(line), "resume: the switchover of term %" PRIu64 " (%s -> %s) by %s "
+             "stopped at state %s and its runner is gone: %s", j->term, j->old_text,
+             j->new_text, j->coordinator, j->state, back ? "rolling back" : "rolling forward");
+    progress((void *)o, line);
+    if (smap_parse_endpoint(j->old_text, strlen(j->old_text), &old_ep, &err) < 0 ||
+        !j->new_master.port) {
+        shardctl_err("switchover: the journal names no old or new master (%s); finish by hand",
+                     err ? err : "new= missing");
+        free(err);
+        return SHARDCTL_FAILED;
+    }
+    if (back) {
+        if (!smap_endpoint_eq(&s->master, &old_ep)) {
+            shardctl_err("switchover: the map names %s, not %s, as master: cannot roll back",
+                         j->new_text, j->old_text);
+            return SHARDCTL_FAILED;
+        }
+        if (promote_switch_rollback(&p, s, po, &err) < 0) {
+            shardctl_err("switchover: roll back: %s; shard %s stays paused", err, shard);
+            free(err);
+            ex = SHARDCTL_FAILED;
+            goto out;
+        }
+        rc = zkstore_admin_set_paused(za, shard, false, NULL, &err);
+        if (rc != ZKSTORE_OK) {
+            shardctl_err("switchover: unpause: %s", err ? err : zkstore_rc_name(rc));
+            free(err);
+            ex = shardctl_exit_of(rc);
+            goto out;
+        }
+        if (shardctl_journal(za, shard, j, "aborted", "old=%s new=%s", j->old_text,
+                             j->new_text) < 0) {
+            ex = SHARDCTL_CONFLICT;
+            goto out;
+        }
+        progress((void *)o, "rollback: the shard is unpaused; the old master stays master");
+    } else {
+        char old[SMAP_ENDPOINT_STR_MAX], cand[SMAP_ENDPOINT_STR_MAX];
+
+        snprintf(old, sizeof(old), "%s", j->old_text);
+        snprintf(cand, sizeof(cand), "%s", j->new_text);
+        if (promote_switch_resume(&p, s, &old_ep, &j->new_master, po, &err) < 0) {
+            shardctl_err("switchover: roll forward: %s; shard %s stays paused", err, shard);
+            free(err);
+            ex = SHARDCTL_FAILED;
+            goto out;
+        }
+        if (smap_endpoint_eq(&s->master, &old_ep)) {
+            if (promote_switch_finish(&p, ruser, rpass, &err) < 0) {
+                shardctl_err("switchover: roll forward: %s; shard %s stays paused", err, shard);
+                free(err);
+                ex = SHARDCTL_FAILED;
+                goto out;
+            }
+            ex = publish(o, za, shard, &p, j, old, cand, 0, t0);
+        } else {
+            /* published: the map names the target already */
+            promote_switch_repoint(&p);
+            shardctl_journal(za, shard, j, "done", "old=%s new=%s", old, cand);
+            printf("%s: master is %s, %s its standby (the interrupted switchover is done)\n",
+                   shard, cand, old);
+        }
+        *finished = true;
+    }
+out:
+    promote_free(&p);
+    if (ex == SHARDCTL_OK && !*finished) {
+        smap_unref(*cur);
+        *cur = NULL;
+        rc = zkstore_admin_load(za, cur, NULL, &err);
+        if (rc != ZKSTORE_OK) {
+            shardctl_err("switchover: map read: %s", err ? err : zkstore_rc_name(rc));
+            free(err);
+            ex = shardctl_exit_of(rc);
+        }
+    }
+    return ex;
+}
+
 int shardctl_switchover(const struct shardctl_opts *o)
 {
     const char *user = o->control_user ? o->control_user : getenv("SHARDWIRE_CONTROL_USER");
@@ -119,7 +279,7 @@ int shardctl_switchover(const struct shardctl_opts *o)
     struct journal j;
     struct smap_endpoint to;
     char *err = NULL, old[SMAP_ENDPOINT_STR_MAX], cand[SMAP_ENDPOINT_STR_MAX], line[1200];
-    uint64_t version = 0, t0 = now_ms(), t_pause = 0, t_resume;
+    uint64_t version = 0, t0 = now_ms(), t_pause = 0;
     const char *shard;
     int i, ex;
 
@@ -156,6 +316,19 @@ int shardctl_switchover(const struct shardctl_opts *o)
     po.apply_timeout_ms = o->apply_timeout_ms ? o->apply_timeout_ms : SWITCHOVER_APPLY_TIMEOUT_MS;
     po.progress = progress;
     po.progress_arg = (void *)o;
+    if (journal_in_progress(&j) && strcmp(j.kind, "switchover") == 0 &&
+        shardctl_runner_gone(&j)) {
+        bool finished;
+
+        ex = recover(o, za, &cur, shard, &j, &po, ruser, rpass, t0, &finished);
+        if (ex != SHARDCTL_OK || finished)
+            goto out;
+        i = smap_find_shard(cur, shard);
+        if (i < 0) {
+            ex = SHARDCTL_INVALID;
+            goto out;
+        }
+    }
     if (promote_switch_check(&p, smap_shard(cur, (unsigned)i), &po,
                              o->have_max_lag ? o->max_lag_s : SWITCHOVER_MAX_LAG_S, &err) < 0) {
         shardctl_err("switchover: %s; nothing changed", err ? err : "refused");
@@ -186,6 +359,7 @@ int shardctl_switchover(const struct shardctl_opts *o)
         ex = SHARDCTL_CONFLICT;
         goto unpause;
     }
+    test_pause("paused");
     wait_routers(o, za, version);
     if (promote_switch_fence(&p, &err) < 0) {
         shardctl_err("switchover: %s; nothing changed", err ? err : "failed");
@@ -198,6 +372,7 @@ int shardctl_switchover(const struct shardctl_opts *o)
         ex = SHARDCTL_CONFLICT;
         goto unpause;
     }
+    test_pause("caught_up");
     if (promote_switch_finish(&p, ruser, rpass, &err) < 0) {
         /* Past the point of undoing by ourselves: the map stays paused (no
          * write reaches either server) and the message says what to do. */
@@ -207,31 +382,7 @@ int shardctl_switchover(const struct shardctl_opts *o)
         ex = SHARDCTL_FAILED;
         goto out;
     }
-    ex = write_map(za, shard, false, promote_candidate(&p), &version);
-    if (ex != SHARDCTL_OK) {
-        shardctl_err("switchover: %s is writable but the map still names %s (paused): run "
-                     "`shardctl set-master %s %s`", cand, old, shard, cand);
-        goto out;
-    }
-    t_resume = now_ms();
-    promote_switch_repoint(&p);
-    shardctl_journal(za, shard, &j, "published", "old=%s new=%s version=%" PRIu64, old, cand,
-                     version);
-    snprintf(line, sizeof(line), "map: version %" PRIu64 " names %s master of %s, %s its "
-             "standby; statements flow again", version, cand, shard, old);
-    progress((void *)o, line);
-    wait_routers(o, za, version);
-    shardctl_journal(za, shard, &j, "done", "old=%s new=%s pause_ms=%" PRIu64, old, cand,
-                     t_resume - t_pause);
-    if (o->json)
-        printf("{\"event\":\"done\",\"shard\":\"%s\",\"master\":\"%s\",\"standby\":\"%s\","
-               "\"version\":%" PRIu64 ",\"pause_ms\":%" PRIu64 ",\"ms\":%" PRIu64 "}\n", shard,
-               cand, old, version, t_resume - t_pause, now_ms() - t0);
-    else
-        printf("%s: master is now %s, %s its standby; map version %" PRIu64 "; writes paused "
-               "%" PRIu64 " ms (%" PRIu64 " ms in all)\n", shard, cand, old, version,
-               t_resume - t_pause, now_ms() - t0);
-    ex = SHARDCTL_OK;
+    ex = publish(o, za, shard, &p, &j, old, cand, t_pause, t0);
     goto out;
 unpause:
     if (write_map(za, shard, false, NULL, &version) == SHARDCTL_OK)

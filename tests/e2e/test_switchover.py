@@ -118,6 +118,18 @@ def test_refusals_change_nothing():
         assert s.slave_running() == (True, True)
 
 
+def twenty_more_then_stop(writers, what):
+    """Waits until each of <writers> had 20 more writes acknowledged, then
+    stops them all."""
+    counts = [len(w.acked) for w in writers]
+    cluster.wait_for(lambda: all(len(w.acked) >= c + 20 for w, c in zip(writers, counts)), 30,
+                     what)
+    for w in writers:
+        w.stop.set()
+    for w in writers:
+        w.join(30)
+
+
 def switchover_under_load(to, old, first_writer):
     writers = [Writer(first_writer + i, ROUTERS[i % 2], userid_base=3000 + 100 * i)
                for i in range(4)]
@@ -129,13 +141,7 @@ def switchover_under_load(to, old, first_writer):
     assert r.returncode == 0, (r.stdout, r.stderr)
     done = json.loads(r.stdout.splitlines()[-1])
     assert done["event"] == "done" and done["master"] == addr(to) and done["standby"] == addr(old)
-    counts = [len(w.acked) for w in writers]
-    cluster.wait_for(lambda: all(len(w.acked) >= c + 20 for w, c in zip(writers, counts)), 30,
-                     "writes acknowledged after the switchover")
-    for w in writers:
-        w.stop.set()
-    for w in writers:
-        w.join(30)
+    twenty_more_then_stop(writers, "writes acknowledged after the switchover")
     line = shard_line()
     assert line["master"] == addr(to) and line["standbys"][-1] == addr(old), line
     assert not line["paused"] and line["term"] == term + 1, line
@@ -188,3 +194,83 @@ def test_switchover_back_to_the_old_master():
     done, errors = switchover_under_load(MASTER, STANDBYS[0], 20)
     assert done["pause_ms"] < 2000, done
     assert not errors, errors
+
+
+def db_at(address):
+    return [s for s in [MASTER] + STANDBYS if addr(s) == address][0]
+
+
+def killed_at(state):
+    """Starts `shardctl switchover s0`, held by the test hook right after it
+    journaled <state>, and kills it there with SIGKILL. Returns the journal
+    as the dead runner left it."""
+    argv = [cluster.shardctl_path(), "--zk", ZK.hosts, "--timeout", "3", "switchover", "s0"]
+    env = dict(os.environ, SHARDWIRE_CONTROL_USER=cluster.CONTROL_USER,
+               SHARDWIRE_CONTROL_PASSWORD=cluster.CONTROL_PASSWORD,
+               SHARDWIRE_REPL_USER=cluster.REPL_USER, SHARDWIRE_REPL_PASSWORD=cluster.REPL_PASSWORD,
+               SHARDWIRE_TEST_SWITCHOVER_PAUSE_AFTER=state)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        cluster.wait_for(lambda: status()["shards"][0]["failover"].get("state") == state, 60,
+                         "the switchover at state %s" % state)
+    finally:
+        p.kill()
+        p.communicate(timeout=10)
+    fo = status()["shards"][0]["failover"]
+    assert fo["kind"] == "switchover" and fo["in_progress"], fo
+    return fo
+
+
+def resumed_under_load(state, first_writer):
+    writers = [Writer(first_writer + i, ROUTERS[i % 2], userid_base=7000 + 100 * i)
+               for i in range(2)]
+    for w in writers:
+        w.start()
+    cluster.wait_for(lambda: all(len(w.acked) >= 20 for w in writers), 30, "writes flowing")
+    fo = killed_at(state)
+    assert shard_line()["paused"], shard_line()
+    # Anything else is refused and says how to go on.
+    r = ctl("failover", "s0", check=False)
+    assert r.returncode != 0 and "shardctl switchover" in r.stderr, r
+    # Re-run, without --force: the dead runner's journal is found.
+    r = ctl("switchover", "s0", check=False)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    out = r.stdout + r.stderr
+    twenty_more_then_stop(writers, "writes after the resumed switchover")
+    line = shard_line()
+    assert not line["paused"], line
+    assert status()["shards"][0]["failover"]["state"] == "done"
+    # Exactly one writable server, the map's master; nothing lost.
+    writable = [addr(s) for s in [MASTER] + STANDBYS if s.sql("SELECT @@read_only")[0][0] == 0]
+    assert writable == [line["master"]], (writable, line)
+    new = db_at(line["master"])
+    rows = {(u, i) for u, i in new.sql("SELECT userid, id FROM ledger")}
+    lost = lost_keys(writers, rows)
+    assert not lost, "acknowledged but lost: %d, e.g. %s" % (len(lost), lost[:5])
+    for s in [MASTER] + STANDBYS:
+        if s is not new:
+            cluster.wait_for(lambda: s.slave_status().get("Master_Port") == new.port and
+                             s.slave_running() == (True, True), 20,
+                             "every standby follows the master")
+    return fo, out, line
+
+
+def test_switchover_killed_while_paused_is_rolled_back_then_run():
+    """Killed after pausing, before the fence: the re-run rolls it back (the
+    old master writable, the shard unpaused, journal aborted) and then does
+    the switchover it was asked for."""
+    old = shard_line()["master"]
+    fo, out, line = resumed_under_load("paused", 30)
+    assert "rolling back" in out and "rollback: the shard is unpaused" in out, out
+    assert line["master"] != old, line
+    hist = status()["history"]
+    assert [h["state"] for h in hist[-2:]] == ["aborted", "done"], hist[-2:]
+
+
+def test_switchover_killed_after_catching_up_is_rolled_forward():
+    """Killed once the target caught up (the old master fenced): the re-run
+    finishes that switchover: its target is the master, the old one its
+    standby."""
+    fo, out, line = resumed_under_load("caught_up", 40)
+    assert "rolling forward" in out, out
+    assert line["master"] == fo["new"] and fo["old"] in line["standbys"], (line, fo)
