@@ -387,6 +387,8 @@ int main(int argc, char **argv)
         sigs[i] = evsignal_new(d.base, signos[i], on_signal, &d);
         evsignal_add(sigs[i], NULL);
     }
+    /* Before the admin listener and the workers: both read r->leasepeer. */
+    r->leasepeer = leasepeer_start(r);
     /* The admin listener is up before the first client is served, so a
      * load balancer never sees the app port before /health. */
     if (r->cfg->admin_listen && r->cfg->zookeeper) {
@@ -411,7 +413,6 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    r->leasepeer = leasepeer_start(r);
     r->coordinator = coordinator_start(r, &err);
     if (!r->coordinator && err) {
         log_error("start: %s", err);
@@ -429,8 +430,6 @@ int main(int argc, char **argv)
     /* A stopping router no longer coordinates: another one takes over. */
     coordinator_stop(r->coordinator);
     r->coordinator = NULL;
-    leasepeer_stop(r->leasepeer);
-    r->leasepeer = NULL;
     /* The admin listener answers (/health: 503 draining) until the
      * statements in flight are done. */
     for (unsigned i = 0; i < r->n_workers; i++)
@@ -439,6 +438,9 @@ int main(int argc, char **argv)
     r->control = NULL;
     clusterview_stop(r->clusterview);
     r->clusterview = NULL;
+    /* After the workers and the admin listener, which read it. */
+    leasepeer_stop(r->leasepeer);
+    r->leasepeer = NULL;
     /* Closing the ZooKeeper session removes our registration at once. */
     mapwatch_free(d.mw);
     event_free(tick);
