@@ -14,8 +14,9 @@ build-test/). Writers insert unique rows through every router and record
 each acknowledged row. Then, <kills> times: kill -9 the shard's master and
 measure
   detection  from the kill to the coordinator's "decision=failed" log line,
-  writable   from the kill to the map naming a new master that is writable,
-  first ack  from the kill to the first write acknowledged after that,
+  writable   from the kill to its "writable: ... is the master" log line,
+  first ack  from the kill to the first write acknowledged after the
+             decision (only the new master can acknowledge one then),
 then restart the dead server with --init-rpl-role=SLAVE and `shardctl rejoin`
 it, so the shard has two standbys again. At the end every acknowledged row
 must be on the last master: writes lost must be 0.
@@ -31,6 +32,7 @@ pause under 1 s with 0 client errors; 0 writes lost.
 """
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -48,12 +50,34 @@ from ledger import LEDGER_DDL, Writer  # noqa: E402
 
 
 
+def logged_at(routers, logs_at, pattern, timeout=60):
+    """Wall-clock time (s) of the first router log line matching <pattern>
+    written after the offsets <logs_at>; waits up to <timeout> for it."""
+    found = []
+
+    def seen():
+        for r, pos in zip(routers, logs_at):
+            with open(r.log_path, errors="replace") as f:
+                f.seek(pos)
+                for line in f:
+                    if re.search(pattern, line):
+                        ts = datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f")
+                        found.append(ts.replace(tzinfo=datetime.timezone.utc).timestamp())
+                        break
+        return bool(found)
+    cluster.wait_for(seen, timeout, pattern)
+    return min(found)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--routers", type=int, default=3)
     ap.add_argument("--switchovers", type=int, default=10)
     args = ap.parse_args()
+    # SIGTERM ends the run through the finally below, which stops every
+    # server and router it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     zk = cluster.ZooKeeper()
     master, standbys = cluster.replicated_shard("m", 2, [LEDGER_DDL])
@@ -96,26 +120,22 @@ def main():
             cluster.wait_for(lambda: all(len(w.acked) > 0 for w in writers), 30, "writes")
             old = by_addr[master_addr()]
             logs_at = [os.path.getsize(r.log_path) for r in routers]
-            t0 = time.monotonic()
+            t0, wall0 = time.monotonic(), time.time()
             old.kill(signal.SIGKILL)
-
-            def decided():
-                for r, pos in zip(routers, logs_at):
-                    with open(r.log_path, errors="replace") as f:
-                        f.seek(pos)
-                        if re.search(r"decision=failed", f.read()):
-                            return True
-                return False
-            cluster.wait_for(decided, 60, "the decision")
-            t_detect = time.monotonic() - t0
+            # Times come from the coordinator's log lines (polling shardctl
+            # status would add its own run time, a second or more on a
+            # loaded machine, to every measure).
+            t_detect = logged_at(routers, logs_at, r"decision=failed") - wall0
+            t_writable = logged_at(routers, logs_at, r"writable: \S+ is the master") - wall0
             cluster.wait_for(lambda: master_addr() != addr(old), 60, "a new master")
             new = by_addr[master_addr()]
             cluster.wait_for(lambda: new.sql("SELECT @@read_only")[0][0] == 0, 60, "writable")
-            t_writable = time.monotonic() - t0
+            # After the decision only the new master can acknowledge a write
+            # (an ack timed just after the kill came from the old one).
             t_ack = None
             deadline = time.monotonic() + 60
             while t_ack is None and time.monotonic() < deadline:
-                acks = [t for w in writers for _, t in w.acked if t > t0 + t_writable - 0.001]
+                acks = [t for w in writers for _, t in w.acked if t > t0 + t_detect]
                 t_ack = min(acks) - t0 if acks else None
                 time.sleep(0.02)
             detect.append(t_detect)
