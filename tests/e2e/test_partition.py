@@ -213,6 +213,13 @@ def test_master_cut_off_from_routers_not_standbys_no_failover():
 
 
 def test_router_cut_off_from_zookeeper_during_failover():
+    zk_cut_during_failover(hold_past_session=False)
+
+
+def zk_cut_during_failover(hold_past_session):
+    """The third scenario; with <hold_past_session> (tests/e2e/long_partition.py)
+    the cut is held until the lone router's ZooKeeper session has expired
+    and its registration is gone, and it still writes nothing meanwhile."""
     global MASTER, STANDBYS
     st = status()
     coord = st["coordinator"]
@@ -250,6 +257,15 @@ def test_router_cut_off_from_zookeeper_during_failover():
     new_rows = {(u, i) for u, i in new.sql("SELECT userid, id FROM ledger")}
     old_rows = {(u, i) for u, i in old.sql("SELECT userid, id FROM ledger")}
     assert not deposed(old_rows, new_rows), deposed(old_rows, new_rows)[:5]
+    if hold_past_session:
+        cluster.wait_for(lambda: lone not in [r["id"] for r in status()["routers"]], 60,
+                         "%s's registration expiring" % lone)
+        more_writes([w for w in ws if w is not lone_w], what="writes on the new master")
+        assert not router_status(lone)["map"]["lease_ok"]
+        late = [k for k, t in lone_w.acked if t > t_expired]
+        assert not late, late[:5]
+        print("%s's registration expired %.1f s after the cut; it wrote nothing meanwhile" %
+              (lone, time.monotonic() - t_cut))
     assert NET.dropped() > 0
     NET.heal()
     cluster.wait_for(lambda: router_status(lone)["map"]["lease_ok"], 30,
