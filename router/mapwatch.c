@@ -8,6 +8,7 @@
 #include "router/mapwatch.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -80,6 +81,11 @@ int mapwatch_publish(struct router *r, struct smap *m)
      * posts; workers drop a map older than theirs, so order does not matter. */
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_set_map(r->workers[i], smap_ref(m));
+    /* a freeze is acknowledged as soon as the workers route by it and
+     * nothing is left on its vbuckets: the main thread looks now */
+    struct event *fe = atomic_load(&r->freeze_ev);
+    if (fe && smap_n_frozen(m) > 0)
+        event_active(fe, EV_TIMEOUT, 1);
     log_info("map: in use version=%" PRIu64 " shards=%u vbuckets=%u", smap_version(m),
              smap_n_shards(m), smap_n_vbuckets(m));
     smap_unref(m);
@@ -175,8 +181,23 @@ static void zk_on_map(struct smap *m, void *arg)
         return;
     }
     pthread_mutex_unlock(&mw->lock);
-    write_cache(mw, m);
-    mapwatch_publish(mw->r, m);
+    /* The cache file is written before a map is used, so a router that
+     * restarts from it never routes by a map older than one it has used;
+     * except when the map in use freezes vbuckets (a move's cutover): then
+     * the new map goes to work first, because statements wait for it, and
+     * a restart from the cache (with the freeze) holds them again. */
+    pthread_mutex_lock(&mw->r->map_lock);
+    bool leaving_freeze = mw->r->map && smap_n_frozen(mw->r->map) > 0;
+    pthread_mutex_unlock(&mw->r->map_lock);
+    if (leaving_freeze) {
+        smap_ref(m);
+        mapwatch_publish(mw->r, m);
+        write_cache(mw, m);
+        smap_unref(m);
+    } else {
+        write_cache(mw, m);
+        mapwatch_publish(mw->r, m);
+    }
     registration(mw);
 }
 
@@ -406,25 +427,28 @@ void mapwatch_tick(struct mapwatch *mw)
     }
 }
 
-void mapwatch_freeze_tick(struct mapwatch *mw)
+bool mapwatch_freeze_tick(struct mapwatch *mw)
 {
     struct router *r = mw->r;
     struct smap *m;
     uint64_t v, acked, now;
+    bool pending = true;
 
     if (!mw->zs)
-        return;
+        return false;
     pthread_mutex_lock(&r->map_lock);
     m = r->map ? smap_ref(r->map) : NULL;
     pthread_mutex_unlock(&r->map_lock);
     if (!m)
-        return;
+        return false;
     v = smap_version(m);
     pthread_mutex_lock(&mw->lock);
     acked = mw->ack_version;
     pthread_mutex_unlock(&mw->lock);
-    if (smap_n_frozen(m) == 0 || acked >= v)
+    if (smap_n_frozen(m) == 0 || acked >= v) {
+        pending = false;
         goto out;
+    }
     /* Every worker must route by this map (holding new statements for the
      * frozen vbuckets) before the counts can say that nothing is left: a
      * count is raised in the same callback that read the worker's map. */
@@ -451,8 +475,10 @@ void mapwatch_freeze_tick(struct mapwatch *mw)
     log_info("move: freeze acknowledged map_version=%" PRIu64 " frozen=%u after_ms=%" PRIu64, v,
              smap_n_frozen(m), now - mw->frozen_since_ms);
     registration(mw);
+    pending = false;
 out:
     smap_unref(m);
+    return pending;
 }
 
 const char *mapwatch_router_id(struct mapwatch *mw)
