@@ -43,6 +43,7 @@ struct mapwatch {
     bool            from_cache;    /* serving a map read from the cache file */
     uint64_t        ack_version;   /* a move's freeze acknowledged at this map version
                                       (guarded by lock; 0: none yet) */
+    uint64_t        registered_version;   /* map_version= last written (guarded by lock) */
     uint64_t        frozen_since_ms;   /* main thread: first seen the freeze being waited on */
     uint64_t        frozen_version;
 };
@@ -153,6 +154,8 @@ static void registration(struct mapwatch *mw)
     free(payload);
     pthread_mutex_lock(&mw->lock);
     mw->last_register_ms = now;
+    if (version > mw->registered_version)
+        mw->registered_version = version;
     pthread_mutex_unlock(&mw->lock);
 }
 
@@ -189,6 +192,7 @@ static void zk_on_map(struct smap *m, void *arg)
     pthread_mutex_lock(&mw->r->map_lock);
     bool leaving_freeze = mw->r->map && smap_n_frozen(mw->r->map) > 0;
     pthread_mutex_unlock(&mw->r->map_lock);
+    bool freezing = smap_n_frozen(m) > 0;
     if (leaving_freeze) {
         smap_ref(m);
         mapwatch_publish(mw->r, m);
@@ -198,7 +202,11 @@ static void zk_on_map(struct smap *m, void *arg)
         write_cache(mw, m);
         mapwatch_publish(mw->r, m);
     }
-    registration(mw);
+    /* A map that freezes vbuckets is registered by its acknowledgement,
+     * milliseconds from now (one ZooKeeper write instead of two in a row
+     * while statements wait); mapwatch_tick() registers it if that is late. */
+    if (!freezing)
+        registration(mw);
 }
 
 static void zk_on_state(enum zkstore_state st, void *arg)
@@ -416,10 +424,12 @@ void mapwatch_tick(struct mapwatch *mw)
     }
     pthread_mutex_lock(&mw->lock);
     last = mw->last_register_ms;
+    bool unregistered = mw->registered_version < mw->version;
     pthread_mutex_unlock(&mw->lock);
     /* The health view goes out within a tick of changing; otherwise the
-     * registration is refreshed every 5 s (map age). */
-    if (now - last >= 5000 ||
+     * registration is refreshed every 5 s (map age); a map version not yet
+     * registered (a freeze not acknowledged yet) goes out now. */
+    if (now - last >= 5000 || unregistered ||
         (mw->r->control && control_generation(mw->r->control) != mw->health_gen)) {
         if (mw->r->control)
             mw->health_gen = control_generation(mw->r->control);

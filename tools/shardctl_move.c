@@ -605,6 +605,10 @@ static int phase_cutover(struct move *mv)
     if (get_binlog(mv, &at) < 0)
         return fail(mv, strdup("journal has no binlog position: rerun with --abort"),
                     SHARDCTL_FAILED);
+    /* resumed after a mover died frozen: let the routers' statements go
+     * while the row check reads (a no-op without a freeze) */
+    if ((ex = map_edit(mv, NULL, SMAP_VB_NORMAL, false, NULL, NULL)) != SHARDCTL_OK)
+        return ex;
     if (mv_verify_usable(&mv->mv)) {
         uint64_t t0 = mono_ms();
         if (mv_verify_scan(&mv->mv, mv->src, mv->dst, &verify, &err) < 0) {
