@@ -185,7 +185,8 @@ def test_mover_killed_in_catchup_resumes():
         assert "frozen" not in ctl(st.root, "dump-map").stdout
         r = ctl(st.root, *MOVE)
         assert "resuming at phase catchup" in r.stdout and "done:" in r.stdout, r.stdout
-        assert st.check_ledger() == {}
+        errs = st.check_ledger()
+        assert errs == {}, errs
         assert journal(st.root)["phase"] == "done"
     finally:
         st.stop()
@@ -206,7 +207,8 @@ def test_mover_killed_frozen_before_flip_resumes():
         r = ctl(st.root, *MOVE)
         assert "resuming at phase cutover" in r.stdout and "done:" in r.stdout, r.stdout
         assert sum(len(w.acked) for w in st.writers) > before
-        assert st.check_ledger() == {}
+        errs = st.check_ledger()
+        assert errs == {}, errs
         assert "frozen" not in ctl(st.root, "dump-map").stdout
     finally:
         st.stop()
@@ -228,7 +230,8 @@ def test_mover_killed_after_flip_and_in_cleanup_resumes():
             # too late to abort once flipped
             r = ctl(st.root, "move", "--abort", journal(st.root)["id"], check=False)
             assert r.returncode == 4 and "too late to abort" in r.stderr, r.stderr
-            assert st.check_ledger() == {}
+            errs = st.check_ledger()
+            assert errs == {}, errs
         finally:
             st.stop()
 
