@@ -46,6 +46,8 @@ struct mapwatch {
     uint64_t        registered_version;   /* map_version= last written (guarded by lock) */
     uint64_t        frozen_since_ms;   /* main thread: first seen the freeze being waited on */
     uint64_t        frozen_version;
+    uint64_t        freeze_read_ms;    /* a freezing map: when its read began and how */
+    uint64_t        freeze_cache_ms;   /* long its cache write took (guarded by lock) */
 };
 
 /* Two maps must agree on what a key is: analyzers were built for the first. */
@@ -193,6 +195,7 @@ static void zk_on_map(struct smap *m, void *arg)
     bool leaving_freeze = mw->r->map && smap_n_frozen(mw->r->map) > 0;
     pthread_mutex_unlock(&mw->r->map_lock);
     bool freezing = smap_n_frozen(m) > 0;
+    uint64_t t_cache = now_ms();
     if (leaving_freeze) {
         smap_ref(m);
         mapwatch_publish(mw->r, m);
@@ -200,6 +203,12 @@ static void zk_on_map(struct smap *m, void *arg)
         smap_unref(m);
     } else {
         write_cache(mw, m);
+        if (freezing) {
+            pthread_mutex_lock(&mw->lock);
+            mw->freeze_read_ms = t_cache;
+            mw->freeze_cache_ms = now_ms() - t_cache;
+            pthread_mutex_unlock(&mw->lock);
+        }
         mapwatch_publish(mw->r, m);
     }
     /* A map that freezes vbuckets is registered by its acknowledgement,
@@ -482,8 +491,12 @@ bool mapwatch_freeze_tick(struct mapwatch *mw)
     pthread_mutex_lock(&mw->lock);
     mw->ack_version = v;
     pthread_mutex_unlock(&mw->lock);
-    log_info("move: freeze acknowledged map_version=%" PRIu64 " frozen=%u after_ms=%" PRIu64, v,
-             smap_n_frozen(m), now - mw->frozen_since_ms);
+    pthread_mutex_lock(&mw->lock);
+    uint64_t read_ms = mw->freeze_read_ms, cache_ms = mw->freeze_cache_ms;
+    pthread_mutex_unlock(&mw->lock);
+    log_info("move: freeze acknowledged map_version=%" PRIu64 " frozen=%u after_ms=%" PRIu64
+             " cache_write_ms=%" PRIu64 " since_map_ms=%" PRIu64, v, smap_n_frozen(m),
+             now - mw->frozen_since_ms, cache_ms, read_ms && now > read_ms ? now - read_ms : 0);
     registration(mw);
     pending = false;
 out:
