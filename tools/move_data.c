@@ -701,6 +701,11 @@ static int recopy(struct mv_ctx *c, const struct mv_table *t, MYSQL *src, MYSQL 
     sb_select_all(&q, c, t);
     sb_puts(&q, " WHERE ");
     sb_put(&q, in.p ? in.p : "", in.len);
+    /* A locking read: the binary log can show a transaction before its rows
+     * are committed in InnoDB (the dump thread sends it after the log
+     * write, the engine commits after); a consistent read could miss such a
+     * row and it would never be copied. The lock waits for that commit. */
+    sb_puts(&q, " LOCK IN SHARE MODE");
     if (q.oom || mysql_real_query(src, q.p, q.len) != 0 || !(r = mysql_store_result(src))) {
         errmsg_set(errp, "source: %s (error %u) re-reading %s", mysql_error(src),
                    mysql_errno(src), t->name);
@@ -787,6 +792,7 @@ struct mv_verify {
     size_t       cap, used;     /* cap a power of two, used <= cap * 3 / 4 */
     uint64_t    *differ;        /* [n_tables] */
     uint64_t   (*rows)[2];      /* [n_tables] */
+    char       (*example)[120]; /* [n_tables] a primary key that last became different */
     unsigned     n_tables;
     bool         oom;
 };
@@ -828,8 +834,11 @@ static struct vrow *vfind(struct mv_verify *v, uint64_t key)
     return &v->slot[j];
 }
 
-/* Records that side <s> holds <hash> (0: nothing) under <key> of <table>. */
-static void vset(struct mv_verify *v, unsigned table, uint64_t key, int s, uint64_t hash)
+/* Records that side <s> holds <hash> (0: nothing) under <key> of <table>,
+ * whose primary key literal is <lit>/<n> (kept as an example if it now
+ * differs). */
+static void vset(struct mv_verify *v, unsigned table, uint64_t key, int s, uint64_t hash,
+                 const char *lit, size_t n)
 {
     struct vrow *r = vfind(v, key);
     if (!r)
@@ -842,6 +851,9 @@ static void vset(struct mv_verify *v, unsigned table, uint64_t key, int s, uint6
     r->side[s] = hash;
     v->differ[table] += r->side[0] != r->side[1];
     v->rows[table][s] += hash != 0;
+    if (r->side[0] != r->side[1])
+        snprintf(v->example[table], sizeof(v->example[table]), "%.*s",
+                 (int)(n < 100 ? n : 100), lit);
 }
 
 /* Hashes the moving vbuckets' rows that <sql> returns on <conn> into side <s>. */
@@ -864,7 +876,8 @@ static int vread(struct mv_ctx *c, struct mv_verify *v, unsigned ti, MYSQL *conn
         if (!key_moving(c, row[t->key_col], lens[t->key_col]))
             continue;
         sb_pk_literal(&lit, t, row, lens);
-        vset(v, ti, vkey(ti, lit.p ? lit.p : "", lit.len), s, row_hash(t, row, lens));
+        vset(v, ti, vkey(ti, lit.p ? lit.p : "", lit.len), s, row_hash(t, row, lens),
+             lit.p ? lit.p : "", lit.len);
     }
     int rc = 0;
     if (mysql_errno(conn)) {
@@ -895,6 +908,7 @@ void mv_verify_free(struct mv_verify *v)
     free(v->slot);
     free(v->differ);
     free(v->rows);
+    free(v->example);
     free(v);
 }
 
@@ -909,8 +923,9 @@ int mv_verify_scan(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_verify **
         v->n_tables = c->n_tables;
         v->differ = calloc(c->n_tables ? c->n_tables : 1, sizeof(*v->differ));
         v->rows = calloc(c->n_tables ? c->n_tables : 1, sizeof(*v->rows));
+        v->example = calloc(c->n_tables ? c->n_tables : 1, sizeof(*v->example));
     }
-    if (!v || !v->differ || !v->rows) {
+    if (!v || !v->differ || !v->rows || !v->example) {
         mv_verify_free(v);
         errmsg_set(errp, "out of memory");
         return -1;
@@ -937,8 +952,9 @@ int mv_verify_result(const struct mv_ctx *c, const struct mv_verify *v, uint64_t
     for (unsigned ti = 0; ti < v->n_tables && ti < c->n_tables; ti++) {
         if (v->differ[ti]) {
             snprintf(msg, cap, "table %s: %" PRIu64 " rows differ (source %" PRIu64
-                     " rows, destination %" PRIu64 ")", c->tables[ti].name, v->differ[ti],
-                     v->rows[ti][0], v->rows[ti][1]);
+                     " rows, destination %" PRIu64 "; e.g. primary key %s)",
+                     c->tables[ti].name, v->differ[ti], v->rows[ti][0], v->rows[ti][1],
+                     v->example[ti]);
             return -1;
         }
         *rows += v->rows[ti][0];
@@ -958,9 +974,10 @@ static int verify_keys(struct mv_ctx *c, unsigned ti, MYSQL *src, MYSQL *dst, ch
     int rc = -1;
 
     for (unsigned i = 0; i < n; i++) {
-        uint64_t k = vkey(ti, keys[i], strlen(keys[i]));
-        vset(v, ti, k, 0, 0);
-        vset(v, ti, k, 1, 0);
+        size_t n_lit = strlen(keys[i]);
+        uint64_t k = vkey(ti, keys[i], n_lit);
+        vset(v, ti, k, 0, 0, keys[i], n_lit);
+        vset(v, ti, k, 1, 0, keys[i], n_lit);
     }
     sb_select_all(&q, c, t);
     sb_puts(&q, " WHERE ");
@@ -972,9 +989,11 @@ static int verify_keys(struct mv_ctx *c, unsigned ti, MYSQL *src, MYSQL *dst, ch
         sb_puts(&q, keys[i]);
     }
     sb_puts(&q, ")");
-    if (vread(c, v, ti, src, 0, &q, "source", errp) == 0 &&
-        vread(c, v, ti, dst, 1, &q, "destination", errp) == 0)
-        rc = 0;
+    if (vread(c, v, ti, dst, 1, &q, "destination", errp) == 0) {
+        sb_puts(&q, " LOCK IN SHARE MODE");   /* as recopy(): committed rows only */
+        if (vread(c, v, ti, src, 0, &q, "source", errp) == 0)
+            rc = 0;
+    }
     sb_free(&q);
     return rc;
 }

@@ -26,8 +26,10 @@ users of vbuckets that never move; every statement's latency is recorded.
      back), writers aimed at that vbucket's users.
 
 Per-vbucket write pause: the longest latency of a write to a moving vbucket
-issued during its move (its statements are held from the freeze to the
-flip), one sample per move (all vbuckets of one move freeze together).
+in flight at any moment of its freeze (shardctl's frozen time, ending when
+its flip line is printed): held from the freeze until the router releases
+it after the flip; one sample per move (all vbuckets of one move freeze
+together).
 Other vbuckets: p50/p99/max latency of the writes to vbuckets that never
 move, before the moves and during them. At the end every acknowledged
 ledger row must be on the shard the map names, exactly once.
@@ -241,16 +243,39 @@ def main():
                         r"check (\d+), flip (\d+)")
     moves = []
 
-    def run_move(vbs, to, kind):
+    check_failures = []
+
+    def run_move(vbs, to, kind, retries=0):
         spec = ",".join(str(v) for v in vbs)
         t_a = time.monotonic()
-        r = ctl("move", spec, "--to", to, "--database", "app", "--router-wait", "30")
+        p = subprocess.Popen([cluster.shardctl_path(), "--zk", zk.hosts, "--root", root,
+                              "--timeout", "10", "move", spec, "--to", to, "--database", "app",
+                              "--router-wait", "30"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+        lines = []
+        for line in p.stdout:      # timestamped as they come: the flip's line ends the freeze
+            lines.append((time.monotonic(), line))
+        err = p.stderr.read()
+        if p.wait() == 5 and "check failed" in err and retries < 2:
+            # the row check refused the flip (nothing changed): say so, rerun
+            print("  move %s: %s" % (spec, err.strip().splitlines()[0]))
+            check_failures.append(err.strip().splitlines()[0])
+            return run_move(vbs, to, kind, retries + 1)
+        if p.returncode != 0:
+            raise SystemExit("shardctl move %s: rc=%d\n%s%s" % (spec, p.returncode,
+                                                                  "".join(l for _, l in lines), err))
         t_b = time.monotonic()
-        m = move_re.search(r.stdout)
-        c = cut_re.search(r.stdout)
+        out = "".join(l for _, l in lines)
+        m = move_re.search(out)
+        c = cut_re.search(out)
         if not m or not c:
-            raise SystemExit("unexpected shardctl output:\n" + r.stdout)
-        held = [s[1] for s in samples("hot", t_a, t_b) if s[2] in vbs]
+            raise SystemExit("unexpected shardctl output:\n" + out)
+        t_flip = [t for t, l in lines if "rows equal on both sides" in l][0]
+        t_freeze = t_flip - int(c.group(1)) / 1000.0
+        vbset = set(vbs)
+        # a write to a moving vbucket in flight at any moment of the freeze
+        held = [s[1] for s in samples("hot", t_a, t_b)
+                if s[2] in vbset and s[0] < t_flip and s[0] + s[1] > t_freeze]
         moves.append({"kind": kind, "vbuckets": len(vbs), "rows": int(m.group(1)),
                       "copy_s": float(m.group(2)), "total_s": t_b - t_a,
                       "frozen_ms": int(c.group(1)),
@@ -265,7 +290,7 @@ def main():
                   mv["rows"] / mv["copy_s"] if mv["copy_s"] else 0, mv["frozen_ms"],
                   mv["parts_ms"], "%.0f" % mv["pause_ms"] if mv["pause_ms"] else "-",
                   mv["total_s"]))
-        return r
+        return out
 
     # ---- mysqldump | mysql of the first move's rows (from their owner, under the
     # same load) into a scratch database on s2
@@ -358,6 +383,7 @@ def main():
         "ledger": {"acked": len(acked), "lost": len(lost), "duplicated": dup,
                    "misplaced": len(misplaced)},
         "client_errors": {"%s %s" % k: v for k, v in errors.items()},
+        "check_failures": check_failures,
         "samples_s": t_samp_end - t_samp,
     }
     print(json.dumps(out, indent=2, default=str))
