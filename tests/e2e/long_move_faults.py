@@ -9,7 +9,8 @@ test_move_faults.py:
     the freeze, then flips; clients of the other router see no error;
   * ZooKeeper down in the middle of a move: the move waits for it
     ("waiting for ZooKeeper") and finishes once it is back; traffic
-    through the routers goes on meanwhile, without an error.
+    through the routers goes on meanwhile, without an error (within their
+    lease, map_lease_ms: past it they refuse writes, by design).
 """
 
 import json
@@ -74,7 +75,9 @@ def test_router_killed_in_cutover_is_waited_out():
 
 
 def test_zookeeper_down_mid_move_waits():
-    st = mf.Setup()
+    # writes go on while the routers' lease lasts (ZooKeeper's restart
+    # alone can take 10 s on a loaded machine; the default lease is 15 s)
+    st = mf.Setup(router_config={"map_lease_ms": 120000})
     try:
         fill(st)
         st.start_writers()

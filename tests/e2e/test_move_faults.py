@@ -71,7 +71,7 @@ class Setup:
     """A fresh root: s0 owns 0-7, s1 8-15, s2 nothing; empty ledgers; two
     routers; writers on users of every vbucket."""
 
-    def __init__(self, routers=True):
+    def __init__(self, routers=True, router_config=None):
         ROOT_N[0] += 1
         self.root = root = "/mf%d" % ROOT_N[0]
         ctl(root, "init", "--acl", "open", "--vbuckets", str(VB),
@@ -87,7 +87,8 @@ class Setup:
                     "zookeeper": ZK.hosts, "zk_root": root, "router_id": name,
                     "map_cache": os.path.join(cluster.tmp_root(), "%s-%s.map" % (
                         root.strip("/"), name)),
-                    "pool_wait_timeout_ms": 3000, "move_hold_ms": 20000}))
+                    "pool_wait_timeout_ms": 3000, "move_hold_ms": 20000,
+                    **(router_config or {})}))
             cluster.wait_for(lambda: len(json.loads(ctl(root, "--json", "routers").stdout)
                                          ["routers"]) == 2, 20, "both routers registered")
         self.writers = []
