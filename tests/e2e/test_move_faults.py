@@ -6,9 +6,9 @@ time rerun to the end with a write ledger through two routers clean (every
 acknowledged row once, on the shard the map names, none left on the
 source); the source master killed in the copy (the move stops with a clear
 message, --abort works with the source still down); a failover of the
-source while frozen (the flip is refused, the vbuckets unfrozen, a rerun
-copies again). The slow faults (a router killed in the cutover, ZooKeeper
-down) are in long_move_faults.py.
+source or of the destination while frozen (the flip is refused, the
+vbuckets unfrozen, a rerun copies again). The slow faults (a router
+killed in the cutover, ZooKeeper down) are in long_move_faults.py.
 
 The mover is stopped at a named point with SHARDWIRE_MOVE_PAUSE (it stops
 itself with SIGSTOP there), so each kill lands in the phase it names.
@@ -269,38 +269,40 @@ def test_source_master_killed_in_copy_then_abort():
     assert S["s0"].sql("SELECT COUNT(*) FROM ledger")[0][0] == 48 * 20
 
 
-def test_failover_of_source_while_frozen_stops_the_flip():
-    """A stand-in failover: the map names another master for s0 while the
-    move is frozen (no writers: rows written to the stand-in are not a real
-    failover's)."""
-    st = Setup(routers=False)
-    conn = S["s0"].connect()
-    with conn.cursor() as c:
-        c.executemany("INSERT INTO ledger VALUES (%s, %s, 0)",
-                      [(u, i) for u in range(2000, 2048) for i in range(5)])
-    conn.close()
-    users = st.vbuckets(list(range(2000, 2048)))
-    moving = sorted(u for u, vb in users.items() if vb < 4)
-    p = paused_move(st.root, "frozen", *MOVE)
-    old = cluster.addr(S["s0"])
-    try:
-        ctl(st.root, "set-master", "s0", cluster.addr(S["s0b"]))
-        p.send_signal(signal.SIGCONT)
-        out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 5, (out, err)
-    assert "the master of source s0 changed from %s to %s" % (old, cluster.addr(S["s0b"])) \
-        in err, err
-    dump = ctl(st.root, "dump-map").stdout
-    assert "frozen" not in dump and "vb 0-7 s0" in dump, dump
-    ms = journal(st.root)
-    assert ms["phase"] == "copy" and "changed" in ms["error"], ms
-    # the old master back in the map: the rerun copies again and finishes
-    ctl(st.root, "set-master", "s0", old)
-    r = ctl(st.root, *MOVE)
-    assert "resuming at phase copy" in r.stdout and "done:" in r.stdout, r.stdout
-    got = sorted(u for (u,) in S["s2"].sql("SELECT userid FROM ledger"))
-    assert got == sorted(u for u in moving for _ in range(5)), got
-    assert S["s0"].sql("SELECT COUNT(*) FROM ledger")[0][0] == (48 - len(moving)) * 5
+def test_failover_of_source_or_destination_while_frozen_stops_the_flip():
+    """A stand-in failover: the map names another master for the source s0,
+    then for the destination s2, while the move is frozen (no writers: rows
+    written to the stand-in are not a real failover's)."""
+    for shard, role in (("s0", "source"), ("s2", "destination")):
+        st = Setup(routers=False)
+        conn = S["s0"].connect()
+        with conn.cursor() as c:
+            c.executemany("INSERT INTO ledger VALUES (%s, %s, 0)",
+                          [(u, i) for u in range(2000, 2048) for i in range(5)])
+        conn.close()
+        users = st.vbuckets(list(range(2000, 2048)))
+        moving = sorted(u for u, vb in users.items() if vb < 4)
+        p = paused_move(st.root, "frozen", *MOVE)
+        old = cluster.addr(S[shard])
+        try:
+            ctl(st.root, "set-master", shard, cluster.addr(S["s0b"]))
+            p.send_signal(signal.SIGCONT)
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        assert p.returncode == 5, (out, err)
+        assert "the master of %s %s changed from %s to %s" % (
+            role, shard, old, cluster.addr(S["s0b"])) in err, err
+        dump = ctl(st.root, "dump-map").stdout
+        assert "frozen" not in dump and "vb 0-7 s0" in dump, dump
+        ms = journal(st.root)
+        assert ms["phase"] == "copy" and "changed" in ms["error"], ms
+        # the old master back in the map: the rerun copies again and finishes
+        ctl(st.root, "set-master", shard, old)
+        r = ctl(st.root, *MOVE)
+        assert "resuming at phase copy" in r.stdout and "done:" in r.stdout, r.stdout
+        got = sorted(u for (u,) in S["s2"].sql("SELECT userid FROM ledger"))
+        assert got == sorted(u for u in moving for _ in range(5)), got
+        assert S["s0"].sql("SELECT COUNT(*) FROM ledger")[0][0] == (48 - len(moving)) * 5
+        assert S["s0b"].sql("SELECT COUNT(*) FROM ledger")[0][0] == 0
