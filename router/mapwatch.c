@@ -161,6 +161,21 @@ static void registration(struct mapwatch *mw)
     pthread_mutex_unlock(&mw->lock);
 }
 
+/* True when every vbucket <next> freezes is frozen in <cur> too: a router
+ * restarted from a cache file that still holds <cur> holds at least what
+ * <next> holds (another move's freeze must be in the cache before it is
+ * acknowledged). */
+static bool freezes_nothing_new(const struct smap *cur, const struct smap *next)
+{
+    if (smap_n_vbuckets(cur) != smap_n_vbuckets(next))
+        return false;
+    for (uint32_t vb = 0; vb < smap_n_vbuckets(next); vb++)
+        if (smap_vbucket_state(next, vb) != SMAP_VB_NORMAL &&
+            smap_vbucket_state(cur, vb) == SMAP_VB_NORMAL)
+            return false;
+    return true;
+}
+
 static void zk_on_map(struct smap *m, void *arg)
 {
     struct mapwatch *mw = arg;
@@ -188,11 +203,13 @@ static void zk_on_map(struct smap *m, void *arg)
     pthread_mutex_unlock(&mw->lock);
     /* The cache file is written before a map is used, so a router that
      * restarts from it never routes by a map older than one it has used;
-     * except when the map in use freezes vbuckets (a move's cutover): then
-     * the new map goes to work first, because statements wait for it, and
-     * a restart from the cache (with the freeze) holds them again. */
+     * except when the map in use freezes vbuckets (a move's cutover) and
+     * the new one freezes no others: then the new map goes to work first,
+     * because statements wait for it, and a restart from the cache (with
+     * the freeze) holds them again. */
     pthread_mutex_lock(&mw->r->map_lock);
-    bool leaving_freeze = mw->r->map && smap_n_frozen(mw->r->map) > 0;
+    bool leaving_freeze = mw->r->map && smap_n_frozen(mw->r->map) > 0 &&
+                          freezes_nothing_new(mw->r->map, m);
     pthread_mutex_unlock(&mw->r->map_lock);
     bool freezing = smap_n_frozen(m) > 0;
     uint64_t t_cache = now_ms();
