@@ -55,7 +55,7 @@ struct daemon_state {
     struct event_base *base;
     struct event      *tick;
     struct event      *drain_ev;   /* SIGTERM's drain_delay_ms, then shut down */
-    struct event      *freeze_tick; /* every 5 ms: a move's freeze to acknowledge? */
+    struct event      *freeze_tick; /* a move's freeze to acknowledge (router.freeze_ev) */
     bool               stopping;   /* a first SIGTERM/SIGINT came */
     bool               shutting;   /* the workers were told to stop */
 };
@@ -172,14 +172,19 @@ static void begin_shutdown(evutil_socket_t fd, short what, void *arg)
     event_add(d->tick, &fast);
 }
 
+/* Made active by mapwatch_publish() for a map that freezes vbuckets; looks
+ * again every millisecond until the freeze is acknowledged (the counts on
+ * the frozen vbuckets fall as their transactions end). Idle otherwise. */
 static void on_freeze_tick(evutil_socket_t fd, short what, void *arg)
 {
+    static const struct timeval again = { 0, 1000 };
     struct daemon_state *d = arg;
 
     (void)fd;
     (void)what;
-    if (!d->shutting)     /* a draining router still serves: it still acknowledges */
-        mapwatch_freeze_tick(d->mw);
+    /* a draining router still serves: it still acknowledges */
+    if (!d->shutting && mapwatch_freeze_tick(d->mw))
+        evtimer_add(d->freeze_tick, &again);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -255,7 +260,6 @@ int main(int argc, char **argv)
     struct router *r = &d.router;
     struct event *sigs[4], *tick;
     static const struct timeval one_second = { 1, 0 };
-    static const struct timeval freeze_every = { 0, 5000 };
     static const int signos[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
     struct smap *m;
     char *err = NULL;
@@ -381,8 +385,9 @@ int main(int argc, char **argv)
     /* Without it a SIGTERM shuts down at once (no drain delay). */
     d.drain_ev = evtimer_new(d.base, begin_shutdown, &d);
     /* a move's freeze is acknowledged within milliseconds (docs/moves.md) */
-    d.freeze_tick = event_new(d.base, -1, EV_PERSIST, on_freeze_tick, &d);
-    event_add(d.freeze_tick, &freeze_every);
+    d.freeze_tick = evtimer_new(d.base, on_freeze_tick, &d);
+    atomic_store(&r->freeze_ev, d.freeze_tick);
+    event_active(d.freeze_tick, EV_TIMEOUT, 1);   /* the first map may freeze already */
     for (int i = 0; i < 4; i++) {
         sigs[i] = evsignal_new(d.base, signos[i], on_signal, &d);
         evsignal_add(sigs[i], NULL);
@@ -443,6 +448,7 @@ int main(int argc, char **argv)
     r->leasepeer = NULL;
     /* Closing the ZooKeeper session removes our registration at once. */
     mapwatch_free(d.mw);
+    atomic_store(&r->freeze_ev, NULL);
     event_free(tick);
     if (d.drain_ev)
         event_free(d.drain_ev);

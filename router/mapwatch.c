@@ -8,6 +8,7 @@
 #include "router/mapwatch.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -43,8 +44,11 @@ struct mapwatch {
     bool            from_cache;    /* serving a map read from the cache file */
     uint64_t        ack_version;   /* a move's freeze acknowledged at this map version
                                       (guarded by lock; 0: none yet) */
+    uint64_t        registered_version;   /* map_version= last written (guarded by lock) */
     uint64_t        frozen_since_ms;   /* main thread: first seen the freeze being waited on */
     uint64_t        frozen_version;
+    uint64_t        freeze_read_ms;    /* a freezing map: when its read began and how */
+    uint64_t        freeze_cache_ms;   /* long its cache write took (guarded by lock) */
 };
 
 /* Two maps must agree on what a key is: analyzers were built for the first. */
@@ -81,6 +85,11 @@ int mapwatch_publish(struct router *r, struct smap *m)
      * posts; workers drop a map older than theirs, so order does not matter. */
     for (unsigned i = 0; i < r->n_workers; i++)
         worker_set_map(r->workers[i], smap_ref(m));
+    /* a freeze is acknowledged as soon as the workers route by it and
+     * nothing is left on its vbuckets: the main thread looks now */
+    struct event *fe = atomic_load(&r->freeze_ev);
+    if (fe && smap_n_frozen(m) > 0)
+        event_active(fe, EV_TIMEOUT, 1);
     log_info("map: in use version=%" PRIu64 " shards=%u vbuckets=%u", smap_version(m),
              smap_n_shards(m), smap_n_vbuckets(m));
     smap_unref(m);
@@ -148,7 +157,24 @@ static void registration(struct mapwatch *mw)
     free(payload);
     pthread_mutex_lock(&mw->lock);
     mw->last_register_ms = now;
+    if (version > mw->registered_version)
+        mw->registered_version = version;
     pthread_mutex_unlock(&mw->lock);
+}
+
+/* True when every vbucket <next> freezes is frozen in <cur> too: a router
+ * restarted from a cache file that still holds <cur> holds at least what
+ * <next> holds (another move's freeze must be in the cache before it is
+ * acknowledged). */
+static bool freezes_nothing_new(const struct smap *cur, const struct smap *next)
+{
+    if (smap_n_vbuckets(cur) != smap_n_vbuckets(next))
+        return false;
+    for (uint32_t vb = 0; vb < smap_n_vbuckets(next); vb++)
+        if (smap_vbucket_state(next, vb) != SMAP_VB_NORMAL &&
+            smap_vbucket_state(cur, vb) == SMAP_VB_NORMAL)
+            return false;
+    return true;
 }
 
 static void zk_on_map(struct smap *m, void *arg)
@@ -176,9 +202,38 @@ static void zk_on_map(struct smap *m, void *arg)
         return;
     }
     pthread_mutex_unlock(&mw->lock);
-    write_cache(mw, m);
-    mapwatch_publish(mw->r, m);
-    registration(mw);
+    /* The cache file is written before a map is used, so a router that
+     * restarts from it never routes by a map older than one it has used;
+     * except when the map in use freezes vbuckets (a move's cutover) and
+     * the new one freezes no others: then the new map goes to work first,
+     * because statements wait for it, and a restart from the cache (with
+     * the freeze) holds them again. */
+    pthread_mutex_lock(&mw->r->map_lock);
+    bool leaving_freeze = mw->r->map && smap_n_frozen(mw->r->map) > 0 &&
+                          freezes_nothing_new(mw->r->map, m);
+    pthread_mutex_unlock(&mw->r->map_lock);
+    bool freezing = smap_n_frozen(m) > 0;
+    uint64_t t_cache = now_ms();
+    if (leaving_freeze) {
+        smap_ref(m);
+        mapwatch_publish(mw->r, m);
+        write_cache(mw, m);
+        smap_unref(m);
+    } else {
+        write_cache(mw, m);
+        if (freezing) {
+            pthread_mutex_lock(&mw->lock);
+            mw->freeze_read_ms = t_cache;
+            mw->freeze_cache_ms = now_ms() - t_cache;
+            pthread_mutex_unlock(&mw->lock);
+        }
+        mapwatch_publish(mw->r, m);
+    }
+    /* A map that freezes vbuckets is registered by its acknowledgement,
+     * milliseconds from now (one ZooKeeper write instead of two in a row
+     * while statements wait); mapwatch_tick() registers it if that is late. */
+    if (!freezing)
+        registration(mw);
 }
 
 static void zk_on_state(enum zkstore_state st, void *arg)
@@ -396,10 +451,12 @@ void mapwatch_tick(struct mapwatch *mw)
     }
     pthread_mutex_lock(&mw->lock);
     last = mw->last_register_ms;
+    bool unregistered = mw->registered_version < mw->version;
     pthread_mutex_unlock(&mw->lock);
     /* The health view goes out within a tick of changing; otherwise the
-     * registration is refreshed every 5 s (map age). */
-    if (now - last >= 5000 ||
+     * registration is refreshed every 5 s (map age); a map version not yet
+     * registered (a freeze not acknowledged yet) goes out now. */
+    if (now - last >= 5000 || unregistered ||
         (mw->r->control && control_generation(mw->r->control) != mw->health_gen)) {
         if (mw->r->control)
             mw->health_gen = control_generation(mw->r->control);
@@ -407,25 +464,28 @@ void mapwatch_tick(struct mapwatch *mw)
     }
 }
 
-void mapwatch_freeze_tick(struct mapwatch *mw)
+bool mapwatch_freeze_tick(struct mapwatch *mw)
 {
     struct router *r = mw->r;
     struct smap *m;
     uint64_t v, acked, now;
+    bool pending = true;
 
     if (!mw->zs)
-        return;
+        return false;
     pthread_mutex_lock(&r->map_lock);
     m = r->map ? smap_ref(r->map) : NULL;
     pthread_mutex_unlock(&r->map_lock);
     if (!m)
-        return;
+        return false;
     v = smap_version(m);
     pthread_mutex_lock(&mw->lock);
     acked = mw->ack_version;
     pthread_mutex_unlock(&mw->lock);
-    if (smap_n_frozen(m) == 0 || acked >= v)
+    if (smap_n_frozen(m) == 0 || acked >= v) {
+        pending = false;
         goto out;
+    }
     /* Every worker must route by this map (holding new statements for the
      * frozen vbuckets) before the counts can say that nothing is left: a
      * count is raised in the same callback that read the worker's map. */
@@ -449,11 +509,17 @@ void mapwatch_freeze_tick(struct mapwatch *mw)
     pthread_mutex_lock(&mw->lock);
     mw->ack_version = v;
     pthread_mutex_unlock(&mw->lock);
-    log_info("move: freeze acknowledged map_version=%" PRIu64 " frozen=%u after_ms=%" PRIu64, v,
-             smap_n_frozen(m), now - mw->frozen_since_ms);
+    pthread_mutex_lock(&mw->lock);
+    uint64_t read_ms = mw->freeze_read_ms, cache_ms = mw->freeze_cache_ms;
+    pthread_mutex_unlock(&mw->lock);
+    log_info("move: freeze acknowledged map_version=%" PRIu64 " frozen=%u after_ms=%" PRIu64
+             " cache_write_ms=%" PRIu64 " since_map_ms=%" PRIu64, v, smap_n_frozen(m),
+             now - mw->frozen_since_ms, cache_ms, read_ms && now > read_ms ? now - read_ms : 0);
     registration(mw);
+    pending = false;
 out:
     smap_unref(m);
+    return pending;
 }
 
 const char *mapwatch_router_id(struct mapwatch *mw)

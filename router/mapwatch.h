@@ -66,10 +66,12 @@ const char *mapwatch_router_id(struct mapwatch *mw);
  * A move's cutover (docs/moves.md): when the map in use freezes vbuckets,
  * every worker routes by it and nothing is in flight on them any more
  * (router/vbtrack.h), writes frozen_ack=<map version> into the
- * registration. Main thread, every few milliseconds; cheap without a
- * freeze.
+ * registration. Main thread: run when a map that freezes vbuckets is
+ * published (router->freeze_ev), then every millisecond while it returns
+ * true (a freeze waits for this router's acknowledgement); nothing runs
+ * without a move.
  */
-void mapwatch_freeze_tick(struct mapwatch *mw);
+bool mapwatch_freeze_tick(struct mapwatch *mw);
 
 void mapwatch_free(struct mapwatch *mw);
 

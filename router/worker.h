@@ -65,6 +65,9 @@ struct router {
                                           * drain): /health says 503, the router
                                           * goes on serving whoever comes */
     struct vbtrack   vbt;                /* in flight per vbucket (a move's freeze) */
+    _Atomic(struct event *) freeze_ev;   /* main thread's freeze check: made active when
+                                          * a map freezing vbuckets is published; NULL
+                                          * before the main loop exists */
     _Atomic uint64_t map_since_ms;       /* when the map in use was published (now_ms) */
     _Atomic uint64_t failovers[2];       /* by this router's coordinator: done, aborted */
     _Atomic bool     coordinator_leader; /* this router is the failover coordinator */

@@ -218,6 +218,8 @@ int move_journal_parse(const char *text, size_t len, struct move_journal *j, cha
             rc = word_val(j->binlog, sizeof(j->binlog), v, vlen);
         } else if (KEY("gtid")) {
             rc = word_val(j->gtid, sizeof(j->gtid), v, vlen);
+        } else if (KEY("masters")) {
+            rc = word_val(j->masters, sizeof(j->masters), v, vlen);
         } else if (KEY("error")) {
             rc = copy_val(j->error, sizeof(j->error), v, vlen);
         }
@@ -245,11 +247,12 @@ int move_journal_format(const struct move_journal *j, char *buf, size_t cap)
     err[k] = '\0';
     int w = snprintf(buf, cap,
                      "vbuckets=%s from=%s to=%s%s%s phase=%s started_ms=%" PRIu64
-                     " updated_ms=%" PRIu64 " rows=%" PRIu64 "%s%s%s%s%s%s%s\n",
+                     " updated_ms=%" PRIu64 " rows=%" PRIu64 "%s%s%s%s%s%s%s%s%s\n",
                      j->vbuckets, j->from, j->to, j->database[0] ? " database=" : "",
                      j->database, move_phase_name(j->phase), j->started_ms,
                      j->updated_ms, j->rows, j->binlog[0] ? " binlog=" : "", j->binlog,
-                     j->gtid[0] ? " gtid=" : "", j->gtid, err[0] ? " error=\"" : "", err,
+                     j->gtid[0] ? " gtid=" : "", j->gtid, j->masters[0] ? " masters=" : "",
+                     j->masters, err[0] ? " error=\"" : "", err,
                      err[0] ? "\"" : "");
     return w < 0 || (size_t)w >= cap ? -1 : 0;
 }

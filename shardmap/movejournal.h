@@ -6,7 +6,7 @@
  *
  *   vbuckets=40-41,77 from=s0 to=s2 database=app phase=copy started_ms=1795437303510
  *   updated_ms=1795437304510 rows=1200 binlog=mysql-bin.000002:1234
- *   gtid=0-1-55 error="..."
+ *   gtid=0-1-55 masters=10.0.0.1:3306,10.0.0.3:3306 error="..."
  *
  * Pure: text in, struct out, and back; also the vbucket list syntax of the
  * command line ("7", "40-41", "1,5-7"). Nothing here allocates except where
@@ -46,6 +46,8 @@ struct move_journal {
     uint64_t        rows;         /* rows copied so far */
     char            binlog[MOVE_FIELD_MAX];   /* "FILE:POS" applied up to, or "" */
     char            gtid[MOVE_FIELD_MAX];     /* the snapshot's GTID position, or "" */
+    char            masters[MOVE_FIELD_MAX];  /* "SRC,DST" master addresses the copy and
+                                                 <binlog> belong to, or "" (older journal) */
     char            error[MOVE_FIELD_MAX];    /* why it stopped last, or "" */
 };
 

@@ -9,6 +9,7 @@
 #include "shardmap/zkstore_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -114,6 +115,84 @@ static int cmp_names(const void *a, const void *b)
 {
     /* natural order: s2 before s10 */
     return strverscmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Several node reads in flight at once: one round trip for all of them
+ * instead of one each (a map read is on the path of a move's frozen
+ * window, docs/moves.md). */
+struct zkr_batch {
+    pthread_mutex_t mu;
+    pthread_cond_t  cond;
+    unsigned        left;   /* completions still to come; guarded by mu */
+};
+
+struct zkr_one {
+    struct zkr_batch *b;
+    int               rc;
+    char             *data;  /* malloc'd, NUL-terminated */
+    int               len;
+};
+
+static void batch_done(int rc, const char *value, int value_len, const struct Stat *stat,
+                       const void *arg)
+{
+    struct zkr_one *o = (struct zkr_one *)arg;
+    (void)stat;
+    o->rc = rc;
+    if (rc == ZOK) {
+        int n = value && value_len > 0 ? value_len : 0;
+        o->data = malloc((size_t)n + 1);
+        if (o->data) {
+            if (n)
+                memcpy(o->data, value, (size_t)n);
+            o->data[n] = '\0';
+            o->len = n;
+        } else {
+            o->rc = ZSYSTEMERROR;
+        }
+    }
+    pthread_mutex_lock(&o->b->mu);
+    o->b->left--;
+    pthread_cond_signal(&o->b->cond);
+    pthread_mutex_unlock(&o->b->mu);
+}
+
+/* Sends the reads of <n> nodes <paths> (results in <ones>); batch_wait()
+ * waits for all of them. */
+static void batch_start(zhandle_t *zh, struct zkr_batch *b, unsigned n, char *const *paths,
+                        struct zkr_one *ones)
+{
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    b->left = n;
+    for (unsigned i = 0; i < n; i++) {
+        ones[i].b = b;
+        ones[i].rc = ZOK;
+        ones[i].data = NULL;
+        ones[i].len = 0;
+        int zrc = paths[i] ? zoo_aget(zh, paths[i], 0, batch_done, &ones[i]) : ZSYSTEMERROR;
+        if (zrc != ZOK) {   /* never sent: no completion will come */
+            ones[i].rc = zrc;
+            pthread_mutex_lock(&b->mu);
+            b->left--;
+            pthread_mutex_unlock(&b->mu);
+        }
+    }
+}
+
+/* Returns the first error of the batch, or ZOK. */
+static int batch_wait(struct zkr_batch *b, unsigned n, const struct zkr_one *ones)
+{
+    pthread_mutex_lock(&b->mu);
+    while (b->left > 0)
+        pthread_cond_wait(&b->cond, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+    pthread_cond_destroy(&b->cond);
+    pthread_mutex_destroy(&b->mu);
+    for (unsigned i = 0; i < n; i++)
+        if (ones[i].rc != ZOK)
+            return ones[i].rc;
+    return ZOK;
 }
 
 /*
@@ -247,11 +326,20 @@ enum zkstore_rc zkr_read_map(zhandle_t *zh, const char *root, watcher_fn w, void
         }
         free(vtext);
 
-        zrc = zkr_get_node(zh, p_settings, NULL, NULL, &settings, &slen, &st);
+        /* settings and vbmap in flight while the shards are listed, then
+         * every shard at once: three round trips, not 3 + shards */
+        struct zkr_batch b1, b2;
+        struct zkr_one two[2];
+        char *const p_two[2] = { p_settings, p_vbmap };
+        batch_start(zh, &b1, 2, p_two, two);
+        int zrc_kids = zoo_get_children(zh, p_shards, 0, &kids);
+        zrc = batch_wait(&b1, 2, two);
+        settings = two[0].data;
+        slen = two[0].len;
+        vbmap = two[1].data;
+        mlen = two[1].len;
         if (zrc == ZOK)
-            zrc = zkr_get_node(zh, p_vbmap, NULL, NULL, &vbmap, &mlen, &st);
-        if (zrc == ZOK)
-            zrc = zoo_get_children(zh, p_shards, 0, &kids);
+            zrc = zrc_kids;
         if (zrc == ZOK && kids.count > 0) {
             qsort(kids.data, (size_t)kids.count, sizeof(kids.data[0]), cmp_names);
             texts = calloc((size_t)kids.count, sizeof(*texts));
@@ -259,12 +347,25 @@ enum zkstore_rc zkr_read_map(zhandle_t *zh, const char *root, watcher_fn w, void
             if (texts == NULL || lens == NULL)
                 zrc = ZSYSTEMERROR;
         }
-        for (int i = 0; zrc == ZOK && i < kids.count; i++) {
-            char *p = zkr_path(p_shards, kids.data[i], NULL);
-            int l = 0;
-            zrc = p ? zkr_get_node(zh, p, NULL, NULL, &texts[i], &l, &st) : ZSYSTEMERROR;
-            lens[i] = (size_t)l;
-            free(p);
+        if (zrc == ZOK && kids.count > 0) {
+            unsigned n = (unsigned)kids.count;
+            char **paths = calloc(n, sizeof(*paths));
+            struct zkr_one *ones = calloc(n, sizeof(*ones));
+            if (paths && ones) {
+                for (unsigned i = 0; i < n; i++)
+                    paths[i] = zkr_path(p_shards, kids.data[i], NULL);
+                batch_start(zh, &b2, n, paths, ones);
+                zrc = batch_wait(&b2, n, ones);
+                for (unsigned i = 0; i < n; i++) {
+                    texts[i] = ones[i].data;
+                    lens[i] = (size_t)ones[i].len;
+                    free(paths[i]);
+                }
+            } else {
+                zrc = ZSYSTEMERROR;
+            }
+            free(paths);
+            free(ones);
         }
         if (zrc == ZOK)
             zrc = zoo_exists(zh, p_version, 0, &st2);

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY   /* XXH3_state_t on the stack: no malloc per row */
 #include <xxhash.h>
 
 #include "protocol/binlog.h"
@@ -340,7 +341,11 @@ static int check_table(struct mv_ctx *c, struct mv_table *t, char **types, char 
                    "row by row; nothing was changed", c->db, t->name);
         return -1;
     }
+    static const char *const exact_types[] = { "tinyint", "smallint", "mediumint", "int",
+                                               "bigint", "varchar", "varbinary", NULL };
+    t->pk_exact = true;
     for (unsigned i = 0; i < t->n_pk; i++) {
+        t->pk_exact = t->pk_exact && type_in(types[t->pk[i]], exact_types);
         if (!type_in(types[t->pk[i]], key_types)) {
             errmsg_set(errp, "table %s.%s: primary key column %s has type %s (moves handle "
                        "integer and string primary keys)", c->db, t->name,
@@ -633,7 +638,8 @@ int mv_binlog_end(MYSQL *src, struct mv_pos *at, char **errp)
         errmsg_set(errp, "SHOW MASTER STATUS: no binary log on the source");
         return -1;
     }
-    gtid_of(src, at);
+    /* no BINLOG_GTID_POS() here: it reads the log from the file's start,
+     * and this runs while vbuckets are frozen */
     return 0;
 }
 
@@ -695,6 +701,11 @@ static int recopy(struct mv_ctx *c, const struct mv_table *t, MYSQL *src, MYSQL 
     sb_select_all(&q, c, t);
     sb_puts(&q, " WHERE ");
     sb_put(&q, in.p ? in.p : "", in.len);
+    /* A locking read: the binary log can show a transaction before its rows
+     * are committed in InnoDB (the dump thread sends it after the log
+     * write, the engine commits after); a consistent read could miss such a
+     * row and it would never be copied. The lock waits for that commit. */
+    sb_puts(&q, " LOCK IN SHARE MODE");
     if (q.oom || mysql_real_query(src, q.p, q.len) != 0 || !(r = mysql_store_result(src))) {
         errmsg_set(errp, "source: %s (error %u) re-reading %s", mysql_error(src),
                    mysql_errno(src), t->name);
@@ -731,6 +742,262 @@ out:
     return rc;
 }
 
+/* ---- the row check (mv_verify) --------------------------------------------- */
+
+/* Order-independent per-row hash: each column as (null flag, length, bytes),
+ * never 0 (0 means "no row" in struct mv_verify). */
+static uint64_t row_hash(const struct mv_table *t, MYSQL_ROW row, const unsigned long *lens)
+{
+    XXH3_state_t st;
+    XXH3_64bits_reset(&st);
+    for (unsigned i = 0; i < t->n_cols; i++) {
+        uint8_t head[5] = { row[i] ? 1 : 0, (uint8_t)(lens[i] >> 24), (uint8_t)(lens[i] >> 16),
+                            (uint8_t)(lens[i] >> 8), (uint8_t)lens[i] };
+        XXH3_64bits_update(&st, head, sizeof(head));
+        if (row[i])
+            XXH3_64bits_update(&st, row[i], lens[i]);
+    }
+    uint64_t h = XXH3_64bits_digest(&st);
+    return h ? h : 1;
+}
+
+/* The primary key of <row> as the literal note_row() makes of a binary log
+ * row image (pk_exact tables: the same bytes). */
+static void sb_pk_literal(struct sbuf *b, const struct mv_table *t, MYSQL_ROW row,
+                          const unsigned long *lens)
+{
+    b->len = 0;
+    if (t->n_pk > 1)
+        sb_puts(b, "(");
+    for (unsigned i = 0; i < t->n_pk; i++) {
+        if (i)
+            sb_puts(b, ", ");
+        sb_value(b, row[t->pk[i]], lens[t->pk[i]], t->num[t->pk[i]]);
+    }
+    if (t->n_pk > 1)
+        sb_puts(b, ")");
+}
+
+/* One row key: its hash on each side (0: no such row of a moving vbucket). */
+struct vrow {
+    uint64_t key;        /* hash of (table, primary key literal); 0: free slot */
+    uint64_t side[2];    /* 0 source, 1 destination */
+    uint32_t table;
+};
+
+/* always: differ[t] = rows of table t whose side[0] != side[1];
+ * rows[t][s] = rows of table t with side[s] != 0 */
+struct mv_verify {
+    struct vrow *slot;
+    size_t       cap, used;     /* cap a power of two, used <= cap * 3 / 4 */
+    uint64_t    *differ;        /* [n_tables] */
+    uint64_t   (*rows)[2];      /* [n_tables] */
+    char       (*example)[120]; /* [n_tables] a primary key that last became different */
+    unsigned     n_tables;
+    bool         oom;
+};
+
+static uint64_t vkey(unsigned table, const char *lit, size_t n)
+{
+    uint64_t k = XXH3_64bits_withSeed(lit, n, (uint64_t)table + 1);
+    return k ? k : 1;
+}
+
+static struct vrow *vfind(struct mv_verify *v, uint64_t key)
+{
+    if (v->used + 1 > v->cap / 4 * 3) {
+        size_t cap = v->cap ? v->cap * 2 : 1u << 16;
+        struct vrow *n = calloc(cap, sizeof(*n));
+        if (!n) {
+            v->oom = true;
+            return NULL;
+        }
+        for (size_t i = 0; i < v->cap; i++) {
+            if (!v->slot[i].key)
+                continue;
+            size_t j = v->slot[i].key & (cap - 1);
+            while (n[j].key)
+                j = (j + 1) & (cap - 1);
+            n[j] = v->slot[i];
+        }
+        free(v->slot);
+        v->slot = n;
+        v->cap = cap;
+    }
+    size_t j = key & (v->cap - 1);
+    while (v->slot[j].key && v->slot[j].key != key)
+        j = (j + 1) & (v->cap - 1);
+    if (!v->slot[j].key) {
+        v->slot[j].key = key;
+        v->used++;
+    }
+    return &v->slot[j];
+}
+
+/* Records that side <s> holds <hash> (0: nothing) under <key> of <table>,
+ * whose primary key literal is <lit>/<n> (kept as an example if it now
+ * differs). */
+static void vset(struct mv_verify *v, unsigned table, uint64_t key, int s, uint64_t hash,
+                 const char *lit, size_t n)
+{
+    struct vrow *r = vfind(v, key);
+    if (!r)
+        return;
+    if (r->side[0] == 0 && r->side[1] == 0)
+        r->table = table;
+    table = r->table;
+    v->differ[table] -= r->side[0] != r->side[1];
+    v->rows[table][s] -= r->side[s] != 0;
+    r->side[s] = hash;
+    v->differ[table] += r->side[0] != r->side[1];
+    v->rows[table][s] += hash != 0;
+    if (r->side[0] != r->side[1])
+        snprintf(v->example[table], sizeof(v->example[table]), "%.*s",
+                 (int)(n < 100 ? n : 100), lit);
+}
+
+/* Hashes the moving vbuckets' rows that <sql> returns on <conn> into side <s>. */
+static int vread(struct mv_ctx *c, struct mv_verify *v, unsigned ti, MYSQL *conn, int s,
+                 struct sbuf *sql, const char *what, char **errp)
+{
+    const struct mv_table *t = &c->tables[ti];
+    struct sbuf lit = { 0 };
+    MYSQL_RES *r;
+    MYSQL_ROW row;
+
+    if (sql->oom || mysql_real_query(conn, sql->p, sql->len) != 0 ||
+        !(r = mysql_use_result(conn))) {
+        errmsg_set(errp, "%s: %s (error %u) checking %s", what, mysql_error(conn),
+                   mysql_errno(conn), t->name);
+        return -1;
+    }
+    while ((row = mysql_fetch_row(r))) {
+        unsigned long *lens = mysql_fetch_lengths(r);
+        if (!key_moving(c, row[t->key_col], lens[t->key_col]))
+            continue;
+        sb_pk_literal(&lit, t, row, lens);
+        vset(v, ti, vkey(ti, lit.p ? lit.p : "", lit.len), s, row_hash(t, row, lens),
+             lit.p ? lit.p : "", lit.len);
+    }
+    int rc = 0;
+    if (mysql_errno(conn)) {
+        errmsg_set(errp, "%s: %s (error %u) checking %s", what, mysql_error(conn),
+                   mysql_errno(conn), t->name);
+        rc = -1;
+    } else if (v->oom || lit.oom) {
+        errmsg_set(errp, "out of memory (row check of %s)", t->name);
+        rc = -1;
+    }
+    mysql_free_result(r);
+    sb_free(&lit);
+    return rc;
+}
+
+bool mv_verify_usable(const struct mv_ctx *c)
+{
+    for (unsigned i = 0; i < c->n_tables; i++)
+        if (!c->tables[i].pk_exact)
+            return false;
+    return c->n_tables > 0;
+}
+
+void mv_verify_free(struct mv_verify *v)
+{
+    if (!v)
+        return;
+    free(v->slot);
+    free(v->differ);
+    free(v->rows);
+    free(v->example);
+    free(v);
+}
+
+int mv_verify_scan(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_verify **out,
+                   char **errp)
+{
+    struct mv_verify *v = calloc(1, sizeof(*v));
+    struct sbuf q = { 0 };
+
+    *out = NULL;
+    if (v) {
+        v->n_tables = c->n_tables;
+        v->differ = calloc(c->n_tables ? c->n_tables : 1, sizeof(*v->differ));
+        v->rows = calloc(c->n_tables ? c->n_tables : 1, sizeof(*v->rows));
+        v->example = calloc(c->n_tables ? c->n_tables : 1, sizeof(*v->example));
+    }
+    if (!v || !v->differ || !v->rows || !v->example) {
+        mv_verify_free(v);
+        errmsg_set(errp, "out of memory");
+        return -1;
+    }
+    for (unsigned ti = 0; ti < c->n_tables; ti++) {
+        q.len = 0;
+        sb_select_all(&q, c, &c->tables[ti]);
+        if (vread(c, v, ti, src, 0, &q, "source", errp) < 0 ||
+            vread(c, v, ti, dst, 1, &q, "destination", errp) < 0) {
+            sb_free(&q);
+            mv_verify_free(v);
+            return -1;
+        }
+    }
+    sb_free(&q);
+    *out = v;
+    return 0;
+}
+
+int mv_verify_result(const struct mv_ctx *c, const struct mv_verify *v, uint64_t *rows,
+                     char *msg, size_t cap)
+{
+    *rows = 0;
+    for (unsigned ti = 0; ti < v->n_tables && ti < c->n_tables; ti++) {
+        if (v->differ[ti]) {
+            snprintf(msg, cap, "table %s: %" PRIu64 " rows differ (source %" PRIu64
+                     " rows, destination %" PRIu64 "; e.g. primary key %s)",
+                     c->tables[ti].name, v->differ[ti], v->rows[ti][0], v->rows[ti][1],
+                     v->example[ti]);
+            return -1;
+        }
+        *rows += v->rows[ti][0];
+    }
+    return 0;
+}
+
+/* After rows <keys>/<n> of table <ti> were copied again: reads them by key
+ * on both sides and records their hashes (a key that is on neither side,
+ * deleted, is recorded as no row). */
+static int verify_keys(struct mv_ctx *c, unsigned ti, MYSQL *src, MYSQL *dst, char **keys,
+                       unsigned n, char **errp)
+{
+    const struct mv_table *t = &c->tables[ti];
+    struct mv_verify *v = c->verify;
+    struct sbuf q = { 0 };
+    int rc = -1;
+
+    for (unsigned i = 0; i < n; i++) {
+        size_t n_lit = strlen(keys[i]);
+        uint64_t k = vkey(ti, keys[i], n_lit);
+        vset(v, ti, k, 0, 0, keys[i], n_lit);
+        vset(v, ti, k, 1, 0, keys[i], n_lit);
+    }
+    sb_select_all(&q, c, t);
+    sb_puts(&q, " WHERE ");
+    sb_pk_cols(&q, t);
+    sb_puts(&q, " IN (");
+    for (unsigned i = 0; i < n; i++) {
+        if (i)
+            sb_puts(&q, ", ");
+        sb_puts(&q, keys[i]);
+    }
+    sb_puts(&q, ")");
+    if (vread(c, v, ti, dst, 1, &q, "destination", errp) == 0) {
+        sb_puts(&q, " LOCK IN SHARE MODE");   /* as recopy(): committed rows only */
+        if (vread(c, v, ti, src, 0, &q, "source", errp) == 0)
+            rc = 0;
+    }
+    sb_free(&q);
+    return rc;
+}
+
 static int flush_changed(struct mv_ctx *c, struct changed *ch, MYSQL *src, MYSQL *dst,
                          uint64_t *changed, char **errp)
 {
@@ -751,6 +1018,8 @@ static int flush_changed(struct mv_ctx *c, struct changed *ch, MYSQL *src, MYSQL
         for (unsigned i = 0; i < x->n; i += c->chunk_rows) {
             unsigned k = x->n - i < c->chunk_rows ? x->n - i : c->chunk_rows;
             if (recopy(c, &c->tables[ti], src, dst, x->keys + i, k, changed, errp) < 0)
+                return -1;
+            if (c->verify && verify_keys(c, ti, src, dst, x->keys + i, k, errp) < 0)
                 return -1;
         }
         changed_clear(x);
@@ -894,19 +1163,61 @@ static int rows_event(struct mv_ctx *c, struct table_maps *tm, uint8_t type,
     return 0;
 }
 
+/* A connection to <ep> ready for a binary log dump: *<crc> says whether
+ * events carry a checksum. Returns it, or NULL with *<errp>. */
+static MYSQL *binlog_connect(struct mv_ctx *c, const struct smap_endpoint *ep, bool *crc,
+                             char **errp)
+{
+    MYSQL *r = mv_connect(c, ep, "source (binary log)", errp);
+    if (!r)
+        return NULL;
+    MYSQL_RES *res = query(r, "SELECT @@global.binlog_checksum", errp);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    if (!res) {
+        mysql_close(r);
+        return NULL;
+    }
+    *crc = row && row[0] && strcasecmp(row[0], "NONE") != 0;
+    mysql_free_result(res);
+    /* GTID events rather than BEGIN queries; events with the checksum the
+     * server logs (declared, or the server refuses the dump), stripped below */
+    if (run(r, "SET @mariadb_slave_capability = 4, @master_binlog_checksum = "
+               "@@global.binlog_checksum", errp) < 0) {
+        mysql_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+int mv_catchup_prepare(struct mv_ctx *c, const struct smap_endpoint *ep, char **errp)
+{
+    if (c->binlog_spare)
+        return 0;
+    c->binlog_spare = binlog_connect(c, ep, &c->binlog_crc, errp);
+    return c->binlog_spare ? 0 : -1;
+}
+
+void mv_catchup_unprepare(struct mv_ctx *c)
+{
+    if (c->binlog_spare)
+        mysql_close(c->binlog_spare);
+    c->binlog_spare = NULL;
+}
+
 int mv_catchup(struct mv_ctx *c, const struct smap_endpoint *ep, MYSQL *src, MYSQL *dst,
                struct mv_pos *at, uint64_t *changed, char **errp)
 {
-    MYSQL *r = mv_connect(c, ep, "source (binary log)", errp);
+    bool crc = c->binlog_crc;
+    MYSQL *r = c->binlog_spare ? c->binlog_spare : binlog_connect(c, ep, &crc, errp);
     MARIADB_RPL *rpl = NULL;
     struct changed *ch = calloc(c->n_tables ? c->n_tables : 1, sizeof(*ch));
     struct binlog_value *vals = calloc(BINLOG_MAX_COLS, sizeof(*vals));
     struct table_maps tm;
     char file[200];
     uint64_t boundary = at->pos, pending = 0, last_end = 0;
-    bool crc = false;
     int rc = -1;
 
+    c->binlog_spare = NULL;   /* used up: a dump ends the connection's use */
     memset(&tm, 0, sizeof(tm));
     snprintf(file, sizeof(file), "%s", at->file);
     if (!r || !ch || !vals) {
@@ -914,17 +1225,6 @@ int mv_catchup(struct mv_ctx *c, const struct smap_endpoint *ep, MYSQL *src, MYS
             errmsg_set(errp, "out of memory");
         goto out;
     }
-    MYSQL_RES *res = query(r, "SELECT @@global.binlog_checksum", errp);
-    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-    if (!res)
-        goto out;
-    crc = row && row[0] && strcasecmp(row[0], "NONE") != 0;
-    mysql_free_result(res);
-    /* GTID events rather than BEGIN queries; events with the checksum the
-     * server logs (declared, or the server refuses the dump), stripped below */
-    if (run(r, "SET @mariadb_slave_capability = 4, @master_binlog_checksum = "
-               "@@global.binlog_checksum", errp) < 0)
-        goto out;
     rpl = mariadb_rpl_init(r);
     if (!rpl) {
         errmsg_set(errp, "mariadb_rpl_init failed");
@@ -1081,27 +1381,10 @@ int mv_checksum(struct mv_ctx *c, MYSQL *conn, const struct mv_table *t, struct 
     sb_free(&q);
     while ((row = mysql_fetch_row(r))) {
         unsigned long *lens = mysql_fetch_lengths(r);
-        XXH3_state_t *st;
         if (!key_moving(c, row[t->key_col], lens[t->key_col]))
             continue;
-        st = XXH3_createState();
-        if (!st) {
-            mysql_free_result(r);
-            errmsg_set(errp, "out of memory");
-            return -1;
-        }
-        XXH3_64bits_reset(st);
-        for (unsigned i = 0; i < t->n_cols; i++) {
-            uint8_t head[5] = { row[i] ? 1 : 0, (uint8_t)(lens[i] >> 24),
-                                (uint8_t)(lens[i] >> 16), (uint8_t)(lens[i] >> 8),
-                                (uint8_t)lens[i] };
-            XXH3_64bits_update(st, head, sizeof(head));
-            if (row[i])
-                XXH3_64bits_update(st, row[i], lens[i]);
-        }
-        out->sum += XXH3_64bits_digest(st);   /* a sum: row order does not matter */
+        out->sum += row_hash(t, row, lens);   /* a sum: row order does not matter */
         out->rows++;
-        XXH3_freeState(st);
     }
     if (mysql_errno(conn)) {
         errmsg_set(errp, "%s (error %u) summing %s", mysql_error(conn), mysql_errno(conn),

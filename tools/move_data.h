@@ -34,7 +34,12 @@ struct mv_table {
     unsigned  key_col;        /* index of the shard-key column */
     unsigned  n_pk;
     unsigned  pk[MV_MAX_PK];  /* indices of the primary key's columns */
+    bool      pk_exact;       /* every primary key column is an integer or VARCHAR/
+                                 VARBINARY: a key read from the binary log is written
+                                 exactly as a SELECT returns it (mv_verify) */
 };
+
+struct mv_verify;
 
 /* What every step needs; the caller fills the first block. */
 struct mv_ctx {
@@ -51,6 +56,10 @@ struct mv_ctx {
 
     struct mv_table      *tables;      /* from mv_discover() */
     unsigned              n_tables;
+    struct mv_verify     *verify;      /* NULL, or the row check mv_catchup() keeps
+                                          current (mv_verify_scan()) */
+    MYSQL                *binlog_spare; /* mv_catchup_prepare(): the next round's */
+    bool                  binlog_crc;
 };
 
 /* Connects to <ep> with the ctx's account and database. Returns the handle,
@@ -98,6 +107,12 @@ int mv_copy(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_pos *at, uint64_
 int mv_catchup(struct mv_ctx *c, const struct smap_endpoint *ep, MYSQL *src, MYSQL *dst,
                struct mv_pos *at, uint64_t *changed, char **errp);
 
+/* Connects the binary log connection of the next mv_catchup() now (the
+ * cutover's drain should not pay for a login). unprepare closes an unused
+ * one. Returns 0, or -1 with *<errp>. */
+int mv_catchup_prepare(struct mv_ctx *c, const struct smap_endpoint *ep, char **errp);
+void mv_catchup_unprepare(struct mv_ctx *c);
+
 /* The source's current end of binary log. Returns 0, or -1 with *<errp>. */
 int mv_binlog_end(MYSQL *src, struct mv_pos *at, char **errp);
 
@@ -110,6 +125,27 @@ struct mv_sum {
 /* Sums table <t> on <conn> into <*out>. Returns 0, or -1 with *<errp>. */
 int mv_checksum(struct mv_ctx *c, MYSQL *conn, const struct mv_table *t, struct mv_sum *out,
                 char **errp);
+
+/*
+ * The row check of the cutover, kept current so that the frozen window
+ * only looks at the rows changed last (docs/moves.md, "The row check"):
+ * one hash per row of the moving vbuckets and per side, by primary key.
+ * mv_verify_scan() reads every table on <src> and <dst> once (nothing
+ * frozen) and returns the check in *<out>; with ctx->verify set to it, each
+ * mv_catchup() round reads the rows it copied again from both sides by key
+ * and updates their hashes. A row that differs at the scan and is not
+ * changed later stays different: the check fails. Usable only when every
+ * table's primary key is pk_exact (mv_verify_usable()). Returns 0, or -1
+ * with a malloc'd *<errp>.
+ */
+bool mv_verify_usable(const struct mv_ctx *c);
+int mv_verify_scan(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_verify **out,
+                   char **errp);
+/* 0 when both sides hold the same rows: *<rows> gets their number; -1 with
+ * the first table that differs described in <msg>/<cap>. */
+int mv_verify_result(const struct mv_ctx *c, const struct mv_verify *v, uint64_t *rows,
+                     char *msg, size_t cap);
+void mv_verify_free(struct mv_verify *v);   /* NULL does nothing */
 
 /*
  * Deletes the moving vbuckets' rows of every table on the server <ep>

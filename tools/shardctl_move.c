@@ -13,6 +13,7 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,10 @@ struct move {
     char                        src_addr[SMAP_ENDPOINT_STR_MAX], dst_addr[SMAP_ENDPOINT_STR_MAX];
     MYSQL                      *src, *dst;
     const char                 *key_cols[ANALYZE_MAX_KEY_COLS];
+    uint64_t                    zk_said_ms;   /* last "waiting for ZooKeeper" line */
+    struct smap                *written;      /* the map this move last wrote, and */
+    int32_t                     written_cas;  /* its version node's version: the flip
+                                                 skips a read when nobody wrote since */
 };
 
 static uint64_t wall_ms(void)
@@ -84,6 +89,42 @@ static void __attribute__((format(printf, 2, 3))) sayf(struct move *mv, const ch
     progress(mv, line);
 }
 
+/* ZooKeeper unreachable in the middle of a move: the move waits for it (the
+ * routers serve on their maps meanwhile, within their lease), up to
+ * MOVE_ZK_WAIT_MS, reconnecting when the session is gone. Returns true to
+ * retry. */
+#define MOVE_ZK_WAIT_MS 300000
+static bool zk_wait(struct move *mv, uint64_t *since, const char *why)
+{
+    uint64_t now = mono_ms();
+    if (now - *since > MOVE_ZK_WAIT_MS)
+        return false;
+    if (now - mv->zk_said_ms > 5000) {
+        sayf(mv, "waiting for ZooKeeper (%s); the routers serve meanwhile",
+             why ? why : "unreachable");
+        mv->zk_said_ms = now;
+    }
+    usleep(300 * 1000);
+    struct zkstore_admin *za = NULL;
+    if (zkstore_admin_connect(mv->o->zk, mv->o->root, mv->o->auth, mv->o->timeout_ms, &za,
+                              NULL) == ZKSTORE_OK) {
+        zkstore_admin_free(mv->za);
+        mv->za = za;
+    }
+    return true;
+}
+
+/* Tests stop the mover at a named point (SHARDWIRE_MOVE_PAUSE=POINT): it
+ * says so and stops itself (SIGSTOP), to be killed or continued. */
+static void pause_point(struct move *mv, const char *point)
+{
+    const char *want = getenv("SHARDWIRE_MOVE_PAUSE");
+    if (!want || strcmp(want, point) != 0)
+        return;
+    sayf(mv, "paused at %s (SHARDWIRE_MOVE_PAUSE)", point);
+    raise(SIGSTOP);
+}
+
 /* Writes the journal (phase first in the operator's mind: "recorded before
  * it starts"). Returns an exit code. */
 static int journal_write(struct move *mv)
@@ -101,9 +142,33 @@ static int journal_write(struct move *mv)
                                            sizeof(mv->id), &err);
         mv->zver = 0;
     } else {
-        rc = zkstore_admin_node_put(mv->za, MOVES_DIR, mv->id, text, mv->zver, &err);
-        if (rc == ZKSTORE_OK)
-            mv->zver++;
+        bool lost = false;
+        uint64_t since = mono_ms();
+        for (;;) {
+            rc = zkstore_admin_node_put(mv->za, MOVES_DIR, mv->id, text, mv->zver, &err);
+            if (rc == ZKSTORE_OK) {
+                mv->zver++;
+                break;
+            }
+            if (rc == ZKSTORE_CONFLICT && lost) {
+                /* a write cut off by a connection loss may have been applied */
+                char *now = NULL;
+                int32_t ver;
+                if (zkstore_admin_node_get(mv->za, MOVES_DIR, mv->id, &now, &ver, NULL) ==
+                        ZKSTORE_OK && now && strcmp(now, text) == 0) {
+                    free(now);
+                    mv->zver = ver;
+                    rc = ZKSTORE_OK;
+                    break;
+                }
+                free(now);
+            }
+            if (rc != ZKSTORE_UNREACHABLE || !zk_wait(mv, &since, err))
+                break;
+            lost = true;
+            free(err);
+            err = NULL;
+        }
     }
     if (rc != ZKSTORE_OK) {
         shardctl_err("%s%s", err ? err : zkstore_rc_name(rc),
@@ -132,16 +197,44 @@ static void journal_error(struct move *mv, const char *msg)
 /* ---- map changes ---------------------------------------------------------- */
 
 struct map_edit {
+    const struct move  *mv;
     const uint8_t      *set;
     const char         *owner;       /* NULL: keep owners */
     enum smap_vb_state  state;
+    bool                same_masters;   /* refuse if either shard's master changed */
 };
+
+/* Checks that the map <m> still names the masters the move copied between
+ * (a failover or switchover of either changes them: docs/moves.md). Returns
+ * 0, or -1 with a malloc'd *<errp> naming the shard and both addresses. */
+static int masters_unchanged(const struct move *mv, const struct smap *m, char **errp)
+{
+    const char *names[2] = { mv->j.from, mv->j.to };
+    const struct smap_endpoint *eps[2] = { &mv->src_ep, &mv->dst_ep };
+    for (int i = 0; i < 2; i++) {
+        int k = smap_find_shard(m, names[i]);
+        char was[SMAP_ENDPOINT_STR_MAX], now[SMAP_ENDPOINT_STR_MAX] = "(gone)";
+        if (k >= 0 && smap_endpoint_eq(&smap_shard(m, (unsigned)k)->master, eps[i]))
+            continue;
+        smap_format_endpoint(eps[i], was, sizeof(was));
+        if (k >= 0)
+            smap_format_endpoint(&smap_shard(m, (unsigned)k)->master, now, sizeof(now));
+        if (asprintf(errp, "the master of %s %s changed from %s to %s since the move started "
+                     "(a failover or switchover?)", i ? "destination" : "source", names[i], was,
+                     now) < 0)
+            *errp = NULL;
+        return -1;
+    }
+    return 0;
+}
 
 static int apply_edit(struct smap_builder *b, const struct smap *cur, void *ctx,
                       bool *unchanged, char **errp)
 {
     const struct map_edit *e = ctx;
     bool same = true;
+    if (e->same_masters && masters_unchanged(e->mv, cur, errp) < 0)
+        return -1;
     for (uint32_t vb = 0; vb < smap_n_vbuckets(cur); vb++) {
         if (!e->set[vb])
             continue;
@@ -168,13 +261,17 @@ static int apply_edit(struct smap_builder *b, const struct smap *cur, void *ctx,
 
 /* One compare-and-set of the map on the move's own ZooKeeper session (a
  * new session would add its connection time to the freeze); retried when
- * someone else changed the map meanwhile. *<version> gets the version in
- * force after it. Returns an exit code. */
-static int map_edit(struct move *mv, const char *owner, enum smap_vb_state st, uint64_t *version)
+ * someone else changed the map meanwhile, and while ZooKeeper is
+ * unreachable (zk_wait). With <same_masters>, refused when a master of the
+ * source or destination changed (*<why> gets the reason, caller frees).
+ * *<version> gets the version in force after it. Returns an exit code. */
+static int map_edit(struct move *mv, const char *owner, enum smap_vb_state st, bool same_masters,
+                    uint64_t *version, char **why)
 {
-    struct map_edit e = { mv->set, owner, st };
+    struct map_edit e = { mv, mv->set, owner, st, same_masters };
     enum zkstore_rc rc = ZKSTORE_CONFLICT;
     char *err = NULL;
+    uint64_t since = mono_ms();
 
     for (int attempt = 0; attempt < 5 && rc == ZKSTORE_CONFLICT; attempt++) {
         struct smap *cur = NULL, *next = NULL;
@@ -184,13 +281,27 @@ static int map_edit(struct move *mv, const char *owner, enum smap_vb_state st, u
 
         free(err);
         err = NULL;
-        rc = zkstore_admin_load(mv->za, &cur, &cas, &err);
+        bool cached = attempt == 0 && mv->written;
+        if (cached) {
+            /* most likely still the map in force (the CAS says if not) */
+            cur = smap_ref(mv->written);
+            cas = mv->written_cas;
+            rc = ZKSTORE_OK;
+        } else {
+            rc = zkstore_admin_load(mv->za, &cur, &cas, &err);
+        }
         if (rc == ZKSTORE_OK && !(b = smap_builder_from(cur))) {
             rc = ZKSTORE_ERROR;
             err = strdup("out of memory");
         }
         if (rc == ZKSTORE_OK && apply_edit(b, cur, &e, &unchanged, &err) < 0)
-            rc = ZKSTORE_INVALID;
+            rc = cached ? ZKSTORE_CONFLICT : ZKSTORE_INVALID;
+        if (rc == ZKSTORE_OK && unchanged && cached) {
+            smap_builder_free(b);   /* "nothing to do" must come from ZooKeeper */
+            smap_unref(cur);
+            rc = ZKSTORE_CONFLICT;
+            continue;
+        }
         if (rc == ZKSTORE_OK && unchanged) {
             if (version)
                 *version = smap_version(cur);
@@ -206,50 +317,128 @@ static int map_edit(struct move *mv, const char *owner, enum smap_vb_state st, u
         }
         if (rc == ZKSTORE_OK && version)
             *version = smap_version(next);
+        smap_unref(mv->written);
+        mv->written = NULL;
+        if (rc == ZKSTORE_OK && !zkstore_admin_lost_in_write(mv->za)) {
+            mv->written = smap_ref(next);
+            mv->written_cas = cas + 1;
+        }
         smap_builder_free(b);
         smap_unref(cur);
         smap_unref(next);
+        /* zkstore_admin_write re-reads after a lost connection and tells */
+        if (rc == ZKSTORE_UNREACHABLE && zk_wait(mv, &since, err)) {
+            rc = ZKSTORE_CONFLICT;
+            attempt--;
+        }
     }
-    if (rc != ZKSTORE_OK)
+    if (rc != ZKSTORE_OK && why) {
+        *why = err;
+        err = NULL;
+    } else if (rc != ZKSTORE_OK) {
         shardctl_err("move %s: map: %s", mv->id, err ? err : zkstore_rc_name(rc));
+    }
     free(err);
     return shardctl_exit_of(rc);
 }
 
 /* ---- routers ------------------------------------------------------------ */
 
-/* Waits until every registered router acknowledged the freeze of map
- * <version> (frozen_ack=V with V >= version in its registration) or has no
- * registration any more. Returns 0, or -1 with their ids in <late>. */
-static int wait_acks(struct move *mv, uint64_t version, unsigned wait_ms, char *late, size_t cap)
+/* A router the cutover waits for. */
+struct acker {
+    char     id[ZKSTORE_ROUTER_ID_MAX];
+    uint64_t lease_ms;   /* from its registration; 0: none published */
+    bool     acked, present;
+};
+
+/*
+ * Waits until every router registered now, or at any moment of the wait,
+ * acknowledged the freeze of map <version> (frozen_ack=V with V >= version
+ * in its registration). A router whose registration is gone is waited for
+ * until its lease (lease_ms=) has run out since <frozen_ms>, plus 500 ms:
+ * cut off from ZooKeeper it may not have seen the freeze, and only then
+ * does it send no more writes (docs/failover.md, the router lease). One
+ * that is registered and does not acknowledge gets <wait_ms>. Returns 0, or
+ * -1 with their ids in <late>.
+ */
+static int wait_acks(struct move *mv, uint64_t version, uint64_t frozen_ms, unsigned wait_ms,
+                     char *late, size_t cap)
 {
-    uint64_t deadline = mono_ms() + wait_ms;
+    struct acker *w = NULL;
+    unsigned n_w = 0;
+    uint64_t since = mono_ms(), zk_since = since;
+    int rc = -1;
+
     for (;;) {
         struct zkstore_router *rs = NULL;
         unsigned n = 0, behind = 0;
         size_t len = 0;
         char *err = NULL;
+        uint64_t now = mono_ms();
+        bool listed = zkstore_admin_routers(mv->za, &rs, &n, &err) == ZKSTORE_OK;
         late[0] = '\0';
-        if (zkstore_admin_routers(mv->za, &rs, &n, &err) != ZKSTORE_OK) {
+        if (!listed) {
             snprintf(late, cap, "(cannot list routers: %s)", err ? err : "?");
             behind = 1;
         }
+        /* ZooKeeper gone: no router can acknowledge; wait for it (bounded) */
+        if (!listed && !zk_wait(mv, &zk_since, err)) {
+            free(err);
+            break;
+        }
         free(err);
+        for (unsigned k = 0; listed && k < n_w; k++)
+            w[k].present = false;
         for (unsigned i = 0; i < n; i++) {
+            unsigned k;
+            for (k = 0; k < n_w && strcmp(w[k].id, rs[i].id) != 0; k++)
+                ;
+            if (k == n_w) {
+                struct acker *nw = realloc(w, (n_w + 1) * sizeof(*w));
+                if (!nw)
+                    continue;
+                w = nw;
+                memset(&w[n_w], 0, sizeof(*w));
+                snprintf(w[n_w].id, sizeof(w[n_w].id), "%s", rs[i].id);
+                n_w++;
+            }
             const char *p = strstr(rs[i].payload, "frozen_ack=");
+            const char *l = strstr(rs[i].payload, "lease_ms=");
+            w[k].present = true;
+            w[k].lease_ms = l ? strtoull(l + 9, NULL, 10) : 0;
             if (p && strtoull(p + 11, NULL, 10) >= version)
-                continue;
-            behind++;
-            if (len < cap)
-                len += (size_t)snprintf(late + len, cap - len, "%s%s", len ? "," : "", rs[i].id);
+                w[k].acked = true;
         }
         zkstore_routers_free(rs, n);
-        if (behind == 0)
-            return 0;
-        if (mono_ms() >= deadline)
-            return -1;
-        usleep(10 * 1000);
+        bool registered_late = false;
+        for (unsigned k = 0; listed && k < n_w; k++) {
+            if (w[k].acked)
+                continue;
+            /* gone: waited for until its lease ran out (none published, an
+             * older router: gone is done) */
+            if (!w[k].present &&
+                (!w[k].lease_ms || wall_ms() > frozen_ms + w[k].lease_ms + 500))
+                continue;
+            registered_late = registered_late || w[k].present;
+            behind++;
+            if (len < cap)
+                len += (size_t)snprintf(late + len, cap - len, "%s%s%s", len ? "," : "",
+                                        w[k].id, w[k].present ? "" : " (gone, lease running)");
+        }
+        if (listed && behind == 0) {
+            rc = 0;
+            break;
+        }
+        /* a vanished router's lease is always waited out; a registered one
+         * that does not acknowledge only <wait_ms> */
+        if (registered_late && now - since >= wait_ms)
+            break;
+        if (listed)
+            zk_since = now;
+        usleep(2 * 1000);
     }
+    free(w);
+    return rc;
 }
 
 /* ---- phases ----------------------------------------------------------------- */
@@ -257,6 +446,11 @@ static int wait_acks(struct move *mv, uint64_t version, unsigned wait_ms, char *
 static int fail(struct move *mv, char *err, int ex)
 {
     shardctl_err("move %s: %s", mv->id[0] ? mv->id : "-", err ? err : "failed");
+    if (mv->id[0] && (mv->j.phase == MOVE_COPY || mv->j.phase == MOVE_CATCHUP ||
+                      mv->j.phase == MOVE_CUTOVER))
+        shardctl_err("move %s stopped before its flip, at phase %s (the map and the source "
+                     "are as before): rerun the same command to resume it, or `shardctl move "
+                     "--abort %s`", mv->id, move_phase_name(mv->j.phase), mv->id);
     journal_error(mv, err ? err : "failed");
     free(err);
     return ex;
@@ -281,11 +475,18 @@ static int get_binlog(const struct move *mv, struct mv_pos *at)
     return 0;
 }
 
+/* The masters the copy reads and writes, as the journal records them. */
+static void set_masters(struct move *mv)
+{
+    snprintf(mv->j.masters, sizeof(mv->j.masters), "%.120s,%.120s", mv->src_addr, mv->dst_addr);
+}
+
 static int phase_copy(struct move *mv)
 {
     char *err = NULL;
     uint64_t rows = 0;
     struct mv_pos at;
+    set_masters(mv);
     int ex = enter_phase(mv, MOVE_COPY);
     if (ex != SHARDCTL_OK)
         return ex;
@@ -306,14 +507,15 @@ static int phase_copy(struct move *mv)
     return enter_phase(mv, MOVE_CATCHUP);
 }
 
-static int phase_catchup(struct move *mv)
+/* Catch-up rounds from the journal's position until one is short (under
+ * <max_rows> rows and <max_ms>), recording the position after each. */
+static int catchup_rounds(struct move *mv, const char *what, uint64_t max_rows, uint64_t max_ms)
 {
     struct mv_pos at;
     char *err = NULL;
     if (get_binlog(mv, &at) < 0)
         return fail(mv, strdup("journal has no binlog position: rerun with --abort"),
                     SHARDCTL_FAILED);
-    /* rounds until one is short: then the cutover's drain is short too */
     for (int round = 0; round < 1000; round++) {
         uint64_t changed = 0, t0 = mono_ms();
         if (mv_catchup(&mv->mv, &mv->src_ep, mv->src, mv->dst, &at, &changed, &err) < 0)
@@ -323,101 +525,180 @@ static int phase_catchup(struct move *mv)
         if (ex != SHARDCTL_OK)
             return ex;
         uint64_t ms = mono_ms() - t0;
-        sayf(mv, "catchup: round %d: %" PRIu64 " changed rows applied, at %s:%" PRIu64
-             " (%" PRIu64 " ms)", round + 1, changed, at.file, at.pos, ms);
-        if (changed < 200 && ms < 500)
+        sayf(mv, "%s: round %d: %" PRIu64 " changed rows applied, at %s:%" PRIu64
+             " (%" PRIu64 " ms)", what, round + 1, changed, at.file, at.pos, ms);
+        pause_point(mv, "catchup");
+        if (changed < max_rows && ms < max_ms)
             break;
     }
-    return enter_phase(mv, MOVE_CUTOVER);
+    return SHARDCTL_OK;
 }
 
-/* Undoes a freeze after a failed cutover: the move stays at catch-up. */
-static void unfreeze(struct move *mv)
+static int phase_catchup(struct move *mv)
 {
-    if (map_edit(mv, NULL, SMAP_VB_NORMAL, NULL) != SHARDCTL_OK)
-        shardctl_err("move %s: could not unfreeze vbuckets %s: run `shardctl move --abort %s` "
-                     "or rerun the move", mv->id, mv->j.vbuckets, mv->id);
+    /* rounds until one is short: then the cutover's drain is short too */
+    int ex = catchup_rounds(mv, "catchup", 200, 500);
+    return ex != SHARDCTL_OK ? ex : enter_phase(mv, MOVE_CUTOVER);
 }
 
+/* Undoes a freeze after a failed cutover: the move goes back to <phase>
+ * (catch-up; copy after a master changed) with <why> recorded, exit 5. */
+static int cutover_failed(struct move *mv, enum move_phase phase, char *why)
+{
+    char *err = NULL;
+    if (map_edit(mv, NULL, SMAP_VB_NORMAL, false, NULL, &err) != SHARDCTL_OK) {
+        shardctl_err("move %s: could not unfreeze vbuckets %s (%s): run `shardctl move "
+                     "--abort %s` or rerun the move", mv->id, mv->j.vbuckets,
+                     err ? err : "?", mv->id);
+        free(err);
+    }
+    mv->j.phase = phase;
+    return fail(mv, why, SHARDCTL_FAILED);
+}
+
+/* The row check without the incremental one (a primary key column of a
+ * type whose binary log text may differ from a SELECT's): every table on
+ * both sides, while frozen. */
+static int check_full(struct move *mv, char **why)
+{
+    char *err = NULL;
+    for (unsigned i = 0; i < mv->mv.n_tables; i++) {
+        struct mv_sum a, b;
+        const struct mv_table *t = &mv->mv.tables[i];
+        if (mv_checksum(&mv->mv, mv->src, t, &a, &err) < 0 ||
+            mv_checksum(&mv->mv, mv->dst, t, &b, &err) < 0) {
+            *why = err;
+            return -1;
+        }
+        if (a.rows != b.rows || a.sum != b.sum) {
+            if (asprintf(why, "check failed on table %s: source %" PRIu64 " rows (sum %016"
+                         PRIx64 "), destination %" PRIu64 " rows (sum %016" PRIx64 "); "
+                         "unfroze, nothing flipped", t->name, a.rows, a.sum, b.rows,
+                         b.sum) < 0)
+                *why = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Cutover (docs/moves.md): what can be done before freezing is done before
+ * it, so the frozen window holds only the routers' acknowledgements, the
+ * drain of the last few changes, their check and the flip:
+ *   1. the row check's full pass over both sides, then catch-up rounds that
+ *      keep it current (nothing frozen);
+ *   2. freeze (one compare-and-set), the routers acknowledge;
+ *   3. drain the binary log to its end, check the rows changed since (the
+ *      rest was checked in 1), flip with one compare-and-set that also
+ *      verifies both masters are still the ones copied between.
+ */
 static int phase_cutover(struct move *mv)
 {
     struct mv_pos at;
+    struct mv_verify *verify = NULL;
     char *err = NULL, late[400];
-    uint64_t version = 0, t0 = mono_ms();
+    uint64_t version = 0, changed = 0, rows = 0;
     unsigned wait_ms = mv->o->router_wait_ms ? mv->o->router_wait_ms : 10000;
     int ex;
 
     if (get_binlog(mv, &at) < 0)
         return fail(mv, strdup("journal has no binlog position: rerun with --abort"),
                     SHARDCTL_FAILED);
-    ex = map_edit(mv, NULL, SMAP_VB_FROZEN, &version);
-    if (ex != SHARDCTL_OK)
-        return fail(mv, strdup("could not freeze the vbuckets in the map"), ex);
-    sayf(mv, "cutover: vbuckets %s frozen in map version %" PRIu64 " (%" PRIu64 " ms); waiting "
-         "for the routers", mv->j.vbuckets, version, mono_ms() - t0);
-    if (wait_acks(mv, version, wait_ms, late, sizeof(late)) < 0) {
-        unfreeze(mv);
+    /* resumed after a mover died frozen: let the routers' statements go
+     * while the row check reads (a no-op without a freeze) */
+    if ((ex = map_edit(mv, NULL, SMAP_VB_NORMAL, false, NULL, NULL)) != SHARDCTL_OK)
+        return ex;
+    if (mv_verify_usable(&mv->mv)) {
+        uint64_t t0 = mono_ms();
+        if (mv_verify_scan(&mv->mv, mv->src, mv->dst, &verify, &err) < 0) {
+            mv->j.phase = MOVE_CATCHUP;
+            return fail(mv, err, SHARDCTL_FAILED);
+        }
+        mv->mv.verify = verify;
+        sayf(mv, "cutover: row check: both sides read (%" PRIu64 " ms); catching up",
+             mono_ms() - t0);
+        if ((ex = catchup_rounds(mv, "cutover: catchup", 50, 150)) != SHARDCTL_OK)
+            goto out;
+        get_binlog(mv, &at);   /* catchup_rounds advanced it */
+    }
+
+    if (mv_catchup_prepare(&mv->mv, &mv->src_ep, &err) < 0) {
         mv->j.phase = MOVE_CATCHUP;
+        ex = fail(mv, err, SHARDCTL_FAILED);
+        goto out;
+    }
+    uint64_t t0 = mono_ms(), frozen_wall = wall_ms();
+    ex = map_edit(mv, NULL, SMAP_VB_FROZEN, true, &version, &err);
+    if (ex != SHARDCTL_OK) {
+        bool moved_master = err && strstr(err, "since the move started");
+        ex = cutover_failed(mv, moved_master ? MOVE_COPY : MOVE_CATCHUP,
+                            err ? err : strdup("could not freeze the vbuckets in the map"));
+        goto out;
+    }
+    uint64_t t_frozen = mono_ms();
+    if (wait_acks(mv, version, frozen_wall, wait_ms, late, sizeof(late)) < 0) {
         char msg[600];
         snprintf(msg, sizeof(msg), "router(s) %s did not acknowledge the freeze within %u ms; "
                  "unfroze (rerun the move to retry)", late, wait_ms);
-        return fail(mv, strdup(msg), SHARDCTL_FAILED);
+        ex = cutover_failed(mv, MOVE_CATCHUP, strdup(msg));
+        goto out;
     }
-    uint64_t acked = mono_ms();
-    uint64_t changed = 0;
-    struct mv_pos end;
+    uint64_t t_acked = mono_ms();
+    pause_point(mv, "frozen");
     /* writes to the frozen vbuckets are held: drain to the log's end as it
      * is now (later transactions cannot touch the moving vbuckets) */
+    struct mv_pos end;
     int drained = mv_binlog_end(mv->src, &end, &err);
     for (int n = 0; n < 10000 && drained == 0 &&
                     (strcmp(at.file, end.file) < 0 ||
                      (strcmp(at.file, end.file) == 0 && at.pos < end.pos)); n++)
         drained = mv_catchup(&mv->mv, &mv->src_ep, mv->src, mv->dst, &at, &changed, &err);
     if (drained < 0) {
-        unfreeze(mv);
-        mv->j.phase = MOVE_CATCHUP;
-        return fail(mv, err, SHARDCTL_FAILED);
+        ex = cutover_failed(mv, MOVE_CATCHUP, err);
+        goto out;
     }
     set_binlog(mv, &at);
-    for (unsigned i = 0; i < mv->mv.n_tables; i++) {
-        struct mv_sum a, b;
-        const struct mv_table *t = &mv->mv.tables[i];
-        if (mv_checksum(&mv->mv, mv->src, t, &a, &err) < 0 ||
-            mv_checksum(&mv->mv, mv->dst, t, &b, &err) < 0) {
-            unfreeze(mv);
-            mv->j.phase = MOVE_CATCHUP;
-            return fail(mv, err, SHARDCTL_FAILED);
+    uint64_t t_drained = mono_ms();
+    char msg[400];
+    if (verify ? mv_verify_result(&mv->mv, verify, &rows, msg, sizeof(msg)) < 0
+               : check_full(mv, &err) < 0) {
+        if (verify) {
+            err = NULL;
+            if (asprintf(&err, "check failed: %s; unfroze, nothing flipped", msg) < 0)
+                err = NULL;
         }
-        if (a.rows != b.rows || a.sum != b.sum) {
-            unfreeze(mv);
-            mv->j.phase = MOVE_CATCHUP;
-            char msg[400];
-            snprintf(msg, sizeof(msg), "check failed on table %s: source %" PRIu64
-                     " rows (sum %016" PRIx64 "), destination %" PRIu64 " rows (sum %016"
-                     PRIx64 "); unfroze, nothing flipped", t->name, a.rows, a.sum, b.rows,
-                     b.sum);
-            return fail(mv, strdup(msg), SHARDCTL_FAILED);
-        }
-        sayf(mv, "cutover: table %s: %" PRIu64 " rows on both sides, checksums equal", t->name,
-             a.rows);
+        ex = cutover_failed(mv, MOVE_CATCHUP, err);
+        goto out;
     }
-    ex = map_edit(mv, mv->j.to, SMAP_VB_NORMAL, &version);
+    uint64_t t_checked = mono_ms();
+    ex = map_edit(mv, mv->j.to, SMAP_VB_NORMAL, true, &version, &err);
     if (ex != SHARDCTL_OK) {
-        unfreeze(mv);
-        mv->j.phase = MOVE_CATCHUP;
-        return fail(mv, strdup("could not flip the map"), ex);
+        bool moved_master = err && strstr(err, "since the move started");
+        ex = cutover_failed(mv, moved_master ? MOVE_COPY : MOVE_CATCHUP,
+                            err ? err : strdup("could not flip the map"));
+        goto out;
     }
     uint64_t t1 = mono_ms();
-    sayf(mv, "cutover: map version %" PRIu64 " names %s for vbuckets %s (frozen %" PRIu64
-         " ms: routers %" PRIu64 " ms, drain and check %" PRIu64 " ms)", version, mv->j.to,
-         mv->j.vbuckets, t1 - t0, acked - t0, t1 - acked);
-    return enter_phase(mv, MOVE_CLEANUP);
+    sayf(mv, "cutover: %" PRIu64 " rows equal on both sides; map version %" PRIu64 " names %s "
+         "for vbuckets %s (frozen %" PRIu64 " ms: freeze %" PRIu64 ", routers %" PRIu64
+         ", drain %" PRIu64 " (%" PRIu64 " rows), check %" PRIu64 ", flip %" PRIu64 ")",
+         rows, version, mv->j.to, mv->j.vbuckets, t1 - t0, t_frozen - t0, t_acked - t_frozen,
+         t_drained - t_acked, changed, t_checked - t_drained, t1 - t_checked);
+    pause_point(mv, "flipped");
+    ex = enter_phase(mv, MOVE_CLEANUP);
+out:
+    mv_catchup_unprepare(&mv->mv);
+    mv->mv.verify = NULL;
+    mv_verify_free(verify);
+    return ex;
 }
 
 static int phase_cleanup(struct move *mv)
 {
     char *err = NULL;
     uint64_t rows = 0;
+    pause_point(mv, "cleanup");
     if (mv_delete(&mv->mv, &mv->src_ep, "source", &rows, &err) < 0)
         return fail(mv, err, SHARDCTL_FAILED);
     sayf(mv, "cleanup: %" PRIu64 " moved rows deleted from %s", rows, mv->j.from);
@@ -532,8 +813,10 @@ static int check_request(struct move *mv, const struct smap *m, const char *to)
     return SHARDCTL_OK;
 }
 
-/* Connects to both masters and finds the tables (nothing is written). */
-static int open_data(struct move *mv, const struct smap *m)
+/* Connects to both masters and finds the tables (nothing is written).
+ * <dst_only> (abort): only the destination, whose tables then say what
+ * to remove, so an abort works with the source master down. */
+static int open_data(struct move *mv, const struct smap *m, bool dst_only)
 {
     const struct shardctl_opts *o = mv->o;
     const struct smap_key *k = smap_key_config(m);
@@ -571,13 +854,13 @@ static int open_data(struct move *mv, const struct smap *m)
     mv->mv.progress_arg = mv;
     char what[400];
     snprintf(what, sizeof(what), "source %s master", mv->j.from);
-    if (!(mv->src = mv_connect(&mv->mv, &mv->src_ep, what, &err)))
+    if (!dst_only && !(mv->src = mv_connect(&mv->mv, &mv->src_ep, what, &err)))
         goto bad;
     snprintf(what, sizeof(what), "destination %s master", mv->j.to);
     if (!(mv->dst = mv_connect(&mv->mv, &mv->dst_ep, what, &err)))
         goto bad;
     snprintf(what, sizeof(what), "%s (%s)", mv->j.to, mv->dst_addr);
-    if (mv_discover(&mv->mv, mv->src, mv->dst, what, &err) < 0) {
+    if (mv_discover(&mv->mv, dst_only ? mv->dst : mv->src, mv->dst, what, &err) < 0) {
         shardctl_err("%s", err);
         free(err);
         return SHARDCTL_INVALID;
@@ -591,6 +874,7 @@ bad:
 
 static void move_fini(struct move *mv)
 {
+    smap_unref(mv->written);
     mv_tables_free(&mv->mv);
     if (mv->src)
         mysql_close(mv->src);
@@ -682,9 +966,9 @@ static int do_abort(struct move *mv, const char *id)
     }
     if ((ex = enter_phase(mv, MOVE_ABORTING)) != SHARDCTL_OK)
         goto out;
-    if ((ex = map_edit(mv, NULL, SMAP_VB_NORMAL, NULL)) != SHARDCTL_OK)
+    if ((ex = map_edit(mv, NULL, SMAP_VB_NORMAL, false, NULL, NULL)) != SHARDCTL_OK)
         goto out;
-    if ((ex = open_data(mv, m)) != SHARDCTL_OK)
+    if ((ex = open_data(mv, m, true)) != SHARDCTL_OK)
         goto out;
     if (mv_delete(&mv->mv, &mv->dst_ep, "destination", &rows, &err) < 0) {
         ex = fail(mv, err, SHARDCTL_FAILED);
@@ -779,8 +1063,22 @@ int shardctl_move(const struct shardctl_opts *o)
         if ((ex = check_request(&mv, m, o->to)) != SHARDCTL_OK)
             goto out;
     }
-    if ((ex = open_data(&mv, m)) != SHARDCTL_OK)
+    if ((ex = open_data(&mv, m, false)) != SHARDCTL_OK)
         goto out;
+    /* a failover or switchover of either shard since the copy: its rows
+     * and binary log position belong to the old master; copy again */
+    if (existing[0] && mv.j.masters[0] && !flipped(m, mv.set, mv.j.to) &&
+        (mv.j.phase == MOVE_CATCHUP || mv.j.phase == MOVE_CUTOVER)) {
+        char now[sizeof(mv.j.masters)];
+        snprintf(now, sizeof(now), "%.120s,%.120s", mv.src_addr, mv.dst_addr);
+        if (strcmp(now, mv.j.masters) != 0) {
+            sayf(&mv, "the masters changed since the copy (%s, now %s): copying again",
+                 mv.j.masters, now);
+            if ((ex = map_edit(&mv, NULL, SMAP_VB_NORMAL, false, NULL, NULL)) != SHARDCTL_OK)
+                goto out;
+            mv.j.phase = MOVE_COPY;
+        }
+    }
     if (!existing[0]) {
         mv.j.phase = MOVE_COPY;
         mv.j.started_ms = wall_ms();

@@ -71,15 +71,17 @@ static void test_journal_round_trip(void)
     j.rows = 1200;
     strcpy(j.binlog, "mysql-bin.000002:1234");
     strcpy(j.gtid, "0-1-55");
+    strcpy(j.masters, "127.0.0.1:3306,[::1]:3307");
     strcpy(j.error, "lost \"s0\"\nmaster");
     CHECK_EQ(move_journal_format(&j, text, sizeof(text)), 0);
     CHECK_STREQ(text, "vbuckets=40-41,77 from=s0 to=s2 database=app phase=catchup started_ms=1795437303510 "
                       "updated_ms=1795437304510 rows=1200 binlog=mysql-bin.000002:1234 "
-                      "gtid=0-1-55 error=\"lost 's0' master\"\n");
+                      "gtid=0-1-55 masters=127.0.0.1:3306,[::1]:3307 error=\"lost 's0' master\"\n");
     CHECK_EQ(move_journal_parse(text, strlen(text), &k, &err), 0);
     CHECK_EQ(k.phase, MOVE_CATCHUP);
     CHECK_STREQ(k.error, "lost 's0' master");
     CHECK_EQ(k.rows, 1200);
+    CHECK_STREQ(k.masters, "127.0.0.1:3306,[::1]:3307");
     CHECK_EQ(move_journal_format(&k, text2, sizeof(text2)), 0);
     CHECK_STREQ(text2, text);
     /* optional fields stay out; unknown keys (a newer writer) are skipped */
