@@ -48,6 +48,11 @@ struct mv_ctx {
     unsigned              chunk_rows;  /* rows per destination transaction */
     void                (*progress)(void *arg, const char *line);
     void                 *progress_arg;
+    /* the copy's counts, after each batch (NULL: not wanted): rows read
+     * from the source, rows copied, and the rows the source's tables hold
+     * by its statistics (an estimate; 0 when unknown) */
+    void                (*on_rows)(void *arg, uint64_t scanned, uint64_t copied,
+                                   uint64_t estimate);
 
     struct mv_table      *tables;      /* from mv_discover() */
     unsigned              n_tables;

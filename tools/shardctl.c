@@ -56,6 +56,15 @@ static const char usage_text[] =
     "                       account as for failover; docs/moves.md)\n"
     "  move --abort ID      stop a move before its flip and remove what it copied\n"
     "  moves                moves in progress and recent ones\n"
+    "  rebalance --database DB [--dry-run] [--parallel N] [--rate ROWS]\n"
+    "       [--weight vbuckets|bytes|rows|statements] [--router-wait S]\n"
+    "                       plan the fewest moves that even out the shards (by\n"
+    "                       the routers' measured load where known), print the\n"
+    "                       plan and run it, N moves at once (default 2); rerun\n"
+    "                       to continue a plan that was stopped\n"
+    "  remove-shard SHARD --database DB [--dry-run] [--parallel N] [--rate ROWS]\n"
+    "                       move all of SHARD's vbuckets to the other shards\n"
+    "                       (evenly), then remove it from the map"
     "  dump-map [--map FILE]\n"
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
@@ -338,7 +347,8 @@ enum {
     OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE, OPT_CONFIG,
     OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
     OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE, OPT_MAX_LAG,
-    OPT_ABORT, OPT_RATE, OPT_USER, OPT_ROUTER, OPT_INTERVAL,
+    OPT_ABORT, OPT_RATE, OPT_USER, OPT_ROUTER, OPT_INTERVAL, OPT_DRY_RUN, OPT_PARALLEL,
+    OPT_WEIGHT,
 };
 
 static const struct option long_opts[] = {
@@ -373,6 +383,9 @@ static const struct option long_opts[] = {
     { "rate",           required_argument, NULL, OPT_RATE },
     { "router",         required_argument, NULL, OPT_ROUTER },
     { "interval",       required_argument, NULL, OPT_INTERVAL },
+    { "dry-run",        no_argument,       NULL, OPT_DRY_RUN },
+    { "parallel",       required_argument, NULL, OPT_PARALLEL },
+    { "weight",         required_argument, NULL, OPT_WEIGHT },
     { NULL, 0, NULL, 0 },
 };
 
@@ -396,6 +409,8 @@ static const struct {
     { "move",       shardctl_move },
     { "moves",      shardctl_moves },
     { "top",        shardctl_top },
+    { "rebalance",  shardctl_rebalance },
+    { "remove-shard", shardctl_remove_shard },
 };
 
 int main(int argc, char **argv)
@@ -485,6 +500,7 @@ int main(int argc, char **argv)
             break;
         case OPT_AUTH_FILE:
             auth_file = optarg;
+            o.auth_file = optarg;
             break;
         case OPT_ACL:
             if (strcmp(optarg, "open") != 0 && strcmp(optarg, "protected") != 0) {
@@ -511,6 +527,7 @@ int main(int argc, char **argv)
         case OPT_CONTROL_PASSWORD_FILE:
             free(o.control_password);
             o.control_password = read_secret_file(optarg);
+            o.control_password_file = optarg;
             if (!o.control_password)
                 return SHARDCTL_USAGE;
             break;
@@ -565,6 +582,20 @@ int main(int argc, char **argv)
                 return SHARDCTL_USAGE;
             }
             o.have_interval = true;
+            break;
+        case OPT_DRY_RUN:
+            o.dry_run = true;
+            break;
+        case OPT_PARALLEL:
+            if (parse_u64_arg(optarg, &u) < 0 || u == 0 || u > SHARDCTL_MAX_PARALLEL) {
+                shardctl_err("--parallel '%s': expected 1..%d moves at once", optarg,
+                             SHARDCTL_MAX_PARALLEL);
+                return SHARDCTL_USAGE;
+            }
+            o.parallel = (unsigned)u;
+            break;
+        case OPT_WEIGHT:
+            o.weight = optarg;
             break;
         case 'h':
         case OPT_HELP:
