@@ -69,22 +69,25 @@ static struct pair *pair_of(struct planner *pl, unsigned from, unsigned to)
 
 /*
  * Moves vbuckets of <d> to <r>, from the end of <d>'s range, worth about
- * <amount>: a vbucket is taken while it brings the moved weight nearer to
- * <amount> (at least one when <at_least_one>). Returns how many, or -1 when
- * out of memory.
+ * <amount>: a vbucket is taken while it brings the moved weight strictly
+ * nearer to <amount>. When none is, one vbucket still goes if it narrows
+ * the gap between the two (lighter than their difference: 6,6,6,4 becomes
+ * 6,6,5,5), and always one when <at_least_one>. Returns how many, or -1
+ * when out of memory.
  */
 static long give(struct planner *pl, unsigned d, unsigned r, double amount, bool at_least_one)
 {
     struct pair *p = NULL;
-    double taken = 0;
+    double taken = 0, gap = pl->load[d] - pl->load[r];
     long n = 0;
     for (uint32_t i = pl->n_vb; i-- > 0;) {
         if (pl->owner[i] != d || pl->fixed[i])
             continue;
         double w = weight_of(pl, i);
-        if (!(at_least_one && n == 0) && taken + w / 2 > amount) {
+        bool nearer = taken + w / 2 < amount;
+        if (!nearer && !(n == 0 && (at_least_one || w < gap))) {
             if (pl->in->weight)
-                continue;       /* a lighter one further on may still fit */
+                continue;       /* a lighter one further on may still do */
             break;
         }
         if (!p && !(p = pair_of(pl, d, r)))
@@ -238,9 +241,12 @@ int rebalance_plan_make(const struct rebalance_input *in, struct rebalance_plan 
         if (n == 0)
             break;
     }
-    if (removed >= 0 && movable_left(&pl, (unsigned)removed)) {
-        errmsg_set(errp, "shard '%s' keeps vbuckets the planner could not place", in->remove);
-        goto out;
+    for (uint32_t v = 0; removed >= 0 && v < pl.n_vb; v++) {
+        if (pl.owner[v] == (uint16_t)removed) {
+            errmsg_set(errp, "vbucket %" PRIu32 " of shard '%s' is held by an unfinished move",
+                       v, in->remove);
+            goto out;
+        }
     }
     rc = emit(&pl, m, p, errp) < 0 ? -1 : (int)p->n_moves;
 out:

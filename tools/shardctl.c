@@ -645,6 +645,16 @@ int main(int argc, char **argv)
     return SHARDCTL_USAGE;
 }
 
+void shardctl_test_pause(void)
+{
+    const char *pause = getenv("SHARDCTL_TEST_PAUSE_MS");
+    if (pause != NULL && *pause != '\0') {
+        long ms = strtol(pause, NULL, 10);
+        if (ms > 0 && ms < 60000)
+            usleep((useconds_t)ms * 1000);
+    }
+}
+
 int shardctl_change(const struct shardctl_opts *o, shardctl_change_fn *fn, void *ctx,
                     struct smap **before, struct smap **after)
 {
@@ -690,14 +700,7 @@ int shardctl_change(const struct shardctl_opts *o, shardctl_change_fn *fn, void 
         ex = SHARDCTL_INVALID;
         goto fail;
     }
-    /* Test hook (docs/shardctl.md): widen the read-to-write window so tests
-     * can make two writers race deterministically. */
-    const char *pause = getenv("SHARDCTL_TEST_PAUSE_MS");
-    if (pause != NULL && *pause != '\0') {
-        long ms = strtol(pause, NULL, 10);
-        if (ms > 0 && ms < 60000)
-            usleep((useconds_t)ms * 1000);
-    }
+    shardctl_test_pause();
     rc = zkstore_admin_write(za, cur, cas, next, &err);
     if (zkstore_admin_lost_in_write(za))
         shardctl_err("note: the connection to ZooKeeper was lost during the write%s",

@@ -158,6 +158,11 @@ typedef int shardctl_change_fn(struct smap_builder *b, const struct smap *cur, v
 int shardctl_change(const struct shardctl_opts *o, shardctl_change_fn *fn, void *ctx,
                     struct smap **before, struct smap **after);
 
+/* Test hook (docs/shardctl.md): sleeps $SHARDCTL_TEST_PAUSE_MS between a
+ * verb's checks and its write, so tests can make two writers race
+ * deterministically. Does nothing when the variable is unset. */
+void shardctl_test_pause(void);
+
 /* Prints <m> as JSON (status) or the human table; shared by status and the
  * change verbs. */
 int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,

@@ -892,6 +892,7 @@ int shardctl_move(const struct shardctl_opts *o)
     if (!existing[0]) {
         mv.j.phase = MOVE_COPY;
         mv.j.started_ms = wall_ms();
+        shardctl_test_pause();
         if ((ex = journal_write(&mv)) != SHARDCTL_OK)
             goto out;
         if ((ex = check_started_first(&mv)) != SHARDCTL_OK)

@@ -9,6 +9,8 @@ its source held. Bad requests change nothing.
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import time
@@ -213,12 +215,25 @@ def test_bad_requests_change_nothing():
     assert plan["event"] == "plan" and plan["weight"] == "vbuckets", plan
     assert sorted(s["after"] for s in plan["shards"]) == [5, 5, 6], plan
     # a vbucket already moving: a second move and a remove-shard of its
-    # source are refused before anything changes
+    # source are refused before anything changes. The slow move writes to a
+    # terminal: its copy shows a progress bar redrawn in place.
+    master, slave = pty.openpty()
     slow = subprocess.Popen(argv(root, "move", "3", "--to", "s2", "--database", "app",
-                                 "--rate", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 "--rate", "2"), stdout=slave, stderr=subprocess.PIPE,
                             text=True, env=ENV)
+    os.close(slave)
+    screen = []
+
+    def bar():
+        while select.select([master], [], [], 0)[0]:
+            screen.append(os.read(master, 4096).decode(errors="replace"))
+        return "] " in "".join(screen) and "rows/s" in "".join(screen)
     try:
         cluster.wait_for(lambda: "copy" in ctl(root, "moves").stdout, 30, "the slow move started")
+        cluster.wait_for(bar, 30, "a progress bar")
+        text = "".join(screen)
+        assert "\r" in text and "copy [" in text and "%" in text, text
+        assert "eta " in text, text
         for args, text in [(["move", "2-3", "--to", "s1", "--database", "app"],
                             "vbucket 3 is already moving"),
                            (["remove-shard", "s0", "--database", "app"],
@@ -230,11 +245,41 @@ def test_bad_requests_change_nothing():
     finally:
         slow.kill()
         slow.wait()
+        os.close(master)
     mid = json.loads(ctl(root, "--json", "moves").stdout)["moves"][0]
     ctl(root, "move", "--abort", mid["id"])
     assert ctl(root, "dump-map").stdout == before_map
     before = accounts(vbs)
     assert before["s2"] == []
+
+
+def test_overlapping_moves_started_together_one_goes_on():
+    """Both pass the overlap check (held between it and the journal's
+    creation); the journal numbered lower wins, the other refuses, nothing of
+    it changed."""
+    root = new_cluster()
+    vbs = fill(root, range(1, 120))
+    before = accounts(vbs)
+    env = dict(ENV, SHARDCTL_TEST_PAUSE_MS="1500")
+    ps = [subprocess.Popen(argv(root, "move", v, "--to", "s2", "--database", "app"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+          for v in ("3-4", "4-5")]
+    outs = [p.communicate(timeout=120) for p in ps]
+    codes = sorted(p.returncode for p in ps)
+    assert codes == [0, 4], outs
+    loser = outs[[p.returncode for p in ps].index(4)]
+    assert "already moving" in loser[1] and "started just before this one" in loser[1] and \
+        "nothing was changed" in loser[1], loser
+    ms = json.loads(ctl(root, "--json", "moves").stdout)["moves"]
+    assert sorted(m["phase"] for m in ms) == ["aborted", "done"], ms
+    won = [m for m in ms if m["phase"] == "done"][0]
+    lost_move = [m for m in ms if m["phase"] == "aborted"][0]
+    assert won["id"] < lost_move["id"] and "started first" in lost_move["error"], ms
+    moved = {int(x) for x in won["vbuckets"].split("-")}
+    moved = set(range(min(moved), max(moved) + 1))
+    own, frozen = owners(root)
+    assert not frozen and {v for v in range(VB) if own[v] == "s2"} == moved, own
+    check_accounts(root, vbs, before)
 
 
 def test_two_moves_at_once_under_load():

@@ -89,6 +89,8 @@ static void test_even_counts(void)
         { 16, 3, { 16, 0, 0 }, 2 },
         { 7, 6, { 7, 0, 0, 0, 0, 0 }, 5 },
         { 1000, 5, { 100, 500, 0, 400, 0 }, 3 },
+        { 22, 4, { 6, 6, 6, 4 }, 1 },              /* one vbucket narrows the gap */
+        { 22, 4, { 6, 6, 5, 5 }, 0 },              /* moving one would only swap */
     };
     struct smap *m = NULL;
     struct rebalance_plan *p = calloc(1, sizeof(*p));
