@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "router/journal.h"
 #include "shardmap/movejournal.h"
 #include "shardmap/rebalance.h"
 #include "shardmap/smap.h"
@@ -713,6 +714,19 @@ static int plan_new(struct ctx *c, const struct smap *m, enum rebalance_kind kin
         if (move_parse_vbuckets(act[a].j.vbuckets, c->set, n_vb, &err) >= 0)
             for (uint32_t v = 0; v < n_vb; v++)
                 busy[v] |= c->set[v];
+        free(err);
+        err = NULL;
+    }
+    if (ex == SHARDCTL_OK && kind == REBALANCE_REMOVE) {
+        struct journal fj;
+        if (journal_read(c->za, shard, &fj, &err) < 0) {
+            shardctl_err("remove-shard: %s", err ? err : "failover journal");
+            ex = SHARDCTL_FAILED;
+        } else if (journal_in_progress(&fj)) {
+            shardctl_err("remove-shard: a %s of shard '%s' is in progress (state %s); nothing "
+                         "was changed", fj.kind[0] ? fj.kind : "failover", shard, fj.state);
+            ex = SHARDCTL_INVALID;
+        }
         free(err);
         err = NULL;
     }
