@@ -62,6 +62,7 @@ static const char usage_text[] =
     "                       the routers' measured load where known), print the\n"
     "                       plan and run it, N moves at once (default 2); rerun\n"
     "                       to continue a plan that was stopped\n"
+    "  rebalance --abandon  drop an unfinished plan (the map stays as it is)\n"
     "  remove-shard SHARD --database DB [--dry-run] [--parallel N] [--rate ROWS]\n"
     "                       move all of SHARD's vbuckets to the other shards\n"
     "                       (evenly), then remove it from the map"
@@ -348,7 +349,7 @@ enum {
     OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
     OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE, OPT_MAX_LAG,
     OPT_ABORT, OPT_RATE, OPT_USER, OPT_ROUTER, OPT_INTERVAL, OPT_DRY_RUN, OPT_PARALLEL,
-    OPT_WEIGHT,
+    OPT_WEIGHT, OPT_ABANDON,
 };
 
 static const struct option long_opts[] = {
@@ -386,6 +387,7 @@ static const struct option long_opts[] = {
     { "dry-run",        no_argument,       NULL, OPT_DRY_RUN },
     { "parallel",       required_argument, NULL, OPT_PARALLEL },
     { "weight",         required_argument, NULL, OPT_WEIGHT },
+    { "abandon",        no_argument,       NULL, OPT_ABANDON },
     { NULL, 0, NULL, 0 },
 };
 
@@ -596,6 +598,9 @@ int main(int argc, char **argv)
             break;
         case OPT_WEIGHT:
             o.weight = optarg;
+            break;
+        case OPT_ABANDON:
+            o.abandon = true;
             break;
         case 'h':
         case OPT_HELP:

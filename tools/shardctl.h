@@ -72,6 +72,7 @@ struct shardctl_opts {
     unsigned    interval_ms;    /* --interval SECONDS (top) */
     bool        have_interval;
     bool        dry_run;        /* --dry-run (rebalance, remove-shard): plan, print, stop */
+    bool        abandon;        /* --abandon (rebalance, remove-shard): drop an unfinished plan */
     unsigned    parallel;       /* --parallel N (rebalance, remove-shard); 0: default 2 */
     const char *weight;         /* --weight vbuckets|bytes|rows|statements (rebalance) */
     const char *auth_file;      /* --auth-file FILE as given (passed on to child moves) */

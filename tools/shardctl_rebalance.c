@@ -144,8 +144,10 @@ static int read_states(struct ctx *c, const struct smap *m)
             continue;
         c->state[i] = STEP_STALE;
         for (unsigned a = 0; a < n_act; a++) {
-            if (strcmp(act[a].j.vbuckets, pm->vbuckets) == 0 && strcmp(act[a].j.to, pm->to) == 0)
+            if (strcmp(act[a].j.vbuckets, pm->vbuckets) == 0 && strcmp(act[a].j.to, pm->to) == 0) {
                 c->state[i] = STEP_RESUME;
+                snprintf(c->why[i], sizeof(c->why[i]), "%s", act[a].id);
+            }
         }
         if (c->state[i] == STEP_RESUME)
             continue;
@@ -758,6 +760,35 @@ static int plan_new(struct ctx *c, const struct smap *m, enum rebalance_kind kin
     return ex;
 }
 
+/* --abandon: marks the unfinished plan done, leaving the map and every
+ * move as they are; refused while a move of it is unfinished. */
+static int abandon(struct ctx *c, const struct smap *m)
+{
+    unsigned done = 0;
+    int ex = read_states(c, m);
+    for (unsigned i = 0; ex == SHARDCTL_OK && i < c->plan->n_moves; i++) {
+        done += c->state[i] == STEP_DONE;
+        if (c->state[i] == STEP_RESUME) {
+            shardctl_err("move %u of the plan (%s, vbuckets %s) is unfinished: finish it (run "
+                         "the plan again) or abort it (shardctl move --abort %s) first; nothing "
+                         "was changed", i + 1, c->why[i], c->plan->moves[i].vbuckets, c->why[i]);
+            ex = SHARDCTL_INVALID;
+        }
+    }
+    if (ex != SHARDCTL_OK)
+        return ex;
+    c->plan->done = true;
+    if ((ex = plan_write(c)) != SHARDCTL_OK)
+        return ex;
+    if (c->o->json)
+        print_json(json_pack("{s:s, s:i, s:i}", "event", "abandoned", "moves",
+                             (int)c->plan->n_moves, "done", (int)done));
+    else
+        printf("plan abandoned: %u of its %u moves were done, the others not started; the "
+               "map stays as it is\n", done, c->plan->n_moves);
+    return SHARDCTL_OK;
+}
+
 static int run_verb(const struct shardctl_opts *o, enum rebalance_kind kind, const char *shard)
 {
     const char *verb = kind == REBALANCE_REMOVE ? "remove-shard" : "rebalance";
@@ -771,7 +802,7 @@ static int run_verb(const struct shardctl_opts *o, enum rebalance_kind kind, con
         shardctl_err("--parallel: at most %d", SHARDCTL_MAX_PARALLEL);
         return SHARDCTL_USAGE;
     }
-    if (!o->dry_run && !o->database) {
+    if (!o->dry_run && !o->abandon && !o->database) {
         shardctl_err("%s needs --database DB (the app database on the shards)", verb);
         return SHARDCTL_USAGE;
     }
@@ -780,7 +811,7 @@ static int run_verb(const struct shardctl_opts *o, enum rebalance_kind kind, con
         shardctl_err("--weight '%s': expected vbuckets, bytes, rows or statements", o->weight);
         return SHARDCTL_USAGE;
     }
-    if (!o->dry_run && !(o->control_user || getenv("SHARDWIRE_CONTROL_USER")) ) {
+    if (!o->dry_run && !o->abandon && !(o->control_user || getenv("SHARDWIRE_CONTROL_USER"))) {
         shardctl_err("%s needs the control account: $SHARDWIRE_CONTROL_USER and "
                      "$SHARDWIRE_CONTROL_PASSWORD (or --control-user and "
                      "--control-password-file)", verb);
@@ -804,6 +835,13 @@ static int run_verb(const struct shardctl_opts *o, enum rebalance_kind kind, con
     }
     if ((ex = plan_read(&c, &found)) != SHARDCTL_OK)
         goto out;
+    if (o->abandon) {
+        if (found && !c.plan->done)
+            ex = abandon(&c, m);
+        else if (!o->json)
+            printf("%s: no unfinished plan; nothing to do\n", verb);
+        goto out;
+    }
     if (found && !c.plan->done) {
         if (c.plan->kind != kind || (kind == REBALANCE_REMOVE && strcmp(c.plan->shard, shard))) {
             char other[SMAP_NAME_MAX + 16];
@@ -900,7 +938,8 @@ int shardctl_rebalance(const struct shardctl_opts *o)
 {
     if (o->argc != 0) {
         shardctl_err("usage: rebalance --database DB [--dry-run] [--parallel N] "
-                     "[--weight vbuckets|bytes|rows|statements] [--rate ROWS]");
+                     "[--weight vbuckets|bytes|rows|statements] [--rate ROWS] | rebalance "
+                     "--abandon");
         return SHARDCTL_USAGE;
     }
     return run_verb(o, REBALANCE_EVEN, NULL);

@@ -253,6 +253,35 @@ def test_bad_requests_change_nothing():
     assert before["s2"] == []
 
 
+def test_failed_moves_stop_the_plan_until_abandoned():
+    """A destination without a table: every move of the plan is refused
+    before it writes anything; the plan stays unfinished (another plan is
+    refused) until run again or abandoned."""
+    root = new_cluster()
+    before_map = ctl(root, "dump-map").stdout
+    S["s2"].sql("RENAME TABLE accounts TO accounts_away")
+    try:
+        r = ctl(root, "rebalance", "--database", "app", "--weight", "vbuckets", check=False)
+        assert r.returncode == 4, (r.stdout, r.stderr)
+        assert "has no table app.accounts" in r.stderr and "rebalance stopped" in r.stderr, \
+            r.stderr
+        assert ctl(root, "moves").stdout.startswith("no moves")
+        r = ctl(root, "remove-shard", "s1", "--database", "app", check=False)
+        assert r.returncode == 4 and "an unfinished rebalance plan" in r.stderr, r.stderr
+        r = ctl(root, "rebalance", "--dry-run")
+        assert "resuming the plan" in r.stdout and "2 moves" in r.stdout, r.stdout
+        r = ctl(root, "rebalance", "--abandon")
+        assert "plan abandoned: 0 of its 2 moves were done" in r.stdout, r.stdout
+        r = ctl(root, "rebalance", "--abandon")
+        assert "no unfinished plan" in r.stdout, r.stdout
+    finally:
+        S["s2"].sql("RENAME TABLE accounts_away TO accounts")
+    assert ctl(root, "dump-map").stdout == before_map
+    # a new plan is made now
+    r = ctl(root, "rebalance", "--dry-run", "--weight", "vbuckets")
+    assert "a new plan" in r.stdout, r.stdout
+
+
 def test_overlapping_moves_started_together_one_goes_on():
     """Both pass the overlap check (held between it and the journal's
     creation); the journal numbered lower wins, the other refuses, nothing of
