@@ -179,6 +179,29 @@ def check_accounts(root, vbs, before):
         assert after[n] == want[n], (n, len(after[n]), len(want[n]))
 
 
+def ctl_on_tty(root, *args, timeout=180):
+    """Runs shardctl with its output on a terminal: (exit code, output)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen(argv(root, *args), stdout=slave, stderr=slave, env=ENV)
+    os.close(slave)
+    out, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:         # EIO: the child closed the terminal
+                    break
+                if not data:
+                    break
+                out.append(data.decode(errors="replace"))
+            elif p.poll() is not None:
+                break
+        return p.wait(timeout=30), "".join(out)
+    finally:
+        os.close(master)
+
+
 def counts(root):
     own, _ = owners(root)
     out = {}
@@ -403,11 +426,15 @@ def test_remove_shard_under_load():
     load = Load(root, list(range(3000, 3060)))
     try:
         time.sleep(0.5)
-        r = ctl(root, "remove-shard", "s1", "--database", "app", "--parallel", "2")
+        # on a terminal: a status line redrawn in place between the steps
+        code, out = ctl_on_tty(root, "remove-shard", "s1", "--database", "app", "--parallel",
+                               "2")
         time.sleep(0.5)
     finally:
         load.stop()
-    assert "remove-shard: shard s1 removed from the map" in r.stdout, r.stdout
+    assert code == 0, out
+    assert "remove-shard: shard s1 removed from the map" in out, out
+    assert "\r0/2 moves done | " in out and "\x1b[K" in out, out
     st = json.loads(ctl(root, "--json", "status").stdout)
     assert sorted(s["name"] for s in st["shards"]) == ["s0", "s2"], st["shards"]
     assert counts(root) == {"s0": 8, "s2": 8}, counts(root)
