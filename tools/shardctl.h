@@ -122,6 +122,14 @@ struct shardctl_active_move {
 int shardctl_active_moves(struct zkstore_admin *za, struct shardctl_active_move **out,
                           unsigned *n);
 
+/* For `shardctl moves`: an unfinished rebalance or remove-shard plan and
+ * its moves' states, as a "plan" member of <top> (JSON) or, with <top>
+ * NULL, one line on stdout. Nothing when there is none or it cannot be
+ * read. */
+struct json_t;
+void shardctl_plan_summary(const struct shardctl_opts *o, struct zkstore_admin *za,
+                           struct json_t *top);
+
 /* Adds up each vbucket's load since start (<by>: "bytes", "rows" or
  * "statements") over every registered router's /status into <load>
  * (<n> entries, zeroed first); *<answered> counts the routers that replied.

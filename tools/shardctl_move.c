@@ -930,6 +930,8 @@ int shardctl_moves(const struct shardctl_opts *o)
         return shardctl_exit_of(rc);
     }
     if (!o->json)
+        shardctl_plan_summary(o, za, NULL);
+    if (!o->json)
         printf(n ? "%-13s  %-8s  %-8s  %-8s  %-16s  %10s  %s\n" : "no moves\n", "MOVE", "PHASE",
                "FROM", "TO", "VBUCKETS", "ROWS", "BINLOG / ERROR");
     for (unsigned i = 0; i < n; i++) {
@@ -961,6 +963,7 @@ int shardctl_moves(const struct shardctl_opts *o)
     }
     if (o->json) {
         json_t *top = json_pack("{s:o}", "moves", arr);
+        shardctl_plan_summary(o, za, top);
         char *s = top ? json_dumps(top, JSON_COMPACT) : NULL;
         if (s)
             puts(s);

@@ -689,6 +689,45 @@ static int remove_from_map(struct ctx *c)
     return ex;
 }
 
+/* ---- shardctl moves ----------------------------------------------------------- */
+
+void shardctl_plan_summary(const struct shardctl_opts *o, struct zkstore_admin *za,
+                           struct json_t *top)
+{
+    struct ctx c = { .o = o, .za = za, .plan_ver = -1 };
+    struct smap *m = NULL;
+    unsigned n[STEP_FAILED + 1] = { 0 };
+    bool found = false;
+    char *err = NULL;
+
+    c.plan = calloc(1, sizeof(*c.plan));
+    if (!c.plan || plan_read(&c, &found) != SHARDCTL_OK || !found || c.plan->done)
+        goto out;
+    if (zkstore_admin_load(za, &m, NULL, &err) != ZKSTORE_OK ||
+        !(c.set = malloc(smap_n_vbuckets(m))) || read_states(&c, m) != SHARDCTL_OK)
+        goto out;
+    for (unsigned i = 0; i < c.plan->n_moves; i++)
+        n[c.state[i]]++;
+    if (top) {
+        json_object_set_new(top, "plan", json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i}",
+                            "kind", c.plan->kind == REBALANCE_REMOVE ? "remove-shard" :
+                            "rebalance", "shard", c.plan->shard, "moves", (int)c.plan->n_moves,
+                            "done", (int)n[STEP_DONE], "unfinished", (int)n[STEP_RESUME],
+                            "pending", (int)n[STEP_PENDING], "stale", (int)n[STEP_STALE]));
+    } else {
+        printf("unfinished plan: %s%s%s, %u moves: %u done, %u unfinished, %u not started%s "
+               "(`shardctl rebalance --dry-run` shows it; run the plan again to continue)\n\n",
+               c.plan->kind == REBALANCE_REMOVE ? "remove-shard " : "rebalance", c.plan->shard,
+               "", c.plan->n_moves, n[STEP_DONE], n[STEP_RESUME], n[STEP_PENDING],
+               n[STEP_STALE] ? ", some stale" : "");
+    }
+out:
+    free(err);
+    smap_unref(m);
+    free(c.set);
+    free(c.plan);
+}
+
 /* ---- the verbs ---------------------------------------------------------------- */
 
 /* Plans anew into c->plan. Returns an exit code. */

@@ -288,7 +288,12 @@ def test_failed_moves_stop_the_plan_until_abandoned():
         assert r.returncode == 4, (r.stdout, r.stderr)
         assert "has no table app.accounts" in r.stderr and "rebalance stopped" in r.stderr, \
             r.stderr
-        assert ctl(root, "moves").stdout.startswith("no moves")
+        out = ctl(root, "moves").stdout
+        assert out.startswith("unfinished plan: rebalance, 2 moves: 0 done, 0 unfinished, 2 "
+                              "not started") and "no moves" in out, out
+        plan = json.loads(ctl(root, "--json", "moves").stdout)["plan"]
+        assert plan == {"kind": "rebalance", "shard": "", "moves": 2, "done": 0,
+                        "unfinished": 0, "pending": 2, "stale": 0}, plan
         r = ctl(root, "remove-shard", "s1", "--database", "app", check=False)
         assert r.returncode == 4 and "an unfinished rebalance plan" in r.stderr, r.stderr
         r = ctl(root, "rebalance", "--dry-run")
@@ -297,6 +302,7 @@ def test_failed_moves_stop_the_plan_until_abandoned():
         assert "plan abandoned: 0 of its 2 moves were done" in r.stdout, r.stdout
         r = ctl(root, "rebalance", "--abandon")
         assert "no unfinished plan" in r.stdout, r.stdout
+        assert "plan" not in json.loads(ctl(root, "--json", "moves").stdout)
     finally:
         S["s2"].sql("RENAME TABLE accounts_away TO accounts")
     assert ctl(root, "dump-map").stdout == before_map
