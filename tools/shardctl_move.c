@@ -129,10 +129,13 @@ static void show_rows(void *arg, uint64_t scanned, uint64_t copied, uint64_t est
         printf("\rmove %s: copy [%s] %3.0f%%  %" PRIu64 " rows  %.0f rows/s  eta %s\033[K",
                mv->id, bar, frac * 100, copied, rate, left);
         mv->bar_shown = true;
-    } else {
+    } else if (estimate) {
         printf("move %s: copy: %" PRIu64 " rows copied, %" PRIu64 " of about %" PRIu64
                " read (%.0f%%), %.0f rows/s, eta %ld s\n", mv->id, copied, scanned, estimate,
                frac * 100, rate, eta);
+    } else {
+        printf("move %s: copy: %" PRIu64 " rows copied, %" PRIu64 " read, %.0f rows/s\n",
+               mv->id, copied, scanned, rate);
     }
     fflush(stdout);
 }

@@ -382,8 +382,10 @@ static void status_draw(struct runner *r)
         len += (size_t)snprintf(line + len, sizeof(line) - len, " | %u:%s %s", ch->idx + 1,
                                 ch->id[0] ? ch->id : "-", ch->phase[0] ? ch->phase : "start");
         if (len < sizeof(line) && strcmp(ch->phase, "copy") == 0 && ch->rows)
-            len += (size_t)snprintf(line + len, sizeof(line) - len, " %" PRIu64 " rows %.0f/s"
-                                    " eta %lds", ch->rows, ch->rate, ch->eta_s);
+            len += (size_t)snprintf(line + len, sizeof(line) - len, " %" PRIu64 " rows %.0f/s",
+                                    ch->rows, ch->rate);
+        if (len < sizeof(line) && strcmp(ch->phase, "copy") == 0 && ch->eta_s >= 0)
+            len += (size_t)snprintf(line + len, sizeof(line) - len, " eta %lds", ch->eta_s);
     }
     printf("\r%.*s\033[K", 200, line);
     r->status_shown = true;
@@ -427,8 +429,11 @@ static void child_line(struct runner *r, struct child *ch, const char *line)
             status_draw(r);
         } else if (now - ch->last_plain_ms >= 5000) {
             ch->last_plain_ms = now;
-            printf("move %u (%s): copy: %" PRIu64 " rows copied, %.0f rows/s, eta %ld s\n",
-                   ch->idx + 1, ch->id, ch->rows, ch->rate, ch->eta_s);
+            char eta[32] = "";
+            if (ch->eta_s >= 0)
+                snprintf(eta, sizeof(eta), ", eta %ld s", ch->eta_s);
+            printf("move %u (%s): copy: %" PRIu64 " rows copied, %.0f rows/s%s\n", ch->idx + 1,
+                   ch->id, ch->rows, ch->rate, eta);
         }
     } else {
         status_clear(r);
