@@ -644,6 +644,46 @@ out:
     return rc;
 }
 
+int mv_count_rows(struct mv_ctx *c, MYSQL *conn, double *rows, char **errp)
+{
+    for (unsigned ti = 0; ti < c->n_tables; ti++) {
+        const struct mv_table *t = &c->tables[ti];
+        struct sbuf sel = { 0 };
+        sb_puts(&sel, "SELECT ");
+        sb_ident(&sel, t->cols[t->key_col]);
+        sb_puts(&sel, " FROM ");
+        sb_ident(&sel, c->db);
+        sb_puts(&sel, ".");
+        sb_ident(&sel, t->name);
+        if (sel.oom || mysql_real_query(conn, sel.p, sel.len) != 0) {
+            errmsg_set(errp, "%s (error %u) reading %s", mysql_error(conn), mysql_errno(conn),
+                       t->name);
+            sb_free(&sel);
+            return -1;
+        }
+        sb_free(&sel);
+        MYSQL_RES *r = mysql_use_result(conn);
+        MYSQL_ROW row;
+        if (!r) {
+            errmsg_set(errp, "%s reading %s", mysql_error(conn), t->name);
+            return -1;
+        }
+        while ((row = mysql_fetch_row(r))) {
+            unsigned long *lens = mysql_fetch_lengths(r);
+            if (row[0])
+                rows[vbucket_of(row[0], lens[0], c->n_vbuckets)] += 1;
+        }
+        bool bad = mysql_errno(conn) != 0;
+        if (bad)
+            errmsg_set(errp, "%s (error %u) reading %s", mysql_error(conn), mysql_errno(conn),
+                       t->name);
+        mysql_free_result(r);
+        if (bad)
+            return -1;
+    }
+    return 0;
+}
+
 int mv_binlog_end(MYSQL *src, struct mv_pos *at, char **errp)
 {
     MYSQL_RES *r = query(src, "SHOW MASTER STATUS", errp);

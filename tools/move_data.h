@@ -106,6 +106,15 @@ int mv_catchup(struct mv_ctx *c, const struct smap_endpoint *ep, MYSQL *src, MYS
 /* The source's current end of binary log. Returns 0, or -1 with *<errp>. */
 int mv_binlog_end(MYSQL *src, struct mv_pos *at, char **errp);
 
+/*
+ * Counts the rows <conn> stores per vbucket in every table of
+ * mv_discover(): one streamed read of each table's shard-key column,
+ * hashed on the client like the copy. Adds to <rows> (<n_vbuckets>
+ * entries; ctx.moving is not used). Returns 0, or -1 with a malloc'd
+ * *<errp>.
+ */
+int mv_count_rows(struct mv_ctx *c, MYSQL *conn, double *rows, char **errp);
+
 /* Row count and an order-independent checksum of the moving vbuckets' rows. */
 struct mv_sum {
     uint64_t rows;

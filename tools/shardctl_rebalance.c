@@ -33,6 +33,7 @@
 #include "shardmap/rebalance.h"
 #include "shardmap/smap.h"
 #include "shardmap/zkstore.h"
+#include "tools/move_data.h"
 #include "tools/shardctl.h"
 
 #define PLAN_DIR   "rebalance"
@@ -297,8 +298,52 @@ static int plan_write(struct ctx *c)
 
 /* ---- load ------------------------------------------------------------------ */
 
-/* Weights from the routers' measured load, or none (*<weights> NULL) when
- * --weight vbuckets or no router reports any. */
+/* --weight stored: the rows each shard's master stores per vbucket into
+ * <rows>. Returns an exit code after printing the problem. */
+static int stored_rows(struct ctx *c, const struct smap *m, double *rows)
+{
+    const struct shardctl_opts *o = c->o;
+    const struct smap_key *k = smap_key_config(m);
+    const char *cols[ANALYZE_MAX_KEY_COLS];
+    struct mv_ctx mc = { 0 };
+    char *err = NULL, what[SMAP_NAME_MAX + 32];
+    int ex = SHARDCTL_OK;
+
+    mc.db = o->database;
+    mc.user = o->control_user ? o->control_user : getenv("SHARDWIRE_CONTROL_USER");
+    mc.password = o->control_password ? o->control_password
+                                      : getenv("SHARDWIRE_CONTROL_PASSWORD");
+    if (!mc.db || !mc.user || !mc.password) {
+        shardctl_err("--weight stored reads every shard: it needs --database and the control "
+                     "account ($SHARDWIRE_CONTROL_USER/_PASSWORD), even with --dry-run");
+        return SHARDCTL_USAGE;
+    }
+    for (unsigned i = 0; i < k->n_key_columns; i++)
+        cols[i] = k->key_columns[i];
+    mc.key_columns = cols;
+    mc.n_key_columns = k->n_key_columns;
+    mc.n_vbuckets = smap_n_vbuckets(m);
+    for (unsigned s = 0; ex == SHARDCTL_OK && s < smap_n_shards(m); s++) {
+        const struct smap_shard *sh = smap_shard(m, s);
+        snprintf(what, sizeof(what), "shard %s master", sh->name);
+        MYSQL *conn = mv_connect(&mc, &sh->master, what, &err);
+        if (!conn || mv_discover(&mc, conn, conn, what, &err) < 0 ||
+            mv_count_rows(&mc, conn, rows, &err) < 0) {
+            shardctl_err("--weight stored: %s: %s; nothing was changed", what,
+                         err ? err : "failed");
+            ex = SHARDCTL_FAILED;
+        }
+        free(err);
+        err = NULL;
+        mv_tables_free(&mc);
+        if (conn)
+            mysql_close(conn);
+    }
+    return ex;
+}
+
+/* Weights from the routers' measured load or the rows stored, or none
+ * (*<weights> NULL) when --weight vbuckets or nothing was measured. */
 static int weights_of(struct ctx *c, const struct smap *m, double **weights)
 {
     const char *by = c->o->weight ? c->o->weight : "bytes";
@@ -319,7 +364,17 @@ static int weights_of(struct ctx *c, const struct smap *m, double **weights)
         shardctl_err("out of memory");
         return SHARDCTL_FAILED;
     }
-    shardctl_vbucket_load(c->o, by, load, n, &answered);
+    if (strcmp(by, "stored") == 0) {
+        int ex = stored_rows(c, m, load);
+        if (ex != SHARDCTL_OK) {
+            free(load);
+            free(*weights);
+            *weights = NULL;
+            return ex;
+        }
+    } else {
+        shardctl_vbucket_load(c->o, by, load, n, &answered);
+    }
     for (uint32_t v = 0; v < n; v++)
         total += load[v];
     if (total > 0) {
@@ -328,9 +383,12 @@ static int weights_of(struct ctx *c, const struct smap *m, double **weights)
     } else {
         free(*weights);
         *weights = NULL;
-        if (!c->o->json)
+        if (!c->o->json && strcmp(by, "stored") != 0)
             printf("%s: no router reported load (%u answered): weighing vbuckets by count\n",
                    c->plan->kind == REBALANCE_REMOVE ? "remove-shard" : "rebalance", answered);
+        else if (!c->o->json)
+            printf("%s: the shards store no rows: weighing vbuckets by count\n",
+                   c->plan->kind == REBALANCE_REMOVE ? "remove-shard" : "rebalance");
     }
     free(load);
     return SHARDCTL_OK;
@@ -851,8 +909,10 @@ static int run_verb(const struct shardctl_opts *o, enum rebalance_kind kind, con
         return SHARDCTL_USAGE;
     }
     if (o->weight && strcmp(o->weight, "vbuckets") && strcmp(o->weight, "bytes") &&
-        strcmp(o->weight, "rows") && strcmp(o->weight, "statements")) {
-        shardctl_err("--weight '%s': expected vbuckets, bytes, rows or statements", o->weight);
+        strcmp(o->weight, "rows") && strcmp(o->weight, "statements") &&
+        strcmp(o->weight, "stored")) {
+        shardctl_err("--weight '%s': expected vbuckets, stored, bytes, rows or statements",
+                     o->weight);
         return SHARDCTL_USAGE;
     }
     if (!o->dry_run && !o->abandon && !(o->control_user || getenv("SHARDWIRE_CONTROL_USER"))) {
@@ -982,7 +1042,7 @@ int shardctl_rebalance(const struct shardctl_opts *o)
 {
     if (o->argc != 0) {
         shardctl_err("usage: rebalance --database DB [--dry-run] [--parallel N] "
-                     "[--weight vbuckets|bytes|rows|statements] [--rate ROWS] | rebalance "
+                     "[--weight vbuckets|stored|bytes|rows|statements] [--rate ROWS] | rebalance "
                      "--abandon");
         return SHARDCTL_USAGE;
     }

@@ -237,6 +237,12 @@ def test_bad_requests_change_nothing():
     plan = json.loads(ctl(root, "--json", "rebalance", "--dry-run").stdout)
     assert plan["event"] == "plan" and plan["weight"] == "vbuckets", plan
     assert sorted(s["after"] for s in plan["shards"]) == [5, 5, 6], plan
+    # weighed by the rows each master stores (vbucket and row counts blended)
+    plan = json.loads(ctl(root, "--json", "rebalance", "--dry-run", "--weight", "stored",
+                          "--database", "app").stdout)
+    assert plan["weight"] == "stored" and sum(s["after"] for s in plan["shards"]) == VB, plan
+    assert "s2" in {m["to"] for m in plan["moves"]}, plan
+    assert all(s["after"] > 0 for s in plan["shards"]), plan
     # a vbucket already moving: a second move and a remove-shard of its
     # source are refused before anything changes. The slow move writes to a
     # terminal: its copy shows a progress bar redrawn in place.
