@@ -494,6 +494,34 @@ bad:
     return -1;
 }
 
+int smap_builder_remove_shard(struct smap_builder *b, const char *name, char **errp)
+{
+    int i = builder_find(b, name);
+    uint32_t owned = 0;
+    if (i < 0) {
+        errmsg_set(errp, "no shard named '%s'", name);
+        return -1;
+    }
+    if (b->n_shards == 1) {
+        errmsg_set(errp, "shard '%s' is the last shard", name);
+        return -1;
+    }
+    for (uint32_t vb = 0; vb < b->n_vbuckets; vb++)
+        owned += b->vb_shard[vb] == (uint16_t)i;
+    if (owned) {
+        errmsg_set(errp, "shard '%s' still owns %" PRIu32 " vbuckets", name, owned);
+        return -1;
+    }
+    /* indices above <i> shift down by one; VB_UNASSIGNED stays as it is */
+    for (uint32_t vb = 0; vb < b->n_vbuckets; vb++)
+        if (b->vb_shard[vb] != VB_UNASSIGNED && b->vb_shard[vb] > (uint16_t)i)
+            b->vb_shard[vb]--;
+    memmove(&b->shards[i], &b->shards[i + 1],
+            (b->n_shards - (unsigned)i - 1) * sizeof(b->shards[0]));
+    b->n_shards--;
+    return 0;
+}
+
 int smap_builder_set_paused(struct smap_builder *b, const char *name, bool paused, char **errp)
 {
     int i = builder_find(b, name);

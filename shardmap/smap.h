@@ -139,6 +139,11 @@ int smap_builder_add_shard(struct smap_builder *b, const struct smap_shard *s, c
  */
 int smap_builder_set_master(struct smap_builder *b, const char *name,
                             const struct smap_endpoint *ep, char **errp);
+/* Removes shard <name>, which must own no vbucket (shardctl remove-shard
+ * moves them away first); the other shards keep their order. Returns 0, or
+ * -1 with a malloc'd *<errp> (unknown shard, still owns vbuckets, the last
+ * shard). */
+int smap_builder_remove_shard(struct smap_builder *b, const char *name, char **errp);
 /* Marks shard <name> paused (a planned switchover: routers hold its
  * statements instead of sending them) or not. Returns 0, or -1 with a
  * malloc'd *<errp> (unknown shard). */

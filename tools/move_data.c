@@ -539,6 +539,28 @@ static void gtid_of(MYSQL *m, struct mv_pos *at)
     free(err);
 }
 
+/* The rows the moving tables hold on <src> by its statistics (InnoDB's
+ * estimate, often 10-40% off): the copy reads them all, so it is what an
+ * ETA is measured against. 0 when unknown. */
+static uint64_t scan_estimate(const struct mv_ctx *c, MYSQL *src)
+{
+    struct sbuf b = { 0 };
+    uint64_t total = 0;
+    char *err = NULL;
+    sb_puts(&b, "SELECT COALESCE(SUM(TABLE_ROWS), 0) FROM information_schema.TABLES WHERE "
+            "TABLE_SCHEMA = '");
+    sb_puts(&b, c->db);     /* checked by shardctl: [A-Za-z0-9_$] only */
+    sb_puts(&b, "'");
+    MYSQL_RES *r = b.oom ? NULL : query(src, b.p, &err);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    if (row && row[0])
+        total = strtoull(row[0], NULL, 10);
+    mysql_free_result(r);
+    sb_free(&b);
+    free(err);
+    return total;
+}
+
 int mv_copy(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_pos *at, uint64_t *rows,
             char **errp)
 {
@@ -547,6 +569,7 @@ int mv_copy(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_pos *at, uint64_
     int rc = -1;
 
     *rows = 0;
+    uint64_t estimate = c->on_rows ? scan_estimate(c, src) : 0;
     if (run(src, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", errp) < 0 ||
         run(src, "START TRANSACTION WITH CONSISTENT SNAPSHOT", errp) < 0 ||
         snapshot_pos(src, at, errp) < 0)
@@ -594,6 +617,8 @@ int mv_copy(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_pos *at, uint64_
                 }
                 sb_insert_head(&b, c, t);
                 throttle(c->rate, *rows + table_rows, t0);
+                if (c->on_rows)
+                    c->on_rows(c->progress_arg, seen, *rows + table_rows, estimate);
             }
         }
         if (mysql_errno(src)) {
@@ -609,6 +634,8 @@ int mv_copy(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_pos *at, uint64_
         }
         *rows += table_rows;
         throttle(c->rate, *rows, t0);
+        if (c->on_rows)
+            c->on_rows(c->progress_arg, seen, *rows, estimate);
         say(c, "copy: table %s: %" PRIu64 " rows copied (%" PRIu64 " scanned so far)", t->name,
             table_rows, seen);
     }
@@ -620,6 +647,46 @@ out:
         run(src, "ROLLBACK", NULL);
     sb_free(&b);
     return rc;
+}
+
+int mv_count_rows(struct mv_ctx *c, MYSQL *conn, double *rows, char **errp)
+{
+    for (unsigned ti = 0; ti < c->n_tables; ti++) {
+        const struct mv_table *t = &c->tables[ti];
+        struct sbuf sel = { 0 };
+        sb_puts(&sel, "SELECT ");
+        sb_ident(&sel, t->cols[t->key_col]);
+        sb_puts(&sel, " FROM ");
+        sb_ident(&sel, c->db);
+        sb_puts(&sel, ".");
+        sb_ident(&sel, t->name);
+        if (sel.oom || mysql_real_query(conn, sel.p, sel.len) != 0) {
+            errmsg_set(errp, "%s (error %u) reading %s", mysql_error(conn), mysql_errno(conn),
+                       t->name);
+            sb_free(&sel);
+            return -1;
+        }
+        sb_free(&sel);
+        MYSQL_RES *r = mysql_use_result(conn);
+        MYSQL_ROW row;
+        if (!r) {
+            errmsg_set(errp, "%s reading %s", mysql_error(conn), t->name);
+            return -1;
+        }
+        while ((row = mysql_fetch_row(r))) {
+            unsigned long *lens = mysql_fetch_lengths(r);
+            if (row[0])
+                rows[vbucket_of(row[0], lens[0], c->n_vbuckets)] += 1;
+        }
+        bool bad = mysql_errno(conn) != 0;
+        if (bad)
+            errmsg_set(errp, "%s (error %u) reading %s", mysql_error(conn), mysql_errno(conn),
+                       t->name);
+        mysql_free_result(r);
+        if (bad)
+            return -1;
+    }
+    return 0;
 }
 
 int mv_binlog_end(MYSQL *src, struct mv_pos *at, char **errp)

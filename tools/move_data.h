@@ -53,6 +53,11 @@ struct mv_ctx {
     unsigned              chunk_rows;  /* rows per destination transaction */
     void                (*progress)(void *arg, const char *line);
     void                 *progress_arg;
+    /* the copy's counts, after each batch (NULL: not wanted): rows read
+     * from the source, rows copied, and the rows the source's tables hold
+     * by its statistics (an estimate; 0 when unknown) */
+    void                (*on_rows)(void *arg, uint64_t scanned, uint64_t copied,
+                                   uint64_t estimate);
 
     struct mv_table      *tables;      /* from mv_discover() */
     unsigned              n_tables;
@@ -115,6 +120,15 @@ void mv_catchup_unprepare(struct mv_ctx *c);
 
 /* The source's current end of binary log. Returns 0, or -1 with *<errp>. */
 int mv_binlog_end(MYSQL *src, struct mv_pos *at, char **errp);
+
+/*
+ * Counts the rows <conn> stores per vbucket in every table of
+ * mv_discover(): one streamed read of each table's shard-key column,
+ * hashed on the client like the copy. Adds to <rows> (<n_vbuckets>
+ * entries; ctx.moving is not used). Returns 0, or -1 with a malloc'd
+ * *<errp>.
+ */
+int mv_count_rows(struct mv_ctx *c, MYSQL *conn, double *rows, char **errp);
 
 /* Row count and an order-independent checksum of the moving vbuckets' rows. */
 struct mv_sum {

@@ -56,6 +56,16 @@ static const char usage_text[] =
     "                       account as for failover; docs/moves.md)\n"
     "  move --abort ID      stop a move before its flip and remove what it copied\n"
     "  moves                moves in progress and recent ones\n"
+    "  rebalance --database DB [--dry-run] [--parallel N] [--rate ROWS]\n"
+    "       [--weight vbuckets|stored|bytes|rows|statements] [--router-wait S]\n"
+    "                       plan the fewest moves that even out the shards (by\n"
+    "                       the rows stored or the routers' measured load), print the\n"
+    "                       plan and run it, N moves at once (default 2); rerun\n"
+    "                       to continue a plan that was stopped\n"
+    "  rebalance --abandon  drop an unfinished plan (the map stays as it is)\n"
+    "  remove-shard SHARD --database DB [--dry-run] [--parallel N] [--rate ROWS]\n"
+    "                       move all of SHARD's vbuckets to the other shards\n"
+    "                       (evenly), then remove it from the map"
     "  dump-map [--map FILE]\n"
     "                       print the map text (usable as a router map_file)\n"
     "  watch [ROUTER_ID]    follow the map as a router does, one line per event;\n"
@@ -373,7 +383,8 @@ enum {
     OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE, OPT_CONFIG,
     OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
     OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE, OPT_MAX_LAG,
-    OPT_ABORT, OPT_RATE, OPT_USER, OPT_ROUTER, OPT_INTERVAL,
+    OPT_ABORT, OPT_RATE, OPT_USER, OPT_ROUTER, OPT_INTERVAL, OPT_DRY_RUN, OPT_PARALLEL,
+    OPT_WEIGHT, OPT_ABANDON,
 };
 
 static const struct option long_opts[] = {
@@ -408,6 +419,10 @@ static const struct option long_opts[] = {
     { "rate",           required_argument, NULL, OPT_RATE },
     { "router",         required_argument, NULL, OPT_ROUTER },
     { "interval",       required_argument, NULL, OPT_INTERVAL },
+    { "dry-run",        no_argument,       NULL, OPT_DRY_RUN },
+    { "parallel",       required_argument, NULL, OPT_PARALLEL },
+    { "weight",         required_argument, NULL, OPT_WEIGHT },
+    { "abandon",        no_argument,       NULL, OPT_ABANDON },
     { NULL, 0, NULL, 0 },
 };
 
@@ -431,6 +446,8 @@ static const struct {
     { "move",       shardctl_move },
     { "moves",      shardctl_moves },
     { "top",        shardctl_top },
+    { "rebalance",  shardctl_rebalance },
+    { "remove-shard", shardctl_remove_shard },
 };
 
 int main(int argc, char **argv)
@@ -520,6 +537,7 @@ int main(int argc, char **argv)
             break;
         case OPT_AUTH_FILE:
             auth_file = optarg;
+            o.auth_file = optarg;
             break;
         case OPT_ACL:
             if (strcmp(optarg, "open") != 0 && strcmp(optarg, "protected") != 0) {
@@ -546,6 +564,7 @@ int main(int argc, char **argv)
         case OPT_CONTROL_PASSWORD_FILE:
             free(o.control_password);
             o.control_password = read_secret_file(optarg);
+            o.control_password_file = optarg;
             if (!o.control_password)
                 return SHARDCTL_USAGE;
             break;
@@ -601,6 +620,23 @@ int main(int argc, char **argv)
             }
             o.have_interval = true;
             break;
+        case OPT_DRY_RUN:
+            o.dry_run = true;
+            break;
+        case OPT_PARALLEL:
+            if (parse_u64_arg(optarg, &u) < 0 || u == 0 || u > SHARDCTL_MAX_PARALLEL) {
+                shardctl_err("--parallel '%s': expected 1..%d moves at once", optarg,
+                             SHARDCTL_MAX_PARALLEL);
+                return SHARDCTL_USAGE;
+            }
+            o.parallel = (unsigned)u;
+            break;
+        case OPT_WEIGHT:
+            o.weight = optarg;
+            break;
+        case OPT_ABANDON:
+            o.abandon = true;
+            break;
         case 'h':
         case OPT_HELP:
             fputs(usage_text, stdout);
@@ -649,6 +685,16 @@ int main(int argc, char **argv)
     return SHARDCTL_USAGE;
 }
 
+void shardctl_test_pause(void)
+{
+    const char *pause = getenv("SHARDCTL_TEST_PAUSE_MS");
+    if (pause != NULL && *pause != '\0') {
+        long ms = strtol(pause, NULL, 10);
+        if (ms > 0 && ms < 60000)
+            usleep((useconds_t)ms * 1000);
+    }
+}
+
 int shardctl_change(const struct shardctl_opts *o, shardctl_change_fn *fn, void *ctx,
                     struct smap **before, struct smap **after)
 {
@@ -694,14 +740,7 @@ int shardctl_change(const struct shardctl_opts *o, shardctl_change_fn *fn, void 
         ex = SHARDCTL_INVALID;
         goto fail;
     }
-    /* Test hook (docs/shardctl.md): widen the read-to-write window so tests
-     * can make two writers race deterministically. */
-    const char *pause = getenv("SHARDCTL_TEST_PAUSE_MS");
-    if (pause != NULL && *pause != '\0') {
-        long ms = strtol(pause, NULL, 10);
-        if (ms > 0 && ms < 60000)
-            usleep((useconds_t)ms * 1000);
-    }
+    shardctl_test_pause();
     rc = zkstore_admin_write(za, cur, cas, next, &err);
     if (zkstore_admin_lost_in_write(za))
         shardctl_err("note: the connection to ZooKeeper was lost during the write%s",

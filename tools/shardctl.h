@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "protocol/analyze.h"
+#include "shardmap/movejournal.h"
 #include "shardmap/zkauth.h"
 
 struct smap;
@@ -70,6 +71,12 @@ struct shardctl_opts {
     unsigned    n_routers;
     unsigned    interval_ms;    /* --interval SECONDS (top) */
     bool        have_interval;
+    bool        dry_run;        /* --dry-run (rebalance, remove-shard): plan, print, stop */
+    bool        abandon;        /* --abandon (rebalance, remove-shard): drop an unfinished plan */
+    unsigned    parallel;       /* --parallel N (rebalance, remove-shard); 0: default 2 */
+    const char *weight;         /* --weight vbuckets|bytes|rows|statements (rebalance) */
+    const char *auth_file;      /* --auth-file FILE as given (passed on to child moves) */
+    const char *control_password_file;  /* --control-password-file as given (same) */
     bool        have_expect;    /* --expect-version N given */
     uint64_t    expect_version; /* refuse (conflict) unless the map is at N */
     int         argc;           /* operands after the verb */
@@ -99,6 +106,36 @@ int shardctl_switchover(const struct shardctl_opts *o);
 int shardctl_move(const struct shardctl_opts *o);
 int shardctl_moves(const struct shardctl_opts *o);
 int shardctl_top(const struct shardctl_opts *o);
+int shardctl_rebalance(const struct shardctl_opts *o);
+int shardctl_remove_shard(const struct shardctl_opts *o);
+
+#define SHARDCTL_MAX_PARALLEL 16
+
+/* An unfinished move: its journal's name (<root>/moves/<id>) and content. */
+struct shardctl_active_move {
+    char                id[64];
+    struct move_journal j;
+};
+/* Reads every unfinished move's journal into *<out> (malloc'd, *<n> of
+ * them; unreadable ones are left out). Returns an exit code after printing
+ * the problem. */
+int shardctl_active_moves(struct zkstore_admin *za, struct shardctl_active_move **out,
+                          unsigned *n);
+
+/* For `shardctl moves`: an unfinished rebalance or remove-shard plan and
+ * its moves' states, as a "plan" member of <top> (JSON) or, with <top>
+ * NULL, one line on stdout. Nothing when there is none or it cannot be
+ * read. */
+struct json_t;
+void shardctl_plan_summary(const struct shardctl_opts *o, struct zkstore_admin *za,
+                           struct json_t *top);
+
+/* Adds up each vbucket's load since start (<by>: "bytes", "rows" or
+ * "statements") over every registered router's /status into <load>
+ * (<n> entries, zeroed first); *<answered> counts the routers that replied.
+ * Routers that do not answer are reported on stderr and left out. */
+void shardctl_vbucket_load(const struct shardctl_opts *o, const char *by, double *load,
+                           uint32_t n, unsigned *answered);
 
 /* The admin listener's address in a router registration <payload> ("...
  * admin=PORT" or "admin=HOST:PORT" on its first line; a bare port is on
@@ -129,6 +166,11 @@ typedef int shardctl_change_fn(struct smap_builder *b, const struct smap *cur, v
                                bool *unchanged, char **errp);
 int shardctl_change(const struct shardctl_opts *o, shardctl_change_fn *fn, void *ctx,
                     struct smap **before, struct smap **after);
+
+/* Test hook (docs/shardctl.md): sleeps $SHARDCTL_TEST_PAUSE_MS between a
+ * verb's checks and its write, so tests can make two writers race
+ * deterministically. Does nothing when the variable is unset. */
+void shardctl_test_pause(void);
 
 /* Prints <m> as JSON (status) or the human table; shared by status and the
  * change verbs. */

@@ -46,6 +46,8 @@ struct move {
     struct smap                *written;      /* the map this move last wrote, and */
     int32_t                     written_cas;  /* its version node's version: the flip
                                                  skips a read when nobody wrote since */
+    uint64_t                    rows_t0_ms, rows_last_ms;   /* copy progress (show_rows) */
+    bool                        bar_shown;  /* a progress bar is on the terminal's last line */
 };
 
 static uint64_t wall_ms(void)
@@ -65,9 +67,14 @@ static uint64_t mono_ms(void)
 static void progress(void *arg, const char *line)
 {
     struct move *mv = arg;
+    if (mv->bar_shown) {
+        fputs("\r\033[K", stdout);
+        mv->bar_shown = false;
+    }
     if (mv->o->json) {
-        json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "event", "progress", "move", mv->id,
-                              "phase", move_phase_name(mv->j.phase), "line", line);
+        json_t *e = json_pack("{s:s, s:s, s:s, s:I, s:s}", "event", "progress", "move", mv->id,
+                              "phase", move_phase_name(mv->j.phase), "rows",
+                              (json_int_t)mv->j.rows, "line", line);
         char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
         if (s)
             puts(s);
@@ -75,6 +82,65 @@ static void progress(void *arg, const char *line)
         json_decref(e);
     } else {
         printf("move %s: %s\n", mv->id[0] ? mv->id : "-", line);
+    }
+    fflush(stdout);
+}
+
+/*
+ * The copy's progress (mv_ctx.on_rows): a bar redrawn in place on a
+ * terminal (every 200 ms), a plain line every 5 s otherwise, and with
+ * --json a "rows" event every 500 ms: rows copied, rows read of the
+ * estimated total, the copy rate and the time left at the read rate.
+ */
+static void show_rows(void *arg, uint64_t scanned, uint64_t copied, uint64_t estimate)
+{
+    struct move *mv = arg;
+    uint64_t now = mono_ms();
+    bool tty = !mv->o->json && isatty(STDOUT_FILENO);
+    unsigned every = mv->o->json ? 500 : tty ? 200 : 5000;
+
+    if (!mv->rows_t0_ms)
+        mv->rows_t0_ms = mv->rows_last_ms = now;
+    if (now - mv->rows_last_ms < every)
+        return;
+    mv->rows_last_ms = now;
+    double secs = (double)(now - mv->rows_t0_ms) / 1000.0;
+    double rate = secs > 0 ? copied / secs : 0, read_rate = secs > 0 ? scanned / secs : 0;
+    /* the estimate is InnoDB's: never let it claim more than 99% early */
+    double frac = estimate ? (double)scanned / (double)estimate : 0;
+    if (frac > 0.99)
+        frac = 0.99;
+    long eta = estimate && read_rate > 0 && estimate > scanned
+                   ? (long)((double)(estimate - scanned) / read_rate + 0.5) : -1;
+    if (mv->o->json) {
+        json_t *e = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:I}", "event", "rows",
+                              "move", mv->id, "phase", move_phase_name(mv->j.phase), "rows",
+                              (json_int_t)copied, "scanned", (json_int_t)scanned, "estimate",
+                              (json_int_t)estimate, "rate", rate, "eta_s", (json_int_t)eta);
+        char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        if (text)
+            puts(text);
+        free(text);
+        json_decref(e);
+    } else if (tty) {
+        char bar[31];
+        int full = (int)(frac * 30);
+        for (int i = 0; i < 30; i++)
+            bar[i] = i < full ? '#' : '.';
+        bar[30] = '\0';
+        char left[32] = "?";
+        if (eta >= 0)
+            snprintf(left, sizeof(left), "%ld s", eta);
+        printf("\rmove %s: copy [%s] %3.0f%%  %" PRIu64 " rows  %.0f rows/s  eta %s\033[K",
+               mv->id, bar, frac * 100, copied, rate, left);
+        mv->bar_shown = true;
+    } else if (estimate) {
+        printf("move %s: copy: %" PRIu64 " rows copied, %" PRIu64 " of about %" PRIu64
+               " read (%.0f%%), %.0f rows/s, eta %ld s\n", mv->id, copied, scanned, estimate,
+               frac * 100, rate, eta);
+    } else {
+        printf("move %s: copy: %" PRIu64 " rows copied, %" PRIu64 " read, %.0f rows/s\n",
+               mv->id, copied, scanned, rate);
     }
     fflush(stdout);
 }
@@ -780,6 +846,50 @@ static int check_others(struct move *mv, const char *to, char *found, size_t cap
     return ex;
 }
 
+/*
+ * Two shardctl processes may pass check_others() for overlapping vbuckets
+ * before either journal exists. Journals are numbered in creation order, so
+ * after creating its own a move yields to any unfinished overlapping one
+ * numbered lower: it marks its journal aborted before touching the map or
+ * a row, and refuses. The lower one never yields to it, so exactly one
+ * goes on. Returns an exit code.
+ */
+static int check_started_first(struct move *mv)
+{
+    struct shardctl_active_move *act = NULL;
+    unsigned n = 0;
+    char *err = NULL;
+    uint8_t *other = malloc(mv->n_vbuckets);
+    int ex = other ? shardctl_active_moves(mv->za, &act, &n) : SHARDCTL_FAILED;
+
+    for (unsigned i = 0; i < n && ex == SHARDCTL_OK; i++) {
+        /* same width and prefix: the name orders as the number */
+        if (strcmp(act[i].id, mv->id) >= 0 || strlen(act[i].id) != strlen(mv->id) ||
+            move_parse_vbuckets(act[i].j.vbuckets, other, mv->n_vbuckets, &err) < 0) {
+            free(err);
+            err = NULL;
+            continue;
+        }
+        for (uint32_t vb = 0; vb < mv->n_vbuckets; vb++) {
+            if (!other[vb] || !mv->set[vb])
+                continue;
+            char msg[MOVE_FIELD_MAX];
+            snprintf(msg, sizeof(msg), "refused: vbucket %" PRIu32 " is moving in %s, started "
+                     "first", vb, act[i].id);
+            mv->j.phase = MOVE_ABORTED;
+            journal_error(mv, msg);
+            shardctl_err("vbucket %" PRIu32 " is already moving (move %s, %s to %s, started "
+                         "just before this one); nothing was changed", vb, act[i].id,
+                         act[i].j.from, act[i].j.to);
+            ex = SHARDCTL_INVALID;
+            break;
+        }
+    }
+    free(other);
+    free(act);
+    return ex;
+}
+
 /* Checks the request against the map (<from> gets the owner). Returns an
  * exit code after printing the problem. */
 static int check_request(struct move *mv, const struct smap *m, const char *to)
@@ -852,6 +962,7 @@ static int open_data(struct move *mv, const struct smap *m, bool dst_only)
     mv->mv.chunk_rows = 500;
     mv->mv.progress = progress;
     mv->mv.progress_arg = mv;
+    mv->mv.on_rows = show_rows;
     char what[400];
     snprintf(what, sizeof(what), "source %s master", mv->j.from);
     if (!dst_only && !(mv->src = mv_connect(&mv->mv, &mv->src_ep, what, &err)))
@@ -1082,7 +1193,10 @@ int shardctl_move(const struct shardctl_opts *o)
     if (!existing[0]) {
         mv.j.phase = MOVE_COPY;
         mv.j.started_ms = wall_ms();
+        shardctl_test_pause();
         if ((ex = journal_write(&mv)) != SHARDCTL_OK)
+            goto out;
+        if ((ex = check_started_first(&mv)) != SHARDCTL_OK)
             goto out;
         sayf(&mv, "moving vbuckets %s (%ld) from %s (%s) to %s (%s): %u tables",
              mv.j.vbuckets, n, mv.j.from, mv.src_addr, mv.j.to, mv.dst_addr, mv.mv.n_tables);
@@ -1117,6 +1231,8 @@ int shardctl_moves(const struct shardctl_opts *o)
         return shardctl_exit_of(rc);
     }
     if (!o->json)
+        shardctl_plan_summary(o, za, NULL);
+    if (!o->json)
         printf(n ? "%-13s  %-8s  %-8s  %-8s  %-16s  %10s  %s\n" : "no moves\n", "MOVE", "PHASE",
                "FROM", "TO", "VBUCKETS", "ROWS", "BINLOG / ERROR");
     for (unsigned i = 0; i < n; i++) {
@@ -1148,6 +1264,7 @@ int shardctl_moves(const struct shardctl_opts *o)
     }
     if (o->json) {
         json_t *top = json_pack("{s:o}", "moves", arr);
+        shardctl_plan_summary(o, za, top);
         char *s = top ? json_dumps(top, JSON_COMPACT) : NULL;
         if (s)
             puts(s);

@@ -347,3 +347,34 @@ out:
     json_decref(out);
     return ex;
 }
+
+void shardctl_vbucket_load(const struct shardctl_opts *o, const char *by, double *load,
+                           uint32_t n, unsigned *answered)
+{
+    /* the columns of a vbucket_load entry: [vbucket, shard, statements, rows, bytes] */
+    size_t col = strcmp(by, "statements") == 0 ? 2 : strcmp(by, "rows") == 0 ? 3 : 4;
+    char **addrs = NULL, err[512];
+    unsigned n_addrs = 0;
+
+    memset(load, 0, n * sizeof(*load));
+    *answered = 0;
+    if (routers_from_zk(o, &addrs, &n_addrs) != SHARDCTL_OK)
+        return;
+    for (unsigned i = 0; i < n_addrs; i++) {
+        json_t *st = fetch_status(addrs[i], o->timeout_ms, err, sizeof(err)), *e;
+        size_t k;
+        free(addrs[i]);
+        if (!st) {
+            shardctl_err("%s", err);
+            continue;
+        }
+        (*answered)++;
+        json_array_foreach(json_object_get(st, "vbucket_load"), k, e) {
+            json_int_t v = json_integer_value(json_array_get(e, 0));
+            if (v >= 0 && v < (json_int_t)n)
+                load[v] += (double)json_integer_value(json_array_get(e, col));
+        }
+        json_decref(st);
+    }
+    free(addrs);
+}

@@ -722,6 +722,22 @@ def addr(db):
     return "127.0.0.1:%d" % db.port
 
 
+def move_masters(names, ddl):
+    """{name: MariaDB}: one master per shard name, each with the tables of
+    <ddl> in the app database and the grants `shardctl move` needs for the
+    control account (docs/moves.md)."""
+    out = {}
+    for name in names:
+        db = MariaDB(name)
+        for stmt in ddl:
+            db.sql(stmt)
+        db.sql("GRANT SELECT, INSERT, UPDATE, DELETE ON %s.* TO '%s'@'127.0.0.1'"
+               % (APP_DB, CONTROL_USER))
+        db.sql("GRANT REPLICATION SLAVE ON *.* TO '%s'@'127.0.0.1'" % CONTROL_USER)
+        out[name] = db
+    return out
+
+
 def replicated_shard(name, n_standbys, schema=()):
     """A lossless semi-sync master <name> and <n_standbys> GTID standbys
     <name>-sbK replicating from it (attached before anything is written: the

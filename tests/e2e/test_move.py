@@ -35,14 +35,7 @@ DDL = ["CREATE TABLE accounts (userid BIGINT NOT NULL, id BIGINT NOT NULL, "
 def setup_module():
     global ZK
     ZK = cluster.ZooKeeper()
-    for name in ("s0", "s1", "s2"):
-        db = cluster.MariaDB(name)
-        for stmt in DDL:
-            db.sql(stmt)
-        db.sql("GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO '%s'@'127.0.0.1'"
-               % cluster.CONTROL_USER)
-        db.sql("GRANT REPLICATION SLAVE ON *.* TO '%s'@'127.0.0.1'" % cluster.CONTROL_USER)
-        S[name] = db
+    S.update(cluster.move_masters(("s0", "s1", "s2"), DDL))
 
 
 def teardown_module():

@@ -276,6 +276,54 @@ out:
     free(err);
 }
 
+static void test_remove_shard(void)
+{
+    char *err = NULL;
+    struct smap *m = NULL;
+    struct smap_builder *b = builder(8);
+    struct smap_shard s0 = shard("s0", "127.0.0.1:3306"), s1 = shard("s1", "127.0.0.1:3307"),
+                      s2 = shard("s2", "127.0.0.1:3308");
+    uint8_t set[8] = { 0, 0, 0, 0, 1, 1, 1, 1 };
+    CHECK(b != NULL);
+    CHECK_EQ(smap_builder_add_shard(b, &s0, &err), 0);
+    CHECK_EQ(smap_builder_add_shard(b, &s1, &err), 0);
+    CHECK_EQ(smap_builder_add_shard(b, &s2, &err), 0);
+    CHECK_EQ(smap_builder_assign(b, 0, 3, "s0", &err), 0);
+    CHECK_EQ(smap_builder_assign(b, 4, 7, "s1", &err), 0);
+    CHECK_EQ(smap_builder_remove_shard(b, "s9", &err), -1);
+    CHECK(strstr(err, "no shard named 's9'") != NULL);
+    free(err);
+    err = NULL;
+    CHECK_EQ(smap_builder_remove_shard(b, "s1", &err), -1);   /* owns 4-7 */
+    CHECK(strstr(err, "still owns 4 vbuckets") != NULL);
+    free(err);
+    err = NULL;
+    CHECK_EQ(smap_builder_reassign(b, set, "s2", &err), 0);
+    CHECK_EQ(smap_builder_remove_shard(b, "s1", &err), 0);   /* s2's index shifts down */
+    CHECK_EQ(smap_builder_remove_shard(b, "s0", &err), -1);
+    free(err);
+    err = NULL;
+    m = smap_builder_finish(b, &err);
+    b = NULL;
+    CHECK(m != NULL);
+    CHECK_EQ(smap_n_shards(m), 2);
+    CHECK_EQ(smap_find_shard(m, "s1"), -1);
+    CHECK_STREQ(smap_shard(m, smap_shard_of_vbucket(m, 5))->name, "s2");
+    CHECK_STREQ(smap_shard(m, smap_shard_of_vbucket(m, 1))->name, "s0");
+    CHECK_EQ(smap_vbuckets_of_shard(m, 1), 4);
+    smap_unref(m);
+    m = NULL;
+    /* the last shard stays */
+    b = builder(2);
+    CHECK_EQ(smap_builder_add_shard(b, &s0, &err), 0);
+    CHECK_EQ(smap_builder_remove_shard(b, "s0", &err), -1);
+    CHECK(strstr(err, "is the last shard") != NULL);
+out:
+    smap_builder_free(b);
+    smap_unref(m);
+    free(err);
+}
+
 static void test_set_master(void)
 {
     char *err = NULL;
@@ -470,6 +518,7 @@ int main(void)
     RUN(test_build_basic);
     RUN(test_build_errors);
     RUN(test_spread);
+    RUN(test_remove_shard);
     RUN(test_set_master);
     RUN(test_add_standby);
     RUN(test_max_shards);
