@@ -140,6 +140,8 @@ static void read_slave_status(struct target *t)
     unsigned n = mysql_num_fields(t->res);
     struct health_facts *f = &t->next;
 
+    const char *io_state = NULL;
+
     f->is_replica = row != NULL;
     f->lag_s = -1;
     if (!row)
@@ -147,7 +149,9 @@ static void read_slave_status(struct target *t)
     for (unsigned i = 0; i < n; i++) {
         const char *name = fl[i].name, *v = row[i];
 
-        if (strcmp(name, "Slave_IO_Running") == 0)
+        if (strcmp(name, "Slave_IO_State") == 0)
+            io_state = v;
+        else if (strcmp(name, "Slave_IO_Running") == 0)
             f->io_running = v && strcmp(v, "Yes") == 0;
         else if (strcmp(name, "Slave_SQL_Running") == 0)
             f->sql_running = v && strcmp(v, "Yes") == 0;
@@ -160,6 +164,8 @@ static void read_slave_status(struct target *t)
         else if (strcmp(name, "Gtid_IO_Pos") == 0)
             copy_str(f->gtid_io_pos, sizeof(f->gtid_io_pos), v);
     }
+    /* retrying a lost master: running, but it does not see it */
+    f->io_running = f->io_running && health_io_connected(io_state);
 }
 
 /* ---------------------------------------------------------------- probes */

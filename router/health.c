@@ -4,6 +4,8 @@
  */
 #include "router/health.h"
 
+#include <strings.h>
+
 static const char *const health_names[] = { "unknown", "up", "suspect", "down" };
 
 const char *health_verdict_name(enum health_verdict v)
@@ -43,6 +45,18 @@ enum health_verdict health_observe(struct health *h, const struct health_policy 
     else if (h->verdict != HEALTH_DOWN)
         health_enter(h, HEALTH_SUSPECT, now_ms);
     return h->verdict;
+}
+
+bool health_io_connected(const char *state)
+{
+    if (!state)
+        return true;
+    if (strncasecmp(state, "Connecting", 10) == 0)
+        return false;
+    for (const char *p = state; *p; p++)
+        if (strncasecmp(p, "reconnect", 9) == 0)
+            return false;
+    return true;
 }
 
 const char *health_master_unsafe(const struct health_facts *f)

@@ -61,7 +61,8 @@ struct health_facts {
     char     gtid_binlog_pos[256];
     /* Replicas only (SHOW SLAVE STATUS had a row): */
     bool     is_replica;
-    bool     io_running;            /* Slave_IO_Running = Yes */
+    bool     io_running;            /* Slave_IO_Running = Yes and connected to its master
+                                     * (health_io_connected of Slave_IO_State) */
     bool     sql_running;           /* Slave_SQL_Running = Yes */
     int64_t  lag_s;                 /* Seconds_Behind_Master; -1 when NULL */
     char     master_host[256];
@@ -81,6 +82,16 @@ struct health_facts {
  * static string naming the first setting that is not.
  */
 const char *health_master_unsafe(const struct health_facts *f);
+
+/*
+ * Whether a replica whose Slave_IO_Running says Yes is connected to its
+ * master, from its Slave_IO_State <state> (NULL: unknown, counts as
+ * connected). MariaDB keeps Slave_IO_Running = Yes while the IO thread
+ * retries a lost master ("Reconnecting after a failed master event read",
+ * "Waiting to reconnect after ...", "Connecting to master"): such a standby
+ * no longer sees its master and must not veto a failover.
+ */
+bool health_io_connected(const char *state);
 
 /* The same for a standby: a replica, semi-sync replica side on, not
  * semi-sync master, relay_log_recovery=0, sync_relay_log=1, read_only. */

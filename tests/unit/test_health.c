@@ -118,6 +118,18 @@ static void test_standby_settings(void)
 out:;
 }
 
+static void test_io_connected(void)
+{
+    CHECK(health_io_connected("Waiting for master to send event"));
+    CHECK(health_io_connected("Queueing master event to the relay log"));
+    CHECK(health_io_connected(NULL));
+    CHECK(!health_io_connected("Reconnecting after a failed master event read"));
+    CHECK(!health_io_connected("Waiting to reconnect after a failed master event read"));
+    CHECK(!health_io_connected("Waiting to reconnect after a failed binlog dump request"));
+    CHECK(!health_io_connected("Connecting to master"));
+out:;
+}
+
 int main(void)
 {
     RUN(test_outage_replay);
@@ -125,5 +137,6 @@ int main(void)
     RUN(test_refused_is_alive);
     RUN(test_master_settings);
     RUN(test_standby_settings);
+    RUN(test_io_connected);
     return check_exit();
 }
