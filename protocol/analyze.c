@@ -57,6 +57,7 @@
 #define ANALYZE_M_NO_KEY     "shardwire: statement is not limited to one user: add '<key column> = <value>' (e.g. userid = 42) as a top-level AND condition of WHERE"
 #define ANALYZE_M_UNFIXED    "shardwire: a table is not limited to the statement's user: give every table (each JOIN, subquery, derived table and UNION part) its own '<table>.userid = <value>' condition, or join it ON <table>.userid = <fixed table>.userid"
 #define ANALYZE_M_TWO_USERS  "shardwire: statement names two different users (shard key values); a statement may touch only one user's rows"
+#define ANALYZE_M_FAR_PARAM  "shardwire: on a scoped session a '?' beyond the 64th may not give the shard key; name the user as a literal there"
 #define ANALYZE_M_TWO_PARAMS "shardwire: the shard key is given by two different '?' placeholders, or by a placeholder and a literal; give it once, or as literals"
 #define ANALYZE_M_KEY_INT    "shardwire: the shard key must be an integer in the signed 64-bit range written as 42, -42, '42' or ?; decimals, hex, spaces or trailing text are compared differently by MariaDB"
 #define ANALYZE_M_KEY_STR    "shardwire: the shard key must be a single-quoted string literal (utf8mb4 or binary, 1-256 bytes, no trailing space) or ?"
@@ -130,6 +131,8 @@ struct analyze_val {
 struct analyze {
     struct analyze_config cfg;
     unsigned              modes;    /* ANALYZE_MODE_*: the session's sql_mode */
+    size_t                param_key_len;  /* > 0: a key '?' stands for <param_key> */
+    char                  param_key[ANALYZE_KEY_MAX];
     size_t                key_col_len[ANALYZE_MAX_KEY_COLS];
     size_t                db_len;
     unsigned              max_depth;
@@ -166,6 +169,7 @@ struct analyze {
     uint32_t              seps[ANALYZE_MAX_SEPS];  /* token | ANALYZE_SEP_OR */
     uint32_t              n_seps;
     int                   px_assign;        /* the condition parsed has an := */
+    struct analyze_val    param_val;        /* analyze_note_value()'s, likewise */
     struct analyze_val    atom_val;         /* analyze_atom()'s, off the C stack that
                                                nesting deepens */
 };
@@ -539,6 +543,18 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
 static int analyze_note_value(struct analyze *a, const struct analyze_val *v, uint32_t i)
 {
     struct analyze_result *o = a->out;
+    if (v->param >= 0 && a->param_key_len) {
+        /* a scoped prepared statement: the '?' is read as the scope's key,
+         * and the router checks at EXECUTE that it binds exactly that */
+        if (v->param >= 64)
+            return ANALYZE_REJ(a, ANALYZE_M_FAR_PARAM, i);
+        o->scope_params |= (uint64_t)1 << v->param;
+        struct analyze_val *k = &a->param_val;
+        k->param = -1;
+        k->len = (int)a->param_key_len;
+        memcpy(k->buf, a->param_key, a->param_key_len);
+        v = k;
+    }
     if (!a->have_value) {
         a->have_value = 1;
         a->value_param = v->param;
@@ -2370,7 +2386,7 @@ static int analyze_finish(struct analyze *a, uint32_t at)
     if (a->catalog) {
         /* every per-database catalogue row read is the configured
          * database's: the same on every shard */
-        if (a->value_param >= 0 || a->db_len == 0 || o->key_len != a->db_len ||
+        if (a->value_param >= 0 || o->scope_params || a->db_len == 0 || o->key_len != a->db_len ||
             memcmp(o->key, a->cfg.database, a->db_len) != 0)
             return ANALYZE_REJ(a, ANALYZE_M_CATALOG, a->value_tok);
         o->kind = ANALYZE_SESSION;
@@ -3843,6 +3859,7 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     out->n_params = 0;
     out->param_index = -1;
     out->key_params = 0;
+    out->scope_params = 0;
     out->key_len = 0;
     out->is_write = out->sets_autocommit = out->autocommit = out->pins_session = 0;
     out->allowable = 0;
@@ -4037,6 +4054,7 @@ int analyze_statement(struct analyze *a, const char *sql, size_t len,
     if (out->kind != ANALYZE_ROUTE && !(out->kind == ANALYZE_LOCAL && out->scope)) {
         out->param_index = -1;
         out->key_params = 0;
+        out->scope_params = 0;
         out->key_len = 0;
     }
     return 0;
@@ -4124,6 +4142,13 @@ const struct analyze_config *analyze_config_of(const struct analyze *a)
 void analyze_set_sql_mode(struct analyze *a, unsigned modes)
 {
     a->modes = modes & ANALYZE_MODE_PIPES_AS_CONCAT;
+}
+
+void analyze_set_param_key(struct analyze *a, const char *key, size_t len)
+{
+    a->param_key_len = len <= ANALYZE_KEY_MAX ? len : 0;
+    if (a->param_key_len)
+        memcpy(a->param_key, key, len);
 }
 
 void analyze_free(struct analyze *a)

@@ -66,6 +66,7 @@ static void scope_reject(struct analyze_result *res, uint16_t err_no, const char
     res->offset = 0;
     res->param_index = -1;
     res->key_params = 0;
+    res->scope_params = 0;
     res->key_len = 0;
 }
 
@@ -167,8 +168,9 @@ static int scope_build(const char *sql, size_t len, struct analyze_scope_table *
     return scope_put(buf, sql + pos, len - pos);
 }
 
-int scope_apply(struct analyze *a, const char *sql, size_t len, const char *key, size_t key_len,
-                struct scope_buf *buf, struct analyze_result *res)
+/* scope_apply() with the analyzer reading key '?'s as <key> when <prepared>. */
+static int scope_decide(struct analyze *a, const char *sql, size_t len, const char *key,
+                        size_t key_len, struct scope_buf *buf, struct analyze_result *res)
 {
     const struct analyze_config *cfg = analyze_config_of(a);
     if (analyze_statement(a, sql, len, res) < 0)
@@ -229,6 +231,16 @@ int scope_apply(struct analyze *a, const char *sql, size_t len, const char *key,
 out:
     free(t);
     free(ins);
+    return rc;
+}
+
+int scope_apply(struct analyze *a, const char *sql, size_t len, const char *key, size_t key_len,
+                bool prepared, struct scope_buf *buf, struct analyze_result *res)
+{
+    if (prepared)
+        analyze_set_param_key(a, key, key_len);
+    int rc = scope_decide(a, sql, len, key, key_len, buf, res);
+    analyze_set_param_key(a, NULL, 0);
     return rc;
 }
 

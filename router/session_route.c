@@ -149,14 +149,20 @@ static int effective_scope(const struct session *s, const char *sql, size_t len,
         *key = ckey;
         return n;
     }
+    return (int)session_route_scope(s, key);
+}
+
+size_t session_route_scope(const struct session *s, const char **key)
+{
     if (s->route.txn_scoped) {
         *key = s->route.txn_scope_key;
-        return (int)s->route.txn_scope_len;
+        return s->route.txn_scope_len;
     }
     if (s->route.scoped) {
         *key = s->route.scope_key;
-        return (int)s->route.scope_len;
+        return s->route.scope_len;
     }
+    *key = NULL;
     return 0;
 }
 
@@ -170,8 +176,10 @@ static void set_reject(struct analyze_result *ar, const char *msg)
 }
 
 /* The analyzer's decision (on a scoped session: with the scope's rewrite,
- * protocol/scope.h), then the operator's rules on top (docs/config.md). */
-void session_route_analyze(struct session *s, const char *sql, size_t len)
+ * protocol/scope.h, and a prepared statement's key '?'s noted in
+ * <scope_params> when <prepared>), then the operator's rules on top
+ * (docs/config.md). */
+void session_route_analyze(struct session *s, const char *sql, size_t len, bool prepared)
 {
     char ckey[ANALYZE_KEY_MAX];
     const char *key = NULL;
@@ -188,7 +196,7 @@ void session_route_analyze(struct session *s, const char *sql, size_t len)
     }
     if (klen > 0)
         rc = decide_scoped(s->w->analyze, s->w->router->rules, sql, len, key, (size_t)klen,
-                           &s->route.rewrite, &s->cmd.ar, &verdict);
+                           prepared, &s->route.rewrite, &s->cmd.ar, &verdict);
     else
         rc = decide_statement(s->w->analyze, s->w->router->rules, sql, len, &s->cmd.ar);
     if (verdict == SCOPE_REWRITTEN) {
@@ -297,6 +305,9 @@ void session_route_forward(struct session *s)
         /* the scoped rewrite goes instead of the client's text */
         evbuffer_drain(in, s->cmd.bytes);
         write_query(s->be, s->route.rewrite.p, s->route.rewrite.len);
+    } else if (s->cmd.code == WIRE_COM_STMT_PREPARE && s->ps.cur->client_sql) {
+        evbuffer_drain(in, s->cmd.bytes);
+        session_pstmt_write_prepare(s->be, s->ps.cur);      /* its rewrite */
     } else {
         session_out_move(in, s->be->bev, s->cmd.bytes);
     }
@@ -791,7 +802,7 @@ void session_route_query(struct session *s, const uint8_t *payload, size_t paylo
     const char *sql = (const char *)payload + 1;
     size_t len = payload_len - 1;
 
-    session_route_analyze(s, sql, len);
+    session_route_analyze(s, sql, len, false);
     switch (s->cmd.ar.kind) {
     case ANALYZE_REJECT:
         session_route_reject(s, sql, len);

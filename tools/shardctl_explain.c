@@ -102,6 +102,9 @@ static void explain_human(const struct analyze_result *r, const char *column,
         } else {
             printf(" vbucket=%u", vbucket_of(r->key, r->key_len, VBUCKET_DEFAULT_COUNT));
         }
+        /* a scoped prepared statement's key '?'s (0-based, as param=) */
+        for (uint64_t p = r->scope_params; p; p &= p - 1)
+            printf("%s%d", p == r->scope_params ? " checked params=" : ",", __builtin_ctzll(p));
         putchar('\n');
         return;
     case ANALYZE_SESSION:
@@ -150,6 +153,14 @@ static int explain_json(const char *sql, const struct scope_buf *rewritten,
                 json_object_set_new(o, "key_hex", json_string(hex));
             }
             json_object_set_new(o, "vbucket", json_integer(vb));
+            if (r->scope_params) {
+                /* '?'s (0-based, as "param") an EXECUTE must bind the key to */
+                json_t *a = json_array();
+                for (uint64_t p = r->scope_params; a && p; p &= p - 1)
+                    json_array_append_new(a, json_integer(__builtin_ctzll(p)));
+                if (a)
+                    json_object_set_new(o, "checked_params", a);
+            }
             if (m != NULL) {
                 const struct smap_shard *s = smap_shard(m, smap_shard_of_vbucket(m, vb));
                 char ep[SMAP_ENDPOINT_STR_MAX];
@@ -265,9 +276,10 @@ int shardctl_explain(const struct shardctl_opts *o)
         const char *sql = o->argv[i];
         int verdict = SCOPE_ASIS;
         /* -1 (out of memory) still fills a REJECT; --user: as a session
-         * scoped to that user (SET @shardwire_user) would send it */
+         * scoped to that user (SET @shardwire_user) would send it, a
+         * statement with '?'s as a prepared one */
         int by_rule = ulen > 0 ? decide_scoped(a, rules, sql, strlen(sql), ukey, (size_t)ulen,
-                                               &sbuf, &r, &verdict)
+                                               true, &sbuf, &r, &verdict)
                                : decide_statement(a, rules, sql, strlen(sql), &r);
         if (o->json) {
             if (explain_json(sql, verdict == SCOPE_REWRITTEN ? &sbuf : NULL, &r,
