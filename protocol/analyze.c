@@ -89,7 +89,7 @@
 #define ANALYZE_M_EXPLAIN    "shardwire: EXPLAIN/DESCRIBE/ANALYZE is allowed of a SELECT (analysed like the SELECT itself) and DESCRIBE <table> [column]; EXPLAIN of UPDATE/DELETE/INSERT/REPLACE is not supported"
 #define ANALYZE_M_EXPLAIN_FMT "shardwire: EXPLAIN FORMAT must be JSON or TRADITIONAL"
 #define ANALYZE_M_CATALOG    "shardwire: information_schema is reachable only for the app database: the tables TABLES, COLUMNS, STATISTICS, KEY_COLUMN_USAGE, TABLE_CONSTRAINTS, REFERENTIAL_CONSTRAINTS, CHECK_CONSTRAINTS, VIEWS, TRIGGERS, ROUTINES, PARAMETERS, SCHEMATA (each limited by <table>.TABLE_SCHEMA = '<database>' or = DATABASE(), as a top-level AND of WHERE or ON) and CHARACTER_SETS, COLLATIONS, COLLATION_CHARACTER_SET_APPLICABILITY, ENGINES, KEYWORDS, SQL_FUNCTIONS; not mixed with the app's tables"
-#define ANALYZE_M_SCOPE_SET  "shardwire: SET @shardwire_user / @shardwire_txn_user must be alone in its SET and give a key literal (e.g. 42 or '42') or NULL; send it as a text query, not a prepared statement"
+#define ANALYZE_M_SCOPE_SET  "shardwire: SET @shardwire_user / @shardwire_txn_user must be alone in its SET and give a key literal (e.g. 42 or '42'), NULL, or (prepared) one '?'"
 #define ANALYZE_M_EXPLAIN_CONN "shardwire: EXPLAIN/SHOW EXPLAIN/SHOW ANALYZE FOR CONNECTION shows other sessions' statements and is not allowed through shardwire"
 
 struct analyze_table {
@@ -3193,7 +3193,8 @@ static int analyze_scope_var(const struct analyze *a, uint32_t i)
 
 /* SET @shardwire_[txn_]user = value: answered by the router (LOCAL), alone
  * in its SET (assignment [i, ie) of [1, e), variable at <x>). The value is
- * a key literal or NULL (ends the scope). */
+ * a key literal, NULL (ends the scope), or a '?' (<param_index>: the router
+ * answers the PREPARE and applies the value bound at each EXECUTE). */
 static int analyze_scope_set(struct analyze *a, int scope, uint32_t i, uint32_t x, uint32_t ie,
                              uint32_t e)
 {
@@ -3216,8 +3217,12 @@ static int analyze_scope_set(struct analyze *a, int scope, uint32_t i, uint32_t 
     int r = analyze_value(a, x, e, &nx, &v);
     if (r < 0)
         return -1;
-    if (r == 0 || nx != e || v.param >= 0)
+    if (r == 0 || nx != e)
         return ANALYZE_REJ(a, ANALYZE_M_SCOPE_SET, x);
+    if (v.param >= 0) {
+        o->param_index = v.param;
+        return 0;
+    }
     memcpy(o->key, v.buf, (size_t)v.len);
     o->key_len = (size_t)v.len;
     return 0;

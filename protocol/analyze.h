@@ -107,7 +107,9 @@ struct analyze_result {
                                           ANALYZE_MODE_* bits, once the SET succeeds */
     unsigned          scope:2;         /* LOCAL SET @shardwire_user (ANALYZE_SCOPE_SESSION) or
                                           @shardwire_txn_user (ANALYZE_SCOPE_TXN): the user
-                                          is <key>/<key_len>, or none when <scope_clear> */
+                                          is <key>/<key_len>, or the value bound to '?'
+                                          <param_index> (>= 0; prepared), or none when
+                                          <scope_clear> */
     unsigned          scope_clear:1;
     unsigned          locks_rows:1;    /* FOR UPDATE / LOCK IN SHARE MODE */
     unsigned          unconfined:1;    /* REJECT only because some table is not limited

@@ -45,6 +45,8 @@ struct pstmt {
     bool                  long_failed; /* long data was refused: the EXECUTE fails */
     unsigned              sql_modes;   /* the session's ANALYZE_MODE_* at PREPARE */
     bool                  miscounted;  /* the server counts other '?'s than the analysis */
+    bool                  local;       /* answered by the router (SET @shardwire_user):
+                                          never on a server */
     bool                  own_scope;   /* the text names its user (a scope comment): it
                                           reads the same under any session scope */
     bool                  scoped;      /* <ar> was read under the session's (or

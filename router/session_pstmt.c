@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "protocol/packet.h"
+#include "protocol/reply.h"
 #include "protocol/stmt.h"
 #include "protocol/wire.h"
 #include "router/backend.h"
@@ -203,6 +204,82 @@ static int reread_scoped(struct session *s, struct pstmt *ps)
     return 0;
 }
 
+static int bound_key(struct session *s, struct pstmt *ps, const uint8_t *payload,
+                     size_t payload_len, const struct stmt_execute *ex, unsigned i,
+                     char key[ANALYZE_KEY_MAX]);
+
+/*
+ * A PREPARE the router answers itself: SET @shardwire_user (or
+ * @shardwire_txn_user) = ? or = K, sent prepared by drivers that prepare
+ * everything. No server sees it; each EXECUTE sets the scope
+ * (execute_local()). The reply is the server's: PREPARE_OK, then a
+ * definition per parameter and an EOF.
+ */
+static void prepare_local(struct session *s, const char *sql, size_t len)
+{
+    /* a parameter: "?", binary VAR_STRING, as MariaDB describes one */
+    static const uint8_t param_def[] = {3, 'd', 'e', 'f', 0, 0, 0, 1, '?', 0, 0x0c, 63, 0,
+                                        0, 0, 0, 0, 0xfd, 0x80, 0, 0, 0, 0};
+    uint8_t ok[12], eof[16], seq = (uint8_t)(s->cmd.last_seq + 1);
+    struct pstmt *ps;
+    char msg[300];
+
+    if (session_mem_check(s, len, msg, sizeof(msg)) != SESS_MEM_OK) {
+        session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+        return;
+    }
+    ps = pstmt_add(&s->ps.stmts, sql, len, &s->cmd.ar);
+    if (!ps) {
+        session_cmd_answer_err(s, 1461, "42000",
+                               "Can't create more than max_prepared_stmt_count statements (current "
+                               "value: 16382)");
+        return;
+    }
+    ps->local = true;
+    ps->n_params = (uint16_t)s->cmd.ar.n_params;
+    ps->sql_modes = s->route.sql_modes;
+    stats_answer(s->w->counters, &s->st, false);
+    session_cmd_consume(s);
+    ok[0] = 0x00;
+    packet_put_u32(ok + 1, ps->id);
+    ok[5] = ok[6] = 0;                      /* no columns */
+    ok[7] = (uint8_t)ps->n_params;
+    ok[8] = (uint8_t)(ps->n_params >> 8);
+    ok[9] = ok[10] = ok[11] = 0;            /* filler, no warnings */
+    session_send_packet(s, seq++, ok, sizeof(ok));
+    for (unsigned i = 0; i < ps->n_params; i++)
+        session_send_packet(s, seq++, param_def, sizeof(param_def));
+    if (ps->n_params)
+        session_send_packet(s, seq, eof, reply_write_eof(eof, 0, session_client_status(s)));
+}
+
+/* EXECUTE of a statement prepare_local() answered: sets the scope to the
+ * statement's key, or the one bound to its '?' (NULL ends the scope). */
+static void execute_local(struct session *s, struct pstmt *ps, const uint8_t *payload,
+                          size_t payload_len, const struct stmt_execute *ex)
+{
+    const struct analyze_result *ar = &ps->ar;
+    char key[ANALYZE_KEY_MAX];
+    int n = (int)ar->key_len;
+
+    if (ar->param_index >= 0) {
+        unsigned i = (unsigned)ar->param_index;
+        bool is_long = ps->long_mask && (ps->long_mask[i / 8] >> (i % 8) & 1);
+        struct stmt_value v = { 0 };
+
+        if (!is_long && stmt_param(payload, payload_len, ex, ps->types, ps->n_params,
+                                   ps->long_mask, i, &v) == 0 && v.is_null)
+            n = -1;
+        else if ((n = bound_key(s, ps, payload, payload_len, ex, i, key)) < 0)
+            return;
+    } else if (!ar->scope_clear) {
+        memcpy(key, ar->key, ar->key_len);
+    }
+    session_route_set_scope(s, ar->scope, !ar->scope_clear && n >= 0, key, n >= 0 ? (size_t)n : 0);
+    pstmt_clear_long_data(ps);
+    session_cmd_answer_ok(s);
+}
+
 void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     const char *sql = (const char *)payload + 1;
@@ -213,6 +290,10 @@ void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t pay
     session_route_analyze(s, sql, len, true);
     if (s->cmd.ar.kind == ANALYZE_REJECT) {
         session_route_reject(s, sql, len);
+        return;
+    }
+    if (s->cmd.ar.kind == ANALYZE_LOCAL && s->cmd.ar.scope != ANALYZE_SCOPE_NONE) {
+        prepare_local(s, sql, len);
         return;
     }
     switch (s->cmd.ar.stmt) {
@@ -380,6 +461,10 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
     if (ps->n_params > 0 && !ps->types) {
         session_pstmt_refuse_execute(s, ps, WIRE_ER_WRONG_ARGUMENTS, "HY000",
                 "Incorrect arguments to mysqld_stmt_execute (no parameter types sent)");
+        return;
+    }
+    if (ps->local) {
+        execute_local(s, ps, payload, payload_len, &ex);
         return;
     }
     if (ps->miscounted) {

@@ -152,6 +152,20 @@ static int effective_scope(const struct session *s, const char *sql, size_t len,
     return (int)session_route_scope(s, key);
 }
 
+void session_route_set_scope(struct session *s, unsigned scope, bool on, const char *key,
+                             size_t len)
+{
+    if (scope == ANALYZE_SCOPE_SESSION) {
+        s->route.scoped = on;
+        s->route.scope_len = on ? len : 0;
+        memcpy(s->route.scope_key, key, s->route.scope_len);
+    } else if (scope == ANALYZE_SCOPE_TXN) {
+        s->route.txn_scoped = on;
+        s->route.txn_scope_len = on ? len : 0;
+        memcpy(s->route.txn_scope_key, key, s->route.txn_scope_len);
+    }
+}
+
 size_t session_route_scope(const struct session *s, const char **key)
 {
     if (s->route.txn_scoped) {
@@ -808,15 +822,14 @@ void session_route_query(struct session *s, const uint8_t *payload, size_t paylo
         session_route_reject(s, sql, len);
         return;
     case ANALYZE_LOCAL:
-        if (s->cmd.ar.scope == ANALYZE_SCOPE_SESSION) {
-            s->route.scoped = !s->cmd.ar.scope_clear;
-            s->route.scope_len = s->cmd.ar.key_len;
-            memcpy(s->route.scope_key, s->cmd.ar.key, s->cmd.ar.key_len);
-        } else if (s->cmd.ar.scope == ANALYZE_SCOPE_TXN) {
-            s->route.txn_scoped = !s->cmd.ar.scope_clear;
-            s->route.txn_scope_len = s->cmd.ar.key_len;
-            memcpy(s->route.txn_scope_key, s->cmd.ar.key, s->cmd.ar.key_len);
+        if (s->cmd.ar.scope != ANALYZE_SCOPE_NONE && s->cmd.ar.param_index >= 0) {
+            session_cmd_answer_err(s, WIRE_ER_PARSE, "42000",
+                                   "shardwire: '?' placeholders need a prepared statement");
+            return;
         }
+        if (s->cmd.ar.scope != ANALYZE_SCOPE_NONE)
+            session_route_set_scope(s, s->cmd.ar.scope, !s->cmd.ar.scope_clear, s->cmd.ar.key,
+                                    s->cmd.ar.key_len);
         session_cmd_answer_ok(s);
         return;
     case ANALYZE_ROUTE:

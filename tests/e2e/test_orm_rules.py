@@ -335,6 +335,97 @@ def test_scoped_prepared_statements():
     assert changed[(A2, 60)] == (None, ("p", 0))
 
 
+PDO_SCOPE = r"""<?php
+[$host, $port, $user, $pw, $dbname, $a, $b] = array_slice($argv, 1);
+$db = new PDO("mysql:host=$host;port=$port;dbname=$dbname", $user, $pw,
+              [PDO::ATTR_EMULATE_PREPARES => false, PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+$scope = $db->prepare('SET @shardwire_user = ?');
+$q = null;
+foreach ([$a, $b, null] as $u) {
+    $scope->execute([$u]);
+    $q = $q ?? $db->prepare('SELECT title FROM notes WHERE id = ?');   /* needs a scope */
+    try {
+        $q->execute([2]);
+        echo $q->fetchColumn(), "\n";
+    } catch (PDOException $e) {
+        echo $e->errorInfo[1], "\n";
+    }
+}
+$lit = $db->prepare("SET @shardwire_user = $a");
+$lit->execute();
+$q->execute([2]);
+echo $q->fetchColumn(), "\n";
+"""
+
+
+def test_scope_set_as_a_prepared_statement():
+    """Drivers that prepare everything (PDO without emulated prepares) send
+    SET @shardwire_user = ? prepared: the router answers the PREPARE and
+    applies the value bound at each EXECUTE (NULL ends the scope); NULL,
+    long data or a non-key for it never scopes to anyone else."""
+    import os
+    import subprocess
+    import tempfile
+    import test_compat as compat
+    from rawclient import RawClient, err_of
+    php = compat.php("pdo.php")[0]
+    with tempfile.NamedTemporaryFile("w", suffix=".php", delete=False) as f:
+        f.write(PDO_SCOPE)
+    try:
+        r = subprocess.run([php, f.name, C.router.host, str(C.router.port), cluster.APP_USER,
+                            cluster.APP_PASSWORD, cluster.APP_DB, str(A), str(B)],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        os.unlink(f.name)
+    assert r.returncode == 0, r.stdout + r.stderr
+    title = {u: C.db_of(u).sql("SELECT title FROM notes WHERE userid = %s AND id = 2",
+                               (u,))[0][0] for u in (A, B)}      # earlier tests edit some
+    assert r.stdout.split() == [title[A], title[B], "1235", title[A]], (r.stdout, title)
+
+    raw = RawClient(C.router.port)
+
+    def run(sid, values, **kw):
+        raw.execute(sid, values, **kw)
+        res = raw.read_binary_result()
+        return err_of(res[1]) if res[0] == "err" else \
+            [row_str(x) for x in res[1]] if res[0] == "rows" else res[0]
+
+    try:
+        assert raw.login(cluster.APP_USER, cluster.APP_PASSWORD, cluster.APP_DB)[0] == 0
+        scope, n, ncols = raw.prepare("SET @shardwire_user = ?")
+        assert (n, ncols) == (1, 0)
+        txn, _, _ = raw.prepare("SET @shardwire_txn_user = ?")
+        assert run(scope, [A2]) == "ok"
+        q, _, _ = raw.prepare("SELECT title FROM notes WHERE id = ?")
+        assert run(q, [3]) == ["u%d-3" % A2]
+        # not a key: refused, and the scope stays as it was
+        for bad in (1.5, "12abc"):
+            got = run(scope, [bad])
+            assert got[0] == 1235 and "valid integer key" in got[1], got
+        raw.send_long_data(scope, 0, str(B).encode())
+        got = run(scope, [b""], long_params=(0,))
+        assert got[0] == 1235 and "long data" in got[1], got
+        assert run(q, [3]) == ["u%d-3" % A2]
+        # the transaction's scope wins over the session's until COMMIT
+        raw.query("BEGIN")
+        assert raw.read_result()[0] == "ok"
+        assert run(txn, [A]) == "ok"
+        assert run(q, [3]) == ["u%d-3" % A]
+        raw.query("COMMIT")
+        assert raw.read_result()[0] == "ok"
+        assert run(q, [3]) == ["u%d-3" % A2]
+        assert run(scope, [None]) == "ok"
+        assert run(q, [3])[0] == 1235
+        raw.command(0x19, scope.to_bytes(4, "little"))     # CLOSE: no reply
+        assert run(scope, [A])[0] == 1243
+        # as a text query the '?' is a syntax error, as on a server
+        raw.query("SET @shardwire_user = ?")
+        kind, p = raw.read_result()
+        assert kind == "err" and err_of(p)[0] == 1064, p
+    finally:
+        raw.close()
+
+
 # ------------------------------------------------ implicit transactions
 
 def test_autocommit_off_read_moves_shards():

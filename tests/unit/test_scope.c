@@ -157,8 +157,6 @@ static const struct prep_case prep_cases[] = {
     {"SELECT * FROM notes WHERE userid = ? AND userid = 43", SCOPE_REJECT, 0, NULL},
     {"INSERT INTO notes (userid, title) VALUES (?, 'a'), (43, 'b')", SCOPE_REJECT, 0, NULL},
     {"UPDATE notes SET userid = 43 WHERE userid = ?", SCOPE_REJECT, 0, NULL},
-    /* the scope itself is never a prepared '?' */
-    {"SET @shardwire_user = ?", SCOPE_REJECT, 0, NULL},
 };
 
 static void test_prepared(void)
@@ -254,7 +252,7 @@ static void test_set_scope(void)
         {"SET @shardwire_user = NULL", ANALYZE_SCOPE_SESSION, NULL},
         {"SET @shardwire_user = 42, autocommit = 0", -1, NULL},
         {"SET autocommit = 0, @shardwire_user = 42", -1, NULL},
-        {"SET @shardwire_user = ?", -1, NULL},
+        {"SET @shardwire_user = ? + 1", -1, NULL},
         {"SET @shardwire_user = 40 + 2", -1, NULL},
         {"SET @shardwire_user = '42abc'", -1, NULL},
     };
@@ -278,6 +276,13 @@ static void test_set_scope(void)
             CHECK_EQ(r.scope_clear, 1);
         }
     }
+    /* prepared: the value is the one bound to the '?' */
+    analyze_statement(a, "SET @shardwire_txn_user = ?", 27, &r);
+    CHECK_EQ(r.kind, ANALYZE_LOCAL);
+    CHECK_EQ(r.scope, ANALYZE_SCOPE_TXN);
+    CHECK_EQ(r.param_index, 0);
+    CHECK_EQ(r.key_len, 0);
+    CHECK_EQ(r.scope_clear, 0);
     /* another user variable stays an ordinary session SET */
     analyze_statement(a, "SET @x = 1", 10, &r);
     CHECK_EQ(r.kind, ANALYZE_SESSION);
