@@ -827,10 +827,122 @@ static void analyze_push_fix(struct analyze *a, int t)
         a->fixes[a->n_fixes++] = t;
 }
 
+#define ANALYZE_MAX_ROW 16     /* row constructor elements read for a key */
+
+/* Splits [s, e) at its top-level commas: element k is [at[k], at[k + 1] - 1).
+ * Returns the count, or 0 when there are more than ANALYZE_MAX_ROW (<at>
+ * holds ANALYZE_MAX_ROW + 1 entries). */
+static unsigned analyze_split(const struct analyze *a, uint32_t s, uint32_t e, uint32_t *at)
+{
+    unsigned n = 0;
+    at[n++] = s;
+    for (uint32_t i = s; i < e; i++) {
+        if (analyze_op(a, i, '(')) {
+            i = (uint32_t)a->pair[i];
+            continue;
+        }
+        if (analyze_op(a, i, ',')) {
+            if (n == ANALYZE_MAX_ROW)
+                return 0;
+            at[n++] = i + 1;
+        }
+    }
+    at[n] = e + 1;
+    return n;
+}
+
+/* The row constructor at <i> (`(x, y)` or `ROW(x, y)`) ending at e - 1:
+ * its '(' index, or 0 when there is none. */
+static uint32_t analyze_row_at(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    if (analyze_kw(a, i) == LEX_KW_ROW)
+        i++;
+    if (i < e && analyze_op(a, i, '(') && (uint32_t)a->pair[i] == e - 1)
+        return i;
+    return 0;
+}
+
+/*
+ * A row comparison on the key, [s, e): `(userid, x) IN ((42, 1), (42, 2))`
+ * or `(userid, x) = (42, 1)` (the ROW keyword allowed). A key column element
+ * fixes its table when the same element of every row on the right is a key
+ * value (all must name one user, as in a plain IN list): a row matches only
+ * if that element equals it. Returns 1 when [s, e) is such a comparison (its
+ * keys noted), 0 when it is not, -1 after a reject.
+ */
+static int analyze_row_cmp(struct analyze *a, uint32_t s, uint32_t e, int block)
+{
+    uint32_t lo = analyze_kw(a, s) == LEX_KW_ROW ? s + 1 : s;
+    if (!analyze_op(a, lo, '('))
+        return 0;
+    uint32_t lc = (uint32_t)a->pair[lo], rs;
+    if (lc + 2 >= e)
+        return 0;
+    int in = analyze_kw(a, lc + 1) == LEX_KW_IN;
+    if (in) {
+        if (!analyze_op(a, lc + 2, '(') || (uint32_t)a->pair[lc + 2] != e - 1)
+            return 0;
+        rs = lc + 3;
+    } else if (analyze_op(a, lc + 1, '=')) {
+        rs = lc + 2;
+    } else {
+        return 0;
+    }
+    uint32_t cols[ANALYZE_MAX_ROW + 1], el[ANALYZE_MAX_ROW + 1];
+    unsigned n = analyze_split(a, lo + 1, lc, cols);
+    if (n < 2)
+        return 0;                       /* not a row (or too wide to read) */
+    struct analyze_val *v = &a->atom_val;
+    for (unsigned k = 0; k < n; k++) {
+        int32_t q;
+        uint32_t c, ce = cols[k + 1] - 1;
+        if (analyze_colref(a, cols[k], ce, &q, &c) != ce || !analyze_is_key_name(a, c))
+            continue;
+        int all = 1;
+        unsigned n_rows = 0;
+        uint32_t r = rs;
+        uint32_t list_e = in ? e - 1 : e;
+        while (all && r < list_e) {
+            /* one row [r, re) of the list */
+            uint32_t re = r, ro;
+            while (re < list_e && !analyze_op(a, re, ',')) {
+                if (analyze_op(a, re, '('))
+                    re = (uint32_t)a->pair[re];
+                re++;
+            }
+            ro = analyze_row_at(a, r, re);
+            if (!ro || analyze_split(a, ro + 1, re - 1, el) != n) {
+                all = 0;
+                break;
+            }
+            uint32_t nx, vs = el[k], ve = el[k + 1] - 1;
+            int rv = analyze_value(a, vs, ve, &nx, v);
+            if (rv < 0)
+                return -1;
+            if (rv == 0 || nx != ve) {
+                all = 0;
+                break;
+            }
+            if (analyze_note_value(a, v, vs) < 0)
+                return -1;
+            n_rows++;
+            r = re + 1;
+        }
+        if (all && n_rows > 0)
+            analyze_push_fix(a, analyze_resolve(a, q, block));
+    }
+    return 1;
+}
+
 static int analyze_atom(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
 {
     if (s >= e)
         return 0;
+    {
+        int r = analyze_row_cmp(a, s, e, block);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
+    }
     if (analyze_op(a, s, '(') && (uint32_t)a->pair[s] == e - 1) {
         if (analyze_enter(a, s) < 0)
             return -1;
