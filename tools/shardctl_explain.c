@@ -193,6 +193,33 @@ static int explain_json(const char *sql, const struct scope_buf *rewritten,
     return 0;
 }
 
+/*
+ * Reads the following statements as a session whose sql_mode is <modes>
+ * would have them read: as the router does, by what `SET sql_mode =
+ * '<modes>'` sets (so a mode the router refuses is refused here). Returns
+ * 0, or -1 after printing why not.
+ */
+static int explain_sql_mode(struct analyze *a, const char *modes)
+{
+    char sql[600];
+    struct analyze_result r;
+
+    if (strlen(modes) > 500 || strpbrk(modes, "'\\")) {
+        shardctl_err("--sql-mode '%s': expected modes like PIPES_AS_CONCAT,STRICT_TRANS_TABLES",
+                     modes);
+        return -1;
+    }
+    snprintf(sql, sizeof(sql), "SET sql_mode = '%s'", modes);
+    if (analyze_statement(a, sql, strlen(sql), &r) < 0 || r.kind == ANALYZE_REJECT ||
+        !r.sets_sql_mode) {
+        shardctl_err("--sql-mode '%s': %s", modes,
+                     r.kind == ANALYZE_REJECT && r.msg ? r.msg : "not a session sql_mode");
+        return -1;
+    }
+    analyze_set_sql_mode(a, r.sql_mode);
+    return 0;
+}
+
 int shardctl_explain(const struct shardctl_opts *o)
 {
     /* static: the options are large */
@@ -259,6 +286,10 @@ int shardctl_explain(const struct shardctl_opts *o)
     if (a == NULL) {
         shardctl_err("out of memory");
         ex = SHARDCTL_FAILED;
+        goto out;
+    }
+    if (o->sql_mode != NULL && explain_sql_mode(a, o->sql_mode) < 0) {
+        ex = SHARDCTL_USAGE;
         goto out;
     }
     char ukey[ANALYZE_KEY_MAX];

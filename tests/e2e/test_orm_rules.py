@@ -475,3 +475,18 @@ def test_explain_user_shows_rewrite():
     assert out[3]["rewritten"] == ("UPDATE notes SET title = ? WHERE (id = ?) AND "
                                    "notes.`userid` = %d " % A)
     assert out[3]["key"] == str(A) and "checked_params" not in out[3]
+    # --sql-mode: read as under that session sql_mode (|| a concatenation)
+    concat = "SELECT * FROM notes WHERE userid = %d AND title = 'a' || 'b'" % A
+    dec = []
+    for mode in ([], ["--sql-mode", "PIPES_AS_CONCAT,STRICT_TRANS_TABLES"]):
+        r = subprocess.run([cluster.shardctl_path(), "explain", "--json", "--map", C.map_file,
+                            "--database", "app"] + mode + [concat],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        dec.append(json.loads(r.stdout)["decision"])
+    assert dec == ["reject", "route"], dec
+    valid_on_server(concat)
+    r = subprocess.run([cluster.shardctl_path(), "explain", "--map", C.map_file, "--database",
+                        "app", "--sql-mode", "ANSI_QUOTES", "SELECT 1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "ANSI_QUOTES" in r.stderr, (r.returncode, r.stderr)
