@@ -31,7 +31,9 @@ struct scope_ins {
 void scope_buf_fini(struct scope_buf *b)
 {
     free(b->p);
+    free(b->scratch);
     b->p = NULL;
+    b->scratch = NULL;
     b->len = b->cap = 0;
 }
 
@@ -194,13 +196,17 @@ static int scope_decide(struct analyze *a, const char *sql, size_t len, const ch
         scope_reject(res, WIRE_ER_NOT_SUPPORTED_YET, SCOPE_M_KEYS);
         return SCOPE_REJECT;
     }
-    struct analyze_scope_table *t = malloc(SCOPE_MAX_TABLES * sizeof(*t));
-    struct scope_ins *ins = malloc(2 * SCOPE_MAX_TABLES * sizeof(*ins));
-    int rc = -1;
-    if (!t || !ins) {
+    /* the table list, then the insertions: kept with <buf> for the next */
+    if (!buf->scratch)
+        buf->scratch = malloc(SCOPE_MAX_TABLES * (sizeof(struct analyze_scope_table) +
+                                                  2 * sizeof(struct scope_ins)));
+    if (!buf->scratch) {
         scope_reject(res, 1041, "shardwire: out of memory while analysing the statement");
-        goto out;
+        return -1;
     }
+    struct analyze_scope_table *t = buf->scratch;
+    struct scope_ins *ins = (struct scope_ins *)(t + SCOPE_MAX_TABLES);
+    int rc = -1;
     int n = analyze_scope_tables(a, t, SCOPE_MAX_TABLES);
     if (n <= 0) {
         scope_reject(res, WIRE_ER_NOT_SUPPORTED_YET, SCOPE_M_CANNOT);
@@ -229,8 +235,6 @@ static int scope_decide(struct analyze *a, const char *sql, size_t len, const ch
     }
     rc = SCOPE_REWRITTEN;
 out:
-    free(t);
-    free(ins);
     return rc;
 }
 

@@ -22,10 +22,12 @@
 
 #include "protocol/analyze.h"
 
-/* A growable byte buffer owned by the caller; {0} is empty. */
+/* A growable byte buffer owned by the caller; {0} is empty. It also keeps
+ * scope_apply()'s scratch, so a reused buffer makes it allocate nothing. */
 struct scope_buf {
     char  *p;
     size_t len, cap;
+    void  *scratch;
 };
 
 void scope_buf_fini(struct scope_buf *b);
