@@ -47,8 +47,6 @@ struct pstmt {
     bool                  miscounted;  /* the server counts other '?'s than the analysis */
     bool                  local;       /* answered by the router (SET @shardwire_user):
                                           never on a server */
-    bool                  own_scope;   /* the text names its user (a scope comment): it
-                                          reads the same under any session scope */
     bool                  scoped;      /* <ar> was read under the session's (or
                                           transaction's) tenant scope <scope_key> */
     size_t                scope_len;

@@ -337,12 +337,6 @@ void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t pay
     }
     ps->n_params = (uint16_t)s->cmd.ar.n_params;
     ps->sql_modes = s->route.sql_modes;
-    {
-        char ckey[ANALYZE_KEY_MAX];
-
-        ps->own_scope = scope_comment(sql, len, analyze_config_of(s->w->analyze)->key_type,
-                                      ckey) > 0;
-    }
     note_scope(s, ps);
     s->ps.cur = ps;
     s->cmd.kind = SESS_CMD_PREPARE;
@@ -482,7 +476,7 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
         return;
     }
     /* and for the tenant scope of then: under another, read again */
-    if (ps->ar.kind == ANALYZE_ROUTE && !ps->own_scope && scope_moved(s, ps) &&
+    if (ps->ar.kind == ANALYZE_ROUTE && scope_moved(s, ps) &&
         reread_scoped(s, ps) < 0)
         return;
     s->ps.cur = ps;

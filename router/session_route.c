@@ -139,17 +139,22 @@ void session_route_release(struct session *s, bool reusable)
 /* The tenant scope of statement <sql>/<len> (docs/orms.md): its leading
  * comment's user (into <ckey>), else the transaction's, else the session's.
  * Returns the key length with *<key> set, 0 when unscoped, -1 for a
- * malformed scope comment. */
+ * malformed scope comment, -2 for a comment naming another user than the
+ * transaction's or session's scope. */
 static int effective_scope(const struct session *s, const char *sql, size_t len,
                            char ckey[ANALYZE_KEY_MAX], const char **key)
 {
     int n = scope_comment(sql, len, analyze_config_of(s->w->analyze)->key_type, ckey);
+    size_t klen = session_route_scope(s, key);
 
-    if (n != 0) {
-        *key = ckey;
-        return n;
-    }
-    return (int)session_route_scope(s, key);
+    if (n == 0)
+        return (int)klen;
+    /* a comment naming another user than a scoped session's: refused
+     * (-2), as any statement naming another user is there */
+    if (n > 0 && klen > 0 && (klen != (size_t)n || memcmp(*key, ckey, klen) != 0))
+        return -2;
+    *key = ckey;
+    return n;
 }
 
 void session_route_set_scope(struct session *s, unsigned scope, bool on, const char *key,
@@ -204,8 +209,12 @@ void session_route_analyze(struct session *s, const char *sql, size_t len, bool 
     s->route.rewritten = false;
     if (klen < 0) {
         s->cmd.ar.stmt = ANALYZE_STMT_OTHER;
-        set_reject(&s->cmd.ar, "shardwire: malformed scope comment: write "
-                               "/* shardwire:user=42 */ at the start of the statement");
+        set_reject(&s->cmd.ar, klen == -2 ?
+                   "shardwire: the statement's scope comment names another user than the "
+                   "session's (SET @shardwire_user / @shardwire_txn_user); a scoped session may "
+                   "touch only its user's rows" :
+                   "shardwire: malformed scope comment: write "
+                   "/* shardwire:user=42 */ at the start of the statement");
         return;
     }
     if (klen > 0)

@@ -211,6 +211,11 @@ def test_scoped_session_rewrites():
                     "INSERT INTO notes (userid, id, title) VALUES (%d, 51, 'x')" % B,
                     "SELECT * FROM notes NATURAL JOIN tags"):
             assert errno_of(c, sql) == 1235, sql
+        # a leading comment for another user than the session's: refused
+        assert errno_of(c, "/* shardwire:user=%d */ SELECT title FROM notes WHERE id = 2" % B) \
+            == 1235
+        assert q(c, "/* shardwire:user=%d */ SELECT title FROM notes WHERE id = 2" % A2) == \
+            (("u%d-2" % A2,),)
         after = all_rows()
         changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
         assert changed == {(A2, 1), (A2, 50)}, changed
@@ -311,10 +316,19 @@ def test_scoped_prepared_statements():
         # the scope ends: nothing is limited any more, so nothing runs
         sql("SET @shardwire_user = NULL")
         assert run(by_id, [2])[0] == 1235
-        # a statement's own comment wins over any session scope
+        # a statement's own comment scopes it where the session names no
+        # user, and on a session scoped to its user; on one scoped to
+        # another user it is refused
         com, _, _ = raw.prepare("/* shardwire:user=%d */ SELECT title FROM notes WHERE id = ?" % B)
         assert run(com, [2]) == ("rows", ["u%d-2" % B])
         sql("SET @shardwire_user = %d" % A2)
+        refused(com, [2], "scope comment names another user")
+        try:
+            raw.prepare("/* shardwire:user=%d */ SELECT title FROM notes WHERE id = ?" % B)
+            raise AssertionError("prepared a comment for another user than the session's")
+        except RuntimeError as e:
+            assert e.args[0] == 1235 and "scope comment" in e.args[1], e.args
+        sql("SET @shardwire_user = %d" % B)
         assert run(com, [2]) == ("rows", ["u%d-2" % B])
         refused(raw.prepare("/* shardwire:user=%d */ SELECT title FROM notes WHERE "
                             "userid = ?" % B)[0], [A2], other)
