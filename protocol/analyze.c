@@ -57,6 +57,7 @@
 #define ANALYZE_M_NO_KEY     "shardwire: statement is not limited to one user: add '<key column> = <value>' (e.g. userid = 42) as a top-level AND condition of WHERE"
 #define ANALYZE_M_UNFIXED    "shardwire: a table is not limited to the statement's user: give every table (each JOIN, subquery, derived table and UNION part) its own '<table>.userid = <value>' condition, or join it ON <table>.userid = <fixed table>.userid"
 #define ANALYZE_M_TWO_USERS  "shardwire: statement names two different users (shard key values); a statement may touch only one user's rows"
+#define ANALYZE_M_FAR_PARAM  "shardwire: on a scoped session a '?' beyond the 64th may not give the shard key; name the user as a literal there"
 #define ANALYZE_M_TWO_PARAMS "shardwire: the shard key is given by two different '?' placeholders, or by a placeholder and a literal; give it once, or as literals"
 #define ANALYZE_M_KEY_INT    "shardwire: the shard key must be an integer in the signed 64-bit range written as 42, -42, '42' or ?; decimals, hex, spaces or trailing text are compared differently by MariaDB"
 #define ANALYZE_M_KEY_STR    "shardwire: the shard key must be a single-quoted string literal (utf8mb4 or binary, 1-256 bytes, no trailing space) or ?"
@@ -88,7 +89,7 @@
 #define ANALYZE_M_EXPLAIN    "shardwire: EXPLAIN/DESCRIBE/ANALYZE is allowed of a SELECT (analysed like the SELECT itself) and DESCRIBE <table> [column]; EXPLAIN of UPDATE/DELETE/INSERT/REPLACE is not supported"
 #define ANALYZE_M_EXPLAIN_FMT "shardwire: EXPLAIN FORMAT must be JSON or TRADITIONAL"
 #define ANALYZE_M_CATALOG    "shardwire: information_schema is reachable only for the app database: the tables TABLES, COLUMNS, STATISTICS, KEY_COLUMN_USAGE, TABLE_CONSTRAINTS, REFERENTIAL_CONSTRAINTS, CHECK_CONSTRAINTS, VIEWS, TRIGGERS, ROUTINES, PARAMETERS, SCHEMATA (each limited by <table>.TABLE_SCHEMA = '<database>' or = DATABASE(), as a top-level AND of WHERE or ON) and CHARACTER_SETS, COLLATIONS, COLLATION_CHARACTER_SET_APPLICABILITY, ENGINES, KEYWORDS, SQL_FUNCTIONS; not mixed with the app's tables"
-#define ANALYZE_M_SCOPE_SET  "shardwire: SET @shardwire_user / @shardwire_txn_user must be alone in its SET and give a key literal (e.g. 42 or '42') or NULL; send it as a text query, not a prepared statement"
+#define ANALYZE_M_SCOPE_SET  "shardwire: SET @shardwire_user / @shardwire_txn_user must be alone in its SET and give a key literal (e.g. 42 or '42'), NULL, or (prepared) one '?'"
 #define ANALYZE_M_EXPLAIN_CONN "shardwire: EXPLAIN/SHOW EXPLAIN/SHOW ANALYZE FOR CONNECTION shows other sessions' statements and is not allowed through shardwire"
 
 struct analyze_table {
@@ -130,6 +131,8 @@ struct analyze_val {
 struct analyze {
     struct analyze_config cfg;
     unsigned              modes;    /* ANALYZE_MODE_*: the session's sql_mode */
+    size_t                param_key_len;  /* > 0: a key '?' stands for <param_key> */
+    char                  param_key[ANALYZE_KEY_MAX];
     size_t                key_col_len[ANALYZE_MAX_KEY_COLS];
     size_t                db_len;
     unsigned              max_depth;
@@ -166,6 +169,7 @@ struct analyze {
     uint32_t              seps[ANALYZE_MAX_SEPS];  /* token | ANALYZE_SEP_OR */
     uint32_t              n_seps;
     int                   px_assign;        /* the condition parsed has an := */
+    struct analyze_val    param_val;        /* analyze_note_value()'s, likewise */
     struct analyze_val    atom_val;         /* analyze_atom()'s, off the C stack that
                                                nesting deepens */
 };
@@ -539,6 +543,18 @@ static int analyze_value(struct analyze *a, uint32_t i, uint32_t e, uint32_t *ne
 static int analyze_note_value(struct analyze *a, const struct analyze_val *v, uint32_t i)
 {
     struct analyze_result *o = a->out;
+    if (v->param >= 0 && a->param_key_len) {
+        /* a scoped prepared statement: the '?' is read as the scope's key,
+         * and the router checks at EXECUTE that it binds exactly that */
+        if (v->param >= 64)
+            return ANALYZE_REJ(a, ANALYZE_M_FAR_PARAM, i);
+        o->scope_params |= (uint64_t)1 << v->param;
+        struct analyze_val *k = &a->param_val;
+        k->param = -1;
+        k->len = (int)a->param_key_len;
+        memcpy(k->buf, a->param_key, a->param_key_len);
+        v = k;
+    }
     if (!a->have_value) {
         a->have_value = 1;
         a->value_param = v->param;
@@ -811,10 +827,122 @@ static void analyze_push_fix(struct analyze *a, int t)
         a->fixes[a->n_fixes++] = t;
 }
 
+#define ANALYZE_MAX_ROW 16     /* row constructor elements read for a key */
+
+/* Splits [s, e) at its top-level commas: element k is [at[k], at[k + 1] - 1).
+ * Returns the count, or 0 when there are more than ANALYZE_MAX_ROW (<at>
+ * holds ANALYZE_MAX_ROW + 1 entries). */
+static unsigned analyze_split(const struct analyze *a, uint32_t s, uint32_t e, uint32_t *at)
+{
+    unsigned n = 0;
+    at[n++] = s;
+    for (uint32_t i = s; i < e; i++) {
+        if (analyze_op(a, i, '(')) {
+            i = (uint32_t)a->pair[i];
+            continue;
+        }
+        if (analyze_op(a, i, ',')) {
+            if (n == ANALYZE_MAX_ROW)
+                return 0;
+            at[n++] = i + 1;
+        }
+    }
+    at[n] = e + 1;
+    return n;
+}
+
+/* The row constructor at <i> (`(x, y)` or `ROW(x, y)`) ending at e - 1:
+ * its '(' index, or 0 when there is none. */
+static uint32_t analyze_row_at(const struct analyze *a, uint32_t i, uint32_t e)
+{
+    if (analyze_kw(a, i) == LEX_KW_ROW)
+        i++;
+    if (i < e && analyze_op(a, i, '(') && (uint32_t)a->pair[i] == e - 1)
+        return i;
+    return 0;
+}
+
+/*
+ * A row comparison on the key, [s, e): `(userid, x) IN ((42, 1), (42, 2))`
+ * or `(userid, x) = (42, 1)` (the ROW keyword allowed). A key column element
+ * fixes its table when the same element of every row on the right is a key
+ * value (all must name one user, as in a plain IN list): a row matches only
+ * if that element equals it. Returns 1 when [s, e) is such a comparison (its
+ * keys noted), 0 when it is not, -1 after a reject.
+ */
+static int analyze_row_cmp(struct analyze *a, uint32_t s, uint32_t e, int block)
+{
+    uint32_t lo = analyze_kw(a, s) == LEX_KW_ROW ? s + 1 : s;
+    if (!analyze_op(a, lo, '('))
+        return 0;
+    uint32_t lc = (uint32_t)a->pair[lo], rs;
+    if (lc + 2 >= e)
+        return 0;
+    int in = analyze_kw(a, lc + 1) == LEX_KW_IN;
+    if (in) {
+        if (!analyze_op(a, lc + 2, '(') || (uint32_t)a->pair[lc + 2] != e - 1)
+            return 0;
+        rs = lc + 3;
+    } else if (analyze_op(a, lc + 1, '=')) {
+        rs = lc + 2;
+    } else {
+        return 0;
+    }
+    uint32_t cols[ANALYZE_MAX_ROW + 1], el[ANALYZE_MAX_ROW + 1];
+    unsigned n = analyze_split(a, lo + 1, lc, cols);
+    if (n < 2)
+        return 0;                       /* not a row (or too wide to read) */
+    struct analyze_val *v = &a->atom_val;
+    for (unsigned k = 0; k < n; k++) {
+        int32_t q;
+        uint32_t c, ce = cols[k + 1] - 1;
+        if (analyze_colref(a, cols[k], ce, &q, &c) != ce || !analyze_is_key_name(a, c))
+            continue;
+        int all = 1;
+        unsigned n_rows = 0;
+        uint32_t r = rs;
+        uint32_t list_e = in ? e - 1 : e;
+        while (all && r < list_e) {
+            /* one row [r, re) of the list */
+            uint32_t re = r, ro;
+            while (re < list_e && !analyze_op(a, re, ',')) {
+                if (analyze_op(a, re, '('))
+                    re = (uint32_t)a->pair[re];
+                re++;
+            }
+            ro = analyze_row_at(a, r, re);
+            if (!ro || analyze_split(a, ro + 1, re - 1, el) != n) {
+                all = 0;
+                break;
+            }
+            uint32_t nx, vs = el[k], ve = el[k + 1] - 1;
+            int rv = analyze_value(a, vs, ve, &nx, v);
+            if (rv < 0)
+                return -1;
+            if (rv == 0 || nx != ve) {
+                all = 0;
+                break;
+            }
+            if (analyze_note_value(a, v, vs) < 0)
+                return -1;
+            n_rows++;
+            r = re + 1;
+        }
+        if (all && n_rows > 0)
+            analyze_push_fix(a, analyze_resolve(a, q, block));
+    }
+    return 1;
+}
+
 static int analyze_atom(struct analyze *a, uint32_t s, uint32_t e, int block, int in_or)
 {
     if (s >= e)
         return 0;
+    {
+        int r = analyze_row_cmp(a, s, e, block);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
+    }
     if (analyze_op(a, s, '(') && (uint32_t)a->pair[s] == e - 1) {
         if (analyze_enter(a, s) < 0)
             return -1;
@@ -2370,7 +2498,7 @@ static int analyze_finish(struct analyze *a, uint32_t at)
     if (a->catalog) {
         /* every per-database catalogue row read is the configured
          * database's: the same on every shard */
-        if (a->value_param >= 0 || a->db_len == 0 || o->key_len != a->db_len ||
+        if (a->value_param >= 0 || o->scope_params || a->db_len == 0 || o->key_len != a->db_len ||
             memcmp(o->key, a->cfg.database, a->db_len) != 0)
             return ANALYZE_REJ(a, ANALYZE_M_CATALOG, a->value_tok);
         o->kind = ANALYZE_SESSION;
@@ -3177,7 +3305,8 @@ static int analyze_scope_var(const struct analyze *a, uint32_t i)
 
 /* SET @shardwire_[txn_]user = value: answered by the router (LOCAL), alone
  * in its SET (assignment [i, ie) of [1, e), variable at <x>). The value is
- * a key literal or NULL (ends the scope). */
+ * a key literal, NULL (ends the scope), or a '?' (<param_index>: the router
+ * answers the PREPARE and applies the value bound at each EXECUTE). */
 static int analyze_scope_set(struct analyze *a, int scope, uint32_t i, uint32_t x, uint32_t ie,
                              uint32_t e)
 {
@@ -3200,8 +3329,12 @@ static int analyze_scope_set(struct analyze *a, int scope, uint32_t i, uint32_t 
     int r = analyze_value(a, x, e, &nx, &v);
     if (r < 0)
         return -1;
-    if (r == 0 || nx != e || v.param >= 0)
+    if (r == 0 || nx != e)
         return ANALYZE_REJ(a, ANALYZE_M_SCOPE_SET, x);
+    if (v.param >= 0) {
+        o->param_index = v.param;
+        return 0;
+    }
     memcpy(o->key, v.buf, (size_t)v.len);
     o->key_len = (size_t)v.len;
     return 0;
@@ -3843,6 +3976,7 @@ static void analyze_reset(struct analyze *a, const char *sql, struct analyze_res
     out->n_params = 0;
     out->param_index = -1;
     out->key_params = 0;
+    out->scope_params = 0;
     out->key_len = 0;
     out->is_write = out->sets_autocommit = out->autocommit = out->pins_session = 0;
     out->allowable = 0;
@@ -4037,6 +4171,7 @@ int analyze_statement(struct analyze *a, const char *sql, size_t len,
     if (out->kind != ANALYZE_ROUTE && !(out->kind == ANALYZE_LOCAL && out->scope)) {
         out->param_index = -1;
         out->key_params = 0;
+        out->scope_params = 0;
         out->key_len = 0;
     }
     return 0;
@@ -4124,6 +4259,13 @@ const struct analyze_config *analyze_config_of(const struct analyze *a)
 void analyze_set_sql_mode(struct analyze *a, unsigned modes)
 {
     a->modes = modes & ANALYZE_MODE_PIPES_AS_CONCAT;
+}
+
+void analyze_set_param_key(struct analyze *a, const char *key, size_t len)
+{
+    a->param_key_len = len <= ANALYZE_KEY_MAX ? len : 0;
+    if (a->param_key_len)
+        memcpy(a->param_key, key, len);
 }
 
 void analyze_free(struct analyze *a)

@@ -84,6 +84,11 @@ struct analyze_result {
                                           when that '?' is beyond 63); more than one bit
                                           only with cfg.multi_param_key, and then all must
                                           canonicalise to the same key */
+    uint64_t          scope_params;    /* ROUTE with a key given as a literal, under
+                                          analyze_set_param_key(): bit i for every '?'
+                                          i that stands where the key goes; the router
+                                          must check at EXECUTE that each binds a value
+                                          whose canonical key is <key> */
     char              key[ANALYZE_KEY_MAX];
     size_t            key_len;
 
@@ -102,7 +107,9 @@ struct analyze_result {
                                           ANALYZE_MODE_* bits, once the SET succeeds */
     unsigned          scope:2;         /* LOCAL SET @shardwire_user (ANALYZE_SCOPE_SESSION) or
                                           @shardwire_txn_user (ANALYZE_SCOPE_TXN): the user
-                                          is <key>/<key_len>, or none when <scope_clear> */
+                                          is <key>/<key_len>, or the value bound to '?'
+                                          <param_index> (>= 0; prepared), or none when
+                                          <scope_clear> */
     unsigned          scope_clear:1;
     unsigned          locks_rows:1;    /* FOR UPDATE / LOCK IN SHARE MODE */
     unsigned          unconfined:1;    /* REJECT only because some table is not limited
@@ -150,6 +157,12 @@ const struct analyze_config *analyze_config_of(const struct analyze *a);
  * ANALYZE_MODE_* bits <modes> (0 at analyze_new()): the router sets its
  * session's mode before each analyze_statement(). */
 void analyze_set_sql_mode(struct analyze *a, unsigned modes);
+
+/* Reads every '?' of the following statements that gives the shard key as
+ * the key <key>/<len> (canonical), noting it in <scope_params>: a prepared
+ * statement on a session scoped to that user, whose bound values the router
+ * checks at EXECUTE. <len> 0 ends it (the default). */
+void analyze_set_param_key(struct analyze *a, const char *key, size_t len);
 
 /*
  * Analyses the statement <sql>/<len> (not NUL-terminated; may hold any bytes)

@@ -31,7 +31,9 @@ struct scope_ins {
 void scope_buf_fini(struct scope_buf *b)
 {
     free(b->p);
+    free(b->scratch);
     b->p = NULL;
+    b->scratch = NULL;
     b->len = b->cap = 0;
 }
 
@@ -66,6 +68,7 @@ static void scope_reject(struct analyze_result *res, uint16_t err_no, const char
     res->offset = 0;
     res->param_index = -1;
     res->key_params = 0;
+    res->scope_params = 0;
     res->key_len = 0;
 }
 
@@ -167,8 +170,9 @@ static int scope_build(const char *sql, size_t len, struct analyze_scope_table *
     return scope_put(buf, sql + pos, len - pos);
 }
 
-int scope_apply(struct analyze *a, const char *sql, size_t len, const char *key, size_t key_len,
-                struct scope_buf *buf, struct analyze_result *res)
+/* scope_apply() with the analyzer reading key '?'s as <key> when <prepared>. */
+static int scope_decide(struct analyze *a, const char *sql, size_t len, const char *key,
+                        size_t key_len, struct scope_buf *buf, struct analyze_result *res)
 {
     const struct analyze_config *cfg = analyze_config_of(a);
     if (analyze_statement(a, sql, len, res) < 0)
@@ -192,13 +196,17 @@ int scope_apply(struct analyze *a, const char *sql, size_t len, const char *key,
         scope_reject(res, WIRE_ER_NOT_SUPPORTED_YET, SCOPE_M_KEYS);
         return SCOPE_REJECT;
     }
-    struct analyze_scope_table *t = malloc(SCOPE_MAX_TABLES * sizeof(*t));
-    struct scope_ins *ins = malloc(2 * SCOPE_MAX_TABLES * sizeof(*ins));
-    int rc = -1;
-    if (!t || !ins) {
+    /* the table list, then the insertions: kept with <buf> for the next */
+    if (!buf->scratch)
+        buf->scratch = malloc(SCOPE_MAX_TABLES * (sizeof(struct analyze_scope_table) +
+                                                  2 * sizeof(struct scope_ins)));
+    if (!buf->scratch) {
         scope_reject(res, 1041, "shardwire: out of memory while analysing the statement");
-        goto out;
+        return -1;
     }
+    struct analyze_scope_table *t = buf->scratch;
+    struct scope_ins *ins = (struct scope_ins *)(t + SCOPE_MAX_TABLES);
+    int rc = -1;
     int n = analyze_scope_tables(a, t, SCOPE_MAX_TABLES);
     if (n <= 0) {
         scope_reject(res, WIRE_ER_NOT_SUPPORTED_YET, SCOPE_M_CANNOT);
@@ -227,8 +235,16 @@ int scope_apply(struct analyze *a, const char *sql, size_t len, const char *key,
     }
     rc = SCOPE_REWRITTEN;
 out:
-    free(t);
-    free(ins);
+    return rc;
+}
+
+int scope_apply(struct analyze *a, const char *sql, size_t len, const char *key, size_t key_len,
+                bool prepared, struct scope_buf *buf, struct analyze_result *res)
+{
+    if (prepared)
+        analyze_set_param_key(a, key, key_len);
+    int rc = scope_decide(a, sql, len, key, key_len, buf, res);
+    analyze_set_param_key(a, NULL, 0);
     return rc;
 }
 

@@ -17,22 +17,25 @@
 #ifndef SHARDWIRE_PROTOCOL_SCOPE_H
 #define SHARDWIRE_PROTOCOL_SCOPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "protocol/analyze.h"
 
-/* A growable byte buffer owned by the caller; {0} is empty. */
+/* A growable byte buffer owned by the caller; {0} is empty. It also keeps
+ * scope_apply()'s scratch, so a reused buffer makes it allocate nothing. */
 struct scope_buf {
     char  *p;
     size_t len, cap;
+    void  *scratch;
 };
 
 void scope_buf_fini(struct scope_buf *b);
 
 enum scope_verdict {
     SCOPE_ASIS,       /* send the statement as it is; <res> is its decision (ROUTE to
-                         the user, or by '?' which must carry the user at EXECUTE;
-                         SESSION; LOCAL) */
+                         the user, with <scope_params> when prepared; SESSION;
+                         LOCAL) */
     SCOPE_REWRITTEN,  /* send <buf> instead; <res> is its decision (ROUTE to the user) */
     SCOPE_REJECT,     /* <res> is a REJECT */
 };
@@ -40,12 +43,16 @@ enum scope_verdict {
 /*
  * Decides statement <sql>/<len> on a session scoped to the user <key>/<len>
  * (canonical, as analyze_canon_key() gives it), with the analyzer <a>
- * (whose configuration must have one key column). Fills <res>; on
- * SCOPE_REWRITTEN <buf> holds the rewritten statement. Returns the verdict,
- * or -1 when memory ran out (then <res> is a REJECT).
+ * (whose configuration must have one key column). <prepared>: the statement
+ * is being prepared (COM_STMT_PREPARE); a '?' where the key goes is read as
+ * <key>, and a ROUTE lists those '?'s in <res->scope_params>, which the
+ * caller must check bind <key> at every EXECUTE. Fills <res>; on
+ * SCOPE_REWRITTEN <buf> holds the rewritten statement (its '?'s are the
+ * client's, in the same order: the rewrite adds literals only). Returns the
+ * verdict, or -1 when memory ran out (then <res> is a REJECT).
  */
 int scope_apply(struct analyze *a, const char *sql, size_t len, const char *key, size_t key_len,
-                struct scope_buf *buf, struct analyze_result *res);
+                bool prepared, struct scope_buf *buf, struct analyze_result *res);
 
 /*
  * Reads a leading scope comment `/ * shardwire:user=VALUE * /` (no spaces

@@ -56,10 +56,10 @@ int decide_statement(struct analyze *a, struct rules *rules, const char *sql, si
 }
 
 int decide_scoped(struct analyze *a, struct rules *rules, const char *sql, size_t len,
-                  const char *key, size_t key_len, struct scope_buf *buf,
+                  const char *key, size_t key_len, bool prepared, struct scope_buf *buf,
                   struct analyze_result *res, int *verdict)
 {
-    int v = scope_apply(a, sql, len, key, key_len, buf, res);
+    int v = scope_apply(a, sql, len, key, key_len, prepared, buf, res);
     int rc = v < 0 ? -1 : 0;
 
     *verdict = v < 0 ? SCOPE_REJECT : v;

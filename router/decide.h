@@ -10,6 +10,7 @@
 #ifndef SHARDWIRE_ROUTER_DECIDE_H
 #define SHARDWIRE_ROUTER_DECIDE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct analyze;
@@ -49,12 +50,13 @@ int decide_statement(struct analyze *a, struct rules *rules, const char *sql, si
 /*
  * The same for a session scoped to the user <key>/<key_len> (docs/orms.md):
  * protocol/scope.h's scope_apply(), then the rules on the statement as sent
- * by the client. Sets *<verdict> (enum scope_verdict); on SCOPE_REWRITTEN
+ * by the client. <prepared>: a COM_STMT_PREPARE (scope_apply()'s
+ * <scope_params>). Sets *<verdict> (enum scope_verdict); on SCOPE_REWRITTEN
  * <buf> holds the statement to send. Returns as decide_statement().
  */
 struct scope_buf;
 int decide_scoped(struct analyze *a, struct rules *rules, const char *sql, size_t len,
-                  const char *key, size_t key_len, struct scope_buf *buf,
+                  const char *key, size_t key_len, bool prepared, struct scope_buf *buf,
                   struct analyze_result *res, int *verdict);
 
 #endif

@@ -54,9 +54,47 @@ struct pstmt *pstmt_find(struct pstmt_table *t, uint32_t id)
     return NULL;
 }
 
+int pstmt_set_sent(struct pstmt *ps, const char *sql, size_t len)
+{
+    char *copy = NULL;
+
+    if (sql) {
+        copy = fault_fail("pstmt_sent") ? NULL : malloc(len ? len : 1);
+        if (!copy)
+            return -1;
+        memcpy(copy, sql, len);
+    }
+    if (ps->client_sql) {
+        ps->table->bytes -= ps->sql_len;
+        free(ps->sql);
+    } else if (copy) {
+        ps->client_sql = ps->sql;
+        ps->client_len = ps->sql_len;
+    }
+    if (copy) {
+        ps->sql = copy;
+        ps->sql_len = len;
+        ps->table->bytes += len;
+    } else if (ps->client_sql) {
+        ps->sql = ps->client_sql;
+        ps->sql_len = ps->client_len;
+        ps->client_sql = NULL;
+        ps->client_len = 0;
+    }
+    ps->sql_hash = XXH3_64bits(ps->sql, ps->sql_len);
+    return 0;
+}
+
+const char *pstmt_client_sql(const struct pstmt *ps, size_t *len)
+{
+    *len = ps->client_sql ? ps->client_len : ps->sql_len;
+    return ps->client_sql ? ps->client_sql : ps->sql;
+}
+
 static void pstmt_free(struct pstmt *ps)
 {
-    ps->table->bytes -= ps->sql_len + ps->long_bytes;
+    ps->table->bytes -= ps->sql_len + ps->client_len + ps->long_bytes;
+    free(ps->client_sql);
     free(ps->sql);
     free(ps->types);
     free(ps->long_mask);

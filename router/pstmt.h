@@ -28,9 +28,12 @@ struct pstmt_table;
 struct pstmt {
     struct pstmt_table   *table;       /* the table it is in (byte accounting) */
     uint32_t              id;          /* the client's id */
-    char                 *sql;
+    char                 *sql;         /* the text servers prepare */
     size_t                sql_len;
     uint64_t              sql_hash;
+    char                 *client_sql;  /* the client's text when <sql> is a tenant scope's
+                                          rewrite of it (same '?'s); else NULL */
+    size_t                client_len;
     uint16_t              n_params;
     uint16_t              n_columns;
     struct analyze_result ar;
@@ -41,7 +44,11 @@ struct pstmt {
     size_t                long_bytes;  /* bytes counted for <long_data> */
     bool                  long_failed; /* long data was refused: the EXECUTE fails */
     unsigned              sql_modes;   /* the session's ANALYZE_MODE_* at PREPARE */
-    bool                  scoped;      /* prepared under the tenant scope <scope_key> */
+    bool                  miscounted;  /* the server counts other '?'s than the analysis */
+    bool                  local;       /* answered by the router (SET @shardwire_user):
+                                          never on a server */
+    bool                  scoped;      /* <ar> was read under the session's (or
+                                          transaction's) tenant scope <scope_key> */
     size_t                scope_len;
     char                  scope_key[ANALYZE_KEY_MAX];
 };
@@ -60,6 +67,14 @@ struct pstmt *pstmt_add(struct pstmt_table *t, const char *sql, size_t len,
 struct pstmt *pstmt_find(struct pstmt_table *t, uint32_t id);
 void pstmt_remove(struct pstmt_table *t, uint32_t id);
 void pstmt_table_fini(struct pstmt_table *t);
+
+/* Makes <sql>/<len> the text servers prepare for <ps> (a tenant scope's
+ * rewrite of the client's), or with <sql> NULL the client's own again.
+ * Returns 0, or -1 when out of memory (nothing changed). */
+int pstmt_set_sent(struct pstmt *ps, const char *sql, size_t len);
+
+/* The client's text of <ps> into <*len>. */
+const char *pstmt_client_sql(const struct pstmt *ps, size_t *len);
 
 /* Remembers <types> (2 * n_params bytes) as the statement's types. Returns 0 or -1. */
 int pstmt_set_types(struct pstmt *ps, const uint8_t *types);

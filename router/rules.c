@@ -217,6 +217,7 @@ int rules_apply(const struct rules_rule *rule, struct analyze_result *res)
         res->offset = 0;
         res->param_index = -1;
         res->key_params = 0;
+        res->scope_params = 0;
         res->key_len = 0;
         res->allowable = 0;     /* an operator's deny is final */
         return 1;

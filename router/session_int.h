@@ -98,7 +98,14 @@ void session_route_update_hold(struct session *s);
 void session_route_recompute_sig(struct session *s);
 void session_route_detach(struct session *s, bool reusable);
 void session_route_release(struct session *s, bool reusable);
-void session_route_analyze(struct session *s, const char *sql, size_t len);
+void session_route_analyze(struct session *s, const char *sql, size_t len, bool prepared);
+/* The session's tenant scope (the transaction's, else the session's): the
+ * key's length with *<key> set, or 0 when unscoped. */
+size_t session_route_scope(const struct session *s, const char **key);
+/* Sets (<on>: to the canonical key <key>/<len>) or ends the tenant scope
+ * <scope> (ANALYZE_SCOPE_SESSION or _TXN) of <s>. */
+void session_route_set_scope(struct session *s, unsigned scope, bool on, const char *key,
+                             size_t len);
 void session_route_reject(struct session *s, const char *sql, size_t len);
 void session_route_forward(struct session *s);
 void session_route_start(struct session *s, bool begins_txn);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "protocol/packet.h"
+#include "protocol/reply.h"
 #include "protocol/stmt.h"
 #include "protocol/wire.h"
 #include "router/backend.h"
@@ -148,6 +149,137 @@ static void go_by_analysis(struct session *s)
         session_route_anywhere(s);
 }
 
+/* Notes the session's tenant scope as the one <ps> is read under now. */
+static void note_scope(struct session *s, struct pstmt *ps)
+{
+    const char *key;
+
+    ps->scope_len = session_route_scope(s, &key);
+    ps->scoped = ps->scope_len > 0;
+    if (ps->scoped)
+        memcpy(ps->scope_key, key, ps->scope_len);
+}
+
+/* Whether the session's tenant scope is another than <ps> was read under. */
+static bool scope_moved(struct session *s, const struct pstmt *ps)
+{
+    const char *key;
+    size_t klen = session_route_scope(s, &key);
+
+    return klen != ps->scope_len || (klen && memcmp(key, ps->scope_key, klen) != 0);
+}
+
+/*
+ * Reads <ps> again under the session's tenant scope, which changed since it
+ * was read (drivers keep a statement prepared for the connection's life, and
+ * a pooled connection serves one user after another): the new analysis and
+ * the text servers prepare (the new scope's rewrite, or the client's own)
+ * replace the old ones. The server's statement for the new text is prepared
+ * lazily, like any on a connection that has not seen it. Returns 0, or -1
+ * after answering the EXECUTE (the statement is refused under this scope).
+ */
+static int reread_scoped(struct session *s, struct pstmt *ps)
+{
+    size_t len;
+    const char *sql = pstmt_client_sql(ps, &len);
+    unsigned n_params = ps->n_params;       /* the server's count */
+
+    session_route_analyze(s, sql, len, true);
+    if (s->cmd.ar.kind == ANALYZE_REJECT) {
+        stats_reject(s->w->counters, &s->st, STATS_REJECT_ANALYZER);
+        session_pstmt_refuse_execute(s, ps, s->cmd.ar.err_no, s->cmd.ar.sqlstate,
+                                     s->cmd.ar.msg ? s->cmd.ar.msg : "shardwire: refused");
+        return -1;
+    }
+    if (pstmt_set_sent(ps, s->route.rewritten ? s->route.rewrite.p : NULL,
+                       s->route.rewrite.len) < 0) {
+        session_pstmt_refuse_execute(s, ps, WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                                     "shardwire: out of memory");
+        return -1;
+    }
+    ps->ar = s->cmd.ar;
+    note_scope(s, ps);
+    if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.scope_params && ps->ar.n_params != n_params)
+        ps->miscounted = true;      /* as session_pstmt_prepare_done() */
+    return 0;
+}
+
+static int bound_key(struct session *s, struct pstmt *ps, const uint8_t *payload,
+                     size_t payload_len, const struct stmt_execute *ex, unsigned i,
+                     char key[ANALYZE_KEY_MAX]);
+
+/*
+ * A PREPARE the router answers itself: SET @shardwire_user (or
+ * @shardwire_txn_user) = ? or = K, sent prepared by drivers that prepare
+ * everything. No server sees it; each EXECUTE sets the scope
+ * (execute_local()). The reply is the server's: PREPARE_OK, then a
+ * definition per parameter and an EOF.
+ */
+static void prepare_local(struct session *s, const char *sql, size_t len)
+{
+    /* a parameter: "?", binary VAR_STRING, as MariaDB describes one */
+    static const uint8_t param_def[] = {3, 'd', 'e', 'f', 0, 0, 0, 1, '?', 0, 0x0c, 63, 0,
+                                        0, 0, 0, 0, 0xfd, 0x80, 0, 0, 0, 0};
+    uint8_t ok[12], eof[16], seq = (uint8_t)(s->cmd.last_seq + 1);
+    struct pstmt *ps;
+    char msg[300];
+
+    if (session_mem_check(s, len, msg, sizeof(msg)) != SESS_MEM_OK) {
+        session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+        return;
+    }
+    ps = pstmt_add(&s->ps.stmts, sql, len, &s->cmd.ar);
+    if (!ps) {
+        session_cmd_answer_err(s, 1461, "42000",
+                               "Can't create more than max_prepared_stmt_count statements (current "
+                               "value: 16382)");
+        return;
+    }
+    ps->local = true;
+    ps->n_params = (uint16_t)s->cmd.ar.n_params;
+    ps->sql_modes = s->route.sql_modes;
+    stats_answer(s->w->counters, &s->st, false);
+    session_cmd_consume(s);
+    ok[0] = 0x00;
+    packet_put_u32(ok + 1, ps->id);
+    ok[5] = ok[6] = 0;                      /* no columns */
+    ok[7] = (uint8_t)ps->n_params;
+    ok[8] = (uint8_t)(ps->n_params >> 8);
+    ok[9] = ok[10] = ok[11] = 0;            /* filler, no warnings */
+    session_send_packet(s, seq++, ok, sizeof(ok));
+    for (unsigned i = 0; i < ps->n_params; i++)
+        session_send_packet(s, seq++, param_def, sizeof(param_def));
+    if (ps->n_params)
+        session_send_packet(s, seq, eof, reply_write_eof(eof, 0, session_client_status(s)));
+}
+
+/* EXECUTE of a statement prepare_local() answered: sets the scope to the
+ * statement's key, or the one bound to its '?' (NULL ends the scope). */
+static void execute_local(struct session *s, struct pstmt *ps, const uint8_t *payload,
+                          size_t payload_len, const struct stmt_execute *ex)
+{
+    const struct analyze_result *ar = &ps->ar;
+    char key[ANALYZE_KEY_MAX];
+    int n = (int)ar->key_len;
+
+    if (ar->param_index >= 0) {
+        unsigned i = (unsigned)ar->param_index;
+        bool is_long = ps->long_mask && (ps->long_mask[i / 8] >> (i % 8) & 1);
+        struct stmt_value v = { 0 };
+
+        if (!is_long && stmt_param(payload, payload_len, ex, ps->types, ps->n_params,
+                                   ps->long_mask, i, &v) == 0 && v.is_null)
+            n = -1;
+        else if ((n = bound_key(s, ps, payload, payload_len, ex, i, key)) < 0)
+            return;
+    } else if (!ar->scope_clear) {
+        memcpy(key, ar->key, ar->key_len);
+    }
+    session_route_set_scope(s, ar->scope, !ar->scope_clear && n >= 0, key, n >= 0 ? (size_t)n : 0);
+    pstmt_clear_long_data(ps);
+    session_cmd_answer_ok(s);
+}
+
 void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t payload_len)
 {
     const char *sql = (const char *)payload + 1;
@@ -155,18 +287,13 @@ void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t pay
     struct pstmt *ps;
 
     s->ps.kept_be = s->be != NULL;
-    session_route_analyze(s, sql, len);
+    session_route_analyze(s, sql, len, true);
     if (s->cmd.ar.kind == ANALYZE_REJECT) {
         session_route_reject(s, sql, len);
         return;
     }
-    if (s->route.rewritten || ((s->route.scoped || s->route.txn_scoped) &&
-                               s->cmd.ar.kind == ANALYZE_ROUTE && s->cmd.ar.param_index >= 0)) {
-        /* the rewrite is sent as text only, and a '?' key is not checked
-         * against the scope yet (docs/orms.md) */
-        session_cmd_answer_err(s, WIRE_ER_NOT_SUPPORTED_YET, "42000",
-                "shardwire: on a scoped session a prepared statement must name the user "
-                "as a literal (or need no user); send other statements as text queries");
+    if (s->cmd.ar.kind == ANALYZE_LOCAL && s->cmd.ar.scope != ANALYZE_SCOPE_NONE) {
+        prepare_local(s, sql, len);
         return;
     }
     switch (s->cmd.ar.stmt) {
@@ -190,7 +317,8 @@ void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t pay
     {
         char msg[300];
 
-        if (session_mem_check(s, len, msg, sizeof(msg)) != SESS_MEM_OK) {
+        if (session_mem_check(s, len + (s->route.rewritten ? s->route.rewrite.len : 0), msg,
+                              sizeof(msg)) != SESS_MEM_OK) {
             session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
             return;
         }
@@ -202,14 +330,14 @@ void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t pay
                                "value: 16382)");
         return;
     }
+    if (s->route.rewritten && pstmt_set_sent(ps, s->route.rewrite.p, s->route.rewrite.len) < 0) {
+        pstmt_remove(&s->ps.stmts, ps->id);
+        session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
+        return;
+    }
     ps->n_params = (uint16_t)s->cmd.ar.n_params;
     ps->sql_modes = s->route.sql_modes;
-    ps->scoped = s->route.scoped || s->route.txn_scoped;
-    if (ps->scoped) {
-        ps->scope_len = s->route.txn_scoped ? s->route.txn_scope_len : s->route.scope_len;
-        memcpy(ps->scope_key, s->route.txn_scoped ? s->route.txn_scope_key : s->route.scope_key,
-               ps->scope_len);
-    }
+    note_scope(s, ps);
     s->ps.cur = ps;
     s->cmd.kind = SESS_CMD_PREPARE;
     if (s->cmd.ar.pins_session)
@@ -229,6 +357,75 @@ void session_pstmt_refuse_execute(struct session *s, struct pstmt *ps, uint16_t 
 {
     pstmt_clear_long_data(ps);
     session_cmd_answer_err(s, err_no, sqlstate, msg);
+}
+
+/*
+ * The canonical key bound to '?' <i> of the EXECUTE <payload> (parsed into
+ * <ex>) of <ps>, into <key>. Returns its length, or -1 after refusing the
+ * EXECUTE (NULL, sent as long data, or not a valid key).
+ */
+static int bound_key(struct session *s, struct pstmt *ps, const uint8_t *payload,
+                     size_t payload_len, const struct stmt_execute *ex, unsigned i,
+                     char key[ANALYZE_KEY_MAX])
+{
+    const struct analyze_config *cfg = analyze_config_of(s->w->analyze);
+    bool is_long = ps->long_mask && i < ps->n_params && (ps->long_mask[i / 8] >> (i % 8) & 1);
+    struct stmt_value v = { 0 };
+    char msg[300];
+    int n = -1;
+
+    if (!is_long && stmt_param(payload, payload_len, ex, ps->types, ps->n_params,
+                               ps->long_mask, i, &v) == 0)
+        n = stmt_key_of(payload, &v, cfg->key_type, key);
+    if (n >= 0)
+        return n;
+    snprintf(msg, sizeof(msg),
+             "shardwire: parameter %u carries the %s and must be one valid %s key; got %s",
+             i + 1, cfg->key_columns[0], cfg->key_type == ANALYZE_KEY_INT ? "integer" : "string",
+             is_long ? "long data (COM_STMT_SEND_LONG_DATA)" :
+             v.is_null ? "NULL" : "a value that is not one");
+    stats_reject(s->w->counters, &s->st, STATS_REJECT_PARAMS);
+    session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+    return -1;
+}
+
+/*
+ * Checks that every '?' i < 64 in <params> binds the key s->cmd.ar.key:
+ * the session's user (<scope>), or the one bound to '?' param_index.
+ * Returns 0, or -1 after refusing the EXECUTE.
+ */
+static int check_bound_keys(struct session *s, struct pstmt *ps, const uint8_t *payload,
+                            size_t payload_len, const struct stmt_execute *ex, uint64_t params,
+                            bool scope)
+{
+    const char *col = analyze_config_of(s->w->analyze)->key_columns[0];
+
+    char key[ANALYZE_KEY_MAX], msg[300];
+
+    for (; params; params &= params - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(params);
+        int n = bound_key(s, ps, payload, payload_len, ex, i, key);
+
+        if (n < 0)
+            return -1;
+        if ((size_t)n == s->cmd.ar.key_len && memcmp(key, s->cmd.ar.key, (size_t)n) == 0)
+            continue;
+        if (scope)
+            snprintf(msg, sizeof(msg),
+                     "shardwire: parameter %u names another user (%s) than the statement's "
+                     "scope (SET @shardwire_user, @shardwire_txn_user or its scope comment); "
+                     "a scoped session may touch only its user's rows",
+                     i + 1, col);
+        else
+            snprintf(msg, sizeof(msg),
+                     "shardwire: parameters %d and %u give two different %s values; one "
+                     "statement may touch one user's rows only", ps->ar.param_index + 1, i + 1,
+                     col);
+        stats_reject(s->w->counters, &s->st, STATS_REJECT_PARAMS);
+        session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
+        return -1;
+    }
+    return 0;
 }
 
 void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t payload_len)
@@ -260,31 +457,31 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
                 "Incorrect arguments to mysqld_stmt_execute (no parameter types sent)");
         return;
     }
+    if (ps->local) {
+        execute_local(s, ps, payload, payload_len, &ex);
+        return;
+    }
+    if (ps->miscounted) {
+        session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000",
+                "shardwire: the server and the router count this statement's parameters "
+                "differently; it cannot be routed");
+        return;
+    }
+    /* read at PREPARE for the sql_mode of then (the server parsed it under
+     * that mode too): never executed under another */
+    if (ps->sql_modes != s->route.sql_modes) {
+        session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000",
+                "shardwire: sql_mode changed since this statement was prepared; prepare "
+                "it again");
+        return;
+    }
+    /* and for the tenant scope of then: under another, read again */
+    if (ps->ar.kind == ANALYZE_ROUTE && scope_moved(s, ps) &&
+        reread_scoped(s, ps) < 0)
+        return;
     s->ps.cur = ps;
     s->cmd.ar = ps->ar;
     s->cmd.kind = SESS_CMD_STMT;
-    {
-        /* read and limited at PREPARE for the mode and scope of then: never
-         * executed under others (docs/orms.md) */
-        bool scoped = s->route.txn_scoped || s->route.scoped;
-        const char *key = s->route.txn_scoped ? s->route.txn_scope_key : s->route.scope_key;
-        size_t klen = s->route.txn_scoped ? s->route.txn_scope_len : s->route.scope_len;
-
-        if (ps->sql_modes != s->route.sql_modes) {
-            session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000",
-                    "shardwire: sql_mode changed since this statement was prepared; prepare "
-                    "it again");
-            return;
-        }
-        if (ps->ar.kind != ANALYZE_SESSION &&
-            (ps->scoped != scoped ||
-             (scoped && (ps->scope_len != klen || memcmp(ps->scope_key, key, klen) != 0)))) {
-            session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000",
-                    "shardwire: the user scope changed since this statement was prepared; "
-                    "prepare it again");
-            return;
-        }
-    }
     if (ps->ar.kind == ANALYZE_REJECT) {
         session_pstmt_refuse_execute(s, ps, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
         return;
@@ -318,46 +515,24 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
     if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0) {
         uint64_t params = ps->ar.key_params ? ps->ar.key_params
                                             : (uint64_t)1 << (ps->ar.param_index & 63);
+        int n = bound_key(s, ps, payload, payload_len, &ex, (unsigned)ps->ar.param_index,
+                          s->cmd.ar.key);
 
+        if (n < 0)
+            return;
+        s->cmd.ar.key_len = (size_t)n;
         /* Every '?' that carries the key (a multi-row INSERT has one per
-         * row) must name the same user; the lowest is param_index. */
-        for (unsigned i = (unsigned)ps->ar.param_index; i < ps->n_params && params; i++) {
-            struct stmt_value v = { 0 };
-            char key[ANALYZE_KEY_MAX];
-            int n = -1;
-
-            if (i != (unsigned)ps->ar.param_index && (i >= 64 || !(params >> i & 1)))
-                continue;
-            if (stmt_param(payload, payload_len, &ex, ps->types, ps->n_params, ps->long_mask, i,
-                           &v) == 0)
-                n = stmt_key_of(payload, &v, session_cfg(s)->analyze.key_type, key);
-            if (n < 0) {
-                snprintf(msg, sizeof(msg),
-                         "shardwire: parameter %u carries the %s and must be one valid %s key; "
-                         "got %s", i + 1, session_cfg(s)->analyze.key_columns[0],
-                         session_cfg(s)->analyze.key_type == ANALYZE_KEY_INT ? "integer" : "string",
-                         v.is_null ? "NULL" : "a value that is not one");
-                stats_reject(s->w->counters, &s->st, STATS_REJECT_PARAMS);
-                session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
-                return;
-            }
-            if (i == (unsigned)ps->ar.param_index) {
-                memcpy(s->cmd.ar.key, key, (size_t)n);
-                s->cmd.ar.key_len = (size_t)n;
-            } else if ((size_t)n != s->cmd.ar.key_len ||
-                       memcmp(key, s->cmd.ar.key, (size_t)n) != 0) {
-                snprintf(msg, sizeof(msg),
-                         "shardwire: parameters %d and %u give two different %s values; one "
-                         "statement may touch one user's rows only", ps->ar.param_index + 1,
-                         i + 1, session_cfg(s)->analyze.key_columns[0]);
-                stats_reject(s->w->counters, &s->st, STATS_REJECT_PARAMS);
-                session_pstmt_refuse_execute(s, ps, WIRE_ER_NOT_SUPPORTED_YET, "42000", msg);
-                return;
-            }
-            if (i >= 63)
-                break;      /* the analysis tracks the first 64 parameters */
-        }
+         * row) must name the same user; the lowest is param_index (the
+         * analysis tracks the first 64 parameters). */
+        params &= ~((uint64_t)1 << (ps->ar.param_index & 63));
+        if (check_bound_keys(s, ps, payload, payload_len, &ex, params, false) < 0)
+            return;
     }
+    /* On a scoped session each '?' where the key goes was read as the
+     * scope's user: it must bind exactly that. */
+    if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.scope_params &&
+        check_bound_keys(s, ps, payload, payload_len, &ex, ps->ar.scope_params, true) < 0)
+        return;
     go_by_analysis(s);
 }
 
@@ -466,16 +641,9 @@ void session_pstmt_prepare_done(struct session *s)
         pstmt_remove(&s->ps.stmts, ps->id);
         return;
     }
-    if (ps->ar.kind == ANALYZE_ROUTE && ps->ar.param_index >= 0 &&
-        ps->n_params != r->n_params) {
-        /* The analysis and the server disagree on where the '?'s are: the
-         * routing parameter cannot be trusted. */
-        ps->ar.kind = ANALYZE_REJECT;
-        ps->ar.err_no = WIRE_ER_NOT_SUPPORTED_YET;
-        memcpy(ps->ar.sqlstate, "42000", 6);
-        ps->ar.msg = "shardwire: the server and the router count this statement's "
-                     "parameters differently; it cannot be routed";
-    }
+    if (ps->ar.kind == ANALYZE_ROUTE && (ps->ar.param_index >= 0 || ps->ar.scope_params) &&
+        ps->n_params != r->n_params)
+        ps->miscounted = true;  /* the key's '?'s cannot be trusted: never executed */
     ps->n_params = r->n_params;
     ps->n_columns = r->n_columns;
     if (pstmt_cache_find(&s->be->stmts, ps))

@@ -139,24 +139,49 @@ void session_route_release(struct session *s, bool reusable)
 /* The tenant scope of statement <sql>/<len> (docs/orms.md): its leading
  * comment's user (into <ckey>), else the transaction's, else the session's.
  * Returns the key length with *<key> set, 0 when unscoped, -1 for a
- * malformed scope comment. */
+ * malformed scope comment, -2 for a comment naming another user than the
+ * transaction's or session's scope. */
 static int effective_scope(const struct session *s, const char *sql, size_t len,
                            char ckey[ANALYZE_KEY_MAX], const char **key)
 {
     int n = scope_comment(sql, len, analyze_config_of(s->w->analyze)->key_type, ckey);
+    size_t klen = session_route_scope(s, key);
 
-    if (n != 0) {
-        *key = ckey;
-        return n;
+    if (n == 0)
+        return (int)klen;
+    /* a comment naming another user than a scoped session's: refused
+     * (-2), as any statement naming another user is there */
+    if (n > 0 && klen > 0 && (klen != (size_t)n || memcmp(*key, ckey, klen) != 0))
+        return -2;
+    *key = ckey;
+    return n;
+}
+
+void session_route_set_scope(struct session *s, unsigned scope, bool on, const char *key,
+                             size_t len)
+{
+    if (scope == ANALYZE_SCOPE_SESSION) {
+        s->route.scoped = on;
+        s->route.scope_len = on ? len : 0;
+        memcpy(s->route.scope_key, key, s->route.scope_len);
+    } else if (scope == ANALYZE_SCOPE_TXN) {
+        s->route.txn_scoped = on;
+        s->route.txn_scope_len = on ? len : 0;
+        memcpy(s->route.txn_scope_key, key, s->route.txn_scope_len);
     }
+}
+
+size_t session_route_scope(const struct session *s, const char **key)
+{
     if (s->route.txn_scoped) {
         *key = s->route.txn_scope_key;
-        return (int)s->route.txn_scope_len;
+        return s->route.txn_scope_len;
     }
     if (s->route.scoped) {
         *key = s->route.scope_key;
-        return (int)s->route.scope_len;
+        return s->route.scope_len;
     }
+    *key = NULL;
     return 0;
 }
 
@@ -170,8 +195,10 @@ static void set_reject(struct analyze_result *ar, const char *msg)
 }
 
 /* The analyzer's decision (on a scoped session: with the scope's rewrite,
- * protocol/scope.h), then the operator's rules on top (docs/config.md). */
-void session_route_analyze(struct session *s, const char *sql, size_t len)
+ * protocol/scope.h, and a prepared statement's key '?'s noted in
+ * <scope_params> when <prepared>), then the operator's rules on top
+ * (docs/config.md). */
+void session_route_analyze(struct session *s, const char *sql, size_t len, bool prepared)
 {
     char ckey[ANALYZE_KEY_MAX];
     const char *key = NULL;
@@ -182,13 +209,17 @@ void session_route_analyze(struct session *s, const char *sql, size_t len)
     s->route.rewritten = false;
     if (klen < 0) {
         s->cmd.ar.stmt = ANALYZE_STMT_OTHER;
-        set_reject(&s->cmd.ar, "shardwire: malformed scope comment: write "
-                               "/* shardwire:user=42 */ at the start of the statement");
+        set_reject(&s->cmd.ar, klen == -2 ?
+                   "shardwire: the statement's scope comment names another user than the "
+                   "session's (SET @shardwire_user / @shardwire_txn_user); a scoped session may "
+                   "touch only its user's rows" :
+                   "shardwire: malformed scope comment: write "
+                   "/* shardwire:user=42 */ at the start of the statement");
         return;
     }
     if (klen > 0)
         rc = decide_scoped(s->w->analyze, s->w->router->rules, sql, len, key, (size_t)klen,
-                           &s->route.rewrite, &s->cmd.ar, &verdict);
+                           prepared, &s->route.rewrite, &s->cmd.ar, &verdict);
     else
         rc = decide_statement(s->w->analyze, s->w->router->rules, sql, len, &s->cmd.ar);
     if (verdict == SCOPE_REWRITTEN) {
@@ -297,6 +328,9 @@ void session_route_forward(struct session *s)
         /* the scoped rewrite goes instead of the client's text */
         evbuffer_drain(in, s->cmd.bytes);
         write_query(s->be, s->route.rewrite.p, s->route.rewrite.len);
+    } else if (s->cmd.code == WIRE_COM_STMT_PREPARE && s->ps.cur->client_sql) {
+        evbuffer_drain(in, s->cmd.bytes);
+        session_pstmt_write_prepare(s->be, s->ps.cur);      /* its rewrite */
     } else {
         session_out_move(in, s->be->bev, s->cmd.bytes);
     }
@@ -791,21 +825,20 @@ void session_route_query(struct session *s, const uint8_t *payload, size_t paylo
     const char *sql = (const char *)payload + 1;
     size_t len = payload_len - 1;
 
-    session_route_analyze(s, sql, len);
+    session_route_analyze(s, sql, len, false);
     switch (s->cmd.ar.kind) {
     case ANALYZE_REJECT:
         session_route_reject(s, sql, len);
         return;
     case ANALYZE_LOCAL:
-        if (s->cmd.ar.scope == ANALYZE_SCOPE_SESSION) {
-            s->route.scoped = !s->cmd.ar.scope_clear;
-            s->route.scope_len = s->cmd.ar.key_len;
-            memcpy(s->route.scope_key, s->cmd.ar.key, s->cmd.ar.key_len);
-        } else if (s->cmd.ar.scope == ANALYZE_SCOPE_TXN) {
-            s->route.txn_scoped = !s->cmd.ar.scope_clear;
-            s->route.txn_scope_len = s->cmd.ar.key_len;
-            memcpy(s->route.txn_scope_key, s->cmd.ar.key, s->cmd.ar.key_len);
+        if (s->cmd.ar.scope != ANALYZE_SCOPE_NONE && s->cmd.ar.param_index >= 0) {
+            session_cmd_answer_err(s, WIRE_ER_PARSE, "42000",
+                                   "shardwire: '?' placeholders need a prepared statement");
+            return;
         }
+        if (s->cmd.ar.scope != ANALYZE_SCOPE_NONE)
+            session_route_set_scope(s, s->cmd.ar.scope, !s->cmd.ar.scope_clear, s->cmd.ar.key,
+                                    s->cmd.ar.key_len);
         session_cmd_answer_ok(s);
         return;
     case ANALYZE_ROUTE:

@@ -75,8 +75,11 @@ static const char usage_text[] =
     "                       samples of the routers' /status (admin_listen; from\n"
     "                       their registrations unless --router is given;\n"
     "                       $SHARDWIRE_ADMIN_USER/_PASSWORD for basic auth)\n"
-    "  explain [--config ROUTER.conf] [--map FILE] [--database NAME] [--user KEY] 'SQL' ...\n"
+    "  explain [--config ROUTER.conf] [--map FILE] [--database NAME] [--user KEY]\n"
+    "          [--sql-mode MODES] 'SQL' ...\n"
     "                       how the router would handle each statement\n"
+    "                       (--user: on a session scoped to that user;\n"
+    "                       --sql-mode: under that session sql_mode)\n"
     "                       (with --config: that router's database, key, rules\n"
     "                       and map source; the map comes from --map, else from\n"
     "                       ZooKeeper when --zk is given, else from the config,\n"
@@ -383,8 +386,8 @@ enum {
     OPT_AUTH_FILE, OPT_ACL, OPT_ROUTER_AUTH_FILE, OPT_CONFIG,
     OPT_TO, OPT_FORCE, OPT_CONTROL_USER, OPT_CONTROL_PASSWORD_FILE, OPT_APPLY_TIMEOUT,
     OPT_ROUTER_WAIT, OPT_REPL_USER, OPT_REPL_PASSWORD_FILE, OPT_MAX_LAG,
-    OPT_ABORT, OPT_RATE, OPT_USER, OPT_ROUTER, OPT_INTERVAL, OPT_DRY_RUN, OPT_PARALLEL,
-    OPT_WEIGHT, OPT_ABANDON,
+    OPT_ABORT, OPT_RATE, OPT_USER, OPT_SQL_MODE, OPT_ROUTER, OPT_INTERVAL, OPT_DRY_RUN,
+    OPT_PARALLEL, OPT_WEIGHT, OPT_ABANDON,
 };
 
 static const struct option long_opts[] = {
@@ -395,6 +398,7 @@ static const struct option long_opts[] = {
     { "map",            required_argument, NULL, OPT_MAP },
     { "database",       required_argument, NULL, OPT_DATABASE },
     { "user",           required_argument, NULL, OPT_USER },
+    { "sql-mode",       required_argument, NULL, OPT_SQL_MODE },
     { "vbuckets",       required_argument, NULL, OPT_VBUCKETS },
     { "key-columns",    required_argument, NULL, OPT_KEY_COLUMNS },
     { "key-type",       required_argument, NULL, OPT_KEY_TYPE },
@@ -500,6 +504,9 @@ int main(int argc, char **argv)
             break;
         case OPT_USER:
             o.user = optarg;
+            break;
+        case OPT_SQL_MODE:
+            o.sql_mode = optarg;
             break;
         case OPT_VBUCKETS:
             if (parse_u64_arg(optarg, &u) < 0 || u == 0 || u > UINT32_MAX) {

@@ -47,6 +47,7 @@ struct shardctl_opts {
     const char *map_file;       /* --map FILE (explain, dump-map) */
     const char *database;       /* --database NAME (explain) */
     const char *user;           /* --user KEY (explain): a session scoped to that user */
+    const char *sql_mode;       /* --sql-mode MODES (explain): the session's sql_mode */
     const char *config_file;    /* --config FILE: a router's config (explain) */
     uint32_t    vbuckets;       /* --vbuckets N (init) */
     const char *key_columns;    /* --key-columns a,b (init) */

@@ -102,6 +102,9 @@ static void explain_human(const struct analyze_result *r, const char *column,
         } else {
             printf(" vbucket=%u", vbucket_of(r->key, r->key_len, VBUCKET_DEFAULT_COUNT));
         }
+        /* a scoped prepared statement's key '?'s (0-based, as param=) */
+        for (uint64_t p = r->scope_params; p; p &= p - 1)
+            printf("%s%d", p == r->scope_params ? " checked params=" : ",", __builtin_ctzll(p));
         putchar('\n');
         return;
     case ANALYZE_SESSION:
@@ -150,6 +153,14 @@ static int explain_json(const char *sql, const struct scope_buf *rewritten,
                 json_object_set_new(o, "key_hex", json_string(hex));
             }
             json_object_set_new(o, "vbucket", json_integer(vb));
+            if (r->scope_params) {
+                /* '?'s (0-based, as "param") an EXECUTE must bind the key to */
+                json_t *a = json_array();
+                for (uint64_t p = r->scope_params; a && p; p &= p - 1)
+                    json_array_append_new(a, json_integer(__builtin_ctzll(p)));
+                if (a)
+                    json_object_set_new(o, "checked_params", a);
+            }
             if (m != NULL) {
                 const struct smap_shard *s = smap_shard(m, smap_shard_of_vbucket(m, vb));
                 char ep[SMAP_ENDPOINT_STR_MAX];
@@ -179,6 +190,33 @@ static int explain_json(const char *sql, const struct scope_buf *rewritten,
         return -1;
     puts(s);
     free(s);
+    return 0;
+}
+
+/*
+ * Reads the following statements as a session whose sql_mode is <modes>
+ * would have them read: as the router does, by what `SET sql_mode =
+ * '<modes>'` sets (so a mode the router refuses is refused here). Returns
+ * 0, or -1 after printing why not.
+ */
+static int explain_sql_mode(struct analyze *a, const char *modes)
+{
+    char sql[600];
+    struct analyze_result r;
+
+    if (strlen(modes) > 500 || strpbrk(modes, "'\\")) {
+        shardctl_err("--sql-mode '%s': expected modes like PIPES_AS_CONCAT,STRICT_TRANS_TABLES",
+                     modes);
+        return -1;
+    }
+    snprintf(sql, sizeof(sql), "SET sql_mode = '%s'", modes);
+    if (analyze_statement(a, sql, strlen(sql), &r) < 0 || r.kind == ANALYZE_REJECT ||
+        !r.sets_sql_mode) {
+        shardctl_err("--sql-mode '%s': %s", modes,
+                     r.kind == ANALYZE_REJECT && r.msg ? r.msg : "not a session sql_mode");
+        return -1;
+    }
+    analyze_set_sql_mode(a, r.sql_mode);
     return 0;
 }
 
@@ -250,6 +288,10 @@ int shardctl_explain(const struct shardctl_opts *o)
         ex = SHARDCTL_FAILED;
         goto out;
     }
+    if (o->sql_mode != NULL && explain_sql_mode(a, o->sql_mode) < 0) {
+        ex = SHARDCTL_USAGE;
+        goto out;
+    }
     char ukey[ANALYZE_KEY_MAX];
     int ulen = 0;
     if (o->user != NULL) {
@@ -265,9 +307,10 @@ int shardctl_explain(const struct shardctl_opts *o)
         const char *sql = o->argv[i];
         int verdict = SCOPE_ASIS;
         /* -1 (out of memory) still fills a REJECT; --user: as a session
-         * scoped to that user (SET @shardwire_user) would send it */
+         * scoped to that user (SET @shardwire_user) would send it, a
+         * statement with '?'s as a prepared one */
         int by_rule = ulen > 0 ? decide_scoped(a, rules, sql, strlen(sql), ukey, (size_t)ulen,
-                                               &sbuf, &r, &verdict)
+                                               true, &sbuf, &r, &verdict)
                                : decide_statement(a, rules, sql, strlen(sql), &r);
         if (o->json) {
             if (explain_json(sql, verdict == SCOPE_REWRITTEN ? &sbuf : NULL, &r,

@@ -28,6 +28,14 @@ happens to differ between two runs is reported as "unconfirmed", not as a
 leak). Statements that fail on MariaDB (syntax the server refuses, unknown
 columns, ...) are fine and counted.
 
+Scoped mode (--scoped-share F, default 0.25): that share of the statements
+is sent as on a tenant-scoped session (docs/orms.md) of a target user K,
+mostly the user the statement names, with its key term often left out so
+the scope's rewrite must add it; analyze_cli --user K decides, and what
+the router would send (the rewrite, or the statement itself) must be
+routed to K and pass the same check for K: never read or change another
+user's rows.
+
 Reports statements tried, routed, executed without error, leaks (must be 0)
 per class of generator feature, and writes every leaking statement with its
 evidence to --leaks (default <build>/difffuzz-leaks.txt). Deterministic for
@@ -39,6 +47,7 @@ import argparse
 import collections
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -59,10 +68,12 @@ DB = cluster.APP_DB
 
 # ----------------------------------------------------------------- analyzer
 
-def analyze(cli, sqls):
-    """Decisions (dicts, one per statement) from analyze_cli -0."""
+def analyze(cli, sqls, user=None):
+    """Decisions (dicts, one per statement) from analyze_cli -0; with <user>,
+    as on a session scoped to that user (a rewrite is in "rewritten")."""
     data = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in sqls)
-    r = subprocess.run([cli, "-0", "--db", DB], input=data, capture_output=True, timeout=300)
+    argv = [cli, "-0", "--db", DB] + (["--user", str(user)] if user is not None else [])
+    r = subprocess.run(argv, input=data, capture_output=True, timeout=300)
     if r.returncode != 0:
         raise cluster.HarnessError("%s exited %d: %s" % (cli, r.returncode,
                                                           r.stderr.decode()[-2000:]))
@@ -70,6 +81,27 @@ def analyze(cli, sqls):
     if len(out) != len(sqls):
         raise cluster.HarnessError("analyze_cli: %d statements, %d decisions" % (
             len(sqls), len(out)))
+    return out
+
+
+def sent_sql(d, sql):
+    """The statement a router sends for decision <d> of <sql>: its scoped
+    rewrite, or itself (analyze_cli writes bytes >= 0x7f as \\u00XX)."""
+    if "rewritten" not in d:
+        return sql
+    return d["rewritten"].encode("latin-1").decode("utf-8", "surrogateescape")
+
+
+def decide(cli, batch):
+    """Decisions for a batch of Stmt: plain ones as they are, scoped ones
+    (Stmt.scope set) as on a session scoped to that user."""
+    out = [None] * len(batch)
+    by_scope = collections.OrderedDict()
+    for i, s in enumerate(batch):
+        by_scope.setdefault(s.scope, []).append(i)
+    for scope, idx in by_scope.items():
+        for i, d in zip(idx, analyze(cli, [batch[i].sql for i in idx], user=scope)):
+            out[i] = d
     return out
 
 
@@ -389,6 +421,8 @@ def main(argv=None):
     ap.add_argument("--minimize", type=int, default=10,
                     help="shorten at most this many leaking statements (0: none)")
     ap.add_argument("--summary-json", default=None, help="write the counts as JSON here")
+    ap.add_argument("--scoped-share", type=float, default=0.25,
+                    help="the share of statements sent as on a scoped session")
     ap.add_argument("--trace", default=None,
                     help="write every routed statement and its outcome here (JSON lines)")
     args = ap.parse_args(argv)
@@ -428,8 +462,10 @@ def main(argv=None):
     print("difffuzz: self-check passed (%d leaky statements caught, %d confined ones not "
           "flagged)" % (len(SELF_CHECK_LEAKY), len(SELF_CHECK_CONFINED)), flush=True)
     g = gen.Gen(args.seed, kw)
+    srng = random.Random(args.seed * 7919 + 1)      # the scoping choices
     n = {"tried": 0, "routed": 0, "routed_writes": 0, "executed_ok": 0, "errors": 0,
-         "leaks": 0, "unconfirmed": 0}
+         "leaks": 0, "unconfirmed": 0, "scoped_tried": 0, "scoped_routed": 0,
+         "scoped_rewritten": 0}
     per_class = collections.defaultdict(lambda: [0, 0, 0])     # tried, routed, leaks
     per_attack = collections.defaultdict(lambda: [0, 0, 0])
     leaks = []
@@ -444,10 +480,32 @@ def main(argv=None):
                 break
             if args.seconds is not None and time.monotonic() - t_start >= args.seconds:
                 break
-            batch = [g.statement() for _ in range(min(args.batch, left or args.batch))]
-            decisions = analyze(cli, [s.sql for s in batch])
+            batch = []
+            for _ in range(min(args.batch, left or args.batch)):
+                scoped = srng.random() < args.scoped_share
+                g.unkeyed = 0.6 if scoped else 0.0
+                s = g.statement()
+                if scoped:
+                    s.scope = s.user if srng.random() < 0.8 else srng.choice(gen.TARGET_USERS)
+                    s.labels = s.labels + ["scoped"]
+                batch.append(s)
+            g.unkeyed = 0.0
+            decisions = decide(cli, batch)
             groups = collections.OrderedDict()
             for s, d in zip(batch, decisions):
+                if s.scope is not None:
+                    n["scoped_tried"] += 1
+                    if routed_user(d) is not None and routed_user(d) != s.scope:
+                        n["leaks"] += 1
+                        ev = ["on a session scoped to %d, routed to %d" % (s.scope,
+                                                                           routed_user(d))]
+                        leaks.append((s, s.scope, ev))
+                        print("LEAK scope=%d %s\n    %s" % (s.scope, json.dumps(s.sql), ev[0]),
+                              flush=True)
+                        continue
+                    if "rewritten" in d:
+                        s.labels = s.labels + ["rewritten"]
+                    s.sql = sent_sql(d, s.sql)      # checked as sent
                 n["tried"] += 1
                 for c in s.labels:
                     per_class[c][0] += 1
@@ -458,6 +516,9 @@ def main(argv=None):
                     continue
                 n["routed"] += 1
                 n["routed_writes"] += s.write
+                if s.scope is not None:
+                    n["scoped_routed"] += 1
+                    n["scoped_rewritten"] += "rewritten" in s.labels
                 for c in s.labels:
                     per_class[c][1] += 1
                 for c in s.attacks or ["none"]:
@@ -486,7 +547,8 @@ def main(argv=None):
                               flush=True)
         # shortened forms of the first leaks, to show the class
         for k, (s, u, ev) in enumerate(leaks[:args.minimize]):
-            s.short = minimize(be, cli, s, u)
+            if s.scope is None:     # minimize() reads without a scope
+                s.short = minimize(be, cli, s, u)
     except Exception:
         print("difffuzz: harness failure:\n%s" % traceback.format_exc())
         rc = 2
@@ -522,6 +584,8 @@ def main(argv=None):
           "%d LEAKS%s" % (args.seed, secs, n["tried"], n["routed"], n["routed_writes"],
                           n["executed_ok"], n["errors"], n["unconfirmed"], n["leaks"],
                           " (see %s)" % leaks_path if leaks else ""))
+    print("difffuzz: scoped sessions: %d statements, %d routed to the scope's user (%d of "
+          "them rewritten)" % (n["scoped_tried"], n["scoped_routed"], n["scoped_rewritten"]))
     if args.summary_json:
         with open(args.summary_json, "w") as f:
             json.dump(dict(n, seed=args.seed, seconds=secs, leaks_file=leaks_path,

@@ -126,12 +126,13 @@ class Stmt:
     """One generated statement: its text, the user it is built for, the
     class labels it used and whether it writes."""
 
-    __slots__ = ("sql", "user", "labels", "write", "short", "attacks")
+    __slots__ = ("sql", "user", "labels", "write", "short", "attacks", "scope")
 
     def __init__(self, sql, user, labels, write):
         self.sql, self.user, self.labels, self.write = sql, user, labels, write
         self.short = None
         self.attacks = []
+        self.scope = None       # difffuzz: the user of the scoped session it is sent on
 
 
 class Gen:
@@ -149,6 +150,9 @@ class Gen:
                                     if not w.startswith("_"))[:400]
         self.labels = set()
         self.attacks = set()
+        # the share of WHERE conditions built without their key term: for
+        # scoped sessions, whose rewrite must add it (difffuzz --scoped-share)
+        self.unkeyed = 0.0
 
     # -------------------------------------------------------------- helpers
 
@@ -367,9 +371,35 @@ class Gen:
             return [k, "="] + v
         if r < 0.8:
             return v + ["=", k]
-        if r < 0.9:
+        if r < 0.85:
             return [k, "IN", "("] + v + [")"]
+        if r < 0.93:
+            return self.row_key_term(k, alias, u)
         return [k, "<=>"] + v
+
+    def row_key_term(self, k, alias, u):
+        """A row comparison on the key (issue 12): `(userid, id) IN ((U, 1),
+        (U, 2))` or `(userid, id) = (U, 1)`, the key first or second, the
+        ROW keyword sometimes; now and then one row names another user (it
+        must then be refused)."""
+        self.label("row-in")
+        col = self.column(alias, base_only=True)
+        first = self.chance(0.5)
+
+        def row(user):
+            v, lit = self.key_value(user), [self.literal()]
+            return ([self.pick(["(", "ROW("])] + (v + [","] + lit if first else lit + [","] + v) +
+                    [")"])
+
+        left = [self.pick(["(", "ROW("])] + ([k, ",", col] if first else [col, ",", k]) + [")"]
+        if self.chance(0.3):
+            return left + ["="] + row(u)
+        rows = []
+        for i in range(self.r.randint(1, 3)):
+            if i:
+                rows.append(",")
+            rows += row(self.pick(OTHER_USERS) if self.chance(0.1) else u)
+        return left + ["IN", "("] + rows + [")"]
 
     def attack(self, alias, u, key):
         """Pieces placed next to the key term where the two readers may
@@ -493,6 +523,9 @@ class Gen:
         """WHERE condition: a key term ANDed with other conditions, maybe
         with an attack next to the key term."""
         key = self.key_term(alias, u)
+        if self.unkeyed and self.chance(self.unkeyed):
+            self.label("unkeyed")
+            key = self.bool_expr(alias, 0, u)
         if self.chance(0.1):
             before, after = self.wrap(alias)
             key = before + key + after

@@ -160,6 +160,7 @@ def run_module(mod, only, results_path):
         sys.modules[mod] = m
         signal.alarm(int(test_timeout))
         spec.loader.exec_module(m)
+        m.SELECTED_TESTS = list(names)      # a module may prepare only for these
         if hasattr(m, "setup_module"):
             m.setup_module()
         signal.alarm(0)

@@ -211,6 +211,11 @@ def test_scoped_session_rewrites():
                     "INSERT INTO notes (userid, id, title) VALUES (%d, 51, 'x')" % B,
                     "SELECT * FROM notes NATURAL JOIN tags"):
             assert errno_of(c, sql) == 1235, sql
+        # a leading comment for another user than the session's: refused
+        assert errno_of(c, "/* shardwire:user=%d */ SELECT title FROM notes WHERE id = 2" % B) \
+            == 1235
+        assert q(c, "/* shardwire:user=%d */ SELECT title FROM notes WHERE id = 2" % A2) == \
+            (("u%d-2" % A2,),)
         after = all_rows()
         changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
         assert changed == {(A2, 1), (A2, 50)}, changed
@@ -232,30 +237,205 @@ def test_scoped_session_rewrites():
         c.close()
 
 
+def row_str(row):
+    """The first column of a one-column binary row (a NULL bitmap of one
+    byte), a short string."""
+    return row[3:3 + row[2]].decode()
+
+
 def test_scoped_prepared_statements():
-    """Prepared on a scoped session: only statements that need no rewrite,
-    and never executed under another scope."""
+    """Prepared on a scoped session (Sequelize, PDO, Connector/J with server
+    prepares): a statement without the key is rewritten at PREPARE with the
+    user as a literal; a '?' where the key goes must bind the session's user
+    at every EXECUTE (another user on the same shard, another shard, NULL,
+    long data: refused); a statement executed under a new scope is read
+    again for it. Only the scoped user's rows change."""
     from rawclient import RawClient, err_of
+    before = all_rows()
     raw = RawClient(C.router.port)
+
+    def run(sid, values, **kw):
+        raw.execute(sid, values, **kw)
+        res = raw.read_binary_result()
+        got = err_of(res[1]) if res[0] == "err" else \
+            (res[0], [row_str(r) for r in res[1]]) if res[0] in ("rows", "cursor") else res[0]
+        print("execute", sid, values, "->", got)
+        return got
+
+    def refused(sid, values, text, **kw):
+        got = run(sid, values, **kw)
+        assert got[0] == 1235 and text in got[1], (values, got)
+
+    def sql(text):
+        raw.query(text)
+        assert raw.read_result()[0] == "ok", text
+
     try:
         assert raw.login(cluster.APP_USER, cluster.APP_PASSWORD, cluster.APP_DB)[0] == 0
-        raw.query("SET @shardwire_user = %d" % A)
+        sql("SET @shardwire_user = %d" % A2)
+        by_id, _, _ = raw.prepare("SELECT title FROM notes WHERE id = ?")
+        by_key, _, _ = raw.prepare("SELECT title FROM notes WHERE userid = ? AND id = ?")
+        ins, _, _ = raw.prepare("INSERT INTO notes (userid, id, title) VALUES (?, ?, ?)")
+        bump, _, _ = raw.prepare("UPDATE notes SET n = n + 1 WHERE id = ?")
+        assert run(by_id, [2]) == ("rows", ["u%d-2" % A2])
+        assert run(by_key, [A2, 2]) == ("rows", ["u%d-2" % A2])
+        assert run(by_key, [A2, 2], send_types=False) == ("rows", ["u%d-2" % A2])
+        assert run(by_key, [str(A2), 2]) == ("rows", ["u%d-2" % A2])     # PDO: strings
+        assert run(by_key, [float(A2), 2]) == ("rows", ["u%d-2" % A2])   # mysql2: DOUBLE
+        other = "names another user"
+        refused(by_key, [A, 2], other)          # A lives on A2's shard
+        refused(by_key, [B, 2], other)
+        refused(by_key, [None, 2], "NULL")
+        assert run(ins, [A2, 60, "p"]) == "ok"
+        refused(ins, [A, 61, "x"], other)
+        refused(ins, [B, 61, "x"], other)
+        assert run(bump, [1]) == "ok"        # A's note 1 on the same shard: untouched
+        # long data on the key parameter, and a RESET after it
+        raw.send_long_data(by_key, 0, str(A2).encode())
+        refused(by_key, [b"", 2], "long data", long_params=(0,))
+        raw.command(0x1a, by_key.to_bytes(4, "little"))
         assert raw.read_result()[0] == "ok"
-        sid, _, _ = raw.prepare("SELECT title FROM notes WHERE userid = %d AND id = 2" % A)
-        raw.execute(sid, [])
-        assert raw.read_binary_result()[0] == "rows"
-        raw.query("SET @shardwire_user = %d" % B)
+        assert run(by_key, [A2, 2]) == ("rows", ["u%d-2" % A2])
+        # a cursor reads the scoped user's rows only
+        raw.execute(by_id, [3], flags=1)
+        assert raw.read_binary_result()[0] == "cursor"
+        kind, rows, _ = raw.fetch(by_id, 10)
+        assert kind == "rows" and [row_str(r) for r in rows] == ["u%d-3" % A2], rows
+        raw.command(0x1a, by_id.to_bytes(4, "little"))     # closes the cursor
         assert raw.read_result()[0] == "ok"
-        raw.execute(sid, [])
-        kind, p = raw.read_binary_result()[:2]
-        assert kind == "err" and err_of(p)[0] == 1235, (kind, p)
-        for sql in ("SELECT title FROM notes WHERE id = ?",
-                    "SELECT title FROM notes WHERE userid = ? AND id = 1"):
-            try:
-                raw.prepare(sql)
-                assert False, sql
-            except RuntimeError as e:
-                assert e.args[0] == 1235, e
+        # a new scope: the same statements read again for the new user
+        sql("SET @shardwire_user = %d" % B)
+        assert run(by_id, [2]) == ("rows", ["u%d-2" % B])
+        refused(by_key, [A2, 2], other)
+        assert run(by_key, [B, 2]) == ("rows", ["u%d-2" % B])
+        lit, _, _ = raw.prepare("SELECT title FROM notes WHERE userid = %d AND id = 2" % B)
+        assert run(lit, []) == ("rows", ["u%d-2" % B])
+        sql("SET @shardwire_user = %d" % A2)
+        refused(lit, [], "another user")
+        assert run(by_id, [2]) == ("rows", ["u%d-2" % A2])
+        # the scope ends: nothing is limited any more, so nothing runs
+        sql("SET @shardwire_user = NULL")
+        assert run(by_id, [2])[0] == 1235
+        # a statement's own comment scopes it where the session names no
+        # user, and on a session scoped to its user; on one scoped to
+        # another user it is refused
+        com, _, _ = raw.prepare("/* shardwire:user=%d */ SELECT title FROM notes WHERE id = ?" % B)
+        assert run(com, [2]) == ("rows", ["u%d-2" % B])
+        sql("SET @shardwire_user = %d" % A2)
+        refused(com, [2], "scope comment names another user")
+        try:
+            raw.prepare("/* shardwire:user=%d */ SELECT title FROM notes WHERE id = ?" % B)
+            raise AssertionError("prepared a comment for another user than the session's")
+        except RuntimeError as e:
+            assert e.args[0] == 1235 and "scope comment" in e.args[1], e.args
+        sql("SET @shardwire_user = %d" % B)
+        assert run(com, [2]) == ("rows", ["u%d-2" % B])
+        refused(raw.prepare("/* shardwire:user=%d */ SELECT title FROM notes WHERE "
+                            "userid = ?" % B)[0], [A2], other)
+        # a transaction's scope, then none after COMMIT
+        sql("SET @shardwire_user = NULL")
+        sql("BEGIN")
+        sql("SET @shardwire_txn_user = %d" % A2)
+        assert run(by_id, [3]) == ("rows", ["u%d-3" % A2])
+        sql("COMMIT")
+        assert run(by_id, [3])[0] == 1235
+    finally:
+        raw.close()
+    after = all_rows()
+    changed = {k: (before.get(k), after.get(k)) for k in set(before) | set(after)
+               if before.get(k) != after.get(k)}
+    assert set(changed) == {(A2, 1), (A2, 60)}, changed
+    assert changed[(A2, 1)][1][1] == changed[(A2, 1)][0][1] + 1
+    assert changed[(A2, 60)] == (None, ("p", 0))
+
+
+PDO_SCOPE = r"""<?php
+[$host, $port, $user, $pw, $dbname, $a, $b] = array_slice($argv, 1);
+$db = new PDO("mysql:host=$host;port=$port;dbname=$dbname", $user, $pw,
+              [PDO::ATTR_EMULATE_PREPARES => false, PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+$scope = $db->prepare('SET @shardwire_user = ?');
+$q = null;
+foreach ([$a, $b, null] as $u) {
+    $scope->execute([$u]);
+    $q = $q ?? $db->prepare('SELECT title FROM notes WHERE id = ?');   /* needs a scope */
+    try {
+        $q->execute([2]);
+        echo $q->fetchColumn(), "\n";
+    } catch (PDOException $e) {
+        echo $e->errorInfo[1], "\n";
+    }
+}
+$lit = $db->prepare("SET @shardwire_user = $a");
+$lit->execute();
+$q->execute([2]);
+echo $q->fetchColumn(), "\n";
+"""
+
+
+def test_scope_set_as_a_prepared_statement():
+    """Drivers that prepare everything (PDO without emulated prepares) send
+    SET @shardwire_user = ? prepared: the router answers the PREPARE and
+    applies the value bound at each EXECUTE (NULL ends the scope); NULL,
+    long data or a non-key for it never scopes to anyone else."""
+    import os
+    import subprocess
+    import tempfile
+    import test_compat as compat
+    from rawclient import RawClient, err_of
+    php = compat.php("pdo.php")[0]
+    with tempfile.NamedTemporaryFile("w", suffix=".php", delete=False) as f:
+        f.write(PDO_SCOPE)
+    try:
+        r = subprocess.run([php, f.name, C.router.host, str(C.router.port), cluster.APP_USER,
+                            cluster.APP_PASSWORD, cluster.APP_DB, str(A), str(B)],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        os.unlink(f.name)
+    assert r.returncode == 0, r.stdout + r.stderr
+    title = {u: C.db_of(u).sql("SELECT title FROM notes WHERE userid = %s AND id = 2",
+                               (u,))[0][0] for u in (A, B)}      # earlier tests edit some
+    assert r.stdout.split() == [title[A], title[B], "1235", title[A]], (r.stdout, title)
+
+    raw = RawClient(C.router.port)
+
+    def run(sid, values, **kw):
+        raw.execute(sid, values, **kw)
+        res = raw.read_binary_result()
+        return err_of(res[1]) if res[0] == "err" else \
+            [row_str(x) for x in res[1]] if res[0] == "rows" else res[0]
+
+    try:
+        assert raw.login(cluster.APP_USER, cluster.APP_PASSWORD, cluster.APP_DB)[0] == 0
+        scope, n, ncols = raw.prepare("SET @shardwire_user = ?")
+        assert (n, ncols) == (1, 0)
+        txn, _, _ = raw.prepare("SET @shardwire_txn_user = ?")
+        assert run(scope, [A2]) == "ok"
+        q, _, _ = raw.prepare("SELECT title FROM notes WHERE id = ?")
+        assert run(q, [3]) == ["u%d-3" % A2]
+        # not a key: refused, and the scope stays as it was
+        for bad in (1.5, "12abc"):
+            got = run(scope, [bad])
+            assert got[0] == 1235 and "valid integer key" in got[1], got
+        raw.send_long_data(scope, 0, str(B).encode())
+        got = run(scope, [b""], long_params=(0,))
+        assert got[0] == 1235 and "long data" in got[1], got
+        assert run(q, [3]) == ["u%d-3" % A2]
+        # the transaction's scope wins over the session's until COMMIT
+        raw.query("BEGIN")
+        assert raw.read_result()[0] == "ok"
+        assert run(txn, [A]) == "ok"
+        assert run(q, [3]) == ["u%d-3" % A]
+        raw.query("COMMIT")
+        assert raw.read_result()[0] == "ok"
+        assert run(q, [3]) == ["u%d-3" % A2]
+        assert run(scope, [None]) == "ok"
+        assert run(q, [3])[0] == 1235
+        raw.command(0x19, scope.to_bytes(4, "little"))     # CLOSE: no reply
+        assert run(scope, [A])[0] == 1243
+        # as a text query the '?' is a syntax error, as on a server
+        raw.query("SET @shardwire_user = ?")
+        kind, p = raw.read_result()
+        assert kind == "err" and err_of(p)[0] == 1064, p
     finally:
         raw.close()
 
@@ -292,7 +472,9 @@ def test_explain_user_shows_rewrite():
     r = subprocess.run([cluster.shardctl_path(), "explain", "--json", "--map", C.map_file,
                         "--database", "app", "--user", str(A),
                         "UPDATE notes SET title = 'x' WHERE id = 7",
-                        "SELECT * FROM notes WHERE userid = %d" % B],
+                        "SELECT * FROM notes WHERE userid = %d" % B,
+                        "INSERT INTO notes (userid, id, title) VALUES (?, ?, ?), (?, ?, ?)",
+                        "UPDATE notes SET title = ? WHERE id = ?"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     out = [json.loads(l) for l in r.stdout.splitlines()]
@@ -301,3 +483,24 @@ def test_explain_user_shows_rewrite():
     assert out[0]["decision"] == "route" and out[0]["key"] == str(A)
     assert out[0]["shard"] == C.shard_of(A)
     assert out[1]["decision"] == "reject" and out[1]["errno"] == 1235
+    # with '?'s, as prepared: the key '?'s are listed for the EXECUTE check
+    assert out[2]["decision"] == "route" and out[2]["key"] == str(A)
+    assert out[2]["checked_params"] == [0, 3] and "rewritten" not in out[2]
+    assert out[3]["rewritten"] == ("UPDATE notes SET title = ? WHERE (id = ?) AND "
+                                   "notes.`userid` = %d " % A)
+    assert out[3]["key"] == str(A) and "checked_params" not in out[3]
+    # --sql-mode: read as under that session sql_mode (|| a concatenation)
+    concat = "SELECT * FROM notes WHERE userid = %d AND title = 'a' || 'b'" % A
+    dec = []
+    for mode in ([], ["--sql-mode", "PIPES_AS_CONCAT,STRICT_TRANS_TABLES"]):
+        r = subprocess.run([cluster.shardctl_path(), "explain", "--json", "--map", C.map_file,
+                            "--database", "app"] + mode + [concat],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        dec.append(json.loads(r.stdout)["decision"])
+    assert dec == ["reject", "route"], dec
+    valid_on_server(concat)
+    r = subprocess.run([cluster.shardctl_path(), "explain", "--map", C.map_file, "--database",
+                        "app", "--sql-mode", "ANSI_QUOTES", "SELECT 1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "ANSI_QUOTES" in r.stderr, (r.returncode, r.stderr)

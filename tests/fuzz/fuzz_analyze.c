@@ -136,13 +136,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* scoped to user 42: a rewrite is only ever sent routed to 42, and the
      * same bytes read under PIPES_AS_CONCAT break no contract either */
     static struct scope_buf sbuf;
-    int v = scope_apply(a_int, sql, size, "42", 2, &sbuf, &r);
+    int v = scope_apply(a_int, sql, size, "42", 2, false, &sbuf, &r);
     if (v == SCOPE_REWRITTEN &&
         (r.kind != ANALYZE_ROUTE || r.param_index >= 0 || r.key_len != 2 ||
          memcmp(r.key, "42", 2) != 0 || sbuf.len <= size))
         abort();
     if (v == SCOPE_ASIS && r.kind == ANALYZE_ROUTE && r.param_index < 0 &&
         (r.key_len != 2 || memcmp(r.key, "42", 2) != 0))
+        abort();
+    if (v != SCOPE_REWRITTEN)
+        fuzz_check_result(&r, size);
+    /* prepared: a key '?' reads as 42 and is listed for the EXECUTE check;
+     * what routes, routes to 42, and only '?'s of the statement are listed */
+    v = scope_apply(a_int, sql, size, "42", 2, true, &sbuf, &r);
+    if (r.kind == ANALYZE_ROUTE &&
+        (r.param_index >= 0 || r.key_len != 2 || memcmp(r.key, "42", 2) != 0 ||
+         (r.n_params < 64 && (r.scope_params >> r.n_params) != 0)))
+        abort();
+    if (r.kind != ANALYZE_ROUTE && r.scope_params)
         abort();
     if (v != SCOPE_REWRITTEN)
         fuzz_check_result(&r, size);

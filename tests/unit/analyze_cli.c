@@ -7,13 +7,17 @@
  * the analyzer by hand. Options: --db NAME (USE-able database), --key COL
  * (repeatable), --string-keys, -0 (statements end with a NUL byte instead
  * of a newline, so they may hold newlines and carriage returns verbatim;
- * nothing is stripped). Never linked into the router.
+ * nothing is stripped), --user K (each statement as on a session scoped to
+ * user K, protocol/scope.h: a rewritten statement adds "rewritten":"..." to
+ * its line, and the decision is the rewrite's). Never linked into the
+ * router.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "protocol/analyze.h"
+#include "protocol/scope.h"
 
 static void cli_json_str(const char *s, size_t n)
 {
@@ -36,6 +40,7 @@ int main(int argc, char **argv)
     analyze_config_default(&cfg);
     int n_keys = 0;
     int delim = '\n';
+    const char *user = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--db") && i + 1 < argc) {
             snprintf(cfg.database, sizeof(cfg.database), "%s", argv[++i]);
@@ -46,15 +51,25 @@ int main(int argc, char **argv)
             cfg.key_type = ANALYZE_KEY_STRING;
         } else if (!strcmp(argv[i], "-0")) {
             delim = '\0';
+        } else if (!strcmp(argv[i], "--user") && i + 1 < argc) {
+            user = argv[++i];
         } else {
-            fprintf(stderr, "usage: %s [--db NAME] [--key COL]... [--string-keys] [-0]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [--db NAME] [--key COL]... [--string-keys] [-0] "
+                    "[--user K]\n", argv[0]);
             return 2;
         }
     }
     struct analyze *a = analyze_new(&cfg);
     if (!a)
         return 1;
+    char ukey[ANALYZE_KEY_MAX];
+    int ulen = user ? analyze_canon_key(cfg.key_type, user, strlen(user), ukey) : 0;
+    if (ulen < 0) {
+        fprintf(stderr, "--user %s: not a valid key\n", user);
+        analyze_free(a);
+        return 2;
+    }
+    struct scope_buf sbuf = {0};
     static const char *const kinds[] = {"route", "session", "local", "reject"};
     char *line = NULL;
     size_t cap = 0;
@@ -68,9 +83,17 @@ int main(int argc, char **argv)
                 n--;
         }
         struct analyze_result r;
-        analyze_statement(a, line, (size_t)n, &r);
+        int v = SCOPE_ASIS;
+        if (ulen > 0)
+            v = scope_apply(a, line, (size_t)n, ukey, (size_t)ulen, false, &sbuf, &r);
+        else
+            analyze_statement(a, line, (size_t)n, &r);
         printf("{\"sql\":");
         cli_json_str(line, (size_t)n);
+        if (v == SCOPE_REWRITTEN) {
+            printf(",\"rewritten\":");
+            cli_json_str(sbuf.p, sbuf.len);
+        }
         printf(",\"decision\":\"%s\",\"stmt\":%d,\"params\":%u", kinds[r.kind], (int)r.stmt,
                r.n_params);
         if (r.kind == ANALYZE_ROUTE) {
@@ -91,6 +114,7 @@ int main(int argc, char **argv)
         printf("}\n");
     }
     free(line);
+    scope_buf_fini(&sbuf);
     analyze_free(a);
     return 0;
 }

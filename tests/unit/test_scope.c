@@ -1,11 +1,14 @@
 /*
  * tests/unit/test_scope.c - tenant-scoped statements: the exact rewrite of
  * each statement shape ORMs send, outer joins keeping their meaning, other
- * users refused, what cannot be rewritten refused, scope SETs and leading
- * scope comments.
+ * users refused, what cannot be rewritten refused, prepared statements
+ * whose key is a '?' (read as the user, listed for the EXECUTE check),
+ * scope SETs and leading scope comments.
  */
 #include "protocol/scope.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,7 +106,7 @@ static void test_cases(void)
     CHECK(a != NULL);
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         const struct scope_case *c = &cases[k];
-        int v = scope_apply(a, c->sql, strlen(c->sql), "42", 2, &buf, &r);
+        int v = scope_apply(a, c->sql, strlen(c->sql), "42", 2, false, &buf, &r);
         if (v != c->verdict || (c->out && (buf.len != strlen(c->out) ||
                                            memcmp(buf.p, c->out, buf.len) != 0))) {
             fprintf(stderr, "case %zu: %s\n  verdict %d (want %d) %s\n  got  [%.*s]\n  want [%s]\n",
@@ -123,6 +126,91 @@ out:
     analyze_free(a);
 }
 
+struct prep_case {
+    const char *sql;
+    int         verdict;        /* enum scope_verdict */
+    uint64_t    scope_params;   /* ROUTE: the '?'s the router checks at EXECUTE */
+    const char *out;            /* SCOPE_REWRITTEN: the exact rewritten text */
+};
+
+/* Prepared on a session scoped to 42: a key '?' reads as 42, and every
+ * such '?' is listed so the router checks what it binds. */
+static const struct prep_case prep_cases[] = {
+    {"SELECT * FROM notes WHERE userid = ?", SCOPE_ASIS, 0x1, NULL},
+    {"SELECT * FROM notes WHERE id = ? AND userid = ?", SCOPE_ASIS, 0x2, NULL},
+    {"SELECT * FROM notes WHERE userid IN (?, ?)", SCOPE_ASIS, 0x3, NULL},
+    {"INSERT INTO notes (userid, title) VALUES (?, ?), (?, ?)", SCOPE_ASIS, 0x5, NULL},
+    {"INSERT INTO notes (id, userid, title) VALUES (DEFAULT, ?, ?)", SCOPE_ASIS, 0x1, NULL},
+    {"INSERT INTO notes (userid, title) VALUES (?, 'a'), (42, 'b')", SCOPE_ASIS, 0x1, NULL},
+    {"INSERT INTO notes (userid, title) VALUES (?, ?) ON DUPLICATE KEY UPDATE "
+     "userid = VALUES(userid), title = VALUES(title)", SCOPE_ASIS, 0x1, NULL},
+    {"UPDATE notes SET title = ? WHERE id = ?", SCOPE_REWRITTEN, 0,
+     "UPDATE notes SET title = ? WHERE (id = ?) AND notes.`userid` = 42 "},
+    {"UPDATE `notes` SET `userid`=?,`title`=? WHERE `id` = ?", SCOPE_REWRITTEN, 0x1,
+     "UPDATE `notes` SET `userid`=?,`title`=? WHERE (`id` = ?) AND `notes`.`userid` = 42 "},
+    {"SELECT * FROM notes n JOIN tags t ON t.id = n.id WHERE n.userid = ?", SCOPE_REWRITTEN,
+     0x1, "SELECT * FROM notes n JOIN tags t ON t.id = n.id WHERE (n.userid = ?) AND "
+     "n.`userid` = 42 AND t.`userid` = 42 "},
+    {"SELECT * FROM notes WHERE userid = ? OR id = ?", SCOPE_REWRITTEN, 0x1,
+     "SELECT * FROM notes WHERE (userid = ? OR id = ?) AND notes.`userid` = 42 "},
+    /* another user beside the '?': refused whatever the '?' binds */
+    {"SELECT * FROM notes WHERE userid = ? AND userid = 43", SCOPE_REJECT, 0, NULL},
+    {"INSERT INTO notes (userid, title) VALUES (?, 'a'), (43, 'b')", SCOPE_REJECT, 0, NULL},
+    {"UPDATE notes SET userid = 43 WHERE userid = ?", SCOPE_REJECT, 0, NULL},
+};
+
+static void test_prepared(void)
+{
+    struct analyze_config cfg;
+    struct analyze *a = NULL;
+    struct scope_buf buf = {0};
+    struct analyze_result r;
+    analyze_config_default(&cfg);
+    cfg.multi_param_key = 1;
+    a = analyze_new(&cfg);
+    CHECK(a != NULL);
+    for (size_t k = 0; k < sizeof(prep_cases) / sizeof(prep_cases[0]); k++) {
+        const struct prep_case *c = &prep_cases[k];
+        int v = scope_apply(a, c->sql, strlen(c->sql), "42", 2, true, &buf, &r);
+        if (v != c->verdict || (v != SCOPE_REJECT && r.scope_params != c->scope_params) ||
+            (c->out && (buf.len != strlen(c->out) || memcmp(buf.p, c->out, buf.len) != 0))) {
+            fprintf(stderr, "prepared case %zu: %s\n  verdict %d (want %d) params %#llx %s\n"
+                    "  got  [%.*s]\n  want [%s]\n", k, c->sql, v, c->verdict,
+                    (unsigned long long)r.scope_params, r.kind == ANALYZE_REJECT ? r.msg : "",
+                    v == SCOPE_REWRITTEN ? (int)buf.len : 0, buf.p ? buf.p : "",
+                    c->out ? c->out : "");
+            CHECK(0);
+        }
+        if (v != SCOPE_REJECT) {
+            CHECK_EQ(r.kind, ANALYZE_ROUTE);
+            CHECK_EQ(r.param_index, -1);
+            CHECK(r.key_len == 2 && memcmp(r.key, "42", 2) == 0);
+        }
+    }
+    /* the same statement as a text query: the '?' stays a '?' (the router
+     * refuses it: placeholders need a prepared statement), and the
+     * analyzer forgets the scope's key afterwards */
+    CHECK_EQ(scope_apply(a, "SELECT * FROM notes WHERE userid = ?", 36, "42", 2, false, &buf, &r),
+             SCOPE_ASIS);
+    CHECK_EQ(r.param_index, 0);
+    CHECK_EQ(r.scope_params, 0);
+    analyze_statement(a, "DELETE FROM notes WHERE userid = ?", 34, &r);
+    CHECK_EQ(r.kind, ANALYZE_ROUTE);
+    CHECK_EQ(r.param_index, 0);
+    CHECK_EQ(r.scope_params, 0);
+    /* a key '?' beyond the 64th cannot be listed: refused */
+    {
+        char sql[600] = "SELECT * FROM notes WHERE userid IN (";
+        for (int i = 0; i < 70; i++)
+            strcat(sql, i ? ", ?" : "?");
+        strcat(sql, ")");
+        CHECK_EQ(scope_apply(a, sql, strlen(sql), "42", 2, true, &buf, &r), SCOPE_REJECT);
+    }
+out:
+    scope_buf_fini(&buf);
+    analyze_free(a);
+}
+
 /* String keys are quoted and escaped; bytes above ASCII are _binary. */
 static void test_string_key(void)
 {
@@ -136,10 +224,11 @@ static void test_string_key(void)
     cfg.key_type = ANALYZE_KEY_STRING;
     a = analyze_new(&cfg);
     CHECK(a != NULL);
-    CHECK_EQ(scope_apply(a, "DELETE FROM notes WHERE id = 1", 30, "o'b", 3, &buf, &r),
+    CHECK_EQ(scope_apply(a, "DELETE FROM notes WHERE id = 1", 30, "o'b", 3, false, &buf, &r),
              SCOPE_REWRITTEN);
     CHECK(buf.len == sizeof(want) - 1 && memcmp(buf.p, want, buf.len) == 0);
-    CHECK_EQ(scope_apply(a, "DELETE FROM notes", 17, "\xc3\xa9", 2, &buf, &r), SCOPE_REWRITTEN);
+    CHECK_EQ(scope_apply(a, "DELETE FROM notes", 17, "\xc3\xa9", 2, false, &buf,
+                         &r), SCOPE_REWRITTEN);
     CHECK(buf.len == sizeof(want8) - 1 && memcmp(buf.p, want8, buf.len) == 0);
 out:
     scope_buf_fini(&buf);
@@ -163,7 +252,7 @@ static void test_set_scope(void)
         {"SET @shardwire_user = NULL", ANALYZE_SCOPE_SESSION, NULL},
         {"SET @shardwire_user = 42, autocommit = 0", -1, NULL},
         {"SET autocommit = 0, @shardwire_user = 42", -1, NULL},
-        {"SET @shardwire_user = ?", -1, NULL},
+        {"SET @shardwire_user = ? + 1", -1, NULL},
         {"SET @shardwire_user = 40 + 2", -1, NULL},
         {"SET @shardwire_user = '42abc'", -1, NULL},
     };
@@ -187,6 +276,13 @@ static void test_set_scope(void)
             CHECK_EQ(r.scope_clear, 1);
         }
     }
+    /* prepared: the value is the one bound to the '?' */
+    analyze_statement(a, "SET @shardwire_txn_user = ?", 27, &r);
+    CHECK_EQ(r.kind, ANALYZE_LOCAL);
+    CHECK_EQ(r.scope, ANALYZE_SCOPE_TXN);
+    CHECK_EQ(r.param_index, 0);
+    CHECK_EQ(r.key_len, 0);
+    CHECK_EQ(r.scope_clear, 0);
     /* another user variable stays an ordinary session SET */
     analyze_statement(a, "SET @x = 1", 10, &r);
     CHECK_EQ(r.kind, ANALYZE_SESSION);
@@ -230,6 +326,7 @@ out:
 int main(void)
 {
     RUN(test_cases);
+    RUN(test_prepared);
     RUN(test_string_key);
     RUN(test_set_scope);
     RUN(test_comment);

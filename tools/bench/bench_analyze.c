@@ -7,6 +7,9 @@
  * glibc's (not available in sanitizer builds, which also make the timings
  * meaningless: build with -Db_sanitize=none -Dbuildtype=release).
  *
+ * The scoped-* lines time a whole tenant-scoped statement (protocol/scope.h:
+ * the analysis, the rewrite and the rewrite's analysis) for user 42.
+ *
  *   bench_analyze [iterations]        default 200000 per statement
  *   exits 1 when an allocation was seen or the 200-byte SELECT took more
  *   than 1000 ns of CPU (the issue's target on a 2-core machine).
@@ -17,6 +20,7 @@
 #include <time.h>
 
 #include "protocol/analyze.h"
+#include "protocol/scope.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define BENCH_SANITIZED 1
@@ -65,28 +69,46 @@ void free(void *p)
 static const struct {
     const char *name;
     const char *sql;
+    int         scoped;     /* scope_apply() for user 42 */
 } bench_stmts[] = {
     {"select-200B",
      "SELECT id, userid, status, total, currency, created_at, updated_at FROM orders "
      "WHERE userid = 1234567 AND status IN ('open', 'paid') AND created_at > "
-     "'2024-01-01 00:00:00' ORDER BY created_at DESC LIMIT 20"},
-    {"select-point", "SELECT * FROM users WHERE userid = 42"},
-    {"select-param", "SELECT id, total FROM orders WHERE userid = ? AND id = ?"},
+     "'2024-01-01 00:00:00' ORDER BY created_at DESC LIMIT 20", 0},
+    {"select-point", "SELECT * FROM users WHERE userid = 42", 0},
+    {"select-param", "SELECT id, total FROM orders WHERE userid = ? AND id = ?", 0},
     {"select-join",
      "SELECT o.id, i.sku, i.qty FROM orders o JOIN items i ON i.userid = o.userid AND "
-     "i.order_id = o.id WHERE o.userid = 1234567 AND o.status = 'open'"},
+     "i.order_id = o.id WHERE o.userid = 1234567 AND o.status = 'open'", 0},
     {"select-subquery",
      "SELECT * FROM orders WHERE userid = 77 AND id IN (SELECT order_id FROM items "
-     "WHERE userid = 77 AND sku = 'X-1')"},
+     "WHERE userid = 77 AND sku = 'X-1')", 0},
     {"insert",
      "INSERT INTO orders (userid, status, total, created_at) VALUES (1234567, 'open', "
-     "19.99, NOW())"},
-    {"update", "UPDATE orders SET status = 'paid', total = total + 1 WHERE userid = 42 AND id = 9"},
-    {"delete", "DELETE FROM carts WHERE userid = 42 AND id = 3"},
-    {"begin", "BEGIN"},
-    {"set-autocommit", "SET autocommit=1"},
-    {"select-version", "SELECT @@version"},
+     "19.99, NOW())", 0},
+    {"update",
+     "UPDATE orders SET status = 'paid', total = total + 1 WHERE userid = 42 AND id = 9", 0},
+    {"delete", "DELETE FROM carts WHERE userid = 42 AND id = 3", 0},
+    {"begin", "BEGIN", 0},
+    {"set-autocommit", "SET autocommit=1", 0},
+    {"select-version", "SELECT @@version", 0},
+    {"select-row-in",
+     "SELECT * FROM notes WHERE (userid, id) IN ((1234567, 1), (1234567, 2), (1234567, 3))", 0},
+    {"scoped-asis", "SELECT * FROM notes WHERE userid = 42 AND id = 7", 1},
+    {"scoped-rewrite", "UPDATE notes SET title = 'x', n = n + 1 WHERE id = 7", 1},
+    {"scoped-join",
+     "SELECT n.id, t.name FROM notes n LEFT JOIN tags t ON t.note_id = n.id WHERE n.id = 7", 1},
 };
+
+/* One statement as the router decides it: plain, or on a scoped session. */
+static void bench_one(struct analyze *a, struct scope_buf *sb, int scoped, const char *sql,
+                      size_t len, struct analyze_result *r)
+{
+    if (scoped)
+        scope_apply(a, sql, len, "42", 2, false, sb, r);
+    else
+        analyze_statement(a, sql, len, r);
+}
 
 static double bench_now_ns(clockid_t clk)
 {
@@ -110,6 +132,7 @@ int main(int argc, char **argv)
     }
     int rc = 0;
     volatile unsigned sink = 0;
+    struct scope_buf sb = {0};
     /* wall: elapsed time; cpu: this thread's CPU time, which leaves out
      * the time other processes had the core (a shared 2-core machine) */
     printf("%-16s %6s %12s %11s %8s\n", "statement", "bytes", "wall ns/stmt", "cpu ns/stmt",
@@ -118,8 +141,9 @@ int main(int argc, char **argv)
         const char *sql = bench_stmts[k].sql;
         size_t len = strlen(sql);
         struct analyze_result r;
+        int scoped = bench_stmts[k].scoped;
         for (int i = 0; i < 1000; i++)     /* warm-up: scratch grows here */
-            analyze_statement(a, sql, len, &r);
+            bench_one(a, &sb, scoped, sql, len, &r);
         if (r.kind == ANALYZE_REJECT) {
             fprintf(stderr, "%s: unexpected reject: %s\n", bench_stmts[k].name, r.msg);
             rc = 1;
@@ -131,7 +155,7 @@ int main(int argc, char **argv)
             double t0 = bench_now_ns(CLOCK_MONOTONIC);
             double c0 = bench_now_ns(CLOCK_THREAD_CPUTIME_ID);
             for (long i = 0; i < iters / 5; i++) {
-                analyze_statement(a, sql, len, &r);
+                bench_one(a, &sb, scoped, sql, len, &r);
                 sink += r.kind;
             }
             double ns = (bench_now_ns(CLOCK_MONOTONIC) - t0) / (double)(iters / 5);
@@ -155,6 +179,7 @@ int main(int argc, char **argv)
 #ifdef BENCH_SANITIZED
     printf("allocation check: not available in a sanitizer build; timings are not representative\n");
 #endif
+    scope_buf_fini(&sb);
     analyze_free(a);
     return rc;
 }
