@@ -200,6 +200,7 @@ static void probe_done(struct target *t, enum health_probe result, const char *w
     uint64_t now = now_ms();
     enum health_verdict before = t->h.verdict, after;
     const char *unsafe = NULL;
+    bool replication_changed = false;
     char addr[SMAP_ENDPOINT_STR_MAX];
 
     probe_close(t);
@@ -207,6 +208,15 @@ static void probe_done(struct target *t, enum health_probe result, const char *w
     pthread_mutex_lock(&c->lock);
     after = health_observe(&t->h, &c->pol, result, now);
     if (result == HEALTH_PROBE_OK) {
+        /* What failover detection reads of a standby (detect.c: is it still
+         * replicating from the master?) goes out at once, not with the
+         * next 5 s refresh of the registration: a stale io=1 vetoed the
+         * failover of a killed master for up to 5 s. */
+        if (t->has_facts && (t->facts.is_replica != t->next.is_replica ||
+                             t->facts.io_running != t->next.io_running ||
+                             t->facts.master_port != t->next.master_port ||
+                             strcmp(t->facts.master_host, t->next.master_host) != 0))
+            replication_changed = true;
         t->facts = t->next;
         t->has_facts = true;
         t->error[0] = 0;
@@ -222,7 +232,7 @@ static void probe_done(struct target *t, enum health_probe result, const char *w
         unsafe = t->unsafe;          /* unknown now: keep the last word */
     }
     pthread_mutex_unlock(&c->lock);
-    if (before != after || unsafe != t->unsafe)
+    if (before != after || unsafe != t->unsafe || replication_changed)
         c->generation++;
     if (before != after) {
         if (after == HEALTH_DOWN || (after == HEALTH_SUSPECT && before == HEALTH_UP))
