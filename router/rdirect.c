@@ -28,13 +28,13 @@ static void reassign(struct bufferevent *bev, event_callback_fn cb, void *arg)
  * look again, as libevent's own callback does on reaching it). */
 static size_t room_under_mark(struct bufferevent *bev, size_t len)
 {
-    size_t low, high;
+    /* The fields, not bufferevent_getwatermark: 28 instructions a read. */
+    size_t high = bev->wm_read.high;
 
-    bufferevent_getwatermark(bev, EV_READ, &low, &high);
     if (high == 0)
         return RDIRECT_MAX;
     if (len >= high) {
-        bufferevent_setwatermark(bev, EV_READ, low, high);
+        bufferevent_setwatermark(bev, EV_READ, bev->wm_read.low, high);
         return 0;
     }
     return high - len < RDIRECT_MAX ? high - len : RDIRECT_MAX;
