@@ -36,6 +36,7 @@ int wflush_track(struct wflush *f, struct worker *w, struct bufferevent *bev)
         return -1;
     }
     f->bev = bev;
+    rdirect_take(&f->rd, bev, w->read_scratch);     /* -1: libevent reads */
     bufferevent_disable(bev, EV_WRITE);
     if (evbuffer_get_length(out) > 0) {
         f->dirty = true;
@@ -54,6 +55,7 @@ void wflush_untrack(struct wflush *f, bool enable_write)
         f->dirty = false;
     }
     evbuffer_remove_cb_entry(bufferevent_get_output(f->bev), f->cb);
+    rdirect_give_back(&f->rd);
     if (enable_write)
         bufferevent_enable(f->bev, EV_WRITE);
     f->bev = NULL;

@@ -12,6 +12,9 @@
  * write event enabled, and libevent finishes the job as before; the write
  * callback runs after each direct write, as libevent would run it.
  *
+ * A tracked socket is also read directly (router/rdirect.h: one readv per
+ * readiness, no ioctl), and given back to libevent's reading when untracked.
+ *
  * Only plain sockets are tracked (a TLS filter's socket is not: the filter
  * drives its own writes). A tracked bufferevent must be untracked before it
  * is freed. All calls are on the owning worker's thread.
@@ -21,6 +24,8 @@
 
 #include <stdbool.h>
 #include <sys/queue.h>
+
+#include "router/rdirect.h"
 
 struct bufferevent;
 struct evbuffer_cb_entry;
@@ -32,6 +37,7 @@ struct wflush {
     struct evbuffer_cb_entry *cb;
     bool                      dirty;
     TAILQ_ENTRY(wflush)       link;     /* the worker's dirty list */
+    struct rdirect            rd;       /* its reads */
 };
 
 TAILQ_HEAD(wflush_list, wflush);
@@ -42,7 +48,8 @@ TAILQ_HEAD(wflush_list, wflush);
 int wflush_track(struct wflush *f, struct worker *w, struct bufferevent *bev);
 
 /* Stops tracking (no-op when not tracked); <enable_write> gives the write
- * event back to libevent, as for a bufferevent never tracked. */
+ * event back to libevent, as for a bufferevent never tracked. Reading goes
+ * back to libevent too. */
 void wflush_untrack(struct wflush *f, bool enable_write);
 
 /* Writes every dirty socket of <w> (the worker's flush event runs it). */

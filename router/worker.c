@@ -282,7 +282,8 @@ struct worker *worker_new(struct router *r, unsigned id, char **errp)
     TAILQ_INIT(&w->dirty);
     w->flush_ev = event_new(w->base, -1, EV_READ, flush_run, w);
     w->sweep_ev = event_new(w->base, -1, EV_PERSIST, sweep_run, w);
-    if (!w->inbox_ev || !w->reap_ev || !w->flush_ev || !w->sweep_ev || event_add(w->inbox_ev, NULL) < 0 ||
+    w->read_scratch = malloc(RDIRECT_MAX);
+    if (!w->inbox_ev || !w->reap_ev || !w->flush_ev || !w->sweep_ev || !w->read_scratch || event_add(w->inbox_ev, NULL) < 0 ||
         event_add(w->sweep_ev, &one_second) < 0)
         goto oom;
     /* The config is merged with the first map's key settings already. */
@@ -357,6 +358,7 @@ void worker_free(struct worker *w)
         event_free(w->flush_ev);
     if (w->sweep_ev)
         event_free(w->sweep_ev);
+    free(w->read_scratch);
     if (w->accept_ev)
         event_free(w->accept_ev);
     if (w->shutdown_ev)

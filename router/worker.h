@@ -90,6 +90,8 @@ struct worker {
     struct event          *reap_ev;
     struct wflush_list     dirty;        /* sockets with bytes to write (wflush.h) */
     struct event          *flush_ev;     /* writes them once the ready callbacks ran */
+    unsigned char         *read_scratch; /* RDIRECT_MAX bytes: a read past the
+                                          * space reserved in an input (rdirect.h) */
 
     struct smap           *map;          /* this worker's reference */
     _Atomic uint64_t       map_version;  /* version of <map>, for other threads */

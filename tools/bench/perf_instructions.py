@@ -6,6 +6,7 @@ load of a shared machine (docs/performance.md). A benchmark, not a test.
 
   /usr/bin/python3 tools/bench/perf_instructions.py [--build-dir build-rel]
       [--workload point|oltp] [--mode text|ps] [--shards 1] [--vbuckets 1024]
+      [--keep DIR]
 
 Starts one MariaDB (listening on 127.0.0.1..N for N shards, a map names
 each address once) with the tables of tools/bench/perf.py, then twice a
@@ -18,6 +19,7 @@ start-up and shutdown cancel out. Needs valgrind and sysbench.
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -36,6 +38,8 @@ def main():
     ap.add_argument("--mode", default="text", choices=sorted(perf.PSMODE))
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--vbuckets", type=int, default=1024)
+    ap.add_argument("--keep", metavar="DIR",
+                    help="copy the two callgrind outputs to DIR (for callgrind_annotate)")
     args = ap.parse_args()
     build_dir = os.path.abspath(args.build_dir)
     perf.build(build_dir)
@@ -69,6 +73,9 @@ def main():
                         "--events=%d" % events, "--time=0", "--users=10000", "run"],
                        stdout=subprocess.DEVNULL, check=True)
         r.proc.stop()
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+            shutil.copy(out, os.path.join(args.keep, "callgrind.out.%d" % events))
         with open(out) as f:
             m = re.search(r"^(?:summary|totals):\s+(\d+)", f.read(), re.M)
         total[events] = int(m.group(1))
