@@ -209,6 +209,28 @@ static int bound_key(struct session *s, struct pstmt *ps, const uint8_t *payload
                      char key[ANALYZE_KEY_MAX]);
 
 /*
+ * Adds the statement being prepared to the session's table, after checking
+ * that <mem> more bytes fit the session's and the router's memory limits.
+ * Returns it, or NULL when it answered the client with the error.
+ */
+static struct pstmt *register_stmt(struct session *s, const char *sql, size_t len, size_t mem)
+{
+    struct pstmt *ps;
+    char msg[300];
+
+    if (session_mem_check(s, mem, msg, sizeof(msg)) != SESS_MEM_OK) {
+        session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+        return NULL;
+    }
+    ps = pstmt_add(&s->ps.stmts, sql, len, &s->cmd.ar);
+    if (!ps)
+        session_cmd_answer_err(s, 1461, "42000",
+                               "Can't create more than max_prepared_stmt_count statements (current "
+                               "value: 16382)");
+    return ps;
+}
+
+/*
  * A PREPARE the router answers itself: SET @shardwire_user (or
  * @shardwire_txn_user) = ? or = K, sent prepared by drivers that prepare
  * everything. No server sees it; each EXECUTE sets the scope
@@ -221,20 +243,10 @@ static void prepare_local(struct session *s, const char *sql, size_t len)
     static const uint8_t param_def[] = {3, 'd', 'e', 'f', 0, 0, 0, 1, '?', 0, 0x0c, 63, 0,
                                         0, 0, 0, 0, 0xfd, 0x80, 0, 0, 0, 0};
     uint8_t ok[12], eof[16], seq = (uint8_t)(s->cmd.last_seq + 1);
-    struct pstmt *ps;
-    char msg[300];
+    struct pstmt *ps = register_stmt(s, sql, len, len);
 
-    if (session_mem_check(s, len, msg, sizeof(msg)) != SESS_MEM_OK) {
-        session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
+    if (!ps)
         return;
-    }
-    ps = pstmt_add(&s->ps.stmts, sql, len, &s->cmd.ar);
-    if (!ps) {
-        session_cmd_answer_err(s, 1461, "42000",
-                               "Can't create more than max_prepared_stmt_count statements (current "
-                               "value: 16382)");
-        return;
-    }
     ps->local = true;
     ps->n_params = (uint16_t)s->cmd.ar.n_params;
     ps->sql_modes = s->route.sql_modes;
@@ -314,22 +326,9 @@ void session_pstmt_prepare(struct session *s, const uint8_t *payload, size_t pay
         session_cmd_answer_err(s, WIRE_ER_UNKNOWN, "HY000", "shardwire: inconsistent analysis");
         return;
     }
-    {
-        char msg[300];
-
-        if (session_mem_check(s, len + (s->route.rewritten ? s->route.rewrite.len : 0), msg,
-                              sizeof(msg)) != SESS_MEM_OK) {
-            session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", msg);
-            return;
-        }
-    }
-    ps = pstmt_add(&s->ps.stmts, sql, len, &s->cmd.ar);
-    if (!ps) {
-        session_cmd_answer_err(s, 1461, "42000",
-                               "Can't create more than max_prepared_stmt_count statements (current "
-                               "value: 16382)");
+    ps = register_stmt(s, sql, len, len + (s->route.rewritten ? s->route.rewrite.len : 0));
+    if (!ps)
         return;
-    }
     if (s->route.rewritten && pstmt_set_sent(ps, s->route.rewrite.p, s->route.rewrite.len) < 0) {
         pstmt_remove(&s->ps.stmts, ps->id);
         session_cmd_answer_err(s, WIRE_ER_OUT_OF_RESOURCES, "HY000", "shardwire: out of memory");
