@@ -98,26 +98,6 @@ static json_t *routers_json(const struct zkstore_router *rs, unsigned n)
     return arr;
 }
 
-static json_t *journal_json(const struct journal *j)
-{
-    json_t *o = json_object();
-
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "term", json_integer((json_int_t)j->term));
-    if (!j->state[0])
-        return o;
-    json_object_set_new(o, "state", json_string(j->state));
-    json_object_set_new(o, "kind", json_string(j->kind[0] ? j->kind : "failover"));
-    json_object_set_new(o, "in_progress", json_boolean(journal_in_progress(j)));
-    json_object_set_new(o, "at_ms", json_integer((json_int_t)j->at_ms));
-    if (j->old_text[0])
-        json_object_set_new(o, "old", json_string(j->old_text));
-    if (j->new_text[0])
-        json_object_set_new(o, "new", json_string(j->new_text));
-    return o;
-}
-
 static json_t *move_json(const char *id, const struct move_journal *j)
 {
     json_t *o = json_object();
@@ -219,11 +199,16 @@ static enum zkstore_rc read_view(struct clusterview *cv, json_t **out, char **er
     pthread_mutex_unlock(&cv->r->map_lock);
     for (unsigned i = 0; m && rc == ZKSTORE_OK && i < smap_n_shards(m); i++) {
         struct journal j;
+        json_t *o;
 
-        if (journal_read(cv->za, smap_shard(m, i)->name, &j, errp) < 0)
+        if (journal_read(cv->za, smap_shard(m, i)->name, &j, errp) < 0) {
             rc = ZKSTORE_ERROR;
-        else
-            json_object_set_new(shards, smap_shard(m, i)->name, journal_json(&j));
+            break;
+        }
+        /* the term also for a shard that never failed over (0) */
+        o = mapjson_journal(&j);
+        json_object_set_new(o, "term", json_integer((json_int_t)j.term));
+        json_object_set_new(shards, smap_shard(m, i)->name, o);
     }
     smap_unref(m);
     if (rc == ZKSTORE_OK)

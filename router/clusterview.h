@@ -32,7 +32,7 @@ void clusterview_stop(struct clusterview *cv);
  *    failed; the rest is from the one before), "coordinator": "id" | null,
  *    "routers": [{"id", "address", "admin", "map_version", "map_age_ms", "pid",
  *                 "registered_ms", "updated_ms"}],
- *    "shards": {"s0": {"term", "state", "kind", "in_progress", "at_ms", "old", "new"}},
+ *    "shards": {"s0": {"term", and with a journal mapjson_journal()'s fields}},
  *    "history": [{word: value, ...}] (newest last),
  *    "moves": [{"id", "vbuckets", "from", "to", "phase", "active", "rows", "started_ms",
  *               "updated_ms", "error"}] (newest first)}

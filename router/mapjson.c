@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "router/journal.h"
 #include "shardmap/smap.h"
 
 json_t *mapjson_shards(const struct smap *m)
@@ -81,4 +82,25 @@ json_t *mapjson_lines(const char *text)
         p = *end ? end + 1 : end;
     }
     return arr;
+}
+
+json_t *mapjson_journal(const struct journal *j)
+{
+    json_t *o = json_object();
+
+    if (!o || !j->state[0])
+        return o;
+    json_object_set_new(o, "term", json_integer((json_int_t)j->term));
+    json_object_set_new(o, "state", json_string(j->state));
+    json_object_set_new(o, "kind", json_string(j->kind[0] ? j->kind : "failover"));
+    json_object_set_new(o, "coordinator", json_string(j->coordinator));
+    json_object_set_new(o, "in_progress", json_boolean(journal_in_progress(j)));
+    if (j->old_text[0])
+        json_object_set_new(o, "old", json_string(j->old_text));
+    if (j->new_text[0])
+        json_object_set_new(o, "new", json_string(j->new_text));
+    json_object_set_new(o, "at_ms", json_integer((json_int_t)j->at_ms));
+    if (j->started_ms)
+        json_object_set_new(o, "started_ms", json_integer((json_int_t)j->started_ms));
+    return o;
 }

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+struct journal;
 struct smap;
 
 /* [{"name": "s0", "master": "H:P", "standbys": ["H:P", ...], "vbuckets": N,
@@ -21,5 +22,10 @@ json_t *mapjson_words(const char *p, const char *end);
 /* Each non-empty line of <text> (NULL: none) as mapjson_words(), in an
  * array: the failover history. A new reference, NULL when out of memory. */
 json_t *mapjson_lines(const char *text);
+
+/* A shard's failover journal: {} when it has none, else "term", "state",
+ * "kind", "coordinator", "in_progress", "at_ms" and, where set, "old",
+ * "new", "started_ms". A new reference, NULL when out of memory. */
+json_t *mapjson_journal(const struct journal *j);
 
 #endif

@@ -324,27 +324,6 @@ static void server_view(const struct zkstore_router *r, unsigned n, const char *
     }
 }
 
-static json_t *journal_json(const struct journal *j)
-{
-    json_t *o = json_object();
-
-    if (!o || !j->state[0])
-        return o;
-    json_object_set_new(o, "term", json_integer((json_int_t)j->term));
-    json_object_set_new(o, "state", json_string(j->state));
-    json_object_set_new(o, "kind", json_string(j->kind[0] ? j->kind : "failover"));
-    json_object_set_new(o, "coordinator", json_string(j->coordinator));
-    json_object_set_new(o, "in_progress", json_boolean(journal_in_progress(j)));
-    if (j->old_text[0])
-        json_object_set_new(o, "old", json_string(j->old_text));
-    if (j->new_text[0])
-        json_object_set_new(o, "new", json_string(j->new_text));
-    json_object_set_new(o, "at_ms", json_integer((json_int_t)j->at_ms));
-    if (j->started_ms)
-        json_object_set_new(o, "started_ms", json_integer((json_int_t)j->started_ms));
-    return o;
-}
-
 static json_t *shard_servers_json(const struct smap_shard *s, const struct zkstore_router *r,
                                   unsigned n)
 {
@@ -381,7 +360,7 @@ static void ha_add_json(json_t *j, const struct smap *m, const struct ha *h,
         if (!so)
             continue;
         json_object_set_new(so, "term", json_integer((json_int_t)h->j[i].term));
-        json_object_set_new(so, "failover", journal_json(&h->j[i]));
+        json_object_set_new(so, "failover", mapjson_journal(&h->j[i]));
         json_object_set_new(so, "servers", shard_servers_json(smap_shard(m, i), r, n));
         if (journal_in_progress(&h->j[i]))
             json_array_append_new(busy, json_string(smap_shard(m, i)->name));
