@@ -9,7 +9,11 @@ SELECTOR: a module (`test_basic`, `test_basic.py`) or one test
 tests/e2e/test_*.py. Each module runs in its own child process with a hard
 timeout (SW_E2E_MODULE_TIMEOUT, default 300 s, or the module's own
 `MODULE_TIMEOUT = N`), all of them together SW_E2E_TOTAL_TIMEOUT (default
-1500 s); each test has a soft timeout
+1500 s). SW_E2E_JOBS modules (default 2) run side by side, each printed
+whole when it ends: most of a module's time is spent waiting for servers
+and timers, not on a core. A module with `RUN_ALONE = True` at its top level
+runs with no other (it loads the machine itself or its timings would
+suffer); those run first. Each test has a soft timeout
 (SW_E2E_TEST_TIMEOUT, default 120 s) that fails it with a traceback.
 Module-level setup_module()/teardown_module() run once around the module's
 test_* functions (in file order). A failed assert or any exception fails the
@@ -240,13 +244,82 @@ def sweep(pidfile):
     return n
 
 
-def own_timeout(path, default):
-    """A module's own hard timeout, `MODULE_TIMEOUT = N` at its top level
-    (for one that builds images on a fresh machine), else <default>."""
+def module_header(path, default):
+    """(hard timeout, alone) of a module from its top level:
+    `MODULE_TIMEOUT = N` (for one that builds images on a fresh machine),
+    else <default>; `RUN_ALONE = True` for one that must not share the
+    machine with another module (it loads both cores itself, or asserts
+    timings that a second module's load would distort)."""
     import re
     with open(path) as f:
-        m = re.search(r"^MODULE_TIMEOUT\s*=\s*(\d+)", f.read(), re.M)
-    return float(m.group(1)) if m else default
+        text = f.read()
+    m = re.search(r"^MODULE_TIMEOUT\s*=\s*(\d+)", text, re.M)
+    alone = re.search(r"^RUN_ALONE\s*=\s*True", text, re.M) is not None
+    return (float(m.group(1)) if m else default), alone
+
+
+class Job:
+    """One module running in its own child process (and process group)."""
+
+    def __init__(self, mod, only, names, timeout, alone, state, capture):
+        self.mod, self.only, self.names = mod, only, names
+        self.timeout, self.alone = timeout, alone
+        self.res_path = os.path.join(state, mod + ".json")
+        self.pidfile = os.path.join(state, mod + ".pids")
+        self.out_path = os.path.join(state, mod + ".out") if capture else None
+        env = dict(os.environ, SW_E2E_PIDFILE=self.pidfile, PYTHONUNBUFFERED="1")
+        out = open(self.out_path, "w") if capture else None
+        self.t0 = time.monotonic()
+        self.child = subprocess.Popen([PY, os.path.abspath(__file__), "--child", mod, self.res_path] +
+                                      (only or []), env=env, start_new_session=True,
+                                      stdout=out, stderr=subprocess.STDOUT if capture else None)
+        if out:
+            out.close()
+        self.timed_out = False
+
+    def poll(self):
+        """True once the child has ended (killed at its hard timeout)."""
+        if self.child.poll() is not None:
+            return True
+        if time.monotonic() - self.t0 < self.timeout:
+            return False
+        self.timed_out = True
+        os.killpg(self.child.pid, signal.SIGTERM)      # lets atexit clean up
+        try:
+            self.child.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.child.pid, signal.SIGKILL)
+            self.child.wait()
+        return True
+
+    def finish(self, total):
+        """Sweeps what the module left, prints its output (when captured)
+        and adds its results to <total>."""
+        sweep(self.pidfile)
+        if self.out_path:
+            print("== %s (%d tests)" % (self.mod, len(self.names)))
+            with open(self.out_path, errors="replace") as f:
+                sys.stdout.write(f.read())
+        try:
+            with open(self.res_path) as f:
+                r = json.load(f)
+        except (OSError, ValueError):
+            r = {"passed": 0, "failed": 0, "failures": [], "done": []}
+        total["passed"] += r["passed"]
+        total["failed"] += r["failed"]
+        total["skipped"] += r.get("skipped", 0)
+        total["failures"] += r["failures"]
+        not_run = [t for t in self.names if t not in r["done"]]
+        if self.timed_out or self.child.returncode != 0 or not_run:
+            why = ("hard timeout after %.0fs (SW_E2E_MODULE_TIMEOUT / _TOTAL_TIMEOUT)" % self.timeout
+                   if self.timed_out else "module process exited with status %s" % self.child.returncode)
+            for t in not_run or ["(module)"]:
+                name = "%s.%s" % (self.mod, t)
+                print("FAIL %s\n    %s; test did not complete" % (name, why))
+                total["failed"] += 1
+                total["failures"].append(name)
+        print("== %s: %.1fs" % (self.mod, time.monotonic() - self.t0))
+        sys.stdout.flush()
 
 
 def main(argv):
@@ -256,69 +329,52 @@ def main(argv):
     sel = parse_selectors(argv)
     module_timeout = float(os.environ.get("SW_E2E_MODULE_TIMEOUT", "300"))
     budget_end = time.monotonic() + float(os.environ.get("SW_E2E_TOTAL_TIMEOUT", "1500"))
+    jobs = max(1, int(os.environ.get("SW_E2E_JOBS", "2")))
     import tempfile
     state = tempfile.mkdtemp(prefix="sw-e2e-runner-")
     total = {"passed": 0, "failed": 0, "skipped": 0, "failures": []}
 
+    # Modules that must run alone go first, one at a time; the rest share
+    # the machine <jobs> at a time. A module's output is printed whole when
+    # it ends (captured only when modules run side by side).
+    pending = []
     for mod, only in sel.items():
+        path = os.path.join(HERE, mod + ".py")
         try:
-            names = test_names(os.path.join(HERE, mod + ".py"))
+            names = test_names(path)
         except SyntaxError as e:
             print("FAIL %s.(module)\n    cannot parse: %s" % (mod, e))
             total["failed"] += 1
             total["failures"].append(mod + ".(module)")
             continue
-        if only:
-            names = only
-        left = budget_end - time.monotonic()
-        if left < 10:
-            for t in names:
-                name = "%s.%s" % (mod, t)
-                print("FAIL %s\n    not run: e2e time budget (SW_E2E_TOTAL_TIMEOUT) used up" % name)
-                total["failed"] += 1
-                total["failures"].append(name)
-            continue
-        timeout = min(own_timeout(os.path.join(HERE, mod + ".py"), module_timeout), left)
-        print("== %s (%d tests)" % (mod, len(names)))
-        sys.stdout.flush()
-        res_path = os.path.join(state, mod + ".json")
-        pidfile = os.path.join(state, mod + ".pids")
-        env = dict(os.environ, SW_E2E_PIDFILE=pidfile, PYTHONUNBUFFERED="1")
-        t0 = time.monotonic()
-        child = subprocess.Popen([PY, os.path.abspath(__file__), "--child", mod, res_path] +
-                                 (only or []), env=env, start_new_session=True)
-        timed_out = False
-        try:
-            child.wait(timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(child.pid, signal.SIGTERM)      # lets atexit clean up
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-        sweep(pidfile)
-        try:
-            with open(res_path) as f:
-                r = json.load(f)
-        except (OSError, ValueError):
-            r = {"passed": 0, "failed": 0, "failures": [], "done": []}
-        total["passed"] += r["passed"]
-        total["failed"] += r["failed"]
-        total["skipped"] += r.get("skipped", 0)
-        total["failures"] += r["failures"]
-        not_run = [t for t in names if t not in r["done"]]
-        if timed_out or child.returncode != 0 or not_run:
-            why = ("hard timeout after %.0fs (SW_E2E_MODULE_TIMEOUT / _TOTAL_TIMEOUT)" % timeout
-                   if timed_out else "module process exited with status %s" % child.returncode)
-            for t in not_run or ["(module)"]:
-                name = "%s.%s" % (mod, t)
-                print("FAIL %s\n    %s; test did not complete" % (name, why))
-                total["failed"] += 1
-                total["failures"].append(name)
-        print("== %s: %.1fs" % (mod, time.monotonic() - t0))
-        sys.stdout.flush()
+        timeout, alone = module_header(path, module_timeout)
+        pending.append((mod, only, only or names, timeout, alone))
+    pending.sort(key=lambda p: not p[4])
+    running = []
+    while pending or running:
+        while pending and len(running) < jobs and not any(j.alone for j in running) \
+                and not (pending[0][4] and running):
+            mod, only, names, timeout, alone = pending.pop(0)
+            left = budget_end - time.monotonic()
+            if left < 10:
+                for t in names:
+                    name = "%s.%s" % (mod, t)
+                    print("FAIL %s\n    not run: e2e time budget (SW_E2E_TOTAL_TIMEOUT) used up" % name)
+                    total["failed"] += 1
+                    total["failures"].append(name)
+                continue
+            capture = jobs > 1 and len(sel) > 1
+            if capture:
+                print("== %s started%s" % (mod, " (alone)" if alone else ""))
+            else:
+                print("== %s (%d tests)" % (mod, len(names)))
+            sys.stdout.flush()
+            running.append(Job(mod, only, names, min(timeout, left), alone, state, capture))
+        for j in [j for j in running if j.poll()]:
+            running.remove(j)
+            j.finish(total)
+        if running:
+            time.sleep(0.2)
 
     import shutil
     shutil.rmtree(state, ignore_errors=True)
