@@ -54,6 +54,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -193,6 +194,7 @@ def run_one(args, tgt, wl, mode, threads, db, outdir, tag, seconds=None):
              "-o", pf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
     if perfs:
         time.sleep(0.5)
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(logf, "w") as f:
         subprocess.run(["sysbench", os.path.join(HERE, WORKLOADS[wl]),
                         "--mysql-host=127.0.0.1", "--mysql-port=%d" % tgt.port,
@@ -205,6 +207,9 @@ def run_one(args, tgt, wl, mode, threads, db, outdir, tag, seconds=None):
                         "--mysql-ignore-errors=1213,1020,1205,1203",
                         "--report-interval=0", "run"],
                        stdout=f, stderr=subprocess.STDOUT, timeout=seconds + 120)
+    # the load generator's own CPU: a proxy that makes clients work harder
+    # (more packets, metadata to parse again) costs them, not itself
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     for _, _, p in perfs:
         p.send_signal(signal.SIGINT)
     for _, _, p in perfs:
@@ -224,6 +229,7 @@ def run_one(args, tgt, wl, mode, threads, db, outdir, tag, seconds=None):
          "errors": grab(r"ignored errors:\s+(\d+)"),
          "p99_ms": grab(r"99th percentile:\s+([\d.]+)"),
          "proxy_ticks": p1 - p0, "proxy_user_ticks": u1 - u0, "shard_ticks": b1 - b0,
+         "client_ticks": (c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime) * HZ,
          # the two SHOW STATUS statements are counted once each
          "shard_questions": s1.get("Questions", 0) - s0.get("Questions", 0) - 1,
          "shard_com": {k: s1[k] - s0.get(k, 0) for k in s1
@@ -273,6 +279,7 @@ def report(results, args):
                 "proxy_us": us_per_q(sum(r["proxy_ticks"] for r in rs), q),
                 "proxy_user_us": us_per_q(sum(r.get("proxy_user_ticks", 0) for r in rs), q),
                 "shard_us": us_per_q(sum(r["shard_ticks"] for r in rs), q),
+                "client_us": us_per_q(sum(r.get("client_ticks", 0) for r in rs), q),
                 "stmts": sum(r["shard_questions"] for r in rs) / q if q else float("nan"),
                 "errors": sum(r["errors"] for r in rs)}
     routers = []
@@ -282,16 +289,18 @@ def report(results, args):
     lines.append("| workload | threads | router | QPS sw/hap | router CPU/q sw/hap "
                  "| shard CPU/q sw/hap | p99 sw/hap | shard stmts/q sw, hap "
                  "| QPS direct, hap, sw | proxy µs/q (user) hap, sw | shard µs/q direct, hap, sw "
-                 "| p99 ms direct, hap, sw |")
-    lines.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                 "| p99 ms direct, hap, sw | client µs/q direct, hap, sw |")
+    lines.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for k, rname in [(k, rn) for k in keys for rn in routers]:
         d, h, s = agg("direct", k), agg("haproxy", k), agg(rname, k)
         z = {"qps": float("nan"), "p99": float("nan"), "proxy_us": float("nan"),
              "proxy_user_us": float("nan"),
-             "shard_us": float("nan"), "stmts": float("nan"), "errors": 0}
+             "shard_us": float("nan"), "client_us": float("nan"), "stmts": float("nan"),
+             "errors": 0}
         d, h, s = d or z, h or z, s or z
         lines.append("| %s %s | %d | %s | %s | %s | %s | %s | %.2f, %.2f | %.0f, %.0f, %.0f "
-                     "| %.1f (%.1f), %.1f (%.1f) | %.1f, %.1f, %.1f | %.2f, %.2f, %.2f |%s" % (
+                     "| %.1f (%.1f), %.1f (%.1f) | %.1f, %.1f, %.1f | %.2f, %.2f, %.2f "
+                     "| %.1f, %.1f, %.1f |%s" % (
                          k[0], k[1], k[2], rname, fmt_ratio(s["qps"], h["qps"]),
                          fmt_ratio(s["proxy_us"], h["proxy_us"]),
                          fmt_ratio(s["shard_us"], h["shard_us"]),
@@ -300,6 +309,7 @@ def report(results, args):
                          s["proxy_us"], s["proxy_user_us"],
                          d["shard_us"], h["shard_us"], s["shard_us"],
                          d["p99"], h["p99"], s["p99"],
+                         d["client_us"], h["client_us"], s["client_us"],
                          " errors: %d" % (s["errors"] + h["errors"] + d["errors"])
                          if s["errors"] + h["errors"] + d["errors"] else ""))
     if args.count:
@@ -479,10 +489,11 @@ def main():
                     r = run_one(args, tg[t], wl, mode, th, db, outdir, "r%d" % rnd)
                     results.append(r)
                     log("round %d %s %s:%s %d threads: %.0f q/s p99 %.2f ms proxy %.1f us/q "
-                        "shard %.1f us/q, %.2f shard stmts/q" % (
+                        "shard %.1f us/q client %.1f us/q, %.2f shard stmts/q" % (
                             rnd, t, wl, mode, th, r["qps"], r["p99_ms"],
                             us_per_q(r["proxy_ticks"], r["queries"]),
                             us_per_q(r["shard_ticks"], r["queries"]),
+                            us_per_q(r["client_ticks"], r["queries"]),
                             r["shard_questions"] / r["queries"] if r["queries"] else 0))
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
