@@ -183,6 +183,36 @@ static int client_charset(uint8_t id, enum analyze_key_type kt)
     return -1;
 }
 
+/*
+ * The login packet at the head of the input (at most <max> bytes of
+ * payload), contiguous: its payload, with its header in <*h>. NULL when it
+ * has not all arrived yet, or when it was refused (a bad or oversize packet
+ * gets error <bad_seq>, out of memory its own; the session then closes).
+ */
+static const uint8_t *login_packet(struct session *s, size_t max, uint8_t bad_seq,
+                                   struct packet_header *h)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    const uint8_t *p;
+    int k = session_peek_packet(in, max, h);
+
+    if (k == 0)
+        return NULL;
+    if (k < 0) {
+        session_send_err(s, bad_seq, WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
+        session_close_after_flush(s, SESS_END_PROTOCOL);
+        return NULL;
+    }
+    p = session_pullup(in, PACKET_HEADER_LEN + h->payload_len);
+    if (!p) {
+        session_send_err(s, (uint8_t)(h->seq + 1), WIRE_ER_OUT_OF_RESOURCES, "HY000",
+                         "shardwire: out of memory");
+        session_close_after_flush(s, SESS_END_RESOURCE);
+        return NULL;
+    }
+    return p + PACKET_HEADER_LEN;
+}
+
 void session_login_handshake(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -190,24 +220,10 @@ void session_login_handshake(struct session *s)
     struct handshake_response r;
     struct packet_header h;
     const struct config_user *u;
-    const uint8_t *p;
-    int k = session_peek_packet(in, 65536, &h);
+    const uint8_t *p = login_packet(s, 65536, 2, &h);
 
-    if (k == 0)
+    if (!p)
         return;
-    if (k < 0) {
-        session_send_err(s, 2, WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
-        session_close_after_flush(s, SESS_END_PROTOCOL);
-        return;
-    }
-    p = session_pullup(in, PACKET_HEADER_LEN + h.payload_len);
-    if (!p) {
-        session_send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_OUT_OF_RESOURCES, "HY000",
-                         "shardwire: out of memory");
-        session_close_after_flush(s, SESS_END_RESOURCE);
-        return;
-    }
-    p += PACKET_HEADER_LEN;
     if (handshake_parse_response(p, h.payload_len, &r) < 0) {
         evbuffer_drain(in, PACKET_HEADER_LEN + h.payload_len);
         session_send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
@@ -295,25 +311,11 @@ void session_login_auth_switch(struct session *s)
     const struct config_user *u = config_find_user(session_cfg(s), s->login.user,
                                                    strlen(s->login.user));
     struct packet_header h;
-    const uint8_t *p;
-    int k = session_peek_packet(in, 1024, &h);
+    const uint8_t *p = login_packet(s, 1024, 4, &h);
     char *db = s->cmd.scratch;
 
-    if (k == 0)
+    if (!p)
         return;
-    if (k < 0) {
-        session_send_err(s, 4, WIRE_ER_HANDSHAKE, "08S01", "Bad handshake");
-        session_close_after_flush(s, SESS_END_PROTOCOL);
-        return;
-    }
-    p = session_pullup(in, PACKET_HEADER_LEN + h.payload_len);
-    if (!p) {
-        session_send_err(s, (uint8_t)(h.seq + 1), WIRE_ER_OUT_OF_RESOURCES, "HY000",
-                         "shardwire: out of memory");
-        session_close_after_flush(s, SESS_END_RESOURCE);
-        return;
-    }
-    p += PACKET_HEADER_LEN;
     if (!auth_check(s, u, p, h.payload_len)) {
         bool with_password = h.payload_len > 0;
 
