@@ -8,7 +8,7 @@ benchmark, not a test: it prints numbers and judges nothing.
       [--workloads point:text,point:ps,oltp:text] [--time 12] [--rounds 2]
       [--targets direct,haproxy,shardwire] [--build-dir build-rel]
       [--router-config KEY=VALUE ...] [--variant NAME:KEY=VALUE;...]
-      [--shards 1] [--vbuckets 1024] [--count] [--record] [--out DIR]
+      [--shards 1] [--vbuckets 1024] [--count] [--record [proxy,shard]] [--out DIR]
 
 What it starts (e2e harness, tests/e2e/cluster.py: free loopback ports,
 temp dirs, everything killed at exit):
@@ -46,7 +46,8 @@ tracepoints, no hardware counters needed) to the proxy and to mariadbd for
 each run and prints per client query: syscalls, epoll_ctl, epoll_wait,
 reads, writes, context switches, wakeups. perf slows the traced process:
 use --count runs for counts, not for QPS. --record attaches `perf record`
-(cpu-clock samples with stacks) to the proxy and writes LOG.proxy.report:
+(cpu-clock samples with stacks) to the proxy (`--record proxy,shard`: and
+to mariadbd) and writes LOG.proxy.report (LOG.shard.report):
 its time by library (kernel, libc, libevent, shardwire) and by symbol.
 """
 
@@ -185,13 +186,14 @@ def run_one(args, tgt, wl, mode, threads, db, outdir, tag, seconds=None):
                 ["perf", "stat", "-x", " ", "--no-big-num", "-e", ",".join(COUNT_EVENTS),
                  "-p", str(pid), "-o", pf], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL)))
-    if args.record and tag != "warm" and tgt.pid:
-        # where the proxy's time goes: cpu-clock samples (no hardware
+    for who, pid in (("proxy", tgt.pid), ("shard", db.proc.pid)):
+        # where a process's time goes: cpu-clock samples (no hardware
         # counters on this VM), kernel and user stacks
-        pf = logf + ".proxy.data"
-        perfs.append(("record", pf, subprocess.Popen(
-            ["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p", str(tgt.pid),
-             "-o", pf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+        if who in (args.record or ()) and tag != "warm" and pid:
+            pf = logf + "." + who + ".data"
+            perfs.append(("record-" + who, pf, subprocess.Popen(
+                ["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p", str(pid),
+                 "-o", pf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
     if perfs:
         time.sleep(0.5)
     c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -236,14 +238,15 @@ def run_one(args, tgt, wl, mode, threads, db, outdir, tag, seconds=None):
                        if k.startswith("Com_") and s1[k] - s0.get(k, 0) > 0
                        and k != "Com_show_status"}}
     for who, pf, _ in perfs:
-        if who == "record":
-            with open(logf + ".proxy.report", "w") as f:
+        if who.startswith("record-"):
+            rep = "%s.%s.report" % (logf, who[7:])
+            with open(rep, "w") as f:
                 for sort in ("dso", "dso,sym"):
                     f.write(subprocess.run(
                         ["perf", "report", "-i", pf, "--stdio", "--no-children", "-g", "none",
                          "--percent-limit", "0.5", "--sort", sort], capture_output=True,
                         text=True).stdout)
-            r["record"] = logf + ".proxy.report"
+            r[who] = rep
             continue
         r["count_" + who] = parse_perf_stat(pf)
     if "FATAL" in text or not r["queries"]:
@@ -375,9 +378,11 @@ def main():
     ap.add_argument("--haproxy-threads", type=int, default=os.cpu_count())
     ap.add_argument("--count", action="store_true",
                     help="perf stat syscall/switch counts per query (slows the proxies)")
-    ap.add_argument("--record", action="store_true",
-                    help="perf record of each proxy per run: LOG.proxy.report has its time by "
-                         "library and by symbol (slows the proxies)")
+    ap.add_argument("--record", nargs="?", const="proxy", default=None,
+                    type=lambda v: v.split(","),
+                    help="perf record per run of the proxy (default) or of proxy,shard: "
+                         "LOG.proxy.report / LOG.shard.report have its time by library and by "
+                         "symbol (slows what it records)")
     ap.add_argument("--out", default=None, help="directory for sysbench logs and results")
     args = ap.parse_args()
     require_bin("sysbench", "sysbench")
