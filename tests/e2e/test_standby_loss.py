@@ -12,7 +12,8 @@ shards) and ends with no acknowledged write lost:
   acknowledgement that cannot come), a transaction that wrote gets the
   error at COMMIT instead of hanging, reads and s1 go on, nothing fails
   over; restarted (standby settings: relay_log_recovery=0, sync_relay_log=1)
-  the standbys take acknowledgements again and writes succeed;
+  the standbys take acknowledgements again and writes succeed; the same
+  with the standbys stopped (SIGSTOP) and woken;
 * s0's master and one of its standbys killed at once: nothing is promoted
   while the dead standby may hold acknowledged transactions the survivor
   lacks; once it is back (restarted, not rebuilt) the coordinator fails
@@ -266,6 +267,33 @@ def test_every_standby_killed_refuses_writes_without_failover():
     print("standbys killed: writes refused %.2f s after the kill; writes accepted %.2f s "
           "after the restart; %d acknowledged, 0 lost" % (
               t_refused, t_back, sum(len(w.acked) for w in ws)))
+
+
+def test_every_standby_stopped_refuses_writes_until_woken():
+    """SIGSTOP: the master keeps counting the standbys (their connections
+    stay open), but its commits wait and none is acknowledged."""
+    master, standbys = SHARDS["s0"][0], SHARDS["s0"][1:]
+    u0 = USERS["s0"][0]
+    ws = start_writers(40)
+    for sb in standbys:
+        sb.kill(signal.SIGSTOP)
+    try:
+        for name in ROUTERS:
+            cluster.wait_for(lambda: master_health(name, "s0").get("writes_refused"), 30,
+                             "router %s refusing writes to s0" % name)
+        assert master_health("ra", "s0")["commits_waiting"] >= 1
+        err = try_write(ROUTERS["rb"], u0)
+        assert err and err[0] == 1290 and "no standby of shard s0" in err[1], err
+    finally:
+        for sb in standbys:
+            sb.kill(signal.SIGCONT)
+    for r in ROUTERS.values():
+        cluster.wait_for(lambda: try_write(r, u0) is None, 60, "writes to s0 succeed again")
+    more_writes(ws)
+    errors = stop_and_check(ws)
+    assert all(code in (1290, 2013) for code, _ in errors), errors
+    for sb in standbys:
+        sb.wait_caught_up(master)
 
 
 def test_master_and_one_of_two_standbys_crash_together():
