@@ -34,6 +34,7 @@ import urllib.request
 import pymysql
 
 import cluster
+import test_console
 from cluster import addr
 from ledger import LEDGER_DDL as LEDGER, Writer, errant_gtids, errors as ledger_errors, \
     lost as lost_keys
@@ -240,6 +241,10 @@ def test_every_standby_killed_refuses_writes_without_failover():
     assert s0["servers"][0]["routers_refusing_writes"] >= 1, s0
     assert "restart or reattach a standby" in s0["state_detail"], s0
     assert "shard s0: WRITES REFUSED" in ctl("status").stdout
+    dom = test_console.browse(ADMIN["ra"])
+    marks = dom.having("class", "warn writes-refused")
+    assert marks and "writes refused" in marks[0][2], [e for e in dom.elems if "warn" in
+                                                      e[1].get("class", "")]
     # No failover: the master is up, only its standbys are gone.
     after = shard("s0")
     assert (after["master"], after["standbys"], after["term"]) == \
