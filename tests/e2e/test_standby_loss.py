@@ -36,6 +36,7 @@ import pymysql
 import cluster
 import test_console
 from cluster import addr
+from rawclient import RawClient, err_of
 from ledger import LEDGER_DDL as LEDGER, Writer, errant_gtids, errors as ledger_errors, \
     lost as lost_keys
 
@@ -224,6 +225,21 @@ def test_every_standby_killed_refuses_writes_without_failover():
         assert cur.fetchone()[0] > 0
         cur.execute("COMMIT")
     c.close()
+    # Prepared statements: the PREPARE works (it writes nothing), the EXECUTE
+    # is refused.
+    rc = RawClient(ra.port)
+    try:
+        assert rc.login(cluster.APP_USER, cluster.APP_PASSWORD, cluster.APP_DB)[0] == 0
+        for sql, values in (("INSERT INTO ledger (userid, id, writer) VALUES (%d, ?, 97)" % u0,
+                             [91000003]),
+                            ("INSERT INTO ledger (userid, id, writer) VALUES (?, ?, 97)",
+                             [u0, 91000004])):
+            stmt, _, _ = rc.prepare(sql)
+            rc.execute(stmt, values)
+            kind, p = rc.read_binary_result()[:2]
+            assert kind == "err" and err_of(p)[0] == 1290, (sql, kind, p)
+    finally:
+        rc.close()
     # Reads of s0 and writes to s1 go on.
     assert try_sql(rb, "SELECT COUNT(*) FROM ledger WHERE userid = %s", (u0,)) is None
     assert try_write(ra, u1) is None and try_write(rb, u1) is None
@@ -265,7 +281,7 @@ def test_every_standby_killed_refuses_writes_without_failover():
     print("errors seen by the writers:", errors)
     assert all(code in (1290, 2013) for code, _ in errors), errors
     assert any(code == 1290 for code, _ in errors), errors
-    assert not master.sql("SELECT 1 FROM ledger WHERE id IN (91000001, 91000002)")
+    assert not master.sql("SELECT 1 FROM ledger WHERE id BETWEEN 91000001 AND 91000004")
     for sb in standbys:
         sb.wait_caught_up(master)
     assert shard("s0")["term"] == before["term"]
