@@ -797,11 +797,13 @@ void session_route_by_key(struct session *s)
         session_route_unbuffer(s);
     if (refuse_without_lease(s))
         return;
+    if (sh->paused && hold_for_pause(s))
+        return;
+    /* after the pause: a switchover leaves the old master without standbys
+     * for a moment, and its held statements go to the new one */
     if (s->cmd.ar.is_write && s->cmd.code != WIRE_COM_STMT_PREPARE &&
         refuse_without_standby(s, sh, false))
         return;                         /* (its EXECUTE is refused, not the PREPARE) */
-    if (sh->paused && hold_for_pause(s))
-        return;
     vbtrack_enter(&s->w->router->vbt, &s->route.vbs, vb);
     if (s->cmd.ar.is_write || s->cmd.ar.locks_rows)
         s->route.txn_wrote = true;      /* cleared when no transaction remains */
