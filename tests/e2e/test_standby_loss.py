@@ -410,6 +410,6 @@ def test_master_and_only_standby_crash_together():
     assert all(code in (2003, 2013, 1290) for code, _ in errors), errors
     sb.wait_caught_up(master)
     assert sb.sql("SELECT COUNT(*) FROM ledger") == master.sql("SELECT COUNT(*) FROM ledger")
-    assert shard("s1")["state"] == "ok"
+    cluster.wait_for(lambda: shard("s1")["state"] == "ok", 30, "shardctl status: s1 ok")
     after = shard("s1")
     assert (after["master"], after["standbys"]) == (before["master"], before["standbys"])
