@@ -155,7 +155,7 @@ def setup_module():
 
 def teardown_module():
     for r in ROUTERS.values():
-        r.stop(check=False)
+        r.stop()            # a clean exit, and no sanitizer report (leaks included)
     for dbs in SHARDS.values():
         for db in dbs:
             db.stop()
