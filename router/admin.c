@@ -151,43 +151,53 @@ static void metric_server_labels(struct evbuffer *b, const struct control_server
 
 struct metric_walk {
     struct evbuffer *b;
+    const char      *name;
     int              what;
 };
+
+/* One sample of server <s>: NAME{shard=..,role=..,server=..} <v>. */
+static void metric_server_value(struct evbuffer *b, const char *name,
+                                const struct control_server *s, int64_t v)
+{
+    evbuffer_add_printf(b, "%s", name);
+    metric_server_labels(b, s);
+    evbuffer_add_printf(b, "} %" PRId64 "\n", v);
+}
 
 static void metric_server(const struct control_server *s, void *arg)
 {
     struct metric_walk *w = arg;
-    struct evbuffer *b = w->b;
+    bool have = true;
+    int64_t v = 0;
 
     switch (w->what) {
     case 0:
-        evbuffer_add_printf(b, "shardwire_server_up");
-        metric_server_labels(b, s);
-        evbuffer_add_printf(b, "} %d\n", s->verdict == HEALTH_UP);
+        v = s->verdict == HEALTH_UP;
         break;
     case 1:
-        for (int v = HEALTH_UNKNOWN; v <= HEALTH_DOWN; v++) {
-            evbuffer_add_printf(b, "shardwire_server_health");
-            metric_server_labels(b, s);
-            evbuffer_add_printf(b, ",verdict=\"%s\"} %d\n",
-                                health_verdict_name((enum health_verdict)v), (int)s->verdict == v);
+        for (int k = HEALTH_UNKNOWN; k <= HEALTH_DOWN; k++) {
+            evbuffer_add_printf(w->b, "shardwire_server_health");
+            metric_server_labels(w->b, s);
+            evbuffer_add_printf(w->b, ",verdict=\"%s\"} %d\n",
+                                health_verdict_name((enum health_verdict)k), (int)s->verdict == k);
         }
-        break;
+        return;
     case 2:
-        if (!s->has_facts)
-            break;
-        evbuffer_add_printf(b, "shardwire_server_lossless");
-        metric_server_labels(b, s);
-        evbuffer_add_printf(b, "} %d\n", s->safe);
+        have = s->has_facts;
+        v = s->safe;
         break;
     case 3:
-        if (!s->is_replica || s->lag_s < 0)
-            break;
-        evbuffer_add_printf(b, "shardwire_replication_lag_seconds");
-        metric_server_labels(b, s);
-        evbuffer_add_printf(b, "} %" PRId64 "\n", s->lag_s);
+        have = s->is_replica && s->lag_s >= 0;
+        v = s->lag_s;
+        break;
+    case 4:             /* a master's semi-sync standbys */
+    case 5:             /* ... and whether its writes are refused */
+        have = s->has_acks;
+        v = w->what == 4 ? (int64_t)s->semi_clients : s->writes_refused;
         break;
     }
+    if (have)
+        metric_server_value(w->b, w->name, s, v);
 }
 
 /* One shard's counters summed over the workers. */
@@ -521,6 +531,11 @@ static void on_metrics(struct admin *a, struct evhttp_request *req)
         { "shardwire_server_lossless",
           "1 when the server runs the lossless semi-sync setup (docs/failover.md)", 2 },
         { "shardwire_replication_lag_seconds", "Seconds_Behind_Master of a standby", 3 },
+        { "shardwire_master_semi_sync_standbys",
+          "semi-sync standbys connected to a master (Rpl_semi_sync_master_clients)", 4 },
+        { "shardwire_master_writes_refused",
+          "1 while writes to the master's shard are refused: no standby acknowledged a commit "
+          "for standby_lost_ms", 5 },
     };
     static const char *const zk_states[] = { "connected", "disconnected", "expired", "none" };
 
@@ -595,7 +610,7 @@ static void on_metrics(struct admin *a, struct evhttp_request *req)
           "%d", (int)atomic_load(&r->drained));
     if (r->control && control_health_on(r->control)) {
         for (size_t i = 0; i < sizeof(per_server) / sizeof(per_server[0]); i++) {
-            struct metric_walk w = { b, per_server[i].what };
+            struct metric_walk w = { b, per_server[i].name, per_server[i].what };
 
             evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", per_server[i].name,
                                 per_server[i].help, per_server[i].name);
@@ -655,6 +670,14 @@ static void status_server(const struct control_server *s, void *arg)
         json_object_set_new(o, "error", json_string(s->error));
     if (s->unsafe)
         json_object_set_new(o, "unsafe", json_string(s->unsafe));
+    if (s->has_acks) {
+        /* writes_refused: a shard with no standby (docs/failover.md) */
+        json_object_set_new(o, "semi_sync_standbys", json_integer(s->semi_clients));
+        json_object_set_new(o, "commits_waiting", json_integer(s->semi_waiting));
+        json_object_set_new(o, "writes_refused", json_boolean(s->writes_refused));
+        if (s->writes_refused)
+            json_object_set_new(o, "stalled_ms", json_integer((json_int_t)s->stalled_ms));
+    }
     json_array_append_new(arr, o);
 }
 

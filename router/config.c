@@ -45,6 +45,7 @@ static void set_defaults(struct config *c)
     c->health_timeout_ms = 1000;
     c->health_down_after_fails = 3;
     c->health_down_after_ms = 3000;
+    c->standby_lost_ms = 1500;
     c->map_lease_ms = 15000;
     c->map_lease_peers = true;
     c->failover_flap_window_ms = 300000;
@@ -234,6 +235,7 @@ static const struct uint_key uint_keys[] = {
     UKEY(health_timeout_ms, 3600000),
     UKEY(health_down_after_fails, 1000),
     UKEY(health_down_after_ms, 3600000),
+    UKEY(standby_lost_ms, 3600000),
     UKEY(map_lease_ms, 3600000),
     UKEY(failover_flap_window_ms, 86400000),
     UKEY(failover_router_wait_ms, 3600000),

@@ -90,6 +90,8 @@ struct config {
     unsigned  health_timeout_ms;       /* a probe unanswered by then has failed */
     unsigned  health_down_after_fails; /* consecutive failed probes before DOWN ... */
     unsigned  health_down_after_ms;    /* ... and this long since the first */
+    unsigned  standby_lost_ms;         /* refuse writes to a master no standby has
+                                        * acknowledged for this long; 0: never */
     bool      auto_failover;           /* this router may coordinate automatic failovers */
     char     *failover_zookeeper_auth_file; /* credential allowed to change the map */
     bool      have_failover_zk_auth;

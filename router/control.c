@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "router/admin.h"
@@ -43,8 +44,20 @@ static const char control_vars_sql[] =
     "SELECT @@read_only, @@rpl_semi_sync_master_enabled, @@rpl_semi_sync_master_wait_point,"
     " @@rpl_semi_sync_master_timeout, @@rpl_semi_sync_slave_enabled, @@sync_binlog,"
     " @@innodb_flush_log_at_trx_commit, @@relay_log_recovery, @@sync_relay_log,"
-    " @@gtid_binlog_pos, @@gtid_slave_pos";
-#define CONTROL_VARS_N 11
+    " @@gtid_binlog_pos, @@gtid_slave_pos,"
+    " (SELECT GROUP_CONCAT(VARIABLE_NAME, '=', VARIABLE_VALUE) FROM information_schema.GLOBAL_STATUS"
+    "  WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_MASTER_CLIENTS',"
+    "  'RPL_SEMI_SYNC_MASTER_WAIT_SESSIONS', 'RPL_SEMI_SYNC_MASTER_YES_TX'))";
+#define CONTROL_VARS_N 12
+
+/* Whether a shard's master gets semi-sync acknowledgements, for the workers
+ * (control_writes_refused()). One slot per shard name ever seen, appended
+ * by the control thread and never moved or freed before control_stop(), so
+ * a worker reads them without a lock. */
+struct ackslot {
+    char             shard[SMAP_NAME_MAX];
+    _Atomic uint64_t lost_since_ms;     /* 0: acknowledged; else when the stall began */
+};
 
 struct target {
     struct control      *c;
@@ -58,6 +71,7 @@ struct target {
     bool                 has_facts;
     char                 error[200];    /* the last failure, for status */
     const char          *unsafe;        /* what health_*_unsafe() said last */
+    struct health_acks   acks;          /* masters: do commits get acknowledged? */
 
     /* the probe in flight */
     enum probe_step      step;
@@ -86,6 +100,12 @@ struct control {
     uint64_t             map_version;
     bool                 have_map;
     _Atomic uint64_t     generation;    /* bumped when any verdict or warning changes */
+
+    unsigned             standby_lost_ms;   /* config; 0: writes are never refused */
+    struct ackslot     **slots;         /* [SMAP_MAX_SHARDS]; written by the control thread */
+    _Atomic unsigned     n_slots;       /* published after the slot is filled in */
+    _Atomic unsigned     n_lost;        /* slots with lost_since_ms set: 0 is the fast path */
+    bool                 slots_full_logged;
 };
 
 static void probe_advance(struct target *t, int status);
@@ -112,6 +132,36 @@ static void copy_str(char *dst, size_t cap, const char *v)
     snprintf(dst, cap, "%s", v ? v : "");
 }
 
+/* The semi-sync counters, "NAME=VALUE,NAME=VALUE,..." (GROUP_CONCAT of
+ * GLOBAL_STATUS; NULL when the server has none of them). */
+static void read_semi_status(struct health_facts *f, const char *v)
+{
+    static const char *const names[4] = {
+        "RPL_SEMI_SYNC_MASTER_STATUS", "RPL_SEMI_SYNC_MASTER_CLIENTS",
+        "RPL_SEMI_SYNC_MASTER_WAIT_SESSIONS", "RPL_SEMI_SYNC_MASTER_YES_TX",
+    };
+    char val[4][32] = { { 0 } };
+    unsigned seen = 0;
+
+    while (v && *v) {
+        const char *end = v + strcspn(v, ","), *eq = memchr(v, '=', (size_t)(end - v));
+
+        for (unsigned k = 0; eq && k < 4; k++) {
+            if ((size_t)(eq - v) != strlen(names[k]) ||
+                strncasecmp(v, names[k], (size_t)(eq - v)) != 0)
+                continue;
+            snprintf(val[k], sizeof(val[k]), "%.*s", (int)(end - eq - 1), eq + 1);
+            seen |= 1u << k;
+        }
+        v = *end ? end + 1 : end;
+    }
+    f->has_semi_status = seen == 15;
+    f->semi_status_on = on_word(val[0]);
+    f->semi_clients = num_of(val[1]);
+    f->semi_waiting = num_of(val[2]);
+    f->semi_yes_tx = strtoull(val[3], NULL, 10);
+}
+
 static int read_vars(struct target *t)
 {
     MYSQL_ROW row = mysql_fetch_row(t->res);
@@ -130,6 +180,7 @@ static int read_vars(struct target *t)
     f->sync_relay_log = num_of(row[8]);
     copy_str(f->gtid_binlog_pos, sizeof(f->gtid_binlog_pos), row[9]);
     copy_str(f->gtid_slave_pos, sizeof(f->gtid_slave_pos), row[10]);
+    read_semi_status(f, row[11]);
     return 0;
 }
 
@@ -168,6 +219,96 @@ static void read_slave_status(struct target *t)
     f->io_running = f->io_running && health_io_connected(io_state);
 }
 
+/* ---------------------------------------------------------------- acks */
+
+/* Publishes for the workers whether the master of <shard> gets semi-sync
+ * acknowledgements: <lost_since_ms> 0 when it does, else when the stall
+ * began. Control thread only (the one writer of the slots). */
+static void ack_publish(struct control *c, const char *shard, uint64_t lost_since_ms)
+{
+    unsigned n = atomic_load_explicit(&c->n_slots, memory_order_relaxed);
+    struct ackslot *sl = NULL;
+    uint64_t was;
+
+    for (unsigned i = 0; i < n && !sl; i++)
+        if (strcmp(c->slots[i]->shard, shard) == 0)
+            sl = c->slots[i];
+    if (!sl) {
+        if (!lost_since_ms)
+            return;
+        sl = n < SMAP_MAX_SHARDS ? calloc(1, sizeof(*sl)) : NULL;
+        if (!sl) {
+            if (!c->slots_full_logged)
+                log_error("health: out of memory: writes to shard=%s are not refused while "
+                          "its master has no standby", shard);
+            c->slots_full_logged = true;
+            return;
+        }
+        snprintf(sl->shard, sizeof(sl->shard), "%s", shard);
+        c->slots[n] = sl;
+        atomic_store_explicit(&c->n_slots, n + 1, memory_order_release);
+    }
+    was = atomic_exchange(&sl->lost_since_ms, lost_since_ms);
+    if (!was && lost_since_ms)
+        atomic_fetch_add(&c->n_lost, 1);
+    else if (was && !lost_since_ms)
+        atomic_fetch_sub(&c->n_lost, 1);
+}
+
+/* The stall of <t>'s acknowledgements began at this time, or 0 when they
+ * flow. */
+static uint64_t ack_lost_since(const struct target *t)
+{
+    return t->acks.lost ? (t->acks.since_ms ? t->acks.since_ms : 1) : 0;
+}
+
+/* After a map change: every shard's slot follows its current master. */
+static void ack_sync(struct control *c)
+{
+    unsigned n = atomic_load_explicit(&c->n_slots, memory_order_relaxed);
+
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t since = 0;
+
+        for (unsigned k = 0; k < c->n_t && !since; k++)
+            if (c->t[k]->is_master && strcmp(c->t[k]->shard, c->slots[i]->shard) == 0)
+                since = ack_lost_since(c->t[k]);
+        ack_publish(c, c->slots[i]->shard, since);
+    }
+}
+
+/* Feeds a master's probe result to its acknowledgement state (under the
+ * lock); returns true when the state the workers read must change. */
+static bool ack_observe(struct target *t, enum health_probe result, enum health_verdict after,
+                        uint64_t now)
+{
+    bool was = t->acks.lost;
+
+    if (!t->is_master || !t->c->standby_lost_ms)
+        return false;
+    if (result == HEALTH_PROBE_OK)
+        health_acks_observe(&t->acks, &t->facts, t->c->standby_lost_ms, now);
+    else if (after == HEALTH_DOWN)
+        memset(&t->acks, 0, sizeof(t->acks));   /* a dead master: failover's business */
+    return was != t->acks.lost;
+}
+
+/* Logs and publishes a change of <t>'s acknowledgement state. */
+static void ack_changed(struct target *t, const char *addr)
+{
+    uint64_t since = ack_lost_since(t);
+
+    ack_publish(t->c, t->shard, since);
+    if (since)
+        log_warn("health: writes refused shard=%s master=%s reason=\"no semi-sync standby "
+                 "acknowledged a commit for %" PRIu64 " ms\" standbys_connected=%u "
+                 "commits_waiting=%u (docs/failover.md)", t->shard, addr, now_ms() - since,
+                 t->facts.semi_clients, t->facts.semi_waiting);
+    else
+        log_info("health: writes accepted again shard=%s master=%s standbys_connected=%u",
+                 t->shard, addr, t->has_facts ? t->facts.semi_clients : 0);
+}
+
 /* ---------------------------------------------------------------- probes */
 
 static void probe_close(struct target *t)
@@ -200,7 +341,7 @@ static void probe_done(struct target *t, enum health_probe result, const char *w
     uint64_t now = now_ms();
     enum health_verdict before = t->h.verdict, after;
     const char *unsafe = NULL;
-    bool replication_changed = false;
+    bool replication_changed = false, acks_changed;
     char addr[SMAP_ENDPOINT_STR_MAX];
 
     probe_close(t);
@@ -215,6 +356,7 @@ static void probe_done(struct target *t, enum health_probe result, const char *w
         if (t->has_facts && (t->facts.is_replica != t->next.is_replica ||
                              t->facts.io_running != t->next.io_running ||
                              t->facts.master_port != t->next.master_port ||
+                             t->facts.semi_clients != t->next.semi_clients ||
                              strcmp(t->facts.master_host, t->next.master_host) != 0))
             replication_changed = true;
         t->facts = t->next;
@@ -231,8 +373,11 @@ static void probe_done(struct target *t, enum health_probe result, const char *w
                 *e = '\'';
         unsafe = t->unsafe;          /* unknown now: keep the last word */
     }
+    acks_changed = ack_observe(t, result, after, now);
     pthread_mutex_unlock(&c->lock);
-    if (before != after || unsafe != t->unsafe || replication_changed)
+    if (acks_changed)
+        ack_changed(t, addr);
+    if (before != after || unsafe != t->unsafe || replication_changed || acks_changed)
         c->generation++;
     if (before != after) {
         if (after == HEALTH_DOWN || (after == HEALTH_SUSPECT && before == HEALTH_UP))
@@ -522,6 +667,7 @@ static void sync_targets(struct control *c)
             target_free(c->t[i]);
     }
     c->n_t = keep;
+    ack_sync(c);
     c->map_version = smap_version(m);
     c->have_map = true;
     c->generation++;
@@ -584,11 +730,15 @@ struct control *control_start(struct router *r, char **errp)
     c->pol.down_after_fails = cfg->health_down_after_fails;
     c->pol.down_after_ms = cfg->health_down_after_ms;
     c->timeout_ms = cfg->health_timeout_ms;
+    c->standby_lost_ms = c->health_on ? cfg->standby_lost_ms : 0;
+    if (c->standby_lost_ms)
+        c->slots = calloc(SMAP_MAX_SHARDS, sizeof(*c->slots));
     pthread_mutex_init(&c->lock, NULL);
     c->base = event_base_new();
     c->tick = c->base ? event_new(c->base, -1, EV_PERSIST, on_tick, c) : NULL;
     c->stop = c->base ? event_new(c->base, -1, 0, on_stop, c) : NULL;
-    if (!c->tick || !c->stop || (c->health_on && event_add(c->tick, &tv) < 0)) {
+    if (!c->tick || !c->stop || (c->standby_lost_ms && !c->slots) ||
+        (c->health_on && event_add(c->tick, &tv) < 0)) {
         *errp = strdup("health checks: cannot set up the control thread's event base");
         control_stop(c);
         return NULL;
@@ -617,6 +767,9 @@ void control_stop(struct control *c)
     for (unsigned i = 0; i < c->n_t; i++)
         target_free(c->t[i]);
     free(c->t);
+    for (unsigned i = 0; i < c->n_slots; i++)
+        free(c->slots[i]);
+    free(c->slots);
     admin_free(c->admin);
     if (c->tick)
         event_free(c->tick);
@@ -631,6 +784,28 @@ void control_stop(struct control *c)
 bool control_health_on(const struct control *c)
 {
     return c->health_on;
+}
+
+bool control_writes_refused(struct control *c, const char *shard, uint64_t *stalled_ms)
+{
+    unsigned n;
+
+    if (!c || atomic_load_explicit(&c->n_lost, memory_order_relaxed) == 0)
+        return false;
+    n = atomic_load_explicit(&c->n_slots, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++) {
+        const struct ackslot *sl = c->slots[i];
+        uint64_t since;
+
+        if (strcmp(sl->shard, shard) != 0)
+            continue;
+        since = atomic_load_explicit(&sl->lost_since_ms, memory_order_relaxed);
+        if (!since)
+            return false;
+        *stalled_ms = now_ms() - since;
+        return true;
+    }
+    return false;
 }
 
 void control_foreach(struct control *c, control_server_fn *fn, void *arg)
@@ -657,6 +832,12 @@ void control_foreach(struct control *c, control_server_fn *fn, void *arg)
         v.lag_s = t->facts.lag_s;
         v.error = t->error[0] ? t->error : NULL;
         v.unsafe = t->unsafe;
+        v.has_acks = t->is_master && t->has_facts && t->facts.has_semi_status &&
+                     t->facts.semi_master;
+        v.semi_clients = t->facts.semi_clients;
+        v.semi_waiting = t->facts.semi_waiting;
+        v.writes_refused = t->acks.lost;
+        v.stalled_ms = t->acks.lost ? now - t->acks.since_ms : 0;
         fn(&v, arg);
     }
     pthread_mutex_unlock(&c->lock);
@@ -693,6 +874,14 @@ size_t control_status(struct control *c, char *buf, size_t cap, const char *pref
                           t->facts.master_host[0] ? t->facts.master_host : "-",
                           t->facts.master_port,
                           t->facts.gtid_io_pos[0] ? t->facts.gtid_io_pos : "-");
+        if (l > 0 && t->is_master && t->has_facts && t->facts.has_semi_status &&
+            t->facts.semi_master && (size_t)l < sizeof(line))
+            l += snprintf(line + l, sizeof(line) - (size_t)l, " semi_clients=%u",
+                          t->facts.semi_clients);
+        if (l > 0 && t->acks.lost && (size_t)l < sizeof(line))
+            l += snprintf(line + l, sizeof(line) - (size_t)l,
+                          " writes_refused=no_standby stalled_ms=%" PRIu64,
+                          now_ms() - t->acks.since_ms);
         if (l > 0 && t->error[0] && (size_t)l < sizeof(line))
             l += snprintf(line + l, sizeof(line) - (size_t)l, " error=\"%s\"", t->error);
         if (l > 0 && t->unsafe && (size_t)l < sizeof(line))

@@ -37,8 +37,10 @@ void control_stop(struct control *c);
 /* Writes the current view, one line per server, each starting with
  * <prefix>:
  *   shard=s0 role=master server=127.0.0.1:3306 verdict=up for_ms=1200 fails=0
- *   unhealthy=0 safe=1 [lag_s=N io=1 sql=1 source=H:P gtid_io_pos=...] [error="..."]
- *   [unsafe="..."]
+ *   unhealthy=0 safe=1 [lag_s=N io=1 sql=1 source=H:P gtid_io_pos=...]
+ *   [semi_clients=N] [writes_refused=no_standby stalled_ms=N] [error="..."] [unsafe="..."]
+ * (semi_clients on masters with semi-sync on: the standbys connected to it;
+ * writes_refused while control_writes_refused() says so)
  * to <buf> (NUL-terminated; whole lines only, as many as fit in <cap>).
  * Returns the length all lines need (without the NUL); <buf> may be NULL
  * when <cap> is 0, to size it. Any thread. */
@@ -46,6 +48,16 @@ size_t control_status(struct control *c, char *buf, size_t cap, const char *pref
 
 /* Whether health checks run (control_user configured). */
 bool control_health_on(const struct control *c);
+
+/*
+ * Whether writes to shard <shard> are refused because its master has had no
+ * semi-sync acknowledgement for standby_lost_ms (router/health.h,
+ * health_acks_observe()): every commit there would wait until a standby
+ * returns. Sets <*stalled_ms> (how long since the stall began) when true.
+ * One relaxed atomic load while no shard is in that state; no lock, no
+ * allocation. <c> may be NULL (false). Any thread (the workers' hot path).
+ */
+bool control_writes_refused(struct control *c, const char *shard, uint64_t *stalled_ms);
 
 /* One server's health, for readers (admin, status). Strings borrowed for
  * the duration of the callback. */
@@ -59,6 +71,11 @@ struct control_server {
     int64_t             lag_s;           /* -1: unknown */
     const char         *error;           /* the last failure, or NULL */
     const char         *unsafe;          /* why not lossless, or NULL */
+    bool                has_acks;        /* a master with semi-sync on and its counters read */
+    unsigned            semi_clients;    /* semi-sync standbys connected (has_acks) */
+    unsigned            semi_waiting;    /* commits waiting for an acknowledgement */
+    bool                writes_refused;  /* no acknowledgement for standby_lost_ms */
+    uint64_t            stalled_ms;      /* since the stall began (writes_refused) */
 };
 typedef void control_server_fn(const struct control_server *s, void *arg);
 

@@ -4,6 +4,7 @@
  */
 #include "router/health.h"
 
+#include <string.h>
 #include <strings.h>
 
 static const char *const health_names[] = { "unknown", "up", "suspect", "down" };
@@ -57,6 +58,28 @@ bool health_io_connected(const char *state)
         if (strncasecmp(p, "reconnect", 9) == 0)
             return false;
     return true;
+}
+
+bool health_acks_observe(struct health_acks *a, const struct health_facts *f,
+                         uint64_t lost_after_ms, uint64_t now_ms)
+{
+    bool on = f->has_semi_status && f->semi_master && f->semi_status_on;
+
+    if (!on || (f->semi_clients > 0 && f->semi_waiting == 0)) {
+        memset(a, 0, sizeof(*a));
+        return false;
+    }
+    /* An acknowledgement since the last probe: a standby works, and the
+     * commits still waiting are newer ones (a busy master always has some). */
+    if (!a->stalled || f->semi_yes_tx != a->yes_tx) {
+        a->stalled = true;
+        a->lost = false;
+        a->since_ms = now_ms;
+    }
+    a->yes_tx = f->semi_yes_tx;
+    if (now_ms - a->since_ms >= lost_after_ms)
+        a->lost = true;
+    return a->lost;
 }
 
 const char *health_master_unsafe(const struct health_facts *f)

@@ -59,6 +59,15 @@ struct health_facts {
     bool     relay_log_recovery;
     unsigned sync_relay_log;
     char     gtid_binlog_pos[256];
+    /* Semi-sync, master side (the server's status counters), for
+     * health_acks_observe(): */
+    bool     has_semi_status;       /* the four counters below were read */
+    bool     semi_status_on;        /* Rpl_semi_sync_master_status: commits wait for an ack */
+    unsigned semi_clients;          /* Rpl_semi_sync_master_clients: semi-sync standbys
+                                     * connected (as the master knows: a killed standby
+                                     * counts until the master next writes to it) */
+    unsigned semi_waiting;          /* Rpl_semi_sync_master_wait_sessions: commits waiting */
+    uint64_t semi_yes_tx;           /* Rpl_semi_sync_master_yes_tx: commits acknowledged */
     /* Replicas only (SHOW SLAVE STATUS had a row): */
     bool     is_replica;
     bool     io_running;            /* Slave_IO_Running = Yes and connected to its master
@@ -92,6 +101,34 @@ const char *health_master_unsafe(const struct health_facts *f);
  * no longer sees its master and must not veto a failover.
  */
 bool health_io_connected(const char *state);
+
+/*
+ * Whether a master's commits can get their semi-sync acknowledgement. With
+ * no fallback to async (the lossless setup), a master that no standby
+ * acknowledges makes every commit wait until one returns; the router then
+ * refuses writes to the shard at once instead of letting them join the wait
+ * (docs/failover.md "A shard with no standby").
+ *
+ * A probe sees the acknowledgements **stalled** when semi-sync is on and
+ * either no semi-sync standby is connected, or commits are waiting and
+ * none was acknowledged since the stall began (a killed standby the master
+ * has not noticed yet, a stopped or cut-off one). Acknowledgements are
+ * **lost** once stalled for <lost_after_ms>, so a standby that reconnects
+ * causes no error; lost ends with the first probe that sees a standby
+ * connected and no commit waiting, or an acknowledgement given.
+ */
+struct health_acks {
+    bool     stalled;       /* the probes since <since_ms> all saw a stall */
+    bool     lost;          /* stalled for lost_after_ms: refuse writes */
+    uint64_t since_ms;      /* when the stall began */
+    uint64_t yes_tx;        /* semi_yes_tx at the last probe of the stall */
+};
+
+/* Feeds the facts <f> of one successful probe of a master at <now_ms>
+ * (facts without has_semi_status, or semi-sync off, end any stall).
+ * Returns <a>->lost. */
+bool health_acks_observe(struct health_acks *a, const struct health_facts *f,
+                         uint64_t lost_after_ms, uint64_t now_ms);
 
 /* The same for a standby: a replica, semi-sync replica side on, not
  * semi-sync master, relay_log_recovery=0, sync_relay_log=1, read_only. */

@@ -127,6 +127,8 @@ struct session_route {
                                           succeeds; -1: none */
     bool                txn_wrote;     /* the open transaction wrote or locked rows, or
                                           was begun explicitly: it cannot move shards */
+    bool                txn_changed;   /* the open transaction ran a write: its COMMIT
+                                          waits for a semi-sync acknowledgement */
     /* tenant scope (docs/orms.md): SET @shardwire_user, SET @shardwire_txn_user */
     bool                scoped, txn_scoped;
     size_t              scope_len, txn_scope_len;

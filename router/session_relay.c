@@ -37,7 +37,7 @@ static void statement_done(struct session *s)
     if (!r->is_error && s->cmd.code != WIRE_COM_STMT_PREPARE) {
         s->route.in_txn = (r->status & WIRE_STATUS_IN_TRANS) != 0;
         if (!s->route.in_txn)
-            s->route.txn_wrote = false;
+            s->route.txn_wrote = s->route.txn_changed = false;
         s->route.autocommit = (r->status & WIRE_STATUS_AUTOCOMMIT) != 0;
         if (r->insert_id)
             s->route.last_insert_id = r->insert_id;

@@ -22,6 +22,7 @@
 #include "protocol/wire.h"
 #include "router/backend.h"
 #include "router/config.h"
+#include "router/control.h"
 #include "router/fault.h"
 #include "router/decide.h"
 #include "router/log.h"
@@ -651,6 +652,15 @@ static bool hold_for_pause(struct session *s)
     return false;
 }
 
+/* Refuses the statement with error 1290 and <msg>, counted as <why>; a
+ * statement held for a master (routed again) is no longer held. */
+static void refuse_write(struct session *s, enum stats_reject why, const char *msg)
+{
+    session_route_unbuffer(s);
+    stats_reject(s->w->counters, &s->st, why);
+    session_cmd_answer_err(s, WIRE_ER_OPTION_PREVENTS, "HY000", msg);
+}
+
 /* The router lease (docs/failover.md): no write leaves a router whose map
  * ZooKeeper has not confirmed within map_lease_ms. Returns true when the
  * statement was refused. */
@@ -665,9 +675,52 @@ static bool refuse_without_lease(struct session *s)
              "shardwire: writes refused: this router has not heard from ZooKeeper for %" PRIu64
              " ms (map_lease_ms=%u), so its map may name a replaced master; reads are served",
              mapwatch_silence_ms(mw), session_cfg(s)->map_lease_ms);
-    stats_reject(s->w->counters, &s->st, STATS_REJECT_LEASE);
-    session_cmd_answer_err(s, WIRE_ER_OPTION_PREVENTS, "HY000", msg);
+    refuse_write(s, STATS_REJECT_LEASE, msg);
     return true;
+}
+
+/*
+ * A shard whose master no semi-sync standby has acknowledged for
+ * standby_lost_ms (docs/failover.md "A shard with no standby"): its commits
+ * would wait until a standby returns, so a write (<commit> false) or the
+ * COMMIT of a transaction that wrote (<commit> true) is refused at once
+ * rather than joining them. Reads go on; the transaction stays open.
+ * Returns true when the statement was refused.
+ */
+static bool refuse_without_standby(struct session *s, const struct smap_shard *sh, bool commit)
+{
+    uint64_t stalled_ms;
+    char master[SMAP_ENDPOINT_STR_MAX], msg[1024];
+
+    if (!control_writes_refused(s->w->router->control, sh->name, &stalled_ms))
+        return false;
+    smap_format_endpoint(&sh->master, master, sizeof(master));
+    snprintf(msg, sizeof(msg),
+             "shardwire: %s refused: no standby of shard %s has acknowledged a commit on its "
+             "master %s for %" PRIu64 " ms (all down or cut off), and a commit there waits "
+             "until one does (semi-sync never falls back, so no acknowledged write is lost); "
+             "reads are served. Restart or reattach a standby (docs/failover.md)%s",
+             commit ? "COMMIT" : "write", sh->name, master, stalled_ms,
+             commit ? "; the transaction is still open: ROLLBACK, or COMMIT again once a "
+                      "standby is back" : "");
+    refuse_write(s, STATS_REJECT_NO_STANDBY, msg);
+    return true;
+}
+
+/* A COMMIT (or a BEGIN, which commits first) of a transaction that wrote
+ * on a shard whose writes are refused: refused too (see above). */
+static bool refuse_commit_without_standby(struct session *s)
+{
+    const struct smap *m = s->w->map;
+    uint64_t stalled_ms;
+
+    if (!s->be || !s->route.in_txn || !s->route.txn_changed || !m ||
+        !control_writes_refused(s->w->router->control, s->be_shard, &stalled_ms))
+        return false;
+    for (unsigned i = 0; i < smap_n_shards(m); i++)
+        if (strcmp(smap_shard(m, i)->name, s->be_shard) == 0)
+            return refuse_without_standby(s, smap_shard(m, i), true);
+    return false;
 }
 
 void session_route_by_key(struct session *s)
@@ -746,9 +799,16 @@ void session_route_by_key(struct session *s)
         return;
     if (sh->paused && hold_for_pause(s))
         return;
+    /* after the pause: a switchover leaves the old master without standbys
+     * for a moment, and its held statements go to the new one */
+    if (s->cmd.ar.is_write && s->cmd.code != WIRE_COM_STMT_PREPARE &&
+        refuse_without_standby(s, sh, false))
+        return;                         /* (its EXECUTE is refused, not the PREPARE) */
     vbtrack_enter(&s->w->router->vbt, &s->route.vbs, vb);
     if (s->cmd.ar.is_write || s->cmd.ar.locks_rows)
         s->route.txn_wrote = true;      /* cleared when no transaction remains */
+    if (s->cmd.ar.is_write && s->cmd.code != WIRE_COM_STMT_PREPARE)
+        s->route.txn_changed = true;    /* likewise */
     go_to_shard(s, idx, true);
 }
 
@@ -756,8 +816,11 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
 {
     switch (s->cmd.ar.stmt) {
     case ANALYZE_STMT_BEGIN:
-        if (s->route.in_txn && s->be)
+        if (s->route.in_txn && s->be) {
+            if (refuse_commit_without_standby(s))
+                return;
             break;                          /* the backend commits and begins anew */
+        }
         free(s->route.begin_sql);
         s->route.begin_sql = strndup(sql, len);
         if (!s->route.begin_sql) {
@@ -777,6 +840,8 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
             session_cmd_answer_ok(s);
             return;
         }
+        if (s->cmd.ar.stmt == ANALYZE_STMT_COMMIT && refuse_commit_without_standby(s))
+            return;
         break;
     case ANALYZE_STMT_SAVEPOINT:
         if (s->route.txn_pending && !s->route.in_txn) {
@@ -874,7 +939,7 @@ void session_route_reset_state(struct session *s)
     s->route.n_state_stmts = 0;
     s->route.state_bytes = 0;
     s->route.in_txn = s->route.txn_pending = s->route.pinned = false;
-    s->route.txn_wrote = false;
+    s->route.txn_wrote = s->route.txn_changed = false;
     s->route.autocommit = true;
     s->route.sql_modes = 0;
     s->route.scoped = s->route.txn_scoped = false;

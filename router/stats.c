@@ -106,7 +106,7 @@ const char *stats_result_name(enum stats_result r)
 const char *stats_reject_name(enum stats_reject r)
 {
     static const char *const names[STATS_REJECT_N] = {
-        "analyzer", "rule", "cross_shard", "memory", "params", "lease",
+        "analyzer", "rule", "cross_shard", "memory", "params", "lease", "no_standby",
     };
 
     return (unsigned)r < STATS_REJECT_N ? names[r] : "?";

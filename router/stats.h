@@ -71,6 +71,8 @@ enum stats_reject {
     STATS_REJECT_MEMORY,       /* router_memory_limit or the session's own limits */
     STATS_REJECT_PARAMS,       /* a prepared statement's key parameter was unusable */
     STATS_REJECT_LEASE,        /* a write while the router lease has run out */
+    STATS_REJECT_NO_STANDBY,   /* a write or COMMIT while no standby acknowledges
+                                  its shard's master (control_writes_refused()) */
     STATS_REJECT_N,
 };
 

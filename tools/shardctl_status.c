@@ -73,18 +73,21 @@ static void health_table(const struct zkstore_router *r, unsigned n)
             const char *lag = json_string_value(json_object_get(h, "lag_s"));
             const char *e = json_string_value(json_object_get(h, "error"));
             const char *u = json_string_value(json_object_get(h, "unsafe"));
+            const char *sc = json_string_value(json_object_get(h, "semi_clients"));
+            const char *wr = json_string_value(json_object_get(h, "writes_refused"));
 
             if (!any)
                 printf("\n%-10s  %-8s  %-7s  %-22s  %-8s  %s\n", "ROUTER", "SHARD", "ROLE",
                        "SERVER", "HEALTH", "DETAIL");
             any = true;
-            printf("%-10s  %-8s  %-7s  %-22s  %-8s  %s%s%s%s%s%s\n", r[i].id,
+            printf("%-10s  %-8s  %-7s  %-22s  %-8s  %s%s%s%s%s%s%s%s%s\n", r[i].id,
                    json_string_value(json_object_get(h, "shard")),
                    json_string_value(json_object_get(h, "role")),
                    json_string_value(json_object_get(h, "server")),
                    json_string_value(json_object_get(h, "verdict")),
-                   lag ? "lag_s=" : "", lag ? lag : "", e ? " error=" : "", e ? e : "",
-                   u ? " unsafe=" : "", u ? u : "");
+                   lag ? "lag_s=" : "", lag ? lag : "", sc ? "semi_sync_standbys=" : "",
+                   sc ? sc : "", wr ? " WRITES REFUSED (no standby acknowledges)" : "",
+                   e ? " error=" : "", e ? e : "", u ? " unsafe=" : "", u ? u : "");
         }
         json_decref(hs);
     }
@@ -291,8 +294,10 @@ static int ha_read(struct zkstore_admin *za, const struct smap *m, struct ha *h)
 
 /* What the routers say about one server: their verdicts, the worst lag. */
 struct server_view {
-    unsigned n_views, n_up;
+    unsigned n_views, n_up, n_down;
     long     lag_s;            /* -1: none reported */
+    long     semi_clients;     /* a master's semi-sync standbys, the fewest seen; -1: none */
+    unsigned n_refusing;       /* routers refusing writes: no standby acknowledges it */
     json_t  *verdicts;         /* {router: verdict} */
 };
 
@@ -301,6 +306,7 @@ static void server_view(const struct zkstore_router *r, unsigned n, const char *
 {
     memset(v, 0, sizeof(*v));
     v->lag_s = -1;
+    v->semi_clients = -1;
     v->verdicts = json_object();
     for (unsigned i = 0; i < n; i++) {
         json_t *hs = health_json(r[i].payload), *h;
@@ -311,11 +317,16 @@ static void server_view(const struct zkstore_router *r, unsigned n, const char *
             const char *sv = json_string_value(json_object_get(h, "server"));
             const char *vd = json_string_value(json_object_get(h, "verdict"));
             const char *lag = json_string_value(json_object_get(h, "lag_s"));
+            const char *sc = json_string_value(json_object_get(h, "semi_clients"));
 
             if (!sh || !sv || !vd || strcmp(sh, shard) != 0 || strcmp(sv, server) != 0)
                 continue;
             v->n_views++;
             v->n_up += strcmp(vd, "up") == 0;
+            v->n_down += strcmp(vd, "down") == 0;
+            v->n_refusing += json_object_get(h, "writes_refused") != NULL;
+            if (sc && (v->semi_clients < 0 || atol(sc) < v->semi_clients))
+                v->semi_clients = atol(sc);
             json_object_set_new(v->verdicts, r[i].id, json_string(vd));
             if (lag && *lag != '-' && atol(lag) > v->lag_s)
                 v->lag_s = atol(lag);
@@ -342,9 +353,56 @@ static json_t *shard_servers_json(const struct smap_shard *s, const struct zksto
         json_object_set_new(o, "routers_seeing", json_integer(v.n_views));
         json_object_set_new(o, "verdicts", v.verdicts);
         json_object_set_new(o, "lag_s", v.lag_s >= 0 ? json_integer(v.lag_s) : json_null());
+        if (k == 0) {
+            json_object_set_new(o, "semi_sync_standbys",
+                                v.semi_clients >= 0 ? json_integer(v.semi_clients) : json_null());
+            json_object_set_new(o, "routers_refusing_writes", json_integer(v.n_refusing));
+        }
         json_array_append_new(arr, o);
     }
     return arr;
+}
+
+/*
+ * What the routers' views say about shard <s> as a whole: "ok", "master_down"
+ * (a majority of the routers that see the master say down) or
+ * "writes_refused" (a router refuses writes: no standby acknowledges the
+ * master). <detail> gets one sentence for an operator ("" for ok).
+ */
+static const char *shard_state(const struct smap_shard *s, const struct zkstore_router *r,
+                               unsigned n, char *detail, size_t cap)
+{
+    char ep[SMAP_ENDPOINT_STR_MAX];
+    struct server_view mv;
+    unsigned sb_up = 0;
+
+    smap_format_endpoint(&s->master, ep, sizeof(ep));
+    server_view(r, n, s->name, ep, &mv);
+    json_decref(mv.verdicts);
+    for (unsigned k = 0; k < s->n_standbys; k++) {
+        char sep[SMAP_ENDPOINT_STR_MAX];
+        struct server_view v;
+
+        smap_format_endpoint(&s->standbys[k], sep, sizeof(sep));
+        server_view(r, n, s->name, sep, &v);
+        json_decref(v.verdicts);
+        sb_up += v.n_up > 0;
+    }
+    detail[0] = 0;
+    if (mv.n_views && mv.n_down * 2 > mv.n_views) {
+        snprintf(detail, cap, "master %s down for %u of %u routers; %u of %u standbys up%s", ep,
+                 mv.n_down, mv.n_views, sb_up, s->n_standbys,
+                 sb_up ? "" : ": no standby answers, so nothing can be promoted safely; the "
+                              "shard stays down until its servers return (docs/failover.md)");
+        return "master_down";
+    }
+    if (mv.n_refusing) {
+        snprintf(detail, cap, "writes refused by %u of %u routers: no standby acknowledges "
+                 "master %s (%u of %u standbys up); restart or reattach a standby "
+                 "(docs/failover.md)", mv.n_refusing, mv.n_views, ep, sb_up, s->n_standbys);
+        return "writes_refused";
+    }
+    return "ok";
 }
 
 static void ha_add_json(json_t *j, const struct smap *m, const struct ha *h,
@@ -362,6 +420,13 @@ static void ha_add_json(json_t *j, const struct smap *m, const struct ha *h,
         json_object_set_new(so, "term", json_integer((json_int_t)h->j[i].term));
         json_object_set_new(so, "failover", mapjson_journal(&h->j[i]));
         json_object_set_new(so, "servers", shard_servers_json(smap_shard(m, i), r, n));
+        {
+            char detail[600];
+            const char *st = shard_state(smap_shard(m, i), r, n, detail, sizeof(detail));
+
+            json_object_set_new(so, "state", json_string(st));
+            json_object_set_new(so, "state_detail", json_string(detail));
+        }
         if (journal_in_progress(&h->j[i]))
             json_array_append_new(busy, json_string(smap_shard(m, i)->name));
     }
@@ -411,6 +476,14 @@ static void ha_table(const struct smap *m, const struct ha *h, const struct zkst
                    k ? "" : term, k ? "" : h->j[i].state[0] ? h->j[i].state : "-",
                    k ? "standby" : "master", ep, health, lag);
         }
+    }
+    for (unsigned i = 0; i < smap_n_shards(m); i++) {
+        char detail[600];
+        const char *st = shard_state(smap_shard(m, i), r, n, detail, sizeof(detail));
+
+        if (strcmp(st, "ok") != 0)
+            printf("\nshard %s: %s: %s\n", smap_shard(m, i)->name,
+                   strcmp(st, "master_down") == 0 ? "DOWN" : "WRITES REFUSED", detail);
     }
     for (unsigned i = 0; i < smap_n_shards(m); i++) {
         const struct journal *j = &h->j[i];

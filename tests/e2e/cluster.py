@@ -756,6 +756,33 @@ def replicated_shard(name, n_standbys, schema=()):
     return master, standbys
 
 
+def shardctl(zk_hosts, *args, check=True, env=None, timeout=120):
+    """Runs `shardctl --zk <zk_hosts> --timeout 3 ARGS...` (extra environment
+    <env>); with <check>, asserts exit 0. Returns the CompletedProcess."""
+    argv = [shardctl_path(), "--zk", zk_hosts, "--timeout", "3"] + list(args)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, **env) if env else None)
+    if check:
+        assert r.returncode == 0, (argv, r.returncode, r.stdout, r.stderr)
+    return r
+
+
+def failover_router_config(zk, name, **over):
+    """Config of a router <name> on ZooKeeper <zk> with health checks every
+    200 ms (down after 3 failures and 1 s) and automatic failover on, as the
+    failover tests run them; keys in <over> replace or add."""
+    cfg = {"zookeeper": zk.hosts, "router_id": name,
+           "map_cache": os.path.join(tmp_root(), "%s.map.cache" % name),
+           "pool_wait_timeout_ms": 2000, "connect_timeout_ms": 1000,
+           "control_user": CONTROL_USER, "control_password": CONTROL_PASSWORD,
+           "health_interval_ms": 200, "health_timeout_ms": 500,
+           "health_down_after_fails": 3, "health_down_after_ms": 1000,
+           "auto_failover": "on", "failover_router_wait_ms": 5000,
+           "failover_flap_window_ms": 600000}
+    cfg.update(over)
+    return cfg
+
+
 def shard_spec(shard, master, standbys):
     """`shardctl init --shard` text for <shard>: NAME=MASTER[,standby=H:P...]."""
     return "%s=%s" % (shard, ",".join([addr(master)] + ["standby=%s" % addr(sb)

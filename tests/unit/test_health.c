@@ -130,6 +130,66 @@ static void test_io_connected(void)
 out:;
 }
 
+/* A master's semi-sync counters over time: killed standby, reconnect, load. */
+static void test_acks_replay(void)
+{
+    struct health_acks a;
+    struct health_facts f;
+    uint64_t t = 1000;
+
+    memset(&a, 0, sizeof(a));
+    memset(&f, 0, sizeof(f));
+    f.semi_master = f.semi_status_on = f.has_semi_status = true;
+    f.semi_clients = 1;
+    f.semi_yes_tx = 10;
+    /* Under load: commits always waiting, but acknowledged between probes. */
+    for (int i = 0; i < 50; i++) {
+        f.semi_waiting = 3;
+        f.semi_yes_tx += 7;
+        CHECK(!health_acks_observe(&a, &f, 1500, t += 200));
+    }
+    /* The standby is killed and the master has not noticed: it still counts
+     * one client, commits wait, none is acknowledged. Lost after 1.5 s. */
+    for (int i = 1; i <= 10; i++) {
+        bool lost = health_acks_observe(&a, &f, 1500, t += 200);
+
+        CHECK_EQ(lost, i > 7);
+    }
+    CHECK_EQ(a.since_ms, t - 10 * 200);    /* the last probe that saw an ack */
+    /* The master notices (no client): still lost; a commit acknowledged just
+     * before does not clear it while no standby is connected. */
+    f.semi_clients = 0;
+    CHECK(health_acks_observe(&a, &f, 1500, t += 200));
+    /* It comes back: acknowledged, nothing waits: clear at once. */
+    f.semi_clients = 1;
+    f.semi_waiting = 0;
+    f.semi_yes_tx += 3;
+    CHECK(!health_acks_observe(&a, &f, 1500, t += 200));
+    CHECK(!a.stalled);
+    /* An idle master losing its only standby: no client, no waiter. A
+     * reconnect within the confirm time causes nothing. */
+    f.semi_clients = 0;
+    CHECK(!health_acks_observe(&a, &f, 1500, t += 200));
+    CHECK(!health_acks_observe(&a, &f, 1500, t += 1000));
+    f.semi_clients = 1;
+    CHECK(!health_acks_observe(&a, &f, 1500, t += 200));
+    f.semi_clients = 0;                 /* the confirm time starts again */
+    CHECK(!health_acks_observe(&a, &f, 1500, t += 1000));
+    CHECK(!health_acks_observe(&a, &f, 1500, t += 1000));
+    CHECK(health_acks_observe(&a, &f, 1500, t += 600));
+    /* Semi-sync off (no standby to acknowledge after a failover), or fallen
+     * back to async, or counters unknown: commits do not wait. */
+    f.semi_master = false;
+    CHECK(!health_acks_observe(&a, &f, 1500, t += 200));
+    f.semi_master = true;
+    f.semi_status_on = false;
+    CHECK(!health_acks_observe(&a, &f, 1500, t += 5000));
+    f.semi_status_on = true;
+    f.has_semi_status = false;
+    CHECK(!health_acks_observe(&a, &f, 1500, t += 5000));
+out:;
+}
+
 int main(void)
 {
     RUN(test_outage_replay);
@@ -138,5 +198,6 @@ int main(void)
     RUN(test_master_settings);
     RUN(test_standby_settings);
     RUN(test_io_connected);
+    RUN(test_acks_replay);
     return check_exit();
 }

@@ -1,0 +1,415 @@
+"""
+tests/e2e/test_standby_loss.py - a shard whose standbys are gone, and a
+master crashing together with standbys (issue 10 items 1, 5, 6, 11).
+
+Two replicated shards behind two routers with automatic failover: s0 is a
+master and two standbys, s1 a master and one. Each scenario runs under a
+write ledger through both routers (writers spread over users of both
+shards) and ends with no acknowledged write lost:
+
+* every standby of s0 killed: writes to s0 get error 1290 naming the shard
+  within a few seconds (no longer joining commits that wait for an
+  acknowledgement that cannot come), a transaction that wrote gets the
+  error at COMMIT instead of hanging, reads and s1 go on, nothing fails
+  over; restarted (standby settings: relay_log_recovery=0, sync_relay_log=1)
+  the standbys take acknowledgements again and writes succeed; the same
+  with the standbys stopped (SIGSTOP) and woken;
+* s0's master and one of its standbys killed at once: nothing is promoted
+  while the dead standby may hold acknowledged transactions the survivor
+  lacks; once it is back (restarted, not rebuilt) the coordinator fails
+  over to the standby holding the most; the old master, restarted with
+  --init-rpl-role=SLAVE, holds no errant transaction and rejoins;
+* s1's master and its only standby killed at once: nothing can be promoted,
+  `shardctl status` reports the shard down and why, clients get errors;
+  the master restarted as it was (it is still the map's master and its
+  binlog holds every acknowledged transaction) and then the standby bring
+  the shard back.
+"""
+
+import json
+import signal
+import time
+import urllib.request
+
+import pymysql
+
+import cluster
+import test_console
+from cluster import addr
+from rawclient import RawClient, err_of
+from ledger import LEDGER_DDL as LEDGER, Writer, errant_gtids, errors as ledger_errors, \
+    lost as lost_keys
+
+ZK = None
+SHARDS = {}          # name: [master, standby, ...] (the map's order; updated on failover)
+ROUTERS = {}
+ADMIN = {}           # router name: admin HTTP port
+USERS = {}           # shard name: userids living there
+PROBES = []          # (userid, id) of the test's own acknowledged writes
+_probe_ids = iter(range(90000000, 99999999))
+
+
+def ctl(*args, check=True, env=None):
+    return cluster.shardctl(ZK.hosts, *args, check=check, env=env)
+
+
+def shard(name):
+    return [s for s in json.loads(ctl("--json", "status").stdout)["shards"]
+            if s["name"] == name][0]
+
+
+def router_status(name):
+    with urllib.request.urlopen("http://127.0.0.1:%d/status" % ADMIN[name], timeout=5) as f:
+        return json.loads(f.read())
+
+
+def master_health(name, shard_name):
+    """The router's /status health entry of <shard_name>'s master."""
+    st = router_status(name)
+    master = [s for s in st["map"]["shards"] if s["name"] == shard_name][0]["master"]
+    return [h for h in st["health"] if h["server"] == master and h["role"] == "master"][0]
+
+
+def log_of(r):
+    with open(r.log_path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def try_sql(router, sql, params=None):
+    """Runs <sql> through <router> on a fresh connection: None when it
+    succeeded, else (errno, message)."""
+    try:
+        c = router.connect(connect_timeout=5, read_timeout=30, write_timeout=30)
+        try:
+            with c.cursor() as cur:
+                cur.execute(sql, params)
+        finally:
+            c.close()
+    except pymysql.err.MySQLError as e:
+        return (e.args[0], str(e.args[1]) if len(e.args) > 1 else str(e))
+    return None
+
+
+def try_write(router, userid):
+    key = (userid, next(_probe_ids))
+    err = try_sql(router, "INSERT INTO ledger (userid, id, writer) VALUES (%s, %s, 99)", key)
+    if err is None:
+        PROBES.append(key)
+    return err
+
+
+def start_writers(first_wid):
+    """Four writers through both routers, ids <first_wid>.. (unique keys
+    across the tests)."""
+    ws = [Writer(first_wid + i, list(ROUTERS.values())[i % 2], userid_base=1000, users=50)
+          for i in range(4)]
+    for w in ws:
+        w.start()
+    cluster.wait_for(lambda: all(len(w.acked) >= 20 for w in ws), 60, "writes flowing")
+    return ws
+
+
+def more_writes(ws, n=20):
+    counts = [len(w.acked) for w in ws]
+    cluster.wait_for(lambda: all(len(w.acked) >= c + n for w, c in zip(ws, counts)), 60,
+                     "writes acknowledged again")
+
+
+def stop_and_check(ws):
+    """Stops the writers; asserts every acknowledged row (theirs and the
+    probes') is on its shard's master now. Returns the errors they saw."""
+    for w in ws:
+        w.stop.set()
+    for w in ws:
+        w.join(60)
+    rows = set()
+    for dbs in SHARDS.values():
+        rows |= {(u, i) for u, i in dbs[0].sql("SELECT userid, id FROM ledger")}
+    lost = lost_keys(ws, rows) + [k for k in PROBES if k not in rows]
+    acked = sum(len(w.acked) for w in ws) + len(PROBES)
+    assert not lost, "acknowledged but lost: %d of %d: %s" % (len(lost), acked, lost[:5])
+    return ledger_errors(ws)
+
+
+def setup_module():
+    global ZK
+    ZK = cluster.ZooKeeper()
+    for name, n_sb in (("s0", 2), ("s1", 1)):
+        m, sbs = cluster.replicated_shard(name + "m", n_sb, [LEDGER])
+        SHARDS[name] = [m] + sbs
+    ctl("init", "--acl", "open", "--shard", cluster.shard_spec("s0", SHARDS["s0"][0],
+                                                               SHARDS["s0"][1:]),
+        "--shard", cluster.shard_spec("s1", SHARDS["s1"][0], SHARDS["s1"][1:]))
+    for name in ("ra", "rb"):
+        ADMIN[name] = cluster.free_port()
+        ROUTERS[name] = cluster.Router(cluster.failover_router_config(
+            ZK, name, admin_listen="127.0.0.1:%d" % ADMIN[name], failover_buffer_ms=2000,
+            standby_lost_ms=1500))
+    # Which of the writers' users live on which shard.
+    for u in range(1000, 1050):
+        assert try_write(ROUTERS["ra"], u) is None
+    on_s0 = {u for (u,) in SHARDS["s0"][0].sql("SELECT DISTINCT userid FROM ledger")}
+    USERS["s0"], USERS["s1"] = sorted(on_s0), sorted(set(range(1000, 1050)) - on_s0)
+    assert USERS["s0"] and USERS["s1"], USERS
+
+
+def teardown_module():
+    for r in ROUTERS.values():
+        r.stop()            # a clean exit, and no sanitizer report (leaks included)
+    for dbs in SHARDS.values():
+        for db in dbs:
+            db.stop()
+    ZK.stop()
+
+
+def kill_together(dbs):
+    """SIGKILL to every server of <dbs> first, then wait for them: as close
+    to one moment as the test can make it."""
+    for db in dbs:
+        db.proc.send(signal.SIGKILL)
+    for db in dbs:
+        db.proc.popen.wait(10)
+
+
+def test_every_standby_killed_refuses_writes_without_failover():
+    ra, rb = ROUTERS["ra"], ROUTERS["rb"]
+    master, standbys = SHARDS["s0"][0], SHARDS["s0"][1:]
+    u0, u1 = USERS["s0"][0], USERS["s1"][0]
+    before = shard("s0")
+    logs = {n: len(log_of(r)) for n, r in ROUTERS.items()}
+    ws = start_writers(10)
+    # A transaction that wrote before the loss.
+    tx = ra.connect(read_timeout=30)
+    txc = tx.cursor()
+    txc.execute("BEGIN")
+    txc.execute("INSERT INTO ledger (userid, id, writer) VALUES (%s, 91000001, 98)", (u0,))
+    t0 = time.monotonic()
+    kill_together(standbys)
+    # The writers' commits now wait; both routers see no acknowledgement
+    # coming and refuse writes to s0.
+    for name in ROUTERS:
+        cluster.wait_for(lambda: master_health(name, "s0").get("writes_refused"), 30,
+                         "router %s refusing writes to s0" % name)
+    t_refused = time.monotonic() - t0
+    h = master_health("ra", "s0")
+    assert h["verdict"] == "up" and h["stalled_ms"] >= 1500, h
+    err = try_write(ra, u0)
+    assert err and err[0] == 1290, err
+    assert "write refused: no standby of shard s0" in err[1], err
+    assert addr(master) in err[1] and "Restart or reattach a standby" in err[1], err
+    err = try_write(rb, u0)
+    assert err and err[0] == 1290 and "shard s0" in err[1], err
+    # The open transaction gets the error at COMMIT, at once, and stays open.
+    t = time.monotonic()
+    try:
+        txc.execute("COMMIT")
+        raise AssertionError("COMMIT of a transaction that wrote on s0 succeeded")
+    except pymysql.err.OperationalError as e:
+        assert e.args[0] == 1290 and "COMMIT refused" in e.args[1], e.args
+        assert "still open" in e.args[1], e.args
+    assert time.monotonic() - t < 5
+    txc.execute("ROLLBACK")
+    tx.close()
+    # A new transaction: its write is refused at once, its reads and COMMIT
+    # (nothing to acknowledge) work.
+    c = ra.connect(read_timeout=30)
+    with c.cursor() as cur:
+        cur.execute("BEGIN")
+        try:
+            cur.execute("INSERT INTO ledger (userid, id, writer) VALUES (%s, 91000002, 98)",
+                        (u0,))
+            raise AssertionError("write to s0 inside a transaction succeeded")
+        except pymysql.err.OperationalError as e:
+            assert e.args[0] == 1290, e.args
+        cur.execute("SELECT COUNT(*) FROM ledger WHERE userid = %s", (u0,))
+        assert cur.fetchone()[0] > 0
+        cur.execute("COMMIT")
+    c.close()
+    # Prepared statements: the PREPARE works (it writes nothing), the EXECUTE
+    # is refused.
+    rc = RawClient(ra.port)
+    try:
+        assert rc.login(cluster.APP_USER, cluster.APP_PASSWORD, cluster.APP_DB)[0] == 0
+        for sql, values in (("INSERT INTO ledger (userid, id, writer) VALUES (%d, ?, 97)" % u0,
+                             [91000003]),
+                            ("INSERT INTO ledger (userid, id, writer) VALUES (?, ?, 97)",
+                             [u0, 91000004])):
+            stmt, _, _ = rc.prepare(sql)
+            rc.execute(stmt, values)
+            kind, p = rc.read_binary_result()[:2]
+            assert kind == "err" and err_of(p)[0] == 1290, (sql, kind, p)
+    finally:
+        rc.close()
+    # Reads of s0 and writes to s1 go on.
+    assert try_sql(rb, "SELECT COUNT(*) FROM ledger WHERE userid = %s", (u0,)) is None
+    assert try_write(ra, u1) is None and try_write(rb, u1) is None
+    # It shows: /status, the metric, shardctl status (table and JSON).
+    st = router_status("ra")
+    assert st["stats"]["rejected_by_reason"]["no_standby"] >= 2, st["stats"]
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % ADMIN["ra"], timeout=5) as f:
+        metrics = f.read().decode()
+    assert 'shardwire_master_writes_refused{shard="s0",role="master",server="%s"} 1' % (
+        addr(master)) in metrics, metrics
+    assert 'shardwire_statements_rejected_total{reason="no_standby"}' in metrics
+    cluster.wait_for(lambda: shard("s0")["state"] == "writes_refused", 20,
+                     "shardctl status: s0 writes_refused")
+    s0 = shard("s0")
+    assert s0["servers"][0]["routers_refusing_writes"] >= 1, s0
+    assert "restart or reattach a standby" in s0["state_detail"], s0
+    assert "shard s0: WRITES REFUSED" in ctl("status").stdout
+    dom = test_console.browse(ADMIN["ra"])
+    marks = dom.having("class", "warn writes-refused")
+    assert marks and "writes refused" in marks[0][2], [e for e in dom.elems if "warn" in
+                                                      e[1].get("class", "")]
+    # No failover: the master is up, only its standbys are gone.
+    after = shard("s0")
+    assert (after["master"], after["standbys"], after["term"]) == \
+        (before["master"], before["standbys"], before["term"]), (before, after)
+    for n, r in ROUTERS.items():
+        assert "failover: shard=s0" not in log_of(r)[logs[n]:], n
+    # The standbys come back with their relay logs (standby settings):
+    # acknowledgements flow, the waiting commits complete, writes succeed.
+    t1 = time.monotonic()
+    for sb in standbys:
+        sb.start()
+    for r in (ra, rb):
+        cluster.wait_for(lambda: try_write(r, u0) is None, 60, "writes to s0 succeed again")
+    t_back = time.monotonic() - t1
+    assert not master_health("ra", "s0")["writes_refused"]
+    more_writes(ws)
+    errors = stop_and_check(ws)
+    print("errors seen by the writers:", errors)
+    assert all(code in (1290, 2013) for code, _ in errors), errors
+    assert any(code == 1290 for code, _ in errors), errors
+    assert not master.sql("SELECT 1 FROM ledger WHERE id BETWEEN 91000001 AND 91000004")
+    for sb in standbys:
+        sb.wait_caught_up(master)
+    assert shard("s0")["term"] == before["term"]
+    print("standbys killed: writes refused %.2f s after the kill; writes accepted %.2f s "
+          "after the restart; %d acknowledged, 0 lost" % (
+              t_refused, t_back, sum(len(w.acked) for w in ws)))
+
+
+def test_every_standby_stopped_refuses_writes_until_woken():
+    """SIGSTOP: the master keeps counting the standbys (their connections
+    stay open), but its commits wait and none is acknowledged."""
+    master, standbys = SHARDS["s0"][0], SHARDS["s0"][1:]
+    u0 = USERS["s0"][0]
+    ws = start_writers(40)
+    for sb in standbys:
+        sb.kill(signal.SIGSTOP)
+    try:
+        for name in ROUTERS:
+            cluster.wait_for(lambda: master_health(name, "s0").get("writes_refused"), 30,
+                             "router %s refusing writes to s0" % name)
+        assert master_health("ra", "s0")["commits_waiting"] >= 1
+        err = try_write(ROUTERS["rb"], u0)
+        assert err and err[0] == 1290 and "no standby of shard s0" in err[1], err
+    finally:
+        for sb in standbys:
+            sb.kill(signal.SIGCONT)
+    for r in ROUTERS.values():
+        cluster.wait_for(lambda: try_write(r, u0) is None, 60, "writes to s0 succeed again")
+    more_writes(ws)
+    errors = stop_and_check(ws)
+    assert all(code in (1290, 2013) for code, _ in errors), errors
+    for sb in standbys:
+        sb.wait_caught_up(master)
+
+
+def test_master_and_one_of_two_standbys_crash_together():
+    ra = ROUTERS["ra"]
+    old, a, b = SHARDS["s0"]
+    u0 = USERS["s0"][0]
+    logs = {n: len(log_of(r)) for n, r in ROUTERS.items()}
+    ws = start_writers(20)
+    t0 = time.monotonic()
+    kill_together([old, a])
+
+    # Nothing is promoted while <a> is down: it may hold acknowledged
+    # transactions <b> lacks (semi-sync waits for one acknowledgement).
+    def refused():
+        return any("failover: shard=s0" in log_of(r)[logs[n]:] and
+                   "does not answer" in log_of(r)[logs[n]:] for n, r in ROUTERS.items())
+    cluster.wait_for(refused, 60, "the coordinator refusing to promote without %s" % a.label())
+    st = shard("s0")
+    assert st["master"] == addr(old), st
+    cluster.wait_for(lambda: shard("s0")["state"] == "master_down", 20, "s0 reported down")
+    assert "1 of 2 standbys up" in shard("s0")["state_detail"], shard("s0")
+    # <a> restarted with its relay log: the coordinator's next attempt finds
+    # every standby and promotes the one holding the most.
+    a.start()
+    cluster.wait_for(lambda: shard("s0")["master"] != addr(old), 60,
+                     "the map names a new master")
+    new = [db for db in (a, b) if addr(db) == shard("s0")["master"]][0]
+    cluster.wait_for(lambda: new.sql("SELECT @@read_only")[0][0] == 0, 30,
+                     "the new master writable")
+    t_writable = time.monotonic() - t0
+    cluster.wait_for(lambda: try_write(ra, u0) is None, 30, "writes to s0 on the new master")
+    SHARDS["s0"] = [new] + [db for db in (a, b) if db is not new] + [old]
+    more_writes(ws)
+    errors = stop_and_check(ws)
+    print("errors seen by the writers:", errors)
+    # The old master returns with --init-rpl-role=SLAVE: recovery drops its
+    # unacknowledged tail, so it holds nothing the new master lacks.
+    old.extra_args.append("--init-rpl-role=SLAVE")
+    old.start()
+    assert errant_gtids(old, new) == 0
+    r = ctl("rejoin", "s0", addr(old), env={
+        "SHARDWIRE_CONTROL_USER": cluster.CONTROL_USER,
+        "SHARDWIRE_CONTROL_PASSWORD": cluster.CONTROL_PASSWORD,
+        "SHARDWIRE_REPL_USER": cluster.REPL_USER, "SHARDWIRE_REPL_PASSWORD": cluster.REPL_PASSWORD})
+    assert "is a standby again" in r.stdout, r.stdout
+    for sb in SHARDS["s0"][1:]:
+        cluster.wait_for(lambda: sb.slave_status().get("Master_Port") == new.port, 30,
+                         "%s replicating from the new master" % sb.label())
+        sb.wait_caught_up(new)
+        assert sb.sql("SELECT COUNT(*) FROM ledger") == new.sql("SELECT COUNT(*) FROM ledger")
+    print("master and one standby killed: new master writable %.2f s after the kill "
+          "(after the killed standby returned); %d acknowledged, 0 lost" % (
+              t_writable, sum(len(w.acked) for w in ws)))
+
+
+def test_master_and_only_standby_crash_together():
+    ra, rb = ROUTERS["ra"], ROUTERS["rb"]
+    master, sb = SHARDS["s1"]
+    u0, u1 = USERS["s0"][0], USERS["s1"][0]
+    before = shard("s1")
+    logs = {n: len(log_of(r)) for n, r in ROUTERS.items()}
+    ws = start_writers(30)
+    kill_together([master, sb])
+    # Clients get an error naming the shard (after failover_buffer_ms).
+    cluster.wait_for(lambda: shard("s1")["state"] == "master_down", 30, "s1 reported down")
+    s1 = shard("s1")
+    assert "no standby answers" in s1["state_detail"], s1
+    assert "shard s1: DOWN" in ctl("status").stdout
+    err = try_write(ra, u1)
+    assert err and err[0] == 2003 and "s1" in err[1], err
+    err = try_sql(rb, "SELECT COUNT(*) FROM ledger WHERE userid = %s", (u1,))
+    assert err and err[0] == 2003, err
+    assert try_write(rb, u0) is None            # s0 goes on
+    # Nothing promoted: the coordinator refuses (the standby does not answer).
+    cluster.wait_for(lambda: any("failover: shard=s1" in log_of(r)[logs[n]:] and
+                                 "refused" in log_of(r)[logs[n]:]
+                                 for n, r in ROUTERS.items()), 60, "promotion refused")
+    after = shard("s1")
+    assert (after["master"], after["standbys"]) == (before["master"], before["standbys"])
+    # Recovery: the master first, restarted as it was (it is still the map's
+    # master, and its binlog holds every acknowledged transaction; started
+    # with --init-rpl-role=SLAVE it would drop a tail the standby may hold),
+    # then the standby with its relay log.
+    master.start()
+    cluster.wait_for(lambda: shard("s1")["servers"][0]["routers_up"] == 2, 30,
+                     "both routers see s1's master up")
+    sb.start()
+    for r in (ra, rb):
+        cluster.wait_for(lambda: try_write(r, u1) is None, 60, "writes to s1 succeed again")
+    more_writes(ws)
+    errors = stop_and_check(ws)
+    print("errors seen by the writers:", errors)
+    assert all(code in (2003, 2013, 1290) for code, _ in errors), errors
+    sb.wait_caught_up(master)
+    assert sb.sql("SELECT COUNT(*) FROM ledger") == master.sql("SELECT COUNT(*) FROM ledger")
+    cluster.wait_for(lambda: shard("s1")["state"] == "ok", 30, "shardctl status: s1 ok")
+    after = shard("s1")
+    assert (after["master"], after["standbys"]) == (before["master"], before["standbys"])
