@@ -318,7 +318,8 @@ class Job:
                 print("FAIL %s\n    %s; test did not complete" % (name, why))
                 total["failed"] += 1
                 total["failures"].append(name)
-        print("== %s: %.1fs" % (self.mod, time.monotonic() - self.t0))
+        self.seconds = time.monotonic() - self.t0
+        print("== %s: %.1fs" % (self.mod, self.seconds))
         sys.stdout.flush()
 
 
@@ -350,7 +351,8 @@ def main(argv):
         timeout, alone = module_header(path, module_timeout)
         pending.append((mod, only, only or names, timeout, alone))
     pending.sort(key=lambda p: not p[4])
-    running = []
+    running, took = [], []
+    t_start = time.monotonic()
     while pending or running:
         while pending and len(running) < jobs and not any(j.alone for j in running) \
                 and not (pending[0][4] and running):
@@ -373,11 +375,16 @@ def main(argv):
         for j in [j for j in running if j.poll()]:
             running.remove(j)
             j.finish(total)
+            took.append((j.seconds, j.mod))
         if running:
             time.sleep(0.2)
 
     import shutil
     shutil.rmtree(state, ignore_errors=True)
+    if len(took) > 1:
+        print("e2e: %.0fs, %d modules, %d at a time; the slowest: %s" % (
+            time.monotonic() - t_start, len(took), jobs,
+            ", ".join("%s %.0fs" % (m, t) for t, m in sorted(took, reverse=True)[:8])))
     if total["skipped"]:
         print("e2e: %d skipped (see SKIP lines)" % total["skipped"])
     print("e2e: %d passed, %d failed" % (total["passed"], total["failed"]))
