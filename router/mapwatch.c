@@ -510,9 +510,16 @@ bool mapwatch_freeze_tick(struct mapwatch *mw)
             log_warn("move: transactions on frozen vbuckets still running after %" PRIu64
                      " ms (move_drain_ms %u); ending them map_version=%" PRIu64,
                      now - mw->frozen_since_ms, r->cfg->move_drain_ms, v);
-            for (unsigned i = 0; i < r->n_workers; i++)
-                if (worker_post(r->workers[i], session_move_cut, NULL) < 0)
+            for (unsigned i = 0; i < r->n_workers; i++) {
+                uint64_t *arg = malloc(sizeof(*arg));
+
+                if (arg)
+                    *arg = v;
+                if (!arg || worker_post(r->workers[i], session_move_cut, arg) < 0) {
+                    free(arg);
                     log_error("move: cannot post the cut to worker=%u (out of memory)", i);
+                }
+            }
             mw->last_cut_ms = now;
         }
         goto out;

@@ -57,11 +57,14 @@ static void vb_text(char *buf, size_t cap, uint32_t vb)
         snprintf(buf, cap, "vbucket %u", vb);
 }
 
-static void cut_message(const struct session *s, enum move_outcome o, uint32_t vb, char *msg,
-                        size_t cap)
+/* <state_lost>: the session also had state only that connection held (user
+ * variables, a cursor: pinned), which is gone with it. */
+static void cut_message(const struct session *s, enum move_outcome o, uint32_t vb,
+                        bool state_lost, char *msg, size_t cap)
 {
     char what[48];
     unsigned ms = session_cfg(s)->move_drain_ms;
+    size_t n;
 
     vb_text(what, sizeof(what), vb);
     switch (o) {
@@ -82,6 +85,10 @@ static void cut_message(const struct session *s, enum move_outcome o, uint32_t v
                  "retry it.", what, ms);
         break;
     }
+    n = strlen(msg);
+    if (state_lost && n < cap)
+        snprintf(msg + n, cap - n, " The session's state on that connection (user variables, "
+                 "temporary tables, cursors) is gone too.");
 }
 
 /* ---- the server side of a cut statement ----
@@ -200,6 +207,7 @@ static void forget_transaction(struct session *s)
  * statement (session_move_answer_cut). */
 static void cut_idle(struct session *s, uint32_t vb)
 {
+    s->route.move_cut_state = s->route.pinned || s->ps.cursor_stmt;
     session_route_detach(s, false);
     forget_transaction(s);
     s->route.move_cut = true;
@@ -216,6 +224,7 @@ static enum move_outcome cut_statement(struct session *s, uint32_t vb)
     bool txn = s->route.in_txn || s->route.txn_pending || !s->route.autocommit ||
                (s->state != SESS_WAIT_POOL && s->relay.sync_had_begin);
     bool sent = s->state == SESS_FORWARDING;
+    bool state_lost = s->route.pinned || s->ps.cursor_stmt;
     bool partial = sent && s->relay.reply_bytes > 0;
     enum move_outcome o;
     char msg[512];
@@ -238,7 +247,7 @@ static enum move_outcome cut_statement(struct session *s, uint32_t vb)
         session_close(s, SESS_END_BACKEND_LOST);
         return o;
     }
-    cut_message(s, o, vb, msg, sizeof(msg));
+    cut_message(s, o, vb, state_lost, msg, sizeof(msg));
     /* a statement not sent still has its packets in the input; one sent
      * has none left (consumed when forwarded) */
     if (o == MOVE_ROLLED_BACK)
@@ -258,11 +267,16 @@ static enum move_outcome cut_statement(struct session *s, uint32_t vb)
 void session_move_cut(struct worker *w, void *arg)
 {
     const struct smap *m = w->map;
+    uint64_t version = *(uint64_t *)arg;
     unsigned n = 0;
 
-    (void)arg;
-    if (!m || smap_n_frozen(m) == 0)
-        return;         /* the freeze ended meanwhile */
+    free(arg);
+    /* Only for the freeze that waited move_drain_ms: a newer map (another
+     * move's freeze, or the flip) starts its own wait in mapwatch. Not
+     * while the worker shuts down: its sessions end by themselves, and
+     * this may run after its loop (worker_free). */
+    if (!m || smap_n_frozen(m) == 0 || smap_version(m) != version || w->shutting_down)
+        return;
     for (struct session *s = w->sessions; s; s = s->next) {
         enum sess_state was = s->state;
         enum move_outcome o;
@@ -297,7 +311,8 @@ bool session_move_answer_cut(struct session *s, bool rollback)
     s->route.move_cut = false;
     if (rollback)
         return false;
-    cut_message(s, MOVE_ROLLED_BACK, s->route.move_cut_vb, msg, sizeof(msg));
+    cut_message(s, MOVE_ROLLED_BACK, s->route.move_cut_vb, s->route.move_cut_state, msg,
+                sizeof(msg));
     session_cmd_answer_err(s, SESS_ER_TXN_ROLLED_BACK, "40001", msg);
     return true;
 }

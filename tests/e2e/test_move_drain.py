@@ -7,10 +7,11 @@ acknowledge, so one idle transaction cannot stall a move.
 One move of vbuckets 0-3 from s0 to s2 (the setup and write ledger of
 test_move_faults.py, two routers with move_drain_ms 1500), with, open
 across the freeze:
-  * an idle transaction that wrote a row of a moving vbucket (router ra):
-    its next statement gets error 1213 saying it was rolled back because
-    the vbucket is moving, the row is on neither shard, the retry commits
-    on the destination;
+  * an idle transaction that wrote a row of a moving vbucket (router ra),
+    in a session with a user variable: its next statement gets error 1213
+    saying it was rolled back because the vbucket is moving (and that the
+    session's state went with the connection), the row is on neither
+    shard, the retry commits on the destination;
   * an idle transaction on a moving vbucket whose next statement is
     ROLLBACK (router rb): answered OK, the session goes on;
   * a transaction running SELECT SLEEP(60) after writing a row of a moving
@@ -50,11 +51,13 @@ def rows_of(key):
             db.sql("SELECT COUNT(*) FROM ledger WHERE userid = %s AND id = %s", key)[0][0]]
 
 
-def open_txn(router, key):
+def open_txn(router, key, user_variable=False):
     """A connection through <router> left idle in a transaction that
-    inserted <key>."""
+    inserted <key> (after setting a user variable: pinned state)."""
     conn = router.connect(read_timeout=90)
     with conn.cursor() as c:
+        if user_variable:
+            c.execute("SET @mark = 1")
         c.execute("BEGIN")
         c.execute("INSERT INTO ledger (userid, id, writer) VALUES (%s, %s, 99)", key)
     return conn
@@ -81,7 +84,7 @@ def test_transactions_outliving_move_drain_ms_are_cut():
         on_s1 = [u for u, vb in vbs.items() if vb >= 8]
         st.start_writers()
         idle_key, rb_key, sleep_key = (moving[0], 1), (moving[1], 2), (moving[2], 3)
-        idle = open_txn(ra, idle_key)
+        idle = open_txn(ra, idle_key, user_variable=True)
         rolled = open_txn(rb, rb_key)
         bystanders = [open_txn(ra, (still_s0[0], 4)), open_txn(rb, (on_s1[0], 5))]
         slow = open_txn(rb, sleep_key)
@@ -124,6 +127,8 @@ def test_transactions_outliving_move_drain_ms_are_cut():
             raise AssertionError("the cut transaction's next statement succeeded")
         except pymysql.err.MySQLError as e:
             cut_error(e)
+            # the user variable lived on the closed connection: said so
+            assert "user variables" in str(e.args[1]) and "gone too" in str(e.args[1]), e.args
         # ROLLBACK of a cut transaction is answered OK
         rolled.rollback()
         # nothing of the cut transactions committed anywhere
