@@ -22,6 +22,7 @@
 #include "router/leasepeer.h"
 #include "router/control.h"
 #include "router/log.h"
+#include "router/session.h"
 #include "router/util.h"
 #include "router/worker.h"
 #include "shardmap/mapcache.h"
@@ -47,6 +48,7 @@ struct mapwatch {
     uint64_t        registered_version;   /* map_version= last written (guarded by lock) */
     uint64_t        frozen_since_ms;   /* main thread: first seen the freeze being waited on */
     uint64_t        frozen_version;
+    uint64_t        last_cut_ms;       /* main thread: cuts last posted for this freeze (0: none) */
     uint64_t        freeze_read_ms;    /* a freezing map: when its read began and how */
     uint64_t        freeze_cache_ms;   /* long its cache write took (guarded by lock) */
 };
@@ -496,13 +498,29 @@ bool mapwatch_freeze_tick(struct mapwatch *mw)
     if (mw->frozen_version != v) {
         mw->frozen_version = v;
         mw->frozen_since_ms = now;
+        mw->last_cut_ms = 0;
     }
     if (!vbtrack_quiet(&r->vbt, m)) {
-        if (now - mw->frozen_since_ms > r->cfg->move_drain_ms && now - mw->last_warn_ms > 1000) {
+        /* Past move_drain_ms what is still on the frozen vbuckets is ended
+         * by the workers that own it (session_move_cut()); asked again each
+         * second while something is left (a message that could not be
+         * posted, a session between two states). */
+        if (now - mw->frozen_since_ms > r->cfg->move_drain_ms &&
+            (!mw->last_cut_ms || now - mw->last_cut_ms >= 1000)) {
             log_warn("move: transactions on frozen vbuckets still running after %" PRIu64
-                     " ms (move_drain_ms %u); not acknowledging map_version=%" PRIu64,
+                     " ms (move_drain_ms %u); ending them map_version=%" PRIu64,
                      now - mw->frozen_since_ms, r->cfg->move_drain_ms, v);
-            mw->last_warn_ms = now;
+            for (unsigned i = 0; i < r->n_workers; i++) {
+                uint64_t *arg = malloc(sizeof(*arg));
+
+                if (arg)
+                    *arg = v;
+                if (!arg || worker_post(r->workers[i], session_move_cut, arg) < 0) {
+                    free(arg);
+                    log_error("move: cannot post the cut to worker=%u (out of memory)", i);
+                }
+            }
+            mw->last_cut_ms = now;
         }
         goto out;
     }
@@ -513,8 +531,9 @@ bool mapwatch_freeze_tick(struct mapwatch *mw)
     uint64_t read_ms = mw->freeze_read_ms, cache_ms = mw->freeze_cache_ms;
     pthread_mutex_unlock(&mw->lock);
     log_info("move: freeze acknowledged map_version=%" PRIu64 " frozen=%u after_ms=%" PRIu64
-             " cache_write_ms=%" PRIu64 " since_map_ms=%" PRIu64, v, smap_n_frozen(m),
-             now - mw->frozen_since_ms, cache_ms, read_ms && now > read_ms ? now - read_ms : 0);
+             " cache_write_ms=%" PRIu64 " since_map_ms=%" PRIu64 "%s", v, smap_n_frozen(m),
+             now - mw->frozen_since_ms, cache_ms, read_ms && now > read_ms ? now - read_ms : 0,
+             mw->last_cut_ms ? " (after cutting what outlived move_drain_ms)" : "");
     registration(mw);
     pending = false;
 out:

@@ -140,6 +140,10 @@ struct session_route {
     uint64_t            buffer_until_ms; /* when holding this statement gives up; 0: not held */
     struct vbtrack_held vbs;           /* vbuckets this statement or transaction is on */
     bool                move_held;     /* <buffered> for a frozen vbucket, not a master */
+    bool                move_cut;      /* its transaction was cut for a move (session_move.c):
+                                          the next statement hears of it */
+    uint32_t            move_cut_vb;   /* the frozen vbucket (UINT32_MAX: unknown) */
+    bool                move_cut_state; /* pinned state went with the cut connection */
     TAILQ_ENTRY(session) pool_link;    /* in <waiting_pool>'s wait queue */
     struct pool        *waiting_pool;
 };
@@ -210,6 +214,14 @@ void session_backend_failed(struct session *s, const char *msg, bool unreachable
 void session_shutdown(struct session *s);
 /* The shutdown deadline passed: close whatever the state. */
 void session_kill(struct session *s);
+
+/* A move's freeze has waited move_drain_ms (docs/moves.md, "cutover"):
+ * ends every transaction and statement of worker <w>'s sessions still on a
+ * vbucket its map freezes (session_move.c). A worker_fn; <arg> is a
+ * malloc'd uint64_t, the map version frozen (freed here): nothing is cut
+ * when the worker routes by another. Worker thread, posted by
+ * router/mapwatch.c. */
+void session_move_cut(struct worker *w, void *arg);
 
 const char *sess_end_name(enum sess_end e);
 const char *sess_state_name(enum sess_state s);

@@ -116,6 +116,13 @@ void session_route_query(struct session *s, const uint8_t *payload, size_t paylo
 void session_route_reset_state(struct session *s);
 void session_route_again(struct session *s);
 
+/* session_move.c */
+/* The statement being dispatched comes after session_move_cut() ended the
+ * session's idle transaction: answers it with the error that says so and
+ * returns true; a ROLLBACK (<rollback>) is let through (it is answered OK:
+ * the transaction is gone). False when nothing was cut. */
+bool session_move_answer_cut(struct session *s, bool rollback);
+
 /* session_relay.c */
 void session_relay_backend_lost(struct session *s, const char *why);
 void session_relay(struct session *s);

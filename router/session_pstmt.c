@@ -481,6 +481,10 @@ void session_pstmt_execute(struct session *s, const uint8_t *payload, size_t pay
     s->ps.cur = ps;
     s->cmd.ar = ps->ar;
     s->cmd.kind = SESS_CMD_STMT;
+    if (s->route.move_cut && session_move_answer_cut(s, ps->ar.stmt == ANALYZE_STMT_ROLLBACK)) {
+        pstmt_clear_long_data(ps);
+        return;
+    }
     if (ps->ar.kind == ANALYZE_REJECT) {
         session_pstmt_refuse_execute(s, ps, ps->ar.err_no, ps->ar.sqlstate, ps->ar.msg);
         return;

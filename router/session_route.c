@@ -891,6 +891,8 @@ void session_route_query(struct session *s, const uint8_t *payload, size_t paylo
     size_t len = payload_len - 1;
 
     session_route_analyze(s, sql, len, false);
+    if (s->route.move_cut && session_move_answer_cut(s, s->cmd.ar.stmt == ANALYZE_STMT_ROLLBACK))
+        return;
     switch (s->cmd.ar.kind) {
     case ANALYZE_REJECT:
         session_route_reject(s, sql, len);
@@ -940,6 +942,7 @@ void session_route_reset_state(struct session *s)
     s->route.state_bytes = 0;
     s->route.in_txn = s->route.txn_pending = s->route.pinned = false;
     s->route.txn_wrote = s->route.txn_changed = false;
+    s->route.move_cut = false;      /* the transaction it would hear of is gone anyway */
     s->route.autocommit = true;
     s->route.sql_modes = 0;
     s->route.scoped = s->route.txn_scoped = false;

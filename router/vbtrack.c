@@ -14,6 +14,7 @@ int vbtrack_init(struct vbtrack *t)
      * vbucket count is not known before the first map */
     t->busy = calloc(VBUCKET_MAX_COUNT, sizeof(*t->busy));
     atomic_init(&t->unknown, 0);
+    atomic_init(&t->killing, 0);
     return t->busy ? 0 : -1;
 }
 
@@ -62,10 +63,27 @@ bool vbtrack_quiet(const struct vbtrack *t, const struct smap *m)
     uint32_t n = smap_n_vbuckets(m);
     if (smap_n_frozen(m) == 0)
         return true;
-    if (atomic_load(&t->unknown) > 0)
+    if (atomic_load(&t->unknown) > 0 || atomic_load(&t->killing) > 0)
         return false;
     for (uint32_t vb = 0; vb < n && vb < VBUCKET_MAX_COUNT; vb++)
         if (smap_vbucket_state(m, vb) != SMAP_VB_NORMAL && atomic_load(&t->busy[vb]) > 0)
             return false;
     return true;
+}
+
+bool vbtrack_blocks(const struct vbtrack_held *h, const struct smap *m, uint32_t *vb)
+{
+    if (smap_n_frozen(m) == 0)
+        return false;
+    for (unsigned i = 0; i < h->n; i++) {
+        if (h->vbs[i] < smap_n_vbuckets(m) && smap_vbucket_state(m, h->vbs[i]) != SMAP_VB_NORMAL) {
+            *vb = h->vbs[i];
+            return true;
+        }
+    }
+    if (h->unknown) {
+        *vb = UINT32_MAX;
+        return true;
+    }
+    return false;
 }

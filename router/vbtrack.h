@@ -27,6 +27,8 @@ struct smap;
 struct vbtrack {
     _Atomic unsigned *busy;      /* [VBUCKET_MAX_COUNT]: statements and transactions */
     _Atomic unsigned  unknown;   /* transactions past VBTRACK_PER_SESSION vbuckets */
+    _Atomic unsigned  killing;   /* statements cut on frozen vbuckets whose server side
+                                    is still being killed (router/session_move.c) */
 };
 
 /* One session's share: which vbuckets it counts. Embedded in the session. */
@@ -48,7 +50,14 @@ void vbtrack_enter(struct vbtrack *t, struct vbtrack_held *h, uint32_t vb);
 void vbtrack_leave(struct vbtrack *t, struct vbtrack_held *h);
 
 /* True when nothing is in flight on a vbucket that <m> marks frozen (and no
- * transaction of unknown vbuckets runs). Any thread. */
+ * transaction of unknown vbuckets runs, and no cut statement is still being
+ * killed on its server). Any thread. */
 bool vbtrack_quiet(const struct vbtrack *t, const struct smap *m);
+
+/* Whether what <h> counts keeps a freeze of <m> waiting: true with <*vb>
+ * the first vbucket it counts that <m> freezes, or with <*vb> UINT32_MAX
+ * when it counts unknown vbuckets (and <m> freezes any); false otherwise.
+ * The session's own thread (a move's cut past move_drain_ms). */
+bool vbtrack_blocks(const struct vbtrack_held *h, const struct smap *m, uint32_t *vb);
 
 #endif

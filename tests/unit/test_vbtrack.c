@@ -20,6 +20,7 @@ static void test_quiet(void)
 {
     struct vbtrack t;
     struct vbtrack_held a, b;
+    uint32_t vb;
     struct smap *frozen = parse("vbuckets 16\nshard s0 master=h:1\nvb 0-3 s0\nvb 4-5 s0 frozen\n"
                                 "vb 6-15 s0\n");
     struct smap *plain = parse("vbuckets 16\nshard s0 master=h:1\nvb 0-15 s0\n");
@@ -36,6 +37,12 @@ static void test_quiet(void)
     CHECK(!vbtrack_quiet(&t, frozen));
     CHECK(vbtrack_quiet(&t, plain));          /* no freeze: always quiet */
     CHECK(vbtrack_holds(&b, 5) && !vbtrack_holds(&b, 4));
+    /* which session a cut past move_drain_ms ends, and for which vbucket */
+    vb = 0;
+    CHECK(!vbtrack_blocks(&a, frozen, &vb));
+    CHECK(vbtrack_blocks(&b, frozen, &vb));
+    CHECK_EQ(vb, 5);
+    CHECK(!vbtrack_blocks(&b, plain, &vb));
     vbtrack_leave(&t, &b);
     CHECK(vbtrack_quiet(&t, frozen));
     CHECK_EQ(b.n, 0);
@@ -44,8 +51,17 @@ static void test_quiet(void)
         vbtrack_enter(&t, &b, vb);
     CHECK(b.unknown);
     CHECK(!vbtrack_quiet(&t, frozen));
+    CHECK(vbtrack_blocks(&b, frozen, &vb));   /* none of 6-13 frozen, but unknown ones */
+    CHECK_EQ(vb, UINT32_MAX);
+    CHECK(!vbtrack_blocks(&b, plain, &vb));
     vbtrack_leave(&t, &b);
     vbtrack_leave(&t, &a);
+    CHECK(vbtrack_quiet(&t, frozen));
+    /* a cut statement still being killed on its server keeps the freeze */
+    atomic_fetch_add(&t.killing, 1);
+    CHECK(!vbtrack_quiet(&t, frozen));
+    CHECK(vbtrack_quiet(&t, plain));
+    atomic_fetch_sub(&t.killing, 1);
     CHECK(vbtrack_quiet(&t, frozen));
     CHECK_EQ(atomic_load(&t.busy[3]), 0);
 out:
