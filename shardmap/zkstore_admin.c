@@ -244,6 +244,22 @@ static bool za_holds(struct zkstore_admin *za, const struct smap *want, int32_t 
     return same;
 }
 
+/*
+ * zoo_multi() on <za>'s handle, or ZCONNECTIONLOSS (nothing sent) when
+ * there is none (a session that expired and could not be opened again).
+ * Never a NULL handle to zoo_multi: libzookeeper 3.8 then fails the first
+ * op, reads the next ops' request paths uninitialized and frees the
+ * previous op's path, which is the caller's (a double free, seen after a
+ * mover was stopped past its session timeout).
+ */
+static int za_multi(struct zkstore_admin *za, int n_ops, const zoo_op_t *ops,
+                    zoo_op_result_t *res)
+{
+    if (za->zh == NULL && za_open(za, NULL) != ZKSTORE_OK && za->zh == NULL)
+        return ZCONNECTIONLOSS;
+    return za->zh ? zoo_multi(za->zh, n_ops, ops, res) : ZCONNECTIONLOSS;
+}
+
 /* Frees what a zoo_multi was built from: <n> node paths and payloads (the
  * arrays may be NULL), the ops and their results. */
 static void free_multi(char **paths, char **texts, unsigned n, zoo_op_t *ops,
@@ -404,7 +420,7 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
                 zrc = ZOK;
         }
         if (zrc == ZOK)
-            zrc = zoo_multi(za->zh, (int)n_ops, ops, res);
+            zrc = za_multi(za, (int)n_ops, ops, res);
         if (zrc == ZOK) {
             rc = ZKSTORE_OK;
             break;
@@ -553,7 +569,7 @@ enum zkstore_rc zkstore_admin_write(struct zkstore_admin *za, const struct smap 
     }
 
     for (int attempt = 0; attempt < 3; attempt++) {
-        int zrc = zoo_multi(za->zh, (int)n_ops, ops, res);
+        int zrc = za_multi(za, (int)n_ops, ops, res);
         if (zrc == ZOK) {
             rc = ZKSTORE_OK;
             break;
