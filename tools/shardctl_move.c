@@ -133,7 +133,7 @@ static void measure_behind(struct move *mv, const struct mv_pos *at)
  * The progress of a step (docs/moves.md, "Progress"): a bar redrawn in
  * place on a terminal (every 200 ms), a plain line every 5 s otherwise,
  * and with --json a "rows" event every 500 ms and whenever <force>d: at
- * the end of each step, and where each catch-up round starts and ends.
+ * the end of each step, where catch-up starts and after each round.
  * Each step has its own measure of how far it got: the copy and a delete
  * read every row of each table (rows read of the source's estimate; a
  * delete also rows deleted of the rows the flip found moved, whichever is
