@@ -1178,8 +1178,11 @@ static int open_data(struct move *mv, const struct smap *m, bool dst_only)
     if (!(mv->dst = mv_connect(&mv->mv, &mv->dst_ep, what, &err)))
         goto bad;
     snprintf(what, sizeof(what), "destination %s master %s", mv->j.to, mv->dst_addr);
-    if (mv_check_writable(mv->dst, what, &err) < 0)
-        goto bad;
+    if (mv_check_writable(mv->dst, what, &err) < 0) {
+        shardctl_err("%s%s", err, mv->id[0] ? "" : "; nothing was changed");
+        free(err);
+        return SHARDCTL_INVALID;
+    }
     snprintf(what, sizeof(what), "%s (%s)", mv->j.to, mv->dst_addr);
     if (mv_discover(&mv->mv, dst_only ? mv->dst : mv->src, mv->dst, what, &err) < 0) {
         shardctl_err("%s", err);

@@ -15,6 +15,8 @@ itself with SIGSTOP there), so each kill lands in the phase it names.
 """
 
 import json
+import os
+import pty
 import signal
 import subprocess
 
@@ -328,3 +330,44 @@ def test_progress_events_of_every_phase():
     assert cl[-1]["scanned"] == n + m + k and cl[-1]["eta_s"] == 0, cl[-1]
     assert len(cl) >= 2 and 0 < cl[0]["rows"] < n + m, cl   # throttled: seen mid-way
     assert moving_rows(S["s2"], moving) == n + m and moving_rows(S["s0"], moving) == 0
+    # back to s0 on a terminal: a bar redrawn in place for the copy and the cleanup
+    rc, text = on_terminal(argv(st.root, "move", "0-3", "--to", "s0", "--database", "app",
+                                "--rate", "300"))
+    assert rc == 0, text
+    assert "\r" in text and "copy [" in text and "cleanup [" in text, text
+    assert "rows deleted" in text and "eta " in text, text
+    assert moving_rows(S["s0"], moving) == n + m and moving_rows(S["s2"], moving) == 0
+
+
+def on_terminal(args):
+    """Runs <args> with its output on a terminal; returns (exit status,
+    what it wrote there)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen(args, stdout=slave, stderr=slave, env=env())
+    os.close(slave)
+    out = []
+    while True:
+        try:
+            b = os.read(master, 4096)
+        except OSError:        # EIO: the other side is closed
+            break
+        if not b:
+            break
+        out.append(b.decode(errors="replace"))
+    os.close(master)
+    return p.wait(60), "".join(out)
+
+
+def test_read_only_destination_is_refused():
+    """The control account may write through read_only (READ_ONLY ADMIN), so
+    the mover checks it: a read-only destination (a standby, a deposed
+    master) is refused before anything changes."""
+    st = Setup(routers=False)
+    S["s2"].sql("SET GLOBAL read_only = 1")
+    try:
+        r = st.ctl(*MOVE, check=False)
+    finally:
+        S["s2"].sql("SET GLOBAL read_only = 0")
+    assert r.returncode == 4 and "is read-only" in r.stderr, r
+    assert "nothing was changed" in r.stderr, r.stderr
+    assert st.ctl("moves").stdout.startswith("no moves")
