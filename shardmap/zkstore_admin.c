@@ -245,19 +245,25 @@ static bool za_holds(struct zkstore_admin *za, const struct smap *want, int32_t 
 }
 
 /*
- * zoo_multi() on <za>'s handle, or ZCONNECTIONLOSS (nothing sent) when
- * there is none (a session that expired and could not be opened again).
- * Never a NULL handle to zoo_multi: libzookeeper 3.8 then fails the first
- * op, reads the next ops' request paths uninitialized and frees the
- * previous op's path, which is the caller's (a double free, seen after a
- * mover was stopped past its session timeout).
+ * zoo_multi() on <za>'s session once it is connected (recovered first if
+ * it is not, e.g. expired), or ZCONNECTIONLOSS with nothing sent. When
+ * the first op of a multi fails inside libzookeeper 3.8's zoo_amulti()
+ * (a NULL handle, for one), the later ops' request paths are read
+ * uninitialized and the previous op's path, which is the caller's, is
+ * freed: a double free (ASan, seen once when a shardctl stopped past its
+ * session timeout wrote the map right after SIGCONT). A multi on a session
+ * that is not connected has nothing to gain either.
  */
 static int za_multi(struct zkstore_admin *za, int n_ops, const zoo_op_t *ops,
                     zoo_op_result_t *res)
 {
-    if (za->zh == NULL && za_open(za, NULL) != ZKSTORE_OK && za->zh == NULL)
+    if (za->zh == NULL)
+        za_open(za, NULL);
+    else if (zoo_state(za->zh) != ZOO_CONNECTED_STATE)
+        za_recover(za, zkr_now_ms() + za->timeout_ms, NULL);
+    if (za->zh == NULL || zoo_state(za->zh) != ZOO_CONNECTED_STATE)
         return ZCONNECTIONLOSS;
-    return za->zh ? zoo_multi(za->zh, n_ops, ops, res) : ZCONNECTIONLOSS;
+    return zoo_multi(za->zh, n_ops, ops, res);
 }
 
 /* Frees what a zoo_multi was built from: <n> node paths and payloads (the
