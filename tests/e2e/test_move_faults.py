@@ -371,3 +371,47 @@ def test_read_only_destination_is_refused():
     assert r.returncode == 4 and "is read-only" in r.stderr, r
     assert "nothing was changed" in r.stderr, r.stderr
     assert st.ctl("moves").stdout.startswith("no moves")
+
+
+def zk_sockets_closed_by_server(pid):
+    """True when every TCP connection of process <pid> to ZooKeeper is
+    closed from ZooKeeper's side (CLOSE_WAIT: a stopped process cannot
+    close its end), i.e. its session has expired."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    states = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            w = line.split()
+            if w[9] in inodes and int(w[2].split(":")[1], 16) == ZK.port:
+                states.append(w[3])
+    return bool(states) and all(s == "08" for s in states)
+
+
+def test_mover_stalled_past_its_zookeeper_session_while_frozen_finishes():
+    """The mover stopped while its vbuckets are frozen until ZooKeeper
+    expires its session (a stall: a paused VM, a swapped-out process):
+    continued, it opens a new session and finishes the move."""
+    st = Setup(routers=False)
+    filled = st.fill(S["s0"], 5, lambda vb: vb < 8)
+    p = st.paused_move("frozen", *MOVE)
+    try:
+        cluster.wait_for(lambda: zk_sockets_closed_by_server(p.pid), 60,
+                         "ZooKeeper expiring the stopped mover's session")
+        p.send_signal(signal.SIGCONT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0 and "done:" in out, (out, err)
+    dump = st.ctl("dump-map").stdout
+    assert "frozen" not in dump and "vb 0-3 s2" in dump, dump
+    vbs = st.vbuckets(list(range(2000, 2048)))
+    moved = [k for k in filled if vbs[k[0]] < 4]
+    assert set(S["s2"].sql("SELECT userid, id FROM ledger")) == set(moved)
