@@ -5,10 +5,15 @@ docs/moves.md): the mover killed (kill -9) in catch-up, after the freeze
 time rerun to the end with a write ledger through two routers clean (every
 acknowledged row once, on the shard the map names, none left on the
 source); the source master killed in the copy (the move stops with a clear
-message, --abort works with the source still down); a failover of the
-source or of the destination while frozen (the flip is refused, the
-vbuckets unfrozen, a rerun copies again). The slow faults (a router
-killed in the cutover, ZooKeeper down) are in long_move_faults.py.
+message, --abort works with the source still down), in catch-up and while
+frozen (unfrozen, the other shard served meanwhile, a rerun once it is back
+finishes); a stand-in failover of the source or of the destination while
+frozen (the flip is refused, the vbuckets unfrozen, a rerun copies again;
+real promotions are in test_move_promotion.py); the mover killed after the
+first chunk of cleanup's deletes; the mover stalled past its ZooKeeper
+session while frozen; a read-only destination refused; the progress events
+of every phase. The slow faults (a router killed in the cutover, ZooKeeper
+down) are in long_move_faults.py.
 
 The mover is stopped at a named point with SHARDWIRE_MOVE_PAUSE (it stops
 itself with SIGSTOP there), so each kill lands in the phase it names.
