@@ -66,7 +66,7 @@ class Setup(cluster.MoveRig):
                          spare=[("s2", S["s2"], [])], n_vbuckets=VB,
                          n_routers=2 if routers else 0, router_config=router_config)
 
-    def check_ledger(self, source="s0", moving=range(0, 4), filled=()):
+    def check_ledger(self, source="s0", moving=range(0, 4), filled=None):
         return super().check_ledger(source, moving, filled)
 
 
