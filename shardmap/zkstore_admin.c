@@ -244,6 +244,28 @@ static bool za_holds(struct zkstore_admin *za, const struct smap *want, int32_t 
     return same;
 }
 
+/*
+ * zoo_multi() on <za>'s session once it is connected (recovered first if
+ * it is not, e.g. expired), or ZCONNECTIONLOSS with nothing sent. When
+ * the first op of a multi fails inside libzookeeper 3.8's zoo_amulti()
+ * (a NULL handle, for one), the later ops' request paths are read
+ * uninitialized and the previous op's path, which is the caller's, is
+ * freed: a double free (ASan, seen once when a shardctl stopped past its
+ * session timeout wrote the map right after SIGCONT). A multi on a session
+ * that is not connected has nothing to gain either.
+ */
+static int za_multi(struct zkstore_admin *za, int n_ops, const zoo_op_t *ops,
+                    zoo_op_result_t *res)
+{
+    if (za->zh == NULL)
+        za_open(za, NULL);
+    else if (zoo_state(za->zh) != ZOO_CONNECTED_STATE)
+        za_recover(za, zkr_now_ms() + za->timeout_ms, NULL);
+    if (za->zh == NULL || zoo_state(za->zh) != ZOO_CONNECTED_STATE)
+        return ZCONNECTIONLOSS;
+    return zoo_multi(za->zh, n_ops, ops, res);
+}
+
 /* Frees what a zoo_multi was built from: <n> node paths and payloads (the
  * arrays may be NULL), the ops and their results. */
 static void free_multi(char **paths, char **texts, unsigned n, zoo_op_t *ops,
@@ -404,7 +426,7 @@ enum zkstore_rc zkstore_admin_init(struct zkstore_admin *za, const struct smap *
                 zrc = ZOK;
         }
         if (zrc == ZOK)
-            zrc = zoo_multi(za->zh, (int)n_ops, ops, res);
+            zrc = za_multi(za, (int)n_ops, ops, res);
         if (zrc == ZOK) {
             rc = ZKSTORE_OK;
             break;
@@ -553,7 +575,7 @@ enum zkstore_rc zkstore_admin_write(struct zkstore_admin *za, const struct smap 
     }
 
     for (int attempt = 0; attempt < 3; attempt++) {
-        int zrc = zoo_multi(za->zh, (int)n_ops, ops, res);
+        int zrc = za_multi(za, (int)n_ops, ops, res);
         if (zrc == ZOK) {
             rc = ZKSTORE_OK;
             break;

@@ -193,6 +193,13 @@ static void say(const struct mv_ctx *c, const char *fmt, ...)
     c->progress(c->progress_arg, line);
 }
 
+/* Tells the caller how far the step got (mv_ctx.on_count). */
+static void counted(struct mv_ctx *c)
+{
+    if (c->on_count)
+        c->on_count(c->progress_arg, &c->count);
+}
+
 MYSQL *mv_connect(const struct mv_ctx *c, const struct smap_endpoint *ep, const char *what,
                   char **errp)
 {
@@ -569,7 +576,9 @@ int mv_copy(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_pos *at, uint64_
     int rc = -1;
 
     *rows = 0;
-    uint64_t estimate = c->on_rows ? scan_estimate(c, src) : 0;
+    c->count.step = MV_STEP_COPY;
+    c->count.estimate = c->on_count ? scan_estimate(c, src) : 0;
+    uint64_t done0 = c->count.done, read0 = c->count.read;
     if (run(src, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", errp) < 0 ||
         run(src, "START TRANSACTION WITH CONSISTENT SNAPSHOT", errp) < 0 ||
         snapshot_pos(src, at, errp) < 0)
@@ -617,8 +626,9 @@ int mv_copy(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_pos *at, uint64_
                 }
                 sb_insert_head(&b, c, t);
                 throttle(c->rate, *rows + table_rows, t0);
-                if (c->on_rows)
-                    c->on_rows(c->progress_arg, seen, *rows + table_rows, estimate);
+                c->count.done = done0 + *rows + table_rows;
+                c->count.read = read0 + seen;
+                counted(c);
             }
         }
         if (mysql_errno(src)) {
@@ -634,8 +644,9 @@ int mv_copy(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_pos *at, uint64_
         }
         *rows += table_rows;
         throttle(c->rate, *rows, t0);
-        if (c->on_rows)
-            c->on_rows(c->progress_arg, seen, *rows, estimate);
+        c->count.done = done0 + *rows;
+        c->count.read = read0 + seen;
+        counted(c);
         say(c, "copy: table %s: %" PRIu64 " rows copied (%" PRIu64 " scanned so far)", t->name,
             table_rows, seen);
     }
@@ -689,10 +700,22 @@ int mv_count_rows(struct mv_ctx *c, MYSQL *conn, double *rows, char **errp)
     return 0;
 }
 
+/* Runs <sql> and fetches its first row into *<row> (NULL: none); errors
+ * name <what>. Returns the result to free, or NULL with *<errp>. */
+static MYSQL_RES *query_first(MYSQL *m, const char *sql, const char *what, MYSQL_ROW *row,
+                              char **errp)
+{
+    MYSQL_RES *r = query(m, sql, errp);
+    *row = r ? mysql_fetch_row(r) : NULL;
+    if (!r)
+        errmsg_prefix(errp, "%s", what);
+    return r;
+}
+
 int mv_binlog_end(MYSQL *src, struct mv_pos *at, char **errp)
 {
-    MYSQL_RES *r = query(src, "SHOW MASTER STATUS", errp);
-    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    MYSQL_ROW row;
+    MYSQL_RES *r = query_first(src, "SHOW MASTER STATUS", "source", &row, errp);
     if (!r)
         return -1;
     memset(at, 0, sizeof(*at));
@@ -707,6 +730,51 @@ int mv_binlog_end(MYSQL *src, struct mv_pos *at, char **errp)
     }
     /* no BINLOG_GTID_POS() here: it reads the log from the file's start,
      * and this runs while vbuckets are frozen */
+    return 0;
+}
+
+int mv_binlog_behind(MYSQL *src, const struct mv_pos *at, uint64_t *behind, char **errp)
+{
+    MYSQL_RES *r = query(src, "SHOW BINARY LOGS", errp);
+    MYSQL_ROW row;
+    bool seen = false;
+    if (!r)
+        return -1;
+    *behind = 0;
+    /* listed oldest first; names sort as they were created */
+    while ((row = mysql_fetch_row(r))) {
+        if (!row[0] || !row[1])
+            continue;
+        uint64_t size = strtoull(row[1], NULL, 10);
+        int cmp = strcmp(row[0], at->file);
+        if (cmp == 0) {
+            seen = true;
+            *behind += size > at->pos ? size - at->pos : 0;
+        } else if (cmp > 0) {
+            *behind += size > 4 ? size - 4 : 0;   /* after its 4-byte magic */
+        }
+    }
+    mysql_free_result(r);
+    if (!seen) {
+        errmsg_set(errp, "SHOW BINARY LOGS: the source no longer has %s", at->file);
+        return -1;
+    }
+    return 0;
+}
+
+int mv_check_writable(MYSQL *m, const char *what, char **errp)
+{
+    MYSQL_ROW row;
+    MYSQL_RES *r = query_first(m, "SELECT @@global.read_only", what, &row, errp);
+    if (!r)
+        return -1;
+    bool ro = row && row[0] && strcmp(row[0], "0") != 0;
+    mysql_free_result(r);
+    if (ro) {
+        errmsg_set(errp, "%s is read-only (a standby, or a master a failover or switchover "
+                   "replaced?): nothing is written there", what);
+        return -1;
+    }
     return 0;
 }
 
@@ -1086,8 +1154,10 @@ static int flush_changed(struct mv_ctx *c, struct changed *ch, MYSQL *src, MYSQL
             unsigned k = x->n - i < c->chunk_rows ? x->n - i : c->chunk_rows;
             if (recopy(c, &c->tables[ti], src, dst, x->keys + i, k, changed, errp) < 0)
                 return -1;
+            c->count.done += k;
             if (c->verify && verify_keys(c, ti, src, dst, x->keys + i, k, errp) < 0)
                 return -1;
+            counted(c);
         }
         changed_clear(x);
     }
@@ -1281,10 +1351,11 @@ int mv_catchup(struct mv_ctx *c, const struct smap_endpoint *ep, MYSQL *src, MYS
     struct binlog_value *vals = calloc(BINLOG_MAX_COLS, sizeof(*vals));
     struct table_maps tm;
     char file[200];
-    uint64_t boundary = at->pos, pending = 0, last_end = 0;
+    uint64_t boundary = at->pos, pending = 0, last_end = 0, read_to = at->pos;
     int rc = -1;
 
     c->binlog_spare = NULL;   /* used up: a dump ends the connection's use */
+    c->count.step = MV_STEP_CATCHUP;
     memset(&tm, 0, sizeof(tm));
     snprintf(file, sizeof(file), "%s", at->file);
     if (!r || !ch || !vals) {
@@ -1329,6 +1400,15 @@ int mv_catchup(struct mv_ctx *c, const struct smap_endpoint *ep, MYSQL *src, MYS
         size_t blen = h.event_len - BINLOG_HEADER_LEN - (crc ? 4u : 0u);
         if (h.next_pos && h.type != BINLOG_ROTATE && h.type != BINLOG_FORMAT_DESC)
             last_end = h.next_pos;
+        /* bytes of the log passed, by position: the dump leaves events
+         * out (annotations), and makes some up (the first rotate, a
+         * format description sent again: position 0) */
+        if (h.next_pos > read_to) {
+            c->count.bytes += h.next_pos - read_to;
+            read_to = h.next_pos;
+        }
+        if (h.next_pos && ++c->count.read % 256 == 0)
+            counted(c);
         switch (h.type) {
         case BINLOG_ROTATE: {
             uint64_t pos;
@@ -1337,6 +1417,7 @@ int mv_catchup(struct mv_ctx *c, const struct smap_endpoint *ep, MYSQL *src, MYS
                 goto out;
             }
             boundary = pos;
+            read_to = pos;
             last_end = 0;
             tm.n = 0;
             break;
@@ -1474,8 +1555,10 @@ int mv_delete(struct mv_ctx *c, const struct smap_endpoint *ep, const char *what
     unsigned chunk = c->rate && c->rate / 10 < c->chunk_rows
                          ? (c->rate / 10 ? c->rate / 10 : 1) : c->chunk_rows;
     *rows = 0;
-    if (!scan || !w)
+    if (!scan || !w || mv_check_writable(w, what, errp) < 0)
         goto out;
+    c->count.step = MV_STEP_DELETE;
+    c->count.estimate = c->on_count ? scan_estimate(c, scan) : 0;
     for (unsigned ti = 0; ti < c->n_tables; ti++) {
         const struct mv_table *t = &c->tables[ti];
         unsigned n = 0;
@@ -1503,6 +1586,7 @@ int mv_delete(struct mv_ctx *c, const struct smap_endpoint *ep, const char *what
             row = mysql_fetch_row(r);
             if (row) {
                 unsigned long *lens = mysql_fetch_lengths(r);
+                c->count.read++;
                 if (!key_moving(c, row[0], lens[0]))
                     continue;
                 if (n == 0) {
@@ -1536,8 +1620,10 @@ int mv_delete(struct mv_ctx *c, const struct smap_endpoint *ep, const char *what
                     goto out;
                 }
                 *rows += n;
+                c->count.done += n;
                 n = 0;
                 throttle(c->rate, *rows, t0);
+                counted(c);
             }
             if (!row)
                 break;

@@ -41,6 +41,17 @@ struct mv_table {
 
 struct mv_verify;
 
+/* What the step running has done so far (mv_ctx.count). */
+enum mv_step { MV_STEP_COPY, MV_STEP_CATCHUP, MV_STEP_DELETE };
+struct mv_count {
+    enum mv_step step;
+    uint64_t     done;       /* rows copied, changed rows applied again, rows deleted */
+    uint64_t     read;       /* rows read (copy, delete), binary log events read (catch-up) */
+    uint64_t     estimate;   /* copy, delete: the rows the tables hold by the server's
+                                statistics (InnoDB's estimate; 0: unknown) */
+    uint64_t     bytes;      /* catch-up: binary log bytes read */
+};
+
 /* What every step needs; the caller fills the first block. */
 struct mv_ctx {
     const char           *db;          /* the app database */
@@ -53,11 +64,11 @@ struct mv_ctx {
     unsigned              chunk_rows;  /* rows per destination transaction */
     void                (*progress)(void *arg, const char *line);
     void                 *progress_arg;
-    /* the copy's counts, after each batch (NULL: not wanted): rows read
-     * from the source, rows copied, and the rows the source's tables hold
-     * by its statistics (an estimate; 0 when unknown) */
-    void                (*on_rows)(void *arg, uint64_t scanned, uint64_t copied,
-                                   uint64_t estimate);
+    /* progress (NULL: not wanted): called with <count> after each batch
+     * of mv_copy(), mv_catchup() and mv_delete(), which only add to it
+     * (the caller zeroes it when a step of its own starts) */
+    void                (*on_count)(void *arg, const struct mv_count *count);
+    struct mv_count       count;
 
     struct mv_table      *tables;      /* from mv_discover() */
     unsigned              n_tables;
@@ -120,6 +131,18 @@ void mv_catchup_unprepare(struct mv_ctx *c);
 
 /* The source's current end of binary log. Returns 0, or -1 with *<errp>. */
 int mv_binlog_end(MYSQL *src, struct mv_pos *at, char **errp);
+
+/* How many bytes of binary log <src> holds after <at> (SHOW BINARY LOGS:
+ * the rest of <at>'s file and every later file; about, across files).
+ * Returns 0, or -1 with *<errp> (e.g. without the BINLOG MONITOR
+ * privilege). */
+int mv_binlog_behind(MYSQL *src, const struct mv_pos *at, uint64_t *behind, char **errp);
+
+/* Refuses a server that is read-only (a standby, or an old master a
+ * failover or switchover fenced): the control account may write through
+ * read_only (READ_ONLY ADMIN), and a write there would be an errant
+ * transaction. <what> names it. Returns 0, or -1 with *<errp>. */
+int mv_check_writable(MYSQL *m, const char *what, char **errp);
 
 /*
  * Counts the rows <conn> stores per vbucket in every table of

@@ -46,7 +46,13 @@ struct move {
     struct smap                *written;      /* the map this move last wrote, and */
     int32_t                     written_cas;  /* its version node's version: the flip
                                                  skips a read when nobody wrote since */
-    uint64_t                    rows_t0_ms, rows_last_ms;   /* copy progress (show_rows) */
+    struct {                    /* progress of the step running (show_count) */
+        uint64_t t0_ms, last_ms;
+        uint64_t expected;       /* a delete: the rows the flip found moved (0: unknown) */
+        int64_t  behind;         /* catch-up: binary log bytes after the position
+                                    reached, when last measured; -1: unknown */
+        uint64_t behind_at;      /* mv_ctx.count.bytes when <behind> was measured */
+    } pg;
     bool                        bar_shown;  /* a progress bar is on the terminal's last line */
 };
 
@@ -86,63 +92,172 @@ static void progress(void *arg, const char *line)
     fflush(stdout);
 }
 
-/*
- * The copy's progress (mv_ctx.on_rows): a bar redrawn in place on a
- * terminal (every 200 ms), a plain line every 5 s otherwise, and with
- * --json a "rows" event every 500 ms: rows copied, rows read of the
- * estimated total, the copy rate and the time left at the read rate.
- */
-static void show_rows(void *arg, uint64_t scanned, uint64_t copied, uint64_t estimate)
+/* "812 B", "12.3 kB", "4.1 MB" into <buf>. */
+static const char *fmt_bytes(uint64_t n, char *buf, size_t cap)
 {
-    struct move *mv = arg;
+    if (n < 1000)
+        snprintf(buf, cap, "%" PRIu64 " B", n);
+    else if (n < 1000000)
+        snprintf(buf, cap, "%.1f kB", n / 1e3);
+    else
+        snprintf(buf, cap, "%.1f MB", n / 1e6);
+    return buf;
+}
+
+/* A step of its own starts (the copy, a delete, the catch-up rounds of a
+ * phase): its counts, rate and ETA start from zero. */
+static void progress_start(struct move *mv, enum mv_step step, uint64_t expected)
+{
+    memset(&mv->mv.count, 0, sizeof(mv->mv.count));
+    mv->mv.count.step = step;
+    mv->pg.t0_ms = mv->pg.last_ms = mono_ms();
+    mv->pg.expected = expected;
+    mv->pg.behind = -1;
+    mv->pg.behind_at = 0;
+}
+
+/* Measures how far catch-up is behind the source's end of binary log
+ * (none is known without BINLOG MONITOR: the display leaves it out). */
+static void measure_behind(struct move *mv, const struct mv_pos *at)
+{
+    uint64_t behind;
+    char *err = NULL;
+    if (mv_binlog_behind(mv->src, at, &behind, &err) == 0) {
+        mv->pg.behind = (int64_t)behind;
+        mv->pg.behind_at = mv->mv.count.bytes;
+    }
+    free(err);
+}
+
+/*
+ * The progress of a step (docs/moves.md, "Progress"): a bar redrawn in
+ * place on a terminal (every 200 ms), a plain line every 5 s otherwise,
+ * and with --json a "rows" event every 500 ms and whenever <force>d: at
+ * the end of each step, where catch-up starts and after each round.
+ * Each step has its own measure of how far it got: the copy and a delete
+ * read every row of each table (rows read of the source's estimate; a
+ * delete also rows deleted of the rows the flip found moved, whichever is
+ * further); catch-up reads the binary log up to the source's end (bytes
+ * read of bytes read + bytes behind). The ETA is the time left at the
+ * rate so far.
+ */
+static void show(struct move *mv, const struct mv_count *n, bool force)
+{
     uint64_t now = mono_ms();
     bool tty = !mv->o->json && isatty(STDOUT_FILENO);
     unsigned every = mv->o->json ? 500 : tty ? 200 : 5000;
 
-    if (!mv->rows_t0_ms)
-        mv->rows_t0_ms = mv->rows_last_ms = now;
-    if (now - mv->rows_last_ms < every)
+    if (!mv->pg.t0_ms)
+        mv->pg.t0_ms = mv->pg.last_ms = now;
+    if (!force && now - mv->pg.last_ms < every)
         return;
-    mv->rows_last_ms = now;
-    double secs = (double)(now - mv->rows_t0_ms) / 1000.0;
-    double rate = secs > 0 ? copied / secs : 0, read_rate = secs > 0 ? scanned / secs : 0;
-    /* the estimate is InnoDB's: never let it claim more than 99% early */
-    double frac = estimate ? (double)scanned / (double)estimate : 0;
-    if (frac > 0.99)
-        frac = 0.99;
-    long eta = estimate && read_rate > 0 && estimate > scanned
-                   ? (long)((double)(estimate - scanned) / read_rate + 0.5) : -1;
+    if (force && !mv->o->json)
+        return;   /* a summary line of the step or round follows */
+    mv->pg.last_ms = now;
+    double secs = (double)(now - mv->pg.t0_ms) / 1000.0;
+    double rate = secs > 0 ? n->done / secs : 0, frac = -1;
+    long eta = -1;
+    int64_t behind = -1;
+    const char *what = n->step == MV_STEP_COPY ? "copy" : n->step == MV_STEP_CATCHUP ? "catchup"
+                       : mv->j.phase == MOVE_CLEANUP ? "cleanup" : "delete";
+
+    if (n->step == MV_STEP_CATCHUP) {
+        double bytes_rate = secs > 0 ? n->bytes / secs : 0;
+        if (mv->pg.behind >= 0) {
+            uint64_t since = n->bytes - mv->pg.behind_at;
+            behind = (uint64_t)mv->pg.behind > since ? mv->pg.behind - (int64_t)since : 0;
+        }
+        if (behind >= 0 && n->bytes + (uint64_t)behind > 0)
+            frac = (double)n->bytes / (double)(n->bytes + (uint64_t)behind);
+        if (behind == 0)
+            eta = 0;
+        else if (behind > 0 && bytes_rate > 0)
+            eta = (long)(behind / bytes_rate + 0.5);
+    } else {
+        double by_read = n->estimate ? (double)n->read / (double)n->estimate : -1;
+        double by_done = n->step == MV_STEP_DELETE && mv->pg.expected
+                             ? (double)n->done / (double)mv->pg.expected : -1;
+        frac = by_read > by_done ? by_read : by_done;
+        /* the estimate is InnoDB's: past it, no ETA; never more than 99% early */
+        if (frac > 0 && frac < 1)
+            eta = (long)(secs * (1 - frac) / frac + 0.5);
+        if (frac > 0.99)
+            frac = 0.99;
+    }
+    if (force && n->step != MV_STEP_CATCHUP) {   /* the step's end */
+        frac = 1;
+        eta = 0;
+    }
     if (mv->o->json) {
-        json_t *e = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:I}", "event", "rows",
-                              "move", mv->id, "phase", move_phase_name(mv->j.phase), "rows",
-                              (json_int_t)copied, "scanned", (json_int_t)scanned, "estimate",
-                              (json_int_t)estimate, "rate", rate, "eta_s", (json_int_t)eta);
+        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:I}", "event", "rows", "move",
+                              mv->id, "phase", move_phase_name(mv->j.phase), "step", what,
+                              "rows", (json_int_t)n->done, "rate", rate, "eta_s",
+                              (json_int_t)eta);
+        if (e && n->step == MV_STEP_CATCHUP) {
+            json_object_set_new(e, "events", json_integer((json_int_t)n->read));
+            json_object_set_new(e, "bytes", json_integer((json_int_t)n->bytes));
+            json_object_set_new(e, "behind_bytes", json_integer((json_int_t)behind));
+            json_object_set_new(e, "bytes_rate", json_real(secs > 0 ? n->bytes / secs : 0));
+        } else if (e) {
+            json_object_set_new(e, "scanned", json_integer((json_int_t)n->read));
+            json_object_set_new(e, "estimate", json_integer((json_int_t)n->estimate));
+            if (n->step == MV_STEP_DELETE)
+                json_object_set_new(e, "expected", json_integer((json_int_t)mv->pg.expected));
+        }
         char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
         if (text)
             puts(text);
         free(text);
         json_decref(e);
-    } else if (tty) {
+        fflush(stdout);
+        return;
+    }
+    char left[32] = "?", b1[32], b2[32];
+    if (eta >= 0)
+        snprintf(left, sizeof(left), "%ld s", eta);
+    if (tty) {
         char bar[31];
-        int full = (int)(frac * 30);
+        int full = frac > 0 ? (int)(frac * 30) : 0;
         for (int i = 0; i < 30; i++)
             bar[i] = i < full ? '#' : '.';
         bar[30] = '\0';
-        char left[32] = "?";
-        if (eta >= 0)
-            snprintf(left, sizeof(left), "%ld s", eta);
-        printf("\rmove %s: copy [%s] %3.0f%%  %" PRIu64 " rows  %.0f rows/s  eta %s\033[K",
-               mv->id, bar, frac * 100, copied, rate, left);
+        printf("\rmove %s: %s [%s] %3.0f%%  %" PRIu64 " rows%s  %.0f rows/s", mv->id, what, bar,
+               frac > 0 ? frac * 100 : 0, n->done, n->step == MV_STEP_DELETE ? " deleted" : "",
+               rate);
+        if (n->step == MV_STEP_CATCHUP && behind >= 0)
+            printf("  %s behind", fmt_bytes((uint64_t)behind, b1, sizeof(b1)));
+        printf("  eta %s\033[K", left);
         mv->bar_shown = true;
-    } else if (estimate) {
+    } else if (n->step == MV_STEP_CATCHUP) {
+        printf("move %s: catchup: %" PRIu64 " changed rows applied, %" PRIu64 " events (%s) "
+               "read, %.0f rows/s, %s behind the source, eta %s\n", mv->id, n->done, n->read,
+               fmt_bytes(n->bytes, b1, sizeof(b1)), rate,
+               behind >= 0 ? fmt_bytes((uint64_t)behind, b2, sizeof(b2)) : "?", left);
+    } else if (n->step == MV_STEP_DELETE) {
+        printf("move %s: %s: %" PRIu64 " rows deleted (of about %" PRIu64 "), %" PRIu64
+               " read, %.0f rows/s, eta %s\n", mv->id, what, n->done, mv->pg.expected, n->read,
+               rate, left);
+    } else if (n->estimate) {
         printf("move %s: copy: %" PRIu64 " rows copied, %" PRIu64 " of about %" PRIu64
-               " read (%.0f%%), %.0f rows/s, eta %ld s\n", mv->id, copied, scanned, estimate,
-               frac * 100, rate, eta);
+               " read (%.0f%%), %.0f rows/s, eta %s\n", mv->id, n->done, n->read, n->estimate,
+               frac * 100, rate, left);
     } else {
         printf("move %s: copy: %" PRIu64 " rows copied, %" PRIu64 " read, %.0f rows/s\n",
-               mv->id, copied, scanned, rate);
+               mv->id, n->done, n->read, rate);
     }
     fflush(stdout);
+}
+
+static void pause_point(struct move *mv, const char *point);
+
+/* mv_ctx.on_count */
+static void show_count(void *arg, const struct mv_count *n)
+{
+    struct move *mv = arg;
+    show(mv, n, false);
+    /* tests kill the mover in the middle of cleanup's deletes: after a chunk */
+    if (n->step == MV_STEP_DELETE && mv->j.phase == MOVE_CLEANUP && n->done > 0)
+        pause_point(mv, "deleting");
 }
 
 static void __attribute__((format(printf, 2, 3))) sayf(struct move *mv, const char *fmt, ...)
@@ -184,9 +299,11 @@ static bool zk_wait(struct move *mv, uint64_t *since, const char *why)
  * says so and stops itself (SIGSTOP), to be killed or continued. */
 static void pause_point(struct move *mv, const char *point)
 {
+    static bool paused;   /* once per process: a point passed in a loop stops once */
     const char *want = getenv("SHARDWIRE_MOVE_PAUSE");
-    if (!want || strcmp(want, point) != 0)
+    if (!want || strcmp(want, point) != 0 || paused)
         return;
+    paused = true;
     sayf(mv, "paused at %s (SHARDWIRE_MOVE_PAUSE)", point);
     raise(SIGSTOP);
 }
@@ -509,14 +626,50 @@ static int wait_acks(struct move *mv, uint64_t version, uint64_t frozen_ms, unsi
 
 /* ---- phases ----------------------------------------------------------------- */
 
+/* True when the map names another master for the source or destination
+ * than the move works with (*<why> says which; caller frees). */
+static bool masters_moved(struct move *mv, char **why)
+{
+    struct smap *m = NULL;
+    char *err = NULL;
+    bool moved = false;
+    if (!mv->src_addr[0] || zkstore_admin_load(mv->za, &m, NULL, &err) != ZKSTORE_OK) {
+        free(err);
+        return false;
+    }
+    free(err);
+    moved = masters_unchanged(mv, m, why) < 0;
+    smap_unref(m);
+    return moved;
+}
+
 static int fail(struct move *mv, char *err, int ex)
 {
+    char *why = NULL;
+    /* An error before the flip may be a failover's doing (the fence kills
+     * the mover's connections to the old master): then the rows and binary
+     * log position belong to a master that is no more, and only a new copy
+     * from the new one will do (the rerun's, as after a refused flip). */
+    if (mv->id[0] && (mv->j.phase == MOVE_COPY || mv->j.phase == MOVE_CATCHUP ||
+                      mv->j.phase == MOVE_CUTOVER) &&
+        !(err && strstr(err, "since the move started")) && masters_moved(mv, &why)) {
+        char *both = NULL;
+        if (asprintf(&both, "%s; %s", err ? err : "failed", why ? why : "") >= 0) {
+            free(err);
+            err = both;
+        }
+        free(why);
+        mv->j.phase = MOVE_COPY;
+        ex = SHARDCTL_FAILED;
+    }
     shardctl_err("move %s: %s", mv->id[0] ? mv->id : "-", err ? err : "failed");
     if (mv->id[0] && (mv->j.phase == MOVE_COPY || mv->j.phase == MOVE_CATCHUP ||
                       mv->j.phase == MOVE_CUTOVER))
-        shardctl_err("move %s stopped before its flip, at phase %s (the map and the source "
-                     "are as before): rerun the same command to resume it, or `shardctl move "
-                     "--abort %s`", mv->id, move_phase_name(mv->j.phase), mv->id);
+        shardctl_err("move %s stopped before its flip, at phase %s (source %s at %s, "
+                     "destination %s at %s; the map and the source are as before): rerun the "
+                     "same command to resume it, or `shardctl move --abort %s`", mv->id,
+                     move_phase_name(mv->j.phase), mv->j.from, mv->src_addr[0] ? mv->src_addr
+                     : "?", mv->j.to, mv->dst_addr[0] ? mv->dst_addr : "?", mv->id);
     journal_error(mv, err ? err : "failed");
     free(err);
     return ex;
@@ -557,14 +710,17 @@ static int phase_copy(struct move *mv)
     if (ex != SHARDCTL_OK)
         return ex;
     /* a copy that was cut off left rows behind: start clean */
+    progress_start(mv, MV_STEP_DELETE, 0);
     if (mv_delete(&mv->mv, &mv->dst_ep, "destination", &rows, &err) < 0)
         return fail(mv, err, SHARDCTL_FAILED);
     if (rows)
         sayf(mv, "copy: removed %" PRIu64 " rows an earlier attempt left on %s", rows,
              mv->j.to);
     uint64_t t0 = mono_ms();
+    progress_start(mv, MV_STEP_COPY, 0);
     if (mv_copy(&mv->mv, mv->src, mv->dst, &at, &rows, &err) < 0)
         return fail(mv, err, SHARDCTL_FAILED);
+    show(mv, &mv->mv.count, true);
     uint64_t ms = mono_ms() - t0;
     sayf(mv, "copy: %" PRIu64 " rows in %.2f s (%.0f rows/s)", rows, ms / 1000.0,
          ms ? rows * 1000.0 / ms : 0.0);
@@ -582,6 +738,9 @@ static int catchup_rounds(struct move *mv, const char *what, uint64_t max_rows, 
     if (get_binlog(mv, &at) < 0)
         return fail(mv, strdup("journal has no binlog position: rerun with --abort"),
                     SHARDCTL_FAILED);
+    progress_start(mv, MV_STEP_CATCHUP, 0);
+    measure_behind(mv, &at);
+    show(mv, &mv->mv.count, true);   /* where it starts: how far behind */
     for (int round = 0; round < 1000; round++) {
         uint64_t changed = 0, t0 = mono_ms();
         if (mv_catchup(&mv->mv, &mv->src_ep, mv->src, mv->dst, &at, &changed, &err) < 0)
@@ -591,8 +750,14 @@ static int catchup_rounds(struct move *mv, const char *what, uint64_t max_rows, 
         if (ex != SHARDCTL_OK)
             return ex;
         uint64_t ms = mono_ms() - t0;
+        char behind[32] = "?";
+        measure_behind(mv, &at);
+        if (mv->pg.behind >= 0)
+            fmt_bytes((uint64_t)mv->pg.behind, behind, sizeof(behind));
+        show(mv, &mv->mv.count, true);
         sayf(mv, "%s: round %d: %" PRIu64 " changed rows applied, at %s:%" PRIu64
-             " (%" PRIu64 " ms)", what, round + 1, changed, at.file, at.pos, ms);
+             " (%" PRIu64 " ms; %s behind the source)", what, round + 1, changed, at.file,
+             at.pos, ms, behind);
         pause_point(mv, "catchup");
         if (changed < max_rows && ms < max_ms)
             break;
@@ -746,6 +911,8 @@ static int phase_cutover(struct move *mv)
         goto out;
     }
     uint64_t t1 = mono_ms();
+    if (rows)
+        mv->j.rows = rows;   /* from here on: the rows moved (cleanup's ETA) */
     sayf(mv, "cutover: %" PRIu64 " rows equal on both sides; map version %" PRIu64 " names %s "
          "for vbuckets %s (frozen %" PRIu64 " ms: freeze %" PRIu64 ", routers %" PRIu64
          ", drain %" PRIu64 " (%" PRIu64 " rows), check %" PRIu64 ", flip %" PRIu64 ")",
@@ -760,14 +927,54 @@ out:
     return ex;
 }
 
+/* After the flip the map's master of the source is the one to delete on,
+ * whoever it was when the move started (a failover or switchover since
+ * then: the old master is a standby now, or gone). Returns an exit code. */
+static int source_now(struct move *mv)
+{
+    struct smap *m = NULL;
+    char *err = NULL;
+    enum zkstore_rc rc = ZKSTORE_UNREACHABLE;
+    uint64_t since = mono_ms();
+    while ((rc = zkstore_admin_load(mv->za, &m, NULL, &err)) == ZKSTORE_UNREACHABLE &&
+           zk_wait(mv, &since, err)) {
+        free(err);
+        err = NULL;
+    }
+    if (rc != ZKSTORE_OK)
+        return fail(mv, err ? err : strdup(zkstore_rc_name(rc)), shardctl_exit_of(rc));
+    free(err);
+    int k = smap_find_shard(m, mv->j.from);
+    if (k >= 0 && !smap_endpoint_eq(&smap_shard(m, (unsigned)k)->master, &mv->src_ep)) {
+        char now[SMAP_ENDPOINT_STR_MAX];
+        smap_format_endpoint(&smap_shard(m, (unsigned)k)->master, now, sizeof(now));
+        sayf(mv, "cleanup: the master of %s is %s now (was %s): deleting there", mv->j.from,
+             now, mv->src_addr);
+        mv->src_ep = smap_shard(m, (unsigned)k)->master;
+        snprintf(mv->src_addr, sizeof(mv->src_addr), "%s", now);
+    }
+    smap_unref(m);
+    if (k < 0)
+        return fail(mv, strdup("the source shard is no longer in the map"), SHARDCTL_INVALID);
+    return SHARDCTL_OK;
+}
+
 static int phase_cleanup(struct move *mv)
 {
     char *err = NULL;
     uint64_t rows = 0;
+    int ex;
     pause_point(mv, "cleanup");
+    if ((ex = source_now(mv)) != SHARDCTL_OK)
+        return ex;
+    uint64_t t0 = mono_ms();
+    progress_start(mv, MV_STEP_DELETE, mv->j.rows);
     if (mv_delete(&mv->mv, &mv->src_ep, "source", &rows, &err) < 0)
         return fail(mv, err, SHARDCTL_FAILED);
-    sayf(mv, "cleanup: %" PRIu64 " moved rows deleted from %s", rows, mv->j.from);
+    show(mv, &mv->mv.count, true);
+    uint64_t ms = mono_ms() - t0;
+    sayf(mv, "cleanup: %" PRIu64 " moved rows deleted from %s in %.2f s (%.0f rows/s)", rows,
+         mv->j.from, ms / 1000.0, ms ? rows * 1000.0 / ms : 0.0);
     return enter_phase(mv, MOVE_DONE);
 }
 
@@ -962,7 +1169,7 @@ static int open_data(struct move *mv, const struct smap *m, bool dst_only)
     mv->mv.chunk_rows = 500;
     mv->mv.progress = progress;
     mv->mv.progress_arg = mv;
-    mv->mv.on_rows = show_rows;
+    mv->mv.on_count = show_count;
     char what[400];
     snprintf(what, sizeof(what), "source %s master", mv->j.from);
     if (!dst_only && !(mv->src = mv_connect(&mv->mv, &mv->src_ep, what, &err)))
@@ -970,6 +1177,12 @@ static int open_data(struct move *mv, const struct smap *m, bool dst_only)
     snprintf(what, sizeof(what), "destination %s master", mv->j.to);
     if (!(mv->dst = mv_connect(&mv->mv, &mv->dst_ep, what, &err)))
         goto bad;
+    snprintf(what, sizeof(what), "destination %s master %s", mv->j.to, mv->dst_addr);
+    if (mv_check_writable(mv->dst, what, &err) < 0) {
+        shardctl_err("%s%s", err, mv->id[0] ? "" : "; nothing was changed");
+        free(err);
+        return SHARDCTL_INVALID;
+    }
     snprintf(what, sizeof(what), "%s (%s)", mv->j.to, mv->dst_addr);
     if (mv_discover(&mv->mv, dst_only ? mv->dst : mv->src, mv->dst, what, &err) < 0) {
         shardctl_err("%s", err);
@@ -1081,6 +1294,7 @@ static int do_abort(struct move *mv, const char *id)
         goto out;
     if ((ex = open_data(mv, m, true)) != SHARDCTL_OK)
         goto out;
+    progress_start(mv, MV_STEP_DELETE, mv->j.rows);
     if (mv_delete(&mv->mv, &mv->dst_ep, "destination", &rows, &err) < 0) {
         ex = fail(mv, err, SHARDCTL_FAILED);
         goto out;

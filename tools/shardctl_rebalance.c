@@ -490,8 +490,8 @@ static void child_line(struct runner *r, struct child *ch, const char *line)
             char eta[32] = "";
             if (ch->eta_s >= 0)
                 snprintf(eta, sizeof(eta), ", eta %ld s", ch->eta_s);
-            printf("move %u (%s): copy: %" PRIu64 " rows copied, %.0f rows/s%s\n", ch->idx + 1,
-                   ch->id, ch->rows, ch->rate, eta);
+            printf("move %u (%s): %s: %" PRIu64 " rows, %.0f rows/s%s\n", ch->idx + 1,
+                   ch->id, ch->phase, ch->rows, ch->rate, eta);
         }
     } else {
         status_clear(r);

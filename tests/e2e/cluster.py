@@ -729,13 +729,16 @@ def move_masters(names, ddl):
     out = {}
     for name in names:
         db = MariaDB(name)
-        for stmt in ddl:
+        for stmt in list(ddl) + MOVE_GRANTS:
             db.sql(stmt)
-        db.sql("GRANT SELECT, INSERT, UPDATE, DELETE ON %s.* TO '%s'@'127.0.0.1'"
-               % (APP_DB, CONTROL_USER))
-        db.sql("GRANT REPLICATION SLAVE ON *.* TO '%s'@'127.0.0.1'" % CONTROL_USER)
         out[name] = db
     return out
+
+
+# What `shardctl move` needs of the control account on a master.
+MOVE_GRANTS = ["GRANT SELECT, INSERT, UPDATE, DELETE ON %s.* TO '%s'@'127.0.0.1'"
+               % (APP_DB, CONTROL_USER),
+               "GRANT REPLICATION SLAVE ON *.* TO '%s'@'127.0.0.1'" % CONTROL_USER]
 
 
 def replicated_shard(name, n_standbys, schema=()):
@@ -1066,3 +1069,186 @@ def mysql_cli(port, user, password, sql, database=APP_DB, host="127.0.0.1",
     r = subprocess.run(argv + ["-e", sql], capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
     return CliResult(r.returncode, r.stdout, r.stderr)
+
+
+# ------------------------------------------------------------- vbucket moves
+
+def move_env(**kw):
+    """The environment `shardctl move` (and switchover) runs with: the
+    control and replication accounts, plus <kw>."""
+    e = dict(os.environ, SHARDWIRE_CONTROL_USER=CONTROL_USER,
+             SHARDWIRE_CONTROL_PASSWORD=CONTROL_PASSWORD, SHARDWIRE_REPL_USER=REPL_USER,
+             SHARDWIRE_REPL_PASSWORD=REPL_PASSWORD)
+    e.update(kw)
+    return e
+
+
+def move_argv(zk_hosts, root, *args):
+    return [shardctl_path(), "--zk", zk_hosts, "--root", root, "--timeout", "5"] + list(args)
+
+
+def move_ctl(zk_hosts, root, *args, check=True, timeout=120):
+    """Runs shardctl on <root>; with <check>, asserts exit 0."""
+    r = subprocess.run(move_argv(zk_hosts, root, *args), capture_output=True, text=True,
+                       timeout=timeout, env=move_env())
+    if check:
+        assert r.returncode == 0, (args, r.returncode, r.stdout, r.stderr)
+    return r
+
+
+def stopped(pid):
+    """True when process <pid> is stopped (SIGSTOP)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+    except OSError:
+        return False
+
+
+def map_owners(text):
+    """{vbucket: shard} of a map's text (`shardctl dump-map`)."""
+    own = {}
+    for line in text.splitlines():
+        if line.startswith("vb "):
+            rng, shard = line.split()[1], line.split()[2]
+            lo, _, hi = rng.partition("-")
+            for vb in range(int(lo), int(hi or lo) + 1):
+                own[vb] = shard
+    return own
+
+
+class MoveRig:
+    """A fresh ZooKeeper root for the `shardctl move` tests: the vbuckets
+    spread over <shards> ([(name, master, [standbys])], in order), then the
+    <spare> shards added owning nothing; the ledger table emptied (on every
+    writable server of <servers>, every MariaDB the tests use; standbys get
+    it by replication); <n_routers> routers on the root (keys of
+    <router_config> override the defaults); writers of the write ledger
+    (ledger.py) through them on <users> users from 2000."""
+
+    _count = [0]
+
+    def __init__(self, zk, servers, shards, spare=(), n_vbuckets=16, n_routers=2,
+                 router_config=None, users=48):
+        MoveRig._count[0] += 1
+        self.zk, self.servers, self.users = zk, list(servers), users
+        self.root = root = "/mv%d" % MoveRig._count[0]
+        spec = [arg for name, m, sbs in shards for arg in ("--shard", shard_spec(name, m, sbs))]
+        self.ctl("init", "--acl", "open", "--vbuckets", str(n_vbuckets), *spec)
+        for name, m, sbs in spare:
+            self.ctl("add-shard", name, addr(m), *[a for sb in sbs for a in ("--standby",
+                                                                              addr(sb))])
+        for db in self.servers:
+            if db.alive() and db.sql("SELECT @@read_only")[0][0] == 0:
+                db.sql("DELETE FROM ledger")
+        self.routers = []
+        for k in range(n_routers):
+            name = "r%c" % (ord("a") + k)
+            self.routers.append(Router(dict({
+                "zookeeper": zk.hosts, "zk_root": root, "router_id": name,
+                "map_cache": os.path.join(tmp_root(), "%s-%s.map" % (root.strip("/"), name)),
+                "pool_wait_timeout_ms": 3000, "move_hold_ms": 20000}, **(router_config or {}))))
+        if n_routers:
+            wait_for(lambda: len(json.loads(self.ctl("--json", "routers").stdout)["routers"])
+                     == n_routers, 20, "routers registered")
+        self.writers = []
+
+    def ctl(self, *args, check=True, timeout=120):
+        return move_ctl(self.zk.hosts, self.root, *args, check=check, timeout=timeout)
+
+    def argv(self, *args):
+        return move_argv(self.zk.hosts, self.root, *args)
+
+    def start_writers(self, n=4, userids=None, first=1):
+        """Starts <n> more writers through the routers, on every user (or
+        on <userids>); waits until each had writes acknowledged."""
+        from ledger import Writer
+        new = [Writer(i, self.routers[i % len(self.routers)], userid_base=2000,
+                      users=self.users, pause=0.003, userids=userids)
+               for i in range(first, first + n)]
+        for w in new:
+            w.start()
+        self.writers += new
+        wait_for(lambda: all(len(w.acked) >= 10 for w in new), 30, "writes flowing")
+        return new
+
+    def owners(self):
+        """{vbucket: shard} as the map says."""
+        return map_owners(self.ctl("dump-map").stdout)
+
+    def masters(self):
+        """{shard: MariaDB} of the masters the map names."""
+        by_addr = {addr(db): db for db in self.servers}
+        out = {}
+        for line in self.ctl("dump-map").stdout.splitlines():
+            if line.startswith("shard "):
+                words = dict(w.split("=", 1) for w in line.split()[2:] if "=" in w)
+                out[line.split()[1]] = by_addr[words["master"]]
+        return out
+
+    def vbuckets(self, users):
+        """{userid: vbucket} by the map."""
+        path = os.path.join(tmp_root(), "%s.map" % self.root.strip("/"))
+        with open(path, "w") as f:
+            f.write(self.ctl("dump-map").stdout)
+        res = explain(["SELECT * FROM ledger WHERE userid = %d" % u for u in users], path)
+        return {u: r["vbucket"] for u, r in zip(users, res)}
+
+    def fill(self, shard_db, per_user, pred=lambda vb: True):
+        """<per_user> rows (writer 0) for each user whose vbucket passes
+        <pred>, written on <shard_db> directly; returns the keys."""
+        vbs = self.vbuckets(list(range(2000, 2000 + self.users)))
+        keys = [(u, i) for u, vb in sorted(vbs.items()) if pred(vb) for i in range(per_user)]
+        conn = shard_db.connect()
+        with conn.cursor() as c:
+            c.executemany("INSERT INTO ledger VALUES (%s, %s, 0)", keys)
+        conn.close()
+        return keys
+
+    def check_ledger(self, source, moving, filled=None):
+        """Stops the writers; every acknowledged row once, on the master of
+        the shard owning it, and nothing of the <moving> vbuckets left on
+        <source>'s master; given <filled> (keys written as writer 0), the
+        rows of writer 0 are exactly those. Returns the errors the writers
+        saw."""
+        from ledger import lost as lost_keys, errors
+        for w in self.writers:
+            w.stop.set()
+        for w in self.writers:
+            w.join(30)
+        own, masters = self.owners(), self.masters()
+        where, zero = {}, set()
+        for name, db in masters.items():
+            for (u, i, wid) in db.sql("SELECT userid, id, writer FROM ledger"):
+                assert (u, i) not in where, ("duplicate", (u, i), where[(u, i)], name)
+                where[(u, i)] = name
+                if wid == 0:
+                    zero.add((u, i))
+        vbs = self.vbuckets(sorted({u for u, _ in where} |
+                                   {k[0] for w in self.writers for k in w.keys()}))
+        assert sum(len(w.acked) for w in self.writers) > 50
+        assert lost_keys(self.writers, set(where)) == []
+        assert filled is None or zero == set(filled), (len(zero), len(set(filled)))
+        wrong = [(k, n) for k, n in where.items() if own[vbs[k[0]]] != n]
+        assert wrong == [], wrong[:5]
+        assert not [k for k, n in where.items() if n == source and vbs[k[0]] in moving]
+        return errors(self.writers)
+
+    def paused_move(self, point, *args):
+        """Starts `shardctl move ...` that stops itself at <point>
+        (SHARDWIRE_MOVE_PAUSE); returns it once it is stopped there."""
+        p = subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=move_env(SHARDWIRE_MOVE_PAUSE=point))
+        wait_for(lambda: stopped(p.pid) or p.poll() is not None, 90, "mover at " + point)
+        assert p.poll() is None, p.communicate()
+        return p
+
+    def journal(self):
+        """The first move's journal, as `shardctl --json moves` shows it."""
+        return json.loads(self.ctl("--json", "moves").stdout)["moves"][0]
+
+    def stop(self):
+        for w in self.writers:
+            w.stop.set()
+        for r in self.routers:
+            r.stop()

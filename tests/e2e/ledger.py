@@ -11,7 +11,8 @@ clients saw.
 
 Rows go to `ledger (userid, id, writer)`: ids are unique per writer
 (wid * 10,000,000 + n) and userids cycle through <users> values from
-<userid_base>, so every writer spreads over several users.
+<userid_base> (or through the list <userids>), so every writer spreads over
+several users.
 """
 
 import threading
@@ -24,10 +25,11 @@ LEDGER_DDL = ("CREATE TABLE ledger (userid BIGINT NOT NULL, id BIGINT NOT NULL, 
 
 
 class Writer(threading.Thread):
-    def __init__(self, wid, router, userid_base=1000, users=50, pause=0.0):
+    def __init__(self, wid, router, userid_base=1000, users=50, pause=0.0, userids=None):
         super().__init__(daemon=True)
         self.wid, self.router = wid, router
         self.userid_base, self.users, self.pause = userid_base, users, pause
+        self.userids = list(userids) if userids else None   # instead of the range
         self.acked, self.failed, self.errors = [], 0, {}
         self.stop = threading.Event()
 
@@ -38,7 +40,8 @@ class Writer(threading.Thread):
         conn, n = None, 0
         while not self.stop.is_set():
             n += 1
-            key = (self.userid_base + n % self.users, self.wid * 10000000 + n)
+            key = (self.userids[n % len(self.userids)] if self.userids else
+                   self.userid_base + n % self.users, self.wid * 10000000 + n)
             try:
                 if conn is None:
                     conn = self.router.connect(connect_timeout=3, read_timeout=15,

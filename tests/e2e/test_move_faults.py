@@ -5,10 +5,15 @@ docs/moves.md): the mover killed (kill -9) in catch-up, after the freeze
 time rerun to the end with a write ledger through two routers clean (every
 acknowledged row once, on the shard the map names, none left on the
 source); the source master killed in the copy (the move stops with a clear
-message, --abort works with the source still down); a failover of the
-source or of the destination while frozen (the flip is refused, the
-vbuckets unfrozen, a rerun copies again). The slow faults (a router
-killed in the cutover, ZooKeeper down) are in long_move_faults.py.
+message, --abort works with the source still down), in catch-up and while
+frozen (unfrozen, the other shard served meanwhile, a rerun once it is back
+finishes); a stand-in failover of the source or of the destination while
+frozen (the flip is refused, the vbuckets unfrozen, a rerun copies again;
+real promotions are in test_move_promotion.py); the mover killed after the
+first chunk of cleanup's deletes; the mover stalled past its ZooKeeper
+session while frozen; a read-only destination refused; the progress events
+of every phase. The slow faults (a router killed in the cutover, ZooKeeper
+down) are in long_move_faults.py.
 
 The mover is stopped at a named point with SHARDWIRE_MOVE_PAUSE (it stops
 itself with SIGSTOP there), so each kill lands in the phase it names.
@@ -16,29 +21,22 @@ itself with SIGSTOP there), so each kill lands in the phase it names.
 
 import json
 import os
+import pty
 import signal
 import subprocess
-import time
 
 import cluster
-from ledger import LEDGER_DDL, Writer, errors as ledger_errors, lost as lost_keys
+from ledger import LEDGER_DDL
 
 ZK = None
 S = {}            # name -> MariaDB: s0, s1, s2 and s0b (a stand-in new master of s0)
 VB = 16
-ROOT_N = [0]
 
 
 def setup_module():
     global ZK
     ZK = cluster.ZooKeeper()
-    for name in ("s0", "s1", "s2", "s0b"):
-        db = cluster.MariaDB(name)
-        db.sql(LEDGER_DDL)
-        db.sql("GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO '%s'@'127.0.0.1'"
-               % cluster.CONTROL_USER)
-        db.sql("GRANT REPLICATION SLAVE ON *.* TO '%s'@'127.0.0.1'" % cluster.CONTROL_USER)
-        S[name] = db
+    S.update(cluster.move_masters(("s0", "s1", "s2", "s0b"), [LEDGER_DDL]))
 
 
 def teardown_module():
@@ -48,128 +46,28 @@ def teardown_module():
 
 
 def env(**kw):
-    e = dict(os.environ, SHARDWIRE_CONTROL_USER=cluster.CONTROL_USER,
-             SHARDWIRE_CONTROL_PASSWORD=cluster.CONTROL_PASSWORD)
-    e.update(kw)
-    return e
+    return cluster.move_env(**kw)
 
 
 def argv(root, *args):
-    return [cluster.shardctl_path(), "--zk", ZK.hosts, "--root", root, "--timeout", "5"] + \
-        list(args)
+    return cluster.move_argv(ZK.hosts, root, *args)
 
 
 def ctl(root, *args, check=True, timeout=120):
-    r = subprocess.run(argv(root, *args), capture_output=True, text=True, timeout=timeout,
-                       env=env())
-    if check:
-        assert r.returncode == 0, (args, r.returncode, r.stdout, r.stderr)
-    return r
+    return cluster.move_ctl(ZK.hosts, root, *args, check=check, timeout=timeout)
 
 
-class Setup:
+class Setup(cluster.MoveRig):
     """A fresh root: s0 owns 0-7, s1 8-15, s2 nothing; empty ledgers; two
-    routers; writers on users of every vbucket."""
+    routers (none without <routers>); writers on users of every vbucket."""
 
     def __init__(self, routers=True, router_config=None):
-        ROOT_N[0] += 1
-        self.root = root = "/mf%d" % ROOT_N[0]
-        ctl(root, "init", "--acl", "open", "--vbuckets", str(VB),
-            "--shard", "s0=" + cluster.addr(S["s0"]), "--shard", "s1=" + cluster.addr(S["s1"]))
-        ctl(root, "add-shard", "s2", cluster.addr(S["s2"]))
-        for db in S.values():
-            if db.alive():
-                db.sql("DELETE FROM ledger")
-        self.routers = []
-        if routers:
-            for name in ("ra", "rb"):
-                self.routers.append(cluster.Router({
-                    "zookeeper": ZK.hosts, "zk_root": root, "router_id": name,
-                    "map_cache": os.path.join(cluster.tmp_root(), "%s-%s.map" % (
-                        root.strip("/"), name)),
-                    "pool_wait_timeout_ms": 3000, "move_hold_ms": 20000,
-                    **(router_config or {})}))
-            cluster.wait_for(lambda: len(json.loads(ctl(root, "--json", "routers").stdout)
-                                         ["routers"]) == 2, 20, "both routers registered")
-        self.writers = []
+        super().__init__(ZK, S.values(), [(n, S[n], []) for n in ("s0", "s1")],
+                         spare=[("s2", S["s2"], [])], n_vbuckets=VB,
+                         n_routers=2 if routers else 0, router_config=router_config)
 
-    def start_writers(self, n=4):
-        self.writers = [Writer(i, self.routers[i % 2], userid_base=2000, users=48, pause=0.003)
-                        for i in range(1, n + 1)]
-        for w in self.writers:
-            w.start()
-        cluster.wait_for(lambda: all(len(w.acked) >= 10 for w in self.writers), 30,
-                         "writes flowing")
-
-    def owners(self):
-        own = {}
-        for line in ctl(self.root, "dump-map").stdout.splitlines():
-            if line.startswith("vb "):
-                rng, shard = line.split()[1], line.split()[2]
-                lo, _, hi = rng.partition("-")
-                for vb in range(int(lo), int(hi or lo) + 1):
-                    own[vb] = shard
-        return own
-
-    def vbuckets(self, users):
-        path = os.path.join(cluster.tmp_root(), "mf.map")
-        with open(path, "w") as f:
-            f.write(ctl(self.root, "dump-map").stdout)
-        res = cluster.explain(["SELECT * FROM ledger WHERE userid = %d" % u for u in users], path)
-        return {u: r["vbucket"] for u, r in zip(users, res)}
-
-    def check_ledger(self, source="s0", moving=range(0, 4)):
-        """Stops the writers; every acknowledged row once, on its owner; none
-        of the moved vbuckets left on <source>."""
-        for w in self.writers:
-            w.stop.set()
-        for w in self.writers:
-            w.join(30)
-        own = self.owners()
-        users = sorted({k[0] for w in self.writers for k in w.keys()} |
-                       {u for db in S.values() if db.alive()
-                        for (u,) in db.sql("SELECT DISTINCT userid FROM ledger")})
-        vbs = self.vbuckets(users)
-        where = {}
-        for name, db in S.items():
-            if not db.alive():
-                continue
-            for (u, i) in db.sql("SELECT userid, id FROM ledger"):
-                assert (u, i) not in where, ("duplicate", (u, i), where[(u, i)], name)
-                where[(u, i)] = name
-        assert sum(len(w.acked) for w in self.writers) > 50
-        assert lost_keys(self.writers, set(where)) == []
-        wrong = [(k, n) for k, n in where.items() if own[vbs[k[0]]] != n]
-        assert wrong == [], wrong[:5]
-        assert not [k for k, n in where.items() if n == source and vbs[k[0]] in moving]
-        return ledger_errors(self.writers)
-
-    def stop(self):
-        for w in self.writers:
-            w.stop.set()
-        for r in self.routers:
-            r.stop()
-
-
-def paused_move(root, point, *args):
-    """Starts `shardctl move ... ` that stops itself at <point>; returns it
-    once it is stopped there."""
-    p = subprocess.Popen(argv(root, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=env(SHARDWIRE_MOVE_PAUSE=point))
-
-    def stopped():
-        try:
-            with open("/proc/%d/stat" % p.pid) as f:
-                return f.read().rsplit(")", 1)[1].split()[0] == "T"
-        except OSError:
-            return False
-    cluster.wait_for(lambda: stopped() or p.poll() is not None, 90, "mover at " + point)
-    assert p.poll() is None, p.communicate()
-    return p
-
-
-def journal(root):
-    return json.loads(ctl(root, "--json", "moves").stdout)["moves"][0]
+    def check_ledger(self, source="s0", moving=range(0, 4), filled=None):
+        return super().check_ledger(source, moving, filled)
 
 
 MOVE = ("move", "0-3", "--to", "s2", "--database", "app", "--router-wait", "20")
@@ -179,16 +77,16 @@ def test_mover_killed_in_catchup_resumes():
     st = Setup()
     try:
         st.start_writers()
-        p = paused_move(st.root, "catchup", *MOVE)
+        p = st.paused_move("catchup", *MOVE)
         p.kill()
         p.wait()
-        assert journal(st.root)["phase"] == "catchup"
+        assert st.journal()["phase"] == "catchup"
         assert "frozen" not in ctl(st.root, "dump-map").stdout
         r = ctl(st.root, *MOVE)
         assert "resuming at phase catchup" in r.stdout and "done:" in r.stdout, r.stdout
         errs = st.check_ledger()
         assert errs == {}, errs
-        assert journal(st.root)["phase"] == "done"
+        assert st.journal()["phase"] == "done"
     finally:
         st.stop()
 
@@ -197,12 +95,12 @@ def test_mover_killed_frozen_before_flip_resumes():
     st = Setup()
     try:
         st.start_writers()
-        p = paused_move(st.root, "frozen", *MOVE)
+        p = st.paused_move("frozen", *MOVE)
         p.kill()
         p.wait()
         dump = ctl(st.root, "dump-map").stdout
         assert "vb 0-3 s0 frozen\n" in dump, dump
-        assert journal(st.root)["phase"] == "cutover"
+        assert st.journal()["phase"] == "cutover"
         # statements for the frozen vbuckets are held meanwhile, not refused
         before = sum(len(w.acked) for w in st.writers)
         r = ctl(st.root, *MOVE)
@@ -220,7 +118,7 @@ def test_mover_killed_after_flip_and_in_cleanup_resumes():
         st = Setup()
         try:
             st.start_writers()
-            p = paused_move(st.root, point, *MOVE)
+            p = st.paused_move(point, *MOVE)
             p.kill()
             p.wait()
             assert "vb 0-3 s2" in ctl(st.root, "dump-map").stdout
@@ -229,7 +127,7 @@ def test_mover_killed_after_flip_and_in_cleanup_resumes():
             if point == "flipped":
                 assert "the map already names s2; cleanup remains" in r.stdout, r.stdout
             # too late to abort once flipped
-            r = ctl(st.root, "move", "--abort", journal(st.root)["id"], check=False)
+            r = ctl(st.root, "move", "--abort", st.journal()["id"], check=False)
             assert r.returncode == 4 and "too late to abort" in r.stderr, r.stderr
             errs = st.check_ledger()
             assert errs == {}, errs
@@ -254,14 +152,14 @@ def test_source_master_killed_in_copy_then_abort():
         assert p.returncode != 0, out
         assert "source" in err and "stopped before its flip, at phase copy" in err, err
         assert "--abort" in err, err
-        ms = journal(st.root)
+        ms = st.journal()
         assert ms["phase"] == "copy" and ms["error"], ms
         before = ctl(st.root, "dump-map").stdout
         r = ctl(st.root, "move", "--abort", ms["id"])
         assert "aborted" in r.stdout, r.stdout
         assert S["s2"].sql("SELECT COUNT(*) FROM ledger")[0][0] == 0
         assert ctl(st.root, "dump-map").stdout == before
-        assert journal(st.root)["phase"] == "aborted"
+        assert st.journal()["phase"] == "aborted"
     finally:
         if p.poll() is None:
             p.kill()
@@ -282,7 +180,7 @@ def test_failover_of_source_or_destination_while_frozen_stops_the_flip():
         conn.close()
         users = st.vbuckets(list(range(2000, 2048)))
         moving = sorted(u for u, vb in users.items() if vb < 4)
-        p = paused_move(st.root, "frozen", *MOVE)
+        p = st.paused_move("frozen", *MOVE)
         old = cluster.addr(S[shard])
         try:
             ctl(st.root, "set-master", shard, cluster.addr(S["s0b"]))
@@ -296,7 +194,7 @@ def test_failover_of_source_or_destination_while_frozen_stops_the_flip():
             role, shard, old, cluster.addr(S["s0b"])) in err, err
         dump = ctl(st.root, "dump-map").stdout
         assert "frozen" not in dump and "vb 0-7 s0" in dump, dump
-        ms = journal(st.root)
+        ms = st.journal()
         assert ms["phase"] == "copy" and "changed" in ms["error"], ms
         # the old master back in the map: the rerun copies again and finishes
         ctl(st.root, "set-master", shard, old)
@@ -306,3 +204,219 @@ def test_failover_of_source_or_destination_while_frozen_stops_the_flip():
         assert got == sorted(u for u in moving for _ in range(5)), got
         assert S["s0"].sql("SELECT COUNT(*) FROM ledger")[0][0] == (48 - len(moving)) * 5
         assert S["s0b"].sql("SELECT COUNT(*) FROM ledger")[0][0] == 0
+
+
+def moving_rows(db, users):
+    """Rows of <db>'s ledger whose users are in <users>."""
+    return db.sql("SELECT COUNT(*) FROM ledger WHERE userid IN (%s)"
+                  % ",".join(str(u) for u in users))[0][0]
+
+
+def test_source_master_killed_in_catchup_or_frozen_then_resumed():
+    """The source master killed (kill -9) with the mover in catch-up, then
+    with its vbuckets frozen: the move stops with an error naming the
+    source, nothing stays frozen, writes to the other shard's vbuckets go on
+    while the master is down; once it is back a rerun finishes and no
+    acknowledged write is lost."""
+    for point, phase in (("catchup", "catchup"), ("frozen", "cutover")):
+        st = Setup()
+        try:
+            filled = st.fill(S["s0"], 5, lambda vb: vb < 8)
+            vbs = st.vbuckets(list(range(2000, 2048)))
+            st.start_writers(2)
+            others = st.start_writers(2, userids=[u for u, vb in vbs.items() if vb >= 8],
+                                      first=3)
+            p = st.paused_move(point, *MOVE)
+            S["s0"].kill()
+            p.send_signal(signal.SIGCONT)
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 5, (out, err)
+            assert "source" in err and cluster.addr(S["s0"]) in err, err
+            assert "stopped before its flip, at phase catchup" in err, err
+            ms = st.journal()
+            assert ms["phase"] == "catchup" and ms["error"], ms
+            dump = st.ctl("dump-map").stdout
+            assert "frozen" not in dump and "vb 0-7 s0" in dump, dump
+            # the other shard's vbuckets are served meanwhile
+            counts = [len(w.acked) for w in others]
+            cluster.wait_for(lambda: all(len(w.acked) >= c + 20 for w, c in
+                                         zip(others, counts)), 30,
+                             "writes to s1's vbuckets with s0 down (after %s)" % point)
+            S["s0"].start()
+            r = st.ctl(*MOVE)
+            assert "resuming at phase catchup" in r.stdout and "done:" in r.stdout, r.stdout
+            st.check_ledger(filled=filled)
+        finally:
+            st.stop()
+            S["s0"].start()
+
+
+def test_mover_killed_in_the_middle_of_cleanup_deletes_resumes():
+    """Killed after the first chunk of cleanup's deletes (SHARDWIRE_MOVE_PAUSE
+    =deleting; --rate 200 makes chunks of 20 rows): part of the moved rows
+    are still on the source; the rerun deletes the rest, the destination
+    keeps every row."""
+    st = Setup()
+    try:
+        filled = st.fill(S["s0"], 10, lambda vb: vb < 8)
+        vbs = st.vbuckets(list(range(2000, 2048)))
+        moving = [u for u, vb in vbs.items() if vb < 4]
+        st.start_writers()
+        p = st.paused_move("deleting", *MOVE, "--rate", "200")
+        left = moving_rows(S["s0"], moving)
+        on_dst = moving_rows(S["s2"], moving)
+        p.kill()
+        p.wait()
+        assert 0 < left and left + 20 <= on_dst, (left, on_dst)
+        assert st.journal()["phase"] == "cleanup"
+        r = st.ctl(*MOVE)
+        assert "resuming at phase cleanup" in r.stdout and "done:" in r.stdout, r.stdout
+        assert moving_rows(S["s0"], moving) == 0
+        errs = st.check_ledger(filled=filled)
+        assert errs == {}, errs
+    finally:
+        st.stop()
+
+
+def test_progress_events_of_every_phase():
+    """`shardctl --json move`: a "rows" event of each step (copy, catch-up,
+    cleanup) with counts that match what moved: N rows copied, the M
+    written after the snapshot applied by catch-up (reading exactly the
+    binary log bytes it was behind), N + M deleted by cleanup."""
+    st = Setup(routers=False)
+    n = len(st.fill(S["s0"], 25, lambda vb: vb < 4))
+    k = len(st.fill(S["s0"], 5, lambda vb: 4 <= vb < 8))
+    vbs = st.vbuckets(list(range(2000, 2048)))
+    moving = [u for u, vb in vbs.items() if vb < 4]
+    p = subprocess.Popen(argv(st.root, "--json", *MOVE, "--rate", "300"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env())
+    events, m = [], 0
+    try:
+        for line in p.stdout:
+            events.append(json.loads(line))
+            if "snapshot of the source" in events[-1].get("line", "") and not m:
+                # one transaction of M rows after the snapshot, before the copy ends
+                conn = S["s0"].connect()
+                with conn.cursor() as c:
+                    c.execute("INSERT INTO ledger VALUES " + ", ".join(
+                        "(%d, %d, 0)" % (u, 1000 + i) for u in moving for i in range(4)))
+                conn.close()
+                m = 4 * len(moving)
+        assert p.wait(60) == 0, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+    rows = [e for e in events if e["event"] == "rows"]
+    mid = st.journal()["id"]
+    assert all(e["move"] == mid for e in rows), rows
+
+    def of(phase, step):
+        got = [e for e in rows if e["phase"] == phase and e["step"] == step]
+        assert got, (phase, step, events)
+        assert [e["rows"] for e in got] == sorted(e["rows"] for e in got), got
+        for e in got:
+            assert e["rate"] >= 0 and e["eta_s"] >= -1, e
+        return got
+    copy = of("copy", "copy")
+    assert {"rows", "scanned", "estimate", "rate", "eta_s"} <= set(copy[-1]), copy[-1]
+    assert copy[-1]["rows"] == n and copy[-1]["scanned"] == n + k, (copy[-1], n, k)
+    assert copy[-1]["rate"] > 0 and copy[-1]["eta_s"] == 0, copy[-1]
+    assert len(copy) >= 2, copy     # throttled to 300 rows/s: more than one event
+    cu = of("catchup", "catchup")
+    assert {"rows", "events", "bytes", "behind_bytes", "bytes_rate", "eta_s"} <= set(cu[0])
+    assert cu[0]["rows"] == 0 and cu[0]["behind_bytes"] > 0, cu[0]
+    assert cu[-1]["rows"] == m and cu[-1]["behind_bytes"] == 0 and cu[-1]["eta_s"] == 0, cu
+    assert cu[-1]["bytes"] == cu[0]["behind_bytes"] and cu[-1]["events"] >= 4, cu
+    assert cu[-1]["rate"] > 0 and cu[-1]["bytes_rate"] > 0, cu[-1]
+    assert of("cutover", "catchup")[-1]["rows"] == 0
+    cl = of("cleanup", "cleanup")
+    assert {"rows", "scanned", "expected", "rate", "eta_s"} <= set(cl[-1]), cl[-1]
+    assert cl[-1]["rows"] == cl[-1]["expected"] == n + m, (cl[-1], n, m)
+    assert cl[-1]["scanned"] == n + m + k and cl[-1]["eta_s"] == 0, cl[-1]
+    assert len(cl) >= 2 and 0 < cl[0]["rows"] < n + m, cl   # throttled: seen mid-way
+    assert moving_rows(S["s2"], moving) == n + m and moving_rows(S["s0"], moving) == 0
+    # back to s0 on a terminal: a bar redrawn in place for the copy and the cleanup
+    rc, text = on_terminal(argv(st.root, "move", "0-3", "--to", "s0", "--database", "app",
+                                "--rate", "300"))
+    assert rc == 0, text
+    assert "\r" in text and "copy [" in text and "cleanup [" in text, text
+    assert "rows deleted" in text and "eta " in text, text
+    assert moving_rows(S["s0"], moving) == n + m and moving_rows(S["s2"], moving) == 0
+
+
+def on_terminal(args):
+    """Runs <args> with its output on a terminal; returns (exit status,
+    what it wrote there)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen(args, stdout=slave, stderr=slave, env=env())
+    os.close(slave)
+    out = []
+    while True:
+        try:
+            b = os.read(master, 4096)
+        except OSError:        # EIO: the other side is closed
+            break
+        if not b:
+            break
+        out.append(b.decode(errors="replace"))
+    os.close(master)
+    return p.wait(60), "".join(out)
+
+
+def test_read_only_destination_is_refused():
+    """The control account may write through read_only (READ_ONLY ADMIN), so
+    the mover checks it: a read-only destination (a standby, a deposed
+    master) is refused before anything changes."""
+    st = Setup(routers=False)
+    S["s2"].sql("SET GLOBAL read_only = 1")
+    try:
+        r = st.ctl(*MOVE, check=False)
+    finally:
+        S["s2"].sql("SET GLOBAL read_only = 0")
+    assert r.returncode == 4 and "is read-only" in r.stderr, r
+    assert "nothing was changed" in r.stderr, r.stderr
+    assert st.ctl("moves").stdout.startswith("no moves")
+
+
+def zk_sockets_closed_by_server(pid):
+    """True when every TCP connection of process <pid> to ZooKeeper is
+    closed from ZooKeeper's side (CLOSE_WAIT: a stopped process cannot
+    close its end), i.e. its session has expired."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    states = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            w = line.split()
+            if w[9] in inodes and int(w[2].split(":")[1], 16) == ZK.port:
+                states.append(w[3])
+    return bool(states) and all(s == "08" for s in states)
+
+
+def test_mover_stalled_past_its_zookeeper_session_while_frozen_finishes():
+    """The mover stopped while its vbuckets are frozen until ZooKeeper
+    expires its session (a stall: a paused VM, a swapped-out process):
+    continued, it opens a new session and finishes the move."""
+    st = Setup(routers=False)
+    filled = st.fill(S["s0"], 5, lambda vb: vb < 8)
+    p = st.paused_move("frozen", *MOVE)
+    try:
+        cluster.wait_for(lambda: zk_sockets_closed_by_server(p.pid), 60,
+                         "ZooKeeper expiring the stopped mover's session")
+        p.send_signal(signal.SIGCONT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0 and "done:" in out, (out, err)
+    dump = st.ctl("dump-map").stdout
+    assert "frozen" not in dump and "vb 0-3 s2" in dump, dump
+    vbs = st.vbuckets(list(range(2000, 2048)))
+    moved = [k for k in filled if vbs[k[0]] < 4]
+    assert set(S["s2"].sql("SELECT userid, id FROM ledger")) == set(moved)

@@ -162,14 +162,7 @@ def main():
     ctl("add-shard", "s2", cluster.addr(dbs["s2"]))
 
     def owners():
-        own = {}
-        for line in ctl("dump-map").stdout.splitlines():
-            if line.startswith("vb "):
-                rng, shard = line.split()[1], line.split()[2]
-                lo, _, hi = rng.partition("-")
-                for vb in range(int(lo), int(hi or lo) + 1):
-                    own[vb] = shard
-        return own
+        return cluster.map_owners(ctl("dump-map").stdout)
 
     own = owners()
     # placement check against the router's own code, on a few users
