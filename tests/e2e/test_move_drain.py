@@ -107,7 +107,7 @@ def test_transactions_outliving_move_drain_ms_are_cut():
         # stopped before its cleanup, whose deletes on s0 would wait for the
         # locks of the open transaction there that does not move
         t0 = time.monotonic()
-        p = mf.paused_move(st.root, "cleanup", *mf.MOVE)
+        p = st.paused_move("cleanup", *mf.MOVE)
         assert time.monotonic() - t0 < 90
 
         # the statement in flight was ended by the cut, not by its sleep, on
