@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "router/journal.h"
 #include "router/promote.h"
@@ -42,6 +42,9 @@ int switchover_journal(const struct switchover_run *sr, char **errp, const char 
                        const char *fmt, ...)
 {
     const char *after = getenv("SHARDWIRE_TEST_SWITCHOVER_PAUSE_AFTER");
+    const char *ms = getenv("SHARDWIRE_TEST_SWITCHOVER_PAUSE_MS");
+    unsigned long n = ms ? strtoul(ms, NULL, 10) : 60000;
+    struct timespec ts = { (time_t)(n / 1000), (long)(n % 1000) * 1000000L };
     char extra[700];
     va_list ap;
 
@@ -51,8 +54,8 @@ int switchover_journal(const struct switchover_run *sr, char **errp, const char 
     if (journal_write(sr->za, sr->shard, sr->j, sr->who, state, extra, errp) < 0)
         return -1;
     if (after && strcmp(after, state) == 0) {
-        fprintf(stderr, "switchover: test pause after state=%s\n", state);
-        sleep(60);
+        fprintf(stderr, "switchover: test pause after state=%s for %lu ms\n", state, n);
+        nanosleep(&ts, NULL);
     }
     return 0;
 }

@@ -40,8 +40,9 @@ struct switchover_run {
 /*
  * Writes the journal step <state> with the extra words <fmt> as sr->who
  * (a compare-and-set; router/journal.h). Tests only:
- * SHARDWIRE_TEST_SWITCHOVER_PAUSE_AFTER=STATE holds the runner 60 s right
- * after writing STATE, so a test can kill or stop it there. Returns 0, or
+ * SHARDWIRE_TEST_SWITCHOVER_PAUSE_AFTER=STATE holds the runner right after
+ * writing STATE for SHARDWIRE_TEST_SWITCHOVER_PAUSE_MS (default 60 s), so a
+ * test can kill or stop it there. Returns 0, or
  * -1 with a malloc'd *<errp> (someone else wrote the journal: stop).
  */
 int switchover_journal(const struct switchover_run *sr, char **errp, const char *state,

@@ -24,7 +24,9 @@ says it stood down. The points:
 The switchover scenarios share one cluster (the same shard and routers, the
 repl account configured): shardctl is held by its test hook
 (SHARDWIRE_TEST_SWITCHOVER_PAUSE_AFTER) after `paused`, `caught_up` or
-`published` and killed there under ledger writers through the three routers.
+`published` and killed there under ledger writers through the three routers
+(or, once, stopped there and woken after the coordinator ended it: it must
+stand down).
 Its runner node in ZooKeeper goes with its session; then the coordinator
 rolls back (paused: the target was not touched) or forward (caught_up,
 published), by the rules of a shardctl re-run: one writable server, the
@@ -155,11 +157,13 @@ def teardown_module():
         SW["zk"].stop()
 
 
-def switchover_killed_at(state):
-    """Kills `shardctl switchover s0` held after <state> under writers and
+def switchover_killed_at(state, sig=signal.SIGKILL):
+    """Kills `shardctl switchover s0` held after <state> under writers (or,
+    with <sig> SIGSTOP, stops it, and wakes it once the switchover ended) and
     waits for the coordinator to end it. Returns (journal as the dead one
     left it, journal at the end, shard line at the end, seconds from the
-    kill until the shard was unpaused and the journal closed)."""
+    kill until the shard was unpaused and the journal closed; with SIGSTOP
+    also shardctl's exit status and stderr)."""
     s = switchover_setup()
     ws = s.writers(100 * (len(s.status()["history"]) + 1))
     argv = [cluster.shardctl_path(), "--zk", s.zk.hosts, "--timeout", "3", "switchover", "s0"]
@@ -167,7 +171,8 @@ def switchover_killed_at(state):
                SHARDWIRE_CONTROL_PASSWORD=cluster.CONTROL_PASSWORD,
                SHARDWIRE_REPL_USER=cluster.REPL_USER,
                SHARDWIRE_REPL_PASSWORD=cluster.REPL_PASSWORD,
-               SHARDWIRE_TEST_SWITCHOVER_PAUSE_AFTER=state)
+               SHARDWIRE_TEST_SWITCHOVER_PAUSE_AFTER=state,
+               SHARDWIRE_TEST_SWITCHOVER_PAUSE_MS="8000")
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=env)
     def at_state():
@@ -176,8 +181,9 @@ def switchover_killed_at(state):
     try:
         left = cluster.wait_for(at_state, 60, "the switchover at state %s" % state)
     finally:
-        p.kill()
-        p.communicate(timeout=10)
+        p.send_signal(sig)
+        if sig == signal.SIGKILL:
+            p.communicate(timeout=10)
     t_kill = time.monotonic()
     assert left["kind"] == "switchover" and left["in_progress"], left
 
@@ -185,8 +191,17 @@ def switchover_killed_at(state):
         sh = s.status()["shards"][0]
         fo = sh["failover"]
         return not fo["in_progress"] and not sh["paused"] and (fo, sh)
-    fo, line = cluster.wait_for(ended, 60, "the coordinator ending the switchover")
+    try:
+        fo, line = cluster.wait_for(ended, 60, "the coordinator ending the switchover")
+    finally:
+        if sig == signal.SIGSTOP:
+            p.send_signal(signal.SIGCONT)
     took = time.monotonic() - t_kill
+    woke = None
+    if sig == signal.SIGSTOP:
+        out, err = p.communicate(timeout=60)
+        woke = (p.returncode, err)
+        assert s.status()["shards"][0]["failover"] == fo, (fo, err)
     assert fo["coordinator"] in ("ra", "rb", "rc") and fo["term"] > left["term"], (left, fo)
     counts = [len(w.acked) for w in ws]
     cluster.wait_for(lambda: all(len(w.acked) >= c + 20 for w, c in zip(ws, counts)), 60,
@@ -201,9 +216,9 @@ def switchover_killed_at(state):
                              "every standby follows the master")
             assert errant_gtids(x, master) == 0
     s.finish(ws, master)
-    print("switchover killed at %s: ended by %s (%s) %.1f s after the kill" % (
-        state, fo["coordinator"], fo["state"], took))
-    return left, fo, line, took
+    print("switchover %s at %s: ended by %s (%s) %.1f s after the signal" % (
+        "stopped" if woke else "killed", state, fo["coordinator"], fo["state"], took))
+    return (left, fo, line, took) + ((woke,) if woke else ())
 
 
 def test_switchover_killed_while_paused_is_rolled_back_by_the_coordinator():
@@ -220,3 +235,12 @@ def test_switchover_killed_after_catching_up_is_rolled_forward_by_the_coordinato
 def test_switchover_killed_after_publishing_is_closed_by_the_coordinator():
     left, fo, line, took = switchover_killed_at("published")
     assert fo["state"] == "done" and line["master"] == left["new"], (fo, line)
+
+
+def test_switchover_stopped_after_catching_up_stands_down_when_woken():
+    """shardctl stopped (not killed) after caught_up: its session expires,
+    the coordinator rolls the switchover forward; woken, shardctl changes
+    nothing more and says it stood down (exit 3)."""
+    left, fo, line, took, (rc, err) = switchover_killed_at("caught_up", signal.SIGSTOP)
+    assert fo["state"] == "done" and line["master"] == left["new"], (fo, line)
+    assert rc == 3 and "stood down" in err, (rc, err)
