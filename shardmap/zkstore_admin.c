@@ -35,6 +35,7 @@ struct zkstore_admin {
     bool             lost_in_write;  /* the last init/write lost its connection */
     char            *elect_path; /* our election node (zkstore_admin_elect), or NULL */
     char            *hold_path;  /* our runner mark (zkstore_admin_hold), or NULL */
+    uint64_t         held_at_ms; /* zkr_now_ms() when both were last seen ours; 0: not */
 };
 
 static void za_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
@@ -195,6 +196,7 @@ static enum zkstore_rc za_recover(struct zkstore_admin *za, uint64_t deadline, c
         return rc;
     zookeeper_close(za->zh);
     za->zh = NULL;
+    za->held_at_ms = 0;
     return za_open(za, errp);
 }
 
@@ -907,14 +909,27 @@ static enum zkstore_rc za_owns(struct zkstore_admin *za, const char *path, uint6
 
 enum zkstore_rc zkstore_admin_held(struct zkstore_admin *za, bool *held, char **errp)
 {
-    uint64_t deadline = zkr_now_ms() + za->timeout_ms;
+    uint64_t start = zkr_now_ms(), deadline = start + za->timeout_ms;
     enum zkstore_rc rc = ZKSTORE_OK;
+    int session_ms;
 
     *held = (za->elect_path || za->hold_path) && za->zh;
-    if (*held && za->elect_path)
+    if (!*held)
+        return ZKSTORE_OK;
+    /* A session the server saw alive at <held_at_ms> cannot expire within
+     * its timeout of that moment: one answer stands for a third of it (the
+     * client's own ping interval), so a runner checking before every
+     * statement does not pay a round trip for each. */
+    session_ms = zoo_recv_timeout(za->zh);
+    if (za->held_at_ms && session_ms > 0 && start - za->held_at_ms < (uint64_t)session_ms / 3)
+        return ZKSTORE_OK;
+    za->held_at_ms = 0;
+    if (za->elect_path)
         rc = za_owns(za, za->elect_path, deadline, held, errp);
     if (rc == ZKSTORE_OK && *held && za->hold_path)
         rc = za_owns(za, za->hold_path, deadline, held, errp);
+    if (rc == ZKSTORE_OK && *held)
+        za->held_at_ms = start;
     return rc;
 }
 
