@@ -13,10 +13,18 @@
  *   started,        a coordinator died before the    decide again: start a new
  *   prepared        map named the candidate          term (prepare is redone)
  *   published       it died after the map change     finish the promotion
+ *                                                    (with a newer term)
+ *   kind=switchover a shardctl runs a switchover     nothing while its runner
+ *   in progress                                      node lives; once gone,
+ *                                                    finish or roll back
+ *                                                    (router/switchover.c)
  *
  * Each step is written to the journal, with a compare-and-set on the
- * journal node, before it is taken. A coordinator that was paused and wakes
- * up finds the node changed and stops: the newer term wins.
+ * journal node, before it is taken; and before every step that changes a
+ * server or the map the coordinator asks journal_owned() whether its
+ * election node still belongs to its current session and the journal is as
+ * it left it. A coordinator that was paused past its session and wakes up
+ * stands down (logged) and changes nothing: the newer term wins.
  */
 #include "router/coordinator.h"
 
