@@ -258,7 +258,8 @@ static const struct str_key str_keys[] = {
     SKEY(backend_password), SKEY(server_version), SKEY(log_file), SKEY(tls_cert),
     SKEY(tls_key), SKEY(tls_ca), SKEY(zookeeper_auth), SKEY(zookeeper_auth_file),
     SKEY(control_user), SKEY(control_password), SKEY(admin_listen), SKEY(admin_user),
-    SKEY(admin_password), SKEY(failover_zookeeper_auth_file),
+    SKEY(admin_password), SKEY(failover_zookeeper_auth_file), SKEY(repl_user),
+    SKEY(repl_password),
 };
 
 /* proxy_protocol_networks: addresses or CIDR networks separated by commas
@@ -604,6 +605,8 @@ void config_free(struct config *c)
     free(c->admin_user);
     free(c->admin_password);
     free(c->control_password);
+    free(c->repl_user);
+    free(c->repl_password);
     for (unsigned i = 0; i < c->n_rules; i++) {
         free(c->rules[i].pattern);
         free(c->rules[i].message);

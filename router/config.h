@@ -86,6 +86,10 @@ struct config {
     bool      require_secure_transport;/* refuse logins without TLS */
     char     *control_user;            /* control-plane account (health checks); NULL: off */
     char     *control_password;
+    char     *repl_user;               /* a standby's replication account: the coordinator
+                                        * demotes the old master of an interrupted switchover
+                                        * with it; NULL: it cannot roll such a one forward */
+    char     *repl_password;
     unsigned  health_interval_ms;      /* each server probed this often */
     unsigned  health_timeout_ms;       /* a probe unanswered by then has failed */
     unsigned  health_down_after_fails; /* consecutive failed probes before DOWN ... */

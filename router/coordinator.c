@@ -13,10 +13,18 @@
  *   started,        a coordinator died before the    decide again: start a new
  *   prepared        map named the candidate          term (prepare is redone)
  *   published       it died after the map change     finish the promotion
+ *                                                    (with a newer term)
+ *   kind=switchover a shardctl runs a switchover     nothing while its runner
+ *   in progress                                      node lives; once gone,
+ *                                                    finish or roll back
+ *                                                    (router/switchover.c)
  *
  * Each step is written to the journal, with a compare-and-set on the
- * journal node, before it is taken. A coordinator that was paused and wakes
- * up finds the node changed and stops: the newer term wins.
+ * journal node, before it is taken; and before every step that changes a
+ * server or the map the coordinator asks journal_owned() whether its
+ * election node still belongs to its current session and the journal is as
+ * it left it. A coordinator that was paused past its session and wakes up
+ * stands down (logged) and changes nothing: the newer term wins.
  */
 #include "router/coordinator.h"
 
@@ -37,6 +45,7 @@
 #include "router/log.h"
 #include "router/mapwatch.h"
 #include "router/promote.h"
+#include "router/switchover.h"
 #include "router/util.h"
 #include "router/worker.h"
 #include "shardmap/smap.h"
@@ -119,6 +128,41 @@ static void test_pause(const char *state)
     }
 }
 
+/*
+ * Whether this coordinator still owns the failover of <shard> journaled in
+ * <j>: its election node belongs to its current ZooKeeper session (a
+ * coordinator paused past its session timeout lost it, and another router
+ * leads now) and the journal is still as it last wrote it (no newer term).
+ * Logs why not, once per failover (<j>->state gets "stood_down"). Asked
+ * before every step that changes a server or the map.
+ */
+static bool still_ours(struct coordinator *co, const char *shard, struct journal *j)
+{
+    char why[400];
+
+    if (strcmp(j->state, "stood_down") == 0)
+        return false;
+    if (journal_owned(co->za, shard, j, why, sizeof(why)))
+        return true;
+    log_warn("failover: shard=%s term=%" PRIu64 " stood down: %s; changing nothing more",
+             shard, j->term, why);
+    snprintf(j->state, sizeof(j->state), "stood_down");
+    return false;
+}
+
+struct owner {
+    struct coordinator *co;
+    const char         *shard;
+    struct journal     *j;
+};
+
+static bool owner_may_act(void *arg)
+{
+    struct owner *o = arg;
+
+    return still_ours(o->co, o->shard, o->j);
+}
+
 /* Writes the journal of <shard> as it is now (<j>, with <state> and the
  * extra words <fmt>), if nobody wrote it since we read it. Returns 0, or -1
  * when another coordinator took over (then this one must stop). */
@@ -136,9 +180,13 @@ static int journal_step(struct coordinator *co, const char *shard, struct journa
     va_start(ap, fmt);
     vsnprintf(extra, sizeof(extra), fmt, ap);
     va_end(ap);
+    /* The compare-and-set below catches a newer term, not a lost session
+     * whose handle reconnected with a new one: ask for both. */
+    if (!still_ours(co, shard, j))
+        return -1;
     if (journal_write(co->za, shard, j, co->id, state, extra, &err) < 0) {
-        log_warn("failover: shard=%s term=%" PRIu64 " journal write (%s) failed, stopping: %s",
-                 shard, j->term, state, err ? err : "?");
+        log_warn("failover: shard=%s term=%" PRIu64 " journal write (%s) failed, stood down: "
+                 "%s", shard, j->term, state, err ? err : "?");
         free(err);
         return -1;
     }
@@ -159,15 +207,18 @@ static int journal_step(struct coordinator *co, const char *shard, struct journa
  * from the new master until promote_finish() made it writable); now they go
  * there. Returns 0, or -1 (logged; the journal stays at 'published', so the
  * next round resumes and unpauses). */
-static int unpause(struct coordinator *co, const char *shard, uint64_t term)
+static int unpause(struct coordinator *co, const char *shard, struct journal *j)
 {
     char *err = NULL;
-    enum zkstore_rc rc = zkstore_admin_set_paused(co->za, shard, false, NULL, &err);
+    enum zkstore_rc rc;
 
+    if (!still_ours(co, shard, j))
+        return -1;
+    rc = zkstore_admin_set_paused(co->za, shard, false, NULL, &err);
     if (rc == ZKSTORE_OK)
         return 0;
     log_error("failover: shard=%s term=%" PRIu64 " the new master is writable but the map "
-              "still holds its statements (paused): %s; retrying", shard, term,
+              "still holds its statements (paused): %s; retrying", shard, j->term,
               err ? err : zkstore_rc_name(rc));
     free(err);
     return -1;
@@ -178,9 +229,10 @@ static void progress(void *arg, const char *line)
     log_info("failover: shard=%s %s", (const char *)arg, line);
 }
 
-static void promote_opts_of(struct coordinator *co, const char *shard, struct promote_opts *po)
+static void promote_opts_of(struct coordinator *co, struct owner *ow, struct promote_opts *po)
 {
     const struct config *cfg = co->r->cfg;
+    const char *shard = ow->shard;
 
     memset(po, 0, sizeof(*po));
     po->user = cfg->control_user;
@@ -189,6 +241,8 @@ static void promote_opts_of(struct coordinator *co, const char *shard, struct pr
     po->apply_timeout_ms = cfg->failover_apply_timeout_ms;
     po->progress = progress;
     po->progress_arg = (void *)shard;
+    po->may_act = owner_may_act;
+    po->may_act_arg = ow;
 }
 
 /* The map names the candidate already: make it writable. */
@@ -198,22 +252,29 @@ static void resume(struct coordinator *co, const struct smap_shard *s, struct jo
     struct promote_opts po;
     char *err = NULL, a[SMAP_ENDPOINT_STR_MAX];
     struct shard_memo *memo = memo_of(co, s->name);
+    struct owner ow = { co, s->name, j };
+    int prc;
 
     if (memo && now_ms() < memo->retry_after_ms)
         return;
-    promote_opts_of(co, s->name, &po);
+    promote_opts_of(co, &ow, &po);
     smap_format_endpoint(&s->master, a, sizeof(a));
     log_warn("failover: shard=%s term=%" PRIu64 " was left at 'published' by %s; finishing "
              "the promotion of %s", s->name, j->term, j->coordinator, a);
+    /* A newer term: the one that left it, should it wake up, finds it. */
+    j->term++;
     if (journal_step(co, s->name, j, "published", "new=%s resumed_by=%s", a, co->id) < 0)
         return;
-    if (promote_resume(&p, s, &po, &err) < 0) {
+    prc = promote_resume(&p, s, &po, &err);
+    if (prc < 0 && p.stood_down) {
+        free(err);
+    } else if (prc < 0) {
         log_error("failover: shard=%s term=%" PRIu64 " cannot finish: %s", s->name, j->term,
                   err);
         free(err);
         if (memo)
             memo->retry_after_ms = now_ms() + COORD_RETRY_MS;
-    } else if (unpause(co, s->name, j->term) < 0) {
+    } else if (unpause(co, s->name, j) < 0) {
         if (memo)
             memo->retry_after_ms = now_ms() + COORD_RETRY_MS;
     } else {
@@ -235,7 +296,8 @@ static void fail_over(struct coordinator *co, const struct smap_shard *s, struct
     struct shard_memo *memo = memo_of(co, s->name);
     enum zkstore_rc rc;
     unsigned wait_ms;
-    int i;
+    struct owner ow = { co, s->name, j };
+    int i, prc;
 
     memset(&p, 0, sizeof(p));
     smap_format_endpoint(&s->master, old, sizeof(old));
@@ -243,8 +305,12 @@ static void fail_over(struct coordinator *co, const struct smap_shard *s, struct
     snprintf(j->kind, sizeof(j->kind), "failover");
     if (journal_step(co, s->name, j, "started", "old=%s", old) < 0)
         return;
-    promote_opts_of(co, s->name, &po);
-    if (promote_prepare(&p, s, &po, &err) < 0) {
+    promote_opts_of(co, &ow, &po);
+    prc = promote_prepare(&p, s, &po, &err);
+    if (prc < 0 && p.stood_down) {
+        free(err);
+        goto out;
+    } else if (prc < 0) {
         log_warn("failover: shard=%s term=%" PRIu64 " refused: %s", s->name, j->term, err);
         journal_step(co, s->name, j, "aborted", "old=%s", old);
         free(err);
@@ -258,6 +324,12 @@ static void fail_over(struct coordinator *co, const struct smap_shard *s, struct
     /* The map as it is now: nobody may have changed this shard meanwhile. */
     rc = zkstore_admin_load(co->za, &cur, &cas, &err);
     i = rc == ZKSTORE_OK ? smap_find_shard(cur, s->name) : -1;
+    /* Woken from a pause, this one may find a map its successor changed:
+     * that is not ours to abort. */
+    if (!still_ours(co, s->name, j)) {
+        free(err);
+        goto out;
+    }
     if (i < 0 || !smap_endpoint_eq(&smap_shard(cur, (unsigned)i)->master, &s->master)) {
         log_warn("failover: shard=%s term=%" PRIu64 " the map changed under us (%s); aborting",
                  s->name, j->term, err ? err : "another master");
@@ -294,13 +366,17 @@ static void fail_over(struct coordinator *co, const struct smap_shard *s, struct
                                    sizeof(behind)) > 0)
         log_warn("failover: shard=%s routers not on map version=%" PRIu64 " after %u ms: %s "
                  "(the old master is fenced)", s->name, smap_version(next), wait_ms, behind);
-    if (promote_finish(&p, &err) < 0) {
+    prc = promote_finish(&p, &err);
+    if (prc < 0 && p.stood_down) {
+        free(err);
+        goto out;
+    } else if (prc < 0) {
         log_error("failover: shard=%s term=%" PRIu64 " finish failed (will retry): %s",
                   s->name, j->term, err);
         free(err);
         goto retry_later;
     }
-    if (unpause(co, s->name, j->term) < 0)
+    if (unpause(co, s->name, j) < 0)
         goto retry_later;
     j->last_ms = wall_ms();
     journal_step(co, s->name, j, "done", "old=%s new=%s", old, cand);
@@ -314,6 +390,82 @@ out:
     smap_builder_free(b);
     smap_unref(cur);
     smap_unref(next);
+}
+
+/* ---------------------------------------------------------------- switchover */
+
+/*
+ * A switchover of shard <s> is in progress (journal <j>). While its runner
+ * lives (its ephemeral node <root>/runners/<id>, held by its ZooKeeper
+ * session), its own steps decide and the shard is left alone. Once the
+ * node is gone (the shardctl died or its machine did: within its session
+ * timeout) the switchover is finished or rolled back here, by the rules a
+ * re-run of `shardctl switchover` follows (router/switchover.c), so a dead
+ * shardctl never leaves a shard paused.
+ */
+static void finish_switchover(struct coordinator *co, const struct smap_shard *s,
+                              struct journal *j)
+{
+    const struct config *cfg = co->r->cfg;
+    struct shard_memo *memo = memo_of(co, s->name);
+    struct owner ow = { co, s->name, j };
+    struct promote_opts po;
+    struct switchover_run sr;
+    enum switchover_outcome out;
+    const char *ruser = cfg->repl_user;
+    char *text = NULL, *err = NULL;
+    int32_t version = -1;
+    enum zkstore_rc rc;
+
+    if (strcmp(j->coordinator, co->id) != 0) {
+        rc = zkstore_admin_node_get(co->za, SWITCHOVER_RUNNERS_DIR, j->coordinator, &text,
+                                    &version, &err);
+        free(text);
+        if (rc != ZKSTORE_OK) {
+            log_warn("failover: shard=%s cannot tell whether switchover runner %s lives: %s",
+                     s->name, j->coordinator, err ? err : zkstore_rc_name(rc));
+            free(err);
+            return;
+        }
+        if (version >= 0)
+            return;
+    }
+    if (memo && now_ms() < memo->retry_after_ms)
+        return;
+    if (ruser && (strpbrk(ruser, "'\\") ||
+                  (cfg->repl_password && strpbrk(cfg->repl_password, "'\\")))) {
+        log_error("failover: repl_user and repl_password may not hold quotes or backslashes; "
+                  "not used");
+        ruser = NULL;
+    }
+    log_warn("failover: shard=%s term=%" PRIu64 " the switchover by %s stopped at state=%s "
+             "and its runner is gone; finishing it", s->name, j->term, j->coordinator,
+             j->state);
+    promote_opts_of(co, &ow, &po);
+    memset(&sr, 0, sizeof(sr));
+    sr.za = co->za;
+    sr.shard = s->name;
+    sr.who = co->id;
+    sr.j = j;
+    sr.po = &po;
+    sr.repl_user = ruser;
+    sr.repl_password = cfg->repl_password ? cfg->repl_password : "";
+    sr.router_wait_ms = cfg->failover_router_wait_ms;
+    if (switchover_recover(&sr, s, &out, &err) < 0) {
+        log_error("failover: shard=%s term=%" PRIu64 " cannot finish the switchover (will "
+                  "retry): %s", s->name, j->term, err ? err : "?");
+        free(err);
+        if (memo)
+            memo->retry_after_ms = now_ms() + COORD_RETRY_MS;
+        return;
+    }
+    if (out == SWITCHOVER_FINISHED)
+        atomic_fetch_add(&co->r->failovers[0], 1);
+    else
+        atomic_fetch_add(&co->r->failovers[1], 1);
+    log_info("failover: shard=%s term=%" PRIu64 " switchover %s", s->name, j->term,
+             out == SWITCHOVER_FINISHED ? "rolled forward: the target is master, unpaused"
+                                        : "rolled back: the old master stays master, unpaused");
 }
 
 /* ---------------------------------------------------------------- deciding */
@@ -405,16 +557,16 @@ static void decide_shard(struct coordinator *co, const struct views *v,
 
     if (!memo || coord_journal_read(co, s->name, &j) < 0)
         return;
+    /* A switchover first: its `published` is not a failover's. */
+    if (strcmp(j.kind, "switchover") == 0 && journal_in_progress(&j)) {
+        finish_switchover(co, s, &j);
+        return;
+    }
     if (strcmp(j.state, "published") == 0 && smap_endpoint_eq(&j.new_master, &s->master)) {
         resume(co, s, &j);
         return;
     }
     if (s->n_standbys == 0 || nr == 0)
-        return;
-    /* A switchover runs (shardctl holds the journal): its own steps decide;
-     * one left unfinished for a minute no longer blocks failovers. */
-    if (strcmp(j.kind, "switchover") == 0 && journal_in_progress(&j) &&
-        wall_ms() < j.at_ms + 60000)
         return;
     mv = calloc(nr, sizeof(*mv));
     sv = calloc((size_t)nr * s->n_standbys, sizeof(*sv));

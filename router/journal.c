@@ -122,3 +122,25 @@ int journal_write(struct zkstore_admin *za, const char *shard, struct journal *j
     }
     return 0;
 }
+
+bool journal_owned(struct zkstore_admin *za, const char *shard, const struct journal *j,
+                   char *why, size_t cap)
+{
+    struct journal now;
+    char *err = NULL;
+    bool held = false, ok = false;
+    enum zkstore_rc rc = zkstore_admin_held(za, &held, &err);
+
+    if (rc != ZKSTORE_OK || !held)
+        snprintf(why, cap, "this runner no longer holds its election or runner node in "
+                 "ZooKeeper (%s)", err ? err : "its session expired while it was stopped");
+    else if (journal_read(za, shard, &now, &err) < 0)
+        snprintf(why, cap, "%s", err ? err : "cannot read the journal");
+    else if (now.version != j->version)
+        snprintf(why, cap, "the journal moved on (term %" PRIu64 ", %s, by %s)", now.term,
+                 now.state, now.coordinator);
+    else
+        ok = true;
+    free(err);
+    return ok;
+}

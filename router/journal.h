@@ -21,6 +21,7 @@
 #define SHARDWIRE_ROUTER_JOURNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shardmap/smap.h"
@@ -69,5 +70,20 @@ int journal_read(struct zkstore_admin *za, const char *shard, struct journal *j,
  */
 int journal_write(struct zkstore_admin *za, const char *shard, struct journal *j,
                   const char *who, const char *state, const char *extra, char **errp);
+
+/*
+ * Whether the runner that last wrote <j> (as read or written through <za>)
+ * still owns the failover or switchover of <shard>: <za>'s ephemeral nodes
+ * (a coordinator's election candidate, a shardctl's runner mark; see
+ * zkstore_admin_held()) belong to its current session, and nobody wrote
+ * the journal since <j> was read or written (its node version: a newer term
+ * or another runner's step changes it; <j>'s own term may be one ahead,
+ * about to be written). Asked before
+ * every step that changes a server or the map, so that a runner that was
+ * stopped (SIGSTOP, a frozen VM) and replaced meanwhile changes nothing
+ * when it wakes up. False with <why> (<cap> bytes) saying why.
+ */
+bool journal_owned(struct zkstore_admin *za, const char *shard, const struct journal *j,
+                   char *why, size_t cap);
 
 #endif

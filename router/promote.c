@@ -59,13 +59,33 @@ static void server_connect(struct promote *p, struct promote_server *s)
     s->m = m;
 }
 
-/* Runs <sql> on <s>. Returns 0, or -1 with s->err set. */
-static int run(struct promote_server *s, const char *sql)
+/* Whether the runner may still change servers (promote_opts.may_act): asked
+ * before every such statement, so that one which was paused (SIGSTOP, a VM
+ * freeze) and was replaced meanwhile stops at its next statement instead of
+ * undoing its successor's work. Once false, false for good. */
+static bool may_act(struct promote *p)
+{
+    if (!p->stood_down && p->o.may_act && !p->o.may_act(p->o.may_act_arg)) {
+        p->stood_down = true;
+        say(p, "stood down: another runner owns shard %s now; changing nothing more",
+            p->shard);
+    }
+    return !p->stood_down;
+}
+
+/* Runs <sql>, which changes <s>, if may_act(). Returns 0, or -1 with s->err
+ * set. */
+static int run(struct promote *p, struct promote_server *s, const char *sql)
 {
     MYSQL_RES *res;
 
     if (!s->m) {
         snprintf(s->err, sizeof(s->err), "not connected");
+        return -1;
+    }
+    if (!may_act(p)) {
+        snprintf(s->err, sizeof(s->err), "%.80s: not sent: stood down (another runner owns "
+                 "the shard now)", sql);
         return -1;
     }
     if (mysql_query(s->m, sql) != 0) {
@@ -136,7 +156,7 @@ static void fence_master(struct promote *p)
     if (!ms->m)
         return;
     addr_of(ms, a, sizeof(a));
-    if (run(ms, "SET GLOBAL read_only = 1") == 0) {
+    if (run(p, ms, "SET GLOBAL read_only = 1") == 0) {
         p->fenced = true;
         say(p, "fence: old master %s is read-only", a);
     } else {
@@ -145,6 +165,8 @@ static void fence_master(struct promote *p)
         say(p, "fence: old master %s: read_only not set (%s); semi-sync keeps it from "
                "committing", a, ms->err);
     }
+    if (!may_act(p))
+        return;
     if (mysql_query(ms->m, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> "
                            "CONNECTION_ID() AND COMMAND NOT IN ('Binlog Dump', 'Daemon') "
                            "AND USER NOT IN ('system user', 'event_scheduler')") != 0 ||
@@ -234,7 +256,7 @@ static int wait_applied(struct promote *p, struct promote_server *s, char **errp
     uint64_t deadline = now_ms() + p->o.apply_timeout_ms;
 
     addr_of(s, a, sizeof(a));
-    if (run(s, "START SLAVE SQL_THREAD") < 0) {
+    if (run(p, s, "START SLAVE SQL_THREAD") < 0) {
         *errp = util_fmt("candidate %s: %s", a, s->err);
         return -1;
     }
@@ -318,7 +340,7 @@ int promote_prepare(struct promote *p, const struct smap_shard *s, const struct 
         }
     }
     for (unsigned i = 0; i < p->n_standbys; i++) {
-        if (run(&p->standbys[i], "STOP SLAVE IO_THREAD") < 0) {
+        if (run(p, &p->standbys[i], "STOP SLAVE IO_THREAD") < 0) {
             *errp = util_fmt("standby %s: %s", addr_of(&p->standbys[i], a, sizeof(a)),
                             p->standbys[i].err);
             promote_abort(p);
@@ -442,7 +464,7 @@ int promote_rejoin(struct promote *p, const struct smap_shard *s,
         return -1;
     }
     /* Before anything else: it must never take a write again on its own. */
-    if (run(x, "SET GLOBAL read_only = 1") < 0) {
+    if (run(p, x, "SET GLOBAL read_only = 1") < 0) {
         *errp = util_fmt("%s: %s", a, x->err);
         return -1;
     }
@@ -465,16 +487,16 @@ int promote_rejoin(struct promote *p, const struct smap_shard *s,
              "MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=current_pos, "
              "MASTER_CONNECT_RETRY=1", m->ep.host, m->ep.port, repl_user, repl_password);
     /* Master-side semi-sync on a standby would block its own SQL thread. */
-    if (run(x, "STOP SLAVE") < 0 || run(x, "SET GLOBAL rpl_semi_sync_master_enabled = 0") < 0 ||
-        run(x, "SET GLOBAL rpl_semi_sync_slave_enabled = 1") < 0 ||
-        run(x, "SET GLOBAL sync_relay_log = 1") < 0 || run(x, sql) < 0 ||
-        run(x, "START SLAVE") < 0) {
+    if (run(p, x, "STOP SLAVE") < 0 || run(p, x, "SET GLOBAL rpl_semi_sync_master_enabled = 0") < 0 ||
+        run(p, x, "SET GLOBAL rpl_semi_sync_slave_enabled = 1") < 0 ||
+        run(p, x, "SET GLOBAL sync_relay_log = 1") < 0 || run(p, x, sql) < 0 ||
+        run(p, x, "START SLAVE") < 0) {
         *errp = util_fmt("%s: %s", a, x->err);
         return -1;
     }
     if (wait_replicating(x, p->o.timeout_ms, why, sizeof(why)) < 0) {
-        run(x, "STOP SLAVE");
-        run(x, "RESET SLAVE ALL");
+        run(p, x, "STOP SLAVE");
+        run(p, x, "RESET SLAVE ALL");
         *errp = util_fmt("%s cannot replicate from %s: %s%s", a, ma, why,
                         strstr(why, "1236") ? " (its history diverged: it needs a rebuild)" : "");
         return -1;
@@ -498,8 +520,8 @@ int promote_rejoin(struct promote *p, const struct smap_shard *s,
             if (run_value(x, "SHOW SLAVE STATUS", "Last_IO_Errno", err_no, sizeof(err_no)) == 0 &&
                 strcmp(err_no, "0") != 0 && err_no[0]) {
                 run_value(x, "SHOW SLAVE STATUS", "Last_IO_Error", err, sizeof(err));
-                run(x, "STOP SLAVE");
-                run(x, "RESET SLAVE ALL");
+                run(p, x, "STOP SLAVE");
+                run(p, x, "RESET SLAVE ALL");
                 *errp = util_fmt("%s cannot replicate from %s: replication error %s: %s%s", a, ma,
                                 err_no, err, strcmp(err_no, "1236") == 0
                                 ? " (its history diverged: it needs a rebuild)" : "");
@@ -528,9 +550,9 @@ int promote_rejoin_finish(struct promote *p, char **errp)
     }
     if (strcmp(v, "1") == 0)
         return 0;
-    if (run(m, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
-        run(m, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
-        run(m, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
+    if (run(p, m, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
+        run(p, m, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
+        run(p, m, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
         *errp = util_fmt("master %s: %s", ma, m->err);
         return -1;
     }
@@ -550,7 +572,7 @@ int promote_finish(struct promote *p, char **errp)
     unsigned repointed = 0;
 
     addr_of(c, a, sizeof(a));
-    if (run(c, "STOP SLAVE") < 0 || run(c, "RESET SLAVE ALL") < 0) {
+    if (run(p, c, "STOP SLAVE") < 0 || run(p, c, "RESET SLAVE ALL") < 0) {
         *errp = util_fmt("promote %s: %s (the map names it master already; finish by hand: "
                         "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0)", a, c->err);
         return -1;
@@ -559,9 +581,9 @@ int promote_finish(struct promote *p, char **errp)
      * uses; set after the standbys were repointed, these SETs twice outlived
      * a 3 s statement timeout in test_failover on a loaded machine). It is
      * read-only: nothing waits for an acknowledgement yet. */
-    if (run(c, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
-        run(c, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
-        run(c, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
+    if (run(p, c, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
+        run(p, c, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
+        run(p, c, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
         *errp = util_fmt("promote %s: %s (left read-only)", a, c->err);
         return -1;
     }
@@ -573,7 +595,7 @@ int promote_finish(struct promote *p, char **errp)
         addr_of(s, b, sizeof(b));
         snprintf(sql, sizeof(sql), "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, "
                  "MASTER_USE_GTID=slave_pos", c->ep.host, c->ep.port);
-        if (run(s, "STOP SLAVE") < 0 || run(s, sql) < 0 || run(s, "START SLAVE") < 0) {
+        if (run(p, s, "STOP SLAVE") < 0 || run(p, s, sql) < 0 || run(p, s, "START SLAVE") < 0) {
             say(p, "repoint: standby %s: %s (repoint it by hand)", b, s->err);
             continue;
         }
@@ -584,14 +606,14 @@ int promote_finish(struct promote *p, char **errp)
      * left, semi-sync without fallback would block every write, so the new
      * master runs without it and the health checks report it. */
     if (repointed == 0) {
-        if (run(c, "SET GLOBAL rpl_semi_sync_master_enabled = 0") < 0) {
+        if (run(p, c, "SET GLOBAL rpl_semi_sync_master_enabled = 0") < 0) {
             *errp = util_fmt("promote %s: %s (left read-only)", a, c->err);
             return -1;
         }
         say(p, "warning: shard %s has no standby now: writes are not protected by semi-sync "
                "until one is attached", p->shard);
     }
-    if (run(c, "SET GLOBAL read_only = 0") < 0) {
+    if (run(p, c, "SET GLOBAL read_only = 0") < 0) {
         *errp = util_fmt("promote %s: %s (it is master in the map but read-only)", a, c->err);
         return -1;
     }
@@ -753,10 +775,10 @@ int promote_switch_finish(struct promote *p, const char *repl_user, const char *
 
     addr_of(c, a, sizeof(a));
     addr_of(old, b, sizeof(b));
-    if (run(c, "STOP SLAVE") < 0 || run(c, "RESET SLAVE ALL") < 0 ||
-        run(c, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
-        run(c, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
-        run(c, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
+    if (run(p, c, "STOP SLAVE") < 0 || run(p, c, "RESET SLAVE ALL") < 0 ||
+        run(p, c, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC") < 0 ||
+        run(p, c, "SET GLOBAL rpl_semi_sync_master_timeout = 4294967295") < 0 ||
+        run(p, c, "SET GLOBAL rpl_semi_sync_master_enabled = 1") < 0) {
         *errp = util_fmt("promote %s: %s (the old master %s is read-only; finish by hand or "
                         "make it writable again)", a, c->err, b);
         return -1;
@@ -770,11 +792,11 @@ int promote_switch_finish(struct promote *p, const char *repl_user, const char *
              "MASTER_CONNECT_RETRY=1", c->ep.host, c->ep.port, repl_user, repl_password);
     /* STOP SLAVE first: a resumed switchover may find it replicating already
      * (CHANGE MASTER refuses a running replica). */
-    if (run(old, "SET GLOBAL rpl_semi_sync_master_enabled = 0") < 0 ||
-        run(old, "STOP SLAVE") < 0 ||
-        run(old, "SET GLOBAL rpl_semi_sync_slave_enabled = 1") < 0 ||
-        run(old, "SET GLOBAL sync_relay_log = 1") < 0 || run(old, sql) < 0 ||
-        run(old, "START SLAVE") < 0) {
+    if (run(p, old, "SET GLOBAL rpl_semi_sync_master_enabled = 0") < 0 ||
+        run(p, old, "STOP SLAVE") < 0 ||
+        run(p, old, "SET GLOBAL rpl_semi_sync_slave_enabled = 1") < 0 ||
+        run(p, old, "SET GLOBAL sync_relay_log = 1") < 0 || run(p, old, sql) < 0 ||
+        run(p, old, "START SLAVE") < 0) {
         *errp = util_fmt("demote %s: %s (%s is master but read-only: repoint the old master "
                         "by hand, then SET GLOBAL read_only=0 on %s)", b, old->err, a, a);
         return -1;
@@ -785,7 +807,7 @@ int promote_switch_finish(struct promote *p, const char *repl_user, const char *
         return -1;
     }
     say(p, "demote: the old master %s replicates from %s", b, a);
-    if (run(c, "SET GLOBAL read_only = 0") < 0) {
+    if (run(p, c, "SET GLOBAL read_only = 0") < 0) {
         *errp = util_fmt("promote %s: %s (it is master but read-only)", a, c->err);
         return -1;
     }
@@ -809,7 +831,7 @@ void promote_switch_repoint(struct promote *p)
         addr_of(x, xa, sizeof(xa));
         snprintf(sql, sizeof(sql), "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, "
                  "MASTER_USE_GTID=slave_pos", c->ep.host, c->ep.port);
-        if (run(x, "STOP SLAVE") < 0 || run(x, sql) < 0 || run(x, "START SLAVE") < 0)
+        if (run(p, x, "STOP SLAVE") < 0 || run(p, x, sql) < 0 || run(p, x, "START SLAVE") < 0)
             say(p, "repoint: standby %s: %s (repoint it by hand)", xa, x->err);
         else
             say(p, "repoint: standby %s replicates from %s", xa, a);
@@ -879,7 +901,7 @@ int promote_switch_rollback(struct promote *p, const struct smap_shard *s,
                          host);
         return -1;
     }
-    if (run(&p->master, "SET GLOBAL read_only = 0") < 0) {
+    if (run(p, &p->master, "SET GLOBAL read_only = 0") < 0) {
         *errp = util_fmt("master %s: %s (it stays read-only)", a, p->master.err);
         return -1;
     }
@@ -891,6 +913,9 @@ void promote_abort(struct promote *p)
 {
     char a[SMAP_ENDPOINT_STR_MAX], sql[700], v[64];
 
+    /* Undoing is acting too: a successor may have promoted by now. */
+    if (!may_act(p))
+        return;
     if (p->io_stopped) {
         for (unsigned i = 0; i < p->n_standbys; i++) {
             struct promote_server *s = &p->standbys[i];
@@ -905,7 +930,7 @@ void promote_abort(struct promote *p)
                          s->received_text, (p->o.timeout_ms + 999) / 1000);
                 run_value(s, sql, NULL, v, sizeof(v));
             }
-            if (run(s, "START SLAVE") < 0)
+            if (run(p, s, "START SLAVE") < 0)
                 say(p, "abort: standby %s: %s", a, s->err);
             else
                 say(p, "abort: standby %s replicates again", a);
@@ -914,7 +939,7 @@ void promote_abort(struct promote *p)
     }
     if (p->fenced && p->master.m) {
         addr_of(&p->master, a, sizeof(a));
-        if (run(&p->master, "SET GLOBAL read_only = 0") < 0)
+        if (run(p, &p->master, "SET GLOBAL read_only = 0") < 0)
             say(p, "abort: master %s stays read-only: %s", a, p->master.err);
         else
             say(p, "abort: master %s is writable again", a);

@@ -34,6 +34,10 @@ typedef struct st_mysql MYSQL;
 
 typedef void promote_progress_fn(void *arg, const char *line);
 
+/* True while the caller still owns the shard's failover or switchover (its
+ * journal term and its ZooKeeper session): see promote_opts.may_act. */
+typedef bool promote_may_act_fn(void *arg);
+
 struct promote_opts {
     const char                 *user;             /* control-plane account */
     const char                 *password;
@@ -43,6 +47,13 @@ struct promote_opts {
     bool                        force;            /* go on although the master answers */
     promote_progress_fn        *progress;         /* one line per step; may be NULL */
     void                       *progress_arg;
+    /* Asked right before every statement that changes a server (and before
+     * undoing anything in promote_abort()); once it says false nothing more
+     * is sent and the step fails with "stood down". NULL: always may. It
+     * narrows, not closes, the window of a runner paused between the check
+     * and the statement (see docs/failover.md). */
+    promote_may_act_fn         *may_act;
+    void                       *may_act_arg;
 };
 
 struct promote_server {
@@ -62,6 +73,7 @@ struct promote {
     int                   candidate;       /* index into standbys; -1 before chosen */
     bool                  io_stopped;      /* standbys' IO threads stopped by us */
     bool                  fenced;          /* we set read_only on the old master */
+    bool                  stood_down;      /* o.may_act said no: nothing more is sent */
 };
 
 /* Runs the prepare phase for shard <s> with <o>. Returns 0 with <p> ready for

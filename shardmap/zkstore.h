@@ -254,6 +254,26 @@ unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, 
 enum zkstore_rc zkstore_admin_elect(struct zkstore_admin *za, const char *id, bool *leader,
                                     char *leader_id, size_t cap, char **errp);
 
+/*
+ * A runner's mark: creates the ephemeral node <root>/<dir>/<name> (its
+ * parent's ACL), which lives as long as <za>'s session: others tell a live
+ * runner (shardctl switchover) from a dead one by it. ZKSTORE_EXISTS when
+ * the node is there already (another live runner of that name).
+ */
+enum zkstore_rc zkstore_admin_hold(struct zkstore_admin *za, const char *dir, const char *name,
+                                   char **errp);
+
+/*
+ * Whether the ephemeral nodes made on <za> (its zkstore_admin_elect()
+ * candidate, its zkstore_admin_hold() mark) all still exist and belong to
+ * <za>'s current session: false once that session expired (a runner paused
+ * longer than its session timeout, whose handle then opened a new session),
+ * or when it made none. A lost connection is waited out up to the admin
+ * timeout (an expired session is not recovered here). ZKSTORE_OK with
+ * *<held> set, else an error (the caller must treat it as not held).
+ */
+enum zkstore_rc zkstore_admin_held(struct zkstore_admin *za, bool *held, char **errp);
+
 /* The id of the elected coordinator (the lowest candidate under
  * <root>/coordinators/), "" when no router is a candidate. Reads only. */
 enum zkstore_rc zkstore_admin_coordinator(struct zkstore_admin *za, char *id, size_t cap,

@@ -34,6 +34,8 @@ struct zkstore_admin {
     int              zstate;     /* under mu: last session state seen */
     bool             lost_in_write;  /* the last init/write lost its connection */
     char            *elect_path; /* our election node (zkstore_admin_elect), or NULL */
+    char            *hold_path;  /* our runner mark (zkstore_admin_hold), or NULL */
+    uint64_t         held_at_ms; /* zkr_now_ms() when both were last seen ours; 0: not */
 };
 
 static void za_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
@@ -175,6 +177,7 @@ void zkstore_admin_free(struct zkstore_admin *za)
     free(za->hosts);
     free(za->root);
     free(za->elect_path);
+    free(za->hold_path);
     zkauth_clear(&za->auth);
     free(za);
 }
@@ -193,6 +196,7 @@ static enum zkstore_rc za_recover(struct zkstore_admin *za, uint64_t deadline, c
         return rc;
     zookeeper_close(za->zh);
     za->zh = NULL;
+    za->held_at_ms = 0;
     return za_open(za, errp);
 }
 
@@ -856,6 +860,98 @@ out:
     deallocate_ACL_vector(&acl);
     free(prefix);
     free(dir);
+    return rc;
+}
+
+enum zkstore_rc zkstore_admin_hold(struct zkstore_admin *za, const char *dir, const char *name,
+                                   char **errp)
+{
+    char *dirp = zkr_path(za->root, dir, NULL), *path = zkr_path(za->root, dir, name);
+    struct ACL_vector acl = { 0, NULL };
+    struct Stat st;
+    enum zkstore_rc rc = ZKSTORE_OK;
+    int zrc;
+
+    if (!dirp || !path || strchr(name, '/')) {
+        errmsg_set(errp, !dirp || !path ? "out of memory" : "bad runner name '%s'", name);
+        rc = ZKSTORE_ERROR;
+        goto out;
+    }
+    zrc = za_ensure_child(za, dirp);
+    if (zrc == ZOK)
+        zrc = zoo_get_acl(za->zh, dirp, &acl, &st);
+    if (zrc == ZOK)
+        zrc = zoo_create(za->zh, path, "", 0, &acl, ZOO_EPHEMERAL, NULL, 0);
+    if (zrc == ZNODEEXISTS) {
+        errmsg_set(errp, "%s: another live runner holds it", path);
+        rc = ZKSTORE_EXISTS;
+    } else if (zrc != ZOK) {
+        rc = zkr_fail(zrc, path, errp);
+    } else {
+        free(za->hold_path);
+        za->hold_path = path;
+        path = NULL;
+    }
+out:
+    deallocate_ACL_vector(&acl);
+    free(dirp);
+    free(path);
+    return rc;
+}
+
+/* Whether <path> exists and is an ephemeral node of <za>'s session, waiting
+ * out a lost connection until <deadline>. */
+static enum zkstore_rc za_owns(struct zkstore_admin *za, const char *path, uint64_t deadline,
+                               bool *held, char **errp)
+{
+    struct Stat st;
+    int zrc;
+
+    *held = false;
+    for (;;) {
+        zrc = zoo_exists(za->zh, path, 0, &st);
+        if (zrc == ZOK) {
+            const clientid_t *me = zoo_client_id(za->zh);
+
+            *held = me && st.ephemeralOwner == me->client_id;
+            return ZKSTORE_OK;
+        }
+        if (zrc == ZNONODE || zrc == ZSESSIONEXPIRED || zrc == ZINVALIDSTATE)
+            return ZKSTORE_OK;
+        if (zrc != ZCONNECTIONLOSS && zrc != ZOPERATIONTIMEOUT)
+            return zkr_fail(zrc, path, errp);
+        /* Same session back on another server, or expired: either tells.
+         * Right after a loss the state may still say connected: a pause. */
+        struct timespec pause = { 0, 50 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+        if (za_wait_connected(za, deadline, NULL) != ZKSTORE_OK && zkr_now_ms() >= deadline)
+            return zkr_fail(zrc, path, errp);
+    }
+}
+
+enum zkstore_rc zkstore_admin_held(struct zkstore_admin *za, bool *held, char **errp)
+{
+    uint64_t start = zkr_now_ms(), deadline = start + za->timeout_ms;
+    enum zkstore_rc rc = ZKSTORE_OK;
+    int session_ms;
+
+    *held = (za->elect_path || za->hold_path) && za->zh;
+    if (!*held)
+        return ZKSTORE_OK;
+    /* A session the server saw alive at <held_at_ms> cannot expire within
+     * its timeout of that moment: one answer stands for a third of it (the
+     * client's own ping interval), so a runner checking before every
+     * statement does not pay a round trip for each. */
+    session_ms = zoo_recv_timeout(za->zh);
+    if (za->held_at_ms && session_ms > 0 && start - za->held_at_ms < (uint64_t)session_ms / 3)
+        return ZKSTORE_OK;
+    za->held_at_ms = 0;
+    if (za->elect_path)
+        rc = za_owns(za, za->elect_path, deadline, held, errp);
+    if (rc == ZKSTORE_OK && *held && za->hold_path)
+        rc = za_owns(za, za->hold_path, deadline, held, errp);
+    if (rc == ZKSTORE_OK && *held)
+        za->held_at_ms = start;
     return rc;
 }
 

@@ -155,15 +155,22 @@ void shardctl_step(const struct shardctl_opts *o, const char *verb, const char *
     fflush(stdout);
 }
 
-int shardctl_journal(struct zkstore_admin *za, const char *shard, struct journal *j,
-                     const char *state, const char *fmt, ...)
+void shardctl_runner_id(char *buf, size_t cap)
 {
-    char who[ZKSTORE_ROUTER_ID_MAX], host[40] = "", extra[700], *err = NULL;
-    va_list ap;
+    char host[40] = "";
 
     gethostname(host, sizeof(host) - 1);
     host[strcspn(host, ".")] = '\0';
-    snprintf(who, sizeof(who), "shardctl-%s-%ld", host[0] ? host : "host", (long)getpid());
+    snprintf(buf, cap, "shardctl-%s-%ld", host[0] ? host : "host", (long)getpid());
+}
+
+int shardctl_journal(struct zkstore_admin *za, const char *shard, struct journal *j,
+                     const char *state, const char *fmt, ...)
+{
+    char who[ZKSTORE_ROUTER_ID_MAX], extra[700], *err = NULL;
+    va_list ap;
+
+    shardctl_runner_id(who, sizeof(who));
     va_start(ap, fmt);
     vsnprintf(extra, sizeof(extra), fmt, ap);
     va_end(ap);

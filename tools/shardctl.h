@@ -183,6 +183,9 @@ int shardctl_print_status(const struct shardctl_opts *o, const struct smap *m,
  * flushed at once. */
 void shardctl_step(const struct shardctl_opts *o, const char *verb, const char *line);
 
+/* This run's id in journals and runner nodes: "shardctl-HOST-PID". */
+void shardctl_runner_id(char *buf, size_t cap);
+
 /* Writes step <state> of the failover journal <j> of <shard> (router/journal.h)
  * as "shardctl-HOST-PID", with the extra words <fmt>. Returns 0, or -1 after
  * printing why (someone else wrote the journal: stop). */

@@ -16,6 +16,8 @@ API (details in the docstrings below):
   Router(config, map_text=None)     .port .connect() .stop() .kill() .log_tail()
   Cluster(n_shards=2)               .shards .router .map_file .shard_of()
                                     .shards_of() .db_of() .create_schema() .stop()
+  FailoverSetup(zk)                 s0 = master + 2 standbys, routers ra rb rc with
+                                    auto_failover; .writers() .finish() .status()
   mysql_cli(port, user, password, sql, ...) -> CliResult(rc, stdout, stderr)
   native_password_hash(password)    '*' + upper hex SHA1(SHA1(password))
 """
@@ -784,6 +786,73 @@ def failover_router_config(zk, name, **over):
            "failover_flap_window_ms": 600000}
     cfg.update(over)
     return cfg
+
+
+class FailoverSetup:
+    """The failover fault scenarios' cluster: ZooKeeper <zk> (started by the
+    caller), shard s0 = a lossless master and two standbys holding the
+    ledger table, and three routers ra, rb, rc with auto_failover on (fast
+    probes, map_lease_ms 3000, no flap window, the replication account;
+    more settings in <router_config>), each with extra environment
+    <router_env>. With <leader_env>, ra gets that environment instead and is
+    made the coordinator (the others start once it says so), so a test
+    hook (SHARDWIRE_TEST_FAILOVER_PAUSE_AFTER) holds the one that acts."""
+
+    def __init__(self, zk, router_env=None, leader_env=None, router_config=None):
+        from ledger import LEDGER_DDL
+        self.zk = zk
+        self.master, self.standbys = replicated_shard("m", 2, [LEDGER_DDL])
+        self.servers = [self.master] + self.standbys
+        self.ctl("init", "--acl", "open", "--shard",
+                 shard_spec("s0", self.master, self.standbys))
+        self.routers = []
+        for name in ("ra", "rb", "rc"):
+            r = Router(failover_router_config(
+                zk, name, failover_router_wait_ms=3000, map_lease_ms=3000,
+                failover_flap_window_ms=0, repl_user=REPL_USER, repl_password=REPL_PASSWORD,
+                **(router_config or {})), start=False)
+            r.start(env=leader_env if leader_env and name == "ra" else router_env)
+            if leader_env and name == "ra":
+                wait_for(lambda: "is now the coordinator" in self.log(r), 30,
+                         "ra the coordinator")
+            self.routers.append(r)
+
+    def ctl(self, *a):
+        return shardctl(self.zk.hosts, *a).stdout
+
+    def status(self):
+        return json.loads(self.ctl("--json", "status"))
+
+    def master_addr(self):
+        return self.status()["shards"][0]["master"]
+
+    @staticmethod
+    def log(router):
+        with open(router.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def writers(self, base, routers=None):
+        """One ledger writer per router of <routers> (default: all), started
+        and seen acknowledged."""
+        from ledger import Writer
+        ws = [Writer(base + i, r, userid_base=100 * (base + i)) for i, r in
+              enumerate(routers or self.routers)]
+        for w in ws:
+            w.start()
+        wait_for(lambda: all(len(w.acked) >= 20 for w in ws), 30, "writes flowing")
+        return ws
+
+    def finish(self, ws, on):
+        """Stops the writers <ws>; asserts every acknowledged row is on <on>;
+        returns its rows."""
+        from ledger import stop_and_check
+        return stop_and_check(ws, on)
+
+    def stop(self):
+        for r in self.routers:
+            r.stop(check=False)
+        for s in self.servers:
+            s.stop()
 
 
 def shard_spec(shard, master, standbys):

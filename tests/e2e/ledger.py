@@ -72,6 +72,20 @@ def lost(writers, rows):
     return [k for w in writers for k in w.keys() if k not in rows]
 
 
+def stop_and_check(writers, db):
+    """Stops <writers>, waits for them, and asserts that every acknowledged
+    row is in the ledger of <db>. Returns <db>'s rows (a set of keys)."""
+    for w in writers:
+        w.stop.set()
+    for w in writers:
+        w.join(30)
+    rows = {(u, i) for u, i in db.sql("SELECT userid, id FROM ledger")}
+    missing = lost(writers, rows)
+    assert not missing, "acknowledged but lost: %d of %d, e.g. %s" % (
+        len(missing), sum(len(w.acked) for w in writers), missing[:5])
+    return rows
+
+
 def errors(writers):
     out = {}
     for w in writers:

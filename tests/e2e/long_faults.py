@@ -14,74 +14,15 @@ ledger through three routers with auto_failover on:
     failover completes on the remaining quorum, nothing lost.
 """
 
-import json
 import os
 import signal
-import subprocess
 import time
 
 import cluster
 from cluster import addr
-from ledger import LEDGER_DDL as LEDGER, Writer, lost as lost_keys
 
 
-class Setup:
-    def __init__(self, zk, router_env=None):
-        self.zk = zk
-        self.master, self.standbys = cluster.replicated_shard("m", 2, [LEDGER])
-        self.servers = [self.master] + self.standbys
-        self.ctl("init", "--acl", "open", "--shard",
-                 cluster.shard_spec("s0", self.master, self.standbys))
-        self.routers = []
-        for name in ("ra", "rb", "rc"):
-            r = cluster.Router({
-                "zookeeper": zk.hosts, "router_id": name,
-                "map_cache": os.path.join(cluster.tmp_root(), "%s.cache" % name),
-                "pool_wait_timeout_ms": 2000, "connect_timeout_ms": 1000,
-                "control_user": cluster.CONTROL_USER,
-                "control_password": cluster.CONTROL_PASSWORD,
-                "health_interval_ms": 200, "health_timeout_ms": 500,
-                "health_down_after_fails": 3, "health_down_after_ms": 1000,
-                "auto_failover": "on", "failover_router_wait_ms": 3000,
-                "map_lease_ms": 3000, "failover_flap_window_ms": 0}, start=False)
-            r.start(env=router_env)
-            self.routers.append(r)
-
-    def ctl(self, *a):
-        r = subprocess.run([cluster.shardctl_path(), "--zk", self.zk.hosts, "--timeout", "5"] +
-                           list(a), capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, (a, r.stdout, r.stderr)
-        return r.stdout
-
-    def status(self):
-        return json.loads(self.ctl("--json", "status"))
-
-    def master_addr(self):
-        return self.status()["shards"][0]["master"]
-
-    def writers(self, base):
-        ws = [Writer(base + i, r, userid_base=100 * (base + i)) for i, r in
-              enumerate(self.routers)]
-        for w in ws:
-            w.start()
-        cluster.wait_for(lambda: all(len(w.acked) >= 20 for w in ws), 30, "writes flowing")
-        return ws
-
-    def finish(self, ws, on):
-        for w in ws:
-            w.stop.set()
-        for w in ws:
-            w.join(30)
-        rows = {(u, i) for u, i in on.sql("SELECT userid, id FROM ledger")}
-        lost = lost_keys(ws, rows)
-        assert not lost, "acknowledged but lost: %d, e.g. %s" % (len(lost), lost[:5])
-        return rows
-
-    def stop(self):
-        for r in self.routers:
-            r.stop(check=False)
-        for s in self.servers:
-            s.stop()
+Setup = cluster.FailoverSetup
 
 
 S = None

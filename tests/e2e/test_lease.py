@@ -19,7 +19,7 @@ import urllib.request
 
 import cluster
 from cluster import addr
-from ledger import LEDGER_DDL as LEDGER, Writer, lost as lost_keys
+from ledger import LEDGER_DDL as LEDGER, Writer, stop_and_check
 from tcpproxy import TcpProxy
 
 LEASE_MS = 2000
@@ -138,13 +138,7 @@ def test_cut_off_router_stops_writing_and_failover_waits_for_its_lease():
                      log=rc.log_tail)
     cluster.wait_for(lambda: len(writers[2].acked) >= acked_rc + 20, 30,
                      "writes through rc on the new master", log=rc.log_tail)
-    for w in writers:
-        w.stop.set()
-    for w in writers:
-        w.join(30)
-    rows = {(u, i) for u, i in new.sql("SELECT userid, id FROM ledger")}
-    lost = lost_keys(writers, rows)
-    assert not lost, "acknowledged but lost: %d, e.g. %s" % (len(lost), lost[:5])
+    stop_and_check(writers, new)
     print("rc cut off: lease out after %.2f s; writes through rc refused meanwhile; "
           "%d acknowledged in all, 0 lost" % (t_expired - t_cut,
                                              sum(len(w.acked) for w in writers)))
@@ -174,14 +168,8 @@ def test_zookeeper_down_for_everyone_peers_confirm_and_writes_go_on():
                      "writes through every router past the lease")
     late = [sum(1 for _, t in w.acked if t > t_expired) for w in writers]
     assert all(late), late
-    for w in writers:
-        w.stop.set()
-    for w in writers:
-        w.join(30)
     master = [db for db in [MASTER] + STANDBYS if db.alive() and
               db.sql("SELECT @@read_only")[0][0] == 0][0]
-    rows = {(u, i) for u, i in master.sql("SELECT userid, id FROM ledger")}
-    lost = lost_keys(writers, rows)
-    assert not lost, "acknowledged but lost: %d, e.g. %s" % (len(lost), lost[:5])
+    stop_and_check(writers, master)
     print("ZooKeeper down for everyone: leases out %.2f s after the stop; peers confirmed; "
           "%s writes acknowledged past the lease, 0 lost" % (t_expired - t_stop, late))

@@ -163,9 +163,11 @@ def main():
             pauses.append(done["pause_ms"] / 1000.0)
             gaps.append(gap)
             sw_errors.append(sum(w.failed for w in writers) - failed0)
+            steps = [json.loads(l).get("line", "")[len("timing: "):]
+                     for l in out.splitlines() if '"line":"timing: ' in l]
             print("switchover %2d: %s -> %s, paused %.2f s, longest gap in acks %.2f s, "
-                  "%d errors" % (k + 1, done["standby"], done["master"], pauses[-1], gap,
-                                 sw_errors[-1]), flush=True)
+                  "%d errors (%s)" % (k + 1, done["standby"], done["master"], pauses[-1], gap,
+                                      sw_errors[-1], "; ".join(steps)), flush=True)
         for w in writers:
             w.stop.set()
         for w in writers:
