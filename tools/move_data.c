@@ -592,6 +592,15 @@ static bool lost_lock(MYSQL *m)
     return mysql_errno(m) == 1205 || mysql_errno(m) == 1213;
 }
 
+/* Forgets the message of a try that is tried again. */
+static void forget_err(char **errp)
+{
+    if (errp) {
+        free(*errp);
+        *errp = NULL;
+    }
+}
+
 /* Sleeps before try <n> (2, 3, ...) of a chunk that lost to a lock. */
 static void lock_backoff(unsigned n)
 {
@@ -628,6 +637,7 @@ static int write_chunk(struct mv_ctx *c, MYSQL *m, struct sbuf *b, bool multi,
         say(c, "table %s: %u rows wait for a lock another transaction holds (%s); trying "
             "again (%u of %u)", table, n, errp && *errp ? *errp : "-", n_try + 1,
             MV_LOCK_TRIES);
+        forget_err(errp);
         lock_backoff(n_try + 1);
     }
 }
@@ -1287,10 +1297,7 @@ static int flush_changed(struct mv_ctx *c, struct changed *ch, MYSQL *src, MYSQL
                 say(c, "table %s: %u changed rows wait for a lock another transaction "
                     "holds (%s); trying again (%u of %u)", c->tables[ti].name, k,
                     errp && *errp ? *errp : "-", n_try + 1, MV_LOCK_TRIES);
-                if (errp) {
-                    free(*errp);
-                    *errp = NULL;
-                }
+                forget_err(errp);
                 lock_backoff(n_try + 1);
             }
             c->count.done += k;

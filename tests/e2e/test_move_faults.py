@@ -327,6 +327,44 @@ def test_open_transactions_on_users_that_do_not_move_never_stall_a_move():
         st.stop()
 
 
+def test_cleanup_chunk_that_loses_to_a_lock_is_tried_again():
+    """A client holding a moved row on the source directly (what an operator
+    must never do) when cleanup starts: cleanup's chunk waits out its lock
+    wait (10 s), says it tries again, and once the lock is gone the move
+    finishes, nothing of the moved vbuckets left on the source."""
+    st = Setup()
+    locker = None
+    p = None
+    try:
+        filled = st.fill(S["s0"], 10, lambda vb: vb < 8)
+        vbs = st.vbuckets(sorted({u for u, _ in filled}))
+        key = next(k for k in filled if vbs[k[0]] < 4)
+        st.start_writers()
+        p = st.paused_move("cleanup", *MOVE)
+        locker = S["s0"].connect()
+        with locker.cursor() as c:
+            c.execute("BEGIN")
+            c.execute("SELECT * FROM ledger WHERE userid = %s AND id = %s FOR UPDATE", key)
+        p.send_signal(signal.SIGCONT)
+        seen = []
+        for line in p.stdout:
+            seen.append(line)
+            if "trying again (2 of 5)" in line:
+                break
+        assert "wait for a lock" in "".join(seen), seen
+        locker.rollback()
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and "done:" in out, (out, err)
+        errs = st.check_ledger(filled=filled)
+        assert errs == {}, errs
+    finally:
+        if locker:
+            locker.close()
+        if p and p.poll() is None:
+            p.kill()
+        st.stop()
+
+
 def test_progress_events_of_every_phase():
     """`shardctl --json move`: a "rows" event of each step (copy, catch-up,
     cleanup) with counts that match what moved: N rows copied, the M
