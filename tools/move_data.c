@@ -26,6 +26,8 @@
 #include "shardmap/vbucket.h"
 
 #define MV_BATCH_BYTES (4u << 20)   /* a statement stays far below max_allowed_packet */
+#define MV_LOCK_TRIES  5            /* tries of a chunk that loses to a lock (write_chunk) */
+#define MV_LOCK_WAIT_S "10"         /* innodb_lock_wait_timeout of every mover session */
 
 /* ---- a growable text buffer --------------------------------------------- */
 
@@ -216,17 +218,21 @@ MYSQL *mv_connect(const struct mv_ctx *c, const struct smap_endpoint *ep, const 
     mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rw_s);
     mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &rw_s);
     mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (!mysql_real_connect(m, ep->host, c->user, c->password, c->db, ep->port, NULL, 0)) {
+    /* several statements in one round trip: the exact-key batches (sb_key_delete) */
+    if (!mysql_real_connect(m, ep->host, c->user, c->password, c->db, ep->port, NULL,
+                            CLIENT_MULTI_STATEMENTS)) {
         errmsg_set(errp, "%s %s: %s (error %u)", what, addr, mysql_error(m), mysql_errno(m));
         mysql_close(m);
         return NULL;
     }
     /* the server's own bytes both ways (file comment); a long scan that is
-     * throttled must not be cut by the server's write timeout */
+     * throttled must not be cut by the server's write timeout; a chunk that
+     * waits for a lock gives up soon and is tried again (write_chunk) */
     char *err = NULL;
     if (run(m, "SET SESSION character_set_results = binary, net_write_timeout = 3600, "
                "net_read_timeout = 3600, foreign_key_checks = 0, sql_mode = "
-               "CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO')", &err) < 0) {
+               "CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO'), innodb_lock_wait_timeout = "
+               MV_LOCK_WAIT_S, &err) < 0) {
         errmsg_set(errp, "%s %s: %s", what, addr, err);
         free(err);
         mysql_close(m);
@@ -499,13 +505,150 @@ static void sb_pk_cols(struct sbuf *b, const struct mv_table *t)
         sb_puts(b, ")");
 }
 
+/*
+ * Exact-key statements. A row-IN list (`(a, b) IN ((1, 2), ...)`) lets the
+ * optimizer choose a full scan (a small table, or 500+ keys turned into a
+ * semi-join): a locking read or a DELETE by scan locks every row it reads,
+ * so it waits for any open transaction on the table, users that do not
+ * move included (docs/moves.md, "Locks"). One statement per key on the
+ * whole primary key is always a const lookup: record locks on those rows
+ * only, whatever the table's size.
+ */
+
+/* "`a` = 1 AND `b` = X'..'" from the primary key literal <lit> that
+ * sb_pk_literal() or note_row() made: "v" or "(v1, v2, ...)", each value
+ * digits, NULL or a hex or empty string, so ", " only ever separates. */
+static void sb_pk_match(struct sbuf *b, const struct mv_table *t, const char *lit)
+{
+    const char *p = lit;
+    if (t->n_pk > 1 && *p == '(')
+        p++;
+    for (unsigned i = 0; i < t->n_pk; i++) {
+        const char *end = i + 1 < t->n_pk ? strstr(p, ", ") : NULL;
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (!end && t->n_pk > 1 && n > 0 && p[n - 1] == ')')
+            n--;
+        if (i)
+            sb_puts(b, " AND ");
+        sb_ident(b, t->cols[t->pk[i]]);
+        sb_puts(b, " = ");
+        sb_put(b, p, n);
+        p = end ? end + 2 : p + n;
+    }
+}
+
+/* The rows of <t> with keys <keys>/<n>, read with shared locks on those
+ * rows only: (SELECT .. WHERE <key> LOCK IN SHARE MODE) UNION ALL ... */
+static void sb_key_select_locked(struct sbuf *b, const struct mv_ctx *c,
+                                 const struct mv_table *t, char **keys, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        sb_puts(b, i ? " UNION ALL (" : "(");
+        sb_select_all(b, c, t);
+        sb_puts(b, " WHERE ");
+        sb_pk_match(b, t, keys[i]);
+        sb_puts(b, " LOCK IN SHARE MODE)");
+    }
+}
+
+/* Appends "DELETE FROM <t> WHERE <key>;" for the key literal <lit>. */
+static void sb_key_delete(struct sbuf *b, const struct mv_ctx *c, const struct mv_table *t,
+                          const char *lit)
+{
+    sb_puts(b, "DELETE FROM ");
+    sb_ident(b, c->db);
+    sb_puts(b, ".");
+    sb_ident(b, t->name);
+    sb_puts(b, " WHERE ");
+    sb_pk_match(b, t, lit);
+    sb_puts(b, ";");
+}
+
+/* Runs the statements of <b> (several, separated by ';') and reads every
+ * result; stops at the first error. */
+static int run_multi(MYSQL *m, struct sbuf *b, char **errp)
+{
+    if (b->oom) {
+        errmsg_set(errp, "out of memory");
+        return -1;
+    }
+    int st = mysql_real_query(m, b->p, b->len);
+    while (st == 0) {
+        mysql_free_result(mysql_store_result(m));
+        st = mysql_next_result(m);   /* 0: another result, -1: the last was read */
+    }
+    if (st > 0) {
+        errmsg_set(errp, "%s (error %u) in: %.200s", mysql_error(m), mysql_errno(m), b->p);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether the last error on <m> was a lock wait timeout (1205) or a
+ * deadlock (1213): the statement lost to another transaction's locks and
+ * may be retried. */
+static bool lost_lock(MYSQL *m)
+{
+    return mysql_errno(m) == 1205 || mysql_errno(m) == 1213;
+}
+
+/* Forgets the message of a try that is tried again. */
+static void forget_err(char **errp)
+{
+    if (errp) {
+        free(*errp);
+        *errp = NULL;
+    }
+}
+
+/* Sleeps before try <n> (2, 3, ...) of a chunk that lost to a lock. */
+static void lock_backoff(unsigned n)
+{
+    struct timespec ts = { (time_t)(n - 1), 0 };
+    nanosleep(&ts, NULL);
+}
+
+/* Runs the statements of <b> (<multi>: several, run_multi) in one
+ * transaction on <m>: a chunk of <n> rows of table <table> that cleanup,
+ * the copy or an abort writes. A chunk that loses to another transaction's
+ * locks (a lock wait timeout or a deadlock) is rolled back and tried again,
+ * MV_LOCK_TRIES times in all, saying so (each waits MV_LOCK_WAIT_S at
+ * most). Errors are left for the caller to prefix with the
+ * server and table. */
+static int write_chunk(struct mv_ctx *c, MYSQL *m, struct sbuf *b, bool multi,
+                       const char *table, unsigned n, char **errp)
+{
+    for (unsigned n_try = 1;; n_try++) {
+        if (run(m, "START TRANSACTION", errp) == 0 &&
+            (multi ? run_multi(m, b, errp) : run_sb(m, b, errp)) == 0 &&
+            run(m, "COMMIT", errp) == 0)
+            return 0;
+        bool locked = lost_lock(m);
+        run(m, "ROLLBACK", NULL);
+        if (!locked)
+            return -1;
+        if (n_try == MV_LOCK_TRIES) {
+            errmsg_prefix(errp, "%u rows still locked by another transaction after %u tries "
+                          "(a client writing them on this server directly? see SHOW ENGINE "
+                          "INNODB STATUS there; run the command again once it is gone)",
+                          n, n_try);
+            return -1;
+        }
+        say(c, "table %s: %u rows wait for a lock another transaction holds (%s); trying "
+            "again (%u of %u)", table, n, errp && *errp ? *errp : "-", n_try + 1,
+            MV_LOCK_TRIES);
+        forget_err(errp);
+        lock_backoff(n_try + 1);
+    }
+}
+
 /* Commits one batch of rows on <dst>. */
-static int flush_insert(MYSQL *dst, struct sbuf *b, unsigned *in_batch, char **errp)
+static int flush_insert(struct mv_ctx *c, MYSQL *dst, const struct mv_table *t,
+                        struct sbuf *b, unsigned *in_batch, char **errp)
 {
     if (*in_batch == 0)
         return 0;
-    if (run(dst, "START TRANSACTION", errp) < 0 || run_sb(dst, b, errp) < 0 ||
-        run(dst, "COMMIT", errp) < 0)
+    if (write_chunk(c, dst, b, false, t->name, *in_batch, errp) < 0)
         return -1;
     *in_batch = 0;
     return 0;
@@ -619,7 +762,7 @@ int mv_copy(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_pos *at, uint64_
             in_batch++;
             table_rows++;
             if (in_batch >= chunk || b.len >= MV_BATCH_BYTES) {
-                if (flush_insert(dst, &b, &in_batch, errp) < 0) {
+                if (flush_insert(c, dst, t, &b, &in_batch, errp) < 0) {
                     mysql_free_result(r);
                     errmsg_prefix(errp, "destination, table %s", t->name);
                     goto out;
@@ -638,7 +781,7 @@ int mv_copy(struct mv_ctx *c, MYSQL *src, MYSQL *dst, struct mv_pos *at, uint64_
             goto out;
         }
         mysql_free_result(r);
-        if (flush_insert(dst, &b, &in_batch, errp) < 0) {
+        if (flush_insert(c, dst, t, &b, &in_batch, errp) < 0) {
             errmsg_prefix(errp, "destination, table %s", t->name);
             goto out;
         }
@@ -815,35 +958,27 @@ static int cmp_str(const void *a, const void *b)
 
 /* Copies the rows with the keys <keys>/<n> of table <t> again from <src>'s
  * current state: one transaction on <dst> deletes them and inserts those
- * the source still holds in a moving vbucket. */
+ * the source still holds in a moving vbucket. Both sides by exact key
+ * (sb_pk_match): locks on those rows only. Returns 0, -1 with *<errp>, or
+ * -2 with *<errp> when a statement lost to another transaction's locks. */
 static int recopy(struct mv_ctx *c, const struct mv_table *t, MYSQL *src, MYSQL *dst,
                   char **keys, unsigned n, uint64_t *changed, char **errp)
 {
-    struct sbuf in = { 0 }, q = { 0 }, ins = { 0 };
+    struct sbuf q = { 0 }, ins = { 0 };
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
     unsigned n_ins = 0;
     int rc = -1;
 
-    sb_pk_cols(&in, t);
-    sb_puts(&in, " IN (");
-    for (unsigned i = 0; i < n; i++) {
-        if (i)
-            sb_puts(&in, ", ");
-        sb_puts(&in, keys[i]);
-    }
-    sb_puts(&in, ")");
-    sb_select_all(&q, c, t);
-    sb_puts(&q, " WHERE ");
-    sb_put(&q, in.p ? in.p : "", in.len);
     /* A locking read: the binary log can show a transaction before its rows
      * are committed in InnoDB (the dump thread sends it after the log
      * write, the engine commits after); a consistent read could miss such a
      * row and it would never be copied. The lock waits for that commit. */
-    sb_puts(&q, " LOCK IN SHARE MODE");
+    sb_key_select_locked(&q, c, t, keys, n);
     if (q.oom || mysql_real_query(src, q.p, q.len) != 0 || !(r = mysql_store_result(src))) {
         errmsg_set(errp, "source: %s (error %u) re-reading %s", mysql_error(src),
                    mysql_errno(src), t->name);
+        rc = lost_lock(src) ? -2 : -1;
         goto out;
     }
     sb_insert_head(&ins, c, t);
@@ -855,14 +990,11 @@ static int recopy(struct mv_ctx *c, const struct mv_table *t, MYSQL *src, MYSQL 
         n_ins++;
     }
     q.len = 0;
-    sb_puts(&q, "DELETE FROM ");
-    sb_ident(&q, c->db);
-    sb_puts(&q, ".");
-    sb_ident(&q, t->name);
-    sb_puts(&q, " WHERE ");
-    sb_put(&q, in.p ? in.p : "", in.len);
-    if (run(dst, "START TRANSACTION", errp) < 0 || run_sb(dst, &q, errp) < 0 ||
+    for (unsigned i = 0; i < n; i++)
+        sb_key_delete(&q, c, t, keys[i]);
+    if (run(dst, "START TRANSACTION", errp) < 0 || run_multi(dst, &q, errp) < 0 ||
         (n_ins && run_sb(dst, &ins, errp) < 0) || run(dst, "COMMIT", errp) < 0) {
+        rc = lost_lock(dst) ? -2 : -1;
         run(dst, "ROLLBACK", NULL);
         errmsg_prefix(errp, "destination, table %s", t->name);
         goto out;
@@ -871,7 +1003,6 @@ static int recopy(struct mv_ctx *c, const struct mv_table *t, MYSQL *src, MYSQL 
     rc = 0;
 out:
     mysql_free_result(r);
-    sb_free(&in);
     sb_free(&q);
     sb_free(&ins);
     return rc;
@@ -1124,8 +1255,10 @@ static int verify_keys(struct mv_ctx *c, unsigned ti, MYSQL *src, MYSQL *dst, ch
         sb_puts(&q, keys[i]);
     }
     sb_puts(&q, ")");
+    /* a consistent read on <dst> locks nothing: the IN list is fine there */
     if (vread(c, v, ti, dst, 1, &q, "destination", errp) == 0) {
-        sb_puts(&q, " LOCK IN SHARE MODE");   /* as recopy(): committed rows only */
+        q.len = 0;
+        sb_key_select_locked(&q, c, t, keys, n);   /* as recopy(): committed rows only */
         if (vread(c, v, ti, src, 0, &q, "source", errp) == 0)
             rc = 0;
     }
@@ -1152,8 +1285,21 @@ static int flush_changed(struct mv_ctx *c, struct changed *ch, MYSQL *src, MYSQL
         x->n = u;
         for (unsigned i = 0; i < x->n; i += c->chunk_rows) {
             unsigned k = x->n - i < c->chunk_rows ? x->n - i : c->chunk_rows;
-            if (recopy(c, &c->tables[ti], src, dst, x->keys + i, k, changed, errp) < 0)
-                return -1;
+            for (unsigned n_try = 1;; n_try++) {
+                int r = recopy(c, &c->tables[ti], src, dst, x->keys + i, k, changed, errp);
+                if (r == 0)
+                    break;
+                if (r == -1 || n_try == MV_LOCK_TRIES) {
+                    if (n_try > 1)
+                        errmsg_prefix(errp, "after %u tries", n_try);
+                    return -1;
+                }
+                say(c, "table %s: %u changed rows wait for a lock another transaction "
+                    "holds (%s); trying again (%u of %u)", c->tables[ti].name, k,
+                    errp && *errp ? *errp : "-", n_try + 1, MV_LOCK_TRIES);
+                forget_err(errp);
+                lock_backoff(n_try + 1);
+            }
             c->count.done += k;
             if (c->verify && verify_keys(c, ti, src, dst, x->keys + i, k, errp) < 0)
                 return -1;
@@ -1544,18 +1690,37 @@ int mv_checksum(struct mv_ctx *c, MYSQL *conn, const struct mv_table *t, struct 
     return 0;
 }
 
+/* The session of mv_delete's deletes: read committed (no gap locks, not
+ * even for a key already gone) unless the binary log is by statement,
+ * which refuses a write in it. */
+static int delete_session(MYSQL *w, const char *what, char **errp)
+{
+    MYSQL_ROW row;
+    MYSQL_RES *r = query_first(w, "SELECT @@session.binlog_format", what, &row, errp);
+    if (!r)
+        return -1;
+    bool by_statement = row && row[0] && strcasecmp(row[0], "STATEMENT") == 0;
+    mysql_free_result(r);
+    if (!by_statement &&
+        run(w, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", errp) < 0) {
+        errmsg_prefix(errp, "%s", what);
+        return -1;
+    }
+    return 0;
+}
+
 int mv_delete(struct mv_ctx *c, const struct smap_endpoint *ep, const char *what,
               uint64_t *rows, char **errp)
 {
     MYSQL *scan = mv_connect(c, ep, what, errp), *w = scan ? mv_connect(c, ep, what, errp) : NULL;
-    struct sbuf q = { 0 }, del = { 0 };
+    struct sbuf q = { 0 }, del = { 0 }, lit = { 0 };
     uint64_t t0 = mono_ms();
     int rc = -1;
 
     unsigned chunk = c->rate && c->rate / 10 < c->chunk_rows
                          ? (c->rate / 10 ? c->rate / 10 : 1) : c->chunk_rows;
     *rows = 0;
-    if (!scan || !w || mv_check_writable(w, what, errp) < 0)
+    if (!scan || !w || mv_check_writable(w, what, errp) < 0 || delete_session(w, what, errp) < 0)
         goto out;
     c->count.step = MV_STEP_DELETE;
     c->count.estimate = c->on_count ? scan_estimate(c, scan) : 0;
@@ -1565,7 +1730,7 @@ int mv_delete(struct mv_ctx *c, const struct smap_endpoint *ep, const char *what
         MYSQL_RES *r;
         MYSQL_ROW row;
 
-        /* only the key column and the primary key */
+        /* only the key column and the primary key: a consistent read, no locks */
         q.len = 0;
         sb_puts(&q, "SELECT ");
         sb_ident(&q, t->cols[t->key_col]);
@@ -1589,34 +1754,28 @@ int mv_delete(struct mv_ctx *c, const struct smap_endpoint *ep, const char *what
                 c->count.read++;
                 if (!key_moving(c, row[0], lens[0]))
                     continue;
-                if (n == 0) {
+                if (n == 0)
                     del.len = 0;
-                    sb_puts(&del, "DELETE FROM ");
-                    sb_ident(&del, c->db);
-                    sb_puts(&del, ".");
-                    sb_ident(&del, t->name);
-                    sb_puts(&del, " WHERE ");
-                    sb_pk_cols(&del, t);
-                    sb_puts(&del, " IN (");
-                } else {
-                    sb_puts(&del, ", ");
-                }
+                /* by exact key, one statement a row (sb_pk_match) */
+                lit.len = 0;
                 if (t->n_pk > 1)
-                    sb_puts(&del, "(");
+                    sb_puts(&lit, "(");
                 for (unsigned i = 0; i < t->n_pk; i++) {
                     if (i)
-                        sb_puts(&del, ", ");
-                    sb_value(&del, row[1 + i], lens[1 + i], t->num[t->pk[i]]);
+                        sb_puts(&lit, ", ");
+                    sb_value(&lit, row[1 + i], lens[1 + i], t->num[t->pk[i]]);
                 }
                 if (t->n_pk > 1)
-                    sb_puts(&del, ")");
+                    sb_puts(&lit, ")");
+                sb_key_delete(&del, c, t, lit.oom ? "" : lit.p);
                 n++;
             }
             if (n > 0 && (!row || n >= chunk || del.len >= MV_BATCH_BYTES)) {
-                sb_puts(&del, ")");
-                if (run_sb(w, &del, errp) < 0) {
-                    mysql_free_result(r);
+                if (lit.oom || write_chunk(c, w, &del, true, t->name, n, errp) < 0) {
+                    if (lit.oom)
+                        errmsg_set(errp, "out of memory");
                     errmsg_prefix(errp, "%s, table %s", what, t->name);
+                    mysql_free_result(r);
                     goto out;
                 }
                 *rows += n;
@@ -1640,6 +1799,7 @@ int mv_delete(struct mv_ctx *c, const struct smap_endpoint *ep, const char *what
 out:
     sb_free(&q);
     sb_free(&del);
+    sb_free(&lit);
     if (scan)
         mysql_close(scan);
     if (w)

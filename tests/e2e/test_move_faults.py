@@ -278,6 +278,93 @@ def test_mover_killed_in_the_middle_of_cleanup_deletes_resumes():
         st.stop()
 
 
+def open_bystander(router, userid):
+    """A connection through <router> left in a transaction on user <userid>
+    (a vbucket that does not move): row (userid, 2) committed first, then
+    uncommitted: (userid, 1) inserted, (userid, 2) updated to writer 98."""
+    conn = router.connect(read_timeout=300)
+    with conn.cursor() as c:
+        c.execute("INSERT INTO ledger (userid, id, writer) VALUES (%s, 2, 99)", (userid,))
+        c.execute("BEGIN")
+        c.execute("INSERT INTO ledger (userid, id, writer) VALUES (%s, 1, 99)", (userid,))
+        c.execute("UPDATE ledger SET writer = 98 WHERE userid = %s AND id = 2", (userid,))
+    return conn
+
+
+def test_open_transactions_on_users_that_do_not_move_never_stall_a_move():
+    """Open, uncommitted transactions on users of vbuckets that do not move,
+    one on the source and one on the destination (s1, owning 8-15), held
+    from before the copy to after the cleanup: the move runs through
+    without waiting for them (before, the source's cleanup DELETE, a row-IN
+    list the optimizer ran as a full scan, waited innodb_lock_wait_timeout
+    for the first and failed with 1205); then both commit, their rows
+    intact, and the ledger is clean."""
+    st = Setup()
+    conns = []
+    try:
+        vbs = st.vbuckets(list(range(3000, 3200)))
+        on_s0 = next(u for u, vb in sorted(vbs.items()) if 4 <= vb < 8)
+        on_s1 = next(u for u, vb in sorted(vbs.items()) if vb >= 8)
+        filled = st.fill(S["s0"], 10, lambda vb: vb < 8)
+        st.start_writers()
+        ra, rb = st.routers
+        conns = [open_bystander(ra, on_s0), open_bystander(rb, on_s1)]
+        r = st.ctl("move", "0-3", "--to", "s1", "--database", "app", "--router-wait", "20",
+                   check=False, timeout=240)
+        assert r.returncode == 0 and "done:" in r.stdout, (r.returncode, r.stdout, r.stderr)
+        assert "trying again" not in r.stdout + r.stderr, r.stdout + r.stderr
+        # the bystanders were open all along; they commit now, rows intact
+        for conn, userid, db in ((conns[0], on_s0, S["s0"]), (conns[1], on_s1, S["s1"])):
+            conn.commit()
+            assert db.sql("SELECT id, writer FROM ledger WHERE userid = %s ORDER BY id",
+                          (userid,)) == ((1, 99), (2, 98)), userid
+        errs = st.check_ledger(filled=filled)
+        assert errs == {}, errs
+        assert {st.owners()[vb] for vb in range(4)} == {"s1"}
+    finally:
+        for conn in conns:
+            conn.close()
+        st.stop()
+
+
+def test_cleanup_chunk_that_loses_to_a_lock_is_tried_again():
+    """A client holding a moved row on the source directly (what an operator
+    must never do) when cleanup starts: cleanup's chunk waits out its lock
+    wait (10 s), says it tries again, and once the lock is gone the move
+    finishes, nothing of the moved vbuckets left on the source."""
+    st = Setup()
+    locker = None
+    p = None
+    try:
+        filled = st.fill(S["s0"], 10, lambda vb: vb < 8)
+        vbs = st.vbuckets(sorted({u for u, _ in filled}))
+        key = next(k for k in filled if vbs[k[0]] < 4)
+        st.start_writers()
+        p = st.paused_move("cleanup", *MOVE)
+        locker = S["s0"].connect()
+        with locker.cursor() as c:
+            c.execute("BEGIN")
+            c.execute("SELECT * FROM ledger WHERE userid = %s AND id = %s FOR UPDATE", key)
+        p.send_signal(signal.SIGCONT)
+        seen = []
+        for line in p.stdout:
+            seen.append(line)
+            if "trying again (2 of 5)" in line:
+                break
+        assert "wait for a lock" in "".join(seen), seen
+        locker.rollback()
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and "done:" in out, (out, err)
+        errs = st.check_ledger(filled=filled)
+        assert errs == {}, errs
+    finally:
+        if locker:
+            locker.close()
+        if p and p.poll() is None:
+            p.kill()
+        st.stop()
+
+
 def test_progress_events_of_every_phase():
     """`shardctl --json move`: a "rows" event of each step (copy, catch-up,
     cleanup) with counts that match what moved: N rows copied, the M
