@@ -13,7 +13,10 @@ shards) and ends with no acknowledged write lost:
   error at COMMIT instead of hanging, reads and s1 go on, nothing fails
   over; restarted (standby settings: relay_log_recovery=0, sync_relay_log=1)
   the standbys take acknowledgements again and writes succeed; the same
-  with the standbys stopped (SIGSTOP) and woken;
+  with the standbys stopped (SIGSTOP) and woken; the same with the master
+  idle (it still counts the killed standbys: the routers' probes of the
+  standbys refuse writes, and the first write gets 1290 at once), with
+  which statements count as writes;
 * s0's master and one of its standbys killed at once: nothing is promoted
   while the dead standby may hold acknowledged transactions the survivor
   lacks; once it is back (restarted, not rebuilt) the coordinator fails
@@ -144,7 +147,7 @@ def setup_module():
         ADMIN[name] = cluster.free_port()
         ROUTERS[name] = cluster.Router(cluster.failover_router_config(
             ZK, name, admin_listen="127.0.0.1:%d" % ADMIN[name], failover_buffer_ms=2000,
-            standby_lost_ms=1500))
+            standby_lost_ms=1500, rule=["allow /^FLUSH TABLES$/"]))
     # Which of the writers' users live on which shard.
     for u in range(1000, 1050):
         assert try_write(ROUTERS["ra"], u) is None
@@ -160,6 +163,14 @@ def teardown_module():
         for db in dbs:
             db.stop()
     ZK.stop()
+
+
+def rejoin(shard_name, db):
+    """`shardctl rejoin` of <db> into <shard_name>, not checked."""
+    return ctl("rejoin", shard_name, addr(db), check=False, env={
+        "SHARDWIRE_CONTROL_USER": cluster.CONTROL_USER,
+        "SHARDWIRE_CONTROL_PASSWORD": cluster.CONTROL_PASSWORD,
+        "SHARDWIRE_REPL_USER": cluster.REPL_USER, "SHARDWIRE_REPL_PASSWORD": cluster.REPL_PASSWORD})
 
 
 def kill_together(dbs):
@@ -317,6 +328,71 @@ def test_every_standby_stopped_refuses_writes_until_woken():
         sb.wait_caught_up(master)
 
 
+def test_every_standby_killed_while_master_idle():
+    """No write running: the master keeps counting the killed standbys until
+    its next heartbeat to them (~10 s), so its counters show nothing; the
+    routers' own probes of the standbys refuse writes within a few seconds,
+    and the first write gets the error instead of waiting. Also which
+    statements count as writes (docs/failover.md)."""
+    ra, rb = ROUTERS["ra"], ROUTERS["rb"]
+    master, standbys = SHARDS["s0"][0], SHARDS["s0"][1:]
+    u0 = USERS["s0"][0]
+    logs = {n: len(log_of(r)) for n, r in ROUTERS.items()}
+    for sb in standbys:
+        sb.wait_caught_up(master)
+    cluster.wait_for(lambda: all(not master_health(n, "s0").get("writes_refused")
+                                 for n in ROUTERS), 30, "s0 accepting writes")
+    t0 = time.monotonic()
+    kill_together(standbys)
+    for name in ROUTERS:
+        cluster.wait_for(lambda: master_health(name, "s0").get("writes_refused"), 30,
+                         "router %s refusing writes to s0" % name)
+    t_refused = time.monotonic() - t0
+    # The master has not noticed: the refusal came from the probes.
+    clients = int(master.sql("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'")[0][1])
+    print("master still counts %d standbys %.2f s after the kill" % (clients, t_refused))
+    for n, r in ROUTERS.items():
+        assert "no standby answers this router's probes" in log_of(r)[logs[n]:], n
+    t = time.monotonic()
+    err = try_write(ra, u0)
+    t_first = time.monotonic() - t
+    assert err and err[0] == 1290 and "no standby of shard s0" in err[1], err
+    assert t_first < 5, t_first
+    # What counts as a write: every statement that can change rows or the
+    # binary log is refused with 1290; statements shardwire never runs
+    # (LOAD DATA, CALL, several statements in one query) get their own
+    # error; a locking read is served.
+    for sql in ("REPLACE INTO ledger (userid, id, writer) VALUES (%d, 91000011, 96)" % u0,
+                "INSERT INTO ledger (userid, id, writer) SELECT userid, id + 1000000, 96 "
+                "FROM ledger WHERE userid = %d AND id = 91000011" % u0,
+                "UPDATE ledger SET writer = 95 WHERE userid = %d" % u0,
+                "DELETE FROM ledger WHERE userid = %d AND id = 1" % u0,
+                "FLUSH TABLES"):        # allowed by the routers' rule
+        err = try_sql(rb, sql)
+        assert err and err[0] == 1290, (sql, err)
+    for sql in ("LOAD DATA LOCAL INFILE '/dev/null' INTO TABLE ledger",
+                "CALL cleanup(%d)" % u0,
+                "INSERT INTO ledger (userid, id, writer) VALUES (%d, 91000012, 96); "
+                "INSERT INTO ledger (userid, id, writer) VALUES (%d, 91000013, 96)" % (u0, u0)):
+        err = try_sql(rb, sql)
+        assert err and err[0] != 1290 and "shardwire" in err[1], (sql, err)
+    for sql in ("SELECT id FROM ledger WHERE userid = %d LIMIT 1 FOR UPDATE" % u0,
+                "SELECT id FROM ledger WHERE userid = %d LIMIT 1 LOCK IN SHARE MODE" % u0):
+        assert try_sql(rb, sql) is None, sql
+    # Back: the standbys restarted, writes succeed (and FLUSH TABLES goes on).
+    for sb in standbys:
+        sb.start()
+    for r in (ra, rb):
+        cluster.wait_for(lambda: try_write(r, u0) is None, 60, "writes to s0 succeed again")
+    err = try_sql(rb, "FLUSH TABLES")   # reaches the master (the app user lacks RELOAD)
+    assert err is None or err[0] == 1227, err
+    assert not master.sql("SELECT 1 FROM ledger WHERE id BETWEEN 91000011 AND 92000013")
+    for sb in standbys:
+        sb.wait_caught_up(master)
+    print("standbys killed, master idle: writes refused %.2f s after the kill, the first "
+          "write answered in %.2f s" % (t_refused, t_first))
+
+
 def test_master_and_one_of_two_standbys_crash_together():
     ra = ROUTERS["ra"]
     old, a, b = SHARDS["s0"]
@@ -355,11 +431,8 @@ def test_master_and_one_of_two_standbys_crash_together():
     old.extra_args.append("--init-rpl-role=SLAVE")
     old.start()
     assert errant_gtids(old, new) == 0
-    r = ctl("rejoin", "s0", addr(old), env={
-        "SHARDWIRE_CONTROL_USER": cluster.CONTROL_USER,
-        "SHARDWIRE_CONTROL_PASSWORD": cluster.CONTROL_PASSWORD,
-        "SHARDWIRE_REPL_USER": cluster.REPL_USER, "SHARDWIRE_REPL_PASSWORD": cluster.REPL_PASSWORD})
-    assert "is a standby again" in r.stdout, r.stdout
+    r = rejoin("s0", old)
+    assert "is a standby again" in r.stdout, (r.stdout, r.stderr)
     for sb in SHARDS["s0"][1:]:
         cluster.wait_for(lambda: sb.slave_status().get("Master_Port") == new.port, 30,
                          "%s replicating from the new master" % sb.label())
@@ -413,3 +486,4 @@ def test_master_and_only_standby_crash_together():
     cluster.wait_for(lambda: shard("s1")["state"] == "ok", 30, "shardctl status: s1 ok")
     after = shard("s1")
     assert (after["master"], after["standbys"]) == (before["master"], before["standbys"])
+
