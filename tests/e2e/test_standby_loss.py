@@ -44,7 +44,7 @@ import cluster
 import test_console
 from cluster import addr
 from rawclient import RawClient, err_of
-from ledger import LEDGER_DDL as LEDGER, Writer, errant_gtids, errors as ledger_errors, \
+from ledger import LEDGER_DDL as LEDGER, Writer, errors as ledger_errors, \
     lost as lost_keys
 
 ZK = None
@@ -167,14 +167,6 @@ def teardown_module():
         for db in dbs:
             db.stop()
     ZK.stop()
-
-
-def rejoin(shard_name, db):
-    """`shardctl rejoin` of <db> into <shard_name>, not checked."""
-    return ctl("rejoin", shard_name, addr(db), check=False, env={
-        "SHARDWIRE_CONTROL_USER": cluster.CONTROL_USER,
-        "SHARDWIRE_CONTROL_PASSWORD": cluster.CONTROL_PASSWORD,
-        "SHARDWIRE_REPL_USER": cluster.REPL_USER, "SHARDWIRE_REPL_PASSWORD": cluster.REPL_PASSWORD})
 
 
 def kill_together(dbs):
@@ -399,13 +391,38 @@ def test_every_standby_killed_while_master_idle():
           "write answered in %.2f s" % (t_refused, t_first))
 
 
+def restarted_refused(logs, name, db):
+    """Whether a coordinator refused to promote in shard <name> because
+    standby <db> restarted (its relay log emptied) since <logs>."""
+    return any("failover: shard=%s" % name in log_of(r)[logs[n]:] and
+               "standby %s of shard %s restarted" % (addr(db), name) in log_of(r)[logs[n]:]
+               for n, r in ROUTERS.items())
+
+
+def back_on_old_master(name, master, standbys, ws):
+    """<name>'s old master restarted as it was (still the map's master; with
+    AFTER_SYNC its binlog holds every acknowledged transaction): writes
+    through both routers, nothing acknowledged lost, the standbys hold the
+    same rows, `shardctl status` ok. Returns the writers' errors."""
+    master.start()
+    for r in ROUTERS.values():
+        cluster.wait_for(lambda: try_write(r, USERS[name][0]) is None, 60,
+                         "writes to %s succeed again" % name)
+    more_writes(ws)
+    errors = stop_and_check(ws)
+    print("errors seen by the writers:", errors)
+    for sb in standbys:
+        sb.wait_caught_up(master)
+        assert sb.sql("SELECT COUNT(*) FROM ledger") == master.sql("SELECT COUNT(*) FROM ledger")
+    cluster.wait_for(lambda: shard(name)["state"] == "ok", 30, "shardctl status: %s ok" % name)
+    return errors
+
+
 def test_master_and_one_of_two_standbys_crash_together():
-    ra = ROUTERS["ra"]
     old, a, b = SHARDS["s0"]
-    u0 = USERS["s0"][0]
+    before = shard("s0")
     logs = {n: len(log_of(r)) for n, r in ROUTERS.items()}
     ws = start_writers(20)
-    t0 = time.monotonic()
     kill_together([old, a])
 
     # Nothing is promoted while <a> is down: it may hold acknowledged
@@ -418,35 +435,21 @@ def test_master_and_one_of_two_standbys_crash_together():
     assert st["master"] == addr(old), st
     cluster.wait_for(lambda: shard("s0")["state"] == "master_down", 20, "s0 reported down")
     assert "1 of 2 standbys up" in shard("s0")["state_detail"], shard("s0")
-    # <a> restarted with its relay log: the coordinator's next attempt finds
-    # every standby and promotes the one holding the most.
+    # <a> restarted: MariaDB emptied its relay log at startup (GTID
+    # replication), so what only it acknowledged is gone from it: still no
+    # promotion.
     a.start()
-    cluster.wait_for(lambda: shard("s0")["master"] != addr(old), 60,
-                     "the map names a new master")
-    new = [db for db in (a, b) if addr(db) == shard("s0")["master"]][0]
-    cluster.wait_for(lambda: new.sql("SELECT @@read_only")[0][0] == 0, 30,
-                     "the new master writable")
-    t_writable = time.monotonic() - t0
-    cluster.wait_for(lambda: try_write(ra, u0) is None, 30, "writes to s0 on the new master")
-    SHARDS["s0"] = [new] + [db for db in (a, b) if db is not new] + [old]
-    more_writes(ws)
-    errors = stop_and_check(ws)
-    print("errors seen by the writers:", errors)
-    # The old master returns with --init-rpl-role=SLAVE: recovery drops its
-    # unacknowledged tail, so it holds nothing the new master lacks.
-    old.extra_args.append("--init-rpl-role=SLAVE")
-    old.start()
-    assert errant_gtids(old, new) == 0
-    r = rejoin("s0", old)
-    assert "is a standby again" in r.stdout, (r.stdout, r.stderr)
-    for sb in SHARDS["s0"][1:]:
-        cluster.wait_for(lambda: sb.slave_status().get("Master_Port") == new.port, 30,
-                         "%s replicating from the new master" % sb.label())
-        sb.wait_caught_up(new)
-        assert sb.sql("SELECT COUNT(*) FROM ledger") == new.sql("SELECT COUNT(*) FROM ledger")
-    print("master and one standby killed: new master writable %.2f s after the kill "
-          "(after the killed standby returned); %d acknowledged, 0 lost" % (
-              t_writable, sum(len(w.acked) for w in ws)))
+    cluster.wait_for(lambda: restarted_refused(logs, "s0", a), 60,
+                     "the coordinator refusing: %s restarted" % a.label())
+    assert shard("s0")["master"] == addr(old)
+    # The old master, restarted as it was, brings the shard back.
+    t0 = time.monotonic()
+    back_on_old_master("s0", old, [a, b], ws)
+    after = shard("s0")
+    assert (after["master"], after["standbys"]) == (before["master"], before["standbys"])
+    print("master and one standby killed: no promotion (the restarted standby lost its relay "
+          "log); back on the old master %.2f s after its restart; %d acknowledged, 0 lost" % (
+              time.monotonic() - t0, sum(len(w.acked) for w in ws)))
 
 
 def test_master_and_only_standby_crash_together():
@@ -496,47 +499,40 @@ def test_master_and_only_standby_crash_together():
 
 def test_lone_standby_restarted_before_its_master():
     """s1's master and only standby crash together and the standby comes
-    back first. With AFTER_SYNC every acknowledged commit reached its relay
-    log (relay_log_recovery=0, sync_relay_log=1 keep it over the restart),
-    so the coordinator may promote it: nothing acknowledged is lost. The old
-    master returns only as a standby (--init-rpl-role=SLAVE) and rejoins, or
-    is refused with its errant transactions named."""
-    ra, rb = ROUTERS["ra"], ROUTERS["rb"]
+    back first. Every acknowledged commit reached its relay log (AFTER_SYNC),
+    but MariaDB empties a GTID replica's relay log at startup, whatever
+    relay_log_recovery says: promoting it would lose what it acknowledged
+    and had not applied. So it is not promoted; the old master, restarted
+    as it was, brings the shard back with nothing lost."""
     master, sb = SHARDS["s1"]
-    u1 = USERS["s1"][0]
+    before = shard("s1")
+    logs = {n: len(log_of(r)) for n, r in ROUTERS.items()}
     ws = start_writers(50)
+    # Acknowledged transactions only in the standby's relay log at the
+    # crash: its SQL thread stopped, its IO thread still acknowledging.
+    sb.sql("STOP SLAVE SQL_THREAD")
+    more_writes(ws, 10)
+    unapplied = master.sql("SELECT COUNT(*) FROM ledger")[0][0] - \
+        sb.sql("SELECT COUNT(*) FROM ledger")[0][0]
     kill_together([master, sb])
+    assert unapplied >= 10, unapplied
     cluster.wait_for(lambda: shard("s1")["state"] == "master_down", 30, "s1 reported down")
-    t0 = time.monotonic()
     sb.start()
-    cluster.wait_for(lambda: shard("s1")["master"] == addr(sb), 90,
-                     "the restarted standby promoted")
-    cluster.wait_for(lambda: sb.sql("SELECT @@read_only")[0][0] == 0, 30,
-                     "the new master writable")
-    for r in (ra, rb):
-        cluster.wait_for(lambda: try_write(r, u1) is None, 60, "writes to s1 on the new master")
-    t_writes = time.monotonic() - t0
-    SHARDS["s1"] = [sb, master]
-    more_writes(ws)
-    errors = stop_and_check(ws)
-    print("errors seen by the writers:", errors)
+    cluster.wait_for(lambda: restarted_refused(logs, "s1", sb), 60,
+                     "the coordinator refusing: %s restarted" % sb.label())
+    assert sb.sql("SELECT @@read_only")[0][0] == 1
+    # What a promotion would have lost: acknowledged rows of s1 that the
+    # restarted standby neither holds nor can fetch any more.
+    on_sb = {(u, i) for u, i in sb.sql("SELECT userid, id FROM ledger")}
+    lacking = [k for k in lost_keys(ws, on_sb) if k[0] in USERS["s1"]]
+    assert lacking, "the restarted standby holds every acknowledged row: relay log kept?"
+    t0 = time.monotonic()
+    errors = back_on_old_master("s1", master, [sb], ws)
     assert all(code in (2003, 2013, 1290) for code, _ in errors), errors
-    # The old master: only as a standby, and only if it holds nothing the
-    # new master lacks (its unacknowledged tail is dropped by recovery).
-    master.extra_args.append("--init-rpl-role=SLAVE")
-    master.start()
-    n_errant = errant_gtids(master, sb)
-    r = rejoin("s1", master)
-    if n_errant == 0:
-        assert r.returncode == 0 and "is a standby again" in r.stdout, (r.stdout, r.stderr)
-        cluster.wait_for(lambda: master.slave_status().get("Master_Port") == sb.port, 30,
-                         "the old master replicating from the new one")
-        master.wait_caught_up(sb)
-        assert master.sql("SELECT COUNT(*) FROM ledger") == sb.sql("SELECT COUNT(*) FROM ledger")
-        cluster.wait_for(lambda: shard("s1")["state"] == "ok", 30, "shardctl status: s1 ok")
-    else:
-        assert r.returncode != 0 and "needs a rebuild" in r.stderr, (r.stdout, r.stderr)
-        assert "%d-" % master.server_id in r.stderr, r.stderr
-    print("master and only standby killed, standby restarted first: promoted, writes "
-          "accepted %.2f s after its restart; old master errant=%d; %d acknowledged, 0 lost" % (
-              t_writes, n_errant, sum(len(w.acked) for w in ws)))
+    after = shard("s1")
+    assert (after["master"], after["standbys"]) == (before["master"], before["standbys"])
+    print("master and only standby killed, standby restarted first (%d rows not applied "
+          "there at the crash, %d acknowledged rows missing from it after its restart): not "
+          "promoted; back on the old master %.2f s after its restart; %d acknowledged, "
+          "0 lost" % (unapplied, len(lacking), time.monotonic() - t0,
+                      sum(len(w.acked) for w in ws)))
