@@ -73,8 +73,6 @@ struct target {
     const char          *unsafe;        /* what health_*_unsafe() said last */
     struct health_acks   acks;          /* masters: do commits get acknowledged? */
     struct health_standbys sbs;         /* masters: the same from the standbys' probes */
-    uint64_t             not_serving_ms;    /* standbys: answered, not replicating from
-                                             * the master since (0: it does) */
 
     /* the probe in flight */
     enum probe_step      step;
@@ -307,24 +305,20 @@ static struct target *master_of(struct control *c, const char *shard)
 static void standbys_observe(struct control *c, struct target *m, uint64_t now)
 {
     unsigned n = 0, serving = 0;
-    uint64_t last = 0;
 
     for (unsigned i = 0; i < c->n_t; i++) {
         const struct target *t = c->t[i];
-        uint64_t since = 0;
 
         if (t->is_master || strcmp(t->shard, m->shard) != 0)
             continue;
         n++;
         if (health_standby_serving(&t->h, &t->facts, t->has_facts, m->ep.port,
-                                   c->pol.down_after_fails, t->not_serving_ms, &since))
+                                   c->pol.down_after_fails))
             serving++;
-        else if (since > last)
-            last = since;
     }
     health_standbys_observe(&m->sbs, m->h.verdict == HEALTH_UP && m->has_facts ? &m->facts
                                                                             : NULL,
-                            n, serving, last, c->standby_lost_ms, now);
+                            n, serving, c->standby_lost_ms, now);
 }
 
 /* Feeds <t>'s probe result to its shard's acknowledgement state (under the
@@ -339,15 +333,6 @@ static struct target *ack_observe(struct target *t, enum health_probe result,
     if (!m || !t->c->standby_lost_ms)
         return NULL;
     was = ack_refusing(m);
-    if (!t->is_master && result == HEALTH_PROBE_OK) {
-        bool replicating = t->facts.is_replica && t->facts.io_running &&
-                           (!t->facts.master_port || t->facts.master_port == m->ep.port);
-
-        if (replicating)
-            t->not_serving_ms = 0;
-        else if (!t->not_serving_ms)
-            t->not_serving_ms = now;
-    }
     if (t->is_master && result == HEALTH_PROBE_OK)
         health_acks_observe(&t->acks, &t->facts, t->c->standby_lost_ms, now);
     else if (t->is_master && after == HEALTH_DOWN)

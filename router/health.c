@@ -83,28 +83,20 @@ bool health_acks_observe(struct health_acks *a, const struct health_facts *f,
 }
 
 bool health_standby_serving(const struct health *h, const struct health_facts *f,
-                            bool has_facts, unsigned master_port, unsigned min_fails,
-                            uint64_t not_serving_since_ms, uint64_t *since_ms)
+                            bool has_facts, unsigned master_port, unsigned min_fails)
 {
     if (h->verdict == HEALTH_UNKNOWN)
         return true;
-    if (h->fails >= (min_fails ? min_fails : 1)) {
-        *since_ms = h->first_fail_ms;
-        return false;
-    }
     if (h->fails > 0)
-        return true;         /* one slow probe: not yet */
+        return h->fails < (min_fails ? min_fails : 1);  /* one slow probe: not yet */
     if (h->unhealthy || !has_facts)
         return true;         /* alive, replication unknown */
-    if (f->is_replica && f->io_running && (!f->master_port || f->master_port == master_port))
-        return true;
-    *since_ms = not_serving_since_ms ? not_serving_since_ms : h->last_ok_ms;
-    return false;
+    return f->is_replica && f->io_running && (!f->master_port || f->master_port == master_port);
 }
 
 bool health_standbys_observe(struct health_standbys *s, const struct health_facts *master,
-                             unsigned n_standbys, unsigned n_serving, uint64_t down_since_ms,
-                             uint64_t lost_after_ms, uint64_t now_ms)
+                             unsigned n_standbys, unsigned n_serving, uint64_t lost_after_ms,
+                             uint64_t now_ms)
 {
     bool on = master && master->has_semi_status && master->semi_master &&
               master->semi_status_on;
@@ -115,7 +107,7 @@ bool health_standbys_observe(struct health_standbys *s, const struct health_fact
     }
     if (!s->down) {
         s->down = true;
-        s->since_ms = down_since_ms;
+        s->since_ms = now_ms;
         s->yes_tx = master->semi_yes_tx;
     } else if (master->semi_yes_tx != s->yes_tx) {
         /* Acknowledged since the standbys looked gone: one serves, this

@@ -150,7 +150,9 @@ bool health_acks_observe(struct health_acks *a, const struct health_facts *f,
  * Acknowledgements are **lost** when the shard has standbys, none serves,
  * semi-sync is on at the master (<master> has_semi_status), and the
  * master acknowledged no commit (semi_yes_tx unchanged) for <lost_after_ms>
- * since the last standby stopped serving. The master's counter is the
+ * since this was first seen (not since the standbys stopped: the counter
+ * must be watched over the whole time, and a standby's state may be
+ * relative to a master the map has just replaced). The master's counter is the
  * check against this router's own network: a router cut off from the
  * standbys alone sees them down, but commits that other routers (or its
  * own clients before the refusal) send keep being acknowledged and end the
@@ -160,28 +162,23 @@ bool health_acks_observe(struct health_acks *a, const struct health_facts *f,
 struct health_standbys {
     bool     down;          /* no standby served at the last evaluation */
     bool     lost;          /* refuse writes */
-    uint64_t since_ms;      /* the last standby stopped serving, or the last
+    uint64_t since_ms;      /* first seen with no standby serving, or the last
                              * acknowledgement seen since */
     uint64_t yes_tx;        /* the master's semi_yes_tx then */
 };
 
 /* Whether the standby probed as <h> with facts <f> (<has_facts>: a probe
  * succeeded once) serves the master on <master_port> (<min_fails>: failed
- * probes in a row that count, at least 1); when it does not,
- * <*since_ms> is when that was first seen (left alone otherwise).
- * <not_serving_since_ms> is the caller's memory of the first probe that
- * answered and saw it not replicating (0: none). */
+ * probes in a row that count, at least 1). */
 bool health_standby_serving(const struct health *h, const struct health_facts *f,
-                            bool has_facts, unsigned master_port, unsigned min_fails,
-                            uint64_t not_serving_since_ms, uint64_t *since_ms);
+                            bool has_facts, unsigned master_port, unsigned min_fails);
 
 /* Feeds one evaluation at <now_ms>: <n_standbys> in the map, <n_serving>
- * of them serving, the last stopped serving at <down_since_ms>; <master>
- * the facts of the master's last successful probe (NULL: none). Returns
- * <s>->lost. */
+ * of them serving; <master> the facts of the master's last successful
+ * probe (NULL: none). Returns <s>->lost. */
 bool health_standbys_observe(struct health_standbys *s, const struct health_facts *master,
-                             unsigned n_standbys, unsigned n_serving, uint64_t down_since_ms,
-                             uint64_t lost_after_ms, uint64_t now_ms);
+                             unsigned n_standbys, unsigned n_serving, uint64_t lost_after_ms,
+                             uint64_t now_ms);
 
 /* The same for a standby: a replica, semi-sync replica side on, not
  * semi-sync master, relay_log_recovery=0, sync_relay_log=1, read_only. */
