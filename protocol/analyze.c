@@ -4096,49 +4096,57 @@ static int analyze_dispatch(struct analyze *a, uint32_t i)
         return analyze_finish(a, 0);
     }
     if (a->tok[0].type == LEX_IDENT) {
-        /* <kind>: refused for its kind only, touches no table rows */
-        static const struct { const char *w; const char *m; int kind;
+        /* <kind>: refused for its kind only, touches no table rows;
+         * <wr>: if an operator allows it, a write all the same: it goes to
+         * the binary log (GRANT, FLUSH, OPTIMIZE ... unless LOCAL), so its
+         * commit waits for a standby, and on a deposed master it would
+         * change what the new one lacks (or, RESET and PURGE, remove the
+         * log); when unsure, a write */
+        static const struct { const char *w; const char *m; int kind; int wr;
         } cls[] = {
-            {"CREATE", ANALYZE_M_DDL, 0},
-            {"ALTER", ANALYZE_M_DDL, 0},
-            {"DROP", ANALYZE_M_DDL, 0},
-            {"TRUNCATE", ANALYZE_M_DDL, 0},
-            {"RENAME", ANALYZE_M_DDL, 0},
-            {"LOAD", ANALYZE_M_LOAD, 0},
-            {"LOCK", ANALYZE_M_LOCK, 0},
-            {"UNLOCK", ANALYZE_M_LOCK, 0},
-            {"GRANT", ANALYZE_M_ADMIN, 1},
-            {"REVOKE", ANALYZE_M_ADMIN, 1},
-            {"FLUSH", ANALYZE_M_ADMIN, 1},
-            {"KILL", ANALYZE_M_ADMIN, 1},
-            {"SHUTDOWN", ANALYZE_M_ADMIN, 1},
-            {"RESET", ANALYZE_M_ADMIN, 1},
-            {"PURGE", ANALYZE_M_ADMIN, 1},
-            {"CHANGE", ANALYZE_M_ADMIN, 1},
-            {"INSTALL", ANALYZE_M_ADMIN, 1},
-            {"UNINSTALL", ANALYZE_M_ADMIN, 1},
-            {"ANALYZE", ANALYZE_M_ADMIN, 1},
-            {"OPTIMIZE", ANALYZE_M_ADMIN, 1},
-            {"REPAIR", ANALYZE_M_ADMIN, 1},
-            {"CHECK", ANALYZE_M_ADMIN, 1},
-            {"CACHE", ANALYZE_M_ADMIN, 1},
-            {"STOP", ANALYZE_M_ADMIN, 1},
+            {"CREATE", ANALYZE_M_DDL, 0, 0},
+            {"ALTER", ANALYZE_M_DDL, 0, 0},
+            {"DROP", ANALYZE_M_DDL, 0, 0},
+            {"TRUNCATE", ANALYZE_M_DDL, 0, 0},
+            {"RENAME", ANALYZE_M_DDL, 0, 0},
+            {"LOAD", ANALYZE_M_LOAD, 0, 0},
+            {"LOCK", ANALYZE_M_LOCK, 0, 0},
+            {"UNLOCK", ANALYZE_M_LOCK, 0, 0},
+            {"GRANT", ANALYZE_M_ADMIN, 1, 1},
+            {"REVOKE", ANALYZE_M_ADMIN, 1, 1},
+            {"FLUSH", ANALYZE_M_ADMIN, 1, 1},
+            {"KILL", ANALYZE_M_ADMIN, 1, 0},
+            {"SHUTDOWN", ANALYZE_M_ADMIN, 1, 0},
+            {"RESET", ANALYZE_M_ADMIN, 1, 1},
+            {"PURGE", ANALYZE_M_ADMIN, 1, 1},
+            {"CHANGE", ANALYZE_M_ADMIN, 1, 1},
+            {"INSTALL", ANALYZE_M_ADMIN, 1, 1},
+            {"UNINSTALL", ANALYZE_M_ADMIN, 1, 1},
+            {"ANALYZE", ANALYZE_M_ADMIN, 1, 1},
+            {"OPTIMIZE", ANALYZE_M_ADMIN, 1, 1},
+            {"REPAIR", ANALYZE_M_ADMIN, 1, 1},
+            {"CHECK", ANALYZE_M_ADMIN, 1, 0},
+            {"CACHE", ANALYZE_M_ADMIN, 1, 0},
+            {"STOP", ANALYZE_M_ADMIN, 1, 0},
             /* these read or write rows (checksums, binlog events) or hold
              * transaction state across statements */
-            {"CHECKSUM", ANALYZE_M_ADMIN, 0},
-            {"BINLOG", ANALYZE_M_ADMIN, 0},
-            {"BACKUP", ANALYZE_M_ADMIN, 0},
-            {"XA", ANALYZE_M_ADMIN, 0},
-            {"HANDLER", ANALYZE_M_HANDLER, 0},
-            {"CALL", ANALYZE_M_CALL, 0},
-            {"PREPARE", ANALYZE_M_PREPARE, 0},
-            {"EXECUTE", ANALYZE_M_PREPARE, 0},
-            {"DEALLOCATE", ANALYZE_M_PREPARE, 0},
+            {"CHECKSUM", ANALYZE_M_ADMIN, 0, 0},
+            {"BINLOG", ANALYZE_M_ADMIN, 0, 0},
+            {"BACKUP", ANALYZE_M_ADMIN, 0, 0},
+            {"XA", ANALYZE_M_ADMIN, 0, 0},
+            {"HANDLER", ANALYZE_M_HANDLER, 0, 0},
+            {"CALL", ANALYZE_M_CALL, 0, 0},
+            {"PREPARE", ANALYZE_M_PREPARE, 0, 0},
+            {"EXECUTE", ANALYZE_M_PREPARE, 0, 0},
+            {"DEALLOCATE", ANALYZE_M_PREPARE, 0, 0},
         };
-        for (size_t k = 0; k < sizeof(cls) / sizeof(cls[0]); k++)
-            if (analyze_word(a, 0, cls[k].w))
-                return cls[k].kind ? analyze_reject_kind(a, cls[k].m, 0)
-                                   : ANALYZE_REJ(a, cls[k].m, 0);
+        for (size_t k = 0; k < sizeof(cls) / sizeof(cls[0]); k++) {
+            if (!analyze_word(a, 0, cls[k].w))
+                continue;
+            o->is_write = cls[k].wr;
+            return cls[k].kind ? analyze_reject_kind(a, cls[k].m, 0)
+                               : ANALYZE_REJ(a, cls[k].m, 0);
+        }
     }
     if (kw == LEX_KW_LOCK)
         return ANALYZE_REJ(a, ANALYZE_M_LOCK, 0);

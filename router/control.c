@@ -72,6 +72,7 @@ struct target {
     char                 error[200];    /* the last failure, for status */
     const char          *unsafe;        /* what health_*_unsafe() said last */
     struct health_acks   acks;          /* masters: do commits get acknowledged? */
+    struct health_standbys sbs;         /* masters: the same from the standbys' probes */
 
     /* the probe in flight */
     enum probe_step      step;
@@ -255,11 +256,24 @@ static void ack_publish(struct control *c, const char *shard, uint64_t lost_sinc
         atomic_fetch_sub(&c->n_lost, 1);
 }
 
+/* Whether writes to master <t>'s shard are refused: its own counters or
+ * this router's probes of its standbys say no acknowledgement can come. */
+static bool ack_refusing(const struct target *t)
+{
+    return t->acks.lost || t->sbs.lost;
+}
+
 /* The stall of <t>'s acknowledgements began at this time, or 0 when they
  * flow. */
 static uint64_t ack_lost_since(const struct target *t)
 {
-    return t->acks.lost ? (t->acks.since_ms ? t->acks.since_ms : 1) : 0;
+    uint64_t since = UINT64_MAX;
+
+    if (t->acks.lost)
+        since = t->acks.since_ms;
+    if (t->sbs.lost && t->sbs.since_ms < since)
+        since = t->sbs.since_ms;
+    return since == UINT64_MAX ? 0 : since ? since : 1;
 }
 
 /* After a map change: every shard's slot follows its current master. */
@@ -277,33 +291,71 @@ static void ack_sync(struct control *c)
     }
 }
 
-/* Feeds a master's probe result to its acknowledgement state (under the
- * lock); returns true when the state the workers read must change. */
-static bool ack_observe(struct target *t, enum health_probe result, enum health_verdict after,
-                        uint64_t now)
+/* The master target of <shard>, or NULL. */
+static struct target *master_of(struct control *c, const char *shard)
 {
-    bool was = t->acks.lost;
-
-    if (!t->is_master || !t->c->standby_lost_ms)
-        return false;
-    if (result == HEALTH_PROBE_OK)
-        health_acks_observe(&t->acks, &t->facts, t->c->standby_lost_ms, now);
-    else if (after == HEALTH_DOWN)
-        memset(&t->acks, 0, sizeof(t->acks));   /* a dead master: failover's business */
-    return was != t->acks.lost;
+    for (unsigned i = 0; i < c->n_t; i++)
+        if (c->t[i]->is_master && strcmp(c->t[i]->shard, shard) == 0)
+            return c->t[i];
+    return NULL;
 }
 
-/* Logs and publishes a change of <t>'s acknowledgement state. */
-static void ack_changed(struct target *t, const char *addr)
+/* Feeds this router's probes of <m>'s standbys to its health_standbys
+ * (under the lock). A master that does not answer is failover's business. */
+static void standbys_observe(struct control *c, struct target *m, uint64_t now)
+{
+    unsigned n = 0, serving = 0;
+
+    for (unsigned i = 0; i < c->n_t; i++) {
+        const struct target *t = c->t[i];
+
+        if (t->is_master || strcmp(t->shard, m->shard) != 0)
+            continue;
+        n++;
+        if (health_standby_serving(&t->h, &t->facts, t->has_facts, m->ep.port,
+                                   c->pol.down_after_fails))
+            serving++;
+    }
+    health_standbys_observe(&m->sbs, m->h.verdict == HEALTH_UP && m->has_facts ? &m->facts
+                                                                            : NULL,
+                            n, serving, c->standby_lost_ms, now);
+}
+
+/* Feeds <t>'s probe result to its shard's acknowledgement state (under the
+ * lock); returns the shard's master target when the state the workers read
+ * must change, else NULL. */
+static struct target *ack_observe(struct target *t, enum health_probe result,
+                                  enum health_verdict after, uint64_t now)
+{
+    struct target *m = t->is_master ? t : master_of(t->c, t->shard);
+    bool was;
+
+    if (!m || !t->c->standby_lost_ms)
+        return NULL;
+    was = ack_refusing(m);
+    if (t->is_master && result == HEALTH_PROBE_OK)
+        health_acks_observe(&t->acks, &t->facts, t->c->standby_lost_ms, now);
+    else if (t->is_master && after == HEALTH_DOWN)
+        memset(&t->acks, 0, sizeof(t->acks));   /* a dead master: failover's business */
+    standbys_observe(t->c, m, now);
+    return was != ack_refusing(m) ? m : NULL;
+}
+
+/* Logs and publishes a change of master <t>'s acknowledgement state. */
+static void ack_changed(struct target *t)
 {
     uint64_t since = ack_lost_since(t);
+    char addr[SMAP_ENDPOINT_STR_MAX];
 
+    smap_format_endpoint(&t->ep, addr, sizeof(addr));
     ack_publish(t->c, t->shard, since);
     if (since)
-        log_warn("health: writes refused shard=%s master=%s reason=\"no semi-sync standby "
-                 "acknowledged a commit for %" PRIu64 " ms\" standbys_connected=%u "
-                 "commits_waiting=%u (docs/failover.md)", t->shard, addr, now_ms() - since,
-                 t->facts.semi_clients, t->facts.semi_waiting);
+        log_warn("health: writes refused shard=%s master=%s reason=\"%s for %" PRIu64
+                 " ms\" standbys_connected=%u commits_waiting=%u (docs/failover.md)", t->shard,
+                 addr, t->acks.lost ? "no semi-sync standby acknowledged a commit"
+                                    : "no standby answers this router's probes replicating "
+                                      "from the master, and no commit was acknowledged",
+                 now_ms() - since, t->facts.semi_clients, t->facts.semi_waiting);
     else
         log_info("health: writes accepted again shard=%s master=%s standbys_connected=%u",
                  t->shard, addr, t->has_facts ? t->facts.semi_clients : 0);
@@ -341,7 +393,8 @@ static void probe_done(struct target *t, enum health_probe result, const char *w
     uint64_t now = now_ms();
     enum health_verdict before = t->h.verdict, after;
     const char *unsafe = NULL;
-    bool replication_changed = false, acks_changed;
+    bool replication_changed = false;
+    struct target *acks_changed;
     char addr[SMAP_ENDPOINT_STR_MAX];
 
     probe_close(t);
@@ -376,7 +429,7 @@ static void probe_done(struct target *t, enum health_probe result, const char *w
     acks_changed = ack_observe(t, result, after, now);
     pthread_mutex_unlock(&c->lock);
     if (acks_changed)
-        ack_changed(t, addr);
+        ack_changed(acks_changed);
     if (before != after || unsafe != t->unsafe || replication_changed || acks_changed)
         c->generation++;
     if (before != after) {
@@ -836,8 +889,8 @@ void control_foreach(struct control *c, control_server_fn *fn, void *arg)
                      t->facts.semi_master;
         v.semi_clients = t->facts.semi_clients;
         v.semi_waiting = t->facts.semi_waiting;
-        v.writes_refused = t->acks.lost;
-        v.stalled_ms = t->acks.lost ? now - t->acks.since_ms : 0;
+        v.writes_refused = ack_refusing(t);
+        v.stalled_ms = v.writes_refused ? now - ack_lost_since(t) : 0;
         fn(&v, arg);
     }
     pthread_mutex_unlock(&c->lock);
@@ -878,10 +931,10 @@ size_t control_status(struct control *c, char *buf, size_t cap, const char *pref
             t->facts.semi_master && (size_t)l < sizeof(line))
             l += snprintf(line + l, sizeof(line) - (size_t)l, " semi_clients=%u",
                           t->facts.semi_clients);
-        if (l > 0 && t->acks.lost && (size_t)l < sizeof(line))
+        if (l > 0 && ack_refusing(t) && (size_t)l < sizeof(line))
             l += snprintf(line + l, sizeof(line) - (size_t)l,
                           " writes_refused=no_standby stalled_ms=%" PRIu64,
-                          now_ms() - t->acks.since_ms);
+                          now_ms() - ack_lost_since(t));
         if (l > 0 && t->error[0] && (size_t)l < sizeof(line))
             l += snprintf(line + l, sizeof(line) - (size_t)l, " error=\"%s\"", t->error);
         if (l > 0 && t->unsafe && (size_t)l < sizeof(line))

@@ -82,6 +82,45 @@ bool health_acks_observe(struct health_acks *a, const struct health_facts *f,
     return a->lost;
 }
 
+bool health_standby_serving(const struct health *h, const struct health_facts *f,
+                            bool has_facts, unsigned master_port, unsigned min_fails)
+{
+    if (h->verdict == HEALTH_UNKNOWN)
+        return true;
+    if (h->fails > 0)
+        return h->fails < (min_fails ? min_fails : 1);  /* one slow probe: not yet */
+    if (h->unhealthy || !has_facts)
+        return true;         /* alive, replication unknown */
+    return f->is_replica && f->io_running && (!f->master_port || f->master_port == master_port);
+}
+
+bool health_standbys_observe(struct health_standbys *s, const struct health_facts *master,
+                             unsigned n_standbys, unsigned n_serving, uint64_t lost_after_ms,
+                             uint64_t now_ms)
+{
+    bool on = master && master->has_semi_status && master->semi_master &&
+              master->semi_status_on;
+
+    if (!on || n_standbys == 0 || n_serving > 0) {
+        memset(s, 0, sizeof(*s));
+        return false;
+    }
+    if (!s->down) {
+        s->down = true;
+        s->since_ms = now_ms;
+        s->yes_tx = master->semi_yes_tx;
+    } else if (master->semi_yes_tx != s->yes_tx) {
+        /* Acknowledged since the standbys looked gone: one serves, this
+         * router just cannot see it. */
+        s->since_ms = now_ms;
+        s->yes_tx = master->semi_yes_tx;
+        s->lost = false;
+    }
+    if (now_ms >= s->since_ms && now_ms - s->since_ms >= lost_after_ms)
+        s->lost = true;
+    return s->lost;
+}
+
 const char *health_master_unsafe(const struct health_facts *f)
 {
     if (f->is_replica && (f->io_running || f->sql_running))

@@ -130,6 +130,56 @@ struct health_acks {
 bool health_acks_observe(struct health_acks *a, const struct health_facts *f,
                          uint64_t lost_after_ms, uint64_t now_ms);
 
+/*
+ * The same question from this router's own probes of the standbys, for a
+ * master that does not know yet: a standby killed while its master is idle
+ * stays in Rpl_semi_sync_master_clients until the master next writes to it
+ * (its heartbeat, slave_net_timeout / 2), so the counters above see nothing
+ * wrong and the first commits would wait that long.
+ *
+ * A standby **serves** the master on port <master_port> unless this
+ * router's last <min_fails> probes of it failed (no connection or no
+ * answer in time: one slow probe on a loaded router is not enough; an
+ * error answer is a live server and counts as serving), or it answered
+ * and is no replica, its IO thread is not connected
+ * (health_io_connected()), or it replicates from another port. The port
+ * alone is compared: a standby may name its master by another host name
+ * than the map, and a wrong "serving" only delays the refusal to the
+ * master's own view. Unknown (never probed) counts as serving.
+ *
+ * Acknowledgements are **lost** when the shard has standbys, none serves,
+ * semi-sync is on at the master (<master> has_semi_status), and the
+ * master acknowledged no commit (semi_yes_tx unchanged) for <lost_after_ms>
+ * since this was first seen (not since the standbys stopped: the counter
+ * must be watched over the whole time, and a standby's state may be
+ * relative to a master the map has just replaced). The master's counter is the
+ * check against this router's own network: a router cut off from the
+ * standbys alone sees them down, but commits that other routers (or its
+ * own clients before the refusal) send keep being acknowledged and end the
+ * loss at once. Lost ends when a standby serves again or the master
+ * acknowledges a commit.
+ */
+struct health_standbys {
+    bool     down;          /* no standby served at the last evaluation */
+    bool     lost;          /* refuse writes */
+    uint64_t since_ms;      /* first seen with no standby serving, or the last
+                             * acknowledgement seen since */
+    uint64_t yes_tx;        /* the master's semi_yes_tx then */
+};
+
+/* Whether the standby probed as <h> with facts <f> (<has_facts>: a probe
+ * succeeded once) serves the master on <master_port> (<min_fails>: failed
+ * probes in a row that count, at least 1). */
+bool health_standby_serving(const struct health *h, const struct health_facts *f,
+                            bool has_facts, unsigned master_port, unsigned min_fails);
+
+/* Feeds one evaluation at <now_ms>: <n_standbys> in the map, <n_serving>
+ * of them serving; <master> the facts of the master's last successful
+ * probe (NULL: none). Returns <s>->lost. */
+bool health_standbys_observe(struct health_standbys *s, const struct health_facts *master,
+                             unsigned n_standbys, unsigned n_serving, uint64_t lost_after_ms,
+                             uint64_t now_ms);
+
 /* The same for a standby: a replica, semi-sync replica side on, not
  * semi-sync master, relay_log_recovery=0, sync_relay_log=1, read_only. */
 const char *health_standby_unsafe(const struct health_facts *f);

@@ -297,7 +297,7 @@ static void promote_init(struct promote *p, const struct smap_shard *s,
 int promote_prepare(struct promote *p, const struct smap_shard *s, const struct promote_opts *o,
                     char **errp)
 {
-    char a[SMAP_ENDPOINT_STR_MAX];
+    char a[SMAP_ENDPOINT_STR_MAX], msid[32];
     struct promote_server *c;
 
     promote_init(p, s, o);
@@ -336,6 +336,20 @@ int promote_prepare(struct promote *p, const struct smap_shard *s, const struct 
                             "acknowledged transactions the others lack, so no standby can be "
                             "proven safe to promote", addr_of(&p->standbys[i], a, sizeof(a)),
                             p->shard, p->standbys[i].err);
+            return -1;
+        }
+        /* MariaDB empties a GTID replica's relay log when it starts,
+         * whatever relay_log_recovery says: restarted and not connected
+         * since (no Master_Server_Id yet), it holds what it applied, not
+         * all it acknowledged (docs/failover.md "A master and standbys
+         * crashing together"). */
+        if (run_value(&p->standbys[i], "SHOW SLAVE STATUS", "Master_Server_Id", msid,
+                      sizeof(msid)) == 0 && strcmp(msid, "0") == 0) {
+            *errp = util_fmt("standby %s of shard %s restarted and has not reached its master "
+                            "since: its relay log (what it acknowledged) was emptied at "
+                            "startup, so no standby can be proven to hold every acknowledged "
+                            "transaction; start the old master",
+                            addr_of(&p->standbys[i], a, sizeof(a)), p->shard);
             return -1;
         }
     }

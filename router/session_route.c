@@ -723,6 +723,27 @@ static bool refuse_commit_without_standby(struct session *s)
     return false;
 }
 
+/* A write that goes to no user's shard (an admin statement an operator's
+ * allow rule lets through, analyze.c: GRANT, FLUSH, OPTIMIZE ... go to the
+ * binary log): the lease and the standby check as for a routed write, on
+ * the shard session_route_anywhere() sends it to. */
+static bool refuse_unrouted_write(struct session *s)
+{
+    const struct smap *m = s->w->map;
+    unsigned idx = s->route.last_shard >= 0 ? (unsigned)s->route.last_shard : 0;
+
+    if (!s->cmd.ar.is_write)
+        return false;
+    if (refuse_without_lease(s))
+        return true;
+    if (!m)
+        return false;
+    for (unsigned i = 0; s->be && i < smap_n_shards(m); i++)
+        if (strcmp(smap_shard(m, i)->name, s->be_shard) == 0)
+            idx = i;
+    return idx < smap_n_shards(m) && refuse_without_standby(s, smap_shard(m, idx), false);
+}
+
 void session_route_by_key(struct session *s)
 {
     const struct smap *m = s->w->map;
@@ -879,6 +900,8 @@ static void handle_session_stmt(struct session *s, const char *sql, size_t len)
     default:
         break;
     }
+    if (refuse_unrouted_write(s))
+        return;
     if (s->cmd.ar.pins_session)
         s->route.pinned = true;
     session_route_anywhere(s);

@@ -128,6 +128,10 @@ static int corpus_case(struct analyze *a, const char *expect, const char *sql, i
             ok = r.is_write;
         else if (!strcmp(words[w], "read"))
             ok = !r.is_write;
+        else if (!strcmp(words[w], "locks"))
+            ok = r.locks_rows;
+        else if (!strcmp(words[w], "nolocks"))
+            ok = !r.locks_rows;
         else if (!strcmp(words[w], "allowable"))
             ok = r.allowable;
         else if (!strcmp(words[w], "notallowable"))

@@ -190,6 +190,97 @@ static void test_acks_replay(void)
 out:;
 }
 
+/* The standbys as this router probes them: killed while the master is
+ * idle (its counters still count them), a router cut off from the standbys
+ * alone, a standby pointed elsewhere, a map that just named a new master. */
+static void test_standbys_replay(void)
+{
+    struct health_policy pol = { 3, 3000 };
+    struct health sb[2];
+    struct health_facts f[2], m;
+    struct health_standbys s;
+    uint64_t t = 1000, t0 = 0;
+    unsigned serving;
+
+    memset(sb, 0, sizeof(sb));
+    memset(f, 0, sizeof(f));
+    memset(&m, 0, sizeof(m));
+    memset(&s, 0, sizeof(s));
+    m.semi_master = m.semi_status_on = m.has_semi_status = true;
+    m.semi_clients = 2;
+    m.semi_yes_tx = 50;
+    for (int k = 0; k < 2; k++) {
+        f[k].is_replica = f[k].io_running = true;
+        f[k].master_port = 3306;
+    }
+    /* Never probed: serving (unknown). */
+    CHECK(health_standby_serving(&sb[0], &f[0], false, 3306, 1));
+    for (int k = 0; k < 2; k++)
+        health_observe(&sb[k], &pol, HEALTH_PROBE_OK, t);
+    CHECK(health_standby_serving(&sb[0], &f[0], true, 3306, 1));
+    CHECK(!health_standbys_observe(&s, &m, 2, 2, 1500, t));
+    /* Both killed, the master idle: it still counts two clients, nothing
+     * waits. Two failed probes each before they count (min_fails 2), then
+     * lost 1.5 s after that was first seen. */
+    t += 1000;
+    for (int i = 0; i < 12; i++, t += 250) {
+        serving = 0;
+        for (int k = 0; k < 2; k++) {
+            health_observe(&sb[k], &pol, HEALTH_PROBE_FAILED, t);
+            if (health_standby_serving(&sb[k], &f[k], true, 3306, 2))
+                serving++;
+        }
+        CHECK_EQ(serving, i == 0 ? 2u : 0u);
+        if (i == 1)
+            t0 = t;
+        CHECK_EQ(health_standbys_observe(&s, &m, 2, serving, 1500, t), i >= 1 && t - t0 >= 1500);
+    }
+    CHECK(s.lost);
+    /* One comes back and replicates: clear at once. */
+    health_observe(&sb[0], &pol, HEALTH_PROBE_OK, t);
+    CHECK(health_standby_serving(&sb[0], &f[0], true, 3306, 2));
+    CHECK(!health_standbys_observe(&s, &m, 2, 1, 1500, t += 250));
+    /* It answers but its IO thread retries (not connected), or it follows
+     * another master (the one the map just replaced): not serving. */
+    f[0].io_running = false;
+    CHECK(!health_standby_serving(&sb[0], &f[0], true, 3306, 2));
+    f[0].io_running = true;
+    f[0].master_port = 3307;
+    CHECK(!health_standby_serving(&sb[0], &f[0], true, 3306, 2));
+    f[0].master_port = 3306;
+    /* An error answer (too many connections): alive, counts as serving. */
+    health_observe(&sb[1], &pol, HEALTH_PROBE_REFUSED, t);
+    CHECK(health_standby_serving(&sb[1], &f[1], true, 3306, 2));
+    /* A new master whose standbys, long gone from it in this router's
+     * eyes, are repointed within the time: never lost. */
+    memset(&s, 0, sizeof(s));
+    CHECK(!health_standbys_observe(&s, &m, 2, 0, 1500, t += 250));
+    CHECK(!health_standbys_observe(&s, &m, 2, 0, 1500, t += 1000));
+    CHECK(!health_standbys_observe(&s, &m, 2, 1, 1500, t += 250));
+    /* A router cut off from the standbys alone, the master busy with other
+     * routers' writes: its acknowledgements go on, never lost. */
+    for (int i = 0; i < 20; i++) {
+        m.semi_yes_tx += 4;
+        CHECK(!health_standbys_observe(&s, &m, 2, 0, 1500, t += 250));
+    }
+    /* The writes stop: lost 1.5 s after the last acknowledgement seen. */
+    uint64_t last_ack = t;
+    for (int i = 0; i < 10; i++) {
+        t += 250;
+        CHECK_EQ(health_standbys_observe(&s, &m, 2, 0, 1500, t), t - last_ack >= 1500);
+    }
+    /* ... and an acknowledgement (another router's write) ends it. */
+    m.semi_yes_tx++;
+    CHECK(!health_standbys_observe(&s, &m, 2, 0, 1500, t += 250));
+    /* No standby in the map, semi-sync off, or no counters: never lost. */
+    CHECK(!health_standbys_observe(&s, &m, 0, 0, 1500, t += 5000));
+    m.semi_status_on = false;
+    CHECK(!health_standbys_observe(&s, &m, 2, 0, 1500, t += 5000));
+    CHECK(!health_standbys_observe(&s, &m, 2, 0, 1500, t += 5000));
+    CHECK(!health_standbys_observe(&s, NULL, 2, 0, 1500, t += 5000));
+out:;
+}
+
 int main(void)
 {
     RUN(test_outage_replay);
@@ -199,5 +290,6 @@ int main(void)
     RUN(test_standby_settings);
     RUN(test_io_connected);
     RUN(test_acks_replay);
+    RUN(test_standbys_replay);
     return check_exit();
 }
