@@ -104,3 +104,11 @@ json_t *mapjson_journal(const struct journal *j)
         json_object_set_new(o, "started_ms", json_integer((json_int_t)j->started_ms));
     return o;
 }
+
+void mapjson_runner(json_t *o, const char *runner, bool alive, const char *coordinator)
+{
+    json_object_set_new(o, "runner", json_string(runner));
+    json_object_set_new(o, "runner_alive", json_boolean(alive));
+    json_object_set_new(o, "takeover_by", !alive && coordinator && coordinator[0]
+                                              ? json_string(coordinator) : json_null());
+}

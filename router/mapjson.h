@@ -6,6 +6,7 @@
 #define SHARDWIRE_ROUTER_MAPJSON_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 struct journal;
 struct smap;
@@ -27,5 +28,11 @@ json_t *mapjson_lines(const char *text);
  * "kind", "coordinator", "in_progress", "at_ms" and, where set, "old",
  * "new", "started_ms". A new reference, NULL when out of memory. */
 json_t *mapjson_journal(const struct journal *j);
+
+/* Adds to a switchover's mapjson_journal() object <o> its runner <runner>
+ * ("runner"), whether its runner node lives ("runner_alive") and, when it
+ * does not, the coordinator that takes the switchover over ("takeover_by":
+ * <coordinator>, null when none is elected). */
+void mapjson_runner(json_t *o, const char *runner, bool alive, const char *coordinator);
 
 #endif

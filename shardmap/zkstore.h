@@ -244,6 +244,41 @@ void zkstore_routers_free(struct zkstore_router *r, unsigned n);
 unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, unsigned wait_ms,
                                     char *behind, size_t cap);
 
+/* Which word of a router's registration zkstore_admin_wait_routers_for()
+ * waits on: map_version=V (it runs map V) or frozen_ack=V (it holds writes
+ * to the vbuckets frozen in map V). */
+enum zkstore_wait_word { ZKSTORE_WAIT_MAP_VERSION, ZKSTORE_WAIT_FROZEN_ACK };
+
+struct zkstore_wait {
+    enum zkstore_wait_word word;
+    uint64_t version;           /* done when the word says >= version */
+    unsigned wait_ms;
+    /* 0: leases count from the start of the wait and end it for any router,
+     * and <wait_ms> bounds the whole wait. Else the wall-clock time (ms) the
+     * leases count from (a freeze); they end the wait only for a router
+     * whose registration is gone, which is always waited out, and
+     * <wait_ms> bounds only the wait for registered routers. */
+    uint64_t lease_from_wall_ms;
+    unsigned poll_ms;           /* between listings */
+    /*
+     * Listing the routers failed with <err>. NULL: that counts as one
+     * router behind ("(cannot list routers)" in <behind>, then the ones
+     * followed, all taken as gone). Else called (its <since_ms>: the
+     * CLOCK_MONOTONIC ms of the last good listing, which it may reset) to
+     * wait for ZooKeeper: false ends the wait (<behind> says "(cannot list
+     * routers: ERR)"). It may replace *<za> (reconnected).
+     */
+    bool (*unreachable)(void *arg, uint64_t *since_ms, const char *err);
+    void *arg;
+};
+
+/* zkstore_admin_wait_routers() generalised: follows every router seen
+ * (registered) since the start until its registration's <o->word> reaches
+ * <o->version>, or it is gone and its lease has run out (see struct
+ * zkstore_wait). Returns how many are still behind; their ids in <behind>. */
+unsigned zkstore_admin_wait_routers_for(struct zkstore_admin **za, const struct zkstore_wait *o,
+                                        char *behind, size_t cap);
+
 /*
  * Coordinator election among routers: makes sure <za> has an ephemeral
  * sequential candidate node <root>/coordinators/c-<id>-NNNNNNNNNN (made

@@ -1138,13 +1138,6 @@ enum zkstore_rc zkstore_admin_journal_put(struct zkstore_admin *za, const char *
     return zkstore_admin_node_put(za, "failover", shard, text, version, errp);
 }
 
-/* A router as zkstore_admin_wait_routers() follows it. */
-struct waited {
-    char     id[ZKSTORE_ROUTER_ID_MAX];
-    uint64_t lease_ms;      /* from its registration; 0: none published */
-    bool     settled;
-};
-
 enum zkstore_rc zkstore_admin_set_paused(struct zkstore_admin *za, const char *shard,
                                          bool paused, uint64_t *version, char **errp)
 {
@@ -1199,35 +1192,90 @@ enum zkstore_rc zkstore_admin_set_paused(struct zkstore_admin *za, const char *s
     return rc;
 }
 
-unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, unsigned wait_ms,
-                                    char *behind, size_t cap)
+/* A router as zkstore_admin_wait_routers_for() follows it. */
+struct waited {
+    char     id[ZKSTORE_ROUTER_ID_MAX];
+    uint64_t lease_ms;      /* from its registration; 0: none published */
+    bool     settled, present;
+};
+
+static uint64_t wait_wall_ms(void)
 {
-    uint64_t start = zkr_now_ms(), deadline = start + wait_ms;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void wait_sleep_ms(unsigned ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+/* Whether we stop waiting for unsettled router <w> because its lease ran
+ * out (then it sends no writes: router/mapwatch.h). */
+static bool wait_lease_out(const struct zkstore_wait *o, const struct waited *w,
+                           uint64_t waited_ms)
+{
+    if (o->lease_from_wall_ms)
+        return !w->present &&
+               (!w->lease_ms || wait_wall_ms() > o->lease_from_wall_ms + w->lease_ms + 500);
+    return w->lease_ms && waited_ms > w->lease_ms + 500;
+}
+
+unsigned zkstore_admin_wait_routers_for(struct zkstore_admin **za, const struct zkstore_wait *o,
+                                        char *behind, size_t cap)
+{
+    const char *word = o->word == ZKSTORE_WAIT_FROZEN_ACK ? "frozen_ack=" : "map_version=";
+    size_t word_len = strlen(word);
+    uint64_t start = zkr_now_ms(), zk_since = start;
     struct waited *w = NULL;
-    unsigned n_w = 0;
+    unsigned n_w = 0, late;
 
     for (;;) {
         struct zkstore_router *rs = NULL;
-        unsigned n = 0, late = 0;
+        unsigned n = 0;
         char *err = NULL;
         size_t len = 0;
         uint64_t now = zkr_now_ms();
+        bool listed = zkstore_admin_routers(*za, &rs, &n, &err) == ZKSTORE_OK;
+        bool registered_late = false;
 
+        late = 0;
         if (cap)
             behind[0] = '\0';
-        if (zkstore_admin_routers(za, &rs, &n, &err) != ZKSTORE_OK) {
-            free(err);
+        if (!listed) {
             rs = NULL;
             n = 0;
             late = 1;
-            if (cap)
+            if (cap && o->unreachable)
+                snprintf(behind, cap, "(cannot list routers: %s)", err ? err : "?");
+            else if (cap)
                 len = (size_t)snprintf(behind, cap, "(cannot list routers)");
         }
+        /* ZooKeeper gone, and the caller waits for it (bounded): no router
+         * can report; their presence stays as last seen */
+        if (!listed && o->unreachable) {
+            bool again = o->unreachable(o->arg, &zk_since, err);
+
+            free(err);
+            if (!again)
+                break;
+            wait_sleep_ms(o->poll_ms);
+            continue;
+        }
+        free(err);
+        if (listed)
+            zk_since = now;
         /* Every router seen since the start is followed, also after its
-         * registration is gone: until it runs <version>, or its lease has
-         * run out (then it sends no writes: router/mapwatch.h). */
+         * registration is gone: until it reports <version>, or its lease
+         * has run out. */
+        for (unsigned k = 0; k < n_w; k++)
+            w[k].present = false;
         for (unsigned i = 0; i < n; i++) {
-            const char *p = strstr(rs[i].payload, "map_version=");
+            const char *p = strstr(rs[i].payload, word);
             const char *l = strstr(rs[i].payload, "lease_ms=");
             unsigned k;
 
@@ -1243,34 +1291,45 @@ unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, 
                 snprintf(w[n_w].id, sizeof(w[n_w].id), "%s", rs[i].id);
                 n_w++;
             }
+            w[k].present = true;
             w[k].lease_ms = l ? strtoull(l + 9, NULL, 10) : 0;
-            if (p && strtoull(p + 12, NULL, 10) >= version)
+            if (p && strtoull(p + word_len, NULL, 10) >= o->version)
                 w[k].settled = true;
         }
+        zkstore_routers_free(rs, n);
         for (unsigned k = 0; k < n_w; k++) {
-            bool present = false;
-
-            for (unsigned i = 0; i < n && !present; i++)
-                present = strcmp(rs[i].id, w[k].id) == 0;
             /* Gone without a lease published (an older router): as before,
-             * gone is done. */
-            if (!present && !w[k].lease_ms)
+             * gone is done (for good, unless the caller waits for
+             * ZooKeeper: then a failed listing does not make it gone). */
+            if (!w[k].present && !w[k].lease_ms && !o->unreachable)
                 w[k].settled = true;
-            if (w[k].settled || (w[k].lease_ms && now - start > w[k].lease_ms + 500))
+            if (w[k].settled || wait_lease_out(o, &w[k], now - start))
                 continue;
+            registered_late = registered_late || w[k].present;
             late++;
             if (len < cap)
                 len += (size_t)snprintf(behind + len, cap - len, "%s%s%s", len ? "," : "",
-                                        w[k].id, present ? "" : " (gone, lease running)");
+                                        w[k].id, w[k].present ? "" : " (gone, lease running)");
         }
-        zkstore_routers_free(rs, n);
-        if (late == 0 || now >= deadline) {
-            free(w);
-            return late;
-        }
-        struct timespec ts = { 0, 20 * 1000000L };
-        nanosleep(&ts, NULL);
+        if (late == 0)
+            break;
+        /* counted from the freeze, a vanished router's lease is always
+         * waited out; <wait_ms> bounds the rest */
+        if ((registered_late || !o->lease_from_wall_ms) && now - start >= o->wait_ms)
+            break;
+        wait_sleep_ms(o->poll_ms);
     }
+    free(w);
+    return late;
+}
+
+unsigned zkstore_admin_wait_routers(struct zkstore_admin *za, uint64_t version, unsigned wait_ms,
+                                    char *behind, size_t cap)
+{
+    struct zkstore_wait o = { .word = ZKSTORE_WAIT_MAP_VERSION, .version = version,
+                              .wait_ms = wait_ms, .poll_ms = 20 };
+
+    return zkstore_admin_wait_routers_for(&za, &o, behind, cap);
 }
 
 /* ---- the failover history: the last few finished failovers and

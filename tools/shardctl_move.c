@@ -527,12 +527,10 @@ static int map_edit(struct move *mv, const char *owner, enum smap_vb_state st, b
 
 /* ---- routers ------------------------------------------------------------ */
 
-/* A router the cutover waits for. */
-struct acker {
-    char     id[ZKSTORE_ROUTER_ID_MAX];
-    uint64_t lease_ms;   /* from its registration; 0: none published */
-    bool     acked, present;
-};
+static bool acks_zk_wait(void *arg, uint64_t *since, const char *err)
+{
+    return zk_wait(arg, since, err);
+}
 
 /*
  * Waits until every router registered now, or at any moment of the wait,
@@ -547,81 +545,11 @@ struct acker {
 static int wait_acks(struct move *mv, uint64_t version, uint64_t frozen_ms, unsigned wait_ms,
                      char *late, size_t cap)
 {
-    struct acker *w = NULL;
-    unsigned n_w = 0;
-    uint64_t since = mono_ms(), zk_since = since;
-    int rc = -1;
+    struct zkstore_wait o = { .word = ZKSTORE_WAIT_FROZEN_ACK, .version = version,
+                              .wait_ms = wait_ms, .lease_from_wall_ms = frozen_ms,
+                              .poll_ms = 2, .unreachable = acks_zk_wait, .arg = mv };
 
-    for (;;) {
-        struct zkstore_router *rs = NULL;
-        unsigned n = 0, behind = 0;
-        size_t len = 0;
-        char *err = NULL;
-        uint64_t now = mono_ms();
-        bool listed = zkstore_admin_routers(mv->za, &rs, &n, &err) == ZKSTORE_OK;
-        late[0] = '\0';
-        if (!listed) {
-            snprintf(late, cap, "(cannot list routers: %s)", err ? err : "?");
-            behind = 1;
-        }
-        /* ZooKeeper gone: no router can acknowledge; wait for it (bounded) */
-        if (!listed && !zk_wait(mv, &zk_since, err)) {
-            free(err);
-            break;
-        }
-        free(err);
-        for (unsigned k = 0; listed && k < n_w; k++)
-            w[k].present = false;
-        for (unsigned i = 0; i < n; i++) {
-            unsigned k;
-            for (k = 0; k < n_w && strcmp(w[k].id, rs[i].id) != 0; k++)
-                ;
-            if (k == n_w) {
-                struct acker *nw = realloc(w, (n_w + 1) * sizeof(*w));
-                if (!nw)
-                    continue;
-                w = nw;
-                memset(&w[n_w], 0, sizeof(*w));
-                snprintf(w[n_w].id, sizeof(w[n_w].id), "%s", rs[i].id);
-                n_w++;
-            }
-            const char *p = strstr(rs[i].payload, "frozen_ack=");
-            const char *l = strstr(rs[i].payload, "lease_ms=");
-            w[k].present = true;
-            w[k].lease_ms = l ? strtoull(l + 9, NULL, 10) : 0;
-            if (p && strtoull(p + 11, NULL, 10) >= version)
-                w[k].acked = true;
-        }
-        zkstore_routers_free(rs, n);
-        bool registered_late = false;
-        for (unsigned k = 0; listed && k < n_w; k++) {
-            if (w[k].acked)
-                continue;
-            /* gone: waited for until its lease ran out (none published, an
-             * older router: gone is done) */
-            if (!w[k].present &&
-                (!w[k].lease_ms || wall_ms() > frozen_ms + w[k].lease_ms + 500))
-                continue;
-            registered_late = registered_late || w[k].present;
-            behind++;
-            if (len < cap)
-                len += (size_t)snprintf(late + len, cap - len, "%s%s%s", len ? "," : "",
-                                        w[k].id, w[k].present ? "" : " (gone, lease running)");
-        }
-        if (listed && behind == 0) {
-            rc = 0;
-            break;
-        }
-        /* a vanished router's lease is always waited out; a registered one
-         * that does not acknowledge only <wait_ms> */
-        if (registered_late && now - since >= wait_ms)
-            break;
-        if (listed)
-            zk_since = now;
-        usleep(2 * 1000);
-    }
-    free(w);
-    return rc;
+    return zkstore_admin_wait_routers_for(&mv->za, &o, late, cap) == 0 ? 0 : -1;
 }
 
 /* ---- phases ----------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 
 #include "router/journal.h"
 #include "router/mapjson.h"
+#include "router/switchover.h"
 #include "shardmap/smap.h"
 #include "shardmap/zkstore.h"
 #include "tools/shardctl.h"
@@ -257,13 +258,37 @@ static int print_json(json_t *o)
 struct ha {
     char            coordinator[ZKSTORE_ROUTER_ID_MAX];
     struct journal *j;          /* [smap_n_shards] */
+    bool           *runner_alive; /* [smap_n_shards]: a switchover's runner node exists */
     char           *history;    /* <root>/history, or NULL */
 };
 
 static void ha_free(struct ha *h)
 {
     free(h->j);
+    free(h->runner_alive);
     free(h->history);
+}
+
+/* Whether journal <j> is a switchover in progress: its runner is then
+ * j->coordinator (shardctl-HOST-PID, or the coordinator that took it over). */
+static bool switchover_running(const struct journal *j)
+{
+    return journal_in_progress(j) && strcmp(j->kind, "switchover") == 0;
+}
+
+/* Whether the runner node <root>/runners/<j->coordinator> exists (the
+ * routers' coordinator takes the switchover over once it is gone). */
+static enum zkstore_rc runner_alive(struct zkstore_admin *za, const struct journal *j,
+                                    bool *alive, char **errp)
+{
+    char *text = NULL;
+    int32_t version = -1;
+    enum zkstore_rc rc = zkstore_admin_node_get(za, SWITCHOVER_RUNNERS_DIR, j->coordinator,
+                                                &text, &version, errp);
+
+    free(text);
+    *alive = rc == ZKSTORE_OK && version >= 0;
+    return rc;
 }
 
 static int ha_read(struct zkstore_admin *za, const struct smap *m, struct ha *h)
@@ -273,7 +298,9 @@ static int ha_read(struct zkstore_admin *za, const struct smap *m, struct ha *h)
 
     memset(h, 0, sizeof(*h));
     h->j = calloc(smap_n_shards(m) + 1, sizeof(*h->j));
-    if (!h->j) {
+    h->runner_alive = calloc(smap_n_shards(m) + 1, sizeof(*h->runner_alive));
+    if (!h->j || !h->runner_alive) {
+        ha_free(h);
         shardctl_err("out of memory");
         return SHARDCTL_FAILED;
     }
@@ -283,6 +310,8 @@ static int ha_read(struct zkstore_admin *za, const struct smap *m, struct ha *h)
     for (unsigned i = 0; rc == ZKSTORE_OK && i < smap_n_shards(m); i++)
         if (journal_read(za, smap_shard(m, i)->name, &h->j[i], &err) < 0)
             rc = ZKSTORE_ERROR;
+        else if (switchover_running(&h->j[i]))
+            rc = runner_alive(za, &h->j[i], &h->runner_alive[i], &err);
     if (rc != ZKSTORE_OK) {
         shardctl_err("%s", err ? err : zkstore_rc_name(rc));
         free(err);
@@ -418,7 +447,13 @@ static void ha_add_json(json_t *j, const struct smap *m, const struct ha *h,
         if (!so)
             continue;
         json_object_set_new(so, "term", json_integer((json_int_t)h->j[i].term));
-        json_object_set_new(so, "failover", mapjson_journal(&h->j[i]));
+        {
+            json_t *fo = mapjson_journal(&h->j[i]);
+
+            if (fo && switchover_running(&h->j[i]))
+                mapjson_runner(fo, h->j[i].coordinator, h->runner_alive[i], h->coordinator);
+            json_object_set_new(so, "failover", fo);
+        }
         json_object_set_new(so, "servers", shard_servers_json(smap_shard(m, i), r, n));
         {
             char detail[600];
@@ -499,6 +534,19 @@ static void ha_table(const struct smap *m, const struct ha *h, const struct zkst
                smap_shard(m, i)->name, j->kind[0] ? j->kind : "failover", j->term, j->state,
                j->coordinator, at, j->old_text[0] ? j->old_text : "-",
                j->new_text[0] ? j->new_text : "-");
+        if (!switchover_running(j))
+            continue;
+        if (h->runner_alive[i])
+            printf("    runner %s: alive\n", j->coordinator);
+        else if (strcmp(j->coordinator, h->coordinator) == 0)
+            printf("    runner %s: the coordinator, which took it over\n", j->coordinator);
+        else if (h->coordinator[0])
+            printf("    runner %s: gone; the coordinator %s will take it over\n",
+                   j->coordinator, h->coordinator);
+        else
+            printf("    runner %s: gone; no coordinator to take it over "
+                   "(re-run `shardctl switchover %s`)\n", j->coordinator,
+                   smap_shard(m, i)->name);
     }
     if (!any)
         printf("\nin progress: none\n");

@@ -180,6 +180,12 @@ def switchover_killed_at(state, sig=signal.SIGKILL):
         return fo.get("state") == state and fo
     try:
         left = cluster.wait_for(at_state, 60, "the switchover at state %s" % state)
+        # shardctl status names the held runner, alive (its node is there).
+        assert left["runner"].startswith("shardctl-") and \
+            left["runner"].endswith("-%d" % p.pid), left
+        assert left["runner_alive"] and left["takeover_by"] is None, left
+        text = s.ctl("status")
+        assert "runner %s: alive" % left["runner"] in text, text
     finally:
         p.send_signal(sig)
         if sig == signal.SIGKILL:
@@ -190,6 +196,11 @@ def switchover_killed_at(state, sig=signal.SIGKILL):
     def ended():
         sh = s.status()["shards"][0]
         fo = sh["failover"]
+        # Meanwhile: the runner gone, the coordinator takes over (or runs it).
+        if fo["in_progress"] and fo["runner"] != left["runner"]:
+            assert fo["runner"] in ("ra", "rb", "rc") and not fo["runner_alive"], fo
+        elif fo["in_progress"] and not fo["runner_alive"]:
+            assert fo["takeover_by"] in ("ra", "rb", "rc"), fo
         return not fo["in_progress"] and not sh["paused"] and (fo, sh)
     try:
         fo, line = cluster.wait_for(ended, 60, "the coordinator ending the switchover")
