@@ -10,8 +10,9 @@ frozen (unfrozen, the other shard served meanwhile, a rerun once it is back
 finishes); a stand-in failover of the source or of the destination while
 frozen (the flip is refused, the vbuckets unfrozen, a rerun copies again;
 real promotions are in test_move_promotion.py); the mover killed after the
-first chunk of cleanup's deletes; the mover stalled past its ZooKeeper
-session while frozen; a read-only destination refused; the progress events
+first chunk of cleanup's deletes; a chunk of cleanup, and one of catch-up
+(on string and binary primary keys), losing to a client's lock and tried
+again; the mover stalled past its ZooKeeper session while frozen; a read-only destination refused; the progress events
 of every phase. The slow faults (a router killed in the cutover, ZooKeeper
 down) are in long_move_faults.py.
 
@@ -28,6 +29,16 @@ import subprocess
 import cluster
 from ledger import LEDGER_DDL
 
+# Tables with string primary key parts (issue 13): the mover names keys by
+# hex literals, one key per statement; non-ASCII text, quotes and
+# backslashes in keys and values, binary keys with 0x00/0xff bytes.
+SKEYS_DDL = ("CREATE TABLE skeys (userid BIGINT NOT NULL, k VARCHAR(64) CHARACTER SET "
+             "utf8mb4 NOT NULL, v VARCHAR(200) CHARACTER SET utf8mb4, PRIMARY KEY (userid, k))")
+BKEYS_DDL = ("CREATE TABLE bkeys (userid BIGINT NOT NULL, k VARBINARY(16) NOT NULL, "
+             "f BINARY(4) NOT NULL, v BLOB, PRIMARY KEY (userid, k, f))")
+STR_COLS = {"ledger": ("userid", "id", "writer"), "skeys": ("userid", "k", "v"),
+            "bkeys": ("userid", "k", "f", "v")}
+
 ZK = None
 S = {}            # name -> MariaDB: s0, s1, s2 and s0b (a stand-in new master of s0)
 VB = 16
@@ -36,7 +47,8 @@ VB = 16
 def setup_module():
     global ZK
     ZK = cluster.ZooKeeper()
-    S.update(cluster.move_masters(("s0", "s1", "s2", "s0b"), [LEDGER_DDL]))
+    S.update(cluster.move_masters(("s0", "s1", "s2", "s0b"),
+                                 [LEDGER_DDL, SKEYS_DDL, BKEYS_DDL]))
 
 
 def teardown_module():
@@ -363,6 +375,101 @@ def test_cleanup_chunk_that_loses_to_a_lock_is_tried_again():
         if p and p.poll() is None:
             p.kill()
         st.stop()
+
+
+def hex_rows(db, users):
+    """{table: sorted rows} of the string-key test's tables on <db>, of the
+    users <users>, every column as HEX() (byte for byte)."""
+    inlist = ",".join(str(u) for u in users)
+    return {t: sorted(db.sql("SELECT %s FROM %s WHERE userid IN (%s)" % (
+        ", ".join("HEX(%s)" % c for c in cols), t, inlist)))
+        for t, cols in STR_COLS.items()}
+
+
+STR_KEYS = ["plain", "naïve 'quoted'", "back\\slash \\' \\0", 'dq " \t tab', "日本語の鍵",
+            "emoji \U0001F600", "0x41", "%_ like"]
+BIN_KEYS = [(b"\x00", b"\x00\x00\x00\x00"), (b"\xff\xfe'\\", b"A"), (b"'", b"\x00\xffB"),
+            (b"\\0\x00z", b"\xff\xff\xff\xff"), (b"k\x00", b"\x00")]
+
+
+def test_catchup_chunk_that_loses_to_a_lock_is_tried_again_string_keys():
+    """String and binary primary keys through copy, catch-up and cleanup,
+    and catch-up's bounded retry: with the mover paused after its first
+    catch-up round, rows of the moving users are updated, deleted and
+    inserted on the source (ledger, skeys with utf8mb4 keys, bkeys with
+    VARBINARY/BINARY keys), and a client holds one of those rows on the
+    destination directly (FOR UPDATE). The next catch-up round (the
+    cutover's, before the freeze) waits out its lock wait (10 s), says it
+    tries again; once the lock is gone the move finishes: the destination
+    holds byte for byte the source's rows of the moving users as they were
+    before the move went on, the source none of them and its other rows
+    unchanged."""
+    st = Setup(routers=False)
+    locker = None
+    p = None
+    try:
+        st.fill(S["s0"], 3, lambda vb: vb < 8)
+        vbs = st.vbuckets(list(range(2000, 2048)))
+        mine = sorted(u for u, vb in vbs.items() if vb < 8)
+        moving = [u for u in mine if vbs[u] < 4]
+        staying = [u for u in mine if vbs[u] >= 4]
+        conn = S["s0"].connect()
+        with conn.cursor() as c:
+            c.executemany("INSERT INTO skeys VALUES (%s, %s, %s)",
+                          [(u, k, "v of %s: ‘%s’ \\ é" % (u, k)) for u in mine for k in STR_KEYS])
+            c.executemany("INSERT INTO bkeys VALUES (%s, %s, %s, %s)",
+                          [(u, k, f, k + b"\x00'\\" + f) for u in mine for k, f in BIN_KEYS])
+        p = st.paused_move("catchup", *MOVE)
+        # work for catch-up: every kind of change on string and binary keys
+        inlist = ",".join(str(u) for u in mine)
+        with conn.cursor() as c:
+            c.execute("UPDATE skeys SET v = CONCAT(v, %%s) WHERE userid IN (%s) AND k <> %%s"
+                      % inlist, (" ✓ \\'\"", STR_KEYS[0]))
+            c.execute("DELETE FROM skeys WHERE userid IN (%s) AND k = %%s" % inlist,
+                      (STR_KEYS[1],))
+            c.executemany("INSERT INTO skeys VALUES (%s, %s, 'new ü')",
+                          [(u, "neu 'ß' \\ %d" % u) for u in mine])
+            c.execute("UPDATE bkeys SET v = CONCAT(v, 0x00ff27) WHERE userid IN (%s)" % inlist)
+            c.execute("DELETE FROM bkeys WHERE userid IN (%s) AND k = %%s AND f = %%s" % inlist,
+                      BIN_KEYS[2])
+            c.executemany("INSERT INTO bkeys VALUES (%s, %s, %s, NULL)",
+                          [(u, b"\xc3\x28'%d" % u, b"\x00") for u in mine])
+            c.execute("UPDATE ledger SET writer = 7 WHERE userid IN (%s)" % inlist)
+        conn.commit()
+        conn.close()
+        want, kept = hex_rows(S["s0"], moving), hex_rows(S["s0"], staying)
+        assert all(want.values()) and all(kept.values()), (want, kept)
+        # a client holds a changed row of a moving user on the destination
+        locker = S["s2"].connect()
+        with locker.cursor() as c:
+            c.execute("BEGIN")
+            c.execute("SELECT * FROM skeys WHERE userid = %s AND k = %s FOR UPDATE",
+                      (moving[0], STR_KEYS[2]))
+            assert c.rowcount == 1
+        p.send_signal(signal.SIGCONT)
+        seen = []
+        for line in p.stdout:
+            seen.append(line)
+            if "trying again (2 of 5)" in line:
+                break
+        assert "changed rows wait for a lock" in "".join(seen), seen
+        locker.rollback()
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and "done:" in out, (out, err)
+        assert hex_rows(S["s2"], moving) == want
+        assert hex_rows(S["s2"], staying) == {t: [] for t in STR_COLS}
+        assert hex_rows(S["s0"], moving) == {t: [] for t in STR_COLS}
+        assert hex_rows(S["s0"], staying) == kept
+    finally:
+        if locker:
+            locker.close()
+        if p and p.poll() is None:
+            p.kill()
+        st.stop()
+        for db in S.values():
+            if db.alive():
+                db.sql("DELETE FROM skeys")
+                db.sql("DELETE FROM bkeys")
 
 
 def test_progress_events_of_every_phase():
