@@ -379,13 +379,13 @@ def test_cleanup_chunk_that_loses_to_a_lock_is_tried_again():
         st.stop()
 
 
-def hex_rows(db, users):
-    """{table: sorted rows} of the string-key test's tables on <db>, of the
-    users <users>, every column as HEX() (byte for byte)."""
+def hex_rows(db, users, tables=tuple(STR_COLS)):
+    """{table: sorted rows} of the string-key test's <tables> on <db>, of
+    the users <users>, every column as HEX() (byte for byte)."""
     inlist = ",".join(str(u) for u in users)
     return {t: sorted(db.sql("SELECT %s FROM %s WHERE userid IN (%s)" % (
         ", ".join("HEX(%s)" % c for c in cols), t, inlist)))
-        for t, cols in STR_COLS.items()}
+        for t, cols in STR_COLS.items() if t in tables}
 
 
 STR_KEYS = ["plain", "naïve 'quoted'", "back\\slash \\' \\0", 'dq " \t tab', "日本語の鍵",
@@ -406,7 +406,10 @@ def test_catchup_chunk_that_loses_to_a_lock_is_tried_again_string_keys():
     a BINARY key part): its first round waits out its lock wait (10 s) and
     says it tries again; once the lock is gone the move finishes: the
     destination holds byte for byte the source's rows of the moving users
-    as they were, the source none of them and its other rows unchanged."""
+    as they were, the source none of them and its other rows unchanged.
+    Then, bkeys dropped, the users moved back with skeys rows changed
+    while paused at catchup: the row check reads those rows by their
+    VARCHAR keys (no frozen full read) and the rows arrive byte for byte."""
     for db in S.values():
         db.sql(SKEYS_DDL)
         db.sql(BKEYS_DDL)
@@ -471,6 +474,20 @@ def test_catchup_chunk_that_loses_to_a_lock_is_tried_again_string_keys():
         assert hex_rows(S["s2"], staying) == {t: [] for t in STR_COLS}
         assert hex_rows(S["s0"], moving) == {t: [] for t in STR_COLS}
         assert hex_rows(S["s0"], staying) == kept
+        # back to s0 without bkeys: the row check then reads the changed
+        # rows by their VARCHAR keys (not the frozen full read)
+        for db in S.values():
+            db.sql("DROP TABLE bkeys")
+        back = ("move", "0-3", "--to", "s0", "--database", "app")
+        p = st.paused_move("catchup", *back)
+        S["s2"].sql("UPDATE skeys SET v = CONCAT(v, %s) WHERE k <> %s", ("¿\\'", STR_KEYS[0]))
+        S["s2"].sql("DELETE FROM skeys WHERE k = %s", (STR_KEYS[3],))
+        want = hex_rows(S["s2"], moving, ("skeys",))
+        p.send_signal(signal.SIGCONT)
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and "row check: both sides read" in out, (out, err)
+        assert hex_rows(S["s0"], moving, ("skeys",)) == want
+        assert hex_rows(S["s2"], moving, ("skeys",)) == {"skeys": []}
     finally:
         if locker:
             locker.close()
@@ -478,7 +495,7 @@ def test_catchup_chunk_that_loses_to_a_lock_is_tried_again_string_keys():
             p.kill()
         st.stop()
         for db in S.values():
-            db.sql("DROP TABLE skeys, bkeys")
+            db.sql("DROP TABLE IF EXISTS skeys, bkeys")
 
 
 def test_progress_events_of_every_phase():
