@@ -283,7 +283,8 @@ static int read_table(MYSQL *m, const char *db, const char *name, struct mv_tabl
     t->cols = calloc(t->n_cols, sizeof(*t->cols));
     t->num = calloc(t->n_cols, sizeof(*t->num));
     t->uns = calloc(t->n_cols, sizeof(*t->uns));
-    if (!t->cols || !t->num || !t->uns) {
+    t->bin_len = calloc(t->n_cols, sizeof(*t->bin_len));
+    if (!t->cols || !t->num || !t->uns || !t->bin_len) {
         mysql_free_result(r);
         errmsg_set(errp, "out of memory");
         return -1;
@@ -292,6 +293,9 @@ static int read_table(MYSQL *m, const char *db, const char *name, struct mv_tabl
         snprintf(t->cols[i], sizeof(t->cols[i]), "%s", row[0] ? row[0] : "");
         t->num[i] = row[1] && type_in(row[1], num_types);
         t->uns[i] = row[2] && strstr(row[2], "unsigned") != NULL;
+        if (row[1] && row[2] && strcmp(row[1], "binary") == 0 &&
+            sscanf(row[2], "binary(%u)", &t->bin_len[i]) != 1)
+            t->bin_len[i] = 0;
         if (types)
             types[i] = strdup(row[1] ? row[1] : "");
     }
@@ -314,9 +318,11 @@ static void table_fini(struct mv_table *t)
     free(t->cols);
     free(t->num);
     free(t->uns);
+    free(t->bin_len);
     t->cols = NULL;
     t->num = NULL;
     t->uns = NULL;
+    t->bin_len = NULL;
 }
 
 void mv_tables_free(struct mv_ctx *c)
@@ -1333,7 +1339,19 @@ static int bin_value(const struct mv_table *t, unsigned i, uint8_t type,
         *key_len = (size_t)n;
         return 0;
     }
-    sb_hex(lit, (const char *)v->p, v->len);
+    if (t->bin_len[i] > v->len) {
+        /* BINARY(n): the row image dropped the trailing 0x00 bytes the
+         * column holds; without them the literal matches no row */
+        size_t n = t->bin_len[i];
+        uint8_t *padded = calloc(n, 1);
+        if (!padded)
+            return -1;
+        memcpy(padded, v->p, v->len);
+        sb_hex(lit, (const char *)padded, n);
+        free(padded);
+    } else {
+        sb_hex(lit, (const char *)v->p, v->len);
+    }
     *key = (const char *)v->p;
     *key_len = v->len;
     return 0;

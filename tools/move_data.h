@@ -31,6 +31,8 @@ struct mv_table {
     char    (*cols)[65];      /* [n_cols] column names, table order */
     bool     *num;            /* [n_cols] numeric: written as a plain literal */
     bool     *uns;            /* [n_cols] an unsigned integer type */
+    unsigned *bin_len;        /* [n_cols] n of a BINARY(n) column (a binary log row
+                                 image drops its trailing 0x00 bytes), else 0 */
     unsigned  key_col;        /* index of the shard-key column */
     unsigned  n_pk;
     unsigned  pk[MV_MAX_PK];  /* indices of the primary key's columns */
