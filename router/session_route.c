@@ -713,14 +713,13 @@ static bool refuse_commit_without_standby(struct session *s)
 {
     const struct smap *m = s->w->map;
     uint64_t stalled_ms;
+    int i;
 
     if (!s->be || !s->route.in_txn || !s->route.txn_changed || !m ||
         !control_writes_refused(s->w->router->control, s->be_shard, &stalled_ms))
         return false;
-    for (unsigned i = 0; i < smap_n_shards(m); i++)
-        if (strcmp(smap_shard(m, i)->name, s->be_shard) == 0)
-            return refuse_without_standby(s, smap_shard(m, i), true);
-    return false;
+    i = smap_find_shard(m, s->be_shard);
+    return i >= 0 && refuse_without_standby(s, smap_shard(m, (unsigned)i), true);
 }
 
 /* A write that goes to no user's shard (an admin statement an operator's
@@ -730,7 +729,7 @@ static bool refuse_commit_without_standby(struct session *s)
 static bool refuse_unrouted_write(struct session *s)
 {
     const struct smap *m = s->w->map;
-    unsigned idx = s->route.last_shard >= 0 ? (unsigned)s->route.last_shard : 0;
+    int idx = s->route.last_shard >= 0 ? s->route.last_shard : 0, cur;
 
     if (!s->cmd.ar.is_write)
         return false;
@@ -738,10 +737,10 @@ static bool refuse_unrouted_write(struct session *s)
         return true;
     if (!m)
         return false;
-    for (unsigned i = 0; s->be && i < smap_n_shards(m); i++)
-        if (strcmp(smap_shard(m, i)->name, s->be_shard) == 0)
-            idx = i;
-    return idx < smap_n_shards(m) && refuse_without_standby(s, smap_shard(m, idx), false);
+    if (s->be && (cur = smap_find_shard(m, s->be_shard)) >= 0)
+        idx = cur;
+    return (unsigned)idx < smap_n_shards(m) &&
+           refuse_without_standby(s, smap_shard(m, (unsigned)idx), false);
 }
 
 void session_route_by_key(struct session *s)
