@@ -90,9 +90,13 @@ def stopped_then_woken(pause_after=None, hold_appliers=False):
             return fo["state"] == "done" and fo["coordinator"] != "ra" and \
                 st["term"] > term_ra and st
         try:
-            after = cluster.wait_for(taken_over, 90, "another router finishing the failover")
+            cluster.wait_for(taken_over, 90, "another router finishing the failover")
         finally:
             ra.kill(signal.SIGCONT)
+        # Read again: status reads the map before the journal, so the read
+        # that saw `done` may hold a map from just before the unpause (the
+        # coordinator unpauses, then writes `done`).
+        after = s.status()["shards"][0]
         new = [x for x in s.standbys if addr(x) == after["master"]][0]
         assert not after["paused"], after
         wait_log(ra, pos, "stood down", 60, "ra standing down after waking up")
